@@ -1,0 +1,166 @@
+"""Settings, all from the environment.
+
+``LRS_ENV`` picks the mode: ``production`` (the default: DEBUG off, every secret
+required), ``development`` (the README quickstart: SQLite, no broker) or ``test``.
+In production a missing or malformed value stops start-up with a message that
+names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+LRS_ENV = env_str("LRS_ENV", "production")
+if LRS_ENV not in {"production", "development", "test"}:
+    raise ImproperlyConfiguredEnv(f"LRS_ENV must be production, development or test, got {LRS_ENV!r}")
+PRODUCTION = LRS_ENV == "production"
+
+DEBUG = env_bool("DEBUG", LRS_ENV == "development")
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfiguredEnv("DEBUG must be off when LRS_ENV=production")
+
+if PRODUCTION:
+    SECRET_KEY = env_str("SECRET_KEY", required=True) or ""
+    if len(SECRET_KEY) < 32:
+        raise ImproperlyConfiguredEnv("SECRET_KEY must be at least 32 characters long in production")
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfiguredEnv(
+            "ALLOWED_HOSTS must list the host names the LRS serves (comma-separated)"
+        )
+    _database_url = env_str("DATABASE_URL", required=True)
+else:
+    SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-never-use-in-production-0123456789")
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+    _default_db = (
+        "postgres://postgres@127.0.0.1:5432/lrs"
+        if LRS_ENV == "test"
+        else f"sqlite:///{BASE_DIR / 'lrs.sqlite3'}"
+    )
+    _database_url = env_str("DATABASE_URL", _default_db)
+
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(_database_url or "", conn_max_age=60, conn_health_checks=True)
+    }
+except Exception as exc:  # dj_database_url raises several types for a malformed URL
+    raise ImproperlyConfiguredEnv(f"DATABASE_URL is malformed: {type(exc).__name__}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite: wait for the writer lock instead of failing, and take it at BEGIN so
+    # concurrent batches queue rather than deadlock (Django 5.1+ "transaction_mode").
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "lrs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The xAPI endpoints parse their own bodies; this is the cap on one request body
+# (a batch of statements), answered with 413 above it.
+LRS_MAX_REQUEST_BYTES = env_int("LRS_MAX_REQUEST_BYTES", 20 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LRS_MAX_REQUEST_BYTES
+# Statements a GET answers per page (and the ceiling for ?limit=).
+LRS_STATEMENTS_PAGE_SIZE = env_int("LRS_STATEMENTS_PAGE_SIZE", 100, minimum=1)
+LRS_STATEMENTS_MAX_PAGE_SIZE = env_int("LRS_STATEMENTS_MAX_PAGE_SIZE", 500, minimum=1)
+# homePage of the account used as authority for statements stored with a credential.
+LRS_AUTHORITY_HOMEPAGE = env_str("LRS_AUTHORITY_HOMEPAGE", "http://localhost:8000")
+
+# Browser-based xAPI content calls the LRS from other origins (xAPI 1.0.3 Communication 1.3, CORS).
+CORS_ALLOW_ALL_ORIGINS = env_bool("LRS_CORS_ALLOW_ALL_ORIGINS", True)
+CORS_ALLOWED_ORIGINS = env_list("LRS_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/xapi/.*$"
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "accept-language",
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "x-experience-api-version",
+    "x-request-id",
+]
+CORS_EXPOSE_HEADERS = [
+    "etag",
+    "last-modified",
+    "x-experience-api-version",
+    "x-experience-api-consistent-through",
+]
+CORS_ALLOW_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]
+
+# Celery: with no broker configured, tasks run in-process (the quickstart).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,169 @@
+"""Django admin: browse statements (read-only) and manage xAPI credentials."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from lrs import scopes as scope_rules
+from lrs.models import Credential, Statement
+from lrs.xapi.agents import agent_ifi
+
+
+class InputFilter(admin.SimpleListFilter):
+    """A free-text list filter: statements tables are too large to list every actor or verb."""
+
+    template = "admin/lrs/input_filter.html"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # One dummy choice so Django renders the filter at all.
+        return [("", "")]
+
+    def choices(self, changelist: Any) -> Any:
+        all_choice = next(super().choices(changelist))
+        all_choice["query_parts"] = (
+            (key, value)
+            for key, value in changelist.get_filters_params().items()
+            if key != self.parameter_name
+        )
+        yield all_choice
+
+
+class VerbFilter(InputFilter):
+    title = "verb id"
+    parameter_name = "verb"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(verb_id=self.value()) if self.value() else queryset
+
+
+class ActorFilter(InputFilter):
+    title = "actor (email, or IFI such as account::home::name)"
+    parameter_name = "actor"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if "::" not in value:
+            value = agent_ifi({"mbox": value if value.startswith("mailto:") else f"mailto:{value}"}) or value
+        return queryset.filter(agents__agent_ifi=value, agents__direct=True)
+
+
+class ActivityFilter(InputFilter):
+    title = "activity id"
+    parameter_name = "activity"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        return queryset.filter(activities__activity_id=value) if value else queryset
+
+
+@admin.register(Statement)
+class StatementAdmin(admin.ModelAdmin):
+    list_display = ("statement_id", "stored", "verb_id", "actor_ifi", "object_summary", "voided")
+    list_filter = (VerbFilter, ActorFilter, ActivityFilter, "voided", "stored")
+    search_fields = ("=statement_id",)
+    ordering = ("-stored", "-id")
+    show_full_result_count = False
+    list_per_page = 50
+    fields = (
+        "statement_id",
+        "stored",
+        "timestamp",
+        "version",
+        "verb_id",
+        "actor_ifi",
+        "object_summary",
+        "registration",
+        "voided",
+        "credential",
+        "pretty_payload",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="object")
+    def object_summary(self, obj: Statement) -> str:
+        return str(
+            obj.object_activity_id
+            or obj.object_agent_ifi
+            or (f"StatementRef {obj.object_statement_id}" if obj.object_statement_id else obj.object_type)
+        )
+
+    @admin.display(description="statement (as stored)")
+    def pretty_payload(self, obj: Statement) -> str:
+        pretty = json.dumps(json.loads(obj.payload), indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html('<pre style="white-space: pre-wrap; font-size: 12px">{}</pre>', pretty)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> Any:
+        # Statement ids are UUIDs: an exact match on a malformed one would raise, so ignore it.
+        try:
+            import uuid
+
+            uuid.UUID(search_term.strip())
+        except ValueError:
+            return (queryset.none() if search_term.strip() else queryset), False
+        return queryset.filter(statement_id=search_term.strip()), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CredentialForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in scope_rules.KNOWN_SCOPES], widget=forms.CheckboxSelectMultiple
+    )
+    new_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        help_text="Leave empty to keep the current secret (or to generate one for a new credential).",
+    )
+
+    class Meta:
+        model = Credential
+        fields = ("name", "key", "scopes", "is_active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["key"].required = False
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    form = CredentialForm
+    list_display = ("name", "key", "scope_list", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "key")
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: Credential) -> str:
+        return ", ".join(obj.scopes)
+
+    def save_model(self, request: HttpRequest, obj: Credential, form: Any, change: bool) -> None:
+        if not obj.key:
+            obj.key = Credential.generate_key()
+        secret = form.cleaned_data.get("new_secret")
+        generated = None
+        if secret:
+            obj.set_secret(secret)
+        elif not change:
+            generated = Credential.generate_secret()
+            obj.set_secret(generated)
+        super().save_model(request, obj, form, change)
+        if generated:
+            # Shown once: only the digest is stored.
+            messages.warning(
+                request, f"Key {obj.key}, secret {generated}: copy the secret now, it is not stored."
+            )

@@ -1,0 +1,83 @@
+"""xAPI 1.0.3 alternate request syntax, used by older browser content that cannot
+send arbitrary headers or methods (cross-origin in old IE).
+
+A ``POST ?method=PUT`` whose form body carries the headers, the query parameters
+and the body (``content``). Communication 1.3:
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#alt-request-syntax
+Not allowed in xAPI 2.0 (checked by the caller once the version is known).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from django.http import HttpRequest
+
+from lrs.xapi.errors import XAPIValidationError
+
+if TYPE_CHECKING:
+    from lrs.api.base import XAPIRequest
+
+METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE"}
+# Form fields that stand for request headers (Communication 1.3, table of allowed parameters).
+HEADER_FIELDS = {
+    "authorization": "Authorization",
+    "x-experience-api-version": "X-Experience-API-Version",
+    "content-type": "Content-Type",
+    "content-length": "Content-Length",
+    "if-match": "If-Match",
+    "if-none-match": "If-None-Match",
+}
+
+
+class _Headers(dict):
+    """Case-insensitive header mapping like Django's ``request.headers``."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+def unwrap(request: HttpRequest) -> XAPIRequest:
+    from lrs.api.base import XAPIRequest
+
+    method = request.GET.get("method", "").upper()
+    if method not in METHODS:
+        raise XAPIValidationError(
+            f"method must be one of {', '.join(sorted(METHODS))}", path="method", rule="alternate-method"
+        )
+    extra = sorted(key for key in request.GET if key != "method")
+    if extra:
+        raise XAPIValidationError(
+            "with the alternate request syntax, method is the only query parameter allowed; "
+            f"move {', '.join(extra)} into the form body",
+            path=extra[0],
+            rule="alternate-query",
+        )
+    if (request.content_type or "").lower() != "application/x-www-form-urlencoded":
+        raise XAPIValidationError(
+            "the alternate request syntax requires Content-Type application/x-www-form-urlencoded",
+            path="Content-Type",
+            rule="alternate-content-type",
+        )
+    charset = request.encoding or "utf-8"
+    fields = dict(parse_qsl(request.body.decode(charset), keep_blank_values=True))
+    headers = _Headers({key.lower(): value for key, value in request.headers.items()})
+    params: dict[str, str] = {}
+    content = fields.pop("content", "")
+    for name, value in fields.items():
+        if name.lower() in HEADER_FIELDS:
+            headers[name.lower()] = value
+        else:
+            params[name] = value
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if method in {"PUT", "POST"} and content and not content_type:
+        content_type = "application/json"
+    return XAPIRequest(
+        method=method,
+        params=params,
+        headers=headers,
+        body=content.encode("utf-8"),
+        content_type=content_type,
+        raw=None,
+    )

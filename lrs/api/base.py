@@ -1,0 +1,164 @@
+"""The frame every xAPI resource view runs in.
+
+Turns an HTTP request (or its xAPI 1.0.3 alternate-syntax form) into an
+``XAPIRequest``, negotiates the version, authenticates, checks scopes, maps
+``XAPIError`` to its status with a JSON body naming path and rule, and sets the
+version header on every response. Views stay thin: parse, call a service or
+selector, render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from lrs.api import alternate
+from lrs.api.auth import authenticate
+from lrs.models import Credential
+from lrs.xapi import versions
+from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class XAPIRequest:
+    method: str
+    params: dict[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+    credential: Credential | None = None
+    version: str = versions.V1
+    raw: HttpRequest | None = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def json_body(self, *, path: str = "body") -> Any:
+        return parse_json(self.body, path=path)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes, *, path: str = "body") -> Any:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise XAPIValidationError("the body is not UTF-8 text", path=path, rule="utf-8") from None
+    if not text.strip():
+        raise XAPIValidationError(
+            "the body is empty; a JSON document is required", path=path, rule="required"
+        )
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise XAPIValidationError(f"the body is not valid JSON ({exc})", path=path, rule="json") from None
+
+
+def json_response(data: Any, status: int = 200, *, text: str | None = None) -> HttpResponse:
+    body = text if text is not None else json.dumps(data, ensure_ascii=False)
+    return HttpResponse(body.encode("utf-8"), status=status, content_type="application/json; charset=utf-8")
+
+
+def error_response(error: XAPIError) -> HttpResponse:
+    return json_response(error.as_dict(), status=error.status)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class XAPIView(View):
+    """Base class: subclasses define ``get``/``put``/``post``/``delete`` taking an ``XAPIRequest``
+    and list the scopes each method needs in ``scopes`` (any one of them suffices)."""
+
+    http_method_names = ["get", "post", "put", "delete", "head", "options"]
+    scopes: dict[str, tuple[str, ...]] = {}
+    authenticated = True
+    version_required = True
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "OPTIONS":
+            # CORS preflights are answered by corsheaders before they get here.
+            return self.options(request, *args, **kwargs)
+        version = versions.V1
+        try:
+            xapi_request = self._build(request)
+            if self.version_required or xapi_request.header("X-Experience-API-Version"):
+                version = versions.negotiate(xapi_request.header("X-Experience-API-Version"))
+            xapi_request.version = version
+            if xapi_request.raw is not request and versions.is_v2(version):
+                raise XAPIValidationError(
+                    "the alternate request syntax (?method=) is not allowed in xAPI 2.0",
+                    path="method",
+                    rule="alternate-syntax-v2",
+                )
+            if self.authenticated:
+                xapi_request.credential = authenticate(request, xapi_request.header("Authorization"))
+                self._check_scopes(xapi_request)
+            handler: Callable[..., HttpResponse] | None = getattr(
+                self, xapi_request.method.lower().replace("head", "get"), None
+            )
+            if handler is None or xapi_request.method.lower() not in self.http_method_names:
+                response = json_response(
+                    {"error": "MethodNotAllowed", "message": f"{xapi_request.method} is not allowed here"},
+                    status=405,
+                )
+            else:
+                response = handler(xapi_request, *args, **kwargs)
+        except XAPIError as error:
+            response = error_response(error)
+        response["X-Experience-API-Version"] = version
+        if request.method == "HEAD":
+            # HEAD answers like GET without a body (Communication 1.1); keep the length header.
+            response["Content-Length"] = str(len(response.content))
+            response.content = b""
+        return response
+
+    def _build(self, request: HttpRequest) -> XAPIRequest:
+        content_length = int(request.headers.get("Content-Length") or 0)
+        if content_length > settings.LRS_MAX_REQUEST_BYTES:
+            raise XAPIPayloadTooLarge(
+                f"the request body is {content_length} bytes; the limit is {settings.LRS_MAX_REQUEST_BYTES}",
+                rule="request-size",
+            )
+        if request.method == "POST" and "method" in request.GET:
+            return alternate.unwrap(request)
+        return XAPIRequest(
+            method=request.method or "GET",
+            params={key: request.GET.get(key, "") for key in request.GET},
+            headers=request.headers,
+            body=request.body,
+            content_type=(request.content_type or "").lower(),
+            raw=request,
+        )
+
+    def _check_scopes(self, xapi_request: XAPIRequest) -> None:
+        method = "get" if xapi_request.method == "HEAD" else xapi_request.method.lower()
+        needed = self.scopes.get(method, ())
+        credential = xapi_request.credential
+        if needed and credential is not None and not credential.allows(*needed):
+            raise XAPIForbidden(
+                f"the credential's scopes {credential.scopes} do not allow {xapi_request.method} here; "
+                f"one of {list(needed)} is required",
+                rule="scope",
+            )
+
+
+def reject_unknown_params(params: Mapping[str, str], allowed: set[str] | frozenset[str]) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise XAPIValidationError(
+            f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+            path=unknown[0],
+            rule="unknown-parameter",
+        )

@@ -1,0 +1,142 @@
+"""The Statements resource: ``/xapi/statements``.
+
+xAPI 1.0.3 Communication 2.1:
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-statement-resource
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.http import http_date
+
+from lrs import scopes
+from lrs.api.base import XAPIRequest, XAPIView, json_response, reject_unknown_params
+from lrs.api.statement_params import (
+    LIST_PARAMS,
+    SINGLE_PARAMS,
+    encode_cursor,
+    parse_bool,
+    parse_format,
+    statement_query_from_params,
+)
+from lrs.selectors import StatementQuery, consistent_through, statement_get, statement_list
+from lrs.services import statement_store
+from lrs.xapi.errors import XAPINotFound, XAPIValidationError
+from lrs.xapi.formats import parse_accept_language
+from lrs.xapi.timestamps import format_timestamp
+from lrs.xapi.uuids import parse_uuid
+
+STATEMENT_CONTENT_TYPES = {"application/json"}
+
+
+def _statements_body(request: XAPIRequest) -> Any:
+    if request.content_type not in STATEMENT_CONTENT_TYPES:
+        raise XAPIValidationError(
+            f"Content-Type must be application/json, got {request.content_type or 'none'!r}",
+            path="Content-Type",
+            rule="content-type",
+        )
+    return request.json_body(path="statement")
+
+
+class StatementsView(XAPIView):
+    scopes = {
+        "get": (scopes.STATEMENTS_READ_MINE,),
+        "put": (scopes.STATEMENTS_WRITE,),
+        "post": (scopes.STATEMENTS_WRITE,),
+    }
+
+    def put(self, request: XAPIRequest) -> HttpResponse:
+        reject_unknown_params(request.params, {"statementId"})
+        if "statementId" not in request.params:
+            raise XAPIValidationError(
+                "PUT requires the statementId parameter", path="statementId", rule="required"
+            )
+        statement_id = parse_uuid(request.params["statementId"], path="statementId")
+        statement = _statements_body(request)
+        if isinstance(statement, dict):
+            if "id" in statement and str(statement["id"]).lower() != str(statement_id):
+                raise XAPIValidationError(
+                    "the statement's id differs from the statementId parameter",
+                    path="statement.id",
+                    rule="id-matches-parameter",
+                )
+            statement = {**statement, "id": str(statement_id)} if "id" not in statement else statement
+        statement_store(statements=[statement], credential=request.credential, version=request.version)
+        return HttpResponse(status=204)
+
+    def post(self, request: XAPIRequest) -> HttpResponse:
+        reject_unknown_params(request.params, set())
+        body = _statements_body(request)
+        statements = body if isinstance(body, list) else [body]
+        ids = statement_store(statements=statements, credential=request.credential, version=request.version)
+        return json_response(ids)
+
+    def get(self, request: XAPIRequest) -> HttpResponse:
+        params = request.params
+        if "statementId" in params or "voidedStatementId" in params:
+            return self._get_one(request)
+        reject_unknown_params(params, LIST_PARAMS)
+        query = statement_query_from_params(
+            params,
+            version=request.version,
+            accept_language=request.header("Accept-Language"),
+            credential_id=self._mine_only(request),
+        )
+        through = consistent_through()
+        page = statement_list(query)
+        more = ""
+        if page.more_after is not None:
+            next_params = {key: value for key, value in params.items() if key != "cursor"}
+            next_params["cursor"] = encode_cursor(page.more_after)
+            more = f"{reverse('xapi-statements')}?{urlencode(next_params)}"
+        text = '{"statements":[' + ",".join(page.statements) + '],"more":' + json.dumps(more) + "}"
+        response = json_response(None, text=text)
+        response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
+        return response
+
+    def _get_one(self, request: XAPIRequest) -> HttpResponse:
+        params = request.params
+        if "statementId" in params and "voidedStatementId" in params:
+            raise XAPIValidationError(
+                "send statementId or voidedStatementId, not both", path="voidedStatementId", rule="exclusive"
+            )
+        reject_unknown_params(params, SINGLE_PARAMS)
+        voided = "voidedStatementId" in params
+        name = "voidedStatementId" if voided else "statementId"
+        statement_id = parse_uuid(params[name], path=name)
+        parse_bool(params, "attachments")
+        query = StatementQuery(
+            format=parse_format(params),
+            languages=tuple(_languages(request)),
+            credential_id=self._mine_only(request),
+        )
+        through = consistent_through()
+        found = statement_get(statement_id=statement_id, voided=voided, query=query)
+        if found is None:
+            raise XAPINotFound(
+                f"no {'voided ' if voided else ''}statement with id {statement_id}",
+                path=name,
+                rule="not-found",
+            )
+        text, row = found
+        response = json_response(None, text=text)
+        response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
+        response["Last-Modified"] = http_date(row.stored.timestamp())
+        return response
+
+    @staticmethod
+    def _mine_only(request: XAPIRequest) -> int | None:
+        credential = request.credential
+        if credential is None or credential.allows(scopes.STATEMENTS_READ):
+            return None
+        return credential.id
+
+
+def _languages(request: XAPIRequest) -> list[str]:
+    return parse_accept_language(request.header("Accept-Language") or "")

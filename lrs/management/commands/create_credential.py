@@ -1,0 +1,49 @@
+"""``manage.py create_credential NAME --scopes all [--key K --secret S]``
+
+Creates or updates an xAPI credential by name, so provisioning scripts can run it
+repeatedly. Prints the key and secret only when it generated them (a secret passed
+in is never echoed, and only its digest is stored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from lrs import scopes as scope_rules
+from lrs.services_credentials import credential_upsert
+
+
+class Command(BaseCommand):
+    help = "Create or update an xAPI credential (HTTP Basic key/secret with xAPI scopes)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="a unique name for the credential, e.g. the LMS it belongs to")
+        parser.add_argument(
+            "--scopes",
+            default="statements/write,statements/read/mine",
+            help=f"comma-separated xAPI scopes; known: {', '.join(scope_rules.KNOWN_SCOPES)}",
+        )
+        parser.add_argument("--key", help="the public key (generated when absent for a new credential)")
+        parser.add_argument("--secret", help="the secret (generated when absent for a new credential)")
+        parser.add_argument("--inactive", action="store_true", help="disable the credential")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            scopes = scope_rules.parse(options["scopes"])
+        except ValueError as exc:
+            raise CommandError(f"--scopes: {exc}") from None
+        result = credential_upsert(
+            name=options["name"],
+            scopes=scopes,
+            key=options["key"],
+            secret=options["secret"],
+            is_active=not options["inactive"],
+        )
+        verb = "created" if result.created else "updated"
+        self.stdout.write(f"credential {result.credential.name!r} {verb}; scopes: {','.join(scopes)}")
+        if result.generated_key:
+            self.stdout.write(f"key:    {result.credential.key}")
+        if result.generated_secret:
+            self.stdout.write(f"secret: {result.generated_secret}")

@@ -1,0 +1,54 @@
+"""``manage.py quickstart_accounts``: the quickstart's admin login and demo xAPI credential.
+
+Development only. Each run sets a fresh admin password and demo secret and
+prints them, since only digests are stored and they cannot be shown again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from lrs import scopes
+from lrs.services_credentials import credential_upsert
+
+DEMO_KEY = "demo"
+
+
+class Command(BaseCommand):
+    help = "Create (or reset) the quickstart admin user and demo xAPI credential, and print them."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.LRS_ENV != "development":
+            raise CommandError("quickstart_accounts only runs with LRS_ENV=development")
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        user = user_model.objects.filter(username="admin").first() or user_model(username="admin")
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        secret = secrets.token_urlsafe(24)
+        credential_upsert(name="demo", scopes=[scopes.ALL], key=DEMO_KEY, secret=secret)
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "LRS quickstart accounts (reset on every start):",
+                    "  admin:  http://127.0.0.1:8000/admin/   user admin   password " + password,
+                    "  xAPI:   endpoint http://127.0.0.1:8000/xapi/   key "
+                    + DEMO_KEY
+                    + "   secret "
+                    + secret,
+                    "  try:    curl -u "
+                    + DEMO_KEY
+                    + ":"
+                    + secret
+                    + " -H 'X-Experience-API-Version: 1.0.3' http://127.0.0.1:8000/xapi/statements",
+                    "",
+                ]
+            )
+        )

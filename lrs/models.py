@@ -1,0 +1,148 @@
+"""The LRS's tables.
+
+A statement is kept twice over: ``payload`` is the statement exactly as stored
+(JSON text, served as-is for ``format=exact``), and the columns beside it are
+what the query filters of xAPI 1.0.3 Communication 2.1.3 need, each indexed
+together with ``stored`` so that a filtered, ordered, limited query is an
+index scan. ``StatementAgent`` / ``StatementActivity`` rows answer the
+``agent``/``activity`` filters, with ``direct`` marking actor/object (the plain
+filter) against anything else (``related_agents`` / ``related_activities``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as secrets_module
+
+from django.conf import settings
+from django.db import models
+
+from lrs import scopes as scope_rules
+
+
+class Credential(models.Model):
+    """An HTTP Basic key/secret pair with xAPI scopes. Only a SHA-256 digest of the secret is kept."""
+
+    name = models.CharField(max_length=200, unique=True)
+    key = models.CharField(max_length=100, unique=True)
+    secret_digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list, help_text='xAPI scopes, e.g. ["all"] or ["statements/write"]')
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def digest(secret: str) -> str:
+        # API secrets are long random tokens, so a fast digest is enough and keeps
+        # per-request authentication cheap (a PBKDF2 round per request would cap throughput).
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @staticmethod
+    def generate_key() -> str:
+        return secrets_module.token_hex(16)
+
+    @staticmethod
+    def generate_secret() -> str:
+        return secrets_module.token_urlsafe(32)
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_digest = self.digest(secret)
+
+    def check_secret(self, secret: str) -> bool:
+        return hmac.compare_digest(self.secret_digest, self.digest(secret))
+
+    def allows(self, *needed: str) -> bool:
+        return scope_rules.allows(self.scopes, needed)
+
+    @property
+    def authority(self) -> dict:
+        """The Agent the LRS names as ``authority`` of statements stored with this credential."""
+        return {
+            "objectType": "Agent",
+            "name": self.name,
+            "account": {"homePage": settings.LRS_AUTHORITY_HOMEPAGE, "name": self.key},
+        }
+
+
+class Statement(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    statement_id = models.UUIDField(unique=True)
+    payload = models.TextField(help_text="The statement as stored, JSON")
+    stored = models.DateTimeField()
+    timestamp = models.DateTimeField()
+    version = models.CharField(max_length=16)
+    verb_id = models.TextField()
+    actor_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_type = models.CharField(max_length=16)
+    object_activity_id = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_agent_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_statement_id = models.UUIDField(null=True, blank=True)
+    registration = models.UUIDField(null=True, blank=True)
+    authority_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.SET_NULL)
+    is_voiding = models.BooleanField(default=False)
+    voided = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["stored", "id"], name="stmt_stored"),
+            models.Index(fields=["verb_id", "stored", "id"], name="stmt_verb_stored"),
+            models.Index(fields=["registration", "stored", "id"], name="stmt_registration_stored"),
+            models.Index(fields=["credential", "stored", "id"], name="stmt_credential_stored"),
+            models.Index(fields=["object_statement_id"], name="stmt_object_statement"),
+            # Statements whose object is a StatementRef, in stored order: the second
+            # query of a filtered GET (referring statements match their target's filter).
+            models.Index(
+                fields=["stored", "id"],
+                name="stmt_refs_stored",
+                condition=models.Q(object_statement_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.statement_id)
+
+
+class StatementAgent(models.Model):
+    """An agent (by IFI) a statement mentions; ``direct`` when it is the actor or object."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="agents", db_index=False)
+    agent_ifi = models.TextField()
+    direct = models.BooleanField()
+    stored = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["agent_ifi", "stored", "statement"], name="stmtagent_ifi_stored"),
+            models.Index(fields=["statement"], name="stmtagent_statement"),
+        ]
+
+    def __str__(self) -> str:
+        return self.agent_ifi
+
+
+class StatementActivity(models.Model):
+    """An activity a statement mentions; ``direct`` when it is the object."""
+
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
+    activity_id = models.TextField()
+    direct = models.BooleanField()
+    stored = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["activity_id", "stored", "statement"], name="stmtactivity_id_stored"),
+            models.Index(fields=["statement"], name="stmtactivity_statement"),
+        ]
+
+    def __str__(self) -> str:
+        return self.activity_id

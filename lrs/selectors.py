@@ -1,0 +1,215 @@
+"""Reads from the statement store: the query layer behind ``GET /xapi/statements``.
+
+Everything that reads statements (the API, the admin, the fan-out adapters) goes
+through here, so filters, voiding and formats mean the same everywhere.
+xAPI 1.0.3 Communication 2.1.3:
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#213-get-statements
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from lrs.models import Statement, StatementActivity, StatementAgent
+from lrs.xapi.formats import statement_canonical_format, statement_ids_format
+
+FORMATS = ("exact", "ids", "canonical")
+
+
+@dataclass(frozen=True)
+class StatementQuery:
+    """The parsed parameters of a statements query (all optional)."""
+
+    agent_ifi: str | None = None
+    verb_id: str | None = None
+    activity_id: str | None = None
+    registration: uuid.UUID | None = None
+    related_agents: bool = False
+    related_activities: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 0
+    ascending: bool = False
+    format: str = "exact"
+    attachments: bool = False
+    languages: tuple[str, ...] = ()
+    # Restricts to statements stored with this credential (scope statements/read/mine).
+    credential_id: int | None = None
+    # Paging position: (stored, pk) of the last statement of the previous page.
+    after: tuple[datetime, int] | None = None
+
+    @property
+    def has_content_filter(self) -> bool:
+        return any(
+            value is not None for value in (self.agent_ifi, self.verb_id, self.activity_id, self.registration)
+        )
+
+
+@dataclass
+class StatementPage:
+    statements: list[str]  # JSON texts, in the requested format
+    more_after: tuple[datetime, int] | None = None
+    statement_pks: list[int] = field(default_factory=list)
+
+
+def consistent_through() -> datetime:
+    """The latest ``stored`` time up to which every statement is visible to queries.
+
+    ``stored`` is taken when a batch's transaction starts, so a slow batch can
+    commit statements older than ones already visible. On PostgreSQL, no
+    statement still uncommitted can have ``stored`` earlier than the start of
+    the oldest open write transaction (every storing transaction takes its
+    transaction id before it reads its ``stored`` time), so that start is an
+    honest bound. Call it *before* running the query it describes.
+    """
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        return now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT clock_timestamp(), min(xact_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+        )
+        db_now, oldest_writer = cursor.fetchone()
+    return min(db_now, oldest_writer) if oldest_writer is not None else db_now
+
+
+def _agent_statements(ifi: str, *, related: bool) -> QuerySet:
+    rows = StatementAgent.objects.filter(agent_ifi=ifi)
+    if not related:
+        rows = rows.filter(direct=True)
+    return rows.values("statement_id")
+
+
+def _activity_statements(activity_id: str, *, related: bool) -> QuerySet:
+    rows = StatementActivity.objects.filter(activity_id=activity_id)
+    if not related:
+        rows = rows.filter(direct=True)
+    return rows.values("statement_id")
+
+
+def _content_filter(query: StatementQuery) -> Q:
+    condition = Q()
+    if query.verb_id is not None:
+        condition &= Q(verb_id=query.verb_id)
+    if query.registration is not None:
+        condition &= Q(registration=query.registration)
+    if query.agent_ifi is not None:
+        condition &= Q(id__in=_agent_statements(query.agent_ifi, related=query.related_agents))
+    if query.activity_id is not None:
+        condition &= Q(id__in=_activity_statements(query.activity_id, related=query.related_activities))
+    return condition
+
+
+def _window_filter(query: StatementQuery) -> Q:
+    condition = Q(voided=False)
+    if query.since is not None:
+        condition &= Q(stored__gt=query.since)
+    if query.until is not None:
+        condition &= Q(stored__lte=query.until)
+    if query.credential_id is not None:
+        condition &= Q(credential_id=query.credential_id)
+    if query.after is not None:
+        stored, pk = query.after
+        # The range condition on ``stored`` alone lets the (…, stored, id) indexes start
+        # at the cursor; the OR then settles ties within one stored time.
+        if query.ascending:
+            condition &= Q(stored__gte=stored) & (Q(stored__gt=stored) | Q(id__gt=pk))
+        else:
+            condition &= Q(stored__lte=stored) & (Q(stored__lt=stored) | Q(id__lt=pk))
+    return condition
+
+
+def _ordered(queryset: QuerySet, ascending: bool) -> QuerySet:
+    return queryset.order_by("stored", "id") if ascending else queryset.order_by("-stored", "-id")
+
+
+def page_limit(requested: int) -> int:
+    maximum = settings.LRS_STATEMENTS_MAX_PAGE_SIZE
+    if requested <= 0:
+        return min(settings.LRS_STATEMENTS_PAGE_SIZE, maximum)
+    return min(requested, maximum)
+
+
+def statement_list(query: StatementQuery) -> StatementPage:
+    """One page of statements matching ``query``, newest first unless ``ascending``.
+
+    Statements whose object is a StatementRef to a matching statement match too
+    (Communication 2.1.3, "Filter Conditions for StatementRefs"); that second,
+    small query runs over the partial index of referring statements.
+    """
+    limit = page_limit(query.limit)
+    window = _window_filter(query)
+    fields = ("id", "stored", "payload")
+    direct = _ordered(Statement.objects.filter(window & _content_filter(query)), query.ascending)
+    rows = list(direct.only(*fields)[: limit + 1])
+    if query.has_content_filter:
+        targets = Statement.objects.filter(
+            _content_filter(query), statement_id=OuterRef("object_statement_id")
+        )
+        referring = Statement.objects.filter(window, object_statement_id__isnull=False).filter(
+            Exists(targets)
+        )
+        extra = list(_ordered(referring, query.ascending).only(*fields)[: limit + 1])
+        if extra:
+            merged = {row.id: row for row in rows + extra}
+            rows = sorted(merged.values(), key=lambda row: (row.stored, row.id), reverse=not query.ascending)
+            rows = rows[: limit + 1]
+    more_after = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        more_after = (rows[-1].stored, rows[-1].id)
+    render = payload_renderer(query)
+    return StatementPage(
+        statements=[render(row.payload) for row in rows],
+        more_after=more_after,
+        statement_pks=[row.id for row in rows],
+    )
+
+
+def payload_renderer(query: StatementQuery) -> Callable[[str], str]:
+    if query.format == "ids":
+        return lambda payload: json.dumps(statement_ids_format(json.loads(payload)), ensure_ascii=False)
+    if query.format == "canonical":
+        languages = list(query.languages)
+        return lambda payload: json.dumps(
+            statement_canonical_format(json.loads(payload), languages), ensure_ascii=False
+        )
+    return lambda payload: payload
+
+
+def statement_get(
+    *, statement_id: uuid.UUID, voided: bool, query: StatementQuery | None = None
+) -> tuple[str, Statement] | None:
+    """One statement by id, or None. ``voided=True`` serves ``voidedStatementId`` requests:
+    it finds the statement only when it has been voided, and ``voided=False`` only when not."""
+    query = query or StatementQuery()
+    rows = Statement.objects.filter(statement_id=statement_id, voided=voided)
+    if query.credential_id is not None:
+        rows = rows.filter(credential_id=query.credential_id)
+    row = rows.only("id", "stored", "payload").first()
+    if row is None:
+        return None
+    return payload_renderer(query)(row.payload), row
+
+
+def statements_by_pk(pks: list[int], *, query: StatementQuery | None = None) -> list[dict]:
+    """Statements (as ``GET /statements`` would serve them, voided ones included) by primary key,
+    for the fan-out: adapters never read raw model fields."""
+    render = payload_renderer(query or StatementQuery())
+    rows = Statement.objects.filter(id__in=pks).only("id", "payload")
+    by_pk = {row.id: json.loads(render(row.payload)) for row in rows}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:
+    return replace(query, after=after)

@@ -1,0 +1,219 @@
+"""Writes to the statement store.
+
+``statement_store`` takes a parsed batch, validates every statement, completes
+the properties the LRS owns and inserts the batch in one transaction with bulk
+inserts: one query to find already-stored ids, one for voiding targets, one
+insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-statement-resource
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from lrs.indexing import statement_index_entries
+from lrs.models import Credential, Statement, StatementActivity, StatementAgent
+from lrs.signals import statements_stored, statements_voided
+from lrs.xapi.agents import agent_ifi
+from lrs.xapi.comparison import statements_equivalent
+from lrs.xapi.errors import XAPIConflict, XAPIValidationError
+from lrs.xapi.normalise import statement_normalise
+from lrs.xapi.statement import validate_statement
+from lrs.xapi.timestamps import format_timestamp, parse_timestamp
+
+VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def _is_voiding(statement: dict) -> bool:
+    verb = statement.get("verb") or {}
+    return verb.get("id") == VOIDED_VERB
+
+
+def _default_version(request_version: str) -> str:
+    # 1.0.3 Data 2.4.10: a statement without version is stored as 1.0.0; 2.0 stores 2.0.0.
+    return "2.0.0" if request_version.startswith("2.") else "1.0.0"
+
+
+def _stored_now() -> datetime:
+    """The ``stored`` time for a batch, read from the database clock inside the transaction.
+
+    On PostgreSQL the transaction first takes a transaction id, so that from this
+    point on ``selectors.consistent_through`` sees it in ``pg_stat_activity`` and
+    never reports a time later than the ``stored`` of statements not yet committed.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id(), clock_timestamp()")
+            return cursor.fetchone()[1]
+    return timezone.now()
+
+
+def _complete(statement: dict, *, stored: datetime, authority: dict | None, request_version: str) -> dict:
+    """The statement as the LRS stores it: id, stored, timestamp, authority and version set."""
+    completed = statement_normalise(statement)
+    completed.setdefault("id", str(uuid.uuid4()))
+    completed["stored"] = format_timestamp(stored)
+    completed.setdefault("timestamp", completed["stored"])
+    if authority is not None:
+        # Communication 4.1: the LRS SHOULD overwrite authority from the credentials used.
+        completed["authority"] = authority
+    completed.setdefault("version", _default_version(request_version))
+    return completed
+
+
+def _statement_row(
+    statement: dict, *, stored: datetime, credential: Credential | None, request_version: str
+) -> Statement:
+    obj = statement["object"]
+    object_type = obj.get("objectType") or "Activity"
+    context = statement.get("context") or {}
+    return Statement(
+        statement_id=uuid.UUID(statement["id"]),
+        payload=json.dumps(statement, ensure_ascii=False, separators=(",", ":")),
+        stored=stored,
+        timestamp=parse_timestamp(
+            statement["timestamp"], path="statement.timestamp", version=request_version
+        ),
+        version=statement["version"],
+        verb_id=statement["verb"]["id"],
+        actor_ifi=agent_ifi(statement["actor"]),
+        object_type=object_type,
+        object_activity_id=obj.get("id") if object_type == "Activity" else None,
+        object_agent_ifi=agent_ifi(obj) if object_type in {"Agent", "Group"} else None,
+        object_statement_id=uuid.UUID(obj["id"]) if object_type == "StatementRef" else None,
+        registration=uuid.UUID(context["registration"]) if context.get("registration") else None,
+        authority_ifi=agent_ifi(statement["authority"]) if statement.get("authority") else None,
+        credential=credential,
+        is_voiding=_is_voiding(statement),
+    )
+
+
+def _check_batch_ids(statements: Sequence[dict]) -> None:
+    seen: dict[str, int] = {}
+    for index, statement in enumerate(statements):
+        statement_id = statement.get("id")
+        if statement_id is None:
+            continue
+        key = str(uuid.UUID(statement_id))
+        if key in seen:
+            raise XAPIValidationError(
+                f"statement id {statement_id} appears twice in the batch (also at statements[{seen[key]}])",
+                path=f"statements[{index}].id",
+                rule="unique-id-in-batch",
+            )
+        seen[key] = index
+
+
+def statements_validate(statements: Sequence[Any], *, version: str) -> None:
+    """Validate a whole batch before anything is written (a failed batch stores nothing)."""
+    many = len(statements) > 1
+    for index, statement in enumerate(statements):
+        validate_statement(statement, version=version, path=f"statements[{index}]" if many else "statement")
+    _check_batch_ids(statements)
+
+
+def _void_targets(rows: list[Statement], new_rows_by_id: dict[uuid.UUID, Statement]) -> list[int]:
+    """Mark the targets of voiding statements voided; return the primary keys voided.
+
+    Data 2.3.2: a voiding statement's object is a StatementRef; a voiding statement
+    cannot itself be voided (rejected with 400 here, so nothing of the batch is stored).
+    """
+    targets = {row.object_statement_id: row for row in rows if row.is_voiding}
+    if not targets:
+        return []
+    existing = {
+        target.statement_id: target
+        for target in Statement.objects.filter(statement_id__in=targets.keys()).only(
+            "id", "statement_id", "is_voiding", "voided"
+        )
+    }
+    for target_id, voiding_row in targets.items():
+        target = existing.get(target_id) or new_rows_by_id.get(target_id)
+        if target is not None and target.is_voiding:
+            raise XAPIValidationError(
+                f"statement {target_id} is itself a voiding statement and cannot be voided",
+                path=f"statements[{rows.index(voiding_row)}].object.id",
+                rule="void-voiding-statement",
+            )
+    pks = [target.id for target_id, target in existing.items() if not target.voided]
+    in_batch = [new_rows_by_id[target_id] for target_id in targets if target_id in new_rows_by_id]
+    if pks:
+        Statement.objects.filter(id__in=pks).update(voided=True)
+    for target in in_batch:
+        target.voided = True
+    return pks
+
+
+@transaction.atomic
+def statement_store(
+    *, statements: Sequence[Any], credential: Credential | None, version: str = "1.0.3"
+) -> list[str]:
+    """Store a batch; return the statement ids in request order.
+
+    A statement whose id is already stored with equivalent content is a no-op
+    (a batch retried after a timeout succeeds); with different content the whole
+    batch fails with 409 and nothing is stored.
+    """
+    statements_validate(statements, version=version)
+    stored = _stored_now()
+    authority = credential.authority if credential is not None else None
+    completed = [
+        _complete(statement, stored=stored, authority=authority, request_version=version)
+        for statement in statements
+    ]
+    ids = [uuid.UUID(statement["id"]) for statement in completed]
+
+    already = {
+        row.statement_id: row.payload
+        for row in Statement.objects.filter(statement_id__in=ids).only("statement_id", "payload")
+    }
+    fresh: list[dict] = []
+    for index, statement in enumerate(completed):
+        existing_payload = already.get(ids[index])
+        if existing_payload is None:
+            fresh.append(statement)
+        elif not statements_equivalent(statements[index], json.loads(existing_payload)):
+            raise XAPIConflict(
+                f"a different statement with id {ids[index]} is already stored",
+                path=f"statements[{index}].id" if len(completed) > 1 else "statement.id",
+                rule="statement-id-conflict",
+            )
+    if not fresh:
+        return [str(statement_id) for statement_id in ids]
+
+    rows = [
+        _statement_row(statement, stored=stored, credential=credential, request_version=version)
+        for statement in fresh
+    ]
+    voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
+    Statement.objects.bulk_create(rows)
+    _index_rows_create(rows, fresh, stored)
+    statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
+    in_batch_voided = [row.id for row in rows if row.voided]
+    if voided_pks or in_batch_voided:
+        statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
+    return [str(statement_id) for statement_id in ids]
+
+
+def _index_rows_create(rows: list[Statement], statements: list[dict], stored: datetime) -> None:
+    agent_rows: list[StatementAgent] = []
+    activity_rows: list[StatementActivity] = []
+    for row, statement in zip(rows, statements, strict=True):
+        agents, activities = statement_index_entries(statement)
+        agent_rows.extend(
+            StatementAgent(statement_id=row.id, agent_ifi=ifi, direct=direct, stored=stored)
+            for ifi, direct in agents.items()
+        )
+        activity_rows.extend(
+            StatementActivity(statement_id=row.id, activity_id=activity_id, direct=direct, stored=stored)
+            for activity_id, direct in activities.items()
+        )
+    StatementAgent.objects.bulk_create(agent_rows)
+    StatementActivity.objects.bulk_create(activity_rows)

@@ -1,0 +1,135 @@
+"""Timestamps (statement ``timestamp`` and ``stored``, ``since``/``until`` parameters).
+
+xAPI 1.0.3 Data 4.5 (ISO 8601 Timestamps):
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#45-iso-8601-timestamps
+
+* "A Timestamp MUST be formatted according to ISO 8601."
+* "A Timestamp SHOULD* be expressed using the format described in RFC 3339".
+* "A Timestamp SHOULD* include the time zone." (SHOULD*: not a MUST in 1.0.x, so
+  a timestamp without an offset is accepted and read as UTC.)
+* "A Timestamp MUST preserve precision to at least milliseconds"; "MAY be
+  truncated or rounded to a precision of at least 3 decimal digits for seconds".
+* "The LRS SHOULD* return the Timestamp in UTC timezone."
+
+The ADL conformance suite (XAPI-00123) accepts ISO 8601 extended *or basic*
+format and rejects the offsets ``-00``, ``-0000`` and ``-00:00`` (RFC 3339
+4.3's "unknown local offset"). For 1.0.3 this module therefore accepts
+``YYYY-MM-DDThh:mm[:ss[.fff]][offset]`` and ``YYYYMMDDThhmm[ss[.fff]][offset]``
+(decimal sign ``.`` or ``,``; offset ``Z``, ``±hh``, ``±hhmm`` or ``±hh:mm``).
+
+IEEE 9274.1.1 (xAPI 2.0) makes RFC 3339 mandatory ("A Timestamp shall be
+expressed using the format described in RFC 3339", Content 5.2.7) and tells the
+LRS to "convert Timestamps to UTC rather than rejecting Statements that send
+Timestamps not in UTC form" (4.2.7). For 2.0 the RFC 3339 ``date-time``
+production is required: ``YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)``, offset mandatory.
+
+Both versions: ``T``/``Z`` may be lower case (RFC 3339 5.6), a leap second
+(``:60``) is read as ``:59.999999``, and digits beyond microseconds are truncated.
+Results are aware ``datetime`` objects in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from lrs.xapi.json_types import fail, require_string, short
+from lrs.xapi.versions import is_v2
+
+_OFFSET = r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)"
+_EXTENDED = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
+    r"(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+    r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z"
+)
+_BASIC = re.compile(
+    r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})[Tt]"
+    r"(?P<hour>\d{2})(?:(?P<minute>\d{2})(?P<second>\d{2})?)?"
+    r"(?:[.,](?P<fraction>\d+))?" + r"(?P<offset>[Zz]|[+-]\d{2}(?:\d{2})?)?\Z"
+)
+_RFC3339 = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
+    r"(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})"
+    r"(?:\.(?P<fraction>\d+))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_UNKNOWN_OFFSETS = frozenset({"-00", "-0000", "-00:00"})
+_HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
+
+
+def _invalid(value: str, path: str, version: str, reason: str = "") -> NoReturn:
+    expected = (
+        "an RFC 3339 date-time with offset, e.g. 2024-05-04T17:00:00.000Z"
+        if is_v2(version)
+        else "an ISO 8601 date and time, e.g. 2024-05-04T17:00:00.000Z"
+    )
+    detail = f" ({reason})" if reason else ""
+    fail(f"must be {expected}, got {short(value)}{detail}", path, "iso8601")
+
+
+def parse_timestamp(value: object, *, path: str, version: str = "1.0.3") -> datetime:
+    """Parse an xAPI Timestamp into an aware UTC datetime (microsecond precision, truncated)."""
+    text = require_string(value, path)
+    match = _RFC3339.match(text) if is_v2(version) else (_EXTENDED.match(text) or _BASIC.match(text))
+    if match is None:
+        _invalid(text, path, version)
+    parts = match.groupdict()  # type: ignore[union-attr]
+    offset_text = parts["offset"]
+    if offset_text in _UNKNOWN_OFFSETS:
+        _invalid(text, path, version, "the offset -00:00 means an unknown local offset")
+
+    hour = int(parts["hour"])
+    minute_text, second_text, fraction = parts["minute"], parts["second"], parts["fraction"]
+    minute = int(minute_text) if minute_text is not None else 0
+    second = int(second_text) if second_text is not None else 0
+    if hour > 23 or minute > 59 or second > 60:
+        _invalid(text, path, version, "time out of range")
+    leap = second == 60
+    try:
+        moment = datetime(
+            int(parts["year"]), int(parts["month"]), int(parts["day"]), hour, minute, 59 if leap else second
+        )
+    except ValueError as exc:
+        _invalid(text, path, version, str(exc))
+
+    try:
+        if leap:
+            moment += timedelta(microseconds=999_999)
+        elif fraction is not None:
+            if second_text is not None:
+                moment += timedelta(microseconds=int((fraction + "00000")[:6]))
+            else:  # ISO 8601 decimal fraction of the lowest-order component (hour or minute)
+                unit = _MINUTE if minute_text is not None else _HOUR
+                digits = fraction[:12]  # beyond a microsecond of an hour the digits do not matter
+                moment += unit * int(digits) // (10 ** len(digits))
+        if offset_text is not None and offset_text not in ("Z", "z"):
+            offset_digits = offset_text[1:].replace(":", "")
+            offset_hours, offset_minutes = int(offset_digits[:2]), int(offset_digits[2:] or 0)
+            if offset_hours > 23 or offset_minutes > 59:
+                _invalid(text, path, version, "offset out of range")
+            delta = timedelta(hours=offset_hours, minutes=offset_minutes)
+            moment = moment - delta if offset_text[0] == "+" else moment + delta
+    except OverflowError:
+        _invalid(text, path, version, "out of range")
+    return moment.replace(tzinfo=UTC)
+
+
+def validate_timestamp(value: object, *, path: str, version: str = "1.0.3") -> None:
+    parse_timestamp(value, path=path, version=version)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical form this LRS returns: UTC, microseconds, ``Z`` (``2024-05-04T17:00:00.123456Z``).
+
+    RFC 3339 (required by xAPI 2.0) and ISO 8601, in UTC as Data 4.5 recommends,
+    with more than the required millisecond precision so that a ``stored`` value
+    read back and used as ``since``/``until`` selects exactly the stored instant.
+    A naive datetime is taken to be UTC.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
+    )

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything and run the whole test suite against PostgreSQL on 127.0.0.1:5432
+# (pytest-django creates and drops its own test database). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+.venv/bin/python -m pip install --quiet -e ".[test]"
+bash scripts/ensure-services.sh
+export LRS_ENV=test
+.venv/bin/ruff check .
+PYTHONWARNINGS=ignore::RuntimeWarning .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+  echo "models and migrations differ: run manage.py makemigrations" >&2
+  exit 1
+}
+exec .venv/bin/pytest "$@"

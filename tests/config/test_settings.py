@@ -1,0 +1,78 @@
+"""Settings from the environment fail loudly in production mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LRS_", "DJANGO_", "DATABASE_"))}
+    clean.update(env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import config.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])",
+        ],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_without_secret_key_fails_naming_it():
+    result = load_settings(
+        LRS_ENV="production", ALLOWED_HOSTS="lrs.example.com", DATABASE_URL="postgres://x@y/z"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_with_everything_set_starts_with_debug_off(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("k" * 50)
+    result = load_settings(
+        LRS_ENV="production",
+        SECRET_KEY_FILE=str(secret_file),
+        ALLOWED_HOSTS="lrs.example.com",
+        DATABASE_URL="postgres://lrs@db:5432/lrs",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "django.db.backends.postgresql"]
+
+
+def test_production_refuses_debug_on():
+    result = load_settings(
+        LRS_ENV="production",
+        SECRET_KEY="k" * 50,
+        ALLOWED_HOSTS="x",
+        DATABASE_URL="postgres://a@b/c",
+        DEBUG="true",
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be off" in result.stderr
+
+
+def test_malformed_boolean_is_named():
+    result = load_settings(LRS_ENV="development", DEBUG="perhaps")
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_malformed_database_url_is_named_without_echoing_it():
+    result = load_settings(LRS_ENV="development", DATABASE_URL="nosuchscheme://secretpassword@host/db")
+    assert result.returncode != 0
+    assert "DATABASE_URL is malformed" in result.stderr
+    assert "secretpassword" not in result.stderr
+
+
+def test_development_defaults_to_sqlite_with_debug():
+    result = load_settings(LRS_ENV="development")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "django.db.backends.sqlite3"]

@@ -119,6 +119,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LRS_MAX_REQUEST_BYTES
 # Statements a GET answers per page (and the ceiling for ?limit=).
 LRS_STATEMENTS_PAGE_SIZE = env_int("LRS_STATEMENTS_PAGE_SIZE", 100, minimum=1)
 LRS_STATEMENTS_MAX_PAGE_SIZE = env_int("LRS_STATEMENTS_MAX_PAGE_SIZE", 500, minimum=1)
+# The version named in responses to requests that carry no valid X-Experience-API-Version.
+LRS_DEFAULT_XAPI_VERSION = env_str("LRS_DEFAULT_XAPI_VERSION", "2.0.0")
+if LRS_DEFAULT_XAPI_VERSION not in {"1.0.3", "2.0.0"}:
+    raise ImproperlyConfiguredEnv("LRS_DEFAULT_XAPI_VERSION must be 1.0.3 or 2.0.0")
 # homePage of the account used as authority for statements stored with a credential.
 LRS_AUTHORITY_HOMEPAGE = env_str("LRS_AUTHORITY_HOMEPAGE", "http://localhost:8000")
 

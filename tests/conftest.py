@@ -25,7 +25,8 @@ class XAPIClient:
     """A Django test client that sends the xAPI headers on every request."""
 
     def __init__(self, credential: Credential | None, secret: str | None, version: str = XAPI_VERSION):
-        self.client = Client()
+        # CSRF checks on, as in a real server: xAPI views must not depend on a CSRF cookie.
+        self.client = Client(enforce_csrf_checks=True)
         self.credential = credential
         self.headers: dict[str, str] = {}
         if version:

@@ -62,7 +62,14 @@ def unwrap(request: HttpRequest) -> XAPIRequest:
         )
     charset = request.encoding or "utf-8"
     fields = dict(parse_qsl(request.body.decode(charset), keep_blank_values=True))
-    headers = _Headers({key.lower(): value for key, value in request.headers.items()})
+    # The outer request's own Content-Type and Content-Length describe the form, not the content.
+    headers = _Headers(
+        {
+            key.lower(): value
+            for key, value in request.headers.items()
+            if key.lower() not in {"content-type", "content-length"}
+        }
+    )
     params: dict[str, str] = {}
     content = fields.pop("content", "")
     for name, value in fields.items():
@@ -71,7 +78,8 @@ def unwrap(request: HttpRequest) -> XAPIRequest:
         else:
             params[name] = value
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if method in {"PUT", "POST"} and content and not content_type:
+    if not content_type and content:
+        # Communication 1.3: content sent this way is JSON unless a Content-Type field says otherwise.
         content_type = "application/json"
     return XAPIRequest(
         method=method,

@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -76,7 +75,6 @@ def error_response(error: XAPIError) -> HttpResponse:
     return json_response(error.as_dict(), status=error.status)
 
 
-@method_decorator(csrf_exempt, name="dispatch")
 class XAPIView(View):
     """Base class: subclasses define ``get``/``put``/``post``/``delete`` taking an ``XAPIRequest``
     and list the scopes each method needs in ``scopes`` (any one of them suffices)."""
@@ -86,11 +84,17 @@ class XAPIView(View):
     authenticated = True
     version_required = True
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
+        # xAPI clients authenticate every request with credentials, never a session cookie,
+        # so CSRF protection does not apply (and subclasses overriding dispatch stay exempt).
+        return csrf_exempt(super().as_view(**initkwargs))
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "OPTIONS":
             # CORS preflights are answered by corsheaders before they get here.
             return self.options(request, *args, **kwargs)
-        version = versions.V1
+        version = settings.LRS_DEFAULT_XAPI_VERSION
         try:
             xapi_request = self._build(request)
             if self.version_required or xapi_request.header("X-Experience-API-Version"):

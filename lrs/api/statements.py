@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import http_date
 
@@ -50,6 +50,13 @@ class StatementsView(XAPIView):
         "put": (scopes.STATEMENTS_WRITE,),
         "post": (scopes.STATEMENTS_WRITE,),
     }
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().dispatch(request, *args, **kwargs)
+        if request.method in {"GET", "HEAD"} and "X-Experience-API-Consistent-Through" not in response:
+            # Clients poll with it even on 400/404 answers (the ADL suite's genDelay does).
+            response["X-Experience-API-Consistent-Through"] = format_timestamp(consistent_through())
+        return response
 
     def put(self, request: XAPIRequest) -> HttpResponse:
         reject_unknown_params(request.params, {"statementId"})

@@ -27,47 +27,44 @@ from __future__ import annotations
 
 import re
 
-_IRI = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*:"  # scheme
-    r"[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+\Z"  # the rest: no space, controls or excluded characters
+# Never in an IRI (RFC 3987 2.2): space, C0/C1 controls, DEL and <>"{}|\^`
+_EXCLUDED = r" <>\"{}|\\^`\x00-\x1f\x7f-\x9f"
+_SHAPE = re.compile(
+    rf"([A-Za-z][A-Za-z0-9+.\-]*):"  # scheme
+    r"(?!\Z)"  # something after the colon
+    rf"(?://([^/?#{_EXCLUDED}]*+))?"  # authority
+    rf"[^{_EXCLUDED}]*+\Z"  # path, query, fragment
+)
+_AUTHORITY = re.compile(
+    r"(?:[^@\[\]]*+@)?"  # userinfo
+    r"(?:\[[0-9A-Fa-f:.vV]++\]|[^:@\[\]]++)"  # IP literal, or a non-empty reg-name / IPv4 address
+    r"(?::[0-9]*+)?\Z"  # port
 )
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_AUTHORITY = re.compile(
-    r"(?:[^@/?#\[\]]*@)?"  # userinfo
-    r"(?:\[[0-9A-Fa-f:.vV]+\]|[^:@/?#\[\]]*)"  # IP literal or reg-name / IPv4
-    r"(?::[0-9]*)?\Z"  # port
-)
-_AUTHORITY_END = re.compile(r"[/?#]")
 
 
-def _authority(rest: str) -> str | None:
-    """The authority of ``//authority/path``, or None if ``rest`` has none."""
-    if not rest.startswith("//"):
-        return None
-    end = _AUTHORITY_END.search(rest, 2)
-    return rest[2 : end.start()] if end else rest[2:]
+def _check(value: object, *, locator: bool) -> bool:
+    if type(value) is not str:
+        return False
+    match = _SHAPE.match(value)
+    if match is None:
+        return False
+    authority = match.group(2)
+    if authority is None:
+        if locator:
+            return False
+    elif not _AUTHORITY.match(authority) and not (authority == "" and match.group(1).lower() == "file"):
+        return False
+    if "%" in value and _BAD_PERCENT.search(value):
+        return False
+    return value.count("#") <= 1
 
 
 def is_iri(value: object) -> bool:
     """True for an absolute IRI with a scheme (best-effort RFC 3987 syntax)."""
-    if type(value) is not str or not _IRI.match(value):
-        return False
-    if "%" in value and _BAD_PERCENT.search(value):
-        return False
-    if value.count("#") > 1:
-        return False
-    scheme, _, rest = value.partition(":")
-    authority = _authority(rest)
-    if authority is None:
-        return True
-    if not _AUTHORITY.match(authority):
-        return False
-    host = authority.rpartition("@")[2]
-    return bool(host.split(":", 1)[0] if not host.startswith("[") else host) or scheme.lower() == "file"
+    return _check(value, locator=False)
 
 
 def is_irl(value: object) -> bool:
     """True for an IRI that is a locator: ``scheme://authority...`` (http, https, ftp, file...)."""
-    if not is_iri(value):
-        return False
-    return _authority(value.partition(":")[2]) is not None  # type: ignore[union-attr]
+    return _check(value, locator=True)

@@ -12,11 +12,16 @@ from tests.conftest import XAPIClient, basic_auth, make_statement
 pytestmark = pytest.mark.django_db
 
 
-def test_missing_version_header_is_400_and_the_response_still_names_the_version(xapi):
+@pytest.mark.parametrize("default_version", ["1.0.3", "2.0.0"])
+def test_missing_version_header_is_400_and_the_response_names_the_configured_default(
+    xapi, settings, default_version
+):
+    settings.LRS_DEFAULT_XAPI_VERSION = default_version
     response = xapi.get("/xapi/statements", headers={"X-Experience-API-Version": None})
     assert response.status_code == 400
     assert response.json()["rule"] == "version-required"
-    assert response["X-Experience-API-Version"] == "1.0.3"
+    assert response["X-Experience-API-Version"] == default_version
+    assert "X-Experience-API-Consistent-Through" in response
 
 
 @pytest.mark.parametrize("version", ["0.95", "1.1.0", "3.0.0", "abc"])

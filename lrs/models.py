@@ -146,3 +146,20 @@ class StatementActivity(models.Model):
 
     def __str__(self) -> str:
         return self.activity_id
+
+
+class AttachmentContent(models.Model):
+    """Attachment bytes, kept apart from statements and stored once per SHA-2 hash.
+
+    Statements reference attachments by ``sha2`` (Data 2.4.11); two statements sending
+    the same file share one row. Read and written through ``lrs.attachment_store``.
+    """
+
+    sha2 = models.CharField(max_length=128, unique=True)
+    content_type = models.CharField(max_length=255)
+    length = models.BigIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.sha2

@@ -59,6 +59,7 @@ class StatementPage:
     statements: list[str]  # JSON texts, in the requested format
     more_after: tuple[datetime, int] | None = None
     statement_pks: list[int] = field(default_factory=list)
+    attachment_sha2s: list[str] = field(default_factory=list)  # filled when query.attachments
 
 
 def consistent_through() -> datetime:
@@ -173,7 +174,20 @@ def statement_list(query: StatementQuery) -> StatementPage:
         statements=[render(row.payload) for row in rows],
         more_after=more_after,
         statement_pks=[row.id for row in rows],
+        attachment_sha2s=attachment_hashes([row.payload for row in rows]) if query.attachments else [],
     )
+
+
+def attachment_hashes(payloads: list[str]) -> list[str]:
+    """The ``sha2`` of every attachment of these stored statements, in order, without repeats
+    (for ``attachments=true`` responses, Communication 2.1.3)."""
+    hashes: dict[str, None] = {}
+    for payload in payloads:
+        if '"attachments"' not in payload:
+            continue
+        for attachment in json.loads(payload).get("attachments") or []:
+            hashes.setdefault(attachment["sha2"], None)
+    return list(hashes)
 
 
 def payload_renderer(query: StatementQuery) -> Callable[[str], str]:

@@ -18,13 +18,16 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lrs.attachment_store import attachment_store, check_attachment_sizes
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.signals import statements_stored, statements_voided
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
+from lrs.xapi.multipart import AttachmentPart, match_attachments
 from lrs.xapi.normalise import statement_normalise
+from lrs.xapi.signatures import verify_signed_statement
 from lrs.xapi.statement import validate_statement
 from lrs.xapi.timestamps import format_timestamp, parse_timestamp
 
@@ -151,17 +154,39 @@ def _void_targets(rows: list[Statement], new_rows_by_id: dict[uuid.UUID, Stateme
     return pks
 
 
+def _attachments_check(
+    statements: Sequence[dict], parts: Sequence[AttachmentPart]
+) -> dict[str, AttachmentPart]:
+    """Match multipart parts to attachment metadata and verify signatures (Data 2.4.11, 2.6)."""
+    many = len(statements) > 1
+    parts_by_sha2 = match_attachments(
+        list(statements), list(parts), path_prefix="statements" if many else "statement"
+    )
+    for index, statement in enumerate(statements):
+        verify_signed_statement(
+            statement, parts_by_sha2, path=f"statements[{index}]" if many else "statement"
+        )
+    check_attachment_sizes(parts_by_sha2.values())
+    return parts_by_sha2
+
+
 @transaction.atomic
 def statement_store(
-    *, statements: Sequence[Any], credential: Credential | None, version: str = "1.0.3"
+    *,
+    statements: Sequence[Any],
+    credential: Credential | None,
+    version: str = "1.0.3",
+    attachments: Sequence[AttachmentPart] = (),
 ) -> list[str]:
     """Store a batch; return the statement ids in request order.
 
     A statement whose id is already stored with equivalent content is a no-op
     (a batch retried after a timeout succeeds); with different content the whole
-    batch fails with 409 and nothing is stored.
+    batch fails with 409 and nothing is stored. ``attachments`` are the raw parts
+    of a multipart/mixed request; their bytes are kept in the attachment store.
     """
     statements_validate(statements, version=version)
+    parts_by_sha2 = _attachments_check(statements, attachments)
     stored = _stored_now()
     authority = credential.authority if credential is not None else None
     completed = [
@@ -193,6 +218,7 @@ def statement_store(
         for statement in fresh
     ]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
+    attachment_store().put_many(parts_by_sha2.values())
     Statement.objects.bulk_create(rows)
     _index_rows_create(rows, fresh, stored)
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])

@@ -82,6 +82,14 @@ def _parse_iri(params: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _parse_time_param(params: Mapping[str, str], name: str, version: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    # An unencoded "+01:00" offset arrives as " 01:00" after query-string decoding.
+    return parse_timestamp(raw.replace(" ", "+"), path=name, version=version)
+
+
 def encode_cursor(after: tuple[datetime, int]) -> str:
     stored, pk = after
     return base64.urlsafe_b64encode(json.dumps([stored.isoformat(), pk]).encode()).decode().rstrip("=")
@@ -107,8 +115,8 @@ def statement_query_from_params(
     registration = (
         parse_uuid(params["registration"], path="registration") if "registration" in params else None
     )
-    since = parse_timestamp(params["since"], path="since", version=version) if "since" in params else None
-    until = parse_timestamp(params["until"], path="until", version=version) if "until" in params else None
+    since = _parse_time_param(params, "since", version)
+    until = _parse_time_param(params, "until", version)
     return StatementQuery(
         agent_ifi=agent_ifi_value,
         verb_id=_parse_iri(params, "verb"),

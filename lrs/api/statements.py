@@ -24,24 +24,46 @@ from lrs.api.statement_params import (
     parse_format,
     statement_query_from_params,
 )
-from lrs.selectors import StatementQuery, consistent_through, statement_get, statement_list
+from lrs.attachment_store import attachment_store
+from lrs.selectors import (
+    StatementQuery,
+    attachment_hashes,
+    consistent_through,
+    statement_get,
+    statement_list,
+)
 from lrs.services import statement_store
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
 from lrs.xapi.formats import parse_accept_language
+from lrs.xapi.multipart import AttachmentPart, build_multipart_response, parse_statement_request
 from lrs.xapi.timestamps import format_timestamp
 from lrs.xapi.uuids import parse_uuid
 
 STATEMENT_CONTENT_TYPES = {"application/json"}
 
 
-def _statements_body(request: XAPIRequest) -> Any:
+def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
+    """The statement(s) and, for multipart/mixed requests, the attachment parts (Communication 1.5)."""
+    if request.content_type == "multipart/mixed":
+        header = request.header("Content-Type") or ""
+        return parse_statement_request(request.body, header)
     if request.content_type not in STATEMENT_CONTENT_TYPES:
         raise XAPIValidationError(
-            f"Content-Type must be application/json, got {request.content_type or 'none'!r}",
+            "Content-Type must be application/json or multipart/mixed, "
+            f"got {request.content_type or 'none'!r}",
             path="Content-Type",
             rule="content-type",
         )
-    return request.json_body(path="statement")
+    return request.json_body(path="statement"), []
+
+
+def _response(json_text: str, sha2s: list[str]) -> HttpResponse:
+    """JSON, or multipart/mixed with the attachment parts after it when they were asked for."""
+    if not sha2s:
+        return json_response(None, text=json_text)
+    found = attachment_store().get_many(sha2s)
+    body, content_type = build_multipart_response(json_text, [found[sha2] for sha2 in sha2s if sha2 in found])
+    return HttpResponse(body, content_type=content_type)
 
 
 class StatementsView(XAPIView):
@@ -65,7 +87,7 @@ class StatementsView(XAPIView):
                 "PUT requires the statementId parameter", path="statementId", rule="required"
             )
         statement_id = parse_uuid(request.params["statementId"], path="statementId")
-        statement = _statements_body(request)
+        statement, parts = _statements_body(request)
         if isinstance(statement, dict):
             if "id" in statement and str(statement["id"]).lower() != str(statement_id):
                 raise XAPIValidationError(
@@ -74,14 +96,18 @@ class StatementsView(XAPIView):
                     rule="id-matches-parameter",
                 )
             statement = {**statement, "id": str(statement_id)} if "id" not in statement else statement
-        statement_store(statements=[statement], credential=request.credential, version=request.version)
+        statement_store(
+            statements=[statement], credential=request.credential, version=request.version, attachments=parts
+        )
         return HttpResponse(status=204)
 
     def post(self, request: XAPIRequest) -> HttpResponse:
         reject_unknown_params(request.params, set())
-        body = _statements_body(request)
+        body, parts = _statements_body(request)
         statements = body if isinstance(body, list) else [body]
-        ids = statement_store(statements=statements, credential=request.credential, version=request.version)
+        ids = statement_store(
+            statements=statements, credential=request.credential, version=request.version, attachments=parts
+        )
         return json_response(ids)
 
     def get(self, request: XAPIRequest) -> HttpResponse:
@@ -103,7 +129,7 @@ class StatementsView(XAPIView):
             next_params["cursor"] = encode_cursor(page.more_after)
             more = f"{reverse('xapi-statements')}?{urlencode(next_params)}"
         text = '{"statements":[' + ",".join(page.statements) + '],"more":' + json.dumps(more) + "}"
-        response = json_response(None, text=text)
+        response = _response(text, page.attachment_sha2s)
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         return response
 
@@ -117,7 +143,7 @@ class StatementsView(XAPIView):
         voided = "voidedStatementId" in params
         name = "voidedStatementId" if voided else "statementId"
         statement_id = parse_uuid(params[name], path=name)
-        parse_bool(params, "attachments")
+        with_attachments = parse_bool(params, "attachments")
         query = StatementQuery(
             format=parse_format(params),
             languages=tuple(_languages(request)),
@@ -132,7 +158,7 @@ class StatementsView(XAPIView):
                 rule="not-found",
             )
         text, row = found
-        response = json_response(None, text=text)
+        response = _response(text, attachment_hashes([row.payload]) if with_attachments else [])
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         response["Last-Modified"] = http_date(row.stored.timestamp())
         return response

@@ -32,26 +32,21 @@ _DEFINITION_PROPERTIES = frozenset(
 
 
 def validate_activity_definition(obj: object, *, path: str) -> dict[str, Any]:
-    definition = require_object(obj, path)
+    definition = obj if type(obj) is dict else require_object(obj, path)
     check_properties(definition, path, _DEFINITION_PROPERTIES, what="an Activity Definition")
     if "name" in definition:
         validate_language_map(definition["name"], path=f"{path}.name")
     if "description" in definition:
         validate_language_map(definition["description"], path=f"{path}.description")
-    if "type" in definition:
-        activity_type = require_string(definition["type"], f"{path}.type")
-        if not is_iri(activity_type):
-            fail(
-                f"an Activity type must be an absolute IRI, got {short(activity_type)}", f"{path}.type", "iri"
-            )
-    if "moreInfo" in definition:
+    if "type" in definition and not is_iri(definition["type"]):
+        _not_iri(definition["type"], f"{path}.type", "an Activity type must be an absolute IRI")
+    if "moreInfo" in definition and not is_irl(definition["moreInfo"]):
         more_info = require_string(definition["moreInfo"], f"{path}.moreInfo")
-        if not is_irl(more_info):
-            fail(
-                f"moreInfo must be an IRL such as 'https://example.com/info', got {short(more_info)}",
-                f"{path}.moreInfo",
-                "irl",
-            )
+        fail(
+            f"moreInfo must be an IRL such as 'https://example.com/info', got {short(more_info)}",
+            f"{path}.moreInfo",
+            "irl",
+        )
     if "extensions" in definition:
         validate_extensions(definition["extensions"], path=f"{path}.extensions")
     if not INTERACTION_PROPERTIES.isdisjoint(definition):
@@ -59,9 +54,14 @@ def validate_activity_definition(obj: object, *, path: str) -> dict[str, Any]:
     return definition
 
 
+def _not_iri(value: object, path: str, message: str) -> None:
+    require_string(value, path)
+    fail(f"{message}, got {short(value)}", path, "iri")
+
+
 def validate_activity(obj: object, *, path: str) -> dict[str, Any]:
     """An Activity (as a statement object or a context activity)."""
-    activity = require_object(obj, path)
+    activity = obj if type(obj) is dict else require_object(obj, path)
     check_properties(activity, path, _ACTIVITY_PROPERTIES, _ACTIVITY_REQUIRED, what="an Activity")
     if "objectType" in activity and activity["objectType"] != "Activity":
         fail(
@@ -69,9 +69,8 @@ def validate_activity(obj: object, *, path: str) -> dict[str, Any]:
             f"{path}.objectType",
             "objecttype",
         )
-    activity_id = require_string(activity["id"], f"{path}.id")
-    if not is_iri(activity_id):
-        fail(f"an Activity id must be an absolute IRI, got {short(activity_id)}", f"{path}.id", "iri")
+    if not is_iri(activity["id"]):
+        _not_iri(activity["id"], f"{path}.id", "an Activity id must be an absolute IRI")
     if "definition" in activity:
         validate_activity_definition(activity["definition"], path=f"{path}.definition")
     return activity

@@ -27,13 +27,12 @@ from typing import Any
 from lrs.xapi.iris import is_iri, is_irl
 from lrs.xapi.json_types import (
     check_properties,
-    child,
     fail,
     parse_json,
     require_array,
     require_object,
-    require_string,
     short,
+    wrong_type,
 )
 
 IFI_PROPERTIES = ("mbox", "mbox_sha1sum", "openid", "account")
@@ -47,38 +46,52 @@ _MBOX = re.compile(rf"mailto:[^{_NOT_IN_MBOX}:]+@[^{_NOT_IN_MBOX}]+\Z")
 _SHA1 = re.compile(r"[0-9A-Fa-f]{40}\Z")
 
 
+_IFI_SET = frozenset(IFI_PROPERTIES)
+
+
 def _ifis(obj: dict[str, Any]) -> list[str]:
-    return [name for name in IFI_PROPERTIES if name in obj]
+    found = _IFI_SET.intersection(obj)
+    if len(found) <= 1:
+        return list(found)
+    return [name for name in IFI_PROPERTIES if name in found]
 
 
-def _validate_ifi(name: str, value: object, path: str) -> None:
-    if name == "mbox":
-        text = require_string(value, path)
-        if not _MBOX.match(text):
-            fail(
-                f"mbox must be a mailto IRI such as 'mailto:learner@example.com', got {short(text)}",
-                path,
-                "mbox-format",
-            )
-    elif name == "mbox_sha1sum":
-        text = require_string(value, path)
-        if not _SHA1.match(text):
-            fail(f"mbox_sha1sum must be 40 hexadecimal digits (a SHA-1), got {short(text)}", path, "sha1")
-    elif name == "openid":
-        text = require_string(value, path)
-        if not is_iri(text):
-            fail(f"openid must be an absolute URI, got {short(text)}", path, "iri")
-    else:
+def _validate_ifi(name: str, value: object, parent: str) -> None:
+    """Validate the IFI ``name`` of the agent at ``parent`` (paths are built only on failure)."""
+    if name == "account":
+        path = f"{parent}.account"
         account = require_object(value, path)
         check_properties(account, path, _ACCOUNT_PROPERTIES, _ACCOUNT_REQUIRED, what="an account")
-        home_page = require_string(account["homePage"], f"{path}.homePage")
+        home_page = account["homePage"]
         if not is_irl(home_page):
+            if type(home_page) is not str:
+                wrong_type("a string", home_page, f"{path}.homePage")
             fail(
                 f"homePage must be an IRL such as 'https://lms.example.com', got {short(home_page)}",
                 f"{path}.homePage",
                 "irl",
             )
-        require_string(account["name"], f"{path}.name")
+        if type(account["name"]) is not str:
+            wrong_type("a string", account["name"], f"{path}.name")
+        return
+    if type(value) is not str:
+        wrong_type("a string", value, f"{parent}.{name}")
+    if name == "mbox":
+        if not _MBOX.match(value):
+            fail(
+                f"mbox must be a mailto IRI such as 'mailto:learner@example.com', got {short(value)}",
+                f"{parent}.mbox",
+                "mbox-format",
+            )
+    elif name == "mbox_sha1sum":
+        if not _SHA1.match(value):
+            fail(
+                f"mbox_sha1sum must be 40 hexadecimal digits (a SHA-1), got {short(value)}",
+                f"{parent}.mbox_sha1sum",
+                "sha1",
+            )
+    elif not is_iri(value):
+        fail(f"openid must be an absolute URI, got {short(value)}", f"{parent}.openid", "iri")
 
 
 def _check_one_ifi(ifis: list[str], path: str, what: str) -> None:
@@ -94,7 +107,7 @@ def _check_one_ifi(ifis: list[str], path: str, what: str) -> None:
 
 def validate_agent(obj: object, *, path: str, version: str = "1.0.3") -> dict[str, Any]:
     """Validate an Agent (``objectType`` absent or ``"Agent"``)."""
-    agent = require_object(obj, path)
+    agent = obj if type(obj) is dict else require_object(obj, path)
     if "member" in agent:
         fail("'member' is only allowed on a Group (objectType 'Group')", f"{path}.member", "unknown-property")
     check_properties(agent, path, _AGENT_PROPERTIES, what="an Agent")
@@ -105,17 +118,17 @@ def validate_agent(obj: object, *, path: str, version: str = "1.0.3") -> dict[st
             f"{path}.objectType",
             "objecttype",
         )
-    if "name" in agent:
-        require_string(agent["name"], f"{path}.name")
+    if "name" in agent and type(agent["name"]) is not str:
+        wrong_type("a string", agent["name"], f"{path}.name")
     ifis = _ifis(agent)
     _check_one_ifi(ifis, path, "an Agent")
-    _validate_ifi(ifis[0], agent[ifis[0]], child(path, ifis[0]))
+    _validate_ifi(ifis[0], agent[ifis[0]], path)
     return agent
 
 
 def validate_group(obj: object, *, path: str, version: str = "1.0.3") -> dict[str, Any]:
     """Validate an Anonymous or Identified Group (``objectType`` must be ``"Group"``)."""
-    group = require_object(obj, path)
+    group = obj if type(obj) is dict else require_object(obj, path)
     check_properties(group, path, _GROUP_PROPERTIES, ("objectType",), what="a Group")
     if group["objectType"] != "Group":
         fail(
@@ -123,13 +136,13 @@ def validate_group(obj: object, *, path: str, version: str = "1.0.3") -> dict[st
             f"{path}.objectType",
             "objecttype",
         )
-    if "name" in group:
-        require_string(group["name"], f"{path}.name")
+    if "name" in group and type(group["name"]) is not str:
+        wrong_type("a string", group["name"], f"{path}.name")
     ifis = _ifis(group)
     if len(ifis) > 1:
         _check_one_ifi(ifis, path, "an identified Group")
     if ifis:
-        _validate_ifi(ifis[0], group[ifis[0]], child(path, ifis[0]))
+        _validate_ifi(ifis[0], group[ifis[0]], path)
     elif "member" not in group:
         fail(
             "an anonymous Group (no inverse functional identifier) requires 'member'",

@@ -20,7 +20,7 @@ from lrs.xapi.json_types import child, fail, require_object, short
 
 
 def validate_extensions(value: object, *, path: str) -> dict[str, Any]:
-    extensions = require_object(value, path)
+    extensions = value if type(value) is dict else require_object(value, path)
     for key in extensions:
         if not is_iri(key):
             fail(f"extension keys must be absolute IRIs, got {short(key)}", child(path, key), "iri")

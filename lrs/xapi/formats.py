@@ -52,7 +52,9 @@ def _agent_ids(agent: Any) -> Any:
 def _activity_ids(activity: Any) -> Any:
     if type(activity) is not dict:
         return activity
-    return {"objectType": "Activity", "id": activity.get("id")}
+    # Communication 2.1.3 ``format=ids``: the minimum that identifies an Activity is its id
+    # (the ADL conformance suite, XAPI-00171, expects exactly one key).
+    return {"id": activity.get("id")}
 
 
 def _map_context_activities(context_activities: Any, convert: Callable[[Any], Any]) -> Any:

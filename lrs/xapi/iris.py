@@ -29,42 +29,61 @@ import re
 
 # Never in an IRI (RFC 3987 2.2): space, C0/C1 controls, DEL and <>"{}|\^`
 _EXCLUDED = r" <>\"{}|\\^`\x00-\x1f\x7f-\x9f"
-_SHAPE = re.compile(
-    rf"([A-Za-z][A-Za-z0-9+.\-]*):"  # scheme
-    r"(?!\Z)"  # something after the colon
-    rf"(?://([^/?#{_EXCLUDED}]*+))?"  # authority
+_IRI = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*:"  # scheme
+    r"(?:"
+    r"(//)"  # an authority: [userinfo@]host[:port] with a non-empty host
+    rf"(?:[^@\[\]/?#{_EXCLUDED}]*+@)?"
+    rf"(?:\[[0-9A-Fa-f:.vV]++\]|[^:@\[\]/?#{_EXCLUDED}]++)"
+    r"(?::[0-9]*+)?"
+    r"(?=[/?#]|\Z)"
+    r"|(?!//)(?!\Z)"  # or no authority, but something after the colon
+    r")"
     rf"[^{_EXCLUDED}]*+\Z"  # path, query, fragment
 )
-_AUTHORITY = re.compile(
-    r"(?:[^@\[\]]*+@)?"  # userinfo
-    r"(?:\[[0-9A-Fa-f:.vV]++\]|[^:@\[\]]++)"  # IP literal, or a non-empty reg-name / IPv4 address
-    r"(?::[0-9]*+)?\Z"  # port
-)
+_FILE = re.compile(rf"[Ff][Ii][Ll][Ee]:///[^{_EXCLUDED}]*+\Z")  # file:///path: the empty host of RFC 8089
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
+# Valid IRIs seen recently. Statements in a batch repeat the same verb, activity and
+# extension IRIs, so remembering the valid ones saves most of the checking.
+_CACHE_LIMIT = 20_000
+_valid_iris: set[str] = set()
+_valid_irls: set[str] = set()
 
-def _check(value: object, *, locator: bool) -> bool:
-    if type(value) is not str:
-        return False
-    match = _SHAPE.match(value)
+
+def _shape(value: str) -> bool | None:
+    """None if ``value`` is not an IRI; else whether it has an authority (is an IRL)."""
+    match = _IRI.match(value) or _FILE.match(value)
     if match is None:
-        return False
-    authority = match.group(2)
-    if authority is None:
-        if locator:
-            return False
-    elif not _AUTHORITY.match(authority) and not (authority == "" and match.group(1).lower() == "file"):
-        return False
-    if "%" in value and _BAD_PERCENT.search(value):
-        return False
-    return value.count("#") <= 1
+        return None
+    if ("%" in value and _BAD_PERCENT.search(value)) or value.count("#") > 1:
+        return None
+    return match.re is _FILE or match.group(1) is not None
 
 
 def is_iri(value: object) -> bool:
     """True for an absolute IRI with a scheme (best-effort RFC 3987 syntax)."""
-    return _check(value, locator=False)
+    if type(value) is not str:
+        return False
+    if value in _valid_iris:
+        return True
+    if _shape(value) is None:
+        return False
+    if len(_valid_iris) >= _CACHE_LIMIT:
+        _valid_iris.clear()
+    _valid_iris.add(value)
+    return True
 
 
 def is_irl(value: object) -> bool:
     """True for an IRI that is a locator: ``scheme://authority...`` (http, https, ftp, file...)."""
-    return _check(value, locator=True)
+    if type(value) is not str:
+        return False
+    if value in _valid_irls:
+        return True
+    if not _shape(value):
+        return False
+    if len(_valid_irls) >= _CACHE_LIMIT:
+        _valid_irls.clear()
+    _valid_irls.add(value)
+    return True

@@ -112,15 +112,16 @@ def check_properties(
     Unknown keys are reported first (a misspelt key usually explains the missing
     one), with the path of the unknown key itself.
     """
-    for key, value in obj.items():
-        if key not in allowed:
-            fail(
-                f"{key!r} is not a property of {what} (allowed: {', '.join(sorted(allowed))})",
-                child(path, key),
-                "unknown-property",
-            )
-        if value is None:
-            fail(f"{key!r} must not be null", child(path, key), "not-null")
+    if not obj.keys() <= allowed or None in obj.values():  # the slow path finds which key and why
+        for key, value in obj.items():
+            if key not in allowed:
+                fail(
+                    f"{key!r} is not a property of {what} (allowed: {', '.join(sorted(allowed))})",
+                    child(path, key),
+                    "unknown-property",
+                )
+            if value is None:
+                fail(f"{key!r} must not be null", child(path, key), "not-null")
     for key in required:
         if key not in obj:
             fail(f"{what} requires {key!r}", child(path, key), "required")

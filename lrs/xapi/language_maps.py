@@ -38,23 +38,38 @@ _IRREGULAR = (
 _TAG = re.compile(rf"(?:{_LANGTAG}|{_PRIVATEUSE}|(?i:{_IRREGULAR}))\Z")
 
 
+_CACHE_LIMIT = 2_000
+_valid_tags: set[str] = set()  # well-formed tags seen recently; the same few recur in every statement
+
+
+def _well_formed(tag: str) -> bool:
+    if tag in _valid_tags:
+        return True
+    if _TAG.match(tag) is None:
+        return False
+    if len(_valid_tags) >= _CACHE_LIMIT:
+        _valid_tags.clear()
+    _valid_tags.add(tag)
+    return True
+
+
 def is_language_tag(value: object) -> bool:
     """True for a well-formed RFC 5646 language tag (``en``, ``en-US``, ``zh-Hant-TW``, ``tlh``)."""
-    return type(value) is str and _TAG.match(value) is not None
+    return type(value) is str and _well_formed(value)
 
 
 def validate_language_tag(value: object, *, path: str) -> str:
     tag = require_string(value, path)
-    if not _TAG.match(tag):
+    if not _well_formed(tag):
         fail(f"must be an RFC 5646 language tag, got {short(tag)}", path, "language-tag")
     return tag
 
 
 def validate_language_map(value: object, *, path: str) -> dict[str, Any]:
     """A JSON object whose keys are RFC 5646 tags and whose values are strings (rule ``language-map``)."""
-    language_map = require_object(value, path)
+    language_map = value if type(value) is dict else require_object(value, path)
     for key, text in language_map.items():
-        if not _TAG.match(key):
+        if key not in _valid_tags and not _well_formed(key):
             fail(
                 f"language map keys must be RFC 5646 language tags, got {short(key)}",
                 child(path, key),

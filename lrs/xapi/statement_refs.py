@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from lrs.xapi.json_types import check_properties, fail, require_object, short
-from lrs.xapi.uuids import validate_uuid
+from lrs.xapi.uuids import is_uuid, validate_uuid
 
 _PROPERTIES = frozenset({"objectType", "id"})
 _REQUIRED = ("objectType", "id")
 
 
 def validate_statement_ref(obj: object, *, path: str) -> dict[str, Any]:
-    ref = require_object(obj, path)
+    ref = obj if type(obj) is dict else require_object(obj, path)
     check_properties(ref, path, _PROPERTIES, _REQUIRED, what="a StatementRef")
     if ref["objectType"] != "StatementRef":
         fail(
@@ -29,5 +29,6 @@ def validate_statement_ref(obj: object, *, path: str) -> dict[str, Any]:
             f"{path}.objectType",
             "objecttype",
         )
-    validate_uuid(ref["id"], path=f"{path}.id")
+    if not is_uuid(ref["id"]):
+        validate_uuid(ref["id"], path=f"{path}.id")
     return ref

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NoReturn
 
 from lrs.xapi.json_types import fail, require_string, short
@@ -68,51 +69,56 @@ def _invalid(value: str, path: str, version: str, reason: str = "") -> NoReturn:
     fail(f"must be {expected}, got {short(value)}{detail}", path, "iso8601")
 
 
+@lru_cache(maxsize=512)
+def _offset(offset_text: str) -> timedelta | None:
+    """``+02:00`` -> 2 hours (the amount to subtract to reach UTC); None when out of range."""
+    digits = offset_text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        return None
+    delta = timedelta(hours=hours, minutes=minutes)
+    return delta if offset_text[0] == "+" else -delta
+
+
 def parse_timestamp(value: object, *, path: str, version: str = "1.0.3") -> datetime:
     """Parse an xAPI Timestamp into an aware UTC datetime (microsecond precision, truncated)."""
-    text = require_string(value, path)
+    if type(value) is not str:
+        require_string(value, path)
+    text: str = value  # type: ignore[assignment]
     match = _RFC3339.match(text) if is_v2(version) else (_EXTENDED.match(text) or _BASIC.match(text))
     if match is None:
         _invalid(text, path, version)
-    parts = match.groupdict()  # type: ignore[union-attr]
-    offset_text = parts["offset"]
-    if offset_text in _UNKNOWN_OFFSETS:
-        _invalid(text, path, version, "the offset -00:00 means an unknown local offset")
-
-    hour = int(parts["hour"])
-    minute_text, second_text, fraction = parts["minute"], parts["second"], parts["fraction"]
+    year, month, day, hour_text, minute_text, second_text, fraction, offset_text = match.groups()
+    hour = int(hour_text)
     minute = int(minute_text) if minute_text is not None else 0
     second = int(second_text) if second_text is not None else 0
     if hour > 23 or minute > 59 or second > 60:
         _invalid(text, path, version, "time out of range")
-    leap = second == 60
+    microsecond = 0
+    if second == 60:  # a leap second: the last representable instant of that minute
+        second, microsecond = 59, 999_999
+    elif fraction is not None and second_text is not None:
+        microsecond = int((fraction + "00000")[:6])
     try:
-        moment = datetime(
-            int(parts["year"]), int(parts["month"]), int(parts["day"]), hour, minute, 59 if leap else second
-        )
+        moment = datetime(int(year), int(month), int(day), hour, minute, second, microsecond, tzinfo=UTC)
     except ValueError as exc:
         _invalid(text, path, version, str(exc))
-
     try:
-        if leap:
-            moment += timedelta(microseconds=999_999)
-        elif fraction is not None:
-            if second_text is not None:
-                moment += timedelta(microseconds=int((fraction + "00000")[:6]))
-            else:  # ISO 8601 decimal fraction of the lowest-order component (hour or minute)
-                unit = _MINUTE if minute_text is not None else _HOUR
-                digits = fraction[:12]  # beyond a microsecond of an hour the digits do not matter
-                moment += unit * int(digits) // (10 ** len(digits))
+        if fraction is not None and second_text is None:
+            # ISO 8601 decimal fraction of the lowest-order component (hour or minute)
+            unit = _MINUTE if minute_text is not None else _HOUR
+            digits = fraction[:12]  # beyond a microsecond of an hour the digits do not matter
+            moment += unit * int(digits) // (10 ** len(digits))
         if offset_text is not None and offset_text not in ("Z", "z"):
-            offset_digits = offset_text[1:].replace(":", "")
-            offset_hours, offset_minutes = int(offset_digits[:2]), int(offset_digits[2:] or 0)
-            if offset_hours > 23 or offset_minutes > 59:
+            if offset_text in _UNKNOWN_OFFSETS:
+                _invalid(text, path, version, "the offset -00:00 means an unknown local offset")
+            delta = _offset(offset_text)
+            if delta is None:
                 _invalid(text, path, version, "offset out of range")
-            delta = timedelta(hours=offset_hours, minutes=offset_minutes)
-            moment = moment - delta if offset_text[0] == "+" else moment + delta
+            moment -= delta
     except OverflowError:
         _invalid(text, path, version, "out of range")
-    return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def validate_timestamp(value: object, *, path: str, version: str = "1.0.3") -> None:

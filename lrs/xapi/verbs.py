@@ -21,10 +21,10 @@ _REQUIRED = ("id",)
 
 
 def validate_verb(obj: object, *, path: str) -> dict[str, Any]:
-    verb = require_object(obj, path)
+    verb = obj if type(obj) is dict else require_object(obj, path)
     check_properties(verb, path, _PROPERTIES, _REQUIRED, what="a Verb")
-    verb_id = require_string(verb["id"], f"{path}.id")
-    if not is_iri(verb_id):
+    if not is_iri(verb["id"]):
+        verb_id = require_string(verb["id"], f"{path}.id")
         fail(f"a Verb id must be an absolute IRI, got {short(verb_id)}", f"{path}.id", "iri")
     if "display" in verb:
         validate_language_map(verb["display"], path=f"{path}.display")

@@ -1,0 +1,67 @@
+"""Where attachment bytes live: a small interface with a database implementation.
+
+Statements carry only attachment metadata; the raw parts of multipart requests
+(Data 2.4.11, Communication 1.5.2) are kept here, deduplicated by their SHA-2
+hash. Another backend (object storage) only needs ``put_many`` and ``get_many``;
+``LRS_ATTACHMENT_STORE`` names the class.
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#2411-attachments
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from lrs.models import AttachmentContent
+from lrs.xapi.errors import XAPIPayloadTooLarge
+from lrs.xapi.multipart import AttachmentPart
+
+
+class AttachmentStore(Protocol):
+    def put_many(self, parts: Iterable[AttachmentPart]) -> None: ...
+
+    def get_many(self, sha2s: Iterable[str]) -> dict[str, AttachmentPart]: ...
+
+
+class DatabaseAttachmentStore:
+    """Attachment bytes in the ``AttachmentContent`` table, one row per hash."""
+
+    def put_many(self, parts: Iterable[AttachmentPart]) -> None:
+        rows = {
+            part.sha2: AttachmentContent(
+                sha2=part.sha2, content_type=part.content_type, length=len(part.data), data=part.data
+            )
+            for part in parts
+        }
+        if rows:
+            AttachmentContent.objects.bulk_create(rows.values(), ignore_conflicts=True)
+
+    def get_many(self, sha2s: Iterable[str]) -> dict[str, AttachmentPart]:
+        wanted = set(sha2s)
+        if not wanted:
+            return {}
+        return {
+            row.sha2: AttachmentPart(sha2=row.sha2, content_type=row.content_type, data=bytes(row.data))
+            for row in AttachmentContent.objects.filter(sha2__in=wanted)
+        }
+
+
+@cache
+def attachment_store() -> AttachmentStore:
+    path = getattr(settings, "LRS_ATTACHMENT_STORE", "lrs.attachment_store.DatabaseAttachmentStore")
+    return import_string(path)()
+
+
+def check_attachment_sizes(parts: Iterable[AttachmentPart]) -> None:
+    limit = settings.LRS_MAX_ATTACHMENT_BYTES
+    for part in parts:
+        if len(part.data) > limit:
+            raise XAPIPayloadTooLarge(
+                f"attachment {part.sha2} is {len(part.data)} bytes; the limit is {limit}",
+                path="attachments",
+                rule="attachment-size",
+            )

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from adapters.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("xapi/", include("lrs.api.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class AdaptersConfig(AppConfig):
+    name = "adapters"
+    verbose_name = "Fan-out"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        from adapters import receivers  # noqa: F401  (connects the signal receivers)
+        from adapters.config import ConfigProblem, read_targets_file
+
+        if settings.LRS_TARGETS_FILE:
+            # Fail at start-up, naming the entry and field, rather than at the first statement.
+            try:
+                read_targets_file(settings.LRS_TARGETS_FILE)
+            except ConfigProblem as problem:
+                raise ImproperlyConfigured(f"LRS_TARGETS_FILE: {problem}") from None

@@ -1,0 +1,103 @@
+"""The adapter contract: what every downstream target implements.
+
+An adapter turns one stored statement (as ``GET /xapi/statements`` serves it)
+into one request for its system (``translate``, a pure function), and sends it
+(``send``, through ``adapters.http``, the one HTTP seam). Failures are
+``AdapterError``; ``permanent=True`` means retrying cannot help. Shaped after
+healthchecks' transports (``hc/api/transports.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+DELIVER = "deliver"
+RETRACT = "retract"
+
+
+class AdapterError(Exception):
+    """A delivery attempt failed.
+
+    ``permanent``: retrying cannot succeed (a 4xx other than 408/429), go to dead letter.
+    ``retry_after``: seconds the target asked us to wait (429/503 ``Retry-After``).
+    ``disable_target``: the target is gone for good (410), stop sending to it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        response_body: str = "",
+        disable_target: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.status_code = status_code
+        self.response_body = response_body
+        self.disable_target = disable_target
+
+
+class AdapterConfigError(Exception):
+    """A target's configuration does not fit its adapter; the message names the field."""
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """What ``translate`` produces: everything needed to make one HTTP request."""
+
+    method: str
+    url: str
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """Facts about the delivery a translation may use (ids only, no database access)."""
+
+    target_name: str
+    kind: str  # DELIVER or RETRACT
+    idempotency_key: str
+    correlation_id: str = ""
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int
+    body: str = ""
+    duration_ms: int = 0
+
+
+class Adapter:
+    """Base class. Subclasses set ``name``, ``config_schema`` and implement ``translate``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    # JSON schema of the target's configuration; validated when a target is saved and at start-up.
+    config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    # Adapters that can undo a delivery (on voiding) set this and implement translate_retraction.
+    supports_retraction: ClassVar[bool] = False
+
+    def __init__(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.secrets = secrets or {}
+
+    def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        raise NotImplementedError
+
+    def translate_retraction(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        raise AdapterError(f"the {self.name} adapter cannot retract deliveries", permanent=True)
+
+    def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        from adapters import http
+
+        return http.send(request, correlation_id=context.correlation_id)

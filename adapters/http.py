@@ -1,0 +1,89 @@
+"""The one HTTP seam every adapter sends through.
+
+One pooled ``requests`` session per process, a timeout on every request, the
+correlation id in ``X-Request-ID``, and the mapping of what came back onto
+``AdapterError`` (permanent or not, ``Retry-After``, 410 disables the target).
+Tests fake targets with a real local server or with ``responses`` at this seam.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import requests
+
+from adapters.base import AdapterError, OutboundRequest, SendResult
+from adapters.retry import is_retryable_status, parse_retry_after
+
+RESPONSE_EXCERPT_CHARS = 2000
+USER_AGENT = "lrs-fanout/0.1"
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    current = getattr(_local, "session", None)
+    if current is None:
+        current = requests.Session()
+        current.headers["User-Agent"] = USER_AGENT
+        _local.session = current
+    return current
+
+
+def excerpt(text: str) -> str:
+    return text[:RESPONSE_EXCERPT_CHARS]
+
+
+def raise_for_response(response: requests.Response) -> None:
+    """Turn a non-2xx answer into the right ``AdapterError``."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = excerpt(response.text or "")
+    if status == 410:
+        raise AdapterError(
+            "the target answered 410 Gone",
+            permanent=True,
+            status_code=status,
+            response_body=body,
+            disable_target=True,
+        )
+    retry_after = None
+    if status in {429, 503}:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now_epoch=time.time())
+    raise AdapterError(
+        f"the target answered {status}",
+        permanent=not is_retryable_status(status),
+        retry_after=retry_after,
+        status_code=status,
+        response_body=body,
+    )
+
+
+def send(request: OutboundRequest, *, correlation_id: str = "") -> SendResult:
+    headers = dict(request.headers)
+    headers.setdefault("X-Request-ID", correlation_id or uuid.uuid4().hex)
+    started = time.monotonic()
+    try:
+        response = session().request(
+            request.method,
+            request.url,
+            json=request.json if request.body is None else None,
+            data=request.body,
+            headers=headers,
+            timeout=request.timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout as exc:
+        raise AdapterError(f"timed out after {request.timeout} s: {type(exc).__name__}") from None
+    except requests.ConnectionError as exc:
+        raise AdapterError(f"connection failed: {type(exc).__name__}") from None
+    except requests.RequestException as exc:
+        raise AdapterError(f"request failed: {type(exc).__name__}: {exc}") from None
+    duration_ms = int((time.monotonic() - started) * 1000)
+    raise_for_response(response)
+    return SendResult(
+        status_code=response.status_code, body=excerpt(response.text or ""), duration_ms=duration_ms
+    )

@@ -1,0 +1,81 @@
+"""``GET /metrics``: Prometheus text exposition format (version 0.0.4).
+
+Values are read from the database at scrape time, so they agree across all web
+and worker processes: statements stored, deliveries by target and status,
+attempts by outcome, the delivery lag histogram over the last hour, dead letters.
+https://prometheus.io/docs/instrumenting/exposition_formats/
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+
+from adapters.models import Attempt, Delivery
+from adapters.selectors import delivery_lags
+from lrs.models import Statement
+
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics() -> str:
+    lines = [
+        "# HELP lrs_statements_stored Statements in the store.",
+        "# TYPE lrs_statements_stored gauge",
+        f"lrs_statements_stored {Statement.objects.count()}",
+        "# HELP lrs_deliveries Deliveries by target, kind and status.",
+        "# TYPE lrs_deliveries gauge",
+    ]
+    by_status = Delivery.objects.values("target__name", "kind", "status").annotate(n=Count("id")).order_by()
+    for row in by_status:
+        lines.append(
+            f'lrs_deliveries{{target="{_label(row["target__name"])}",kind="{row["kind"]}",'
+            f'status="{row["status"]}"}} {row["n"]}'
+        )
+    lines += [
+        "# HELP lrs_delivery_attempts_total Delivery attempts by target and outcome.",
+        "# TYPE lrs_delivery_attempts_total counter",
+    ]
+    attempts = Attempt.objects.values("delivery__target__name", "outcome").annotate(n=Count("id")).order_by()
+    for row in attempts:
+        lines.append(
+            f'lrs_delivery_attempts_total{{target="{_label(row["delivery__target__name"])}",'
+            f'outcome="{row["outcome"]}"}} {row["n"]}'
+        )
+    dead = Delivery.objects.filter(status=Delivery.DEAD).count()
+    lines += [
+        "# HELP lrs_dead_letters Deliveries that gave up.",
+        "# TYPE lrs_dead_letters gauge",
+        f"lrs_dead_letters {dead}",
+    ]
+    lags = delivery_lags()
+    lines += [
+        "# HELP lrs_delivery_lag_seconds Statement stored to delivered, deliveries of the last hour.",
+        "# TYPE lrs_delivery_lag_seconds histogram",
+    ]
+    for bucket in LAG_BUCKETS:
+        lines.append(
+            f'lrs_delivery_lag_seconds_bucket{{le="{bucket}"}} {sum(1 for lag in lags if lag <= bucket)}'
+        )
+    lines += [
+        f'lrs_delivery_lag_seconds_bucket{{le="+Inf"}} {len(lags)}',
+        f"lrs_delivery_lag_seconds_sum {sum(lags):.6f}",
+        f"lrs_delivery_lag_seconds_count {len(lags)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = settings.LRS_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+    return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

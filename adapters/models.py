@@ -1,0 +1,132 @@
+"""The fan-out's tables: targets, the delivery outbox, and every attempt.
+
+``Delivery`` rows are written in the same transaction that stores the
+statements (transactional outbox), so an accepted statement always has its
+deliveries; ``Attempt`` rows record every try (pretix ``api/webhooks.py``).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from adapters.base import DELIVER, RETRACT
+
+
+class Target(models.Model):
+    """A configured adapter: where to deliver, with which configuration and statement filter."""
+
+    SOURCE_ADMIN = "admin"
+    SOURCE_FILE = "file"
+
+    name = models.SlugField(max_length=100, unique=True)
+    adapter = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    config = models.JSONField(default=dict, blank=True)
+    filter = models.JSONField(
+        default=dict, blank=True, help_text="Statement filter; empty = completed or scored"
+    )
+    rate_limit_per_second = models.FloatField(
+        null=True, blank=True, help_text="Deliveries per second across all workers; empty = unlimited"
+    )
+    max_attempts = models.PositiveIntegerField(default=12)
+    # Circuit breaker: after repeated failures the target is paused and probed, not hammered.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=10, default=SOURCE_ADMIN, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from adapters.config import ConfigProblem, validate_target_config
+
+        try:
+            validate_target_config(adapter=self.adapter, config=self.config, filter_rules=self.filter)
+        except ConfigProblem as problem:
+            raise ValidationError({problem.field: problem.message}) from None
+
+
+class Delivery(models.Model):
+    """One statement to one target (or its retraction): the outbox row."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    STATUSES = [
+        (PENDING, "pending"),
+        (IN_FLIGHT, "in flight"),
+        (RETRYING, "retrying"),
+        (DELIVERED, "delivered"),
+        (DEAD, "dead letter"),
+        (CANCELLED, "cancelled"),
+    ]
+    OPEN = (PENDING, RETRYING, IN_FLIGHT)
+    KINDS = [(DELIVER, "deliver"), (RETRACT, "retract")]
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deliveries")
+    statement = models.ForeignKey("lrs.Statement", on_delete=models.CASCADE, related_name="+")
+    statement_uuid = models.UUIDField()
+    kind = models.CharField(max_length=10, choices=KINDS, default=DELIVER)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A retraction waits for the delivery it undoes (never sent before the original).
+    depends_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    last_error = models.TextField(blank=True, default="")
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "statement", "kind"], name="delivery_once_per_target_kind"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["target", "status"], name="delivery_target_status"),
+            models.Index(fields=["statement"], name="delivery_statement"),
+        ]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.statement_uuid} -> {self.target_id}"
+
+
+class Attempt(models.Model):
+    SUCCESS = "success"
+    RETRY = "retry"
+    DEAD = "dead"
+    OUTCOMES = [(SUCCESS, "success"), (RETRY, "will retry"), (DEAD, "dead letter")]
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=OUTCOMES)
+    error = models.TextField(blank=True, default="")
+    response_excerpt = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        indexes = [models.Index(fields=["outcome", "started_at"], name="attempt_outcome_time")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"

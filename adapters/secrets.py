@@ -1,0 +1,47 @@
+"""Secret references in target configuration.
+
+A target never stores a secret in plain text. Its configuration names where the
+secret lives: ``{"env": "PMS_CLIENT_SECRET"}`` (an environment variable) or
+``{"file": "/run/secrets/pms"}`` (a secret file). Values are resolved when a
+delivery runs and never logged or shown in admin.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+SECRET_REF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {"env": {"type": "string", "minLength": 1}, "file": {"type": "string", "minLength": 1}},
+}
+
+
+class SecretUnavailable(Exception):
+    """A referenced secret cannot be read; the message names the reference, never a value."""
+
+
+def resolve(ref: dict[str, str], *, field: str) -> str:
+    if "env" in ref:
+        value = os.environ.get(ref["env"])
+        if not value:
+            raise SecretUnavailable(f"{field}: environment variable {ref['env']} is not set")
+        return value
+    path = Path(ref["file"])
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise SecretUnavailable(f"{field}: secret file {path} cannot be read") from None
+
+
+def secret_fields(schema: dict[str, Any]) -> list[str]:
+    """Top-level properties of an adapter's config schema marked ``"secret": true``."""
+    return [name for name, prop in (schema.get("properties") or {}).items() if prop.get("secret")]
+
+
+def resolve_all(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, str]:
+    return {name: resolve(config[name], field=name) for name in secret_fields(schema) if name in config}

@@ -1,0 +1,71 @@
+"""Reads for admin and metrics: target health, delivery lag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from adapters.models import Attempt, Delivery, Target
+
+LAG_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class TargetHealth:
+    pending: int
+    retrying: int
+    dead: int
+    delivered_last_hour: int
+    last_error: str
+    lag_p50_seconds: float | None
+    lag_p95_seconds: float | None
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def delivery_lags(*, target: Target | None = None, window: timedelta = LAG_WINDOW) -> list[float]:
+    """Seconds from a statement's ``stored`` to its delivery, for deliveries made within ``window``."""
+    rows = Delivery.objects.filter(
+        status=Delivery.DELIVERED, kind="deliver", delivered_at__gte=timezone.now() - window
+    )
+    if target is not None:
+        rows = rows.filter(target=target)
+    return [
+        max(0.0, (delivered_at - stored).total_seconds())
+        for delivered_at, stored in rows.values_list("delivered_at", "statement__stored")
+    ]
+
+
+def target_health(target: Target) -> TargetHealth:
+    since = timezone.now() - LAG_WINDOW
+    counts = Delivery.objects.filter(target=target).aggregate(
+        pending=Count("id", filter=Q(status__in=[Delivery.PENDING, Delivery.IN_FLIGHT])),
+        retrying=Count("id", filter=Q(status=Delivery.RETRYING)),
+        dead=Count("id", filter=Q(status=Delivery.DEAD)),
+        delivered=Count("id", filter=Q(status=Delivery.DELIVERED, delivered_at__gte=since)),
+    )
+    last_failure = (
+        Attempt.objects.filter(delivery__target=target)
+        .exclude(outcome=Attempt.SUCCESS)
+        .order_by("-started_at")
+        .first()
+    )
+    lags = delivery_lags(target=target)
+    return TargetHealth(
+        pending=counts["pending"],
+        retrying=counts["retrying"],
+        dead=counts["dead"],
+        delivered_last_hour=counts["delivered"],
+        last_error=last_failure.error if last_failure else "",
+        lag_p50_seconds=percentile(lags, 0.5),
+        lag_p95_seconds=percentile(lags, 0.95),
+    )

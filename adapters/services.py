@@ -1,0 +1,364 @@
+"""Writes of the fan-out: creating deliveries (the outbox), sending them, voiding, replay.
+
+Flow (DESIGN.md): ``lrs`` sends ``statements_stored`` inside its transaction;
+``deliveries_create`` writes one Delivery per matching target in that same
+transaction and asks for dispatch after commit. A worker runs ``delivery_send``:
+claim atomically, translate, send, record the attempt, then delivered, retry
+later or dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from adapters import correlation, dispatch, health, targets_file
+from adapters.base import DELIVER, RETRACT, AdapterError, DeliveryContext
+from adapters.filters import statement_matches
+from adapters.models import Attempt, Delivery, Target
+from adapters.registry import adapter_class
+from adapters.retry import RetryPolicy, decide
+from adapters.secrets import SecretUnavailable, resolve_all
+from lrs.selectors import statements_by_pk
+
+logger = logging.getLogger(__name__)
+
+# How long a worker owns a claimed delivery; after that the sweeper may run it again
+# (the worker died). Longer than any adapter timeout.
+CLAIM_SECONDS = 120
+# A retraction whose original is still being sent waits this long before looking again.
+DEPENDENCY_WAIT_SECONDS = 5
+
+
+def idempotency_key(statement_uuid: str, target_name: str, kind: str) -> str:
+    return f"{statement_uuid}:{target_name}:{kind}"
+
+
+def enabled_targets() -> list[Target]:
+    targets_file.ensure_loaded()
+    return list(Target.objects.filter(enabled=True))
+
+
+def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
+    """Outbox rows for every (statement, matching target). Runs inside the storing transaction.
+
+    Statements are read through the LRS query layer. Existing rows (same statement,
+    target and kind) are left alone, so calling this twice is harmless.
+    """
+    targets = list(targets) if targets is not None else enabled_targets()
+    if not targets or not statement_pks:
+        return []
+    now = timezone.now()
+    correlation_id = correlation.current()
+    rows = []
+    for pk, statement in zip(statement_pks, statements_by_pk(statement_pks), strict=True):
+        for target in targets:
+            if statement_matches(statement, target.filter):
+                rows.append(
+                    Delivery(
+                        target=target,
+                        statement_id=pk,
+                        statement_uuid=statement["id"],
+                        kind=DELIVER,
+                        idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
+                        next_attempt_at=now,
+                        correlation_id=correlation_id,
+                    )
+                )
+    if not rows:
+        return []
+    created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = [row.id for row in created if row.id is not None]
+    if not ids:  # ignore_conflicts gives no ids on some backends: look them up
+        ids = list(
+            Delivery.objects.filter(idempotency_key__in=[row.idempotency_key for row in rows]).values_list(
+                "id", flat=True
+            )
+        )
+    dispatch.after_commit(ids)
+    return ids
+
+
+def deliveries_for_voided(*, statement_pks: list[int]) -> None:
+    """Voiding reaches downstream: cancel what was not sent yet, retract what was.
+
+    Runs inside the transaction that stored the voiding statement.
+    """
+    now = timezone.now()
+    open_deliveries = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
+    open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).update(
+        status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
+    )
+    to_retract = list(
+        Delivery.objects.filter(
+            statement_id__in=statement_pks, kind=DELIVER, status__in=[Delivery.DELIVERED, Delivery.IN_FLIGHT]
+        ).select_related("target")
+    )
+    rows = [
+        Delivery(
+            target=original.target,
+            statement_id=original.statement_id,
+            statement_uuid=original.statement_uuid,
+            kind=RETRACT,
+            idempotency_key=idempotency_key(str(original.statement_uuid), original.target.name, RETRACT),
+            next_attempt_at=now,
+            depends_on=original,
+            correlation_id=correlation.current(),
+        )
+        for original in to_retract
+        if adapter_class(original.target.adapter).supports_retraction
+    ]
+    if rows:
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        keys = [row.idempotency_key for row in rows]
+        dispatch.after_commit(
+            list(Delivery.objects.filter(idempotency_key__in=keys).values_list("id", flat=True))
+        )
+
+
+def delivery_claim(delivery_id: int) -> Delivery | None:
+    """Take a due delivery for this worker, atomically: a duplicate task finds nothing to do."""
+    now = timezone.now()
+    due = Q(status__in=[Delivery.PENDING, Delivery.RETRYING], next_attempt_at__lte=now) | Q(
+        status=Delivery.IN_FLIGHT, claimed_until__lt=now
+    )
+    claimed = Delivery.objects.filter(due, id=delivery_id).update(
+        status=Delivery.IN_FLIGHT,
+        claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("target", "depends_on").get(id=delivery_id)
+
+
+def _release(delivery: Delivery, *, at, reason: str, count_attempt: bool = False) -> None:
+    """Put a claimed delivery back without counting it as an attempt (paused, rate-limited, waiting)."""
+    Delivery.objects.filter(id=delivery.id).update(
+        status=Delivery.RETRYING,
+        next_attempt_at=at,
+        claimed_until=None,
+        attempts=F("attempts") - (0 if count_attempt else 1),
+        last_error=reason,
+        updated_at=timezone.now(),
+    )
+    dispatch.later(delivery.id, at)
+
+
+def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str | None:
+    """Run one delivery attempt; returns the resulting status (None when there was nothing to do)."""
+    delivery = delivery_claim(delivery_id)
+    if delivery is None:
+        return None
+    target = delivery.target
+    with correlation.bound(delivery.correlation_id):
+        if not target.enabled:
+            _finish(
+                delivery, Delivery.CANCELLED, error=f"target disabled: {target.disabled_reason or 'by admin'}"
+            )
+            return Delivery.CANCELLED
+        waiting = _dependency_wait(delivery)
+        if waiting is not None:
+            return waiting
+        now = timezone.now()
+        if not health.may_send(target, now):
+            _release(
+                delivery, at=health.resume_at(target, now), reason="target paused after repeated failures"
+            )
+            return Delivery.RETRYING
+        if not health.rate_allows(target):
+            _release(delivery, at=now + timedelta(seconds=1), reason="rate limited")
+            return Delivery.RETRYING
+        return _attempt(delivery, policy or RetryPolicy(max_attempts=target.max_attempts))
+
+
+def _dependency_wait(delivery: Delivery) -> str | None:
+    original = delivery.depends_on
+    if original is None:
+        return None
+    if original.status == Delivery.DELIVERED:
+        return None
+    if original.status in (Delivery.CANCELLED, Delivery.DEAD):
+        _finish(delivery, Delivery.CANCELLED, error="the original delivery was never made")
+        return Delivery.CANCELLED
+    _release(
+        delivery,
+        at=timezone.now() + timedelta(seconds=DEPENDENCY_WAIT_SECONDS),
+        reason="waiting for the original delivery",
+    )
+    return Delivery.RETRYING
+
+
+def _attempt(delivery: Delivery, policy: RetryPolicy) -> str:
+    target = delivery.target
+    started = timezone.now()
+    context = DeliveryContext(
+        target_name=target.name,
+        kind=delivery.kind,
+        idempotency_key=delivery.idempotency_key,
+        correlation_id=delivery.correlation_id,
+        attempt=delivery.attempts,
+    )
+    try:
+        [statement] = statements_by_pk([delivery.statement_id])
+        cls = adapter_class(target.adapter)
+        adapter = cls(target.config, resolve_all(target.config, cls.config_schema))
+        if delivery.kind == RETRACT:
+            request = adapter.translate_retraction(statement, context)
+        else:
+            request = adapter.translate(statement, context)
+        result = adapter.send(request, context)
+    except (AdapterError, SecretUnavailable) as exc:
+        error = exc if isinstance(exc, AdapterError) else AdapterError(str(exc))
+        return _failed(delivery, error, started, policy)
+    _record(delivery, started, Attempt.SUCCESS, status_code=result.status_code, excerpt=result.body)
+    _finish(delivery, Delivery.DELIVERED, status_code=result.status_code)
+    health.record_success(target)
+    logger.info("delivered %s to %s (attempt %d)", delivery.idempotency_key, target.name, delivery.attempts)
+    return Delivery.DELIVERED
+
+
+def _failed(delivery: Delivery, error: AdapterError, started, policy: RetryPolicy) -> str:
+    target = delivery.target
+    age = (started - delivery.created_at).total_seconds()
+    decision = decide(
+        attempt=delivery.attempts,
+        age_seconds=age,
+        permanent=error.permanent,
+        retry_after=error.retry_after,
+        policy=policy,
+    )
+    outcome = Attempt.RETRY if decision.retry else Attempt.DEAD
+    _record(
+        delivery,
+        started,
+        outcome,
+        status_code=error.status_code,
+        excerpt=error.response_body,
+        error=error.message,
+    )
+    health.record_failure(target, disable=error.disable_target, reason=error.message)
+    logger.warning(
+        "delivery %s to %s failed (attempt %d): %s",
+        delivery.idempotency_key,
+        target.name,
+        delivery.attempts,
+        error.message,
+    )
+    if decision.retry:
+        at = timezone.now() + timedelta(seconds=decision.delay_seconds)
+        Delivery.objects.filter(id=delivery.id).update(
+            status=Delivery.RETRYING,
+            next_attempt_at=at,
+            claimed_until=None,
+            last_error=error.message,
+            last_status_code=error.status_code,
+            updated_at=timezone.now(),
+        )
+        dispatch.later(delivery.id, at)
+        return Delivery.RETRYING
+    _finish(
+        delivery, Delivery.DEAD, error=f"{error.message} ({decision.reason})", status_code=error.status_code
+    )
+    return Delivery.DEAD
+
+
+def _record(delivery: Delivery, started, outcome: str, *, status_code=None, excerpt="", error="") -> None:
+    Attempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        started_at=started,
+        duration_ms=int((timezone.now() - started).total_seconds() * 1000),
+        status_code=status_code,
+        outcome=outcome,
+        error=error[:2000],
+        response_excerpt=(excerpt or "")[:2000],
+    )
+
+
+def _finish(delivery: Delivery, status: str, *, error: str = "", status_code: int | None = None) -> None:
+    now = timezone.now()
+    Delivery.objects.filter(id=delivery.id).update(
+        status=status,
+        claimed_until=None,
+        last_error=error,
+        last_status_code=status_code,
+        delivered_at=now if status == Delivery.DELIVERED else None,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def deliveries_replay(
+    *, delivery_ids: Iterable[int] | None = None, target: Target | None = None
+) -> list[int]:
+    """Send dead (or cancelled) deliveries again, with the same idempotency key."""
+    rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
+    if delivery_ids is not None:
+        rows = rows.filter(id__in=list(delivery_ids))
+    if target is not None:
+        rows = rows.filter(target=target)
+    ids = list(rows.values_list("id", flat=True))
+    Delivery.objects.filter(id__in=ids).update(
+        status=Delivery.PENDING, next_attempt_at=timezone.now(), claimed_until=None, updated_at=timezone.now()
+    )
+    dispatch.after_commit(ids)
+    return ids
+
+
+def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
+    return Delivery.objects.filter(
+        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING]
+    ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
+
+
+def backfill(
+    *, target: Target, since=None, until=None, force: bool = False, page_size: int = 500
+) -> dict[str, int]:
+    """Run a time range of stored statements through one target (e.g. a newly added one).
+
+    Statements are read page by page through the LRS query layer, oldest first
+    (the same code that answers ``GET /xapi/statements``: voided statements are
+    skipped). A statement already delivered to the target is skipped unless
+    ``force``; a forced one is sent again with its original idempotency key.
+    """
+    from lrs.selectors import StatementQuery, statement_list, with_cursor
+
+    counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
+    query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
+    while True:
+        page = statement_list(query)
+        statements = statements_by_pk(page.statement_pks)
+        pks = [
+            pk
+            for pk, statement in zip(page.statement_pks, statements, strict=True)
+            if statement_matches(statement, target.filter)
+        ]
+        counts["matched"] += len(pks)
+        if pks:
+            with transaction.atomic():
+                existing = dict(
+                    Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=pks).values_list(
+                        "statement_id", "id"
+                    )
+                )
+                fresh = [pk for pk in pks if pk not in existing]
+                counts["created"] += len(deliveries_create(statement_pks=fresh, targets=[target]))
+                if force and existing:
+                    ids = list(existing.values())
+                    Delivery.objects.filter(id__in=ids).exclude(status=Delivery.IN_FLIGHT).update(
+                        status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
+                    )
+                    dispatch.after_commit(ids)
+                    counts["requeued"] += len(ids)
+                else:
+                    counts["skipped"] += len(existing)
+        if page.more_after is None:
+            return counts
+        query = with_cursor(query, page.more_after)

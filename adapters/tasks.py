@@ -1,0 +1,20 @@
+"""Celery tasks: thin, ids only, the work is in ``adapters.services`` (Django-Styleguide:
+Celery is just another interface to the core logic)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from adapters import dispatch, services
+
+
+@shared_task(name="adapters.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver(delivery_id: int) -> str | None:
+    """Send one delivery. Late ack: a worker killed mid-send leaves the task to run again."""
+    return services.delivery_send(delivery_id)
+
+
+@shared_task(name="adapters.sweep", ignore_result=True)
+def sweep() -> int:
+    """Periodic (Celery beat): dispatch due, never-dispatched and stuck deliveries."""
+    return dispatch.sweep_due()

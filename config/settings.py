@@ -121,6 +121,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LRS_MAX_REQUEST_BYTES
 # The largest single attachment accepted (413 above it), and where attachment bytes are kept.
 LRS_MAX_ATTACHMENT_BYTES = env_int("LRS_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1)
 LRS_ATTACHMENT_STORE = env_str("LRS_ATTACHMENT_STORE", "lrs.attachment_store.DatabaseAttachmentStore")
+# The largest document (state, activity or agent profile) accepted, 413 above it.
+LRS_MAX_DOCUMENT_BYTES = env_int("LRS_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024, minimum=1)
 # Statements a GET answers per page (and the ceiling for ?limit=).
 LRS_STATEMENTS_PAGE_SIZE = env_int("LRS_STATEMENTS_PAGE_SIZE", 100, minimum=1)
 LRS_STATEMENTS_MAX_PAGE_SIZE = env_int("LRS_STATEMENTS_MAX_PAGE_SIZE", 500, minimum=1)

@@ -163,3 +163,6 @@ class AttachmentContent(models.Model):
 
     def __str__(self) -> str:
         return self.sha2
+
+
+from lrs.models_documents import Activity, Document  # noqa: E402, F401  (re-exported so the app registers them)

@@ -18,9 +18,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
+from lrs.services_documents import activity_definitions_update
 from lrs.signals import statements_stored, statements_voided
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
@@ -221,6 +223,7 @@ def statement_store(
     attachment_store().put_many(parts_by_sha2.values())
     Statement.objects.bulk_create(rows)
     _index_rows_create(rows, fresh, stored)
+    activity_definitions_update(fresh, can_define=credential is None or credential.allows(scopes.DEFINE))
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
     in_batch_voided = [row.id for row in rows if row.voided]
     if voided_pks or in_batch_voided:

@@ -10,9 +10,10 @@ IEEE 9274.1.1 (xAPI 2.0) 4.2.2.1 (Actor tables) has the same rules.
 * An Anonymous Group "MUST include a member property listing constituent
   Agents"; an Identified Group "MUST include exactly one (1) Inverse Functional
   Identifier"; neither may contain Group objects in ``member`` (``group-member``).
-* ``mbox`` is a ``mailto:`` IRI (``mbox-format``), ``mbox_sha1sum`` the hex SHA-1
-  of one (``sha1``), ``openid`` a URI, ``account`` has an IRL ``homePage`` and a
-  string ``name``.
+* ``mbox`` is a ``mailto:`` IRI, "The required format is "mailto:email
+  address"" (rule ``mbox-format``; the scheme must be written ``mailto:`` and no
+  ``?hfields`` are allowed), ``mbox_sha1sum`` the hex SHA-1 of one (``sha1``),
+  ``openid`` a URI, ``account`` has an IRL ``homePage`` and a string ``name``.
 * Authority "MUST be an Agent, except in 3-legged OAuth, where it MUST be a
   Group with two Agents" (rule ``authority``; the ADL conformance suite also
   rejects an identified Group as authority).
@@ -44,8 +45,6 @@ _NOT_IN_MBOX = r"\s@?#/<>\"{}|\\^`\x00-\x1f\x7f-\x9f"
 # mailto:local@domain, without characters an IRI never contains
 _MBOX = re.compile(rf"mailto:[^{_NOT_IN_MBOX}:]+@[^{_NOT_IN_MBOX}]+\Z")
 _SHA1 = re.compile(r"[0-9A-Fa-f]{40}\Z")
-
-
 _IFI_SET = frozenset(IFI_PROPERTIES)
 
 

@@ -27,13 +27,13 @@ import re
 
 from lrs.xapi.json_types import fail, require_string, short
 
-_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_NUMBER = r"([0-9]+(?:[.,][0-9]+)?)"
 _DURATION = re.compile(
     rf"P(?!\Z)(?:{_NUMBER}Y)?(?:{_NUMBER}M)?(?:{_NUMBER}D)?"
-    rf"(?:T(?=\d)(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?\Z"
+    rf"(?:T(?=[0-9])(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?\Z"
 )
 _WEEKS = re.compile(rf"P{_NUMBER}W\Z")
-_SECONDS = re.compile(r"(?<=[THM])(\d+)(?:[.,](\d+))?S\Z")
+_SECONDS = re.compile(r"(?<=[THM])([0-9]+)(?:[.,]([0-9]+))?S\Z")
 
 
 def is_duration(value: object) -> bool:

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from lrs.xapi.iris import is_iri
-from lrs.xapi.json_types import child, fail, require_object, short
+from lrs.xapi.json_types import fail, key_path, require_object, short
 
 
 def validate_extensions(value: object, *, path: str) -> dict[str, Any]:
     extensions = value if type(value) is dict else require_object(value, path)
     for key in extensions:
         if not is_iri(key):
-            fail(f"extension keys must be absolute IRIs, got {short(key)}", child(path, key), "iri")
+            fail(f"extension keys must be absolute IRIs, got {short(key)}", key_path(path, key), "iri")
     return extensions

@@ -9,10 +9,12 @@ IEEE 9274.1.1 (xAPI 2.0) 4.1.6.1 has the same text.
   and Group Objects to identify them. For Anonymous Groups this means including
   the minimum information needed to identify each member." So an Agent or
   identified Group becomes ``objectType`` + its IFI, an anonymous Group keeps
-  ``objectType`` + ``member`` (each member reduced), an Activity ``objectType`` +
-  ``id`` and a Verb ``id`` (Data 2.4.3: "the LRS SHOULD* NOT include the display
-  property"). This applies to actor, object, authority, context instructor/team,
-  contextActivities, contextAgents/contextGroups and inside SubStatements.
+  ``objectType`` + ``member`` (each member reduced), an Activity just its ``id``
+  (the ADL conformance suite, XAPI-00171, expects exactly one key; a missing
+  objectType means Activity) and a Verb its ``id`` (Data 2.4.3: "the LRS SHOULD*
+  NOT include the display property"). This applies to actor, object, authority,
+  context instructor/team, contextActivities, contextAgents/contextGroups and
+  inside SubStatements.
 * ``canonical``: Activity and Verb language maps are returned with "only one
   language in each of these maps", chosen by "the Accept-Language header as
   described in RFC 2616 ... applied to each language map individually". Here the

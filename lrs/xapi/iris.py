@@ -10,8 +10,9 @@ Validation is the syntax of an absolute IRI in RFC 3987 (``scheme ":"
 ihier-part ["?" iquery] ["#" ifragment]``), best effort:
 
 * a scheme (``ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )``) and something after the colon;
-* no whitespace, control characters or the characters ``<>"{}|\\^``` `` that an
-  IRI never contains; ``%`` only as a ``%HH`` escape; at most one ``#``;
+* no space, control characters or the characters ``<>"{}|\\^``` `` that an IRI
+  never contains (non-ASCII characters are allowed); ``%`` only as a ``%HH``
+  escape; at most one ``#``;
 * when there is an authority (``scheme://``), it is a plausible
   ``[userinfo@]host[:port]`` with a non-empty host (except for ``file:``).
 
@@ -21,6 +22,9 @@ addition have an authority, i.e. look like ``scheme://host/...``; ``urn:`` or
 
 IRIs are compared by simple string comparison (RFC 3987 5.3.1), which Data 3.1
 and IEEE 9274.1.1 4.2.7 allow; no normalisation happens here.
+
+Valid values are remembered in a bounded set: the statements of a batch repeat
+the same verb, activity and extension IRIs.
 """
 
 from __future__ import annotations

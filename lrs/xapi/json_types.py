@@ -45,6 +45,11 @@ def child(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
 
 
+def key_path(path: str, key: str) -> str:
+    """The path of an entry of a map keyed by data (language tags, extension IRIs): ``a["en"]``."""
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
 def type_name(value: object) -> str:
     return JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 

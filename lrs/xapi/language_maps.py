@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lrs.xapi.json_types import child, fail, require_object, require_string, short, type_name
+from lrs.xapi.json_types import fail, key_path, require_object, require_string, short, type_name
 
 _ALNUM = "[A-Za-z0-9]"
 _LANGTAG = (
@@ -72,10 +72,10 @@ def validate_language_map(value: object, *, path: str) -> dict[str, Any]:
         if key not in _valid_tags and not _well_formed(key):
             fail(
                 f"language map keys must be RFC 5646 language tags, got {short(key)}",
-                child(path, key),
+                key_path(path, key),
                 "language-map",
             )
         if type(text) is not str:
             rule = "not-null" if text is None else "language-map"
-            fail(f"language map values must be strings, got {type_name(text)}", child(path, key), rule)
+            fail(f"language map values must be strings, got {type_name(text)}", key_path(path, key), rule)
     return language_map

@@ -63,8 +63,8 @@ _AGENT_PROPERTIES = frozenset({*IFI_PROPERTIES, "member"})
 _REQUIRED = ("actor", "verb", "object")
 _OBJECT_TYPES = ("Activity", "Agent", "Group", "StatementRef", "SubStatement")
 _STATEMENT_VERSION = {
-    V1: re.compile(r"1\.0(?:\.\d+)?\Z"),
-    V2: re.compile(r"[12]\.0(?:\.\d+)?\Z"),
+    V1: re.compile(r"1\.0(?:\.[0-9]+)?\Z"),
+    V2: re.compile(r"[12]\.0(?:\.[0-9]+)?\Z"),
 }
 
 
@@ -72,9 +72,9 @@ def resolve_version(version: str) -> str:
     """The rule set for a version string: any ``1.0.x`` is 1.0.3, any ``2.0.x`` is 2.0.0."""
     if version in (V1, V2):
         return version
-    if re.fullmatch(r"1\.0(?:\.\d+)?", version):
+    if re.fullmatch(r"1\.0(?:\.[0-9]+)?", version):
         return V1
-    if re.fullmatch(r"2\.0(?:\.\d+)?", version):
+    if re.fullmatch(r"2\.0(?:\.[0-9]+)?", version):
         return V2
     raise XAPIValidationError(
         f"unsupported xAPI version {version!r}", path="X-Experience-API-Version", rule="version"

@@ -42,17 +42,20 @@ _OFFSET = r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)"
 _EXTENDED = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
     r"(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
-    r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z"
+    r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z",
+    re.ASCII,
 )
 _BASIC = re.compile(
     r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})[Tt]"
     r"(?P<hour>\d{2})(?:(?P<minute>\d{2})(?P<second>\d{2})?)?"
-    r"(?:[.,](?P<fraction>\d+))?" + r"(?P<offset>[Zz]|[+-]\d{2}(?:\d{2})?)?\Z"
+    r"(?:[.,](?P<fraction>\d+))?" + r"(?P<offset>[Zz]|[+-]\d{2}(?:\d{2})?)?\Z",
+    re.ASCII,
 )
 _RFC3339 = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
     r"(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})"
-    r"(?:\.(?P<fraction>\d+))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(?:\.(?P<fraction>\d+))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})\Z",
+    re.ASCII,
 )
 _UNKNOWN_OFFSETS = frozenset({"-00", "-0000", "-00:00"})
 _HOUR = timedelta(hours=1)

@@ -1,0 +1,212 @@
+"""Writes of the document resources and of the canonical Activity definitions.
+
+xAPI 1.0.3 Communication 2.2-2.7 and 3.1 (Concurrency); IEEE 9274.1.1 (xAPI 2.0)
+4.1.4 and 4.1.6. The spec rules (ETags, preconditions, the JSON merge) live in
+:mod:`lrs.xapi.documents` and :mod:`lrs.xapi.activity_definitions`; this module
+applies them to the rows, each write in one transaction with the document row
+locked, so that a precondition is checked against the row that is then changed.
+
+Two requests creating the same new document race on the unique constraint; the
+loser re-runs its whole write once, now seeing the winner's row (so an
+``If-None-Match: *`` PUT that lost answers 412, as it should).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lrs.models_documents import Activity, Document
+from lrs.selectors_documents import DocumentContext, DocumentKey, context_queryset, document_queryset
+from lrs.xapi.activity_definitions import collect_definitions, merge_definitions
+from lrs.xapi.documents import (
+    Preconditions,
+    check_preconditions,
+    check_put_without_preconditions,
+    etag_for,
+    is_json,
+    merge_json_documents,
+    parse_json_document,
+)
+from lrs.xapi.errors import XAPIPayloadTooLarge, XAPIPreconditionFailed
+
+DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+
+def max_document_bytes() -> int:
+    return getattr(settings, "LRS_MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES)
+
+
+def _check_size(content: bytes) -> None:
+    limit = max_document_bytes()
+    if len(content) > limit:
+        raise XAPIPayloadTooLarge(
+            f"the document is {len(content)} bytes; this LRS stores documents of at most {limit} bytes",
+            path="body",
+            rule="document-size",
+        )
+
+
+def _check_json(content: bytes, content_type: str) -> None:
+    """A document declared application/json must be JSON (Communication 3.2: malformed JSON is a 400)."""
+    if is_json(content_type):
+        parse_json_document(content, path="body")
+
+
+# Computes (content, content_type) to store from the locked existing row (None: there is none).
+_Change = Callable[[Document | None], tuple[bytes, str]]
+
+
+def _write(key: DocumentKey, change: _Change) -> Document:
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                existing = document_queryset(key, Document.objects.select_for_update()).first()
+                content, content_type = change(existing)
+                _check_size(content)
+                now = timezone.now()
+                if existing is None:
+                    return Document.objects.create(
+                        kind=key.kind.value,
+                        activity_id=key.activity_id,
+                        agent_ifi=key.agent_ifi,
+                        registration=key.registration,
+                        document_id=key.document_id,
+                        content=content,
+                        content_type=content_type,
+                        etag=etag_for(content),
+                        updated=now,
+                    )
+                existing.content = content
+                existing.content_type = content_type
+                existing.etag = etag_for(content)
+                existing.updated = max(now, existing.updated)
+                existing.save(update_fields=["content", "content_type", "etag", "updated"])
+                return existing
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def document_put(
+    *,
+    key: DocumentKey,
+    content: bytes,
+    content_type: str,
+    preconditions: Preconditions,
+    version: str,
+) -> Document:
+    """Store ``content`` as the document, replacing any stored one (Communication 2.2 PUT).
+
+    412 when If-Match/If-None-Match fail; 409 (existing document) or, in 1.0.3 for
+    the profile resources, 400 (new document) when the PUT sends neither header;
+    400 when content declared application/json is not JSON; 413 above the size limit.
+    """
+    _check_size(content)
+    _check_json(content, content_type)
+
+    def change(existing: Document | None) -> tuple[bytes, str]:
+        check_preconditions(existing.etag if existing else None, preconditions)
+        check_put_without_preconditions(
+            kind=key.kind, version=version, exists=existing is not None, preconditions=preconditions
+        )
+        return content, content_type
+
+    return _write(key, change)
+
+
+def document_post(
+    *, key: DocumentKey, content: bytes, content_type: str, preconditions: Preconditions
+) -> Document:
+    """Store a new document, or merge a JSON object into the stored JSON object (Communication 2.2).
+
+    Without a stored document a POST is a PUT. With one, both must be
+    application/json objects; their top-level properties are merged, else 400 and
+    the stored document is unchanged.
+    """
+    _check_size(content)
+    _check_json(content, content_type)
+
+    def change(existing: Document | None) -> tuple[bytes, str]:
+        check_preconditions(existing.etag if existing else None, preconditions)
+        if existing is None:
+            return content, content_type
+        merged = merge_json_documents(
+            existing=bytes(existing.content),
+            existing_content_type=existing.content_type,
+            posted=content,
+            posted_content_type=content_type,
+        )
+        return merged, content_type
+
+    return _write(key, change)
+
+
+@transaction.atomic
+def document_delete(*, key: DocumentKey, preconditions: Preconditions) -> bool:
+    """Delete one document (no-op when there is none); True when one was deleted. 412 on a failed If-Match."""
+    existing = document_queryset(key, Document.objects.select_for_update()).first()
+    check_preconditions(existing.etag if existing else None, preconditions)
+    if existing is None:
+        return False
+    existing.delete()
+    return True
+
+
+@transaction.atomic
+def documents_delete(*, context: DocumentContext, preconditions: Preconditions | None = None) -> int:
+    """Delete every State document of an activity + agent (+ registration); the number deleted.
+
+    Communication 2.3 "Multiple Document DELETE". An If-Match naming entity tags
+    cannot hold for a set of documents, so it fails (412); ``If-Match: *`` passes.
+    """
+    if preconditions is not None and preconditions.if_match_present and preconditions.if_match is not None:
+        raise XAPIPreconditionFailed(
+            "If-Match with an entity tag applies to one document; send stateId to delete one document",
+            path="If-Match",
+            rule="precondition",
+        )
+    deleted, _per_model = context_queryset(context).delete()
+    return deleted
+
+
+def activity_definitions_update(statements: Sequence[dict[str, Any]], *, can_define: bool) -> None:
+    """Record the Activities of newly stored statements and merge their definitions into ``Activity``.
+
+    Call it inside the statement-storing transaction with the statements as stored
+    (repeats of already-stored statements excluded), in batch order, and
+    ``can_define`` = whether the credential has the ``define`` scope (``all``
+    implies it). Every activity id is saved. With ``define`` the definitions are
+    merged into the canonical ones (:func:`lrs.xapi.activity_definitions.merge_definitions`);
+    without it only an activity that has no canonical definition yet takes one
+    (Communication 4.2: without ``define`` the LRS "SHOULD NOT update its
+    canonical representation of any Actors or Activities").
+    """
+    found = collect_definitions(list(statements))
+    if not found:
+        return
+    with transaction.atomic():
+        Activity.objects.bulk_create(
+            [Activity(activity_id=activity_id) for activity_id in sorted(found)], ignore_conflicts=True
+        )
+        defined = sorted(activity_id for activity_id, definition in found.items() if definition)
+        if not defined:
+            return
+        rows = Activity.objects.select_for_update().filter(activity_id__in=defined).order_by("activity_id")
+        changed: list[Activity] = []
+        now = timezone.now()
+        for row in rows:
+            if row.definition and not can_define:
+                continue
+            merged = merge_definitions(row.definition or {}, found[row.activity_id] or {})
+            if merged != row.definition:
+                row.definition = merged
+                row.updated = now
+                changed.append(row)
+        if changed:
+            Activity.objects.bulk_update(changed, ["definition", "updated"])

@@ -18,7 +18,7 @@ GOOD_CONFIG = {"url": "https://hooks.example.com/x", "secret": {"env": "HOOK_SEC
 def test_registry_knows_the_webhook_adapter_and_names_the_known_ones_for_a_typo():
     assert "webhook" in adapter_names()
     assert adapter_class("webhook").name == "webhook"
-    with pytest.raises(UnknownAdapter, match="known: .*webhook"):
+    with pytest.raises(UnknownAdapter, match=r"known: .*webhook"):
         adapter_class("webhok")
 
 

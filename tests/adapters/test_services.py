@@ -63,7 +63,7 @@ def test_statements_no_target_wants_create_no_deliveries(target, django_capture_
 
 
 def test_outbox_rows_roll_back_with_a_failed_batch(target):
-    with pytest.raises(Exception), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic():
         statement_store(statements=[make_statement()], credential=None)
         raise RuntimeError("the request fails after storing")
     assert Statement.objects.count() == 0 and Delivery.objects.count() == 0

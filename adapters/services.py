@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,15 +29,21 @@ from lrs.selectors import statements_by_pk
 
 logger = logging.getLogger(__name__)
 
-# How long a worker owns a claimed delivery; after that the sweeper may run it again
-# (the worker died). Longer than any adapter timeout.
-CLAIM_SECONDS = 120
 # A retraction whose original is still being sent waits this long before looking again.
 DEPENDENCY_WAIT_SECONDS = 5
 
 
 def idempotency_key(statement_uuid: str, target_name: str, kind: str) -> str:
     return f"{statement_uuid}:{target_name}:{kind}"
+
+
+def retry_policy(target: Target) -> RetryPolicy:
+    return RetryPolicy(
+        base_seconds=settings.LRS_RETRY_BASE_SECONDS,
+        cap_seconds=settings.LRS_RETRY_CAP_SECONDS,
+        max_age_seconds=settings.LRS_RETRY_MAX_AGE_SECONDS,
+        max_attempts=target.max_attempts,
+    )
 
 
 def enabled_targets() -> list[Target]:
@@ -129,7 +136,7 @@ def delivery_claim(delivery_id: int) -> Delivery | None:
     )
     claimed = Delivery.objects.filter(due, id=delivery_id).update(
         status=Delivery.IN_FLIGHT,
-        claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+        claimed_until=now + timedelta(seconds=settings.LRS_DELIVERY_CLAIM_SECONDS),
         attempts=F("attempts") + 1,
         updated_at=now,
     )
@@ -175,7 +182,7 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
         if not health.rate_allows(target):
             _release(delivery, at=now + timedelta(seconds=1), reason="rate limited")
             return Delivery.RETRYING
-        return _attempt(delivery, policy or RetryPolicy(max_attempts=target.max_attempts))
+        return _attempt(delivery, policy or retry_policy(target))
 
 
 def _dependency_wait(delivery: Delivery) -> str | None:

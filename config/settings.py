@@ -185,6 +185,12 @@ else:
 
 # Fan-out: targets declared in a JSON file (see README), loaded at start-up.
 LRS_TARGETS_FILE = env_str("LRS_TARGETS_FILE", "")
+# Retry policy (adapters/retry.py): backoff base and cap, give-up age; how long a worker owns
+# a claimed delivery before the sweep may run it again (longer than any adapter timeout).
+LRS_RETRY_BASE_SECONDS = float(env_str("LRS_RETRY_BASE_SECONDS", "2") or 2)
+LRS_RETRY_CAP_SECONDS = float(env_str("LRS_RETRY_CAP_SECONDS", "3600") or 3600)
+LRS_RETRY_MAX_AGE_SECONDS = float(env_str("LRS_RETRY_MAX_AGE_SECONDS", str(24 * 3600)) or 86400)
+LRS_DELIVERY_CLAIM_SECONDS = env_int("LRS_DELIVERY_CLAIM_SECONDS", 120, minimum=1)
 # Bearer token protecting /metrics; empty = open (keep it on an internal network).
 LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")
 

@@ -25,6 +25,7 @@ from lrs.api.auth import authenticate
 from lrs.models import Credential
 from lrs.xapi import versions
 from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,8 @@ class XAPIRequest:
         return parse_json(self.body, path=path)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes, *, path: str = "body") -> Any:
+    """Strict JSON (duplicate keys and NaN rejected, Data 2.2) from a UTF-8 request body."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -60,10 +58,7 @@ def parse_json(body: bytes, *, path: str = "body") -> Any:
         raise XAPIValidationError(
             "the body is empty; a JSON document is required", path=path, rule="required"
         )
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise XAPIValidationError(f"the body is not valid JSON ({exc})", path=path, rule="json") from None
+    return strict_json(text, path=path)
 
 
 def json_response(data: Any, status: int = 200, *, text: str | None = None) -> HttpResponse:

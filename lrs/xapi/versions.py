@@ -16,8 +16,8 @@ from lrs.xapi.errors import XAPIValidationError
 V1 = "1.0.3"
 V2 = "2.0.0"
 SUPPORTED = (V1, V2)
-_V1_PATTERN = re.compile(r"^1\.0(\.\d+)?$")
-_V2_PATTERN = re.compile(r"^2\.0(\.\d+)?$")
+_V1_PATTERN = re.compile(r"^1\.0(\.[0-9]+)?$")
+_V2_PATTERN = re.compile(r"^2\.0(\.[0-9]+)?$")
 
 
 def negotiate(header: str | None) -> str:

@@ -1,0 +1,1 @@
+"""Tests of the fan-out engine (package ``adapters``) against real processes: Redis, Celery, HTTP."""

@@ -1,0 +1,78 @@
+"""Small test helpers shared by the fan-out tests.
+
+Delivery happens in other threads and processes, so tests wait for an observable outcome
+(with a deadline) instead of sleeping for a guessed time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 20, interval: float = 0.1, message: str | None = None
+) -> T:
+    """Call ``predicate`` until it returns something truthy and return that value.
+
+    Raises AssertionError (so pytest reports it as a failed expectation, naming ``message`` or
+    the predicate) when ``timeout`` seconds pass first. Exceptions from ``predicate`` propagate.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__name__", repr(predicate))
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last value: {value!r})")
+        time.sleep(interval)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the OS picks it, so parallel runs do not collide)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_refuses(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on ``port`` (the connection is refused)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the process group that are still running (zombies count as dead).
+
+    Needed because the container's init may not reap orphans promptly, and ``killpg(pgid, 0)``
+    succeeds on zombies.
+    """
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():  # not Linux: fall back to signal 0
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members

@@ -1,0 +1,101 @@
+"""Our webhook contract, written once so the fake receiver and the tests agree on it.
+
+The receiver side (``check_request``) is deliberately strict: a fake that accepts anything
+would let the engine drift from the contract unnoticed. It has no Django import so the
+server also runs as a standalone process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any, Protocol
+
+EVENTS = frozenset({"statement.stored", "statement.voided"})
+SIGNATURE_HEADER = "X-LRS-Signature"
+MAX_SIGNATURE_AGE_SECONDS = 300
+
+
+class Headers(Protocol):
+    """Case-insensitive header access, as ``http.client.HTTPMessage`` provides."""
+
+    def get(self, name: str, default: None = None) -> str | None: ...
+
+
+def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-LRS-Signature`` value for ``body``: ``t=<unix seconds>,v1=<hex HMAC-SHA256>``.
+
+    The timestamp is signed together with the body so a captured request cannot be replayed
+    later with a fresh ``t``.
+    """
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+def _parse_signature(value: str) -> tuple[int, str] | None:
+    parts = dict(item.split("=", 1) for item in value.split(",") if "=" in item)
+    t, v1 = parts.get("t", ""), parts.get("v1", "")
+    if not t.isdigit() or not v1 or any(c not in "0123456789abcdef" for c in v1.lower()):
+        return None
+    return int(t), v1.lower()
+
+
+def check_signature(
+    secret: str, header: str | None, body: bytes, now: float | None = None,
+    max_age: int = MAX_SIGNATURE_AGE_SECONDS,
+) -> str | None:
+    """Return why the signature is unacceptable, or None when it is valid and fresh."""
+    if not header:
+        return f"missing {SIGNATURE_HEADER}"
+    parsed = _parse_signature(header)
+    if parsed is None:
+        return f"malformed {SIGNATURE_HEADER}: expected t=<unix seconds>,v1=<hex>"
+    t, v1 = parsed
+    current = time.time() if now is None else now
+    if current - t > max_age:
+        return f"{SIGNATURE_HEADER} timestamp is older than {max_age} s"
+    expected = signature(secret, body, t).split("v1=", 1)[1]
+    if not hmac.compare_digest(expected, v1):
+        return f"{SIGNATURE_HEADER} does not match the body"
+    return None
+
+
+def _check_payload(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return "body must be a JSON object"
+    if payload.get("event") not in EVENTS:
+        return f"event must be one of {sorted(EVENTS)}"
+    statement = payload.get("statement")
+    if not isinstance(statement, dict) or not isinstance(statement.get("id"), str):
+        return "statement must be an xAPI statement object with an id"
+    if not isinstance(payload.get("target"), str):
+        return "target must be a string"
+    return None
+
+
+def check_request(
+    secret: str, method: str, headers: Headers, body: bytes
+) -> tuple[str | None, Any]:
+    """Validate one request against the contract: (reason it is rejected or None, parsed JSON)."""
+    parsed: Any = None
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if method != "POST":
+        return f"method must be POST, got {method}", parsed
+    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return "Content-Type must be application/json", parsed
+    for name in ("Idempotency-Key", "X-Request-ID"):
+        if not (headers.get(name) or "").strip():
+            return f"missing {name}", parsed
+    reason = check_signature(secret, headers.get(SIGNATURE_HEADER), body)
+    if reason:
+        return reason, parsed
+    if parsed is None:
+        return "body must be JSON", parsed
+    return _check_payload(parsed), parsed

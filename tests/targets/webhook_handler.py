@@ -1,0 +1,132 @@
+"""The request handler of the fake webhook receiver: record, check the contract, answer.
+
+Kept apart from the server so each module stays short. Requests that break the contract are
+answered 400 with ``{"error": <reason>}`` and do not consume a scripted behaviour: a contract
+bug in the engine then shows up as a clear reason instead of as a confusing retry sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+from tests.targets.behaviours import Behaviour
+from tests.targets.webhook_contract import check_request
+
+if TYPE_CHECKING:
+    from tests.targets.webhook_server import WebhookServer
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received. ``status`` is what was answered: None while it is still being
+    handled (e.g. hanging) and when it was dropped unanswered (``refuse``/``stop()``);
+    ``finished`` tells the two apart. ``rejected`` is the contract violation behind a 400."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    arrived_at: float
+    rejected: str | None = None
+    status: int | None = None
+    finished: bool = False
+    _lower: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lower = {name.lower(): value for name, value in self.headers.items()}
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup."""
+        return self._lower.get(name.lower())
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.header("Idempotency-Key")
+
+    @property
+    def request_id(self) -> str | None:
+        return self.header("X-Request-ID")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "path": self.path, "status": self.status, "rejected": self.rejected,
+            "idempotency_key": self.idempotency_key, "request_id": self.request_id,
+            "arrived_at": self.arrived_at,
+        }
+
+
+class WebhookHandler(BaseHTTPRequestHandler):
+    """HTTP/1.0: one request per connection, so ``stop()`` never leaves keep-alive sockets open."""
+
+    server_version = "FakeWebhook/1.0"
+
+    @property
+    def owner(self) -> WebhookServer:
+        return self.server.owner  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr line; the recorded requests are the log."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _handle(self) -> None:
+        owner = self.owner
+        stopping = owner.stopping
+        body = self._read_body()
+        reason, parsed = check_request(owner.secret, self.command, self.headers, body)
+        if reason is None and self.path.split("?", 1)[0] != owner.path:
+            reason = f"unknown path {self.path}, the hook is {owner.path}"
+        record = RecordedRequest(
+            self.command, self.path, dict(self.headers.items()), body, parsed, time.time(), reason
+        )
+        owner._record(record)
+        if reason is not None:
+            self._answer(record, Behaviour("respond", 400), json.dumps({"error": reason}).encode())
+            return
+        behaviour = owner._next_behaviour()
+        if behaviour.kind == "refuse":
+            owner.stop()
+            self._drop(record)
+            return
+        if behaviour.kind == "hang" and stopping.wait(behaviour.seconds):
+            self._drop(record)
+            return
+        self._answer(record, behaviour, behaviour.body)
+
+    def _drop(self, record: RecordedRequest) -> None:
+        self.close_connection = True
+        self.owner._set_status(record, None)
+
+    def _answer(self, record: RecordedRequest, behaviour: Behaviour, body: bytes) -> None:
+        # Recorded before writing: a receiver commits its effect even if the client has hung up.
+        self.owner._set_status(record, behaviour.code)
+        try:
+            self.send_response(behaviour.code)
+            for name, value in behaviour.headers.items():
+                self.send_header(name, value)
+            if body and not any(n.lower() == "content-type" for n in behaviour.headers):
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True

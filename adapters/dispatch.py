@@ -40,7 +40,10 @@ def _send_tasks(ids: list[int], *, eta: datetime | None = None) -> None:
             sent.append(delivery_id)
         except Exception as exc:  # the broker is unreachable: the sweep will dispatch it later
             logger.warning(
-                "could not queue delivery %s (%s); the sweep will retry", delivery_id, type(exc).__name__
+                "could not queue delivery %s (%s: %s); the sweep will retry",
+                delivery_id,
+                type(exc).__name__,
+                exc,
             )
             break
     if sent:

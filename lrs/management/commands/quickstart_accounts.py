@@ -17,6 +17,12 @@ from lrs import scopes
 from lrs.services_credentials import credential_upsert
 
 DEMO_KEY = "demo"
+DEMO_STATEMENT = (
+    '{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},'
+    '"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},'
+    '"object":{"id":"http://example.com/courses/safety-101","definition":{"name":{"en-US":"Safety 101"}}},'
+    '"result":{"completion":true,"score":{"scaled":0.92}}}'
+)
 
 
 class Command(BaseCommand):
@@ -43,11 +49,12 @@ class Command(BaseCommand):
                     + DEMO_KEY
                     + "   secret "
                     + secret,
-                    "  try:    curl -u "
-                    + DEMO_KEY
-                    + ":"
-                    + secret
-                    + " -H 'X-Experience-API-Version: 1.0.3' http://127.0.0.1:8000/xapi/statements",
+                    "  read:   curl -u " + DEMO_KEY + ":" + secret + " -H 'X-Experience-API-Version: 1.0.3'"
+                    + " http://127.0.0.1:8000/xapi/statements",
+                    "  send a completion (the demo receiver on :8001 prints its delivery):",
+                    "          curl -u " + DEMO_KEY + ":" + secret + " -H 'X-Experience-API-Version: 1.0.3'"
+                    + " -H 'Content-Type: application/json' http://127.0.0.1:8000/xapi/statements"
+                    + " -d '" + DEMO_STATEMENT + "'",
                     "",
                 ]
             )

@@ -42,6 +42,8 @@ class StatementQuery:
     format: str = "exact"
     attachments: bool = False
     languages: tuple[str, ...] = ()
+    # The xAPI version of the client: 1.0.x clients get 2.0-only properties left out.
+    version: str = "2.0.0"
     # Restricts to statements stored with this credential (scope statements/read/mine).
     credential_id: int | None = None
     # Paging position: (stored, pk) of the last statement of the previous page.
@@ -190,15 +192,47 @@ def attachment_hashes(payloads: list[str]) -> list[str]:
     return list(hashes)
 
 
+def _without_v2_properties(statement: dict) -> dict:
+    """A 2.0 statement as a 1.0.3 client can read it: ``contextAgents`` and ``contextGroups``
+    (xAPI 2.0 only) are left out; everything else is unchanged."""
+    context = statement.get("context")
+    if isinstance(context, dict) and ("contextAgents" in context or "contextGroups" in context):
+        statement = {
+            **statement,
+            "context": {k: v for k, v in context.items() if k not in ("contextAgents", "contextGroups")},
+        }
+    obj = statement.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        statement = {**statement, "object": _without_v2_properties(obj)}
+    return statement
+
+
 def payload_renderer(query: StatementQuery) -> Callable[[str], str]:
+    """Stored JSON text -> the text served: as stored for ``exact`` (no re-serialisation on the
+    hot path), reduced for ``ids``/``canonical``, and 2.0-only properties dropped for 1.0.x clients."""
+    downgrade = not query.version.startswith("2.")
     if query.format == "ids":
-        return lambda payload: json.dumps(statement_ids_format(json.loads(payload)), ensure_ascii=False)
-    if query.format == "canonical":
+        transform: Callable[[dict], dict] = statement_ids_format
+    elif query.format == "canonical":
         languages = list(query.languages)
-        return lambda payload: json.dumps(
-            statement_canonical_format(json.loads(payload), languages), ensure_ascii=False
-        )
-    return lambda payload: payload
+
+        def transform(statement: dict) -> dict:
+            return statement_canonical_format(statement, languages)
+    else:
+        transform = None  # type: ignore[assignment]
+
+    def render(payload: str) -> str:
+        needs_downgrade = downgrade and ('"contextAgents"' in payload or '"contextGroups"' in payload)
+        if transform is None and not needs_downgrade:
+            return payload
+        statement = json.loads(payload)
+        if needs_downgrade:
+            statement = _without_v2_properties(statement)
+        if transform is not None:
+            statement = transform(statement)
+        return json.dumps(statement, ensure_ascii=False)
+
+    return render
 
 
 def statement_get(

@@ -132,5 +132,6 @@ def statement_query_from_params(
         attachments=parse_bool(params, "attachments"),
         languages=tuple(parse_accept_language(accept_language or "")),
         credential_id=credential_id,
+        version=version,
         after=_decode_cursor(params["cursor"]) if "cursor" in params else None,
     )

@@ -145,6 +145,7 @@ class StatementsView(XAPIView):
         statement_id = parse_uuid(params[name], path=name)
         with_attachments = parse_bool(params, "attachments")
         query = StatementQuery(
+            version=request.version,
             format=parse_format(params),
             languages=tuple(_languages(request)),
             credential_id=self._mine_only(request),

@@ -143,3 +143,6 @@ class DeliveryAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"cancelled {count} deliveries", level=messages.WARNING if not count else None
         )
+
+
+from adapters import admin_identity  # noqa: E402, F401  (registers identity and competency admin)

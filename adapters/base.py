@@ -43,6 +43,17 @@ class AdapterError(Exception):
         self.disable_target = disable_target
 
 
+class DeliveryHeld(Exception):
+    """The statement cannot be translated yet (e.g. its actor maps to no employee): the delivery
+    waits, neither dead nor lost, until ``key`` is resolved (an identity link appears)."""
+
+    def __init__(self, reason: str, *, key: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.key = key
+        self.detail = detail
+
+
 class AdapterConfigError(Exception):
     """A target's configuration does not fit its adapter; the message names the field."""
 
@@ -68,6 +79,8 @@ class DeliveryContext:
     idempotency_key: str
     correlation_id: str = ""
     attempt: int = 1
+    # What ``Adapter.resolve`` looked up for this statement (employee id, competencies, ...).
+    resolved: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,13 @@ class Adapter:
         self.config = config
         self.secrets = secrets or {}
 
+    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        """Look up what ``translate`` needs beyond the statement (the one step that may read the
+        database): e.g. the employee id of the actor. Raise ``DeliveryHeld`` to wait."""
+        return {}
+
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        """The request for this statement: a pure function of statement and context."""
         raise NotImplementedError
 
     def translate_retraction(self, statement: dict, context: DeliveryContext) -> OutboundRequest:

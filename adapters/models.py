@@ -62,6 +62,7 @@ class Delivery(models.Model):
     DELIVERED = "delivered"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    HELD = "held"
     STATUSES = [
         (PENDING, "pending"),
         (IN_FLIGHT, "in flight"),
@@ -69,6 +70,7 @@ class Delivery(models.Model):
         (DELIVERED, "delivered"),
         (DEAD, "dead letter"),
         (CANCELLED, "cancelled"),
+        (HELD, "held"),
     ]
     OPEN = (PENDING, RETRYING, IN_FLIGHT)
     KINDS = [(DELIVER, "deliver"), (RETRACT, "retract")]
@@ -86,6 +88,8 @@ class Delivery(models.Model):
     # A retraction waits for the delivery it undoes (never sent before the original).
     depends_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     last_error = models.TextField(blank=True, default="")
+    # A held delivery waits for this key (e.g. "email:ada@example.com") to become resolvable.
+    held_key = models.CharField(max_length=500, blank=True, default="", db_index=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -109,11 +113,51 @@ class Delivery(models.Model):
         return f"{self.kind} {self.statement_uuid} -> {self.target_id}"
 
 
+class IdentityLink(models.Model):
+    """One identifier of an employee: the link from an xAPI actor to the HRIS employee id.
+
+    ``lookup_key`` is what resolution matches on: ``email:<normalised address>`` for mbox
+    identifiers (so aliases and case meet), otherwise the actor's canonical IFI.
+    """
+
+    employee_id = models.CharField(max_length=200, db_index=True)
+    kind = models.CharField(max_length=20)  # email, mbox_sha1sum, openid, account
+    value = models.CharField(max_length=500)
+    lookup_key = models.CharField(max_length=600)
+    source = models.CharField(max_length=20, default="admin")  # admin, csv, api
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["employee_id", "lookup_key"], name="identity_link_once"),
+        ]
+        indexes = [models.Index(fields=["lookup_key"], name="identity_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.employee_id} <- {self.kind} {self.value}"
+
+
+class CompetencyMapping(models.Model):
+    """A version of the activity -> competency mapping (rules as JSON, see adapters/rules/competencies.py)."""
+
+    version = models.CharField(max_length=50, unique=True)
+    rules = models.JSONField(default=list)
+    is_active = models.BooleanField(default=False, help_text="The version adapters use")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"competency mapping {self.version}{' (active)' if self.is_active else ''}"
+
+
 class Attempt(models.Model):
     SUCCESS = "success"
     RETRY = "retry"
     DEAD = "dead"
-    OUTCOMES = [(SUCCESS, "success"), (RETRY, "will retry"), (DEAD, "dead letter")]
+    HELD = "held"
+    OUTCOMES = [(SUCCESS, "success"), (RETRY, "will retry"), (DEAD, "dead letter"), (HELD, "held")]
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
     number = models.PositiveIntegerField()

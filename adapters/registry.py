@@ -18,6 +18,10 @@ from adapters.base import Adapter
 
 BUILTIN: dict[str, str] = {
     "webhook": "adapters.webhook.adapter.WebhookAdapter",
+    "pms": "adapters.pms.adapter.PMSAdapter",
+    "marketplace": "adapters.marketplace.adapter.MarketplaceAdapter",
+    "slack": "adapters.slack.adapter.SlackAdapter",
+    "msteams": "adapters.msteams.adapter.TeamsAdapter",
 }
 ENTRY_POINT_GROUP = "lrs.adapters"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adapters import correlation, dispatch, health, targets_file
-from adapters.base import DELIVER, RETRACT, AdapterError, DeliveryContext
+from adapters.base import DELIVER, RETRACT, AdapterError, DeliveryContext, DeliveryHeld
 from adapters.filters import statement_matches
 from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_class
@@ -98,7 +99,7 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     """
     now = timezone.now()
     open_deliveries = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
-    open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).update(
+    open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
         status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
     )
     to_retract = list(
@@ -216,19 +217,57 @@ def _attempt(delivery: Delivery, policy: RetryPolicy) -> str:
         [statement] = statements_by_pk([delivery.statement_id])
         cls = adapter_class(target.adapter)
         adapter = cls(target.config, resolve_all(target.config, cls.config_schema))
+        context = replace(context, resolved=adapter.resolve(statement, context))
         if delivery.kind == RETRACT:
-            request = adapter.translate_retraction(statement, context)
+            requests = adapter.translate_retraction(statement, context)
         else:
-            request = adapter.translate(statement, context)
-        result = adapter.send(request, context)
+            requests = adapter.translate(statement, context)
+        result = None
+        # An adapter may make several requests for one statement (one per competency, say);
+        # each has its own idempotency key, so a retry re-sends all of them harmlessly.
+        for request in requests if isinstance(requests, list) else [requests]:
+            result = adapter.send(request, context)
+    except DeliveryHeld as held:
+        return _hold(delivery, held, started)
     except (AdapterError, SecretUnavailable) as exc:
         error = exc if isinstance(exc, AdapterError) else AdapterError(str(exc))
         return _failed(delivery, error, started, policy)
-    _record(delivery, started, Attempt.SUCCESS, status_code=result.status_code, excerpt=result.body)
-    _finish(delivery, Delivery.DELIVERED, status_code=result.status_code)
+    status_code = result.status_code if result is not None else None
+    _record(
+        delivery, started, Attempt.SUCCESS, status_code=status_code, excerpt=result.body if result else ""
+    )
+    _finish(delivery, Delivery.DELIVERED, status_code=status_code)
     health.record_success(target)
     logger.info("delivered %s to %s (attempt %d)", delivery.idempotency_key, target.name, delivery.attempts)
     return Delivery.DELIVERED
+
+
+def _hold(delivery: Delivery, held: DeliveryHeld, started) -> str:
+    """Park the delivery until its key resolves; holding is not a failed attempt of the target."""
+    _record(delivery, started, Attempt.HELD, error=str(held))
+    Delivery.objects.filter(id=delivery.id).update(
+        status=Delivery.HELD,
+        held_key=held.key,
+        claimed_until=None,
+        attempts=F("attempts") - 1,
+        last_error=str(held),
+        updated_at=timezone.now(),
+    )
+    logger.info("delivery %s held: %s", delivery.idempotency_key, held)
+    return Delivery.HELD
+
+
+def deliveries_release(*, keys: Iterable[str]) -> list[int]:
+    """Held deliveries whose key can now be resolved go back to pending (e.g. a new identity link)."""
+    ids = list(
+        Delivery.objects.filter(status=Delivery.HELD, held_key__in=list(keys)).values_list("id", flat=True)
+    )
+    if ids:
+        Delivery.objects.filter(id__in=ids).update(
+            status=Delivery.PENDING, next_attempt_at=timezone.now(), held_key="", updated_at=timezone.now()
+        )
+        dispatch.after_commit(ids)
+    return ids
 
 
 def _failed(delivery: Delivery, error: AdapterError, started, policy: RetryPolicy) -> str:

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "rest_framework",
     "lrs",
     "adapters",
 ]
@@ -155,6 +156,12 @@ CORS_EXPOSE_HEADERS = [
 ]
 CORS_ALLOW_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]
 
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
 # Celery: with no broker configured, tasks run in-process (the quickstart).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -191,6 +198,9 @@ LRS_RETRY_BASE_SECONDS = float(env_str("LRS_RETRY_BASE_SECONDS", "2") or 2)
 LRS_RETRY_CAP_SECONDS = float(env_str("LRS_RETRY_CAP_SECONDS", "3600") or 3600)
 LRS_RETRY_MAX_AGE_SECONDS = float(env_str("LRS_RETRY_MAX_AGE_SECONDS", str(24 * 3600)) or 86400)
 LRS_DELIVERY_CLAIM_SECONDS = env_int("LRS_DELIVERY_CLAIM_SECONDS", 120, minimum=1)
+# Identity mapping: how e-mail addresses are normalised before matching actors to employees.
+LRS_IDENTITY_STRIP_PLUS_ALIASES = env_bool("LRS_IDENTITY_STRIP_PLUS_ALIASES", True)
+LRS_IDENTITY_DOTLESS_DOMAINS = env_list("LRS_IDENTITY_DOTLESS_DOMAINS", ["gmail.com", "googlemail.com"])
 # Bearer token protecting /metrics; empty = open (keep it on an internal network).
 LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")
 

@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from adapters.api.identity import EmployeeIdentityView
 from adapters.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("xapi/", include("lrs.api.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path(
+        "api/identity/employees/<str:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
+    ),
 ]

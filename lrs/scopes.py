@@ -17,6 +17,8 @@ ALL = "all"
 DEFINE = "define"
 STATE = "state"
 PROFILE = "profile"
+# Not an xAPI scope: managing the identity map (actor -> employee id) through its API.
+IDENTITY_WRITE = "identity/write"
 
 KNOWN_SCOPES = (
     STATEMENTS_WRITE,
@@ -27,6 +29,7 @@ KNOWN_SCOPES = (
     DEFINE,
     STATE,
     PROFILE,
+    IDENTITY_WRITE,
 )
 
 # What each scope implies beyond itself: "all" is everything, "all/read" every read.

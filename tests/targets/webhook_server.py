@@ -33,6 +33,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 refuses bursts of concurrent deliveries on a busy machine.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], owner: WebhookServer):
         self.owner = owner

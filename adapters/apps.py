@@ -12,7 +12,13 @@ class AdaptersConfig(AppConfig):
 
         from adapters import receivers  # noqa: F401  (connects the signal receivers)
         from adapters.config import ConfigProblem, read_targets_file
+        from adapters.marketplace.adapter import field_mapping
+        from adapters.rules.field_mapping import FieldMappingError
 
+        try:
+            field_mapping()  # the marketplace CSV mapping template, validated at start-up
+        except FieldMappingError as problem:
+            raise ImproperlyConfigured(f"marketplace field mapping: {problem}") from None
         if settings.LRS_TARGETS_FILE:
             # Fail at start-up, naming the entry and field, rather than at the first statement.
             try:

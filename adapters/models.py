@@ -152,6 +152,18 @@ class CompetencyMapping(models.Model):
         return f"competency mapping {self.version}{' (active)' if self.is_active else ''}"
 
 
+class StoredToken(models.Model):
+    """A rotating credential the LRS must keep (e.g. a Microsoft refresh token, renewed on every
+    use), encrypted with a key derived from SECRET_KEY; see adapters/token_store.py."""
+
+    key = models.CharField(max_length=200, unique=True)
+    ciphertext = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Attempt(models.Model):
     SUCCESS = "success"
     RETRY = "retry"

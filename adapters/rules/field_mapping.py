@@ -378,7 +378,7 @@ def parse_field_mapping(
             if not row_problems:
                 rules.append(FieldRule(line=line, **{**cells, "required": cells["required"] == "yes"}))
     except csv.Error as exc:
-        problems.append(f"{origin} line {reader.line_num}: malformed CSV ({exc})")
+        problems.append(f"{origin} line {previous_end + 1}: malformed CSV ({exc})")  # where the record starts
     absent = [target for target, spec in contract.items() if spec.required and target not in first_line]
     if absent:
         problems.append(f"{origin}, column target_field: no row for required target(s) {', '.join(absent)}")

@@ -231,9 +231,11 @@ def path_segments(path: str) -> list[str] | None:
     """The keys of a path into a statement: ``context.extensions[https://x.org/a.b]`` ->
     ``["context", "extensions", "https://x.org/a.b"]`` (brackets hold keys containing dots,
     such as extension IRIs, Data 4.1 #41-extensions), ``parent[0]`` -> ``["parent", "0"]``,
-    ``$`` (the whole document) -> ``[]``; None when the path is malformed."""
+    ``$`` (the whole document) -> ``[]`` (``$.a`` is ``a``); None when the path is malformed."""
     if path == "$":
         return []
+    if isinstance(path, str) and path[:2] in ("$.", "$["):  # JSONPath-style root prefix
+        path = path[2:] if path[1] == "." else path[1:]
     if not isinstance(path, str) or _PATH.match(path) is None:
         return None
     return [name or key for name, key in _SEGMENT.findall(path)]

@@ -1,0 +1,195 @@
+"""Microsoft Teams through Microsoft Graph.
+
+Two modes, as Graph allows them:
+- ``activity_feed``: an activity-feed notification to the learner,
+  ``POST /v1.0/users/{id}/teamwork/sendActivityNotification`` with an application token
+  (client credentials, scope ``https://graph.microsoft.com/.default``; application
+  permission TeamsActivity.Send).
+  https://learn.microsoft.com/graph/api/userteamwork-sendactivitynotification
+- ``channel_message``: ``POST /v1.0/teams/{team-id}/channels/{channel-id}/messages`` with an
+  HTML body; Graph allows this only with delegated permission (ChannelMessage.Send), so the
+  adapter holds a refresh token and renews it (and the rotated refresh token) automatically.
+  https://learn.microsoft.com/graph/api/channel-post-messages
+Tokens come from ``{login_base}/{tenant}/oauth2/v2.0/token``. Graph throttling (429 with
+Retry-After) and expired tokens (401: one refresh, one retry) are handled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
+
+from django.core.cache import cache
+
+from adapters.base import AdapterError, DeliveryContext, OutboundRequest, SendResult
+from adapters.http import send as http_send
+from adapters.notifications import notification_for
+from adapters.oauth import ClientCredentials, OAuthAdapter
+from adapters.rules.emails import email_from_actor
+from adapters.token_store import token_get, token_put
+
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"
+
+
+class TeamsAdapter(OAuthAdapter):
+    name = "msteams"
+    description = "Microsoft Teams activity-feed notifications or channel messages (Microsoft Graph)"
+    config_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["mode", "tenant_id", "client_id", "client_secret"],
+        "additionalProperties": False,
+        "properties": {
+            "mode": {"enum": ["activity_feed", "channel_message"]},
+            "tenant_id": {"type": "string", "minLength": 1},
+            "client_id": {"type": "string", "minLength": 1},
+            "client_secret": {"secret": True},
+            "refresh_token": {"secret": True, "description": "delegated token for channel_message"},
+            "team_id": {"type": "string"},
+            "channel_id": {"type": "string"},
+            "activity_type": {"type": "string", "minLength": 1},
+            "web_url": {"type": "string", "pattern": "^https://"},
+            "graph_base": {"type": "string", "pattern": "^https?://"},
+            "login_base": {"type": "string", "pattern": "^https?://"},
+            "include_score": {"type": "boolean"},
+            "preferred_languages": {"type": "array", "items": {"type": "string"}},
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+        },
+        "oneOf": [
+            {"properties": {"mode": {"const": "activity_feed"}}},
+            {
+                "properties": {"mode": {"const": "channel_message"}},
+                "required": ["refresh_token", "team_id", "channel_id"],
+            },
+        ],
+    }
+
+    @property
+    def graph_base(self) -> str:
+        return self.config.get("graph_base", "https://graph.microsoft.com").rstrip("/")
+
+    @property
+    def token_url(self) -> str:
+        login = self.config.get("login_base", "https://login.microsoftonline.com").rstrip("/")
+        return f"{login}/{quote(self.config['tenant_id'], safe='')}/oauth2/v2.0/token"
+
+    def credentials(self) -> ClientCredentials:
+        return ClientCredentials(
+            token_url=self.token_url,
+            client_id=self.config["client_id"],
+            client_secret=self.secrets["client_secret"],
+            scope=GRAPH_DEFAULT_SCOPE,
+        )
+
+    def _timeout(self) -> float:
+        return float(self.config.get("timeout_seconds", 10))
+
+    def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        note = notification_for(
+            statement,
+            preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
+            include_score=self.config.get("include_score", False),
+        )
+        headers = {"Content-Type": "application/json"}
+        if self.config["mode"] == "channel_message":
+            content = (
+                f"<p><b>{html.escape(note.learner)}</b> {html.escape(note.text[len(note.learner) + 1 :])}</p>"
+            )
+            return OutboundRequest(
+                method="POST",
+                url=(
+                    f"{self.graph_base}/v1.0/teams/{quote(self.config['team_id'], safe='')}"
+                    f"/channels/{quote(self.config['channel_id'], safe='')}/messages"
+                ),
+                json={"body": {"contentType": "html", "content": content}},
+                headers=headers,
+                timeout=self._timeout(),
+            )
+        recipient = email_from_actor(
+            statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
+        )
+        if not recipient:
+            raise AdapterError("the learner has no e-mail address to notify in Teams", permanent=True)
+        web_url = self.config.get("web_url") or (
+            note.activity_id if note.activity_id.startswith("https://") else "https://teams.microsoft.com"
+        )
+        user = quote(recipient, safe="@")
+        return OutboundRequest(
+            method="POST",
+            url=f"{self.graph_base}/v1.0/users/{user}/teamwork/sendActivityNotification",
+            json={
+                "topic": {"source": "text", "value": note.activity[:100] or "Learning", "webUrl": web_url},
+                "activityType": self.config.get("activity_type", "learningCompleted"),
+                "previewText": {"content": note.text[:150]},
+                "templateParameters": [
+                    {"name": "learner", "value": note.learner},
+                    {"name": "activity", "value": note.activity},
+                ],
+            },
+            headers=headers,
+            timeout=self._timeout(),
+        )
+
+    def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        if self.config["mode"] == "activity_feed":
+            return super().send(request, context)  # application token, one refresh on 401
+        for refresh in (False, True):
+            token = self._delegated_token(refresh=refresh)
+            authorised = OutboundRequest(
+                method=request.method,
+                url=request.url,
+                json=request.json,
+                body=request.body,
+                timeout=request.timeout,
+                headers={**request.headers, "Authorization": f"Bearer {token}"},
+            )
+            try:
+                return http_send(authorised, correlation_id=context.correlation_id)
+            except AdapterError as error:
+                if error.status_code != 401 or refresh:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- delegated token (refresh_token grant) -----------------------------------------------------
+
+    @property
+    def _store_key(self) -> str:
+        raw = f"{self.token_url}|{self.config['client_id']}|{self.config.get('team_id')}"
+        return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def _delegated_token(self, *, refresh: bool) -> str:
+        cache_key = "lrs:msgraph-delegated:" + self._store_key
+        if not refresh and (cached := cache.get(cache_key)):
+            return cached
+        refresh_token = token_get(self._store_key) or self.secrets["refresh_token"]
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.config["client_id"],
+            "client_secret": self.secrets["client_secret"],
+            "refresh_token": refresh_token,
+            "scope": DELEGATED_SCOPE,
+        }
+        try:
+            result = http_send(
+                OutboundRequest(
+                    method="POST",
+                    url=self.token_url,
+                    body=urlencode(form).encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    timeout=self._timeout(),
+                )
+            )
+        except AdapterError as error:
+            if error.status_code in (400, 401):
+                # invalid_grant: the refresh token was revoked or expired; an admin must consent again.
+                error.permanent = True
+                error.message = f"refreshing the delegated Graph token failed: {error.response_body[:200]}"
+            raise
+        token = json.loads(result.body)
+        if token.get("refresh_token"):
+            token_put(self._store_key, token["refresh_token"])  # Microsoft rotates refresh tokens
+        cache.set(cache_key, token["access_token"], timeout=max(1, int(token.get("expires_in", 3600)) - 30))
+        return token["access_token"]

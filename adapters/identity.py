@@ -208,3 +208,13 @@ def identity_conflicts() -> list[HeldGroup]:
             set(IdentityLink.objects.filter(lookup_key=group.key).values_list("employee_id", flat=True))
         )
     return list(report.values())
+
+
+def employee_email(employee_id: str) -> str | None:
+    """An e-mail address linked to the employee (for actors identified by account or openid)."""
+    return (
+        IdentityLink.objects.filter(employee_id=employee_id, kind="email")
+        .order_by("created_at")
+        .values_list("value", flat=True)
+        .first()
+    )

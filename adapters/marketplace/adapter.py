@@ -67,6 +67,8 @@ class MarketplaceAdapter(OAuthAdapter):
     def records(self, statement: dict, context: DeliveryContext) -> list[dict[str, Any]]:
         mapping = field_mapping(self.config.get("field_mapping_path", str(DEFAULT_MAPPING_PATH)))
         base_sources = mapping.sources_from("xapi", statement)
+        if "xapi:actor.mbox" not in base_sources and context.resolved.get("email"):
+            base_sources["xapi:actor.mbox"] = context.resolved["email"]
         documents = []
         for award in context.resolved["awards"]:
             sources = {

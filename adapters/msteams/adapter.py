@@ -26,6 +26,7 @@ from django.core.cache import cache
 
 from adapters.base import AdapterError, DeliveryContext, OutboundRequest, SendResult
 from adapters.http import send as http_send
+from adapters.identity import employee_email, employee_for_actor
 from adapters.notifications import notification_for
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
@@ -87,6 +88,15 @@ class TeamsAdapter(OAuthAdapter):
     def _timeout(self) -> float:
         return float(self.config.get("timeout_seconds", 10))
 
+    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        if self.config["mode"] != "activity_feed":
+            return {}
+        email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
+        if email:
+            return {"recipient": email}
+        # An actor known by account or openid: notify the employee's linked address.
+        return {"recipient": employee_email(employee_for_actor(statement["actor"]))}
+
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
         note = notification_for(
             statement,
@@ -108,9 +118,7 @@ class TeamsAdapter(OAuthAdapter):
                 headers=headers,
                 timeout=self._timeout(),
             )
-        recipient = email_from_actor(
-            statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
-        )
+        recipient = context.resolved.get("recipient")
         if not recipient:
             raise AdapterError("the learner has no e-mail address to notify in Teams", permanent=True)
         web_url = self.config.get("web_url") or (

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
+from lrs.bulk import insert_rows, insert_tuples, reserve_ids
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import activity_definitions_update
@@ -221,7 +222,10 @@ def statement_store(
     ]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
     attachment_store().put_many(parts_by_sha2.values())
-    Statement.objects.bulk_create(rows)
+    if connection.vendor == "postgresql":
+        for row, pk in zip(rows, reserve_ids(Statement, len(rows)), strict=True):
+            row.id = pk
+    insert_rows(Statement, rows)
     _index_rows_create(rows, fresh, stored)
     activity_definitions_update(fresh, can_define=credential is None or credential.allows(scopes.DEFINE))
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
@@ -232,17 +236,13 @@ def statement_store(
 
 
 def _index_rows_create(rows: list[Statement], statements: list[dict], stored: datetime) -> None:
-    agent_rows: list[StatementAgent] = []
-    activity_rows: list[StatementActivity] = []
+    agent_rows: list[tuple] = []
+    activity_rows: list[tuple] = []
     for row, statement in zip(rows, statements, strict=True):
         agents, activities = statement_index_entries(statement)
-        agent_rows.extend(
-            StatementAgent(statement_id=row.id, agent_ifi=ifi, direct=direct, stored=stored)
-            for ifi, direct in agents.items()
-        )
+        agent_rows.extend((row.id, ifi, direct, stored) for ifi, direct in agents.items())
         activity_rows.extend(
-            StatementActivity(statement_id=row.id, activity_id=activity_id, direct=direct, stored=stored)
-            for activity_id, direct in activities.items()
+            (row.id, activity_id, direct, stored) for activity_id, direct in activities.items()
         )
-    StatementAgent.objects.bulk_create(agent_rows)
-    StatementActivity.objects.bulk_create(activity_rows)
+    insert_tuples(StatementAgent, ("statement_id", "agent_ifi", "direct", "stored"), agent_rows)
+    insert_tuples(StatementActivity, ("statement_id", "activity_id", "direct", "stored"), activity_rows)

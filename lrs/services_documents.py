@@ -190,23 +190,31 @@ def activity_definitions_update(statements: Sequence[dict[str, Any]], *, can_def
     found = collect_definitions(list(statements))
     if not found:
         return
-    with transaction.atomic():
-        Activity.objects.bulk_create(
-            [Activity(activity_id=activity_id) for activity_id in sorted(found)], ignore_conflicts=True
-        )
-        defined = sorted(activity_id for activity_id, definition in found.items() if definition)
-        if not defined:
-            return
-        rows = Activity.objects.select_for_update().filter(activity_id__in=defined).order_by("activity_id")
-        changed: list[Activity] = []
-        now = timezone.now()
-        for row in rows:
-            if row.definition and not can_define:
-                continue
-            merged = merge_definitions(row.definition or {}, found[row.activity_id] or {})
-            if merged != row.definition:
-                row.definition = merged
-                row.updated = now
-                changed.append(row)
-        if changed:
-            Activity.objects.bulk_update(changed, ["definition", "updated"])
+    # One locking read (in id order, so concurrent batches sharing activities cannot deadlock),
+    # then one insert of the new activities and one update of the changed definitions.
+    ids = sorted(found)
+    existing = {
+        row.activity_id: row
+        for row in Activity.objects.select_for_update().filter(activity_id__in=ids).order_by("activity_id")
+    }
+    now = timezone.now()
+    new_rows = [
+        Activity(activity_id=activity_id, definition=found[activity_id] or {}, updated=now)
+        for activity_id in ids
+        if activity_id not in existing
+    ]
+    if new_rows:
+        # A concurrent batch may insert the same activity first: its definition stands.
+        Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
+    changed: list[Activity] = []
+    for activity_id, row in existing.items():
+        definition = found[activity_id]
+        if not definition or (row.definition and not can_define):
+            continue
+        merged = merge_definitions(row.definition or {}, definition)
+        if merged != row.definition:
+            row.definition = merged
+            row.updated = now
+            changed.append(row)
+    if changed:
+        Activity.objects.bulk_update(changed, ["definition", "updated"])

@@ -86,7 +86,10 @@ class Statement(models.Model):
     object_statement_id = models.UUIDField(null=True, blank=True)
     registration = models.UUIDField(null=True, blank=True)
     authority_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
-    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.SET_NULL)
+    # Indexed together with stored (stmt_credential_stored); no separate foreign-key index.
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     is_voiding = models.BooleanField(default=False)
     voided = models.BooleanField(default=False)
 
@@ -121,6 +124,12 @@ class StatementAgent(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["agent_ifi", "stored", "statement"], name="stmtagent_ifi_stored"),
+            # The plain ``agent`` filter (actor or object only) walks this one.
+            models.Index(
+                fields=["agent_ifi", "stored", "statement"],
+                name="stmtagent_direct_stored",
+                condition=models.Q(direct=True),
+            ),
             models.Index(fields=["statement"], name="stmtagent_statement"),
         ]
 
@@ -141,6 +150,11 @@ class StatementActivity(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["activity_id", "stored", "statement"], name="stmtactivity_id_stored"),
+            models.Index(
+                fields=["activity_id", "stored", "statement"],
+                name="stmtactivity_direct_stored",
+                condition=models.Q(direct=True),
+            ),
             models.Index(fields=["statement"], name="stmtactivity_statement"),
         ]
 

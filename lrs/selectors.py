@@ -121,14 +121,7 @@ def _window_filter(query: StatementQuery) -> Q:
         condition &= Q(stored__lte=query.until)
     if query.credential_id is not None:
         condition &= Q(credential_id=query.credential_id)
-    if query.after is not None:
-        stored, pk = query.after
-        # The range condition on ``stored`` alone lets the (…, stored, id) indexes start
-        # at the cursor; the OR then settles ties within one stored time.
-        if query.ascending:
-            condition &= Q(stored__gte=stored) & (Q(stored__gt=stored) | Q(id__gt=pk))
-        else:
-            condition &= Q(stored__lte=stored) & (Q(stored__lt=stored) | Q(id__lt=pk))
+    condition &= _cursor_condition(query, "stored", "id")
     return condition
 
 
@@ -143,6 +136,75 @@ def page_limit(requested: int) -> int:
     return min(requested, maximum)
 
 
+def _cursor_condition(query: StatementQuery, stored_field: str, pk_field: str) -> Q:
+    """Rows after the paging cursor. The range condition on ``stored`` alone lets the
+    (…, stored, id) indexes start at the cursor; the OR then settles ties within one stored time."""
+    if query.after is None:
+        return Q()
+    stored, pk = query.after
+    if query.ascending:
+        return Q(**{f"{stored_field}__gte": stored}) & (
+            Q(**{f"{stored_field}__gt": stored}) | Q(**{f"{pk_field}__gt": pk})
+        )
+    return Q(**{f"{stored_field}__lte": stored}) & (
+        Q(**{f"{stored_field}__lt": stored}) | Q(**{f"{pk_field}__lt": pk})
+    )
+
+
+def _index_driven(query: StatementQuery) -> QuerySet:
+    """Agent/activity filters walk their index table in ``stored`` order (it carries a copy of
+    ``stored``), so a page stops after ``limit`` rows instead of collecting every match first."""
+    if query.agent_ifi is not None:
+        rows = StatementAgent.objects.filter(agent_ifi=query.agent_ifi)
+        if not query.related_agents:
+            rows = rows.filter(direct=True)
+        if query.activity_id is not None:
+            rows = rows.filter(
+                statement_id__in=_activity_statements(query.activity_id, related=query.related_activities)
+            )
+    else:
+        rows = StatementActivity.objects.filter(activity_id=query.activity_id)
+        if not query.related_activities:
+            rows = rows.filter(direct=True)
+    condition = Q(statement__voided=False) & _cursor_condition(query, "stored", "statement_id")
+    if query.since is not None:
+        condition &= Q(stored__gt=query.since)
+    if query.until is not None:
+        condition &= Q(stored__lte=query.until)
+    if query.credential_id is not None:
+        condition &= Q(statement__credential_id=query.credential_id)
+    if query.verb_id is not None:
+        condition &= Q(statement__verb_id=query.verb_id)
+    if query.registration is not None:
+        condition &= Q(statement__registration=query.registration)
+    order = ("stored", "statement_id") if query.ascending else ("-stored", "-statement_id")
+    return rows.filter(condition).order_by(*order).values_list("stored", "statement_id")
+
+
+def _direct_keys(query: StatementQuery, limit: int) -> list[tuple[datetime, int]]:
+    if query.agent_ifi is not None or query.activity_id is not None:
+        return list(_index_driven(query)[: limit + 1])
+    rows = Statement.objects.filter(_window_filter(query) & _content_filter(query))
+    return list(_ordered(rows, query.ascending).values_list("stored", "id")[: limit + 1])
+
+
+def _referring_keys(query: StatementQuery, limit: int, direct: list[tuple[datetime, int]]) -> list:
+    """Statements whose StatementRef targets a matching statement (voided targets included)."""
+    targets = Statement.objects.filter(_content_filter(query), statement_id=OuterRef("object_statement_id"))
+    referring = Statement.objects.filter(_window_filter(query), object_statement_id__isnull=False)
+    if len(direct) > limit:
+        # A full page of direct matches: a referring statement beyond its last row cannot make
+        # the page, so the scan of the (small) StatementRef index stops there.
+        boundary = direct[-1][0]
+        referring = (
+            referring.filter(stored__gte=boundary)
+            if not query.ascending
+            else referring.filter(stored__lte=boundary)
+        )
+    referring = referring.filter(Exists(targets))
+    return list(_ordered(referring, query.ascending).values_list("stored", "id")[: limit + 1])
+
+
 def statement_list(query: StatementQuery) -> StatementPage:
     """One page of statements matching ``query``, newest first unless ``ascending``.
 
@@ -151,32 +213,24 @@ def statement_list(query: StatementQuery) -> StatementPage:
     small query runs over the partial index of referring statements.
     """
     limit = page_limit(query.limit)
-    window = _window_filter(query)
-    fields = ("id", "stored", "payload")
-    direct = _ordered(Statement.objects.filter(window & _content_filter(query)), query.ascending)
-    rows = list(direct.only(*fields)[: limit + 1])
+    keys = _direct_keys(query, limit)
     if query.has_content_filter:
-        targets = Statement.objects.filter(
-            _content_filter(query), statement_id=OuterRef("object_statement_id")
-        )
-        referring = Statement.objects.filter(window, object_statement_id__isnull=False).filter(
-            Exists(targets)
-        )
-        extra = list(_ordered(referring, query.ascending).only(*fields)[: limit + 1])
+        extra = _referring_keys(query, limit, keys)
         if extra:
-            merged = {row.id: row for row in rows + extra}
-            rows = sorted(merged.values(), key=lambda row: (row.stored, row.id), reverse=not query.ascending)
-            rows = rows[: limit + 1]
+            keys = sorted(set(keys) | set(extra), reverse=not query.ascending)[: limit + 1]
     more_after = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        more_after = (rows[-1].stored, rows[-1].id)
+    if len(keys) > limit:
+        keys = keys[:limit]
+        more_after = keys[-1]
+    pks = [pk for _stored, pk in keys]
+    payloads = dict(Statement.objects.filter(id__in=pks).values_list("id", "payload")) if pks else {}
+    ordered_payloads = [payloads[pk] for pk in pks]
     render = payload_renderer(query)
     return StatementPage(
-        statements=[render(row.payload) for row in rows],
+        statements=[render(payload) for payload in ordered_payloads],
         more_after=more_after,
-        statement_pks=[row.id for row in rows],
-        attachment_sha2s=attachment_hashes([row.payload for row in rows]) if query.attachments else [],
+        statement_pks=pks,
+        attachment_sha2s=attachment_hashes(ordered_payloads) if query.attachments else [],
     )
 
 

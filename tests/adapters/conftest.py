@@ -115,3 +115,6 @@ def celery_worker_process(
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+from tests.targets.fixtures import graph_server, marketplace_server, pms_server, slack_server  # noqa: E402, F401

@@ -1,0 +1,149 @@
+"""The request shapes the fake Slack accepts (Web API methods and incoming webhooks).
+
+Modelled on Slack's documentation: ``chat.postMessage`` takes ``channel`` plus ``text`` (we
+require ``text`` even with ``blocks``: Slack uses it as the notification fallback) and at most
+50 Block Kit blocks; ``users.lookupByEmail`` is a read method that takes ``email`` as a query or
+form parameter (no JSON body); ``conversations.open`` takes ``users`` (comma-separated user IDs)
+or ``channel``. Unknown arguments are refused so a typo (``chanel``) fails loudly here instead
+of as a confusing ``channel_not_found`` later.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.targets.behaviours import Behaviour, status
+from tests.targets.fake_base import ContractError, schema_check
+
+BLOCK_TYPES = ["actions", "context", "divider", "file", "header", "image", "input", "rich_text", "section",
+               "video", "markdown"]
+
+TEXT_OBJECT: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "text"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"enum": ["plain_text", "mrkdwn"]},
+        "text": {"type": "string", "minLength": 1, "maxLength": 3000},
+        "emoji": {"type": "boolean"},
+        "verbatim": {"type": "boolean"},
+    },
+}
+
+
+def _when(block_type: str, then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"required": ["type"], "properties": {"type": {"const": block_type}}}, "then": then}
+
+
+BLOCK: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": BLOCK_TYPES}, "block_id": {"type": "string", "maxLength": 255}},
+    "allOf": [
+        _when("section", {
+            "anyOf": [{"required": ["text"]}, {"required": ["fields"]}],
+            "properties": {"text": TEXT_OBJECT, "fields": {"type": "array", "minItems": 1, "maxItems": 10,
+                                                           "items": TEXT_OBJECT}},
+        }),
+        _when("header", {"required": ["text"], "properties": {"text": {
+            **TEXT_OBJECT, "properties": {**TEXT_OBJECT["properties"], "type": {"const": "plain_text"},
+                                          "text": {"type": "string", "minLength": 1, "maxLength": 150}}}}}),
+        _when("context", {"required": ["elements"],
+                          "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 10}}}),
+        _when("actions", {"required": ["elements"],
+                          "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 25}}}),
+        _when("image", {"required": ["alt_text"],
+                        "anyOf": [{"required": ["image_url"]}, {"required": ["slack_file"]}]}),
+    ],
+}
+BLOCKS: dict[str, Any] = {"type": "array", "minItems": 1, "maxItems": 50, "items": BLOCK}
+
+_MESSAGE_OPTIONS: dict[str, Any] = {
+    "text": {"type": "string", "minLength": 1, "maxLength": 40000},
+    "blocks": BLOCKS,
+    "attachments": {"type": "array", "items": {"type": "object"}},
+    "thread_ts": {"type": "string", "pattern": r"^\d+\.\d+$"},
+    "mrkdwn": {"type": "boolean"},
+    "unfurl_links": {"type": "boolean"},
+    "unfurl_media": {"type": "boolean"},
+}
+
+POST_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["channel", "text"],
+    "additionalProperties": False,
+    "properties": {
+        **_MESSAGE_OPTIONS,
+        "channel": {"type": "string", "minLength": 1},
+        "reply_broadcast": {"type": "boolean"},
+        "link_names": {"type": "boolean"},
+        "parse": {"enum": ["none", "full"]},
+        "username": {"type": "string"},
+        "icon_emoji": {"type": "string"},
+        "icon_url": {"type": "string"},
+        "metadata": {"type": "object", "required": ["event_type", "event_payload"],
+                     "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}}},
+    },
+}
+
+WEBHOOK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {**_MESSAGE_OPTIONS, "response_type": {"enum": ["in_channel", "ephemeral"]},
+                   "replace_original": {"type": "boolean"}, "delete_original": {"type": "boolean"}},
+}
+
+OPEN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "anyOf": [{"required": ["users"]}, {"required": ["channel"]}],
+    "properties": {
+        "users": {"type": "string", "pattern": r"^[UW][A-Z0-9]+(,[UW][A-Z0-9]+){0,7}$"},
+        "channel": {"type": "string", "minLength": 1},
+        "return_im": {"type": ["boolean", "string"]},
+        "prevent_creation": {"type": ["boolean", "string"]},
+    },
+}
+
+_check_post = schema_check(POST_MESSAGE_SCHEMA)
+_check_webhook = schema_check(WEBHOOK_SCHEMA)
+_check_open = schema_check(OPEN_SCHEMA)
+
+
+def _error_code(reason: str, default: str) -> str:
+    return "invalid_blocks" if reason.startswith("body.blocks") else default
+
+
+def check_post_message(body: Any) -> None:
+    if isinstance(body, dict) and "text" not in body and "blocks" not in body:
+        raise ContractError("body: text is required (blocks alone leave notifications empty)", "no_text")
+    try:
+        _check_post(body)
+    except ContractError as error:
+        raise ContractError(error.reason, _error_code(error.reason, "invalid_arguments")) from None
+
+
+def check_webhook(body: Any) -> None:
+    if isinstance(body, dict) and not body.get("text") and not body.get("blocks"):
+        raise ContractError("body: text or blocks is required", "no_text")
+    try:
+        _check_webhook(body)
+    except ContractError as error:
+        raise ContractError(error.reason, _error_code(error.reason, "invalid_payload")) from None
+
+
+def check_open(body: Any) -> None:
+    try:
+        _check_open(body)
+    except ContractError as error:
+        raise ContractError(error.reason, "invalid_arguments") from None
+
+
+def slack_error(error: str, code: int = 200, retry_after: int | None = None) -> Behaviour:
+    """A scripted Slack Web API failure, e.g. ``slack_error("internal_error")`` or
+    ``slack_error("ratelimited", 429, retry_after=3)``: answers ``{"ok": false, "error"}``."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return status(code, headers, json.dumps({"ok": False, "error": error}).encode())

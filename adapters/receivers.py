@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from adapters import services
+from adapters.models import Target
 from lrs.signals import statements_stored, statements_voided
 
 
@@ -19,3 +21,8 @@ def on_statements_stored(sender: Any, statement_pks: list[int], **kwargs: Any) -
 @receiver(statements_voided, dispatch_uid="adapters.deliveries_for_voided")
 def on_statements_voided(sender: Any, statement_pks: list[int], **kwargs: Any) -> None:
     services.deliveries_for_voided(statement_pks=statement_pks)
+
+
+@receiver([post_save, post_delete], sender=Target, dispatch_uid="adapters.forget_targets")
+def on_target_changed(sender: Any, **kwargs: Any) -> None:
+    services.forget_targets()

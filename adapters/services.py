@@ -10,6 +10,7 @@ later or dead letter.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
@@ -47,9 +48,27 @@ def retry_policy(target: Target) -> RetryPolicy:
     )
 
 
+_targets_cache: tuple[float, list[Target]] | None = None
+
+
 def enabled_targets() -> list[Target]:
+    """The enabled targets, cached per process for LRS_TARGETS_CACHE_SECONDS (ingest asks on
+    every batch); a target saved in this process is seen at once (see ``forget_targets``)."""
+    global _targets_cache
     targets_file.ensure_loaded()
-    return list(Target.objects.filter(enabled=True))
+    ttl = settings.LRS_TARGETS_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl > 0 and _targets_cache is not None and _targets_cache[0] > now:
+        return _targets_cache[1]
+    targets = list(Target.objects.filter(enabled=True))
+    if ttl > 0:
+        _targets_cache = (now + ttl, targets)
+    return targets
+
+
+def forget_targets() -> None:
+    global _targets_cache
+    _targets_cache = None
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:

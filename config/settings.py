@@ -201,6 +201,10 @@ LRS_DELIVERY_CLAIM_SECONDS = env_int("LRS_DELIVERY_CLAIM_SECONDS", 120, minimum=
 # Identity mapping: how e-mail addresses are normalised before matching actors to employees.
 LRS_IDENTITY_STRIP_PLUS_ALIASES = env_bool("LRS_IDENTITY_STRIP_PLUS_ALIASES", True)
 LRS_IDENTITY_DOTLESS_DOMAINS = env_list("LRS_IDENTITY_DOTLESS_DOMAINS", ["gmail.com", "googlemail.com"])
+# Per-process caches on the ingest path: credentials (every request authenticates) and the
+# enabled fan-out targets. Changes made in the same process apply at once; others within this.
+LRS_CREDENTIAL_CACHE_SECONDS = env_int("LRS_CREDENTIAL_CACHE_SECONDS", 10, minimum=0)
+LRS_TARGETS_CACHE_SECONDS = env_int("LRS_TARGETS_CACHE_SECONDS", 0 if LRS_ENV == "test" else 5, minimum=0)
 # Bearer token protecting /metrics; empty = open (keep it on an internal network).
 LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
-from lrs.bulk import insert_rows, insert_tuples, reserve_ids
+from lrs.bulk import ACTIVITY_COLUMNS, AGENT_COLUMNS, insert_statement_rows, insert_tuples
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import activity_definitions_update
@@ -47,18 +48,35 @@ def _default_version(request_version: str) -> str:
     return "2.0.0" if request_version.startswith("2.") else "1.0.0"
 
 
-def _stored_now() -> datetime:
-    """The ``stored`` time for a batch, read from the database clock inside the transaction.
+@dataclass
+class _Prelude:
+    stored: datetime
+    existing: set[uuid.UUID]
+    reserved_pks: list[int] | None  # PostgreSQL: primary keys for the new rows
 
-    On PostgreSQL the transaction first takes a transaction id, so that from this
-    point on ``selectors.consistent_through`` sees it in ``pg_stat_activity`` and
-    never reports a time later than the ``stored`` of statements not yet committed.
+
+def _prelude(ids: list[uuid.UUID]) -> _Prelude:
+    """One round trip before writing a batch: the ``stored`` time, which ids are already
+    stored, and (PostgreSQL) primary keys for the rows to insert.
+
+    ``stored`` is read from the database clock after the transaction takes its id, so
+    from then on ``selectors.consistent_through`` sees the transaction in
+    ``pg_stat_activity`` and never reports a time later than the ``stored`` of
+    statements not yet committed.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_xact_id(), clock_timestamp()")
-            return cursor.fetchone()[1]
-    return timezone.now()
+            cursor.execute(
+                "SELECT pg_current_xact_id(), clock_timestamp(), "
+                "ARRAY(SELECT nextval(pg_get_serial_sequence('lrs_statement', 'id')) "
+                "FROM generate_series(1, %s)), "
+                "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%s))",
+                [len(ids), ids],
+            )
+            _xid, stored, reserved, existing = cursor.fetchone()
+        return _Prelude(stored=stored, existing=set(existing), reserved_pks=list(reserved))
+    existing = set(Statement.objects.filter(statement_id__in=ids).values_list("statement_id", flat=True))
+    return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None)
 
 
 def _complete(statement: dict, *, stored: datetime, authority: dict | None, request_version: str) -> dict:
@@ -190,18 +208,21 @@ def statement_store(
     """
     statements_validate(statements, version=version)
     parts_by_sha2 = _attachments_check(statements, attachments)
-    stored = _stored_now()
+    ids = [uuid.UUID(statement["id"]) if "id" in statement else uuid.uuid4() for statement in statements]
+    prelude = _prelude(ids)
+    stored = prelude.stored
     authority = credential.authority if credential is not None else None
     completed = [
-        _complete(statement, stored=stored, authority=authority, request_version=version)
-        for statement in statements
+        _complete(
+            {**statement, "id": str(ids[index])}, stored=stored, authority=authority, request_version=version
+        )
+        for index, statement in enumerate(statements)
     ]
-    ids = [uuid.UUID(statement["id"]) for statement in completed]
-
-    already = {
-        row.statement_id: row.payload
-        for row in Statement.objects.filter(statement_id__in=ids).only("statement_id", "payload")
-    }
+    already = {}
+    if prelude.existing:
+        already = dict(
+            Statement.objects.filter(statement_id__in=prelude.existing).values_list("statement_id", "payload")
+        )
     fresh: list[dict] = []
     for index, statement in enumerate(completed):
         existing_payload = already.get(ids[index])
@@ -222,11 +243,15 @@ def statement_store(
     ]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
     attachment_store().put_many(parts_by_sha2.values())
-    if connection.vendor == "postgresql":
-        for row, pk in zip(rows, reserve_ids(Statement, len(rows)), strict=True):
+    if prelude.reserved_pks is not None:
+        for row, pk in zip(rows, prelude.reserved_pks, strict=False):
             row.id = pk
-    insert_rows(Statement, rows)
-    _index_rows_create(rows, fresh, stored)
+        insert_statement_rows(rows, *_index_rows(rows, fresh, stored))
+    else:  # SQLite: the insert gives the ids the index rows need
+        Statement.objects.bulk_create(rows)
+        agent_rows, activity_rows = _index_rows(rows, fresh, stored)
+        insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
+        insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
     activity_definitions_update(fresh, can_define=credential is None or credential.allows(scopes.DEFINE))
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
     in_batch_voided = [row.id for row in rows if row.voided]
@@ -235,7 +260,7 @@ def statement_store(
     return [str(statement_id) for statement_id in ids]
 
 
-def _index_rows_create(rows: list[Statement], statements: list[dict], stored: datetime) -> None:
+def _index_rows(rows: list[Statement], statements: list[dict], stored: datetime) -> tuple[list, list]:
     agent_rows: list[tuple] = []
     activity_rows: list[tuple] = []
     for row, statement in zip(rows, statements, strict=True):
@@ -244,5 +269,4 @@ def _index_rows_create(rows: list[Statement], statements: list[dict], stored: da
         activity_rows.extend(
             (row.id, activity_id, direct, stored) for activity_id, direct in activities.items()
         )
-    insert_tuples(StatementAgent, ("statement_id", "agent_ifi", "direct", "stored"), agent_rows)
-    insert_tuples(StatementActivity, ("statement_id", "activity_id", "direct", "stored"), activity_rows)
+    return agent_rows, activity_rows

@@ -49,12 +49,22 @@ class Command(BaseCommand):
                     + DEMO_KEY
                     + "   secret "
                     + secret,
-                    "  read:   curl -u " + DEMO_KEY + ":" + secret + " -H 'X-Experience-API-Version: 1.0.3'"
+                    "  read:   curl -u "
+                    + DEMO_KEY
+                    + ":"
+                    + secret
+                    + " -H 'X-Experience-API-Version: 1.0.3'"
                     + " http://127.0.0.1:8000/xapi/statements",
                     "  send a completion (the demo receiver on :8001 prints its delivery):",
-                    "          curl -u " + DEMO_KEY + ":" + secret + " -H 'X-Experience-API-Version: 1.0.3'"
+                    "          curl -u "
+                    + DEMO_KEY
+                    + ":"
+                    + secret
+                    + " -H 'X-Experience-API-Version: 1.0.3'"
                     + " -H 'Content-Type: application/json' http://127.0.0.1:8000/xapi/statements"
-                    + " -d '" + DEMO_STATEMENT + "'",
+                    + " -d '"
+                    + DEMO_STATEMENT
+                    + "'",
                     "",
                 ]
             )

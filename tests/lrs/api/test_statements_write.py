@@ -160,6 +160,9 @@ def test_a_batch_is_written_with_a_constant_number_of_queries(xapi):
             assert xapi.post_statements(batch).status_code == 200
         return len(captured)
 
-    # No per-statement queries in a loop: 2 statements and 50 cost the same round trips.
-    assert queries_for(2) == queries_for(50) <= 16
-    assert Statement.objects.count() == 52
+    # No per-statement queries in a loop: the count does not grow with the batch size, on the
+    # small-batch path (one multi-table INSERT) or the large one (COPY, which Django does not count).
+    queries_for(1)  # warm: the credential is cached from the first request on
+    assert queries_for(1) == queries_for(2) == queries_for(10) <= 8
+    assert queries_for(20) == queries_for(50) <= 8
+    assert Statement.objects.count() == 1 + 1 + 2 + 10 + 20 + 50

@@ -55,3 +55,24 @@ def test_voiding_a_statement_in_the_same_batch(xapi):
     assert response.status_code == 200
     assert xapi.get_statements(statementId=target["id"]).status_code == 404
     assert xapi.get_statements(voidedStatementId=target["id"]).status_code == 200
+
+
+def test_statements_referring_to_matches_are_found_across_chunks(xapi, monkeypatch):
+    from lrs import selectors
+
+    monkeypatch.setattr(selectors, "REFS_CHUNK", 2)
+    passed = "http://adlnet.gov/expapi/verbs/passed"
+    [target_id] = xapi.post_statements(make_statement(verb=passed)).json()
+    other = xapi.post_statements(make_statement()).json()[0]
+    refs = [
+        xapi.post_statements(
+            make_statement(verb="http://example.com/verbs/cites", object={"objectType": "StatementRef", "id": ref})
+        ).json()[0]
+        for ref in [target_id, other, target_id, other, other, target_id]
+    ]
+    found = [s["id"] for s in xapi.get_statements(verb=passed).json()["statements"]]
+    assert found == [refs[5], refs[2], refs[0], target_id]
+    page = xapi.get_statements(verb=passed, limit=2).json()
+    assert [s["id"] for s in page["statements"]] == [refs[5], refs[2]]
+    rest = xapi.get(page["more"]).json()
+    assert [s["id"] for s in rest["statements"]] == [refs[0], target_id]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up and run the LRS on embedded defaults: a virtualenv, SQLite, no broker.
 # Prints an admin login and a demo xAPI credential, then serves http://127.0.0.1:8000/xapi/
-# Fan-out is live: a demo webhook receiver on 127.0.0.1:8001 prints every delivery it gets,
-# and deliveries run in-process (retries by a sweeper loop) since there is no broker.
+# Fan-out is live: local stand-ins for a webhook receiver, the PMS, the talent marketplace,
+# Slack and Microsoft Graph listen on 127.0.0.1:8101-8105 and print every request they get;
+# deliveries run in-process (retries by a sweeper loop) since there is no broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -12,17 +13,23 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet -e .
 export LRS_ENV="${LRS_ENV:-development}"
 export LRS_TARGETS_FILE="${LRS_TARGETS_FILE:-config/demo_targets.json}"
+# The demo targets' secrets (the stand-ins' demo credentials; never real ones).
 export DEMO_WEBHOOK_SECRET="${DEMO_WEBHOOK_SECRET:-demo-webhook-secret}"
+export DEMO_PMS_SECRET=pms-secret DEMO_MARKETPLACE_SECRET=marketplace-secret DEMO_GRAPH_SECRET=graph-secret
+export DEMO_SLACK_TOKEN=xoxb-000000000000-0000000000000-fakebottoken000000000000
+# The stand-ins speak plain http on loopback; requests-oauthlib needs this to talk OAuth to them.
+export OAUTHLIB_INSECURE_TRANSPORT=1
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py load_targets
+.venv/bin/python manage.py load_demo_data
 .venv/bin/python manage.py quickstart_accounts
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
-# The demo receiver checks each delivery's HMAC signature and prints it as one JSON line.
-.venv/bin/python -m tests.targets.webhook_server --port 8001 --secret "$DEMO_WEBHOOK_SECRET" \
-  | sed -u 's/^/[demo receiver] /' &
+# The stand-ins check each request against the real API's shape and print it as one JSON line.
+.venv/bin/python -m tests.targets.run_all --base-port 8101 --webhook-secret "$DEMO_WEBHOOK_SECRET" \
+  | sed -u 's/^/[downstream] /' &
 pids+=($!)
 # Without a broker, retries and anything left over are dispatched by this sweep.
 .venv/bin/python manage.py deliveries_sweep --loop --interval 5 >/dev/null &

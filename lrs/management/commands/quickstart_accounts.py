@@ -20,7 +20,7 @@ DEMO_KEY = "demo"
 DEMO_STATEMENT = (
     '{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},'
     '"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},'
-    '"object":{"id":"http://example.com/courses/safety-101","definition":{"name":{"en-US":"Safety 101"}}},'
+    '"object":{"id":"https://lms.example.com/courses/safety-101","definition":{"name":{"en-US":"Safety 101"}}},'
     '"result":{"completion":true,"score":{"scaled":0.92}}}'
 )
 
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                     + secret
                     + " -H 'X-Experience-API-Version: 1.0.3'"
                     + " http://127.0.0.1:8000/xapi/statements",
-                    "  send a completion (the demo receiver on :8001 prints its delivery):",
+                    "  send a completion (the downstream stand-ins on :8101-8105 print what they receive):",
                     "          curl -u "
                     + DEMO_KEY
                     + ":"

@@ -20,7 +20,8 @@ DEMO_KEY = "demo"
 DEMO_STATEMENT = (
     '{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},'
     '"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},'
-    '"object":{"id":"https://lms.example.com/courses/safety-101","definition":{"name":{"en-US":"Safety 101"}}},'
+    '"object":{"id":"https://lms.example.com/courses/safety-101",'
+    '"definition":{"name":{"en-US":"Safety 101"}}},'
     '"result":{"completion":true,"score":{"scaled":0.92}}}'
 )
 

@@ -66,7 +66,9 @@ def test_statements_referring_to_matches_are_found_across_chunks(xapi, monkeypat
     other = xapi.post_statements(make_statement()).json()[0]
     refs = [
         xapi.post_statements(
-            make_statement(verb="http://example.com/verbs/cites", object={"objectType": "StatementRef", "id": ref})
+            make_statement(
+                verb="http://example.com/verbs/cites", object={"objectType": "StatementRef", "id": ref}
+            )
         ).json()[0]
         for ref in [target_id, other, target_id, other, other, target_id]
     ]

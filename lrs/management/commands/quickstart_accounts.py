@@ -50,14 +50,14 @@ class Command(BaseCommand):
                     + DEMO_KEY
                     + "   secret "
                     + secret,
-                    "  read:   curl -u "
+                    "  read:   curl -s -u "
                     + DEMO_KEY
                     + ":"
                     + secret
                     + " -H 'X-Experience-API-Version: 1.0.3'"
                     + " http://127.0.0.1:8000/xapi/statements",
                     "  send a completion (the downstream stand-ins on :8101-8105 print what they receive):",
-                    "          curl -u "
+                    "          curl -s -u "
                     + DEMO_KEY
                     + ":"
                     + secret

@@ -26,39 +26,36 @@ from typing import Any
 from lrs.xapi.timestamps import format_timestamp, parse_timestamp
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of a JSON value (much faster than copy.deepcopy)."""
-    kind = type(value)
-    if kind is dict:
-        return {key: _copy(item) for key, item in value.items()}
-    if kind is list:
-        return [_copy(item) for item in value]
-    return value
-
-
-def _normalise_in_place(statement: dict[str, Any]) -> None:
-    context = statement.get("context")
+def _normalised(statement: dict[str, Any]) -> dict[str, Any]:
+    """Copy-on-write: only the dicts that change are copied; the input is never modified."""
+    result = dict(statement)
+    context = result.get("context")
     if type(context) is dict:
         context_activities = context.get("contextActivities")
-        if type(context_activities) is dict:
-            for kind, value in context_activities.items():
-                if type(value) is dict:
-                    context_activities[kind] = [value]
-    timestamp = statement.get("timestamp")
+        if type(context_activities) is dict and any(type(v) is dict for v in context_activities.values()):
+            result["context"] = {
+                **context,
+                "contextActivities": {
+                    kind: [value] if type(value) is dict else value
+                    for kind, value in context_activities.items()
+                },
+            }
+    timestamp = result.get("timestamp")
     if type(timestamp) is str:
         # Lenient (1.0.3) parsing: the statement was validated with the request's rules already.
-        statement["timestamp"] = format_timestamp(parse_timestamp(timestamp, path="statement.timestamp"))
-    statement_object = statement.get("object")
+        result["timestamp"] = format_timestamp(parse_timestamp(timestamp, path="statement.timestamp"))
+    statement_object = result.get("object")
     if type(statement_object) is dict and statement_object.get("objectType") == "SubStatement":
-        _normalise_in_place(statement_object)
+        result["object"] = _normalised(statement_object)
+    return result
 
 
 def statement_normalise(statement: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a validated statement with contextActivities as arrays and timestamps in UTC.
+    """A validated statement with contextActivities as arrays and timestamps in UTC.
 
     Applies to the statement and to a SubStatement object. The timestamp becomes
     the canonical ``YYYY-MM-DDThh:mm:ss.ffffffZ`` form of :func:`format_timestamp`.
+    The input is not modified; parts that need no change are shared with it (callers
+    treat stored statements as immutable).
     """
-    normalised = _copy(statement)
-    _normalise_in_place(normalised)
-    return normalised
+    return _normalised(statement)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from lrs.xapi.normalise import statement_normalise
 from lrs.xapi.statement import validate_statement
 from tests.lrs.xapi.examples import AU, cmi5_completed, planned_substatement, scorm_choice_answered
@@ -52,12 +54,18 @@ def test_properties_the_lrs_assigns_are_not_added_here():
     assert "id" not in statement_normalise(planned_substatement())
 
 
-def test_the_input_is_not_modified_and_the_copy_shares_nothing():
-    statement = scorm_choice_answered()
+def test_the_input_is_not_modified_and_only_changed_parts_are_copied():
+    # Copy-on-write keeps ingest cheap: unchanged parts are shared (stored statements are
+    # immutable, nothing writes into them), the changed ones are new objects.
+    statement = cmi5_completed()
+    activities = statement["context"]["contextActivities"]
+    activities["parent"] = activities["parent"][0]
+    before = json.loads(json.dumps(statement))
     normalised = statement_normalise(statement)
-    assert statement == scorm_choice_answered()
-    normalised["object"]["definition"]["choices"][0]["id"] = "changed"
-    assert statement["object"]["definition"]["choices"][0]["id"] == "four"
+    assert statement == before
+    assert normalised["context"] is not statement["context"]
+    assert isinstance(normalised["context"]["contextActivities"]["parent"], list)
+    assert normalised["actor"] is statement["actor"]
 
 
 def test_normalising_twice_changes_nothing_more():

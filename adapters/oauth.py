@@ -8,7 +8,7 @@ revoked or expired early: ``OAuthAdapter.send`` fetches a new one once and retri
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import requests
@@ -94,19 +94,15 @@ class OAuthAdapter(Adapter):
             scope=self.config.get("scope", self.oauth_scope_default),
         )
 
+    def bearer(self, *, refresh: bool) -> str:
+        """The access token to send (a fresh one when ``refresh``)."""
+        return bearer_token(self.credentials(), refresh=refresh)
+
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
-        credentials = self.credentials()
         for refresh in (False, True):
-            authorised = OutboundRequest(
-                method=request.method,
-                url=request.url,
-                json=request.json,
-                body=request.body,
-                timeout=request.timeout,
-                headers={
-                    **request.headers,
-                    "Authorization": f"Bearer {bearer_token(credentials, refresh=refresh)}",
-                },
+            authorised = replace(
+                request,
+                headers={**request.headers, "Authorization": f"Bearer {self.bearer(refresh=refresh)}"},
             )
             try:
                 return http_send(authorised, correlation_id=context.correlation_id)

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 from django.core.cache import cache
 
-from adapters.base import AdapterError, DeliveryContext, OutboundRequest, SendResult
+from adapters.base import AdapterError, DeliveryContext, OutboundRequest
 from adapters.http import send as http_send
 from adapters.identity import employee_email, employee_for_actor
 from adapters.notifications import notification_for
@@ -141,25 +141,11 @@ class TeamsAdapter(OAuthAdapter):
             timeout=self._timeout(),
         )
 
-    def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+    def bearer(self, *, refresh: bool) -> str:
+        # Activity notifications take an application token; channel messages a delegated one.
         if self.config["mode"] == "activity_feed":
-            return super().send(request, context)  # application token, one refresh on 401
-        for refresh in (False, True):
-            token = self._delegated_token(refresh=refresh)
-            authorised = OutboundRequest(
-                method=request.method,
-                url=request.url,
-                json=request.json,
-                body=request.body,
-                timeout=request.timeout,
-                headers={**request.headers, "Authorization": f"Bearer {token}"},
-            )
-            try:
-                return http_send(authorised, correlation_id=context.correlation_id)
-            except AdapterError as error:
-                if error.status_code != 401 or refresh:
-                    raise
-        raise AssertionError("unreachable")
+            return super().bearer(refresh=refresh)
+        return self._delegated_token(refresh=refresh)
 
     # -- delegated token (refresh_token grant) -----------------------------------------------------
 

@@ -10,7 +10,7 @@ class AdaptersConfig(AppConfig):
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
-        from adapters import receivers  # noqa: F401  (connects the signal receivers)
+        from adapters import checks, receivers  # noqa: F401  (registers the check, connects the receivers)
         from adapters.config import ConfigProblem, read_targets_file
         from adapters.marketplace.adapter import field_mapping
         from adapters.rules.field_mapping import FieldMappingError

@@ -19,8 +19,22 @@ from pathlib import Path
 from tests.adapters.helpers import live_group_members, wait_until
 
 WORKER_ARGS = (
-    "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
-    "--pool", "prefork", "-Q", "celery", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    "-m",
+    "celery",
+    "-A",
+    "config",
+    "worker",
+    "--loglevel",
+    "INFO",
+    "--concurrency",
+    "1",
+    "--pool",
+    "prefork",
+    "-Q",
+    "celery",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
 )
 
 
@@ -29,7 +43,11 @@ class CeleryWorker:
     command line, environment and log file (appended, with a marker line)."""
 
     def __init__(
-        self, env: Mapping[str, str], cwd: Path, log_path: Path, extra_args: Sequence[str] = (),
+        self,
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+        extra_args: Sequence[str] = (),
         ready_timeout: float = 30.0,
     ):
         self.argv = [sys.executable, *WORKER_ARGS, *extra_args]
@@ -56,13 +74,20 @@ class CeleryWorker:
             log.write(f"\n==== starting worker at {time.strftime('%H:%M:%S')} ====\n".encode())
             offset = log.tell()
             proc = self._proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         try:
             wait_until(
                 lambda: proc.poll() is not None or " ready." in self.log_text()[offset:],
-                timeout=self.ready_timeout, interval=0.1, message="the Celery worker to log 'ready.'",
+                timeout=self.ready_timeout,
+                interval=0.1,
+                message="the Celery worker to log 'ready.'",
             )
             if proc.poll() is not None:
                 raise RuntimeError(f"the Celery worker exited with {proc.returncode}:\n{self.log_text()}")
@@ -83,8 +108,12 @@ class CeleryWorker:
             os.killpg(self._proc.pid, sig)
         if sig == signal.SIGKILL:
             self._proc.wait(timeout)
-            wait_until(lambda: not live_group_members(self.pid), timeout=timeout, interval=0.05,
-                       message=f"process group {self.pid} to exit")
+            wait_until(
+                lambda: not live_group_members(self.pid),
+                timeout=timeout,
+                interval=0.05,
+                message=f"process group {self.pid} to exit",
+            )
 
     def stop(self, timeout: float = 20.0) -> None:
         """Warm shutdown (SIGTERM to the main process: it finishes the running task), then

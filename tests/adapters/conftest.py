@@ -88,18 +88,28 @@ def celery_worker_process(
     numbers = itertools.count(1)
 
     def start(
-        broker_url: str, *, extra_env: Mapping[str, str] | None = None, extra_args: Sequence[str] = (),
+        broker_url: str,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
         ready_timeout: float = 30.0,
     ) -> CeleryWorker:
         number = next(numbers)
         env = {
-            **os.environ, "LRS_ENV": "test", "CELERY_BROKER_URL": broker_url,
-            "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1", **(extra_env or {}),
+            **os.environ,
+            "LRS_ENV": "test",
+            "CELERY_BROKER_URL": broker_url,
+            "DATABASE_URL": _database_url(),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         hostname = f"lrs-test-{number}-{uuid.uuid4().hex[:6]}@%h"
         worker = CeleryWorker(
-            env, PROJECT_ROOT, tmp_path / f"celery-worker-{number}.log",
-            ["--hostname", hostname, *extra_args], ready_timeout,
+            env,
+            PROJECT_ROOT,
+            tmp_path / f"celery-worker-{number}.log",
+            ["--hostname", hostname, *extra_args],
+            ready_timeout,
         )
         workers.append(worker)
         return worker.start()

@@ -51,16 +51,31 @@ class PrivateRedis:
         if self.running:
             return self
         argv = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir),
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.workdir),
         ]
         with self.log_path.open("ab") as log:
             proc = self._proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         try:
-            wait_until(lambda: proc.poll() is not None or self.ping(), timeout=timeout, interval=0.05,
-                       message=f"redis-server on port {self.port}")
+            wait_until(
+                lambda: proc.poll() is not None or self.ping(),
+                timeout=timeout,
+                interval=0.05,
+                message=f"redis-server on port {self.port}",
+            )
             if proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited:\n{self.log_path.read_text(errors='replace')}")
         except BaseException:

@@ -72,3 +72,14 @@ def test_targets_file_is_upserted_and_removed_entries_are_disabled(tmp_path):
     removed = Target.objects.get(name="b")
     assert not removed.enabled and "removed" in removed.disabled_reason
     assert Target.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_system_check_names_a_stored_target_whose_config_no_longer_fits():
+    from django.core.checks import run_checks
+
+    Target.objects.create(name="broken", adapter="webhook", config={"url": "https://x"})
+    errors = [e for e in run_checks(databases=["default"]) if e.id == "adapters.E001"]
+    assert (
+        len(errors) == 1 and "broken" in errors[0].msg and "'secret' is a required property" in errors[0].msg
+    )

@@ -340,3 +340,11 @@ def test_teams_channel_message_with_a_renewed_delegated_token(
     from adapters.models import StoredToken
 
     assert StoredToken.objects.count() == 1  # the rotated refresh token, encrypted
+
+
+def test_marketplace_429_is_retried_after_the_time_it_asks(marketplace, django_capture_on_commit_callbacks):
+    marketplace.enqueue(retry_after(25))
+    store(django_capture_on_commit_callbacks, completion())
+    delivery = only_delivery()
+    assert delivery.status == Delivery.RETRYING and delivery.last_status_code == 429
+    assert delivery.next_attempt_at >= timezone.now() + timedelta(seconds=24)

@@ -13,6 +13,7 @@ https://www.psycopg.org/psycopg3/docs/basic/copy.html
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 
@@ -32,14 +33,15 @@ def insert_tuples(model: type[models.Model], columns: Sequence[str], rows: Seque
             copy.write_row(row)
 
 
-def insert_rows(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """Insert model instances (their primary keys already set, or left to the database)."""
+def insert_rows(model: type[models.Model], objs: Sequence[Any]) -> None:
+    """Insert objects carrying the model's attribute names (model instances or plain rows, their
+    primary keys already set, or left to the database)."""
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
+        model.objects.bulk_create([obj if isinstance(obj, model) else obj.as_model() for obj in objs])
         return
-    with_pk = objs[0].pk is not None
+    with_pk = getattr(objs[0], model._meta.pk.attname) is not None
     fields = [field for field in model._meta.concrete_fields if with_pk or not field.primary_key]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     attnames = [field.attname for field in fields]

@@ -97,9 +97,13 @@ class Statement(models.Model):
         indexes = [
             models.Index(fields=["stored", "id"], name="stmt_stored"),
             models.Index(fields=["verb_id", "stored", "id"], name="stmt_verb_stored"),
-            models.Index(fields=["registration", "stored", "id"], name="stmt_registration_stored"),
+            # Most statements have no registration: only those that do are indexed.
+            models.Index(
+                fields=["registration", "stored", "id"],
+                name="stmt_registration_stored",
+                condition=models.Q(registration__isnull=False),
+            ),
             models.Index(fields=["credential", "stored", "id"], name="stmt_credential_stored"),
-            models.Index(fields=["object_statement_id"], name="stmt_object_statement"),
             # Statements whose object is a StatementRef, in stored order: the second
             # query of a filtered GET (referring statements match their target's filter).
             models.Index(

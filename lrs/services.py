@@ -33,7 +33,7 @@ from lrs.xapi.multipart import AttachmentPart, match_attachments
 from lrs.xapi.normalise import statement_normalise
 from lrs.xapi.signatures import verify_signed_statement
 from lrs.xapi.statement import validate_statement
-from lrs.xapi.timestamps import format_timestamp, parse_timestamp
+from lrs.xapi.timestamps import format_timestamp
 
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 
@@ -92,19 +92,43 @@ def _complete(statement: dict, *, stored: datetime, authority: dict | None, requ
     return completed
 
 
-def _statement_row(
-    statement: dict, *, stored: datetime, credential: Credential | None, request_version: str
-) -> Statement:
+@dataclass(slots=True)
+class StatementRow:
+    """The values of one ``Statement`` row (attribute names as the model's), built without a
+    model instance: on the ingest path that construction cost more than the insert."""
+
+    statement_id: uuid.UUID
+    payload: str
+    stored: datetime
+    timestamp: datetime
+    version: str
+    verb_id: str
+    actor_ifi: str | None
+    object_type: str
+    object_activity_id: str | None
+    object_agent_ifi: str | None
+    object_statement_id: uuid.UUID | None
+    registration: uuid.UUID | None
+    authority_ifi: str | None
+    credential_id: int | None
+    is_voiding: bool
+    voided: bool = False
+    id: int | None = None
+
+    def as_model(self) -> Statement:
+        return Statement(**{name: getattr(self, name) for name in self.__slots__})
+
+
+def _statement_row(statement: dict, *, stored: datetime, credential: Credential | None) -> StatementRow:
     obj = statement["object"]
     object_type = obj.get("objectType") or "Activity"
     context = statement.get("context") or {}
-    return Statement(
+    return StatementRow(
         statement_id=uuid.UUID(statement["id"]),
         payload=json.dumps(statement, ensure_ascii=False, separators=(",", ":")),
         stored=stored,
-        timestamp=parse_timestamp(
-            statement["timestamp"], path="statement.timestamp", version=request_version
-        ),
+        # _complete wrote it in the canonical UTC form, which fromisoformat reads directly.
+        timestamp=datetime.fromisoformat(statement["timestamp"]),
         version=statement["version"],
         verb_id=statement["verb"]["id"],
         actor_ifi=agent_ifi(statement["actor"]),
@@ -114,7 +138,7 @@ def _statement_row(
         object_statement_id=uuid.UUID(obj["id"]) if object_type == "StatementRef" else None,
         registration=uuid.UUID(context["registration"]) if context.get("registration") else None,
         authority_ifi=agent_ifi(statement["authority"]) if statement.get("authority") else None,
-        credential=credential,
+        credential_id=credential.id if credential is not None else None,
         is_voiding=_is_voiding(statement),
     )
 
@@ -143,7 +167,7 @@ def statements_validate(statements: Sequence[Any], *, version: str) -> None:
     _check_batch_ids(statements)
 
 
-def _void_targets(rows: list[Statement], new_rows_by_id: dict[uuid.UUID, Statement]) -> list[int]:
+def _void_targets(rows: list[StatementRow], new_rows_by_id: dict[uuid.UUID, StatementRow]) -> list[int]:
     """Mark the targets of voiding statements voided; return the primary keys voided.
 
     Data 2.3.2: a voiding statement's object is a StatementRef; a voiding statement
@@ -237,10 +261,7 @@ def statement_store(
     if not fresh:
         return [str(statement_id) for statement_id in ids]
 
-    rows = [
-        _statement_row(statement, stored=stored, credential=credential, request_version=version)
-        for statement in fresh
-    ]
+    rows = [_statement_row(statement, stored=stored, credential=credential) for statement in fresh]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
     attachment_store().put_many(parts_by_sha2.values())
     if prelude.reserved_pks is not None:
@@ -248,7 +269,9 @@ def statement_store(
             row.id = pk
         insert_statement_rows(rows, *_index_rows(rows, fresh, stored))
     else:  # SQLite: the insert gives the ids the index rows need
-        Statement.objects.bulk_create(rows)
+        models = Statement.objects.bulk_create([row.as_model() for row in rows])
+        for row, model in zip(rows, models, strict=True):
+            row.id = model.id
         agent_rows, activity_rows = _index_rows(rows, fresh, stored)
         insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
         insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
@@ -260,7 +283,7 @@ def statement_store(
     return [str(statement_id) for statement_id in ids]
 
 
-def _index_rows(rows: list[Statement], statements: list[dict], stored: datetime) -> tuple[list, list]:
+def _index_rows(rows: list[StatementRow], statements: list[dict], stored: datetime) -> tuple[list, list]:
     agent_rows: list[tuple] = []
     activity_rows: list[tuple] = []
     for row, statement in zip(rows, statements, strict=True):

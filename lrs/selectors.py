@@ -16,7 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from lrs.models import Statement, StatementActivity, StatementAgent
@@ -188,37 +188,43 @@ def _direct_keys(query: StatementQuery, limit: int) -> list[tuple[datetime, int]
     return list(_ordered(rows, query.ascending).values_list("stored", "id")[: limit + 1])
 
 
-REFS_CHUNK = 500
+def _content_filter_correlated(query: StatementQuery) -> Q:
+    """The content filter for one statement checked at a time (agent/activity as EXISTS on the
+    statement's own index rows), so that PostgreSQL probes each candidate instead of building
+    the whole matching set."""
+    condition = Q()
+    if query.verb_id is not None:
+        condition &= Q(verb_id=query.verb_id)
+    if query.registration is not None:
+        condition &= Q(registration=query.registration)
+    if query.agent_ifi is not None:
+        agents = StatementAgent.objects.filter(statement_id=OuterRef("id"), agent_ifi=query.agent_ifi)
+        condition &= Q(Exists(agents if query.related_agents else agents.filter(direct=True)))
+    if query.activity_id is not None:
+        activities = StatementActivity.objects.filter(
+            statement_id=OuterRef("id"), activity_id=query.activity_id
+        )
+        condition &= Q(Exists(activities if query.related_activities else activities.filter(direct=True)))
+    return condition
 
 
 def _referring_keys(query: StatementQuery, limit: int, direct: list[tuple[datetime, int]]) -> list:
     """Statements whose StatementRef targets a matching statement (voided targets included).
 
     Walks the statements that have a StatementRef object in page order (their partial index,
-    ``stmt_refs_stored``), a chunk at a time, and keeps those whose target matches the filter
-    (one lookup by target id per chunk). When the direct matches fill a page, a referring
-    statement beyond the page's last row cannot make it, so the walk stops there.
+    ``stmt_refs_stored``) and probes each one's target, stopping at ``limit + 1``. When the
+    direct matches fill a page, a referring statement beyond the page's last row cannot make
+    it, so the walk also stops there.
     """
+    targets = Statement.objects.filter(
+        _content_filter_correlated(query), statement_id=OuterRef("object_statement_id")
+    )
     referring = Statement.objects.filter(_window_filter(query), object_statement_id__isnull=False)
     if len(direct) > limit:
         boundary = direct[-1][0]
         referring = referring.filter(**{"stored__lte" if query.ascending else "stored__gte": boundary})
-    referring = _ordered(referring, query.ascending).values_list("stored", "id", "object_statement_id")
-    found: list[tuple[datetime, int]] = []
-    offset = 0
-    while len(found) <= limit:
-        chunk = list(referring[offset : offset + REFS_CHUNK])
-        if not chunk:
-            break
-        offset += len(chunk)
-        target_ids = {target for _stored, _pk, target in chunk}
-        matching = set(
-            Statement.objects.filter(_content_filter(query), statement_id__in=target_ids).values_list(
-                "statement_id", flat=True
-            )
-        )
-        found.extend((stored, pk) for stored, pk, target in chunk if target in matching)
-    return found[: limit + 1]
+    referring = referring.filter(Exists(targets))
+    return list(_ordered(referring, query.ascending).values_list("stored", "id")[: limit + 1])
 
 
 def statement_list(query: StatementQuery) -> StatementPage:

@@ -57,10 +57,7 @@ def test_voiding_a_statement_in_the_same_batch(xapi):
     assert xapi.get_statements(voidedStatementId=target["id"]).status_code == 200
 
 
-def test_statements_referring_to_matches_are_found_across_chunks(xapi, monkeypatch):
-    from lrs import selectors
-
-    monkeypatch.setattr(selectors, "REFS_CHUNK", 2)
+def test_statements_referring_to_matches_are_found_and_paged(xapi):
     passed = "http://adlnet.gov/expapi/verbs/passed"
     [target_id] = xapi.post_statements(make_statement(verb=passed)).json()
     other = xapi.post_statements(make_statement()).json()[0]

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 REDISPATCH_GRACE_SECONDS = 60
 
 
-def _send_tasks(ids: list[int], *, eta: datetime | None = None) -> None:
+def _send_tasks(ids: list[int], *, eta: datetime | None = None, mark: bool = True) -> None:
     from adapters.models import Delivery
     from adapters.tasks import deliver
 
@@ -46,7 +46,7 @@ def _send_tasks(ids: list[int], *, eta: datetime | None = None) -> None:
                 exc,
             )
             break
-    if sent:
+    if sent and mark:
         Delivery.objects.filter(id__in=sent).update(dispatched_at=timezone.now())
 
 
@@ -54,6 +54,39 @@ def after_commit(ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         transaction.on_commit(lambda: _send_tasks(ids))
+
+
+def after_ingest_commit(ids: Iterable[int]) -> None:
+    """Dispatch the deliveries a statement batch created with ONE broker message whatever the
+    number of targets: a worker's ``dispatch_batch`` task then queues one task per delivery.
+    The rows were written with ``dispatched_at`` set; if the publish fails it is cleared, so the
+    sweep picks them up once the broker is back."""
+    ids = list(ids)
+    if not ids:
+        return
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(lambda: _send_tasks(ids))
+        return
+
+    def publish() -> None:
+        from adapters.models import Delivery
+        from adapters.tasks import dispatch_batch
+
+        try:
+            dispatch_batch.apply_async(args=(ids,), retry=False)
+        except Exception as exc:  # the broker is unreachable: the sweep will dispatch them later
+            logger.warning(
+                "could not queue %d deliveries (%s: %s); the sweep will", len(ids), type(exc).__name__, exc
+            )
+            Delivery.objects.filter(id__in=ids).update(dispatched_at=None)
+
+    transaction.on_commit(publish)
+
+
+def queue_each(ids: list[int]) -> None:
+    """In a worker: one ``deliver`` task per delivery (so deliveries run in parallel and retry
+    independently)."""
+    _send_tasks(ids, mark=False)
 
 
 def later(delivery_id: int, at: datetime) -> None:

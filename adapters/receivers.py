@@ -15,7 +15,7 @@ from lrs.signals import statements_stored, statements_voided
 
 @receiver(statements_stored, dispatch_uid="adapters.deliveries_create")
 def on_statements_stored(sender: Any, statement_pks: list[int], **kwargs: Any) -> None:
-    services.deliveries_create(statement_pks=statement_pks)
+    services.deliveries_create(statement_pks=statement_pks, at_ingest=True)
 
 
 @receiver(statements_voided, dispatch_uid="adapters.deliveries_for_voided")

@@ -71,11 +71,15 @@ def forget_targets() -> None:
     _targets_cache = None
 
 
-def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
+def deliveries_create(
+    *, statement_pks: list[int], targets: Iterable[Target] | None = None, at_ingest: bool = False
+) -> list[int]:
     """Outbox rows for every (statement, matching target). Runs inside the storing transaction.
 
     Statements are read through the LRS query layer. Existing rows (same statement,
-    target and kind) are left alone, so calling this twice is harmless.
+    target and kind) are left alone, so calling this twice is harmless. ``at_ingest``: the
+    statements were just inserted (no delivery can exist yet), so the rows go in with one plain
+    insert and are dispatched with one broker message for the whole batch.
     """
     targets = list(targets) if targets is not None else enabled_targets()
     if not targets or not statement_pks:
@@ -99,6 +103,12 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
                 )
     if not rows:
         return []
+    if at_ingest:
+        for row in rows:
+            row.dispatched_at = now
+        ids = [row.id for row in Delivery.objects.bulk_create(rows)]
+        dispatch.after_ingest_commit(ids)
+        return ids
     created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     ids = [row.id for row in created if row.id is not None]
     if not ids:  # ignore_conflicts gives no ids on some backends: look them up

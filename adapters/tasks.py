@@ -18,3 +18,10 @@ def deliver(delivery_id: int) -> str | None:
 def sweep() -> int:
     """Periodic (Celery beat): dispatch due, never-dispatched and stuck deliveries."""
     return dispatch.sweep_due()
+
+
+@shared_task(name="adapters.dispatch_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def dispatch_batch(delivery_ids: list[int]) -> int:
+    """The deliveries of one stored batch, handed over in one message: queue one task each."""
+    dispatch.queue_each(delivery_ids)
+    return len(delivery_ids)

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import database
 from bench.django_env import in_process_environ, setup_django
+from bench.fanout_args import add_fanout_arguments
 from bench.floor_table import floor_tables_create
 from bench.ingest import IngestLimits, ingest_ratios, measure_ingest
 from bench.loadgen import Target
@@ -43,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=100, help="timed GETs per query type")
     parser.add_argument("--skip-ingest", action="store_true", help="only the big table and the queries")
     parser.add_argument("--seed", type=int, default=1)
+    add_fanout_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -76,6 +78,10 @@ def main(argv: list[str]) -> int:
     from bench.big_table import FillPlan, fill_big_table, run_queries
 
     args = parse_args(argv)
+    if args.fanout:
+        from bench.fanout import run_fanout
+
+        return run_fanout(args, argv)
     started = time.perf_counter()
     RESULTS.mkdir(exist_ok=True)
     url = database.bench_database_url()

@@ -17,14 +17,14 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lrs_bench"
 DEFAULT_NAME = "lrs_bench"
 
 
-def bench_database_url() -> str:
+def bench_database_url(default_name: str = DEFAULT_NAME) -> str:
     explicit = os.environ.get("BENCH_DATABASE_URL")
     if explicit:
         url = explicit
     elif os.environ.get("DATABASE_URL"):
-        url = _with_database(os.environ["DATABASE_URL"], DEFAULT_NAME)
+        url = _with_database(os.environ["DATABASE_URL"], default_name)
     else:
-        url = DEFAULT_URL
+        url = _with_database(DEFAULT_URL, default_name)
     name = database_name(url)
     if "bench" not in name:
         raise SystemExit(f"refusing to drop and recreate database {name!r}: its name must contain 'bench'")

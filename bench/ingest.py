@@ -28,7 +28,7 @@ def _encode(item: Any) -> bytes:
     return json.dumps(item, separators=(",", ":")).encode()
 
 
-def _figures(result: LoadResult, items_per_request: int) -> dict[str, Any]:
+def load_figures(result: LoadResult, items_per_request: int) -> dict[str, Any]:
     return {
         "statements_per_s": round(result.rate(items_per_request), 1),
         "requests": result.requests,
@@ -68,21 +68,21 @@ def measure_ingest(
     floor = run_load(target, method="POST", path="/bench/floor", bodies=floor_bodies, threads=limits.threads,
                      max_requests=limits.single_requests, max_seconds=limits.seconds,
                      warmup_requests=limits.warmup_requests)
-    figures["django_floor_single"] = _logged(log, "django_floor_single", _figures(floor, 1))
+    figures["django_floor_single"] = _logged(log, "django_floor_single", load_figures(floor, 1))
     del floor_bodies
 
     single_bodies = [_encode(factory.statement()) for _ in range(singles_needed)]
     single = run_load(target, method="POST", path="/xapi/statements", bodies=single_bodies,
                       threads=limits.threads, max_requests=limits.single_requests, max_seconds=limits.seconds,
                       warmup_requests=limits.warmup_requests)
-    figures["lrs_single_post"] = _logged(log, "lrs_single_post", _figures(single, 1))
+    figures["lrs_single_post"] = _logged(log, "lrs_single_post", load_figures(single, 1))
     del single_bodies
 
     batch_bodies = [_encode(batch) for batch in batches]
     batch = run_load(target, method="POST", path="/xapi/statements", bodies=batch_bodies,
                      threads=limits.threads, max_requests=limits.batch_requests, max_seconds=limits.seconds,
                      warmup_requests=limits.warmup_batches)
-    figures["lrs_batch_100_post"] = _logged(log, "lrs_batch_100_post", _figures(batch, limits.batch_size))
+    figures["lrs_batch_100_post"] = _logged(log, "lrs_batch_100_post", load_figures(batch, limits.batch_size))
     return figures
 
 

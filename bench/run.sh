@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The LRS bench in one command: bash bench/run.sh [--statements N] [other options, see --help].
 # Needs the project venv (.venv) and PostgreSQL reachable (default postgres://postgres@127.0.0.1:5432);
-# it drops and recreates its own database (lrs_bench). Results go to bench/results/.
+# it drops and recreates its own database (lrs_bench; lrs_bench_fanout with --fanout). Results go to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/gunicorn ]; then

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import http.client
 import os
 import secrets
@@ -10,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 from bench.django_env import SETTINGS_MODULE
 
 HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +32,13 @@ class ServerConfig:
     @property
     def description(self) -> str:
         return f"gunicorn config.wsgi, {self.workers} workers x {self.threads} threads (gthread), keep-alive"
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: SIGTERM it if the bench process dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -70,8 +80,13 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60
 
 
 @contextmanager
-def gunicorn(database_url: str, config: ServerConfig, log_path: Path) -> Iterator[int]:
-    """Start gunicorn, yield its port once it answers, stop it (by its pid) afterwards."""
+def gunicorn(
+    database_url: str, config: ServerConfig, log_path: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[int]:
+    """Start gunicorn, yield its port once it answers, stop it (by its pid) afterwards.
+
+    ``extra_env`` is added to the production environment (the fan-out bench passes the broker).
+    """
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -84,9 +99,10 @@ def gunicorn(database_url: str, config: ServerConfig, log_path: Path) -> Iterato
         "--backlog", "256",
         "--log-level", "warning",
     ]  # fmt: skip
+    environ = {**production_environ(database_url), **(extra_env or {})}
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=production_environ(database_url), stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=die_with_parent)
         try:
             _wait_ready(port, process)
             yield port

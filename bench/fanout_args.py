@@ -1,0 +1,28 @@
+"""Options of the fan-out bench (``bash bench/run.sh --fanout``), added to the bench's parser."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fan-out bench (--fanout)")
+    group.add_argument(
+        "--fanout",
+        action="store_true",
+        help="run the fan-out bench instead (own database lrs_bench_fanout, bench/results/fanout.json)",
+    )
+    group.add_argument("--deliveries", type=int, default=2000, help="queued deliveries a worker drains")
+    group.add_argument(
+        "--pools",
+        default="prefork,threads,prefork-dbreuse",
+        help="worker kinds, comma-separated: prefork (concurrency 1), threads, and the what-if "
+        "prefork-dbreuse (prefork 1 with CELERY_DB_REUSE_MAX set: keeps its database connection)",
+    )
+    group.add_argument("--threads-concurrency", type=int, default=4, help="concurrency of the threads pool")
+    group.add_argument("--e2e-rate", type=float, default=20.0, help="statements/s of the end-to-end load")
+    group.add_argument(
+        "--e2e-seconds", type=float, default=30.0, help="duration of the end-to-end load (0: skip)"
+    )
+    group.add_argument("--drain-timeout", type=float, default=300.0, help="give up draining after this long")
+    group.add_argument("--skip-fanout-ingest", action="store_true", help="only the worker measurements")

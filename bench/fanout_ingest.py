@@ -1,0 +1,150 @@
+"""Ingest over HTTP with fan-out off and with four targets (up, down), no worker running.
+
+Each configuration: replace the targets, empty the outbox and the broker, wait out the
+gunicorn processes' target cache, then time single-statement POSTs and batch-100 POSTs
+(``bench.loadgen``, as the main ingest bench does) and check what was queued: one Delivery
+per (statement, target), each dispatched, and the broker messages that took.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.fanout_db import (
+    delivery_counts,
+    outbox_reset,
+    queue_length,
+    statement_count,
+    targets_cache_seconds,
+    targets_configure,
+)
+from bench.ingest import load_figures
+from bench.loadgen import Target, run_load
+from bench.statements import StatementFactory
+
+RATIO_AIM = 0.8
+
+
+@dataclass(frozen=True)
+class FanoutIngestLimits:
+    threads: int = 6
+    seconds: float = 15.0
+    single_requests: int = 8_000  # count bounds above what 15 s reach here; the time bound rules
+    batch_requests: int = 250
+    batch_size: int = 100
+    warmup_requests: int = 100
+    warmup_batches: int = 10
+
+
+def _encode(item: Any) -> bytes:
+    return json.dumps(item, separators=(",", ":")).encode()
+
+
+def apply_targets(urls: list[str], redis_url: str) -> None:
+    """New target set, empty outbox and broker; then wait until gunicorn's caches expired."""
+    targets_configure(urls)
+    outbox_reset(redis_url)
+    time.sleep(targets_cache_seconds() + 1.0)
+
+
+def measure_configuration(
+    target: Target, factory: StatementFactory, limits: FanoutIngestLimits, redis_url: str, targets: int
+) -> dict[str, Any]:
+    """Single and batch-100 POST rates, and the outbox/broker check, for the current targets."""
+    before = statement_count()
+    singles = [_encode(factory.statement()) for _ in range(limits.single_requests + limits.warmup_requests)]
+    single = run_load(
+        target,
+        method="POST",
+        path="/xapi/statements",
+        bodies=singles,
+        threads=limits.threads,
+        max_requests=limits.single_requests,
+        max_seconds=limits.seconds,
+        warmup_requests=limits.warmup_requests,
+    )
+    del singles
+    batches = [
+        _encode(factory.batch(limits.batch_size))
+        for _ in range(limits.batch_requests + limits.warmup_batches)
+    ]
+    batch = run_load(
+        target,
+        method="POST",
+        path="/xapi/statements",
+        bodies=batches,
+        threads=limits.threads,
+        max_requests=limits.batch_requests,
+        max_seconds=limits.seconds,
+        warmup_requests=limits.warmup_batches,
+    )
+    del batches
+    stored = statement_count() - before
+    posts = single.requests + batch.requests + limits.warmup_requests + limits.warmup_batches
+    counts = delivery_counts()
+    queued = queue_length(redis_url)
+    check = {
+        "statements_stored": stored,
+        "deliveries_expected": stored * targets,
+        "deliveries_created": counts["total"],
+        "deliveries_dispatched": counts["dispatched"],
+        "tasks_in_redis": queued,  # one per delivery, or one per stored batch (the engine's choice)
+        "tasks_per_post": round(queued / posts, 2) if posts else 0.0,
+        "ok": counts["total"] == stored * targets == counts["dispatched"] and (queued > 0) == (targets > 0),
+    }
+    return {
+        "targets": targets,
+        "single_post": load_figures(single, 1),
+        "batch_100_post": load_figures(batch, limits.batch_size),
+        "outbox_check": check,
+    }
+
+
+def measure_fanout_ingest(
+    target: Target,
+    factory: StatementFactory,
+    limits: FanoutIngestLimits,
+    redis_url: str,
+    urls: dict[str, str],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Fan-out off, four targets up, four targets down, fan-out off again (brackets the drift)."""
+    plan = [
+        ("off_before", []),
+        ("four_up", [urls["up"]] * 4),
+        ("four_down", [urls["down"]] * 4),
+        ("off_after", []),
+    ]
+    configurations: dict[str, Any] = {}
+    for label, target_urls in plan:
+        apply_targets(target_urls, redis_url)
+        figures = measure_configuration(target, factory, limits, redis_url, len(target_urls))
+        configurations[label] = figures
+        single, batch, check = figures["single_post"], figures["batch_100_post"], figures["outbox_check"]
+        errors = single["errors"] + batch["errors"]
+        log(
+            f"  {label:10} single {single['statements_per_s']:8,.1f}/s  "
+            f"batch-100 {batch['statements_per_s']:8,.1f}/s"
+            f"  {check['deliveries_created']:,} deliveries, {check['tasks_in_redis']:,} broker messages "
+            f"({'ok' if check['ok'] else 'MISMATCH'})"
+            f"{f', {errors} errors: ' + (single['first_error'] or batch['first_error']) if errors else ''}"
+        )
+    outbox_reset(redis_url)
+    return {"configurations": configurations, "ratios": fanout_ratios(configurations)}
+
+
+def fanout_ratios(configurations: dict[str, Any]) -> dict[str, Any]:
+    """With-4-targets / fan-out-off, against the mean of the two fan-out-off runs."""
+    ratios: dict[str, Any] = {"aim": RATIO_AIM}
+    for kind in ("single_post", "batch_100_post"):
+        off = [configurations[label][kind]["statements_per_s"] for label in ("off_before", "off_after")]
+        baseline = sum(off) / len(off)
+        ratios[f"{kind}_off_baseline_per_s"] = round(baseline, 1)
+        for label in ("four_up", "four_down"):
+            rate = configurations[label][kind]["statements_per_s"]
+            ratios[f"{kind}_{label}_vs_off"] = round(rate / baseline, 3) if baseline else 0.0
+    return ratios

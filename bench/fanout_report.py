@@ -1,0 +1,140 @@
+"""The fan-out bench's summary: a table on stdout and ``bench/results/fanout.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _mark(value: float, aim: float) -> str:
+    return "ok" if value >= aim else "BELOW AIM"
+
+
+def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{'ingest, no worker running':26} {'single/s':>9} {'p50 ms':>7} {'batch-100/s':>12} {'p50 ms':>7} "
+        f"{'deliveries':>10} {'broker msgs':>11} {'errors':>6}"
+    ]
+    for label, figures in ingest["configurations"].items():
+        single, batch, check = figures["single_post"], figures["batch_100_post"], figures["outbox_check"]
+        name = f"{label} ({figures['targets']} targets)"
+        lines.append(
+            f"{name:26} {single['statements_per_s']:>9,.1f} {single['latency_p50_ms']:>7.1f} "
+            f"{batch['statements_per_s']:>12,.1f} {batch['latency_p50_ms']:>7.1f} "
+            f"{check['deliveries_created']:>10,} {check['tasks_in_redis']:>11,} "
+            f"{single['errors'] + batch['errors']:>6}"
+            f"{'' if check['ok'] else '  OUTBOX MISMATCH'}"
+        )
+    ratios = ingest["ratios"]
+    aim = ratios["aim"]
+    lines.append("")
+    for label, name in (("four_up", "4 targets UP  "), ("four_down", "4 targets DOWN")):
+        single = ratios[f"single_post_{label}_vs_off"]
+        batch = ratios[f"batch_100_post_{label}_vs_off"]
+        lines.append(
+            f"{name} / fan-out off: single {single:5.3f} {_mark(single, aim):9}  "
+            f"batch-100 {batch:5.3f} {_mark(batch, aim)}   (aim >= {aim}; off = mean of both off runs)"
+        )
+    return lines
+
+
+def _probe_lines(probes: dict[str, Any]) -> list[str]:
+    off, on = probes["post_fanout_off"], probes["post_4_targets"]
+    publish, send = probes["publish"], probes["delivery_send"]
+    lines = [
+        "in-process, one request at a time   off ms   4 targets ms  (deliveries_create   publishing)  "
+        "msgs  SQL off -> on"
+    ]
+    for kind in ("single", "batch_100"):
+        a, b = off[kind], on[kind]
+        lines.append(
+            f"{kind + ' POST':34} {a['ms']:>7.1f} {b['ms']:>14.1f}   ({b['deliveries_create_ms']:>17.1f} "
+            f"{b['publish_ms']:>12.1f})  {b['broker_messages']:>4}  {a['sql']} -> {b['sql']}"
+        )
+    lines += [
+        f"one deliver.apply_async: median {publish['apply_async_median_us']} us "
+        f"(p95 {publish['apply_async_p95_us']}) vs raw Redis LPUSH of the same {publish['message_bytes']} "
+        f"bytes: {publish['raw_lpush_median_us']} us",
+        f"one delivery_send in-process: {send.get('queries')} SQL, {send.get('mean_ms')} ms",
+    ]
+    return lines
+
+
+def _worker_lines(workers: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{'worker draining':18} {'queued':>7} {'ready s':>8} {'all s':>7} {'/s start':>9} {'/s ready':>9} "
+        f"{'/s in-DB':>9} {'task ms p50':>11} {'HTTP ms':>8}"
+    ]
+    for label, phase in workers.items():
+        drain = phase["drain"]
+        lines.append(
+            f"{label:18} {drain['deliveries']:>7,} {drain['worker_ready_after_s'] or 0:>8.2f} "
+            f"{drain['seconds_start_to_all_final']:>7.2f} {drain['deliveries_per_s_from_start']:>9.1f} "
+            f"{drain['deliveries_per_s_from_ready']:>9.1f} "
+            f"{drain['deliveries_per_s_first_attempt_to_last']:>9.1f} "
+            f"{drain.get('task_runtime_p50_ms', 0):>11.1f} {drain['attempt_duration_avg_ms']:>8.1f}"
+            f"{'  TIMED OUT' if drain['timed_out'] else ''}"
+        )
+    lines.append(
+        "(/s from the worker process start, from its 'ready.', and first attempt to last delivery in "
+        "the Delivery table; task ms: Celery's 'succeeded in'; HTTP ms: the Attempt's duration)"
+    )
+    e2e_rows = [(label, phase["e2e"]) for label, phase in workers.items() if phase.get("e2e")]
+    if e2e_rows:
+        first = e2e_rows[0][1]
+        lines += [
+            "",
+            f"end-to-end, stored -> target received ({first['rate_per_s']:g} statements/s for "
+            f"{first['seconds']:g}s, one target, worker running)",
+            f"{'worker':18} {'arrived':>8} {'missing':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   "
+            f"p50 ms of: stored->row created, ->first attempt, ->arrival, ->delivered",
+        ]
+        for label, e2e in e2e_rows:
+            delay, stages = e2e["delay_stored_to_arrival"], e2e["stages"]
+            parts = ", ".join(
+                f"{stages[name]['p50_ms']:.1f}"
+                for name in (
+                    "stored_to_created",
+                    "created_to_attempt",
+                    "attempt_to_arrival",
+                    "arrival_to_delivered",
+                )
+            )
+            lines.append(
+                f"{label:18} {e2e['arrived']:>8} {e2e['missing']:>8} {delay['p50_ms']:>8.1f} "
+                f"{delay['p95_ms']:>8.1f} {delay['max_ms']:>8.1f}   {parts}"
+            )
+        for label, e2e in e2e_rows:
+            by_name = (e2e.get("worker_tasks") or {}).get("tasks_by_name") or {}
+            tasks = ", ".join(f"{name} {v['count']} x {v['mean_ms']:.1f} ms" for name, v in by_name.items())
+            lines.append(f"  {label} ran during the load: {tasks or 'nothing logged'}")
+    return lines
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    loads = " / ".join(f"{value:.1f}" for value in summary["load_average_at_start"])
+    lines = [
+        f"LRS fan-out bench — run took {summary['seconds_total']:.0f}s on {summary['machine']['cpus']} cpus "
+        f"(load average at start {loads}); {summary['server']}",
+        "",
+    ]
+    engine = summary.get("engine") or {}
+    lines.insert(
+        1,
+        f"engine: {engine.get('commit')} {engine.get('subject')!r}"
+        f"{' + uncommitted changes' if engine.get('uncommitted') else ''}",
+    )
+    if summary.get("engine_changed_during_run"):
+        lines.insert(2, "WARNING: the engine sources changed during the run: figures mix two versions")
+    if summary.get("probes"):
+        lines += [*_probe_lines(summary["probes"]), ""]
+    if summary.get("ingest"):
+        lines += [*_ingest_lines(summary["ingest"]), ""]
+    if summary.get("workers"):
+        lines += _worker_lines(summary["workers"])
+    return lines
+
+
+def write_results(summary: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")

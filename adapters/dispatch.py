@@ -56,37 +56,45 @@ def after_commit(ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: _send_tasks(ids))
 
 
-def after_ingest_commit(ids: Iterable[int]) -> None:
-    """Dispatch the deliveries a statement batch created with ONE broker message whatever the
-    number of targets: a worker's ``dispatch_batch`` task then queues one task per delivery.
-    The rows were written with ``dispatched_at`` set; if the publish fails it is cleared, so the
-    sweep picks them up once the broker is back."""
-    ids = list(ids)
-    if not ids:
+def after_ingest_commit(statement_pks: Iterable[int]) -> None:
+    """Dispatch the deliveries of a stored batch with ONE broker message, whatever the number of
+    targets: a worker's ``dispatch_batch`` task then queues one task per delivery. The rows were
+    written with ``dispatched_at`` set; if the publish fails it is cleared, so the sweep picks
+    them up once the broker is back."""
+    from adapters.models import Delivery
+
+    pks = list(statement_pks)
+    if not pks:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        transaction.on_commit(lambda: _send_tasks(ids))
+        transaction.on_commit(lambda: _send_tasks(pending_for_statements(pks)))
         return
 
     def publish() -> None:
-        from adapters.models import Delivery
         from adapters.tasks import dispatch_batch
 
         try:
-            dispatch_batch.apply_async(args=(ids,), retry=False)
+            dispatch_batch.apply_async(args=(pks,), retry=False)
         except Exception as exc:  # the broker is unreachable: the sweep will dispatch them later
             logger.warning(
-                "could not queue %d deliveries (%s: %s); the sweep will", len(ids), type(exc).__name__, exc
+                "could not queue the deliveries of %d statements (%s: %s); the sweep will",
+                len(pks),
+                type(exc).__name__,
+                exc,
             )
-            Delivery.objects.filter(id__in=ids).update(dispatched_at=None)
+            Delivery.objects.filter(statement_id__in=pks, kind="deliver").update(dispatched_at=None)
 
     transaction.on_commit(publish)
 
 
-def queue_each(ids: list[int]) -> None:
-    """In a worker: one ``deliver`` task per delivery (so deliveries run in parallel and retry
-    independently)."""
-    _send_tasks(ids, mark=False)
+def pending_for_statements(statement_pks: list[int]) -> list[int]:
+    from adapters.models import Delivery
+
+    return list(
+        Delivery.objects.filter(statement_id__in=statement_pks, kind="deliver", status=Delivery.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def later(delivery_id: int, at: datetime) -> None:
@@ -118,4 +126,12 @@ def sweep_due(*, limit: int = 1000) -> int:
         .values_list("id", flat=True)[:limit]
     )
     _send_tasks(ids)
+    return len(ids)
+
+
+def queue_each(statement_pks: list[int]) -> int:
+    """In a worker: one ``deliver`` task per pending delivery of these statements (so deliveries
+    run in parallel and retry independently)."""
+    ids = pending_for_statements(statement_pks)
+    _send_tasks(ids, mark=False)
     return len(ids)

@@ -75,12 +75,14 @@ class Delivery(models.Model):
     OPEN = (PENDING, RETRYING, IN_FLIGHT)
     KINDS = [(DELIVER, "deliver"), (RETRACT, "retract")]
 
-    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deliveries")
-    statement = models.ForeignKey("lrs.Statement", on_delete=models.CASCADE, related_name="+")
+    # Both foreign keys are covered by the composite indexes below (no separate FK indexes:
+    # every index costs on the ingest path, where the outbox rows are written).
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    statement = models.ForeignKey("lrs.Statement", on_delete=models.CASCADE, related_name="+", db_index=False)
     statement_uuid = models.UUIDField()
     kind = models.CharField(max_length=10, choices=KINDS, default=DELIVER)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     claimed_until = models.DateTimeField(null=True, blank=True)
@@ -89,7 +91,7 @@ class Delivery(models.Model):
     depends_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     last_error = models.TextField(blank=True, default="")
     # A held delivery waits for this key (e.g. "email:ada@example.com") to become resolvable.
-    held_key = models.CharField(max_length=500, blank=True, default="", db_index=True)
+    held_key = models.CharField(max_length=500, blank=True, default="")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -100,12 +102,15 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["target", "statement", "kind"], name="delivery_once_per_target_kind"
-            )
+            ),
+            # A constraint, not unique=True: the latter adds a second (pattern-ops) index on PostgreSQL.
+            models.UniqueConstraint(fields=["idempotency_key"], name="delivery_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["target", "status"], name="delivery_target_status"),
-            models.Index(fields=["statement"], name="delivery_statement"),
+            models.Index(fields=["statement", "kind"], name="delivery_statement"),
+            models.Index(fields=["held_key"], name="delivery_held", condition=models.Q(status="held")),
         ]
         verbose_name_plural = "deliveries"
 

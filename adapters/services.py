@@ -27,6 +27,7 @@ from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.retry import RetryPolicy, decide
 from adapters.secrets import SecretUnavailable, resolve_all
+from lrs.bulk import insert_rows
 from lrs.selectors import statements_by_pk
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def deliveries_create(
     *, statement_pks: list[int], targets: Iterable[Target] | None = None, at_ingest: bool = False
 ) -> list[int]:
     """Outbox rows for every (statement, matching target). Runs inside the storing transaction.
+    Returns the new rows' ids (not at ingest, where they are dispatched by statement).
 
     Statements are read through the LRS query layer. Existing rows (same statement,
     target and kind) are left alone, so calling this twice is harmless. ``at_ingest``: the
@@ -105,10 +107,10 @@ def deliveries_create(
         return []
     if at_ingest:
         for row in rows:
-            row.dispatched_at = now
-        ids = [row.id for row in Delivery.objects.bulk_create(rows)]
-        dispatch.after_ingest_commit(ids)
-        return ids
+            row.dispatched_at = row.created_at = row.updated_at = now
+        insert_rows(Delivery, rows)  # COPY on PostgreSQL: the outbox is on the ingest path
+        dispatch.after_ingest_commit(statement_pks)
+        return []
     created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     ids = [row.id for row in created if row.id is not None]
     if not ids:  # ignore_conflicts gives no ids on some backends: look them up

@@ -21,7 +21,6 @@ def sweep() -> int:
 
 
 @shared_task(name="adapters.dispatch_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def dispatch_batch(delivery_ids: list[int]) -> int:
+def dispatch_batch(statement_pks: list[int]) -> int:
     """The deliveries of one stored batch, handed over in one message: queue one task each."""
-    dispatch.queue_each(delivery_ids)
-    return len(delivery_ids)
+    return dispatch.queue_each(statement_pks)

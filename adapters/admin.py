@@ -16,7 +16,7 @@ from adapters import dispatch
 from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_names
 from adapters.selectors import target_health
-from adapters.services import deliveries_cancel, deliveries_replay
+from adapters.services_replay import deliveries_cancel, deliveries_replay
 
 
 class TargetForm(forms.ModelForm):

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -369,73 +368,3 @@ def _finish(delivery: Delivery, status: str, *, error: str = "", status_code: in
         delivered_at=now if status == Delivery.DELIVERED else None,
         updated_at=now,
     )
-
-
-@transaction.atomic
-def deliveries_replay(
-    *, delivery_ids: Iterable[int] | None = None, target: Target | None = None
-) -> list[int]:
-    """Send dead (or cancelled) deliveries again, with the same idempotency key."""
-    rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
-    if delivery_ids is not None:
-        rows = rows.filter(id__in=list(delivery_ids))
-    if target is not None:
-        rows = rows.filter(target=target)
-    ids = list(rows.values_list("id", flat=True))
-    Delivery.objects.filter(id__in=ids).update(
-        status=Delivery.PENDING, next_attempt_at=timezone.now(), claimed_until=None, updated_at=timezone.now()
-    )
-    dispatch.after_commit(ids)
-    return ids
-
-
-def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
-    return Delivery.objects.filter(
-        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING]
-    ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
-
-
-def backfill(
-    *, target: Target, since=None, until=None, force: bool = False, page_size: int = 500
-) -> dict[str, int]:
-    """Run a time range of stored statements through one target (e.g. a newly added one).
-
-    Statements are read page by page through the LRS query layer, oldest first
-    (the same code that answers ``GET /xapi/statements``: voided statements are
-    skipped). A statement already delivered to the target is skipped unless
-    ``force``; a forced one is sent again with its original idempotency key.
-    """
-    from lrs.selectors import StatementQuery, statement_list, with_cursor
-
-    counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
-    query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
-    while True:
-        page = statement_list(query)
-        statements = statements_by_pk(page.statement_pks)
-        pks = [
-            pk
-            for pk, statement in zip(page.statement_pks, statements, strict=True)
-            if statement_matches(statement, target.filter)
-        ]
-        counts["matched"] += len(pks)
-        if pks:
-            with transaction.atomic():
-                existing = dict(
-                    Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=pks).values_list(
-                        "statement_id", "id"
-                    )
-                )
-                fresh = [pk for pk in pks if pk not in existing]
-                counts["created"] += len(deliveries_create(statement_pks=fresh, targets=[target]))
-                if force and existing:
-                    ids = list(existing.values())
-                    Delivery.objects.filter(id__in=ids).exclude(status=Delivery.IN_FLIGHT).update(
-                        status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
-                    )
-                    dispatch.after_commit(ids)
-                    counts["requeued"] += len(ids)
-                else:
-                    counts["skipped"] += len(existing)
-        if page.more_after is None:
-            return counts
-        query = with_cursor(query, page.more_after)

@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 
 from adapters import dispatch
 from adapters.models import Attempt, Delivery, Target
-from adapters.services import backfill, deliveries_replay
+from adapters.services_replay import backfill, deliveries_replay
 from config.celery import app as celery_app
 from tests.adapters.helpers import wait_until
 from tests.conftest import make_statement

@@ -16,7 +16,8 @@ from django.utils import timezone
 from adapters import health
 from adapters.models import Attempt, Delivery, Target
 from adapters.retry import RetryPolicy
-from adapters.services import backfill, deliveries_replay, delivery_send
+from adapters.services import delivery_send
+from adapters.services_replay import backfill, deliveries_replay
 from lrs.models import Statement
 from lrs.services import statement_store
 from tests.conftest import make_statement

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.models import Target
-from adapters.services import backfill
+from adapters.services_replay import backfill
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.timestamps import parse_timestamp
 

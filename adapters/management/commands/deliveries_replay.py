@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.models import Target
-from adapters.services import deliveries_replay
+from adapters.services_replay import deliveries_replay
 
 
 class Command(BaseCommand):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django import forms
@@ -112,7 +113,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "delivered_at",
     )
     list_filter = ("status", "kind", "target")
-    search_fields = ("=statement_uuid", "=idempotency_key", "=correlation_id")
+    search_fields = ("=correlation_id",)
+    search_help_text = "A statement id, an idempotency key (statement id:target:kind) or a correlation id."
     list_select_related = ("target",)
     ordering = ("-id",)
     show_full_result_count = False
@@ -122,6 +124,21 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # A statement id or idempotency key is looked up through the statement's unique id and
+        # the (statement, target, kind) index: deliveries carry no index of their own on either.
+        statement_part, _, rest = search_term.strip().partition(":")
+        try:
+            statement_uuid = uuid.UUID(statement_part)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        found = queryset.filter(statement__statement_id=statement_uuid)
+        if rest:
+            found = found.filter(idempotency_key=search_term.strip())
+        return found, False
 
     @admin.action(description="Retry now (pending / retrying)")
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -11,13 +11,16 @@ in-process right after commit.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from adapters.publisher import publisher
 
 logger = logging.getLogger(__name__)
 
@@ -59,32 +62,43 @@ def after_commit(ids: Iterable[int]) -> None:
 def after_ingest_commit(statement_pks: Iterable[int]) -> None:
     """Dispatch the deliveries of a stored batch with ONE broker message, whatever the number of
     targets: a worker's ``dispatch_batch`` task then queues one task per delivery. The rows were
-    written with ``dispatched_at`` set; if the publish fails it is cleared, so the sweep picks
-    them up once the broker is back."""
-    from adapters.models import Delivery
-
+    written with ``dispatched_at`` set. After commit the keys go to this process's publisher
+    thread (``adapters.publisher``), so the request does not wait for the broker, and batches
+    committed while a publish is under way share the next message."""
     pks = list(statement_pks)
     if not pks:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
         transaction.on_commit(lambda: _send_tasks(pending_for_statements(pks)))
         return
+    transaction.on_commit(lambda: publisher(publish_dispatch).submit(pks))
 
-    def publish() -> None:
-        from adapters.tasks import dispatch_batch
 
+def publish_dispatch(statement_pks: list[int]) -> None:
+    """One ``dispatch_batch`` message for these statements. If the broker is unreachable, clear
+    ``dispatched_at`` of their deliveries so the sweep dispatches them once it is back."""
+    from adapters.models import Delivery
+    from adapters.tasks import dispatch_batch
+
+    try:
+        dispatch_batch.apply_async(args=(statement_pks,), retry=False)
+    except Exception as exc:
+        logger.warning(
+            "could not queue the deliveries of %d statements (%s: %s); the sweep will",
+            len(statement_pks),
+            type(exc).__name__,
+            exc,
+        )
         try:
-            dispatch_batch.apply_async(args=(pks,), retry=False)
-        except Exception as exc:  # the broker is unreachable: the sweep will dispatch them later
-            logger.warning(
-                "could not queue the deliveries of %d statements (%s: %s); the sweep will",
-                len(pks),
-                type(exc).__name__,
-                exc,
-            )
-            Delivery.objects.filter(statement_id__in=pks, kind="deliver").update(dispatched_at=None)
+            Delivery.objects.filter(statement_id__in=statement_pks, kind="deliver").update(dispatched_at=None)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # the publisher thread's own connection: not left open
 
-    transaction.on_commit(publish)
+
+def flush_publisher(timeout: float = 10.0) -> bool:
+    """Wait until this process's pending dispatch messages were published (tests, shutdown)."""
+    return publisher(publish_dispatch).flush(timeout)
 
 
 def pending_for_statements(statement_pks: list[int]) -> list[int]:

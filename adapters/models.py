@@ -88,7 +88,9 @@ class Delivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     # A retraction waits for the delivery it undoes (never sent before the original).
-    depends_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    depends_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     last_error = models.TextField(blank=True, default="")
     # A held delivery waits for this key (e.g. "email:ada@example.com") to become resolvable.
     held_key = models.CharField(max_length=500, blank=True, default="")
@@ -100,17 +102,24 @@ class Delivery(models.Model):
 
     class Meta:
         constraints = [
+            # Statement first: this index also answers "the deliveries of these statements"
+            # (voiding, dispatch of a stored batch). The idempotency key is derived from the same
+            # three values, so it needs no unique index of its own: every index costs on the
+            # ingest path, where the outbox rows are written.
             models.UniqueConstraint(
-                fields=["target", "statement", "kind"], name="delivery_once_per_target_kind"
+                fields=["statement", "target", "kind"], name="delivery_once_per_statement_target_kind"
             ),
-            # A constraint, not unique=True: the latter adds a second (pattern-ops) index on PostgreSQL.
-            models.UniqueConstraint(fields=["idempotency_key"], name="delivery_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["target", "status"], name="delivery_target_status"),
-            models.Index(fields=["statement", "kind"], name="delivery_statement"),
             models.Index(fields=["held_key"], name="delivery_held", condition=models.Q(status="held")),
+            # Only retractions have one (most rows would otherwise add a NULL entry on ingest).
+            models.Index(
+                fields=["depends_on"],
+                name="delivery_depends_on",
+                condition=models.Q(depends_on__isnull=False),
+            ),
         ]
         verbose_name_plural = "deliveries"
 

@@ -10,12 +10,15 @@ from django.dispatch import receiver
 
 from adapters import services
 from adapters.models import Target
-from lrs.signals import statements_stored, statements_voided
+from lrs.bulk import CompanionRows
+from lrs.signals import statements_storing, statements_voided
 
 
-@receiver(statements_stored, dispatch_uid="adapters.deliveries_create")
-def on_statements_stored(sender: Any, statement_pks: list[int], **kwargs: Any) -> None:
-    services.deliveries_create(statement_pks=statement_pks, at_ingest=True)
+@receiver(statements_storing, dispatch_uid="adapters.outbox_rows_at_ingest")
+def on_statements_storing(
+    sender: Any, statement_pks: list[int], statements: list[dict], **kwargs: Any
+) -> list[CompanionRows]:
+    return services.outbox_rows_at_ingest(statement_pks=statement_pks, statements=statements)
 
 
 @receiver(statements_voided, dispatch_uid="adapters.deliveries_for_voided")

@@ -26,7 +26,7 @@ from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.retry import RetryPolicy, decide
 from adapters.secrets import SecretUnavailable, resolve_all
-from lrs.bulk import insert_rows
+from lrs.bulk import CompanionRows
 from lrs.selectors import statements_by_pk
 
 logger = logging.getLogger(__name__)
@@ -71,55 +71,98 @@ def forget_targets() -> None:
     _targets_cache = None
 
 
-def deliveries_create(
-    *, statement_pks: list[int], targets: Iterable[Target] | None = None, at_ingest: bool = False
-) -> list[int]:
-    """Outbox rows for every (statement, matching target). Runs inside the storing transaction.
-    Returns the new rows' ids (not at ingest, where they are dispatched by statement).
+def _matches(statements: Iterable[tuple[int, dict]], targets: list[Target]):
+    for pk, statement in statements:
+        for target in targets:
+            if statement_matches(statement, target.filter):
+                yield pk, statement, target
+
+
+# The outbox columns written at ingest (every NOT NULL column without a database default).
+INGEST_COLUMNS = (
+    "target_id", "statement_id", "statement_uuid", "kind", "status", "idempotency_key", "attempts",
+    "next_attempt_at", "dispatched_at", "last_error", "held_key", "correlation_id", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -> list[CompanionRows]:
+    """The outbox rows of a batch being stored: one per (statement, matching target), written by
+    the LRS in the same INSERT as the statements (``lrs.signals.statements_storing``).
+
+    ``statements`` are the statements as stored, in memory (nothing to read back: the filter
+    needs only verb, result and object); adapters still read what they send through the query
+    layer when they send it. No delivery can exist yet for a statement being inserted, so the rows
+    are plain tuples with ``dispatched_at`` set, and the whole batch is handed to the workers
+    with one broker message after commit (``dispatch.after_ingest_commit``).
+    """
+    targets = enabled_targets()
+    if not targets or not statement_pks:
+        return []
+    now = timezone.now()
+    correlation_id = correlation.current()
+    rows = []
+    pks_with_rows: list[int] = []
+    for pk, statement, target in _matches(zip(statement_pks, statements, strict=True), targets):
+        statement_uuid = statement["id"]
+        rows.append(
+            (target.id, pk, statement_uuid, DELIVER, Delivery.PENDING,
+             idempotency_key(statement_uuid, target.name, DELIVER), 0, now, now, "", "", correlation_id,
+             now, now)
+        )  # fmt: skip
+        if not pks_with_rows or pks_with_rows[-1] != pk:
+            pks_with_rows.append(pk)
+    if not rows:
+        return []
+    dispatch.after_ingest_commit(pks_with_rows)
+    return [CompanionRows(Delivery, INGEST_COLUMNS, rows)]
+
+
+def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
+    """Outbox rows for every (stored statement, matching target), e.g. a backfill; returns the
+    ids of the new rows and dispatches them after commit.
 
     Statements are read through the LRS query layer. Existing rows (same statement,
-    target and kind) are left alone, so calling this twice is harmless. ``at_ingest``: the
-    statements were just inserted (no delivery can exist yet), so the rows go in with one plain
-    insert and are dispatched with one broker message for the whole batch.
+    target and kind) are left alone, so calling this twice is harmless.
     """
     targets = list(targets) if targets is not None else enabled_targets()
     if not targets or not statement_pks:
         return []
     now = timezone.now()
     correlation_id = correlation.current()
-    rows = []
-    for pk, statement in zip(statement_pks, statements_by_pk(statement_pks), strict=True):
-        for target in targets:
-            if statement_matches(statement, target.filter):
-                rows.append(
-                    Delivery(
-                        target=target,
-                        statement_id=pk,
-                        statement_uuid=statement["id"],
-                        kind=DELIVER,
-                        idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
-                        next_attempt_at=now,
-                        correlation_id=correlation_id,
-                    )
-                )
+    rows = [
+        Delivery(
+            target=target,
+            statement_id=pk,
+            statement_uuid=statement["id"],
+            kind=DELIVER,
+            idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
+            next_attempt_at=now,
+            correlation_id=correlation_id,
+        )
+        for pk, statement, target in _matches(
+            zip(statement_pks, statements_by_pk(statement_pks), strict=True), targets
+        )
+    ]
     if not rows:
-        return []
-    if at_ingest:
-        for row in rows:
-            row.dispatched_at = row.created_at = row.updated_at = now
-        insert_rows(Delivery, rows)  # COPY on PostgreSQL: the outbox is on the ingest path
-        dispatch.after_ingest_commit(statement_pks)
         return []
     created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     ids = [row.id for row in created if row.id is not None]
     if not ids:  # ignore_conflicts gives no ids on some backends: look them up
-        ids = list(
-            Delivery.objects.filter(idempotency_key__in=[row.idempotency_key for row in rows]).values_list(
-                "id", flat=True
-            )
-        )
+        ids = _ids_of(rows)
     dispatch.after_commit(ids)
     return ids
+
+
+def _ids_of(rows: list[Delivery]) -> list[int]:
+    """Ids of these (statement, target, kind) rows, whether just created or already there."""
+    wanted = {(row.statement_id, row.target_id, row.kind) for row in rows}
+    candidates = Delivery.objects.filter(
+        statement_id__in={row.statement_id for row in rows},
+        target_id__in={row.target_id for row in rows},
+        kind__in={row.kind for row in rows},
+    ).values_list("id", "statement_id", "target_id", "kind")
+    return [pk for pk, *triple in candidates if tuple(triple) in wanted]
 
 
 def deliveries_for_voided(*, statement_pks: list[int]) -> None:
@@ -153,10 +196,7 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     ]
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        keys = [row.idempotency_key for row in rows]
-        dispatch.after_commit(
-            list(Delivery.objects.filter(idempotency_key__in=keys).values_list("id", flat=True))
-        )
+        dispatch.after_commit(_ids_of(rows))
 
 
 def delivery_claim(delivery_id: int) -> Delivery | None:

@@ -6,9 +6,9 @@ request at a time (no concurrency, so the figures are costs, not queueing):
 
 * per POST (single, batch of 100), fan-out off and with 4 targets: time, SQL statements
   (and which of them are the fan-out's), broker messages, and how much of the time goes to
-  ``services.deliveries_create`` (in the storing transaction) and to publishing (Celery's
-  ``send_task``, after the commit: whatever the engine publishes, one message per delivery
-  or one per stored batch);
+  ``services.outbox_rows_at_ingest`` (building the outbox rows in the storing transaction) and
+  to publishing (Celery's ``send_task``, after the commit, on the publisher thread: not part of
+  the request's time; the probe waits for it between requests);
 * one ``deliver.apply_async`` against one raw Redis LPUSH of the same size;
 * the SQL statements and time of one ``delivery_send`` (what a worker pays per delivery).
 """
@@ -25,7 +25,7 @@ from typing import Any
 from bench.fanout_db import broker, connect_cost, outbox_reset, queue_length, targets_configure
 from bench.statements import StatementFactory, Universe
 
-RE_READ = 'FROM "lrs_statement" WHERE "lrs_statement"."id" IN'  # statements_by_pk in deliveries_create
+RE_READ = 'FROM "lrs_statement" WHERE "lrs_statement"."id" IN'  # a read-back of stored statements
 
 
 class _Timer:
@@ -85,7 +85,7 @@ def post_costs(
     key: str, secret: str, redis_url: str, targets: int, seed: int, repeat: int = 5
 ) -> dict[str, Any]:
     """Mean time of ``repeat`` single and batch-100 POSTs (after one warm-up each), SQL, tasks."""
-    from adapters import services
+    from adapters import dispatch, services
     from config.celery import app
 
     post = _poster(key, secret)
@@ -93,15 +93,17 @@ def post_costs(
     figures: dict[str, Any] = {"targets": targets}
     for kind, make in (("single", factory.statement), ("batch_100", lambda: factory.batch(100))):
         post(make())
+        dispatch.flush_publisher()
         before = queue_length(redis_url)
         total = 0.0
-        with _Timer(services, "deliveries_create") as create, _Timer(app, "send_task") as send:
+        with _Timer(services, "outbox_rows_at_ingest") as create, _Timer(app, "send_task") as send:
             for _ in range(repeat):
                 seconds, sql = post(make())
                 total += seconds
+                dispatch.flush_publisher()
         figures[kind] = {
             "ms": round(total / repeat * 1000, 2),
-            "deliveries_create_ms": round(create.seconds / repeat * 1000, 2),
+            "outbox_rows_ms": round(create.seconds / repeat * 1000, 2),
             "publish_ms": round(send.seconds / repeat * 1000, 2),
             "broker_messages": send.calls // repeat,
             "tasks_published": (queue_length(redis_url) - before) // repeat,
@@ -181,8 +183,8 @@ def run_probes(
     for kind in ("single", "batch_100"):
         a, b = off[kind], on[kind]
         log(
-            f"  {kind:9} POST in-process: off {a['ms']} ms, 4 targets {b['ms']} ms (deliveries_create "
-            f"{b['deliveries_create_ms']} ms, publishing {b['publish_ms']} ms for {b['broker_messages']} "
+            f"  {kind:9} POST in-process: off {a['ms']} ms, 4 targets {b['ms']} ms (outbox rows "
+            f"{b['outbox_rows_ms']} ms, publishing {b['publish_ms']} ms for {b['broker_messages']} "
             f"messages); SQL {a['sql']} -> {b['sql']}"
         )
     log(

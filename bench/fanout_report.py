@@ -43,13 +43,13 @@ def _probe_lines(probes: dict[str, Any]) -> list[str]:
     off, on = probes["post_fanout_off"], probes["post_4_targets"]
     publish, send = probes["publish"], probes["delivery_send"]
     lines = [
-        "in-process, one request at a time   off ms   4 targets ms  (deliveries_create   publishing)  "
+        "in-process, one request at a time   off ms   4 targets ms  (outbox rows         publishing)  "
         "msgs  SQL off -> on"
     ]
     for kind in ("single", "batch_100"):
         a, b = off[kind], on[kind]
         lines.append(
-            f"{kind + ' POST':34} {a['ms']:>7.1f} {b['ms']:>14.1f}   ({b['deliveries_create_ms']:>17.1f} "
+            f"{kind + ' POST':34} {a['ms']:>7.1f} {b['ms']:>14.1f}   ({b['outbox_rows_ms']:>17.1f} "
             f"{b['publish_ms']:>12.1f})  {b['broker_messages']:>4}  {a['sql']} -> {b['sql']}"
         )
     lines += [

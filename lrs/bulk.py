@@ -12,10 +12,19 @@ https://www.psycopg.org/psycopg3/docs/basic/copy.html
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection, models
+
+
+def _columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
+    by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
+    return [by_attname[name] for name in attnames]
 
 
 def insert_tuples(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -25,8 +34,7 @@ def insert_tuples(model: type[models.Model], columns: Sequence[str], rows: Seque
     if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
         return
-    by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
-    quoted = ", ".join(connection.ops.quote_name(by_attname[name]) for name in columns)
+    quoted = ", ".join(connection.ops.quote_name(column) for column in _columns(model, columns))
     statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
@@ -51,6 +59,17 @@ def insert_rows(model: type[models.Model], objs: Sequence[Any]) -> None:
             copy.write_row([getattr(obj, name) for name in attnames])
 
 
+@dataclass(frozen=True)
+class CompanionRows:
+    """Rows another app writes together with a batch of statements (see
+    ``lrs.signals.statements_storing``): plain value tuples in ``columns`` order (attribute
+    names). They go into the same INSERT as the statements, or get their own COPY."""
+
+    model: type[models.Model]
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence]
+
+
 AGENT_COLUMNS = ("statement_id", "agent_ifi", "direct", "stored")
 ACTIVITY_COLUMNS = ("statement_id", "activity_id", "direct", "stored")
 # Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
@@ -58,47 +77,65 @@ SMALL_BATCH = 10
 
 
 def insert_statement_rows(
-    statements: Sequence[models.Model], agent_rows: Sequence, activity_rows: Sequence
+    statements: Sequence[Any],
+    agent_rows: Sequence,
+    activity_rows: Sequence,
+    companions: Sequence[CompanionRows] = (),
 ) -> None:
-    """Statements and their index rows: one statement with data-modifying CTEs for a small
-    batch (the single-statement POST), COPY per table for a large one."""
+    """Statements, their index rows and companion rows: one statement with data-modifying CTEs
+    for a small batch (the single-statement POST), COPY per table for a large one."""
     from lrs.models import Statement, StatementActivity, StatementAgent
 
     if connection.vendor != "postgresql" or len(statements) > SMALL_BATCH:
         insert_rows(Statement, statements)
         insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
         insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
+        for companion in companions:
+            insert_tuples(companion.model, companion.columns, companion.rows)
         return
-    fields = Statement._meta.concrete_fields
+    statement_columns = tuple(field.attname for field in Statement._meta.concrete_fields)
+    statement_rows = [[getattr(obj, name) for name in statement_columns] for obj in statements]
+    tables = [
+        (Statement, statement_columns, statement_rows),
+        (StatementAgent, AGENT_COLUMNS, agent_rows),
+        (StatementActivity, ACTIVITY_COLUMNS, activity_rows),
+        *((companion.model, companion.columns, companion.rows) for companion in companions),
+    ]
     parts: list[str] = []
     params: list = []
-
-    def values(table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-        if not rows:
-            return
-        placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in rows)
-        quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
-        table_name = connection.ops.quote_name(table)
-        parts.append(f"INSERT INTO {table_name} ({quoted}) VALUES {placeholders}")  # noqa: S608
-        for row in rows:
-            params.extend(row)
-
-    values(
-        Statement._meta.db_table,
-        [field.column for field in fields],
-        [[getattr(obj, field.attname) for field in fields] for obj in statements],
-    )
-    values(StatementAgent._meta.db_table, AGENT_COLUMNS, agent_rows)
-    values(StatementActivity._meta.db_table, ACTIVITY_COLUMNS, activity_rows)
+    for model, columns, rows in tables:
+        if rows:
+            parts.append(_unnest_insert(model, tuple(columns)))
+            params.extend(list(column) for column in zip(*rows, strict=True))
     # The statement row goes first: the index rows reference it (foreign keys are checked at
     # the end of the statement, so one statement with CTEs is fine).
-    sql = (
-        "WITH "
-        + ", ".join(f"w{index} AS ({part})" for index, part in enumerate(parts[:-1]))
-        + " "
-        + parts[-1]
-    )
-    if len(parts) == 1:
-        sql = parts[0]
-    with connection.cursor() as cursor:
+    sql = parts[-1]
+    if len(parts) > 1:
+        ctes = ", ".join(f"w{index} AS ({part})" for index, part in enumerate(parts[:-1]))
+        sql = f"WITH {ctes} {sql}"
+    _execute_bound(sql, params)
+
+
+def _execute_bound(sql: str, params: Sequence) -> None:
+    """Run with server-side binding: the parameters travel apart from the SQL (no client-side
+    quoting of every array element) and psycopg prepares the statement once it has run a few
+    times, so PostgreSQL stops planning it on every request. Django's cursors bind client-side,
+    and log the query for ``CaptureQueriesContext``: this does the same."""
+    connection.ensure_connection()
+    started = time.monotonic()
+    with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_insert(model: type[models.Model], attnames: tuple[str, ...]) -> str:
+    """``INSERT ... SELECT FROM unnest(...)`` with one array parameter per column: the SQL text is
+    the same whatever the number of rows, so it stays short and psycopg reuses its parsed form
+    (a VALUES list with one placeholder per value made every request parse a new, long query)."""
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    quoted = ", ".join(connection.ops.quote_name(fields[name].column) for name in attnames)
+    arrays = ", ".join(f"%s::{fields[name].cast_db_type(connection)}[]" for name in attnames)
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"INSERT INTO {table} ({quoted}) SELECT * FROM unnest({arrays})"  # noqa: S608

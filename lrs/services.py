@@ -21,11 +21,12 @@ from django.utils import timezone
 
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
-from lrs.bulk import ACTIVITY_COLUMNS, AGENT_COLUMNS, insert_statement_rows, insert_tuples
+from lrs.bulk import ACTIVITY_COLUMNS, AGENT_COLUMNS, CompanionRows, insert_statement_rows, insert_tuples
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
-from lrs.services_documents import activity_definitions_update
-from lrs.signals import statements_stored, statements_voided
+from lrs.services_documents import KnownActivities, activity_definitions_update
+from lrs.signals import statements_stored, statements_storing, statements_voided
+from lrs.xapi.activity_definitions import statement_activities
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -53,11 +54,13 @@ class _Prelude:
     stored: datetime
     existing: set[uuid.UUID]
     reserved_pks: list[int] | None  # PostgreSQL: primary keys for the new rows
+    activities: KnownActivities | None = None  # PostgreSQL: the batch's activities as stored
 
 
-def _prelude(ids: list[uuid.UUID]) -> _Prelude:
+def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     """One round trip before writing a batch: the ``stored`` time, which ids are already
-    stored, and (PostgreSQL) primary keys for the rows to insert.
+    stored, (PostgreSQL) primary keys for the rows to insert and the canonical definitions of
+    the batch's activities (read without a lock: see ``activity_definitions_update``).
 
     ``stored`` is read from the database clock after the transaction takes its id, so
     from then on ``selectors.consistent_through`` sees the transaction in
@@ -70,11 +73,18 @@ def _prelude(ids: list[uuid.UUID]) -> _Prelude:
                 "SELECT pg_current_xact_id(), clock_timestamp(), "
                 "ARRAY(SELECT nextval(pg_get_serial_sequence('lrs_statement', 'id')) "
                 "FROM generate_series(1, %s)), "
-                "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%s))",
-                [len(ids), ids],
+                "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%s)), "
+                "(SELECT json_object_agg(activity_id, definition) FROM lrs_activity "
+                "WHERE activity_id = ANY(%s))",
+                [len(ids), ids, activity_ids],
             )
-            _xid, stored, reserved, existing = cursor.fetchone()
-        return _Prelude(stored=stored, existing=set(existing), reserved_pks=list(reserved))
+            _xid, stored, reserved, existing, definitions = cursor.fetchone()
+        if isinstance(definitions, str):
+            definitions = json.loads(definitions)
+        activities = KnownActivities(checked=frozenset(activity_ids), definitions=definitions or {})
+        return _Prelude(
+            stored=stored, existing=set(existing), reserved_pks=list(reserved), activities=activities
+        )
     existing = set(Statement.objects.filter(statement_id__in=ids).values_list("statement_id", flat=True))
     return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None)
 
@@ -233,7 +243,7 @@ def statement_store(
     statements_validate(statements, version=version)
     parts_by_sha2 = _attachments_check(statements, attachments)
     ids = [uuid.UUID(statement["id"]) if "id" in statement else uuid.uuid4() for statement in statements]
-    prelude = _prelude(ids)
+    prelude = _prelude(ids, _activity_ids(statements))
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
     completed = [
@@ -267,7 +277,8 @@ def statement_store(
     if prelude.reserved_pks is not None:
         for row, pk in zip(rows, prelude.reserved_pks, strict=False):
             row.id = pk
-        insert_statement_rows(rows, *_index_rows(rows, fresh, stored))
+        companions = _companion_rows(rows, fresh)
+        insert_statement_rows(rows, *_index_rows(rows, fresh, stored), companions)
     else:  # SQLite: the insert gives the ids the index rows need
         models = Statement.objects.bulk_create([row.as_model() for row in rows])
         for row, model in zip(rows, models, strict=True):
@@ -275,12 +286,35 @@ def statement_store(
         agent_rows, activity_rows = _index_rows(rows, fresh, stored)
         insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
         insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
-    activity_definitions_update(fresh, can_define=credential is None or credential.allows(scopes.DEFINE))
+        for companion in _companion_rows(rows, fresh):
+            insert_tuples(companion.model, companion.columns, companion.rows)
+    activity_definitions_update(
+        fresh, can_define=credential is None or credential.allows(scopes.DEFINE), known=prelude.activities
+    )
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
     in_batch_voided = [row.id for row in rows if row.voided]
     if voided_pks or in_batch_voided:
         statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
     return [str(statement_id) for statement_id in ids]
+
+
+def _activity_ids(statements: Sequence[dict]) -> list[str]:
+    return sorted(
+        {
+            activity["id"]
+            for statement in statements
+            for activity in statement_activities(statement)
+            if isinstance(activity.get("id"), str)
+        }
+    )
+
+
+def _companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[CompanionRows]:
+    """What ``statements_storing`` receivers (the fan-out's outbox) write with the statements."""
+    responses = statements_storing.send(
+        sender=Statement, statement_pks=[row.id for row in rows], statements=statements
+    )
+    return [companion for _receiver, companions in responses for companion in companions or ()]
 
 
 def _index_rows(rows: list[StatementRow], statements: list[dict], stored: datetime) -> tuple[list, list]:

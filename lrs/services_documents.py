@@ -13,7 +13,8 @@ loser re-runs its whole write once, now seeing the winner's row (so an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -175,7 +176,21 @@ def documents_delete(*, context: DocumentContext, preconditions: Preconditions |
     return deleted
 
 
-def activity_definitions_update(statements: Sequence[dict[str, Any]], *, can_define: bool) -> None:
+@dataclass(frozen=True)
+class KnownActivities:
+    """Canonical definitions read earlier in the transaction: ``checked`` are the ids looked up,
+    ``definitions`` those of them that exist (id -> definition)."""
+
+    checked: frozenset[str]
+    definitions: Mapping[str, dict[str, Any] | None]
+
+
+def activity_definitions_update(
+    statements: Sequence[dict[str, Any]],
+    *,
+    can_define: bool,
+    known: KnownActivities | None = None,
+) -> None:
     """Record the Activities of newly stored statements and merge their definitions into ``Activity``.
 
     Call it inside the statement-storing transaction with the statements as stored
@@ -186,35 +201,56 @@ def activity_definitions_update(statements: Sequence[dict[str, Any]], *, can_def
     without it only an activity that has no canonical definition yet takes one
     (Communication 4.2: without ``define`` the LRS "SHOULD NOT update its
     canonical representation of any Actors or Activities").
+
+    ``known``: canonical definitions already read in this transaction (the statement store's
+    first query reads them); the ids it does not cover are read here. Usually every activity is
+    known and no definition changes: then this costs no query and takes no lock. Only rows whose
+    definition changes are locked (in id order, so concurrent batches cannot deadlock) and merged
+    again under the lock.
     """
     found = collect_definitions(list(statements))
     if not found:
         return
-    # One locking read (in id order, so concurrent batches sharing activities cannot deadlock),
-    # then one insert of the new activities and one update of the changed definitions.
-    ids = sorted(found)
-    existing = {
-        row.activity_id: row
-        for row in Activity.objects.select_for_update().filter(activity_id__in=ids).order_by("activity_id")
-    }
+    current: dict[str, dict[str, Any] | None] = {}
+    checked: set[str] = set()
+    if known is not None:
+        checked = set(found) & known.checked
+        current = {id_: known.definitions[id_] for id_ in checked if id_ in known.definitions}
+    unread = sorted(set(found) - checked)
+    if unread:
+        rows = Activity.objects.filter(activity_id__in=unread).values_list("activity_id", "definition")
+        current.update(rows)
     now = timezone.now()
     new_rows = [
         Activity(activity_id=activity_id, definition=found[activity_id] or {}, updated=now)
-        for activity_id in ids
-        if activity_id not in existing
+        for activity_id in sorted(found)
+        if activity_id not in current
     ]
     if new_rows:
         # A concurrent batch may insert the same activity first: its definition stands.
         Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
+    to_merge = sorted(
+        activity_id
+        for activity_id, existing in current.items()
+        if _merges_into(existing, found[activity_id], can_define=can_define)
+    )
+    if not to_merge:
+        return
     changed: list[Activity] = []
-    for activity_id, row in existing.items():
-        definition = found[activity_id]
-        if not definition or (row.definition and not can_define):
-            continue
-        merged = merge_definitions(row.definition or {}, definition)
-        if merged != row.definition:
-            row.definition = merged
+    locked = Activity.objects.select_for_update().filter(activity_id__in=to_merge).order_by("activity_id")
+    for row in locked:
+        if _merges_into(row.definition, found[row.activity_id], can_define=can_define):
+            row.definition = merge_definitions(row.definition or {}, found[row.activity_id] or {})
             row.updated = now
             changed.append(row)
     if changed:
         Activity.objects.bulk_update(changed, ["definition", "updated"])
+
+
+def _merges_into(
+    existing: dict[str, Any] | None, definition: dict[str, Any] | None, *, can_define: bool
+) -> bool:
+    """Whether ``definition`` would change the canonical ``existing`` one."""
+    if not definition or (existing and not can_define):
+        return False
+    return merge_definitions(existing or {}, definition) != existing

@@ -145,6 +145,8 @@ def test_redis_down_during_ingest_loses_nothing(
     started = time.monotonic()
     ids = post(xapi, *[make_statement() for _ in range(3)])
     assert time.monotonic() - started < 10, "ingest must not hang on a dead broker"
+    # The publish runs on this process's publisher thread, after the response: wait for it.
+    assert dispatch.flush_publisher(timeout=10)
     assert Delivery.objects.filter(status=Delivery.PENDING, dispatched_at__isnull=True).count() == 3
 
     private_redis.start()

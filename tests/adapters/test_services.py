@@ -226,3 +226,56 @@ def test_backfill_sends_old_statements_to_a_new_target_once(django_capture_on_co
     assert second == {"matched": 2, "created": 0, "requeued": 0, "skipped": 2}
     assert Delivery.objects.filter(target=late, status=Delivery.DELIVERED).count() == 2
     assert len(responses.calls) == 2
+
+
+def test_the_outbox_rows_go_in_with_the_statement_in_the_same_insert(
+    target, settings, django_capture_on_commit_callbacks
+):
+    # Fan-out must cost the ingest path next to nothing: the outbox rows of a small batch ride in
+    # the statements' own multi-table INSERT, so a statement that targets take costs exactly the
+    # queries of one that no target takes.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from adapters.services import forget_targets
+
+    settings.LRS_TARGETS_CACHE_SECONDS = 60
+    forget_targets()
+    experienced = "http://adlnet.gov/expapi/verbs/experienced"
+    counts = []
+    for verb in (experienced, COMPLETED, experienced, COMPLETED):
+        with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks():
+            statement_store(statements=[make_statement(verb=verb)], credential=None)
+        counts.append(len(captured))
+    assert counts[2] == counts[3]
+    assert Delivery.objects.count() == 2
+    [insert] = [query["sql"] for query in captured.captured_queries if "INSERT" in query["sql"]]
+    assert '"lrs_statement"' in insert and '"adapters_delivery"' in insert
+
+
+def test_a_large_batch_gets_its_outbox_rows_by_copy_with_every_field_set(target):
+    statements = [make_statement() for _ in range(25)]  # over lrs.bulk.SMALL_BATCH
+    ids = statement_store(statements=statements, credential=None)
+    rows = list(Delivery.objects.order_by("statement_id"))
+    assert [str(row.statement_uuid) for row in rows] == ids
+    for row, statement_id in zip(rows, ids, strict=True):
+        assert row.target_id == target.id and row.kind == "deliver" and row.status == Delivery.PENDING
+        assert row.idempotency_key == f"{statement_id}:hook:deliver"
+        assert row.attempts == 0 and row.dispatched_at is not None and row.created_at is not None
+        assert row.statement.statement_id == row.statement_uuid
+
+
+def test_a_second_delivery_of_the_same_statement_target_and_kind_is_refused(target):
+    from django.db import IntegrityError
+
+    statement_store(statements=[make_statement()], credential=None)
+    original = Delivery.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(
+            target=target,
+            statement_id=original.statement_id,
+            statement_uuid=original.statement_uuid,
+            kind=original.kind,
+            idempotency_key="another-key",
+            next_attempt_at=timezone.now(),
+        )

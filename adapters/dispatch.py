@@ -71,7 +71,11 @@ def after_ingest_commit(statement_pks: Iterable[int]) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         transaction.on_commit(lambda: _send_tasks(pending_for_statements(pks)))
         return
-    transaction.on_commit(lambda: publisher(publish_dispatch).submit(pks))
+    transaction.on_commit(lambda: _publisher().submit(pks))
+
+
+def _publisher():
+    return publisher(publish_dispatch, settings.LRS_DISPATCH_MIN_INTERVAL_MS / 1000)
 
 
 def publish_dispatch(statement_pks: list[int]) -> None:
@@ -98,7 +102,7 @@ def publish_dispatch(statement_pks: list[int]) -> None:
 
 def flush_publisher(timeout: float = 10.0) -> bool:
     """Wait until this process's pending dispatch messages were published (tests, shutdown)."""
-    return publisher(publish_dispatch).flush(timeout)
+    return _publisher().flush(timeout)
 
 
 def pending_for_statements(statement_pks: list[int]) -> list[int]:

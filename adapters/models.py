@@ -77,8 +77,14 @@ class Delivery(models.Model):
 
     # Both foreign keys are covered by the composite indexes below (no separate FK indexes:
     # every index costs on the ingest path, where the outbox rows are written).
-    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    statement = models.ForeignKey("lrs.Statement", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraints either (lrs/models.py says why): the outbox rows are written with
+    # their statements; deleting a target or a statement still cascades through Django.
+    target = models.ForeignKey(
+        Target, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
+    statement = models.ForeignKey(
+        "lrs.Statement", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     statement_uuid = models.UUIDField()
     kind = models.CharField(max_length=10, choices=KINDS, default=DELIVER)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)

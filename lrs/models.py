@@ -7,6 +7,14 @@ together with ``stored`` so that a filtered, ordered, limited query is an
 index scan. ``StatementAgent`` / ``StatementActivity`` rows answer the
 ``agent``/``activity`` filters, with ``direct`` marking actor/object (the plain
 filter) against anything else (``related_agents`` / ``related_activities``).
+
+Foreign keys on the ingest path (statement -> credential, index row -> statement, and the
+fan-out's delivery -> statement/target) have no database constraint (``db_constraint=False``):
+PostgreSQL checks each one with a trigger per inserted row that also locks the referenced row
+(``FOR KEY SHARE``), so every concurrent batch of one credential queued on that credential's row
+and a batch of 100 ran about a thousand trigger queries. The rows are written together by
+``statement_store`` in one transaction, and deletes go through Django's collector, which still
+cascades (``on_delete``): tests/lrs/test_models.py shows both.
 """
 
 from __future__ import annotations
@@ -87,8 +95,10 @@ class Statement(models.Model):
     registration = models.UUIDField(null=True, blank=True)
     authority_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
     # Indexed together with stored (stmt_credential_stored); no separate foreign-key index.
+    # No database constraint (see INGEST_FOREIGN_KEYS below); Django's collector still applies
+    # SET_NULL when a credential is deleted.
     credential = models.ForeignKey(
-        Credential, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, db_index=False, db_constraint=False
     )
     is_voiding = models.BooleanField(default=False)
     voided = models.BooleanField(default=False)
@@ -120,7 +130,9 @@ class Statement(models.Model):
 class StatementAgent(models.Model):
     """An agent (by IFI) a statement mentions; ``direct`` when it is the actor or object."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="agents", db_index=False)
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="agents", db_index=False, db_constraint=False
+    )
     agent_ifi = models.TextField()
     direct = models.BooleanField()
     stored = models.DateTimeField()
@@ -145,7 +157,7 @@ class StatementActivity(models.Model):
     """An activity a statement mentions; ``direct`` when it is the object."""
 
     statement = models.ForeignKey(
-        Statement, on_delete=models.CASCADE, related_name="activities", db_index=False
+        Statement, on_delete=models.CASCADE, related_name="activities", db_index=False, db_constraint=False
     )
     activity_id = models.TextField()
     direct = models.BooleanField()

@@ -134,3 +134,34 @@ def test_a_forked_child_starts_clean_even_if_the_parent_was_publishing():
         shared._publish = previous
     assert os.waitstatus_to_exitcode(status) == 0
     assert broker.messages == [[1], [2]]
+
+
+def test_a_process_sends_at_most_one_message_per_interval_and_the_rest_gathers():
+    import time
+
+    broker = RecordingBroker()
+    publisher = Publisher(broker, min_interval=0.3)
+    started = time.monotonic()
+    publisher.submit([1])  # after a quiet spell: leaves at once
+    assert broker.entered.wait(timeout=5)
+    assert time.monotonic() - started < 0.2
+    publisher.submit([2])
+    publisher.submit([3])
+    assert publisher.flush(timeout=5)
+    assert broker.messages == [[1], [2, 3]]
+    assert time.monotonic() - started >= 0.3
+
+
+def test_after_a_quiet_interval_the_next_batch_leaves_at_once():
+    import time
+
+    broker = RecordingBroker()
+    publisher = Publisher(broker, min_interval=0.1)
+    publisher.submit([1])
+    assert publisher.flush(timeout=5)
+    time.sleep(0.15)
+    started = time.monotonic()
+    publisher.submit([2])
+    assert publisher.flush(timeout=5)
+    assert time.monotonic() - started < 0.08
+    assert broker.messages == [[1], [2]]

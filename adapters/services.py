@@ -78,14 +78,6 @@ def _matches(statements: Iterable[tuple[int, dict]], targets: list[Target]):
                 yield pk, statement, target
 
 
-# The outbox columns written at ingest (every NOT NULL column without a database default).
-INGEST_COLUMNS = (
-    "target_id", "statement_id", "statement_uuid", "kind", "status", "idempotency_key", "attempts",
-    "next_attempt_at", "dispatched_at", "last_error", "held_key", "correlation_id", "created_at",
-    "updated_at",
-)  # fmt: skip
-
-
 def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -> list[CompanionRows]:
     """The outbox rows of a batch being stored: one per (statement, matching target), written by
     the LRS in the same INSERT as the statements (``lrs.signals.statements_storing``).
@@ -99,23 +91,31 @@ def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -
     targets = enabled_targets()
     if not targets or not statement_pks:
         return []
-    now = timezone.now()
-    correlation_id = correlation.current()
     rows = []
     pks_with_rows: list[int] = []
     for pk, statement, target in _matches(zip(statement_pks, statements, strict=True), targets):
         statement_uuid = statement["id"]
-        rows.append(
-            (target.id, pk, statement_uuid, DELIVER, Delivery.PENDING,
-             idempotency_key(statement_uuid, target.name, DELIVER), 0, now, now, "", "", correlation_id,
-             now, now)
-        )  # fmt: skip
+        rows.append((target.id, pk, statement_uuid, idempotency_key(statement_uuid, target.name, DELIVER)))
         if not pks_with_rows or pks_with_rows[-1] != pk:
             pks_with_rows.append(pk)
     if not rows:
         return []
     dispatch.after_ingest_commit(pks_with_rows)
-    return [CompanionRows(Delivery, INGEST_COLUMNS, rows)]
+    now = timezone.now()
+    constants = {
+        "kind": DELIVER,
+        "status": Delivery.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "dispatched_at": now,
+        "last_error": "",
+        "held_key": "",
+        "correlation_id": correlation.current(),
+        "created_at": now,
+        "updated_at": now,
+    }
+    columns = ("target_id", "statement_id", "statement_uuid", "idempotency_key")
+    return [CompanionRows(Delivery, columns, rows, constants)]
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:

@@ -56,6 +56,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # concurrent batches queue rather than deadlock (Django 5.1+ "transaction_mode").
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env_bool("LRS_DB_PREPARED_STATEMENTS", True):
+    # PostgreSQL: the statement store's insert runs as a prepared statement (lrs/bulk.py), planned
+    # once per connection. Django's own queries bind client-side and are never prepared. Behind
+    # PgBouncer in transaction mode, use PgBouncer >= 1.21 (max_prepared_statements) or set
+    # LRS_DB_PREPARED_STATEMENTS=false.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 INSTALLED_APPS = [
     "django.contrib.admin",

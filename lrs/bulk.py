@@ -1,79 +1,72 @@
-"""Bulk inserts for the statement tables.
+"""Bulk inserts for the statement tables (and the rows other apps write with them).
 
-On PostgreSQL, rows go in with ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``):
-one round trip per table and no per-value SQL quoting, which is where a
-``bulk_create`` of a 100-statement batch spends most of its time. Primary keys of
-statements are reserved beforehand (``services._prelude``) so index rows and the
-fan-out can refer to them. A small batch (the usual single-statement POST) goes in
-with one multi-table INSERT instead: one round trip. Other databases (the SQLite quickstart) use
-``bulk_create``.
-https://www.psycopg.org/psycopg3/docs/basic/copy.html
+On PostgreSQL a large batch goes in with ``COPY ... FROM STDIN``: one round trip per table and
+no SQL quoting. The COPY text is formatted here, a line per row with the columns that are the
+same in every row formatted once per batch; psycopg's ``write_row`` cost several microseconds a
+row, which over the seven to eleven rows of every stored statement was a good share of a batch.
+A small batch (the usual single-statement POST) goes in with one multi-table INSERT instead,
+one round trip, its rows travelling as JSON (see ``_json_insert``). Primary keys of statements are
+reserved beforehand (``services._prelude``) so index rows and the fan-out can refer to them.
+Other databases (the SQLite quickstart) use ``bulk_create``.
+https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2 (text format)
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from django.db import connection, models
 
-
-def _columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
-    by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
-    return [by_attname[name] for name in attnames]
-
-
-def insert_tuples(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    """Insert plain value tuples (attribute names in ``columns``) without building model instances."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
-        return
-    quoted = ", ".join(connection.ops.quote_name(column) for column in _columns(model, columns))
-    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def insert_rows(model: type[models.Model], objs: Sequence[Any]) -> None:
-    """Insert objects carrying the model's attribute names (model instances or plain rows, their
-    primary keys already set, or left to the database)."""
-    if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([obj if isinstance(obj, model) else obj.as_model() for obj in objs])
-        return
-    with_pk = getattr(objs[0], model._meta.pk.attname) is not None
-    fields = [field for field in model._meta.concrete_fields if with_pk or not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    attnames = [field.attname for field in fields]
-    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for obj in objs:
-            copy.write_row([getattr(obj, name) for name in attnames])
+AGENT_COLUMNS = ("statement_id", "agent_ifi", "direct", "stored")
+ACTIVITY_COLUMNS = ("statement_id", "activity_id", "direct", "stored")
+# Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
+SMALL_BATCH = 10
 
 
 @dataclass(frozen=True)
 class CompanionRows:
     """Rows another app writes together with a batch of statements (see
     ``lrs.signals.statements_storing``): plain value tuples in ``columns`` order (attribute
-    names). They go into the same INSERT as the statements, or get their own COPY."""
+    names), plus ``constants``: columns with the same value in every row. They go into the
+    same INSERT as the statements, or get their own COPY."""
 
     model: type[models.Model]
     columns: tuple[str, ...]
     rows: Sequence[Sequence]
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
 
-AGENT_COLUMNS = ("statement_id", "agent_ifi", "direct", "stored")
-ACTIVITY_COLUMNS = ("statement_id", "activity_id", "direct", "stored")
-# Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
-SMALL_BATCH = 10
+def insert_tuples(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert plain value tuples (attribute names in ``columns``, plus ``constants`` for every
+    row) without building model instances."""
+    if not rows:
+        return
+    constants = constants or {}
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(columns, row, strict=True)), **constants) for row in rows]
+        model.objects.bulk_create(objs)
+        return
+    all_columns = [*_columns(model, columns), *_columns(model, list(constants))]
+    suffix = "".join("\t" + _copy_value(value) for value in constants.values()) + "\n"
+    text = "".join("\t".join([_copy_value(value) for value in row]) + suffix for row in rows)
+    quoted = ", ".join(connection.ops.quote_name(column) for column in all_columns)
+    statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write(text)
 
 
 def insert_statement_rows(
@@ -86,56 +79,102 @@ def insert_statement_rows(
     for a small batch (the single-statement POST), COPY per table for a large one."""
     from lrs.models import Statement, StatementActivity, StatementAgent
 
-    if connection.vendor != "postgresql" or len(statements) > SMALL_BATCH:
-        insert_rows(Statement, statements)
-        insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
-        insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
-        for companion in companions:
-            insert_tuples(companion.model, companion.columns, companion.rows)
-        return
     statement_columns = tuple(field.attname for field in Statement._meta.concrete_fields)
     statement_rows = [[getattr(obj, name) for name in statement_columns] for obj in statements]
     tables = [
-        (Statement, statement_columns, statement_rows),
-        (StatementAgent, AGENT_COLUMNS, agent_rows),
-        (StatementActivity, ACTIVITY_COLUMNS, activity_rows),
-        *((companion.model, companion.columns, companion.rows) for companion in companions),
+        CompanionRows(Statement, statement_columns, statement_rows),
+        CompanionRows(StatementAgent, AGENT_COLUMNS, agent_rows),
+        CompanionRows(StatementActivity, ACTIVITY_COLUMNS, activity_rows),
+        *companions,
     ]
+    if connection.vendor != "postgresql" or len(statements) > SMALL_BATCH:
+        for table in tables:
+            insert_tuples(table.model, table.columns, table.rows, table.constants)
+        return
     parts: list[str] = []
-    params: list = []
-    for model, columns, rows in tables:
-        if rows:
-            parts.append(_unnest_insert(model, tuple(columns)))
-            params.extend(list(column) for column in zip(*rows, strict=True))
-    # The statement row goes first: the index rows reference it (foreign keys are checked at
-    # the end of the statement, so one statement with CTEs is fine).
+    params: list[str] = []
+    for table in tables:
+        if table.rows:
+            sql, columns_in_db = _json_insert(table.model, (*table.columns, *table.constants))
+            parts.append(sql)
+            params.append(_rows_json(columns_in_db, table.rows, tuple(table.constants.values())))
+    # The statement row goes first: the index rows reference it.
     sql = parts[-1]
     if len(parts) > 1:
         ctes = ", ".join(f"w{index} AS ({part})" for index, part in enumerate(parts[:-1]))
         sql = f"WITH {ctes} {sql}"
-    _execute_bound(sql, params)
+    execute_prepared(sql, params)
 
 
-def _execute_bound(sql: str, params: Sequence) -> None:
-    """Run with server-side binding: the parameters travel apart from the SQL (no client-side
-    quoting of every array element) and psycopg prepares the statement once it has run a few
-    times, so PostgreSQL stops planning it on every request. Django's cursors bind client-side,
-    and log the query for ``CaptureQueriesContext``: this does the same."""
+def _columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
+    by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
+    return [by_attname[name] for name in attnames]
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    """One value in COPY text format."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is datetime:
+        return value.isoformat()
+    if kind is int or kind is uuid.UUID:
+        return str(value)
+    raise TypeError(f"cannot COPY a {kind.__name__}")
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} in a small batch")
+
+
+def _rows_json(columns: Sequence[str], rows: Sequence[Sequence], constants: tuple) -> str:
+    return json.dumps(
+        [dict(zip(columns, (*row, *constants), strict=True)) for row in rows], default=_json_value
+    )
+
+
+def execute_prepared(sql: str, params: Sequence) -> tuple | None:
+    """Run on the ingest path's hot queries: a prepared statement with server-side binding (the
+    values travel apart from the SQL, no client-side quoting), so PostgreSQL parses and plans it
+    once per connection instead of on every request (unless ``LRS_DB_PREPARED_STATEMENTS`` is
+    off). Django's cursors bind client-side and prepare nothing; like them, this logs the query
+    for ``CaptureQueriesContext``. Returns the first row, if the statement returns rows."""
     connection.ensure_connection()
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone() if cursor.description else None
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return row
 
 
 @functools.lru_cache(maxsize=64)
-def _unnest_insert(model: type[models.Model], attnames: tuple[str, ...]) -> str:
-    """``INSERT ... SELECT FROM unnest(...)`` with one array parameter per column: the SQL text is
-    the same whatever the number of rows, so it stays short and psycopg reuses its parsed form
-    (a VALUES list with one placeholder per value made every request parse a new, long query)."""
+def _json_insert(model: type[models.Model], attnames: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """``INSERT ... SELECT FROM json_to_recordset(%s)``: the rows of a table travel as one JSON
+    parameter. The SQL text is the same whatever the number of rows and has one parameter per
+    table, so psycopg keeps its parsed form (it re-parses any query over 50 parameters or 4 kB,
+    which a VALUES list with one placeholder per value was) and PostgreSQL plans it once per
+    connection. Returns the SQL and the column names the JSON objects carry."""
     fields = {field.attname: field for field in model._meta.concrete_fields}
-    quoted = ", ".join(connection.ops.quote_name(fields[name].column) for name in attnames)
-    arrays = ", ".join(f"%s::{fields[name].cast_db_type(connection)}[]" for name in attnames)
+    columns = tuple(fields[name].column for name in attnames)
+    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+    definitions = ", ".join(
+        f"{connection.ops.quote_name(fields[name].column)} {fields[name].cast_db_type(connection)}"
+        for name in attnames
+    )
     table = connection.ops.quote_name(model._meta.db_table)
-    return f"INSERT INTO {table} ({quoted}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    source = f"json_to_recordset(%s::json) AS r({definitions})"
+    return f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {source}", columns  # noqa: S608

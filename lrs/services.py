@@ -21,7 +21,14 @@ from django.utils import timezone
 
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
-from lrs.bulk import ACTIVITY_COLUMNS, AGENT_COLUMNS, CompanionRows, insert_statement_rows, insert_tuples
+from lrs.bulk import (
+    ACTIVITY_COLUMNS,
+    AGENT_COLUMNS,
+    CompanionRows,
+    execute_prepared,
+    insert_statement_rows,
+    insert_tuples,
+)
 from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import KnownActivities, activity_definitions_update
@@ -68,17 +75,15 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     statements not yet committed.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_current_xact_id(), clock_timestamp(), "
-                "ARRAY(SELECT nextval(pg_get_serial_sequence('lrs_statement', 'id')) "
-                "FROM generate_series(1, %s)), "
-                "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%s)), "
-                "(SELECT json_object_agg(activity_id, definition) FROM lrs_activity "
-                "WHERE activity_id = ANY(%s))",
-                [len(ids), ids, activity_ids],
-            )
-            _xid, stored, reserved, existing, definitions = cursor.fetchone()
+        _xid, stored, reserved, existing, definitions = execute_prepared(
+            "SELECT pg_current_xact_id(), clock_timestamp(), "
+            "ARRAY(SELECT nextval(pg_get_serial_sequence('lrs_statement', 'id')) "
+            "FROM generate_series(1, %s)), "
+            "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%b::uuid[])), "
+            "(SELECT json_object_agg(activity_id, definition) FROM lrs_activity "
+            "WHERE activity_id = ANY(%b::text[]))",
+            [len(ids), ids, activity_ids],
+        )
         if isinstance(definitions, str):
             definitions = json.loads(definitions)
         activities = KnownActivities(checked=frozenset(activity_ids), definitions=definitions or {})

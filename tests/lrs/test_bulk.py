@@ -1,0 +1,55 @@
+"""lrs.bulk: the COPY text the large-batch path writes, and the JSON rows of the small-batch path."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from lrs.bulk import _copy_value
+from lrs.models import Statement
+from lrs.selectors import statements_by_pk
+from lrs.services import statement_store
+from tests.conftest import make_statement
+
+AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, quote " and ü'
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "\\N"),
+        (True, "t"),
+        (False, "f"),
+        (42, "42"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "2026-01-02T03:04:05.678000+00:00"),
+        ("plain", "plain"),
+        ("a\tb\nc\rd\\e", "a\\tb\\nc\\rd\\\\e"),
+    ],
+)
+def test_values_are_written_in_copy_text_format(value, text):
+    assert _copy_value(value) == text
+
+
+def test_a_value_of_an_unknown_type_is_refused_not_guessed():
+    with pytest.raises(TypeError, match="float"):
+        _copy_value(1.5)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [1, 25], ids=["small batch (json)", "large batch (copy)"])
+def test_awkward_characters_survive_both_insert_paths(size):
+    statements = []
+    for _ in range(size):
+        statement = make_statement(actor_email="o'brien@example.com")
+        statement["actor"]["name"] = AWKWARD
+        statement["object"]["definition"]["description"] = {"en-US": AWKWARD}
+        statements.append(statement)
+    ids = statement_store(statements=statements, credential=None)
+    pks = list(Statement.objects.filter(statement_id__in=ids).values_list("id", flat=True))
+    for stored in statements_by_pk(pks):
+        assert stored["actor"]["name"] == AWKWARD
+        assert stored["object"]["definition"]["description"]["en-US"] == AWKWARD
+        assert stored["actor"]["mbox"] == "mailto:o'brien@example.com"

@@ -26,8 +26,6 @@ from typing import Any
 import psycopg
 from django.db import connection, models
 
-AGENT_COLUMNS = ("statement_id", "agent_ifi", "direct", "stored")
-ACTIVITY_COLUMNS = ("statement_id", "activity_id", "direct", "stored")
 # Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
 SMALL_BATCH = 10
 
@@ -62,31 +60,26 @@ def insert_tuples(
         return
     all_columns = [*_columns(model, columns), *_columns(model, list(constants))]
     suffix = "".join("\t" + _copy_value(value) for value in constants.values()) + "\n"
-    text = "".join("\t".join([_copy_value(value) for value in row]) + suffix for row in rows)
+    formats = _copy_formats(model, tuple(columns))
+    text = "".join(
+        "\t".join([format_(value) for format_, value in zip(formats, row, strict=True)]) + suffix
+        for row in rows
+    )
     quoted = ", ".join(connection.ops.quote_name(column) for column in all_columns)
     statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.write(text)
 
 
-def insert_statement_rows(
-    statements: Sequence[Any],
-    agent_rows: Sequence,
-    activity_rows: Sequence,
-    companions: Sequence[CompanionRows] = (),
-) -> None:
-    """Statements, their index rows and companion rows: one statement with data-modifying CTEs
-    for a small batch (the single-statement POST), COPY per table for a large one."""
-    from lrs.models import Statement, StatementActivity, StatementAgent
+def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionRows] = ()) -> None:
+    """Statements (rows carrying the model's attribute names), then their index rows and the
+    rows of other apps: one statement with data-modifying CTEs for a small batch (the
+    single-statement POST), COPY per table for a large one."""
+    from lrs.models import Statement
 
     statement_columns = tuple(field.attname for field in Statement._meta.concrete_fields)
     statement_rows = [[getattr(obj, name) for name in statement_columns] for obj in statements]
-    tables = [
-        CompanionRows(Statement, statement_columns, statement_rows),
-        CompanionRows(StatementAgent, AGENT_COLUMNS, agent_rows),
-        CompanionRows(StatementActivity, ACTIVITY_COLUMNS, activity_rows),
-        *companions,
-    ]
+    tables = [CompanionRows(Statement, statement_columns, statement_rows), *tables]
     if connection.vendor != "postgresql" or len(statements) > SMALL_BATCH:
         for table in tables:
             insert_tuples(table.model, table.columns, table.rows, table.constants)
@@ -129,6 +122,39 @@ def _copy_value(value: Any) -> str:
     if kind is int or kind is uuid.UUID:
         return str(value)
     raise TypeError(f"cannot COPY a {kind.__name__}")
+
+
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return "\\N"
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+
+
+def _copy_plain(value: Any) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _copy_bool(value: bool | None) -> str:
+    return "\\N" if value is None else ("t" if value else "f")
+
+
+@functools.lru_cache(maxsize=64)
+def _copy_formats(model: type[models.Model], attnames: tuple[str, ...]) -> tuple:
+    """A formatter per column, chosen once from the field type (the rows of one column share it)."""
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    formats = []
+    for name in attnames:
+        internal = fields[name].get_internal_type()
+        if internal in {"TextField", "CharField"}:
+            formats.append(_copy_text)
+        elif internal == "BooleanField":
+            formats.append(_copy_bool)
+        elif internal in {"UUIDField", "BigAutoField", "AutoField", "ForeignKey", "BigIntegerField",
+                          "IntegerField", "PositiveIntegerField"}:  # fmt: skip
+            formats.append(_copy_plain)
+        else:  # dates and anything else: the general formatter
+            formats.append(_copy_value)
+    return tuple(formats)
 
 
 def _json_value(value: Any) -> str:

@@ -22,8 +22,6 @@ from django.utils import timezone
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
 from lrs.bulk import (
-    ACTIVITY_COLUMNS,
-    AGENT_COLUMNS,
     CompanionRows,
     execute_prepared,
     insert_statement_rows,
@@ -33,7 +31,7 @@ from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import KnownActivities, activity_definitions_update
 from lrs.signals import statements_stored, statements_storing, statements_voided
-from lrs.xapi.activity_definitions import statement_activities
+from lrs.xapi.activity_definitions import collect_definitions
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -248,7 +246,9 @@ def statement_store(
     statements_validate(statements, version=version)
     parts_by_sha2 = _attachments_check(statements, attachments)
     ids = [uuid.UUID(statement["id"]) if "id" in statement else uuid.uuid4() for statement in statements]
-    prelude = _prelude(ids, _activity_ids(statements))
+    # Activity definitions do not change in completion: collected once, from the request.
+    definitions = collect_definitions(list(statements))
+    prelude = _prelude(ids, sorted(definitions))
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
     completed = [
@@ -282,36 +282,24 @@ def statement_store(
     if prelude.reserved_pks is not None:
         for row, pk in zip(rows, prelude.reserved_pks, strict=False):
             row.id = pk
-        companions = _companion_rows(rows, fresh)
-        insert_statement_rows(rows, *_index_rows(rows, fresh, stored), companions)
+        insert_statement_rows(rows, [*_index_tables(rows, fresh, stored), *_companion_rows(rows, fresh)])
     else:  # SQLite: the insert gives the ids the index rows need
         models = Statement.objects.bulk_create([row.as_model() for row in rows])
         for row, model in zip(rows, models, strict=True):
             row.id = model.id
-        agent_rows, activity_rows = _index_rows(rows, fresh, stored)
-        insert_tuples(StatementAgent, AGENT_COLUMNS, agent_rows)
-        insert_tuples(StatementActivity, ACTIVITY_COLUMNS, activity_rows)
-        for companion in _companion_rows(rows, fresh):
-            insert_tuples(companion.model, companion.columns, companion.rows)
+        for table in [*_index_tables(rows, fresh, stored), *_companion_rows(rows, fresh)]:
+            insert_tuples(table.model, table.columns, table.rows, table.constants)
     activity_definitions_update(
-        fresh, can_define=credential is None or credential.allows(scopes.DEFINE), known=prelude.activities
+        fresh,
+        can_define=credential is None or credential.allows(scopes.DEFINE),
+        known=prelude.activities,
+        found=definitions if len(fresh) == len(statements) else None,
     )
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
     in_batch_voided = [row.id for row in rows if row.voided]
     if voided_pks or in_batch_voided:
         statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
     return [str(statement_id) for statement_id in ids]
-
-
-def _activity_ids(statements: Sequence[dict]) -> list[str]:
-    return sorted(
-        {
-            activity["id"]
-            for statement in statements
-            for activity in statement_activities(statement)
-            if isinstance(activity.get("id"), str)
-        }
-    )
 
 
 def _companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[CompanionRows]:
@@ -322,13 +310,17 @@ def _companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[Co
     return [companion for _receiver, companions in responses for companion in companions or ()]
 
 
-def _index_rows(rows: list[StatementRow], statements: list[dict], stored: datetime) -> tuple[list, list]:
+def _index_tables(rows: list[StatementRow], statements: list[dict], stored: datetime) -> list[CompanionRows]:
+    """The ``StatementAgent`` / ``StatementActivity`` rows of a batch (all share ``stored``)."""
     agent_rows: list[tuple] = []
     activity_rows: list[tuple] = []
     for row, statement in zip(rows, statements, strict=True):
         agents, activities = statement_index_entries(statement)
-        agent_rows.extend((row.id, ifi, direct, stored) for ifi, direct in agents.items())
-        activity_rows.extend(
-            (row.id, activity_id, direct, stored) for activity_id, direct in activities.items()
-        )
-    return agent_rows, activity_rows
+        pk = row.id
+        agent_rows.extend([(pk, ifi, direct) for ifi, direct in agents.items()])
+        activity_rows.extend([(pk, activity_id, direct) for activity_id, direct in activities.items()])
+    shared = {"stored": stored}
+    return [
+        CompanionRows(StatementAgent, ("statement_id", "agent_ifi", "direct"), agent_rows, shared),
+        CompanionRows(StatementActivity, ("statement_id", "activity_id", "direct"), activity_rows, shared),
+    ]

@@ -190,6 +190,7 @@ def activity_definitions_update(
     *,
     can_define: bool,
     known: KnownActivities | None = None,
+    found: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> None:
     """Record the Activities of newly stored statements and merge their definitions into ``Activity``.
 
@@ -206,9 +207,11 @@ def activity_definitions_update(
     first query reads them); the ids it does not cover are read here. Usually every activity is
     known and no definition changes: then this costs no query and takes no lock. Only rows whose
     definition changes are locked (in id order, so concurrent batches cannot deadlock) and merged
-    again under the lock.
+    again under the lock. ``found``: the definitions of ``statements`` when the caller has
+    collected them already (``collect_definitions``).
     """
-    found = collect_definitions(list(statements))
+    if found is None:
+        found = collect_definitions(list(statements))
     if not found:
         return
     current: dict[str, dict[str, Any] | None] = {}

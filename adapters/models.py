@@ -118,7 +118,15 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
-            models.Index(fields=["target", "status"], name="delivery_target_status"),
+            # Target health (adapters.selectors): dead letters and recent deliveries per target.
+            # Partial, so rows enter them only when a worker finishes a delivery, never at ingest;
+            # open rows are counted through delivery_due (status first).
+            models.Index(fields=["target"], name="delivery_dead", condition=models.Q(status="dead")),
+            models.Index(
+                fields=["delivered_at", "target"],
+                name="delivery_delivered",
+                condition=models.Q(status="delivered"),
+            ),
             models.Index(fields=["held_key"], name="delivery_held", condition=models.Q(status="held")),
             # Only retractions have one (most rows would otherwise add a NULL entry on ingest).
             models.Index(

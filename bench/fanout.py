@@ -116,8 +116,10 @@ def run_fanout(args: argparse.Namespace, argv: list[str]) -> int:
         factory = StatementFactory(Universe.build(), seed=args.seed + 7000, voiding_share=0.0)
         if not args.skip_fanout_ingest:
             log("ingest over HTTP, no worker: fan-out off, 4 targets up, 4 targets down, off again")
-            limits = FanoutIngestLimits(threads=args.client_threads, seconds=args.ingest_seconds)
-            summary["ingest"] = measure_fanout_ingest(target, factory, limits, redis_url, urls, log)
+            limits = FanoutIngestLimits(threads=args.client_threads, seconds=args.fanout_seconds)
+            summary["ingest"] = measure_fanout_ingest(
+                target, factory, limits, redis_url, urls, log, rounds=args.fanout_rounds
+            )
             summary["ingest"]["limits"] = limits.__dict__
         plan = WorkerPlan(
             deliveries=args.deliveries,

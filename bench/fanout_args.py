@@ -12,6 +12,12 @@ def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the fan-out bench instead (own database lrs_bench_fanout, bench/results/fanout.json)",
     )
+    group.add_argument(
+        "--fanout-rounds", type=int, default=3, help="rounds of off / 4 up / 4 down ingest (ratios per round)"
+    )
+    group.add_argument(
+        "--fanout-seconds", type=float, default=6.0, help="time bound of each ingest run (single, batch)"
+    )
     group.add_argument("--deliveries", type=int, default=2000, help="queued deliveries a worker drains")
     group.add_argument(
         "--pools",

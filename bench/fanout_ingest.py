@@ -9,6 +9,7 @@ per (statement, target), each dispatched, and the broker messages that took.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,40 +112,80 @@ def measure_fanout_ingest(
     redis_url: str,
     urls: dict[str, str],
     log: Callable[[str], None],
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Fan-out off, four targets up, four targets down, fan-out off again (brackets the drift)."""
-    plan = [
-        ("off_before", []),
-        ("four_up", [urls["up"]] * 4),
-        ("four_down", [urls["down"]] * 4),
-        ("off_after", []),
-    ]
-    configurations: dict[str, Any] = {}
-    for label, target_urls in plan:
-        apply_targets(target_urls, redis_url)
-        figures = measure_configuration(target, factory, limits, redis_url, len(target_urls))
-        configurations[label] = figures
-        single, batch, check = figures["single_post"], figures["batch_100_post"], figures["outbox_check"]
-        errors = single["errors"] + batch["errors"]
-        log(
-            f"  {label:10} single {single['statements_per_s']:8,.1f}/s  "
-            f"batch-100 {batch['statements_per_s']:8,.1f}/s"
-            f"  {check['deliveries_created']:,} deliveries, {check['tasks_in_redis']:,} broker messages "
-            f"({'ok' if check['ok'] else 'MISMATCH'})"
-            f"{f', {errors} errors: ' + (single['first_error'] or batch['first_error']) if errors else ''}"
-        )
+    """Rounds of fan-out off, four targets up, four targets down (the order rotating from round to
+    round), each ratio taken against the fan-out-off run of its own round: the machine's speed
+    drifts by a third over minutes on a shared host, and a ratio of runs minutes apart measured
+    the drift more than the fan-out."""
+    plan = {"off": [], "four_up": [urls["up"]] * 4, "four_down": [urls["down"]] * 4}
+    labels = list(plan)
+    per_round: list[dict[str, Any]] = []
+    for round_index in range(rounds):
+        shift = round_index % len(labels)
+        results: dict[str, Any] = {}
+        for label in labels[shift:] + labels[:shift]:
+            apply_targets(plan[label], redis_url)
+            figures = measure_configuration(target, factory, limits, redis_url, len(plan[label]))
+            results[label] = figures
+            _log_configuration(log, f"{label} #{round_index + 1}", figures)
+        per_round.append({label: results[label] for label in labels})
     outbox_reset(redis_url)
-    return {"configurations": configurations, "ratios": fanout_ratios(configurations)}
+    return {
+        "rounds": per_round,
+        "configurations": {label: _combined([r[label] for r in per_round]) for label in labels},
+        "ratios": fanout_ratios(per_round),
+    }
 
 
-def fanout_ratios(configurations: dict[str, Any]) -> dict[str, Any]:
-    """With-4-targets / fan-out-off, against the mean of the two fan-out-off runs."""
-    ratios: dict[str, Any] = {"aim": RATIO_AIM}
+def _log_configuration(log: Callable[[str], None], name: str, figures: dict[str, Any]) -> None:
+    single, batch, check = figures["single_post"], figures["batch_100_post"], figures["outbox_check"]
+    errors = single["errors"] + batch["errors"]
+    log(
+        f"  {name:12} single {single['statements_per_s']:8,.1f}/s  "
+        f"batch-100 {batch['statements_per_s']:8,.1f}/s"
+        f"  {check['deliveries_created']:,} deliveries, {check['tasks_in_redis']:,} broker messages "
+        f"({'ok' if check['ok'] else 'MISMATCH'})"
+        f"{f', {errors} errors: ' + (single['first_error'] or batch['first_error']) if errors else ''}"
+    )
+
+
+def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration over all rounds: mean rates, median latencies, summed counts."""
+
+    def load(kind: str) -> dict[str, Any]:
+        figures = [run[kind] for run in runs]
+        return {
+            "statements_per_s": round(statistics.mean(f["statements_per_s"] for f in figures), 1),
+            "latency_p50_ms": round(statistics.median(f["latency_p50_ms"] for f in figures), 2),
+            "latency_p95_ms": round(statistics.median(f["latency_p95_ms"] for f in figures), 2),
+            "requests": sum(f["requests"] for f in figures),
+            "errors": sum(f["errors"] for f in figures),
+            "first_error": next((f["first_error"] for f in figures if f["first_error"]), ""),
+        }
+
+    checks = [run["outbox_check"] for run in runs]
+    return {
+        "targets": runs[0]["targets"],
+        "single_post": load("single_post"),
+        "batch_100_post": load("batch_100_post"),
+        "outbox_check": {
+            "deliveries_created": sum(c["deliveries_created"] for c in checks),
+            "tasks_in_redis": sum(c["tasks_in_redis"] for c in checks),
+            "ok": all(c["ok"] for c in checks),
+        },
+    }
+
+
+def fanout_ratios(per_round: list[dict[str, Any]]) -> dict[str, Any]:
+    """With-4-targets / fan-out-off within each round; the median over the rounds is the figure."""
+    ratios: dict[str, Any] = {"aim": RATIO_AIM, "rounds": len(per_round)}
     for kind in ("single_post", "batch_100_post"):
-        off = [configurations[label][kind]["statements_per_s"] for label in ("off_before", "off_after")]
-        baseline = sum(off) / len(off)
-        ratios[f"{kind}_off_baseline_per_s"] = round(baseline, 1)
         for label in ("four_up", "four_down"):
-            rate = configurations[label][kind]["statements_per_s"]
-            ratios[f"{kind}_{label}_vs_off"] = round(rate / baseline, 3) if baseline else 0.0
+            values = []
+            for results in per_round:
+                off = results["off"][kind]["statements_per_s"]
+                values.append(round(results[label][kind]["statements_per_s"] / off, 3) if off else 0.0)
+            ratios[f"{kind}_{label}_vs_off"] = round(statistics.median(values), 3)
+            ratios[f"{kind}_{label}_vs_off_per_round"] = values
     return ratios

@@ -76,3 +76,27 @@ def test_development_defaults_to_sqlite_with_debug():
     result = load_settings(LRS_ENV="development")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "django.db.backends.sqlite3"]
+
+
+def database_options(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LRS_", "DJANGO_", "DATABASE_"))}
+    clean.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.DATABASES['default'].get('OPTIONS'))"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_prepares_the_ingest_statements_unless_told_not_to():
+    # lrs/bulk.py execute_prepared: prepared only when psycopg's prepare_threshold is set.
+    url = "postgres://lrs@db:5432/lrs"
+    assert database_options(LRS_ENV="test", DATABASE_URL=url) == "{'prepare_threshold': 5}"
+    off = database_options(LRS_ENV="test", DATABASE_URL=url, LRS_DB_PREPARED_STATEMENTS="false")
+    assert "prepare_threshold" not in off
+    assert "prepare_threshold" not in database_options(LRS_ENV="test", DATABASE_URL="sqlite:///x.db")

@@ -53,3 +53,20 @@ def test_awkward_characters_survive_both_insert_paths(size):
         assert stored["actor"]["name"] == AWKWARD
         assert stored["object"]["definition"]["description"]["en-US"] == AWKWARD
         assert stored["actor"]["mbox"] == "mailto:o'brien@example.com"
+
+
+@pytest.mark.django_db
+def test_a_small_batch_is_one_prepared_insert_whatever_its_row_counts():
+    from django.db import connection
+
+    # Rows travel as one JSON parameter per table, so batches of different sizes share one
+    # statement text, which PostgreSQL plans once per connection.
+    for size in (1, 3, 7):
+        statement_store(statements=[make_statement() for _ in range(size)], credential=None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(generic_plans + custom_plans) FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH w0 AS (INSERT INTO \"lrs_statement\"%%'"
+        )
+        statements, executions = cursor.fetchone()
+    assert statements == 1 and executions == 3

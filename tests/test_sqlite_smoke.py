@@ -17,6 +17,12 @@ django.setup()
 from django.test import Client
 from lrs.services_credentials import credential_upsert
 credential_upsert(name="smoke", scopes=["all"], key="smoke", secret="smoke-secret")
+import os
+os.environ["SMOKE_HOOK_SECRET"] = "smoke-hook-secret"
+from adapters.models import Delivery, Target
+# A target on a refusing port: the quickstart runs deliveries in-process after commit.
+Target.objects.create(name="hook", adapter="webhook",
+                      config={"url": "http://127.0.0.1:9/hook", "secret": {"env": "SMOKE_HOOK_SECRET"}})
 import base64
 auth = "Basic " + base64.b64encode(b"smoke:smoke-secret").decode()
 headers = {"Authorization": auth, "X-Experience-API-Version": "1.0.3"}
@@ -27,6 +33,10 @@ def st(verb):
 batch = [st("http://adlnet.gov/expapi/verbs/completed"), st("http://adlnet.gov/expapi/verbs/passed")]
 r = client.post("/xapi/statements", json.dumps(batch), content_type="application/json", headers=headers)
 assert r.status_code == 200, r.content
+ids = r.json()
+deliveries = Delivery.objects.order_by("statement_id")
+assert [str(d.statement_uuid) for d in deliveries] == ids, list(deliveries.values())
+assert all(d.idempotency_key == f"{d.statement_uuid}:hook:deliver" and d.attempts == 1 for d in deliveries)
 r = client.get("/xapi/statements", {"verb": "http://adlnet.gov/expapi/verbs/passed",
                "agent": json.dumps({"mbox": "mailto:a@example.com"})}, headers=headers)
 assert r.status_code == 200, r.content
@@ -35,7 +45,7 @@ print(len(r.json()["statements"]))
 
 
 @pytest.mark.sqlite
-def test_store_and_filtered_query_work_on_sqlite(tmp_path):
+def test_store_fan_out_and_filtered_query_work_on_sqlite(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     env.update(
         LRS_ENV="development",

@@ -112,3 +112,45 @@ def test_admin_refuses_a_target_with_a_plain_secret(admin_client):
     assert response.status_code == 200
     assert "is a secret" in response.content.decode()
     assert not Target.objects.filter(name="bad").exists()
+
+
+def test_target_health_counts_each_status_of_its_own_deliveries_only(target):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from adapters.selectors import target_health
+    from lrs.services import statement_store
+
+    other = Target.objects.create(
+        name="other", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    )
+    statement_store(statements=[make_statement() for _ in range(7)], credential=None)
+    mine = list(Delivery.objects.filter(target=target).order_by("id"))
+    now = timezone.now()
+    states = [
+        (Delivery.PENDING, None),
+        (Delivery.IN_FLIGHT, None),
+        (Delivery.RETRYING, None),
+        (Delivery.DEAD, None),
+        (Delivery.DELIVERED, now - timedelta(minutes=5)),
+        (Delivery.DELIVERED, now - timedelta(hours=2)),  # outside the last hour
+        (Delivery.CANCELLED, None),
+    ]
+    for delivery, (status, delivered_at) in zip(mine, states, strict=True):
+        Delivery.objects.filter(pk=delivery.pk).update(status=status, delivered_at=delivered_at)
+    Delivery.objects.filter(target=other).update(status=Delivery.DEAD)
+    health = target_health(target)
+    assert (health.pending, health.retrying, health.dead, health.delivered_last_hour) == (2, 1, 1, 1)
+    assert target_health(other).dead == 7
+
+
+def test_admin_finds_deliveries_by_statement_id_or_idempotency_key(admin_client, target):
+    from lrs.services import statement_store
+
+    [first, _second] = statement_store(statements=[make_statement(), make_statement()], credential=None)
+    for term in (first, f"{first}:hook:deliver"):
+        page = admin_client.get("/admin/adapters/delivery/", {"q": term}).content.decode()
+        assert first in page and "1 result" in page
+    page = admin_client.get("/admin/adapters/delivery/", {"q": f"{first}:hook:retract"}).content.decode()
+    assert "0 results" in page

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from adapters import services
+from adapters import outbox
 from adapters.models import Target
 from lrs.bulk import CompanionRows
 from lrs.signals import statements_storing, statements_voided
@@ -18,14 +18,14 @@ from lrs.signals import statements_storing, statements_voided
 def on_statements_storing(
     sender: Any, statement_pks: list[int], statements: list[dict], **kwargs: Any
 ) -> list[CompanionRows]:
-    return services.outbox_rows_at_ingest(statement_pks=statement_pks, statements=statements)
+    return outbox.outbox_rows_at_ingest(statement_pks=statement_pks, statements=statements)
 
 
 @receiver(statements_voided, dispatch_uid="adapters.deliveries_for_voided")
 def on_statements_voided(sender: Any, statement_pks: list[int], **kwargs: Any) -> None:
-    services.deliveries_for_voided(statement_pks=statement_pks)
+    outbox.deliveries_for_voided(statement_pks=statement_pks)
 
 
 @receiver([post_save, post_delete], sender=Target, dispatch_uid="adapters.forget_targets")
 def on_target_changed(sender: Any, **kwargs: Any) -> None:
-    services.forget_targets()
+    outbox.forget_targets()

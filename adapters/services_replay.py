@@ -12,7 +12,7 @@ from adapters import dispatch
 from adapters.base import DELIVER
 from adapters.filters import statement_matches
 from adapters.models import Delivery, Target
-from adapters.services import deliveries_create
+from adapters.outbox import deliveries_create
 from lrs.selectors import statements_by_pk
 
 

@@ -6,7 +6,7 @@ request at a time (no concurrency, so the figures are costs, not queueing):
 
 * per POST (single, batch of 100), fan-out off and with 4 targets: time, SQL statements
   (and which of them are the fan-out's), broker messages, and how much of the time goes to
-  ``services.outbox_rows_at_ingest`` (building the outbox rows in the storing transaction) and
+  ``outbox.outbox_rows_at_ingest`` (building the outbox rows in the storing transaction) and
   to publishing (Celery's ``send_task``, after the commit, on the publisher thread: not part of
   the request's time; the probe waits for it between requests);
 * one ``deliver.apply_async`` against one raw Redis LPUSH of the same size;
@@ -85,7 +85,7 @@ def post_costs(
     key: str, secret: str, redis_url: str, targets: int, seed: int, repeat: int = 5
 ) -> dict[str, Any]:
     """Mean time of ``repeat`` single and batch-100 POSTs (after one warm-up each), SQL, tasks."""
-    from adapters import dispatch, services
+    from adapters import dispatch, outbox
     from config.celery import app
 
     post = _poster(key, secret)
@@ -96,7 +96,7 @@ def post_costs(
         dispatch.flush_publisher()
         before = queue_length(redis_url)
         total = 0.0
-        with _Timer(services, "outbox_rows_at_ingest") as create, _Timer(app, "send_task") as send:
+        with _Timer(outbox, "outbox_rows_at_ingest") as create, _Timer(app, "send_task") as send:
             for _ in range(repeat):
                 seconds, sql = post(make())
                 total += seconds

@@ -237,7 +237,7 @@ def test_the_outbox_rows_go_in_with_the_statement_in_the_same_insert(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from adapters.services import forget_targets
+    from adapters.outbox import forget_targets
 
     settings.LRS_TARGETS_CACHE_SECONDS = 60
     forget_targets()

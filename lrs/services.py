@@ -31,7 +31,7 @@ from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import KnownActivities, activity_definitions_update
 from lrs.signals import statements_stored, statements_storing, statements_voided
-from lrs.xapi.activity_definitions import collect_definitions
+from lrs.xapi.activity_definitions import collect_definitions, statement_activities
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -248,6 +248,7 @@ def statement_store(
     ids = [uuid.UUID(statement["id"]) if "id" in statement else uuid.uuid4() for statement in statements]
     # Activity definitions do not change in completion: collected once, from the request.
     definitions = collect_definitions(list(statements))
+    _reject_nul_in_definitions(statements, definitions)
     prelude = _prelude(ids, sorted(definitions))
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
@@ -300,6 +301,34 @@ def statement_store(
     if voided_pks or in_batch_voided:
         statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
     return [str(statement_id) for statement_id in ids]
+
+
+def _contains_nul(value: Any) -> bool:
+    if type(value) is str:
+        return "\x00" in value
+    if type(value) is dict:
+        return any("\x00" in key or _contains_nul(item) for key, item in value.items())
+    if type(value) is list:
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+def _reject_nul_in_definitions(statements: Sequence[dict], definitions: dict[str, dict | None]) -> None:
+    """Canonical definitions are kept as PostgreSQL jsonb, which cannot hold U+0000: such a
+    definition is bad input (400 naming the statement), not a database failure."""
+    if not any(_contains_nul(definition) for definition in definitions.values()):
+        return
+    many = len(statements) > 1
+    for index, statement in enumerate(statements):
+        for activity in statement_activities(statement):
+            if _contains_nul(activity.get("definition")):
+                where = "object" if activity is statement.get("object") else "context.contextActivities"
+                raise XAPIValidationError(
+                    f"the definition of activity {activity.get('id')} contains U+0000, which the LRS "
+                    "cannot store",
+                    path=f"{f'statements[{index}]' if many else 'statement'}.{where}.definition",
+                    rule="no-nul",
+                )
 
 
 def _companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[CompanionRows]:

@@ -104,6 +104,7 @@ class XAPIView(View):
             if self.authenticated:
                 xapi_request.credential = authenticate(request, xapi_request.header("Authorization"))
                 self._check_scopes(xapi_request)
+            reject_nul_params(xapi_request.params)
             handler: Callable[..., HttpResponse] | None = getattr(
                 self, xapi_request.method.lower().replace("head", "get"), None
             )
@@ -150,6 +151,18 @@ class XAPIView(View):
                 f"the credential's scopes {credential.scopes} do not allow {xapi_request.method} here; "
                 f"one of {list(needed)} is required",
                 rule="scope",
+            )
+
+
+def reject_nul_params(params: Mapping[str, str]) -> None:
+    """Query parameters name documents, agents and activities that the LRS stores and looks up as
+    text, which in PostgreSQL cannot hold U+0000: refused as bad input instead of failing there."""
+    for name, value in params.items():
+        if "\x00" in name or "\x00" in value:
+            raise XAPIValidationError(
+                f"query parameter {name.replace(chr(0), '?')!r} must not contain U+0000",
+                path=name.replace("\x00", "?"),
+                rule="no-nul",
             )
 
 

@@ -72,6 +72,11 @@ def _validate_ifi(name: str, value: object, parent: str) -> None:
             )
         if type(account["name"]) is not str:
             wrong_type("a string", account["name"], f"{path}.name")
+        if "\x00" in account["name"]:
+            # The account name is part of the agent's identifier, which the LRS stores and indexes
+            # as text; PostgreSQL text cannot hold U+0000 (the IRI forms of the other IFIs already
+            # exclude control characters).
+            fail("an account name must not contain U+0000", f"{path}.name", "no-nul")
         return
     if type(value) is not str:
         wrong_type("a string", value, f"{parent}.{name}")

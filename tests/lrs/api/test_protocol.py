@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from urllib.parse import urlencode
 
@@ -152,3 +153,22 @@ def test_alternate_syntax_is_rejected_in_xapi_2(xapi):
     )
     assert response.status_code == 400
     assert response.json()["rule"] == "alternate-syntax-v2"
+
+
+ACTIVITY = "http://x.example.com/a"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "bad"),
+    [
+        ("/xapi/activities/state", {"activityId": ACTIVITY, "stateId": "s\x00"}, "stateId"),
+        ("/xapi/activities/profile", {"activityId": ACTIVITY, "profileId": "p\x00"}, "profileId"),
+        ("/xapi/agents/profile", {"profileId": "p\x00"}, "profileId"),
+    ],
+)
+def test_a_query_parameter_with_u0000_is_400_naming_it(xapi, path, params, bad):
+    # PostgreSQL text cannot hold U+0000: refused as bad input, not failing in the database.
+    query = {**params, "agent": json.dumps({"mbox": "mailto:a@example.com"})}
+    response = xapi.put_json(path, {"a": 1}, query="?" + urlencode(query))
+    assert response.status_code == 400
+    assert response.json()["path"] == bad and response.json()["rule"] == "no-nul"

@@ -166,3 +166,23 @@ def test_a_batch_is_written_with_a_constant_number_of_queries(xapi):
     assert queries_for(1) == queries_for(2) == queries_for(10) <= 8
     assert queries_for(20) == queries_for(50) <= 8
     assert Statement.objects.count() == 1 + 1 + 2 + 10 + 20 + 50
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_an_activity_definition_with_u0000_is_400_and_nothing_is_stored(xapi, size):
+    # Canonical definitions are PostgreSQL jsonb, which cannot hold U+0000.
+    statements = [make_statement(activity=f"http://example.com/nul/{index}") for index in range(size)]
+    parent = {"id": "http://example.com/p", "definition": {"name": {"en": "a\x00"}}}
+    statements[-1]["context"] = {"contextActivities": {"parent": [parent]}}
+    response = xapi.post_statements(statements if size > 1 else statements[0])
+    assert response.status_code == 400, response.content
+    where = f"statements[{size - 1}]" if size > 1 else "statement"
+    assert response.json()["path"] == f"{where}.context.contextActivities.definition"
+    assert response.json()["rule"] == "no-nul"
+    assert Statement.objects.count() == 0
+
+
+def test_a_literal_backslash_u0000_text_in_a_definition_is_fine(xapi):
+    statement = make_statement()
+    statement["object"]["definition"]["description"] = {"en": "the escape \\u0000 as text"}
+    assert xapi.post_statements(statement).status_code == 200

@@ -152,6 +152,17 @@ def test_account_name_must_be_a_string():
     )
 
 
+def test_account_name_must_not_contain_nul():
+    # It is part of the identifier the LRS indexes as text (PostgreSQL text cannot hold U+0000).
+    assert_rejected(
+        lambda: validate_agent(
+            {"account": {"homePage": "http://a.example.com", "name": "a\x00b"}}, path="statement.actor"
+        ),
+        path="statement.actor.account.name",
+        rule="no-nul",
+    )
+
+
 def test_account_rejects_unknown_properties():
     assert_rejected(
         lambda: validate_agent(

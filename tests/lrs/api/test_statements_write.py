@@ -177,7 +177,7 @@ def test_an_activity_definition_with_u0000_is_400_and_nothing_is_stored(xapi, si
     response = xapi.post_statements(statements if size > 1 else statements[0])
     assert response.status_code == 400, response.content
     where = f"statements[{size - 1}]" if size > 1 else "statement"
-    assert response.json()["path"] == f"{where}.context.contextActivities.definition"
+    assert response.json()["path"] == f"{where}.context.contextActivities.parent[0].definition"
     assert response.json()["rule"] == "no-nul"
     assert Statement.objects.count() == 0
 
@@ -186,3 +186,14 @@ def test_a_literal_backslash_u0000_text_in_a_definition_is_fine(xapi):
     statement = make_statement()
     statement["object"]["definition"]["description"] = {"en": "the escape \\u0000 as text"}
     assert xapi.post_statements(statement).status_code == 200
+
+
+def test_u0000_in_a_substatement_activity_definition_is_400_with_its_path(xapi):
+    inner = make_statement()
+    del inner["object"]["definition"]["name"]
+    inner["object"]["definition"]["description"] = {"en": "x\x00"}
+    statement = make_statement()
+    statement["object"] = {"objectType": "SubStatement", **{k: inner[k] for k in ("actor", "verb", "object")}}
+    response = xapi.post_statements(statement)
+    assert response.status_code == 400, response.content
+    assert response.json()["path"] == "statement.object.object.definition"

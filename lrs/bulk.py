@@ -108,22 +108,6 @@ _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_value(value: Any) -> str:
-    """One value in COPY text format."""
-    if value is None:
-        return "\\N"
-    kind = type(value)
-    if kind is str:
-        return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is datetime:
-        return value.isoformat()
-    if kind is int or kind is uuid.UUID:
-        return str(value)
-    raise TypeError(f"cannot COPY a {kind.__name__}")
-
-
 def _copy_text(value: str | None) -> str:
     if value is None:
         return "\\N"
@@ -136,6 +120,21 @@ def _copy_plain(value: Any) -> str:
 
 def _copy_bool(value: bool | None) -> str:
     return "\\N" if value is None else ("t" if value else "f")
+
+
+def _copy_value(value: Any) -> str:
+    """One value of any supported type in COPY text format (columns of known type use the
+    formatter ``_copy_formats`` picked for them)."""
+    kind = type(value)
+    if value is None or kind is str:
+        return _copy_text(value)
+    if kind is bool:
+        return _copy_bool(value)
+    if kind is datetime:
+        return value.isoformat()
+    if kind is int or kind is uuid.UUID:
+        return _copy_plain(value)
+    raise TypeError(f"cannot COPY a {kind.__name__}")
 
 
 @functools.lru_cache(maxsize=64)

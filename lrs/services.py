@@ -31,7 +31,7 @@ from lrs.indexing import statement_index_entries
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services_documents import KnownActivities, activity_definitions_update
 from lrs.signals import statements_stored, statements_storing, statements_voided
-from lrs.xapi.activity_definitions import collect_definitions
+from lrs.xapi.activity_definitions import activities_with_paths, collect_definitions
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -319,7 +319,7 @@ def _reject_nul_in_definitions(statements: Sequence[dict], definitions: dict[str
     if not any(_contains_nul(definition) for definition in definitions.values()):
         return
     for index, statement in enumerate(statements):
-        for where, activity in _activities_with_paths(statement):
+        for where, activity in activities_with_paths(statement):
             if _contains_nul(activity.get("definition")):
                 prefix = f"statements[{index}]" if len(statements) > 1 else "statement"
                 raise XAPIValidationError(
@@ -328,23 +328,6 @@ def _reject_nul_in_definitions(statements: Sequence[dict], definitions: dict[str
                     path=f"{prefix}.{where}.definition",
                     rule="no-nul",
                 )
-
-
-def _activities_with_paths(statement: dict, base: str = "") -> list[tuple[str, dict]]:
-    """The Activity objects of a (validated) statement with their property paths."""
-    found: list[tuple[str, dict]] = []
-    obj = statement.get("object") or {}
-    if (obj.get("objectType") or "Activity") == "Activity":
-        found.append((f"{base}object", obj))
-    elif obj.get("objectType") == "SubStatement":
-        found.extend(_activities_with_paths(obj, f"{base}object."))
-    context_activities = (statement.get("context") or {}).get("contextActivities") or {}
-    for kind, value in context_activities.items():
-        if isinstance(value, dict):
-            found.append((f"{base}context.contextActivities.{kind}", value))
-        else:
-            found.extend((f"{base}context.contextActivities.{kind}[{i}]", a) for i, a in enumerate(value))
-    return found
 
 
 def _companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[CompanionRows]:

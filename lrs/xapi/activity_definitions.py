@@ -77,25 +77,31 @@ def merge_definitions(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def _context_activities(context: Any) -> Iterator[Any]:
-    if not isinstance(context, dict):
-        return
-    for value in (context.get("contextActivities") or {}).values():
-        yield from value if isinstance(value, list) else [value]
-
-
-def statement_activities(statement: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every Activity object in a statement: its object, its context activities, and a SubStatement's."""
+def activities_with_paths(statement: dict[str, Any], base: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Activity object in a statement with its property path (relative to the statement):
+    its object, its context activities, and a SubStatement's."""
     obj = statement.get("object")
     if isinstance(obj, dict):
         object_type = obj.get("objectType") or "Activity"
         if object_type == "Activity":
-            yield obj
+            yield f"{base}object", obj
         elif object_type == "SubStatement":
-            yield from statement_activities(obj)
-    for activity in _context_activities(statement.get("context")):
-        if isinstance(activity, dict):
-            yield activity
+            yield from activities_with_paths(obj, f"{base}object.")
+    context = statement.get("context")
+    if not isinstance(context, dict):
+        return
+    for kind, value in (context.get("contextActivities") or {}).items():
+        if isinstance(value, list):
+            for index, activity in enumerate(value):
+                if isinstance(activity, dict):
+                    yield f"{base}context.contextActivities.{kind}[{index}]", activity
+        elif isinstance(value, dict):
+            yield f"{base}context.contextActivities.{kind}", value
+
+
+def statement_activities(statement: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every Activity object in a statement: its object, its context activities, and a SubStatement's."""
+    return (activity for _path, activity in activities_with_paths(statement))
 
 
 def collect_definitions(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:

@@ -35,6 +35,7 @@ from lrs.xapi.activity_definitions import activities_with_paths, collect_definit
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
+from lrs.xapi.json_types import compact_json
 from lrs.xapi.multipart import AttachmentPart, match_attachments
 from lrs.xapi.normalise import statement_normalise
 from lrs.xapi.signatures import verify_signed_statement
@@ -92,10 +93,12 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None)
 
 
-def _complete(statement: dict, *, stored: datetime, authority: dict | None, request_version: str) -> dict:
+def _complete(
+    statement: dict, *, statement_id: str, stored: datetime, authority: dict | None, request_version: str
+) -> dict:
     """The statement as the LRS stores it: id, stored, timestamp, authority and version set."""
     completed = statement_normalise(statement)
-    completed.setdefault("id", str(uuid.uuid4()))
+    completed["id"] = statement_id
     completed["stored"] = format_timestamp(stored)
     completed.setdefault("timestamp", completed["stored"])
     if authority is not None:
@@ -132,13 +135,15 @@ class StatementRow:
         return Statement(**{name: getattr(self, name) for name in self.__slots__})
 
 
-def _statement_row(statement: dict, *, stored: datetime, credential: Credential | None) -> StatementRow:
+def _statement_row(
+    statement: dict, statement_id: uuid.UUID, *, stored: datetime, credential: Credential | None
+) -> StatementRow:
     obj = statement["object"]
     object_type = obj.get("objectType") or "Activity"
     context = statement.get("context") or {}
     return StatementRow(
-        statement_id=uuid.UUID(statement["id"]),
-        payload=json.dumps(statement, ensure_ascii=False, separators=(",", ":")),
+        statement_id=statement_id,
+        payload=compact_json(statement),
         stored=stored,
         # _complete wrote it in the canonical UTC form, which fromisoformat reads directly.
         timestamp=datetime.fromisoformat(statement["timestamp"]),
@@ -156,28 +161,34 @@ def _statement_row(statement: dict, *, stored: datetime, credential: Credential 
     )
 
 
-def _check_batch_ids(statements: Sequence[dict]) -> None:
-    seen: dict[str, int] = {}
+def _statement_ids(statements: Sequence[dict]) -> list[uuid.UUID]:
+    """The id of each statement, a new one where it has none; an id twice in a batch is a 400."""
+    ids: list[uuid.UUID] = []
+    seen: dict[uuid.UUID, int] = {}
     for index, statement in enumerate(statements):
-        statement_id = statement.get("id")
-        if statement_id is None:
+        text = statement.get("id")
+        if text is None:
+            ids.append(uuid.uuid4())
             continue
-        key = str(uuid.UUID(statement_id))
-        if key in seen:
+        statement_id = uuid.UUID(text)
+        if statement_id in seen:
             raise XAPIValidationError(
-                f"statement id {statement_id} appears twice in the batch (also at statements[{seen[key]}])",
+                f"statement id {text} appears twice in the batch (also at statements[{seen[statement_id]}])",
                 path=f"statements[{index}].id",
                 rule="unique-id-in-batch",
             )
-        seen[key] = index
+        seen[statement_id] = index
+        ids.append(statement_id)
+    return ids
 
 
-def statements_validate(statements: Sequence[Any], *, version: str) -> None:
-    """Validate a whole batch before anything is written (a failed batch stores nothing)."""
+def statements_validate(statements: Sequence[Any], *, version: str) -> list[uuid.UUID]:
+    """Validate a whole batch before anything is written (a failed batch stores nothing); return
+    the statement ids (generated where absent)."""
     many = len(statements) > 1
     for index, statement in enumerate(statements):
         validate_statement(statement, version=version, path=f"statements[{index}]" if many else "statement")
-    _check_batch_ids(statements)
+    return _statement_ids(statements)
 
 
 def _void_targets(rows: list[StatementRow], new_rows_by_id: dict[uuid.UUID, StatementRow]) -> list[int]:
@@ -243,9 +254,8 @@ def statement_store(
     batch fails with 409 and nothing is stored. ``attachments`` are the raw parts
     of a multipart/mixed request; their bytes are kept in the attachment store.
     """
-    statements_validate(statements, version=version)
+    ids = statements_validate(statements, version=version)
     parts_by_sha2 = _attachments_check(statements, attachments)
-    ids = [uuid.UUID(statement["id"]) if "id" in statement else uuid.uuid4() for statement in statements]
     # Activity definitions do not change in completion: collected once, from the request.
     definitions = collect_definitions(list(statements))
     _reject_nul_in_definitions(statements, definitions)
@@ -254,9 +264,13 @@ def statement_store(
     authority = credential.authority if credential is not None else None
     completed = [
         _complete(
-            {**statement, "id": str(ids[index])}, stored=stored, authority=authority, request_version=version
+            statement,
+            statement_id=str(statement_id),
+            stored=stored,
+            authority=authority,
+            request_version=version,
         )
-        for index, statement in enumerate(statements)
+        for statement, statement_id in zip(statements, ids, strict=True)
     ]
     already = {}
     if prelude.existing:
@@ -264,10 +278,12 @@ def statement_store(
             Statement.objects.filter(statement_id__in=prelude.existing).values_list("statement_id", "payload")
         )
     fresh: list[dict] = []
+    fresh_ids: list[uuid.UUID] = []
     for index, statement in enumerate(completed):
         existing_payload = already.get(ids[index])
         if existing_payload is None:
             fresh.append(statement)
+            fresh_ids.append(ids[index])
         elif not statements_equivalent(statements[index], json.loads(existing_payload)):
             raise XAPIConflict(
                 f"a different statement with id {ids[index]} is already stored",
@@ -277,7 +293,10 @@ def statement_store(
     if not fresh:
         return [str(statement_id) for statement_id in ids]
 
-    rows = [_statement_row(statement, stored=stored, credential=credential) for statement in fresh]
+    rows = [
+        _statement_row(statement, statement_id, stored=stored, credential=credential)
+        for statement, statement_id in zip(fresh, fresh_ids, strict=True)
+    ]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
     attachment_store().put_many(parts_by_sha2.values())
     if prelude.reserved_pks is not None:

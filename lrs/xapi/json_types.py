@@ -12,7 +12,7 @@ additional properties other than extensions".
 These helpers raise :class:`XAPIValidationError` with the JSON path of the
 offending value (``statement.actor.mbox``, ``statement.verb.display["en-US"]``)
 and one of the rules ``type``, ``not-null``, ``required``, ``unknown-property``,
-``json`` or ``duplicate-property``.
+``json``, ``duplicate-property`` or ``unpaired-surrogate``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import math
 import re
 from collections.abc import Iterable
 from typing import Any, NoReturn
+
+import orjson
 
 from lrs.xapi.errors import XAPIValidationError
 
@@ -153,8 +155,58 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
         return result
 
     try:
-        return json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant)
+        value = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant)
     except XAPIValidationError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"not valid JSON: {exc}", path, "json")
+    escape = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
+    if escape.search(text):  # rare: only then look for the unpaired ones
+        _reject_lone_surrogates(value, path)
+    return value
+
+
+# A \uD800-\uDFFF escape, the only way JSON text can carry a surrogate code point (UTF-8 cannot).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    # A surrogate pair is decoded into one character; any surrogate left is unpaired.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _reject_lone_surrogates(value: Any, path: str) -> None:
+    """RFC 8259 section 8.2: a string with an unpaired surrogate escape (``"\\ud800"``) is not
+    a sequence of Unicode characters. PostgreSQL text and jsonb cannot hold one, so it is a 400
+    naming where it is (rule ``unpaired-surrogate``), not a failure while storing.
+    https://www.rfc-editor.org/rfc/rfc8259#section-8.2"""
+    if type(value) is str:
+        if _has_lone_surrogate(value):
+            fail("contains an unpaired surrogate escape (\\ud800-\\udfff), which is not a Unicode character",
+                 path, "unpaired-surrogate")
+    elif type(value) is dict:
+        for key, item in value.items():
+            if _has_lone_surrogate(key):
+                fail("a property name contains an unpaired surrogate escape (\\ud800-\\udfff)",
+                     f"{path}[{json.dumps(key)}]", "unpaired-surrogate")
+            _reject_lone_surrogates(item, child(path, key))
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            _reject_lone_surrogates(item, f"{path}[{index}]")
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as compact JSON text with non-ASCII characters kept as they are: the form a
+    statement is stored in. orjson writes it about five times faster than ``json.dumps`` (on the
+    ingest path that was a tenth of the CPU of a batch); what orjson refuses, integers beyond 64
+    bits (valid input, e.g. in extensions), falls back to the standard library, whose output
+    parses to the same value."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

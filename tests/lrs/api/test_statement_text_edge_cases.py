@@ -1,0 +1,67 @@
+"""Statement text the JSON writers handle differently: integers beyond 64 bits (stored exactly)
+and unpaired surrogate escapes such as ``"\\ud800"`` (valid JSON grammar, but not Unicode text:
+PostgreSQL text and jsonb cannot hold one, so it is a 400 naming where it is).
+https://www.rfc-editor.org/rfc/rfc8259#section-8.2"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from lrs.models import Statement
+from tests.conftest import make_statement
+
+EXTENSION = "https://example.com/extensions/value"
+
+
+def _with_extension(value: object) -> dict:
+    statement = make_statement(statement_id=str(uuid.uuid4()))
+    statement["result"] = {"extensions": {EXTENSION: value}}
+    return statement
+
+
+# One statement, a small batch (one multi-table INSERT) and a large one (COPY) take different writers.
+BATCH_SIZES = pytest.mark.parametrize("count", [1, 3, 20], ids=["single", "small-batch", "copy-batch"])
+
+
+@BATCH_SIZES
+def test_an_integer_beyond_64_bits_is_stored_and_served_exactly(xapi, count):
+    big = 2**70 + 1
+    statements = [_with_extension(big) for _ in range(count)]
+    response = xapi.post_statements(statements if count > 1 else statements[0])
+    assert response.status_code == 200, response.content
+    served = xapi.get_statements(statementId=statements[-1]["id"], format="exact")
+    assert json.loads(served.content)["result"]["extensions"][EXTENSION] == big
+
+
+@BATCH_SIZES
+def test_an_unpaired_surrogate_escape_is_a_400_naming_the_value_and_nothing_is_stored(xapi, count):
+    statements = [_with_extension("fine") for _ in range(count)]
+    statements[-1]["result"]["extensions"][EXTENSION] = "x\ud800y"
+    body = json.dumps(statements if count > 1 else statements[0])  # ASCII: the escape \ud800
+    assert "\\ud800" in body
+    response = xapi.post_json("/xapi/statements", body)
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert error["rule"] == "unpaired-surrogate"
+    index = f"[{count - 1}]" if count > 1 else ""
+    assert error["path"] == f'statement{index}.result.extensions["{EXTENSION}"]'
+    assert Statement.objects.count() == 0
+
+
+def test_an_unpaired_surrogate_in_a_property_name_is_named_in_ascii(xapi):
+    statement = _with_extension("fine")
+    statement["result"]["extensions"]["https://example.com/\udfff"] = 1
+    response = xapi.post_json("/xapi/statements", json.dumps(statement))
+    assert response.status_code == 400
+    assert response.json()["path"] == 'statement.result.extensions["https://example.com/\\udfff"]'
+
+
+def test_a_surrogate_pair_escape_is_one_character_and_is_kept(xapi):
+    statement = _with_extension("smile \ud83d\ude00")
+    response = xapi.post_json("/xapi/statements", json.dumps(statement))  # sent as \ud83d\ude00
+    assert response.status_code == 200, response.content
+    served = xapi.get_statements(statementId=statement["id"], format="exact")
+    assert json.loads(served.content)["result"]["extensions"][EXTENSION] == "smile \U0001f600"

@@ -128,8 +128,13 @@ class Statement(models.Model):
 
 
 class StatementAgent(models.Model):
-    """An agent (by IFI) a statement mentions; ``direct`` when it is the actor or object."""
+    """An agent (by IFI) a statement mentions; ``direct`` when it is the actor or object.
 
+    The primary key is (statement, agent_ifi): a statement files an agent once, and the key's
+    index also serves the lookups by statement (deletes). A surrogate id cost a sequence call and
+    a second index per row, and a statement has several of these rows (see migration 0007)."""
+
+    pk = models.CompositePrimaryKey("statement_id", "agent_ifi")
     statement = models.ForeignKey(
         Statement, on_delete=models.CASCADE, related_name="agents", db_index=False, db_constraint=False
     )
@@ -146,7 +151,6 @@ class StatementAgent(models.Model):
                 name="stmtagent_direct_stored",
                 condition=models.Q(direct=True),
             ),
-            models.Index(fields=["statement"], name="stmtagent_statement"),
         ]
 
     def __str__(self) -> str:
@@ -154,8 +158,10 @@ class StatementAgent(models.Model):
 
 
 class StatementActivity(models.Model):
-    """An activity a statement mentions; ``direct`` when it is the object."""
+    """An activity a statement mentions; ``direct`` when it is the object. The primary key is
+    (statement, activity_id), like ``StatementAgent``'s."""
 
+    pk = models.CompositePrimaryKey("statement_id", "activity_id")
     statement = models.ForeignKey(
         Statement, on_delete=models.CASCADE, related_name="activities", db_index=False, db_constraint=False
     )
@@ -171,7 +177,6 @@ class StatementActivity(models.Model):
                 name="stmtactivity_direct_stored",
                 condition=models.Q(direct=True),
             ),
-            models.Index(fields=["statement"], name="stmtactivity_statement"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,60 @@
+"""Migrations that rewrite tables keep their rows."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = ("lrs", "0006_ingest_foreign_keys_without_constraints")
+COMPOSITE_KEYS = ("lrs", "0007_index_rows_composite_primary_keys")
+
+
+def _migrate(target: tuple[str, str]) -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([target])
+
+
+def _primary_key_columns(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary "
+            "ORDER BY array_position(i.indkey, a.attnum)",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_index_rows_keep_their_values_when_keyed_by_statement_and_ifi():
+    _migrate(BEFORE)
+    try:
+        assert _primary_key_columns("lrs_statementagent") == ["id"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO lrs_statementagent (statement_id, agent_ifi, direct, stored) VALUES "
+                "(7, 'mailto:a@example.com', true, '2026-01-01T00:00:00Z'), "
+                "(7, 'mailto:b@example.com', false, '2026-01-01T00:00:00Z')"
+            )
+            cursor.execute(
+                "INSERT INTO lrs_statementactivity (statement_id, activity_id, direct, stored) VALUES "
+                "(7, 'https://example.com/a', true, '2026-01-01T00:00:00Z')"
+            )
+    finally:
+        _migrate(COMPOSITE_KEYS)
+    assert _primary_key_columns("lrs_statementagent") == ["statement_id", "agent_ifi"]
+    assert _primary_key_columns("lrs_statementactivity") == ["statement_id", "activity_id"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_id, agent_ifi, direct FROM lrs_statementagent ORDER BY agent_ifi")
+        assert cursor.fetchall() == [(7, "mailto:a@example.com", True), (7, "mailto:b@example.com", False)]
+        cursor.execute("SELECT statement_id, activity_id, direct FROM lrs_statementactivity")
+        assert cursor.fetchall() == [(7, "https://example.com/a", True)]
+        # The key's index replaced the one on statement alone.
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'stmtagent_statement'")
+        assert cursor.fetchone() == (0,)
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO lrs_statementagent (statement_id, agent_ifi, direct, stored) "
+            "VALUES (7, 'mailto:a@example.com', false, now())"
+        )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrs.xapi.timestamps import format_timestamp, parse_timestamp
+from lrs.xapi.timestamps import canonical_timestamp
 
 
 def _normalised(statement: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _normalised(statement: dict[str, Any]) -> dict[str, Any]:
     timestamp = result.get("timestamp")
     if type(timestamp) is str:
         # Lenient (1.0.3) parsing: the statement was validated with the request's rules already.
-        result["timestamp"] = format_timestamp(parse_timestamp(timestamp, path="statement.timestamp"))
+        result["timestamp"] = canonical_timestamp(timestamp, path="statement.timestamp")
     statement_object = result.get("object")
     if type(statement_object) is dict and statement_object.get("objectType") == "SubStatement":
         result["object"] = _normalised(statement_object)

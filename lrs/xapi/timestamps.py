@@ -142,3 +142,19 @@ def format_timestamp(moment: datetime) -> str:
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
         f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
     )
+
+
+# UTC with seconds and at most microseconds, no leap second: most timestamps clients send. Its
+# canonical form is a matter of padding the fraction (parsing and formatting cost more than
+# anything else in normalising a statement).
+_PLAIN_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(?:\.(\d{1,6}))?Z\Z", re.ASCII)
+
+
+def canonical_timestamp(text: str, *, path: str = "timestamp") -> str:
+    """``format_timestamp(parse_timestamp(text))`` for a timestamp already validated (lenient,
+    1.0.3 rules, which accept every 2.0 form too)."""
+    match = _PLAIN_UTC.match(text)
+    if match is None:
+        return format_timestamp(parse_timestamp(text, path=path))
+    fraction = match.group(1) or ""
+    return f"{text[:19]}.{fraction}{'0' * (6 - len(fraction))}Z"

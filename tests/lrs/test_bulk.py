@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lrs.bulk import _copy_value
-from lrs.models import Statement
+from lrs.bulk import _copy_lines, _copy_value
+from lrs.models import Statement, StatementAgent
 from lrs.selectors import statements_by_pk
 from lrs.services import statement_store
 from tests.conftest import make_statement
@@ -31,6 +31,28 @@ AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, quote " and ü'
 )
 def test_values_are_written_in_copy_text_format(value, text):
     assert _copy_value(value) == text
+
+
+def test_copy_lines_write_each_column_by_its_field_type_and_end_with_the_shared_columns():
+    columns = ("id", "statement_id", "verb_id", "actor_ifi", "registration", "credential_id", "voided",
+               "timestamp")  # fmt: skip
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    rows = [
+        (7, uuid.UUID(int=1), "https://v\\erb", None, None, None, False, moment),
+        (8, uuid.UUID(int=2), "tab\there", "mailto:a@b", uuid.UUID(int=3), 5, True, moment),
+    ]
+    text = _copy_lines(Statement, columns)(rows, "\tSHARED\n")
+    assert text.splitlines() == [
+        "7\t00000000-0000-0000-0000-000000000001\thttps://v\\\\erb\t\\N\t\\N\t\\N\tf\t"
+        "2026-01-02T03:04:05+00:00\tSHARED",
+        "8\t00000000-0000-0000-0000-000000000002\ttab\\there\tmailto:a@b\t"
+        "00000000-0000-0000-0000-000000000003\t5\tt\t2026-01-02T03:04:05+00:00\tSHARED",
+    ]
+
+
+def test_copy_lines_refuse_a_row_with_the_wrong_number_of_values():
+    with pytest.raises(ValueError, match="unpack"):
+        _copy_lines(StatementAgent, ("statement_id", "agent_ifi", "direct"))([(1, "mailto:a@b")], "\n")
 
 
 def test_a_value_of_an_unknown_type_is_refused_not_guessed():

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lrs.xapi.timestamps import format_timestamp, parse_timestamp, validate_timestamp
+from lrs.xapi.timestamps import canonical_timestamp, format_timestamp, parse_timestamp, validate_timestamp
 from tests.lrs.xapi.examples import assert_rejected
 
 V1, V2 = "1.0.3", "2.0.0"
@@ -144,3 +144,13 @@ def test_format_pads_small_years():
 def test_formatted_timestamps_parse_back_to_the_same_instant(version):
     moment = datetime(2024, 5, 4, 17, 0, 1, 654321, tzinfo=UTC)
     assert parse_timestamp(format_timestamp(moment), path="t", version=version) == moment
+
+
+@pytest.mark.parametrize(
+    "text",
+    [text for text, _ in BOTH_VERSIONS + ONLY_V1]
+    + ["2024-05-04T17:00:00.1Z", "2024-05-04T17:00:59.123456Z", "9999-12-31T23:59:59.999Z"],
+)
+def test_canonical_timestamp_is_the_formatted_parse_of_every_accepted_form(text):
+    # The fast path for plain UTC forms must agree with parsing and formatting.
+    assert canonical_timestamp(text) == format_timestamp(parse_timestamp(text, path="t"))

@@ -73,10 +73,14 @@ def run_load(
     max_seconds: float,
     warmup_requests: int = 0,
     ok_status: int = 200,
+    on_timed_start: Callable[[], None] | None = None,
 ) -> LoadResult:
-    """POST ``bodies[i]`` for request ``i`` (warm-up requests use the first ones) and time the rest."""
+    """POST ``bodies[i]`` for request ``i`` (warm-up requests use the first ones) and time the rest;
+    ``on_timed_start`` runs between the two."""
     if warmup_requests:
         _drive(target, method, path, bodies, threads, range(warmup_requests), 30.0, ok_status)
+    if on_timed_start is not None:
+        on_timed_start()
     indexes = range(warmup_requests, min(len(bodies), warmup_requests + max_requests))
     return _drive(target, method, path, bodies, threads, indexes, max_seconds, ok_status)
 

@@ -46,6 +46,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"batch of 100 {trips.get('batch_100_post_queries', '?')} (the Django floor: 1)",
             "",
         ]
+        lines += _cost_lines(ingest["figures"])
     load = summary.get("load")
     if load:
         lines += [f"big-table load via statement_store: {load['statements']:,} in {load['seconds']:.0f}s "
@@ -74,6 +75,25 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                 f"{figures['statements_per_page']:>6.0f}  {'; '.join(notes) or 'ok'}"
             )
     return lines
+
+
+def _cost_lines(figures: dict[str, Any]) -> list[str]:
+    """CPU and WAL per stored statement (bench.cpu): which side a ratio moved with."""
+    rows = [(name, split) for name, item in figures.items() if (split := item.get("cost_per_statement"))]
+    if not rows:
+        return []
+    columns = ("server", "postgres", "bench", "machine", "idle", "wal_bytes", "full_page_images")
+    headers = ("server", "postgres", "bench", "machine", "idle", "WAL B", "WAL FPI")
+    lines = [
+        "per stored statement: CPU us by process (machine = all CPUs busy), WAL bytes and full-page "
+        "images; each phase starts after a CHECKPOINT",
+        f"{'':32} " + " ".join(f"{header:>9}" for header in headers),
+    ]
+    for name, split in rows:
+        cells = [f"{split.get(column, 0):>9.{3 if column == 'full_page_images' else 1}f}"
+                 for column in columns]
+        lines.append(f"{name:32} " + " ".join(cells))
+    return [*lines, ""]
 
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:

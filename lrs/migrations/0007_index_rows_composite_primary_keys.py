@@ -8,8 +8,10 @@ isolation, 2026-11-23).
 
 Django cannot migrate a table to a composite primary key by itself: the model state changes here
 and ``_to_composite_keys`` changes the tables. On PostgreSQL the ``id`` column is dropped and the
-key added in place (building the key's index reads the whole table once); SQLite rebuilds the
-table, as it does for any primary-key change. Going back is supported on PostgreSQL only.
+key added in place (building the key's index reads the whole table once, under a lock that holds
+up ingest): 1.66 million index rows (267,000 statements) took 3.9 s on the 2-core bench machine,
+and going back 11.9 s (that rewrites the tables). SQLite rebuilds the tables, as it does for any
+primary-key change. Going back is supported on PostgreSQL only.
 """
 
 from django.db import migrations, models

@@ -118,7 +118,7 @@ def run_fanout(args: argparse.Namespace, argv: list[str]) -> int:
             log("ingest over HTTP, no worker: fan-out off, 4 targets up, 4 targets down, off again")
             limits = FanoutIngestLimits(threads=args.client_threads, seconds=args.fanout_seconds)
             summary["ingest"] = measure_fanout_ingest(
-                target, factory, limits, redis_url, urls, log, rounds=args.fanout_rounds
+                target, factory, limits, redis_url, urls, log, url, rounds=args.fanout_rounds
             )
             summary["ingest"]["limits"] = limits.__dict__
         plan = WorkerPlan(

@@ -23,7 +23,7 @@ from bench.fanout_db import (
     targets_cache_seconds,
     targets_configure,
 )
-from bench.ingest import load_figures
+from bench.ingest import PhaseMark, load_figures
 from bench.loadgen import Target, run_load
 from bench.statements import StatementFactory
 
@@ -53,11 +53,18 @@ def apply_targets(urls: list[str], redis_url: str) -> None:
 
 
 def measure_configuration(
-    target: Target, factory: StatementFactory, limits: FanoutIngestLimits, redis_url: str, targets: int
+    target: Target,
+    factory: StatementFactory,
+    limits: FanoutIngestLimits,
+    redis_url: str,
+    targets: int,
+    conninfo: str,
 ) -> dict[str, Any]:
-    """Single and batch-100 POST rates, and the outbox/broker check, for the current targets."""
+    """Single and batch-100 POST rates, what they cost per statement (``bench.cpu``), and the
+    outbox/broker check, for the current targets."""
     before = statement_count()
     singles = [_encode(factory.statement()) for _ in range(limits.single_requests + limits.warmup_requests)]
+    single_mark = PhaseMark(conninfo)
     single = run_load(
         target,
         method="POST",
@@ -67,12 +74,15 @@ def measure_configuration(
         max_requests=limits.single_requests,
         max_seconds=limits.seconds,
         warmup_requests=limits.warmup_requests,
+        on_timed_start=single_mark.set,
     )
+    single_figures = load_figures(single, 1, single_mark)
     del singles
     batches = [
         _encode(factory.batch(limits.batch_size))
         for _ in range(limits.batch_requests + limits.warmup_batches)
     ]
+    batch_mark = PhaseMark(conninfo)
     batch = run_load(
         target,
         method="POST",
@@ -82,7 +92,9 @@ def measure_configuration(
         max_requests=limits.batch_requests,
         max_seconds=limits.seconds,
         warmup_requests=limits.warmup_batches,
+        on_timed_start=batch_mark.set,
     )
+    batch_figures = load_figures(batch, limits.batch_size, batch_mark)
     del batches
     stored = statement_count() - before
     posts = single.requests + batch.requests + limits.warmup_requests + limits.warmup_batches
@@ -99,8 +111,8 @@ def measure_configuration(
     }
     return {
         "targets": targets,
-        "single_post": load_figures(single, 1),
-        "batch_100_post": load_figures(batch, limits.batch_size),
+        "single_post": single_figures,
+        "batch_100_post": batch_figures,
         "outbox_check": check,
     }
 
@@ -112,6 +124,7 @@ def measure_fanout_ingest(
     redis_url: str,
     urls: dict[str, str],
     log: Callable[[str], None],
+    conninfo: str,
     rounds: int = 3,
 ) -> dict[str, Any]:
     """Rounds of fan-out off, four targets up, four targets down (the order rotating from round to
@@ -126,7 +139,7 @@ def measure_fanout_ingest(
         results: dict[str, Any] = {}
         for label in labels[shift:] + labels[:shift]:
             apply_targets(plan[label], redis_url)
-            figures = measure_configuration(target, factory, limits, redis_url, len(plan[label]))
+            figures = measure_configuration(target, factory, limits, redis_url, len(plan[label]), conninfo)
             results[label] = figures
             _log_configuration(log, f"{label} #{round_index + 1}", figures)
         per_round.append({label: results[label] for label in labels})
@@ -150,6 +163,11 @@ def _log_configuration(log: Callable[[str], None], name: str, figures: dict[str,
     )
 
 
+def _mean_costs(costs: list[dict[str, float]]) -> dict[str, float]:
+    keys = set.intersection(*(set(cost) for cost in costs)) if costs else set()
+    return {key: round(statistics.mean(cost[key] for cost in costs), 3) for key in sorted(keys)}
+
+
 def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One configuration over all rounds: mean rates, median latencies, summed counts."""
 
@@ -162,6 +180,7 @@ def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "requests": sum(f["requests"] for f in figures),
             "errors": sum(f["errors"] for f in figures),
             "first_error": next((f["first_error"] for f in figures if f["first_error"]), ""),
+            "cost_per_statement": _mean_costs([f.get("cost_per_statement") or {} for f in figures]),
         }
 
     checks = [run["outbox_check"] for run in runs]

@@ -43,6 +43,27 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
         f"(aim >= {aim}; each ratio against the fan-out-off run of the same round, median of "
         f"{ratios['rounds']} rounds; the table shows means over the rounds)"
     )
+    return lines + _cost_lines(ingest["configurations"])
+
+
+def _cost_lines(configurations: dict[str, Any]) -> list[str]:
+    """What a stored statement cost in each configuration (bench.cpu, means over the rounds)."""
+    columns = ("server", "postgres", "machine", "wal_bytes")
+    rows = []
+    for label, figures in configurations.items():
+        for kind in ("single_post", "batch_100_post"):
+            cost = figures[kind].get("cost_per_statement") or {}
+            if cost:
+                rows.append((f"{label} {kind.removesuffix('_post')}", cost))
+    if not rows:
+        return []
+    lines = [
+        "",
+        "per stored statement (each timed run starts after a CHECKPOINT): CPU us, WAL bytes",
+        f"{'':26} " + " ".join(f"{column:>9}" for column in ("server", "postgres", "machine", "WAL B")),
+    ]
+    for name, cost in rows:
+        lines.append(f"{name:26} " + " ".join(f"{cost.get(column, 0):>9.1f}" for column in columns))
     return lines
 
 

@@ -1,8 +1,10 @@
 """What a bench phase cost per stored statement: CPU by process group, and WAL written.
 
-CPU is read from Linux ``/proc`` before and after a phase: the LRS server (gunicorn), PostgreSQL
-processes, the bench process, and the whole machine's busy and idle time (processes that exit
-during a phase, such as the raw floor's connections, count only in ``machine``). WAL bytes come
+CPU is read from Linux ``/proc`` before and after a phase: the LRS server (gunicorn) and the bench
+process, which live through the whole phase, and the whole machine's busy and idle time;
+``rest`` is the machine's busy time less those two, i.e. PostgreSQL and anything else running.
+(PostgreSQL backends are not summed per process: connections that open or close during a phase,
+such as the raw floor's or an expired Django connection's, would be miscounted.) WAL bytes come
 from ``pg_current_wal_lsn()``. Divided by the statements the phase stored, they show which side
 a ratio moved with, which absolute rates on a machine whose speed drifts cannot. Without
 ``/proc`` the CPU part is empty.
@@ -21,14 +23,12 @@ from pathlib import Path
 import psycopg
 
 PROC = Path("/proc")
-GROUPS = ("server", "postgres", "bench")
+GROUPS = ("server", "bench")
 
 
 def _group(cmdline: str) -> str | None:
     if "gunicorn" in cmdline:
         return "server"
-    if cmdline.startswith("postgres"):
-        return "postgres"
     if "bench.cli" in cmdline:
         return "bench"
     return None
@@ -79,7 +79,7 @@ class PhaseSnapshot:
         return cls(seconds, sum(totals) / tick - idle, idle, wal, full_page_images)
 
     def per_statement(self, later: PhaseSnapshot, statements: int) -> dict[str, float]:
-        """CPU microseconds (by group, ``machine`` busy, ``idle``), ``wal_bytes`` and
+        """CPU microseconds (by group, ``machine`` busy, ``rest``, ``idle``), ``wal_bytes`` and
         ``full_page_images`` per stored statement between this snapshot and ``later``."""
         if not statements:
             return {}
@@ -91,6 +91,7 @@ class PhaseSnapshot:
             for group in GROUPS:
                 split[group] = round((later.seconds[group] - self.seconds[group]) / statements * 1e6, 1)
             split["machine"] = round((later.busy - self.busy) / statements * 1e6, 1)
+            split["rest"] = round(split["machine"] - sum(split[group] for group in GROUPS), 1)
             split["idle"] = round((later.idle - self.idle) / statements * 1e6, 1)
         return split
 

@@ -48,7 +48,7 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
 
 def _cost_lines(configurations: dict[str, Any]) -> list[str]:
     """What a stored statement cost in each configuration (bench.cpu, means over the rounds)."""
-    columns = ("server", "postgres", "machine", "wal_bytes")
+    columns = ("server", "rest", "machine", "wal_bytes")
     rows = []
     for label, figures in configurations.items():
         for kind in ("single_post", "batch_100_post"):
@@ -59,8 +59,9 @@ def _cost_lines(configurations: dict[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        "per stored statement (each timed run starts after a CHECKPOINT): CPU us, WAL bytes",
-        f"{'':26} " + " ".join(f"{column:>9}" for column in ("server", "postgres", "machine", "WAL B")),
+        "per stored statement (each timed run starts after a CHECKPOINT): CPU us (rest = machine less "
+        "server and bench: PostgreSQL, Redis, the rest), WAL bytes",
+        f"{'':26} " + " ".join(f"{column:>9}" for column in ("server", "rest", "machine", "WAL B")),
     ]
     for name, cost in rows:
         lines.append(f"{name:26} " + " ".join(f"{cost.get(column, 0):>9.1f}" for column in columns))

@@ -82,11 +82,11 @@ def _cost_lines(figures: dict[str, Any]) -> list[str]:
     rows = [(name, split) for name, item in figures.items() if (split := item.get("cost_per_statement"))]
     if not rows:
         return []
-    columns = ("server", "postgres", "bench", "machine", "idle", "wal_bytes", "full_page_images")
-    headers = ("server", "postgres", "bench", "machine", "idle", "WAL B", "WAL FPI")
+    columns = ("server", "bench", "rest", "machine", "idle", "wal_bytes", "full_page_images")
+    headers = ("server", "bench", "rest", "machine", "idle", "WAL B", "WAL FPI")
     lines = [
-        "per stored statement: CPU us by process (machine = all CPUs busy), WAL bytes and full-page "
-        "images; each phase starts after a CHECKPOINT",
+        "per stored statement: CPU us (machine = all CPUs busy; rest = machine less server and bench: "
+        "PostgreSQL and the rest), WAL bytes and full-page images; each test starts after a CHECKPOINT",
         f"{'':32} " + " ".join(f"{header:>9}" for header in headers),
     ]
     for name, split in rows:

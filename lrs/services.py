@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql as psycopg_sql
 
 from lrs import scopes
 from lrs.attachment_store import attachment_store, check_attachment_sizes
@@ -63,6 +64,26 @@ class _Prelude:
     activities: KnownActivities | None = None  # PostgreSQL: the batch's activities as stored
 
 
+_sequence_literals: dict[str, str] = {}
+
+
+def _statement_id_sequence() -> str:
+    """The statement id sequence as a ``regclass`` literal, looked up once per database.
+
+    ``nextval(pg_get_serial_sequence(...))`` looked the sequence up in the catalogue for every id
+    reserved: 0.7 ms for a batch of 100 against 0.1 ms with the literal (EXPLAIN ANALYZE).
+    """
+    name = connection.settings_dict["NAME"]
+    literal = _sequence_literals.get(name)
+    if literal is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence('lrs_statement', 'id')")
+            (sequence,) = cursor.fetchone()
+        quoted = psycopg_sql.Literal(sequence).as_string(connection.connection)
+        literal = _sequence_literals[name] = f"{quoted}::regclass"
+    return literal
+
+
 def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     """One round trip before writing a batch: the ``stored`` time, which ids are already
     stored, (PostgreSQL) primary keys for the rows to insert and the canonical definitions of
@@ -75,9 +96,8 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     """
     if connection.vendor == "postgresql":
         _xid, stored, reserved, existing, definitions = execute_prepared(
-            "SELECT pg_current_xact_id(), clock_timestamp(), "
-            "ARRAY(SELECT nextval(pg_get_serial_sequence('lrs_statement', 'id')) "
-            "FROM generate_series(1, %s)), "
+            "SELECT pg_current_xact_id(), clock_timestamp(), "  # noqa: S608 (the literal is quoted by psycopg)
+            f"ARRAY(SELECT nextval({_statement_id_sequence()}) FROM generate_series(1, %s)), "
             "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%b::uuid[])), "
             "(SELECT json_object_agg(activity_id, definition) FROM lrs_activity "
             "WHERE activity_id = ANY(%b::text[]))",

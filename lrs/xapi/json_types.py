@@ -187,13 +187,19 @@ def _reject_lone_surrogates(value: Any, path: str) -> None:
     https://www.rfc-editor.org/rfc/rfc8259#section-8.2"""
     if type(value) is str:
         if _has_lone_surrogate(value):
-            fail("contains an unpaired surrogate escape (\\ud800-\\udfff), which is not a Unicode character",
-                 path, "unpaired-surrogate")
+            fail(
+                "contains an unpaired surrogate escape (\\ud800-\\udfff), which is not a Unicode character",
+                path,
+                "unpaired-surrogate",
+            )
     elif type(value) is dict:
         for key, item in value.items():
             if _has_lone_surrogate(key):
-                fail("a property name contains an unpaired surrogate escape (\\ud800-\\udfff)",
-                     f"{path}[{json.dumps(key)}]", "unpaired-surrogate")
+                fail(
+                    "a property name contains an unpaired surrogate escape (\\ud800-\\udfff)",
+                    f"{path}[{json.dumps(key)}]",
+                    "unpaired-surrogate",
+                )
             _reject_lone_surrogates(item, child(path, key))
     elif type(value) is list:
         for index, item in enumerate(value):

@@ -101,3 +101,25 @@ def phase_start(conninfo: str) -> PhaseSnapshot:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     return PhaseSnapshot.take(conninfo)
+
+
+# The columns of a cost table: figure key -> header.
+COST_HEADERS = {
+    "server": "server",
+    "bench": "bench",
+    "rest": "rest",
+    "machine": "machine",
+    "idle": "idle",
+    "wal_bytes": "WAL B",
+    "full_page_images": "WAL FPI",
+}
+
+
+def cost_table(rows: list[tuple[str, dict[str, float]]], columns: tuple[str, ...], width: int) -> list[str]:
+    """``rows`` of (name, cost per statement) as text lines, ``columns`` from ``COST_HEADERS``."""
+    lines = [f"{'':{width}} " + " ".join(f"{COST_HEADERS[column]:>9}" for column in columns)]
+    for name, cost in rows:
+        cells = [f"{cost.get(column, 0):>9.{3 if column == 'full_page_images' else 1}f}"
+                 for column in columns]
+        lines.append(f"{name:{width}} " + " ".join(cells))
+    return lines

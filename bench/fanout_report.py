@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import cost_table
+
 
 def _mark(value: float, aim: float) -> str:
     return "ok" if value >= aim else "BELOW AIM"
@@ -48,7 +50,6 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
 
 def _cost_lines(configurations: dict[str, Any]) -> list[str]:
     """What a stored statement cost in each configuration (bench.cpu, means over the rounds)."""
-    columns = ("server", "rest", "machine", "wal_bytes")
     rows = []
     for label, figures in configurations.items():
         for kind in ("single_post", "batch_100_post"):
@@ -57,15 +58,12 @@ def _cost_lines(configurations: dict[str, Any]) -> list[str]:
                 rows.append((f"{label} {kind.removesuffix('_post')}", cost))
     if not rows:
         return []
-    lines = [
+    return [
         "",
         "per stored statement (each timed run starts after a CHECKPOINT): CPU us (rest = machine less "
         "server and bench: PostgreSQL, Redis, the rest), WAL bytes",
-        f"{'':26} " + " ".join(f"{column:>9}" for column in ("server", "rest", "machine", "WAL B")),
+        *cost_table(rows, ("server", "rest", "machine", "wal_bytes"), width=26),
     ]
-    for name, cost in rows:
-        lines.append(f"{name:26} " + " ".join(f"{cost.get(column, 0):>9.1f}" for column in columns))
-    return lines
 
 
 def _probe_lines(probes: dict[str, Any]) -> list[str]:

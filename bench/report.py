@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import cost_table
+
 SINGLE_AIM = 0.5
 BATCH_AIM = 0.25
 
@@ -83,16 +85,11 @@ def _cost_lines(figures: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     columns = ("server", "bench", "rest", "machine", "idle", "wal_bytes", "full_page_images")
-    headers = ("server", "bench", "rest", "machine", "idle", "WAL B", "WAL FPI")
     lines = [
         "per stored statement: CPU us (machine = all CPUs busy; rest = machine less server and bench: "
         "PostgreSQL and the rest), WAL bytes and full-page images; each test starts after a CHECKPOINT",
-        f"{'':32} " + " ".join(f"{header:>9}" for header in headers),
+        *cost_table(rows, columns, width=32),
     ]
-    for name, split in rows:
-        cells = [f"{split.get(column, 0):>9.{3 if column == 'full_page_images' else 1}f}"
-                 for column in columns]
-        lines.append(f"{name:32} " + " ".join(cells))
     return [*lines, ""]
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from adapters import dispatch
-from adapters.models import Attempt, Delivery, Target
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from adapters.registry import adapter_names
 from adapters.selectors import target_health
 from adapters.services_replay import deliveries_cancel, deliveries_replay
@@ -160,6 +160,33 @@ class DeliveryAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"cancelled {count} deliveries", level=messages.WARNING if not count else None
         )
+
+
+@admin.register(OutboxBatch)
+class OutboxBatchAdmin(admin.ModelAdmin):
+    """Stored batches whose deliveries no worker has written yet. Normally empty or nearly so:
+    a long list means no worker is taking ``dispatch_batch`` messages (the sweep expands a batch
+    left over 60 s)."""
+
+    list_display = ("id", "statement_count", "target_ids", "created_at", "dispatched_at")
+    ordering = ("id",)
+    actions = ["expand_now"]
+    readonly_fields = [field.name for field in OutboxBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="statements")
+    def statement_count(self, obj: OutboxBatch) -> int:
+        return len(obj.statement_pks)
+
+    @admin.action(description="Write and queue their deliveries now")
+    def expand_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queued = dispatch.expand_and_queue(list(queryset.values_list("id", flat=True)))
+        self.message_user(request, f"queued {queued} deliveries")
 
 
 from adapters import admin_identity  # noqa: E402, F401  (registers identity and competency admin)

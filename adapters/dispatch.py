@@ -59,42 +59,43 @@ def after_commit(ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: _send_tasks(ids))
 
 
-def after_ingest_commit(statement_pks: Iterable[int]) -> None:
-    """Dispatch the deliveries of a stored batch with ONE broker message, whatever the number of
-    targets: a worker's ``dispatch_batch`` task then queues one task per delivery. The rows were
-    written with ``dispatched_at`` set. After commit the keys go to this process's publisher
-    thread (``adapters.publisher``), so the request does not wait for the broker, and batches
-    committed while a publish is under way share the next message."""
-    pks = list(statement_pks)
-    if not pks:
+def after_ingest_commit(batch_ids: Iterable[int]) -> None:
+    """Hand the outbox batches of a stored transaction to a worker with ONE broker message,
+    whatever the number of statements and targets: its ``dispatch_batch`` task writes their
+    deliveries (``outbox.outbox_expand``) and queues one task each. After commit the ids go to
+    this process's publisher thread (``adapters.publisher``), so the request does not wait for
+    the broker, and batches committed while a publish is under way share the next message.
+    Without a broker (the quickstart) the batches are expanded and sent in-process."""
+    ids = list(batch_ids)
+    if not ids:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        transaction.on_commit(lambda: _send_tasks(pending_for_statements(pks)))
+        transaction.on_commit(lambda: expand_and_queue(ids))
         return
-    transaction.on_commit(lambda: _publisher().submit(pks))
+    transaction.on_commit(lambda: _publisher().submit(ids))
 
 
 def _publisher():
     return publisher(publish_dispatch, settings.LRS_DISPATCH_MIN_INTERVAL_MS / 1000)
 
 
-def publish_dispatch(statement_pks: list[int]) -> None:
-    """One ``dispatch_batch`` message for these statements. If the broker is unreachable, clear
-    ``dispatched_at`` of their deliveries so the sweep dispatches them once it is back."""
-    from adapters.models import Delivery
+def publish_dispatch(batch_ids: list[int]) -> None:
+    """One ``dispatch_batch`` message for these outbox batches. If the broker is unreachable,
+    clear their ``dispatched_at`` so the sweep expands them once it is back."""
+    from adapters.models import OutboxBatch
     from adapters.tasks import dispatch_batch
 
     try:
-        dispatch_batch.apply_async(args=(statement_pks,), retry=False)
+        dispatch_batch.apply_async(args=(batch_ids,), retry=False)
     except Exception as exc:
         logger.warning(
-            "could not queue the deliveries of %d statements (%s: %s); the sweep will",
-            len(statement_pks),
+            "could not queue %d outbox batches (%s: %s); the sweep will",
+            len(batch_ids),
             type(exc).__name__,
             exc,
         )
         try:
-            Delivery.objects.filter(statement_id__in=statement_pks, kind="deliver").update(dispatched_at=None)
+            OutboxBatch.objects.filter(id__in=batch_ids).update(dispatched_at=None)
         finally:
             if threading.current_thread() is not threading.main_thread():
                 connection.close()  # the publisher thread's own connection: not left open
@@ -103,6 +104,16 @@ def publish_dispatch(statement_pks: list[int]) -> None:
 def flush_publisher(timeout: float = 10.0) -> bool:
     """Wait until this process's pending dispatch messages were published (tests, shutdown)."""
     return _publisher().flush(timeout)
+
+
+def expand_and_queue(batch_ids: list[int]) -> int:
+    """Write the deliveries of these outbox batches, then one ``deliver`` task per pending
+    delivery (so deliveries run in parallel and retry independently); returns how many."""
+    from adapters.outbox import outbox_expand
+
+    ids = outbox_expand(batch_ids)
+    _send_tasks(ids, mark=False)
+    return len(ids)
 
 
 def pending_for_statements(statement_pks: list[int]) -> list[int]:
@@ -123,17 +134,24 @@ def later(delivery_id: int, at: datetime) -> None:
 
 
 def sweep_due(*, limit: int = 1000) -> int:
-    """Dispatch what a worker should be running but may not be; returns how many.
+    """Dispatch what a worker should be running but may not be; returns how many deliveries.
 
+    - outbox batches never handed to a worker (the broker was down) or not expanded within the
+      grace period (the message or the web process was lost): expanded here, their deliveries queued,
     - due and never dispatched (the broker was down when it was created),
     - due for longer than the grace period (its queued task was lost or the worker is gone),
     - in flight past its claim (the worker died mid-send; the idempotency key makes the re-send harmless).
     Dispatching twice is harmless: ``delivery_claim`` lets only one task run a delivery.
     """
-    from adapters.models import Delivery
+    from adapters.models import Delivery, OutboxBatch
 
     now = timezone.now()
     grace = 0 if settings.CELERY_TASK_ALWAYS_EAGER else REDISPATCH_GRACE_SECONDS
+    forgotten = Q(dispatched_at__isnull=True) | Q(created_at__lt=now - timedelta(seconds=grace))
+    unexpanded = list(
+        OutboxBatch.objects.filter(forgotten).order_by("id").values_list("id", flat=True)[:limit]
+    )
+    expanded = expand_and_queue(unexpanded) if unexpanded else 0
     due = Q(status__in=[Delivery.PENDING, Delivery.RETRYING], next_attempt_at__lte=now)
     never_dispatched = due & Q(dispatched_at__isnull=True)
     overdue = due & Q(next_attempt_at__lt=now - timedelta(seconds=grace))
@@ -144,12 +162,4 @@ def sweep_due(*, limit: int = 1000) -> int:
         .values_list("id", flat=True)[:limit]
     )
     _send_tasks(ids)
-    return len(ids)
-
-
-def queue_each(statement_pks: list[int]) -> int:
-    """In a worker: one ``deliver`` task per pending delivery of these statements (so deliveries
-    run in parallel and retry independently)."""
-    ids = pending_for_statements(statement_pks)
-    _send_tasks(ids, mark=False)
-    return len(ids)
+    return expanded + len(ids)

@@ -2,7 +2,8 @@
 
 Values are read from the database at scrape time, so they agree across all web
 and worker processes: statements stored, deliveries by target and status,
-attempts by outcome, the delivery lag histogram over the last hour, dead letters.
+attempts by outcome, the delivery lag histogram over the last hour, dead letters, and the
+outbox batches still waiting for a worker to write their deliveries.
 https://prometheus.io/docs/instrumenting/exposition_formats/
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
-from adapters.models import Attempt, Delivery
+from adapters.models import Attempt, Delivery, OutboxBatch
 from adapters.selectors import delivery_lags
 from lrs.models import Statement
 
@@ -54,6 +56,16 @@ def render_metrics() -> str:
         "# HELP lrs_dead_letters Deliveries that gave up.",
         "# TYPE lrs_dead_letters gauge",
         f"lrs_dead_letters {dead}",
+    ]
+    outbox = OutboxBatch.objects.aggregate(batches=Count("id"), oldest=Min("created_at"))
+    waiting = (timezone.now() - outbox["oldest"]).total_seconds() if outbox["oldest"] else 0.0
+    lines += [
+        "# HELP lrs_outbox_batches Stored batches whose deliveries no worker has written yet.",
+        "# TYPE lrs_outbox_batches gauge",
+        f"lrs_outbox_batches {outbox['batches']}",
+        "# HELP lrs_outbox_oldest_batch_age_seconds How long the oldest of them has waited.",
+        "# TYPE lrs_outbox_oldest_batch_age_seconds gauge",
+        f"lrs_outbox_oldest_batch_age_seconds {waiting:.3f}",
     ]
     lags = delivery_lags()
     lines += [

@@ -141,6 +141,33 @@ class Delivery(models.Model):
         return f"{self.kind} {self.statement_uuid} -> {self.target_id}"
 
 
+class OutboxBatch(models.Model):
+    """The outbox entry of one stored batch: its statements that enabled targets take.
+
+    Written in the transaction that stores the statements (one row per batch, whatever the
+    number of statements and targets), and expanded soon after commit into one ``Delivery`` per
+    (statement, matching target) by a worker (``outbox.outbox_expand``). So ingest cost does not
+    grow with the number of targets, and nothing is lost if the broker or the web process fails
+    after commit: the sweep expands what no worker did. The row is deleted once expanded.
+    """
+
+    # The smallest of statement_pks: a statement belongs to one batch, so it is unique, and
+    # the web process knows it without asking a sequence.
+    id = models.BigIntegerField(primary_key=True)
+    statement_pks = models.JSONField(help_text="Keys of the batch's statements that targets take")
+    last_statement_pk = models.BigIntegerField(help_text="The largest of statement_pks")
+    target_ids = models.JSONField(help_text="The targets enabled when the batch was stored")
+    correlation_id = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "outbox batches"
+
+    def __str__(self) -> str:
+        return f"batch of {len(self.statement_pks)} statements from {self.id}"
+
+
 class IdentityLink(models.Model):
     """One identifier of an employee: the link from an xAPI actor to the HRIS employee id.
 

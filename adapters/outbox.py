@@ -1,9 +1,10 @@
 """The outbox: delivery rows for the statements targets take, and retractions for voided ones.
 
 Flow (DESIGN.md): ``lrs`` sends ``statements_storing`` inside its storing transaction; the
-receiver returns the outbox rows (``outbox_rows_at_ingest``), which the LRS writes in the same
-INSERT (or COPY) as the statements, and the batch is dispatched after commit. Backfill and replay
-create rows for stored statements (``deliveries_create``); voiding cancels or retracts
+receiver returns the batch's outbox entry (``outbox_rows_at_ingest``), which the LRS writes in the
+same INSERT (or COPY) as the statements. After commit a worker expands it into one ``Delivery``
+per (statement, matching target) and queues them (``outbox_expand``). Backfill and replay create
+deliveries for stored statements (``deliveries_create``); voiding cancels or retracts
 (``deliveries_for_voided``). Sending is ``adapters.services``.
 """
 
@@ -13,15 +14,17 @@ import time
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from adapters import correlation, dispatch, targets_file
 from adapters.base import DELIVER, RETRACT
 from adapters.filters import statement_matches
-from adapters.models import Delivery, Target
+from adapters.models import Delivery, OutboxBatch, Target
 from adapters.registry import adapter_class
 from lrs.bulk import CompanionRows
-from lrs.selectors import statements_by_pk
+from lrs.selectors import statements_by_pk, statements_keyed_by_pk
 
 
 def idempotency_key(statement_uuid: str, target_name: str, kind: str) -> str:
@@ -61,43 +64,103 @@ def _matches(
 
 
 def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -> list[CompanionRows]:
-    """The outbox rows of a batch being stored: one per (statement, matching target), written by
-    the LRS in the same INSERT as the statements (``lrs.signals.statements_storing``).
+    """The outbox entry of a batch being stored: ONE ``OutboxBatch`` row naming its statements
+    that enabled targets take, written by the LRS in the same INSERT (or COPY) as the statements
+    (``lrs.signals.statements_storing``), so it commits or rolls back with them.
 
-    ``statements`` are the statements as stored, in memory (nothing to read back: the filter
-    needs only verb, result and object); adapters still read what they send through the query
-    layer when they send it. No delivery can exist yet for a statement being inserted, so the rows
-    are plain tuples with ``dispatched_at`` set, and the whole batch is handed to the workers
-    with one broker message after commit (``dispatch.after_ingest_commit``).
+    One row per batch, whatever the number of statements and targets: ingest cost does not grow
+    with the targets (DESIGN.md). A worker expands it into one ``Delivery`` per (statement,
+    matching target) right after commit (``outbox_expand``, from one broker message sent off the
+    request thread: ``dispatch.after_ingest_commit``); the sweep expands what no worker did.
+    ``statements`` are the statements as stored, in memory: the filter needs only verb, result
+    and object, and a batch no target takes writes nothing.
     """
     targets = enabled_targets()
     if not targets or not statement_pks:
         return []
-    rows = []
-    pks_with_rows: list[int] = []
-    for pk, statement, target in _matches(zip(statement_pks, statements, strict=True), targets):
-        statement_uuid = statement["id"]
-        rows.append((target.id, pk, statement_uuid, idempotency_key(statement_uuid, target.name, DELIVER)))
-        if not pks_with_rows or pks_with_rows[-1] != pk:
-            pks_with_rows.append(pk)
-    if not rows:
+    taken: list[int] = []
+    target_ids: set[int] = set()
+    for pk, statement in zip(statement_pks, statements, strict=True):
+        wanted = [target.id for target in targets if statement_matches(statement, target.filter)]
+        if wanted:
+            taken.append(pk)
+            target_ids.update(wanted)
+    if not taken:
         return []
-    dispatch.after_ingest_commit(pks_with_rows)
+    batch_id = min(taken)
+    dispatch.after_ingest_commit([batch_id])
     now = timezone.now()
-    constants = {
-        "kind": DELIVER,
-        "status": Delivery.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "dispatched_at": now,
-        "last_error": "",
-        "held_key": "",
-        "correlation_id": correlation.current(),
-        "created_at": now,
-        "updated_at": now,
-    }
-    columns = ("target_id", "statement_id", "statement_uuid", "idempotency_key")
-    return [CompanionRows(Delivery, columns, rows, constants)]
+    constants = {"correlation_id": correlation.current(), "created_at": now, "dispatched_at": now}
+    columns = ("id", "statement_pks", "last_statement_pk", "target_ids")
+    row = (batch_id, taken, max(taken), sorted(target_ids))
+    return [CompanionRows(OutboxBatch, columns, [row], constants)]
+
+
+def outbox_expand(batch_ids: Iterable[int]) -> list[int]:
+    """Write the deliveries of these outbox batches and delete them; returns the ids of the
+    pending deliveries of their statements, ready to be queued.
+
+    Idempotent and safe to run concurrently: a batch another transaction is expanding is skipped
+    (``SKIP LOCKED``), one already expanded is gone, and a delivery that exists already (say, from
+    a backfill) is left alone (the unique key statement + target + kind).
+    """
+    with transaction.atomic():
+        batches = list(_locked(OutboxBatch.objects.filter(id__in=list(batch_ids)), skip_locked=True))
+        expanded = _expand(batches)
+    return dispatch.pending_for_statements(expanded) if expanded else []
+
+
+def _locked(batches: QuerySet[OutboxBatch], *, skip_locked: bool = False) -> QuerySet[OutboxBatch]:
+    if not connection.features.has_select_for_update:  # SQLite: writers take turns anyway
+        return batches.order_by("id")
+    return batches.select_for_update(skip_locked=skip_locked).order_by("id")
+
+
+def _expand(batches: list[OutboxBatch]) -> list[int]:
+    """Delivery rows for the statements of these (locked) batches, which are then deleted;
+    returns the keys of their statements. Statements are read through the LRS query layer."""
+    if not batches:
+        return []
+    targets = Target.objects.in_bulk({target_id for batch in batches for target_id in batch.target_ids})
+    statement_pks = [pk for batch in batches for pk in batch.statement_pks]
+    statements = statements_keyed_by_pk(statement_pks)
+    now = timezone.now()
+    rows = []
+    for batch in batches:
+        batch_targets = [targets[target_id] for target_id in batch.target_ids if target_id in targets]
+        present = [(pk, statements[pk]) for pk in batch.statement_pks if pk in statements]
+        rows += [
+            Delivery(
+                target=target,
+                statement_id=pk,
+                statement_uuid=statement["id"],
+                kind=DELIVER,
+                idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
+                next_attempt_at=now,
+                dispatched_at=now,
+                correlation_id=batch.correlation_id,
+            )
+            for pk, statement, target in _matches(present, batch_targets)
+        ]
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    OutboxBatch.objects.filter(id__in=[batch.id for batch in batches]).delete()
+    return statement_pks
+
+
+def _expand_batches_holding(statement_pks: list[int]) -> list[int]:
+    """Expand, in the current transaction, the outbox batches that hold any of these statements;
+    returns the keys of all their statements.
+
+    Voiding runs this first, so it always finds the deliveries it must cancel or retract. It
+    waits for a worker expanding one of them to commit (the batch is then gone and its rows are
+    there); a worker never waits for voiding (it skips locked batches), so they cannot deadlock.
+    """
+    wanted = set(statement_pks)
+    if not wanted:
+        return []
+    candidates = OutboxBatch.objects.filter(id__lte=max(wanted), last_statement_pk__gte=min(wanted))
+    batches = [batch for batch in _locked(candidates) if wanted.intersection(batch.statement_pks)]
+    return _expand(batches)
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
@@ -150,8 +213,11 @@ def _ids_of(rows: list[Delivery]) -> list[int]:
 def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     """Voiding reaches downstream: cancel what was not sent yet, retract what was.
 
-    Runs inside the transaction that stored the voiding statement.
+    Runs inside the transaction that stored the voiding statement. Outbox batches holding the
+    voided statements are expanded first, here: their other statements' deliveries are queued
+    after commit.
     """
+    expanded = _expand_batches_holding(statement_pks)
     now = timezone.now()
     open_deliveries = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
     open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
@@ -179,3 +245,7 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
         dispatch.after_commit(_ids_of(rows))
+    voided = set(statement_pks)
+    others = [pk for pk in expanded if pk not in voided]
+    if others:
+        dispatch.after_commit(dispatch.pending_for_statements(others))

@@ -1,6 +1,6 @@
 """Publishing the dispatch messages of stored batches off the request thread.
 
-After a batch commits, its statement keys go to this process's publisher thread, which sends
+After a batch commits, its outbox batch id goes to this process's publisher thread, which sends
 them to the broker as ``adapters.dispatch_batch`` messages. No request waits for the broker, and
 a process sends at most one message per ``min_interval`` (``LRS_DISPATCH_MIN_INTERVAL_MS``):
 the first batch after a quiet spell leaves at once, the batches committed within the interval
@@ -10,8 +10,8 @@ bench/results/fanout.json), at the price of at most ``min_interval`` of added de
 
 Nothing is lost if the publish fails or never happens: the outbox rows are committed.
 
-- The broker refuses: the rows get ``dispatched_at`` cleared, so the next sweep dispatches them.
-- The process dies before publishing: the rows stay due, and the sweep dispatches any row
+- The broker refuses: the batches get ``dispatched_at`` cleared, so the next sweep expands them.
+- The process dies before publishing: the batches stay, and the sweep expands any batch
   due for longer than its grace period (``dispatch.sweep_due``).
 
 At exit, the publisher sends what it still holds.
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
-# Statement keys per broker message at most (a message stays small whatever the load).
+# Outbox batch ids per broker message at most (a message stays small whatever the load).
 MAX_KEYS_PER_MESSAGE = 2000
 
 
@@ -42,7 +42,7 @@ class Publisher:
 
     def _start_fresh(self) -> None:
         # Also in a forked child (gunicorn forks its workers): the parent's thread does not exist
-        # there and its lock may have been held at the fork; its pending keys are the parent's.
+        # there and its lock may have been held at the fork; its pending ids are the parent's.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: list[int] = []
@@ -51,9 +51,9 @@ class Publisher:
         self._pid: int | None = None
         self._last_publish = float("-inf")
 
-    def submit(self, statement_pks: Sequence[int]) -> None:
+    def submit(self, batch_ids: Sequence[int]) -> None:
         with self._lock:
-            self._pending.extend(statement_pks)
+            self._pending.extend(batch_ids)
             self._ensure_thread()
             self._wake.notify()
 
@@ -85,7 +85,7 @@ class Publisher:
             try:
                 self._publish(batch)
             except Exception:  # the publish function handles broker errors; anything else is a bug
-                logger.exception("publishing the dispatch of %d statements failed", len(batch))
+                logger.exception("publishing the dispatch of %d outbox batches failed", len(batch))
             finally:
                 with self._lock:
                     self._busy = False

@@ -16,11 +16,14 @@ def deliver(delivery_id: int) -> str | None:
 
 @shared_task(name="adapters.sweep", ignore_result=True)
 def sweep() -> int:
-    """Periodic (Celery beat): dispatch due, never-dispatched and stuck deliveries."""
+    """Periodic (Celery beat): expand forgotten outbox batches; dispatch due, never-dispatched
+    and stuck deliveries."""
     return dispatch.sweep_due()
 
 
 @shared_task(name="adapters.dispatch_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def dispatch_batch(statement_pks: list[int]) -> int:
-    """The deliveries of one stored batch, handed over in one message: queue one task each."""
-    return dispatch.queue_each(statement_pks)
+def dispatch_batch(batch_ids: list[int]) -> int:
+    """The outbox batches of stored statements, handed over in one message: write their
+    deliveries and queue one task each. A batch already expanded (by the sweep, by voiding, by a
+    re-run of this task) is gone, so this is harmless to repeat."""
+    return dispatch.expand_and_queue(batch_ids)

@@ -118,6 +118,10 @@ def _copy_bool(value: bool | None) -> str:
     return "\\N" if value is None else ("t" if value else "f")
 
 
+def _copy_json(value: Any) -> str:
+    return "\\N" if value is None else _copy_text(orjson.dumps(value).decode())
+
+
 def _copy_value(value: Any) -> str:
     """One value of any supported type in COPY text format (columns of known type use the
     formatter ``_copy_column`` picked for them)."""
@@ -150,6 +154,8 @@ def _copy_column(field: models.Field, value: str) -> str:
         return f"{{{value}}}" if not field.null else f"{{_plain({value})}}"
     if internal == "DateTimeField" and not field.null:
         return f"{{{value}.isoformat()}}"
+    if internal == "JSONField":
+        return f"{{_json({value})}}"
     return f"{{_value({value})}}"  # anything else: the general formatter
 
 
@@ -174,7 +180,13 @@ def _copy_lines(
         "def write(rows, suffix):\n"
         f"    return ''.join([f\"{line}\" + suffix for ({', '.join(names)},) in rows])\n"
     )
-    namespace = {"_text": _copy_text, "_plain": _copy_plain, "_value": _copy_value, "_NULL": "\\N"}
+    namespace = {
+        "_text": _copy_text,
+        "_plain": _copy_plain,
+        "_json": _copy_json,
+        "_value": _copy_value,
+        "_NULL": "\\N",
+    }
     exec(compile(source, f"<COPY lines of {model._meta.db_table}>", "exec"), namespace)  # noqa: S102
     return namespace["write"]
 

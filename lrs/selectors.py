@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -329,10 +329,15 @@ def statement_get(
 def statements_by_pk(pks: list[int], *, query: StatementQuery | None = None) -> list[dict]:
     """Statements (as ``GET /statements`` would serve them, voided ones included) by primary key,
     for the fan-out: adapters never read raw model fields."""
-    render = payload_renderer(query or StatementQuery())
-    rows = Statement.objects.filter(id__in=pks).only("id", "payload")
-    by_pk = {row.id: json.loads(render(row.payload)) for row in rows}
+    by_pk = statements_keyed_by_pk(pks, query=query)
     return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def statements_keyed_by_pk(pks: Iterable[int], *, query: StatementQuery | None = None) -> dict[int, dict]:
+    """``statements_by_pk`` as a mapping from primary key (statements since deleted are absent)."""
+    render = payload_renderer(query or StatementQuery())
+    rows = Statement.objects.filter(id__in=list(pks)).only("id", "payload")
+    return {row.id: json.loads(render(row.payload)) for row in rows}
 
 
 def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:

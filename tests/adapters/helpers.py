@@ -76,3 +76,13 @@ def live_group_members(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
+
+
+def expand_outbox() -> list[int]:
+    """Write the deliveries of every outbox batch now, as the worker's ``dispatch_batch`` task
+    does after commit (for tests that store statements in a transaction that never commits);
+    returns the ids of the pending deliveries."""
+    from adapters.models import OutboxBatch
+    from adapters.outbox import outbox_expand
+
+    return outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))

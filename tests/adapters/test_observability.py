@@ -9,6 +9,7 @@ import responses
 from django.contrib.auth import get_user_model
 
 from adapters.models import Delivery, Target
+from tests.adapters.helpers import expand_outbox
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +127,7 @@ def test_target_health_counts_each_status_of_its_own_deliveries_only(target):
         name="other", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
     )
     statement_store(statements=[make_statement() for _ in range(7)], credential=None)
+    expand_outbox()
     mine = list(Delivery.objects.filter(target=target).order_by("id"))
     now = timezone.now()
     states = [
@@ -149,6 +151,7 @@ def test_admin_finds_deliveries_by_statement_id_or_idempotency_key(admin_client,
     from lrs.services import statement_store
 
     [first, _second] = statement_store(statements=[make_statement(), make_statement()], credential=None)
+    expand_outbox()
     for term in (first, f"{first}:hook:deliver"):
         page = admin_client.get("/admin/adapters/delivery/", {"q": term}).content.decode()
         assert first in page and "1 result" in page

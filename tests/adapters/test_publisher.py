@@ -71,7 +71,7 @@ def test_a_failing_publish_is_logged_and_the_thread_goes_on(caplog):
     publisher.submit([2])
     assert publisher.flush(timeout=5)
     assert calls == [[1], [2]]
-    assert "publishing the dispatch of 1 statements failed" in caplog.text
+    assert "publishing the dispatch of 1 outbox batches failed" in caplog.text
 
 
 def test_a_forked_process_starts_its_own_thread(monkeypatch):

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from adapters import dispatch
-from adapters.models import Attempt, Delivery, Target
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from adapters.services_replay import backfill, deliveries_replay
 from config.celery import app as celery_app
 from tests.adapters.helpers import wait_until
@@ -147,7 +147,9 @@ def test_redis_down_during_ingest_loses_nothing(
     assert time.monotonic() - started < 10, "ingest must not hang on a dead broker"
     # The publish runs on this process's publisher thread, after the response: wait for it.
     assert dispatch.flush_publisher(timeout=10)
-    assert Delivery.objects.filter(status=Delivery.PENDING, dispatched_at__isnull=True).count() == 3
+    # The batch's outbox entry committed with the statements, marked as never handed over.
+    [batch] = OutboxBatch.objects.all()
+    assert batch.dispatched_at is None and len(batch.statement_pks) == 3
 
     private_redis.start()
     celery_worker_process(broker, extra_env=WORKER_ENV)

@@ -6,6 +6,7 @@ The same flows through a real Celery worker on real Redis are in test_reliabilit
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,12 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters import health
-from adapters.models import Attempt, Delivery, Target
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
+from adapters.outbox import deliveries_create
 from adapters.retry import RetryPolicy
 from adapters.services import delivery_send
 from adapters.services_replay import backfill, deliveries_replay
 from lrs.models import Statement
 from lrs.services import statement_store
+from tests.adapters.helpers import expand_outbox
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -228,12 +231,12 @@ def test_backfill_sends_old_statements_to_a_new_target_once(django_capture_on_co
     assert len(responses.calls) == 2
 
 
-def test_the_outbox_rows_go_in_with_the_statement_in_the_same_insert(
+def test_the_outbox_entry_goes_in_with_the_statement_in_the_same_insert(
     target, settings, django_capture_on_commit_callbacks
 ):
-    # Fan-out must cost the ingest path next to nothing: the outbox rows of a small batch ride in
-    # the statements' own multi-table INSERT, so a statement that targets take costs exactly the
-    # queries of one that no target takes.
+    # Fan-out must cost the ingest path next to nothing: the outbox entry of a small batch rides
+    # in the statements' own multi-table INSERT, so a statement that targets take costs exactly
+    # the queries of one that no target takes.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -248,27 +251,62 @@ def test_the_outbox_rows_go_in_with_the_statement_in_the_same_insert(
             statement_store(statements=[make_statement(verb=verb)], credential=None)
         counts.append(len(captured))
     assert counts[2] == counts[3]
-    assert Delivery.objects.count() == 2
+    assert OutboxBatch.objects.count() == 2 and Delivery.objects.count() == 0
     [insert] = [query["sql"] for query in captured.captured_queries if "INSERT" in query["sql"]]
-    assert '"lrs_statement"' in insert and '"adapters_delivery"' in insert
+    assert '"lrs_statement"' in insert and '"adapters_outboxbatch"' in insert
 
 
-def test_a_large_batch_gets_its_outbox_rows_by_copy_with_every_field_set(target):
-    statements = [make_statement() for _ in range(25)]  # over lrs.bulk.SMALL_BATCH
+@pytest.mark.parametrize("size", [3, 25], ids=["one INSERT", "COPY"])  # lrs.bulk.SMALL_BATCH is 10
+def test_a_batch_writes_one_outbox_entry_whatever_the_number_of_targets(size, target, monkeypatch):
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
+    hook_config = {"url": "https://hooks.example.com/x", "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    others = [
+        Target.objects.create(name=f"hook{number}", adapter="webhook", config=hook_config)
+        for number in range(3)
+    ]
+    skipped = make_statement(verb="http://adlnet.gov/expapi/verbs/experienced")
+    ids = statement_store(
+        statements=[make_statement(), skipped, *[make_statement() for _ in range(size - 1)]], credential=None
+    )
+    [batch] = OutboxBatch.objects.all()
+    taken = [Statement.objects.get(statement_id=statement_id).id for statement_id in ids[:1] + ids[2:]]
+    assert batch.statement_pks == taken and (batch.id, batch.last_statement_pk) == (min(taken), max(taken))
+    assert batch.target_ids == sorted(t.id for t in [target, *others])
+    assert batch.dispatched_at is not None and batch.created_at is not None
+
+
+def test_expanding_the_outbox_writes_every_delivery_with_every_field_set(target):
+    statements = [make_statement() for _ in range(25)]
     ids = statement_store(statements=statements, credential=None)
+    pending = expand_outbox()
+    assert not OutboxBatch.objects.exists()
     rows = list(Delivery.objects.order_by("statement_id"))
+    assert sorted(pending) == sorted(row.id for row in rows)
     assert [str(row.statement_uuid) for row in rows] == ids
     for row, statement_id in zip(rows, ids, strict=True):
         assert row.target_id == target.id and row.kind == "deliver" and row.status == Delivery.PENDING
         assert row.idempotency_key == f"{statement_id}:hook:deliver"
         assert row.attempts == 0 and row.dispatched_at is not None and row.created_at is not None
         assert row.statement.statement_id == row.statement_uuid
+    assert expand_outbox() == []  # expanded once: a second message finds nothing
+
+
+def test_expanding_skips_what_a_backfill_already_created_and_statements_since_deleted(target):
+    first, second, third = statement_store(statements=[make_statement() for _ in range(3)], credential=None)
+    [batch] = OutboxBatch.objects.all()
+    deliveries_create(statement_pks=batch.statement_pks[:1])  # a backfill got there first
+    Statement.objects.filter(statement_id=third).delete()
+    pending = expand_outbox()
+    stored = sorted(Delivery.objects.values_list("statement_uuid", flat=True))
+    assert stored == sorted(uuid.UUID(statement_id) for statement_id in (first, second))
+    assert len(pending) == 2
 
 
 def test_a_second_delivery_of_the_same_statement_target_and_kind_is_refused(target):
     from django.db import IntegrityError
 
     statement_store(statements=[make_statement()], credential=None)
+    expand_outbox()
     original = Delivery.objects.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         Delivery.objects.create(

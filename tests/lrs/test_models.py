@@ -9,6 +9,7 @@ from django.db import connection
 from adapters.models import Delivery, Target
 from lrs.models import Credential, Statement, StatementActivity, StatementAgent
 from lrs.services import statement_store
+from tests.adapters.helpers import expand_outbox
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +51,7 @@ def test_deleting_a_statement_deletes_its_index_rows_and_deliveries(monkeypatch)
         statements=[make_statement(), make_statement(actor_email="other@example.com")], credential=None
     )
     first, second = Statement.objects.order_by("id")
+    expand_outbox()
     assert Delivery.objects.count() == 2
     first.delete()
     assert set(StatementAgent.objects.values_list("statement_id", flat=True)) == {second.id}
@@ -65,6 +67,8 @@ def test_deleting_a_target_deletes_its_deliveries(monkeypatch):
         config={"url": "https://hooks.example.com/x", "secret": {"env": "TEST_WEBHOOK_SECRET"}},
     )
     statement_store(statements=[make_statement()], credential=None)
+    expand_outbox()
+    assert Delivery.objects.count() == 1
     target.delete()
     assert Delivery.objects.count() == 0 and Statement.objects.count() == 1
 

@@ -1,0 +1,172 @@
+"""The outbox batch: written with the statements, expanded into deliveries after commit.
+
+Voiding must find every delivery it has to cancel or retract even while a batch is still
+unexpanded, or is being expanded by a worker at that very moment (adapters/outbox.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import responses
+from django.db import connection, transaction
+
+from adapters import dispatch, outbox
+from adapters.models import Delivery, OutboxBatch, Target
+from adapters.outbox import outbox_expand
+from lrs.services import statement_store
+from tests.adapters.helpers import wait_until
+from tests.conftest import make_statement
+
+HOOK = "https://hooks.example.com/lrs"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+@pytest.fixture
+def target(monkeypatch) -> Target:
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
+    return Target.objects.create(
+        name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    )
+
+
+def voiding(statement_id: str) -> dict:
+    return make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+
+
+def delivered_statement_ids() -> list[str]:
+    return sorted(json.loads(call.request.body)["statement"]["id"] for call in responses.calls)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_voiding_a_statement_of_an_unexpanded_batch_cancels_it_and_sends_the_others(
+    target, django_capture_on_commit_callbacks
+):
+    responses.post(HOOK, status=200)
+    # Stored, but no worker has taken the batch yet (its after-commit hook never ran).
+    first, second, third = statement_store(statements=[make_statement() for _ in range(3)], credential=None)
+    assert Delivery.objects.count() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[voiding(second)], credential=None)
+    assert not OutboxBatch.objects.exists()
+    statuses = {str(row.statement_uuid): row.status for row in Delivery.objects.all()}
+    assert statuses == {first: Delivery.DELIVERED, second: Delivery.CANCELLED, third: Delivery.DELIVERED}
+    assert delivered_statement_ids() == sorted([first, third])
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_statement_voided_in_its_own_batch_is_never_sent(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=200)
+    kept = make_statement()
+    doomed = make_statement()
+    doomed["id"] = "8f7a39c1-5f1e-4a51-9d0c-0a1c5d4e9b11"
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[kept, doomed, voiding(doomed["id"])], credential=None)
+    assert Delivery.objects.get(statement_uuid=doomed["id"]).status == Delivery.CANCELLED
+    assert len(responses.calls) == 1 and doomed["id"] not in delivered_statement_ids()
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_the_sweep_expands_a_batch_no_worker_took(target):
+    responses.post(HOOK, status=200)
+    [statement_id] = statement_store(statements=[make_statement()], credential=None)
+    OutboxBatch.objects.update(dispatched_at=None)  # the broker refused the dispatch message
+    assert dispatch.sweep_due() == 1
+    assert Delivery.objects.get().status == Delivery.DELIVERED
+    assert delivered_statement_ids() == [statement_id]
+    assert dispatch.sweep_due() == 0
+
+
+@pytest.mark.django_db
+def test_metrics_show_the_batches_waiting_for_a_worker(client, target):
+    statement_store(statements=[make_statement(), make_statement()], credential=None)
+    statement_store(statements=[make_statement()], credential=None)
+    text = client.get("/metrics").content.decode()
+    assert "lrs_outbox_batches 2\n" in text
+    [age] = [line for line in text.splitlines() if line.startswith("lrs_outbox_oldest_batch_age_seconds ")]
+    assert float(age.split()[1]) >= 0
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_waiting_batches_and_expands_them_on_request(admin_client, target, monkeypatch):
+    statement_store(statements=[make_statement(), make_statement()], credential=None)
+    [batch] = OutboxBatch.objects.all()
+    page = admin_client.get("/admin/adapters/outboxbatch/").content.decode()
+    assert str(batch.id) in page
+    sent: list[int] = []
+    monkeypatch.setattr(dispatch, "_send_tasks", lambda ids, **kwargs: sent.extend(ids))
+    admin_client.post(
+        "/admin/adapters/outboxbatch/", {"action": "expand_now", "_selected_action": [batch.id]}
+    )
+    assert not OutboxBatch.objects.exists()
+    assert sorted(sent) == sorted(Delivery.objects.values_list("id", flat=True)) and len(sent) == 2
+
+
+def _in_thread(work) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_voiding_waits_for_a_worker_expanding_the_batch_then_cancels(target, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite runs one writer at a time anyway")
+    monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)  # no worker yet
+    [statement_id] = statement_store(statements=[make_statement()], credential=None)
+    locked, release = threading.Event(), threading.Event()
+
+    def worker_expanding() -> None:
+        with transaction.atomic():
+            batches = list(OutboxBatch.objects.select_for_update())
+            locked.set()
+            release.wait(10)  # the worker is slow: voiding arrives meanwhile
+            outbox._expand(batches)
+
+    worker = _in_thread(worker_expanding)
+    assert locked.wait(10)
+    voided = _in_thread(lambda: statement_store(statements=[voiding(statement_id)], credential=None))
+    time.sleep(0.5)
+    assert voided.is_alive(), "voiding must wait for the batch being expanded"
+    release.set()
+    worker.join(10)
+    voided.join(10)
+    assert not voided.is_alive()
+    assert Delivery.objects.get(kind="deliver").status == Delivery.CANCELLED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_skips_a_batch_that_voiding_is_expanding(target, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite runs one writer at a time anyway")
+    monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)
+    statement_store(statements=[make_statement()], credential=None)
+    locked, release = threading.Event(), threading.Event()
+
+    def voiding_holds_the_batch() -> None:
+        with transaction.atomic():
+            list(OutboxBatch.objects.select_for_update())
+            locked.set()
+            release.wait(10)
+
+    holder = _in_thread(voiding_holds_the_batch)
+    assert locked.wait(10)
+    started = time.monotonic()
+    assert outbox_expand(OutboxBatch.objects.values_list("id", flat=True)) == []
+    assert time.monotonic() - started < 2, "a worker must not wait (it could deadlock with voiding)"
+    release.set()
+    holder.join(10)
+    wait_until(lambda: OutboxBatch.objects.exists())
+    assert len(outbox_expand(OutboxBatch.objects.values_list("id", flat=True))) == 1

@@ -70,7 +70,7 @@ def outbox_reset(redis_url: str) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE adapters_attempt, adapters_delivery")
+        cursor.execute("TRUNCATE adapters_attempt, adapters_delivery, adapters_outboxbatch")
     with broker(redis_url) as client:
         client.flushdb()
 
@@ -91,6 +91,19 @@ def delivery_counts() -> dict[str, int]:
     counts["total"] = sum(counts.values())
     counts["dispatched"] = Delivery.objects.filter(dispatched_at__isnull=False).count()
     return counts
+
+
+def outbox_counts() -> dict[str, int]:
+    """The outbox batches ingest wrote (``batches``, ``dispatched`` to the broker) and the
+    deliveries they stand for (``deliveries``: statements times targets, summed over batches)."""
+    from adapters.models import OutboxBatch
+
+    rows = list(OutboxBatch.objects.values_list("statement_pks", "target_ids", "dispatched_at"))
+    return {
+        "batches": len(rows),
+        "dispatched": sum(1 for *_, dispatched in rows if dispatched is not None),
+        "deliveries": sum(len(pks) * len(target_ids) for pks, target_ids, _ in rows),
+    }
 
 
 def finished(counts: dict[str, int]) -> int:

@@ -143,9 +143,11 @@ def delivery_cost(count: int = 20) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from adapters.models import Delivery
+    from adapters.models import Delivery, OutboxBatch
+    from adapters.outbox import outbox_expand
     from adapters.services import delivery_send
 
+    outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))  # what a worker does first
     ids = list(Delivery.objects.filter(status=Delivery.PENDING).order_by("id").values_list("id", flat=True))
     if len(ids) < 2:
         return {"error": "no pending deliveries to probe"}

@@ -24,7 +24,7 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
         lines.append(
             f"{name:26} {single['statements_per_s']:>9,.1f} {single['latency_p50_ms']:>7.1f} "
             f"{batch['statements_per_s']:>12,.1f} {batch['latency_p50_ms']:>7.1f} "
-            f"{check['deliveries_created']:>10,} {check['tasks_in_redis']:>11,} "
+            f"{check['deliveries_in_outbox']:>10,} {check['tasks_in_redis']:>11,} "
             f"{single['errors'] + batch['errors']:>6}"
             f"{'' if check['ok'] else '  OUTBOX MISMATCH'}"
         )

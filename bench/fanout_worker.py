@@ -2,7 +2,8 @@
 
 Per worker kind (pool, concurrency): with ONE webhook target (the bench receiver, up),
 queue ``deliveries`` deliveries by POSTing that many statements with no worker running,
-start the worker and time it until the Delivery table says every one is delivered; then,
+start the worker and time it (writing the deliveries from the outbox batches included) until
+the Delivery table says every one is delivered; then,
 with the worker still running, POST ``e2e_rate`` statements/s for ``e2e_seconds`` and
 measure, per delivery, receiver arrival minus the statement's ``stored`` (from the
 delivered body).
@@ -26,6 +27,7 @@ from bench.fanout_db import (
     delivery_span,
     delivery_timeline,
     finished,
+    outbox_counts,
     pg_sessions,
     queue_length,
 )
@@ -107,16 +109,16 @@ def queue_deliveries(
         max_requests=len(batches),
         max_seconds=300.0,
     )
-    counts = delivery_counts()
+    outbox = outbox_counts()  # the worker writes the deliveries these batches stand for
     check = {
         "posted": len(ids),
         "post_errors": result.errors,
         "first_error": result.first_error,
-        "deliveries_created": counts["total"],
+        "deliveries_in_outbox": outbox["deliveries"],
         "tasks_in_redis": queue_length(redis_url),
         "seconds": round(result.seconds, 2),
     }
-    check["ok"] = result.errors == 0 and counts["total"] == count and check["tasks_in_redis"] > 0
+    check["ok"] = result.errors == 0 and outbox["deliveries"] == count and check["tasks_in_redis"] > 0
     return ids, check
 
 
@@ -238,14 +240,14 @@ def run_worker_phase(
     apply_targets([hook_url], redis_url)
     ids, queued = queue_deliveries(target, factory, plan.deliveries, plan.client_threads, redis_url)
     log(
-        f"  {spec.label}: queued {queued['deliveries_created']:,} deliveries "
+        f"  {spec.label}: queued {queued['deliveries_in_outbox']:,} deliveries "
         f"({queued['tasks_in_redis']:,} broker messages) in {queued['seconds']}s, starting the worker"
     )
     if not queued["ok"]:
         log(f"  {spec.label}: queue check failed: {queued}")
     sessions_before = pg_sessions()
     with celery_worker(spec, env, log_dir) as worker:
-        drain = measure_drain(worker, queued["deliveries_created"], plan.drain_timeout)
+        drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
         time.sleep(1.0)  # let the statistics collector catch up
         drain["postgres_sessions_opened"] = pg_sessions() - sessions_before
         tasks, log_end = task_runtimes(worker, worker.log_offset)

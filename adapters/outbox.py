@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from adapters import correlation, dispatch, targets_file
@@ -23,7 +25,7 @@ from adapters.base import DELIVER, RETRACT
 from adapters.filters import statement_matches
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.registry import adapter_class
-from lrs.bulk import CompanionRows
+from lrs.bulk import CompanionRows, insert_new_rows
 from lrs.selectors import statements_by_pk, statements_keyed_by_pk
 
 
@@ -98,58 +100,114 @@ def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -
 
 def outbox_expand(batch_ids: Iterable[int]) -> list[int]:
     """Write the deliveries of these outbox batches and delete them; returns the ids of the
-    pending deliveries of their statements, ready to be queued.
+    new deliveries, ready to be queued.
 
     Idempotent and safe to run concurrently: a batch another transaction is expanding is skipped
     (``SKIP LOCKED``), one already expanded is gone, and a delivery that exists already (say, from
-    a backfill) is left alone (the unique key statement + target + kind).
+    a backfill, which queued it) is left alone (the unique key statement + target + kind).
     """
     with transaction.atomic():
-        batches = list(_locked(OutboxBatch.objects.filter(id__in=list(batch_ids)), skip_locked=True))
-        expanded = _expand(batches)
-    return dispatch.pending_for_statements(expanded) if expanded else []
+        return _expand(_claim(list(batch_ids), skip_locked=True))
 
 
-def _locked(batches: QuerySet[OutboxBatch], *, skip_locked: bool = False) -> QuerySet[OutboxBatch]:
-    if not connection.features.has_select_for_update:  # SQLite: writers take turns anyway
-        return batches.order_by("id")
-    return batches.select_for_update(skip_locked=skip_locked).order_by("id")
+@dataclass(frozen=True)
+class _Batch:
+    id: int
+    statement_pks: list[int]
+    target_ids: list[int]
+    correlation_id: str
 
 
-def _expand(batches: list[OutboxBatch]) -> list[int]:
-    """Delivery rows for the statements of these (locked) batches, which are then deleted;
-    returns the keys of their statements. Statements are read through the LRS query layer."""
+def _claim(batch_ids: list[int], *, skip_locked: bool) -> list[_Batch]:
+    """Delete these batches and return them. The DELETE's row lock holds off any other
+    transaction expanding the same batch until this one commits; the batch is then gone. With
+    ``skip_locked``, batches another transaction holds are left to it."""
+    if not batch_ids:
+        return []
+    if connection.vendor != "postgresql":  # SQLite: writers take turns anyway
+        found = OutboxBatch.objects.filter(id__in=batch_ids).order_by("id")
+        rows = list(found.values_list("id", "statement_pks", "target_ids", "correlation_id"))
+        found.delete()
+        return [_Batch(*row) for row in rows]
+    table = connection.ops.quote_name(OutboxBatch._meta.db_table)
+    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id = ANY(%s) "  # noqa: S608
+            f"ORDER BY id {lock}) RETURNING id, statement_pks, target_ids, correlation_id",
+            [batch_ids],
+        )
+        rows = cursor.fetchall()
+    return [_Batch(pk, _json(pks), _json(targets), correlation) for pk, pks, targets, correlation in rows]
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value  # Django reads jsonb as text
+
+
+def _targets_by_id(target_ids: set[int]) -> dict[int, Target]:
+    known = {target.id: target for target in enabled_targets() if target.id in target_ids}
+    missing = target_ids - known.keys()  # disabled since the batch was stored, or not cached yet
+    return {**known, **Target.objects.in_bulk(missing)} if missing else known
+
+
+_DELIVERY_COLUMNS = ("target_id", "statement_id", "statement_uuid", "idempotency_key", "correlation_id")
+
+
+def _expand(batches: list[_Batch]) -> list[int]:
+    """Delivery rows for the statements of these claimed batches; returns the ids of the rows
+    written. Statements are read through the LRS query layer; each target's filter is applied
+    as it stands now."""
     if not batches:
         return []
-    targets = Target.objects.in_bulk({target_id for batch in batches for target_id in batch.target_ids})
+    targets = _targets_by_id({target_id for batch in batches for target_id in batch.target_ids})
     statement_pks = [pk for batch in batches for pk in batch.statement_pks]
     statements = statements_keyed_by_pk(statement_pks)
-    now = timezone.now()
     rows = []
     for batch in batches:
         batch_targets = [targets[target_id] for target_id in batch.target_ids if target_id in targets]
         present = [(pk, statements[pk]) for pk in batch.statement_pks if pk in statements]
         rows += [
-            Delivery(
-                target=target,
-                statement_id=pk,
-                statement_uuid=statement["id"],
-                kind=DELIVER,
-                idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
-                next_attempt_at=now,
-                dispatched_at=now,
-                correlation_id=batch.correlation_id,
+            (
+                target.id,
+                pk,
+                statement["id"],
+                idempotency_key(statement["id"], target.name, DELIVER),
+                batch.correlation_id,
             )
             for pk, statement, target in _matches(present, batch_targets)
         ]
-    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    OutboxBatch.objects.filter(id__in=[batch.id for batch in batches]).delete()
-    return statement_pks
+    now = timezone.now()
+    constants = {
+        "kind": DELIVER,
+        "status": Delivery.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "dispatched_at": now,
+        "last_error": "",
+        "held_key": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    if connection.vendor == "postgresql":
+        return insert_new_rows(Delivery, _DELIVERY_COLUMNS, rows, constants)
+    # SQLite runs one writer at a time: leave out what exists, and bulk_create returns the ids.
+    existing = set(
+        Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER).values_list(
+            "target_id", "statement_id"
+        )
+    )
+    fresh = [
+        Delivery(**dict(zip(_DELIVERY_COLUMNS, row, strict=True)), **constants)
+        for row in rows
+        if (row[0], row[1]) not in existing
+    ]
+    return [delivery.id for delivery in Delivery.objects.bulk_create(fresh)]
 
 
 def _expand_batches_holding(statement_pks: list[int]) -> list[int]:
     """Expand, in the current transaction, the outbox batches that hold any of these statements;
-    returns the keys of all their statements.
+    returns the ids of the deliveries written.
 
     Voiding runs this first, so it always finds the deliveries it must cancel or retract. It
     waits for a worker expanding one of them to commit (the batch is then gone and its rows are
@@ -159,8 +217,8 @@ def _expand_batches_holding(statement_pks: list[int]) -> list[int]:
     if not wanted:
         return []
     candidates = OutboxBatch.objects.filter(id__lte=max(wanted), last_statement_pk__gte=min(wanted))
-    batches = [batch for batch in _locked(candidates) if wanted.intersection(batch.statement_pks)]
-    return _expand(batches)
+    holding = [pk for pk, pks in candidates.values_list("id", "statement_pks") if wanted.intersection(pks)]
+    return _expand(_claim(holding, skip_locked=False))
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
@@ -245,7 +303,6 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
         dispatch.after_commit(_ids_of(rows))
-    voided = set(statement_pks)
-    others = [pk for pk in expanded if pk not in voided]
-    if others:
-        dispatch.after_commit(dispatch.pending_for_statements(others))
+    if expanded:  # those not cancelled above
+        still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
+        dispatch.after_commit(list(still_pending.values_list("id", flat=True)))

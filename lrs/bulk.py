@@ -196,6 +196,28 @@ def _rows_json(columns: Sequence[str], rows: Sequence[Sequence], constants: tupl
     return orjson.dumps(records).decode()  # it writes datetimes (RFC 3339) and UUIDs itself
 
 
+def insert_new_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    constants: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """PostgreSQL only: insert plain value tuples in one statement, leaving out any row that
+    would break a unique constraint (``ON CONFLICT DO NOTHING``); returns the primary keys of
+    the rows it inserted (Django's ``bulk_create(ignore_conflicts=True)`` returns none)."""
+    if not rows:
+        return []
+    constants = constants or {}
+    sql, columns_in_db = _json_insert(model, (*columns, *constants))
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{sql} ON CONFLICT DO NOTHING RETURNING {pk}",
+            [_rows_json(columns_in_db, rows, tuple(constants.values()))],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def execute_prepared(sql: str, params: Sequence) -> tuple | None:
     """Run on the ingest path's hot queries: a prepared statement with server-side binding (the
     values travel apart from the SQL, no client-side quoting), so PostgreSQL parses and plans it

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lrs.bulk import _copy_lines, _copy_value
+from lrs.bulk import _copy_json, _copy_lines, _copy_value, insert_new_rows
 from lrs.models import Statement, StatementAgent
 from lrs.selectors import statements_by_pk
 from lrs.services import statement_store
@@ -53,6 +53,36 @@ def test_copy_lines_write_each_column_by_its_field_type_and_end_with_the_shared_
 def test_copy_lines_refuse_a_row_with_the_wrong_number_of_values():
     with pytest.raises(ValueError, match="unpack"):
         _copy_lines(StatementAgent, ("statement_id", "agent_ifi", "direct"))([(1, "mailto:a@b")], "\n")
+
+
+def test_json_columns_are_written_as_compact_json_in_copy_text_format():
+    assert _copy_json([1, 2]) == "[1,2]"
+    assert _copy_json({"note": "tab\there"}) == '{"note":"tab\\\\there"}'  # JSON's \t, then COPY's
+    assert _copy_json(None) == "\\N"
+
+
+@pytest.mark.django_db
+def test_insert_new_rows_leaves_out_rows_a_unique_constraint_refuses_and_returns_the_new_keys():
+    from django.utils import timezone
+
+    from adapters.models import Delivery, Target
+
+    target = Target.objects.create(name="hook", adapter="webhook", config={})
+    [first, second] = statement_store(statements=[make_statement(), make_statement()], credential=None)
+    pks = dict(Statement.objects.values_list("statement_id", "id"))
+    now = timezone.now()
+    constants = {"kind": "deliver", "status": "pending", "attempts": 0, "next_attempt_at": now,
+                 "last_error": "", "held_key": "", "correlation_id": "",
+                 "created_at": now, "updated_at": now}  # fmt: skip
+    columns = ("target_id", "statement_id", "statement_uuid", "idempotency_key")
+
+    def row(statement_id: str) -> tuple:
+        return (target.id, pks[uuid.UUID(statement_id)], statement_id, f"{statement_id}:hook:deliver")
+
+    [existing] = insert_new_rows(Delivery, columns, [row(first)], constants)
+    new = insert_new_rows(Delivery, columns, [row(first), row(second)], constants)
+    assert len(new) == 1 and new[0] != existing
+    assert sorted(Delivery.objects.values_list("id", flat=True)) == sorted([existing, *new])
 
 
 def test_a_value_of_an_unknown_type_is_refused_not_guessed():

@@ -106,14 +106,22 @@ def flush_publisher(timeout: float = 10.0) -> bool:
     return _publisher().flush(timeout)
 
 
+# Outbox batches expanded per transaction: each batch was one storing transaction, so this
+# bounds the expansion's (a sweep after a long broker outage may find thousands of batches).
+EXPAND_BATCHES_PER_TRANSACTION = 10
+
+
 def expand_and_queue(batch_ids: list[int]) -> int:
-    """Write the deliveries of these outbox batches, then one ``deliver`` task per pending
-    delivery (so deliveries run in parallel and retry independently); returns how many."""
+    """Write the deliveries of these outbox batches, then one ``deliver`` task per new delivery
+    (so deliveries run in parallel and retry independently); returns how many."""
     from adapters.outbox import outbox_expand
 
-    ids = outbox_expand(batch_ids)
-    _send_tasks(ids, mark=False)
-    return len(ids)
+    queued = 0
+    for start in range(0, len(batch_ids), EXPAND_BATCHES_PER_TRANSACTION):
+        ids = outbox_expand(batch_ids[start : start + EXPAND_BATCHES_PER_TRANSACTION])
+        _send_tasks(ids, mark=False)
+        queued += len(ids)
+    return queued
 
 
 def pending_for_statements(statement_pks: list[int]) -> list[int]:

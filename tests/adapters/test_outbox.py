@@ -170,3 +170,19 @@ def test_a_worker_skips_a_batch_that_voiding_is_expanding(target, monkeypatch):
     holder.join(10)
     wait_until(lambda: OutboxBatch.objects.exists())
     assert len(outbox_expand(OutboxBatch.objects.values_list("id", flat=True))) == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_many_waiting_batches_are_expanded_a_few_per_transaction(target, monkeypatch):
+    responses.post(HOOK, status=200)
+    for _ in range(dispatch.EXPAND_BATCHES_PER_TRANSACTION + 3):
+        statement_store(statements=[make_statement()], credential=None)
+    OutboxBatch.objects.update(dispatched_at=None)
+    claimed: list[int] = []
+    claim = outbox._claim
+    monkeypatch.setattr(outbox, "_claim", lambda ids, **kw: claimed.append(len(ids)) or claim(ids, **kw))
+    assert dispatch.sweep_due() == dispatch.EXPAND_BATCHES_PER_TRANSACTION + 3
+    assert claimed == [dispatch.EXPAND_BATCHES_PER_TRANSACTION, 3]
+    count = dispatch.EXPAND_BATCHES_PER_TRANSACTION + 3
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == len(responses.calls) == count

@@ -59,6 +59,37 @@ def after_commit(ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: _send_tasks(ids))
 
 
+def after_commit_via_worker(ids: Iterable[int]) -> None:
+    """Like ``after_commit`` for many deliveries: one broker message, after which a worker
+    queues one task each (``tasks.queue_deliveries``), so a request never publishes hundreds.
+    The rows must have ``dispatched_at`` set: if this message is lost, the sweep re-dispatches
+    them once overdue."""
+    ids = list(ids)
+    if not ids:
+        return
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(lambda: _send_tasks(ids, mark=False))
+        return
+
+    def publish() -> None:
+        from adapters.tasks import queue_deliveries
+
+        try:
+            queue_deliveries.apply_async(args=(ids,), retry=False)
+        except Exception as exc:  # the rows are due: the sweep dispatches them
+            logger.warning(
+                "could not queue %d deliveries (%s: %s); the sweep will", len(ids), type(exc).__name__, exc
+            )
+
+    transaction.on_commit(publish)
+
+
+def queue_each(delivery_ids: list[int]) -> int:
+    """In a worker: one ``deliver`` task per delivery (they run in parallel, retry apart)."""
+    _send_tasks(delivery_ids, mark=False)
+    return len(delivery_ids)
+
+
 def after_ingest_commit(batch_ids: Iterable[int]) -> None:
     """Hand the outbox batches of a stored transaction to a worker with ONE broker message,
     whatever the number of statements and targets: its ``dispatch_batch`` task writes their
@@ -70,7 +101,9 @@ def after_ingest_commit(batch_ids: Iterable[int]) -> None:
     if not ids:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        transaction.on_commit(lambda: expand_and_queue(ids))
+        # robust: the statements are committed whatever happens here (an error is logged and
+        # the batch stays for the sweep); the request must not fail after its statements stored.
+        transaction.on_commit(lambda: expand_and_queue(ids), robust=True)
         return
     transaction.on_commit(lambda: _publisher().submit(ids))
 
@@ -141,6 +174,27 @@ def later(delivery_id: int, at: datetime) -> None:
     transaction.on_commit(lambda: _send_tasks([delivery_id], eta=at))
 
 
+def _expand_isolating_failures(batch_ids: list[int]) -> int:
+    """``expand_and_queue`` chunk by chunk; a chunk that fails is retried one batch at a time,
+    so one batch that cannot be expanded (logged, tried again next sweep) holds up no other."""
+    queued = 0
+    for start in range(0, len(batch_ids), EXPAND_BATCHES_PER_TRANSACTION):
+        chunk = batch_ids[start : start + EXPAND_BATCHES_PER_TRANSACTION]
+        try:
+            queued += expand_and_queue(chunk)
+            continue
+        except Exception:
+            if len(chunk) == 1:
+                logger.exception("could not expand outbox batch %s; the next sweep tries again", chunk[0])
+                continue
+        for batch_id in chunk:
+            try:
+                queued += expand_and_queue([batch_id])
+            except Exception:
+                logger.exception("could not expand outbox batch %s; the next sweep tries again", batch_id)
+    return queued
+
+
 def sweep_due(*, limit: int = 1000) -> int:
     """Dispatch what a worker should be running but may not be; returns how many deliveries.
 
@@ -159,7 +213,7 @@ def sweep_due(*, limit: int = 1000) -> int:
     unexpanded = list(
         OutboxBatch.objects.filter(forgotten).order_by("id").values_list("id", flat=True)[:limit]
     )
-    expanded = expand_and_queue(unexpanded) if unexpanded else 0
+    expanded = _expand_isolating_failures(unexpanded)
     due = Q(status__in=[Delivery.PENDING, Delivery.RETRYING], next_attempt_at__lte=now)
     never_dispatched = due & Q(dispatched_at__isnull=True)
     overdue = due & Q(next_attempt_at__lt=now - timedelta(seconds=grace))

@@ -177,6 +177,9 @@ def _expand(batches: list[_Batch]) -> list[int]:
             )
             for pk, statement, target in _matches(present, batch_targets)
         ]
+    # Unique-key order, as in ``deliveries_create``: two inserts that meet on the unique key
+    # (statement, target, kind) then wait for each other in the same order and cannot deadlock.
+    rows.sort(key=lambda row: (row[1], row[0]))
     now = timezone.now()
     constants = {
         "kind": DELIVER,
@@ -249,6 +252,7 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
     ]
     if not rows:
         return []
+    rows.sort(key=lambda row: (row.statement_id, row.target_id))  # unique-key order: see _expand
     created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     ids = [row.id for row in created if row.id is not None]
     if not ids:  # ignore_conflicts gives no ids on some backends: look them up
@@ -303,6 +307,6 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
         dispatch.after_commit(_ids_of(rows))
-    if expanded:  # those not cancelled above
+    if expanded:  # those not cancelled above, in one broker message whatever their number
         still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
-        dispatch.after_commit(list(still_pending.values_list("id", flat=True)))
+        dispatch.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))

@@ -27,3 +27,10 @@ def dispatch_batch(batch_ids: list[int]) -> int:
     deliveries and queue one task each. A batch already expanded (by the sweep, by voiding, by a
     re-run of this task) is gone, so this is harmless to repeat."""
     return dispatch.expand_and_queue(batch_ids)
+
+
+@shared_task(name="adapters.queue_deliveries", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def queue_deliveries(delivery_ids: list[int]) -> int:
+    """Many deliveries handed over in one message (e.g. a batch voiding expanded): queue one
+    task each. Repeating it is harmless: only one task can claim a delivery."""
+    return dispatch.queue_each(delivery_ids)

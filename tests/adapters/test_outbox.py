@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
+from datetime import timedelta
 
 import pytest
 import responses
 from django.db import connection, transaction
+from django.utils import timezone
 
-from adapters import dispatch, outbox
+from adapters import dispatch, outbox, tasks
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.outbox import outbox_expand
+from lrs.models import Statement
 from lrs.services import statement_store
 from tests.adapters.helpers import wait_until
 from tests.conftest import make_statement
@@ -126,11 +130,22 @@ def test_voiding_waits_for_a_worker_expanding_the_batch_then_cancels(target, mon
         pytest.skip("row locks: SQLite runs one writer at a time anyway")
     monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)  # no worker yet
     [statement_id] = statement_store(statements=[make_statement()], credential=None)
+    [batch_id] = OutboxBatch.objects.values_list("id", flat=True)
+    claim = outbox._claim
+    voiding_claimed: list[int] = []
+
+    def recording_claim(batch_ids: list[int], *, skip_locked: bool) -> list:
+        claimed = claim(batch_ids, skip_locked=skip_locked)
+        if not skip_locked:  # voiding's claim
+            voiding_claimed.extend(batch.id for batch in claimed)
+        return claimed
+
+    monkeypatch.setattr(outbox, "_claim", recording_claim)
     locked, release = threading.Event(), threading.Event()
 
-    def worker_expanding() -> None:
+    def worker_expanding() -> None:  # what outbox_expand does, with a pause in the middle
         with transaction.atomic():
-            batches = list(OutboxBatch.objects.select_for_update())
+            batches = outbox._claim([batch_id], skip_locked=True)
             locked.set()
             release.wait(10)  # the worker is slow: voiding arrives meanwhile
             outbox._expand(batches)
@@ -144,6 +159,8 @@ def test_voiding_waits_for_a_worker_expanding_the_batch_then_cancels(target, mon
     worker.join(10)
     voided.join(10)
     assert not voided.is_alive()
+    # The worker's rows were there when voiding went on, and the batch was gone.
+    assert voiding_claimed == []
     assert Delivery.objects.get(kind="deliver").status == Delivery.CANCELLED
 
 
@@ -186,3 +203,113 @@ def test_many_waiting_batches_are_expanded_a_few_per_transaction(target, monkeyp
     assert claimed == [dispatch.EXPAND_BATCHES_PER_TRANSACTION, 3]
     count = dispatch.EXPAND_BATCHES_PER_TRANSACTION + 3
     assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == len(responses.calls) == count
+
+
+def _batch(statement_pks: list[int], target: Target) -> OutboxBatch:
+    return OutboxBatch.objects.create(
+        id=min(statement_pks),
+        statement_pks=statement_pks,
+        last_statement_pk=max(statement_pks),
+        target_ids=[target.id],
+        created_at=timezone.now(),
+        dispatched_at=timezone.now(),
+    )
+
+
+@pytest.mark.django_db
+def test_voiding_expands_only_the_batches_holding_its_statements_even_when_they_interleave(
+    target, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Concurrent requests reserve interleaved keys: batch A may hold 1, 2, 5 and batch B 3, 4.
+    monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)
+    ids = statement_store(statements=[make_statement() for _ in range(7)], credential=None)
+    OutboxBatch.objects.all().delete()
+    pk = dict(Statement.objects.values_list("statement_id", "id"))
+    p = [pk[uuid.UUID(statement_id)] for statement_id in ids]
+    first = _batch([p[0], p[1], p[4]], target)
+    _batch([p[2], p[3]], target)
+    _batch([p[5], p[6]], target)
+    sent: list[int] = []
+    monkeypatch.setattr(dispatch, "_send_tasks", lambda delivery_ids, **kwargs: sent.extend(delivery_ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[voiding(ids[2]), voiding(ids[6])], credential=None)
+    assert set(OutboxBatch.objects.values_list("id", flat=True)) == {first.id}
+    statuses = dict(Delivery.objects.values_list("statement_id", "status"))
+    assert statuses == {p[2]: Delivery.CANCELLED, p[3]: Delivery.PENDING,
+                        p[5]: Delivery.PENDING, p[6]: Delivery.CANCELLED}  # fmt: skip
+    pending = Delivery.objects.filter(status=Delivery.PENDING).values_list("id", flat=True)
+    assert sorted(sent) == sorted(pending)
+
+
+@pytest.mark.django_db
+def test_with_a_broker_voiding_hands_the_other_deliveries_over_in_one_message(
+    target, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)
+    ids = statement_store(statements=[make_statement() for _ in range(30)], credential=None)
+    messages: list[tuple] = []
+    monkeypatch.setattr(tasks.queue_deliveries, "apply_async", lambda args, **kwargs: messages.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[voiding(ids[0])], credential=None)
+    [(delivery_ids,)] = messages
+    pending = Delivery.objects.filter(status=Delivery.PENDING, dispatched_at__isnull=False)
+    assert sorted(delivery_ids) == sorted(pending.values_list("id", flat=True)) and len(delivery_ids) == 29
+
+
+@pytest.mark.django_db
+def test_the_sweep_expands_a_batch_whose_message_was_lost_once_it_is_a_minute_old(
+    target, settings, monkeypatch
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a broker: the sweep waits out the grace period
+    monkeypatch.setattr(dispatch, "after_ingest_commit", lambda batch_ids: None)  # the message is lost
+    statement_store(statements=[make_statement(), make_statement()], credential=None)
+    queued: list[int] = []
+    monkeypatch.setattr(dispatch, "_send_tasks", lambda ids, **kwargs: queued.extend(ids))
+    assert dispatch.sweep_due() == 0 and OutboxBatch.objects.exists()
+    old = timezone.now() - timedelta(seconds=dispatch.REDISPATCH_GRACE_SECONDS + 1)
+    OutboxBatch.objects.update(created_at=old)
+    assert dispatch.sweep_due() == 2
+    assert not OutboxBatch.objects.exists()
+    assert sorted(queued) == sorted(Delivery.objects.values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_one_batch_that_cannot_be_expanded_holds_up_no_other(target, monkeypatch, caplog):
+    responses.post(HOOK, status=200)
+    for _ in range(3):
+        statement_store(statements=[make_statement()], credential=None)
+    OutboxBatch.objects.update(dispatched_at=None)
+    bad = OutboxBatch.objects.order_by("id").first().id
+    expand = outbox._expand
+
+    def failing_for_one(batches: list) -> list[int]:
+        if any(batch.id == bad for batch in batches):
+            raise RuntimeError("a broken target filter, say")
+        return expand(batches)
+
+    monkeypatch.setattr(outbox, "_expand", failing_for_one)
+    assert dispatch.sweep_due() == 2
+    assert list(OutboxBatch.objects.values_list("id", flat=True)) == [bad]
+    assert f"could not expand outbox batch {bad}" in caplog.text
+    assert len(responses.calls) == 2
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_without_a_broker_a_failing_expansion_does_not_fail_the_request_that_stored(
+    xapi, target, monkeypatch
+):
+    responses.post(HOOK, status=200)
+
+    def broken(batches: list) -> list[int]:
+        raise RuntimeError("database went away")
+
+    expand = outbox._expand
+    monkeypatch.setattr(outbox, "_expand", broken)
+    response = xapi.post_statements([make_statement()])
+    assert response.status_code == 200, response.content
+    assert OutboxBatch.objects.count() == 1 and Statement.objects.count() == 1
+    monkeypatch.setattr(outbox, "_expand", expand)
+    assert dispatch.sweep_due() == 1 and len(responses.calls) == 1

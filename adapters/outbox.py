@@ -107,7 +107,18 @@ def outbox_expand(batch_ids: Iterable[int]) -> list[int]:
     a backfill, which queued it) is left alone (the unique key statement + target + kind).
     """
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Voiding waits for a batch a worker holds. Should the worker's host freeze mid-way (no
+            # clean kill), PostgreSQL ends this session after this long idle in the transaction,
+            # rolling the claim back, instead of after TCP keepalive's two hours.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL idle_in_transaction_session_timeout = %s", [WORKER_IDLE_LIMIT])
         return _expand(_claim(list(batch_ids), skip_locked=True))
+
+
+# How long an expanding worker may sit idle inside its transaction (it never should: the
+# transaction is a few queries back to back).
+WORKER_IDLE_LIMIT = "10s"
 
 
 @dataclass(frozen=True)

@@ -313,3 +313,23 @@ def test_without_a_broker_a_failing_expansion_does_not_fail_the_request_that_sto
     assert OutboxBatch.objects.count() == 1 and Statement.objects.count() == 1
     monkeypatch.setattr(outbox, "_expand", expand)
     assert dispatch.sweep_due() == 1 and len(responses.calls) == 1
+
+
+@pytest.mark.django_db
+def test_an_expanding_worker_that_stalls_in_its_transaction_is_cut_off(target, monkeypatch):
+    # Voiding waits for a batch a worker holds: a frozen worker must not hold it for hours.
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL session setting")
+    statement_store(statements=[make_statement()], credential=None)
+    seen: list[str] = []
+    expand = outbox._expand
+
+    def recording(batches: list) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW idle_in_transaction_session_timeout")
+            seen.append(cursor.fetchone()[0])
+        return expand(batches)
+
+    monkeypatch.setattr(outbox, "_expand", recording)
+    assert len(outbox_expand(OutboxBatch.objects.values_list("id", flat=True))) == 1
+    assert seen == [outbox.WORKER_IDLE_LIMIT]  # SET LOCAL: it ends with the worker's transaction

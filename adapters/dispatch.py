@@ -157,16 +157,6 @@ def expand_and_queue(batch_ids: list[int]) -> int:
     return queued
 
 
-def pending_for_statements(statement_pks: list[int]) -> list[int]:
-    from adapters.models import Delivery
-
-    return list(
-        Delivery.objects.filter(statement_id__in=statement_pks, kind="deliver", status=Delivery.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-
-
 def later(delivery_id: int, at: datetime) -> None:
     """Queue a retry for ``at``. Without a broker, the sweep picks it up when due."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -175,24 +165,24 @@ def later(delivery_id: int, at: datetime) -> None:
 
 
 def _expand_isolating_failures(batch_ids: list[int]) -> int:
-    """``expand_and_queue`` chunk by chunk; a chunk that fails is retried one batch at a time,
-    so one batch that cannot be expanded (logged, tried again next sweep) holds up no other."""
+    """``expand_and_queue`` chunk by chunk; a chunk that fails is tried again one batch at a
+    time, so one batch that cannot be expanded (logged, tried again next sweep) holds up no other."""
     queued = 0
     for start in range(0, len(batch_ids), EXPAND_BATCHES_PER_TRANSACTION):
         chunk = batch_ids[start : start + EXPAND_BATCHES_PER_TRANSACTION]
         try:
             queued += expand_and_queue(chunk)
-            continue
         except Exception:
-            if len(chunk) == 1:
-                logger.exception("could not expand outbox batch %s; the next sweep tries again", chunk[0])
-                continue
-        for batch_id in chunk:
-            try:
-                queued += expand_and_queue([batch_id])
-            except Exception:
-                logger.exception("could not expand outbox batch %s; the next sweep tries again", batch_id)
+            queued += sum(_expand_one_or_log(batch_id) for batch_id in chunk)
     return queued
+
+
+def _expand_one_or_log(batch_id: int) -> int:
+    try:
+        return expand_and_queue([batch_id])
+    except Exception:
+        logger.exception("could not expand outbox batch %s; the next sweep tries again", batch_id)
+        return 0
 
 
 def sweep_due(*, limit: int = 1000) -> int:

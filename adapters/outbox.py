@@ -73,7 +73,8 @@ def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -
     One row per batch, whatever the number of statements and targets: ingest cost does not grow
     with the targets (DESIGN.md). A worker expands it into one ``Delivery`` per (statement,
     matching target) right after commit (``outbox_expand``, from one broker message sent off the
-    request thread: ``dispatch.after_ingest_commit``); the sweep expands what no worker did.
+    request thread: ``dispatch.after_ingest_commit``, from the rows' ``after_write`` hook); the
+    sweep expands what no worker did.
     ``statements`` are the statements as stored, in memory: the filter needs only verb, result
     and object, and a batch no target takes writes nothing.
     """
@@ -90,12 +91,21 @@ def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -
     if not taken:
         return []
     batch_id = min(taken)
-    dispatch.after_ingest_commit([batch_id])
     now = timezone.now()
     constants = {"correlation_id": correlation.current(), "created_at": now, "dispatched_at": now}
     columns = ("id", "statement_pks", "last_statement_pk", "target_ids")
     row = (batch_id, taken, max(taken), sorted(target_ids))
-    return [CompanionRows(OutboxBatch, columns, [row], constants)]
+    # Once written: hand the batch to a worker after commit (the LRS may still fall back to
+    # another way of writing, so not before).
+    return [
+        CompanionRows(
+            OutboxBatch,
+            columns,
+            [row],
+            constants,
+            after_write=lambda: dispatch.after_ingest_commit([batch_id]),
+        )
+    ]
 
 
 def outbox_expand(batch_ids: Iterable[int]) -> list[int]:

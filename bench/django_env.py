@@ -14,6 +14,8 @@ def in_process_environ(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "LOG_LEVEL": "WARNING",
+        # As in production (test mode reads the enabled targets on every batch).
+        "LRS_TARGETS_CACHE_SECONDS": "5",
     }
 
 

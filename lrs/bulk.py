@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import psycopg
 from django.db import connection, models
+from psycopg import sql as psycopg_sql
 
 # Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
 SMALL_BATCH = 10
@@ -35,12 +36,15 @@ class CompanionRows:
     """Rows another app writes together with a batch of statements (see
     ``lrs.signals.statements_storing``): plain value tuples in ``columns`` order (attribute
     names), plus ``constants``: columns with the same value in every row. They go into the
-    same INSERT as the statements, or get their own COPY."""
+    same INSERT as the statements, or get their own COPY. ``after_write`` is called once they
+    are written, inside the storing transaction (or right after the single SQL statement that
+    wrote them committed): the place to register ``transaction.on_commit`` hooks."""
 
     model: type[models.Model]
     columns: tuple[str, ...]
     rows: Sequence[Sequence]
     constants: Mapping[str, Any] = field(default_factory=dict)
+    after_write: Callable[[], None] | None = None
 
 
 def insert_tuples(
@@ -251,3 +255,23 @@ def _json_insert(model: type[models.Model], attnames: tuple[str, ...]) -> tuple[
     table = connection.ops.quote_name(model._meta.db_table)
     source = f"json_to_recordset(%s::json) AS r({definitions})"
     return f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {source}", columns  # noqa: S608
+
+
+_sequence_literals: dict[str, str] = {}
+
+
+def statement_id_sequence() -> str:
+    """The statement id sequence as a ``regclass`` literal, looked up once per database.
+
+    ``nextval(pg_get_serial_sequence(...))`` looked the sequence up in the catalogue for every id
+    reserved: 0.7 ms for a batch of 100 against 0.1 ms with the literal (EXPLAIN ANALYZE).
+    """
+    name = connection.settings_dict["NAME"]
+    literal = _sequence_literals.get(name)
+    if literal is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence('lrs_statement', 'id')")
+            (sequence,) = cursor.fetchone()
+        quoted = psycopg_sql.Literal(sequence).as_string(connection.connection)
+        literal = _sequence_literals[name] = f"{quoted}::regclass"
+    return literal

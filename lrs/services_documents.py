@@ -191,7 +191,7 @@ def activity_definitions_update(
     can_define: bool,
     known: KnownActivities | None = None,
     found: Mapping[str, dict[str, Any] | None] | None = None,
-) -> None:
+) -> dict[str, dict[str, Any]]:
     """Record the Activities of newly stored statements and merge their definitions into ``Activity``.
 
     Call it inside the statement-storing transaction with the statements as stored
@@ -208,12 +208,13 @@ def activity_definitions_update(
     known and no definition changes: then this costs no query and takes no lock. Only rows whose
     definition changes are locked (in id order, so concurrent batches cannot deadlock) and merged
     again under the lock. ``found``: the definitions of ``statements`` when the caller has
-    collected them already (``collect_definitions``).
+    collected them already (``collect_definitions``). Returns the definitions it merged (under the
+    lock), by activity id.
     """
     if found is None:
         found = collect_definitions(list(statements))
     if not found:
-        return
+        return {}
     current: dict[str, dict[str, Any] | None] = {}
     checked: set[str] = set()
     if known is not None:
@@ -235,22 +236,23 @@ def activity_definitions_update(
     to_merge = sorted(
         activity_id
         for activity_id, existing in current.items()
-        if _merges_into(existing, found[activity_id], can_define=can_define)
+        if definition_changes(existing, found[activity_id], can_define=can_define)
     )
     if not to_merge:
-        return
+        return {}
     changed: list[Activity] = []
     locked = Activity.objects.select_for_update().filter(activity_id__in=to_merge).order_by("activity_id")
     for row in locked:
-        if _merges_into(row.definition, found[row.activity_id], can_define=can_define):
+        if definition_changes(row.definition, found[row.activity_id], can_define=can_define):
             row.definition = merge_definitions(row.definition or {}, found[row.activity_id] or {})
             row.updated = now
             changed.append(row)
     if changed:
         Activity.objects.bulk_update(changed, ["definition", "updated"])
+    return {row.activity_id: row.definition for row in changed}
 
 
-def _merges_into(
+def definition_changes(
     existing: dict[str, Any] | None, definition: dict[str, Any] | None, *, can_define: bool
 ) -> bool:
     """Whether ``definition`` would change the canonical ``existing`` one."""

@@ -232,7 +232,11 @@ def execute_prepared(sql: str, params: Sequence) -> tuple | None:
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone() if cursor.description else None
+        # Not ``cursor.description``: it builds a column object per column on every call.
+        returned_rows = (
+            cursor.pgresult is not None and cursor.pgresult.status == psycopg.pq.ExecStatus.TUPLES_OK
+        )
+        row = cursor.fetchone() if returned_rows else None
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return row

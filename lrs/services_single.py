@@ -218,7 +218,7 @@ def _write(
         *(_companion_json(table) for table in tables),
         id_pool.wanted(),
     ]
-    inserted, definitions_held, _stored, reserved = execute_prepared(sql, params)
+    inserted, definitions_held, reserved = execute_prepared(sql, params)
     id_pool.add(reserved)
     if not inserted:
         if definitions_held:
@@ -322,6 +322,6 @@ def _single_insert_sql(
         parts.append(f"w{index} AS ({insert})")
     return (
         f"WITH {', '.join(parts)} "  # noqa: S608 (names from the models, values as parameters)
-        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), t.stored, "
+        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), "
         f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)) FROM t"
     )

@@ -214,7 +214,9 @@ LRS_IDENTITY_DOTLESS_DOMAINS = env_list("LRS_IDENTITY_DOTLESS_DOMAINS", ["gmail.
 # enabled fan-out targets. Changes made in the same process apply at once; others within this.
 LRS_CREDENTIAL_CACHE_SECONDS = env_int("LRS_CREDENTIAL_CACHE_SECONDS", 10, minimum=0)
 # A web process sends at most one dispatch message per this many ms (adapters/publisher.py).
-LRS_DISPATCH_MIN_INTERVAL_MS = env_int("LRS_DISPATCH_MIN_INTERVAL_MS", 25, minimum=0)
+# A message leaves at once after a quiet spell; under load, 50 rather than 25 ms halved the
+# publishing CPU per stored statement (one Celery publish costs about 1-2 ms of a web process).
+LRS_DISPATCH_MIN_INTERVAL_MS = env_int("LRS_DISPATCH_MIN_INTERVAL_MS", 50, minimum=0)
 LRS_TARGETS_CACHE_SECONDS = env_int("LRS_TARGETS_CACHE_SECONDS", 0 if LRS_ENV == "test" else 5, minimum=0)
 # Bearer token protecting /metrics; empty = open (keep it on an internal network).
 LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")

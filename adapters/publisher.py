@@ -71,9 +71,12 @@ class Publisher:
         self._thread.start()
 
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._lock:
-                self._wake.wait_for(lambda: bool(self._pending))
+                self._wake.wait_for(lambda: bool(self._pending) or self._thread is not me)
+                if self._thread is not me:
+                    return  # replaced by a newer thread: one taker, or it could publish nothing
                 self._busy = True
             pause = self._last_publish + self._min_interval - time.monotonic()
             if pause > 0:

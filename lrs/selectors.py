@@ -78,9 +78,13 @@ def consistent_through() -> datetime:
     if connection.vendor != "postgresql":
         return now
     with connection.cursor() as cursor:
+        # The clock first, then the writers: read after the scan, the clock could pass the stored
+        # time of a writer that took its transaction id in between (unseen by the scan).
         cursor.execute(
-            "SELECT clock_timestamp(), min(xact_start) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            "WITH c AS MATERIALIZED (SELECT clock_timestamp() AS now) "
+            "SELECT c.now, (SELECT min(xact_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) "
+            "FROM c"
         )
         db_now, oldest_writer = cursor.fetchone()
     return min(db_now, oldest_writer) if oldest_writer is not None else db_now

@@ -31,6 +31,7 @@ activities, SQLite. A fast attempt that writes nothing costs one round trip and 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import uuid
@@ -39,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from lrs import scopes
 from lrs.bulk import CompanionRows, execute_prepared, statement_id_sequence
@@ -55,6 +56,7 @@ from lrs.statement_rows import (
     run_after_write,
     statement_row,
 )
+from lrs.xapi.json_types import compact_json
 
 # Ids taken from the statement sequence per refill, and the level under which a fast write asks
 # for the next ones (in its own statement: no extra round trip).
@@ -184,16 +186,18 @@ def store_single(
     # Django checks a reused connection before the first query of a request (CONN_HEALTH_CHECKS);
     # the raw cursor below would skip that.
     connection.close_if_health_check_failed()
-    written = _write(
-        row={name: getattr(row, name) for name in StatementRow.__slots__},
-        placeholder=placeholder,
-        guarded_definitions=cached,
-        companions=tables,
-    )
-    if not written:
-        return False
-    run_after_write(tables)
-    statements_stored.send(sender=Statement, statement_pks=[pk])
+    # Inside a caller's transaction, a savepoint: a failing statement must not leave it aborted.
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        written = _write(
+            row={name: getattr(row, name) for name in StatementRow.__slots__},
+            placeholder=placeholder,
+            guarded_definitions=cached,
+            companions=tables,
+        )
+        if not written:
+            return False
+        run_after_write(tables)
+        statements_stored.send(sender=Statement, statement_pks=[pk])
     return True
 
 
@@ -212,7 +216,7 @@ def _write(
     sql = _single_insert_sql(tuple((table.model, _shape(table)) for table in tables), statement_id_sequence())
     params: list[Any] = [
         len(guarded_definitions),
-        orjson.dumps(guarded_definitions).decode(),
+        compact_json(guarded_definitions),  # orjson alone refuses integers beyond 64 bits
         placeholder,
         orjson.dumps([{column: row[column] for column in _statement_json_columns()}]).decode(),
         *(_companion_json(table) for table in tables),

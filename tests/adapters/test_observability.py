@@ -62,6 +62,36 @@ def test_metrics_report_statements_deliveries_attempts_lag_and_dead_letters(
     assert "lrs_delivery_lag_seconds_count 2" in text
 
 
+def test_the_lag_histogram_counts_what_delivery_lags_lists(target):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from adapters.metrics import LAG_BUCKETS
+    from adapters.selectors import delivery_lag_histogram, delivery_lags
+    from lrs.models import Statement
+    from lrs.services import statement_store
+
+    ids = statement_store(statements=[make_statement() for _ in range(6)], credential=None)
+    expand_outbox()
+    now = timezone.now()
+    # Lags around bucket bounds, one negative (clock skew: counted as 0), one outside the hour.
+    for statement_id, lag, age in zip(
+        ids, [-3, 0.05, 0.3, 7.5, 61, 2], [60, 60, 60, 60, 60, 7200], strict=True
+    ):
+        delivered = now - timedelta(seconds=age)
+        Statement.objects.filter(statement_id=statement_id).update(stored=delivered - timedelta(seconds=lag))
+        Delivery.objects.filter(statement_uuid=statement_id).update(
+            status=Delivery.DELIVERED, delivered_at=delivered
+        )
+    lags = delivery_lags()
+    histogram = delivery_lag_histogram(LAG_BUCKETS)
+    assert histogram.count == len(lags) == 5
+    assert histogram.buckets == [(bound, sum(1 for lag in lags if lag <= bound)) for bound in LAG_BUCKETS]
+    assert histogram.buckets[:2] == [(0.05, 2), (0.1, 2)]
+    assert histogram.sum_seconds == pytest.approx(sum(lags)) == pytest.approx(0.05 + 0.3 + 7.5 + 61)
+
+
 def test_metrics_token_is_enforced_when_set(client, settings):
     settings.LRS_METRICS_TOKEN = "t0ken"
     assert client.get("/metrics").status_code == 401

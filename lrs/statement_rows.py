@@ -57,8 +57,9 @@ class StatementRow:
 
     statement_id: uuid.UUID
     payload: str
-    stored: datetime
-    timestamp: datetime
+    # None until the database writes them (the single-statement path: services_single).
+    stored: datetime | None
+    timestamp: datetime | None
     version: str
     verb_id: str
     actor_ifi: str | None

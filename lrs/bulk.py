@@ -62,7 +62,7 @@ def insert_tuples(
         objs = [model(**dict(zip(columns, row, strict=True)), **constants) for row in rows]
         model.objects.bulk_create(objs)
         return
-    all_columns = [*_columns(model, columns), *_columns(model, list(constants))]
+    all_columns = [*db_columns(model, columns), *db_columns(model, list(constants))]
     suffix = "".join("\t" + _copy_value(value) for value in constants.values()) + "\n"
     text = _copy_lines(model, tuple(columns))(rows, suffix)
     quoted = ", ".join(connection.ops.quote_name(column) for column in all_columns)
@@ -90,7 +90,7 @@ def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionR
         if table.rows:
             sql, columns_in_db = _json_insert(table.model, (*table.columns, *table.constants))
             parts.append(sql)
-            params.append(_rows_json(columns_in_db, table.rows, tuple(table.constants.values())))
+            params.append(rows_json(columns_in_db, table.rows, tuple(table.constants.values())))
     # The statement row goes first: the index rows reference it.
     sql = parts[-1]
     if len(parts) > 1:
@@ -99,7 +99,8 @@ def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionR
     execute_prepared(sql, params)
 
 
-def _columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
+def db_columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
+    """The database column names of these model attributes."""
     by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
     return [by_attname[name] for name in attnames]
 
@@ -195,7 +196,9 @@ def _copy_lines(
     return namespace["write"]
 
 
-def _rows_json(columns: Sequence[str], rows: Sequence[Sequence], constants: tuple) -> str:
+def rows_json(columns: Sequence[str], rows: Sequence[Sequence], constants: tuple) -> str:
+    """Rows (plus the same ``constants`` appended to each) as a JSON array of objects keyed by
+    ``columns``: the parameter ``json_to_recordset`` reads."""
     records = [dict(zip(columns, (*row, *constants), strict=True)) for row in rows]
     return orjson.dumps(records).decode()  # it writes datetimes (RFC 3339) and UUIDs itself
 
@@ -217,7 +220,7 @@ def insert_new_rows(
     with connection.cursor() as cursor:
         cursor.execute(
             f"{sql} ON CONFLICT DO NOTHING RETURNING {pk}",
-            [_rows_json(columns_in_db, rows, tuple(constants.values()))],
+            [rows_json(columns_in_db, rows, tuple(constants.values()))],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -249,16 +252,35 @@ def _json_insert(model: type[models.Model], attnames: tuple[str, ...]) -> tuple[
     table, so psycopg keeps its parsed form (it re-parses any query over 50 parameters or 4 kB,
     which a VALUES list with one placeholder per value was) and PostgreSQL plans it once per
     connection. Returns the SQL and the column names the JSON objects carry."""
+    return json_insert_select(model, attnames), tuple(db_columns(model, attnames))
+
+
+def json_insert_select(
+    model: type[models.Model],
+    travelling: Sequence[str],
+    computed: Mapping[str, str] | None = None,
+    *,
+    also_from: str = "",
+    where: str = "",
+) -> str:
+    """``INSERT ... SELECT`` of the rows in one JSON parameter (``json_to_recordset``, alias ``r``;
+    ``travelling``: the attributes its objects carry), with ``computed`` columns (attname -> SQL
+    expression) in place of travelling ones or added, and optionally more FROM items and a
+    WHERE condition."""
+    computed = computed or {}
+    quote = connection.ops.quote_name
     fields = {field.attname: field for field in model._meta.concrete_fields}
-    columns = tuple(fields[name].column for name in attnames)
-    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
-    definitions = ", ".join(
-        f"{connection.ops.quote_name(fields[name].column)} {fields[name].cast_db_type(connection)}"
-        for name in attnames
+    names = [*travelling, *(name for name in computed if name not in travelling)]
+    columns = ", ".join(quote(fields[name].column) for name in names)
+    values = ", ".join(computed.get(name, f"r.{quote(fields[name].column)}") for name in names)
+    record = ", ".join(
+        f"{quote(fields[name].column)} {fields[name].cast_db_type(connection)}" for name in travelling
     )
-    table = connection.ops.quote_name(model._meta.db_table)
-    source = f"json_to_recordset(%s::json) AS r({definitions})"
-    return f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {source}", columns  # noqa: S608
+    sources = f"{also_from + ', ' if also_from else ''}json_to_recordset(%s::json) AS r({record})"
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 (names from the models)
+        f"FROM {sources}{' WHERE ' + where if where else ''}"
+    )
 
 
 _sequence_literals: dict[str, str] = {}

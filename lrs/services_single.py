@@ -43,7 +43,14 @@ import orjson
 from django.db import connection, models, transaction
 
 from lrs import scopes
-from lrs.bulk import CompanionRows, execute_prepared, statement_id_sequence
+from lrs.bulk import (
+    CompanionRows,
+    db_columns,
+    execute_prepared,
+    json_insert_select,
+    rows_json,
+    statement_id_sequence,
+)
 from lrs.models import Credential, Statement
 from lrs.services_documents import definition_changes
 from lrs.signals import statements_stored
@@ -242,14 +249,7 @@ def _shape(table: CompanionRows) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _companion_json(table: CompanionRows) -> str:
     travelling, _from_database = _shape(table)
     constants = tuple(value for value in table.constants.values() if value is not STORED_IN_DATABASE)
-    columns = _columns_in_db(table.model, travelling)
-    records = [dict(zip(columns, (*row, *constants), strict=True)) for row in table.rows]
-    return orjson.dumps(records).decode()
-
-
-def _columns_in_db(model: type[models.Model], attnames: Sequence[str]) -> tuple[str, ...]:
-    by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
-    return tuple(by_attname[name] for name in attnames)
+    return rows_json(db_columns(table.model, travelling), table.rows, constants)
 
 
 @functools.cache
@@ -259,30 +259,6 @@ def _statement_json_columns() -> tuple[str, ...]:
 
 # ``stored`` as text, the form ``lrs.xapi.timestamps.format_timestamp`` writes.
 _STORED_TEXT = """to_char(t.stored AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-
-
-def _insert_from_json(
-    model: type[models.Model],
-    travelling: Sequence[str],
-    computed: Mapping[str, str],
-    *,
-    also_from: str,
-    where: str,
-) -> str:
-    """``INSERT ... SELECT`` of the rows in a JSON parameter (``json_to_recordset``, alias ``r``)
-    with ``computed`` columns (attname -> SQL expression) in place of travelling ones or added."""
-    quote = connection.ops.quote_name
-    fields = {field.attname: field for field in model._meta.concrete_fields}
-    names = [*travelling, *(name for name in computed if name not in travelling)]
-    columns = ", ".join(quote(fields[name].column) for name in names)
-    values = ", ".join(computed.get(name, f"r.{quote(fields[name].column)}") for name in names)
-    record = ", ".join(
-        f"{quote(fields[name].column)} {fields[name].cast_db_type(connection)}" for name in travelling
-    )
-    return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 (names from the models)
-        f"FROM {also_from}, json_to_recordset(%s::json) AS r({record}) WHERE {where}"
-    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -296,7 +272,7 @@ def _single_insert_sql(
 
     quote = connection.ops.quote_name
     activity = Activity._meta
-    statement_insert = _insert_from_json(
+    statement_insert = json_insert_select(
         Statement,
         _statement_json_columns(),
         {
@@ -322,7 +298,9 @@ def _single_insert_sql(
     ]
     for index, (model, (travelling, from_database)) in enumerate(tables):
         computed = {name: "t.stored" for name in from_database}
-        insert = _insert_from_json(model, travelling, computed, also_from="t", where="EXISTS (SELECT FROM s)")
+        insert = json_insert_select(
+            model, travelling, computed, also_from="t", where="EXISTS (SELECT FROM s)"
+        )
         parts.append(f"w{index} AS ({insert})")
     return (
         f"WITH {', '.join(parts)} "  # noqa: S608 (names from the models, values as parameters)

@@ -121,3 +121,17 @@ def make_statement(
 @pytest.fixture
 def statement_factory() -> Callable[..., dict]:
     return make_statement
+
+
+HOOK = "https://hooks.example.com/lrs"
+
+
+@pytest.fixture
+def hook_target(monkeypatch):
+    """An enabled webhook target named "hook" posting to ``HOOK`` (mock it with ``responses``)."""
+    from adapters.models import Target
+
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
+    return Target.objects.create(
+        name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    )

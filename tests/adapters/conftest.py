@@ -27,6 +27,12 @@ StartWorker = Callable[..., CeleryWorker]
 
 
 @pytest.fixture
+def target(hook_target):
+    """The enabled "hook" webhook target most fan-out tests send to (tests/conftest.py)."""
+    return hook_target
+
+
+@pytest.fixture
 def webhook_target() -> Iterator[WebhookServer]:
     """A started fake webhook receiver (secret ``test-webhook-secret``) at ``webhook_target.url``."""
     server = WebhookServer(secret=WEBHOOK_SECRET).start()

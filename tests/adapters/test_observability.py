@@ -10,19 +10,9 @@ from django.contrib.auth import get_user_model
 
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import expand_outbox
-from tests.conftest import make_statement
+from tests.conftest import HOOK, make_statement
 
 pytestmark = pytest.mark.django_db
-
-HOOK = "https://hooks.example.com/lrs"
-
-
-@pytest.fixture
-def target(monkeypatch) -> Target:
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
-    return Target.objects.create(
-        name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
-    )
 
 
 @responses.activate

@@ -23,18 +23,9 @@ from adapters.outbox import outbox_expand
 from lrs.models import Statement
 from lrs.services import statement_store
 from tests.adapters.helpers import wait_until
-from tests.conftest import make_statement
+from tests.conftest import HOOK, make_statement
 
-HOOK = "https://hooks.example.com/lrs"
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
-
-
-@pytest.fixture
-def target(monkeypatch) -> Target:
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
-    return Target.objects.create(
-        name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
-    )
 
 
 def voiding(statement_id: str) -> dict:

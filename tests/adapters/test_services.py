@@ -23,21 +23,12 @@ from adapters.services_replay import backfill, deliveries_replay
 from lrs.models import Statement
 from lrs.services import statement_store
 from tests.adapters.helpers import expand_outbox
-from tests.conftest import make_statement
+from tests.conftest import HOOK, make_statement
 
 pytestmark = pytest.mark.django_db
 
-HOOK = "https://hooks.example.com/lrs"
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
-
-
-@pytest.fixture
-def target(monkeypatch) -> Target:
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
-    return Target.objects.create(
-        name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
-    )
 
 
 def store(*statements, capture) -> list[str]:

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from adapters import dispatch, outbox
-from adapters.models import OutboxBatch, Target
+from adapters.models import OutboxBatch
 from lrs.models import Statement, StatementActivity, StatementAgent
 from lrs.models_documents import Activity
 from lrs.selectors import consistent_through, statements_by_pk
@@ -186,14 +186,8 @@ def test_a_voiding_statement_goes_the_general_way_and_voids():
 
 @pytest.mark.django_db
 def test_the_outbox_batch_is_written_by_the_same_sql_and_handed_over_only_after_commit(
-    monkeypatch, django_capture_on_commit_callbacks
+    hook_target, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
-    Target.objects.create(
-        name="hook",
-        adapter="webhook",
-        config={"url": "https://hooks.example.com/lrs", "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-    )
     warm_up()
     OutboxBatch.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -272,7 +266,7 @@ def _visible_elsewhere(batch_id: int) -> bool:
 
 
 @pytest.fixture
-def handed_over(monkeypatch) -> list[tuple[list[int], bool]]:
+def handed_over(monkeypatch, hook_target) -> list[tuple[list[int], bool]]:
     """The batch ids handed to a worker (no broker in tests: in-process), each with whether the
     batch was committed at that moment."""
     calls: list[tuple[list[int], bool]] = []
@@ -281,9 +275,6 @@ def handed_over(monkeypatch) -> list[tuple[list[int], bool]]:
         calls.append((list(batch_ids), all(_visible_elsewhere(batch_id) for batch_id in batch_ids)))
 
     monkeypatch.setattr(dispatch, "expand_and_queue", record)
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
-    config = {"url": "https://hooks.example.com/lrs", "secret": {"env": "TEST_WEBHOOK_SECRET"}}
-    Target.objects.create(name="hook", adapter="webhook", config=config)
     return calls
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from adapters.selectors import delivery_lag_histogram
-from lrs.models import Statement
+from lrs.statements.models import Statement
 
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 

@@ -25,8 +25,8 @@ from adapters.base import DELIVER, RETRACT
 from adapters.filters import statement_matches
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.registry import adapter_class
-from lrs.bulk import CompanionRows, insert_new_rows
-from lrs.selectors import statements_by_pk, statements_keyed_by_pk
+from lrs.statements.bulk import CompanionRows, insert_new_rows
+from lrs.statements.selectors import statements_by_pk, statements_keyed_by_pk
 
 
 def idempotency_key(statement_uuid: str, target_name: str, kind: str) -> str:
@@ -68,7 +68,7 @@ def _matches(
 def outbox_rows_at_ingest(*, statement_pks: list[int], statements: list[dict]) -> list[CompanionRows]:
     """The outbox entry of a batch being stored: ONE ``OutboxBatch`` row naming its statements
     that enabled targets take, written by the LRS in the same INSERT (or COPY) as the statements
-    (``lrs.signals.statements_storing``), so it commits or rolls back with them.
+    (``lrs.statements.signals.statements_storing``), so it commits or rolls back with them.
 
     One row per batch, whatever the number of statements and targets: ingest cost does not grow
     with the targets (DESIGN.md). A worker expands it into one ``Delivery`` per (statement,

@@ -10,8 +10,8 @@ from django.dispatch import receiver
 
 from adapters import outbox
 from adapters.models import Target
-from lrs.bulk import CompanionRows
-from lrs.signals import statements_storing, statements_voided
+from lrs.statements.bulk import CompanionRows
+from lrs.statements.signals import statements_storing, statements_voided
 
 
 @receiver(statements_storing, dispatch_uid="adapters.outbox_rows_at_ingest")

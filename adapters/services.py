@@ -20,7 +20,7 @@ from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.retry import RetryPolicy, decide
 from adapters.secrets import SecretUnavailable, resolve_all
-from lrs.selectors import statements_by_pk
+from lrs.statements.selectors import statements_by_pk
 
 logger = logging.getLogger(__name__)
 

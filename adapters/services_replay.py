@@ -13,7 +13,7 @@ from adapters.base import DELIVER
 from adapters.filters import statement_matches
 from adapters.models import Delivery, Target
 from adapters.outbox import deliveries_create
-from lrs.selectors import statements_by_pk
+from lrs.statements.selectors import statements_by_pk
 
 
 @transaction.atomic
@@ -50,7 +50,7 @@ def backfill(
     skipped). A statement already delivered to the target is skipped unless
     ``force``; a forced one is sent again with its original idempotency key.
     """
-    from lrs.selectors import StatementQuery, statement_list, with_cursor
+    from lrs.statements.selectors import StatementQuery, statement_list, with_cursor
 
     counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
     query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)

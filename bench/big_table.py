@@ -81,7 +81,7 @@ def fill_big_table(url: str, credential_key: str, plan: FillPlan, seed: int, log
 def stored_range() -> StoredRange:
     from django.db.models import Max, Min
 
-    from lrs.models import Statement
+    from lrs.statements.models import Statement
 
     bounds = Statement.objects.aggregate(first=Min("stored"), last=Max("stored"))
     return StoredRange(bounds["first"], bounds["last"])

@@ -62,7 +62,7 @@ def prepare_database(url: str) -> None:
 
 
 def create_credential() -> tuple[str, str]:
-    from lrs.services_credentials import credential_upsert
+    from lrs.credentials.services import credential_upsert
 
     key, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
     credential_upsert(name="bench", scopes=["all"], key=key, secret=secret)

@@ -1,6 +1,6 @@
 """``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL behind each query type.
 
-The SQL is what ``lrs.selectors.statement_list`` runs for the same parameters
+The SQL is what ``lrs.statements.selectors.statement_list`` runs for the same parameters
 the HTTP request had (parsed by the API's own ``statement_query_from_params``),
 captured with ``CaptureQueriesContext``. Plans with a Seq Scan on a statements
 table are flagged. Needs Django set up (``bench.django_env.setup_django``).
@@ -44,7 +44,7 @@ def explain_query(name: str, params: dict[str, str]) -> PlanReport:
     from django.test.utils import CaptureQueriesContext
 
     from lrs.api.statement_params import statement_query_from_params
-    from lrs.selectors import statement_list
+    from lrs.statements.selectors import statement_list
 
     query = statement_query_from_params(params, version="1.0.3", accept_language=None, credential_id=None)
     with CaptureQueriesContext(connection) as captured:

@@ -76,7 +76,7 @@ def outbox_reset(redis_url: str) -> None:
 
 
 def statement_count() -> int:
-    from lrs.models import Statement
+    from lrs.statements.models import Statement
 
     return Statement.objects.count()
 

@@ -1,4 +1,4 @@
-"""Filling the statement table in-process through ``lrs.services.statement_store``.
+"""Filling the statement table in-process through ``lrs.statements.store.statement_store``.
 
 Several processes (one per core by default), each its own Django and database
 connection, store batches of generated statements; every batch is one
@@ -43,8 +43,8 @@ def _worker_init(database_url: str, credential_key: str) -> None:
 
 def _store_task(seed: int, batches: int, batch_size: int, deadline: float) -> int:
     from bench.statements import StatementFactory, Universe
-    from lrs.models import Credential
-    from lrs.services import statement_store
+    from lrs.credentials.models import Credential
+    from lrs.statements.store import statement_store
 
     credential = Credential.objects.get(key=_credential_key)
     factory = StatementFactory(Universe.build(), seed=seed)

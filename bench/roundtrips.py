@@ -35,7 +35,7 @@ def post_roundtrips(key: str, secret: str, batch_size: int = 100) -> dict[str, A
     auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
     factory = StatementFactory(Universe.build(), seed=987654)
     # The first statement about an activity records it; the next reads its definition back. From
-    # then on a statement about it takes the one-statement path (lrs/services_single.py), as
+    # then on a statement about it takes the one-statement path (lrs/statements/single.py), as
     # nearly every statement of a running LMS does.
     about_known_activities = factory.statement()
     for _ in range(3):

@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from lrs import scopes as scope_rules
-from lrs.models import Credential, Statement
+from lrs.credentials import scopes as scope_rules
+from lrs.credentials.models import Credential
+from lrs.statements.models import Statement
 from lrs.xapi.agents import agent_ifi
 
 

@@ -14,11 +14,28 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
+from django.db import models
 from django.utils.module_loading import import_string
 
-from lrs.models import AttachmentContent
 from lrs.xapi.errors import XAPIPayloadTooLarge
 from lrs.xapi.multipart import AttachmentPart
+
+
+class AttachmentContent(models.Model):
+    """Attachment bytes, kept apart from statements and stored once per SHA-2 hash.
+
+    Statements reference attachments by ``sha2`` (Data 2.4.11); two statements sending
+    the same file share one row. Read and written through ``DatabaseAttachmentStore`` below.
+    """
+
+    sha2 = models.CharField(max_length=128, unique=True)
+    content_type = models.CharField(max_length=255)
+    length = models.BigIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.sha2
 
 
 class AttachmentStore(Protocol):

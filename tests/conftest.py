@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from lrs.models import Credential
-from lrs.services_credentials import credential_upsert
+from lrs.credentials.models import Credential
+from lrs.credentials.services import credential_upsert
 
 XAPI_VERSION = "1.0.3"
 

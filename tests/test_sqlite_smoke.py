@@ -15,7 +15,7 @@ SCRIPT = """
 import django, json
 django.setup()
 from django.test import Client
-from lrs.services_credentials import credential_upsert
+from lrs.credentials.services import credential_upsert
 credential_upsert(name="smoke", scopes=["all"], key="smoke", secret="smoke-secret")
 import os
 os.environ["SMOKE_HOOK_SECRET"] = "smoke-hook-secret"

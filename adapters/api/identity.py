@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 
 from adapters.identity import Identifiers, IdentityInputError, identity_links_upsert
 from adapters.models import IdentityLink
-from lrs import scopes
 from lrs.api.auth import credential_from_header
+from lrs.credentials import scopes
 from lrs.xapi.errors import XAPIUnauthorized
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from lrs.api.base import XAPIRequest, XAPIView, json_response
+from lrs.api.base import XAPIView, json_response
+from lrs.api.request import XAPIRequest
 from lrs.xapi import versions
 
 

@@ -6,7 +6,7 @@ return an Activity Object when queried").
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#25-activities-resource
 
 The definition is the LRS's canonical one, merged from the statements it stored
-(:func:`lrs.services_documents.activity_definitions_update`).
+(:func:`lrs.activities.definitions.activity_definitions_update`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import json
 
 from django.http import HttpResponse
 
+from lrs.activities.selectors import activity_get
 from lrs.api.agents import READ_SCOPES
-from lrs.api.base import XAPIRequest, XAPIView, json_response, reject_unknown_params
+from lrs.api.base import XAPIView, json_response, reject_unknown_params
 from lrs.api.documents import parse_activity_id
-from lrs.selectors_documents import activity_get
+from lrs.api.request import XAPIRequest
 from lrs.xapi.documents import etag_for
 
 

@@ -14,10 +14,11 @@ import json
 
 from django.http import HttpResponse
 
-from lrs import scopes
-from lrs.api.base import XAPIRequest, XAPIView, json_response, reject_unknown_params
+from lrs.api.base import XAPIView, json_response, reject_unknown_params
 from lrs.api.documents import parse_agent
-from lrs.selectors_documents import person_get
+from lrs.api.request import XAPIRequest
+from lrs.credentials import scopes
+from lrs.statements.person import person_get
 from lrs.xapi.documents import etag_for
 
 # Any scope that reads: all/read and statements/read imply statements/read/mine; state and profile read too.

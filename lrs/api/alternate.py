@@ -9,15 +9,12 @@ Not allowed in xAPI 2.0 (checked by the caller once the version is known).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from django.http import HttpRequest
 
+from lrs.api.request import XAPIRequest
 from lrs.xapi.errors import XAPIValidationError
-
-if TYPE_CHECKING:
-    from lrs.api.base import XAPIRequest
 
 METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE"}
 # Form fields that stand for request headers (Communication 1.3, table of allowed parameters).
@@ -39,8 +36,6 @@ class _Headers(dict):
 
 
 def unwrap(request: HttpRequest) -> XAPIRequest:
-    from lrs.api.base import XAPIRequest
-
     method = request.GET.get("method", "").upper()
     if method not in METHODS:
         raise XAPIValidationError(

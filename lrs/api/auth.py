@@ -17,7 +17,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from lrs.models import Credential
+from lrs.credentials.models import Credential
 from lrs.xapi.errors import XAPIUnauthorized
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -22,43 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from lrs.api import alternate
 from lrs.api.auth import authenticate
-from lrs.models import Credential
+from lrs.api.request import XAPIRequest
 from lrs.xapi import versions
 from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
-from lrs.xapi.json_types import parse_json as strict_json
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class XAPIRequest:
-    method: str
-    params: dict[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-    content_type: str
-    credential: Credential | None = None
-    version: str = versions.V1
-    raw: HttpRequest | None = field(default=None, repr=False)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def json_body(self, *, path: str = "body") -> Any:
-        return parse_json(self.body, path=path)
-
-
-def parse_json(body: bytes, *, path: str = "body") -> Any:
-    """Strict JSON (duplicate keys and NaN rejected, Data 2.2) from a UTF-8 request body."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise XAPIValidationError("the body is not UTF-8 text", path=path, rule="utf-8") from None
-    if not text.strip():
-        raise XAPIValidationError(
-            "the body is empty; a JSON document is required", path=path, rule="required"
-        )
-    return strict_json(text, path=path)
 
 
 def json_response(data: Any, status: int = 200, *, text: str | None = None) -> HttpResponse:

@@ -26,11 +26,12 @@ from typing import Any
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date
 
-from lrs import scopes
-from lrs.api.base import XAPIRequest, XAPIView, json_response, reject_unknown_params
-from lrs.models_documents import Document
-from lrs.selectors_documents import DocumentContext, DocumentKey, document_get, document_ids
-from lrs.services_documents import document_delete, document_post, document_put, documents_delete
+from lrs.api.base import XAPIView, json_response, reject_unknown_params
+from lrs.api.request import XAPIRequest
+from lrs.credentials import scopes
+from lrs.documents.models import Document
+from lrs.documents.selectors import DocumentContext, DocumentKey, document_get, document_ids
+from lrs.documents.services import document_delete, document_post, document_put, documents_delete
 from lrs.xapi.agents import agent_ifi, parse_agent_param
 from lrs.xapi.documents import DocumentKind, Preconditions, content_type_of, etag_for, if_none_match_hits
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 
-from lrs.selectors import FORMATS, StatementQuery
+from lrs.statements.selectors import FORMATS, StatementQuery
 from lrs.xapi.agents import agent_ifi, parse_agent_param
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.formats import parse_accept_language

@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import http_date
 
-from lrs import scopes
-from lrs.api.base import XAPIRequest, XAPIView, json_response, reject_unknown_params
+from lrs.api.base import XAPIView, json_response, reject_unknown_params
+from lrs.api.request import XAPIRequest
 from lrs.api.statement_params import (
     LIST_PARAMS,
     SINGLE_PARAMS,
@@ -25,14 +25,15 @@ from lrs.api.statement_params import (
     statement_query_from_params,
 )
 from lrs.attachment_store import attachment_store
-from lrs.selectors import (
+from lrs.credentials import scopes
+from lrs.statements.selectors import (
     StatementQuery,
     attachment_hashes,
     consistent_through,
     statement_get,
     statement_list,
 )
-from lrs.services import statement_store
+from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
 from lrs.xapi.formats import parse_accept_language
 from lrs.xapi.multipart import AttachmentPart, build_multipart_response, parse_statement_request

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from adapters.identity import Identifiers, identity_links_upsert
 from adapters.models import CompetencyMapping, Delivery, Target
-from lrs.services import statement_store
+from lrs.statements.store import statement_store
 from tests.conftest import make_statement
 from tests.targets.behaviours import retry_after, status
 

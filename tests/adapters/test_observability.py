@@ -59,8 +59,8 @@ def test_the_lag_histogram_counts_what_delivery_lags_lists(target):
 
     from adapters.metrics import LAG_BUCKETS
     from adapters.selectors import delivery_lag_histogram, delivery_lags
-    from lrs.models import Statement
-    from lrs.services import statement_store
+    from lrs.statements.models import Statement
+    from lrs.statements.store import statement_store
 
     ids = statement_store(statements=[make_statement() for _ in range(6)], credential=None)
     expand_outbox()
@@ -141,7 +141,7 @@ def test_target_health_counts_each_status_of_its_own_deliveries_only(target):
     from django.utils import timezone
 
     from adapters.selectors import target_health
-    from lrs.services import statement_store
+    from lrs.statements.store import statement_store
 
     other = Target.objects.create(
         name="other", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
@@ -168,7 +168,7 @@ def test_target_health_counts_each_status_of_its_own_deliveries_only(target):
 
 
 def test_admin_finds_deliveries_by_statement_id_or_idempotency_key(admin_client, target):
-    from lrs.services import statement_store
+    from lrs.statements.store import statement_store
 
     [first, _second] = statement_store(statements=[make_statement(), make_statement()], credential=None)
     expand_outbox()

@@ -20,8 +20,8 @@ from django.utils import timezone
 from adapters import dispatch, outbox, tasks
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.outbox import outbox_expand
-from lrs.models import Statement
-from lrs.services import statement_store
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
 from tests.adapters.helpers import wait_until
 from tests.conftest import HOOK, make_statement
 

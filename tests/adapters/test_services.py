@@ -20,8 +20,8 @@ from adapters.outbox import deliveries_create
 from adapters.retry import RetryPolicy
 from adapters.services import delivery_send
 from adapters.services_replay import backfill, deliveries_replay
-from lrs.models import Statement
-from lrs.services import statement_store
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox
 from tests.conftest import HOOK, make_statement
 
@@ -247,7 +247,7 @@ def test_the_outbox_entry_goes_in_with_the_statement_in_the_same_insert(
     assert '"lrs_statement"' in insert and '"adapters_outboxbatch"' in insert
 
 
-@pytest.mark.parametrize("size", [3, 25], ids=["one INSERT", "COPY"])  # lrs.bulk.SMALL_BATCH is 10
+@pytest.mark.parametrize("size", [3, 25], ids=["one INSERT", "COPY"])  # lrs.statements.bulk.SMALL_BATCH is 10
 def test_a_batch_writes_one_outbox_entry_whatever_the_number_of_targets(size, target, monkeypatch):
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
     hook_config = {"url": "https://hooks.example.com/x", "secret": {"env": "TEST_WEBHOOK_SECRET"}}

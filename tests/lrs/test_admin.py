@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from lrs.models import Credential, Statement
+from lrs.credentials.models import Credential
+from lrs.statements.models import Statement
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lrs import scopes as scope_rules
-from lrs.services_credentials import credential_upsert
+from lrs.credentials import scopes as scope_rules
+from lrs.credentials.services import credential_upsert
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from lrs import scopes
-from lrs.services_credentials import credential_upsert
+from lrs.credentials import scopes
+from lrs.credentials.services import credential_upsert
 
 DEMO_KEY = "demo"
 DEMO_STATEMENT = (

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from lrs.models_documents import Activity
-from lrs.services_documents import activity_definitions_update
+from lrs.activities.definitions import activity_definitions_update
+from lrs.activities.models import Activity
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from lrs.models_documents import Document
+from lrs.documents.models import Document
 from tests.lrs.api.document_helpers import (
     ACTIVITY_ID,
     ACTIVITY_PROFILE,

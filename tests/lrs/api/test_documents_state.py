@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from django.utils import timezone
 
-from lrs.models_documents import Document
+from lrs.documents.models import Document
 from tests.lrs.api.document_helpers import ACTIVITY_ID, AGENT, STATE, send, sha1_etag
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from lrs.models import Statement
+from lrs.statements.models import Statement
 from tests.conftest import make_statement
 
 EXTENSION = "https://example.com/extensions/value"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from lrs.models import AttachmentContent, Statement
+from lrs.attachment_store import AttachmentContent
+from lrs.statements.models import Statement
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from lrs.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db

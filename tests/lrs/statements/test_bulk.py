@@ -1,4 +1,5 @@
-"""lrs.bulk: the COPY text the large-batch path writes, and the JSON rows of the small-batch path."""
+"""lrs.statements.bulk: the COPY text the large-batch path writes, and the JSON rows of the
+small-batch path."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lrs.bulk import _copy_json, _copy_lines, _copy_value, insert_new_rows
-from lrs.models import Statement, StatementAgent
-from lrs.selectors import statements_by_pk
-from lrs.services import statement_store
+from lrs.statements.bulk import _copy_json, _copy_lines, _copy_value, insert_new_rows
+from lrs.statements.models import Statement, StatementAgent
+from lrs.statements.selectors import statements_by_pk
+from lrs.statements.store import statement_store
 from tests.conftest import make_statement
 
 AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, quote " and ü'

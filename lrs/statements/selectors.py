@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from lrs.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format
 
 FORMATS = ("exact", "ids", "canonical")

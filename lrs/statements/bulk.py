@@ -27,6 +27,8 @@ import psycopg
 from django.db import connection, models
 from psycopg import sql as psycopg_sql
 
+from lrs.statements.models import Statement
+
 # Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
 SMALL_BATCH = 10
 
@@ -34,7 +36,7 @@ SMALL_BATCH = 10
 @dataclass(frozen=True)
 class CompanionRows:
     """Rows another app writes together with a batch of statements (see
-    ``lrs.signals.statements_storing``): plain value tuples in ``columns`` order (attribute
+    ``lrs.statements.signals.statements_storing``): plain value tuples in ``columns`` order (attribute
     names), plus ``constants``: columns with the same value in every row. They go into the
     same INSERT as the statements, or get their own COPY. ``after_write`` is called once they
     are written, inside the storing transaction (or right after the single SQL statement that
@@ -75,8 +77,6 @@ def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionR
     """Statements (rows carrying the model's attribute names), then their index rows and the
     rows of other apps: one statement with data-modifying CTEs for a small batch (the
     single-statement POST), COPY per table for a large one."""
-    from lrs.models import Statement
-
     statement_columns = tuple(field.attname for field in Statement._meta.concrete_fields)
     statement_rows = [[getattr(obj, name) for name in statement_columns] for obj in statements]
     tables = [CompanionRows(Statement, statement_columns, statement_rows), *tables]

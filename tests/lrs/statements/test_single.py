@@ -1,4 +1,4 @@
-"""lrs.services_single: one new statement stored with one SQL statement, and every way back to the
+"""lrs.statements.single: one new statement stored with one SQL statement, and every way back to the
 general path (which must then store it exactly as before).
 
 The fast path needs a primary key from the pool and every activity's canonical definition in the
@@ -20,11 +20,11 @@ from django.test.utils import CaptureQueriesContext
 
 from adapters import dispatch, outbox
 from adapters.models import OutboxBatch
-from lrs.models import Statement, StatementActivity, StatementAgent
-from lrs.models_documents import Activity
-from lrs.selectors import consistent_through, statements_by_pk
-from lrs.services import statement_store
-from lrs.services_single import definition_cache, id_pool
+from lrs.activities.models import Activity
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.selectors import consistent_through, statements_by_pk
+from lrs.statements.single import definition_cache, id_pool
+from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPIConflict
 from lrs.xapi.timestamps import format_timestamp
 from tests.conftest import make_statement

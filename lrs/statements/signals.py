@@ -5,9 +5,9 @@ from django.dispatch import Signal
 # Sent just before the new statements are written, with ``statement_pks`` (the primary keys the
 # rows will have) and ``statements`` (the same statements as stored: read-only dicts, in the same
 # order; their ``stored``, and a ``timestamp`` the statement did not carry, may still be a
-# placeholder the database fills in during the write: lrs.services_single). Repeats of
+# placeholder the database fills in during the write: lrs.statements.single). Repeats of
 # already-stored statements are not included. A receiver may return a list of
-# ``lrs.bulk.CompanionRows``: rows written with the statements in the same write (one SQL
+# ``lrs.statements.bulk.CompanionRows``: rows written with the statements in the same write (one SQL
 # statement for a single statement or a small batch), so they commit or roll back together.
 # It may be sent more than once for the same statements (a single-statement write that finds it
 # cannot proceed falls back to the general path), so receivers must not act before the rows are

@@ -12,8 +12,8 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from lrs import services
-from lrs.selectors import consistent_through
+from lrs.statements import store
+from lrs.statements.selectors import consistent_through
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +26,7 @@ def test_consistent_through_stays_before_the_stored_time_of_an_uncommitted_batch
     def slow_writer() -> None:
         try:
             with transaction.atomic():
-                stored_at.append(services._prelude([], []).stored)
+                stored_at.append(store._prelude([], []).stored)
                 started.set()
                 release.wait(10)
         finally:

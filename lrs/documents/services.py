@@ -1,8 +1,8 @@
-"""Writes of the document resources and of the canonical Activity definitions.
+"""Writes of the document resources.
 
 xAPI 1.0.3 Communication 2.2-2.7 and 3.1 (Concurrency); IEEE 9274.1.1 (xAPI 2.0)
 4.1.4 and 4.1.6. The spec rules (ETags, preconditions, the JSON merge) live in
-:mod:`lrs.xapi.documents` and :mod:`lrs.xapi.activity_definitions`; this module
+:mod:`lrs.xapi.documents`; this module
 applies them to the rows, each write in one transaction with the document row
 locked, so that a precondition is checked against the row that is then changed.
 
@@ -13,17 +13,14 @@ loser re-runs its whole write once, now seeing the winner's row (so an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lrs.models_documents import Activity, Document
-from lrs.selectors_documents import DocumentContext, DocumentKey, context_queryset, document_queryset
-from lrs.xapi.activity_definitions import collect_definitions, merge_definitions
+from lrs.documents.models import Document
+from lrs.documents.selectors import DocumentContext, DocumentKey, context_queryset, document_queryset
 from lrs.xapi.documents import (
     Preconditions,
     check_preconditions,
@@ -174,88 +171,3 @@ def documents_delete(*, context: DocumentContext, preconditions: Preconditions |
         )
     deleted, _per_model = context_queryset(context).delete()
     return deleted
-
-
-@dataclass(frozen=True)
-class KnownActivities:
-    """Canonical definitions read earlier in the transaction: ``checked`` are the ids looked up,
-    ``definitions`` those of them that exist (id -> definition)."""
-
-    checked: frozenset[str]
-    definitions: Mapping[str, dict[str, Any] | None]
-
-
-def activity_definitions_update(
-    statements: Sequence[dict[str, Any]],
-    *,
-    can_define: bool,
-    known: KnownActivities | None = None,
-    found: Mapping[str, dict[str, Any] | None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Record the Activities of newly stored statements and merge their definitions into ``Activity``.
-
-    Call it inside the statement-storing transaction with the statements as stored
-    (repeats of already-stored statements excluded), in batch order, and
-    ``can_define`` = whether the credential has the ``define`` scope (``all``
-    implies it). Every activity id is saved. With ``define`` the definitions are
-    merged into the canonical ones (:func:`lrs.xapi.activity_definitions.merge_definitions`);
-    without it only an activity that has no canonical definition yet takes one
-    (Communication 4.2: without ``define`` the LRS "SHOULD NOT update its
-    canonical representation of any Actors or Activities").
-
-    ``known``: canonical definitions already read in this transaction (the statement store's
-    first query reads them); the ids it does not cover are read here. Usually every activity is
-    known and no definition changes: then this costs no query and takes no lock. Only rows whose
-    definition changes are locked (in id order, so concurrent batches cannot deadlock) and merged
-    again under the lock. ``found``: the definitions of ``statements`` when the caller has
-    collected them already (``collect_definitions``). Returns the definitions it merged (under the
-    lock), by activity id.
-    """
-    if found is None:
-        found = collect_definitions(list(statements))
-    if not found:
-        return {}
-    current: dict[str, dict[str, Any] | None] = {}
-    checked: set[str] = set()
-    if known is not None:
-        checked = set(found) & known.checked
-        current = {id_: known.definitions[id_] for id_ in checked if id_ in known.definitions}
-    unread = sorted(set(found) - checked)
-    if unread:
-        rows = Activity.objects.filter(activity_id__in=unread).values_list("activity_id", "definition")
-        current.update(rows)
-    now = timezone.now()
-    new_rows = [
-        Activity(activity_id=activity_id, definition=found[activity_id] or {}, updated=now)
-        for activity_id in sorted(found)
-        if activity_id not in current
-    ]
-    if new_rows:
-        # A concurrent batch may insert the same activity first: its definition stands.
-        Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
-    to_merge = sorted(
-        activity_id
-        for activity_id, existing in current.items()
-        if definition_changes(existing, found[activity_id], can_define=can_define)
-    )
-    if not to_merge:
-        return {}
-    changed: list[Activity] = []
-    locked = Activity.objects.select_for_update().filter(activity_id__in=to_merge).order_by("activity_id")
-    for row in locked:
-        if definition_changes(row.definition, found[row.activity_id], can_define=can_define):
-            row.definition = merge_definitions(row.definition or {}, found[row.activity_id] or {})
-            row.updated = now
-            changed.append(row)
-    if changed:
-        Activity.objects.bulk_update(changed, ["definition", "updated"])
-    return {row.activity_id: row.definition for row in changed}
-
-
-def definition_changes(
-    existing: dict[str, Any] | None, definition: dict[str, Any] | None, *, can_define: bool
-) -> bool:
-    """Whether ``definition`` would change the canonical ``existing`` one."""
-    if not definition or (existing and not can_define):
-        return False
-    return merge_definitions(existing or {}, definition) != existing

@@ -1,4 +1,4 @@
-"""Canonical activity definitions on the ingest path (lrs.services_documents.activity_definitions_update).
+"""Canonical activity definitions on the ingest path (lrs.activities.definitions.activity_definitions_update).
 
 The statement store reads the batch's activities in its first query, without a lock; only a
 definition that changes is locked and merged again. Communication 2.5 (Activities Resource):
@@ -13,9 +13,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from lrs.models import Activity
-from lrs.services import statement_store
-from lrs.services_documents import KnownActivities, activity_definitions_update
+from lrs.activities.definitions import KnownActivities, activity_definitions_update
+from lrs.activities.models import Activity
+from lrs.statements.store import statement_store
 from tests.conftest import make_statement
 
 ACTIVITY = "http://example.com/courses/safety-101"

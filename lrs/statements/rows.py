@@ -1,7 +1,7 @@
 """What a stored statement is made of: the statement as stored (``complete_statement``), its
 ``Statement`` row (``statement_row``), its index rows (``index_tables``) and the rows other apps
 write with it (``companion_rows``). Built in memory, without model instances; ``services`` and
-``services_single`` write them. xAPI 1.0.3 Data 2.4 (the properties the LRS sets):
+``single`` write them. xAPI 1.0.3 Data 2.4 (the properties the LRS sets):
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#24-statement-properties
 """
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lrs.bulk import CompanionRows
-from lrs.indexing import statement_index_entries
-from lrs.models import Credential, Statement, StatementActivity, StatementAgent
-from lrs.signals import statements_storing
+from lrs.credentials.models import Credential
+from lrs.statements.bulk import CompanionRows
+from lrs.statements.indexing import statement_index_entries
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.signals import statements_storing
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.json_types import compact_json
 from lrs.xapi.normalise import statement_normalise
@@ -57,7 +58,7 @@ class StatementRow:
 
     statement_id: uuid.UUID
     payload: str
-    # None until the database writes them (the single-statement path: services_single).
+    # None until the database writes them (the single-statement path: lrs.statements.single).
     stored: datetime | None
     timestamp: datetime | None
     version: str
@@ -87,7 +88,7 @@ def statement_row(
     stored_later: str | None = None,
 ) -> StatementRow:
     """The row of a completed statement. ``stored`` None with ``stored_later``: the placeholder
-    that stands for ``stored`` until the database writes it (services_single); a ``timestamp``
+    that stands for ``stored`` until the database writes it (lrs.statements.single); a ``timestamp``
     equal to it is left None."""
     obj = statement["object"]
     object_type = obj.get("objectType") or "Activity"

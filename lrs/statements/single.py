@@ -6,7 +6,7 @@ keys, canonical activity definitions), the multi-table ``INSERT`` and ``COMMIT``
 costs the web process more CPU than validating the statement does (bench/README.md), so the
 common case is written with ONE SQL statement in autocommit instead; PostgreSQL runs a single
 statement as a transaction of its own, so the statement, its index rows and the rows other apps
-write with it (``lrs.signals.statements_storing``) still commit or roll back together:
+write with it (``lrs.statements.signals.statements_storing``) still commit or roll back together:
 https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
 
 What the prelude read is known, or checked, without a round trip of its own:
@@ -22,7 +22,7 @@ What the prelude read is known, or checked, without a round trip of its own:
   path then compares the statements (same: no-op; different: 409).
 * **Activity definitions**: the fast path applies only when every activity of the statement is
   in this process's cache of canonical definitions and the statement would not change any of
-  them (``services_documents.definition_changes``); the statement checks that the cached
+  them (``lrs.activities.definitions.definition_changes``); the statement checks that the cached
   definitions are still the stored ones and writes nothing otherwise.
 
 Everything else goes the general path: batches, attachments, voiding statements, unknown
@@ -42,8 +42,11 @@ from typing import Any
 import orjson
 from django.db import connection, models, transaction
 
-from lrs import scopes
-from lrs.bulk import (
+from lrs.activities.definitions import definition_changes
+from lrs.activities.models import Activity
+from lrs.credentials import scopes
+from lrs.credentials.models import Credential
+from lrs.statements.bulk import (
     CompanionRows,
     db_columns,
     execute_prepared,
@@ -51,10 +54,8 @@ from lrs.bulk import (
     rows_json,
     statement_id_sequence,
 )
-from lrs.models import Credential, Statement
-from lrs.services_documents import definition_changes
-from lrs.signals import statements_stored
-from lrs.statement_rows import (
+from lrs.statements.models import Statement
+from lrs.statements.rows import (
     StatementRow,
     companion_rows,
     complete_statement,
@@ -63,6 +64,7 @@ from lrs.statement_rows import (
     run_after_write,
     statement_row,
 )
+from lrs.statements.signals import statements_stored
 from lrs.xapi.json_types import compact_json
 
 # Ids taken from the statement sequence per refill, and the level under which a fast write asks
@@ -268,8 +270,6 @@ def _single_insert_sql(
     """The one SQL statement. Its parameters, in order: the number of guarded definitions, the
     guarded definitions (JSON object), the ``stored`` placeholder, the statement row (JSON), each
     companion table's rows (JSON), how many ids to reserve for the pool."""
-    from lrs.models_documents import Activity
-
     quote = connection.ops.quote_name
     activity = Activity._meta
     statement_insert = json_insert_select(

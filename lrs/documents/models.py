@@ -1,4 +1,4 @@
-"""Tables of the document resources and of the Activities resource.
+"""The table of the document resources.
 
 ``Document`` holds the documents of the State, Activity Profile and Agent Profile
 resources (xAPI 1.0.3 Communication 2.3, 2.6, 2.7), told apart by ``kind``. A
@@ -9,10 +9,6 @@ nullable part of the key, so uniqueness is two partial unique constraints (one
 for documents without a registration, one for those with one): that is correct
 on PostgreSQL and SQLite alike, where a plain unique constraint would treat two
 NULL registrations as distinct.
-
-``Activity`` is the LRS's canonical definition of each Activity it has seen in a
-statement (Communication 2.5), maintained by
-``services_documents.activity_definitions_update``.
 """
 
 from __future__ import annotations
@@ -67,16 +63,3 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.document_id}"
-
-
-class Activity(models.Model):
-    id = models.BigAutoField(primary_key=True)
-    activity_id = models.TextField(unique=True)
-    definition = models.JSONField(default=dict, blank=True)
-    updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "activities"
-
-    def __str__(self) -> str:
-        return self.activity_id

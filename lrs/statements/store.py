@@ -19,14 +19,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from lrs import scopes
+from lrs.activities.definitions import KnownActivities, activity_definitions_update
 from lrs.attachment_store import attachment_store, check_attachment_sizes
-from lrs.bulk import execute_prepared, insert_statement_rows, insert_tuples, statement_id_sequence
-from lrs.models import Credential, Statement
-from lrs.services_documents import KnownActivities, activity_definitions_update
-from lrs.services_single import definition_cache, id_pool, store_single
-from lrs.signals import statements_stored, statements_voided
-from lrs.statement_rows import (
+from lrs.credentials import scopes
+from lrs.credentials.models import Credential
+from lrs.statements.bulk import execute_prepared, insert_statement_rows, insert_tuples, statement_id_sequence
+from lrs.statements.models import Statement
+from lrs.statements.rows import (
     StatementRow,
     companion_rows,
     complete_statement,
@@ -34,6 +33,8 @@ from lrs.statement_rows import (
     run_after_write,
     statement_row,
 )
+from lrs.statements.signals import statements_stored, statements_voided
+from lrs.statements.single import definition_cache, id_pool, store_single
 from lrs.xapi.activity_definitions import activities_with_paths, collect_definitions
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -73,7 +74,7 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
         )
         if isinstance(definitions, str):
             definitions = json.loads(definitions)
-        # For the single-statement fast path (services_single): keys it may use, definitions it
+        # For the single-statement fast path (lrs.statements.single): keys it may use, definitions it
         # may check against.
         id_pool.add(reserved[len(ids) :])
         definition_cache.remember(definitions or {})

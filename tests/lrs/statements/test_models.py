@@ -1,4 +1,4 @@
-"""Foreign keys on the ingest path have no database constraint (lrs/models.py says why); the
+"""Foreign keys on the ingest path have no database constraint (lrs/statements/models.py says why); the
 integrity they gave is kept by the code: rows are written together, deletes cascade in Django."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 
 from adapters.models import Delivery, Target
-from lrs.models import Credential, Statement, StatementActivity, StatementAgent
-from lrs.services import statement_store
+from lrs.credentials.models import Credential
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox
 from tests.conftest import make_statement
 

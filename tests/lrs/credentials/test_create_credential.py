@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from lrs.models import Credential
+from lrs.credentials.models import Credential
 
 pytestmark = pytest.mark.django_db
 

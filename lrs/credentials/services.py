@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from lrs.models import Credential
+from lrs.credentials.models import Credential
 
 
 @dataclass

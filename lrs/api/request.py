@@ -1,0 +1,47 @@
+"""``XAPIRequest``: an xAPI request as the views see it, whichever syntax it came in (a plain
+HTTP request, or the 1.0.3 alternate syntax that ``lrs.api.alternate`` unwraps), and the strict
+JSON reading of its body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+from lrs.credentials.models import Credential
+from lrs.xapi import versions
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
+
+
+@dataclass
+class XAPIRequest:
+    method: str
+    params: dict[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+    credential: Credential | None = None
+    version: str = versions.V1
+    raw: HttpRequest | None = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def json_body(self, *, path: str = "body") -> Any:
+        return parse_json(self.body, path=path)
+
+
+def parse_json(body: bytes, *, path: str = "body") -> Any:
+    """Strict JSON (duplicate keys and NaN rejected, Data 2.2) from a UTF-8 request body."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise XAPIValidationError("the body is not UTF-8 text", path=path, rule="utf-8") from None
+    if not text.strip():
+        raise XAPIValidationError(
+            "the body is empty; a JSON document is required", path=path, rule="required"
+        )
+    return strict_json(text, path=path)

@@ -1,0 +1,128 @@
+"""The statement tables.
+
+A statement is kept twice over: ``payload`` is the statement exactly as stored
+(JSON text, served as-is for ``format=exact``), and the columns beside it are
+what the query filters of xAPI 1.0.3 Communication 2.1.3 need, each indexed
+together with ``stored`` so that a filtered, ordered, limited query is an
+index scan. ``StatementAgent`` / ``StatementActivity`` rows answer the
+``agent``/``activity`` filters, with ``direct`` marking actor/object (the plain
+filter) against anything else (``related_agents`` / ``related_activities``).
+
+Foreign keys on the ingest path (statement -> credential, index row -> statement, and the
+fan-out's delivery -> statement/target) have no database constraint (``db_constraint=False``):
+PostgreSQL checks each one with a trigger per inserted row that also locks the referenced row
+(``FOR KEY SHARE``), so every concurrent batch of one credential queued on that credential's row
+and a batch of 100 ran about a thousand trigger queries. The rows are written together by
+``statement_store`` in one transaction, and deletes go through Django's collector, which still
+cascades (``on_delete``): tests/lrs/statements/test_models.py shows both.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from lrs.credentials.models import Credential
+
+
+class Statement(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    statement_id = models.UUIDField(unique=True)
+    payload = models.TextField(help_text="The statement as stored, JSON")
+    stored = models.DateTimeField()
+    timestamp = models.DateTimeField()
+    version = models.CharField(max_length=16)
+    verb_id = models.TextField()
+    actor_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_type = models.CharField(max_length=16)
+    object_activity_id = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_agent_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    object_statement_id = models.UUIDField(null=True, blank=True)
+    registration = models.UUIDField(null=True, blank=True)
+    authority_ifi = models.TextField(null=True, blank=True)  # noqa: DJ001 (NULL = absent, kept out of indexes)
+    # Indexed together with stored (stmt_credential_stored); no separate foreign-key index.
+    # No database constraint (see INGEST_FOREIGN_KEYS below); Django's collector still applies
+    # SET_NULL when a credential is deleted.
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, db_index=False, db_constraint=False
+    )
+    is_voiding = models.BooleanField(default=False)
+    voided = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["stored", "id"], name="stmt_stored"),
+            models.Index(fields=["verb_id", "stored", "id"], name="stmt_verb_stored"),
+            # Most statements have no registration: only those that do are indexed.
+            models.Index(
+                fields=["registration", "stored", "id"],
+                name="stmt_registration_stored",
+                condition=models.Q(registration__isnull=False),
+            ),
+            models.Index(fields=["credential", "stored", "id"], name="stmt_credential_stored"),
+            # Statements whose object is a StatementRef, in stored order: the second
+            # query of a filtered GET (referring statements match their target's filter).
+            models.Index(
+                fields=["stored", "id"],
+                name="stmt_refs_stored",
+                condition=models.Q(object_statement_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.statement_id)
+
+
+class StatementAgent(models.Model):
+    """An agent (by IFI) a statement mentions; ``direct`` when it is the actor or object.
+
+    The primary key is (statement, agent_ifi): a statement files an agent once, and the key's
+    index also serves the lookups by statement (deletes). A surrogate id cost a sequence call and
+    a second index per row, and a statement has several of these rows (see migration 0007)."""
+
+    pk = models.CompositePrimaryKey("statement_id", "agent_ifi")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="agents", db_index=False, db_constraint=False
+    )
+    agent_ifi = models.TextField()
+    direct = models.BooleanField()
+    stored = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["agent_ifi", "stored", "statement"], name="stmtagent_ifi_stored"),
+            # The plain ``agent`` filter (actor or object only) walks this one.
+            models.Index(
+                fields=["agent_ifi", "stored", "statement"],
+                name="stmtagent_direct_stored",
+                condition=models.Q(direct=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.agent_ifi
+
+
+class StatementActivity(models.Model):
+    """An activity a statement mentions; ``direct`` when it is the object. The primary key is
+    (statement, activity_id), like ``StatementAgent``'s."""
+
+    pk = models.CompositePrimaryKey("statement_id", "activity_id")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="activities", db_index=False, db_constraint=False
+    )
+    activity_id = models.TextField()
+    direct = models.BooleanField()
+    stored = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["activity_id", "stored", "statement"], name="stmtactivity_id_stored"),
+            models.Index(
+                fields=["activity_id", "stored", "statement"],
+                name="stmtactivity_direct_stored",
+                condition=models.Q(direct=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.activity_id

@@ -10,10 +10,14 @@ class AdaptersConfig(AppConfig):
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
-        from adapters import checks, receivers  # noqa: F401  (registers the check, connects the receivers)
-        from adapters.config import ConfigProblem, read_targets_file
+        # Registers the targets check, connects the receivers to the LRS's signals, registers
+        # the Celery tasks (queued by name: adapters.delivery.queue).
+        from adapters.config import ConfigProblem
+        from adapters.delivery import receivers, tasks  # noqa: F401
         from adapters.marketplace.adapter import field_mapping
         from adapters.rules.field_mapping import FieldMappingError
+        from adapters.targets import checks  # noqa: F401
+        from adapters.targets.file import read_targets_file
 
         try:
             field_mapping()  # the marketplace CSV mapping template, validated at start-up

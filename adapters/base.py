@@ -4,7 +4,9 @@ An adapter turns one stored statement (as ``GET /xapi/statements`` serves it)
 into one request for its system (``translate``, a pure function), and sends it
 (``send``, through ``adapters.http``, the one HTTP seam). Failures are
 ``AdapterError``; ``permanent=True`` means retrying cannot help. Shaped after
-healthchecks' transports (``hc/api/transports.py``).
+healthchecks' transports (``hc/api/transports.py``). The request, result and error types live in
+``adapters.outbound`` (the HTTP seam uses them too) and are re-exported here: an adapter needs
+only this module.
 """
 
 from __future__ import annotations
@@ -12,35 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from adapters import http
+from adapters.outbound import AdapterError, OutboundRequest, SendResult
+
+__all__ = [
+    "DELIVER",
+    "RETRACT",
+    "Adapter",
+    "AdapterConfigError",
+    "AdapterError",
+    "DeliveryContext",
+    "DeliveryHeld",
+    "OutboundRequest",
+    "SendResult",
+]
+
 DELIVER = "deliver"
 RETRACT = "retract"
-
-
-class AdapterError(Exception):
-    """A delivery attempt failed.
-
-    ``permanent``: retrying cannot succeed (a 4xx other than 408/429), go to dead letter.
-    ``retry_after``: seconds the target asked us to wait (429/503 ``Retry-After``).
-    ``disable_target``: the target is gone for good (410), stop sending to it.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool = False,
-        retry_after: float | None = None,
-        status_code: int | None = None,
-        response_body: str = "",
-        disable_target: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.status_code = status_code
-        self.response_body = response_body
-        self.disable_target = disable_target
 
 
 class DeliveryHeld(Exception):
@@ -59,18 +49,6 @@ class AdapterConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class OutboundRequest:
-    """What ``translate`` produces: everything needed to make one HTTP request."""
-
-    method: str
-    url: str
-    json: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True)
 class DeliveryContext:
     """Facts about the delivery a translation may use (ids only, no database access)."""
 
@@ -81,13 +59,6 @@ class DeliveryContext:
     attempt: int = 1
     # What ``Adapter.resolve`` looked up for this statement (employee id, competencies, ...).
     resolved: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SendResult:
-    status_code: int
-    body: str = ""
-    duration_ms: int = 0
 
 
 class Adapter:
@@ -117,6 +88,4 @@ class Adapter:
         raise AdapterError(f"the {self.name} adapter cannot retract deliveries", permanent=True)
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
-        from adapters import http
-
         return http.send(request, correlation_id=context.correlation_id)

@@ -1,22 +1,18 @@
-"""Validating target configuration, and declaring targets in a file.
+"""Validating a target's configuration against its adapter.
 
 Every adapter publishes a JSON schema for its configuration; secret fields
 (``"secret": true`` in the schema) must be references (``{"env": ...}`` or
-``{"file": ...}``), never values. ``LRS_TARGETS_FILE`` names a JSON file with a
-list of ``{"name", "adapter", "config", "filter", "enabled"?, "rate_limit_per_second"?}``,
-loaded at start-up so a deployment needs no clicking.
+``{"file": ...}``), never values. Targets declared in a file are read by ``adapters.targets.file``.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from adapters.filters import FILTER_SCHEMA
 from adapters.registry import UnknownAdapter, adapter_class
+from adapters.rules.filters import FILTER_SCHEMA
 from adapters.secrets import SECRET_REF_SCHEMA, secret_fields
 
 
@@ -27,7 +23,7 @@ class ConfigProblem(Exception):
         self.message = message
 
 
-def _first_error(schema: dict[str, Any], instance: Any, prefix: str) -> None:
+def first_error(schema: dict[str, Any], instance: Any, prefix: str) -> None:
     errors = sorted(Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
@@ -55,47 +51,5 @@ def validate_target_config(*, adapter: str, config: Any, filter_rules: Any) -> N
             for name, prop in (schema.get("properties") or {}).items()
         },
     }
-    _first_error(plain_schema, config, "config")
-    _first_error(FILTER_SCHEMA, filter_rules, "filter")
-
-
-TARGET_FILE_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["name", "adapter", "config"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
-            "adapter": {"type": "string"},
-            "config": {"type": "object"},
-            "filter": {"type": "object"},
-            "enabled": {"type": "boolean"},
-            "rate_limit_per_second": {"type": ["number", "null"], "exclusiveMinimum": 0},
-            "max_attempts": {"type": "integer", "minimum": 1},
-        },
-    },
-}
-
-
-def read_targets_file(path: str) -> list[dict[str, Any]]:
-    """Parse and validate a targets file; every problem names the entry and field."""
-    try:
-        entries = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigProblem("LRS_TARGETS_FILE", f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigProblem("LRS_TARGETS_FILE", f"{path} is not valid JSON: {exc}") from None
-    _first_error(TARGET_FILE_SCHEMA, entries, "targets")
-    names = set()
-    for index, entry in enumerate(entries):
-        if entry["name"] in names:
-            raise ConfigProblem("targets", f"targets.{index}.name: {entry['name']!r} appears twice")
-        names.add(entry["name"])
-        try:
-            validate_target_config(
-                adapter=entry["adapter"], config=entry["config"], filter_rules=entry.get("filter", {})
-            )
-        except ConfigProblem as problem:
-            raise ConfigProblem("targets", f"targets.{index} ({entry['name']}): {problem}") from None
-    return entries
+    first_error(plain_schema, config, "config")
+    first_error(FILTER_SCHEMA, filter_rules, "filter")

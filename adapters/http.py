@@ -11,16 +11,37 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from email.utils import parsedate_to_datetime
 
 import requests
 
-from adapters.base import AdapterError, OutboundRequest, SendResult
-from adapters.retry import is_retryable_status, parse_retry_after
+from adapters.outbound import AdapterError, OutboundRequest, SendResult
 
 RESPONSE_EXCERPT_CHARS = 2000
 USER_AGENT = "lrs-fanout/0.1"
 
+# Status codes worth retrying: timeouts, rate limits, and server-side failures.
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
 _local = threading.local()
+
+
+def is_retryable_status(status_code: int) -> bool:
+    return status_code in RETRYABLE_STATUS or status_code >= 500
+
+
+def parse_retry_after(value: str | None, *, now_epoch: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date, RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_epoch)
 
 
 def session() -> requests.Session:

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from adapters.base import DELIVER, RETRACT
+from adapters.config import ConfigProblem, validate_target_config
 
 
 class Target(models.Model):
@@ -45,8 +46,6 @@ class Target(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from adapters.config import ConfigProblem, validate_target_config
-
         try:
             validate_target_config(adapter=self.adapter, config=self.config, filter_rules=self.filter)
         except ConfigProblem as problem:
@@ -77,7 +76,7 @@ class Delivery(models.Model):
 
     # Both foreign keys are covered by the composite indexes below (no separate FK indexes:
     # every index costs on the ingest path, where the outbox rows are written).
-    # No database constraints either (lrs/models.py says why): the outbox rows are written with
+    # No database constraints either (lrs/statements/models.py says why): the outbox rows are written with
     # their statements; deleting a target or a statement still cascades through Django.
     target = models.ForeignKey(
         Target, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
@@ -118,7 +117,7 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
-            # Target health (adapters.selectors): dead letters and recent deliveries per target.
+            # Target health (adapters.ops.selectors): dead letters and recent deliveries per target.
             # Partial, so rows enter them only when a worker finishes a delivery, never at ingest;
             # open rows are counted through delivery_due (status first).
             models.Index(fields=["target"], name="delivery_dead", condition=models.Q(status="dead")),
@@ -146,9 +145,10 @@ class OutboxBatch(models.Model):
 
     Written in the transaction that stores the statements (one row per batch, whatever the
     number of statements and targets), and expanded soon after commit into one ``Delivery`` per
-    (statement, matching target) by a worker (``outbox.outbox_expand``). So ingest cost does not
-    grow with the number of targets, and nothing is lost if the broker or the web process fails
-    after commit: the sweep expands what no worker did. The row is deleted once expanded.
+    (statement, matching target) by a worker (``adapters.delivery.outbox.outbox_expand``). So
+    ingest cost does not grow with the number of targets, and nothing is lost if the broker or the
+    web process fails after commit: the sweep expands what no worker did. The row is deleted once
+    expanded.
     """
 
     # The smallest of statement_pks: a statement belongs to one batch, so it is unique, and
@@ -209,7 +209,7 @@ class CompetencyMapping(models.Model):
 
 class StoredToken(models.Model):
     """A rotating credential the LRS must keep (e.g. a Microsoft refresh token, renewed on every
-    use), encrypted with a key derived from SECRET_KEY; see adapters/token_store.py."""
+    use), encrypted with a key derived from SECRET_KEY; see adapters/msteams/token_store.py."""
 
     key = models.CharField(max_length=200, unique=True)
     ciphertext = models.TextField()

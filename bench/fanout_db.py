@@ -27,7 +27,7 @@ def target_name(index: int) -> str:
 
 def delivery_key(statement_id: str, index: int = 0) -> str:
     """The Idempotency-Key the engine gives the delivery of a statement to target ``index``."""
-    from adapters.outbox import idempotency_key
+    from adapters.delivery.outbox import idempotency_key
 
     return idempotency_key(statement_id, target_name(index), "deliver")
 

@@ -85,7 +85,7 @@ def post_costs(
     key: str, secret: str, redis_url: str, targets: int, seed: int, repeat: int = 5
 ) -> dict[str, Any]:
     """Mean time of ``repeat`` single and batch-100 POSTs (after one warm-up each), SQL, tasks."""
-    from adapters import dispatch, outbox
+    from adapters.delivery import outbox
     from config.celery import app
 
     post = _poster(key, secret)
@@ -93,14 +93,14 @@ def post_costs(
     figures: dict[str, Any] = {"targets": targets}
     for kind, make in (("single", factory.statement), ("batch_100", lambda: factory.batch(100))):
         post(make())
-        dispatch.flush_publisher()
+        outbox.flush_publisher()
         before = queue_length(redis_url)
         total = 0.0
         with _Timer(outbox, "outbox_rows_at_ingest") as create, _Timer(app, "send_task") as send:
             for _ in range(repeat):
                 seconds, sql = post(make())
                 total += seconds
-                dispatch.flush_publisher()
+                outbox.flush_publisher()
         figures[kind] = {
             "ms": round(total / repeat * 1000, 2),
             "outbox_rows_ms": round(create.seconds / repeat * 1000, 2),
@@ -115,7 +115,7 @@ def post_costs(
 
 def publish_cost(redis_url: str, count: int = 500) -> dict[str, Any]:
     """Microseconds per ``deliver.apply_async`` (ids no delivery has) and per raw LPUSH."""
-    from adapters.tasks import deliver
+    from adapters.delivery.tasks import deliver
 
     publish, lpush = [], []
     with broker(redis_url) as client:
@@ -143,9 +143,9 @@ def delivery_cost(count: int = 20) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from adapters.delivery.outbox import outbox_expand
+    from adapters.delivery.send import delivery_send
     from adapters.models import Delivery, OutboxBatch
-    from adapters.outbox import outbox_expand
-    from adapters.services import delivery_send
 
     outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))  # what a worker does first
     ids = list(Delivery.objects.filter(status=Delivery.PENDING).order_by("id").values_list("id", flat=True))

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from adapters.api.identity import EmployeeIdentityView
-from adapters.metrics import metrics_view
+from adapters.identity.api import EmployeeIdentityView
+from adapters.ops.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -11,6 +11,8 @@ PYTHON="${PYTHON:-python3}"
 bash scripts/ensure-services.sh
 export LRS_ENV=test
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache; exit 1; }
+.venv/bin/python scripts/check_layout.py
 PYTHONWARNINGS=ignore::RuntimeWarning .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "models and migrations differ: run manage.py makemigrations" >&2
   exit 1

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from adapters.base import AdapterError, DeliveryContext, OutboundRequest
-from adapters.identity import employee_for_actor
+from adapters.identity.resolution import employee_for_actor
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAUTH_CONFIG_PROPERTIES, OAuthAdapter
 from adapters.rules.competencies import CompetencyMapping, competencies_for

@@ -26,11 +26,11 @@ from django.core.cache import cache
 
 from adapters.base import AdapterError, DeliveryContext, OutboundRequest
 from adapters.http import send as http_send
-from adapters.identity import employee_email, employee_for_actor
-from adapters.notifications import notification_for
+from adapters.identity.resolution import employee_email, employee_for_actor
+from adapters.msteams.token_store import token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
-from adapters.token_store import token_get, token_put
+from adapters.rules.notifications import notification_for
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"

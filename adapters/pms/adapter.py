@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from adapters.base import DeliveryContext, OutboundRequest
-from adapters.identity import employee_for_actor
+from adapters.identity.resolution import employee_for_actor
 from adapters.oauth import OAUTH_CONFIG_PROPERTIES, OAuthAdapter
 from adapters.rules.normalise import score_0_100, utc_iso8601
 

@@ -10,6 +10,11 @@ to unit-test without settings. Statements are dicts as ``GET /xapi/statements`` 
   from a versioned JSON mapping.
 * :mod:`adapters.rules.field_mapping`: the marketplace JSON built from source values,
   driven by ``adapters/marketplace/mapping.csv``.
+* :mod:`adapters.rules.filters`: which statements a target takes.
+* :mod:`adapters.rules.notifications`: what a chat notification says.
+
+May import: the standard library, each other and ``lrs.xapi`` (the spec rules, pure too). Never
+Django, the rest of ``lrs``, or the rest of ``adapters``.
 """
 
 from adapters.rules.competencies import (

@@ -28,7 +28,7 @@ Semantics of :func:`competencies_for`:
   minimum the score reaches gives the level. A score below every minimum awards
   nothing; a statement without a usable score gets ``no_score`` (or nothing).
 * Which verbs count (completed, passed, ...) is the target's filter's business
-  (``adapters.filters``), not the mapping's.
+  (``adapters.rules.filters``), not the mapping's.
 
 Pure Python: no Django, no database.
 """

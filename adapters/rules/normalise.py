@@ -21,86 +21,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from lrs.xapi.timestamps import read_timestamp
+
 # --- timestamps ---------------------------------------------------------------------------------------
-
-_OFFSET = r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)"
-_EXTENDED = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt ]"
-    r"(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
-    r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z",
-    re.ASCII,
-)
-_BASIC = re.compile(
-    r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})[Tt]"
-    r"(?P<hour>\d{2})(?:(?P<minute>\d{2})(?P<second>\d{2})?)?"
-    r"(?:[.,](?P<fraction>\d+))?(?P<offset>[Zz]|[+-]\d{2}(?:\d{2})?)?\Z",
-    re.ASCII,
-)
-_EXAMPLE = "e.g. 2024-05-04T17:00:00.000Z or 2024-05-04T22:30:00+05:30"
-
-
-def _bad_timestamp(value: object, reason: str = "") -> ValueError:
-    detail = f" ({reason})" if reason else ""
-    return ValueError(f"not an ISO 8601 timestamp: {value!r}{detail}; expected {_EXAMPLE}")
-
-
-def _parse_timestamp(value: object) -> datetime:
-    """An aware UTC datetime for an xAPI Timestamp string (or a datetime), microsecond precision."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if not isinstance(value, str):
-        raise _bad_timestamp(value, f"a {type(value).__name__}, not a string")
-    text = value.strip()
-    match = _EXTENDED.match(text) or _BASIC.match(text)
-    if match is None:
-        raise _bad_timestamp(value)
-    parts = match.groupdict()
-    hour = int(parts["hour"])
-    minute = int(parts["minute"] or 0)
-    second = int(parts["second"] or 0)
-    if hour > 23 or minute > 59 or second > 60:
-        raise _bad_timestamp(value, "time of day out of range")
-    fraction = parts["fraction"]
-    microsecond = 0
-    if second == 60:  # a leap second: the last representable instant of that minute
-        second, microsecond = 59, 999_999
-    elif fraction is not None and parts["second"] is not None:
-        microsecond = int((fraction + "00000")[:6])
-    delta = timedelta(0)
-    offset = parts["offset"]
-    if offset is not None and offset not in ("Z", "z"):
-        digits = offset[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-        if hours > 23 or minutes > 59:
-            raise _bad_timestamp(value, "offset out of range")
-        delta = timedelta(hours=hours, minutes=minutes) * (1 if offset[0] == "+" else -1)
-    try:
-        moment = datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            hour,
-            minute,
-            second,
-            microsecond,
-            tzinfo=UTC,
-        )
-    except ValueError as exc:  # day out of range for month, year 0, ...
-        raise _bad_timestamp(value, str(exc)) from None
-    try:
-        if fraction is not None and parts["second"] is None:
-            # ISO 8601: a decimal fraction of the lowest-order component present (hour or minute)
-            unit = timedelta(minutes=1) if parts["minute"] is not None else timedelta(hours=1)
-            digits = fraction[:12]
-            moment += unit * int(digits) // (10 ** len(digits))
-        moment -= delta
-    except OverflowError:
-        raise _bad_timestamp(value, "out of the representable range") from None
-    return moment
-
 
 def utc_iso8601(value: str | datetime) -> str:
     """The instant as ``YYYY-MM-DDTHH:MM:SS.sssZ`` in UTC, milliseconds truncated (never rounded).
@@ -119,7 +45,7 @@ def utc_iso8601(value: str | datetime) -> str:
     An aware ``datetime`` is converted to UTC, a naive one taken to be UTC.
     Raises ValueError naming the value for anything else (including non-strings).
     """
-    moment = _parse_timestamp(value)
+    moment = read_timestamp(value)
     return (
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
         f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 from adapters.base import Adapter, AdapterError, DeliveryContext, OutboundRequest, SendResult
 from adapters.http import send as http_send
-from adapters.notifications import notification_for
 from adapters.rules.emails import email_from_actor
+from adapters.rules.notifications import notification_for
 
 # Errors retrying cannot fix (https://api.slack.com/methods/chat.postMessage#errors).
 PERMANENT_ERRORS = {

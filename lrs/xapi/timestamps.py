@@ -31,6 +31,7 @@ Results are aware ``datetime`` objects in UTC.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NoReturn
@@ -39,12 +40,20 @@ from lrs.xapi.json_types import fail, require_string, short
 from lrs.xapi.versions import is_v2
 
 _OFFSET = r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)"
-_EXTENDED = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
-    r"(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
-    r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z",
-    re.ASCII,
-)
+
+
+def _extended(separators: str) -> re.Pattern[str]:
+    return re.compile(
+        r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[" + separators + "]"
+        r"(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+        r"(?:[.,](?P<fraction>\d+))?" + _OFFSET + r"?\Z",
+        re.ASCII,
+    )
+
+
+_EXTENDED = _extended("Tt")
+# Reading stored statements downstream (``read_timestamp``): a space may stand for the T too.
+_EXTENDED_OR_SPACE = _extended("Tt ")
 _BASIC = re.compile(
     r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})[Tt]"
     r"(?P<hour>\d{2})(?:(?P<minute>\d{2})(?P<second>\d{2})?)?"
@@ -83,6 +92,42 @@ def _offset(offset_text: str) -> timedelta | None:
     return delta if offset_text[0] == "+" else -delta
 
 
+def _instant(groups: tuple, refuse: Callable[[str], NoReturn], *, unknown_offset_is_utc: bool) -> datetime:
+    """The UTC instant of a matched timestamp's parts (year, month, day, hour, minute, second,
+    fraction, offset); ``refuse(reason)`` raises for parts out of range."""
+    year, month, day, hour_text, minute_text, second_text, fraction, offset_text = groups
+    hour = int(hour_text)
+    minute = int(minute_text) if minute_text is not None else 0
+    second = int(second_text) if second_text is not None else 0
+    if hour > 23 or minute > 59 or second > 60:
+        refuse("time out of range")
+    microsecond = 0
+    if second == 60:  # a leap second: the last representable instant of that minute
+        second, microsecond = 59, 999_999
+    elif fraction is not None and second_text is not None:
+        microsecond = int((fraction + "00000")[:6])
+    try:
+        moment = datetime(int(year), int(month), int(day), hour, minute, second, microsecond, tzinfo=UTC)
+    except ValueError as exc:  # day out of range for month, year 0, ...
+        refuse(str(exc))
+    try:
+        if fraction is not None and second_text is None:
+            # ISO 8601 decimal fraction of the lowest-order component (hour or minute)
+            unit = _MINUTE if minute_text is not None else _HOUR
+            digits = fraction[:12]  # beyond a microsecond of an hour the digits do not matter
+            moment += unit * int(digits) // (10 ** len(digits))
+        if offset_text is not None and offset_text not in ("Z", "z"):
+            if offset_text in _UNKNOWN_OFFSETS and not unknown_offset_is_utc:
+                refuse("the offset -00:00 means an unknown local offset")
+            delta = _offset(offset_text)
+            if delta is None:
+                refuse("offset out of range")
+            moment -= delta
+    except OverflowError:
+        refuse("out of range")
+    return moment
+
+
 def parse_timestamp(value: object, *, path: str, version: str = "1.0.3") -> datetime:
     """Parse an xAPI Timestamp into an aware UTC datetime (microsecond precision, truncated)."""
     if type(value) is not str:
@@ -91,37 +136,38 @@ def parse_timestamp(value: object, *, path: str, version: str = "1.0.3") -> date
     match = _RFC3339.match(text) if is_v2(version) else (_EXTENDED.match(text) or _BASIC.match(text))
     if match is None:
         _invalid(text, path, version)
-    year, month, day, hour_text, minute_text, second_text, fraction, offset_text = match.groups()
-    hour = int(hour_text)
-    minute = int(minute_text) if minute_text is not None else 0
-    second = int(second_text) if second_text is not None else 0
-    if hour > 23 or minute > 59 or second > 60:
-        _invalid(text, path, version, "time out of range")
-    microsecond = 0
-    if second == 60:  # a leap second: the last representable instant of that minute
-        second, microsecond = 59, 999_999
-    elif fraction is not None and second_text is not None:
-        microsecond = int((fraction + "00000")[:6])
-    try:
-        moment = datetime(int(year), int(month), int(day), hour, minute, second, microsecond, tzinfo=UTC)
-    except ValueError as exc:
-        _invalid(text, path, version, str(exc))
-    try:
-        if fraction is not None and second_text is None:
-            # ISO 8601 decimal fraction of the lowest-order component (hour or minute)
-            unit = _MINUTE if minute_text is not None else _HOUR
-            digits = fraction[:12]  # beyond a microsecond of an hour the digits do not matter
-            moment += unit * int(digits) // (10 ** len(digits))
-        if offset_text is not None and offset_text not in ("Z", "z"):
-            if offset_text in _UNKNOWN_OFFSETS:
-                _invalid(text, path, version, "the offset -00:00 means an unknown local offset")
-            delta = _offset(offset_text)
-            if delta is None:
-                _invalid(text, path, version, "offset out of range")
-            moment -= delta
-    except OverflowError:
-        _invalid(text, path, version, "out of range")
-    return moment
+    return _instant(
+        match.groups(), lambda reason: _invalid(text, path, version, reason), unknown_offset_is_utc=False
+    )
+
+
+_READ_EXAMPLE = "e.g. 2024-05-04T17:00:00.000Z or 2024-05-04T22:30:00+05:30"
+
+
+def _unreadable(value: object, reason: str = "") -> ValueError:
+    detail = f" ({reason})" if reason else ""
+    return ValueError(f"not an ISO 8601 timestamp: {value!r}{detail}; expected {_READ_EXAMPLE}")
+
+
+def read_timestamp(value: object) -> datetime:
+    """An aware UTC datetime for a timestamp of a statement already stored, read leniently as a
+    consumer should (the fan-out's rules): what ``parse_timestamp`` accepts in either version,
+    plus surrounding whitespace, a space instead of ``T`` (RFC 3339 5.6 note) and ``-00:00`` read
+    as UTC; a ``datetime`` is converted to UTC (a naive one taken to be UTC). Raises ValueError
+    naming the value for anything else."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not isinstance(value, str):
+        raise _unreadable(value, f"a {type(value).__name__}, not a string")
+    text = value.strip()
+    match = _EXTENDED_OR_SPACE.match(text) or _BASIC.match(text)
+    if match is None:
+        raise _unreadable(value)
+
+    def refuse(reason: str) -> NoReturn:
+        raise _unreadable(value, reason) from None
+
+    return _instant(match.groups(), refuse, unknown_offset_is_utc=True)
 
 
 def validate_timestamp(value: object, *, path: str, version: str = "1.0.3") -> None:

@@ -15,7 +15,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings as django_settings
 
+from config.celery import app as celery_app
 from tests.adapters.celery_process import CeleryWorker
 from tests.adapters.redis_process import PrivateRedis
 from tests.targets.webhook_server import WebhookServer
@@ -53,6 +55,29 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def broker(private_redis, settings, monkeypatch) -> Iterator[str]:
+    """Point this process's dispatch at the private Redis (as a web process with a broker would)."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = celery_app.conf.broker_url
+    celery_app.conf.update(broker_url=private_redis.url, task_always_eager=False)
+    _forget_broker_connections()
+    try:
+        yield private_redis.url
+    finally:
+        celery_app.conf.update(
+            broker_url=previous, task_always_eager=django_settings.CELERY_TASK_ALWAYS_EAGER
+        )
+        _forget_broker_connections()
+
+
+def _forget_broker_connections() -> None:
+    # The pools hold connections to the broker URL they were made with: drop them (as Celery
+    # itself does after a fork) so the next publish connects to the URL now configured.
+    celery_app._after_fork()
 
 
 def _database_url() -> str:

@@ -82,7 +82,7 @@ def expand_outbox() -> list[int]:
     """Write the deliveries of every outbox batch now, as the worker's ``dispatch_batch`` task
     does after commit (for tests that store statements in a transaction that never commits);
     returns the ids of the pending deliveries."""
+    from adapters.delivery.outbox import outbox_expand
     from adapters.models import OutboxBatch
-    from adapters.outbox import outbox_expand
 
     return outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))

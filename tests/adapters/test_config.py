@@ -7,10 +7,10 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from adapters.config import ConfigProblem, read_targets_file, validate_target_config
+from adapters.config import ConfigProblem, validate_target_config
 from adapters.models import Target
 from adapters.registry import UnknownAdapter, adapter_class, adapter_names
-from adapters.targets_file import sync_targets_file
+from adapters.targets.file import read_targets_file, sync_targets_file
 
 GOOD_CONFIG = {"url": "https://hooks.example.com/x", "secret": {"env": "HOOK_SECRET"}}
 

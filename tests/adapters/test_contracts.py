@@ -14,7 +14,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from adapters.identity import Identifiers, identity_links_upsert
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import CompetencyMapping, Delivery, Target
 from lrs.statements.store import statement_store
 from tests.conftest import make_statement

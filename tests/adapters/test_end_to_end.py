@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from adapters.identity import identity_links_import_csv
+from adapters.identity.links import identity_links_import_csv
 from adapters.models import CompetencyMapping, Delivery, Target
 from tests.adapters.helpers import wait_until
-from tests.adapters.test_reliability import broker  # noqa: F401  (fixture)
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,7 +80,7 @@ def all_targets(pms_server, marketplace_server, slack_server, graph_server, monk
 
 
 @pytest.fixture
-def worker(broker, celery_worker_process, all_targets):  # noqa: F811
+def worker(broker, celery_worker_process, all_targets):
     return celery_worker_process(broker, extra_env={**all_targets, "LRS_RETRY_BASE_SECONDS": "0.2"})
 
 

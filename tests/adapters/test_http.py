@@ -73,3 +73,14 @@ def test_timeouts_and_connection_errors_are_retryable(exc):
     with pytest.raises(AdapterError) as caught:
         http.send(post())
     assert not caught.value.permanent and caught.value.status_code is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("120", 120.0), (None, None), ("", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0)],
+)
+def test_retry_after_header_as_seconds_or_http_date(header, expected):
+    from email.utils import parsedate_to_datetime
+
+    now = parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
+    assert http.parse_retry_after(header, now_epoch=now) == expected

@@ -22,9 +22,7 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.targets.behaviours import Behaviour, hang, ok, refuse, retry_after, status
@@ -46,6 +44,7 @@ from tests.targets.fake_protocol import (
     schema_check,
     text_reply,
 )
+from tests.targets.local_server import LocalServer, RecordingHandler
 
 __all__ = [
     "API", "TOKEN", "Behaviour", "ContractError", "Effect", "FakeRequest", "FakeServer", "Outcome", "Reply",
@@ -54,35 +53,7 @@ __all__ = [
 ]
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Tracks its handler threads so ``stop()`` can join them instead of leaking them."""
-
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default backlog of 5 refuses bursts of concurrent deliveries on a busy machine.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], owner: FakeServer):
-        self.owner = owner
-        super().__init__(address, FakeHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self._run_handler, args=(request, client_address), daemon=True,
-                                  name=f"{self.owner.name}-handler")
-        self.owner._track(thread)
-        thread.start()
-
-    def _run_handler(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            self.owner._untrack(threading.current_thread())
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that time out and hang up are normal here; stay quiet about them."""
-
-
-class FakeServer:
+class FakeServer(LocalServer):
     """Base of the fakes. Thread-safe; ``start()``/``stop()``/``restart()`` keep the port."""
 
     name = "fake"
@@ -90,22 +61,14 @@ class FakeServer:
     counted_kinds: frozenset[str] = frozenset()
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, honour_idempotency: bool = True):
-        self.host, self.port, self.honour_idempotency = host, port, honour_idempotency
-        self._lock = threading.Lock()
-        self._lifecycle = threading.RLock()
+        super().__init__(host, port)
+        self.honour_idempotency = honour_idempotency
         #: Held while a request's effect is applied, so check-then-act on state is atomic.
         self.state_lock = threading.RLock()
-        self._requests: list[FakeRequest] = []
         self._queues: dict[str, deque[Behaviour]] = {API: deque(), TOKEN: deque()}
         self._defaults: dict[str, Behaviour] = {API: ok(), TOKEN: ok()}
         self._effects: list[Effect] = []
         self._idempotent: dict[str, tuple[str, Reply]] = {}
-        self._handlers: set[threading.Thread] = set()
-        self._httpd: _HTTPServer | None = None
-        self._serve_thread: threading.Thread | None = None
-        self.stopping = threading.Event()
-        #: Called (in the handler thread) after each request is answered or dropped.
-        self.on_answer: Callable[[FakeRequest], None] | None = None
 
     # -- hooks for the fakes -----------------------------------------------------------------
     def route(self, request: FakeRequest) -> Outcome:
@@ -123,57 +86,10 @@ class FakeServer:
     def reset_state(self) -> None:
         """Forget the fake's domain data (events, skills, messages...)."""
 
-    # -- lifecycle -----------------------------------------------------------------------------
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8102`` (no trailing slash)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._httpd is not None
-
-    def start(self) -> Self:
-        """Listen (again) on the same port; the first start picks a free port."""
-        with self._lifecycle:
-            if self._httpd is not None:
-                return self
-            self.stopping = threading.Event()
-            self._httpd = _HTTPServer((self.host, self.port), self)
-            self.port = self._httpd.server_address[1]
-            self._serve_thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                name=f"{self.name}-server-{self.port}",
-            )
-            self._serve_thread.start()
-        return self
-
-    def stop(self, join_timeout: float = 5.0) -> None:
-        """Close the listening socket (connections are refused from now on), wake hanging
-        handlers (they drop their connection unanswered) and join every thread."""
-        with self._lifecycle:
-            httpd, self._httpd = self._httpd, None
-            if httpd is None:
-                return
-            self.stopping.set()
-            httpd.shutdown()
-            httpd.server_close()
-            if self._serve_thread is not None:
-                self._serve_thread.join(join_timeout)
-        with self._lock:
-            others = [t for t in self._handlers if t is not threading.current_thread()]
-        for thread in others:
-            thread.join(join_timeout)
-
-    def restart(self) -> Self:
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.base_url
 
     # -- scripting answers -------------------------------------------------------------------
     def enqueue(self, *behaviours: Behaviour) -> None:
@@ -204,12 +120,6 @@ class FakeServer:
             self.reset_state()
 
     # -- observations ------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[FakeRequest]:
-        """A snapshot of every request received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
     def requests_for(self, route: str) -> list[FakeRequest]:
         """Requests to one route (e.g. ``"token"``, ``"learning-events.create"``)."""
         return [r for r in self.requests if r.route == route]
@@ -233,16 +143,6 @@ class FakeServer:
         Idempotency-Key honoured every count is 1; a count of 2 is a duplicate delivery."""
         return dict(Counter(e.key for e in self.effect_log() if e.kind in self.counted_kinds))
 
-    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 10.0) -> bool:
-        """Poll ``predicate(self)`` until true (returns True) or ``timeout`` passes (False)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-
     # -- helpers for the fakes ---------------------------------------------------------------
     def add_effect(self, kind: str, key: str, payload: Any) -> None:
         with self.state_lock:
@@ -264,57 +164,15 @@ class FakeServer:
         return reply
 
     # -- used by the handler -----------------------------------------------------------------
-    def _record(self, request: FakeRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
     def _next_behaviour(self, queue: str) -> Behaviour:
         with self._lock:
             return self._queues[queue].popleft() if self._queues[queue] else self._defaults[queue]
 
-    def _set_status(self, request: FakeRequest, code: int | None) -> None:
-        with self._lock:
-            request.status = code
-            request.finished = True
-        if self.on_answer is not None:
-            self.on_answer(request)
 
-    def _track(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._handlers.add(thread)
-
-    def _untrack(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._handlers.discard(thread)
-
-
-
-class FakeHandler(BaseHTTPRequestHandler):
+class FakeHandler(RecordingHandler):
     """HTTP/1.0: one request per connection, so ``stop()`` never leaves keep-alive sockets open."""
 
     server_version = "FakeAPI/1.0"
-
-    @property
-    def owner(self) -> FakeServer:
-        return self.server.owner  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_POST
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr line; the recorded requests are the log."""
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self.rfile.readline()
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _handle(self) -> None:
         owner, stopping = self.owner, self.owner.stopping
@@ -359,22 +217,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             reply = owner.error_reply(record, behaviour.code, dict(behaviour.headers))
         self._answer(record, reply)
 
-    def _drop(self, record: FakeRequest) -> None:
-        self.close_connection = True
-        self.owner._set_status(record, None)
-
     def _answer(self, record: FakeRequest, reply: Reply) -> None:
-        # Recorded before writing: a server commits its effect even if the client has hung up.
-        self.owner._set_status(record, reply.code)
-        try:
-            self.send_response(reply.code)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            if reply.body and not any(n.lower() == "content-type" for n in reply.headers):
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        self._send(record, reply.code, reply.headers, reply.body)
+
+
+FakeServer.handler_class = FakeHandler

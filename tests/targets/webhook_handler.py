@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tests.targets.behaviours import Behaviour
+from tests.targets.local_server import RecordingHandler
 from tests.targets.webhook_contract import check_request
-
-if TYPE_CHECKING:
-    from tests.targets.webhook_server import WebhookServer
 
 
 @dataclass
@@ -60,32 +57,10 @@ class RecordedRequest:
         }
 
 
-class WebhookHandler(BaseHTTPRequestHandler):
+class WebhookHandler(RecordingHandler):
     """HTTP/1.0: one request per connection, so ``stop()`` never leaves keep-alive sockets open."""
 
     server_version = "FakeWebhook/1.0"
-
-    @property
-    def owner(self) -> WebhookServer:
-        return self.server.owner  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_POST
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr line; the recorded requests are the log."""
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self.rfile.readline()
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _handle(self) -> None:
         owner = self.owner
@@ -111,22 +86,5 @@ class WebhookHandler(BaseHTTPRequestHandler):
             return
         self._answer(record, behaviour, behaviour.body)
 
-    def _drop(self, record: RecordedRequest) -> None:
-        self.close_connection = True
-        self.owner._set_status(record, None)
-
     def _answer(self, record: RecordedRequest, behaviour: Behaviour, body: bytes) -> None:
-        # Recorded before writing: a receiver commits its effect even if the client has hung up.
-        self.owner._set_status(record, behaviour.code)
-        try:
-            self.send_response(behaviour.code)
-            for name, value in behaviour.headers.items():
-                self.send_header(name, value)
-            if body and not any(n.lower() == "content-type" for n in behaviour.headers):
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        self._send(record, behaviour.code, behaviour.headers, body)

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from adapters.delivery.replay import deliveries_replay
 from adapters.models import Target
-from adapters.services_replay import deliveries_replay
 
 
 class Command(BaseCommand):

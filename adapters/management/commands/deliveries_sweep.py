@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from adapters.dispatch import sweep_due
+from adapters.delivery.sweep import sweep_due
 
 
 class Command(BaseCommand):

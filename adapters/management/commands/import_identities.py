@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.identity import IdentityInputError, identity_links_import_csv
+from adapters.identity.links import IdentityInputError, identity_links_import_csv
 
 
 class Command(BaseCommand):

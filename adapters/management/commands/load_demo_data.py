@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from adapters.identity import Identifiers, identity_links_upsert
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import CompetencyMapping
 
 DEMO_COURSE = "https://lms.example.com/courses/safety-101"

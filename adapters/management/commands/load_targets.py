@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.config import ConfigProblem
-from adapters.targets_file import sync_targets_file
+from adapters.targets.file import sync_targets_file
 
 
 class Command(BaseCommand):

@@ -18,8 +18,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from adapters import dispatch, outbox
+from adapters.delivery import outbox
 from adapters.models import OutboxBatch
+from adapters.targets import enabled
 from lrs.activities.models import Activity
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.statements.selectors import consistent_through, statements_by_pk
@@ -36,10 +37,10 @@ ACTIVITY = "http://example.com/courses/safety-101"
 def empty_caches(settings):
     # As in production: the enabled targets are cached too (tests read them on every batch).
     settings.LRS_TARGETS_CACHE_SECONDS = 60
-    for forget in (id_pool.forget, definition_cache.clear, outbox.forget_targets):
+    for forget in (id_pool.forget, definition_cache.clear, enabled.forget_targets):
         forget()
     yield
-    for forget in (id_pool.forget, definition_cache.clear, outbox.forget_targets):
+    for forget in (id_pool.forget, definition_cache.clear, enabled.forget_targets):
         forget()
 
 
@@ -274,7 +275,7 @@ def handed_over(monkeypatch, hook_target) -> list[tuple[list[int], bool]]:
     def record(batch_ids: list[int]) -> None:
         calls.append((list(batch_ids), all(_visible_elsewhere(batch_id) for batch_id in batch_ids)))
 
-    monkeypatch.setattr(dispatch, "expand_and_queue", record)
+    monkeypatch.setattr(outbox, "expand_and_queue", record)
     return calls
 
 

@@ -1,0 +1,85 @@
+"""Admin of targets: configuration, health (pending, retrying, dead, delivered, lag), replay of
+dead letters, resuming a paused target."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from adapters.delivery.replay import deliveries_replay
+from adapters.models import Target
+from adapters.ops.selectors import target_health
+from adapters.registry import adapter_names
+
+
+class TargetForm(forms.ModelForm):
+    adapter = forms.ChoiceField(choices=[])
+
+    class Meta:
+        model = Target
+        fields = ("name", "adapter", "enabled", "config", "filter", "rate_limit_per_second", "max_attempts")
+        help_texts = {
+            "config": 'Secrets as references only, e.g. "secret": {"env": "WEBHOOK_SECRET"}.',
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["adapter"].choices = [(name, name) for name in adapter_names()]
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    form = TargetForm
+    list_display = ("name", "adapter", "enabled", "health_summary", "last_error", "lag", "paused_until")
+    list_filter = ("enabled", "adapter", "source")
+    readonly_fields = ("source", "consecutive_failures", "paused_until", "disabled_reason", "health_detail")
+    actions = ["replay_dead", "resume"]
+
+    def _health(self, obj: Target):
+        cache = getattr(self, "_health_cache", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = target_health(obj)
+            self._health_cache = cache
+        return cache[obj.pk]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        self._health_cache = {}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="pending / retrying / dead / delivered (1 h)")
+    def health_summary(self, obj: Target) -> str:
+        health = self._health(obj)
+        return f"{health.pending} / {health.retrying} / {health.dead} / {health.delivered_last_hour}"
+
+    @admin.display(description="last error")
+    def last_error(self, obj: Target) -> str:
+        return self._health(obj).last_error[:120]
+
+    @admin.display(description="lag p50 / p95 (s)")
+    def lag(self, obj: Target) -> str:
+        health = self._health(obj)
+        if health.lag_p50_seconds is None:
+            return "-"
+        return f"{health.lag_p50_seconds:.2f} / {health.lag_p95_seconds:.2f}"
+
+    @admin.display(description="health")
+    def health_detail(self, obj: Target) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html("<pre>{}</pre>", json.dumps(self._health(obj).__dict__, indent=2, default=str))
+
+    @admin.action(description="Replay dead deliveries of the selected targets")
+    def replay_dead(self, request: HttpRequest, queryset: QuerySet) -> None:
+        total = sum(len(deliveries_replay(target=target)) for target in queryset)
+        self.message_user(request, f"replaying {total} deliveries")
+
+    @admin.action(description="Resume paused targets now")
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queryset.update(paused_until=None, consecutive_failures=0)
+        self.message_user(request, "resumed")

@@ -1,0 +1,124 @@
+"""Sending deliveries again: replay of dead letters, cancelling, and backfill of a time range
+of stored statements through one target (e.g. a newly added one), which creates delivery rows
+for stored statements (``deliveries_create``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from adapters import correlation
+from adapters.base import DELIVER
+from adapters.delivery import queue
+from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs
+from adapters.models import Delivery, Target
+from adapters.rules.filters import statement_matches
+from adapters.targets.enabled import enabled_targets
+from lrs.statements.selectors import StatementQuery, statement_list, statements_by_pk, with_cursor
+
+
+def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
+    """Outbox rows for every (stored statement, matching target), e.g. a backfill; returns the
+    ids of the new rows and dispatches them after commit.
+
+    Statements are read through the LRS query layer. Existing rows (same statement,
+    target and kind) are left alone, so calling this twice is harmless.
+    """
+    targets = list(targets) if targets is not None else enabled_targets()
+    if not targets or not statement_pks:
+        return []
+    now = timezone.now()
+    correlation_id = correlation.current()
+    rows = [
+        Delivery(
+            target=target,
+            statement_id=pk,
+            statement_uuid=statement["id"],
+            kind=DELIVER,
+            idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
+            next_attempt_at=now,
+            correlation_id=correlation_id,
+        )
+        for pk, statement, target in matching_pairs(
+            zip(statement_pks, statements_by_pk(statement_pks), strict=True), targets
+        )
+    ]
+    if not rows:
+        return []
+    rows.sort(key=lambda row: (row.statement_id, row.target_id))  # unique-key order: see outbox._expand
+    created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = [row.id for row in created if row.id is not None]
+    if not ids:  # ignore_conflicts gives no ids on some backends: look them up
+        ids = delivery_ids_of(rows)
+    queue.after_commit(ids)
+    return ids
+
+
+@transaction.atomic
+def deliveries_replay(
+    *, delivery_ids: Iterable[int] | None = None, target: Target | None = None
+) -> list[int]:
+    """Send dead (or cancelled) deliveries again, with the same idempotency key."""
+    rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
+    if delivery_ids is not None:
+        rows = rows.filter(id__in=list(delivery_ids))
+    if target is not None:
+        rows = rows.filter(target=target)
+    ids = list(rows.values_list("id", flat=True))
+    Delivery.objects.filter(id__in=ids).update(
+        status=Delivery.PENDING, next_attempt_at=timezone.now(), claimed_until=None, updated_at=timezone.now()
+    )
+    queue.after_commit(ids)
+    return ids
+
+
+def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
+    return Delivery.objects.filter(
+        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING]
+    ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
+
+
+def backfill(
+    *, target: Target, since=None, until=None, force: bool = False, page_size: int = 500
+) -> dict[str, int]:
+    """Run a time range of stored statements through one target (e.g. a newly added one).
+
+    Statements are read page by page through the LRS query layer, oldest first
+    (the same code that answers ``GET /xapi/statements``: voided statements are
+    skipped). A statement already delivered to the target is skipped unless
+    ``force``; a forced one is sent again with its original idempotency key.
+    """
+    counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
+    query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
+    while True:
+        page = statement_list(query)
+        statements = statements_by_pk(page.statement_pks)
+        pks = [
+            pk
+            for pk, statement in zip(page.statement_pks, statements, strict=True)
+            if statement_matches(statement, target.filter)
+        ]
+        counts["matched"] += len(pks)
+        if pks:
+            with transaction.atomic():
+                existing = dict(
+                    Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=pks).values_list(
+                        "statement_id", "id"
+                    )
+                )
+                fresh = [pk for pk in pks if pk not in existing]
+                counts["created"] += len(deliveries_create(statement_pks=fresh, targets=[target]))
+                if force and existing:
+                    ids = list(existing.values())
+                    Delivery.objects.filter(id__in=ids).exclude(status=Delivery.IN_FLIGHT).update(
+                        status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
+                    )
+                    queue.after_commit(ids)
+                    counts["requeued"] += len(ids)
+                else:
+                    counts["skipped"] += len(existing)
+        if page.more_after is None:
+            return counts
+        query = with_cursor(query, page.more_after)

@@ -1,0 +1,53 @@
+"""Voiding reaches downstream: a voided statement's deliveries not yet sent are cancelled, those
+already made are retracted (for adapters that can retract), strictly after the original."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from adapters import correlation
+from adapters.base import DELIVER, RETRACT
+from adapters.delivery import queue
+from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key
+from adapters.models import Delivery
+from adapters.registry import adapter_class
+
+
+def deliveries_for_voided(*, statement_pks: list[int]) -> None:
+    """Voiding reaches downstream: cancel what was not sent yet, retract what was.
+
+    Runs inside the transaction that stored the voiding statement. Outbox batches holding the
+    voided statements are expanded first, here: their other statements' deliveries are queued
+    after commit.
+    """
+    expanded = expand_batches_holding(statement_pks)
+    now = timezone.now()
+    open_deliveries = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
+    open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
+        status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
+    )
+    to_retract = list(
+        Delivery.objects.filter(
+            statement_id__in=statement_pks, kind=DELIVER, status__in=[Delivery.DELIVERED, Delivery.IN_FLIGHT]
+        ).select_related("target")
+    )
+    rows = [
+        Delivery(
+            target=original.target,
+            statement_id=original.statement_id,
+            statement_uuid=original.statement_uuid,
+            kind=RETRACT,
+            idempotency_key=idempotency_key(str(original.statement_uuid), original.target.name, RETRACT),
+            next_attempt_at=now,
+            depends_on=original,
+            correlation_id=correlation.current(),
+        )
+        for original in to_retract
+        if adapter_class(original.target.adapter).supports_retraction
+    ]
+    if rows:
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        queue.after_commit(delivery_ids_of(rows))
+    if expanded:  # those not cancelled above, in one broker message whatever their number
+        still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
+        queue.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))

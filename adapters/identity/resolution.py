@@ -1,0 +1,76 @@
+"""Resolution: the HRIS employee id of a statement's actor.
+
+Resolution matches the actor's lookup key: ``email:<normalised address>`` for ``mbox``
+(lower case, ``+alias`` stripped when ``LRS_IDENTITY_STRIP_PLUS_ALIASES``, dots ignored
+for ``LRS_IDENTITY_DOTLESS_DOMAINS``), else the canonical IFI (xAPI Data 2.4.2.3
+Inverse Functional Identifier). No employee: held as "unmapped identity"; several:
+held as "ambiguous identity".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from adapters.base import DeliveryHeld
+from adapters.models import IdentityLink
+from adapters.rules.emails import normalise_email
+from lrs.xapi.agents import agent_ifi
+
+UNMAPPED = "unmapped identity"
+AMBIGUOUS = "ambiguous identity"
+
+
+def email_lookup_key(value: str) -> str:
+    normalised = normalise_email(
+        value,
+        strip_plus_aliases=settings.LRS_IDENTITY_STRIP_PLUS_ALIASES,
+        dotless_domains=frozenset(settings.LRS_IDENTITY_DOTLESS_DOMAINS),
+    )
+    return f"email:{normalised}"
+
+
+def actor_lookup_key(actor: dict[str, Any]) -> str | None:
+    """The key an Agent or identified Group is resolved by (None for an anonymous Group)."""
+    if actor.get("mbox"):
+        try:
+            return email_lookup_key(actor["mbox"])
+        except ValueError:
+            return agent_ifi(actor)
+    return agent_ifi(actor)
+
+
+def _keys_for_actor(actor: dict[str, Any]) -> list[str]:
+    own = actor_lookup_key(actor)
+    if own is not None:
+        return [own]
+    # An anonymous Group is resolved through its members (all must be the same employee).
+    return [key for member in actor.get("member") or [] if (key := actor_lookup_key(member))]
+
+
+def employee_for_actor(actor: dict[str, Any]) -> str:
+    """The employee id of a statement's actor, or ``DeliveryHeld`` with the reason."""
+    keys = _keys_for_actor(actor)
+    if not keys:
+        raise DeliveryHeld(UNMAPPED, key="anonymous", detail="the actor has no identifier")
+    employees = sorted(
+        set(IdentityLink.objects.filter(lookup_key__in=keys).values_list("employee_id", flat=True))
+    )
+    if not employees:
+        raise DeliveryHeld(UNMAPPED, key=keys[0], detail=f"no employee is linked to {', '.join(keys)}")
+    if len(employees) > 1:
+        raise DeliveryHeld(
+            AMBIGUOUS, key=keys[0], detail=f"{', '.join(keys)} is linked to employees {', '.join(employees)}"
+        )
+    return employees[0]
+
+
+def employee_email(employee_id: str) -> str | None:
+    """An e-mail address linked to the employee (for actors identified by account or openid)."""
+    return (
+        IdentityLink.objects.filter(employee_id=employee_id, kind="email")
+        .order_by("created_at")
+        .values_list("value", flat=True)
+        .first()
+    )

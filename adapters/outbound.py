@@ -1,0 +1,54 @@
+"""What crosses the one HTTP seam: the request an adapter builds, what came back, and the error
+a failed attempt raises. Below both ``adapters.base`` (the contract) and ``adapters.http`` (the
+seam), so neither has to import the other's module to name them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AdapterError(Exception):
+    """A delivery attempt failed.
+
+    ``permanent``: retrying cannot succeed (a 4xx other than 408/429), go to dead letter.
+    ``retry_after``: seconds the target asked us to wait (429/503 ``Retry-After``).
+    ``disable_target``: the target is gone for good (410), stop sending to it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        response_body: str = "",
+        disable_target: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.status_code = status_code
+        self.response_body = response_body
+        self.disable_target = disable_target
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """What ``translate`` produces: everything needed to make one HTTP request."""
+
+    method: str
+    url: str
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int
+    body: str = ""
+    duration_ms: int = 0

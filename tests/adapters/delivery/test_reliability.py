@@ -1,0 +1,155 @@
+"""Delivery through a real Celery worker on a real Redis to a real local HTTP target.
+
+Each test runs its own redis-server and worker subprocess (tests/adapters/conftest.py),
+stores statements through the xAPI API in this process, and watches the fake target
+(tests/targets/webhook_server.py), which counts distinct Idempotency-Keys: the number
+of effects a receiver that dedupes by key would apply.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from adapters.delivery import outbox, sweep
+from adapters.delivery.replay import backfill, deliveries_replay
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
+from tests.adapters.helpers import wait_until
+from tests.conftest import make_statement
+from tests.targets.webhook_server import hang, retry_after, status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+WORKER_ENV = {
+    "LRS_RETRY_BASE_SECONDS": "0.2",
+    "LRS_RETRY_CAP_SECONDS": "1",
+    "LRS_DELIVERY_CLAIM_SECONDS": "3",
+    "TEST_WEBHOOK_SECRET": "test-webhook-secret",
+}
+
+
+@pytest.fixture
+def target(webhook_target) -> Target:
+    return Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, "timeout_seconds": 1},
+    )
+
+
+@pytest.fixture
+def worker(broker, celery_worker_process):
+    return celery_worker_process(broker, extra_env=WORKER_ENV)
+
+
+def delivered(count: int = 1):
+    return lambda: Delivery.objects.filter(status=Delivery.DELIVERED).count() >= count
+
+
+def post(xapi, *statements) -> list[str]:
+    response = xapi.post_statements(list(statements))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_retry_then_success(xapi, target, webhook_target, worker):
+    webhook_target.enqueue(status(500), status(503))
+    post(xapi, make_statement())
+    wait_until(delivered(), message="delivered after two failures")
+    delivery = Delivery.objects.get()
+    assert delivery.attempts == 3
+    assert list(Attempt.objects.values_list("outcome", flat=True)) == ["retry", "retry", "success"]
+    assert len(webhook_target.distinct_keys()) == 1
+
+
+def test_retry_after_is_respected(xapi, target, webhook_target, worker):
+    webhook_target.enqueue(retry_after(2))
+    post(xapi, make_statement())
+    wait_until(delivered(), timeout=30)
+    first, second = webhook_target.requests[:2]
+    assert second.arrived_at - first.arrived_at >= 1.9
+
+
+def test_permanent_failure_goes_to_dead_letter_and_replay_delivers_once(xapi, target, webhook_target, worker):
+    webhook_target.enqueue(status(422))
+    post(xapi, make_statement())
+    wait_until(lambda: Delivery.objects.filter(status=Delivery.DEAD).exists(), message="dead letter")
+    assert Attempt.objects.count() == 1
+    assert webhook_target.accepted() == []
+
+    deliveries_replay(target=target)
+    wait_until(delivered())
+    time.sleep(0.5)
+    assert len(webhook_target.accepted()) == 1
+    assert len(webhook_target.effects()) == 1
+
+
+def test_worker_killed_mid_delivery_leads_to_exactly_one_effect(
+    xapi, target, webhook_target, broker, celery_worker_process
+):
+    first = celery_worker_process(broker, extra_env=WORKER_ENV)
+    # The target takes 3 s to answer (and then applies the effect); the client times out
+    # after 5 s, so the worker is still waiting when it dies.
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "timeout_seconds": 5})
+    webhook_target.enqueue(hang(3))
+    post(xapi, make_statement())
+    wait_until(lambda: len(webhook_target.requests) == 1, message="the first request reached the target")
+    first.kill()
+    assert Delivery.objects.get().status == Delivery.IN_FLIGHT
+
+    celery_worker_process(broker, extra_env=WORKER_ENV)
+
+    # The claim runs out after 3 s; the sweep (Celery beat in production) dispatches it again.
+    def swept_and_delivered() -> bool:
+        sweep.sweep_due()
+        return delivered()()
+
+    wait_until(swept_and_delivered, timeout=30, interval=0.5)
+    assert len(webhook_target.requests) == 2
+    assert len(webhook_target.distinct_keys()) == 1
+    assert len(webhook_target.effects()) == 1
+
+
+def test_redis_down_during_ingest_loses_nothing(
+    xapi, target, webhook_target, private_redis, broker, celery_worker_process
+):
+    private_redis.stop()
+    started = time.monotonic()
+    ids = post(xapi, *[make_statement() for _ in range(3)])
+    assert time.monotonic() - started < 10, "ingest must not hang on a dead broker"
+    # The publish runs on this process's publisher thread, after the response: wait for it.
+    assert outbox.flush_publisher(timeout=10)
+    # The batch's outbox entry committed with the statements, marked as never handed over.
+    [batch] = OutboxBatch.objects.all()
+    assert batch.dispatched_at is None and len(batch.statement_pks) == 3
+
+    private_redis.start()
+    celery_worker_process(broker, extra_env=WORKER_ENV)
+    assert sweep.sweep_due() == 3
+    wait_until(delivered(3))
+    assert {effect["statement"]["id"] for effect in webhook_target.effects()} == set(ids)
+
+
+def test_voiding_after_delivery_sends_one_retraction(xapi, target, webhook_target, worker):
+    [statement_id] = post(xapi, make_statement())
+    wait_until(delivered())
+    post(xapi, make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id}))
+    wait_until(delivered(2))
+    time.sleep(0.5)
+    events = [request.json["event"] for request in webhook_target.accepted()]
+    assert events == ["statement.stored", "statement.voided"]
+
+
+def test_backfill_is_idempotent(xapi, target, webhook_target, worker):
+    Target.objects.filter(pk=target.pk).update(enabled=False)
+    post(xapi, make_statement(), make_statement())
+    assert Delivery.objects.count() == 0
+    Target.objects.filter(pk=target.pk).update(enabled=True)
+    target.refresh_from_db()
+    assert backfill(target=target)["created"] == 2
+    assert backfill(target=target)["created"] == 0
+    wait_until(delivered(2))
+    time.sleep(0.5)
+    assert len(webhook_target.accepted()) == 2

@@ -1,0 +1,309 @@
+"""The outbox and delivery service, in-process (no broker: tasks run after commit).
+
+The same flows through a real Celery worker on real Redis are in test_reliability.py.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+import responses
+from django.db import transaction
+from django.utils import timezone
+
+from adapters.delivery import pacing as health
+from adapters.delivery.replay import backfill, deliveries_create, deliveries_replay
+from adapters.delivery.retry import RetryPolicy
+from adapters.delivery.send import delivery_send
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox
+from tests.conftest import HOOK, make_statement
+
+pytestmark = pytest.mark.django_db
+
+COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def store(*statements, capture) -> list[str]:
+    with capture(execute=True):
+        return statement_store(statements=list(statements), credential=None)
+
+
+@responses.activate
+def test_completion_is_delivered_once_with_its_idempotency_key(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=200)
+    [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED
+    assert delivery.idempotency_key == f"{statement_id}:hook:deliver"
+    [call] = responses.calls
+    assert call.request.headers["Idempotency-Key"] == delivery.idempotency_key
+    assert json.loads(call.request.body)["statement"]["id"] == statement_id
+    assert Attempt.objects.get().outcome == Attempt.SUCCESS
+
+
+def test_statements_no_target_wants_create_no_deliveries(target, django_capture_on_commit_callbacks):
+    store(
+        make_statement(verb="http://adlnet.gov/expapi/verbs/experienced"),
+        capture=django_capture_on_commit_callbacks,
+    )
+    assert Delivery.objects.count() == 0
+
+
+def test_outbox_rows_roll_back_with_a_failed_batch(target):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        statement_store(statements=[make_statement()], credential=None)
+        raise RuntimeError("the request fails after storing")
+    assert Statement.objects.count() == 0 and Delivery.objects.count() == 0
+
+
+def test_disabled_targets_get_nothing(target, django_capture_on_commit_callbacks):
+    Target.objects.filter(pk=target.pk).update(enabled=False)
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    assert Delivery.objects.count() == 0
+
+
+@responses.activate
+def test_failure_schedules_a_retry_then_success(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=503, headers={"Retry-After": "30"})
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING
+    assert delivery.next_attempt_at >= timezone.now() + timedelta(seconds=29)
+    assert delivery.last_status_code == 503
+
+    responses.replace(responses.POST, HOOK, status=200)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert list(Attempt.objects.values_list("outcome", flat=True)) == [Attempt.RETRY, Attempt.SUCCESS]
+
+
+@responses.activate
+def test_permanent_failure_goes_to_dead_letter_and_replay_delivers_it(
+    target, django_capture_on_commit_callbacks
+):
+    responses.post(HOOK, status=422, body="bad payload")
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DEAD
+    assert "422" in delivery.last_error
+    assert Attempt.objects.get().response_excerpt == "bad payload"
+
+    responses.replace(responses.POST, HOOK, status=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_replay(target=target) == [delivery.pk]
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED
+    assert responses.calls[-1].request.headers["Idempotency-Key"] == delivery.idempotency_key
+
+
+@responses.activate
+def test_retries_stop_at_max_attempts(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=500)
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    policy = RetryPolicy(max_attempts=3)
+    for _ in range(2):
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        Target.objects.filter(pk=target.pk).update(paused_until=None)
+        delivery_send(delivery.pk, policy=policy)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DEAD and delivery.attempts == 3
+    assert "gave up after 3 attempts" in delivery.last_error
+
+
+@responses.activate
+def test_410_disables_the_target(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=410)
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    target.refresh_from_db()
+    assert not target.enabled and "410" in target.disabled_reason
+    assert Delivery.objects.get().status == Delivery.DEAD
+
+
+def test_a_delivery_not_yet_due_or_already_claimed_is_not_sent(target, django_capture_on_commit_callbacks):
+    Target.objects.filter(pk=target.pk).update(enabled=False)
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    Target.objects.filter(pk=target.pk).update(enabled=True)
+    statement = Statement.objects.get()
+    delivery = Delivery.objects.create(
+        target=target,
+        statement=statement,
+        statement_uuid=statement.statement_id,
+        idempotency_key="k",
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+    )
+    assert delivery_send(delivery.pk) is None
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.IN_FLIGHT,
+        next_attempt_at=timezone.now(),
+        claimed_until=timezone.now() + timedelta(minutes=1),
+    )
+    assert delivery_send(delivery.pk) is None  # another worker holds it
+
+
+@responses.activate
+def test_repeated_failures_pause_the_target_instead_of_hammering_it(
+    target, django_capture_on_commit_callbacks
+):
+    responses.post(HOOK, status=500)
+    store(
+        *[make_statement() for _ in range(health.FAILURES_TO_PAUSE + 3)],
+        capture=django_capture_on_commit_callbacks,
+    )
+    target.refresh_from_db()
+    assert target.paused_until is not None and target.paused_until > timezone.now()
+    # Once paused, the remaining deliveries were put back without an attempt.
+    assert len(responses.calls) == health.FAILURES_TO_PAUSE
+    assert Attempt.objects.count() == health.FAILURES_TO_PAUSE
+
+
+@responses.activate
+def test_rate_limit_holds_deliveries_over_the_limit(target, django_capture_on_commit_callbacks):
+    Target.objects.filter(pk=target.pk).update(rate_limit_per_second=2)
+    responses.post(HOOK, status=200)
+    store(*[make_statement() for _ in range(5)], capture=django_capture_on_commit_callbacks)
+    statuses = sorted(Delivery.objects.values_list("status", flat=True))
+    assert 2 <= statuses.count(Delivery.DELIVERED) <= 4  # the window may roll over once
+    assert Attempt.objects.count() == statuses.count(Delivery.DELIVERED)
+
+
+@responses.activate
+def test_voiding_after_delivery_sends_one_retraction(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=200)
+    [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
+    voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+    store(voiding, capture=django_capture_on_commit_callbacks)
+    retraction = Delivery.objects.get(kind="retract")
+    assert retraction.status == Delivery.DELIVERED
+    events = [json.loads(call.request.body)["event"] for call in responses.calls]
+    assert events == ["statement.stored", "statement.voided"]
+    assert responses.calls[1].request.headers["Idempotency-Key"] == f"{statement_id}:hook:retract"
+
+
+@responses.activate
+def test_voiding_before_delivery_cancels_instead_of_retracting(target, django_capture_on_commit_callbacks):
+    responses.post(HOOK, status=500)
+    [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
+    assert Delivery.objects.get().status == Delivery.RETRYING
+    voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+    store(voiding, capture=django_capture_on_commit_callbacks)
+    assert Delivery.objects.get().status == Delivery.CANCELLED
+    assert not Delivery.objects.filter(kind="retract").exists()
+
+
+@responses.activate
+def test_backfill_sends_old_statements_to_a_new_target_once(django_capture_on_commit_callbacks, monkeypatch):
+    responses.post(HOOK, status=200)
+    store(
+        make_statement(),
+        make_statement(),
+        make_statement(verb="http://example.com/other"),
+        capture=django_capture_on_commit_callbacks,
+    )
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
+    late = Target.objects.create(
+        name="late", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        first = backfill(target=late, page_size=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = backfill(target=late, page_size=2)
+    assert first == {"matched": 2, "created": 2, "requeued": 0, "skipped": 0}
+    assert second == {"matched": 2, "created": 0, "requeued": 0, "skipped": 2}
+    assert Delivery.objects.filter(target=late, status=Delivery.DELIVERED).count() == 2
+    assert len(responses.calls) == 2
+
+
+def test_the_outbox_entry_goes_in_with_the_statement_in_the_same_insert(
+    target, settings, django_capture_on_commit_callbacks
+):
+    # Fan-out must cost the ingest path next to nothing: the outbox entry of a small batch rides
+    # in the statements' own multi-table INSERT, so a statement that targets take costs exactly
+    # the queries of one that no target takes.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from adapters.targets.enabled import forget_targets
+
+    settings.LRS_TARGETS_CACHE_SECONDS = 60
+    forget_targets()
+    experienced = "http://adlnet.gov/expapi/verbs/experienced"
+    counts = []
+    for verb in (experienced, COMPLETED, experienced, COMPLETED):
+        with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks():
+            statement_store(statements=[make_statement(verb=verb)], credential=None)
+        counts.append(len(captured))
+    assert counts[2] == counts[3]
+    assert OutboxBatch.objects.count() == 2 and Delivery.objects.count() == 0
+    [insert] = [query["sql"] for query in captured.captured_queries if "INSERT" in query["sql"]]
+    assert '"lrs_statement"' in insert and '"adapters_outboxbatch"' in insert
+
+
+@pytest.mark.parametrize("size", [3, 25], ids=["one INSERT", "COPY"])  # lrs.statements.bulk.SMALL_BATCH is 10
+def test_a_batch_writes_one_outbox_entry_whatever_the_number_of_targets(size, target, monkeypatch):
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "s3cret")
+    hook_config = {"url": "https://hooks.example.com/x", "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    others = [
+        Target.objects.create(name=f"hook{number}", adapter="webhook", config=hook_config)
+        for number in range(3)
+    ]
+    skipped = make_statement(verb="http://adlnet.gov/expapi/verbs/experienced")
+    ids = statement_store(
+        statements=[make_statement(), skipped, *[make_statement() for _ in range(size - 1)]], credential=None
+    )
+    [batch] = OutboxBatch.objects.all()
+    taken = [Statement.objects.get(statement_id=statement_id).id for statement_id in ids[:1] + ids[2:]]
+    assert batch.statement_pks == taken and (batch.id, batch.last_statement_pk) == (min(taken), max(taken))
+    assert batch.target_ids == sorted(t.id for t in [target, *others])
+    assert batch.dispatched_at is not None and batch.created_at is not None
+
+
+def test_expanding_the_outbox_writes_every_delivery_with_every_field_set(target):
+    statements = [make_statement() for _ in range(25)]
+    ids = statement_store(statements=statements, credential=None)
+    pending = expand_outbox()
+    assert not OutboxBatch.objects.exists()
+    rows = list(Delivery.objects.order_by("statement_id"))
+    assert sorted(pending) == sorted(row.id for row in rows)
+    assert [str(row.statement_uuid) for row in rows] == ids
+    for row, statement_id in zip(rows, ids, strict=True):
+        assert row.target_id == target.id and row.kind == "deliver" and row.status == Delivery.PENDING
+        assert row.idempotency_key == f"{statement_id}:hook:deliver"
+        assert row.attempts == 0 and row.dispatched_at is not None and row.created_at is not None
+        assert row.statement.statement_id == row.statement_uuid
+    assert expand_outbox() == []  # expanded once: a second message finds nothing
+
+
+def test_expanding_skips_what_a_backfill_already_created_and_statements_since_deleted(target):
+    first, second, third = statement_store(statements=[make_statement() for _ in range(3)], credential=None)
+    [batch] = OutboxBatch.objects.all()
+    deliveries_create(statement_pks=batch.statement_pks[:1])  # a backfill got there first
+    Statement.objects.filter(statement_id=third).delete()
+    pending = expand_outbox()
+    stored = sorted(Delivery.objects.values_list("statement_uuid", flat=True))
+    assert stored == sorted(uuid.UUID(statement_id) for statement_id in (first, second))
+    assert len(pending) == 1  # the backfill queued its own
+
+
+def test_a_second_delivery_of_the_same_statement_target_and_kind_is_refused(target):
+    from django.db import IntegrityError
+
+    statement_store(statements=[make_statement()], credential=None)
+    expand_outbox()
+    original = Delivery.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(
+            target=target,
+            statement_id=original.statement_id,
+            statement_uuid=original.statement_uuid,
+            kind=original.kind,
+            idempotency_key="another-key",
+            next_attempt_at=timezone.now(),
+        )

@@ -1,0 +1,188 @@
+"""Identity mapping: actor -> employee id, the identity API and CSV import, held deliveries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+from django.contrib.auth import get_user_model
+
+from adapters.base import DeliveryHeld
+from adapters.identity.links import (
+    Identifiers,
+    IdentityInputError,
+    identity_links_import_csv,
+    identity_links_upsert,
+)
+from adapters.identity.resolution import AMBIGUOUS, UNMAPPED, employee_for_actor
+from adapters.models import Delivery, IdentityLink, Target
+from tests.conftest import XAPIClient, make_statement
+
+pytestmark = pytest.mark.django_db
+
+PMS = "https://pms.example.com"
+TOKEN_URL = "https://pms.example.com/oauth/token"
+
+
+def link(employee_id: str, *emails: str) -> int:
+    return identity_links_upsert(employee_id=employee_id, identifiers=Identifiers(emails=list(emails)))
+
+
+def test_an_actor_resolves_through_a_normalised_email():
+    link("E100", "Ada.Lovelace@Example.com")
+    assert employee_for_actor({"mbox": "mailto:ada.lovelace+lms@example.com"}) == "E100"
+
+
+def test_an_unknown_actor_is_held_as_unmapped():
+    with pytest.raises(DeliveryHeld) as held:
+        employee_for_actor({"mbox": "mailto:nobody@example.com"})
+    assert held.value.reason == UNMAPPED and held.value.key == "email:nobody@example.com"
+
+
+def test_an_address_linked_to_two_employees_is_held_as_ambiguous():
+    link("E1", "sam@example.com")
+    link("E2", "sam+work@example.com")  # the same address once the alias is stripped
+    with pytest.raises(DeliveryHeld) as held:
+        employee_for_actor({"mbox": "mailto:sam@example.com"})
+    assert held.value.reason == AMBIGUOUS and "E1, E2" in held.value.detail
+
+
+def test_account_actors_and_groups_resolve():
+    identity_links_upsert(
+        employee_id="E7",
+        identifiers=Identifiers(accounts=[{"homePage": "https://hr.example.com", "name": "e7"}]),
+    )
+    assert employee_for_actor({"account": {"homePage": "https://hr.example.com", "name": "e7"}}) == "E7"
+    group = {
+        "objectType": "Group",
+        "member": [{"account": {"homePage": "https://hr.example.com", "name": "e7"}}],
+    }
+    assert employee_for_actor(group) == "E7"
+
+
+def test_upsert_is_patch_like_and_never_duplicates():
+    assert link("E100", "ada@example.com") == 1
+    assert link("E100", "ADA@example.com", "ada@work.example.com") == 1
+    assert IdentityLink.objects.filter(employee_id="E100").count() == 2
+
+
+def test_bad_identifiers_name_the_field():
+    with pytest.raises(IdentityInputError, match=r"emails\[0\]"):
+        link("E1", "not-an-address")
+    with pytest.raises(IdentityInputError, match=r"mbox_sha1sums\[0\]"):
+        identity_links_upsert(employee_id="E1", identifiers=Identifiers(mbox_sha1sums=["xyz"]))
+
+
+def test_csv_import_is_idempotent_and_names_bad_lines():
+    csv_text = (
+        "employee_id,email,account_homepage,account_name\nE1,a@example.com,,\nE2,,https://hr.example.com,e2\n"
+    )
+    assert identity_links_import_csv(csv_text) == {"rows": 2, "links_created": 2}
+    assert identity_links_import_csv(csv_text) == {"rows": 2, "links_created": 0}
+    with pytest.raises(IdentityInputError, match="line 3: emails"):
+        identity_links_import_csv("employee_id,email\nE3,c@example.com\nE4,broken\n")
+    assert not IdentityLink.objects.filter(employee_id="E3").exists()  # all or nothing
+
+
+@pytest.fixture
+def identity_client(make_credential):
+    credential, secret = make_credential("hris", ["identity/write"])
+    return XAPIClient(credential, secret, version="")
+
+
+def test_identity_api_upserts_by_employee_id(identity_client):
+    body = {
+        "emails": ["grace@example.com"],
+        "accounts": [{"homePage": "https://hr.example.com", "name": "g"}],
+    }
+    url = "/api/identity/employees/E42"
+    first = identity_client.client.patch(
+        url, json.dumps(body), content_type="application/json", headers=identity_client.headers
+    )
+    assert first.status_code == 200 and first.json()["created"] == 2
+    again = identity_client.client.patch(
+        url, json.dumps(body), content_type="application/json", headers=identity_client.headers
+    )
+    assert again.json()["created"] == 0 and len(again.json()["links"]) == 2
+    listed = identity_client.client.get(url, headers=identity_client.headers)
+    assert {entry["kind"] for entry in listed.json()["links"]} == {"email", "account"}
+
+
+def test_identity_api_needs_credentials_with_the_identity_scope(identity_client, xapi_for):
+    url = "/api/identity/employees/E42"
+    assert identity_client.client.get(url).status_code == 401
+    reader = xapi_for(["statements/read"])
+    assert reader.client.get(url, headers=reader.headers).status_code == 403
+
+
+def test_identity_api_names_the_bad_field(identity_client):
+    response = identity_client.client.patch(
+        "/api/identity/employees/E1",
+        json.dumps({"emails": ["nope"]}),
+        content_type="application/json",
+        headers=identity_client.headers,
+    )
+    assert response.status_code == 400 and "emails[0]" in response.json()
+
+
+@pytest.fixture
+def pms_target(monkeypatch) -> Target:
+    monkeypatch.setenv("PMS_SECRET", "pms-secret")
+    return Target.objects.create(
+        name="pms",
+        adapter="pms",
+        config={
+            "base_url": PMS,
+            "token_url": TOKEN_URL,
+            "client_id": "lrs",
+            "client_secret": {"env": "PMS_SECRET"},
+        },
+    )
+
+
+@responses.activate
+def test_unmapped_learner_is_held_then_delivered_when_the_link_is_imported(
+    xapi, pms_target, django_capture_on_commit_callbacks
+):
+    responses.post(TOKEN_URL, json={"access_token": "t1", "token_type": "Bearer", "expires_in": 3600})
+    responses.post(f"{PMS}/api/v1/learning-events", status=201, json={"id": "ev1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        xapi.post_statements(make_statement(actor_email="new.hire@example.com"))
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.HELD and delivery.last_error.startswith(UNMAPPED)
+    assert delivery.attempts == 0 and len(responses.calls) == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_import_csv("employee_id,email\nE555,New.Hire@example.com\n")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED
+    event = json.loads(responses.calls[-1].request.body)
+    assert event["employeeId"] == "E555"
+
+
+@responses.activate
+def test_admin_lists_held_deliveries_with_their_conflict(
+    xapi, pms_target, client, django_capture_on_commit_callbacks
+):
+    link("E1", "sam@example.com")
+    link("E2", "sam+work@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        xapi.post_statements(make_statement(actor_email="sam@example.com"))
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    page = client.get("/admin/adapters/identitylink/held/").content.decode()
+    assert "email:sam@example.com" in page and AMBIGUOUS in page and "E1, E2" in page
+    assert client.get("/admin/adapters/identitylink/").status_code == 200
+
+
+def test_voiding_a_held_statement_cancels_its_delivery(xapi, pms_target, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        [statement_id] = xapi.post_statements(make_statement(actor_email="ghost@example.com")).json()
+    voiding = make_statement(
+        verb="http://adlnet.gov/expapi/verbs/voided",
+        object={"objectType": "StatementRef", "id": statement_id},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        xapi.post_statements(voiding)
+    assert Delivery.objects.get().status == Delivery.CANCELLED

@@ -1,30 +1,42 @@
 """The adapter contract: what every downstream target implements.
 
 An adapter turns one stored statement (as ``GET /xapi/statements`` serves it)
-into one request for its system (``translate``, a pure function), and sends it
-(``send``, through ``adapters.http``, the one HTTP seam). Failures are
-``AdapterError``; ``permanent=True`` means retrying cannot help. Shaped after
-healthchecks' transports (``hc/api/transports.py``). The request, result and error types live in
-``adapters.outbound`` (the HTTP seam uses them too) and are re-exported here: an adapter needs
-only this module.
+into requests for its system (``translate``, a pure function of the statement and what
+``resolve`` looked up), and sends them (``send``, through ``adapters.http``, the one HTTP seam);
+``effect`` runs the three for one delivery, and an adapter whose target keeps state derived from
+many statements (the marketplace) overrides it. Failures are ``AdapterError``;
+``permanent=True`` means retrying cannot help. Shaped after healthchecks' transports
+(``hc/api/transports.py``).
+
+Every adapter states in its docstring what its target must *hold* after any sequence of
+statements, voids, retries, replays and reorderings; tests check that state, not requests.
+The request, result and error types live in ``adapters.outbound`` (the HTTP seam uses them too)
+and are re-exported here: an adapter needs only this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, ClassVar
+
+from django.conf import settings
 
 from adapters import http
 from adapters.outbound import AdapterError, OutboundRequest, SendResult
+from adapters.rules.pseudonyms import derived_key, pseudonym
 
 __all__ = [
     "DELIVER",
+    "PRIVACY_CONFIG_PROPERTIES",
     "RETRACT",
     "Adapter",
     "AdapterConfigError",
     "AdapterError",
+    "DeliveryBusy",
     "DeliveryContext",
     "DeliveryHeld",
+    "NothingToSend",
     "OutboundRequest",
     "SendResult",
 ]
@@ -44,6 +56,16 @@ class DeliveryHeld(Exception):
         self.detail = detail
 
 
+class DeliveryBusy(Exception):
+    """Another delivery is changing the same state at the target right now (the marketplace's
+    record of one member and competency): try again in a moment; not an attempt."""
+
+
+class NothingToSend(Exception):
+    """This delivery's right effect is no request at all (a failed result a chat channel must
+    not announce, a record the target already holds); the message says why."""
+
+
 class AdapterConfigError(Exception):
     """A target's configuration does not fit its adapter; the message names the field."""
 
@@ -59,6 +81,27 @@ class DeliveryContext:
     attempt: int = 1
     # What ``Adapter.resolve`` looked up for this statement (employee id, competencies, ...).
     resolved: dict[str, Any] = field(default_factory=dict)
+    # For a retraction: the id the target gave the original effect (``SendResult.external_id``).
+    original_external_id: str = ""
+    # When the delivery was created (a chat adapter looks for its message from then on).
+    created_at: datetime | None = None
+    # Database keys, for adapters that keep state per target (the marketplace's evidence).
+    target_id: int | None = None
+    statement_pk: int | None = None
+
+
+# Configuration every adapter accepts (spread into its ``config_schema``): identifiers of learners
+# leave the LRS as keyed pseudonyms, stable per target (``Adapter.subject_id``).
+PRIVACY_CONFIG_PROPERTIES: dict[str, Any] = {
+    "pseudonymise": {
+        "type": "boolean",
+        "description": "send a keyed pseudonym instead of the employee id or any other identifier",
+    },
+    "pseudonym_key": {
+        "secret": True,
+        "description": 'the key, as {"env": ...} or {"file": ...}; default: derived from SECRET_KEY',
+    },
+}
 
 
 class Adapter:
@@ -70,6 +113,13 @@ class Adapter:
     config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     # Adapters that can undo a delivery (on voiding) set this and implement translate_retraction.
     supports_retraction: ClassVar[bool] = False
+    # A retraction undoes its original's effect, so it waits for the original and is dropped when
+    # the original was never made. An adapter that recomputes the target's state from the live
+    # evidence instead (the marketplace) sets this false: its retraction runs in every case.
+    retraction_needs_original: ClassVar[bool] = True
+    # Whether sending a delivered effect again is harmless (the target drops repeats by key, or
+    # the adapter recomputes state): a forced backfill re-sends only where it is. Chat is not.
+    repeatable: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:
         self.config = config
@@ -89,3 +139,44 @@ class Adapter:
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         return http.send(request, correlation_id=context.correlation_id)
+
+    @property
+    def pseudonymised(self) -> bool:
+        return bool(self.config.get("pseudonymise"))
+
+    def pseudonym(self, identifier: str, context: DeliveryContext) -> str:
+        """The target's pseudonym for an identifier: keyed by ``pseudonym_key`` or, without one,
+        by a key derived from SECRET_KEY and the target's name (so it changes if either does)."""
+        key = self.secrets.get("pseudonym_key")
+        keyed = key.encode() if key else derived_key(settings.SECRET_KEY, context.target_name)
+        return pseudonym(keyed, identifier)
+
+    def subject_id(self, identifier: str, context: DeliveryContext) -> str:
+        """How the learner is named at the target: the identifier, or its pseudonym when the
+        target is configured with ``pseudonymise``."""
+        return self.pseudonym(identifier, context) if self.pseudonymised else identifier
+
+    def may_resend_unknown_outcome(self) -> bool:
+        """Whether an attempt that may have taken effect (``AdapterError.ambiguous``) may be sent
+        again: yes where the target drops repeats by idempotency key or the adapter looks before
+        re-sending; no parks the delivery as "outcome unknown" for an admin to resolve."""
+        return True
+
+    def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
+        """Bring about this delivery's effect at the target: resolve, translate (or translate the
+        retraction), send each request. Returns the last result, or one with ``status_code``
+        None and a ``note`` when the right effect is no request at all."""
+        context = replace(context, resolved=self.resolve(statement, context))
+        try:
+            if context.kind == RETRACT:
+                requests = self.translate_retraction(statement, context)
+            else:
+                requests = self.translate(statement, context)
+        except NothingToSend as nothing:
+            return SendResult(status_code=None, note=str(nothing))
+        result = SendResult(status_code=None, note="nothing to send")
+        # An adapter may make several requests for one statement; each has its own idempotency
+        # key, so a retry re-sends all of them harmlessly.
+        for request in requests if isinstance(requests, list) else [requests]:
+            result = self.send(request, context)
+        return result

@@ -14,6 +14,7 @@ import uuid
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 
 from adapters.outbound import AdapterError, OutboundRequest, SendResult
 
@@ -80,6 +81,18 @@ def raise_for_response(response: requests.Response) -> None:
         retry_after=retry_after,
         status_code=status,
         response_body=body,
+        # A server error may come after the effect was applied; 429/503 say it was not.
+        ambiguous=status >= 500 and status != 503,
+    )
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request left (refused, unresolvable,
+    TLS handshake), as opposed to a connection lost while the target had it."""
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    return isinstance(exc, requests.exceptions.SSLError) or isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
     )
 
 
@@ -97,10 +110,16 @@ def send(request: OutboundRequest, *, correlation_id: str = "") -> SendResult:
             timeout=request.timeout,
             allow_redirects=False,
         )
-    except requests.Timeout as exc:
+    except requests.ConnectTimeout as exc:
         raise AdapterError(f"timed out after {request.timeout} s: {type(exc).__name__}") from None
+    except requests.Timeout as exc:  # the request was sent; the answer did not come in time
+        raise AdapterError(
+            f"timed out after {request.timeout} s: {type(exc).__name__}", ambiguous=True
+        ) from None
     except requests.ConnectionError as exc:
-        raise AdapterError(f"connection failed: {type(exc).__name__}") from None
+        raise AdapterError(
+            f"connection failed: {type(exc).__name__}", ambiguous=not _never_sent(exc)
+        ) from None
     except requests.RequestException as exc:
         raise AdapterError(f"request failed: {type(exc).__name__}: {exc}") from None
     duration_ms = int((time.monotonic() - started) * 1000)

@@ -62,6 +62,9 @@ class Delivery(models.Model):
     DEAD = "dead"
     CANCELLED = "cancelled"
     HELD = "held"
+    # An attempt may have taken effect and the target offers no way to look (Teams): never
+    # re-sent blindly; an admin marks it delivered or sends it again.
+    UNKNOWN = "unknown"
     STATUSES = [
         (PENDING, "pending"),
         (IN_FLIGHT, "in flight"),
@@ -70,6 +73,7 @@ class Delivery(models.Model):
         (DEAD, "dead letter"),
         (CANCELLED, "cancelled"),
         (HELD, "held"),
+        (UNKNOWN, "outcome unknown"),
     ]
     OPEN = (PENDING, RETRYING, IN_FLIGHT)
     KINDS = [(DELIVER, "deliver"), (RETRACT, "retract")]
@@ -100,6 +104,11 @@ class Delivery(models.Model):
     # A held delivery waits for this key (e.g. "email:ada@example.com") to become resolvable.
     held_key = models.CharField(max_length=500, blank=True, default="")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    # The id the target gave the effect (the PMS's learning-event id): a retraction names it.
+    external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # An attempt may have taken effect without a success coming back (a timeout after sending,
+    # a 5xx): voiding then retracts rather than only cancelling.
+    maybe_applied = models.BooleanField(default=False, db_default=False)
     correlation_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -224,7 +233,14 @@ class Attempt(models.Model):
     RETRY = "retry"
     DEAD = "dead"
     HELD = "held"
-    OUTCOMES = [(SUCCESS, "success"), (RETRY, "will retry"), (DEAD, "dead letter"), (HELD, "held")]
+    UNKNOWN = "unknown"
+    OUTCOMES = [
+        (SUCCESS, "success"),
+        (RETRY, "will retry"),
+        (DEAD, "dead letter"),
+        (HELD, "held"),
+        (UNKNOWN, "outcome unknown"),
+    ]
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
     number = models.PositiveIntegerField()
@@ -241,3 +257,57 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"
+
+
+class SkillEvidence(models.Model):
+    """One statement evidencing one competency of one member, as a marketplace target took it
+    (``adapters.marketplace``). The record the marketplace holds is computed from the live rows of
+    its (target, member, competency): live = the statement is still stored and not voided. Written
+    when the statement's delivery runs; the level is the one the mapping version gave then."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member_id = models.CharField(max_length=200)
+    competency_code = models.CharField(max_length=200)
+    statement = models.ForeignKey(
+        "lrs.Statement", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    statement_uuid = models.UUIDField()
+    activity_id = models.TextField()
+    level = models.PositiveSmallIntegerField()
+    score = models.FloatField(null=True, blank=True, help_text="0-100")
+    completed = models.BooleanField()
+    timestamp = models.DateTimeField(help_text="The statement's timestamp")
+    mapping_version = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "member_id", "competency_code", "statement"], name="skill_evidence_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["statement"], name="skill_evidence_statement")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.competency_code} <- {self.statement_uuid}"
+
+
+class SkillRecord(models.Model):
+    """What a marketplace target holds for one member and competency, as far as we know: the
+    record last sent and accepted (``record`` None: deleted). A delivery whose recomputed record
+    equals it sends nothing; reconciliation compares it with what the target reports."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member_id = models.CharField(max_length=200)
+    competency_code = models.CharField(max_length=200)
+    record = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "member_id", "competency_code"], name="skill_record_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.competency_code}"

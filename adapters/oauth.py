@@ -16,7 +16,14 @@ from django.core.cache import cache
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from adapters.base import Adapter, AdapterError, DeliveryContext, OutboundRequest, SendResult
+from adapters.base import (
+    PRIVACY_CONFIG_PROPERTIES,
+    Adapter,
+    AdapterError,
+    DeliveryContext,
+    OutboundRequest,
+    SendResult,
+)
 from adapters.http import send as http_send
 
 # Refresh this many seconds before the token says it expires.
@@ -28,6 +35,23 @@ OAUTH_CONFIG_PROPERTIES: dict[str, Any] = {
     "client_secret": {"secret": True, "description": 'as {"env": ...} or {"file": ...}'},
     "scope": {"type": "string"},
 }
+
+
+def oauth_target_schema(properties: dict[str, Any]) -> dict[str, Any]:
+    """The configuration schema of a target behind an OAuth2 client-credentials API: its base URL,
+    the client credentials, a timeout and the privacy options, plus the adapter's ``properties``."""
+    return {
+        "type": "object",
+        "required": ["base_url", "token_url", "client_id", "client_secret"],
+        "additionalProperties": False,
+        "properties": {
+            "base_url": {"type": "string", "pattern": "^https?://"},
+            **OAUTH_CONFIG_PROPERTIES,
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+            **PRIVACY_CONFIG_PROPERTIES,
+            **properties,
+        },
+    }
 
 
 @dataclass(frozen=True)

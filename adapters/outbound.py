@@ -14,6 +14,9 @@ class AdapterError(Exception):
     ``permanent``: retrying cannot succeed (a 4xx other than 408/429), go to dead letter.
     ``retry_after``: seconds the target asked us to wait (429/503 ``Retry-After``).
     ``disable_target``: the target is gone for good (410), stop sending to it.
+    ``ambiguous``: the request may have reached the target and taken effect although no success
+    came back (a read timeout, a connection lost after sending, a 5xx). Sending again is safe
+    only where the target drops repeats or the adapter looks before re-sending.
     """
 
     def __init__(
@@ -25,6 +28,7 @@ class AdapterError(Exception):
         status_code: int | None = None,
         response_body: str = "",
         disable_target: bool = False,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -33,6 +37,7 @@ class AdapterError(Exception):
         self.status_code = status_code
         self.response_body = response_body
         self.disable_target = disable_target
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ class OutboundRequest:
 
 @dataclass(frozen=True)
 class SendResult:
-    status_code: int
+    """What came back. ``status_code`` None: nothing was sent (``note`` says why, e.g. the record
+    at the target is already right). ``external_id``: the id the target gave the effect (the
+    PMS's event id), kept with the delivery so a retraction can name it."""
+
+    status_code: int | None
     body: str = ""
     duration_ms: int = 0
+    external_id: str = ""
+    note: str = ""

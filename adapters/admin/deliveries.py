@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from adapters.delivery import queue
 from adapters.delivery.outbox import expand_and_queue
-from adapters.delivery.replay import deliveries_cancel, deliveries_replay
+from adapters.delivery.replay import deliveries_cancel, deliveries_replay, deliveries_resolve_unknown
 from adapters.models import Attempt, Delivery, OutboxBatch
 
 
@@ -48,7 +48,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     inlines = [AttemptInline]
-    actions = ["retry_now", "replay", "cancel"]
+    actions = ["retry_now", "replay", "cancel", "mark_delivered", "send_again"]
     readonly_fields = [field.name for field in Delivery._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -80,8 +80,20 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay (dead / cancelled)")
     def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
-        ids = deliveries_replay(delivery_ids=queryset.values_list("id", flat=True))
-        self.message_user(request, f"replaying {len(ids)} deliveries")
+        outcome = deliveries_replay(delivery_ids=queryset.values_list("id", flat=True))
+        self.message_user(request, f"replaying {len(outcome.replayed)} deliveries")
+        for delivery_id, reason in outcome.refused[:20]:
+            self.message_user(request, f"delivery {delivery_id} refused: {reason}", level=messages.WARNING)
+
+    @admin.action(description="Outcome unknown: mark delivered (seen at the target)")
+    def mark_delivered(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = deliveries_resolve_unknown(delivery_ids=queryset.values_list("id", flat=True), delivered=True)
+        self.message_user(request, f"marked {len(ids)} deliveries delivered")
+
+    @admin.action(description="Outcome unknown: send again")
+    def send_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = deliveries_resolve_unknown(delivery_ids=queryset.values_list("id", flat=True), delivered=False)
+        self.message_user(request, f"sending {len(ids)} deliveries again")
 
     @admin.action(description="Cancel (pending / retrying)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -76,8 +76,14 @@ class TargetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay dead deliveries of the selected targets")
     def replay_dead(self, request: HttpRequest, queryset: QuerySet) -> None:
-        total = sum(len(deliveries_replay(target=target)) for target in queryset)
+        outcomes = [deliveries_replay(target=target) for target in queryset]
+        total = sum(len(outcome.replayed) for outcome in outcomes)
+        refused = [reason for outcome in outcomes for _id, reason in outcome.refused]
         self.message_user(request, f"replaying {total} deliveries")
+        if refused:
+            self.message_user(
+                request, f"refused {len(refused)}: {'; '.join(refused[:5])}", level=messages.WARNING
+            )
 
     @admin.action(description="Resume paused targets now")
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:

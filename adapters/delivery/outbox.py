@@ -193,6 +193,8 @@ def _expand(batches: list[_Batch]) -> list[int]:
         "dispatched_at": now,
         "last_error": "",
         "held_key": "",
+        "external_id": "",
+        "maybe_applied": False,
         "created_at": now,
         "updated_at": now,
     }

@@ -5,6 +5,7 @@ for stored statements (``deliveries_create``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,9 +15,17 @@ from adapters.base import DELIVER
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs
 from adapters.models import Delivery, Target
+from adapters.registry import adapter_class
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
-from lrs.statements.selectors import StatementQuery, statement_list, statements_by_pk, with_cursor
+from lrs.statements.selectors import (
+    StatementQuery,
+    live_statement_pks,
+    statement_list,
+    statements_by_pk,
+    voided_by,
+    with_cursor,
+)
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
@@ -56,19 +65,63 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
     return ids
 
 
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """``replayed``: ids queued again; ``refused``: (id, why) of those that must not be sent."""
+
+    replayed: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
 @transaction.atomic
 def deliveries_replay(
     *, delivery_ids: Iterable[int] | None = None, target: Target | None = None
-) -> list[int]:
-    """Send dead (or cancelled) deliveries again, with the same idempotency key."""
+) -> ReplayOutcome:
+    """Send dead (or cancelled) deliveries again, with the same idempotency key. A delivery of a
+    statement that has since been voided (or erased) is refused, naming the void: replay never
+    brings a voided statement back (and a worker checks again when it claims the delivery)."""
     rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
     if delivery_ids is not None:
         rows = rows.filter(id__in=list(delivery_ids))
     if target is not None:
         rows = rows.filter(target=target)
+    candidates = list(rows.values_list("id", "statement_id", "statement_uuid", "kind"))
+    delivering = {pk for _id, pk, _uuid, kind in candidates if kind == DELIVER}
+    live = live_statement_pks(delivering)
+    voiding = voided_by(delivering - live)
+    outcome = ReplayOutcome()
+    for delivery_id, pk, statement_uuid, kind in candidates:
+        if kind != DELIVER or pk in live:
+            outcome.replayed.append(delivery_id)
+        elif pk in voiding:
+            outcome.refused.append((delivery_id, f"statement {statement_uuid} was voided by {voiding[pk]}"))
+        else:
+            outcome.refused.append((delivery_id, f"statement {statement_uuid} is no longer stored"))
+    now = timezone.now()
+    Delivery.objects.filter(id__in=outcome.replayed).update(
+        status=Delivery.PENDING, next_attempt_at=now, claimed_until=None, updated_at=now
+    )
+    queue.after_commit(outcome.replayed)
+    return outcome
+
+
+@transaction.atomic
+def deliveries_resolve_unknown(*, delivery_ids: Iterable[int], delivered: bool) -> list[int]:
+    """An admin's answer for deliveries whose outcome is unknown: ``delivered`` (the effect is
+    there, seen at the target) or not (send it again). Returns the ids changed."""
+    rows = Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.UNKNOWN)
     ids = list(rows.values_list("id", flat=True))
-    Delivery.objects.filter(id__in=ids).update(
-        status=Delivery.PENDING, next_attempt_at=timezone.now(), claimed_until=None, updated_at=timezone.now()
+    now = timezone.now()
+    if delivered:
+        rows.update(
+            status=Delivery.DELIVERED,
+            delivered_at=now,
+            last_error="marked delivered by admin",
+            updated_at=now,
+        )
+        return ids
+    rows.update(
+        status=Delivery.PENDING, next_attempt_at=now, last_error="sent again by admin", updated_at=now
     )
     queue.after_commit(ids)
     return ids
@@ -88,8 +141,11 @@ def backfill(
     Statements are read page by page through the LRS query layer, oldest first
     (the same code that answers ``GET /xapi/statements``: voided statements are
     skipped). A statement already delivered to the target is skipped unless
-    ``force``; a forced one is sent again with its original idempotency key.
+    ``force``; a forced one is re-evaluated: sent again with its original idempotency key where
+    that is harmless (``Adapter.repeatable``; the marketplace recomputes and sends only a
+    change), never re-posted to a chat, whose delivered messages count as skipped.
     """
+    repeatable = adapter_class(target.adapter).repeatable
     counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
     query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
     while True:
@@ -111,12 +167,18 @@ def backfill(
                 fresh = [pk for pk in pks if pk not in existing]
                 counts["created"] += len(deliveries_create(statement_pks=fresh, targets=[target]))
                 if force and existing:
-                    ids = list(existing.values())
-                    Delivery.objects.filter(id__in=ids).exclude(status=Delivery.IN_FLIGHT).update(
+                    rows = Delivery.objects.filter(id__in=list(existing.values())).exclude(
+                        status__in=[Delivery.IN_FLIGHT, Delivery.UNKNOWN]
+                    )
+                    if not repeatable:
+                        rows = rows.exclude(status=Delivery.DELIVERED)
+                    ids = list(rows.values_list("id", flat=True))
+                    rows.update(
                         status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
                     )
                     queue.after_commit(ids)
                     counts["requeued"] += len(ids)
+                    counts["skipped"] += len(existing) - len(ids)
                 else:
                     counts["skipped"] += len(existing)
         if page.more_after is None:

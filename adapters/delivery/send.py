@@ -7,26 +7,35 @@ record the attempt, then delivered, retry later, held or dead letter. The rows a
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import RETRACT, AdapterError, DeliveryContext, DeliveryHeld
+from adapters.base import (
+    DELIVER,
+    AdapterError,
+    DeliveryBusy,
+    DeliveryContext,
+    DeliveryHeld,
+    NothingToSend,
+    SendResult,
+)
 from adapters.delivery import pacing, queue
 from adapters.delivery.retry import RetryPolicy, decide
 from adapters.models import Attempt, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.secrets import SecretUnavailable, resolve_all
-from lrs.statements.selectors import statements_by_pk
+from lrs.statements.selectors import statements_by_pk, voided_by
 
 logger = logging.getLogger(__name__)
 
 # A retraction whose original is still being sent waits this long before looking again.
 DEPENDENCY_WAIT_SECONDS = 5
+# A delivery whose state at the target another delivery is changing waits this long.
+BUSY_WAIT_SECONDS = 1
 
 
 def retry_policy(target: Target) -> RetryPolicy:
@@ -48,6 +57,8 @@ def delivery_claim(delivery_id: int) -> Delivery | None:
         status=Delivery.IN_FLIGHT,
         claimed_until=now + timedelta(seconds=settings.LRS_DELIVERY_CLAIM_SECONDS),
         attempts=F("attempts") + 1,
+        # Still in flight past its claim: its worker died mid-send, perhaps after sending.
+        maybe_applied=Case(When(status=Delivery.IN_FLIGHT, then=Value(True)), default=F("maybe_applied")),
         updated_at=now,
     )
     if not claimed:
@@ -76,11 +87,20 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
     target = delivery.target
     with correlation.bound(delivery.correlation_id):
         if not target.enabled:
-            _finish(
-                delivery, Delivery.CANCELLED, error=f"target disabled: {target.disabled_reason or 'by admin'}"
-            )
+            reason = f"target disabled: {target.disabled_reason or 'by admin'}"
+            _finish(delivery, Delivery.CANCELLED, error=reason, unsent=True)
             return Delivery.CANCELLED
-        waiting = _dependency_wait(delivery)
+        if delivery.kind == DELIVER:
+            statement = _live_statement(delivery)
+            if statement is None:
+                return Delivery.CANCELLED
+        else:
+            statement = next(iter(statements_by_pk([delivery.statement_id])), None)
+            if statement is None:
+                _finish(delivery, Delivery.CANCELLED, error="the statement is no longer stored", unsent=True)
+                return Delivery.CANCELLED
+        adapter_cls = adapter_class(target.adapter)
+        waiting = _dependency_wait(delivery) if adapter_cls.retraction_needs_original else None
         if waiting is not None:
             return waiting
         now = timezone.now()
@@ -92,7 +112,24 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
         if not pacing.rate_allows(target):
             _release(delivery, at=now + timedelta(seconds=1), reason="rate limited")
             return Delivery.RETRYING
-        return _attempt(delivery, policy or retry_policy(target))
+        return _attempt(delivery, statement, policy or retry_policy(target))
+
+
+def _live_statement(delivery: Delivery) -> dict | None:
+    """The statement of a delivery about to be sent, read at the moment it is claimed: a voided
+    (or erased) statement is never sent, whoever queued it (replay, backfill, retry, sweep).
+    None, with the delivery cancelled, when it is not live."""
+    statement = next(iter(statements_by_pk([delivery.statement_id], live_only=True)), None)
+    if statement is None:
+        voiding_id = voided_by([delivery.statement_id]).get(delivery.statement_id)
+        reason = (
+            f"statement {delivery.statement_uuid} was voided by {voiding_id} before it was sent"
+            if voiding_id
+            else f"statement {delivery.statement_uuid} is voided or no longer stored"
+        )
+        _finish(delivery, Delivery.CANCELLED, error=reason, unsent=True)
+        logger.info("delivery %s cancelled: %s", delivery.idempotency_key, reason)
+    return statement
 
 
 def _dependency_wait(delivery: Delivery) -> str | None:
@@ -101,8 +138,12 @@ def _dependency_wait(delivery: Delivery) -> str | None:
         return None
     if original.status == Delivery.DELIVERED:
         return None
-    if original.status in (Delivery.CANCELLED, Delivery.DEAD):
-        _finish(delivery, Delivery.CANCELLED, error="the original delivery was never made")
+    # An original that may have taken effect (a timeout after sending, a worker that died
+    # mid-send) is retracted even if it ended cancelled or dead: harmless if it had not.
+    if original.status in (Delivery.DEAD, Delivery.CANCELLED):
+        if original.maybe_applied:
+            return None
+        _finish(delivery, Delivery.CANCELLED, error="the original delivery was never made", unsent=True)
         return Delivery.CANCELLED
     _release(
         delivery,
@@ -112,7 +153,7 @@ def _dependency_wait(delivery: Delivery) -> str | None:
     return Delivery.RETRYING
 
 
-def _attempt(delivery: Delivery, policy: RetryPolicy) -> str:
+def _attempt(delivery: Delivery, statement: dict, policy: RetryPolicy) -> str:
     target = delivery.target
     started = timezone.now()
     context = DeliveryContext(
@@ -121,34 +162,55 @@ def _attempt(delivery: Delivery, policy: RetryPolicy) -> str:
         idempotency_key=delivery.idempotency_key,
         correlation_id=delivery.correlation_id,
         attempt=delivery.attempts,
+        original_external_id=delivery.depends_on.external_id if delivery.depends_on else "",
+        created_at=delivery.created_at,
+        target_id=target.id,
+        statement_pk=delivery.statement_id,
     )
+    adapter = None
     try:
-        [statement] = statements_by_pk([delivery.statement_id])
         cls = adapter_class(target.adapter)
         adapter = cls(target.config, resolve_all(target.config, cls.config_schema))
-        context = replace(context, resolved=adapter.resolve(statement, context))
-        if delivery.kind == RETRACT:
-            requests = adapter.translate_retraction(statement, context)
-        else:
-            requests = adapter.translate(statement, context)
-        result = None
-        # An adapter may make several requests for one statement (one per competency, say);
-        # each has its own idempotency key, so a retry re-sends all of them harmlessly.
-        for request in requests if isinstance(requests, list) else [requests]:
-            result = adapter.send(request, context)
+        result = adapter.effect(statement, context)
+    except NothingToSend as nothing:
+        result = SendResult(status_code=None, note=str(nothing))
     except DeliveryHeld as held:
         return _hold(delivery, held, started)
+    except DeliveryBusy as busy:
+        logger.info("delivery %s waits: %s", delivery.idempotency_key, busy)
+        _release(delivery, at=timezone.now() + timedelta(seconds=BUSY_WAIT_SECONDS), reason=str(busy))
+        return Delivery.RETRYING
     except (AdapterError, SecretUnavailable) as exc:
         error = exc if isinstance(exc, AdapterError) else AdapterError(str(exc))
+        if error.ambiguous and adapter is not None and not adapter.may_resend_unknown_outcome():
+            return _outcome_unknown(delivery, error, started)
         return _failed(delivery, error, started, policy)
-    status_code = result.status_code if result is not None else None
     _record(
-        delivery, started, Attempt.SUCCESS, status_code=status_code, excerpt=result.body if result else ""
+        delivery, started, Attempt.SUCCESS, status_code=result.status_code, excerpt=result.body or result.note
     )
-    _finish(delivery, Delivery.DELIVERED, status_code=status_code)
+    _finish(delivery, Delivery.DELIVERED, status_code=result.status_code, external_id=result.external_id)
     pacing.record_success(target)
     logger.info("delivered %s to %s (attempt %d)", delivery.idempotency_key, target.name, delivery.attempts)
     return Delivery.DELIVERED
+
+
+def _outcome_unknown(delivery: Delivery, error: AdapterError, started) -> str:
+    """The attempt may have taken effect, and the target offers no way to look: park the delivery
+    for an admin (mark delivered, or send again) rather than risk a second effect."""
+    _record(
+        delivery,
+        started,
+        Attempt.UNKNOWN,
+        status_code=error.status_code,
+        excerpt=error.response_body,
+        error=error.message,
+    )
+    pacing.record_failure(delivery.target, reason=error.message)
+    Delivery.objects.filter(id=delivery.id).update(maybe_applied=True)
+    reason = f"outcome unknown: {error.message}; mark it delivered or send it again"
+    _finish(delivery, Delivery.UNKNOWN, error=reason, status_code=error.status_code)
+    logger.warning("delivery %s to %s: %s", delivery.idempotency_key, delivery.target.name, reason)
+    return Delivery.UNKNOWN
 
 
 def _hold(delivery: Delivery, held: DeliveryHeld, started) -> str:
@@ -193,6 +255,8 @@ def _failed(delivery: Delivery, error: AdapterError, started, policy: RetryPolic
         delivery.attempts,
         error.message,
     )
+    if error.ambiguous:
+        Delivery.objects.filter(id=delivery.id).update(maybe_applied=True)
     if decision.retry:
         at = timezone.now() + timedelta(seconds=decision.delay_seconds)
         Delivery.objects.filter(id=delivery.id).update(
@@ -224,13 +288,27 @@ def _record(delivery: Delivery, started, outcome: str, *, status_code=None, exce
     )
 
 
-def _finish(delivery: Delivery, status: str, *, error: str = "", status_code: int | None = None) -> None:
+def _finish(
+    delivery: Delivery,
+    status: str,
+    *,
+    error: str = "",
+    status_code: int | None = None,
+    external_id: str = "",
+    unsent: bool = False,
+) -> None:
+    """Close a claimed delivery. ``unsent``: this claim sent nothing, so it is not an attempt."""
     now = timezone.now()
-    Delivery.objects.filter(id=delivery.id).update(
-        status=status,
-        claimed_until=None,
-        last_error=error,
-        last_status_code=status_code,
-        delivered_at=now if status == Delivery.DELIVERED else None,
-        updated_at=now,
-    )
+    changes = {
+        "status": status,
+        "claimed_until": None,
+        "last_error": error,
+        "last_status_code": status_code,
+        "delivered_at": now if status == Delivery.DELIVERED else None,
+        "updated_at": now,
+    }
+    if external_id:
+        changes["external_id"] = external_id
+    if unsent:
+        changes["attempts"] = F("attempts") - 1
+    Delivery.objects.filter(id=delivery.id).update(**changes)

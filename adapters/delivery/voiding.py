@@ -1,12 +1,13 @@
 """Voiding reaches downstream: a voided statement's deliveries not yet sent are cancelled, those
-already made are retracted (for adapters that can retract), strictly after the original."""
+that were made, or may have been (an attempt timed out after sending), are retracted (for adapters
+that can retract), strictly after the original."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, RETRACT
+from adapters.base import DELIVER, RETRACT, Adapter
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key
 from adapters.models import Delivery
@@ -22,14 +23,14 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     """
     expanded = expand_batches_holding(statement_pks)
     now = timezone.now()
-    open_deliveries = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
-    open_deliveries.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
+    originals = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
+    to_retract = [
+        original
+        for original in originals.select_related("target")
+        if _needs_retraction(original, adapter_class(original.target.adapter))
+    ]
+    originals.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
         status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
-    )
-    to_retract = list(
-        Delivery.objects.filter(
-            statement_id__in=statement_pks, kind=DELIVER, status__in=[Delivery.DELIVERED, Delivery.IN_FLIGHT]
-        ).select_related("target")
     )
     rows = [
         Delivery(
@@ -43,7 +44,6 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
             correlation_id=correlation.current(),
         )
         for original in to_retract
-        if adapter_class(original.target.adapter).supports_retraction
     ]
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
@@ -51,3 +51,19 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     if expanded:  # those not cancelled above, in one broker message whatever their number
         still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
         queue.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))
+
+
+def _needs_retraction(original: Delivery, adapter: type[Adapter]) -> bool:
+    """Whether voiding must send a retraction for this delivery of the voided statement: when
+    the adapter can retract, and the delivery was made, is being made, or an attempt may have
+    taken effect (a timeout after sending, a 5xx). An adapter whose target state is recomputed from the
+    live evidence (``retraction_needs_original`` false) recomputes in every case."""
+    if not adapter.supports_retraction:
+        return False
+    if not adapter.retraction_needs_original:
+        return True
+    return original.maybe_applied or original.status in (
+        Delivery.DELIVERED,
+        Delivery.IN_FLIGHT,
+        Delivery.UNKNOWN,
+    )

@@ -1,24 +1,63 @@
-"""Marketplace skill records: one record per competency a statement awards.
+"""Marketplace skill records: one record per member and competency, computed from the evidence.
 
-``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built
-by the CSV field mapping (``adapters/marketplace/mapping.csv``: which source field feeds
-which target field, with named transforms), an ``Idempotency-Key`` per record and an
-OAuth2 client-credentials token. Competencies come from the active versioned
-competency mapping. Retraction on void revokes the records (``DELETE`` the same URL).
+**What the marketplace holds** (the contract; tests/adapters/marketplace/ check it against the
+fake marketplace, property-based over orders of arrival and delivery): after any sequence of
+statements, voids, retries, replays and reorderings, a member's record for a competency is a
+function of the set of *live* (stored, not voided) statements evidencing it that this target took,
+whatever order they arrived or were delivered in (``adapters.rules.skills.skill_state``):
+
+- ``level``: the highest level any live evidence earns (``level_policy: "highest"``, default), or
+  that of the latest evidence (``"latest"``); ``mappingVersion``: the competency mapping version
+  that gave that level;
+- ``learningCompleted.date``: the date of the latest live evidence; ``.completed``: whether any
+  live evidence is a completion; ``score``: that of the evidence that gives the level;
+- ``evidence``: the live statements (id, activity, date), latest first, at most ``EVIDENCE_LIMIT``;
+- the record is deleted only when no live evidence remains.
+
+A statement whose evidence leaves the record as the marketplace already holds it sends nothing;
+one that changes it sends one ``PUT`` of the recomputed record; a void recomputes from the
+remaining evidence (``PUT``, or ``DELETE`` when none is left). Members are named by the employee id
+the identity link gives (a pseudonym with ``pseudonymise``); no e-mail is needed (the field
+mapping sends one when the deciding statement's actor has it and the target is not pseudonymised).
+
+``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
+field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
+giving the level with the skill's aggregates in place of its own (``$`` -> completed,
+``timestamp`` -> the latest evidence's, ``result.score`` -> the deciding score) and the ``lrs``
+source is the competency (code, level, evidence, mapping version). Competencies come from the
+active versioned competency mapping (or the configured version). Deliveries that change the same
+record are serialised (``adapters.marketplace.skills.exclusive``): the record is recomputed from
+the store, sent and recorded under a lock.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from adapters.base import AdapterError, DeliveryContext, OutboundRequest
+from adapters.base import (
+    DELIVER,
+    AdapterError,
+    DeliveryContext,
+    NothingToSend,
+    OutboundRequest,
+    SendResult,
+)
 from adapters.identity.resolution import employee_for_actor
+from adapters.marketplace import skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
-from adapters.oauth import OAUTH_CONFIG_PROPERTIES, OAuthAdapter
+from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
+from adapters.rules.normalise import learning_completed, score_0_100
+from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
+from lrs.statements.selectors import statements_keyed_by_pk
+
+__all__ = ["EVIDENCE_LIMIT", "MarketplaceAdapter", "active_competency_mapping", "field_mapping"]
 
 
 @cache
@@ -34,72 +73,168 @@ def active_competency_mapping(version: str | None = None) -> CompetencyMapping |
     return CompetencyMapping.from_json({"version": row.version, "rules": row.rules})
 
 
+def _digest(document: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class MarketplaceAdapter(OAuthAdapter):
     name = "marketplace"
     description = "Skill / competency records in the internal talent marketplace"
     supports_retraction = True
-    config_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "required": ["base_url", "token_url", "client_id", "client_secret"],
-        "additionalProperties": False,
-        "properties": {
-            "base_url": {"type": "string", "pattern": "^https?://"},
-            **OAUTH_CONFIG_PROPERTIES,
+    # A void recomputes the record from the evidence left, whatever became of the original.
+    retraction_needs_original = False
+    config_schema: ClassVar[dict[str, Any]] = oauth_target_schema(
+        {
             "competency_mapping_version": {"type": "string", "description": "default: the active version"},
             "field_mapping_path": {
                 "type": "string",
                 "description": "default: adapters/marketplace/mapping.csv",
             },
-            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
-        },
-    }
+            "level_policy": {"enum": list(POLICIES), "description": "highest (default) or latest"},
+        }
+    )
 
-    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+    # -- what a delivery is about ----------------------------------------------------------------
+
+    def _keys(self, statement: dict, context: DeliveryContext) -> tuple[str, list[str]]:
+        """(member id, competency codes) the delivery may change; records the statement's
+        evidence on the way (a delivery). ``NothingToSend`` when it touches no competency."""
+        if context.kind != DELIVER:
+            keys = skills.keys_of_statement(context.target_id, context.statement_pk)
+            if not keys:
+                raise NothingToSend("the statement evidenced no competency at this target")
+            members = {member for member, _code in keys}
+            if len(members) > 1:  # one statement, one actor: a changed identity link
+                raise AdapterError(f"the statement evidences skills of several members: {sorted(members)}")
+            return keys[0][0], sorted(code for _member, code in keys)
         mapping = active_competency_mapping(self.config.get("competency_mapping_version"))
         awards = competencies_for(statement, mapping) if mapping is not None else []
         if not awards:
-            return {"awards": []}  # nothing to record: no identity needed
+            version = mapping.version if mapping is not None else "(no mapping is active)"
+            raise NothingToSend(f"the statement evidences no competency under mapping {version}")
+        member_id = employee_for_actor(statement["actor"])
+        result = statement.get("result") or {}
+        skills.evidence_add(
+            target_id=context.target_id,
+            member_id=member_id,
+            statement_pk=context.statement_pk,
+            statement=statement,
+            awards=awards,
+            completed=learning_completed(statement),
+            score=score_0_100(result.get("score")),
+        )
+        return member_id, sorted({award.code for award in awards})
+
+    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        """For each competency the delivery touches: the skill the live evidence gives now, the
+        deciding statement, and the record the marketplace last accepted."""
+        member_id, codes = self._keys(statement, context)
+        policy = self.config.get("level_policy", "highest")
+        evidence = skills.live_evidence(context.target_id, member_id, codes)
+        held = skills.held_records(context.target_id, member_id, codes)
+        states = {code: skill_state([item for item, _pk in evidence[code]], policy=policy) for code in codes}
+        deciding_pks = {
+            code: next(pk for item, pk in evidence[code] if item == state.deciding)
+            for code, state in states.items()
+            if state is not None
+        }
+        statements = statements_keyed_by_pk(deciding_pks.values(), live_only=True)
         return {
-            "employee_id": employee_for_actor(statement["actor"]),
-            "awards": [a.to_json() for a in awards],
+            "member_id": member_id,
+            "skills": {
+                code: {
+                    "state": states[code],
+                    "statement": statements.get(deciding_pks[code]) if code in deciding_pks else None,
+                    "held": held[code],
+                }
+                for code in codes
+            },
         }
 
-    def records(self, statement: dict, context: DeliveryContext) -> list[dict[str, Any]]:
-        mapping = field_mapping(self.config.get("field_mapping_path", str(DEFAULT_MAPPING_PATH)))
-        base_sources = mapping.sources_from("xapi", statement)
-        if "xapi:actor.mbox" not in base_sources and context.resolved.get("email"):
-            base_sources["xapi:actor.mbox"] = context.resolved["email"]
-        documents = []
-        for award in context.resolved["awards"]:
-            sources = {
-                **base_sources,
-                "hris:employee_id": context.resolved["employee_id"],
-                "lrs:competency.code": award["code"],
-                "lrs:competency.level": award["level"],
-                "lrs:competency.evidence": [award["evidence"]],
-            }
-            try:
-                documents.append(mapping.apply(sources))
-            except MappingError as exc:
-                raise AdapterError(f"cannot build the skill record: {exc}", permanent=True) from None
-        return documents
+    # -- the records -------------------------------------------------------------------------------
 
-    def _request(self, method: str, document: dict[str, Any], context: DeliveryContext) -> OutboundRequest:
-        member, code = quote(document["memberId"], safe=""), quote(document["competencyCode"], safe="")
-        path = f"/api/v1/members/{member}/skills/{code}"
+    def record(self, state: SkillState, statement: dict, code: str, context: DeliveryContext) -> dict:
+        """The marketplace document of a skill, built by the field mapping (pure)."""
+        mapping = field_mapping(self.config.get("field_mapping_path", str(DEFAULT_MAPPING_PATH)))
+        sources = mapping.sources_from("xapi", statement)
+        sources |= {"xapi:$": state.completed, "xapi:timestamp": state.date}
+        sources["xapi:result.score"] = {"raw": state.score} if state.score is not None else None
+        if self.pseudonymised:
+            sources.pop("xapi:actor.mbox", None)  # no identifier of the learner leaves
+        member = context.resolved["member_id"]
+        sources |= mapping.sources_from(
+            "lrs",
+            {
+                "competency": {
+                    "code": code,
+                    "level": state.level,
+                    "evidence": [item.to_json() for item in state.evidence],
+                    "mapping_version": state.mapping_version,
+                }
+            },
+        )
+        sources |= mapping.sources_from("hris", {"employee_id": self.subject_id(member, context)})
+        try:
+            return mapping.apply(sources)
+        except MappingError as exc:
+            raise AdapterError(f"cannot build the skill record: {exc}", permanent=True) from None
+
+    def changes(self, context: DeliveryContext) -> list[tuple[str, dict | None]]:
+        """(competency code, the record to hold; None: none) where it differs from the held one."""
+        wanted = []
+        for code, skill in sorted(context.resolved["skills"].items()):
+            state, statement = skill["state"], skill["statement"]
+            live = state is not None and statement is not None
+            record = self.record(state, statement, code, context) if live else None
+            if record != skill["held"]:
+                wanted.append((code, record))
+        return wanted
+
+    def _request(self, code: str, record: dict | None, context: DeliveryContext) -> OutboundRequest:
+        member = quote(self.subject_id(context.resolved["member_id"], context), safe="")
+        path = f"/api/v1/members/{member}/skills/{quote(code, safe='')}"
+        # The key names this write (delivery, competency, content): a retry of it is dropped as a
+        # repeat; a different record (the evidence changed in between) is a new write.
+        suffix = "delete" if record is None else _digest(record)
         return OutboundRequest(
-            method=method,
+            method="DELETE" if record is None else "PUT",
             url=self.config["base_url"].rstrip("/") + path,
-            json=document if method == "PUT" else None,
+            json=record,
             headers={
-                "Idempotency-Key": f"{context.idempotency_key}:{document['competencyCode']}",
-                **({"Content-Type": "application/json"} if method == "PUT" else {}),
+                "Idempotency-Key": f"{context.idempotency_key}:{code}:{suffix}",
+                **({"Content-Type": "application/json"} if record is not None else {}),
             },
             timeout=float(self.config.get("timeout_seconds", 10)),
         )
 
     def translate(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
-        return [self._request("PUT", document, context) for document in self.records(statement, context)]
+        requests = [self._request(code, record, context) for code, record in self.changes(context)]
+        if not requests:
+            raise NothingToSend("the marketplace already holds the records the evidence gives")
+        return requests
 
-    def translate_retraction(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
-        return [self._request("DELETE", document, context) for document in self.records(statement, context)]
+    translate_retraction = translate
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
+        """Recompute, send and record the touched records while holding them (see module doc)."""
+        member_id, codes = self._keys(statement, context)
+        with skills.exclusive(context.target_id, [(member_id, code) for code in codes]):
+            context = replace(context, resolved=self.resolve(statement, context))
+            changes = self.changes(context)
+            if not changes:
+                return SendResult(status_code=None, note="the marketplace already holds the right records")
+            result = SendResult(status_code=None)
+            for code, record in changes:
+                result = self.send(self._request(code, record, context), context)
+                skills.record_held(context.target_id, member_id, code, record)
+            return result
+
+    def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        try:
+            return super().send(request, context)
+        except AdapterError as error:
+            if request.method == "DELETE" and error.status_code == 404:
+                return SendResult(status_code=404, body=error.response_body, note="already gone")
+            raise

@@ -1,5 +1,14 @@
 """Microsoft Teams through Microsoft Graph.
 
+**What Teams holds** (the contract): at most one notification per delivery, in effect, and only
+what the privacy defaults allow: completions and passes (a failed result, a score below
+``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"`` sends
+it to the learner's own activity feed), the score only with ``include_score``. Graph offers no way
+to look a notification up, so an attempt that may have reached it (a timeout after sending, a
+connection lost, a 5xx) is never sent again blindly: the delivery waits as "outcome unknown" for
+an admin to mark it delivered or send it again, and a forced backfill never re-sends a delivered
+one.
+
 Two modes, as Graph allows them:
 - ``activity_feed``: an activity-feed notification to the learner,
   ``POST /v1.0/users/{id}/teamwork/sendActivityNotification`` with an application token
@@ -24,13 +33,19 @@ from urllib.parse import quote, urlencode
 
 from django.core.cache import cache
 
-from adapters.base import AdapterError, DeliveryContext, OutboundRequest
+from adapters.base import (
+    PRIVACY_CONFIG_PROPERTIES,
+    AdapterError,
+    DeliveryContext,
+    NothingToSend,
+    OutboundRequest,
+)
 from adapters.http import send as http_send
 from adapters.identity.resolution import employee_email, employee_for_actor
 from adapters.msteams.token_store import token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import notification_for
+from adapters.rules.notifications import configured_announcement, notification_for
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"
@@ -56,17 +71,28 @@ class TeamsAdapter(OAuthAdapter):
             "graph_base": {"type": "string", "pattern": "^https?://"},
             "login_base": {"type": "string", "pattern": "^https?://"},
             "include_score": {"type": "boolean"},
+            "failures": {"enum": ["skip", "direct_message"]},
+            "min_score": {"type": "number", "minimum": 0, "maximum": 100},
+            "announce_scores": {"type": "boolean"},
             "preferred_languages": {"type": "array", "items": {"type": "string"}},
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+            **PRIVACY_CONFIG_PROPERTIES,
         },
         "oneOf": [
-            {"properties": {"mode": {"const": "activity_feed"}}},
+            {  # a notification in the learner's own feed needs to know who the learner is
+                "properties": {"mode": {"const": "activity_feed"}, "pseudonymise": {"const": False}},
+            },
             {
                 "properties": {"mode": {"const": "channel_message"}},
                 "required": ["refresh_token", "team_id", "channel_id"],
             },
         ],
     }
+    # Graph cannot be asked whether a notification arrived: never re-sent blindly.
+    repeatable = False
+
+    def may_resend_unknown_outcome(self) -> bool:
+        return False
 
     @property
     def graph_base(self) -> str:
@@ -89,15 +115,25 @@ class TeamsAdapter(OAuthAdapter):
         return float(self.config.get("timeout_seconds", 10))
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        told = configured_announcement(statement, self.config)
+        if told.audience is None:
+            return {"audience": None, "reason": told.reason}
         if self.config["mode"] != "activity_feed":
-            return {}
+            if told.audience == "learner":  # a channel message reaches everyone in the channel
+                return {"audience": None, "reason": f"{told.reason}, but a channel is no place for it"}
+            return {"audience": told.audience}
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         if email:
-            return {"recipient": email}
+            return {"audience": told.audience, "recipient": email}
         # An actor known by account or openid: notify the employee's linked address.
-        return {"recipient": employee_email(employee_for_actor(statement["actor"]))}
+        return {
+            "audience": told.audience,
+            "recipient": employee_email(employee_for_actor(statement["actor"])),
+        }
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        if context.resolved.get("audience") is None:
+            raise NothingToSend(context.resolved.get("reason") or "not announced")
         note = notification_for(
             statement,
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
@@ -105,8 +141,9 @@ class TeamsAdapter(OAuthAdapter):
         )
         headers = {"Content-Type": "application/json"}
         if self.config["mode"] == "channel_message":
+            learner = "A learner" if self.pseudonymised else note.learner
             content = (
-                f"<p><b>{html.escape(note.learner)}</b> {html.escape(note.text[len(note.learner) + 1 :])}</p>"
+                f"<p><b>{html.escape(learner)}</b> {html.escape(note.text[len(note.learner) + 1 :])}</p>"
             )
             return OutboundRequest(
                 method="POST",

@@ -1,23 +1,44 @@
 """PMS learning events: a completion or score becomes one learning event of the employee.
 
-``POST {base_url}/api/v1/learning-events`` with
-``{"employeeId", "eventType", "courseId", "score", "timestamp"}``, an ``Idempotency-Key``
-and an OAuth2 client-credentials bearer token. Only these fields leave the LRS.
-Retraction on void: ``DELETE {base_url}/api/v1/learning-events/{key}`` (``retraction:
-"delete"``) or a ``retraction`` event (``retraction: "event"``).
+**What the PMS holds** (the contract; tests/adapters/pms/ check it against the fake PMS):
+after any sequence of statements, voids, retries, replays and reorderings, the PMS holds exactly
+one learning event per live (stored, not voided) statement the target's filter takes whose actor
+maps to an employee, and none for any other statement. Each event carries the statement id, the
+schema version, the employee id (the HRIS id the identity link gives; no e-mail is needed or
+sent), the activity's id and name, the 0-100 score beside the original scale (raw, min, max) and
+the statement's timestamp in UTC. Nothing else about the learner leaves the LRS.
+
+- ``POST {base_url}/api/v1/learning-events`` with an ``Idempotency-Key`` (statement id + target +
+  kind: a retry, replay or forced backfill replays the first answer, never a second event) and an
+  OAuth2 client-credentials bearer token. The PMS answers with its own event id, kept with the
+  delivery (``Delivery.external_id``).
+- A void retracts the event by the id the PMS gave it: ``DELETE .../learning-events/{id}``. When
+  no id is known (the original attempt timed out after the PMS had created the event), the event
+  is looked up by statement id (``GET .../learning-events?statementId=``); an event that is not
+  there (never created, already deleted) needs no retraction. ``retraction: "event"`` instead
+  records a ``retraction`` event for PMSs that keep history.
+- ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from adapters.base import DeliveryContext, OutboundRequest
+from adapters.base import (
+    AdapterError,
+    DeliveryContext,
+    NothingToSend,
+    OutboundRequest,
+    SendResult,
+)
 from adapters.identity.resolution import employee_for_actor
-from adapters.oauth import OAUTH_CONFIG_PROPERTIES, OAuthAdapter
-from adapters.rules.normalise import score_0_100, utc_iso8601
+from adapters.oauth import OAuthAdapter, oauth_target_schema
+from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
 ADL = "http://adlnet.gov/expapi/verbs/"
+SCHEMA_VERSION = "2"
 DEFAULT_EVENT_TYPES = {
     ADL + "completed": "course_completion",
     ADL + "mastered": "course_completion",
@@ -27,16 +48,26 @@ DEFAULT_EVENT_TYPES = {
 }
 
 
-def course_id(statement: dict, source: str) -> str:
-    """The course the event is about: the statement's activity, or its first parent activity."""
+def course_activity(statement: dict, source: str) -> dict:
+    """The activity the event is about: the statement's, or its first parent activity."""
     obj = statement["object"]
     if obj.get("objectType") == "SubStatement":
         obj = obj["object"]
     if source == "parent":
         parents = ((statement.get("context") or {}).get("contextActivities") or {}).get("parent") or []
         if parents:
-            return parents[0]["id"]
-    return obj.get("id", "")
+            return parents[0]
+    return obj
+
+
+def course_id(statement: dict, source: str) -> str:
+    return course_activity(statement, source).get("id", "")
+
+
+def course_name(statement: dict, source: str, preferred: list[str]) -> str | None:
+    """The activity's display name in the preferred language; None when it has none."""
+    definition = course_activity(statement, source).get("definition") or {}
+    return display_name(definition.get("name"), preferred) or None
 
 
 def event_type(statement: dict, event_types: dict[str, str]) -> str:
@@ -50,23 +81,22 @@ def event_type(statement: dict, event_types: dict[str, str]) -> str:
     return "course_completion"
 
 
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class PMSAdapter(OAuthAdapter):
     name = "pms"
     description = "Learning events in the Performance Management System"
     supports_retraction = True
-    config_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "required": ["base_url", "token_url", "client_id", "client_secret"],
-        "additionalProperties": False,
-        "properties": {
-            "base_url": {"type": "string", "pattern": "^https?://"},
-            **OAUTH_CONFIG_PROPERTIES,
+    config_schema: ClassVar[dict[str, Any]] = oauth_target_schema(
+        {
             "event_types": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
             "course_id_from": {"enum": ["object", "parent"]},
             "retraction": {"enum": ["delete", "event"]},
-            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
-        },
-    }
+            "preferred_languages": {"type": "array", "items": {"type": "string"}},
+        }
+    )
 
     def _url(self, path: str) -> str:
         return self.config["base_url"].rstrip("/") + path
@@ -75,40 +105,92 @@ class PMSAdapter(OAuthAdapter):
         return float(self.config.get("timeout_seconds", 10))
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
+            return {"event_ids": self._event_ids(statement, context)}
         return {"employee_id": employee_for_actor(statement["actor"])}
+
+    def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
+        """The PMS's ids of the statement's event: the one it gave, else a look-up by statement."""
+        if context.original_external_id:
+            return [context.original_external_id]
+        query = urlencode({"statementId": statement["id"]})
+        lookup = OutboundRequest(
+            method="GET", url=self._url(f"/api/v1/learning-events?{query}"), timeout=self._timeout()
+        )
+        try:
+            found = json.loads(self.send(lookup, context).body or "{}").get("data") or []
+        except ValueError:
+            raise AdapterError("the PMS answered the event look-up with something not JSON") from None
+        return [str(event["id"]) for event in found if event.get("id")]
 
     def event(self, statement: dict, context: DeliveryContext, *, kind: str | None = None) -> dict[str, Any]:
         event_types = {**DEFAULT_EVENT_TYPES, **self.config.get("event_types", {})}
+        source = self.config.get("course_id_from", "object")
+        score = (statement.get("result") or {}).get("score")
+        score = score if isinstance(score, dict) else {}
         return {
-            "employeeId": context.resolved["employee_id"],
+            "statementId": statement["id"],
+            "schemaVersion": SCHEMA_VERSION,
+            "employeeId": self.subject_id(context.resolved["employee_id"], context),
             "eventType": kind or event_type(statement, event_types),
-            "courseId": course_id(statement, self.config.get("course_id_from", "object")),
-            "score": score_0_100((statement.get("result") or {}).get("score")),
+            "courseId": course_id(statement, source),
+            "courseName": course_name(
+                statement, source, self.config.get("preferred_languages", ["en-US", "en"])
+            ),
+            "score": score_0_100(score or None),
+            "scoreRaw": _number(score.get("raw")),
+            "scoreMin": _number(score.get("min")),
+            "scoreMax": _number(score.get("max")),
             "timestamp": utc_iso8601(statement["timestamp"]),
         }
 
-    def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+    def _post(self, event: dict[str, Any], context: DeliveryContext) -> OutboundRequest:
         return OutboundRequest(
             method="POST",
             url=self._url("/api/v1/learning-events"),
-            json=self.event(statement, context),
+            json=event,
             headers={"Idempotency-Key": context.idempotency_key, "Content-Type": "application/json"},
             timeout=self._timeout(),
         )
 
-    def translate_retraction(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
-        original_key = context.idempotency_key.rsplit(":", 1)[0] + ":deliver"
+    def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        return self._post(self.event(statement, context), context)
+
+    def translate_retraction(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
         if self.config.get("retraction", "delete") == "event":
-            return OutboundRequest(
-                method="POST",
-                url=self._url("/api/v1/learning-events"),
-                json=self.event(statement, context, kind="retraction"),
-                headers={"Idempotency-Key": context.idempotency_key, "Content-Type": "application/json"},
+            return [self._post(self.event(statement, context, kind="retraction"), context)]
+        event_ids = context.resolved["event_ids"]
+        if not event_ids:
+            raise NothingToSend("the PMS holds no event of this statement")
+        return [
+            OutboundRequest(
+                method="DELETE",
+                url=self._url(f"/api/v1/learning-events/{quote(event_id, safe='')}"),
+                headers={"Idempotency-Key": f"{context.idempotency_key}:{event_id}"},
                 timeout=self._timeout(),
             )
-        return OutboundRequest(
-            method="DELETE",
-            url=self._url(f"/api/v1/learning-events/{quote(original_key, safe='')}"),
-            headers={"Idempotency-Key": context.idempotency_key},
-            timeout=self._timeout(),
-        )
+            for event_id in event_ids
+        ]
+
+    def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        try:
+            result = super().send(request, context)
+        except AdapterError as error:
+            if request.method == "DELETE" and error.status_code == 404:
+                # Already gone (deleted at the PMS, or retracted by an earlier attempt): the
+                # state a retraction wants.
+                return SendResult(status_code=404, body=error.response_body, note="already gone")
+            raise
+        if request.method == "POST":
+            try:
+                event_id = json.loads(result.body or "{}").get("id")
+            except ValueError:
+                event_id = None
+            if event_id:
+                return SendResult(
+                    status_code=result.status_code,
+                    body=result.body,
+                    duration_ms=result.duration_ms,
+                    external_id=str(event_id),
+                )
+        return result

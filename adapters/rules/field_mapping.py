@@ -167,13 +167,15 @@ def _item_ok(item: Any, keys: tuple[str, ...]) -> bool:
 MARKETPLACE_CONTRACT: Mapping[str, TargetSpec] = MappingProxyType(
     {
         "memberId": TargetSpec("string", True),
-        "email": TargetSpec("string", True),
+        # Members are found by memberId (the HRIS employee id); an e-mail is extra.
+        "email": TargetSpec("string", False),
         "competencyCode": TargetSpec("string", True),
         "level": TargetSpec("integer", True, bounds=(1, 5)),
         "learningCompleted.completed": TargetSpec("boolean", True),
         "learningCompleted.date": TargetSpec("date", True),
         "score": TargetSpec("number", True, nullable=True, bounds=(0, 100)),
         "evidence": TargetSpec("array", True, item_keys=("statementId", "activityId")),
+        "mappingVersion": TargetSpec("string", False),
         "badges": TargetSpec("array", False),
         "certificates": TargetSpec("array", False),
     }

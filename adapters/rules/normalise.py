@@ -28,6 +28,7 @@ from lrs.xapi.timestamps import read_timestamp
 
 # --- timestamps ---------------------------------------------------------------------------------------
 
+
 def utc_iso8601(value: str | datetime) -> str:
     """The instant as ``YYYY-MM-DDTHH:MM:SS.sssZ`` in UTC, milliseconds truncated (never rounded).
 

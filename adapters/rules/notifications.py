@@ -1,14 +1,21 @@
-"""What chat notifications say: the learner and the activity, and a score only when allowed.
+"""What chat notifications say, and whether they are said at all.
 
-Shared by the Slack and Teams adapters (data minimisation: a chat channel is a wide
-audience, so ``include_score`` is off unless the target's configuration turns it on).
+Shared by the Slack and Teams adapters. A chat channel is a wide audience, so outcomes are
+private by default (data minimisation): only completions and passes are announced
+(:func:`announcement`); a failed result, a score below the target's ``min_score``, or a bare
+score is never posted to a channel (a target may opt in to telling the learner directly), and
+the score itself is left out unless ``include_score`` is on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from adapters.rules.normalise import activity_name, actor_display, score_0_100
+from adapters.rules.competencies import is_failed
+from adapters.rules.normalise import activity_name, actor_display, learning_completed, score_0_100
+
+Outcome = Literal["success", "failure", "score"]
 
 ADL = "http://adlnet.gov/expapi/verbs/"
 VERB_PHRASES = {
@@ -32,6 +39,54 @@ class Notification:
     def text(self) -> str:
         base = f"{self.learner} {self.phrase} {self.activity}"
         return f"{base} (score {self.score:g}/100)" if self.score is not None else base
+
+
+def outcome(statement: dict) -> Outcome:
+    """``failure`` (ADL failed, or ``result.success`` false), ``success`` (a completion or pass:
+    ADL completed, passed or mastered, or ``result.completion`` true), else ``score`` (a scored
+    attempt that says neither)."""
+    if is_failed(statement):
+        return "failure"
+    return "success" if learning_completed(statement) else "score"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """Where a notification may go: ``channel`` (anyone), ``learner`` (a direct message), or
+    nowhere (``None``, ``reason`` says why)."""
+
+    audience: Literal["channel", "learner"] | None
+    reason: str = ""
+
+
+def announcement(
+    statement: dict, *, min_score: float | None = None, failures: str = "skip", announce_scores: bool = False
+) -> Announcement:
+    """Whether and to whom a statement is announced. ``failures``: what becomes of a failed
+    result (or a score below ``min_score``): ``skip`` (default) or ``direct_message`` to the
+    learner. ``announce_scores``: whether a bare score (neither completion nor pass) is announced."""
+    kind = outcome(statement)
+    score = score_0_100((statement.get("result") or {}).get("score"))
+    below = min_score is not None and score is not None and score < min_score
+    if kind == "score" and not announce_scores:
+        return Announcement(None, "not announced: a score without a completion or pass (private by default)")
+    if kind == "failure" or below:
+        what = "a failed result" if kind == "failure" else f"a score below {min_score:g}"
+        if failures == "direct_message":
+            return Announcement("learner", f"{what}: told the learner only")
+        return Announcement(None, f"not announced: {what} is private by default (failures: direct_message)")
+    return Announcement("channel")
+
+
+def configured_announcement(statement: dict, config: dict) -> Announcement:
+    """``announcement`` with a chat target's configuration (``min_score``, ``failures``,
+    ``announce_scores``)."""
+    return announcement(
+        statement,
+        min_score=config.get("min_score"),
+        failures=config.get("failures", "skip"),
+        announce_scores=config.get("announce_scores", False),
+    )
 
 
 def notification_for(statement: dict, *, preferred_languages: list[str], include_score: bool) -> Notification:

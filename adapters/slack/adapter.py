@@ -1,24 +1,58 @@
 """Slack notifications: ``chat.postMessage`` with a bot token (Block Kit blocks plus a plain
 ``text`` fallback), or an incoming-webhook URL.
 
-Routing (bot mode): a channel per activity id, then per course id prefix, then a default
-channel; optionally a direct message to the learner, found by e-mail
-(``users.lookupByEmail``). Slack answers HTTP 200 with ``"ok": false`` for many errors:
-``invalid_auth``, ``channel_not_found``, ``not_in_channel`` and the like are permanent;
-``ratelimited`` (HTTP 429) honours ``Retry-After``.
-https://api.slack.com/methods/chat.postMessage
+**What Slack holds** (the contract; tests/adapters/slack/ check it against the fake Slack): at
+most one message per delivery, in effect, after any retries, replays and backfills, and only the
+messages the privacy defaults allow:
+
+- A completion or pass is announced in the routed channel (a channel per activity id, then per
+  course id prefix, then the default channel), or as a direct message to the learner found by
+  e-mail (``users.lookupByEmail``) with ``direct_message``. A failed result, a score below
+  ``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"``
+  tells the learner alone. The score is shown only with ``include_score``; ``pseudonymise``
+  names nobody ("A learner").
+- Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that
+  may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
+  looks for that key in the channel's recent history (``conversations.history`` with
+  ``include_all_metadata``) and posts only if it is not there. A forced backfill never re-posts a
+  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
+  the delivery as "outcome unknown" for an admin instead of risking a second message.
+- Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
+  ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
+  honours ``Retry-After``.
+
+https://api.slack.com/methods/chat.postMessage, https://api.slack.com/methods/conversations.history,
+https://api.slack.com/metadata/using
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from adapters.base import Adapter, AdapterError, DeliveryContext, OutboundRequest, SendResult
+from django.core.cache import cache
+
+from adapters.base import (
+    PRIVACY_CONFIG_PROPERTIES,
+    Adapter,
+    AdapterError,
+    DeliveryContext,
+    NothingToSend,
+    OutboundRequest,
+    SendResult,
+)
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import notification_for
+from adapters.rules.notifications import configured_announcement, notification_for
+
+METADATA_EVENT = "lrs_learning_record"
+# How far back before the delivery was created its message is looked for.
+HISTORY_MARGIN_SECONDS = 300
+HISTORY_PAGE = 200
+CHANNEL_IDS_CACHE_SECONDS = 3600
 
 # Errors retrying cannot fix (https://api.slack.com/methods/chat.postMessage#errors).
 PERMANENT_ERRORS = {
@@ -68,16 +102,40 @@ class SlackAdapter(Adapter):
                     "properties": {"prefix": {"type": "string"}, "channel": {"type": "string"}},
                 },
             },
-            "direct_message": {"type": "boolean"},
+            "direct_message": {"type": "boolean", "description": "announce to the learner, not a channel"},
             "include_score": {"type": "boolean"},
+            "failures": {
+                "enum": ["skip", "direct_message"],
+                "description": "failed results: never posted (skip, default) or told the learner alone",
+            },
+            "min_score": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "a completion scored below this counts as a failure",
+            },
+            "announce_scores": {"type": "boolean", "description": "announce bare scores too"},
             "preferred_languages": {"type": "array", "items": {"type": "string"}},
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+            **PRIVACY_CONFIG_PROPERTIES,
         },
         "oneOf": [
             {"properties": {"mode": {"const": "webhook"}}, "required": ["mode", "webhook_url"]},
             {"properties": {"mode": {"const": "bot"}}, "required": ["mode", "bot_token", "default_channel"]},
         ],
+        "allOf": [
+            {  # a message to the learner needs to know who the learner is
+                "if": {"required": ["pseudonymise"], "properties": {"pseudonymise": {"const": True}}},
+                "then": {"properties": {"direct_message": {"const": False}, "failures": {"const": "skip"}}},
+            },
+            {  # incoming webhooks post to their one channel
+                "if": {"properties": {"mode": {"const": "webhook"}}},
+                "then": {"properties": {"direct_message": {"const": False}, "failures": {"const": "skip"}}},
+            },
+        ],
     }
+    # A delivered message is never posted again (a forced backfill skips it).
+    repeatable = False
 
     @property
     def api_base(self) -> str:
@@ -95,56 +153,151 @@ class SlackAdapter(Adapter):
                 return rule["channel"]
         return self.config["default_channel"]
 
-    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
-        if self.config.get("mode") != "bot" or not self.config.get("direct_message"):
-            return {}
-        email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
-        if not email:
-            return {}
-        lookup = OutboundRequest(
-            method="GET",
-            url=f"{self.api_base}/users.lookupByEmail?{urlencode({'email': email})}",
-            headers={"Authorization": f"Bearer {self.secrets['bot_token']}"},
+    def may_resend_unknown_outcome(self) -> bool:
+        # A bot can look its message up before posting again; an incoming webhook cannot.
+        return self.config.get("mode") == "bot"
+
+    def _bot_request(self, method: str, url_or_query: str = "", *, json: Any = None) -> OutboundRequest:
+        headers = {"Authorization": f"Bearer {self.secrets['bot_token']}"}
+        if json is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        return OutboundRequest(
+            method="POST" if json is not None else "GET",
+            url=f"{self.api_base}/{method}{url_or_query}",
+            json=json,
+            headers=headers,
             timeout=self._timeout(),
         )
+
+    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        told = configured_announcement(statement, self.config)
+        if told.audience is None:
+            return {"audience": None, "reason": told.reason}
+        to_learner = told.audience == "learner" or bool(self.config.get("direct_message"))
+        if self.config.get("mode") != "bot" or not to_learner or self.pseudonymised:
+            return {"audience": told.audience}
+        email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
+        user = self._slack_user(email, context) if email else None
+        if user is None and told.audience == "learner":
+            return {"audience": None, "reason": f"{told.reason}, but the learner has no Slack account here"}
+        return {"audience": told.audience, "slack_user": user}
+
+    def _slack_user(self, email: str, context: DeliveryContext) -> str | None:
+        lookup = self._bot_request("users.lookupByEmail", f"?{urlencode({'email': email})}")
         try:
             answer = self._checked(http_send(lookup, correlation_id=context.correlation_id))
         except AdapterError as error:
             if "users_not_found" in error.message:
-                return {}  # not in this workspace: the channel rule applies
+                return None  # not in this workspace: the channel rule applies
             raise
-        return {"slack_user": answer["user"]["id"]}
+        return answer["user"]["id"]
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
+        if context.resolved.get("audience") is None:
+            raise NothingToSend(context.resolved.get("reason") or "not announced")
         note = notification_for(
             statement,
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
             include_score=self.config.get("include_score", False),
         )
+        text = note.text if not self.pseudonymised else note.text.replace(note.learner, "A learner", 1)
         blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(note.text)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(note.activity_id)}]},
         ]
         if self.config.get("mode") == "webhook":
             return OutboundRequest(
                 method="POST",
                 url=self.secrets["webhook_url"],
-                json={"text": note.text, "blocks": blocks},
+                json={"text": text, "blocks": blocks},
                 timeout=self._timeout(),
             )
         channel = context.resolved.get("slack_user") or self.channel_for(note.activity_id)
-        return OutboundRequest(
-            method="POST",
-            url=f"{self.api_base}/chat.postMessage",
-            json={"channel": channel, "text": note.text, "blocks": blocks, "unfurl_links": False},
-            headers={
-                "Authorization": f"Bearer {self.secrets['bot_token']}",
-                "Content-Type": "application/json; charset=utf-8",
-            },
-            timeout=self._timeout(),
+        metadata = {
+            "event_type": METADATA_EVENT,
+            "event_payload": {"idempotency_key": context.idempotency_key},
+        }
+        body = {
+            "channel": channel,
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": False,
+            "metadata": metadata,
+        }
+        return self._bot_request("chat.postMessage", json=body)
+
+    # -- at most one message per delivery ---------------------------------------------------------
+
+    def _already_posted(self, request: OutboundRequest, context: DeliveryContext) -> str | None:
+        """The ts of this delivery's message if an earlier attempt posted it, found by the key in
+        the message metadata of the channel's history since the delivery was created."""
+        channel = self._conversation_id(request.json["channel"], context)
+        created = context.created_at.timestamp() if context.created_at else time.time() - 86400
+        query = {
+            "channel": channel,
+            "include_all_metadata": "true",
+            "oldest": f"{created - HISTORY_MARGIN_SECONDS:.6f}",
+            "limit": str(HISTORY_PAGE),
+        }
+        while True:
+            page = self._checked(
+                http_send(
+                    self._bot_request("conversations.history", f"?{urlencode(query)}"), correlation_id=""
+                )
+            )
+            for message in page.get("messages") or []:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("idempotency_key") == context.idempotency_key:
+                    return message.get("ts")
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return None
+            query["cursor"] = cursor
+
+    def _conversation_id(self, channel: str, context: DeliveryContext) -> str:
+        """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: a
+        channel name (``#learning``), a user id (their direct-message channel) or an id."""
+        if channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.isupper():
+            return channel
+        if channel[:1] in ("U", "W") and channel.isupper():
+            opened = self._checked(
+                http_send(self._bot_request("conversations.open", json={"users": channel}), correlation_id="")
+            )
+            return opened["channel"]["id"]
+        name = channel.lstrip("#")
+        ids = self._channel_ids()
+        if name not in ids:
+            raise AdapterError(f"Slack has no channel named {name!r} the bot can see", permanent=True)
+        return ids[name]
+
+    def _channel_ids(self) -> dict[str, str]:
+        key = (
+            "lrs:slack-channels:"
+            + hashlib.sha256(f"{self.api_base}|{self.secrets['bot_token']}".encode()).hexdigest()
         )
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+        ids: dict[str, str] = {}
+        query = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": "1000"}
+        while True:
+            page = self._checked(
+                http_send(self._bot_request("conversations.list", f"?{urlencode(query)}"), correlation_id="")
+            )
+            ids.update({c["name"]: c["id"] for c in page.get("channels") or []})
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+            query["cursor"] = cursor
+        cache.set(key, ids, timeout=CHANNEL_IDS_CACHE_SECONDS)
+        return ids
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        if self.config.get("mode") == "bot" and context.attempt > 1:
+            # An earlier attempt may have posted it (timed out, or a 5xx after posting): look first.
+            ts = self._already_posted(request, context)
+            if ts is not None:
+                return SendResult(status_code=200, note=f"already posted (message {ts}), not posted again")
         try:
             result = http_send(request, correlation_id=context.correlation_id)
         except AdapterError as error:

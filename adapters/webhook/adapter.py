@@ -1,11 +1,22 @@
-"""The generic webhook adapter: POST the statement, signed, with an idempotency key.
+"""The generic webhook adapter: POST each matching statement, signed, with an idempotency key.
 
-Body: ``{"event": "statement.stored" | "statement.voided", "target": name,
-"statement": <the statement as GET /xapi/statements serves it>}``.
-Headers: ``Idempotency-Key`` (statement id + target + kind: the same on every
-retry, so receivers can drop repeats), ``X-LRS-Signature: t=<unix>,v1=<hex>``
-where v1 = HMAC-SHA256(secret, "<t>." + body) (as Stripe does: receivers
-recompute it and reject stale ``t`` to refuse replays), and ``X-Request-ID``.
+**What the receiver holds** (the contract): one ``statement.stored`` event per live statement the
+target's filter takes (a retry, replay or forced backfill repeats the same ``Idempotency-Key``, so
+a receiver that drops repeats applies each once), and one ``statement.voided`` event after it
+when the statement is voided, never before it.
+
+Body: ``{"event": "statement.stored" | "statement.voided", "target": name, "statement": ...,
+"actor": ...}``. By default the statement is minimised to what a downstream system acts on: its
+``id``, ``verb``, ``object`` (id, type and name), ``result``, ``timestamp`` and ``stored``; the
+learner appears only as ``actor``: ``{"employeeId"}`` when an identity link names them, else
+``{"pseudonym"}`` (a keyed hash, stable per target). ``payload: "full"`` sends the statement as
+``GET /xapi/statements`` serves it instead (an explicit opt-in: it carries names and e-mail
+addresses). ``pseudonymise: true`` sends only pseudonyms: ``actor`` is ``{"pseudonym"}`` and, in
+a full payload, every agent's identifier is replaced by a pseudonymous account.
+
+Headers: ``Idempotency-Key`` (statement id + target + kind), ``X-LRS-Signature: t=<unix>,v1=<hex>``
+where v1 = HMAC-SHA256(secret, "<t>." + body) (as Stripe does: receivers recompute it and reject
+stale ``t`` to refuse replays), and ``X-Request-ID``.
 """
 
 from __future__ import annotations
@@ -16,7 +27,12 @@ import json
 import time
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, DeliveryContext, OutboundRequest
+from django.conf import settings
+
+from adapters.base import PRIVACY_CONFIG_PROPERTIES, Adapter, DeliveryContext, DeliveryHeld, OutboundRequest
+from adapters.identity.resolution import employee_for_actor
+from adapters.rules.pseudonyms import pseudonymise_agents
+from lrs.xapi.agents import agent_ifi
 
 STORED_EVENT = "statement.stored"
 VOIDED_EVENT = "statement.voided"
@@ -25,6 +41,27 @@ VOIDED_EVENT = "statement.voided"
 def signature_header(secret: str, body: bytes, timestamp: int) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+def minimal_statement(statement: dict) -> dict[str, Any]:
+    """What a downstream system acts on, without the people in it."""
+    obj = statement.get("object") or {}
+    if obj.get("objectType") == "SubStatement":
+        obj = obj.get("object") or {}
+    minimal: dict[str, Any] = {
+        "id": statement["id"],
+        "verb": {key: statement["verb"][key] for key in ("id", "display") if key in statement["verb"]},
+        "object": {
+            "objectType": obj.get("objectType", "Activity"),
+            **({"id": obj["id"]} if "id" in obj else {}),
+            **({"name": obj["definition"]["name"]} if "name" in (obj.get("definition") or {}) else {}),
+        },
+        "timestamp": statement.get("timestamp"),
+        "stored": statement.get("stored"),
+    }
+    if "result" in statement:
+        minimal["result"] = statement["result"]
+    return minimal
 
 
 class WebhookAdapter(Adapter):
@@ -38,13 +75,44 @@ class WebhookAdapter(Adapter):
         "properties": {
             "url": {"type": "string", "pattern": "^https?://"},
             "secret": {"secret": True, "description": 'HMAC key, as {"env": ...} or {"file": ...}'},
+            "payload": {
+                "enum": ["minimal", "full"],
+                "description": "minimal (default: no names or addresses) or full (the whole statement)",
+            },
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            **PRIVACY_CONFIG_PROPERTIES,
         },
     }
 
+    def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        """The learner as the receiver may see them: the employee id, else a pseudonym."""
+        try:
+            employee_id = employee_for_actor(statement["actor"])
+        except DeliveryHeld:  # not linked (or ambiguously): the receiver gets a pseudonym
+            employee_id = None
+        identifier = (
+            employee_id or agent_ifi(statement["actor"]) or json.dumps(statement["actor"], sort_keys=True)
+        )
+        if employee_id is not None and not self.pseudonymised:
+            return {"actor": {"employeeId": employee_id}}
+        return {"actor": {"pseudonym": self.pseudonym(identifier, context)}}
+
+    def _statement(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        if self.config.get("payload", "minimal") != "full":
+            return minimal_statement(statement)
+        if not self.pseudonymised:
+            return statement
+        home = f"{settings.LRS_AUTHORITY_HOMEPAGE.rstrip('/')}/pseudonyms/{context.target_name}"
+        return pseudonymise_agents(statement, lambda ifi: self.pseudonym(ifi, context), home_page=home)
+
     def _request(self, event: str, statement: dict, context: DeliveryContext) -> OutboundRequest:
-        payload = {"event": event, "target": context.target_name, "statement": statement}
+        payload = {
+            "event": event,
+            "target": context.target_name,
+            "statement": self._statement(statement, context),
+            "actor": context.resolved["actor"],
+        }
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             **self.config.get("headers", {}),

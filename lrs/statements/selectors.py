@@ -330,18 +330,41 @@ def statement_get(
     return payload_renderer(query)(row.payload), row
 
 
-def statements_by_pk(pks: list[int], *, query: StatementQuery | None = None) -> list[dict]:
-    """Statements (as ``GET /statements`` would serve them, voided ones included) by primary key,
-    for the fan-out: adapters never read raw model fields."""
-    by_pk = statements_keyed_by_pk(pks, query=query)
+def statements_by_pk(
+    pks: list[int], *, query: StatementQuery | None = None, live_only: bool = False
+) -> list[dict]:
+    """Statements (as ``GET /statements`` would serve them, voided ones included unless
+    ``live_only``) by primary key, for the fan-out: adapters never read raw model fields."""
+    by_pk = statements_keyed_by_pk(pks, query=query, live_only=live_only)
     return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
-def statements_keyed_by_pk(pks: Iterable[int], *, query: StatementQuery | None = None) -> dict[int, dict]:
-    """``statements_by_pk`` as a mapping from primary key (statements since deleted are absent)."""
+def statements_keyed_by_pk(
+    pks: Iterable[int], *, query: StatementQuery | None = None, live_only: bool = False
+) -> dict[int, dict]:
+    """``statements_by_pk`` as a mapping from primary key (statements since deleted are absent,
+    and voided ones with ``live_only``)."""
     render = payload_renderer(query or StatementQuery())
-    rows = Statement.objects.filter(id__in=list(pks)).only("id", "payload")
-    return {row.id: json.loads(render(row.payload)) for row in rows}
+    rows = Statement.objects.filter(id__in=list(pks))
+    if live_only:
+        rows = rows.filter(voided=False)
+    return {row.id: json.loads(render(row.payload)) for row in rows.only("id", "payload")}
+
+
+def live_statement_pks(pks: Iterable[int]) -> set[int]:
+    """Which of these statements are live: still stored and not voided."""
+    return set(Statement.objects.filter(id__in=list(pks), voided=False).values_list("id", flat=True))
+
+
+def voided_by(pks: Iterable[int]) -> dict[int, str]:
+    """For each of these statements that is voided: the id of the statement that voided it."""
+    voided = dict(Statement.objects.filter(id__in=list(pks), voided=True).values_list("statement_id", "id"))
+    if not voided:
+        return {}
+    voiding = Statement.objects.filter(is_voiding=True, object_statement_id__in=list(voided)).values_list(
+        "object_statement_id", "statement_id"
+    )
+    return {voided[target]: str(voiding_id) for target, voiding_id in voiding}
 
 
 def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:

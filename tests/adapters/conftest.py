@@ -158,4 +158,5 @@ def celery_worker_process(
             raise errors[0]
 
 
+from tests.adapters.target_fixtures import fake_env, market_target, pms_target, slack_target  # noqa: E402, F401
 from tests.targets.fixtures import graph_server, marketplace_server, pms_server, slack_server  # noqa: E402, F401

@@ -86,3 +86,25 @@ def expand_outbox() -> list[int]:
     from adapters.models import OutboxBatch
 
     return outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))
+
+
+ADL = "http://adlnet.gov/expapi/verbs/"
+COURSE = "https://lms.example.com/courses/safety-101"
+
+
+def store_now(capture, *statements: dict) -> list[str]:
+    """Store statements in-process as an LMS POST would, running the after-commit hooks (the
+    eager fan-out: deliveries are attempted right away); returns their ids."""
+    from lrs.statements.store import statement_store
+
+    with capture(execute=True):
+        return statement_store(statements=list(statements), credential=None)
+
+
+def voiding(statement_id: str, **extra) -> dict:
+    """A statement voiding ``statement_id`` (xAPI 1.0.3 Data 2.3.2)."""
+    from tests.conftest import make_statement
+
+    return make_statement(
+        verb=ADL + "voided", object={"objectType": "StatementRef", "id": statement_id}, **extra
+    )

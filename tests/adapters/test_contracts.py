@@ -11,10 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import CompetencyMapping, Delivery, Target
 from lrs.statements.store import statement_store
 from tests.conftest import make_statement
@@ -28,19 +26,8 @@ VOIDED = ADL + "voided"
 
 
 @pytest.fixture(autouse=True)
-def _environment(monkeypatch):
-    # The fakes speak plain http on loopback; requests-oauthlib refuses that unless told.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    for name, value in {
-        "PMS_SECRET": "pms-secret",
-        "MARKET_SECRET": "marketplace-secret",
-        "GRAPH_SECRET": "graph-secret",
-    }.items():
-        monkeypatch.setenv(name, value)
-    cache.clear()  # cached OAuth tokens belong to the previous test's fake server
-    identity_links_upsert(employee_id="E100", identifiers=Identifiers(emails=["learner@example.com"]))
-    yield
-    cache.clear()
+def _environment(fake_env):
+    """Fake targets' secrets, no cached token, learner@example.com linked to E100."""
 
 
 def store(capture, *statements) -> list[str]:
@@ -60,18 +47,8 @@ def only_delivery(kind: str = "deliver") -> Delivery:
 
 
 @pytest.fixture
-def pms(pms_server):
-    Target.objects.create(
-        name="pms",
-        adapter="pms",
-        config={
-            "base_url": pms_server.url,
-            "token_url": pms_server.token_url,
-            "client_id": "lrs-pms",
-            "client_secret": {"env": "PMS_SECRET"},
-        },
-    )
-    return pms_server
+def pms(pms_target):
+    return pms_target
 
 
 def test_pms_receives_one_learning_event(pms, django_capture_on_commit_callbacks):
@@ -81,10 +58,16 @@ def test_pms_receives_one_learning_event(pms, django_capture_on_commit_callbacks
     [event] = pms.events().values()
     event.pop("id")  # assigned by the PMS
     assert event == {
+        "statementId": statement_id,
+        "schemaVersion": "2",
         "employeeId": "E100",
         "eventType": "course_completion",
         "courseId": COURSE,
+        "courseName": "Safety 101",
         "score": 90.0,
+        "scoreRaw": None,
+        "scoreMin": None,
+        "scoreMax": None,
         "timestamp": event["timestamp"],
     }
     assert event["timestamp"].endswith("Z")
@@ -133,29 +116,17 @@ def test_pms_retraction_on_void(pms, mode, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def marketplace(marketplace_server):
-    CompetencyMapping.objects.create(
-        version="2026.1",
-        is_active=True,
+def marketplace(market_target):
+    CompetencyMapping.objects.filter(is_active=True).update(
         rules=[
             {
                 "activity_id": COURSE,
                 "codes": ["SAFETY-BASICS", "FIRST-AID"],
                 "level": {"thresholds": [[90, 5], [75, 4], [0, 2]], "no_score": 3},
             }
-        ],
+        ]
     )
-    Target.objects.create(
-        name="market",
-        adapter="marketplace",
-        config={
-            "base_url": marketplace_server.url,
-            "token_url": marketplace_server.token_url,
-            "client_id": "lrs-marketplace",
-            "client_secret": {"env": "MARKET_SECRET"},
-        },
-    )
-    return marketplace_server
+    return market_target
 
 
 def test_marketplace_gets_a_skill_record_per_mapped_competency(
@@ -168,7 +139,10 @@ def test_marketplace_gets_a_skill_record_per_mapped_competency(
     assert set(skills) == {("E100", "SAFETY-BASICS"), ("E100", "FIRST-AID")}
     record = skills[("E100", "SAFETY-BASICS")]
     assert record["level"] == 4 and record["score"] == 80.0 and record["email"] == "learner@example.com"
-    assert record["evidence"] == [{"statementId": statement_id, "activityId": COURSE}]
+    assert record["evidence"] == [
+        {"statementId": statement_id, "activityId": COURSE, "date": record["evidence"][0]["date"]}
+    ]
+    assert record["mappingVersion"] == "2026.1"
     assert record["learningCompleted"]["completed"] is True
 
 
@@ -206,20 +180,8 @@ def test_statement_mapping_to_no_competency_is_delivered_as_nothing_to_do(
 
 
 @pytest.fixture
-def slack(slack_server, monkeypatch):
-    monkeypatch.setenv("SLACK_TOKEN", slack_server.bot_token)
-    Target.objects.create(
-        name="slack",
-        adapter="slack",
-        config={
-            "mode": "bot",
-            "bot_token": {"env": "SLACK_TOKEN"},
-            "api_base": slack_server.api_url,
-            "default_channel": "#general",
-            "channels_by_prefix": [{"prefix": "https://lms.example.com/courses/", "channel": "#learning"}],
-        },
-    )
-    return slack_server
+def slack(slack_target):
+    return slack_target
 
 
 def test_slack_message_goes_to_the_routed_channel_without_the_score(

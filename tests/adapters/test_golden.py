@@ -1,8 +1,9 @@
 """Golden-file tests: each adapter's exact request for a set of statements.
 
 Statements in (tests/adapters/golden/statements.py), request out
-(tests/adapters/golden/<adapter>/<case>.json). ``translate`` is pure, so the
-context (employee id, competencies, Slack user) is given as ``resolve`` would find it.
+(tests/adapters/golden/<adapter>/<case>.json). Each statement is stored, then ``resolve`` looks
+up what it needs for real (identity links, the competency mapping, the marketplace's evidence) and
+``translate`` builds the request; no resolved field is injected.
 After an intended change: ``UPDATE_GOLDEN=1 pytest tests/adapters/test_golden.py`` and
 review the diff of the JSON files.
 """
@@ -11,18 +12,22 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.base import DeliveryContext, OutboundRequest
+from adapters.base import DeliveryContext, NothingToSend, OutboundRequest
+from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.models import CompetencyMapping, Target
 from adapters.registry import adapter_class
-from tests.adapters.golden.statements import CASES
+from lrs.statements.models import Statement
+from lrs.statements.selectors import statements_keyed_by_pk
+from lrs.statements.store import statement_store
+from tests.adapters.golden.statements import CASES, COURSE, QUIZ
 
 GOLDEN = Path(__file__).parent / "golden"
-EMPLOYEES = {"Ada Lovelace": "E100", "Team Ada": "E100", "Grace Hopper": "E200", "Zoë Ångström": "E300"}
-
 CONFIGS: dict[str, dict[str, Any]] = {
     "pms": {
         "base_url": "https://pms.example.com",
@@ -50,34 +55,31 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 SECRETS = {"client_secret": "s", "bot_token": "xoxb-test", "refresh_token": "r"}
+LEVELS = {"thresholds": [[90, 5], [75, 4], [50, 3], [0, 2]], "no_score": 3}
 
 
-def resolved_for(adapter: str, statement: dict) -> dict[str, Any]:
-    employee = EMPLOYEES.get(statement["actor"].get("name", ""), "E100")
-    if adapter == "pms":
-        return {"employee_id": employee}
-    if adapter == "msteams":
-        return {
-            "recipient": {"E100": "ada@example.com", "E200": "grace@example.com"}.get(
-                employee, "zoe@example.com"
-            )
-        }
-    if adapter == "marketplace":
-        obj = statement["object"]
-        activity = obj["object"]["id"] if obj.get("objectType") == "SubStatement" else obj["id"]
-        return {
-            "employee_id": employee,
-            "email": {"E200": "grace.hopper@example.com"}.get(employee),
-            "awards": [
-                {
-                    "code": "SAFETY-BASICS",
-                    "level": 3,
-                    "evidence": {"statementId": statement["id"], "activityId": activity},
-                    "mappingVersion": "2026.1",
-                }
-            ],
-        }
-    return {}
+@pytest.fixture
+def directory(db) -> None:
+    """The HRIS links the golden learners have, and the active competency mapping: resolution is
+    the real one (identity links and mapping in the database), nothing is injected."""
+    links = {
+        "E100": Identifiers(emails=["ada@example.com", "team-ada@example.com"]),
+        "E200": Identifiers(
+            emails=["grace.hopper@example.com"],
+            accounts=[{"homePage": "https://hr.example.com", "name": "E200"}],
+        ),
+        "E300": Identifiers(emails=["zoe@example.com"]),
+    }
+    for employee_id, identifiers in links.items():
+        identity_links_upsert(employee_id=employee_id, identifiers=identifiers)
+    CompetencyMapping.objects.create(
+        version="2026.1",
+        is_active=True,
+        rules=[
+            {"activity_id": COURSE, "codes": ["SAFETY-BASICS"], "level": LEVELS},
+            {"activity_id": QUIZ, "codes": ["SAFETY-QUIZ"], "level": LEVELS, "award_on_failure": True},
+        ],
+    )
 
 
 def request_json(request: OutboundRequest | list[OutboundRequest]) -> Any:
@@ -96,17 +98,26 @@ def request_json(request: OutboundRequest | list[OutboundRequest]) -> Any:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("target", sorted(CONFIGS))
-def test_translation_matches_the_golden_file(target: str, case: str) -> None:
+def test_translation_matches_the_golden_file(target: str, case: str, directory) -> None:
     adapter_name = target.split("-")[0]
-    statement = CASES[case]
+    row = Target.objects.create(name=target, adapter=adapter_name, config=CONFIGS[target])
+    [statement_id] = statement_store(statements=[CASES[case]], credential=None)
+    [(statement_pk, statement)] = statements_keyed_by_pk(
+        Statement.objects.filter(statement_id=statement_id).values_list("id", flat=True)
+    ).items()
     adapter = adapter_class(adapter_name)(CONFIGS[target], SECRETS)
     context = DeliveryContext(
         target_name=target,
         kind="deliver",
         idempotency_key=f"{statement['id']}:{target}:deliver",
-        resolved=resolved_for(adapter_name, statement),
+        target_id=row.id,
+        statement_pk=statement_pk,
     )
-    produced = request_json(adapter.translate(statement, context))
+    try:
+        context = replace(context, resolved=adapter.resolve(statement, context))
+        produced = request_json(adapter.translate(statement, context))
+    except NothingToSend:  # the right effect is no request (a private outcome, no competency)
+        produced = []
     path = GOLDEN / target / f"{case}.json"
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,10 @@
 
 * ``POST /oauth/token``: as the PMS (client credentials, HTTP Basic or form).
 * ``PUT /api/v1/members/{memberId}/skills/{competencyCode}``: ``Authorization: Bearer``,
-  ``Idempotency-Key``, JSON ``{"memberId", "email", "competencyCode", "level" (1-5),
-  "learningCompleted": {"completed", "date" (YYYY-MM-DD)}, "score" (0-100 or null),
-  "evidence": [{"statementId" (UUID), "activityId"}] (at least one), "badges"?, "certificates"?}``,
+  ``Idempotency-Key``, JSON ``{"memberId", "email"?, "competencyCode", "level" (1-5),
+  "mappingVersion"?, "learningCompleted": {"completed", "date" (YYYY-MM-DD)}, "score" (0-100 or
+  null), "evidence": [{"statementId" (UUID), "activityId", "date"?}] (1 to 50), "badges"?,
+  "certificates"?}``,
   nothing else; ``memberId``/``competencyCode`` must equal the path's. 201 when the skill is new
   (or was revoked), 200 when it is updated; a repeated key replays the first answer without a
   second effect (``Idempotent-Replayed: true``), the same key with another body -> 422.
@@ -49,12 +50,13 @@ _NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
 SKILL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["memberId", "email", "competencyCode", "level", "learningCompleted", "score", "evidence"],
+    "required": ["memberId", "competencyCode", "level", "learningCompleted", "score", "evidence"],
     "properties": {
         "memberId": {"type": "string", "minLength": 1},
         "email": {"type": "string", "pattern": EMAIL},
         "competencyCode": {"type": "string", "minLength": 1},
         "level": {"type": "integer", "minimum": 1, "maximum": 5},
+        "mappingVersion": {"type": "string", "minLength": 1},
         "learningCompleted": {
             "type": "object",
             "additionalProperties": False,
@@ -65,12 +67,14 @@ SKILL_SCHEMA: dict[str, Any] = {
         "evidence": {
             "type": "array",
             "minItems": 1,
+            "maxItems": 50,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["statementId", "activityId"],
                 "properties": {"statementId": {"type": "string", "pattern": UUID},
-                               "activityId": {"type": "string", "minLength": 1}},
+                               "activityId": {"type": "string", "minLength": 1},
+                               "date": {"type": "string", "format": "date"}},
             },
         },
         "badges": _NAMES,

@@ -3,22 +3,30 @@
 * ``POST /oauth/token``: form ``grant_type=client_credentials``, client id/secret via HTTP Basic
   or the form -> 200 ``{"access_token", "token_type": "Bearer", "expires_in"}``.
 * ``POST /api/v1/learning-events``: ``Authorization: Bearer``, ``Idempotency-Key``, JSON
-  ``{"employeeId", "eventType", "courseId", "score" (0-100 or null), "timestamp" (UTC, ...Z)}``,
-  nothing else -> 201 ``{"id"}``. A repeated key replays the first 201 without a second effect
-  (``Idempotent-Replayed: true``); the same key with a different body -> 422.
-* ``DELETE /api/v1/learning-events/{idempotency-key}`` -> 204 (retraction; again 204 when already
-  retracted), 404 for a key never created.
+  (schema version 2) ``{"statementId" (UUID), "schemaVersion": "2", "employeeId", "managerId"?,
+  "eventType", "courseId", "courseName" (or null), "score" (0-100 or null), "scoreRaw",
+  "scoreMin", "scoreMax" (the original scale, each a number or null), "timestamp" (UTC, ...Z)}``,
+  nothing else -> 201 ``{"id"}`` (the PMS's own event id, ``evt_000001``). A repeated key replays
+  the first 201 without a second effect (``Idempotent-Replayed: true``); the same key with a
+  different body -> 422.
+* ``DELETE /api/v1/learning-events/{eventId}`` -> 204 (retraction; again 204 when already
+  retracted), 404 for an id the PMS never gave.
+* ``GET /api/v1/learning-events?statementId=&updatedSince=&cursor=&limit=`` -> 200
+  ``{"data": [event...], "nextCursor"}``: the events it holds (not retracted), oldest first, each
+  with its ``id``, ``idempotencyKey`` and ``updatedAt``; ``nextCursor`` null on the last page.
 * A missing, unknown or expired token -> 401 ``{"error": "invalid_token"}``.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 from tests.targets.behaviours import hang, ok, refuse, retry_after, status
 from tests.targets.fake_base import (
+    ContractError,
     FakeRequest,
     FakeServer,
     Outcome,
@@ -40,18 +48,31 @@ DEFAULT_CLIENT_SECRET = "pms-secret"
 EVENTS_PATH = "/api/v1/learning-events"
 _EVENT_PATH = re.compile(r"^/api/v1/learning-events/([^/]+)$")
 
+UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["employeeId", "eventType", "courseId", "score", "timestamp"],
+    "required": [
+        "statementId", "schemaVersion", "employeeId", "eventType", "courseId", "courseName", "score",
+        "scoreRaw", "scoreMin", "scoreMax", "timestamp",
+    ],
     "properties": {
+        "statementId": {"type": "string", "pattern": UUID},
+        "schemaVersion": {"const": "2"},
         "employeeId": {"type": "string", "minLength": 1},
+        "managerId": {"type": "string", "minLength": 1},
         "eventType": {"type": "string", "minLength": 1},
         "courseId": {"type": "string", "minLength": 1},
+        "courseName": {"type": ["string", "null"]},
         "score": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
+        "scoreRaw": _NUMBER_OR_NULL,
+        "scoreMin": _NUMBER_OR_NULL,
+        "scoreMax": _NUMBER_OR_NULL,
         "timestamp": {"type": "string", "format": "utc-timestamp"},
     },
 }
+PAGE_LIMIT = 500
 check_event = schema_check(EVENT_SCHEMA)
 
 
@@ -68,8 +89,9 @@ class PMSServer(FakeServer):
         self.client_id, self.client_secret = client_id, client_secret
         self.token_store = TokenStore("pms", token_ttl)
         self._token_endpoint = ClientCredentialsEndpoint(self.token_store, {client_id: client_secret}, "pms")
-        self._events: dict[str, dict[str, Any]] = {}
-        self._retracted: list[str] = []
+        self._events: dict[str, dict[str, Any]] = {}  # by event id, in creation order
+        self._by_key: dict[str, str] = {}  # Idempotency-Key -> event id
+        self._retracted: list[str] = []  # event ids
         self._next_id = 1
 
     # -- test controls -----------------------------------------------------------------------
@@ -94,14 +116,29 @@ class PMSServer(FakeServer):
         return self.token_store.expire_all()
 
     def events(self) -> dict[str, dict[str, Any]]:
-        """Learning events currently recorded (not retracted), by Idempotency-Key."""
+        """Learning events currently recorded (not retracted), by Idempotency-Key; each as it was
+        sent plus the PMS's ``id``."""
         with self.state_lock:
-            return {k: dict(v) for k, v in self._events.items() if k not in self._retracted}
+            return {
+                key: self._as_sent(self._events[event_id])
+                for key, event_id in self._by_key.items()
+                if event_id not in self._retracted
+            }
 
     def retractions(self) -> list[str]:
         """Idempotency-Keys of retracted events, in order."""
         with self.state_lock:
-            return list(self._retracted)
+            keys = {event_id: key for key, event_id in self._by_key.items()}
+            return [keys[event_id] for event_id in self._retracted]
+
+    def drop_event(self, event_id: str) -> None:
+        """Lose an event silently (as a PMS that answered 201 but did not keep it)."""
+        with self.state_lock:
+            self._events.pop(event_id, None)
+
+    @staticmethod
+    def _as_sent(event: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in event.items() if k not in ("idempotencyKey", "updatedAt")}
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "token_url": self.token_url, "events_url": self.events_url,
@@ -109,6 +146,7 @@ class PMSServer(FakeServer):
 
     def reset_state(self) -> None:
         self._events.clear()
+        self._by_key.clear()
         self._retracted.clear()
 
     # -- routing -----------------------------------------------------------------------------
@@ -119,9 +157,11 @@ class PMSServer(FakeServer):
             return self._token_endpoint.handle(request)
         match = _EVENT_PATH.match(path)
         if path == EVENTS_PATH:
-            request.route = "learning-events.create"
-            if request.method != "POST":
-                return answer(json_reply(405, {"error": "method_not_allowed"}, {"Allow": "POST"}))
+            request.route = {"POST": "learning-events.create", "GET": "learning-events.list"}.get(
+                request.method, "learning-events"
+            )
+            if request.route == "learning-events":
+                return answer(json_reply(405, {"error": "method_not_allowed"}, {"Allow": "GET, POST"}))
         elif match:
             request.route = "learning-events.retract"
             if request.method != "DELETE":
@@ -133,6 +173,9 @@ class PMSServer(FakeServer):
             return answer(invalid_token_reply("pms", problem))
         if match:
             return perform(lambda: self._retract(unquote(match.group(1))))
+        if request.method == "GET":
+            page = self._page_query(request.query)
+            return perform(lambda: self._list(*page))
         key = idempotency_key(request)
         check_event(request.json_body())
         return perform(lambda: self._create(request, key))
@@ -144,14 +187,49 @@ class PMSServer(FakeServer):
             return replay
         event_id = f"evt_{self._next_id:06d}"
         self._next_id += 1
-        self._events[key] = {"id": event_id, **request.json}
+        self._events[event_id] = {
+            "id": event_id, **request.json, "idempotencyKey": key,
+            "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        self._by_key[key] = event_id
         self.add_effect("create", key, request.json)
         return self.remember(key, request_print, json_reply(201, {"id": event_id}))
 
-    def _retract(self, key: str) -> Reply:
-        if key not in self._events:
-            return json_reply(404, {"error": "not_found", "error_description": f"no learning event {key}"})
-        if key not in self._retracted:
-            self._retracted.append(key)
-            self.add_effect("retract", key, self._events[key])
+    def _retract(self, event_id: str) -> Reply:
+        if event_id not in self._events:
+            return json_reply(
+                404, {"error": "not_found", "error_description": f"no learning event {event_id}"}
+            )
+        if event_id not in self._retracted:
+            self._retracted.append(event_id)
+            self.add_effect("retract", self._events[event_id]["idempotencyKey"], self._events[event_id])
         return empty_reply(204)
+
+    def _page_query(self, query: dict[str, str]) -> tuple[str | None, str | None, int, int]:
+        """(statementId, updatedSince, start, limit) of a list request; ContractError when bad."""
+        unknown = set(query) - {"statementId", "updatedSince", "cursor", "limit"}
+        if unknown:
+            raise ContractError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        try:
+            limit = int(query.get("limit", "100"))
+            start = int(query.get("cursor", "0"))
+        except ValueError:
+            raise ContractError("limit and cursor must be integers") from None
+        if not 1 <= limit <= PAGE_LIMIT:
+            raise ContractError(f"limit must be 1-{PAGE_LIMIT}")
+        since = query.get("updatedSince")
+        if since is not None and not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$", since):
+            raise ContractError("updatedSince must be a UTC timestamp such as 2024-05-01T00:00:00Z")
+        return query.get("statementId"), since, start, limit
+
+    def _list(self, statement_id: str | None, since: str | None, start: int, limit: int) -> Reply:
+        held = [
+            event for event_id, event in self._events.items()
+            if event_id not in self._retracted
+            and statement_id in (None, event["statementId"])
+            and (since is None or event["updatedAt"] >= since)
+        ]
+        page = held[start:start + limit]
+        more = start + limit < len(held)
+        next_cursor = str(start + limit) if more else None
+        return json_reply(200, {"data": [dict(e) for e in page], "nextCursor": next_cursor})

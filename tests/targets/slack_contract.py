@@ -106,7 +106,39 @@ OPEN_SCHEMA: dict[str, Any] = {
     },
 }
 
+_NUMERIC_TS = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
+_FLAG = {"type": ["boolean", "string"]}
+_LIMIT = {"type": ["integer", "string"], "pattern": r"^\d+$", "minimum": 1, "maximum": 1000}
+HISTORY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["channel"],
+    "additionalProperties": False,
+    "properties": {
+        "channel": {"type": "string", "pattern": r"^[CDG][A-Z0-9]+$"},
+        "cursor": {"type": "string"},
+        "include_all_metadata": _FLAG,
+        "inclusive": _FLAG,
+        "latest": _NUMERIC_TS,
+        "oldest": _NUMERIC_TS,
+        "limit": _LIMIT,
+    },
+}
+_TYPE = "(public_channel|private_channel|mpim|im)"
+LIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "cursor": {"type": "string"},
+        "exclude_archived": _FLAG,
+        "limit": _LIMIT,
+        "types": {"type": "string", "pattern": rf"^{_TYPE}(,{_TYPE})*$"},
+        "team_id": {"type": "string"},
+    },
+}
+
 _check_post = schema_check(POST_MESSAGE_SCHEMA)
+_check_history = schema_check(HISTORY_SCHEMA)
+_check_list = schema_check(LIST_SCHEMA)
 _check_webhook = schema_check(WEBHOOK_SCHEMA)
 _check_open = schema_check(OPEN_SCHEMA)
 
@@ -136,6 +168,21 @@ def check_webhook(body: Any) -> None:
 def check_open(body: Any) -> None:
     try:
         _check_open(body)
+    except ContractError as error:
+        raise ContractError(error.reason, "invalid_arguments") from None
+
+
+def check_history(arguments: Any) -> None:
+    """``conversations.history`` takes a channel *id* (a name is ``channel_not_found`` there)."""
+    try:
+        _check_history(arguments)
+    except ContractError as error:
+        raise ContractError(error.reason, "invalid_arguments") from None
+
+
+def check_list(arguments: Any) -> None:
+    try:
+        _check_list(arguments)
     except ContractError as error:
         raise ContractError(error.reason, "invalid_arguments") from None
 

@@ -1,6 +1,10 @@
 """Fake Slack: Web API methods (``/api/<method>``) and incoming webhooks (``/services/...``).
 
-Answers as Slack does: Web API results are HTTP 200 ``{"ok": true, ...}`` or
+Methods: ``chat.postMessage`` (with message ``metadata``), ``users.lookupByEmail``,
+``conversations.open``, ``conversations.history`` (newest first; ``metadata`` only with
+``include_all_metadata``; ``oldest``/``latest``/``limit``/``cursor``) and ``conversations.list``
+(``types``, ``limit``, ``cursor``). Answers as Slack does: Web API results are HTTP 200
+``{"ok": true, ...}`` or
 ``{"ok": false, "error": ...}`` (``not_authed``, ``invalid_auth``, ``channel_not_found``,
 ``not_in_channel``, ``is_archived``, ``users_not_found``, ``user_not_found``), except rate
 limiting, which is HTTP 429 + ``Retry-After`` + ``{"ok": false, "error": "ratelimited"}``.
@@ -31,7 +35,14 @@ from tests.targets.fake_base import (
     perform,
     text_reply,
 )
-from tests.targets.slack_contract import check_open, check_post_message, check_webhook, slack_error
+from tests.targets.slack_contract import (
+    check_history,
+    check_list,
+    check_open,
+    check_post_message,
+    check_webhook,
+    slack_error,
+)
 
 __all__ = ["DEFAULT_BOT_TOKEN", "DEFAULT_WEBHOOK_PATH", "SlackServer", "hang", "ok", "refuse", "retry_after",
            "slack_error", "status"]
@@ -42,6 +53,8 @@ DEFAULT_CHANNELS = {"general": "C0000000001", "learning": "C0000000002"}
 DEFAULT_USERS = {"learner@example.com": "U0000000001"}
 TEAM_ID, BOT_ID, BOT_USER = "T0000000000", "B0000000001", "U0BOT00001"
 _HTML = "text/html; charset=utf-8"
+# Read methods Slack also takes as GET with query arguments.
+READ_METHODS = {"users.lookupByEmail", "conversations.history", "conversations.list"}
 
 
 class SlackServer(FakeServer):
@@ -181,10 +194,11 @@ class SlackServer(FakeServer):
             return answer(json_reply(404, {"ok": False, "error": "not_found"}))
         method = request.route = path.removeprefix("/api/")
         handlers = {"chat.postMessage": self._post_message, "users.lookupByEmail": self._lookup_by_email,
-                    "conversations.open": self._open}
+                    "conversations.open": self._open, "conversations.history": self._history,
+                    "conversations.list": self._list_channels}
         if method not in handlers:
             return answer(json_reply(404, {"ok": False, "error": "unknown_method"}))
-        if request.method != "POST" and not (method == "users.lookupByEmail" and request.method == "GET"):
+        if request.method != "POST" and not (method in READ_METHODS and request.method == "GET"):
             raise ContractError(f"{method} must be called with POST", "invalid_request")
         return handlers[method](request)
 
@@ -249,6 +263,8 @@ class SlackServer(FakeServer):
                 return json_reply(200, {"ok": False, "error": "not_in_channel"})
             ts = self._store(channel, body, "chat.postMessage")
             message = {"type": "message", "text": body["text"], "user": BOT_USER, "bot_id": BOT_ID, "ts": ts}
+            if "metadata" in body:
+                message["metadata"] = body["metadata"]
             if "blocks" in body:
                 message["blocks"] = body["blocks"]
             return self._ok(request, {"ok": True, "channel": channel, "ts": ts, "message": message})
@@ -258,7 +274,7 @@ class SlackServer(FakeServer):
     def _store(self, channel: str, body: dict[str, Any], via: str) -> str:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         self._messages.append({"channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
-                               "ts": ts, "via": via})
+                               "ts": ts, "via": via, "metadata": body.get("metadata")})
         self.add_effect("message" if via != "webhook" else "webhook", f"{channel}|{body.get('text')}", body)
         return ts
 
@@ -309,6 +325,60 @@ class SlackServer(FakeServer):
             return self._ok(request, payload)
 
         return perform(open_conversation)
+
+    def _history(self, request: FakeRequest) -> Outcome:
+        arguments, problem = self._arguments(request, json_allowed=False)
+        if problem:
+            return answer(problem)
+        check_history(arguments)
+
+        def history() -> Reply:
+            with self._config_lock:
+                channel = self._resolve(arguments["channel"])
+                member = channel in self._members or channel in self._ims.values()
+            if channel is None or channel != arguments["channel"]:  # history takes ids, not names
+                return json_reply(200, {"ok": False, "error": "channel_not_found"})
+            if not member:
+                return json_reply(200, {"ok": False, "error": "not_in_channel"})
+            oldest, latest = float(arguments.get("oldest", 0)), float(arguments.get("latest", 9e12))
+            with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
+            found = [
+                {"type": "message", "text": m["text"], "user": BOT_USER, "bot_id": BOT_ID, "ts": m["ts"],
+                 **({"metadata": m["metadata"]} if with_metadata and m["metadata"] else {})}
+                for m in reversed(self._messages)
+                if m["channel"] == channel and oldest < float(m["ts"]) < latest
+            ]
+            return self._page(found, arguments, "messages")
+
+        return perform(history)
+
+    def _list_channels(self, request: FakeRequest) -> Outcome:
+        arguments, problem = self._arguments(request, json_allowed=False)
+        if problem:
+            return answer(problem)
+        check_list(arguments)
+
+        def listing() -> Reply:
+            with self._config_lock:
+                channels = [
+                    {"id": channel_id, "name": name, "is_channel": True,
+                     "is_archived": channel_id in self._archived, "is_member": channel_id in self._members}
+                    for name, channel_id in self._channels.items()
+                ]
+            return self._page(channels, arguments, "channels")
+
+        return perform(listing)
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], arguments: dict[str, Any], field: str) -> Reply:
+        start = int(arguments.get("cursor") or 0)
+        limit = int(arguments.get("limit", 100))
+        page, more = items[start:start + limit], start + limit < len(items)
+        payload: dict[str, Any] = {"ok": True, field: page,
+                                   "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        if field == "messages":
+            payload["has_more"] = more
+        return json_reply(200, payload)
 
     def _webhook(self, request: FakeRequest) -> Outcome:
         with self._config_lock:

@@ -23,10 +23,16 @@ AUTH = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
 
 def event(**overrides: Any) -> dict[str, Any]:
     body = {
+        "statementId": "0b1c6a8e-8f0e-4c8e-9a41-000000000001",
+        "schemaVersion": "2",
         "employeeId": "E-1001",
         "eventType": "course.completed",
         "courseId": "safety-101",
+        "courseName": "Safety 101",
         "score": 87.5,
+        "scoreRaw": 35,
+        "scoreMin": 0,
+        "scoreMax": 40,
         "timestamp": "2024-05-01T12:30:00.123Z",
     }
     body.update(overrides)
@@ -156,6 +162,9 @@ def test_accepts_a_well_formed_event_and_applies_it_once(pms_server: PMSServer) 
         (event(score=...), {}, "'score' is a required property"),
         (event(courseId=...), {}, "'courseId' is a required property"),
         (event(employeeId=""), {}, "body.employeeId"),
+        (event(statementId="not-a-uuid"), {}, "body.statementId"),
+        (event(schemaVersion="1"), {}, "body.schemaVersion"),
+        (event(scoreRaw=...), {}, "'scoreRaw' is a required property"),
         (event(timestamp="2024-05-01T12:30:00+02:00"), {}, "is not a 'utc-timestamp'"),
         (event(timestamp="2024-05-01 12:30:00Z"), {}, "is not a 'utc-timestamp'"),
         (event(timestamp="2024-13-01T12:30:00Z"), {}, "is not a 'utc-timestamp'"),
@@ -233,10 +242,11 @@ def test_a_receiver_without_deduplication_shows_the_duplicate() -> None:
         assert server.effects() == {"k-1": 2}
 
 
-def test_delete_retracts_an_event_idempotently(pms_server: PMSServer) -> None:
+def test_delete_retracts_an_event_by_its_id_idempotently(pms_server: PMSServer) -> None:
     token = get_token(pms_server)
-    assert post_event(pms_server, key="k/1 x", token=token).status_code == 201
-    url = f"{pms_server.events_url}/k%2F1%20x"
+    created = post_event(pms_server, key="k/1 x", token=token)
+    assert created.status_code == 201
+    url = f"{pms_server.events_url}/{created.json()['id']}"
     headers = {"Authorization": f"Bearer {token}"}
     assert requests.delete(url, headers=headers, timeout=5).status_code == 204
     assert requests.delete(url, headers=headers, timeout=5).status_code == 204
@@ -244,11 +254,47 @@ def test_delete_retracts_an_event_idempotently(pms_server: PMSServer) -> None:
     assert [e.kind for e in pms_server.effect_log()] == ["create", "retract"]
     assert pms_server.effects() == {"k/1 x": 1}
     assert requests.delete(f"{pms_server.events_url}/never", headers=headers, timeout=5).status_code == 404
+    assert (
+        requests.delete(f"{pms_server.events_url}/k%2F1%20x", headers=headers, timeout=5).status_code == 404
+    )
     assert requests.delete(url, timeout=5).status_code == 401
 
 
+def test_lists_the_events_it_holds_by_statement_and_time_with_a_cursor(pms_server: PMSServer) -> None:
+    token = get_token(pms_server)
+    headers = {"Authorization": f"Bearer {token}"}
+    ids = [
+        post_event(
+            pms_server, event(statementId=f"0b1c6a8e-8f0e-4c8e-9a41-00000000000{n}"), token=token
+        ).json()["id"]
+        for n in range(5)
+    ]
+    requests.delete(f"{pms_server.events_url}/{ids[1]}", headers=headers, timeout=5)
+    first = requests.get(pms_server.events_url, params={"limit": 2}, headers=headers, timeout=5).json()
+    assert [e["id"] for e in first["data"]] == [ids[0], ids[2]] and first["nextCursor"]
+    rest = requests.get(
+        pms_server.events_url, params={"limit": 2, "cursor": first["nextCursor"]}, headers=headers, timeout=5
+    ).json()
+    assert [e["id"] for e in rest["data"]] == ids[3:] and rest["nextCursor"] is None
+    assert set(rest["data"][0]) >= {"id", "idempotencyKey", "updatedAt", "statementId"}
+    one = requests.get(
+        pms_server.events_url,
+        params={"statementId": "0b1c6a8e-8f0e-4c8e-9a41-000000000003"},
+        headers=headers,
+        timeout=5,
+    ).json()
+    assert [e["id"] for e in one["data"]] == [ids[3]]
+    later = requests.get(
+        pms_server.events_url, params={"updatedSince": "2999-01-01T00:00:00Z"}, headers=headers, timeout=5
+    ).json()
+    assert later["data"] == []
+    bad = requests.get(pms_server.events_url, params={"since": "x"}, headers=headers, timeout=5)
+    assert bad.status_code == 400
+    assert requests.get(pms_server.events_url, timeout=5).status_code == 401
+
+
 def test_unknown_paths_and_methods(pms_server: PMSServer) -> None:
-    assert requests.get(pms_server.events_url, timeout=5).status_code == 405
+    assert requests.patch(pms_server.events_url, timeout=5).status_code == 405
     assert requests.put(f"{pms_server.events_url}/k", timeout=5).status_code == 405
     assert requests.post(f"{pms_server.url}/api/v2/other", timeout=5).status_code == 404
     assert requests.get(pms_server.token_url, timeout=5).status_code == 405

@@ -267,3 +267,53 @@ def test_incoming_webhook_gone_archived_and_throttled(slack_server: SlackServer)
     slack_server.revoke_webhook()
     gone = webhook(slack_server, {"text": "x"})
     assert (gone.status_code, gone.text) == (404, "no_service")
+
+
+def read(server: SlackServer, method: str, **arguments: Any) -> dict[str, Any]:
+    response = requests.get(
+        f"{server.api_url}/{method}",
+        params=arguments,
+        headers={"Authorization": f"Bearer {DEFAULT_BOT_TOKEN}"},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_history_lists_newest_first_with_metadata_only_when_asked(slack_server: SlackServer) -> None:
+    metadata = {"event_type": "lrs_learning_record", "event_payload": {"idempotency_key": "k-1"}}
+    first = post_message(slack_server, text="one", metadata=metadata).json()["ts"]
+    post_message(slack_server, text="two")
+    post_message(slack_server, channel="#learning", text="elsewhere")
+    plain = read(slack_server, "conversations.history", channel="C0000000001")
+    assert [m["text"] for m in plain["messages"]] == ["two", "one"]
+    assert all("metadata" not in m for m in plain["messages"])
+    full = read(slack_server, "conversations.history", channel="C0000000001", include_all_metadata="true")
+    assert full["messages"][1]["metadata"] == metadata and full["messages"][1]["ts"] == first
+    page = read(slack_server, "conversations.history", channel="C0000000001", limit=1)
+    assert page["has_more"] is True and page["response_metadata"]["next_cursor"]
+    rest = read(
+        slack_server,
+        "conversations.history",
+        channel="C0000000001",
+        limit=1,
+        cursor=page["response_metadata"]["next_cursor"],
+    )
+    assert [m["text"] for m in rest["messages"]] == ["one"] and rest["has_more"] is False
+    later = read(slack_server, "conversations.history", channel="C0000000001", oldest=first)
+    assert [m["text"] for m in later["messages"]] == ["two"]
+    by_name = requests.get(  # conversations.history takes channel ids only
+        f"{slack_server.api_url}/conversations.history",
+        params={"channel": "#general"},
+        headers={"Authorization": f"Bearer {DEFAULT_BOT_TOKEN}"},
+        timeout=5,
+    )
+    assert by_name.status_code == 400 and by_name.json()["error"] == "invalid_arguments"
+
+
+def test_conversations_list_names_each_channel_id(slack_server: SlackServer) -> None:
+    listed = read(slack_server, "conversations.list", types="public_channel,private_channel")
+    assert {c["name"]: c["id"] for c in listed["channels"]} == {
+        "general": "C0000000001",
+        "learning": "C0000000002",
+    }

@@ -23,5 +23,7 @@ class Command(BaseCommand):
             target = Target.objects.filter(name=options["target"]).first()
             if target is None:
                 raise CommandError(f"no target named {options['target']!r}")
-        ids = deliveries_replay(delivery_ids=options["ids"], target=target)
-        self.stdout.write(f"replaying {len(ids)} deliveries")
+        outcome = deliveries_replay(delivery_ids=options["ids"], target=target)
+        self.stdout.write(f"replaying {len(outcome.replayed)} deliveries")
+        for delivery_id, reason in outcome.refused:
+            self.stderr.write(f"delivery {delivery_id} refused: {reason}")

@@ -97,7 +97,7 @@ def test_permanent_failure_goes_to_dead_letter_and_replay_delivers_it(
 
     responses.replace(responses.POST, HOOK, status=200)
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_replay(target=target) == [delivery.pk]
+        assert deliveries_replay(target=target).replayed == [delivery.pk]
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED
     assert responses.calls[-1].request.headers["Idempotency-Key"] == delivery.idempotency_key
@@ -181,7 +181,7 @@ def test_voiding_after_delivery_sends_one_retraction(target, django_capture_on_c
     voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
     store(voiding, capture=django_capture_on_commit_callbacks)
     retraction = Delivery.objects.get(kind="retract")
-    assert retraction.status == Delivery.DELIVERED
+    assert retraction.status == Delivery.DELIVERED, retraction.last_error
     events = [json.loads(call.request.body)["event"] for call in responses.calls]
     assert events == ["statement.stored", "statement.voided"]
     assert responses.calls[1].request.headers["Idempotency-Key"] == f"{statement_id}:hook:retract"
@@ -189,13 +189,29 @@ def test_voiding_after_delivery_sends_one_retraction(target, django_capture_on_c
 
 @responses.activate
 def test_voiding_before_delivery_cancels_instead_of_retracting(target, django_capture_on_commit_callbacks):
-    responses.post(HOOK, status=500)
+    responses.post(HOOK, status=503)  # "not now": the attempt took no effect
     [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
     assert Delivery.objects.get().status == Delivery.RETRYING
     voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
     store(voiding, capture=django_capture_on_commit_callbacks)
     assert Delivery.objects.get().status == Delivery.CANCELLED
     assert not Delivery.objects.filter(kind="retract").exists()
+
+
+@responses.activate
+def test_voiding_after_an_attempt_that_may_have_taken_effect_retracts(
+    target, django_capture_on_commit_callbacks
+):
+    responses.post(HOOK, status=500)  # a server error may come after the receiver applied it
+    responses.post(HOOK, status=200)
+    [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
+    assert Delivery.objects.get().status == Delivery.RETRYING
+    voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+    store(voiding, capture=django_capture_on_commit_callbacks)
+    assert Delivery.objects.get(kind="deliver").status == Delivery.CANCELLED
+    retraction = Delivery.objects.get(kind="retract")
+    assert retraction.status == Delivery.DELIVERED, retraction.last_error
+    assert json.loads(responses.calls[-1].request.body)["event"] == "statement.voided"
 
 
 @responses.activate

@@ -81,11 +81,15 @@ def test_negative_scaled_score_is_zero(mapping: FieldMapping) -> None:
     assert mapping.apply(sources(**{"xapi:result.score": {"scaled": -0.3}}))["score"] == 0.0
 
 
+def test_a_member_without_an_email_is_mapped_without_one(mapping: FieldMapping) -> None:
+    # Members are found by memberId (the HRIS employee id): the e-mail is optional.
+    assert "email" not in mapping.apply(sources(**{"xapi:actor.mbox": None}))
+
+
 @pytest.mark.parametrize(
     "key",
     [
         "hris:employee_id",
-        "xapi:actor.mbox",
         "lrs:competency.code",
         "lrs:competency.level",
         "xapi:$",

@@ -199,7 +199,7 @@ def test_duplicate_target_names_both_lines() -> None:
 
 def test_missing_required_contract_targets_are_listed() -> None:
     [problem] = problems_of(csv_text(ROWS[0], *ROWS[2:6]))
-    assert problem == "mapping.csv, column target_field: no row for required target(s) email, score, evidence"
+    assert problem == "mapping.csv, column target_field: no row for required target(s) score, evidence"
 
 
 def test_optional_targets_may_be_left_out() -> None:

@@ -12,7 +12,6 @@ import pytest
 from adapters.rules import (
     CompetencyMapping,
     FieldMapping,
-    MappingError,
     competencies_for,
     load_field_mapping,
 )
@@ -105,10 +104,10 @@ def test_failed_assessment_is_not_delivered(mapping: FieldMapping) -> None:
     assert deliveries(statement, mapping) == []
 
 
-def test_actor_identified_by_account_cannot_be_delivered(mapping: FieldMapping) -> None:
+def test_actor_identified_by_account_is_delivered_by_member_id_without_email(mapping: FieldMapping) -> None:
     statement = make_statement(actor={"account": {"homePage": "https://hr.example.com", "name": "E-1234"}})
-    with pytest.raises(MappingError, match=r"^email \(from xapi:actor\.mbox\): required value is missing"):
-        deliveries(statement, mapping)
+    [document] = deliveries(statement, mapping)
+    assert document["memberId"] == "E-1234" and "email" not in document
 
 
 def test_group_actor_with_mbox_is_delivered_under_the_groups_address(mapping: FieldMapping) -> None:

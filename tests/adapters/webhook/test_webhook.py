@@ -1,33 +1,72 @@
-"""The webhook adapter's request, exactly (a golden test), and its signature."""
+"""The webhook adapter's request, exactly (a golden test), its signature, and what it says about
+the learner: by default a minimised statement and the employee id or a pseudonym."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from dataclasses import replace
+
+import pytest
 
 from adapters.base import DeliveryContext
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.webhook.adapter import WebhookAdapter, signature_header
 
 STATEMENT = {
     "id": "9c1c2b5e-3f2a-4d8e-9d0e-2f6f1c2a7b10",
     "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"},
 }
+LEARNER = {"objectType": "Agent", "name": "Ada Lovelace", "mbox": "mailto:ada@example.com"}
+INSTRUCTOR = {
+    "objectType": "Agent",
+    "name": "Grace",
+    "account": {"homePage": "https://hr.example.com", "name": "g"},
+}
+FULL_STATEMENT = {
+    "id": "9c1c2b5e-3f2a-4d8e-9d0e-2f6f1c2a7b11",
+    "actor": LEARNER,
+    "verb": {"id": "http://adlnet.gov/expapi/verbs/passed", "display": {"en-US": "passed"}},
+    "object": {
+        "objectType": "Activity",
+        "id": "https://lms.example.com/q",
+        "definition": {"name": {"en": "Quiz"}},
+    },
+    "result": {"success": True, "score": {"scaled": 0.9}},
+    "context": {"instructor": INSTRUCTOR, "registration": "ec531277-b57b-4c15-8d91-d292c5b2b8f7"},
+    "timestamp": "2026-03-01T09:30:00.000000Z",
+    "stored": "2026-03-01T09:30:01.000000Z",
+}
 
 
-def adapter() -> WebhookAdapter:
-    return WebhookAdapter({"url": "https://hooks.example.com/lrs", "timeout_seconds": 3}, {"secret": "k3y"})
+def adapter(**config) -> WebhookAdapter:
+    return WebhookAdapter(
+        {"url": "https://hooks.example.com/lrs", "timeout_seconds": 3, **config}, {"secret": "k3y"}
+    )
+
+
+def context(kind: str = "deliver", **resolved) -> DeliveryContext:
+    return DeliveryContext(
+        target_name="hook",
+        kind=kind,
+        idempotency_key=f"S:hook:{kind}",
+        correlation_id="c1",
+        resolved=resolved or {"actor": {"employeeId": "E100"}},
+    )
 
 
 def test_translate_builds_the_signed_request():
-    context = DeliveryContext(
-        target_name="hook", kind="deliver", idempotency_key="S:hook:deliver", correlation_id="c1"
-    )
-    request = adapter().translate(STATEMENT, context)
+    request = adapter(payload="full").translate(STATEMENT, context())
     assert (
         request.method == "POST" and request.url == "https://hooks.example.com/lrs" and request.timeout == 3
     )
-    assert json.loads(request.body) == {"event": "statement.stored", "target": "hook", "statement": STATEMENT}
+    assert json.loads(request.body) == {
+        "event": "statement.stored",
+        "target": "hook",
+        "statement": STATEMENT,
+        "actor": {"employeeId": "E100"},
+    }
     headers = request.headers
     assert headers["Idempotency-Key"] == "S:hook:deliver"
     assert headers["X-Request-ID"] == "c1"
@@ -38,8 +77,7 @@ def test_translate_builds_the_signed_request():
 
 
 def test_retraction_is_a_voided_event_with_its_own_key():
-    context = DeliveryContext(target_name="hook", kind="retract", idempotency_key="S:hook:retract")
-    request = adapter().translate_retraction(STATEMENT, context)
+    request = adapter().translate_retraction(FULL_STATEMENT, context("retract"))
     assert json.loads(request.body)["event"] == "statement.voided"
     assert request.headers["Idempotency-Key"] == "S:hook:retract"
 
@@ -48,3 +86,47 @@ def test_signature_header_format():
     assert signature_header("k", b"{}", 1700000000) == (
         "t=1700000000,v1=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     )
+
+
+@pytest.mark.django_db
+def test_by_default_the_statement_is_minimised_and_the_learner_named_by_employee_id():
+    identity_links_upsert(employee_id="E100", identifiers=Identifiers(emails=["ada@example.com"]))
+    hook = adapter()
+    resolved = hook.resolve(FULL_STATEMENT, context())
+    body = json.loads(hook.translate(FULL_STATEMENT, replace(context(), resolved=resolved)).body)
+    assert body["actor"] == {"employeeId": "E100"}
+    assert body["statement"] == {
+        "id": FULL_STATEMENT["id"],
+        "verb": FULL_STATEMENT["verb"],
+        "object": {"objectType": "Activity", "id": "https://lms.example.com/q", "name": {"en": "Quiz"}},
+        "result": FULL_STATEMENT["result"],
+        "timestamp": FULL_STATEMENT["timestamp"],
+        "stored": FULL_STATEMENT["stored"],
+    }
+    assert "ada" not in json.dumps(body).lower() and "grace" not in json.dumps(body).lower()
+
+
+@pytest.mark.django_db
+def test_an_unlinked_learner_appears_as_a_pseudonym_stable_per_target(settings):
+    hook = adapter()
+    first = hook.resolve(FULL_STATEMENT, context())["actor"]
+    again = hook.resolve(FULL_STATEMENT, context())["actor"]
+    other = hook.resolve(FULL_STATEMENT, replace(context(), target_name="other-hook"))["actor"]
+    assert first == again and set(first) == {"pseudonym"} and first["pseudonym"].startswith("p-")
+    assert other != first  # targets cannot join their records on it
+
+
+@pytest.mark.django_db
+def test_pseudonymise_replaces_every_identifier_even_in_a_full_payload():
+    identity_links_upsert(employee_id="E100", identifiers=Identifiers(emails=["ada@example.com"]))
+    hook = WebhookAdapter(
+        {"url": "https://hooks.example.com/lrs", "payload": "full", "pseudonymise": True},
+        {"secret": "k3y", "pseudonym_key": "a-key-of-the-target"},
+    )
+    resolved = hook.resolve(FULL_STATEMENT, context())
+    body = json.loads(hook.translate(FULL_STATEMENT, replace(context(), resolved=resolved)).body)
+    assert set(body["actor"]) == {"pseudonym"} and "E100" not in json.dumps(body)
+    text = json.dumps(body["statement"]).lower()
+    assert "ada" not in text and "grace" not in text and "mailto" not in text
+    assert set(body["statement"]["actor"]) == {"objectType", "account"}
+    assert body["statement"]["context"]["registration"] == FULL_STATEMENT["context"]["registration"]

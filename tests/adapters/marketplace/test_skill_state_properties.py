@@ -1,0 +1,103 @@
+"""Property: whatever the order statements, voids, failed attempts and deliveries happen in, the
+marketplace ends with the record a from-scratch computation over the live evidence gives."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.delivery.send import delivery_send
+from adapters.models import Delivery, Target
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
+from tests.conftest import make_statement
+from tests.targets.behaviours import status
+
+pytestmark = pytest.mark.django_db
+
+SCORES = st.sampled_from([None, 0.3, 0.55, 0.8, 0.95])
+TIMESTAMPS = st.builds(
+    lambda day, hour: f"2026-03-{day:02d}T{hour:02d}:00:00Z", st.integers(1, 9), st.integers(0, 23)
+)
+
+
+def run_pending(marketplace, data) -> None:
+    """Run the due deliveries in an order hypothesis chooses, some after a failed attempt."""
+    while True:
+        due = list(
+            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
+                "id", flat=True
+            )
+        )
+        if not due:
+            return
+        delivery_id = data.draw(st.sampled_from(sorted(due)), label="deliver")
+        attempts = Delivery.objects.get(id=delivery_id).attempts
+        # A few failed attempts (a 500 the marketplace did not apply), never enough to give up.
+        if attempts < 3 and data.draw(st.booleans(), label="the marketplace fails this attempt"):
+            marketplace.enqueue(status(500))
+        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        # The property is about state, not pacing: failed attempts must not pause the target.
+        Target.objects.update(paused_until=None, consecutive_failures=0)
+        delivery_send(delivery_id)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_interleaving_ends_with_the_record_the_live_evidence_gives(market_target, data):
+    marketplace = market_target
+    with transaction.atomic():
+        marketplace.reset()
+        pieces = data.draw(st.lists(st.tuples(SCORES, TIMESTAMPS), min_size=1, max_size=5), label="evidence")
+        ids = [str(uuid.uuid4()) for _ in pieces]
+        voided = data.draw(st.sets(st.sampled_from(range(len(pieces)))), label="voided")
+        # Each piece is stored, then perhaps voided; deliveries run whenever hypothesis says.
+        steps = [("store", i) for i in range(len(pieces))] + [("void", i) for i in voided]
+        order = _voids_after_their_store(data.draw(st.permutations(steps), label="order"))
+        for kind, index in order:
+            if kind == "store":
+                scaled, timestamp = pieces[index]
+                result = {"completion": True, **({"score": {"scaled": scaled}} if scaled is not None else {})}
+                statement = make_statement(
+                    actor_email="learner@example.com",
+                    activity=COURSE,
+                    result=result,
+                    timestamp=timestamp,
+                    statement_id=ids[index],
+                )
+                statement_store(statements=[statement], credential=None)
+            else:
+                statement_store(statements=[voiding(ids[index])], credential=None)
+            expand_outbox()
+            if data.draw(st.booleans(), label="deliver now"):
+                run_pending(marketplace, data)
+        run_pending(marketplace, data)
+        live = [
+            Evidence(ids[i], f"{pieces[i][1][:-1]}.000000Z", pieces[i][0])
+            for i in range(len(pieces))
+            if i not in voided
+        ]
+        held = marketplace.skills().get(("E100", "SAFETY-BASICS"))
+        assert held_record(held) == expected_record(live)
+        transaction.set_rollback(True)
+
+
+def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The drawn order with each void moved to just after its statement's store, if drawn before."""
+    result: list[tuple[str, int]] = []
+    waiting: set[int] = set()
+    for kind, index in order:
+        if kind == "void" and ("store", index) not in result:
+            waiting.add(index)
+            continue
+        result.append((kind, index))
+        if kind == "store" and index in waiting:
+            result.append(("void", index))
+    return result

@@ -1,0 +1,43 @@
+"""What the PMS holds: one learning event per live qualifying statement, carrying the statement id,
+the schema version, the activity's name and the original score scale; a void retracts the event by
+the id the PMS gave it (the adapter's contract, adapters/pms/adapter.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.models import Delivery
+from tests.adapters.helpers import COURSE, store_now, voiding
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+
+def completion(**result) -> dict:
+    return make_statement(actor_email="learner@example.com", activity=COURSE, result=result or None)
+
+
+def test_the_event_carries_the_statement_id_name_and_original_score_scale(
+    pms_target, django_capture_on_commit_callbacks
+):
+    [statement_id] = store_now(
+        django_capture_on_commit_callbacks,
+        completion(completion=True, score={"raw": 30, "min": 0, "max": 40}),
+    )
+    [event] = pms_target.events().values()
+    assert event["statementId"] == statement_id
+    assert event["schemaVersion"] == "2"
+    assert event["courseId"] == COURSE and event["courseName"] == "Safety 101"
+    assert event["score"] == 75.0
+    assert (event["scoreRaw"], event["scoreMin"], event["scoreMax"]) == (30, 0, 40)
+
+
+def test_a_void_retracts_the_event_by_the_id_the_pms_returned(pms_target, django_capture_on_commit_callbacks):
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion(completion=True))
+    [event] = pms_target.events().values()
+    assert Delivery.objects.get(kind="deliver").external_id == event["id"]
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    [retraction] = pms_target.requests_for("learning-events.retract")
+    assert retraction.url_path == f"/api/v1/learning-events/{event['id']}"
+    assert pms_target.events() == {}
+    assert Delivery.objects.get(kind="retract").status == Delivery.DELIVERED

@@ -1,0 +1,71 @@
+"""Slack: at most one message per delivery, in effect, and outcomes private by default (the
+adapter's contract, adapters/slack/adapter.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.delivery.replay import backfill
+from adapters.delivery.send import delivery_send
+from adapters.models import Delivery, Target
+from tests.adapters.helpers import ADL, COURSE, store_now
+from tests.conftest import make_statement
+from tests.targets.behaviours import hang, status
+
+pytestmark = pytest.mark.django_db
+
+
+def completion(**extra) -> dict:
+    return make_statement(
+        actor_email="learner@example.com", activity=COURSE, result={"completion": True}, **extra
+    )
+
+
+def test_a_late_answer_does_not_double_the_message(slack_target, django_capture_on_commit_callbacks):
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "timeout_seconds": 0.3})
+    slack_target.enqueue(hang(1.0))  # Slack posts the message but answers after our timeout
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING
+    assert slack_target.wait_for(lambda fake: len(fake.messages()) == 1, timeout=5)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert len(slack_target.messages()) == 1
+
+
+def test_a_server_error_after_posting_does_not_double_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    slack_target.enqueue(status(500))  # answered 500; a 5xx may have posted, so the retry looks first
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert len(slack_target.messages()) == 1
+    assert slack_target.requests_for("conversations.history")
+
+
+def test_a_forced_backfill_never_reposts_a_delivered_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, completion(), completion(), completion())
+    assert len(slack_target.messages()) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = backfill(target=Target.objects.get(name="slack"), force=True)
+    assert len(slack_target.messages()) == 3
+    assert counts["skipped"] == 3
+
+
+def test_failures_are_not_announced_in_a_channel_by_default(slack_target, django_capture_on_commit_callbacks):
+    failed = make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        verb=ADL + "failed",
+        result={"success": False, "score": {"scaled": 0.3}},
+    )
+    store_now(django_capture_on_commit_callbacks, failed)
+    assert slack_target.messages() == []
+    assert Delivery.objects.get().status == Delivery.DELIVERED  # nothing to send is the right effect

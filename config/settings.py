@@ -86,7 +86,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a database outage under the APIs is a JSON 503 with Retry-After (lrs/api/failures.py).
+    "lrs.api.failures.JsonFailureMiddleware",
 ]
+LRS_JSON_ERROR_PATHS = ("/xapi/", "/api/")
+LRS_RETRY_AFTER_SECONDS = env_int("LRS_RETRY_AFTER_SECONDS", 5, minimum=1)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

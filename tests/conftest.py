@@ -135,3 +135,23 @@ def hook_target(monkeypatch):
     return Target.objects.create(
         name="hook", adapter="webhook", config={"url": HOOK, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
     )
+
+
+@pytest.fixture
+def private_stack(tmp_path):
+    """Factory: ``private_stack(broker_url="", **env)`` starts the LRS under gunicorn with the
+    production settings on a private PostgreSQL (``tests/stack.py``); stopped in teardown."""
+    from tests.stack import Stack
+
+    stacks = []
+
+    def start(broker_url: str = "", **extra_env: str):
+        stack = Stack(tmp_path, broker_url=broker_url, extra_env=extra_env)
+        stacks.append(stack)
+        return stack.start()
+
+    try:
+        yield start
+    finally:
+        for stack in stacks:
+            stack.stop()

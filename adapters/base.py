@@ -38,6 +38,7 @@ __all__ = [
     "DeliveryHeld",
     "NothingToSend",
     "OutboundRequest",
+    "Prepared",
     "SendResult",
 ]
 
@@ -104,6 +105,16 @@ PRIVACY_CONFIG_PROPERTIES: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A delivery ready to send: its context (with what ``resolve`` found) and its requests; none,
+    with a ``note`` saying why, when the right effect is no request at all."""
+
+    context: DeliveryContext
+    requests: list[OutboundRequest]
+    note: str = ""
+
+
 class Adapter:
     """Base class. Subclasses set ``name``, ``config_schema`` and implement ``translate``."""
 
@@ -162,10 +173,16 @@ class Adapter:
         re-sending; no parks the delivery as "outcome unknown" for an admin to resolve."""
         return True
 
-    def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
-        """Bring about this delivery's effect at the target: resolve, translate (or translate the
-        retraction), send each request. Returns the last result, or one with ``status_code``
-        None and a ``note`` when the right effect is no request at all."""
+    @property
+    def sequential(self) -> bool:
+        """Whether a delivery must run whole (``effect``) in the worker's own thread, one after
+        another: the adapter keeps state in the database while it sends (the marketplace's lock).
+        Otherwise the engine prepares deliveries in its thread and sends them concurrently."""
+        return False
+
+    def prepare(self, statement: dict, context: DeliveryContext) -> Prepared:
+        """Resolve (may read the database and look things up at the target) and translate (or
+        translate the retraction): the requests that bring about the delivery's effect."""
         context = replace(context, resolved=self.resolve(statement, context))
         try:
             if context.kind == RETRACT:
@@ -173,10 +190,20 @@ class Adapter:
             else:
                 requests = self.translate(statement, context)
         except NothingToSend as nothing:
-            return SendResult(status_code=None, note=str(nothing))
-        result = SendResult(status_code=None, note="nothing to send")
+            return Prepared(context, [], str(nothing))
+        return Prepared(context, requests if isinstance(requests, list) else [requests])
+
+    def send_prepared(self, prepared: Prepared) -> SendResult:
+        """Send prepared requests: HTTP only, no database, so it may run in a sending thread.
+        Returns the last result, or one with ``status_code`` None and a ``note`` when the right
+        effect is no request at all."""
+        result = SendResult(status_code=None, note=prepared.note or "nothing to send")
         # An adapter may make several requests for one statement; each has its own idempotency
         # key, so a retry re-sends all of them harmlessly.
-        for request in requests if isinstance(requests, list) else [requests]:
-            result = self.send(request, context)
+        for request in prepared.requests:
+            result = self.send(request, prepared.context)
         return result
+
+    def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
+        """Bring about this delivery's effect at the target: prepare, then send."""
+        return self.send_prepared(self.prepare(statement, context))

@@ -31,6 +31,9 @@ class Target(models.Model):
         null=True, blank=True, help_text="Deliveries per second across all workers; empty = unlimited"
     )
     max_attempts = models.PositiveIntegerField(default=12)
+    concurrency = models.PositiveSmallIntegerField(
+        default=16, help_text="Requests in flight at once to this target, per worker process"
+    )
     # Circuit breaker: after repeated failures the target is paused and probed, not hammered.
     consecutive_failures = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)
@@ -126,6 +129,12 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            # What a drain claims: a target's open deliveries, oldest due first.
+            models.Index(
+                fields=["target", "next_attempt_at"],
+                name="delivery_open",
+                condition=models.Q(status__in=["pending", "retrying"]),
+            ),
             # Target health (adapters.ops.selectors): dead letters and recent deliveries per target.
             # Partial, so rows enter them only when a worker finishes a delivery, never at ingest;
             # open rows are counted through delivery_due (status first).

@@ -211,6 +211,16 @@ LRS_RETRY_BASE_SECONDS = float(env_str("LRS_RETRY_BASE_SECONDS", "2") or 2)
 LRS_RETRY_CAP_SECONDS = float(env_str("LRS_RETRY_CAP_SECONDS", "3600") or 3600)
 LRS_RETRY_MAX_AGE_SECONDS = float(env_str("LRS_RETRY_MAX_AGE_SECONDS", str(24 * 3600)) or 86400)
 LRS_DELIVERY_CLAIM_SECONDS = env_int("LRS_DELIVERY_CLAIM_SECONDS", 120, minimum=1)
+# Draining (adapters/delivery/drain.py): deliveries claimed per batch, how long one drain task runs
+# before it hands over to a fresh message, how many drains may work one target at once (across
+# worker processes), and the sending threads of a worker process (a target's own cap is
+# Target.concurrency).
+LRS_DRAIN_BATCH = env_int("LRS_DRAIN_BATCH", 200, minimum=1)
+LRS_DRAIN_SECONDS = env_int("LRS_DRAIN_SECONDS", 20, minimum=1)
+LRS_DRAIN_PARALLELISM = env_int("LRS_DRAIN_PARALLELISM", 2, minimum=1)
+LRS_SEND_THREADS = env_int("LRS_SEND_THREADS", 64, minimum=1)
+# Circuit breaker: a paused target is probed with one delivery this often (adapters/delivery/pacing.py).
+LRS_BREAKER_PROBE_SECONDS = float(env_str("LRS_BREAKER_PROBE_SECONDS", "10") or 10)
 # Identity mapping: how e-mail addresses are normalised before matching actors to employees.
 LRS_IDENTITY_STRIP_PLUS_ALIASES = env_bool("LRS_IDENTITY_STRIP_PLUS_ALIASES", True)
 LRS_IDENTITY_DOTLESS_DOMAINS = env_list("LRS_IDENTITY_DOTLESS_DOMAINS", ["gmail.com", "googlemail.com"])

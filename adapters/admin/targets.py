@@ -23,7 +23,16 @@ class TargetForm(forms.ModelForm):
 
     class Meta:
         model = Target
-        fields = ("name", "adapter", "enabled", "config", "filter", "rate_limit_per_second", "max_attempts")
+        fields = (
+            "name",
+            "adapter",
+            "enabled",
+            "config",
+            "filter",
+            "rate_limit_per_second",
+            "concurrency",
+            "max_attempts",
+        )
         help_texts = {
             "config": 'Secrets as references only, e.g. "secret": {"env": "WEBHOOK_SECRET"}.',
         }

@@ -293,11 +293,11 @@ EXPAND_BATCHES_PER_TRANSACTION = 10
 
 
 def expand_and_queue(batch_ids: list[int]) -> int:
-    """Write the deliveries of these outbox batches, then one ``deliver`` task per new delivery
-    (so deliveries run in parallel and retry independently); returns how many."""
+    """Write the deliveries of these outbox batches, then ask for a drain of each target that
+    got some (one message per target, whatever the number); returns how many deliveries."""
     queued = 0
     for start in range(0, len(batch_ids), EXPAND_BATCHES_PER_TRANSACTION):
         ids = outbox_expand(batch_ids[start : start + EXPAND_BATCHES_PER_TRANSACTION])
-        queue.send_tasks(ids, mark=False)
+        queue.drain_now(ids)  # the expansion has committed them
         queued += len(ids)
     return queued

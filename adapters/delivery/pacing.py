@@ -1,17 +1,24 @@
-"""When a target may be sent to: a circuit breaker (pause and probe a failing target) and a shared rate limit.
+"""When a target may be sent to: a circuit breaker with a half-open probe, and a shared rate limit.
 
-After ``FAILURES_TO_PAUSE`` consecutive failed attempts a target is paused for
-``PAUSE_SECONDS`` (doubling per further failure, up to ``MAX_PAUSE_SECONDS``);
-when the pause ends one delivery probes it. A success closes the breaker.
-The rate limit is a one-second window counter in the shared cache (Redis when a
-broker is configured), so it holds across several workers.
+Breaker: after ``FAILURES_TO_PAUSE`` consecutive failed attempts a target is paused for the probe
+interval (``LRS_BREAKER_PROBE_SECONDS``, 10 s; a longer ``Retry-After`` from the target wins).
+While it is paused nothing is sent, except one probe delivery each time the interval is over: the
+pause lifts on the probe's success, and a failed probe pauses it one more interval. So a target
+that comes back is seen within one interval, and a target that is down gets at most one request
+per interval.
+
+Rate limit: a one-second window counter in the shared cache (Redis when a broker is configured),
+so it holds across workers; a batch takes as many deliveries as the window still allows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timedelta
+from typing import Literal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
@@ -19,56 +26,99 @@ from django.utils import timezone
 from adapters.models import Target
 
 FAILURES_TO_PAUSE = 5
-PAUSE_SECONDS = 30
-MAX_PAUSE_SECONDS = 15 * 60
+MAX_RETRY_AFTER_PAUSE_SECONDS = 3600
+
+Gate = Literal["open", "probe", "closed"]
+
+
+def probe_seconds() -> float:
+    return float(settings.LRS_BREAKER_PROBE_SECONDS)
+
+
+def gate(target: Target, now: datetime) -> Gate:
+    """``open``: send freely; ``probe``: the pause is over, this caller may send ONE delivery
+    (it won the probe: the pause was pushed forward atomically, so others keep waiting);
+    ``closed``: paused, send nothing until ``resume_at``."""
+    if target.paused_until is None:
+        return "open"
+    if target.paused_until > now:
+        return "closed"
+    won = Target.objects.filter(id=target.id, paused_until=target.paused_until).update(
+        paused_until=now + timedelta(seconds=probe_seconds())
+    )
+    return "probe" if won else "closed"
 
 
 def may_send(target: Target, now: datetime) -> bool:
-    if target.paused_until is None or target.paused_until <= now:
-        if target.paused_until is not None:
-            # The pause is over: let exactly one delivery probe the target by pushing the
-            # pause forward atomically; others wait until the probe has answered.
-            probe = timedelta(seconds=PAUSE_SECONDS)
-            won = Target.objects.filter(id=target.id, paused_until=target.paused_until).update(
-                paused_until=now + probe
-            )
-            return bool(won)
-        return True
-    return False
+    return gate(target, now) != "closed"
 
 
 def resume_at(target: Target, now: datetime) -> datetime:
-    return max(target.paused_until or now, now)
+    """When a paused target may be tried again (the probe time)."""
+    fresh = Target.objects.filter(id=target.id).values_list("paused_until", flat=True).first()
+    return max(fresh or now, now)
 
 
-def record_success(target: Target) -> None:
+def record_success(target: Target) -> bool:
+    """A delivery reached the target: the breaker closes. True if it had been open."""
     if target.consecutive_failures or target.paused_until:
-        Target.objects.filter(id=target.id).update(consecutive_failures=0, paused_until=None)
+        closed = Target.objects.filter(id=target.id).update(consecutive_failures=0, paused_until=None)
+        return bool(closed) and target.paused_until is not None
+    return False
 
 
-def record_failure(target: Target, *, disable: bool = False, reason: str = "") -> None:
+def record_failure(
+    target: Target,
+    *,
+    disable: bool = False,
+    reason: str = "",
+    failures: int = 1,
+    retry_after: float | None = None,
+) -> None:
+    """``failures`` attempts failed (and none succeeded): count them; pause the target once
+    there are ``FAILURES_TO_PAUSE`` in a row (a failed probe pauses it again)."""
     if disable:
         Target.objects.filter(id=target.id).update(
             enabled=False, disabled_reason=f"disabled automatically: {reason}"
         )
         return
-    Target.objects.filter(id=target.id).update(consecutive_failures=F("consecutive_failures") + 1)
-    failures = Target.objects.values_list("consecutive_failures", flat=True).get(id=target.id)
-    if failures >= FAILURES_TO_PAUSE:
-        pause = min(MAX_PAUSE_SECONDS, PAUSE_SECONDS * 2 ** (failures - FAILURES_TO_PAUSE))
+    Target.objects.filter(id=target.id).update(consecutive_failures=F("consecutive_failures") + failures)
+    count = Target.objects.values_list("consecutive_failures", flat=True).get(id=target.id)
+    if count >= FAILURES_TO_PAUSE:
+        pause = max(probe_seconds(), min(retry_after or 0.0, MAX_RETRY_AFTER_PAUSE_SECONDS))
         Target.objects.filter(id=target.id).update(paused_until=timezone.now() + timedelta(seconds=pause))
 
 
-def rate_allows(target: Target) -> bool:
+def _window_key(target: Target) -> str:
+    return f"lrs:rate:{target.id}:{int(time.time())}"
+
+
+def rate_budget(target: Target, wanted: int) -> int:
+    """How many of ``wanted`` sends the target's rate limit allows in the current second (taken
+    from the shared window at once; 0 means wait for the next second)."""
     limit = target.rate_limit_per_second
-    if not limit:
-        return True
-    window = int(time.time())
-    key = f"lrs:rate:{target.id}:{window}"
+    if not limit or wanted <= 0:
+        return wanted
+    key = _window_key(target)
     cache.add(key, 0, timeout=5)
     try:
-        used = cache.incr(key)
+        used = cache.incr(key, wanted)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=5)
-        used = 1
-    return used <= max(1, int(limit))
+        cache.add(key, wanted, timeout=5)
+        used = wanted
+    allowed = max(0, min(wanted, max(1, int(limit)) - (used - wanted)))
+    if allowed < wanted:
+        with contextlib.suppress(ValueError):  # the window expired meanwhile
+            cache.decr(key, wanted - allowed)
+    return allowed
+
+
+def give_back(target: Target, unused: int) -> None:
+    """Return budget taken by ``rate_budget`` but not used (fewer deliveries were due)."""
+    if target.rate_limit_per_second and unused > 0:
+        with contextlib.suppress(ValueError):
+            cache.decr(_window_key(target), unused)
+
+
+def rate_allows(target: Target) -> bool:
+    return rate_budget(target, 1) == 1

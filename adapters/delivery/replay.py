@@ -173,6 +173,9 @@ def backfill(
                     if not repeatable:
                         rows = rows.exclude(status=Delivery.DELIVERED)
                     ids = list(rows.values_list("id", flat=True))
+                    # A delivered one was made: should the statement be voided before it is sent
+                    # again, it must be retracted, not only cancelled.
+                    rows.filter(status=Delivery.DELIVERED).update(maybe_applied=True)
                     rows.update(
                         status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
                     )

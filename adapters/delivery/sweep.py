@@ -1,5 +1,12 @@
-"""The sweep (Celery beat, ``LRS_SWEEP_SECONDS``): dispatches what a worker should be running but
-may not be, so a lost message, a broker outage or a dead worker delays deliveries but loses none."""
+"""The sweep (Celery beat, ``LRS_SWEEP_SECONDS``): makes sure what is due gets a drain, so a lost
+message, a broker outage or a dead worker delays deliveries but loses none.
+
+It re-dispatches only what is really stuck: outbox batches no worker took (never handed over, or
+past the grace period), deliveries left in flight past their claim (their worker died), and a
+target with due deliveries and no drain queued or running for it (``queue.request_drain`` knows
+by the drain slots). Deliveries merely waiting behind a backlog already have their drain: the
+sweep adds no message for them, however large the backlog.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from adapters.delivery import outbox, queue
-from adapters.models import Delivery, OutboxBatch
+from adapters.delivery.drain import has_due
+from adapters.models import Delivery, OutboxBatch, Target
 
 logger = logging.getLogger(__name__)
 
-# A delivery due this long ago but still not claimed is dispatched again by the sweep
-# (its queued task was lost, e.g. the broker restarted without persistence).
+# An outbox batch not expanded this long after it was stored is expanded by the sweep (its
+# dispatch message was lost, e.g. the broker restarted without persistence).
 REDISPATCH_GRACE_SECONDS = 60
 
 
@@ -42,15 +50,8 @@ def _expand_one_or_log(batch_id: int) -> int:
 
 
 def sweep_due(*, limit: int = 1000) -> int:
-    """Dispatch what a worker should be running but may not be; returns how many deliveries.
-
-    - outbox batches never handed to a worker (the broker was down) or not expanded within the
-      grace period (the message or the web process was lost): expanded here, their deliveries queued,
-    - due and never dispatched (the broker was down when it was created),
-    - due for longer than the grace period (its queued task was lost or the worker is gone),
-    - in flight past its claim (the worker died mid-send; the idempotency key makes the re-send harmless).
-    Dispatching twice is harmless: ``delivery_claim`` lets only one task run a delivery.
-    """
+    """Expand forgotten outbox batches, put deliveries stuck in flight back, and request a drain
+    for each target with due work; returns how many deliveries it expanded or put back."""
     now = timezone.now()
     grace = 0 if settings.CELERY_TASK_ALWAYS_EAGER else REDISPATCH_GRACE_SECONDS
     forgotten = Q(dispatched_at__isnull=True) | Q(created_at__lt=now - timedelta(seconds=grace))
@@ -58,14 +59,12 @@ def sweep_due(*, limit: int = 1000) -> int:
         OutboxBatch.objects.filter(forgotten).order_by("id").values_list("id", flat=True)[:limit]
     )
     expanded = _expand_isolating_failures(unexpanded)
-    due = Q(status__in=[Delivery.PENDING, Delivery.RETRYING], next_attempt_at__lte=now)
-    never_dispatched = due & Q(dispatched_at__isnull=True)
-    overdue = due & Q(next_attempt_at__lt=now - timedelta(seconds=grace))
-    stuck = Q(status=Delivery.IN_FLIGHT, claimed_until__lt=now)
-    ids = list(
-        Delivery.objects.filter(never_dispatched | overdue | stuck)
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+    # Still in flight past its claim: its worker died mid-send, perhaps after sending.
+    stuck = Delivery.objects.filter(status=Delivery.IN_FLIGHT, claimed_until__lt=now)
+    put_back = stuck.update(
+        status=Delivery.RETRYING, claimed_until=None, next_attempt_at=now, maybe_applied=True, updated_at=now
     )
-    queue.send_tasks(ids)
-    return expanded + len(ids)
+    for target_id in Target.objects.values_list("id", flat=True):
+        if has_due(target_id):
+            queue.request_drain(target_id, after_commit=False)
+    return expanded + put_back

@@ -24,14 +24,17 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     expanded = expand_batches_holding(statement_pks)
     now = timezone.now()
     originals = Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER)
+    # Cancel first, then read what to retract: a worker that claims a delivery meanwhile either
+    # claimed it before (it is in flight now, and retracted below) or finds it cancelled (the
+    # update holds its row lock until this transaction commits).
+    originals.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
+        status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
+    )
     to_retract = [
         original
         for original in originals.select_related("target")
         if _needs_retraction(original, adapter_class(original.target.adapter))
     ]
-    originals.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
-        status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
-    )
     rows = [
         Delivery(
             target=original.target,

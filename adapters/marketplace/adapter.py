@@ -83,6 +83,8 @@ class MarketplaceAdapter(OAuthAdapter):
     supports_retraction = True
     # A void recomputes the record from the evidence left, whatever became of the original.
     retraction_needs_original = False
+    # Recompute, send and record under the record's lock, one delivery after another.
+    sequential = True
     config_schema: ClassVar[dict[str, Any]] = oauth_target_schema(
         {
             "competency_mapping_version": {"type": "string", "description": "default: the active version"},

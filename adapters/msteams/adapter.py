@@ -95,6 +95,11 @@ class TeamsAdapter(OAuthAdapter):
         return False
 
     @property
+    def sequential(self) -> bool:
+        # The delegated token is renewed and stored (encrypted, in the database) while sending.
+        return self.config["mode"] == "channel_message"
+
+    @property
     def graph_base(self) -> str:
         return self.config.get("graph_base", "https://graph.microsoft.com").rstrip("/")
 

@@ -38,6 +38,7 @@ TARGET_FILE_SCHEMA: dict[str, Any] = {
             "enabled": {"type": "boolean"},
             "rate_limit_per_second": {"type": ["number", "null"], "exclusiveMinimum": 0},
             "max_attempts": {"type": "integer", "minimum": 1},
+            "concurrency": {"type": "integer", "minimum": 1, "maximum": 1000},
         },
     },
 }
@@ -82,6 +83,7 @@ def sync_targets_file(path: str | None = None) -> list[str]:
                 "enabled": entry.get("enabled", True),
                 "rate_limit_per_second": entry.get("rate_limit_per_second"),
                 "max_attempts": entry.get("max_attempts", 12),
+                "concurrency": entry.get("concurrency", 16),
                 "source": Target.SOURCE_FILE,
             }
             try:

@@ -153,13 +153,11 @@ def test_repeated_failures_pause_the_target_instead_of_hammering_it(
     target, django_capture_on_commit_callbacks
 ):
     responses.post(HOOK, status=500)
-    store(
-        *[make_statement() for _ in range(health.FAILURES_TO_PAUSE + 3)],
-        capture=django_capture_on_commit_callbacks,
-    )
+    for _ in range(health.FAILURES_TO_PAUSE + 3):  # one statement at a time, as single POSTs
+        store(make_statement(), capture=django_capture_on_commit_callbacks)
     target.refresh_from_db()
     assert target.paused_until is not None and target.paused_until > timezone.now()
-    # Once paused, the remaining deliveries were put back without an attempt.
+    # Once paused, the remaining deliveries wait without an attempt.
     assert len(responses.calls) == health.FAILURES_TO_PAUSE
     assert Attempt.objects.count() == health.FAILURES_TO_PAUSE
 

@@ -24,6 +24,9 @@ WORKER_ENV = {
     "OAUTHLIB_INSECURE_TRANSPORT": "1",
     "LRS_RETRY_BASE_SECONDS": "0.2",
     "LRS_RETRY_CAP_SECONDS": "1",
+    # One delivery per batch: every batch is full, so each drain recruits a second one and both
+    # workers' drains take deliveries of the same skill at once.
+    "LRS_DRAIN_BATCH": "1",
 }
 PIECES = [(0.55, 1), (0.95, 2), (0.6, 3), (0.8, 4), (None, 5), (0.3, 6), (0.7, 7), (0.9, 8), (0.5, 9)]
 

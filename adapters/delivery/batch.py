@@ -1,0 +1,234 @@
+"""Running a batch of claimed deliveries of one target: read their statements in one query, check
+each is still live and its original made (retractions), prepare the requests in this thread (the
+step that may read the database), send them concurrently over keep-alive connections, and turn
+what happened into outcomes (``adapters.delivery.outcomes``), written back in bulk.
+
+Sending threads do HTTP only: a worker process keeps one pool of them (``LRS_SEND_THREADS``), a
+target's batch uses at most ``Target.concurrency`` at once. Adapters that keep state while they
+send (``Adapter.sequential``: the marketplace) run their deliveries whole, one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from adapters import correlation
+from adapters.base import (
+    DELIVER,
+    Adapter,
+    AdapterError,
+    DeliveryBusy,
+    DeliveryContext,
+    DeliveryHeld,
+    NothingToSend,
+    Prepared,
+    SendResult,
+)
+from adapters.delivery import outcomes
+from adapters.delivery.outcomes import Outcome
+from adapters.delivery.retry import RetryPolicy
+from adapters.models import Delivery, Target
+from adapters.registry import adapter_class
+from adapters.secrets import SecretUnavailable, resolve_all
+from lrs.statements.selectors import statements_keyed_by_pk, voided_by
+
+logger = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _sending_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.LRS_SEND_THREADS, thread_name_prefix="lrs-send")
+        return _pool
+
+
+def _forget_pool() -> None:  # a forked worker process starts its own pool
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def run(target: Target, deliveries: list[Delivery], policy: RetryPolicy | None = None) -> list[Outcome]:
+    """What came of these claimed deliveries (not yet written: ``outcomes.persist`` does)."""
+    policy = policy or outcomes.retry_policy(target)
+    if not target.enabled:
+        reason = f"target disabled: {target.disabled_reason or 'by admin'}"
+        return [outcomes.cancelled(delivery, reason) for delivery in deliveries]
+    try:
+        cls = adapter_class(target.adapter)
+        adapter = cls(target.config, resolve_all(target.config, cls.config_schema))
+    except SecretUnavailable as exc:
+        now = timezone.now()
+        return [
+            outcomes.failed(d, AdapterError(str(exc)), now, policy, may_resend_unknown=True)
+            for d in deliveries
+        ]
+    statements = statements_keyed_by_pk(
+        [d.statement_id for d in deliveries if d.kind == DELIVER], live_only=True
+    ) | statements_keyed_by_pk([d.statement_id for d in deliveries if d.kind != DELIVER])
+    settled: list[Outcome] = []
+    ready: list[tuple[Delivery, dict]] = []
+    voided = voided_by(d.statement_id for d in deliveries if d.statement_id not in statements)
+    for delivery in deliveries:
+        statement = statements.get(delivery.statement_id)
+        if statement is None:
+            settled.append(
+                outcomes.cancelled(delivery, _not_live(delivery, voided.get(delivery.statement_id)))
+            )
+            continue
+        waiting = _dependency(delivery, adapter)
+        if waiting is not None:
+            settled.append(waiting)
+        elif delivery.maybe_applied and not adapter.may_resend_unknown_outcome():
+            # An earlier attempt may have taken effect (its worker died mid-send) and the target
+            # offers no way to look: never sent again blindly.
+            error = AdapterError(
+                "an earlier attempt may have reached the target (its worker stopped)", ambiguous=True
+            )
+            settled.append(outcomes.failed(delivery, error, timezone.now(), policy, may_resend_unknown=False))
+        else:
+            ready.append((delivery, statement))
+    if adapter.sequential:
+        return settled + [
+            _whole(adapter, target, delivery, statement, policy) for delivery, statement in ready
+        ]
+    return settled + _concurrently(adapter, target, ready, policy)
+
+
+def _not_live(delivery: Delivery, voiding_id: str | None) -> str:
+    if voiding_id:
+        return f"statement {delivery.statement_uuid} was voided by {voiding_id} before it was sent"
+    return f"statement {delivery.statement_uuid} is voided or no longer stored"
+
+
+def _dependency(delivery: Delivery, adapter: Adapter) -> Outcome | None:
+    """A retraction runs strictly after its original: it waits while the original is being made,
+    and is dropped when the original was never made (unless it may have taken effect, or the
+    adapter recomputes the target's state anyway)."""
+    original = delivery.depends_on
+    if original is None or not adapter.retraction_needs_original or original.status == Delivery.DELIVERED:
+        return None
+    if original.status in (Delivery.DEAD, Delivery.CANCELLED):
+        if original.maybe_applied:
+            return None
+        return outcomes.cancelled(delivery, "the original delivery was never made")
+    at = timezone.now() + timedelta(seconds=outcomes.DEPENDENCY_WAIT_SECONDS)
+    return outcomes.released(delivery, at=at, reason="waiting for the original delivery")
+
+
+def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
+    return DeliveryContext(
+        target_name=target.name,
+        kind=delivery.kind,
+        idempotency_key=delivery.idempotency_key,
+        correlation_id=delivery.correlation_id,
+        attempt=delivery.attempts,
+        original_external_id=delivery.depends_on.external_id if delivery.depends_on else "",
+        created_at=delivery.created_at,
+        target_id=target.id,
+        statement_pk=delivery.statement_id,
+    )
+
+
+def _prepared_outcome(
+    delivery: Delivery, result: SendResult | BaseException, started, policy: RetryPolicy, adapter: Adapter
+) -> Outcome:
+    if isinstance(result, SendResult):
+        return outcomes.delivered(
+            delivery,
+            status_code=result.status_code,
+            excerpt=result.body or result.note,
+            external_id=result.external_id,
+            started=started,
+        )
+    if isinstance(result, NothingToSend):
+        return outcomes.delivered(
+            delivery, status_code=None, excerpt=str(result), external_id="", started=started
+        )
+    if isinstance(result, DeliveryHeld):
+        return outcomes.held(delivery, result, started)
+    if isinstance(result, DeliveryBusy):
+        at = timezone.now() + timedelta(seconds=outcomes.BUSY_WAIT_SECONDS)
+        return outcomes.released(delivery, at=at, reason=str(result))
+    if isinstance(result, SecretUnavailable):
+        result = AdapterError(str(result))
+    if isinstance(result, AdapterError):
+        return outcomes.failed(
+            delivery, result, started, policy, may_resend_unknown=adapter.may_resend_unknown_outcome()
+        )
+    raise result
+
+
+def _whole(
+    adapter: Adapter, target: Target, delivery: Delivery, statement: dict, policy: RetryPolicy
+) -> Outcome:
+    started = timezone.now()
+    with correlation.bound(delivery.correlation_id):
+        try:
+            result: SendResult | BaseException = adapter.effect(statement, context_for(target, delivery))
+        except (NothingToSend, DeliveryHeld, DeliveryBusy, AdapterError, SecretUnavailable) as exc:
+            result = exc
+        except Exception as exc:  # a bug in an adapter: this delivery fails, the batch goes on
+            logger.exception("delivery %s failed", delivery.idempotency_key)
+            result = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
+    return _prepared_outcome(delivery, result, started, policy, adapter)
+
+
+def _send_in_thread(adapter: Adapter, prepared: Prepared) -> SendResult:
+    try:
+        with correlation.bound(prepared.context.correlation_id):
+            return adapter.send_prepared(prepared)
+    finally:
+        connections.close_all()  # a send that touched the database leaves no connection behind
+
+
+def _concurrently(
+    adapter: Adapter, target: Target, ready: list[tuple[Delivery, dict]], policy: RetryPolicy
+) -> list[Outcome]:
+    """Prepare each delivery here (database reads), then send them over the sending threads, at
+    most ``target.concurrency`` in flight."""
+    results: list[Outcome] = []
+    in_flight: list[tuple[Delivery, object, Future[SendResult]]] = []
+    gate = threading.BoundedSemaphore(max(1, target.concurrency))
+    pool = _sending_pool()
+    for delivery, statement in ready:
+        started = timezone.now()
+        try:
+            with correlation.bound(delivery.correlation_id):
+                prepared = adapter.prepare(statement, context_for(target, delivery))
+        except (DeliveryHeld, DeliveryBusy, AdapterError, SecretUnavailable) as exc:
+            results.append(_prepared_outcome(delivery, exc, started, policy, adapter))
+            continue
+        except Exception as exc:  # a bug in an adapter: this delivery fails, the batch goes on
+            logger.exception("preparing delivery %s failed", delivery.idempotency_key)
+            error = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}")
+            results.append(_prepared_outcome(delivery, error, started, policy, adapter))
+            continue
+        gate.acquire()
+        future = pool.submit(_send_in_thread, adapter, prepared)
+        future.add_done_callback(lambda _done: gate.release())
+        in_flight.append((delivery, started, future))
+    for delivery, started, future in in_flight:
+        try:
+            result: SendResult | BaseException = future.result()
+        except (AdapterError, SecretUnavailable) as exc:
+            result = exc
+        except Exception as exc:  # a bug while sending: it may have gone out
+            logger.exception("sending delivery %s failed", delivery.idempotency_key)
+            result = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
+        results.append(_prepared_outcome(delivery, result, started, policy, adapter))
+    return results

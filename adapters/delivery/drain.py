@@ -1,0 +1,139 @@
+"""Draining a target: claim its due deliveries in batches (one ``UPDATE ... RETURNING`` with
+``FOR UPDATE SKIP LOCKED``, so drains never take the same delivery), run each batch
+(``adapters.delivery.batch``: statements in one query, requests sent concurrently), write the
+outcomes in bulk, and go on until nothing is due or the drain's time is up
+(``LRS_DRAIN_SECONDS``; then a fresh message carries on, so one target never holds a worker
+process for long).
+
+A batch respects the target's pacing (``adapters.delivery.pacing``): nothing while its breaker is
+open but one probe per interval, at most what its rate limit allows this second. A full batch
+recruits another drain for the target (up to ``LRS_DRAIN_PARALLELISM``), so a backlog is worked
+by every worker process; an empty claim ends the drain, which then looks once more for work that
+arrived while it was finishing (``queue.request_drain`` would have found its slot taken).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from adapters.delivery import batch, outcomes, pacing, queue
+from adapters.models import Delivery, Target
+
+OPEN = (Delivery.PENDING, Delivery.RETRYING)
+
+
+def claim_seconds(target: Target, size: int) -> int:
+    """How long a claimed batch is ours (no other worker re-runs it meanwhile): at least
+    ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
+    ``Target.concurrency`` sends, each of up to two requests of the target's timeout)."""
+    timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
+    rounds = math.ceil(size / max(1, target.concurrency))
+    return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2))
+
+
+def claim_due(target: Target, limit: int) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries of the target, oldest due first, for this worker."""
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    until = now + timedelta(seconds=claim_seconds(target, limit))
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Delivery._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, claimed_until = %s, attempts = attempts + 1, "  # noqa: S608
+                f"updated_at = %s WHERE id IN (SELECT id FROM {table} WHERE target_id = %s "
+                f"AND status IN (%s, %s) AND next_attempt_at <= %s ORDER BY next_attempt_at "
+                f"LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+                [Delivery.IN_FLIGHT, until, now, target.id, *OPEN, now, limit],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+    else:  # SQLite: one writer at a time, so select then claim what is still due
+        due = Delivery.objects.filter(target=target, status__in=OPEN, next_attempt_at__lte=now)
+        ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+        Delivery.objects.filter(id__in=ids, status__in=OPEN).update(
+            status=Delivery.IN_FLIGHT, claimed_until=until, attempts=F("attempts") + 1, updated_at=now
+        )
+    if not ids:
+        return []
+    shorter = now + timedelta(seconds=claim_seconds(target, len(ids)))
+    if shorter < until:  # fewer than the limit: the claim need not last as long
+        Delivery.objects.filter(id__in=ids).update(claimed_until=shorter)
+    claimed = Delivery.objects.filter(id__in=ids).select_related("depends_on")
+    return list(claimed.order_by("next_attempt_at", "id"))
+
+
+def has_due(target_id: int) -> bool:
+    now = timezone.now()
+    return Delivery.objects.filter(target_id=target_id, status__in=OPEN, next_attempt_at__lte=now).exists()
+
+
+def drain(target_id: int, slot: int | None = None) -> int:
+    """Deliver the target's due deliveries, batch by batch; returns how many were claimed.
+    ``slot``: the drain slot this message holds (``queue.request_drain`` took it); None for a
+    wake-up, which takes a free slot or leaves the work to the drain that holds one."""
+    if slot is None:
+        cache.delete(queue.wake_key(target_id))  # this is the wake-up: later retries get their own
+        slot = _take_free_slot(target_id)
+        if slot is None:
+            return 0
+    deadline = time.monotonic() + settings.LRS_DRAIN_SECONDS
+    done = 0
+    try:
+        while time.monotonic() < deadline:
+            target = Target.objects.filter(id=target_id).first()
+            if target is None:
+                return done
+            cache.touch(queue.slot_key(target_id, slot), queue.slot_seconds())
+            claimed = _one_batch(target)
+            if claimed is None:
+                break
+            done += claimed
+        else:  # out of time with work left: a fresh message carries on in this slot
+            if queue.publish(queue.DRAIN_TASK, (target_id, slot)):
+                slot = None
+            return done
+    finally:
+        if slot is not None:
+            cache.delete(queue.slot_key(target_id, slot))
+    if has_due(target_id):  # arrived while this drain was finishing
+        queue.request_drain(target_id, after_commit=False)
+    return done
+
+
+def _take_free_slot(target_id: int) -> int | None:
+    for slot in range(settings.LRS_DRAIN_PARALLELISM):
+        if cache.add(queue.slot_key(target_id, slot), 1, timeout=queue.slot_seconds()):
+            return slot
+    return None
+
+
+def _one_batch(target: Target) -> int | None:
+    """Claim, run and record one batch; the number claimed, or None when the drain should stop
+    (nothing due, the target paused, its rate spent for this second)."""
+    now = timezone.now()
+    gate = pacing.gate(target, now)
+    if gate == "closed":
+        queue.request_drain(target.id, at=pacing.resume_at(target, now), after_commit=False)
+        return None
+    wanted = 1 if gate == "probe" else settings.LRS_DRAIN_BATCH
+    allowed = pacing.rate_budget(target, wanted)
+    if allowed == 0:
+        queue.request_drain(target.id, at=now + timedelta(seconds=1), after_commit=False)
+        return None
+    deliveries = claim_due(target, allowed)
+    pacing.give_back(target, allowed - len(deliveries))
+    if not deliveries:
+        return None
+    if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH:
+        queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
+    outcomes.persist(target, batch.run(target, deliveries))
+    return len(deliveries)

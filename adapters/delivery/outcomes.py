@@ -1,0 +1,239 @@
+"""What came of claimed deliveries, written back in bulk: one INSERT of attempts and one UPDATE of
+deliveries per batch, not several round trips per delivery (pretix ``api/webhooks.py`` records
+every attempt; we record them together).
+
+An ``Outcome`` is built for each claimed delivery from what its adapter did (``from_result``,
+``from_error``...) and ``persist`` writes the batch: the attempt rows, the deliveries' new state,
+the target's breaker, and the wake-ups for retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from adapters.base import AdapterError, DeliveryHeld
+from adapters.delivery import pacing, queue
+from adapters.delivery.retry import RetryPolicy, decide
+from adapters.models import Attempt, Delivery, Target
+
+logger = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 2000
+# A retraction whose original is still being sent waits this long before looking again.
+DEPENDENCY_WAIT_SECONDS = 5
+# A delivery whose state at the target another delivery is changing waits this long.
+BUSY_WAIT_SECONDS = 1
+
+
+def retry_policy(target: Target) -> RetryPolicy:
+    return RetryPolicy(
+        base_seconds=settings.LRS_RETRY_BASE_SECONDS,
+        cap_seconds=settings.LRS_RETRY_CAP_SECONDS,
+        max_age_seconds=settings.LRS_RETRY_MAX_AGE_SECONDS,
+        max_attempts=target.max_attempts,
+    )
+
+
+@dataclass
+class Outcome:
+    """The new state of one claimed delivery. ``attempt``: the outcome of the attempt row to
+    record (None: nothing was tried, e.g. a release or a cancel before sending, which then does
+    not count as an attempt)."""
+
+    delivery: Delivery
+    status: str
+    attempt: str | None = None
+    error: str = ""
+    status_code: int | None = None
+    excerpt: str = ""
+    external_id: str = ""
+    next_attempt_at: datetime | None = None
+    held_key: str = ""
+    maybe_applied: bool = False
+    failure: AdapterError | None = None
+    started: datetime = field(default_factory=timezone.now)
+    finished: datetime | None = None
+
+    @property
+    def counted(self) -> bool:
+        return self.attempt is not None and self.attempt != Attempt.HELD
+
+
+def delivered(
+    delivery: Delivery, *, status_code: int | None, excerpt: str, external_id: str, started
+) -> Outcome:
+    return Outcome(
+        delivery,
+        Delivery.DELIVERED,
+        Attempt.SUCCESS,
+        status_code=status_code,
+        excerpt=excerpt,
+        external_id=external_id,
+        started=started,
+        finished=timezone.now(),
+    )
+
+
+def cancelled(delivery: Delivery, reason: str) -> Outcome:
+    """Closed before anything was sent (a void, a disabled target, an original never made)."""
+    return Outcome(delivery, Delivery.CANCELLED, error=reason)
+
+
+def released(delivery: Delivery, *, at: datetime, reason: str) -> Outcome:
+    """Put back without counting an attempt (paused, rate-limited, waiting for another delivery)."""
+    return Outcome(delivery, Delivery.RETRYING, error=reason, next_attempt_at=at)
+
+
+def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
+    """Parked until its key resolves; holding is not a failed attempt of the target."""
+    return Outcome(
+        delivery,
+        Delivery.HELD,
+        Attempt.HELD,
+        error=str(reason),
+        held_key=reason.key,
+        started=started,
+        finished=timezone.now(),
+    )
+
+
+def failed(
+    delivery: Delivery, error: AdapterError, started, policy: RetryPolicy, *, may_resend_unknown: bool
+) -> Outcome:
+    """A failed attempt: retried later, given up (dead letter), or, when it may have taken effect
+    and the target offers no way to look, parked as outcome unknown for an admin."""
+    now = timezone.now()
+    common = {
+        "status_code": error.status_code,
+        "excerpt": error.response_body,
+        "maybe_applied": error.ambiguous,
+        "failure": error,
+        "started": started,
+        "finished": now,
+    }
+    if error.ambiguous and not may_resend_unknown:
+        reason = f"outcome unknown: {error.message}; mark it delivered or send it again"
+        return Outcome(delivery, Delivery.UNKNOWN, Attempt.UNKNOWN, error=reason, **common)
+    decision = decide(
+        attempt=delivery.attempts,
+        age_seconds=(started - delivery.created_at).total_seconds(),
+        permanent=error.permanent,
+        retry_after=error.retry_after,
+        policy=policy,
+    )
+    if decision.retry:
+        at = now + timedelta(seconds=decision.delay_seconds)
+        return Outcome(
+            delivery, Delivery.RETRYING, Attempt.RETRY, error=error.message, next_attempt_at=at, **common
+        )
+    return Outcome(
+        delivery, Delivery.DEAD, Attempt.DEAD, error=f"{error.message} ({decision.reason})", **common
+    )
+
+
+_FIELDS = [
+    "status",
+    "claimed_until",
+    "attempts",
+    "last_error",
+    "last_status_code",
+    "delivered_at",
+    "next_attempt_at",
+    "held_key",
+    "external_id",
+    "maybe_applied",
+    "updated_at",
+]
+
+
+def persist(target: Target, outcomes: list[Outcome]) -> None:
+    """Write a batch of outcomes: attempt rows, the deliveries' state, the target's breaker, and
+    wake-ups for the retries. The deliveries are claimed by this worker, so their state is ours to
+    set (voiding and admin actions leave in-flight deliveries alone)."""
+    if not outcomes:
+        return
+    now = timezone.now()
+    attempts = []
+    for outcome in outcomes:
+        delivery = outcome.delivery
+        if not outcome.counted:
+            delivery.attempts -= 1  # the claim counted one; this was not an attempt
+        if outcome.attempt is not None:
+            attempts.append(
+                Attempt(
+                    delivery=delivery,
+                    number=max(delivery.attempts, 1)
+                    if outcome.attempt == Attempt.HELD
+                    else delivery.attempts,
+                    started_at=outcome.started,
+                    duration_ms=int(((outcome.finished or now) - outcome.started).total_seconds() * 1000),
+                    status_code=outcome.status_code,
+                    outcome=outcome.attempt,
+                    error=outcome.error[:EXCERPT_CHARS],
+                    response_excerpt=(outcome.excerpt or "")[:EXCERPT_CHARS],
+                )
+            )
+        delivery.status = outcome.status
+        delivery.claimed_until = None
+        delivery.last_error = outcome.error
+        delivery.last_status_code = outcome.status_code
+        delivery.delivered_at = now if outcome.status == Delivery.DELIVERED else None
+        if outcome.next_attempt_at is not None:
+            delivery.next_attempt_at = outcome.next_attempt_at
+        delivery.held_key = outcome.held_key
+        if outcome.external_id:
+            delivery.external_id = outcome.external_id
+        delivery.maybe_applied = delivery.maybe_applied or outcome.maybe_applied
+        delivery.updated_at = now
+    Attempt.objects.bulk_create(attempts)
+    Delivery.objects.bulk_update([outcome.delivery for outcome in outcomes], _FIELDS)
+    _pace(target, outcomes)
+    for outcome in outcomes:
+        _log(target, outcome)
+    retries = [o.next_attempt_at for o in outcomes if o.status == Delivery.RETRYING and o.next_attempt_at]
+    if retries:
+        queue.request_drain(target.id, at=min(retries), after_commit=False)
+
+
+def _pace(target: Target, outcomes: list[Outcome]) -> None:
+    """The breaker sees the batch: any success closes it; otherwise the failures count."""
+    if any(outcome.status == Delivery.DELIVERED and outcome.status_code is not None for outcome in outcomes):
+        pacing.record_success(target)
+        return
+    failures = [outcome.failure for outcome in outcomes if outcome.failure is not None]
+    if not failures:
+        return
+    gone = next((failure for failure in failures if failure.disable_target), None)
+    retry_after = max((failure.retry_after or 0.0 for failure in failures), default=0.0)
+    pacing.record_failure(
+        target,
+        disable=gone is not None,
+        reason=(gone or failures[-1]).message,
+        failures=len(failures),
+        retry_after=retry_after or None,
+    )
+
+
+def _log(target: Target, outcome: Outcome) -> None:
+    key = outcome.delivery.idempotency_key
+    if outcome.status == Delivery.DELIVERED:
+        logger.info("delivered %s to %s (attempt %d)", key, target.name, outcome.delivery.attempts)
+    elif outcome.failure is not None:
+        logger.warning(
+            "delivery %s to %s failed (attempt %d): %s",
+            key,
+            target.name,
+            outcome.delivery.attempts,
+            outcome.error,
+        )
+    elif outcome.status == Delivery.HELD:
+        logger.info("delivery %s held: %s", key, outcome.error)
+    elif outcome.status == Delivery.CANCELLED:
+        logger.info("delivery %s cancelled: %s", key, outcome.error)
+    elif outcome.status == Delivery.RETRYING and outcome.attempt is None:
+        logger.info("delivery %s waits: %s", key, outcome.error)

@@ -302,13 +302,21 @@ class SkillEvidence(models.Model):
 
 class SkillRecord(models.Model):
     """What a marketplace target holds for one member and competency, as far as we know: the
-    record last sent and accepted (``record`` None: deleted). A delivery whose recomputed record
-    equals it sends nothing; reconciliation compares it with what the target reports."""
+    record last sent and accepted (``record`` None: deleted, or never sent). A delivery whose
+    recomputed record equals it sends nothing; reconciliation compares it with what the target
+    reports. The row also carries the lease that serialises the deliveries changing it."""
 
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
     member_id = models.CharField(max_length=200)
     competency_code = models.CharField(max_length=200)
     record = models.JSONField(null=True, blank=True)
+    # A write went out and no success came back (a timeout, a 5xx): what the marketplace holds is
+    # not known, so the next recomputation sends whatever it gives.
+    unconfirmed = models.BooleanField(default=False)
+    # The delivery changing this record now, and until when (a lease: a worker that dies loses it
+    # when it runs out; works through PgBouncer, unlike a session advisory lock).
+    lease_token = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -143,8 +143,8 @@ def delivery_cost(count: int = 20) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from adapters.delivery.drain import delivery_send
     from adapters.delivery.outbox import outbox_expand
-    from adapters.delivery.send import delivery_send
     from adapters.models import Delivery, OutboxBatch
 
     outbox_expand(list(OutboxBatch.objects.values_list("id", flat=True)))  # what a worker does first

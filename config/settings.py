@@ -86,8 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Innermost: a database outage under the APIs is a JSON 503 with Retry-After (lrs/api/failures.py).
-    "lrs.api.failures.JsonFailureMiddleware",
+    # Innermost: a database outage under the APIs is a JSON 503 with Retry-After (lrs/api/base.py).
+    "lrs.api.base.JsonFailureMiddleware",
 ]
 LRS_JSON_ERROR_PATHS = ("/xapi/", "/api/")
 LRS_RETRY_AFTER_SECONDS = env_int("LRS_RETRY_AFTER_SECONDS", 5, minimum=1)
@@ -205,7 +205,7 @@ else:
 
 # Fan-out: targets declared in a JSON file (see README), loaded at start-up.
 LRS_TARGETS_FILE = env_str("LRS_TARGETS_FILE", "")
-# Retry policy (adapters/delivery/retry.py): backoff base and cap, give-up age; how long a worker owns
+# Retry policy (adapters/rules/retry.py): backoff base and cap, give-up age; how long a worker owns
 # a claimed delivery before the sweep may run it again (longer than any adapter timeout).
 LRS_RETRY_BASE_SECONDS = float(env_str("LRS_RETRY_BASE_SECONDS", "2") or 2)
 LRS_RETRY_CAP_SECONDS = float(env_str("LRS_RETRY_CAP_SECONDS", "3600") or 3600)
@@ -227,7 +227,7 @@ LRS_IDENTITY_DOTLESS_DOMAINS = env_list("LRS_IDENTITY_DOTLESS_DOMAINS", ["gmail.
 # Per-process caches on the ingest path: credentials (every request authenticates) and the
 # enabled fan-out targets. Changes made in the same process apply at once; others within this.
 LRS_CREDENTIAL_CACHE_SECONDS = env_int("LRS_CREDENTIAL_CACHE_SECONDS", 10, minimum=0)
-# A web process sends at most one dispatch message per this many ms (adapters/delivery/publisher.py).
+# A web process sends at most one dispatch message per this many ms (adapters/delivery/queue.py, Publisher).
 # A message leaves at once after a quiet spell; under load, 50 rather than 25 ms halved the
 # publishing CPU per stored statement (one Celery publish costs about 1-2 ms of a web process).
 LRS_DISPATCH_MIN_INTERVAL_MS = env_int("LRS_DISPATCH_MIN_INTERVAL_MS", 50, minimum=0)

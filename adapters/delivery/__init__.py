@@ -1,13 +1,16 @@
 """The delivery engine: from a stored batch's outbox entry to a recorded effect at each target.
 
-``outbox`` (the ingest-time entry and its expansion into delivery rows), ``queue`` (handing
-delivery ids to workers, tasks named not imported), ``publisher`` (the web process's dispatch
-thread), ``send`` (claim, translate, send, record), ``retry`` (backoff policy), ``pacing``
-(circuit breaker, rate limit), ``voiding`` (cancel or retract), ``replay`` (replay, cancel,
-backfill), ``sweep`` (what no worker took), ``receivers`` (the LRS's signals), ``tasks`` (the
-Celery interface, on top).
+``outbox`` (the ingest-time entry and its expansion into delivery rows), ``queue`` (drain
+requests, one per target, tasks named not imported; the web process's publisher thread), ``drain``
+(claim a target's due deliveries in batches; one delivery by id), ``batch`` (run a claimed batch:
+live check, retraction order, prepare, send concurrently), ``outcomes`` (what came of it, written
+in bulk; retry decisions), ``pacing`` (circuit breaker with a half-open probe, rate limit),
+``voiding`` (cancel or retract), ``replay`` (replay, cancel, backfill, outcome-unknown answers),
+``sweep`` (what no worker took), ``receivers`` (the LRS's signals), ``tasks`` (the Celery
+interface, on top).
 
 May import: the contract modules of ``adapters`` (base, registry, secrets, correlation, models),
-``adapters.rules``, ``adapters.targets``, and ``lrs`` (query layer, signals, bulk writes). Never a
-target package, ``identity``, ``ops`` or ``admin``: adapters are found through the registry.
+``adapters.rules`` (the retry policy among them), ``adapters.targets``, and ``lrs`` (query layer,
+signals, bulk writes). Never a target package, ``identity``, ``ops`` or ``admin``: adapters are
+found through the registry.
 """

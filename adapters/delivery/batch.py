@@ -34,9 +34,9 @@ from adapters.base import (
 )
 from adapters.delivery import outcomes
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.retry import RetryPolicy
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
+from adapters.rules.retry import RetryPolicy
 from adapters.secrets import SecretUnavailable, resolve_all
 from lrs.statements.selectors import statements_keyed_by_pk, voided_by
 

@@ -10,6 +10,9 @@ open but one probe per interval, at most what its rate limit allows this second.
 recruits another drain for the target (up to ``LRS_DRAIN_PARALLELISM``), so a backlog is worked
 by every worker process; an empty claim ends the drain, which then looks once more for work that
 arrived while it was finishing (``queue.request_drain`` would have found its slot taken).
+
+``delivery_send`` runs one delivery by id the same way (a batch of one): the ``deliver`` task,
+the admin's *retry now*, tests.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from adapters.delivery import batch, outcomes, pacing, queue
 from adapters.models import Delivery, Target
+from adapters.rules.retry import RetryPolicy
 
 OPEN = (Delivery.PENDING, Delivery.RETRYING)
 
@@ -137,3 +141,42 @@ def _one_batch(target: Target) -> int | None:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
     outcomes.persist(target, batch.run(target, deliveries))
     return len(deliveries)
+
+
+# -- one delivery by id (the deliver task, the admin's retry now) --------------------------
+
+
+def delivery_claim(delivery_id: int) -> Delivery | None:
+    """Take a due delivery for this worker, atomically: a duplicate task finds nothing to do."""
+    now = timezone.now()
+    delivery = Delivery.objects.select_related("target").filter(id=delivery_id).first()
+    if delivery is None:
+        return None
+    until = now + timedelta(seconds=claim_seconds(delivery.target, 1))
+    due = Q(status__in=OPEN, next_attempt_at__lte=now)
+    claimed = Delivery.objects.filter(due, id=delivery_id).update(
+        status=Delivery.IN_FLIGHT, claimed_until=until, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("target", "depends_on").get(id=delivery_id)
+
+
+def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str | None:
+    """Run one delivery attempt; returns the resulting status (None when there was nothing to do)."""
+    delivery = delivery_claim(delivery_id)
+    if delivery is None:
+        return None
+    target = delivery.target
+    now = timezone.now()
+    gate = pacing.gate(target, now) if target.enabled else "open"
+    if gate == "closed":
+        outcome = outcomes.released(
+            delivery, at=pacing.resume_at(target, now), reason="target paused after repeated failures"
+        )
+    elif not pacing.rate_allows(target):
+        outcome = outcomes.released(delivery, at=now + timedelta(seconds=1), reason="rate limited")
+    else:
+        [outcome] = batch.run(target, [delivery], policy)
+    outcomes.persist(target, [outcome])
+    return outcome.status

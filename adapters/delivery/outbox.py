@@ -25,7 +25,7 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER
 from adapters.delivery import queue
-from adapters.delivery.publisher import Publisher, publisher
+from adapters.delivery.queue import Publisher, publisher
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
@@ -245,7 +245,7 @@ def after_ingest_commit(batch_ids: Iterable[int]) -> None:
     """Hand the outbox batches of a stored transaction to a worker with ONE broker message,
     whatever the number of statements and targets: its ``dispatch_batch`` task writes their
     deliveries (``outbox_expand``) and queues one task each. After commit the ids go to
-    this process's publisher thread (``adapters.delivery.publisher``), so the request does not wait for
+    this process's publisher thread (``queue.Publisher``), so the request does not wait for
     the broker, and batches committed while a publish is under way share the next message.
     Without a broker (the quickstart) the batches are expanded and sent in-process."""
     ids = list(batch_ids)

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryHeld
 from adapters.delivery import pacing, queue
-from adapters.delivery.retry import RetryPolicy, decide
 from adapters.models import Attempt, Delivery, Target
+from adapters.rules.retry import RetryPolicy, decide
 
 logger = logging.getLogger(__name__)
 

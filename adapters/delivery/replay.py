@@ -120,8 +120,13 @@ def deliveries_resolve_unknown(*, delivery_ids: Iterable[int], delivered: bool) 
             updated_at=now,
         )
         return ids
+    # Sent again on the admin's word: the earlier attempt is taken not to have arrived.
     rows.update(
-        status=Delivery.PENDING, next_attempt_at=now, last_error="sent again by admin", updated_at=now
+        status=Delivery.PENDING,
+        next_attempt_at=now,
+        last_error="sent again by admin",
+        maybe_applied=False,
+        updated_at=now,
     )
     queue.after_commit(ids)
     return ids

@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from adapters.delivery import drain as draining
-from adapters.delivery import outbox, queue, send
+from adapters.delivery import outbox, queue
 from adapters.delivery.sweep import sweep_due
 
 
@@ -21,7 +21,7 @@ def drain(target_id: int, slot: int | None = None) -> int:
 @shared_task(name=queue.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(delivery_id: int) -> str | None:
     """Send one delivery (messages of an earlier version; the admin's retry). Late ack."""
-    return send.delivery_send(delivery_id)
+    return draining.delivery_send(delivery_id)
 
 
 @shared_task(name=queue.SWEEP_TASK, ignore_result=True)

@@ -106,17 +106,20 @@ class MarketplaceAdapter(OAuthAdapter):
             if not keys:
                 raise NothingToSend("the statement evidenced no competency at this target")
             members = {member for member, _code in keys}
-            if len(members) > 1:  # one statement, one actor: a changed identity link
-                raise AdapterError(f"the statement evidences skills of several members: {sorted(members)}")
+            if len(members) > 1:  # one statement, one actor: its identity link changed since
+                raise AdapterError(
+                    f"the statement evidences skills of several members: {sorted(members)}", permanent=True
+                )
             return keys[0][0], sorted(code for _member, code in keys)
         mapping = active_competency_mapping(self.config.get("competency_mapping_version"))
         awards = competencies_for(statement, mapping) if mapping is not None else []
-        if not awards:
+        recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
+        if not awards and not recorded:
             version = mapping.version if mapping is not None else "(no mapping is active)"
             raise NothingToSend(f"the statement evidences no competency under mapping {version}")
         member_id = employee_for_actor(statement["actor"])
         result = statement.get("result") or {}
-        skills.evidence_add(
+        codes = skills.evidence_put(
             target_id=context.target_id,
             member_id=member_id,
             statement_pk=context.statement_pk,
@@ -125,33 +128,27 @@ class MarketplaceAdapter(OAuthAdapter):
             completed=learning_completed(statement),
             score=score_0_100(result.get("score")),
         )
-        return member_id, sorted({award.code for award in awards})
+        return member_id, codes
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         """For each competency the delivery touches: the skill the live evidence gives now, the
-        deciding statement, and the record the marketplace last accepted."""
+        deciding statement, and the record the marketplace last accepted. Which evidence is live
+        is read once, with the statements themselves, so the deciding one is always among them."""
         member_id, codes = self._keys(statement, context)
         policy = self.config.get("level_policy", "highest")
-        evidence = skills.live_evidence(context.target_id, member_id, codes)
+        rows = skills.evidence_rows(context.target_id, member_id, codes)
+        live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
         held = skills.held_records(context.target_id, member_id, codes)
-        states = {code: skill_state([item for item, _pk in evidence[code]], policy=policy) for code in codes}
-        deciding_pks = {
-            code: next(pk for item, pk in evidence[code] if item == state.deciding)
-            for code, state in states.items()
-            if state is not None
-        }
-        statements = statements_keyed_by_pk(deciding_pks.values(), live_only=True)
-        return {
-            "member_id": member_id,
-            "skills": {
-                code: {
-                    "state": states[code],
-                    "statement": statements.get(deciding_pks[code]) if code in deciding_pks else None,
-                    "held": held[code],
-                }
-                for code in codes
-            },
-        }
+        found: dict[str, Any] = {}
+        for code in codes:
+            pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
+            state = skill_state(pieces, policy=policy)
+            found[code] = {
+                "state": state,
+                "statement": live[pieces[state.deciding]] if state is not None else None,
+                "held": held[code],
+            }
+        return {"member_id": member_id, "skills": found}
 
     # -- the records -------------------------------------------------------------------------------
 
@@ -182,13 +179,13 @@ class MarketplaceAdapter(OAuthAdapter):
             raise AdapterError(f"cannot build the skill record: {exc}", permanent=True) from None
 
     def changes(self, context: DeliveryContext) -> list[tuple[str, dict | None]]:
-        """(competency code, the record to hold; None: none) where it differs from the held one."""
+        """(competency code, the record to hold; None: none) where it differs from the held one,
+        or where what the marketplace holds is unknown (an earlier write went unanswered)."""
         wanted = []
         for code, skill in sorted(context.resolved["skills"].items()):
             state, statement = skill["state"], skill["statement"]
-            live = state is not None and statement is not None
-            record = self.record(state, statement, code, context) if live else None
-            if record != skill["held"]:
+            record = self.record(state, statement, code, context) if state is not None else None
+            if skill["held"] is skills.UNKNOWN or record != skill["held"]:
                 wanted.append((code, record))
         return wanted
 
@@ -220,15 +217,19 @@ class MarketplaceAdapter(OAuthAdapter):
     # -- sending -------------------------------------------------------------------------------
 
     def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
-        """Recompute, send and record the touched records while holding them (see module doc)."""
+        """Recompute, send and record the touched records while holding them (see module doc).
+        A record is marked unconfirmed before its write goes out and confirmed on success, so a
+        write that went unanswered (perhaps applied) is never taken for what the target holds."""
         member_id, codes = self._keys(statement, context)
-        with skills.exclusive(context.target_id, [(member_id, code) for code in codes]):
+        lease = 2 * float(self.config.get("timeout_seconds", 10)) * len(codes) + 10
+        with skills.exclusive(context.target_id, [(member_id, code) for code in codes], seconds=lease):
             context = replace(context, resolved=self.resolve(statement, context))
             changes = self.changes(context)
             if not changes:
                 return SendResult(status_code=None, note="the marketplace already holds the right records")
             result = SendResult(status_code=None)
             for code, record in changes:
+                skills.record_sending(context.target_id, member_id, code)
                 result = self.send(self._request(code, record, context), context)
                 skills.record_held(context.target_id, member_id, code, record)
             return result

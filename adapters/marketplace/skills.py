@@ -2,31 +2,34 @@
 
 ``SkillEvidence`` rows record which statement evidences which member's competency at what level;
 ``SkillRecord`` rows the record last accepted by the marketplace. Deliveries that change the same
-(member, competency) are serialised by a PostgreSQL advisory lock held while the record is
-recomputed, sent and recorded, so two workers never race each other into a stale final state.
+(member, competency) are serialised by a lease on its ``SkillRecord`` row, held while the record
+is recomputed, sent and recorded (``exclusive``), so two workers never race each other into a
+stale final state. A lease, not a PostgreSQL advisory lock: it holds through PgBouncer in
+transaction mode and on SQLite, and a worker that dies loses it when it runs out.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from adapters.base import DeliveryBusy
 from adapters.models import SkillEvidence, SkillRecord
 from adapters.rules.competencies import CompetencyAward
 from adapters.rules.skills import Evidence
-from lrs.statements.selectors import live_statement_pks
 from lrs.xapi.timestamps import read_timestamp
 
 Key = tuple[str, str]  # (member id, competency code)
 
 
-def evidence_add(
+def evidence_put(
     *,
     target_id: int,
     member_id: str,
@@ -35,9 +38,15 @@ def evidence_add(
     awards: list[CompetencyAward],
     completed: bool,
     score: float | None,
-) -> None:
-    """Record what the statement evidences (idempotent: a statement evidences a competency once)."""
+) -> list[str]:
+    """Record what the statement evidences now (idempotent; a re-evaluation under a corrected
+    mapping updates the levels and drops what it no longer awards). Returns every competency code
+    the statement evidenced before or evidences now: the records to recompute."""
     timestamp = read_timestamp(statement["timestamp"])
+    awarded = {award.code for award in awards}
+    mine = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk)
+    before = set(mine.values_list("competency_code", flat=True))
+    mine.exclude(competency_code__in=awarded).delete()
     SkillEvidence.objects.bulk_create(
         [
             SkillEvidence(
@@ -55,8 +64,11 @@ def evidence_add(
             )
             for award in awards
         ],
-        ignore_conflicts=True,
+        update_conflicts=True,
+        unique_fields=["target", "member_id", "competency_code", "statement"],
+        update_fields=["activity_id", "level", "score", "completed", "timestamp", "mapping_version"],
     )
+    return sorted(before | awarded)
 
 
 def keys_of_statement(target_id: int, statement_pk: int) -> list[Key]:
@@ -65,18 +77,11 @@ def keys_of_statement(target_id: int, statement_pk: int) -> list[Key]:
     return sorted(set(rows.values_list("member_id", "competency_code")))
 
 
-def live_evidence(target_id: int, member_id: str, codes: list[str]) -> dict[str, list[tuple[Evidence, int]]]:
-    """Per competency, the live evidence (statement still stored and not voided, read now) with
-    each statement's primary key."""
-    rows = list(
-        SkillEvidence.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
-    )
-    live = live_statement_pks(row.statement_id for row in rows)
-    found: dict[str, list[tuple[Evidence, int]]] = {code: [] for code in codes}
-    for row in rows:
-        if row.statement_id in live:
-            found[row.competency_code].append((_evidence(row), row.statement_id))
-    return found
+def evidence_rows(target_id: int, member_id: str, codes: list[str]) -> list[tuple[str, Evidence, int]]:
+    """(competency code, evidence, statement primary key) of every recorded piece of evidence;
+    which are live is read from the store by the caller, in one query with their statements."""
+    rows = SkillEvidence.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
+    return [(row.competency_code, _evidence(row), row.statement_id) for row in rows]
 
 
 def _evidence(row: SkillEvidence) -> Evidence:
@@ -91,61 +96,67 @@ def _evidence(row: SkillEvidence) -> Evidence:
     )
 
 
-def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, dict | None]:
-    """The record the marketplace last accepted per competency (None: none, or deleted)."""
+UNKNOWN = object()  # what the marketplace holds is not known (a write went unanswered)
+
+
+def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, Any]:
+    """Per competency: the record the marketplace last accepted (None: none, or deleted), or
+    ``UNKNOWN`` when a write since went unanswered."""
     rows = SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
-    held: dict[str, dict | None] = dict.fromkeys(codes)
-    held.update(rows.values_list("competency_code", "record"))
+    held: dict[str, Any] = dict.fromkeys(codes)
+    for code, record, unconfirmed in rows.values_list("competency_code", "record", "unconfirmed"):
+        held[code] = UNKNOWN if unconfirmed else record
     return held
 
 
-def record_held(target_id: int, member_id: str, code: str, record: dict | None) -> None:
-    SkillRecord.objects.update_or_create(
-        target_id=target_id, member_id=member_id, competency_code=code, defaults={"record": record}
+def record_sending(target_id: int, member_id: str, code: str) -> None:
+    """A write is about to go out: until it is answered, what the marketplace holds is unknown."""
+    SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
+        unconfirmed=True
     )
 
 
-def _lock_id(target_id: int, key: Key) -> int:
-    digest = hashlib.blake2b(f"lrs-skill:{target_id}:{key[0]}:{key[1]}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+def record_held(target_id: int, member_id: str, code: str, record: dict | None) -> None:
+    """The marketplace accepted this record (None: the deletion)."""
+    SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
+        record=record, unconfirmed=False, updated_at=timezone.now()
+    )
 
 
-_local_locks: dict[int, threading.Lock] = {}
-_local_guard = threading.Lock()
+def _row(target_id: int, key: Key) -> None:
+    """Make sure the record's row exists (it carries the lease)."""
+    if SkillRecord.objects.filter(target_id=target_id, member_id=key[0], competency_code=key[1]).exists():
+        return
+    try:
+        with transaction.atomic():
+            SkillRecord.objects.create(target_id=target_id, member_id=key[0], competency_code=key[1])
+    except IntegrityError:  # another delivery created it at the same moment
+        pass
 
 
 @contextmanager
-def exclusive(target_id: int, keys: list[Key]) -> Iterator[None]:
-    """Hold the right to change these (member, competency) records at this target, or raise
-    ``DeliveryBusy`` at once if another delivery holds one. Session advisory locks on PostgreSQL
-    (released if the worker dies, as its connection closes); a process lock on SQLite, where the
-    quickstart runs every delivery in its one process."""
-    ids = sorted({_lock_id(target_id, key) for key in keys})
-    taken: list[int] = []
+def exclusive(target_id: int, keys: list[Key], *, seconds: float) -> Iterator[None]:
+    """Hold the leases of these (member, competency) records at this target for at most
+    ``seconds`` (longer than the sends can take), or raise ``DeliveryBusy`` at once if another
+    delivery holds one."""
+    token = secrets.token_hex(16)
+    taken: list[Key] = []
     try:
-        for lock_id in ids:
-            if not _try_lock(lock_id):
+        for key in sorted(set(keys)):
+            _row(target_id, key)
+            now = timezone.now()
+            won = SkillRecord.objects.filter(
+                Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+                target_id=target_id,
+                member_id=key[0],
+                competency_code=key[1],
+            ).update(lease_token=token, lease_until=now + timedelta(seconds=seconds))
+            if not won:
                 raise DeliveryBusy(f"another delivery is changing skill record(s) {keys} at this target")
-            taken.append(lock_id)
+            taken.append(key)
         yield
     finally:
-        for lock_id in reversed(taken):
-            _unlock(lock_id)
-
-
-def _try_lock(lock_id: int) -> bool:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_id])
-            return bool(cursor.fetchone()[0])
-    with _local_guard:
-        lock = _local_locks.setdefault(lock_id, threading.Lock())
-    return lock.acquire(blocking=False)
-
-
-def _unlock(lock_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
-        return
-    _local_locks[lock_id].release()
+        for member_id, code in taken:
+            SkillRecord.objects.filter(
+                target_id=target_id, member_id=member_id, competency_code=code, lease_token=token
+            ).update(lease_token="", lease_until=None)

@@ -219,6 +219,7 @@ class TeamsAdapter(OAuthAdapter):
                 )
             )
         except AdapterError as error:
+            error.ambiguous = False  # only a token was asked for: nothing was posted
             if error.status_code in (400, 401):
                 # invalid_grant: the refresh token was revoked or expired; an admin must consent again.
                 error.permanent = True

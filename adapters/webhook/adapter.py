@@ -7,7 +7,8 @@ when the statement is voided, never before it.
 
 Body: ``{"event": "statement.stored" | "statement.voided", "target": name, "statement": ...,
 "actor": ...}``. By default the statement is minimised to what a downstream system acts on: its
-``id``, ``verb``, ``object`` (id, type and name), ``result``, ``timestamp`` and ``stored``; the
+``id``, ``verb``, ``object`` (id, type and name), ``result`` (score, success, completion,
+duration: not the learner's free-text response or extensions), ``timestamp`` and ``stored``; the
 learner appears only as ``actor``: ``{"employeeId"}`` when an identity link names them, else
 ``{"pseudonym"}`` (a keyed hash, stable per target). ``payload: "full"`` sends the statement as
 ``GET /xapi/statements`` serves it instead (an explicit opt-in: it carries names and e-mail
@@ -34,6 +35,8 @@ from adapters.identity.resolution import employee_for_actor
 from adapters.rules.pseudonyms import pseudonymise_agents
 from lrs.xapi.agents import agent_ifi
 
+# Of a result, what says how it went; never the free text of ``response`` or ``extensions``.
+RESULT_FIELDS = ("score", "success", "completion", "duration")
 STORED_EVENT = "statement.stored"
 VOIDED_EVENT = "statement.voided"
 
@@ -59,8 +62,11 @@ def minimal_statement(statement: dict) -> dict[str, Any]:
         "timestamp": statement.get("timestamp"),
         "stored": statement.get("stored"),
     }
-    if "result" in statement:
-        minimal["result"] = statement["result"]
+    result = {
+        key: statement["result"][key] for key in RESULT_FIELDS if key in (statement.get("result") or {})
+    }
+    if result:
+        minimal["result"] = result
     return minimal
 
 

@@ -5,6 +5,20 @@ Turns an HTTP request (or its xAPI 1.0.3 alternate-syntax form) into an
 ``XAPIError`` to its status with a JSON body naming path and rule, and sets the
 version header on every response. Views stay thin: parse, call a service or
 selector, render.
+
+``JsonFailureMiddleware`` answers what goes wrong below the views in JSON too, never with
+Django's HTML error page: a client of the xAPI (an LMS, browser content) or of the identity API
+must be able to tell "try again later" from "you sent something wrong". So, for requests under
+the paths named by ``LRS_JSON_ERROR_PATHS``:
+
+- the database unreachable (a restart, a failover, a network cut: Django's ``OperationalError``
+  or ``InterfaceError``) is **503** with ``Retry-After`` (``LRS_RETRY_AFTER_SECONDS``) and a JSON
+  body in the usual shape (``error``, ``message``, ``rule``); nothing was stored, so the client
+  sends the same request again;
+- any other unexpected error is **500**, in JSON too, naming the request id to quote.
+
+Errors Django itself answers (404, 403, 400) pass through. RFC 9110 15.6.4 (503) and 10.2.3
+(Retry-After).
 """
 
 from __future__ import annotations
@@ -15,7 +29,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -141,3 +157,54 @@ def reject_unknown_params(params: Mapping[str, str], allowed: set[str] | frozens
             path=unknown[0],
             rule="unknown-parameter",
         )
+
+
+_DJANGO_ANSWERS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
+
+
+class JsonFailureMiddleware:
+    """Place it after the middleware that must see every response (CORS, request id)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith(tuple(settings.LRS_JSON_ERROR_PATHS)):
+            return None
+        if isinstance(exception, _DJANGO_ANSWERS):
+            return None
+        request_id = request.headers.get("X-Request-ID", "")
+        if isinstance(exception, OperationalError | InterfaceError):
+            logger.warning(
+                "the database is unreachable: %s %s answered 503 (%s)",
+                request.method,
+                request.path,
+                type(exception).__name__,
+            )
+            response = json_response(
+                {
+                    "error": "ServiceUnavailable",
+                    "message": "the store is unreachable for the moment; nothing was stored or changed. "
+                    "Send the same request again after the time in Retry-After",
+                    "rule": "storage-unavailable",
+                },
+                status=503,
+            )
+            response["Retry-After"] = str(settings.LRS_RETRY_AFTER_SECONDS)
+        else:
+            logger.exception("unexpected error answering %s %s", request.method, request.path)
+            response = json_response(
+                {
+                    "error": "InternalError",
+                    "message": "an unexpected error occurred"
+                    + (f"; quote request id {request_id}" if request_id else ""),
+                    "rule": "internal",
+                },
+                status=500,
+            )
+        if request.path.startswith("/xapi/"):
+            response["X-Experience-API-Version"] = settings.LRS_DEFAULT_XAPI_VERSION
+        return response

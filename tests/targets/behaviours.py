@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["respond", "hang", "refuse"]
+Kind = Literal["respond", "hang", "refuse", "applied"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,12 @@ def hang(seconds: float, code: int = 200) -> Behaviour:
     although the client gave up, which is exactly the case idempotency keys exist for.
     """
     return Behaviour("hang", code, seconds=seconds)
+
+
+def applied_then(code: int = 500) -> Behaviour:
+    """The server applies the request, then fails to say so: answers ``code`` (a 5xx after the
+    commit), the case a sender cannot tell from a request that never arrived."""
+    return Behaviour("applied", code)
 
 
 def refuse() -> Behaviour:

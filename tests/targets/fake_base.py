@@ -25,7 +25,7 @@ from collections import Counter, deque
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.targets.behaviours import Behaviour, hang, ok, refuse, retry_after, status
+from tests.targets.behaviours import Behaviour, applied_then, hang, ok, refuse, retry_after, status
 from tests.targets.fake_protocol import (
     API,
     TOKEN,
@@ -47,9 +47,29 @@ from tests.targets.fake_protocol import (
 from tests.targets.local_server import LocalServer, RecordingHandler
 
 __all__ = [
-    "API", "TOKEN", "Behaviour", "ContractError", "Effect", "FakeRequest", "FakeServer", "Outcome", "Reply",
-    "answer", "empty_reply", "fingerprint", "hang", "idempotency_key", "json_reply", "ok", "perform",
-    "refuse", "retry_after", "schema_check", "status", "text_reply",
+    "API",
+    "TOKEN",
+    "Behaviour",
+    "ContractError",
+    "Effect",
+    "FakeRequest",
+    "FakeServer",
+    "Outcome",
+    "Reply",
+    "answer",
+    "applied_then",
+    "empty_reply",
+    "fingerprint",
+    "hang",
+    "idempotency_key",
+    "json_reply",
+    "ok",
+    "perform",
+    "refuse",
+    "retry_after",
+    "schema_check",
+    "status",
+    "text_reply",
 ]
 
 
@@ -101,6 +121,11 @@ class FakeServer(LocalServer):
         """The same for the token endpoint, which has its own queue."""
         with self._lock:
             self._queues[TOKEN].extend(behaviours)
+
+    def clear_queue(self, queue: str = API) -> None:
+        """Forget the behaviours still queued (the default stays)."""
+        with self._lock:
+            self._queues[queue].clear()
 
     def set_default(self, behaviour: Behaviour, queue: str = API) -> None:
         """The answer once the queue is empty (``ok()`` initially)."""
@@ -208,7 +233,11 @@ class FakeHandler(RecordingHandler):
         if behaviour.kind == "hang" and stopping.wait(behaviour.seconds):
             self._drop(record)
             return
-        if behaviour.is_success and not behaviour.body:
+        if behaviour.kind == "applied":
+            with owner.state_lock:
+                outcome.action()
+            reply = owner.error_reply(record, behaviour.code, dict(behaviour.headers))
+        elif behaviour.is_success and not behaviour.body:
             with owner.state_lock:
                 reply = outcome.action()
         elif behaviour.body:

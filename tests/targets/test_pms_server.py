@@ -15,7 +15,7 @@ from oauthlib.oauth2 import BackendApplicationClient, InvalidClientError
 from requests_oauthlib import OAuth2Session
 
 from tests.adapters.helpers import port_refuses
-from tests.targets.fake_base import hang, ok, refuse, retry_after, status
+from tests.targets.fake_base import applied_then, hang, ok, refuse, retry_after, status
 from tests.targets.pms_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, PMSServer
 
 AUTH = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
@@ -316,6 +316,15 @@ def test_scripted_behaviours_answer_in_order_then_the_fake_applies(pms_server: P
     assert applied.status_code == 201 and pms_server.effects() == {"k": 1}
     pms_server.set_default(status(502))
     assert post_event(pms_server, token=token).status_code == 502
+
+
+def test_applied_then_failing_keeps_the_effect_but_answers_the_error(pms_server: PMSServer) -> None:
+    pms_server.enqueue(applied_then(500))
+    failed = post_event(pms_server, key="k-applied")
+    assert failed.status_code == 500
+    assert pms_server.effects() == {"k-applied": 1} and list(pms_server.events()) == ["k-applied"]
+    again = post_event(pms_server, key="k-applied")  # the sender retries: a repeat, no second event
+    assert again.status_code == 201 and pms_server.effects() == {"k-applied": 1}
 
 
 def test_the_token_endpoint_has_its_own_queue(pms_server: PMSServer) -> None:

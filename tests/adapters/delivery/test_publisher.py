@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from adapters.delivery.publisher import Publisher
+from adapters.delivery.queue import Publisher
 
 
 class RecordingBroker:
@@ -81,7 +81,7 @@ def test_a_forked_process_starts_its_own_thread(monkeypatch):
     publisher.submit([1])
     assert publisher.flush(timeout=5)
     first = publisher._thread
-    monkeypatch.setattr("adapters.delivery.publisher.os.getpid", lambda: -1)
+    monkeypatch.setattr("adapters.delivery.queue.os.getpid", lambda: -1)
     publisher.submit([2])
     assert publisher.flush(timeout=5)
     assert publisher._thread is not first
@@ -90,7 +90,7 @@ def test_a_forked_process_starts_its_own_thread(monkeypatch):
 
 @pytest.mark.parametrize("count", [1, 4500])
 def test_a_message_holds_at_most_a_bounded_number_of_keys(count):
-    from adapters.delivery.publisher import MAX_KEYS_PER_MESSAGE
+    from adapters.delivery.queue import MAX_KEYS_PER_MESSAGE
 
     broker = RecordingBroker()
     broker.release.clear()
@@ -107,7 +107,7 @@ def test_a_message_holds_at_most_a_bounded_number_of_keys(count):
 def test_a_forked_child_starts_clean_even_if_the_parent_was_publishing():
     import os
 
-    from adapters.delivery.publisher import publisher
+    from adapters.delivery.queue import publisher
 
     broker = RecordingBroker()
     broker.release.clear()

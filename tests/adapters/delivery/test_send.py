@@ -15,10 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.delivery import pacing as health
+from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill, deliveries_create, deliveries_replay
-from adapters.delivery.retry import RetryPolicy
-from adapters.delivery.send import delivery_send
 from adapters.models import Attempt, Delivery, OutboxBatch, Target
+from adapters.rules.retry import RetryPolicy
 from lrs.statements.models import Statement
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import deliveries_replay
-from adapters.delivery.send import delivery_send
 from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import Delivery
 from lrs.statements.models import Statement

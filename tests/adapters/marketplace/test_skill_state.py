@@ -9,9 +9,10 @@ import pytest
 from adapters.delivery.replay import backfill
 from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.marketplace.adapter import EVIDENCE_LIMIT
-from adapters.models import Delivery, Target
+from adapters.models import CompetencyMapping, Delivery, Target
 from tests.adapters.helpers import COURSE, store_now, voiding
 from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,42 @@ def test_a_learner_known_only_by_account_is_delivered_by_employee_id(
     assert Delivery.objects.get().status == Delivery.DELIVERED, Delivery.objects.get().last_error
     record = market_target.skills()[("E200", "SAFETY-BASICS")]
     assert record["memberId"] == "E200" and "email" not in record
+
+
+def test_a_write_applied_but_unanswered_is_not_taken_for_what_the_marketplace_holds(
+    market_target, django_capture_on_commit_callbacks
+):
+    first = store_now(django_capture_on_commit_callbacks, evidence(0.6, timestamp="2026-03-01T10:00:00Z"))[0]
+    market_target.enqueue(applied_then(500))  # the 95 % record is applied, the answer is a 500
+    second = store_now(django_capture_on_commit_callbacks, evidence(0.95, timestamp="2026-03-02T10:00:00Z"))[
+        0
+    ]
+    assert skill(market_target)["level"] == 5
+    store_now(django_capture_on_commit_callbacks, voiding(second))
+    record = skill(market_target)
+    assert record["level"] == 3 and [item["statementId"] for item in record["evidence"]] == [first]
+
+
+def test_a_forced_backfill_applies_a_corrected_mapping(market_target, django_capture_on_commit_callbacks):
+    store_now(django_capture_on_commit_callbacks, evidence(0.8))
+    assert skill(market_target)["level"] == 4
+    CompetencyMapping.objects.filter(is_active=True).update(
+        version="2026.2",
+        rules=[{"activity_id": COURSE, "codes": ["SAFETY-BASICS"], "level": {"fixed": 2}}],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        backfill(target=Target.objects.get(name="market"), force=True)
+    record = skill(market_target)
+    assert record["level"] == 2 and record["mappingVersion"] == "2026.2"
+
+
+def test_pseudonymise_names_the_member_by_a_keyed_pseudonym_and_sends_no_email(
+    market_target, django_capture_on_commit_callbacks
+):
+    target = Target.objects.get(name="market")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "pseudonymise": True})
+    store_now(django_capture_on_commit_callbacks, evidence(0.8))
+    [(member, code)] = market_target.skills()
+    record = market_target.skills()[(member, code)]
+    assert member.startswith("p-") and member != "E100" and record["memberId"] == member
+    assert "email" not in record and "learner@example.com" not in str(record)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.models import Delivery
+from adapters.delivery.replay import backfill
+from adapters.models import Delivery, Target
 from tests.adapters.helpers import COURSE, store_now, voiding
 from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +43,35 @@ def test_a_void_retracts_the_event_by_the_id_the_pms_returned(pms_target, django
     assert retraction.url_path == f"/api/v1/learning-events/{event['id']}"
     assert pms_target.events() == {}
     assert Delivery.objects.get(kind="retract").status == Delivery.DELIVERED
+
+
+def test_a_statement_voided_after_a_forced_backfill_requeued_it_is_still_retracted(
+    pms_target, django_capture_on_commit_callbacks
+):
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion(completion=True))
+    assert len(pms_target.events()) == 1
+    backfill(target=Target.objects.get(name="pms"), force=True)  # requeued; its drain has not run
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert pms_target.events() == {}
+    assert Delivery.objects.get(kind="retract").status == Delivery.DELIVERED
+
+
+def test_an_event_created_but_unanswered_is_found_and_retracted_on_void(
+    pms_target, django_capture_on_commit_callbacks
+):
+    pms_target.enqueue(applied_then(502))  # the PMS created the event, the answer was a 502
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion(completion=True))
+    assert Delivery.objects.get().status == Delivery.RETRYING and len(pms_target.events()) == 1
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert pms_target.events() == {}  # looked up by statement id (no id came back), then deleted
+    assert [r.route for r in pms_target.requests][-2:] == ["learning-events.list", "learning-events.retract"]
+
+
+def test_pseudonymise_sends_a_keyed_pseudonym_instead_of_the_employee_id(
+    pms_target, django_capture_on_commit_callbacks
+):
+    target = Target.objects.get(name="pms")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "pseudonymise": True})
+    store_now(django_capture_on_commit_callbacks, completion(completion=True))
+    [event] = pms_target.events().values()
+    assert event["employeeId"].startswith("p-") and "E100" not in str(event)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill
-from adapters.delivery.send import delivery_send
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import ADL, COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import hang, status
+from tests.targets.behaviours import applied_then, hang
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_a_late_answer_does_not_double_the_message(slack_target, django_capture_
 def test_a_server_error_after_posting_does_not_double_the_message(
     slack_target, django_capture_on_commit_callbacks
 ):
-    slack_target.enqueue(status(500))  # answered 500; a 5xx may have posted, so the retry looks first
+    slack_target.enqueue(applied_then(500))  # posted, then answered 500: the retry looks first
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
@@ -69,3 +69,36 @@ def test_failures_are_not_announced_in_a_channel_by_default(slack_target, django
     store_now(django_capture_on_commit_callbacks, failed)
     assert slack_target.messages() == []
     assert Delivery.objects.get().status == Delivery.DELIVERED  # nothing to send is the right effect
+
+
+def test_a_failure_may_be_told_to_the_learner_alone_when_the_target_opts_in(
+    slack_target, django_capture_on_commit_callbacks
+):
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "failures": "direct_message"})
+    failed = make_statement(
+        actor_email="learner@example.com", activity=COURSE, verb=ADL + "failed", result={"success": False}
+    )
+    store_now(django_capture_on_commit_callbacks, failed)
+    [message] = slack_target.messages()
+    assert message["channel"].startswith("D")  # the learner's direct-message channel
+    assert slack_target.messages("#learning") == [] and slack_target.messages("#general") == []
+
+
+def test_a_completion_scored_below_min_score_is_not_announced(
+    slack_target, django_capture_on_commit_callbacks
+):
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "min_score": 60})
+    low = make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        result={"completion": True, "score": {"scaled": 0.4}},
+    )
+    high = make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        result={"completion": True, "score": {"scaled": 0.8}},
+    )
+    store_now(django_capture_on_commit_callbacks, low, high)
+    assert len(slack_target.messages("#learning")) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from adapters.delivery.retry import RetryPolicy, backoff_delay, decide
+from adapters.rules.retry import RetryPolicy, backoff_delay, decide
 
 POLICY = RetryPolicy(base_seconds=2, cap_seconds=60, max_attempts=5, max_age_seconds=3600)
 

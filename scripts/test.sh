@@ -17,4 +17,5 @@ PYTHONWARNINGS=ignore::RuntimeWarning .venv/bin/python manage.py makemigrations 
   echo "models and migrations differ: run manage.py makemigrations" >&2
   exit 1
 }
-exec .venv/bin/pytest "$@"
+# Two processes: the suite spends much of its time waiting on real workers, servers and databases.
+exec .venv/bin/pytest -n "${PYTEST_WORKERS:-2}" "$@"

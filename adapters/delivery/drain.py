@@ -43,12 +43,15 @@ def claim_seconds(target: Target, size: int) -> int:
     return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2))
 
 
-def claim_due(target: Target, limit: int) -> list[Delivery]:
-    """Take up to ``limit`` due deliveries of the target, oldest due first, for this worker."""
+def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries of the target, oldest due first, for this worker.
+    ``probe``: the breaker's probe takes the earliest open delivery even if its retry is not due
+    yet (deliveries back off while their target is down; the probe must not wait for them)."""
     if limit <= 0:
         return []
     now = timezone.now()
     until = now + timedelta(seconds=claim_seconds(target, limit))
+    horizon = now + timedelta(days=36500) if probe else now
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Delivery._meta.db_table)
         with connection.cursor() as cursor:
@@ -57,11 +60,11 @@ def claim_due(target: Target, limit: int) -> list[Delivery]:
                 f"updated_at = %s WHERE id IN (SELECT id FROM {table} WHERE target_id = %s "
                 f"AND status IN (%s, %s) AND next_attempt_at <= %s ORDER BY next_attempt_at "
                 f"LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
-                [Delivery.IN_FLIGHT, until, now, target.id, *OPEN, now, limit],
+                [Delivery.IN_FLIGHT, until, now, target.id, *OPEN, horizon, limit],
             )
             ids = [row[0] for row in cursor.fetchall()]
     else:  # SQLite: one writer at a time, so select then claim what is still due
-        due = Delivery.objects.filter(target=target, status__in=OPEN, next_attempt_at__lte=now)
+        due = Delivery.objects.filter(target=target, status__in=OPEN, next_attempt_at__lte=horizon)
         ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
         Delivery.objects.filter(id__in=ids, status__in=OPEN).update(
             status=Delivery.IN_FLIGHT, claimed_until=until, attempts=F("attempts") + 1, updated_at=now
@@ -133,7 +136,7 @@ def _one_batch(target: Target) -> int | None:
     if allowed == 0:
         queue.request_drain(target.id, at=now + timedelta(seconds=1), after_commit=False)
         return None
-    deliveries = claim_due(target, allowed)
+    deliveries = claim_due(target, allowed, probe=gate == "probe")
     pacing.give_back(target, allowed - len(deliveries))
     if not deliveries:
         return None

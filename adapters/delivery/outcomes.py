@@ -203,7 +203,12 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
 def _pace(target: Target, outcomes: list[Outcome]) -> None:
     """The breaker sees the batch: any success closes it; otherwise the failures count."""
     if any(outcome.status == Delivery.DELIVERED and outcome.status_code is not None for outcome in outcomes):
-        pacing.record_success(target)
+        if pacing.record_success(target):
+            # The breaker closed: what backed off while the target was down is due again now.
+            now = timezone.now()
+            Delivery.objects.filter(target=target, status=Delivery.RETRYING, next_attempt_at__gt=now).update(
+                next_attempt_at=now
+            )
         return
     failures = [outcome.failure for outcome in outcomes if outcome.failure is not None]
     if not failures:

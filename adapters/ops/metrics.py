@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Case, Count, Min, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -69,6 +69,7 @@ def render_metrics() -> str:
         "# TYPE lrs_outbox_oldest_batch_age_seconds gauge",
         f"lrs_outbox_oldest_batch_age_seconds {waiting:.3f}",
     ]
+    lines += _target_state(names)
     lags = delivery_lag_histogram(LAG_BUCKETS)
     lines += [
         "# HELP lrs_delivery_lag_seconds Statement stored to delivered, deliveries of the last hour.",
@@ -82,6 +83,53 @@ def render_metrics() -> str:
         f"lrs_delivery_lag_seconds_count {lags.count}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _target_state(names: dict[int, str]) -> list[str]:
+    """Per target, what an operator looks at in an incident: whether it is paused, how long its
+    oldest due delivery has waited, and its open deliveries never attempted apart from those
+    retrying. Read through the open-delivery index (``delivery_open``), never the whole table."""
+    now = timezone.now()
+    paused = dict(Target.objects.values_list("id", "paused_until"))
+    open_rows = Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING])
+    oldest = dict(
+        open_rows.filter(next_attempt_at__lte=now)
+        .values("target_id")
+        .annotate(oldest=Min("next_attempt_at"))
+        .values_list("target_id", "oldest")
+    )
+    counts = {
+        (target_id, tried): n
+        for target_id, tried, n in open_rows.annotate(
+            tried=Case(When(attempts=0, then=Value(False)), default=Value(True))
+        )
+        .values("target_id", "tried")
+        .annotate(n=Count("id"))
+        .values_list("target_id", "tried", "n")
+    }
+    lines = [
+        "# HELP lrs_target_paused Whether the target's circuit breaker holds it paused (1) or not (0).",
+        "# TYPE lrs_target_paused gauge",
+    ]
+    for target_id, name in sorted(names.items(), key=lambda item: item[1]):
+        until = paused.get(target_id)
+        lines.append(f'lrs_target_paused{{target="{_label(name)}"}} {int(until is not None and until > now)}')
+    lines += [
+        "# HELP lrs_oldest_due_delivery_age_seconds How long the target's oldest due delivery has waited.",
+        "# TYPE lrs_oldest_due_delivery_age_seconds gauge",
+    ]
+    for target_id, name in sorted(names.items(), key=lambda item: item[1]):
+        waited = (now - oldest[target_id]).total_seconds() if target_id in oldest else 0.0
+        lines.append(f'lrs_oldest_due_delivery_age_seconds{{target="{_label(name)}"}} {max(0.0, waited):.3f}')
+    lines += [
+        "# HELP lrs_deliveries_open Open deliveries by target: never attempted, or retrying after one.",
+        "# TYPE lrs_deliveries_open gauge",
+    ]
+    for target_id, name in sorted(names.items(), key=lambda item: item[1]):
+        for state, tried in (("never_attempted", False), ("retrying", True)):
+            count = counts.get((target_id, tried), 0)
+            lines.append(f'lrs_deliveries_open{{target="{_label(name)}",state="{state}"}} {count}')
+    return lines
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -59,9 +59,13 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def broker(private_redis, settings, monkeypatch) -> Iterator[str]:
-    """Point this process's dispatch at the private Redis (as a web process with a broker would)."""
+    """Point this process's dispatch at the private Redis (as a web process with a broker would),
+    and its cache too: drain slots and rate windows are shared with the workers through it."""
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": private_redis.url}
+    }
     previous = celery_app.conf.broker_url
     celery_app.conf.update(broker_url=private_redis.url, task_always_eager=False)
     _forget_broker_connections()

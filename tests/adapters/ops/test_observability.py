@@ -177,3 +177,33 @@ def test_admin_finds_deliveries_by_statement_id_or_idempotency_key(admin_client,
         assert first in page and "1 result" in page
     page = admin_client.get("/admin/adapters/delivery/", {"q": f"{first}:hook:retract"}).content.decode()
     assert "0 results" in page
+
+
+@pytest.mark.django_db
+def test_metrics_show_paused_targets_the_oldest_due_wait_and_never_attempted_apart_from_retrying(
+    client, target
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from lrs.statements.store import statement_store
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        statement_store(statements=[make_statement() for _ in range(3)], credential=None)
+    expand_outbox()
+    first, second, _third = Delivery.objects.order_by("id")
+    waited = timezone.now() - timedelta(seconds=90)
+    Delivery.objects.filter(pk=first.pk).update(next_attempt_at=waited)
+    Delivery.objects.filter(pk=second.pk).update(status=Delivery.RETRYING, attempts=2)
+    Target.objects.filter(pk=target.pk).update(paused_until=timezone.now() + timedelta(seconds=30))
+    text = client.get("/metrics").content.decode()
+    assert 'lrs_target_paused{target="hook"} 1' in text
+    [age] = [
+        line
+        for line in text.splitlines()
+        if line.startswith('lrs_oldest_due_delivery_age_seconds{target="hook"}')
+    ]
+    assert float(age.split()[-1]) >= 89
+    assert 'lrs_deliveries_open{target="hook",state="never_attempted"} 2' in text
+    assert 'lrs_deliveries_open{target="hook",state="retrying"} 1' in text

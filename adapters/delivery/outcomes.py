@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryHeld
@@ -191,13 +193,59 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
         delivery.maybe_applied = delivery.maybe_applied or outcome.maybe_applied
         delivery.updated_at = now
     Attempt.objects.bulk_create(attempts)
-    Delivery.objects.bulk_update([outcome.delivery for outcome in outcomes], _FIELDS)
+    _write([outcome.delivery for outcome in outcomes])
     _pace(target, outcomes)
     for outcome in outcomes:
         _log(target, outcome)
+    _summary(target, outcomes)
     retries = [o.next_attempt_at for o in outcomes if o.status == Delivery.RETRYING and o.next_attempt_at]
     if retries:
         queue.request_drain(target.id, at=min(retries), after_commit=False)
+
+
+_COLUMN_TYPES = {
+    "status": "text",
+    "attempts": "integer",
+    "last_error": "text",
+    "last_status_code": "integer",
+    "delivered_at": "timestamptz",
+    "next_attempt_at": "timestamptz",
+    "held_key": "text",
+    "external_id": "text",
+    "maybe_applied": "boolean",
+    "updated_at": "timestamptz",
+}
+
+
+def _write(deliveries: list[Delivery]) -> None:
+    """The deliveries' new state in ONE statement on PostgreSQL (an UPDATE from a JSON record
+    set: Django's ``bulk_update`` builds a CASE per column and row, which cost 1.5 s of Python per
+    batch of 200)."""
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_update(deliveries, _FIELDS)
+        return
+    rows = [{"id": d.id, **{column: getattr(d, column) for column in _COLUMN_TYPES}} for d in deliveries]
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    assignments = ", ".join(f"{column} = v.{column}" for column in _COLUMN_TYPES)
+    shape = ", ".join(f"{column} {kind}" for column, kind in _COLUMN_TYPES.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET claimed_until = NULL, {assignments} "  # noqa: S608
+            f"FROM json_to_recordset(%s::json) AS v(id bigint, {shape}) WHERE d.id = v.id",
+            [orjson.dumps(rows).decode()],
+        )
+
+
+def _summary(target: Target, outcomes: list[Outcome]) -> None:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    logger.info(
+        "%d deliveries to %s: %s",
+        len(outcomes),
+        target.name,
+        ", ".join(f"{count} {status}" for status, count in sorted(counts.items())),
+    )
 
 
 def _pace(target: Target, outcomes: list[Outcome]) -> None:
@@ -227,7 +275,7 @@ def _pace(target: Target, outcomes: list[Outcome]) -> None:
 def _log(target: Target, outcome: Outcome) -> None:
     key = outcome.delivery.idempotency_key
     if outcome.status == Delivery.DELIVERED:
-        logger.info("delivered %s to %s (attempt %d)", key, target.name, outcome.delivery.attempts)
+        logger.debug("delivered %s to %s (attempt %d)", key, target.name, outcome.delivery.attempts)
     elif outcome.failure is not None:
         logger.warning(
             "delivery %s to %s failed (attempt %d): %s",

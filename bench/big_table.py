@@ -54,8 +54,15 @@ def fill_big_table(url: str, credential_key: str, plan: FillPlan, seed: int, log
             marks["next"] = done + step
             log(f"  {done:,} stored, {done / seconds:,.0f}/s")
 
-    report = load_statements(database_url=url, credential_key=credential_key, total=wanted, seed=seed + 7,
-                             processes=plan.processes, progress=progress, max_seconds=plan.max_seconds)
+    report = load_statements(
+        database_url=url,
+        credential_key=credential_key,
+        total=wanted,
+        seed=seed + 7,
+        processes=plan.processes,
+        progress=progress,
+        max_seconds=plan.max_seconds,
+    )
     log(f"loaded {report.statements:,} in {report.seconds:.0f}s ({report.rate:,.0f}/s)")
     copied, copy_seconds = 0, 0.0
     if plan.replicate and report.statements < wanted:

@@ -29,14 +29,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bash bench/run.sh", description=__doc__)
-    parser.add_argument("--statements", type=int, default=int(os.environ.get("BENCH_STATEMENTS", "1000000")),
-                        help="statements in the big table for the query timings (env BENCH_STATEMENTS)")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
-                        help="loader processes for the big table (default: one per core)")
-    parser.add_argument("--load-seconds", type=float, default=600.0,
-                        help="time cap of the statement_store fill (0: none); see --no-replicate")
-    parser.add_argument("--no-replicate", action="store_true",
-                        help="when the fill hits its cap, leave the table smaller (no SQL copy)")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=int(os.environ.get("BENCH_STATEMENTS", "1000000")),
+        help="statements in the big table for the query timings (env BENCH_STATEMENTS)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="loader processes for the big table (default: one per core)",
+    )
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        default=600.0,
+        help="time cap of the statement_store fill (0: none); see --no-replicate",
+    )
+    parser.add_argument(
+        "--no-replicate",
+        action="store_true",
+        help="when the fill hits its cap, leave the table smaller (no SQL copy)",
+    )
     parser.add_argument("--ingest-seconds", type=float, default=15.0, help="time bound of each ingest test")
     parser.add_argument("--client-threads", type=int, default=6, help="load-generator threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -56,8 +71,9 @@ def prepare_database(url: str) -> None:
     log(f"recreating database {database.database_name(url)}")
     database.database_recreate(url)
     environ = {**os.environ, **in_process_environ(url)}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=environ,
-                   check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=environ, check=True
+    )
     floor_tables_create(url)
 
 
@@ -92,8 +108,12 @@ def main(argv: list[str]) -> int:
     summary: dict[str, Any] = {
         "command": "bash bench/run.sh " + " ".join(argv),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "postgresql": database.server_version(url), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "postgresql": database.server_version(url),
+            "platform": platform.platform(),
+        },
         "database": database.database_name(url),
         "server": config.description,
         "client_threads": args.client_threads,
@@ -109,18 +129,34 @@ def main(argv: list[str]) -> int:
             log("ingest: raw executemany floor, Django floor, single POST, batch-100 POST")
             limits = IngestLimits(threads=args.client_threads, seconds=args.ingest_seconds)
             figures = measure_ingest(target, url, limits, seed=args.seed, log=log)
-            summary["ingest"] = {"figures": figures, "ratios": ingest_ratios(figures),
-                                 "limits": limits.__dict__, "roundtrips": post_roundtrips(key, secret)}
-        plan = FillPlan(total=args.statements, processes=args.processes, max_seconds=args.load_seconds,
-                        replicate=not args.no_replicate)
+            summary["ingest"] = {
+                "figures": figures,
+                "ratios": ingest_ratios(figures),
+                "limits": limits.__dict__,
+                "roundtrips": post_roundtrips(key, secret),
+            }
+        plan = FillPlan(
+            total=args.statements,
+            processes=args.processes,
+            max_seconds=args.load_seconds,
+            replicate=not args.no_replicate,
+        )
         summary["load"] = fill_big_table(url, key, plan, args.seed, log)
         summary["statements_loaded"] = summary["load"]["rows"]["lrs_statement"]
         summary["queries"] = run_queries(target, args.repetitions, args.seed, RESULTS / "explain.txt", log)
     summary["seconds_total"] = round(time.perf_counter() - started, 1)
     summary["load_average_at_end"] = os.getloadavg()
     write_summary(summary, RESULTS / "summary.json")
-    print("\n".join(["", *summary_lines(summary), "",
-                     f"written: {RESULTS / 'summary.json'}, {RESULTS / 'explain.txt'}"]))
+    print(
+        "\n".join(
+            [
+                "",
+                *summary_lines(summary),
+                "",
+                f"written: {RESULTS / 'summary.json'}, {RESULTS / 'explain.txt'}",
+            ]
+        )
+    )
     return 0
 
 

@@ -119,7 +119,8 @@ def cost_table(rows: list[tuple[str, dict[str, float]]], columns: tuple[str, ...
     """``rows`` of (name, cost per statement) as text lines, ``columns`` from ``COST_HEADERS``."""
     lines = [f"{'':{width}} " + " ".join(f"{COST_HEADERS[column]:>9}" for column in columns)]
     for name, cost in rows:
-        cells = [f"{cost.get(column, 0):>9.{3 if column == 'full_page_images' else 1}f}"
-                 for column in columns]
+        cells = [
+            f"{cost.get(column, 0):>9.{3 if column == 'full_page_images' else 1}f}" for column in columns
+        ]
         lines.append(f"{name:{width}} " + " ".join(cells))
     return lines

@@ -6,8 +6,16 @@ import psycopg
 
 RAW_FLOOR_TABLE = "bench_floor_raw"
 HTTP_FLOOR_TABLE = "bench_floor_http"
-INSERT_COLUMNS = ("statement_id", "payload", "stored", "timestamp", "verb_id", "actor_ifi", "object_id",
-                  "registration")
+INSERT_COLUMNS = (
+    "statement_id",
+    "payload",
+    "stored",
+    "timestamp",
+    "verb_id",
+    "actor_ifi",
+    "object_id",
+    "registration",
+)
 
 _DDL = """
 CREATE TABLE {table} (

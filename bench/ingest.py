@@ -77,35 +77,64 @@ def measure_ingest(
     batches = [factory.batch(limits.batch_size) for _ in range(batches_needed)]
     raw_rows = [[statement_row(statement) for statement in batch] for batch in batches]
     before = phase_start(conninfo)
-    rows, seconds = raw_insert_rate(conninfo, raw_rows, threads=limits.threads, max_seconds=limits.seconds,
-                                    max_batches=limits.raw_batches)
-    raw = {"statements_per_s": round(rows / seconds, 1), "rows": rows, "seconds": round(seconds, 2),
-           "threads": limits.threads,
-           "cost_per_statement": before.per_statement(PhaseSnapshot.take(conninfo), rows)}
+    rows, seconds = raw_insert_rate(
+        conninfo, raw_rows, threads=limits.threads, max_seconds=limits.seconds, max_batches=limits.raw_batches
+    )
+    raw = {
+        "statements_per_s": round(rows / seconds, 1),
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "threads": limits.threads,
+        "cost_per_statement": before.per_statement(PhaseSnapshot.take(conninfo), rows),
+    }
     figures: dict[str, Any] = {"raw_executemany_100": _logged(log, "raw_executemany_100", raw)}
     del raw_rows
 
     floor_bodies = [_encode(factory.statement()) for _ in range(singles_needed)]
     mark = PhaseMark(conninfo)
-    floor = run_load(target, method="POST", path="/bench/floor", bodies=floor_bodies, threads=limits.threads,
-                     max_requests=limits.single_requests, max_seconds=limits.seconds,
-                     warmup_requests=limits.warmup_requests, on_timed_start=mark.set)
+    floor = run_load(
+        target,
+        method="POST",
+        path="/bench/floor",
+        bodies=floor_bodies,
+        threads=limits.threads,
+        max_requests=limits.single_requests,
+        max_seconds=limits.seconds,
+        warmup_requests=limits.warmup_requests,
+        on_timed_start=mark.set,
+    )
     figures["django_floor_single"] = _logged(log, "django_floor_single", load_figures(floor, 1, mark))
     del floor_bodies
 
     single_bodies = [_encode(factory.statement()) for _ in range(singles_needed)]
     mark = PhaseMark(conninfo)
-    single = run_load(target, method="POST", path="/xapi/statements", bodies=single_bodies,
-                      threads=limits.threads, max_requests=limits.single_requests, max_seconds=limits.seconds,
-                      warmup_requests=limits.warmup_requests, on_timed_start=mark.set)
+    single = run_load(
+        target,
+        method="POST",
+        path="/xapi/statements",
+        bodies=single_bodies,
+        threads=limits.threads,
+        max_requests=limits.single_requests,
+        max_seconds=limits.seconds,
+        warmup_requests=limits.warmup_requests,
+        on_timed_start=mark.set,
+    )
     figures["lrs_single_post"] = _logged(log, "lrs_single_post", load_figures(single, 1, mark))
     del single_bodies
 
     batch_bodies = [_encode(batch) for batch in batches]
     mark = PhaseMark(conninfo)
-    batch = run_load(target, method="POST", path="/xapi/statements", bodies=batch_bodies,
-                     threads=limits.threads, max_requests=limits.batch_requests, max_seconds=limits.seconds,
-                     warmup_requests=limits.warmup_batches, on_timed_start=mark.set)
+    batch = run_load(
+        target,
+        method="POST",
+        path="/xapi/statements",
+        bodies=batch_bodies,
+        threads=limits.threads,
+        max_requests=limits.batch_requests,
+        max_seconds=limits.seconds,
+        warmup_requests=limits.warmup_batches,
+        on_timed_start=mark.set,
+    )
     figures["lrs_batch_100_post"] = _logged(
         log, "lrs_batch_100_post", load_figures(batch, limits.batch_size, mark)
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -76,10 +77,8 @@ async def main_async(port: int, delay: float, stats_path: Path | None) -> None:
                 partial = stats_path.with_suffix(".tmp")
                 partial.write_text(json.dumps(receiver.stats()))
                 os.replace(partial, stats_path)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
     if stats_path is not None:
         stats_path.write_text(json.dumps(receiver.stats()))
 

@@ -69,8 +69,9 @@ def query_types(universe: Universe, stored: StoredRange) -> list[QueryType]:
             lambda rng: {"verb": rng.choice(verbs), "agent": _agent(rng.choice(universe.actors))},
         ),
         QueryType("paging_no_filter", lambda rng: {}, follows_more=True),
-        QueryType("paging_agent", lambda rng: {"agent": _agent(rng.choice(universe.actors))},
-                  follows_more=True),
+        QueryType(
+            "paging_agent", lambda rng: {"agent": _agent(rng.choice(universe.actors))}, follows_more=True
+        ),
     ]
 
 

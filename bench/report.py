@@ -51,13 +51,17 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines += _cost_lines(ingest["figures"])
     load = summary.get("load")
     if load:
-        lines += [f"big-table load via statement_store: {load['statements']:,} in {load['seconds']:.0f}s "
-                  f"= {load['statements_per_s']:,.0f}/s ({load['processes']} processes, batches of "
-                  f"{load['batch_size']}); VACUUM ANALYZE {load['vacuum_analyze_seconds']:.0f}s"]
+        lines += [
+            f"big-table load via statement_store: {load['statements']:,} in {load['seconds']:.0f}s "
+            f"= {load['statements_per_s']:,.0f}/s ({load['processes']} processes, batches of "
+            f"{load['batch_size']}); VACUUM ANALYZE {load['vacuum_analyze_seconds']:.0f}s"
+        ]
         if load.get("replicated_in_sql"):
             cap, copied = load["statement_store_time_cap_s"], load["replicated_in_sql"]
-            lines.append(f"  statement_store fill capped at {cap:.0f}s: {copied:,} more rows copied in SQL "
-                         f"in {load['replicate_seconds']:.0f}s")
+            lines.append(
+                f"  statement_store fill capped at {cap:.0f}s: {copied:,} more rows copied in SQL "
+                f"in {load['replicate_seconds']:.0f}s"
+            )
         lines.append("")
     queries = summary.get("queries")
     if queries:

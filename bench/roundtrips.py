@@ -21,8 +21,13 @@ def _post(client: Any, auth: str, body: Any) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
-        response = client.post("/xapi/statements", json.dumps(body), content_type="application/json",
-                               HTTP_AUTHORIZATION=auth, HTTP_X_EXPERIENCE_API_VERSION="1.0.3")
+        response = client.post(
+            "/xapi/statements",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=auth,
+            HTTP_X_EXPERIENCE_API_VERSION="1.0.3",
+        )
     if response.status_code != 200:
         raise RuntimeError(f"POST answered {response.status_code}: {response.content[:300]!r}")
     return [" ".join(item["sql"].split())[:160] for item in captured.captured_queries]

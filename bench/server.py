@@ -101,8 +101,9 @@ def gunicorn(
     ]  # fmt: skip
     environ = {**production_environ(database_url), **(extra_env or {})}
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
-                                   preexec_fn=die_with_parent)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         try:
             _wait_ready(port, process)
             yield port

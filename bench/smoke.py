@@ -16,8 +16,9 @@ def smoke_check(target: Target) -> None:
         status, body = request_once(conn, "POST", "/xapi/statements", json.dumps(statement).encode(), headers)
         if status != 200:
             raise SystemExit(f"bench: POST /xapi/statements answered {status}: {body[:500]!r}")
-        status, body = request_once(conn, "GET", f"/xapi/statements?statementId={statement['id']}", None,
-                                    target.headers)
+        status, body = request_once(
+            conn, "GET", f"/xapi/statements?statementId={statement['id']}", None, target.headers
+        )
         if status != 200:
             raise SystemExit(f"bench: GET /xapi/statements?statementId= answered {status}: {body[:500]!r}")
         status, body = request_once(conn, "POST", "/bench/floor", json.dumps(statement).encode(), headers)

@@ -17,6 +17,9 @@ def _no_leaked_fake_threads() -> Iterator[None]:
     """Every fake started in a test must have joined its threads by the end of the test."""
     before = set(threading.enumerate())
     yield
-    leaked = [t.name for t in threading.enumerate()
-              if t not in before and t.is_alive() and t.name.startswith(FAKE_NAMES)]
+    leaked = [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and t.name.startswith(FAKE_NAMES)
+    ]
     assert not leaked, f"threads left running: {leaked}"

@@ -15,7 +15,6 @@ Celery worker in another process can reach it. A request goes through three step
    request (its *effect*) and gives its natural answer.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -96,8 +95,9 @@ class FakeServer(LocalServer):
 
     def contract_reply(self, request: FakeRequest, error: ContractError) -> Reply:
         """The 400 for a contract violation (RFC 6749 style by default)."""
-        return json_reply(error.status, {"error": error.error or "invalid_request",
-                                         "error_description": error.reason})
+        return json_reply(
+            error.status, {"error": error.error or "invalid_request", "error_description": error.reason}
+        )
 
     def error_reply(self, request: FakeRequest, code: int, headers: dict[str, str]) -> Reply:
         """The answer for a scripted non-2xx behaviour without a body."""
@@ -151,8 +151,11 @@ class FakeServer(LocalServer):
 
     def accepted(self, route: str | None = None) -> list[FakeRequest]:
         """Requests (to ``route``, if given) answered 2xx, in arrival order."""
-        return [r for r in self.requests if r.status is not None and 200 <= r.status < 300
-                and (route is None or r.route == route)]
+        return [
+            r
+            for r in self.requests
+            if r.status is not None and 200 <= r.status < 300 and (route is None or r.route == route)
+        ]
 
     def rejected(self) -> list[FakeRequest]:
         """Requests refused for breaking the contract (their ``rejected`` says why)."""
@@ -180,8 +183,13 @@ class FakeServer(LocalServer):
             return None
         stored_fingerprint, reply = self._idempotent[key]
         if stored_fingerprint != fingerprint:
-            return json_reply(422, {"error": "idempotency_key_reused", "error_description":
-                                    f"Idempotency-Key {key} was used for a different request"})
+            return json_reply(
+                422,
+                {
+                    "error": "idempotency_key_reused",
+                    "error_description": f"Idempotency-Key {key} was used for a different request",
+                },
+            )
         return Reply(reply.code, reply.body, {**reply.headers, "Idempotent-Replayed": "true"})
 
     def remember(self, key: str, fingerprint: str, reply: Reply) -> Reply:
@@ -207,9 +215,17 @@ class FakeHandler(RecordingHandler):
         except ValueError:
             parsed = None
         split = urlsplit(self.path)
-        record = FakeRequest(self.command, self.path, dict(self.headers.items()), body, parsed, time.time(),
-                             server=owner.name, url_path=split.path,
-                             query=dict(parse_qsl(split.query, keep_blank_values=True)))
+        record = FakeRequest(
+            self.command,
+            self.path,
+            dict(self.headers.items()),
+            body,
+            parsed,
+            time.time(),
+            server=owner.name,
+            url_path=split.path,
+            query=dict(parse_qsl(split.query, keep_blank_values=True)),
+        )
         owner._record(record)
         try:
             outcome = owner.route(record)

@@ -81,12 +81,19 @@ class Reply:
 
 
 def json_reply(code: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(code, json.dumps(payload).encode(), {"Content-Type": "application/json; charset=utf-8",
-                                                       **(headers or {})})
+    return Reply(
+        code,
+        json.dumps(payload).encode(),
+        {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    )
 
 
-def text_reply(code: int, text: str, headers: dict[str, str] | None = None,
-               content_type: str = "text/plain; charset=utf-8") -> Reply:
+def text_reply(
+    code: int,
+    text: str,
+    headers: dict[str, str] | None = None,
+    content_type: str = "text/plain; charset=utf-8",
+) -> Reply:
     return Reply(code, text.encode(), {"Content-Type": content_type, **(headers or {})})
 
 

@@ -26,8 +26,12 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 CHANNEL_MESSAGE_SCOPES = frozenset({"channelmessage.send", "group.readwrite.all"})
 
-_NAME_VALUE = {"type": "object", "additionalProperties": False, "required": ["name", "value"],
-               "properties": {"name": {"type": "string", "minLength": 1}, "value": {"type": "string"}}}
+_NAME_VALUE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "value"],
+    "properties": {"name": {"type": "string", "minLength": 1}, "value": {"type": "string"}},
+}
 
 ACTIVITY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -38,29 +42,43 @@ ACTIVITY_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["source", "value"],
-            "properties": {"source": {"enum": ["entityUrl", "text"]},
-                           "value": {"type": "string", "minLength": 1},
-                           "webUrl": {"type": "string", "pattern": "^https://"}},
+            "properties": {
+                "source": {"enum": ["entityUrl", "text"]},
+                "value": {"type": "string", "minLength": 1},
+                "webUrl": {"type": "string", "pattern": "^https://"},
+            },
             "allOf": [
-                {"if": {"required": ["source"], "properties": {"source": {"const": "text"}}},
-                 "then": {"required": ["webUrl"]}},
-                {"if": {"required": ["source"], "properties": {"source": {"const": "entityUrl"}}},
-                 "then": {"properties": {"value": {"pattern": r"^https://graph\.microsoft\.com/(v1\.0|beta)/"}}}},
+                {
+                    "if": {"required": ["source"], "properties": {"source": {"const": "text"}}},
+                    "then": {"required": ["webUrl"]},
+                },
+                {
+                    "if": {"required": ["source"], "properties": {"source": {"const": "entityUrl"}}},
+                    "then": {
+                        "properties": {"value": {"pattern": r"^https://graph\.microsoft\.com/(v1\.0|beta)/"}}
+                    },
+                },
             ],
         },
         "activityType": {"type": "string", "minLength": 1},
         "chainId": {"type": "integer"},
-        "previewText": {"type": "object", "additionalProperties": False, "required": ["content"],
-                        "properties": {"content": {"type": "string"},
-                                       "contentType": {"enum": ["text", "html"]}}},
+        "previewText": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["content"],
+            "properties": {"content": {"type": "string"}, "contentType": {"enum": ["text", "html"]}},
+        },
         "templateParameters": {"type": "array", "items": _NAME_VALUE},
         "teamsAppId": {"type": "string"},
         "iconId": {"type": "string"},
     },
-    "if": {"required": ["activityType"],
-           "properties": {"activityType": {"const": "systemDefault"}}},
-    "then": {"required": ["templateParameters"], "properties": {"templateParameters": {
-        "contains": {"properties": {"name": {"const": "systemDefaultText"}}}}}},
+    "if": {"required": ["activityType"], "properties": {"activityType": {"const": "systemDefault"}}},
+    "then": {
+        "required": ["templateParameters"],
+        "properties": {
+            "templateParameters": {"contains": {"properties": {"name": {"const": "systemDefaultText"}}}}
+        },
+    },
 }
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -69,21 +87,33 @@ CHANNEL_MESSAGE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["body"],
     "properties": {
-        "body": {"type": "object", "additionalProperties": False, "required": ["content"],
-                 "properties": {"contentType": {"enum": ["text", "html"]},
-                                "content": {"type": "string", "minLength": 1}}},
+        "body": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["content"],
+            "properties": {
+                "contentType": {"enum": ["text", "html"]},
+                "content": {"type": "string", "minLength": 1},
+            },
+        },
         "subject": _NULLABLE_STRING,
         "summary": _NULLABLE_STRING,
         "importance": {"enum": ["normal", "high", "urgent"]},
-        "attachments": {"type": "array", "items": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["id", "contentType"],
-            "properties": {"id": {"type": "string", "minLength": 1},
-                           "contentType": {"type": "string", "minLength": 1},
-                           **dict.fromkeys(["content", "contentUrl", "name", "thumbnailUrl", "teamsAppId"],
-                                           _NULLABLE_STRING)},
-        }},
+        "attachments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "contentType"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "contentType": {"type": "string", "minLength": 1},
+                    **dict.fromkeys(
+                        ["content", "contentUrl", "name", "thumbnailUrl", "teamsAppId"], _NULLABLE_STRING
+                    ),
+                },
+            },
+        },
         "mentions": {"type": "array"},
         "hostedContents": {"type": "array"},
     },
@@ -147,27 +177,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def graph_error(request: FakeRequest, code: int, error_code: str, message: str,
-                headers: dict[str, str] | None = None) -> Reply:
+def graph_error(
+    request: FakeRequest, code: int, error_code: str, message: str, headers: dict[str, str] | None = None
+) -> Reply:
     """A Graph error: ``{"error": {"code", "message", "innerError": {date, request-id, ...}}}``."""
     request_id = str(uuid.uuid4())
-    inner = {"date": _now().strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id,
-             "client-request-id": request.header("client-request-id") or request_id}
+    inner = {
+        "date": _now().strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": request.header("client-request-id") or request_id,
+    }
     extra = {"request-id": request_id, **(headers or {})}
     if code == 401:
-        extra.setdefault("WWW-Authenticate", 'Bearer realm="", authorization_uri='
-                         '"https://login.microsoftonline.com/common/oauth2/authorize", '
-                         'client_id="00000003-0000-0000-c000-000000000000"')
+        extra.setdefault(
+            "WWW-Authenticate",
+            'Bearer realm="", authorization_uri='
+            '"https://login.microsoftonline.com/common/oauth2/authorize", '
+            'client_id="00000003-0000-0000-c000-000000000000"',
+        )
     return json_reply(code, {"error": {"code": error_code, "message": message, "innerError": inner}}, extra)
 
 
-GRAPH_STATUS_CODES = {400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "Forbidden", 404: "NotFound",
-                      409: "Conflict", 429: "TooManyRequests", 500: "InternalServerError",
-                      502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+GRAPH_STATUS_CODES = {
+    400: "BadRequest",
+    401: "InvalidAuthenticationToken",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
 
 
-def aad_error(code: int, error: str, aadsts: int | None, description: str,
-              headers: dict[str, str] | None = None) -> Reply:
+def aad_error(
+    code: int, error: str, aadsts: int | None, description: str, headers: dict[str, str] | None = None
+) -> Reply:
     """A Microsoft identity platform token endpoint error."""
     trace, correlation, now = str(uuid.uuid4()), str(uuid.uuid4()), _now()
     stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
@@ -175,9 +222,11 @@ def aad_error(code: int, error: str, aadsts: int | None, description: str,
     payload: dict[str, Any] = {
         "error": error,
         "error_description": f"{prefix}{description} Trace ID: {trace} Correlation ID: {correlation} "
-                             f"Timestamp: {stamp}",
+        f"Timestamp: {stamp}",
         "error_codes": [aadsts] if aadsts else [],
-        "timestamp": stamp, "trace_id": trace, "correlation_id": correlation,
+        "timestamp": stamp,
+        "trace_id": trace,
+        "correlation_id": correlation,
     }
     if aadsts:
         payload["error_uri"] = f"https://login.microsoftonline.com/error?code={aadsts}"

@@ -57,11 +57,16 @@ DEFAULT_DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offli
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 _ACTIVITY_PATH = re.compile(r"^/v1\.0/users/([^/]+)/teamwork/sendActivityNotification$")
 _MESSAGES_PATH = re.compile(r"^/v1\.0/teams/([^/]+)/channels/([^/]+)/messages$")
-GRAPH_TOKEN_PROBLEMS = {"missing": "Access token is empty.", "unknown": "IDX14100: JWT is not well formed.",
-                        "expired": "Lifetime validation failed, the token is expired."}
-IMPORT_ONLY = ("Message POST is allowed in application-only context only for import purposes. Refer to "
-               "https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/"
-               "import-external-messages-to-teams for more details.")
+GRAPH_TOKEN_PROBLEMS = {
+    "missing": "Access token is empty.",
+    "unknown": "IDX14100: JWT is not well formed.",
+    "expired": "Lifetime validation failed, the token is expired.",
+}
+IMPORT_ONLY = (
+    "Message POST is allowed in application-only context only for import purposes. Refer to "
+    "https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/"
+    "import-external-messages-to-teams for more details."
+)
 
 
 class GraphServer(FakeServer):
@@ -70,10 +75,17 @@ class GraphServer(FakeServer):
     name = "graph"
     counted_kinds = frozenset({"activity", "channel_message"})
 
-    def __init__(self, tenant_id: str = DEFAULT_TENANT, client_id: str = DEFAULT_CLIENT_ID,
-                 client_secret: str = DEFAULT_CLIENT_SECRET, host: str = "127.0.0.1", port: int = 0,
-                 token_ttl: float = 3599.0, users: set[str] | None = None,
-                 channels: set[tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        tenant_id: str = DEFAULT_TENANT,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: float = 3599.0,
+        users: set[str] | None = None,
+        channels: set[tuple[str, str]] | None = None,
+    ):
         super().__init__(host, port)
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
         self.token_store = TokenStore("graph", token_ttl)
@@ -103,12 +115,14 @@ class GraphServer(FakeServer):
         """An access token: ``app`` (client credentials) or ``delegated`` for ``user``."""
         if kind == "app":
             return self.token_store.issue(self.client_id, scope=GRAPH_DEFAULT_SCOPE).value
-        token = self.token_store.issue(self.client_id, kind="delegated", scope=full_scope(scope),
-                                       subject=user)
+        token = self.token_store.issue(
+            self.client_id, kind="delegated", scope=full_scope(scope), subject=user
+        )
         return token.value
 
-    def issue_refresh_token(self, user: str = DEFAULT_USER, scope: str = DEFAULT_DELEGATED_SCOPE,
-                            value: str | None = None) -> str:
+    def issue_refresh_token(
+        self, user: str = DEFAULT_USER, scope: str = DEFAULT_DELEGATED_SCOPE, value: str | None = None
+    ) -> str:
         """A refresh token for ``user`` (as if they had signed in), to configure the adapter with."""
         return self.token_store.issue_refresh(self.client_id, user, scope, value).value
 
@@ -139,8 +153,14 @@ class GraphServer(FakeServer):
             return [dict(m) for m in self._channel_messages]
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "token_url": self.token_url, "graph_url": self.graph_url,
-                "tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
+        return {
+            "url": self.url,
+            "token_url": self.token_url,
+            "graph_url": self.graph_url,
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def reset_state(self) -> None:
         self._notifications.clear()
@@ -154,8 +174,13 @@ class GraphServer(FakeServer):
 
     def error_reply(self, request: FakeRequest, code: int, headers: dict[str, str]) -> Reply:
         if request.route == "token":
-            return aad_error(code, "temporarily_unavailable" if code in {429, 503} else "server_error", None,
-                             f"The service answered {code}.", headers)
+            return aad_error(
+                code,
+                "temporarily_unavailable" if code in {429, 503} else "server_error",
+                None,
+                f"The service answered {code}.",
+                headers,
+            )
         message = "Too many requests." if code == 429 else f"The service answered {code}."
         return graph_error(request, code, GRAPH_STATUS_CODES.get(code, "UnknownError"), message, headers)
 
@@ -167,20 +192,31 @@ class GraphServer(FakeServer):
             return self._token(request, match.group(1))
         activity, messages = _ACTIVITY_PATH.match(path), _MESSAGES_PATH.match(path)
         if not (activity or messages):
-            return answer(graph_error(request, 404, "NotFound",
-                                      f"Resource not found for the segment '{path}'."))
+            return answer(
+                graph_error(request, 404, "NotFound", f"Resource not found for the segment '{path}'.")
+            )
         request.route = "activity" if activity else "channel_message"
         if request.method != "POST":
-            return answer(graph_error(request, 405, "MethodNotAllowed", "The HTTP method is not allowed.",
-                                      {"Allow": "POST"}))
+            return answer(
+                graph_error(
+                    request, 405, "MethodNotAllowed", "The HTTP method is not allowed.", {"Allow": "POST"}
+                )
+            )
         token, problem = self.token_store.check_bearer(request)
         if token is None:
             message = GRAPH_TOKEN_PROBLEMS[str(problem)]
             return answer(graph_error(request, 401, "InvalidAuthenticationToken", message))
         if activity:
             if token.kind != "app":
-                return answer(graph_error(request, 403, "Forbidden", "This fake sends activity notifications "
-                                          "with an application token (TeamsActivity.Send) only."))
+                return answer(
+                    graph_error(
+                        request,
+                        403,
+                        "Forbidden",
+                        "This fake sends activity notifications "
+                        "with an application token (TeamsActivity.Send) only.",
+                    )
+                )
             body = request.json_body()
             check_activity(body)
             return perform(lambda: self._notify(request, unquote(activity.group(1)), body))
@@ -188,8 +224,15 @@ class GraphServer(FakeServer):
         if token.kind != "delegated":
             return answer(graph_error(request, 401, "Unauthorized", IMPORT_ONLY))
         if not scope_names(token.scope) & CHANNEL_MESSAGE_SCOPES:
-            return answer(graph_error(request, 403, "Forbidden", "Missing scope permissions on the request. "
-                                      "API requires one of 'ChannelMessage.Send, Group.ReadWrite.All'."))
+            return answer(
+                graph_error(
+                    request,
+                    403,
+                    "Forbidden",
+                    "Missing scope permissions on the request. "
+                    "API requires one of 'ChannelMessage.Send, Group.ReadWrite.All'.",
+                )
+            )
         body = request.json_body()
         check_channel_message(body)
         team, channel = unquote(messages.group(1)), unquote(messages.group(2))
@@ -199,9 +242,13 @@ class GraphServer(FakeServer):
         with self._config_lock:
             known = self.users is None or user in self.users
         if not known:
-            return graph_error(request, 404, "Request_ResourceNotFound",
-                               f"Resource '{user}' does not exist or one of its queried "
-                               "reference-property objects are not present.")
+            return graph_error(
+                request,
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{user}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
         self._notifications.append({"user": user, **body})
         self.add_effect("activity", f"{user}|{body['activityType']}|{body['previewText']['content']}", body)
         return empty_reply(204)
@@ -215,23 +262,39 @@ class GraphServer(FakeServer):
             return graph_error(request, 404, "NotFound", f"Channel {channel} of team {team} was not found.")
         message_id = str(next(self._message_ids))
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        sender = {"application": None, "device": None,
-                  "user": {"id": token.subject, "displayName": token.subject, "userIdentityType": "aadUser"}}
+        sender = {
+            "application": None,
+            "device": None,
+            "user": {"id": token.subject, "displayName": token.subject, "userIdentityType": "aadUser"},
+        }
         self._channel_messages.append(
             {"team": team, "channel": channel, "id": message_id, "from": sender, **body}
         )
         self.add_effect("channel_message", f"{team}/{channel}|{body['body']['content']}", body)
-        return json_reply(201, {
-            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team}')/channels('{channel}')"
-                              "/messages/$entity",
-            "id": message_id, "replyToId": None, "etag": message_id, "messageType": "message",
-            "createdDateTime": now, "lastModifiedDateTime": now, "deletedDateTime": None,
-            "subject": body.get("subject"), "importance": body.get("importance", "normal"), "locale": "en-us",
-            "webUrl": f"https://teams.microsoft.com/l/message/{channel}/{message_id}",
-            "from": sender, "body": {"contentType": "text", **body["body"]},
-            "attachments": body.get("attachments", []), "mentions": [], "reactions": [],
-            "channelIdentity": {"teamId": team, "channelId": channel},
-        })
+        return json_reply(
+            201,
+            {
+                "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team}')/channels('{channel}')"
+                "/messages/$entity",
+                "id": message_id,
+                "replyToId": None,
+                "etag": message_id,
+                "messageType": "message",
+                "createdDateTime": now,
+                "lastModifiedDateTime": now,
+                "deletedDateTime": None,
+                "subject": body.get("subject"),
+                "importance": body.get("importance", "normal"),
+                "locale": "en-us",
+                "webUrl": f"https://teams.microsoft.com/l/message/{channel}/{message_id}",
+                "from": sender,
+                "body": {"contentType": "text", **body["body"]},
+                "attachments": body.get("attachments", []),
+                "mentions": [],
+                "reactions": [],
+                "channelIdentity": {"teamId": team, "channelId": channel},
+            },
+        )
 
     # -- token endpoint ----------------------------------------------------------------------
     def _token(self, request: FakeRequest, tenant: str) -> Outcome:
@@ -244,12 +307,24 @@ class GraphServer(FakeServer):
         if not grant_type:
             raise ContractError("The request body must contain the following parameter: 'grant_type'.")
         if grant_type not in {"client_credentials", "refresh_token"}:
-            return answer(aad_error(400, "unsupported_grant_type", 70003,
-                                    f"The app requested an unsupported grant type '{grant_type}'."))
+            return answer(
+                aad_error(
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    f"The app requested an unsupported grant type '{grant_type}'.",
+                )
+            )
         client_id, secret = client_auth(request, form)
         if client_id != self.client_id:
-            return answer(aad_error(400, "unauthorized_client", 700016, f"Application with identifier "
-                                    f"'{client_id}' was not found in the directory '{tenant}'."))
+            return answer(
+                aad_error(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+                )
+            )
         if secret != self.client_secret:
             return answer(aad_error(401, "invalid_client", 7000215, "Invalid client secret provided."))
         scope = form.get("scope", "").strip()
@@ -261,19 +336,40 @@ class GraphServer(FakeServer):
 
     def _client_credentials(self, scope: str) -> Outcome:
         if not scope.endswith("/.default") or " " in scope:
-            return answer(aad_error(400, "invalid_scope", 1002012,
-                                    f"The provided value for scope {scope} is not valid. Client credential "
-                                    "flows must have a scope value with /.default suffixed to the resource "
-                                    "identifier (application ID URI)."))
+            return answer(
+                aad_error(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {scope} is not valid. Client credential "
+                    "flows must have a scope value with /.default suffixed to the resource "
+                    "identifier (application ID URI).",
+                )
+            )
         if scope != GRAPH_DEFAULT_SCOPE:
-            return answer(aad_error(400, "invalid_resource", 500011, f"The resource principal named "
-                                    f"{scope.removesuffix('/.default')} was not found in the tenant."))
+            return answer(
+                aad_error(
+                    400,
+                    "invalid_resource",
+                    500011,
+                    f"The resource principal named "
+                    f"{scope.removesuffix('/.default')} was not found in the tenant.",
+                )
+            )
 
         def issue() -> Reply:
             token = self.token_store.issue(self.client_id, scope=scope)
             ttl = int(self.token_store.ttl)
-            return json_reply(200, {"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl,
-                                    "access_token": token.value}, NO_STORE)
+            return json_reply(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": ttl,
+                    "ext_expires_in": ttl,
+                    "access_token": token.value,
+                },
+                NO_STORE,
+            )
 
         return perform(issue, TOKEN)
 
@@ -284,22 +380,45 @@ class GraphServer(FakeServer):
         grant = self.token_store.refresh_grant(value)
         if grant is None:
             known = any(g.value == value for g in self.token_store.refresh_tokens)
-            return answer(aad_error(400, "invalid_grant", 700082 if known else 9002313,
-                                    "The refresh token has expired due to inactivity." if known
-                                    else "Invalid request. Request is malformed or invalid."))
+            return answer(
+                aad_error(
+                    400,
+                    "invalid_grant",
+                    700082 if known else 9002313,
+                    "The refresh token has expired due to inactivity."
+                    if known
+                    else "Invalid request. Request is malformed or invalid.",
+                )
+            )
         wanted, granted = scope_names(scope), scope_names(grant.scope)
         if ".default" not in wanted and not wanted <= granted:
-            return answer(aad_error(400, "invalid_scope", 65001, f"The user has not consented to "
-                                    f"{', '.join(sorted(wanted - granted))}."))
+            return answer(
+                aad_error(
+                    400,
+                    "invalid_scope",
+                    65001,
+                    f"The user has not consented to {', '.join(sorted(wanted - granted))}.",
+                )
+            )
         delegated = grant.scope if ".default" in wanted else scope
 
         def issue() -> Reply:
-            token = self.token_store.issue(self.client_id, kind="delegated", scope=full_scope(delegated),
-                                           subject=grant.subject)
+            token = self.token_store.issue(
+                self.client_id, kind="delegated", scope=full_scope(delegated), subject=grant.subject
+            )
             rotated = self.token_store.issue_refresh(self.client_id, grant.subject, grant.scope)
             ttl = int(self.token_store.ttl)
-            return json_reply(200, {"token_type": "Bearer", "scope": full_scope(delegated), "expires_in": ttl,
-                                    "ext_expires_in": ttl, "access_token": token.value,
-                                    "refresh_token": rotated.value}, NO_STORE)
+            return json_reply(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "scope": full_scope(delegated),
+                    "expires_in": ttl,
+                    "ext_expires_in": ttl,
+                    "access_token": token.value,
+                    "refresh_token": rotated.value,
+                },
+                NO_STORE,
+            )
 
         return perform(issue, TOKEN)

@@ -25,8 +25,12 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, owner.handler_class)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self._run_handler, args=(request, client_address), daemon=True,
-                                  name=f"{self.owner.name}-handler")
+        thread = threading.Thread(
+            target=self._run_handler,
+            args=(request, client_address),
+            daemon=True,
+            name=f"{self.owner.name}-handler",
+        )
         self.owner._track(thread)
         thread.start()
 
@@ -77,7 +81,9 @@ class LocalServer:
             self._httpd = _HTTPServer((self.host, self.port), self)
             self.port = self._httpd.server_address[1]
             self._serve_thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
                 name=f"{self.name}-server-{self.port}",
             )
             self._serve_thread.start()

@@ -72,9 +72,11 @@ SKILL_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["statementId", "activityId"],
-                "properties": {"statementId": {"type": "string", "pattern": UUID},
-                               "activityId": {"type": "string", "minLength": 1},
-                               "date": {"type": "string", "format": "date"}},
+                "properties": {
+                    "statementId": {"type": "string", "pattern": UUID},
+                    "activityId": {"type": "string", "minLength": 1},
+                    "date": {"type": "string", "format": "date"},
+                },
             },
         },
         "badges": _NAMES,
@@ -90,9 +92,15 @@ class MarketplaceServer(FakeServer):
     name = "marketplace"
     counted_kinds = frozenset({"upsert"})
 
-    def __init__(self, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
-                 host: str = "127.0.0.1", port: int = 0, token_ttl: float = 3600.0,
-                 honour_idempotency: bool = True):
+    def __init__(
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: float = 3600.0,
+        honour_idempotency: bool = True,
+    ):
         super().__init__(host, port, honour_idempotency)
         self.client_id, self.client_secret = client_id, client_secret
         self.token_store = TokenStore("mkt", token_ttl)
@@ -133,9 +141,13 @@ class MarketplaceServer(FakeServer):
             return list(self._revoked)
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "token_url": self.token_url,
-                "skills_url": f"{self.url}/api/v1/members/{{memberId}}/skills/{{competencyCode}}",
-                "client_id": self.client_id, "client_secret": self.client_secret}
+        return {
+            "url": self.url,
+            "token_url": self.token_url,
+            "skills_url": f"{self.url}/api/v1/members/{{memberId}}/skills/{{competencyCode}}",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def reset_state(self) -> None:
         self._skills.clear()
@@ -187,6 +199,7 @@ class MarketplaceServer(FakeServer):
             self._revoked.append(skill)
             self.add_effect("revoke", f"{member_id}/{code}", None)
         elif skill not in self._revoked:
-            return json_reply(404, {"error": "not_found",
-                                    "error_description": f"{member_id} has no skill {code}"})
+            return json_reply(
+                404, {"error": "not_found", "error_description": f"{member_id} has no skill {code}"}
+            )
         return empty_reply(204)

@@ -26,8 +26,11 @@ from tests.targets.fake_base import (
 )
 
 TokenKind = Literal["app", "delegated"]
-BEARER_PROBLEMS = {"missing": "missing bearer token (Authorization: Bearer <token>)",
-                   "unknown": "unknown access token", "expired": "the access token expired"}
+BEARER_PROBLEMS = {
+    "missing": "missing bearer token (Authorization: Bearer <token>)",
+    "unknown": "unknown access token",
+    "expired": "the access token expired",
+}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -68,11 +71,26 @@ class TokenStore:
         self._tokens: dict[str, Token] = {}
         self._refresh: dict[str, RefreshGrant] = {}
 
-    def issue(self, client_id: str, *, kind: TokenKind = "app", scope: str = "", subject: str | None = None,
-              ttl: float | None = None, value: str | None = None) -> Token:
+    def issue(
+        self,
+        client_id: str,
+        *,
+        kind: TokenKind = "app",
+        scope: str = "",
+        subject: str | None = None,
+        ttl: float | None = None,
+        value: str | None = None,
+    ) -> Token:
         now = time.time()
-        token = Token(value or f"{self.prefix}-{kind}-{secrets.token_urlsafe(24)}", kind, client_id, scope,
-                      subject, now, now + (self.ttl if ttl is None else ttl))
+        token = Token(
+            value or f"{self.prefix}-{kind}-{secrets.token_urlsafe(24)}",
+            kind,
+            client_id,
+            scope,
+            subject,
+            now,
+            now + (self.ttl if ttl is None else ttl),
+        )
         with self._lock:
             self._tokens[token.value] = token
         return token
@@ -160,21 +178,34 @@ class ClientCredentialsEndpoint:
 
     def handle(self, request: FakeRequest) -> Outcome:
         if request.method != "POST":
-            return answer(json_reply(405, {"error": "invalid_request", "error_description": "use POST"},
-                                     {"Allow": "POST"}))
+            return answer(
+                json_reply(
+                    405, {"error": "invalid_request", "error_description": "use POST"}, {"Allow": "POST"}
+                )
+            )
         form = request.form()
         grant_type = form.get("grant_type")
         if not grant_type:
             raise ContractError("missing grant_type")
         if grant_type != "client_credentials":
-            return answer(json_reply(400, {"error": "unsupported_grant_type",
-                                           "error_description": f"grant_type {grant_type} is not supported"}))
+            return answer(
+                json_reply(
+                    400,
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": f"grant_type {grant_type} is not supported",
+                    },
+                )
+            )
         client_id, secret = client_auth(request, form)
         if not secrets.compare_digest(self.clients.get(client_id, "\0"), secret):
-            return answer(json_reply(
-                401, {"error": "invalid_client", "error_description": "unknown client or bad secret"},
-                {"WWW-Authenticate": f'Basic realm="{self.realm}"'},
-            ))
+            return answer(
+                json_reply(
+                    401,
+                    {"error": "invalid_client", "error_description": "unknown client or bad secret"},
+                    {"WWW-Authenticate": f'Basic realm="{self.realm}"'},
+                )
+            )
         scope = form.get("scope", "")
 
         def issue() -> Reply:
@@ -190,6 +221,8 @@ class ClientCredentialsEndpoint:
 def invalid_token_reply(realm: str, problem: str) -> Reply:
     """RFC 6750 3.1: 401 with ``WWW-Authenticate: Bearer error="invalid_token"``."""
     reason = BEARER_PROBLEMS[problem]
-    return json_reply(401, {"error": "invalid_token", "error_description": reason},
-                      {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token", '
-                                           f'error_description="{reason}"'})
+    return json_reply(
+        401,
+        {"error": "invalid_token", "error_description": reason},
+        {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token", error_description="{reason}"'},
+    )

@@ -54,8 +54,17 @@ EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": [
-        "statementId", "schemaVersion", "employeeId", "eventType", "courseId", "courseName", "score",
-        "scoreRaw", "scoreMin", "scoreMax", "timestamp",
+        "statementId",
+        "schemaVersion",
+        "employeeId",
+        "eventType",
+        "courseId",
+        "courseName",
+        "score",
+        "scoreRaw",
+        "scoreMin",
+        "scoreMax",
+        "timestamp",
     ],
     "properties": {
         "statementId": {"type": "string", "pattern": UUID},
@@ -82,9 +91,15 @@ class PMSServer(FakeServer):
     name = "pms"
     counted_kinds = frozenset({"create"})
 
-    def __init__(self, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
-                 host: str = "127.0.0.1", port: int = 0, token_ttl: float = 3600.0,
-                 honour_idempotency: bool = True):
+    def __init__(
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: float = 3600.0,
+        honour_idempotency: bool = True,
+    ):
         super().__init__(host, port, honour_idempotency)
         self.client_id, self.client_secret = client_id, client_secret
         self.token_store = TokenStore("pms", token_ttl)
@@ -141,8 +156,13 @@ class PMSServer(FakeServer):
         return {k: v for k, v in event.items() if k not in ("idempotencyKey", "updatedAt")}
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "token_url": self.token_url, "events_url": self.events_url,
-                "client_id": self.client_id, "client_secret": self.client_secret}
+        return {
+            "url": self.url,
+            "token_url": self.token_url,
+            "events_url": self.events_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def reset_state(self) -> None:
         self._events.clear()
@@ -188,7 +208,9 @@ class PMSServer(FakeServer):
         event_id = f"evt_{self._next_id:06d}"
         self._next_id += 1
         self._events[event_id] = {
-            "id": event_id, **request.json, "idempotencyKey": key,
+            "id": event_id,
+            **request.json,
+            "idempotencyKey": key,
             "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
         self._by_key[key] = event_id
@@ -224,12 +246,13 @@ class PMSServer(FakeServer):
 
     def _list(self, statement_id: str | None, since: str | None, start: int, limit: int) -> Reply:
         held = [
-            event for event_id, event in self._events.items()
+            event
+            for event_id, event in self._events.items()
             if event_id not in self._retracted
             and statement_id in (None, event["statementId"])
             and (since is None or event["updatedAt"] >= since)
         ]
-        page = held[start:start + limit]
+        page = held[start : start + limit]
         more = start + limit < len(held)
         next_cursor = str(start + limit) if more else None
         return json_reply(200, {"data": [dict(e) for e in page], "nextCursor": next_cursor})

@@ -16,8 +16,19 @@ from typing import Any
 from tests.targets.behaviours import Behaviour, status
 from tests.targets.fake_base import ContractError, schema_check
 
-BLOCK_TYPES = ["actions", "context", "divider", "file", "header", "image", "input", "rich_text", "section",
-               "video", "markdown"]
+BLOCK_TYPES = [
+    "actions",
+    "context",
+    "divider",
+    "file",
+    "header",
+    "image",
+    "input",
+    "rich_text",
+    "section",
+    "video",
+    "markdown",
+]
 
 TEXT_OBJECT: dict[str, Any] = {
     "type": "object",
@@ -41,20 +52,50 @@ BLOCK: dict[str, Any] = {
     "required": ["type"],
     "properties": {"type": {"enum": BLOCK_TYPES}, "block_id": {"type": "string", "maxLength": 255}},
     "allOf": [
-        _when("section", {
-            "anyOf": [{"required": ["text"]}, {"required": ["fields"]}],
-            "properties": {"text": TEXT_OBJECT, "fields": {"type": "array", "minItems": 1, "maxItems": 10,
-                                                           "items": TEXT_OBJECT}},
-        }),
-        _when("header", {"required": ["text"], "properties": {"text": {
-            **TEXT_OBJECT, "properties": {**TEXT_OBJECT["properties"], "type": {"const": "plain_text"},
-                                          "text": {"type": "string", "minLength": 1, "maxLength": 150}}}}}),
-        _when("context", {"required": ["elements"],
-                          "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 10}}}),
-        _when("actions", {"required": ["elements"],
-                          "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 25}}}),
-        _when("image", {"required": ["alt_text"],
-                        "anyOf": [{"required": ["image_url"]}, {"required": ["slack_file"]}]}),
+        _when(
+            "section",
+            {
+                "anyOf": [{"required": ["text"]}, {"required": ["fields"]}],
+                "properties": {
+                    "text": TEXT_OBJECT,
+                    "fields": {"type": "array", "minItems": 1, "maxItems": 10, "items": TEXT_OBJECT},
+                },
+            },
+        ),
+        _when(
+            "header",
+            {
+                "required": ["text"],
+                "properties": {
+                    "text": {
+                        **TEXT_OBJECT,
+                        "properties": {
+                            **TEXT_OBJECT["properties"],
+                            "type": {"const": "plain_text"},
+                            "text": {"type": "string", "minLength": 1, "maxLength": 150},
+                        },
+                    }
+                },
+            },
+        ),
+        _when(
+            "context",
+            {
+                "required": ["elements"],
+                "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 10}},
+            },
+        ),
+        _when(
+            "actions",
+            {
+                "required": ["elements"],
+                "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 25}},
+            },
+        ),
+        _when(
+            "image",
+            {"required": ["alt_text"], "anyOf": [{"required": ["image_url"]}, {"required": ["slack_file"]}]},
+        ),
     ],
 }
 BLOCKS: dict[str, Any] = {"type": "array", "minItems": 1, "maxItems": 50, "items": BLOCK}
@@ -82,16 +123,23 @@ POST_MESSAGE_SCHEMA: dict[str, Any] = {
         "username": {"type": "string"},
         "icon_emoji": {"type": "string"},
         "icon_url": {"type": "string"},
-        "metadata": {"type": "object", "required": ["event_type", "event_payload"],
-                     "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}}},
+        "metadata": {
+            "type": "object",
+            "required": ["event_type", "event_payload"],
+            "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}},
+        },
     },
 }
 
 WEBHOOK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {**_MESSAGE_OPTIONS, "response_type": {"enum": ["in_channel", "ephemeral"]},
-                   "replace_original": {"type": "boolean"}, "delete_original": {"type": "boolean"}},
+    "properties": {
+        **_MESSAGE_OPTIONS,
+        "response_type": {"enum": ["in_channel", "ephemeral"]},
+        "replace_original": {"type": "boolean"},
+        "delete_original": {"type": "boolean"},
+    },
 }
 
 OPEN_SCHEMA: dict[str, Any] = {

@@ -44,8 +44,17 @@ from tests.targets.slack_contract import (
     slack_error,
 )
 
-__all__ = ["DEFAULT_BOT_TOKEN", "DEFAULT_WEBHOOK_PATH", "SlackServer", "hang", "ok", "refuse", "retry_after",
-           "slack_error", "status"]
+__all__ = [
+    "DEFAULT_BOT_TOKEN",
+    "DEFAULT_WEBHOOK_PATH",
+    "SlackServer",
+    "hang",
+    "ok",
+    "refuse",
+    "retry_after",
+    "slack_error",
+    "status",
+]
 
 DEFAULT_BOT_TOKEN = "xoxb-000000000000-0000000000000-fakebottoken000000000000"
 DEFAULT_WEBHOOK_PATH = "/services/T000/B000/XXXX"
@@ -63,9 +72,15 @@ class SlackServer(FakeServer):
     name = "slack"
     counted_kinds = frozenset({"message", "webhook"})
 
-    def __init__(self, bot_token: str = DEFAULT_BOT_TOKEN, host: str = "127.0.0.1", port: int = 0,
-                 channels: dict[str, str] | None = None, users: dict[str, str] | None = None,
-                 webhooks: dict[str, str] | None = None):
+    def __init__(
+        self,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        channels: dict[str, str] | None = None,
+        users: dict[str, str] | None = None,
+        webhooks: dict[str, str] | None = None,
+    ):
         """``channels``: name -> id (the bot is a member of all); ``users``: email -> user id;
         ``webhooks``: URL path -> channel id."""
         super().__init__(host, port)
@@ -75,8 +90,11 @@ class SlackServer(FakeServer):
         self._members = set(self._channels.values())
         self._archived: set[str] = set()
         self._users = {e.lower(): u for e, u in (DEFAULT_USERS if users is None else users).items()}
-        self._webhooks = dict({DEFAULT_WEBHOOK_PATH: next(iter(self._channels.values()), "C0000000001")}
-                              if webhooks is None else webhooks)
+        self._webhooks = dict(
+            {DEFAULT_WEBHOOK_PATH: next(iter(self._channels.values()), "C0000000001")}
+            if webhooks is None
+            else webhooks
+        )
         self._revoked_hooks: set[str] = set()
         self._ims: dict[str, str] = {}
         self._messages: list[dict[str, Any]] = []
@@ -156,9 +174,14 @@ class SlackServer(FakeServer):
             return [dict(m) for m in self._messages if wanted is None or m["channel"] == wanted]
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "api_url": self.api_url, "bot_token": self.bot_token,
-                "webhook_url": self.webhook_url(next(iter(self._webhooks), DEFAULT_WEBHOOK_PATH)),
-                "channels": dict(self._channels), "users": dict(self._users)}
+        return {
+            "url": self.url,
+            "api_url": self.api_url,
+            "bot_token": self.bot_token,
+            "webhook_url": self.webhook_url(next(iter(self._webhooks), DEFAULT_WEBHOOK_PATH)),
+            "channels": dict(self._channels),
+            "users": dict(self._users),
+        }
 
     def reset_state(self) -> None:
         self._messages.clear()
@@ -167,8 +190,14 @@ class SlackServer(FakeServer):
     def contract_reply(self, request: FakeRequest, error: ContractError) -> Reply:
         if request.route == "webhook":
             return text_reply(error.status, error.error or "invalid_payload", content_type=_HTML)
-        return json_reply(error.status, {"ok": False, "error": error.error or "invalid_arguments",
-                                         "response_metadata": {"messages": [f"[ERROR] {error.reason}"]}})
+        return json_reply(
+            error.status,
+            {
+                "ok": False,
+                "error": error.error or "invalid_arguments",
+                "response_metadata": {"messages": [f"[ERROR] {error.reason}"]},
+            },
+        )
 
     def error_reply(self, request: FakeRequest, code: int, headers: dict[str, str]) -> Reply:
         if request.route == "webhook":
@@ -178,8 +207,11 @@ class SlackServer(FakeServer):
         return json_reply(code, {"ok": False, "error": error}, headers)
 
     def _ok(self, request: FakeRequest, payload: dict[str, Any]) -> Reply:
-        if payload.get("ok") and request.media_type == "application/json" and "charset=" not in (
-                request.header("Content-Type") or "").lower():
+        if (
+            payload.get("ok")
+            and request.media_type == "application/json"
+            and "charset=" not in (request.header("Content-Type") or "").lower()
+        ):
             payload["warning"] = "missing_charset"
             payload["response_metadata"] = {"warnings": ["missing_charset"]}
         return json_reply(200, payload)
@@ -193,9 +225,13 @@ class SlackServer(FakeServer):
         if not path.startswith("/api/"):
             return answer(json_reply(404, {"ok": False, "error": "not_found"}))
         method = request.route = path.removeprefix("/api/")
-        handlers = {"chat.postMessage": self._post_message, "users.lookupByEmail": self._lookup_by_email,
-                    "conversations.open": self._open, "conversations.history": self._history,
-                    "conversations.list": self._list_channels}
+        handlers = {
+            "chat.postMessage": self._post_message,
+            "users.lookupByEmail": self._lookup_by_email,
+            "conversations.open": self._open,
+            "conversations.history": self._history,
+            "conversations.list": self._list_channels,
+        }
         if method not in handlers:
             return answer(json_reply(404, {"ok": False, "error": "unknown_method"}))
         if request.method != "POST" and not (method in READ_METHODS and request.method == "GET"):
@@ -222,8 +258,10 @@ class SlackServer(FakeServer):
         if is_form:
             return {k: v for k, v in form.items() if k != "token"}, None
         if request.media_type != "application/json":
-            raise ContractError("Content-Type must be application/json or application/x-www-form-urlencoded",
-                                "invalid_arguments")
+            raise ContractError(
+                "Content-Type must be application/json or application/x-www-form-urlencoded",
+                "invalid_arguments",
+            )
         if not json_allowed:
             raise ContractError(
                 f"{request.route} takes no JSON body; send arguments as query or form parameters",
@@ -246,8 +284,10 @@ class SlackServer(FakeServer):
         if problem:
             return answer(problem)
         if request.media_type != "application/json":
-            raise ContractError("this fake takes chat.postMessage as JSON (Content-Type: application/json)",
-                                "invalid_arguments")
+            raise ContractError(
+                "this fake takes chat.postMessage as JSON (Content-Type: application/json)",
+                "invalid_arguments",
+            )
         check_post_message(body)
 
         def post() -> Reply:
@@ -273,8 +313,16 @@ class SlackServer(FakeServer):
 
     def _store(self, channel: str, body: dict[str, Any], via: str) -> str:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
-        self._messages.append({"channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
-                               "ts": ts, "via": via, "metadata": body.get("metadata")})
+        self._messages.append(
+            {
+                "channel": channel,
+                "text": body.get("text"),
+                "blocks": body.get("blocks"),
+                "ts": ts,
+                "via": via,
+                "metadata": body.get("metadata"),
+            }
+        )
         self.add_effect("message" if via != "webhook" else "webhook", f"{channel}|{body.get('text')}", body)
         return ts
 
@@ -292,9 +340,20 @@ class SlackServer(FakeServer):
             if user_id is None:
                 return json_reply(200, {"ok": False, "error": "users_not_found"})
             name = email.split("@")[0]
-            return json_reply(200, {"ok": True, "user": {
-                "id": user_id, "team_id": TEAM_ID, "name": name, "deleted": False, "is_bot": False,
-                "profile": {"email": email, "real_name": name}}})
+            return json_reply(
+                200,
+                {
+                    "ok": True,
+                    "user": {
+                        "id": user_id,
+                        "team_id": TEAM_ID,
+                        "name": name,
+                        "deleted": False,
+                        "is_bot": False,
+                        "profile": {"email": email, "real_name": name},
+                    },
+                },
+            )
 
         return perform(lookup)
 
@@ -310,15 +369,17 @@ class SlackServer(FakeServer):
                     channel = self._resolve(body["channel"])
                     if channel is None:
                         return json_reply(200, {"ok": False, "error": "channel_not_found"})
-                    return json_reply(200, {"ok": True, "no_op": True, "already_open": True,
-                                            "channel": {"id": channel}})
+                    return json_reply(
+                        200, {"ok": True, "no_op": True, "already_open": True, "channel": {"id": channel}}
+                    )
                 users = body["users"].split(",")
                 if any(u not in self._users.values() for u in users):
                     return json_reply(200, {"ok": False, "error": "user_not_found"})
                 key = ",".join(sorted(users))
                 already = key in self._ims
                 channel = self._ims.setdefault(
-                    key, "D" + users[0][1:] if len(users) == 1 else "G" + secrets.token_hex(5).upper())
+                    key, "D" + users[0][1:] if len(users) == 1 else "G" + secrets.token_hex(5).upper()
+                )
             payload: dict[str, Any] = {"ok": True, "channel": {"id": channel}}
             if already:
                 payload.update(no_op=True, already_open=True)
@@ -343,8 +404,14 @@ class SlackServer(FakeServer):
             oldest, latest = float(arguments.get("oldest", 0)), float(arguments.get("latest", 9e12))
             with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
             found = [
-                {"type": "message", "text": m["text"], "user": BOT_USER, "bot_id": BOT_ID, "ts": m["ts"],
-                 **({"metadata": m["metadata"]} if with_metadata and m["metadata"] else {})}
+                {
+                    "type": "message",
+                    "text": m["text"],
+                    "user": BOT_USER,
+                    "bot_id": BOT_ID,
+                    "ts": m["ts"],
+                    **({"metadata": m["metadata"]} if with_metadata and m["metadata"] else {}),
+                }
                 for m in reversed(self._messages)
                 if m["channel"] == channel and oldest < float(m["ts"]) < latest
             ]
@@ -361,8 +428,13 @@ class SlackServer(FakeServer):
         def listing() -> Reply:
             with self._config_lock:
                 channels = [
-                    {"id": channel_id, "name": name, "is_channel": True,
-                     "is_archived": channel_id in self._archived, "is_member": channel_id in self._members}
+                    {
+                        "id": channel_id,
+                        "name": name,
+                        "is_channel": True,
+                        "is_archived": channel_id in self._archived,
+                        "is_member": channel_id in self._members,
+                    }
                     for name, channel_id in self._channels.items()
                 ]
             return self._page(channels, arguments, "channels")
@@ -373,9 +445,12 @@ class SlackServer(FakeServer):
     def _page(items: list[dict[str, Any]], arguments: dict[str, Any], field: str) -> Reply:
         start = int(arguments.get("cursor") or 0)
         limit = int(arguments.get("limit", 100))
-        page, more = items[start:start + limit], start + limit < len(items)
-        payload: dict[str, Any] = {"ok": True, field: page,
-                                   "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        page, more = items[start : start + limit], start + limit < len(items)
+        payload: dict[str, Any] = {
+            "ok": True,
+            field: page,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
         if field == "messages":
             payload["has_more"] = more
         return json_reply(200, payload)
@@ -397,8 +472,9 @@ class SlackServer(FakeServer):
         elif request.media_type == "application/json":
             body = request.json
         else:
-            raise ContractError("Content-Type must be application/json (or a form with payload=)",
-                                "invalid_payload")
+            raise ContractError(
+                "Content-Type must be application/json (or a form with payload=)", "invalid_payload"
+            )
         if not isinstance(body, dict):
             raise ContractError("body must be a JSON object", "invalid_payload")
         check_webhook(body)

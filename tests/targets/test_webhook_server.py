@@ -35,8 +35,15 @@ def payload(statement_id: str | None = None, event: str = "statement.stored") ->
 
 
 def post(
-    url: str, body: Any = None, *, key: str | None = None, secret: str = SECRET, t: int | None = None,
-    headers: dict[str, str | None] | None = None, timeout: float = 5, method: str = "POST",
+    url: str,
+    body: Any = None,
+    *,
+    key: str | None = None,
+    secret: str = SECRET,
+    t: int | None = None,
+    headers: dict[str, str | None] | None = None,
+    timeout: float = 5,
+    method: str = "POST",
 ) -> requests.Response:
     """Send a request the way the engine should (valid unless overridden; None drops a header)."""
     raw = json.dumps(payload() if body is None else body).encode()
@@ -203,7 +210,9 @@ def test_runs_as_a_standalone_process() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.targets.webhook_server", "--port", str(port), "--secret", "S"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

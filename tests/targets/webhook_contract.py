@@ -44,7 +44,10 @@ def _parse_signature(value: str) -> tuple[int, str] | None:
 
 
 def check_signature(
-    secret: str, header: str | None, body: bytes, now: float | None = None,
+    secret: str,
+    header: str | None,
+    body: bytes,
+    now: float | None = None,
     max_age: int = MAX_SIGNATURE_AGE_SECONDS,
 ) -> str | None:
     """Return why the signature is unacceptable, or None when it is valid and fresh."""
@@ -76,9 +79,7 @@ def _check_payload(payload: Any) -> str | None:
     return None
 
 
-def check_request(
-    secret: str, method: str, headers: Headers, body: bytes
-) -> tuple[str | None, Any]:
+def check_request(secret: str, method: str, headers: Headers, body: bytes) -> tuple[str | None, Any]:
     """Validate one request against the contract: (reason it is rejected or None, parsed JSON)."""
     parsed: Any = None
     try:

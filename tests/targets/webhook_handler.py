@@ -51,8 +51,12 @@ class RecordedRequest:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "method": self.method, "path": self.path, "status": self.status, "rejected": self.rejected,
-            "idempotency_key": self.idempotency_key, "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "rejected": self.rejected,
+            "idempotency_key": self.idempotency_key,
+            "request_id": self.request_id,
             "arrived_at": self.arrived_at,
         }
 

@@ -33,7 +33,11 @@ class WebhookServer(LocalServer):
     handler_class = WebhookHandler
 
     def __init__(
-        self, secret: str = DEFAULT_SECRET, host: str = "127.0.0.1", port: int = 0, path: str = "/hook",
+        self,
+        secret: str = DEFAULT_SECRET,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/hook",
         max_signature_age: int = 300,
     ):
         super().__init__(host, port)

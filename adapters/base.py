@@ -16,6 +16,7 @@ and are re-exported here: an adapter needs only this module.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -179,6 +180,12 @@ class Adapter:
         another: the adapter keeps state in the database while it sends (the marketplace's lock).
         Otherwise the engine prepares deliveries in its thread and sends them concurrently."""
         return False
+
+    def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
+        """A scope in which preparing these statements reads what was loaded for them up front
+        (the engine prepares a batch inside it: one query per batch instead of one per delivery).
+        Adapters that resolve learners to employees load their identity links."""
+        return nullcontext()
 
     def prepare(self, statement: dict, context: DeliveryContext) -> Prepared:
         """Resolve (may read the database and look things up at the target) and translate (or

@@ -102,11 +102,12 @@ def run(target: Target, deliveries: list[Delivery], policy: RetryPolicy | None =
             settled.append(outcomes.failed(delivery, error, timezone.now(), policy, may_resend_unknown=False))
         else:
             ready.append((delivery, statement))
-    if adapter.sequential:
-        return settled + [
-            _whole(adapter, target, delivery, statement, policy) for delivery, statement in ready
-        ]
-    return settled + _concurrently(adapter, target, ready, policy)
+    with adapter.prefetch([statement for _, statement in ready]):
+        if adapter.sequential:
+            return settled + [
+                _whole(adapter, target, delivery, statement, policy) for delivery, statement in ready
+            ]
+        return settled + _concurrently(adapter, target, ready, policy)
 
 
 def _not_live(delivery: Delivery, voiding_id: str | None) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar
@@ -47,7 +48,7 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_actor
+from adapters.identity.resolution import employee_for_actor, prefetched
 from adapters.marketplace import skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -129,6 +130,9 @@ class MarketplaceAdapter(OAuthAdapter):
             score=score_0_100(result.get("score")),
         )
         return member_id, codes
+
+    def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
+        return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         """For each competency the delivery touches: the skill the live evidence gives now, the

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -41,7 +42,7 @@ from adapters.base import (
     OutboundRequest,
 )
 from adapters.http import send as http_send
-from adapters.identity.resolution import employee_email, employee_for_actor
+from adapters.identity.resolution import employee_email, employee_for_actor, prefetched
 from adapters.msteams.token_store import token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
@@ -118,6 +119,9 @@ class TeamsAdapter(OAuthAdapter):
 
     def _timeout(self) -> float:
         return float(self.config.get("timeout_seconds", 10))
+
+    def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
+        return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         told = configured_announcement(statement, self.config)

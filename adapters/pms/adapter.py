@@ -23,6 +23,7 @@ the statement's timestamp in UTC. Nothing else about the learner leaves the LRS.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -33,7 +34,7 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_actor
+from adapters.identity.resolution import employee_for_actor, prefetched
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
@@ -103,6 +104,9 @@ class PMSAdapter(OAuthAdapter):
 
     def _timeout(self) -> float:
         return float(self.config.get("timeout_seconds", 10))
+
+    def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
+        return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":

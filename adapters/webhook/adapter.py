@@ -26,12 +26,13 @@ import hashlib
 import hmac
 import json
 import time
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from django.conf import settings
 
 from adapters.base import PRIVACY_CONFIG_PROPERTIES, Adapter, DeliveryContext, DeliveryHeld, OutboundRequest
-from adapters.identity.resolution import employee_for_actor
+from adapters.identity.resolution import employee_for_actor, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
 from lrs.xapi.agents import agent_ifi
 
@@ -90,6 +91,9 @@ class WebhookAdapter(Adapter):
             **PRIVACY_CONFIG_PROPERTIES,
         },
     }
+
+    def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
+        return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         """The learner as the receiver may see them: the employee id, else a pseudonym."""

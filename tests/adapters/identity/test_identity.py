@@ -15,7 +15,7 @@ from adapters.identity.links import (
     identity_links_import_csv,
     identity_links_upsert,
 )
-from adapters.identity.resolution import AMBIGUOUS, UNMAPPED, employee_for_actor
+from adapters.identity.resolution import AMBIGUOUS, UNMAPPED, employee_email, employee_for_actor, prefetched
 from adapters.models import Delivery, IdentityLink, Target
 from tests.conftest import XAPIClient, make_statement
 
@@ -186,3 +186,56 @@ def test_voiding_a_held_statement_cancels_its_delivery(xapi, pms_target, django_
     with django_capture_on_commit_callbacks(execute=True):
         xapi.post_statements(voiding)
     assert Delivery.objects.get().status == Delivery.CANCELLED
+
+
+def test_a_prefetched_batch_resolves_exactly_like_single_lookups_without_further_queries(
+    django_assert_num_queries,
+):
+    link("E1", "sam@example.com")
+    link("E2", "sam+work@example.com")
+    link("E3", "Ada@Example.com", "ada.second@example.com")
+    identity_links_upsert(
+        employee_id="E7",
+        identifiers=Identifiers(
+            emails=["e7@example.com"], accounts=[{"homePage": "https://hr.example.com", "name": "e7"}]
+        ),
+    )
+    actors = [
+        {"mbox": "mailto:sam@example.com"},  # ambiguous
+        {"mbox": "mailto:ada+lms@example.com"},
+        {"mbox": "mailto:nobody@example.com"},  # unmapped
+        {"account": {"homePage": "https://hr.example.com", "name": "e7"}},
+        {
+            "objectType": "Group",
+            "member": [{"account": {"homePage": "https://hr.example.com", "name": "e7"}}],
+        },
+        {"objectType": "Group", "member": []},  # anonymous, no members
+    ]
+
+    def resolve_all() -> list[tuple[str, str | None]]:
+        results = []
+        for actor in actors:
+            try:
+                employee = employee_for_actor(actor)
+                results.append((employee, employee_email(employee)))
+            except DeliveryHeld as held:
+                results.append((held.reason, held.detail))
+        return results
+
+    one_by_one = resolve_all()
+    with prefetched(actors), django_assert_num_queries(0):
+        assert resolve_all() == one_by_one
+    assert one_by_one[1] == ("E3", "Ada@Example.com") and one_by_one[3] == ("E7", "e7@example.com")
+    assert [reason for reason, _ in (one_by_one[0], one_by_one[2], one_by_one[5])] == [
+        AMBIGUOUS,
+        UNMAPPED,
+        UNMAPPED,
+    ]
+
+
+def test_an_actor_outside_the_prefetched_batch_is_still_looked_up():
+    link("E1", "one@example.com")
+    link("E2", "two@example.com")
+    with prefetched([{"mbox": "mailto:one@example.com"}]):
+        assert employee_for_actor({"mbox": "mailto:two@example.com"}) == "E2"
+        assert employee_email("E2") == "two@example.com"

@@ -32,7 +32,7 @@ class Target(models.Model):
     )
     max_attempts = models.PositiveIntegerField(default=12)
     concurrency = models.PositiveSmallIntegerField(
-        default=16, help_text="Requests in flight at once to this target, per worker process"
+        default=32, help_text="Requests in flight at once to this target, across all workers"
     )
     # Circuit breaker: after repeated failures the target is paused and probed, not hammered.
     consecutive_failures = models.PositiveIntegerField(default=0)

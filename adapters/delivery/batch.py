@@ -4,8 +4,10 @@ step that may read the database), send them concurrently over keep-alive connect
 what happened into outcomes (``adapters.delivery.outcomes``), written back in bulk.
 
 Sending threads do HTTP only: a worker process keeps one pool of them (``LRS_SEND_THREADS``), a
-target's batch uses at most ``Target.concurrency`` at once. Adapters that keep state while they
-send (``Adapter.sequential``: the marketplace) run their deliveries whole, one after another.
+target's batch uses at most its share of ``Target.concurrency`` (``pacing.sends_per_drain``) at
+once, each send started in its booked slot of the target's rate limit (``adapters.delivery.rate``).
+Adapters that keep state while they send (``Adapter.sequential``: the marketplace) run their
+deliveries whole, one after another, each in its slot too.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from adapters.base import (
     Prepared,
     SendResult,
 )
-from adapters.delivery import outcomes
+from adapters.delivery import outcomes, pacing
 from adapters.delivery.outcomes import Outcome
+from adapters.delivery.rate import UNPACED, Schedule
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.retry import RetryPolicy
@@ -62,8 +65,14 @@ def _forget_pool() -> None:  # a forked worker process starts its own pool
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def run(target: Target, deliveries: list[Delivery], policy: RetryPolicy | None = None) -> list[Outcome]:
-    """What came of these claimed deliveries (not yet written: ``outcomes.persist`` does)."""
+def run(
+    target: Target,
+    deliveries: list[Delivery],
+    policy: RetryPolicy | None = None,
+    schedule: Schedule = UNPACED,
+) -> list[Outcome]:
+    """What came of these claimed deliveries (not yet written: ``outcomes.persist`` does).
+    ``schedule``: the send slots booked for them under the target's rate limit."""
     policy = policy or outcomes.retry_policy(target)
     if not target.enabled:
         reason = f"target disabled: {target.disabled_reason or 'by admin'}"
@@ -104,10 +113,12 @@ def run(target: Target, deliveries: list[Delivery], policy: RetryPolicy | None =
             ready.append((delivery, statement))
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
-            return settled + [
-                _whole(adapter, target, delivery, statement, policy) for delivery, statement in ready
-            ]
-        return settled + _concurrently(adapter, target, ready, policy)
+            done = []
+            for index, (delivery, statement) in enumerate(ready):
+                schedule.wait_for_turn(index)
+                done.append(_whole(adapter, target, delivery, statement, policy))
+            return settled + done
+        return settled + _concurrently(adapter, target, ready, policy, schedule)
 
 
 def _not_live(delivery: Delivery, voiding_id: str | None) -> str:
@@ -198,14 +209,19 @@ def _send_in_thread(adapter: Adapter, prepared: Prepared) -> SendResult:
 
 
 def _concurrently(
-    adapter: Adapter, target: Target, ready: list[tuple[Delivery, dict]], policy: RetryPolicy
+    adapter: Adapter,
+    target: Target,
+    ready: list[tuple[Delivery, dict]],
+    policy: RetryPolicy,
+    schedule: Schedule,
 ) -> list[Outcome]:
     """Prepare each delivery here (database reads), then send them over the sending threads, at
-    most ``target.concurrency`` in flight."""
+    most this drain's share of the target's concurrency in flight, each in its booked slot."""
     results: list[Outcome] = []
     in_flight: list[tuple[Delivery, object, Future[SendResult]]] = []
-    gate = threading.BoundedSemaphore(max(1, target.concurrency))
+    gate = threading.BoundedSemaphore(pacing.sends_per_drain(target))
     pool = _sending_pool()
+    sent = 0
     for delivery, statement in ready:
         started = timezone.now()
         try:
@@ -220,6 +236,8 @@ def _concurrently(
             results.append(_prepared_outcome(delivery, error, started, policy, adapter))
             continue
         gate.acquire()
+        schedule.wait_for_turn(sent)
+        sent += 1
         future = pool.submit(_send_in_thread, adapter, prepared)
         future.add_done_callback(lambda _done: gate.release())
         in_flight.append((delivery, started, future))

@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from adapters.delivery import batch, outcomes, pacing, queue
+from adapters.delivery import batch, outcomes, pacing, queue, rate
 from adapters.models import Delivery, Target
 from adapters.rules.retry import RetryPolicy
 
@@ -37,10 +37,12 @@ OPEN = (Delivery.PENDING, Delivery.RETRYING)
 def claim_seconds(target: Target, size: int) -> int:
     """How long a claimed batch is ours (no other worker re-runs it meanwhile): at least
     ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
-    ``Target.concurrency`` sends, each of up to two requests of the target's timeout)."""
+    ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
+    faster than its rate limit, whose schedule may be booked ``rate.HORIZON_SECONDS`` ahead)."""
     timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
-    rounds = math.ceil(size / max(1, target.concurrency))
-    return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2))
+    rounds = math.ceil(size / pacing.sends_per_drain(target))
+    spaced = size * rate.spacing(target) + rate.HORIZON_SECONDS
+    return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2 + spaced))
 
 
 def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delivery]:
@@ -99,6 +101,13 @@ def drain(target_id: int, slot: int | None = None) -> int:
             target = Target.objects.filter(id=target_id).first()
             if target is None:
                 return done
+            if slot >= pacing.drain_slots(target):
+                # Fewer drains than slots for this target (its concurrency is small): move to a
+                # usable slot, or leave the work to the drains that hold them all.
+                cache.delete(queue.slot_key(target_id, slot))
+                slot = _take_free_slot(target_id, pacing.drain_slots(target))
+                if slot is None:
+                    return done
             cache.touch(queue.slot_key(target_id, slot), queue.slot_seconds())
             claimed = _one_batch(target)
             if claimed is None:
@@ -116,8 +125,8 @@ def drain(target_id: int, slot: int | None = None) -> int:
     return done
 
 
-def _take_free_slot(target_id: int) -> int | None:
-    for slot in range(settings.LRS_DRAIN_PARALLELISM):
+def _take_free_slot(target_id: int, slots: int | None = None) -> int | None:
+    for slot in range(slots or settings.LRS_DRAIN_PARALLELISM):
         if cache.add(queue.slot_key(target_id, slot), 1, timeout=queue.slot_seconds()):
             return slot
     return None
@@ -125,24 +134,23 @@ def _take_free_slot(target_id: int) -> int | None:
 
 def _one_batch(target: Target) -> int | None:
     """Claim, run and record one batch; the number claimed, or None when the drain should stop
-    (nothing due, the target paused, its rate spent for this second)."""
+    (nothing due, the target paused, its rate-limit schedule booked up for now)."""
     now = timezone.now()
     gate = pacing.gate(target, now)
     if gate == "closed":
         queue.request_drain(target.id, at=pacing.resume_at(target, now), after_commit=False)
         return None
-    wanted = 1 if gate == "probe" else settings.LRS_DRAIN_BATCH
-    allowed = pacing.rate_budget(target, wanted)
-    if allowed == 0:
-        queue.request_drain(target.id, at=now + timedelta(seconds=1), after_commit=False)
+    ahead = rate.booked_ahead(target)
+    if ahead > rate.HORIZON_SECONDS:  # other drains booked the next sends: come back for later ones
+        queue.request_drain(target.id, at=now + timedelta(seconds=ahead), after_commit=False)
         return None
-    deliveries = claim_due(target, allowed, probe=gate == "probe")
-    pacing.give_back(target, allowed - len(deliveries))
+    wanted = 1 if gate == "probe" else rate.batch_size(target, settings.LRS_DRAIN_BATCH)
+    deliveries = claim_due(target, wanted, probe=gate == "probe")
     if not deliveries:
         return None
-    if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH:
+    if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH and pacing.drain_slots(target) > 1:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
-    outcomes.persist(target, batch.run(target, deliveries))
+    outcomes.persist(target, batch.run(target, deliveries, schedule=rate.book(target, len(deliveries))))
     return len(deliveries)
 
 
@@ -177,9 +185,9 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
         outcome = outcomes.released(
             delivery, at=pacing.resume_at(target, now), reason="target paused after repeated failures"
         )
-    elif not pacing.rate_allows(target):
-        outcome = outcomes.released(delivery, at=now + timedelta(seconds=1), reason="rate limited")
+    elif (ahead := rate.booked_ahead(target)) > rate.HORIZON_SECONDS:
+        outcome = outcomes.released(delivery, at=now + timedelta(seconds=ahead), reason="rate limited")
     else:
-        [outcome] = batch.run(target, [delivery], policy)
+        [outcome] = batch.run(target, [delivery], policy, schedule=rate.book(target, 1))
     outcomes.persist(target, [outcome])
     return outcome.status

@@ -7,19 +7,18 @@ pause lifts on the probe's success, and a failed probe pauses it one more interv
 that comes back is seen within one interval, and a target that is down gets at most one request
 per interval.
 
-Rate limit: a one-second window counter in the shared cache (Redis when a broker is configured),
-so it holds across workers; a batch takes as many deliveries as the window still allows.
+Rate limit: ``adapters.delivery.rate`` (send times booked from a schedule shared by all workers).
+
+Concurrency: ``Target.concurrency`` caps the requests in flight to the target across all workers:
+at most ``drain_slots`` drains work a target at once, each with ``sends_per_drain`` sends.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from datetime import datetime, timedelta
 from typing import Literal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
@@ -89,36 +88,12 @@ def record_failure(
         Target.objects.filter(id=target.id).update(paused_until=timezone.now() + timedelta(seconds=pause))
 
 
-def _window_key(target: Target) -> str:
-    return f"lrs:rate:{target.id}:{int(time.time())}"
+def drain_slots(target: Target) -> int:
+    """How many drains may work this target at once (``LRS_DRAIN_PARALLELISM``, fewer when its
+    concurrency is smaller)."""
+    return max(1, min(settings.LRS_DRAIN_PARALLELISM, target.concurrency))
 
 
-def rate_budget(target: Target, wanted: int) -> int:
-    """How many of ``wanted`` sends the target's rate limit allows in the current second (taken
-    from the shared window at once; 0 means wait for the next second)."""
-    limit = target.rate_limit_per_second
-    if not limit or wanted <= 0:
-        return wanted
-    key = _window_key(target)
-    cache.add(key, 0, timeout=5)
-    try:
-        used = cache.incr(key, wanted)
-    except ValueError:  # expired between add and incr
-        cache.add(key, wanted, timeout=5)
-        used = wanted
-    allowed = max(0, min(wanted, max(1, int(limit)) - (used - wanted)))
-    if allowed < wanted:
-        with contextlib.suppress(ValueError):  # the window expired meanwhile
-            cache.decr(key, wanted - allowed)
-    return allowed
-
-
-def give_back(target: Target, unused: int) -> None:
-    """Return budget taken by ``rate_budget`` but not used (fewer deliveries were due)."""
-    if target.rate_limit_per_second and unused > 0:
-        with contextlib.suppress(ValueError):
-            cache.decr(_window_key(target), unused)
-
-
-def rate_allows(target: Target) -> bool:
-    return rate_budget(target, 1) == 1
+def sends_per_drain(target: Target) -> int:
+    """Requests one drain keeps in flight: the target's concurrency shared among its drains."""
+    return max(1, target.concurrency // drain_slots(target))

@@ -57,6 +57,8 @@ class LocalServer:
         self._lifecycle = threading.RLock()
         self._requests: list[Any] = []
         self._handlers: set[threading.Thread] = set()
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests received and not yet answered at one time
         self._httpd: _HTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -136,9 +138,13 @@ class LocalServer:
     def _record(self, request: Any) -> None:
         with self._lock:
             self._requests.append(request)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
 
     def _set_status(self, request: Any, code: int | None) -> None:
         with self._lock:
+            if not request.finished:
+                self._in_flight -= 1
             request.status = code
             request.finished = True
         if self.on_answer is not None:

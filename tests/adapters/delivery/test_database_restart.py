@@ -16,6 +16,7 @@ import pytest
 
 from tests.adapters.helpers import wait_until
 from tests.conftest import make_statement
+from tests.targets.behaviours import hang
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,6 +66,9 @@ def test_every_worker_process_delivers_again_within_seconds_of_a_database_restar
     stack.database.start()
     back = time.time()  # the database accepts connections again
 
+    # Slow answers keep one drain busy while the next statement asks for another, so both worker
+    # processes get drains (a quick drain would leave the second process idle, proving nothing).
+    webhook_target.set_default(hang(0.3))
     for _ in range(30):
         response = wait_until(
             lambda: (r := stack.post_statements([make_statement()])).status_code == 200 and r, timeout=10

@@ -1,0 +1,118 @@
+"""A target's rate limit and concurrency cap hold across every worker process: send slots are
+booked from one schedule in Redis (``adapters.delivery.rate``), and the drains of a target share
+its concurrency (``pacing.sends_per_drain``)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from adapters.delivery import pacing, rate
+from adapters.delivery.backfill import backfill
+from adapters.models import Delivery, Target
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import wait_until
+from tests.conftest import make_statement
+from tests.targets.webhook_server import hang
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET_ENV = {"TEST_WEBHOOK_SECRET": "test-webhook-secret"}
+
+
+def bookings_from_threads(
+    target: Target, threads: int = 4, rounds: int = 5, size: int = 3
+) -> list[rate.Schedule]:
+    booked: list[rate.Schedule] = []
+    lock = threading.Lock()
+
+    def book() -> None:
+        for _ in range(rounds):
+            schedule = rate.book(target, size)
+            with lock:
+                booked.append(schedule)
+
+    workers = [threading.Thread(target=book) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sorted(booked, key=lambda schedule: schedule.first_at)
+
+
+def assert_never_overlapping(booked: list[rate.Schedule], size: int, spacing: float) -> None:
+    # Slots are booked on Redis's clock and turned into this process's monotonic time when the
+    # answer arrives, which a thread may see up to a GIL switch (5 ms) late: 12 ms of slack.
+    for earlier, later in itertools.pairwise(booked):
+        assert later.first_at >= earlier.first_at + size * spacing - 0.012, (earlier, later)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "in-process"])
+def test_concurrent_bookings_get_consecutive_slots_never_the_same_ones(shared, request):
+    if shared:
+        request.getfixturevalue("broker")  # the cache is the private Redis
+    target = Target.objects.create(name="limited", adapter="webhook", config={}, rate_limit_per_second=20)
+    booked = bookings_from_threads(target)
+    assert len(booked) == 20
+    assert_never_overlapping(booked, size=3, spacing=0.05)
+    # 60 slots at 20/s: the last booking starts 57 slots (2.85 s) after the first.
+    assert 2.8 < booked[-1].first_at - booked[0].first_at < 2.9
+
+
+def test_a_claim_is_about_one_horizon_of_sends_and_unlimited_targets_are_not_paced():
+    limited = Target(name="a", adapter="webhook", rate_limit_per_second=2)
+    assert rate.batch_size(limited, 200) == 2
+    assert rate.batch_size(Target(name="b", adapter="webhook", rate_limit_per_second=1000), 200) == 200
+    unlimited = Target(name="c", adapter="webhook")
+    assert rate.book(unlimited, 50) == rate.UNPACED and rate.booked_ahead(unlimited) == 0
+
+
+@pytest.mark.parametrize(("concurrency", "slots", "each"), [(32, 2, 16), (5, 2, 2), (1, 1, 1)])
+def test_the_drains_of_a_target_share_its_concurrency(concurrency, slots, each, settings):
+    settings.LRS_DRAIN_PARALLELISM = 2
+    target = Target(name="t", adapter="webhook", concurrency=concurrency)
+    assert (pacing.drain_slots(target), pacing.sends_per_drain(target)) == (slots, each)
+    assert slots * each <= concurrency
+
+
+def backlog(target_url: str, count: int, **fields) -> Target:
+    statement_store(statements=[make_statement() for _ in range(count)], credential=None)
+    target = Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": target_url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+        **fields,
+    )
+    backfill(target=target)
+    return target
+
+
+def test_two_worker_processes_keep_the_concurrency_cap_and_use_all_of_it(
+    broker, webhook_target, celery_worker_process
+):
+    webhook_target.set_default(hang(0.3))
+    backlog(webhook_target.url, 40, concurrency=4)
+    # Batches of 8: a full batch recruits the second drain (a backlog of one batch keeps one).
+    worker_env = {**SECRET_ENV, "LRS_DRAIN_BATCH": "8"}
+    celery_worker_process(broker, extra_env=worker_env, extra_args=["--concurrency", "2"])
+    wait_until(lambda: len(webhook_target.distinct_keys()) == 40, timeout=60, message="40 delivered")
+    assert webhook_target.max_in_flight == 4
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 40
+
+
+def test_two_worker_processes_never_send_faster_than_the_rate_limit(
+    broker, webhook_target, celery_worker_process
+):
+    backlog(webhook_target.url, 60, rate_limit_per_second=20)
+    started = time.time()
+    celery_worker_process(broker, extra_env=SECRET_ENV, extra_args=["--concurrency", "2"])
+    wait_until(lambda: len(webhook_target.distinct_keys()) == 60, timeout=60, message="60 delivered")
+    arrivals = sorted(request.arrived_at for request in webhook_target.accepted())
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
+    print(f"60 deliveries at 20/s: {arrivals[-1] - arrivals[0]:.2f} s, busiest second {busiest}")
+    assert busiest <= 21  # 20 slots a second; an arrival may lag its slot by a few ms
+    assert arrivals[-1] - arrivals[0] >= 59 / 20 - 0.1
+    assert arrivals[0] >= started

@@ -186,6 +186,31 @@ class OutboxBatch(models.Model):
         return f"batch of {len(self.statement_pks)} statements from {self.id}"
 
 
+class BackfillRun(models.Model):
+    """One ``deliveries_backfill`` of a stored-time range into one target, and how far it got: the
+    (stored, id) of the last statement it has handled, written in the same transaction as that
+    page's delivery rows, so a run stopped anywhere resumes after the last page it committed."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="backfills")
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    force = models.BooleanField(default=False)
+    after_stored = models.DateTimeField(null=True, blank=True)
+    after_statement = models.BigIntegerField(null=True, blank=True)
+    scanned = models.PositiveBigIntegerField(default=0, help_text="Statements read so far")
+    counts = models.JSONField(default=dict, help_text="matched, created, requeued, skipped")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["target", "finished_at"], name="backfill_target_open")]
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else f"at {self.scanned} statements"
+        return f"backfill of {self.target.name} ({state})"
+
+
 class IdentityLink(models.Model):
     """One identifier of an employee: the link from an xAPI actor to the HRIS employee id.
 

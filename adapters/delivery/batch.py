@@ -5,7 +5,7 @@ what happened into outcomes (``adapters.delivery.outcomes``), written back in bu
 
 Sending threads do HTTP only: a worker process keeps one pool of them (``LRS_SEND_THREADS``), a
 target's batch uses at most its share of ``Target.concurrency`` (``pacing.sends_per_drain``) at
-once, each send started in its booked slot of the target's rate limit (``adapters.delivery.rate``).
+once, each send started in its booked slot of the target's rate limit (``pacing.book``).
 Adapters that keep state while they send (``Adapter.sequential``: the marketplace) run their
 deliveries whole, one after another, each in its slot too.
 """
@@ -36,7 +36,7 @@ from adapters.base import (
 )
 from adapters.delivery import outcomes, pacing
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.rate import UNPACED, Schedule
+from adapters.delivery.pacing import UNPACED, Schedule
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.retry import RetryPolicy

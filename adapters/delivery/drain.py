@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from adapters.delivery import batch, outcomes, pacing, queue, rate
+from adapters.delivery import batch, outcomes, pacing, queue
 from adapters.models import Delivery, Target
 from adapters.rules.retry import RetryPolicy
 
@@ -38,10 +38,10 @@ def claim_seconds(target: Target, size: int) -> int:
     """How long a claimed batch is ours (no other worker re-runs it meanwhile): at least
     ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
     ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
-    faster than its rate limit, whose schedule may be booked ``rate.HORIZON_SECONDS`` ahead)."""
+    faster than its rate limit, whose schedule may be booked ``pacing.HORIZON_SECONDS`` ahead)."""
     timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
     rounds = math.ceil(size / pacing.sends_per_drain(target))
-    spaced = size * rate.spacing(target) + rate.HORIZON_SECONDS
+    spaced = size * pacing.spacing(target) + pacing.HORIZON_SECONDS
     return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2 + spaced))
 
 
@@ -140,17 +140,17 @@ def _one_batch(target: Target) -> int | None:
     if gate == "closed":
         queue.request_drain(target.id, at=pacing.resume_at(target, now), after_commit=False)
         return None
-    ahead = rate.booked_ahead(target)
-    if ahead > rate.HORIZON_SECONDS:  # other drains booked the next sends: come back for later ones
+    ahead = pacing.booked_ahead(target)
+    if ahead > pacing.HORIZON_SECONDS:  # other drains booked the next sends: come back for later ones
         queue.request_drain(target.id, at=now + timedelta(seconds=ahead), after_commit=False)
         return None
-    wanted = 1 if gate == "probe" else rate.batch_size(target, settings.LRS_DRAIN_BATCH)
+    wanted = 1 if gate == "probe" else pacing.batch_size(target, settings.LRS_DRAIN_BATCH)
     deliveries = claim_due(target, wanted, probe=gate == "probe")
     if not deliveries:
         return None
     if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH and pacing.drain_slots(target) > 1:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
-    outcomes.persist(target, batch.run(target, deliveries, schedule=rate.book(target, len(deliveries))))
+    outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.book(target, len(deliveries))))
     return len(deliveries)
 
 
@@ -185,9 +185,9 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
         outcome = outcomes.released(
             delivery, at=pacing.resume_at(target, now), reason="target paused after repeated failures"
         )
-    elif (ahead := rate.booked_ahead(target)) > rate.HORIZON_SECONDS:
+    elif (ahead := pacing.booked_ahead(target)) > pacing.HORIZON_SECONDS:
         outcome = outcomes.released(delivery, at=now + timedelta(seconds=ahead), reason="rate limited")
     else:
-        [outcome] = batch.run(target, [delivery], policy, schedule=rate.book(target, 1))
+        [outcome] = batch.run(target, [delivery], policy, schedule=pacing.book(target, 1))
     outcomes.persist(target, [outcome])
     return outcome.status

@@ -7,7 +7,8 @@ pause lifts on the probe's success, and a failed probe pauses it one more interv
 that comes back is seen within one interval, and a target that is down gets at most one request
 per interval.
 
-Rate limit: ``adapters.delivery.rate`` (send times booked from a schedule shared by all workers).
+Rate limit: send times booked from a schedule shared by all workers (the second half of this
+module, below).
 
 Concurrency: ``Target.concurrency`` caps the requests in flight to the target across all workers:
 at most ``drain_slots`` drains work a target at once, each with ``sends_per_drain`` sends.
@@ -15,10 +16,15 @@ at most ``drain_slots`` drains work a target at once, each with ``sends_per_drai
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
@@ -97,3 +103,119 @@ def drain_slots(target: Target) -> int:
 def sends_per_drain(target: Target) -> int:
     """Requests one drain keeps in flight: the target's concurrency shared among its drains."""
     return max(1, target.concurrency // drain_slots(target))
+
+
+# -- Rate limit ------------------------------------------------------------------------------
+# A target's rate limit, across every worker: send times booked from one shared schedule.
+#
+# ``Target.rate_limit_per_second`` = L means no two requests to the target start less than 1/L
+# seconds apart, whichever worker process sends them, so no one-second span holds more than L.
+# It is the generic cell rate algorithm (GCRA, the "virtual scheduling" form of ITU-T I.371; the
+# algorithm behind redis-cell and many API gateways): the shared cache holds the target's *next
+# free send time*; a drain that claimed n deliveries books n consecutive slots from
+# ``max(next free, now)`` and moves it n/L later, in one atomic step; each send then waits for its
+# slot (``Schedule.wait_for_turn``). Time is Redis's own clock, so worker clocks need not agree.
+#
+# With Redis as the cache (any deployment with a broker) the booking is a Lua script, atomic
+# across processes and hosts. Without it (the quickstart's in-process drain, one process) a lock
+# in this process does the same.
+#
+# A drain books at most about ``HORIZON_SECONDS`` ahead: when the schedule is fuller than that
+# (other drains booked it), it claims nothing and asks for a drain when the slots free up, so a
+# claim never waits long for its sends.
+
+HORIZON_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a batch's sends may start: the first at ``first_at`` (``time.monotonic()``), then one
+    every ``spacing`` seconds. ``booked_at``: the first slot on the shared clock (Redis's, or
+    this process's wall clock without Redis), where bookings can be compared exactly."""
+
+    first_at: float = 0.0
+    spacing: float = 0.0
+    booked_at: float = 0.0
+
+    def wait_for_turn(self, index: int) -> None:
+        """Sleep until send number ``index`` (from 0) of the batch may start."""
+        delay = self.first_at + index * self.spacing - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+UNPACED = Schedule()
+
+# KEYS[1]: the target's next free send time (seconds, Redis clock). ARGV: spacing, count (0 only
+# looks). Returns the first booked (or next free) slot and Redis's now, as strings (Lua numbers
+# become integers on the way out).
+_BOOK = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local spacing = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local start = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+if count > 0 then
+  local after = start + count * spacing
+  redis.call('SET', KEYS[1], tostring(after), 'EX', math.ceil(after - now) + 60)
+end
+return {tostring(start), tostring(now)}
+"""
+
+_local_lock = threading.Lock()
+_local_next_free: dict[int, float] = {}
+
+
+def _key(target: Target) -> str:
+    return f"lrs:rate-next:{target.id}"
+
+
+def _redis():  # the redis-py client behind Django's RedisCache, or None
+    backend = getattr(cache, "_cache", None)
+    get_client = getattr(backend, "get_client", None)
+    return get_client(write=True) if get_client is not None else None
+
+
+def spacing(target: Target) -> float:
+    limit = target.rate_limit_per_second
+    return 1.0 / limit if limit and limit > 0 else 0.0
+
+
+def _book(target: Target, count: int) -> tuple[float, float]:
+    """(the first booked or next free slot, now), both on the shared clock."""
+    gap = spacing(target)
+    client = _redis()
+    if client is not None:
+        start, now = client.eval(_BOOK, 1, _key(target), repr(gap), count)
+        return float(start), float(now)
+    with _local_lock:
+        now = time.time()
+        start = max(_local_next_free.get(target.id, 0.0), now)
+        if count > 0:
+            _local_next_free[target.id] = start + count * gap
+        return start, now
+
+
+def batch_size(target: Target, wanted: int) -> int:
+    """How many deliveries a drain should claim: about one horizon's worth of sends."""
+    gap = spacing(target)
+    if not gap:
+        return wanted
+    return max(1, min(wanted, math.floor(HORIZON_SECONDS / gap)))
+
+
+def booked_ahead(target: Target) -> float:
+    """Seconds until the target's next free send slot (0 without a rate limit)."""
+    if not spacing(target):
+        return 0.0
+    start, now = _book(target, 0)
+    return max(0.0, start - now)
+
+
+def book(target: Target, count: int) -> Schedule:
+    """Book ``count`` consecutive send slots; the schedule the batch's sends must keep."""
+    gap = spacing(target)
+    if not gap or count <= 0:
+        return UNPACED
+    start, now = _book(target, count)
+    return Schedule(first_at=time.monotonic() + max(0.0, start - now), spacing=gap, booked_at=start)

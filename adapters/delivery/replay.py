@@ -1,12 +1,26 @@
-"""Sending deliveries again: replay of dead letters, cancelling, and backfill of a time range
-of stored statements through one target (e.g. a newly added one), which creates delivery rows
-for stored statements (``deliveries_create``)."""
+"""Sending deliveries again: replay of dead letters, cancelling, answers to outcome-unknown
+deliveries, and backfill (``deliveries_create`` makes delivery rows for stored statements).
+
+Backfill: run a stored-time range of statements through one target (e.g. a newly added one).
+
+Statements are read page by page through the LRS query layer, oldest first (the code that answers
+``GET /xapi/statements``: voided statements are skipped), each page once; its matching
+statements get delivery rows (``deliveries_create_for``), which the drains then send. Only
+one page is in memory at a time, so a backfill of millions of statements holds no more than one.
+
+A run keeps a checkpoint (``BackfillRun``): the (stored, id) of the last statement handled,
+written in the same transaction as that page's rows. Stopped anywhere (Ctrl-C, a killed process,
+a database restart), the same command resumes after the last committed page; and since a
+delivery row is unique per (statement, target, kind), even a page handled twice adds nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import orjson
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +28,7 @@ from adapters import correlation
 from adapters.base import DELIVER
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs
-from adapters.models import Delivery, Target
+from adapters.models import BackfillRun, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
@@ -22,6 +36,7 @@ from lrs.statements.selectors import (
     StatementQuery,
     live_statement_pks,
     statement_list,
+    statement_window_count,
     statements_by_pk,
     voided_by,
     with_cursor,
@@ -35,8 +50,18 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
     Statements are read through the LRS query layer. Existing rows (same statement,
     target and kind) are left alone, so calling this twice is harmless.
     """
+    if not statement_pks:
+        return []
+    statements = zip(statement_pks, statements_by_pk(statement_pks), strict=True)
+    return deliveries_create_for(statements=list(statements), targets=targets)
+
+
+def deliveries_create_for(
+    *, statements: list[tuple[int, dict]], targets: Iterable[Target] | None = None
+) -> list[int]:
+    """``deliveries_create`` for statements already read: (primary key, statement) pairs."""
     targets = list(targets) if targets is not None else enabled_targets()
-    if not targets or not statement_pks:
+    if not targets or not statements:
         return []
     now = timezone.now()
     correlation_id = correlation.current()
@@ -50,9 +75,7 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
             next_attempt_at=now,
             correlation_id=correlation_id,
         )
-        for pk, statement, target in matching_pairs(
-            zip(statement_pks, statements_by_pk(statement_pks), strict=True), targets
-        )
+        for pk, statement, target in matching_pairs(statements, targets)
     ]
     if not rows:
         return []
@@ -138,57 +161,114 @@ def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
     ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
 
 
-def backfill(
-    *, target: Target, since=None, until=None, force: bool = False, page_size: int = 500
-) -> dict[str, int]:
-    """Run a time range of stored statements through one target (e.g. a newly added one).
+# -- Backfill --------------------------------------------------------------------------------------
+COUNTS = ("matched", "created", "requeued", "skipped")
+_PROGRESS_FIELDS = ("scanned", "after_stored", "after_statement", "counts", "finished_at", "updated_at")
 
-    Statements are read page by page through the LRS query layer, oldest first
-    (the same code that answers ``GET /xapi/statements``: voided statements are
-    skipped). A statement already delivered to the target is skipped unless
-    ``force``; a forced one is re-evaluated: sent again with its original idempotency key where
-    that is harmless (``Adapter.repeatable``; the marketplace recomputes and sends only a
-    change), never re-posted to a chat, whose delivered messages count as skipped.
+
+def backfill_run_for(
+    *, target: Target, since: datetime | None, until: datetime | None, force: bool, restart: bool = False
+) -> BackfillRun:
+    """The unfinished run of this target over this range to resume, or a new one (``restart``:
+    always a new one; the old unfinished ones are closed)."""
+    same = BackfillRun.objects.filter(target=target, since=since, until=until, force=force, finished_at=None)
+    if restart:
+        same.update(finished_at=timezone.now())
+    else:
+        run = same.order_by("-started_at").first()
+        if run is not None:
+            return run
+    return BackfillRun.objects.create(
+        target=target, since=since, until=until, force=force, counts=dict.fromkeys(COUNTS, 0)
+    )
+
+
+def remaining(run: BackfillRun) -> int:
+    """Live statements the run has still to read (the total of its progress bar, less ``scanned``)."""
+    return statement_window_count(_query(run, page_size=1))
+
+
+def backfill(
+    *,
+    target: Target,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    force: bool = False,
+    page_size: int = 500,
+    run: BackfillRun | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Run a range of stored statements through one target; the counts of what it did.
+
+    A statement already delivered to the target is skipped unless ``force``; a forced one is
+    re-evaluated: sent again with its original idempotency key where that is harmless
+    (``Adapter.repeatable``; the marketplace recomputes and sends only a change), never re-posted
+    to a chat, whose delivered messages count as skipped.
+
+    ``run``: the checkpoint to resume from and advance (``backfill_run_for``); without one, a
+    fresh run is recorded. ``progress``: called with the number of statements each page read.
     """
+    if run is None:
+        run = backfill_run_for(target=target, since=since, until=until, force=force, restart=True)
     repeatable = adapter_class(target.adapter).repeatable
-    counts = {"matched": 0, "created": 0, "requeued": 0, "skipped": 0}
-    query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
+    counts = {name: int(run.counts.get(name, 0)) for name in COUNTS}
+    query = _query(run, page_size)
     while True:
         page = statement_list(query)
-        statements = statements_by_pk(page.statement_pks)
-        pks = [
-            pk
-            for pk, statement in zip(page.statement_pks, statements, strict=True)
-            if statement_matches(statement, target.filter)
+        pairs = [
+            (pk, statement)
+            for pk, text in zip(page.statement_pks, page.statements, strict=True)
+            if statement_matches(statement := orjson.loads(text), target.filter)
         ]
-        counts["matched"] += len(pks)
-        if pks:
-            with transaction.atomic():
-                existing = dict(
-                    Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=pks).values_list(
-                        "statement_id", "id"
-                    )
-                )
-                fresh = [pk for pk in pks if pk not in existing]
-                counts["created"] += len(deliveries_create(statement_pks=fresh, targets=[target]))
-                if force and existing:
-                    rows = Delivery.objects.filter(id__in=list(existing.values())).exclude(
-                        status__in=[Delivery.IN_FLIGHT, Delivery.UNKNOWN]
-                    )
-                    if not repeatable:
-                        rows = rows.exclude(status=Delivery.DELIVERED)
-                    ids = list(rows.values_list("id", flat=True))
-                    # A delivered one was made: should the statement be voided before it is sent
-                    # again, it must be retracted, not only cancelled.
-                    rows.filter(status=Delivery.DELIVERED).update(maybe_applied=True)
-                    rows.update(
-                        status=Delivery.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now()
-                    )
-                    queue.after_commit(ids)
-                    counts["requeued"] += len(ids)
-                    counts["skipped"] += len(existing) - len(ids)
-                else:
-                    counts["skipped"] += len(existing)
+        with transaction.atomic():
+            if pairs:
+                _page(target, pairs, force=force, repeatable=repeatable, counts=counts)
+            run.scanned += len(page.statement_pks)
+            if page.more_after is not None:  # (a finished run is never resumed: no cursor needed)
+                run.after_stored, run.after_statement = page.more_after
+            run.counts = counts
+            run.finished_at = timezone.now() if page.more_after is None else None
+            run.save(update_fields=[*_PROGRESS_FIELDS])
+        if progress is not None:
+            progress(len(page.statement_pks))
         if page.more_after is None:
             return counts
         query = with_cursor(query, page.more_after)
+
+
+def _query(run: BackfillRun, page_size: int) -> StatementQuery:
+    query = StatementQuery(since=run.since, until=run.until, ascending=True, limit=page_size)
+    if run.after_stored is not None and run.after_statement is not None:
+        query = with_cursor(query, (run.after_stored, run.after_statement))
+    return query
+
+
+def _page(
+    target: Target, pairs: list[tuple[int, dict]], *, force: bool, repeatable: bool, counts: dict[str, int]
+) -> None:
+    pks = [pk for pk, _ in pairs]
+    counts["matched"] += len(pks)
+    existing = dict(
+        Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=pks).values_list(
+            "statement_id", "id"
+        )
+    )
+    fresh = [(pk, statement) for pk, statement in pairs if pk not in existing]
+    counts["created"] += len(deliveries_create_for(statements=fresh, targets=[target]))
+    if not (force and existing):
+        counts["skipped"] += len(existing)
+        return
+    rows = Delivery.objects.filter(id__in=list(existing.values())).exclude(
+        status__in=[Delivery.IN_FLIGHT, Delivery.UNKNOWN]
+    )
+    if not repeatable:
+        rows = rows.exclude(status=Delivery.DELIVERED)
+    ids = list(rows.values_list("id", flat=True))
+    # A delivered one was made: should the statement be voided before it is sent again, it must
+    # be retracted, not only cancelled.
+    rows.filter(status=Delivery.DELIVERED).update(maybe_applied=True)
+    now = timezone.now()
+    rows.update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
+    queue.after_commit(ids)
+    counts["requeued"] += len(ids)
+    counts["skipped"] += len(existing) - len(ids)

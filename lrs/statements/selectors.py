@@ -367,5 +367,11 @@ def voided_by(pks: Iterable[int]) -> dict[int, str]:
     return {voided[target]: str(voiding_id) for target, voiding_id in voiding}
 
 
+def statement_window_count(query: StatementQuery) -> int:
+    """How many live statements lie in ``query``'s stored-time window after its cursor (content
+    filters ignored): the total of a walk through that window, e.g. a backfill's progress."""
+    return Statement.objects.filter(_window_filter(query)).count()
+
+
 def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:
     return replace(query, after=after)

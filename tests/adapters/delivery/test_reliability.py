@@ -17,7 +17,7 @@ from adapters.delivery.replay import backfill, deliveries_replay
 from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from tests.adapters.helpers import wait_until
 from tests.conftest import make_statement
-from tests.targets.webhook_server import hang, retry_after, status
+from tests.targets.webhook_server import hang, ok, retry_after, status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,6 +110,41 @@ def test_worker_killed_mid_delivery_leads_to_exactly_one_effect(
     assert len(webhook_target.requests) == 2
     assert len(webhook_target.distinct_keys()) == 1
     assert len(webhook_target.effects()) == 1
+
+
+def test_worker_killed_in_the_middle_of_a_claimed_batch_lands_each_delivery_once_in_effect(
+    xapi, target, webhook_target, broker, celery_worker_process
+):
+    # Batches of 8 with 2 requests in flight per drain (concurrency 4 over two drain slots), each
+    # answered (and applied) after 0.4 s: the kill finds a claimed batch with some sends applied,
+    # some in flight (applied after the kill), some not started.
+    batch_env = {**WORKER_ENV, "LRS_DRAIN_BATCH": "8"}
+    Target.objects.filter(pk=target.pk).update(concurrency=4)
+    webhook_target.set_default(hang(0.4))
+    first = celery_worker_process(broker, extra_env=batch_env)
+    ids = post(xapi, *[make_statement() for _ in range(24)])
+    wait_until(lambda: len(webhook_target.requests) >= 3, interval=0.02, message="a batch partly sent")
+    first.kill()
+    reached_before_kill = len(webhook_target.requests)
+    claimed = Delivery.objects.filter(status=Delivery.IN_FLIGHT).count()
+    assert claimed > 0 and reached_before_kill < 24, (claimed, reached_before_kill)
+
+    webhook_target.set_default(ok())
+    celery_worker_process(broker, extra_env=batch_env)
+
+    # The claims run out (after 4 rounds of two 1 s timeouts: drain.claim_seconds);
+    # the sweep (Celery beat in production) asks for a drain, which claims them again.
+    def swept_and_delivered() -> bool:
+        sweep.sweep_due()
+        return delivered(24)()
+
+    wait_until(swept_and_delivered, timeout=60, interval=0.5, message="all 24 delivered")
+    assert Delivery.objects.exclude(status=Delivery.DELIVERED).count() == 0
+    assert {effect["statement"]["id"] for effect in webhook_target.effects()} == set(ids)
+    assert len(webhook_target.effects()) == 24  # one effect per statement, however often it was sent
+    keys = [request.idempotency_key for request in webhook_target.accepted()]
+    resent = {key for key in keys if keys.count(key) > 1}
+    print(f"{reached_before_kill} requests before the kill, {claimed} claimed, {len(resent)} sent twice")
 
 
 def test_redis_down_during_ingest_loses_nothing(

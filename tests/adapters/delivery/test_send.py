@@ -18,8 +18,7 @@ from django.utils import timezone
 
 from adapters.delivery import pacing as health
 from adapters.delivery.drain import delivery_send
-from adapters.delivery.backfill import backfill
-from adapters.delivery.replay import deliveries_create, deliveries_replay
+from adapters.delivery.replay import backfill, deliveries_create, deliveries_replay
 from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from adapters.rules.retry import RetryPolicy
 from lrs.statements.models import Statement
@@ -153,8 +152,11 @@ def test_a_delivery_not_yet_due_or_already_claimed_is_not_sent(target, django_ca
 
 @responses.activate
 def test_repeated_failures_pause_the_target_instead_of_hammering_it(
-    target, django_capture_on_commit_callbacks
+    target, django_capture_on_commit_callbacks, settings
 ):
+    # Retries far off: a jittered backoff can come due within milliseconds, and a drain would
+    # then send it together with the next new delivery, two attempts in one batch.
+    settings.LRS_RETRY_BASE_SECONDS = 600
     responses.post(HOOK, status=500)
     for _ in range(health.FAILURES_TO_PAUSE + 3):  # one statement at a time, as single POSTs
         store(make_statement(), capture=django_capture_on_commit_callbacks)

@@ -28,6 +28,7 @@ from bench.fanout_db import SECRET_ENV
 from bench.fanout_ingest import FanoutIngestLimits, measure_fanout_ingest
 from bench.fanout_probe import run_probes
 from bench.fanout_report import summary_lines, write_results
+from bench.fanout_throughput import ThroughputPlan, measure_throughput
 from bench.fanout_worker import WorkerPlan, run_worker_phase, worker_specs
 from bench.processes import private_redis, refusing_url, webhook_receiver
 from bench.server import ROOT, ServerConfig, gunicorn, production_environ
@@ -121,6 +122,17 @@ def run_fanout(args: argparse.Namespace, argv: list[str]) -> int:
                 target, factory, limits, redis_url, urls, log, url, rounds=args.fanout_rounds
             )
             summary["ingest"]["limits"] = limits.__dict__
+        if not args.skip_throughput:
+            log("throughput: instant and 200 ms targets, ingest with the drain, backfill (default worker)")
+            throughput_plan = ThroughputPlan(
+                instant_deliveries=args.instant_deliveries,
+                slow_deliveries=args.slow_deliveries,
+                client_threads=args.client_threads,
+                drain_timeout=args.drain_timeout,
+            )
+            summary["throughput"] = measure_throughput(
+                env, target, factory, throughput_plan, redis_url, webhook_secret, RESULTS, log, url
+            )
         plan = WorkerPlan(
             deliveries=args.deliveries,
             drain_timeout=args.drain_timeout,

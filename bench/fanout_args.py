@@ -21,8 +21,10 @@ def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--deliveries", type=int, default=2000, help="queued deliveries a worker drains")
     group.add_argument(
         "--pools",
-        default="prefork,threads,prefork-dbreuse",
-        help="worker kinds, comma-separated: prefork (concurrency 1), threads, and the what-if "
+        default="default",
+        help="worker kinds for the drain-then-end-to-end phase, comma-separated: default (what "
+        "`celery -A config worker` starts: prefork, one process per core), prefork (concurrency 1), "
+        "threads, and the what-if "
         "prefork-dbreuse (prefork 1 with CELERY_DB_REUSE_MAX set: keeps its database connection)",
     )
     group.add_argument("--threads-concurrency", type=int, default=4, help="concurrency of the threads pool")
@@ -32,3 +34,13 @@ def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--drain-timeout", type=float, default=300.0, help="give up draining after this long")
     group.add_argument("--skip-fanout-ingest", action="store_true", help="only the worker measurements")
+    group.add_argument(
+        "--instant-deliveries",
+        type=int,
+        default=20_000,
+        help="deliveries the default worker drains (throughput)",
+    )
+    group.add_argument(
+        "--slow-deliveries", type=int, default=4_000, help="deliveries to the 200 ms target (throughput)"
+    )
+    group.add_argument("--skip-throughput", action="store_true", help="no throughput measurements")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import cost_table
+from bench.fanout_throughput import throughput_lines
 
 
 def _mark(value: float, aim: float) -> str:
@@ -158,6 +159,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines += [*_probe_lines(summary["probes"]), ""]
     if summary.get("ingest"):
         lines += [*_ingest_lines(summary["ingest"]), ""]
+    if summary.get("throughput"):
+        lines += [*throughput_lines(summary["throughput"]), ""]
     if summary.get("workers"):
         lines += _worker_lines(summary["workers"])
     return lines

@@ -12,6 +12,7 @@ delivered body).
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import time
@@ -287,12 +288,14 @@ def run_worker_phase(
 def worker_specs(pools: str, threads_concurrency: int) -> list[WorkerSpec]:
     specs = []
     for pool in (name.strip() for name in pools.split(",") if name.strip()):
-        if pool == "prefork":
+        if pool == "default":  # what `celery -A config worker` starts: one process per core
+            specs.append(WorkerSpec("prefork", os.cpu_count() or 1))
+        elif pool == "prefork":
             specs.append(WorkerSpec("prefork", 1))
         elif pool == "threads":
             specs.append(WorkerSpec("threads", threads_concurrency))
         elif pool == "prefork-dbreuse":  # what-if: the worker keeps its database connection
             specs.append(WorkerSpec("prefork", 1, "bench.settings_dbreuse"))
         else:
-            raise SystemExit(f"unknown pool {pool!r}: use prefork, threads, prefork-dbreuse")
+            raise SystemExit(f"unknown pool {pool!r}: use default, prefork, threads, prefork-dbreuse")
     return specs

@@ -3,7 +3,8 @@
 distinct ``Idempotency-Key`` values.
 
 ``python -m bench.instant_receiver --port N [--delay 0.2] [--stats FILE]``: every half second it
-rewrites FILE with ``{"requests", "keys", "max_in_flight"}``. It checks nothing (the tests' fake
+rewrites FILE with ``{"requests", "keys", "max_in_flight", "busiest_second"}`` (the most
+requests that arrived within any one second). It checks nothing (the tests' fake
 receivers check the contract): the point is a target that costs as little as possible, so the
 figure measured is the sender's.
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -28,6 +31,8 @@ class Receiver:
         self.keys: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.recent: collections.deque[float] = collections.deque()  # arrivals in the last second
+        self.busiest_second = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -45,6 +50,11 @@ class Receiver:
                     await reader.readexactly(length)
                 self.requests += 1
                 self.keys.add(key)
+                now = time.monotonic()
+                self.recent.append(now)
+                while self.recent[0] <= now - 1.0:
+                    self.recent.popleft()
+                self.busiest_second = max(self.busiest_second, len(self.recent))
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
@@ -60,7 +70,12 @@ class Receiver:
             writer.close()
 
     def stats(self) -> dict[str, int]:
-        return {"requests": self.requests, "keys": len(self.keys), "max_in_flight": self.max_in_flight}
+        return {
+            "requests": self.requests,
+            "keys": len(self.keys),
+            "max_in_flight": self.max_in_flight,
+            "busiest_second": self.busiest_second,
+        }
 
 
 async def main_async(port: int, delay: float, stats_path: Path | None) -> None:

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -26,3 +26,20 @@ def _database_connections_checked(sender: object = None, **kwargs: object) -> No
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_init.connect
+def _yield_the_cpu_to_ingest(**kwargs: object) -> None:
+    """A pool process runs at the CPU priority ``LRS_WORKER_CPU_PRIORITY`` names: ``idle`` (Linux
+    SCHED_IDLE, the production default), ``low`` (niceness 10) or ``normal``. On a host shared with
+    the web processes, a drain running flat out then takes only the CPU that ingest leaves, so a
+    backlog waits rather than the LMS (bench/README.md, "ingest with the drain"). Only the pool's
+    processes: the main process, which talks to the broker, keeps its priority. Lowering one's own
+    priority needs no privilege; a priority is never raised."""
+    from django.conf import settings
+
+    priority = settings.LRS_WORKER_CPU_PRIORITY
+    if priority == "idle" and hasattr(os, "sched_setscheduler"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif priority in {"idle", "low"} and hasattr(os, "setpriority"):
+        os.setpriority(os.PRIO_PROCESS, 0, max(10, os.getpriority(os.PRIO_PROCESS, 0)))

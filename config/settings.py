@@ -219,6 +219,13 @@ LRS_DRAIN_BATCH = env_int("LRS_DRAIN_BATCH", 200, minimum=1)
 LRS_DRAIN_SECONDS = env_int("LRS_DRAIN_SECONDS", 20, minimum=1)
 LRS_DRAIN_PARALLELISM = env_int("LRS_DRAIN_PARALLELISM", 2, minimum=1)
 LRS_SEND_THREADS = env_int("LRS_SEND_THREADS", 64, minimum=1)
+# CPU priority of Celery's pool processes (config/celery.py): idle (SCHED_IDLE), low (nice 10) or
+# normal. Ingest gets the CPU first; the test suite's workers run normal beside pytest's own processes.
+LRS_WORKER_CPU_PRIORITY = env_str("LRS_WORKER_CPU_PRIORITY", "normal" if LRS_ENV == "test" else "idle")
+if LRS_WORKER_CPU_PRIORITY not in {"idle", "low", "normal"}:
+    raise ImproperlyConfiguredEnv(
+        f"LRS_WORKER_CPU_PRIORITY must be idle, low or normal, got {LRS_WORKER_CPU_PRIORITY!r}"
+    )
 # Circuit breaker: a paused target is probed with one delivery this often (adapters/delivery/pacing.py).
 LRS_BREAKER_PROBE_SECONDS = float(env_str("LRS_BREAKER_PROBE_SECONDS", "10") or 10)
 # Identity mapping: how e-mail addresses are normalised before matching actors to employees.

@@ -43,6 +43,8 @@ class Stack:
             "DATABASE_URL": self.database.url("lrs"),
             "CELERY_BROKER_URL": self.broker_url,
             "PYTHONUNBUFFERED": "1",
+            # Production's idle CPU priority would let pytest's own processes starve these workers.
+            "LRS_WORKER_CPU_PRIORITY": "normal",
             **self.extra_env,
         }
 

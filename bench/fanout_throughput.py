@@ -1,0 +1,301 @@
+"""The drain's throughput, each figure beside a floor measured in the same run (issue 14's aims).
+
+With the default worker (``celery -A config worker``: prefork, one process per core) and the
+bench's instant receiver (``bench.instant_receiver``: asyncio keep-alive, answers at once or after
+``--delay``):
+
+- **instant**: queue ``instant_deliveries`` deliveries to one webhook target (POSTs with no worker
+  running), start the worker, time it until every one is delivered; the floor is
+  ``bench.fanout_floor`` (our HTTP client code in a tight loop, as many processes as the worker);
+- **ingest with the drain flat out**: batch-100 POSTs for ``ingest_seconds`` with fan-out off,
+  then with that worker draining what the same ingest queues; the ratio of the two rates;
+- **slow**: the receiver answers after ``slow_delay`` seconds; the target has a concurrency cap
+  and a rate limit; the drain rate, and the receiver's most requests in flight and busiest second;
+- **backfill**: ``manage.py deliveries_backfill`` of every stored statement into a new target, with
+  no worker running: its rate, peak memory, and the time it projects for 1,000,000 statements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.fanout_db import delivery_counts, finished, outbox_reset, statement_count, targets_configure
+from bench.fanout_floor import http_floor
+from bench.fanout_ingest import apply_targets
+from bench.fanout_worker import measure_drain, queue_deliveries
+from bench.loadgen import Target, run_load
+from bench.processes import WorkerSpec, _alive, celery_worker, port_accepts, spawned, wait_for
+from bench.server import HOST, ROOT, free_port
+from bench.statements import StatementFactory
+
+INSTANT_AIM_PER_S = 1000.0
+FLOOR_SHARE_AIM = 0.5
+SLOW_AIM_PER_S = 200.0
+INGEST_RATIO_AIM = 0.8
+BACKFILL_AIM_SECONDS_PER_MILLION = 20 * 60
+
+
+@dataclass(frozen=True)
+class ThroughputPlan:
+    instant_deliveries: int = 20_000
+    slow_deliveries: int = 4_000
+    slow_delay: float = 0.2
+    slow_concurrency: int = 64
+    slow_rate_limit: float = 300.0
+    ingest_seconds: float = 10.0
+    floor_seconds: float = 5.0
+    client_threads: int = 6
+    drain_timeout: float = 300.0
+
+
+def default_worker() -> WorkerSpec:
+    """What ``celery -A config worker`` starts on this machine: prefork, one process per core."""
+    return WorkerSpec("prefork", os.cpu_count() or 1)
+
+
+@contextmanager
+def instant_receiver(log_dir: Path, delay: float = 0.0) -> Iterator[tuple[str, Path]]:
+    """``bench.instant_receiver`` on a free port; yields its hook URL and its stats file."""
+    port = free_port()
+    stats = log_dir / f"fanout-receiver-{port}.json"
+    log_path = log_dir / f"fanout-instant-receiver-{port}.log"
+    argv = [sys.executable, "-m", "bench.instant_receiver", "--port", str(port), "--stats", str(stats)]
+    # It stands for a remote system: at niceness 10, the CPU it takes on this shared machine (which a
+    # deployment does not pay) weighs less against the LRS's own processes.
+    with spawned(["nice", "-n", "10", *argv, "--delay", str(delay)], log_path, grace=5.0) as process:
+        wait_for(
+            lambda: _alive(process, log_path, "the receiver") or port_accepts(port), 30.0, "the receiver"
+        )
+        yield f"http://{HOST}:{port}/hook", stats
+
+
+def receiver_stats(path: Path) -> dict[str, int]:
+    time.sleep(0.7)  # the receiver rewrites its stats every half second
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _configure(url: str, redis_url: str, **fields: Any) -> None:
+    """One target (``bench-hook-0``) at ``url``, with ``fields`` (concurrency, rate limit)."""
+    from adapters.models import Target as TargetRow
+
+    apply_targets([url], redis_url)
+    if fields:
+        TargetRow.objects.update(**fields)
+
+
+def _batch_ingest(target: Target, factory: StatementFactory, plan: ThroughputPlan) -> dict[str, Any]:
+    bodies = [
+        json.dumps(factory.batch(100), separators=(",", ":")).encode()
+        for _ in range(int(plan.ingest_seconds * 80))
+    ]
+    result = run_load(
+        target,
+        method="POST",
+        path="/xapi/statements",
+        bodies=bodies,
+        threads=plan.client_threads,
+        max_requests=len(bodies) - 10,
+        max_seconds=plan.ingest_seconds,
+        warmup_requests=10,
+    )
+    return {
+        "statements_per_s": round(result.rate(100), 1),
+        "errors": result.errors,
+        "seconds": result.seconds,
+    }
+
+
+def _drained_rate(drain: dict[str, Any]) -> float:
+    return drain["deliveries_per_s_first_attempt_to_last"]
+
+
+def measure_throughput(
+    env: Mapping[str, str],
+    target: Target,
+    factory: StatementFactory,
+    plan: ThroughputPlan,
+    redis_url: str,
+    secret: str,
+    log_dir: Path,
+    log: Callable[[str], None],
+    database_url: str,
+) -> dict[str, Any]:
+    spec = default_worker()
+    result: dict[str, Any] = {"worker": " ".join(spec.command[1:]), "plan": plan.__dict__}
+
+    apply_targets([], redis_url)
+    log("throughput: batch-100 ingest, fan-out off")
+    off = _batch_ingest(target, factory, plan)
+
+    with instant_receiver(log_dir) as (url, stats_path):
+        _configure(url, redis_url)
+        log("throughput: batch-100 ingest, fan-out on, no worker running (the outbox's own cost)")
+        no_worker = _batch_ingest(target, factory, plan)
+        outbox_reset(redis_url)
+        queued = queue_deliveries(target, factory, plan.instant_deliveries, plan.client_threads, redis_url)[1]
+        log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries queued; the default worker drains")
+        with celery_worker(spec, env, log_dir) as worker:
+            drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
+            drain.pop("progress_delivered", None)
+            log("throughput: batch-100 ingest while that worker drains what it queues")
+            before = delivery_counts()
+            with_drain = _batch_ingest(target, factory, plan)
+            during = delivery_counts()
+            with_drain["delivered_meanwhile_per_s"] = round(
+                (during.get("delivered", 0) - before.get("delivered", 0)) / with_drain["seconds"], 1
+            )
+            wait_for(lambda: finished(delivery_counts()) >= during["total"], plan.drain_timeout, "the drain")
+        instant_stats = receiver_stats(stats_path)
+        log("throughput: the floor (our HTTP client in a tight loop, no database)")
+        floor = http_floor(
+            url, secret, [factory.statement() for _ in range(500)], spec.concurrency, plan.floor_seconds
+        )
+    instant = _drained_rate(drain)
+    result["instant"] = {
+        "queue": queued,
+        "drain": drain,
+        "receiver": instant_stats,
+        "floor": floor,
+        "deliveries_per_s": instant,
+        "share_of_floor": round(instant / floor["requests_per_s"], 3) if floor["requests_per_s"] else 0.0,
+    }
+    result["ingest"] = {
+        "fanout_off": off,
+        "fanout_on_no_worker": no_worker,
+        "with_drain": with_drain,
+        "ratio": round(with_drain["statements_per_s"] / off["statements_per_s"], 3)
+        if off["statements_per_s"]
+        else 0,
+    }
+    log(
+        f"throughput: instant {instant:,.0f}/s = {result['instant']['share_of_floor']:.2f} of the floor "
+        f"{floor['requests_per_s']:,.0f}/s; ingest with the drain {result['ingest']['ratio']:.2f} of off"
+    )
+
+    with instant_receiver(log_dir, delay=plan.slow_delay) as (url, stats_path):
+        _configure(
+            url, redis_url, concurrency=plan.slow_concurrency, rate_limit_per_second=plan.slow_rate_limit
+        )
+        queued = queue_deliveries(target, factory, plan.slow_deliveries, plan.client_threads, redis_url)[1]
+        log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries to a {plan.slow_delay:g} s target")
+        with celery_worker(spec, env, log_dir) as worker:
+            slow_drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
+            slow_drain.pop("progress_delivered", None)
+        slow_stats = receiver_stats(stats_path)
+    result["slow"] = {
+        "delay_s": plan.slow_delay,
+        "target_concurrency": plan.slow_concurrency,
+        "target_rate_limit_per_s": plan.slow_rate_limit,
+        "queue": queued,
+        "drain": slow_drain,
+        "receiver": slow_stats,
+        "deliveries_per_s": _drained_rate(slow_drain),
+    }
+    log(
+        f"throughput: 200 ms target {result['slow']['deliveries_per_s']:,.0f}/s, at most "
+        f"{slow_stats.get('max_in_flight')} in flight (cap {plan.slow_concurrency}), busiest second "
+        f"{slow_stats.get('busiest_second')} (limit {plan.slow_rate_limit:g}/s)"
+    )
+
+    result["backfill"] = measure_backfill(env, redis_url, log_dir, log, database_url)
+    return result
+
+
+def measure_backfill(
+    env: Mapping[str, str], redis_url: str, log_dir: Path, log: Callable[[str], None], database_url: str
+) -> dict[str, Any]:
+    """``deliveries_backfill`` of every stored statement into a new target (no worker running:
+    the command's own rate), with its peak resident memory sampled from /proc."""
+    outbox_reset(redis_url)
+    targets_configure(["http://127.0.0.1:9/hook"])  # a new target; nothing is sent (no worker)
+    statements = statement_count()
+    log(f"throughput: backfill of {statements:,} stored statements into a new target")
+    command = [sys.executable, "manage.py", "deliveries_backfill", "bench-hook-0", "--no-progress"]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak_kib = 0
+    while process.poll() is None:
+        peak_kib = max(peak_kib, _rss_kib(process.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    out, err = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"deliveries_backfill failed:\n{err[-2000:]}")
+    created = delivery_counts()["total"]
+    rate = statements / seconds if seconds else 0.0
+    figures = {
+        "statements": statements,
+        "deliveries_created": created,
+        "seconds": round(seconds, 2),
+        "statements_per_s": round(rate, 1),
+        "projected_seconds_for_1m": round(1_000_000 / rate, 1) if rate else None,
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "output": out.strip(),
+    }
+    log(
+        f"throughput: backfill {rate:,.0f} statements/s, 1M in "
+        f"{(figures['projected_seconds_for_1m'] or 0) / 60:.1f} min "
+        f"(peak memory {figures['peak_rss_mib']} MiB)"
+    )
+    return figures
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def throughput_lines(figures: dict[str, Any]) -> list[str]:
+    """The summary's throughput table, each figure against its aim."""
+
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "BELOW AIM"
+
+    instant, slow, ingest, backfill = (figures[key] for key in ("instant", "slow", "ingest", "backfill"))
+    floor, receiver = instant["floor"], slow["receiver"]
+    minutes = (backfill["projected_seconds_for_1m"] or 0) / 60
+    instant_ok = instant["deliveries_per_s"] >= INSTANT_AIM_PER_S
+    within = (
+        receiver.get("max_in_flight", 0) <= slow["target_concurrency"]
+        and receiver.get("busiest_second", 0) <= slow["target_rate_limit_per_s"] + 1
+    )
+    return [
+        f"drain throughput, default worker ({figures['worker']})",
+        f"  instant target    {instant['deliveries_per_s']:>8,.0f}/s {mark(instant_ok):9} "
+        f"floor {floor['requests_per_s']:,.0f}/s ({floor['processes']} processes, no database): "
+        f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}",
+        f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
+        f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver",
+        f"  200 ms target     {slow['deliveries_per_s']:>8,.0f}/s "
+        f"{mark(slow['deliveries_per_s'] >= SLOW_AIM_PER_S):9} "
+        f"most in flight {receiver.get('max_in_flight')} (cap {slow['target_concurrency']}), "
+        f"busiest second {receiver.get('busiest_second')} (limit {slow['target_rate_limit_per_s']:g}/s): "
+        f"{'within both' if within else 'EXCEEDED'}",
+        f"  ingest with drain {ingest['ratio']:>8.2f}   {mark(ingest['ratio'] >= INGEST_RATIO_AIM):9} "
+        f"batch-100 {ingest['with_drain']['statements_per_s']:,.0f}/s against "
+        f"{ingest['fanout_off']['statements_per_s']:,.0f}/s with fan-out off "
+        f"({ingest['fanout_on_no_worker']['statements_per_s']:,.0f}/s on, no worker); "
+        f"drained meanwhile {ingest['with_drain']['delivered_meanwhile_per_s']:,.0f}/s",
+        f"  backfill          {backfill['statements_per_s']:>8,.0f}/s "
+        f"{mark(minutes * 60 <= BACKFILL_AIM_SECONDS_PER_MILLION):9} 1M statements in {minutes:.1f} min; "
+        f"{backfill['statements']:,} read, peak memory {backfill['peak_rss_mib']} MiB",
+        f"(aims: instant >= {INSTANT_AIM_PER_S:,.0f}/s and >= {FLOOR_SHARE_AIM} of the floor; "
+        f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
+        "backfill of 1M <= 20 min)",
+    ]

@@ -1,8 +1,9 @@
 """What a bench phase cost per stored statement: CPU by process group, and WAL written.
 
-CPU is read from Linux ``/proc`` before and after a phase: the LRS server (gunicorn) and the bench
-process, which live through the whole phase, and the whole machine's busy and idle time;
-``rest`` is the machine's busy time less those two, i.e. PostgreSQL and anything else running.
+CPU is read from Linux ``/proc`` before and after a phase: the LRS server (gunicorn), the bench
+process, the Celery worker and the fan-out bench's receivers (``target``), which live through the
+whole phase, and the whole machine's busy and idle time; ``rest`` is the machine's busy time less
+those, i.e. PostgreSQL and anything else running.
 (PostgreSQL backends are not summed per process: connections that open or close during a phase,
 such as the raw floor's or an expired Django connection's, would be miscounted.) WAL bytes come
 from ``pg_current_wal_lsn()``. Divided by the statements the phase stored, they show which side
@@ -23,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 PROC = Path("/proc")
-GROUPS = ("server", "bench")
+GROUPS = ("server", "bench", "worker", "target")
 
 
 def _group(cmdline: str) -> str | None:
@@ -31,6 +32,10 @@ def _group(cmdline: str) -> str | None:
         return "server"
     if "bench.cli" in cmdline:
         return "bench"
+    if "celery" in cmdline:
+        return "worker"
+    if "instant_receiver" in cmdline or "fanout_receiver" in cmdline:
+        return "target"
     return None
 
 
@@ -107,6 +112,8 @@ def phase_start(conninfo: str) -> PhaseSnapshot:
 COST_HEADERS = {
     "server": "server",
     "bench": "bench",
+    "worker": "worker",
+    "target": "target",
     "rest": "rest",
     "machine": "machine",
     "idle": "idle",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import PhaseSnapshot, phase_start
 from bench.fanout_db import delivery_counts, finished, outbox_reset, statement_count, targets_configure
 from bench.fanout_floor import http_floor
 from bench.fanout_ingest import apply_targets
@@ -143,9 +144,14 @@ def measure_throughput(
         outbox_reset(redis_url)
         queued = queue_deliveries(target, factory, plan.instant_deliveries, plan.client_threads, redis_url)[1]
         log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries queued; the default worker drains")
+        before = phase_start(database_url)
         with celery_worker(spec, env, log_dir) as worker:
             drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
             drain.pop("progress_delivered", None)
+            # CPU by process group (rest: mostly PostgreSQL) and WAL, per delivery drained.
+            drain["cost_per_delivery"] = before.per_statement(
+                PhaseSnapshot.take(database_url), drain["status_counts"].get("delivered", 0)
+            )
             log("throughput: batch-100 ingest while that worker drains what it queues")
             before = delivery_counts()
             with_drain = _batch_ingest(target, factory, plan)
@@ -261,6 +267,11 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cost_text(cost: dict[str, float]) -> str:
+    parts = [f"{group} {cost[group]:,.0f} us" for group in ("worker", "rest", "target") if group in cost]
+    return ", ".join([*parts, f"WAL {cost.get('wal_bytes', 0):,.0f} B"]) + " (rest: mostly PostgreSQL)"
+
+
 def throughput_lines(figures: dict[str, Any]) -> list[str]:
     """The summary's throughput table, each figure against its aim."""
 
@@ -281,7 +292,8 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"floor {floor['requests_per_s']:,.0f}/s ({floor['processes']} processes, no database): "
         f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}",
         f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
-        f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver",
+        f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver; per delivery: "
+        + _cost_text(instant["drain"].get("cost_per_delivery") or {}),
         f"  200 ms target     {slow['deliveries_per_s']:>8,.0f}/s "
         f"{mark(slow['deliveries_per_s'] >= SLOW_AIM_PER_S):9} "
         f"most in flight {receiver.get('max_in_flight')} (cap {slow['target_concurrency']}), "

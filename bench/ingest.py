@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cpu import PhaseSnapshot, phase_start
+from bench.floor_copy import capture_last_stored, copy_rate, create_shadow_tables, drop_shadow_tables
 from bench.floor_raw import raw_insert_rate, statement_row
 from bench.loadgen import LoadResult, Target, run_load
 from bench.statements import StatementFactory, Universe
@@ -138,7 +139,30 @@ def measure_ingest(
     figures["lrs_batch_100_post"] = _logged(
         log, "lrs_batch_100_post", load_figures(batch, limits.batch_size, mark)
     )
+    stored = (batch.requests - batch.errors) * limits.batch_size
+    figures["same_schema_copy_100"] = _logged(
+        log, "same_schema_copy_100", same_schema_floor(conninfo, stored, limits.threads)
+    )
     return figures
+
+
+def same_schema_floor(conninfo: str, statements: int, threads: int) -> dict[str, Any]:
+    """COPY of the rows the batch test just stored into same-schema tables (``bench.floor_copy``)."""
+    batches = capture_last_stored(conninfo, statements)
+    create_shadow_tables(conninfo)
+    try:
+        before = phase_start(conninfo)
+        rows, seconds = copy_rate(conninfo, batches, threads=threads)
+        cost = before.per_statement(PhaseSnapshot.take(conninfo), rows)
+    finally:
+        drop_shadow_tables(conninfo)
+    return {
+        "statements_per_s": round(rows / seconds, 1) if seconds else 0.0,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "threads": threads,
+        "cost_per_statement": cost,
+    }
 
 
 def ingest_ratios(figures: dict[str, Any]) -> dict[str, float]:
@@ -149,4 +173,13 @@ def ingest_ratios(figures: dict[str, Any]) -> dict[str, float]:
     raw_floor = rate("raw_executemany_100")
     single = rate("lrs_single_post") / single_floor if single_floor else 0.0
     batch = rate("lrs_batch_100_post") / raw_floor if raw_floor else 0.0
-    return {"single_post_vs_django_floor": round(single, 3), "batch_100_vs_raw_executemany": round(batch, 3)}
+    ratios = {
+        "single_post_vs_django_floor": round(single, 3),
+        "batch_100_vs_raw_executemany": round(batch, 3),
+    }
+    if "same_schema_copy_100" in figures:
+        copy_floor = rate("same_schema_copy_100")
+        ratios["batch_100_vs_same_schema_copy"] = (
+            round(rate("lrs_batch_100_post") / copy_floor, 3) if copy_floor else 0
+        )
+    return ratios

@@ -10,6 +10,7 @@ from bench.cpu import cost_table
 
 SINGLE_AIM = 0.5
 BATCH_AIM = 0.25
+SAME_SCHEMA_AIM = 0.5
 
 
 def _mark(ok: bool) -> str:
@@ -44,6 +45,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             "",
             f"single POST / Django floor    {single:6.3f} (aim >= {SINGLE_AIM})  {single_ok}",
             f"batch-100 / raw executemany   {batch:6.3f} (aim >= {BATCH_AIM})  {batch_ok}",
+            *_same_schema_line(ratios),
             f"SQL statements per POST: single {trips.get('single_post_queries', '?')}, "
             f"batch of 100 {trips.get('batch_100_post_queries', '?')} (the Django floor: 1)",
             "",
@@ -99,3 +101,12 @@ def _cost_lines(figures: dict[str, Any]) -> list[str]:
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _same_schema_line(ratios: dict) -> list[str]:
+    """batch-100 against COPY of the same rows into the same schema (``bench.floor_copy``)."""
+    if "batch_100_vs_same_schema_copy" not in ratios:
+        return []
+    ratio = ratios["batch_100_vs_same_schema_copy"]
+    mark = _mark(ratio >= SAME_SCHEMA_AIM)
+    return [f"batch-100 / same-schema COPY  {ratio:6.3f} (aim >= {SAME_SCHEMA_AIM})  {mark}"]

@@ -1,0 +1,106 @@
+"""The same-schema floor: COPY of exactly the rows the store wrote, into tables with the same
+columns, indexes and constraints, with no Python work between them and PostgreSQL.
+
+Right after the batch-100 POST test, the rows it stored are read back, per statement: the
+statement row and its agent and activity index rows (``TABLES``; the main bench configures no
+target, so the store writes no outbox row), grouped in batches of 100 statements, kept in
+binary COPY format.
+Empty copies of those tables (``CREATE TABLE ... (LIKE ... INCLUDING ALL)``: columns, defaults,
+indexes, constraints) receive them again: per batch one transaction with one ``COPY FROM STDIN``
+per table, from as many threads (own connections) as the HTTP clients. Each row is copied once,
+so unique indexes hold as in the real tables. What the store adds above this floor is its own
+overhead (HTTP, validation, Python, round trips), not the schema's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+# (table, column naming the statement): every table a stored statement writes rows into.
+TABLES = (
+    ("lrs_statement", "id"),
+    ("lrs_statementagent", "statement_id"),
+    ("lrs_statementactivity", "statement_id"),
+)
+SHADOW_PREFIX = "bench_copy_"
+
+Batch = list[tuple[str, bytes]]  # (table, binary COPY data) for one batch of statements
+
+
+def _existing(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+
+
+def capture_last_stored(conninfo: str, statements: int, batch_size: int = 100) -> list[Batch]:
+    """The rows of the ``statements`` most recently stored statements, in batches."""
+    with psycopg.connect(conninfo) as conn:
+        pks = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM lrs_statement ORDER BY id DESC LIMIT %s", (statements,)
+            ).fetchall()
+        ]
+        pks.reverse()
+        batches: list[Batch] = []
+        for start in range(0, len(pks), batch_size):
+            chunk = pks[start : start + batch_size]
+            batch: Batch = []
+            for table, column in TABLES:
+                buffer = bytearray()
+                query = f"COPY (SELECT * FROM {table} WHERE {column} = ANY(%s)) TO STDOUT (FORMAT BINARY)"
+                with conn.cursor().copy(query, (chunk,)) as copy:
+                    for data in copy:
+                        buffer += data
+                batch.append((table, bytes(buffer)))
+            batches.append(batch)
+        return batches
+
+
+def create_shadow_tables(conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table, _ in TABLES:
+            if _existing(conn, table):
+                conn.execute(f"DROP TABLE IF EXISTS {SHADOW_PREFIX}{table}")
+                conn.execute(f"CREATE TABLE {SHADOW_PREFIX}{table} (LIKE {table} INCLUDING ALL)")
+
+
+def drop_shadow_tables(conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table, _ in TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {SHADOW_PREFIX}{table}")
+
+
+def copy_rate(conninfo: str, batches: Sequence[Batch], *, threads: int) -> tuple[int, float]:
+    """COPY every batch once into the shadow tables; (statements, seconds)."""
+    lock = threading.Lock()
+    counter = iter(range(len(batches)))
+
+    def worker() -> None:
+        with psycopg.connect(conninfo) as conn:
+            while True:
+                with lock:
+                    index = next(counter, None)
+                if index is None:
+                    break
+                with conn.transaction():
+                    for table, data in batches[index]:
+                        with conn.cursor().copy(
+                            f"COPY {SHADOW_PREFIX}{table} FROM STDIN (FORMAT BINARY)"
+                        ) as copy:
+                            copy.write(data)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    seconds = time.perf_counter() - started
+    # The last batch may hold fewer statements: count the statement rows copied.
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(f"SELECT count(*) FROM {SHADOW_PREFIX}lrs_statement").fetchone()[0]
+    return rows, seconds

@@ -15,6 +15,7 @@ class AdaptersConfig(AppConfig):
         from adapters.config import ConfigProblem
         from adapters.delivery import receivers, tasks  # noqa: F401
         from adapters.marketplace.adapter import field_mapping
+        from adapters.reconciliation import tasks as reconciliation_tasks  # noqa: F401
         from adapters.rules.field_mapping import FieldMappingError
         from adapters.targets import checks  # noqa: F401
         from adapters.targets.file import read_targets_file

@@ -16,6 +16,7 @@ and are re-exported here: an adapter needs only this module.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -214,3 +215,21 @@ class Adapter:
     def effect(self, statement: dict, context: DeliveryContext) -> SendResult:
         """Bring about this delivery's effect at the target: prepare, then send."""
         return self.send_prepared(self.prepare(statement, context))
+
+    # -- Reconciliation (adapters.reconciliation) ---------------------------------------------
+    @property
+    def can_read_back(self) -> bool:
+        """Whether the target can be asked what it holds (``read_back``); without it,
+        reconciliation compares what should be there with what our deliveries say was sent."""
+        return False
+
+    def expected_record(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        """The fields the target should hold for this live statement (``context.resolved`` is
+        what ``resolve`` found), as ``read_back`` reports them: the two are compared field by
+        field."""
+        raise NotImplementedError
+
+    def read_back(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(statement id, fields) of every record the target holds that was written at or after
+        ``since``, page by page (``AdapterError`` when the target cannot answer)."""
+        raise NotImplementedError

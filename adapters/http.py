@@ -158,6 +158,9 @@ def send(request: OutboundRequest, *, correlation_id: str = "") -> SendResult:
         raise AdapterError(f"request failed: {type(exc).__name__}: {exc}") from None
     duration_ms = int((time.monotonic() - started) * 1000)
     raise_for_response(response)
+    text = response.text or ""
     return SendResult(
-        status_code=response.status_code, body=excerpt(response.text or ""), duration_ms=duration_ms
+        status_code=response.status_code,
+        body=text if request.whole_answer else excerpt(text),
+        duration_ms=duration_ms,
     )

@@ -211,6 +211,32 @@ class BackfillRun(models.Model):
         return f"backfill of {self.target.name} ({state})"
 
 
+class ReconciliationRun(models.Model):
+    """One comparison of what a target should hold for a window of stored time with what our
+    deliveries say reached it and, where it can be read back, what it holds
+    (``adapters.reconciliation``): the figures, the day buckets, a bounded list of mismatches."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="reconciliations")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    read_back = models.BooleanField(default=False)
+    repair = models.BooleanField(default=False)
+    counts = models.JSONField(default=dict, help_text="expected, delivered, found, missing, extra, ...")
+    drift_percent = models.FloatField(null=True, blank=True)
+    success_percent = models.FloatField(null=True, blank=True)
+    buckets = models.JSONField(default=list, help_text="per day: counts and whether the hashes match")
+    mismatches = models.JSONField(default=list, help_text="the first mismatched keys, with their kind")
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconciliation of {self.target.name} {self.since:%Y-%m-%d}..{self.until:%Y-%m-%d}"
+
+
 class IdentityLink(models.Model):
     """One identifier of an employee: the link from an xAPI actor to the HRIS employee id.
 

@@ -50,6 +50,8 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     timeout: float = 10.0
+    # The whole answer is wanted (a read-back page), not the excerpt kept with an attempt.
+    whole_answer: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
 
@@ -194,6 +195,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
     "deliveries-sweep": {"task": "adapters.sweep", "schedule": env_int("LRS_SWEEP_SECONDS", 15, minimum=1)},
+    # Every enabled target, yesterday plus a day of overlap (adapters/reconciliation/tasks.py).
+    "reconciliation-nightly": {
+        "task": "adapters.reconcile_nightly",
+        "schedule": crontab(minute=0, hour=env_int("LRS_RECONCILE_HOUR", 2, minimum=0)),
+    },
 }
 
 # The shared cache holds the per-target rate-limit counters: Redis when one is configured.
@@ -219,6 +225,8 @@ LRS_DRAIN_BATCH = env_int("LRS_DRAIN_BATCH", 200, minimum=1)
 LRS_DRAIN_SECONDS = env_int("LRS_DRAIN_SECONDS", 20, minimum=1)
 LRS_DRAIN_PARALLELISM = env_int("LRS_DRAIN_PARALLELISM", 2, minimum=1)
 LRS_SEND_THREADS = env_int("LRS_SEND_THREADS", 64, minimum=1)
+# Reconciliation (adapters/reconciliation): the drift above which `manage.py reconcile` exits 1.
+LRS_RECONCILE_MAX_DRIFT_PERCENT = float(env_str("LRS_RECONCILE_MAX_DRIFT_PERCENT", "1") or 1)
 # CPU priority of Celery's pool processes (config/celery.py): idle (SCHED_IDLE), low (nice 10) or
 # normal. Ingest gets the CPU first; the test suite's workers run normal beside pytest's own processes.
 LRS_WORKER_CPU_PRIORITY = env_str("LRS_WORKER_CPU_PRIORITY", "normal" if LRS_ENV == "test" else "idle")

@@ -7,14 +7,18 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
+from adapters.delivery import queue
 from adapters.delivery.replay import deliveries_replay
 from adapters.models import Target
 from adapters.ops.selectors import target_health
+from adapters.reconciliation.tasks import RECONCILE_TASK, default_window, reconcile_target
 from adapters.registry import adapter_names
 
 
@@ -48,7 +52,7 @@ class TargetAdmin(admin.ModelAdmin):
     list_display = ("name", "adapter", "enabled", "health_summary", "last_error", "lag", "paused_until")
     list_filter = ("enabled", "adapter", "source")
     readonly_fields = ("source", "consecutive_failures", "paused_until", "disabled_reason", "health_detail")
-    actions = ["replay_dead", "resume"]
+    actions = ["replay_dead", "resume", "reconcile_now"]
 
     def _health(self, obj: Target):
         cache = getattr(self, "_health_cache", {})
@@ -98,3 +102,13 @@ class TargetAdmin(admin.ModelAdmin):
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         queryset.update(paused_until=None, consecutive_failures=0)
         self.message_user(request, "resumed")
+
+    @admin.action(description="Reconcile the selected targets (yesterday plus a day of overlap)")
+    def reconcile_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        since, until = (moment.isoformat() for moment in default_window(timezone.now()))
+        for target in queryset:
+            args = (target.id, since, until, False)
+            # With a broker a worker runs it; without one (the quickstart) it runs here, now.
+            if not settings.CELERY_BROKER_URL or not queue.publish(RECONCILE_TASK, args):
+                reconcile_target(*args)
+        self.message_user(request, f"reconciling {queryset.count()} target(s): see Reconciliation runs")

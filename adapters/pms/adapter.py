@@ -18,12 +18,16 @@ the statement's timestamp in UTC. Nothing else about the learner leaves the LRS.
   there (never created, already deleted) needs no retraction. ``retraction: "event"`` instead
   records a ``retraction`` event for PMSs that keep history.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
+- Read-back for reconciliation: ``GET .../learning-events?updatedSince=&cursor=&limit=``, page by
+  page; an event is compared on ``RECONCILED_FIELDS``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -40,6 +44,9 @@ from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
 ADL = "http://adlnet.gov/expapi/verbs/"
 SCHEMA_VERSION = "2"
+# What reconciliation compares between the event we would send and the one the PMS holds.
+RECONCILED_FIELDS = ("employeeId", "eventType", "courseId", "score", "timestamp")
+READ_BACK_PAGE = 500
 DEFAULT_EVENT_TYPES = {
     ADL + "completed": "course_completion",
     ADL + "mastered": "course_completion",
@@ -198,3 +205,34 @@ class PMSAdapter(OAuthAdapter):
                     external_id=str(event_id),
                 )
         return result
+
+    @property
+    def can_read_back(self) -> bool:
+        return self.config.get("retraction", "delete") == "delete"
+
+    def expected_record(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        event = self.event(statement, context)
+        return {name: event[name] for name in RECONCILED_FIELDS}
+
+    def read_back(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+        context = DeliveryContext(target_name="", kind="read-back", idempotency_key="")
+        query = {
+            "updatedSince": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "limit": READ_BACK_PAGE,
+        }
+        while True:
+            request = OutboundRequest(
+                method="GET",
+                url=self._url(f"/api/v1/learning-events?{urlencode(query)}"),
+                timeout=self._timeout(),
+                whole_answer=True,
+            )
+            try:
+                page = json.loads(self.send(request, context).body or "{}")
+            except ValueError:
+                raise AdapterError("the PMS answered the event list with something not JSON") from None
+            for event in page.get("data") or []:
+                yield str(event.get("statementId")), {name: event.get(name) for name in RECONCILED_FIELDS}
+            if not page.get("nextCursor"):
+                return
+            query["cursor"] = page["nextCursor"]

@@ -373,5 +373,19 @@ def statement_window_count(query: StatementQuery) -> int:
     return Statement.objects.filter(_window_filter(query)).count()
 
 
+def stored_by_statement_id(statement_ids: Iterable[str]) -> dict[str, tuple[int, datetime, bool]]:
+    """For each of these statement ids that is stored: (primary key, stored, voided)."""
+    ids = []
+    for value in statement_ids:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:  # a target may report ids we never gave: they are simply not ours
+            continue
+    rows = Statement.objects.filter(statement_id__in=ids).values_list(
+        "statement_id", "id", "stored", "voided"
+    )
+    return {str(statement_id): (pk, stored, voided) for statement_id, pk, stored, voided in rows}
+
+
 def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:
     return replace(query, after=after)

@@ -108,6 +108,12 @@ class PMSServer(FakeServer):
         self._by_key: dict[str, str] = {}  # Idempotency-Key -> event id
         self._retracted: list[str] = []  # event ids
         self._next_id = 1
+        # Silent losses (a PMS that answers success but does not keep the write): every
+        # ``_lose_every``-th new event, and the next ``_lose_retractions`` retractions.
+        self._lose_every = 0
+        self._created = 0
+        self._lost: list[str] = []  # statement ids of the lost events
+        self._lose_retractions = 0
 
     # -- test controls -----------------------------------------------------------------------
     @property
@@ -145,6 +151,28 @@ class PMSServer(FakeServer):
         with self.state_lock:
             keys = {event_id: key for key, event_id in self._by_key.items()}
             return [keys[event_id] for event_id in self._retracted]
+
+    def lose_every(self, nth: int) -> None:
+        """From now on, lose every ``nth`` new event: answer 201 with an id, keep nothing (no
+        event, no idempotency record: a re-send creates it)."""
+        with self.state_lock:
+            self._lose_every, self._created = nth, 0
+
+    def lost_statement_ids(self) -> list[str]:
+        with self.state_lock:
+            return list(self._lost)
+
+    def lose_next_retractions(self, count: int = 1) -> None:
+        """Answer the next ``count`` retractions 204 but keep the event."""
+        with self.state_lock:
+            self._lose_retractions = count
+
+    def alter_event(self, statement_id: str, **fields: Any) -> None:
+        """Change a held event's fields at the PMS (as an HR admin editing it by hand)."""
+        with self.state_lock:
+            for event in self._events.values():
+                if event["statementId"] == statement_id:
+                    event.update(fields)
 
     def drop_event(self, event_id: str) -> None:
         """Lose an event silently (as a PMS that answered 201 but did not keep it)."""
@@ -207,6 +235,10 @@ class PMSServer(FakeServer):
             return replay
         event_id = f"evt_{self._next_id:06d}"
         self._next_id += 1
+        self._created += 1
+        if self._lose_every and self._created % self._lose_every == 0:
+            self._lost.append(request.json["statementId"])
+            return json_reply(201, {"id": event_id})
         self._events[event_id] = {
             "id": event_id,
             **request.json,
@@ -222,6 +254,9 @@ class PMSServer(FakeServer):
             return json_reply(
                 404, {"error": "not_found", "error_description": f"no learning event {event_id}"}
             )
+        if self._lose_retractions:
+            self._lose_retractions -= 1
+            return empty_reply(204)
         if event_id not in self._retracted:
             self._retracted.append(event_id)
             self.add_effect("retract", self._events[event_id]["idempotencyKey"], self._events[event_id])

@@ -1,0 +1,94 @@
+"""What a target should hold for a window of stored time: the live statements its filter takes,
+read one page at a time through the statement query layer, each with what the target should
+hold for it (read-back adapters), whether our deliveries say it was delivered, or why it is
+legitimately held back (the adapter's ``resolve`` holds it: an unmapped learner)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from adapters.base import DELIVER, Adapter, DeliveryContext, DeliveryHeld
+from adapters.delivery.outbox import idempotency_key
+from adapters.models import Delivery, Target
+from adapters.rules.filters import statement_matches
+from lrs.statements.selectors import StatementQuery, statement_list, with_cursor
+
+
+@dataclass(frozen=True)
+class Expected:
+    key: str  # the statement id
+    day: date  # of its stored time, UTC
+    statement_pk: int
+    content: dict[str, Any] | None = None  # what the target should hold (read-back adapters)
+    held: str = ""  # why it is legitimately not at the target; "" when it should be
+    delivery_id: int | None = None
+    delivered: bool = False
+    first_try: bool = False
+
+
+def stored_day(value: str | datetime) -> date:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).date()
+
+
+def expected_records(
+    target: Target, adapter: Adapter, since: datetime, until: datetime, *, page_size: int = 500
+) -> Iterator[Expected]:
+    query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
+    while True:
+        page = statement_list(query)
+        taken = [
+            (pk, statement)
+            for pk, text in zip(page.statement_pks, page.statements, strict=True)
+            if statement_matches(statement := orjson.loads(text), target.filter)
+        ]
+        deliveries = {
+            statement_pk: (delivery_id, status, attempts)
+            for statement_pk, delivery_id, status, attempts in Delivery.objects.filter(
+                target=target, kind=DELIVER, statement_id__in=[pk for pk, _ in taken]
+            ).values_list("statement_id", "id", "status", "attempts")
+        }
+        with adapter.prefetch([statement for _, statement in taken]):
+            for pk, statement in taken:
+                yield _expected(target, adapter, pk, statement, deliveries.get(pk))
+        if page.more_after is None:
+            return
+        query = with_cursor(query, page.more_after)
+
+
+def _expected(
+    target: Target, adapter: Adapter, pk: int, statement: dict, delivery: tuple[int, str, int] | None
+) -> Expected:
+    key = statement["id"]
+    context = DeliveryContext(
+        target_name=target.name,
+        kind=DELIVER,
+        idempotency_key=idempotency_key(key, target.name, DELIVER),
+        target_id=target.id,
+        statement_pk=pk,
+    )
+    delivery_id, status, attempts = delivery or (None, "", 0)
+    delivered = status == Delivery.DELIVERED
+    facts = {
+        "key": key,
+        "day": stored_day(statement["stored"]),
+        "statement_pk": pk,
+        "delivery_id": delivery_id,
+        "delivered": delivered,
+        "first_try": delivered and attempts == 1,
+    }
+    try:
+        resolved = adapter.resolve(statement, context)
+    except DeliveryHeld as held:
+        return Expected(**facts, held=held.reason)
+    content = (
+        adapter.expected_record(statement, replace(context, resolved=resolved))
+        if adapter.can_read_back
+        else None
+    )
+    return Expected(**facts, content=content)

@@ -1,0 +1,81 @@
+"""Repairs, through the normal delivery path and its idempotency keys: a missing record is sent
+again (its delivery re-queued, or created), an extra one of a statement we hold (voided: its
+retraction never landed) is retracted, a different one is sent again with the statement's current
+translation. A repaired target matches on the next run, so a second repair sends nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from adapters import correlation
+from adapters.base import DELIVER, RETRACT
+from adapters.delivery import queue
+from adapters.delivery.outbox import delivery_ids_of, idempotency_key
+from adapters.delivery.replay import deliveries_create
+from adapters.models import Delivery, Target
+
+if TYPE_CHECKING:
+    from adapters.reconciliation.run import Mismatch
+
+
+def repair_mismatches(target: Target, mismatches: list[Mismatch]) -> int:
+    """Queue the repairs; how many deliveries were queued."""
+    resend = [m.statement_pk for m in mismatches if m.kind in ("missing", "different") and m.statement_pk]
+    retract = [m.statement_pk for m in mismatches if m.kind == "extra" and m.statement_pk]
+    with transaction.atomic():
+        return _resend(target, resend) + _retract(target, retract)
+
+
+def _requeue(rows, reason: str) -> list[int]:
+    ids = list(rows.exclude(status=Delivery.IN_FLIGHT).values_list("id", flat=True))
+    now = timezone.now()
+    Delivery.objects.filter(id__in=ids).update(
+        status=Delivery.PENDING, next_attempt_at=now, last_error=reason, updated_at=now
+    )
+    queue.after_commit(ids)
+    return ids
+
+
+def _resend(target: Target, statement_pks: list[int]) -> int:
+    if not statement_pks:
+        return 0
+    rows = Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=statement_pks)
+    have = set(rows.values_list("statement_id", flat=True))
+    requeued = _requeue(rows, "sent again by reconciliation: the target did not hold it")
+    created = deliveries_create(
+        statement_pks=[pk for pk in statement_pks if pk not in have], targets=[target]
+    )
+    return len(requeued) + len(created)
+
+
+def _retract(target: Target, statement_pks: list[int]) -> int:
+    if not statement_pks:
+        return 0
+    existing = Delivery.objects.filter(target=target, kind=RETRACT, statement_id__in=statement_pks)
+    have = set(existing.values_list("statement_id", flat=True))
+    requeued = _requeue(existing, "retracted again by reconciliation: the target still held it")
+    originals = {
+        row.statement_id: row
+        for row in Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=statement_pks)
+    }
+    now = timezone.now()
+    rows = [
+        Delivery(
+            target=target,
+            statement_id=pk,
+            statement_uuid=original.statement_uuid,
+            kind=RETRACT,
+            idempotency_key=idempotency_key(str(original.statement_uuid), target.name, RETRACT),
+            next_attempt_at=now,
+            correlation_id=correlation.current(),
+        )
+        for pk, original in originals.items()
+        if pk not in have
+    ]
+    if rows:
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        queue.after_commit(delivery_ids_of(rows))
+    return len(requeued) + len(rows)

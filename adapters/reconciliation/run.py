@@ -1,0 +1,212 @@
+"""``reconcile``: compare, per day bucket, what a target should hold with what our deliveries say
+reached it and, where the adapter can read its target back, with what the target holds; drill
+into mismatching days down to ids; record a ``ReconciliationRun``; repair on request.
+
+- **expected**: live statements in the window the filter takes, less those legitimately held
+  (counted as ``held``);
+- **delivered**: of those, the ones whose delivery is delivered (``first_try``: on the first
+  attempt); **found**: records the target reports (read-back adapters only);
+- **missing**: expected but not at the target (without read-back: not delivered);
+- **extra**: at the target but not expected (a voided statement whose retraction never landed, a
+  record of a statement we do not have); **different**: at the target with other content;
+- **drift %** = (missing + extra + different) / expected; **success %** = delivered / expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from adapters.base import Adapter
+from adapters.models import ReconciliationRun, Target
+from adapters.reconciliation.expected import Expected, expected_records, stored_day
+from adapters.reconciliation.repair import repair_mismatches
+from adapters.reconciliation.tally import Tallies
+from adapters.registry import adapter_class
+from adapters.secrets import resolve_all
+from lrs.statements.selectors import stored_by_statement_id
+
+MISMATCHES_KEPT = 1000  # per run, in the stored record; counts are always exact
+LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Found:
+    key: str
+    day: date | None  # None: a statement we do not have
+    content: dict[str, Any]
+    statement_pk: int | None = None
+
+
+@dataclass
+class Mismatch:
+    kind: str  # missing, extra, different
+    key: str
+    statement_pk: int | None = None
+    delivery_id: int | None = None
+    expected: dict[str, Any] | None = None
+    found: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
+
+@dataclass
+class Comparison:
+    counts: dict[str, int]
+    buckets: list[dict[str, Any]]
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+
+def adapter_for(target: Target) -> Adapter:
+    cls = adapter_class(target.adapter)
+    return cls(target.config, resolve_all(target.config, cls.config_schema))
+
+
+def reconcile(
+    *,
+    target: Target,
+    since: datetime,
+    until: datetime,
+    repair: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ReconciliationRun:
+    """Compare (and with ``repair`` mend) one target over ``since < stored <= until``; the stored
+    run. Errors (the target cannot be read) are recorded on the run and raised."""
+    adapter = adapter_for(target)
+    run = ReconciliationRun.objects.create(
+        target=target, since=since, until=until, read_back=adapter.can_read_back, repair=repair
+    )
+    try:
+        comparison = compare(target, adapter, since, until, progress)
+        counts = comparison.counts
+        counts["repaired"] = repair_mismatches(target, comparison.mismatches) if repair else 0
+    except Exception as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.finished_at = timezone.now()
+        run.save(update_fields=["error", "finished_at"])
+        raise
+    wrong = counts["missing"] + counts["extra"] + counts["different"]
+    expected = counts["expected"]
+    run.counts = counts
+    run.drift_percent = round(100.0 * wrong / expected, 3) if expected else (100.0 if wrong else 0.0)
+    run.success_percent = round(100.0 * counts["delivered"] / expected, 3) if expected else 100.0
+    run.buckets = comparison.buckets
+    run.mismatches = [mismatch.as_json() for mismatch in comparison.mismatches[:MISMATCHES_KEPT]]
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def compare(
+    target: Target,
+    adapter: Adapter,
+    since: datetime,
+    until: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    read_back = adapter.can_read_back
+    expected, other = Tallies(), Tallies()
+    counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
+    counts["found"] = 0
+    undelivered: list[Mismatch] = []
+    for record in expected_records(target, adapter, since, until):
+        if progress is not None:
+            progress(1)
+        if record.held:
+            counts["held"] += 1
+            continue
+        counts["expected"] += 1
+        expected.add(record.day, record.key, record.content)
+        if record.delivered:
+            counts["delivered"] += 1
+            counts["first_try"] += record.first_try
+            if not read_back:
+                other.add(record.day, record.key)
+        elif not read_back:
+            undelivered.append(_missing(record))
+    if read_back:
+        for found in _found(adapter, since, until):
+            counts["found"] += 1
+            other.add(found.day, found.key, found.content)
+    days = sorted(set(expected) | set(other), key=lambda day: day or date.min)
+    mismatched = {day for day in days if expected.get(day) != other.get(day)}
+    buckets = [
+        {
+            "day": day.isoformat() if day else "unknown statements",
+            "expected": expected[day].count if day in expected else 0,
+            ("found" if read_back else "delivered"): other[day].count if day in other else 0,
+            "match": day not in mismatched,
+        }
+        for day in days
+    ]
+    if not read_back:
+        counts["missing"] = len(undelivered)
+        return Comparison(counts, buckets, undelivered)
+    mismatches = _drill_down(target, adapter, since, until, mismatched)
+    for mismatch in mismatches:
+        counts[mismatch.kind] += 1
+    return Comparison(counts, buckets, mismatches)
+
+
+def _missing(record: Expected) -> Mismatch:
+    return Mismatch("missing", record.key, record.statement_pk, record.delivery_id, expected=record.content)
+
+
+def _found(adapter: Adapter, since: datetime, until: datetime) -> Iterator[Found]:
+    """What the target reports, each placed in the day of its statement's stored time; records of
+    statements stored outside the window are left to the windows that hold them."""
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    for item in adapter.read_back(since):
+        chunk.append(item)
+        if len(chunk) >= LOOKUP_CHUNK:
+            yield from _placed(chunk, since, until)
+            chunk = []
+    yield from _placed(chunk, since, until)
+
+
+def _placed(chunk: list[tuple[str, dict[str, Any]]], since: datetime, until: datetime) -> Iterator[Found]:
+    known = stored_by_statement_id(key for key, _ in chunk)
+    for key, content in chunk:
+        if key not in known:
+            yield Found(key, None, content)
+            continue
+        pk, stored, _voided = known[key]
+        if since < stored <= until:
+            yield Found(key, stored_day(stored), content, pk)
+
+
+def _day_window(day: date, since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC) - timedelta(microseconds=1)
+    return max(since, start), min(until, start + timedelta(days=1))
+
+
+def _drill_down(
+    target: Target, adapter: Adapter, since: datetime, until: datetime, days: set[date | None]
+) -> list[Mismatch]:
+    """The ids behind the mismatching days: only those days' records are held in memory."""
+    if not days:
+        return []
+    expected: dict[str, Expected] = {}
+    for day in sorted(day for day in days if day is not None):
+        first, last = _day_window(day, since, until)
+        for record in expected_records(target, adapter, first, last):
+            if not record.held:
+                expected[record.key] = record
+    found = {item.key: item for item in _found(adapter, since, until) if item.day in days}
+    mismatches = [_missing(record) for key, record in expected.items() if key not in found]
+    for key, item in found.items():
+        record = expected.get(key)
+        if record is None:
+            mismatches.append(Mismatch("extra", key, item.statement_pk, found=item.content))
+        elif record.content != item.content:
+            mismatches.append(
+                Mismatch(
+                    "different", key, record.statement_pk, record.delivery_id, record.content, item.content
+                )
+            )
+    return mismatches

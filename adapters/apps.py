@@ -12,6 +12,7 @@ class AdaptersConfig(AppConfig):
 
         # Registers the targets check, connects the receivers to the LRS's signals, registers
         # the Celery tasks (queued by name: adapters.delivery.queue).
+        from adapters.alerts import tasks as alert_tasks  # noqa: F401
         from adapters.config import ConfigProblem
         from adapters.delivery import receivers, tasks  # noqa: F401
         from adapters.marketplace.adapter import field_mapping

@@ -35,12 +35,14 @@ __all__ = [
     "Adapter",
     "AdapterConfigError",
     "AdapterError",
+    "AlertNotice",
     "DeliveryBusy",
     "DeliveryContext",
     "DeliveryHeld",
     "NothingToSend",
     "OutboundRequest",
     "Prepared",
+    "RecordPair",
     "SendResult",
 ]
 
@@ -108,6 +110,36 @@ PRIVACY_CONFIG_PROPERTIES: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class RecordPair:
+    """For adapters whose target holds records derived from many statements (the marketplace):
+    one record, what it should be (None: no record) and what the target holds (None: none), and
+    a statement whose delivery recomputes it (``repair_statement_pk``; ``repair_kind`` deliver, or
+    retract when its evidence is all voided)."""
+
+    key: str
+    expected: dict[str, Any] | None
+    found: dict[str, Any] | None
+    repair_statement_pk: int | None = None
+    repair_kind: str = "deliver"
+
+
+@dataclass(frozen=True)
+class AlertNotice:
+    """One alert transition for an alert target to announce (``adapters.alerts``): ``state`` is
+    "raised" or "cleared"; ``text`` names the target, the figure and the threshold; ``link`` is the
+    admin page to look at."""
+
+    rule: str
+    target_name: str
+    state: str
+    value: float | None
+    threshold: float | None
+    text: str
+    link: str
+    key: str  # unique per transition: the idempotency key of its message
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A delivery ready to send: its context (with what ``resolve`` found) and its requests; none,
     with a ``note`` saying why, when the right effect is no request at all."""
@@ -133,6 +165,8 @@ class Adapter:
     # Whether sending a delivered effect again is harmless (the target drops repeats by key, or
     # the adapter recomputes state): a forced backfill re-sends only where it is. Chat is not.
     repeatable: ClassVar[bool] = True
+    # Whether a target of this adapter can be an alert target (``alert_requests``).
+    carries_alerts: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:
         self.config = config
@@ -232,4 +266,25 @@ class Adapter:
     def read_back(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
         """(statement id, fields) of every record the target holds that was written at or after
         ``since``, page by page (``AdapterError`` when the target cannot answer)."""
+        raise NotImplementedError
+
+    @property
+    def reconciles_records(self) -> bool:
+        """Whether the target holds records derived from many statements, compared record by record
+        (``record_pairs``) rather than statement by statement."""
+        return False
+
+    def record_pairs(
+        self, target_name: str, target_id: int, since: datetime, until: datetime
+    ) -> Iterator[RecordPair]:
+        """Every record the statements stored in the window touched: expected against found."""
+        raise NotImplementedError
+
+    def record_needs_rewrite(self, target_id: int, key: str) -> None:
+        """Before a repair: forget what we believe the target holds for ``key``, so the repair's
+        delivery sends the record whatever it was before."""
+
+    # -- Alerts (adapters.alerts) ------------------------------------------------------------
+    def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
+        """The requests that announce an alert transition at this target (``carries_alerts``)."""
         raise NotImplementedError

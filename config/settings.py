@@ -195,6 +195,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
     "deliveries-sweep": {"task": "adapters.sweep", "schedule": env_int("LRS_SWEEP_SECONDS", 15, minimum=1)},
+    "alerts-evaluate": {
+        "task": "adapters.alerts_evaluate",
+        "schedule": env_int("LRS_ALERT_EVALUATE_SECONDS", 60, minimum=1),
+    },
     # Every enabled target, yesterday plus a day of overlap (adapters/reconciliation/tasks.py).
     "reconciliation-nightly": {
         "task": "adapters.reconcile_nightly",
@@ -227,6 +231,16 @@ LRS_DRAIN_PARALLELISM = env_int("LRS_DRAIN_PARALLELISM", 2, minimum=1)
 LRS_SEND_THREADS = env_int("LRS_SEND_THREADS", 64, minimum=1)
 # Reconciliation (adapters/reconciliation): the drift above which `manage.py reconcile` exits 1.
 LRS_RECONCILE_MAX_DRIFT_PERCENT = float(env_str("LRS_RECONCILE_MAX_DRIFT_PERCENT", "1") or 1)
+# Alerts (adapters/alerts): thresholds (the go-live criteria), hysteresis, where links point.
+LRS_ALERT_MAX_DRIFT_PERCENT = float(env_str("LRS_ALERT_MAX_DRIFT_PERCENT", "1") or 1)
+LRS_ALERT_MIN_SUCCESS_PERCENT = float(env_str("LRS_ALERT_MIN_SUCCESS_PERCENT", "99") or 99)
+LRS_ALERT_MAX_LAG_P95_SECONDS = float(env_str("LRS_ALERT_MAX_LAG_P95_SECONDS", "600") or 600)
+LRS_ALERT_MAX_HELD_PERCENT = float(env_str("LRS_ALERT_MAX_HELD_PERCENT", "0.1") or 0.1)
+LRS_ALERT_MAX_DEAD_LETTERS_PER_HOUR = float(env_str("LRS_ALERT_MAX_DEAD_LETTERS_PER_HOUR", "1") or 1)
+LRS_ALERT_MAX_PAUSED_MINUTES = float(env_str("LRS_ALERT_MAX_PAUSED_MINUTES", "15") or 15)
+LRS_ALERT_CLEAR_AFTER = env_int("LRS_ALERT_CLEAR_AFTER", 3, minimum=1)
+LRS_ALERT_MIN_DELIVERIES = env_int("LRS_ALERT_MIN_DELIVERIES", 20, minimum=1)
+LRS_PUBLIC_URL = env_str("LRS_PUBLIC_URL", "http://localhost:8000")
 # CPU priority of Celery's pool processes (config/celery.py): idle (SCHED_IDLE), low (nice 10) or
 # normal. Ingest gets the CPU first; the test suite's workers run normal beside pytest's own processes.
 LRS_WORKER_CPU_PRIORITY = env_str("LRS_WORKER_CPU_PRIORITY", "normal" if LRS_ENV == "test" else "idle")

@@ -1,5 +1,6 @@
-"""Reconciliation runs: the figures, the day buckets, the mismatches linked to their statements
-and deliveries; read-only (runs are made by ``manage.py reconcile``, beat, or the targets' action)."""
+"""Reconciliation runs (the figures, the day buckets, the mismatches linked to their statements
+and deliveries) and alerts (their state and every message sent); read-only: runs are made by
+``manage.py reconcile``, beat, or the targets' action, alerts by beat."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from adapters.models import ReconciliationRun
+from adapters.models import Alert, ReconciliationRun
 
 
 @admin.register(ReconciliationRun)
@@ -92,3 +93,25 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
             )
             rows.append(format_html("<div>{} {}{}</div>", mismatch["kind"], statement, link))
         return format_html_join("\n", "{}", ((row,) for row in rows))
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "rule",
+        "target",
+        "raised",
+        "value",
+        "threshold",
+        "raised_at",
+        "cleared_at",
+        "evaluated_at",
+    )
+    list_filter = ("raised", "rule", "target")
+    readonly_fields = [field.name for field in Alert._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

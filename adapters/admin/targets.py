@@ -31,6 +31,7 @@ class TargetForm(forms.ModelForm):
             "name",
             "adapter",
             "enabled",
+            "receives",
             "config",
             "filter",
             "rate_limit_per_second",

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -46,10 +48,11 @@ from adapters.base import (
     DeliveryContext,
     NothingToSend,
     OutboundRequest,
+    RecordPair,
     SendResult,
 )
 from adapters.identity.resolution import employee_for_actor, prefetched
-from adapters.marketplace import skills
+from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyMapping, competencies_for
@@ -245,3 +248,17 @@ class MarketplaceAdapter(OAuthAdapter):
             if request.method == "DELETE" and error.status_code == 404:
                 return SendResult(status_code=404, body=error.response_body, note="already gone")
             raise
+
+    # -- reconciliation (adapters/marketplace/reconcile.py) ---------------------------------------
+
+    @property
+    def reconciles_records(self) -> bool:
+        return True
+
+    def record_pairs(
+        self, target_name: str, target_id: int, since: datetime, until: datetime
+    ) -> Iterator[RecordPair]:
+        return reconcile.record_pairs(self, target_name, target_id, since, until)
+
+    def record_needs_rewrite(self, target_id: int, key: str) -> None:
+        reconcile.forget_held(target_id, key)

@@ -16,7 +16,7 @@ from django.db.models import Case, Count, Min, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from adapters.models import Attempt, Delivery, OutboxBatch, Target
+from adapters.models import Attempt, Delivery, OutboxBatch, ReconciliationRun, Target
 from adapters.ops.selectors import delivery_lag_histogram
 from lrs.statements.models import Statement
 
@@ -70,6 +70,7 @@ def render_metrics() -> str:
         f"lrs_outbox_oldest_batch_age_seconds {waiting:.3f}",
     ]
     lines += _target_state(names)
+    lines += _reconciliation(names)
     lags = delivery_lag_histogram(LAG_BUCKETS)
     lines += [
         "# HELP lrs_delivery_lag_seconds Statement stored to delivered, deliveries of the last hour.",
@@ -129,6 +130,35 @@ def _target_state(names: dict[int, str]) -> list[str]:
         for state, tried in (("never_attempted", False), ("retrying", True)):
             count = counts.get((target_id, tried), 0)
             lines.append(f'lrs_deliveries_open{{target="{_label(name)}",state="{state}"}} {count}')
+    return lines
+
+
+def _reconciliation(names: dict[int, str]) -> list[str]:
+    """Per target, the drift and delivery success of its latest finished reconciliation run."""
+    latest: dict[int, tuple[float | None, float | None]] = {}
+    runs = ReconciliationRun.objects.filter(finished_at__isnull=False, error="").order_by(
+        "target_id", "-finished_at"
+    )
+    for target_id, drift, success in runs.distinct("target_id").values_list(
+        "target_id", "drift_percent", "success_percent"
+    ):
+        latest[target_id] = (drift, success)
+    lines = [
+        "# HELP lrs_reconciliation_drift_percent Drift of the target's latest reconciliation run.",
+        "# TYPE lrs_reconciliation_drift_percent gauge",
+    ]
+    for target_id, (drift, _) in sorted(latest.items()):
+        if drift is not None and target_id in names:
+            lines.append(f'lrs_reconciliation_drift_percent{{target="{_label(names[target_id])}"}} {drift}')
+    lines += [
+        "# HELP lrs_reconciliation_success_percent Delivery success in the target's latest run.",
+        "# TYPE lrs_reconciliation_success_percent gauge",
+    ]
+    for target_id, (_, success) in sorted(latest.items()):
+        if success is not None and target_id in names:
+            lines.append(
+                f'lrs_reconciliation_success_percent{{target="{_label(names[target_id])}"}} {success}'
+            )
     return lines
 
 

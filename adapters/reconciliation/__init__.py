@@ -10,6 +10,7 @@ days down to ids, and records a ``ReconciliationRun``; ``repair`` sends what is 
 what is extra and corrects what differs, through the normal delivery path and its idempotency keys.
 
 May import: the contract modules of ``adapters`` (base, registry, secrets, models), ``adapters.rules``,
-``adapters.delivery`` (the engine's services, for repairs) and ``lrs`` (the query layer). Never a
+``adapters.delivery`` (the engine's services, for repairs), ``adapters.alerts`` (the drift alert
+after a run) and ``lrs`` (the query layer). Never a
 target package (adapters come through the registry), ``ops`` or ``admin``.
 """

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, RETRACT
+from adapters.base import DELIVER, RETRACT, Adapter
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, idempotency_key
 from adapters.delivery.replay import deliveries_create
@@ -21,12 +21,49 @@ if TYPE_CHECKING:
     from adapters.reconciliation.run import Mismatch
 
 
-def repair_mismatches(target: Target, mismatches: list[Mismatch]) -> int:
+def repair_mismatches(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
     """Queue the repairs; how many deliveries were queued."""
+    if adapter.reconciles_records:
+        with transaction.atomic():
+            return _rewrite_records(target, adapter, mismatches, run_id)
     resend = [m.statement_pk for m in mismatches if m.kind in ("missing", "different") and m.statement_pk]
     retract = [m.statement_pk for m in mismatches if m.kind == "extra" and m.statement_pk]
     with transaction.atomic():
         return _resend(target, resend) + _retract(target, retract)
+
+
+def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
+    """A record-level target (the marketplace): forget what we believed it holds, then run again
+    the delivery of a statement that recomputes the record, under a key of its own (a repeat of
+    the earlier write's key would be dropped by the target as a replay, leaving the record wrong)."""
+    ids: list[int] = []
+    for mismatch in mismatches:
+        if mismatch.statement_pk is None:
+            continue
+        adapter.record_needs_rewrite(target.id, mismatch.key)
+        kind = mismatch.repair_kind or DELIVER
+        row = Delivery.objects.filter(target=target, kind=kind, statement_id=mismatch.statement_pk).first()
+        if row is None:
+            ids += (
+                deliveries_create(statement_pks=[mismatch.statement_pk], targets=[target])
+                if kind == DELIVER
+                else []
+            )
+            continue
+        if row.status == Delivery.IN_FLIGHT:
+            continue
+        base = row.idempotency_key.split(":repair-")[0]
+        now = timezone.now()
+        Delivery.objects.filter(pk=row.pk).update(
+            status=Delivery.PENDING,
+            next_attempt_at=now,
+            idempotency_key=f"{base}:repair-{run_id}",
+            last_error="re-sent by reconciliation: the target's record differed",
+            updated_at=now,
+        )
+        ids.append(row.pk)
+    queue.after_commit(ids)
+    return len(ids)
 
 
 def _requeue(rows, reason: str) -> list[int]:

@@ -50,6 +50,7 @@ class Mismatch:
     delivery_id: int | None = None
     expected: dict[str, Any] | None = None
     found: dict[str, Any] | None = None
+    repair_kind: str | None = None  # record-level targets: which delivery recomputes the record
 
     def as_json(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items() if value is not None}
@@ -79,12 +80,18 @@ def reconcile(
     run. Errors (the target cannot be read) are recorded on the run and raised."""
     adapter = adapter_for(target)
     run = ReconciliationRun.objects.create(
-        target=target, since=since, until=until, read_back=adapter.can_read_back, repair=repair
+        target=target,
+        since=since,
+        until=until,
+        read_back=adapter.can_read_back or adapter.reconciles_records,
+        repair=repair,
     )
     try:
         comparison = compare(target, adapter, since, until, progress)
         counts = comparison.counts
-        counts["repaired"] = repair_mismatches(target, comparison.mismatches) if repair else 0
+        counts["repaired"] = (
+            repair_mismatches(target, adapter, comparison.mismatches, run.pk) if repair else 0
+        )
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"
         run.finished_at = timezone.now()
@@ -109,6 +116,8 @@ def compare(
     until: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
+    if adapter.reconciles_records:
+        return compare_records(target, adapter, since, until, progress)
     read_back = adapter.can_read_back
     expected, other = Tallies(), Tallies()
     counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
@@ -151,6 +160,64 @@ def compare(
     for mismatch in mismatches:
         counts[mismatch.kind] += 1
     return Comparison(counts, buckets, mismatches)
+
+
+def compare_records(
+    target: Target,
+    adapter: Adapter,
+    since: datetime,
+    until: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """For targets holding records derived from many statements (the marketplace): every record
+    the window's statements touched, expected against found, in one bucket ("records"). Each pair is
+    compared as it is read, so only the mismatches are kept."""
+    expected_tally, found_tally = Tallies(), Tallies()
+    counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
+    counts["found"] = 0
+    mismatches: list[Mismatch] = []
+    for pair in adapter.record_pairs(target.name, target.id, since, until):
+        if progress is not None:
+            progress(1)
+        if pair.expected is not None:
+            counts["expected"] += 1
+            expected_tally.add(None, pair.key, pair.expected)
+        if pair.found is not None:
+            counts["found"] += 1
+            found_tally.add(None, pair.key, pair.found)
+        kind = _record_mismatch(pair.expected, pair.found)
+        if kind is None:
+            counts["delivered"] += pair.expected is not None
+            continue
+        counts[kind] += 1
+        mismatches.append(
+            Mismatch(
+                kind,
+                pair.key,
+                pair.repair_statement_pk,
+                expected=pair.expected,
+                found=pair.found,
+                repair_kind=pair.repair_kind,
+            )
+        )
+    counts["first_try"] = counts["delivered"]
+    bucket = {
+        "day": "records",
+        "expected": counts["expected"],
+        "found": counts["found"],
+        "match": expected_tally.get(None) == found_tally.get(None),
+    }
+    return Comparison(counts, [bucket], mismatches)
+
+
+def _record_mismatch(expected: dict[str, Any] | None, found: dict[str, Any] | None) -> str | None:
+    if expected == found:
+        return None
+    if found is None:
+        return "missing"
+    if expected is None:
+        return "extra"
+    return "different"
 
 
 def _missing(record: Expected) -> Mismatch:

@@ -10,10 +10,19 @@ from datetime import UTC, datetime, time, timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from adapters.alerts.evaluate import evaluate
+from adapters.alerts.rules import RULES_BY_NAME
 from adapters.models import Target
 from adapters.reconciliation.run import reconcile
 
 RECONCILE_TASK = "adapters.reconcile"
+
+
+def drift_judged(target: Target) -> None:
+    """The drift alert, right after a run (the other rules are judged every minute by beat)."""
+    evaluate(rules=(RULES_BY_NAME["drift"],), target_ids=[target.id])
+
+
 NIGHTLY_TASK = "adapters.reconcile_nightly"
 logger = logging.getLogger(__name__)
 
@@ -32,6 +41,7 @@ def reconcile_target(target_id: int, since: str, until: str, repair: bool = Fals
     run = reconcile(
         target=target, since=datetime.fromisoformat(since), until=datetime.fromisoformat(until), repair=repair
     )
+    drift_judged(target)
     logger.info(
         "reconciliation of %s: drift %.3f %% (%s)",
         target.name,
@@ -50,6 +60,7 @@ def reconcile_nightly() -> int:
     for target in Target.objects.filter(enabled=True):
         try:
             reconcile(target=target, since=since, until=until)
+            drift_judged(target)
             done += 1
         except Exception:  # recorded on the run; the next target still runs
             logger.exception("reconciliation of %s failed", target.name)

@@ -39,6 +39,7 @@ from adapters.base import (
     PRIVACY_CONFIG_PROPERTIES,
     Adapter,
     AdapterError,
+    AlertNotice,
     DeliveryContext,
     NothingToSend,
     OutboundRequest,
@@ -103,6 +104,10 @@ class SlackAdapter(Adapter):
                 },
             },
             "direct_message": {"type": "boolean", "description": "announce to the learner, not a channel"},
+            "alert_channel": {
+                "type": "string",
+                "description": "where an alert target posts (default_channel)",
+            },
             "include_score": {"type": "boolean"},
             "failures": {
                 "enum": ["skip", "direct_message"],
@@ -136,6 +141,7 @@ class SlackAdapter(Adapter):
     }
     # A delivered message is never posted again (a forced backfill skips it).
     repeatable = False
+    carries_alerts = True
 
     @property
     def api_base(self) -> str:
@@ -225,6 +231,25 @@ class SlackAdapter(Adapter):
             "metadata": metadata,
         }
         return self._bot_request("chat.postMessage", json=body)
+
+    def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
+        """The alert as a message: to the incoming webhook's channel, or with a bot to
+        ``alert_channel`` (default: ``default_channel``)."""
+        icon = ":rotating_light:" if notice.state == "raised" else ":white_check_mark:"
+        text = f"{icon} {notice.text} <{notice.link}|open in the admin>"
+        if self.config.get("mode") == "webhook":
+            return [
+                OutboundRequest(
+                    method="POST",
+                    url=self.secrets["webhook_url"],
+                    json={"text": text},
+                    timeout=self._timeout(),
+                )
+            ]
+        channel = self.config.get("alert_channel") or self.config["default_channel"]
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": notice.key}}
+        body = {"channel": channel, "text": text, "unfurl_links": False, "metadata": metadata}
+        return [self._bot_request("chat.postMessage", json=body)]
 
     # -- at most one message per delivery ---------------------------------------------------------
 

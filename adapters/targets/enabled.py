@@ -1,4 +1,5 @@
-"""The enabled targets, as ingest and the outbox ask for them (on every stored batch), cached
+"""The enabled targets that take statements (not those for alerts only), as ingest and the
+outbox ask for them (on every stored batch), cached
 per process; the targets file is loaded on first use."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def enabled_targets() -> list[Target]:
     now = time.monotonic()
     if ttl > 0 and _targets_cache is not None and _targets_cache[0] > now:
         return _targets_cache[1]
-    targets = list(Target.objects.filter(enabled=True))
+    targets = list(Target.objects.filter(enabled=True).exclude(receives=Target.RECEIVES_ALERTS))
     if ttl > 0:
         _targets_cache = (now + ttl, targets)
     return targets

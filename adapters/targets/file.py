@@ -39,6 +39,7 @@ TARGET_FILE_SCHEMA: dict[str, Any] = {
             "rate_limit_per_second": {"type": ["number", "null"], "exclusiveMinimum": 0},
             "max_attempts": {"type": "integer", "minimum": 1},
             "concurrency": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "receives": {"enum": ["statements", "alerts", "both"]},
         },
     },
 }
@@ -83,7 +84,8 @@ def sync_targets_file(path: str | None = None) -> list[str]:
                 "enabled": entry.get("enabled", True),
                 "rate_limit_per_second": entry.get("rate_limit_per_second"),
                 "max_attempts": entry.get("max_attempts", 12),
-                "concurrency": entry.get("concurrency", 16),
+                "concurrency": entry.get("concurrency", 32),
+                "receives": entry.get("receives", Target.RECEIVES_STATEMENTS),
                 "source": Target.SOURCE_FILE,
             }
             try:

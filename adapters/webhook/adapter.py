@@ -31,7 +31,14 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
-from adapters.base import PRIVACY_CONFIG_PROPERTIES, Adapter, DeliveryContext, DeliveryHeld, OutboundRequest
+from adapters.base import (
+    PRIVACY_CONFIG_PROPERTIES,
+    Adapter,
+    AlertNotice,
+    DeliveryContext,
+    DeliveryHeld,
+    OutboundRequest,
+)
 from adapters.identity.resolution import employee_for_actor, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
 from lrs.xapi.agents import agent_ifi
@@ -40,6 +47,7 @@ from lrs.xapi.agents import agent_ifi
 RESULT_FIELDS = ("score", "success", "completion", "duration")
 STORED_EVENT = "statement.stored"
 VOIDED_EVENT = "statement.voided"
+ALERT_EVENT = "lrs.alert"  # an alert target's message (adapters/alerts): {"event", "alert": {...}}
 
 
 def signature_header(secret: str, body: bytes, timestamp: int) -> str:
@@ -73,6 +81,7 @@ def minimal_statement(statement: dict) -> dict[str, Any]:
 
 class WebhookAdapter(Adapter):
     name = "webhook"
+    carries_alerts = True
     description = "POST each matching statement to a URL, HMAC-signed, with an Idempotency-Key"
     supports_retraction = True
     config_schema: ClassVar[dict[str, Any]] = {
@@ -123,16 +132,21 @@ class WebhookAdapter(Adapter):
             "statement": self._statement(statement, context),
             "actor": context.resolved["actor"],
         }
+        return self._signed(event, payload, context.idempotency_key, context.correlation_id)
+
+    def _signed(
+        self, event: str, payload: dict[str, Any], key: str, correlation_id: str = ""
+    ) -> OutboundRequest:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             **self.config.get("headers", {}),
             "Content-Type": "application/json",
-            "Idempotency-Key": context.idempotency_key,
+            "Idempotency-Key": key,
             "X-LRS-Event": event,
             "X-LRS-Signature": signature_header(self.secrets["secret"], body, int(time.time())),
         }
-        if context.correlation_id:
-            headers["X-Request-ID"] = context.correlation_id
+        if correlation_id:
+            headers["X-Request-ID"] = correlation_id
         return OutboundRequest(
             method="POST",
             url=self.config["url"],
@@ -140,6 +154,18 @@ class WebhookAdapter(Adapter):
             headers=headers,
             timeout=float(self.config.get("timeout_seconds", 10)),
         )
+
+    def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
+        alert = {
+            "rule": notice.rule,
+            "target": notice.target_name,
+            "state": notice.state,
+            "value": notice.value,
+            "threshold": notice.threshold,
+            "text": notice.text,
+            "link": notice.link,
+        }
+        return [self._signed(ALERT_EVENT, {"event": ALERT_EVENT, "alert": alert}, notice.key)]
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
         return self._request(STORED_EVENT, statement, context)

@@ -11,6 +11,8 @@
   second effect (``Idempotent-Replayed: true``), the same key with another body -> 422.
 * ``DELETE`` on the same path -> 204 (revoke; 204 again when already revoked), 404 when the
   member never had that skill.
+* ``GET /api/v1/members/{memberId}/skills`` -> 200 ``{"data": [record...]}``: the member's current
+  skills (not revoked), each as last put.
 * A missing, unknown or expired token -> 401 ``{"error": "invalid_token"}``.
 """
 
@@ -43,6 +45,7 @@ __all__ = ["MarketplaceServer", "hang", "ok", "refuse", "retry_after", "status"]
 DEFAULT_CLIENT_ID = "lrs-marketplace"
 DEFAULT_CLIENT_SECRET = "marketplace-secret"
 _SKILL_PATH = re.compile(r"^/api/v1/members/([^/]+)/skills/([^/]+)$")
+_MEMBER_SKILLS_PATH = re.compile(r"^/api/v1/members/([^/]+)/skills$")
 UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
@@ -135,6 +138,11 @@ class MarketplaceServer(FakeServer):
         with self.state_lock:
             return {k: dict(v) for k, v in self._skills.items()}
 
+    def alter_skill(self, member_id: str, code: str, **fields: Any) -> None:
+        """Change a held record at the marketplace (as an admin editing it by hand)."""
+        with self.state_lock:
+            self._skills[(member_id, code)].update(fields)
+
     def revocations(self) -> list[tuple[str, str]]:
         """(memberId, competencyCode) of each revocation, in order."""
         with self.state_lock:
@@ -158,6 +166,16 @@ class MarketplaceServer(FakeServer):
         if request.url_path == "/oauth/token":
             request.route = "token"
             return self._token_endpoint.handle(request)
+        member_skills = _MEMBER_SKILLS_PATH.match(request.url_path)
+        if member_skills:
+            request.route = "skills.list"
+            if request.method != "GET":
+                return answer(json_reply(405, {"error": "method_not_allowed"}, {"Allow": "GET"}))
+            _, problem = self.token_store.check_bearer(request)
+            if problem:
+                return answer(invalid_token_reply("marketplace", problem))
+            member = unquote(member_skills.group(1))
+            return perform(lambda: self._list(member))
         match = _SKILL_PATH.match(request.url_path)
         if not match:
             return answer(json_reply(404, {"error": "not_found"}))
@@ -180,6 +198,12 @@ class MarketplaceServer(FakeServer):
                 f"body.competencyCode {body['competencyCode']!r} differs from the path's {code!r}"
             )
         return perform(lambda: self._put(request, key, (member_id, code)))
+
+    def _list(self, member_id: str) -> Reply:
+        held = [
+            dict(record) for (member, _code), record in sorted(self._skills.items()) if member == member_id
+        ]
+        return json_reply(200, {"data": held})
 
     def _put(self, request: FakeRequest, key: str, skill: tuple[str, str]) -> Reply:
         request_print = fingerprint(request)

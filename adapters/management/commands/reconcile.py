@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.run import reconcile
-from adapters.reconciliation.tasks import default_window
+from adapters.reconciliation.tasks import default_window, drift_judged
 from lrs.statements.selectors import StatementQuery, statement_window_count
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.timestamps import parse_timestamp
@@ -96,6 +96,7 @@ class Command(BaseCommand):
                 )
         except Exception as exc:  # the target cannot be read, a secret is missing: recorded on the run
             raise CommandError(f"reconciliation of {target.name} failed: {exc}", returncode=2) from None
+        drift_judged(target)
         figures = summary(run)
         if options["json"]:
             self.stdout.write(json.dumps(figures))

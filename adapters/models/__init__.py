@@ -1,0 +1,29 @@
+"""The fan-out's tables, one module per concern: ``targets``, ``deliveries`` (the outbox, outbox
+batches, attempts), ``runs`` (backfill and reconciliation runs, alerts), ``identity`` (identity links,
+stored OAuth tokens), ``skills`` (the marketplace's competency mappings, evidence and records).
+Everything is importable from here, as Django expects of an app's ``models``.
+
+May import: ``adapters.base``, ``adapters.config`` and ``adapters.registry`` (the contract),
+Django. Nothing above them.
+"""
+
+from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
+from adapters.models.identity import IdentityLink, StoredToken
+from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
+from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
+from adapters.models.targets import Target
+
+__all__ = [
+    "Alert",
+    "Attempt",
+    "BackfillRun",
+    "CompetencyMapping",
+    "Delivery",
+    "IdentityLink",
+    "OutboxBatch",
+    "ReconciliationRun",
+    "SkillEvidence",
+    "SkillRecord",
+    "StoredToken",
+    "Target",
+]

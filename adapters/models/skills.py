@@ -1,0 +1,84 @@
+"""The marketplace's state: competency mappings, the evidence a target took, the records it holds."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from adapters.models.targets import Target
+
+
+class CompetencyMapping(models.Model):
+    """A version of the activity -> competency mapping (rules as JSON, see adapters/rules/competencies.py)."""
+
+    version = models.CharField(max_length=50, unique=True)
+    rules = models.JSONField(default=list)
+    is_active = models.BooleanField(default=False, help_text="The version adapters use")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"competency mapping {self.version}{' (active)' if self.is_active else ''}"
+
+
+class SkillEvidence(models.Model):
+    """One statement evidencing one competency of one member, as a marketplace target took it
+    (``adapters.marketplace``). The record the marketplace holds is computed from the live rows of
+    its (target, member, competency): live = the statement is still stored and not voided. Written
+    when the statement's delivery runs; the level is the one the mapping version gave then."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member_id = models.CharField(max_length=200)
+    competency_code = models.CharField(max_length=200)
+    statement = models.ForeignKey(
+        "lrs.Statement", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    statement_uuid = models.UUIDField()
+    activity_id = models.TextField()
+    level = models.PositiveSmallIntegerField()
+    score = models.FloatField(null=True, blank=True, help_text="0-100")
+    completed = models.BooleanField()
+    timestamp = models.DateTimeField(help_text="The statement's timestamp")
+    mapping_version = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "member_id", "competency_code", "statement"], name="skill_evidence_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["statement"], name="skill_evidence_statement")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.competency_code} <- {self.statement_uuid}"
+
+
+class SkillRecord(models.Model):
+    """What a marketplace target holds for one member and competency, as far as we know: the
+    record last sent and accepted (``record`` None: deleted, or never sent). A delivery whose
+    recomputed record equals it sends nothing; reconciliation compares it with what the target
+    reports. The row also carries the lease that serialises the deliveries changing it."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member_id = models.CharField(max_length=200)
+    competency_code = models.CharField(max_length=200)
+    record = models.JSONField(null=True, blank=True)
+    # A write went out and no success came back (a timeout, a 5xx): what the marketplace holds is
+    # not known, so the next recomputation sends whatever it gives.
+    unconfirmed = models.BooleanField(default=False)
+    # The delivery changing this record now, and until when (a lease: a worker that dies loses it
+    # when it runs out; works through PgBouncer, unlike a session advisory lock).
+    lease_token = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "member_id", "competency_code"], name="skill_record_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.competency_code}"

@@ -1,0 +1,153 @@
+"""Alerts (adapters/alerts): dead letters above the threshold give exactly one message at the
+alert target (the fake Slack) and, once they clear, one recovery; a flapping figure does not
+storm; a failed send is recorded and retried at the next evaluation; each rule reads its figure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from adapters.alerts.evaluate import evaluate
+from adapters.alerts.rules import RULES_BY_NAME
+from adapters.models import Alert, Delivery, ReconciliationRun, Target
+from tests.adapters.helpers import store_now
+from tests.conftest import HOOK, make_statement
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ops_channel(slack_target):
+    """The fake Slack's target turned into an alert target for #ops (alerts only)."""
+    slack_target.add_channel("ops")
+    target = Target.objects.get(name="slack")
+    target.config = {**target.config, "alert_channel": "#ops"}
+    target.receives = Target.RECEIVES_ALERTS
+    target.full_clean()
+    target.save()
+    return slack_target
+
+
+def dead_letters(capture, count: int) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.post(HOOK, status=422)  # rejected for good: each a dead letter
+        store_now(capture, *[make_statement() for _ in range(count)])
+    assert Delivery.objects.filter(status=Delivery.DEAD).count() >= count
+
+
+def age_dead_letters(hours: float) -> None:
+    Delivery.objects.filter(status=Delivery.DEAD).update(updated_at=timezone.now() - timedelta(hours=hours))
+
+
+def only(rule: str):
+    return (RULES_BY_NAME[rule],)
+
+
+def test_dead_letters_above_the_threshold_give_one_alert_and_one_recovery(
+    ops_channel, hook_target, django_capture_on_commit_callbacks, settings
+):
+    settings.LRS_PUBLIC_URL = "https://lrs.example.com"
+    dead_letters(django_capture_on_commit_callbacks, 3)  # threshold: more than 1 an hour
+
+    assert evaluate(rules=only("dead_letters")) == 1
+    for _ in range(3):  # still above: nothing more
+        assert evaluate(rules=only("dead_letters")) == 0
+    [alert_message] = ops_channel.messages("#ops")
+    assert (
+        "dead letters in the last hour for target hook is 3, above the threshold of 1"
+        in alert_message["text"]
+    )
+    assert f"https://lrs.example.com/admin/adapters/target/{hook_target.pk}/change/" in alert_message["text"]
+    assert ops_channel.messages("#learning") == [] and ops_channel.messages("#general") == []
+
+    age_dead_letters(2)  # out of the last hour: back within the threshold
+    assert [evaluate(rules=only("dead_letters")) for _ in range(3)] == [0, 0, 1]  # after 3 calm evaluations
+    assert evaluate(rules=only("dead_letters")) == 0
+    raised, recovered = ops_channel.messages("#ops")
+    assert raised == alert_message
+    assert recovered["text"].startswith(
+        ":white_check_mark: Recovered: dead letters in the last hour for target hook is 0"
+    )
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    assert not alert.raised and alert.unsent == [] and len(alert.messages) == 2
+
+
+def test_a_flapping_figure_raises_once_and_recovers_once(
+    ops_channel, hook_target, django_capture_on_commit_callbacks
+):
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    for _ in range(4):  # above, within, above, within ... never three calm evaluations in a row
+        evaluate(rules=only("dead_letters"))
+        age_dead_letters(2)
+        evaluate(rules=only("dead_letters"))
+        age_dead_letters(0)
+    assert len(ops_channel.messages("#ops")) == 1
+    age_dead_letters(2)
+    for _ in range(3):
+        evaluate(rules=only("dead_letters"))
+    assert len(ops_channel.messages("#ops")) == 2
+
+
+def test_an_alert_that_could_not_be_sent_is_recorded_and_sent_at_the_next_evaluation(
+    ops_channel, hook_target, django_capture_on_commit_callbacks
+):
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    ops_channel.stop()
+    assert evaluate(rules=only("dead_letters")) == 1
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    assert len(alert.unsent) == 1 and "error" in alert.messages[-1]
+    ops_channel.start()
+    evaluate(rules=only("dead_letters"))
+    alert.refresh_from_db()
+    assert alert.unsent == [] and alert.messages[-1]["status"] == 200
+    assert len(ops_channel.messages("#ops")) == 1
+
+
+def test_each_rule_reads_its_figure(hook_target, django_capture_on_commit_callbacks, settings):
+    now = timezone.now()
+    ReconciliationRun.objects.create(
+        target=hook_target, since=now - timedelta(days=1), until=now, drift_percent=3.0, finished_at=now
+    )
+    Target.objects.filter(pk=hook_target.pk).update(paused_until=now + timedelta(hours=1))
+    evaluate(now=now)
+    evaluate(now=now + timedelta(minutes=20))  # paused for 20 minutes: above 15
+    raised = set(Alert.objects.filter(raised=True).values_list("rule", flat=True))
+    assert raised == {"drift", "paused"}
+    # An alert target that takes no statements is never judged itself.
+    assert not Alert.objects.exclude(target=hook_target).exists()
+
+
+def test_only_adapters_that_carry_alerts_may_be_alert_targets(pms_target):
+    from django.core.exceptions import ValidationError
+
+    target = Target.objects.get(name="pms")
+    target.receives = Target.RECEIVES_ALERTS
+    with pytest.raises(ValidationError, match="cannot carry alerts"):
+        target.full_clean()
+
+
+def test_success_held_share_and_lag_rules_read_the_deliveries(
+    hook_target, django_capture_on_commit_callbacks
+):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.post(HOOK, status=200)
+        store_now(django_capture_on_commit_callbacks, *[make_statement() for _ in range(21)])
+    delivered = Delivery.objects.filter(status=Delivery.DELIVERED)
+    first, second = delivered.order_by("id")[:2]
+    Delivery.objects.filter(pk=first.pk).update(status=Delivery.DEAD)  # 20 of 21: 95.2 % < 99 %
+    Delivery.objects.filter(pk=second.pk).update(status=Delivery.HELD)  # 1 of 21 held > 0.1 %
+    # Every delivery 20 minutes after its statement was stored: lag p95 1,200 s > 600 s.
+    for delivery in Delivery.objects.filter(status=Delivery.DELIVERED).select_related("statement"):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            delivered_at=delivery.statement.stored + timedelta(minutes=20)
+        )
+    evaluate()
+    alerts = {a.rule: a for a in Alert.objects.filter(target=hook_target)}
+    assert {rule for rule, a in alerts.items() if a.raised} == {"success", "held_share", "lag_p95"}
+    assert alerts["success"].value == pytest.approx(100 * 19 / 20)
+    assert alerts["held_share"].value == pytest.approx(100 / 21)
+    assert alerts["lag_p95"].value == pytest.approx(1200, abs=1)
+    assert alerts["dead_letters"].value == 1 and not alerts["dead_letters"].raised  # not above 1

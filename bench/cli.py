@@ -19,6 +19,7 @@ from bench.fanout_args import add_fanout_arguments
 from bench.floor_table import floor_tables_create
 from bench.ingest import IngestLimits, ingest_ratios, measure_ingest
 from bench.loadgen import Target
+from bench.reconcile_args import add_reconcile_arguments
 from bench.report import summary_lines, write_summary
 from bench.roundtrips import post_roundtrips
 from bench.server import HOST, ROOT, ServerConfig, gunicorn
@@ -60,6 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-ingest", action="store_true", help="only the big table and the queries")
     parser.add_argument("--seed", type=int, default=1)
     add_fanout_arguments(parser)
+    add_reconcile_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -98,6 +100,10 @@ def main(argv: list[str]) -> int:
         from bench.fanout import run_fanout
 
         return run_fanout(args, argv)
+    if args.reconcile:
+        from bench.reconcile import run_reconcile
+
+        return run_reconcile(args, argv)
     started = time.perf_counter()
     RESULTS.mkdir(exist_ok=True)
     url = database.bench_database_url()

@@ -231,6 +231,8 @@ LRS_DRAIN_PARALLELISM = env_int("LRS_DRAIN_PARALLELISM", 2, minimum=1)
 LRS_SEND_THREADS = env_int("LRS_SEND_THREADS", 64, minimum=1)
 # Reconciliation (adapters/reconciliation): the drift above which `manage.py reconcile` exits 1.
 LRS_RECONCILE_MAX_DRIFT_PERCENT = float(env_str("LRS_RECONCILE_MAX_DRIFT_PERCENT", "1") or 1)
+# The nightly window: yesterday plus this many days before it (each night re-checks the day before).
+LRS_RECONCILE_OVERLAP_DAYS = env_int("LRS_RECONCILE_OVERLAP_DAYS", 1, minimum=0)
 # Alerts (adapters/alerts): thresholds (the go-live criteria), hysteresis, where links point.
 LRS_ALERT_MAX_DRIFT_PERCENT = float(env_str("LRS_ALERT_MAX_DRIFT_PERCENT", "1") or 1)
 LRS_ALERT_MIN_SUCCESS_PERCENT = float(env_str("LRS_ALERT_MIN_SUCCESS_PERCENT", "99") or 99)

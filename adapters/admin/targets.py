@@ -53,7 +53,7 @@ class TargetAdmin(admin.ModelAdmin):
     list_display = ("name", "adapter", "enabled", "health_summary", "last_error", "lag", "paused_until")
     list_filter = ("enabled", "adapter", "source")
     readonly_fields = ("source", "consecutive_failures", "paused_until", "disabled_reason", "health_detail")
-    actions = ["replay_dead", "resume", "reconcile_now"]
+    actions = ["replay_dead", "resume", "reconcile_now", "reconcile_and_repair"]
 
     def _health(self, obj: Target):
         cache = getattr(self, "_health_cache", {})
@@ -105,11 +105,15 @@ class TargetAdmin(admin.ModelAdmin):
         self.message_user(request, "resumed")
 
     @admin.action(description="Reconcile the selected targets (yesterday plus a day of overlap)")
-    def reconcile_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def reconcile_now(self, request: HttpRequest, queryset: QuerySet, repair: bool = False) -> None:
         since, until = (moment.isoformat() for moment in default_window(timezone.now()))
         for target in queryset:
-            args = (target.id, since, until, False)
+            args = (target.id, since, until, repair)
             # With a broker a worker runs it; without one (the quickstart) it runs here, now.
             if not settings.CELERY_BROKER_URL or not queue.publish(RECONCILE_TASK, args):
                 reconcile_target(*args)
         self.message_user(request, f"reconciling {queryset.count()} target(s): see Reconciliation runs")
+
+    @admin.action(description="Reconcile and repair the selected targets (same window)")
+    def reconcile_and_repair(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.reconcile_now(request, queryset, repair=True)

@@ -37,6 +37,7 @@ from django.core.cache import cache
 from adapters.base import (
     PRIVACY_CONFIG_PROPERTIES,
     AdapterError,
+    AlertNotice,
     DeliveryContext,
     NothingToSend,
     OutboundRequest,
@@ -54,6 +55,7 @@ DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_acces
 
 class TeamsAdapter(OAuthAdapter):
     name = "msteams"
+    carries_alerts = True  # in channel_message mode: alerts post to the channel
     description = "Microsoft Teams activity-feed notifications or channel messages (Microsoft Graph)"
     config_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -186,6 +188,27 @@ class TeamsAdapter(OAuthAdapter):
             headers=headers,
             timeout=self._timeout(),
         )
+
+    def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
+        """The alert as a channel message (Graph offers no idempotency: an alert whose answer was
+        lost may be posted twice, which an alert can bear)."""
+        if self.config["mode"] != "channel_message":
+            raise AdapterError("a Teams alert target needs mode channel_message", permanent=True)
+        state = "&#x1F6A8;" if notice.state == "raised" else "&#x2705;"
+        link = f'<a href="{html.escape(notice.link)}">open in the admin</a>'
+        content = f"<p>{state} {html.escape(notice.text)} {link}</p>"
+        return [
+            OutboundRequest(
+                method="POST",
+                url=(
+                    f"{self.graph_base}/v1.0/teams/{quote(self.config['team_id'], safe='')}"
+                    f"/channels/{quote(self.config['channel_id'], safe='')}/messages"
+                ),
+                json={"body": {"contentType": "html", "content": content}},
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout(),
+            )
+        ]
 
     def bearer(self, *, refresh: bool) -> str:
         # Activity notifications take an application token; channel messages a delegated one.

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from adapters.base import Adapter
 from adapters.models import ReconciliationRun, Target
+from adapters.reconciliation.drill import mismatched_keys
 from adapters.reconciliation.expected import Expected, expected_records, stored_day
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
@@ -255,25 +256,24 @@ def _day_window(day: date, since: datetime, until: datetime) -> tuple[datetime, 
 def _drill_down(
     target: Target, adapter: Adapter, since: datetime, until: datetime, days: set[date | None]
 ) -> list[Mismatch]:
-    """The ids behind the mismatching days: only those days' records are held in memory."""
+    """The ids behind the mismatching days (``drill``: compared in the database, so a day of any
+    size costs no Python memory; only the mismatches come back)."""
     if not days:
         return []
-    expected: dict[str, Expected] = {}
-    for day in sorted(day for day in days if day is not None):
-        first, last = _day_window(day, since, until)
-        for record in expected_records(target, adapter, first, last):
-            if not record.held:
-                expected[record.key] = record
-    found = {item.key: item for item in _found(adapter, since, until) if item.day in days}
-    mismatches = [_missing(record) for key, record in expected.items() if key not in found]
-    for key, item in found.items():
-        record = expected.get(key)
-        if record is None:
-            mismatches.append(Mismatch("extra", key, item.statement_pk, found=item.content))
-        elif record.content != item.content:
-            mismatches.append(
-                Mismatch(
-                    "different", key, record.statement_pk, record.delivery_id, record.content, item.content
-                )
-            )
-    return mismatches
+
+    def expected() -> Iterator[tuple[str, dict[str, Any] | None, int, int | None]]:
+        for day in sorted(day for day in days if day is not None):
+            first, last = _day_window(day, since, until)
+            for record in expected_records(target, adapter, first, last):
+                if not record.held:
+                    yield record.key, record.content, record.statement_pk, record.delivery_id
+
+    found = (
+        (item.key, item.content, item.statement_pk)
+        for item in _found(adapter, since, until)
+        if item.day in days
+    )
+    return [
+        Mismatch(kind, key, pk, delivery_id, wanted if kind != "extra" else None, held)
+        for kind, key, pk, delivery_id, wanted, held in mismatched_keys(expected(), found)
+    ]

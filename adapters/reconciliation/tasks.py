@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from adapters.alerts.evaluate import evaluate
@@ -28,9 +29,10 @@ logger = logging.getLogger(__name__)
 
 
 def default_window(now: datetime) -> tuple[datetime, datetime]:
-    """Yesterday (UTC) plus a one-day overlap: from midnight two days ago to midnight today."""
+    """Yesterday (UTC) plus ``LRS_RECONCILE_OVERLAP_DAYS`` (1) before it: by default from midnight
+    two days ago to midnight today."""
     today = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
-    return today - timedelta(days=2), today
+    return today - timedelta(days=1 + settings.LRS_RECONCILE_OVERLAP_DAYS), today
 
 
 @shared_task(name=RECONCILE_TASK, ignore_result=True)

@@ -114,6 +114,7 @@ class PMSServer(FakeServer):
         self._created = 0
         self._lost: list[str] = []  # statement ids of the lost events
         self._lose_retractions = 0
+        self._listed: tuple[tuple, list[dict[str, Any]]] | None = None
 
     # -- test controls -----------------------------------------------------------------------
     @property
@@ -280,13 +281,21 @@ class PMSServer(FakeServer):
         return query.get("statementId"), since, start, limit
 
     def _list(self, statement_id: str | None, since: str | None, start: int, limit: int) -> Reply:
-        held = [
-            event
-            for event_id, event in self._events.items()
-            if event_id not in self._retracted
-            and statement_id in (None, event["statementId"])
-            and (since is None or event["updatedAt"] >= since)
-        ]
+        # A reader paging through many events asks the same question page after page: answer it
+        # from the list made for the first page while nothing was written since.
+        question = (statement_id, since, len(self._events), len(self._retracted), self._next_id)
+        if self._listed is not None and self._listed[0] == question:
+            held = self._listed[1]
+        else:
+            retracted = set(self._retracted)
+            held = [
+                event
+                for event_id, event in self._events.items()
+                if event_id not in retracted
+                and statement_id in (None, event["statementId"])
+                and (since is None or event["updatedAt"] >= since)
+            ]
+            self._listed = (question, held)
         page = held[start : start + limit]
         more = start + limit < len(held)
         next_cursor = str(start + limit) if more else None

@@ -14,6 +14,10 @@ import time
 from typing import Any, Protocol
 
 EVENTS = frozenset({"statement.stored", "statement.voided"})
+ALERT_EVENT = (
+    "lrs.alert"  # to an alert target: {"event", "alert": {rule, target, state, value, threshold, text, link}}
+)
+ALERT_FIELDS = frozenset({"rule", "target", "state", "value", "threshold", "text", "link"})
 SIGNATURE_HEADER = "X-LRS-Signature"
 MAX_SIGNATURE_AGE_SECONDS = 300
 
@@ -69,6 +73,15 @@ def check_signature(
 def _check_payload(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return "body must be a JSON object"
+    if payload.get("event") == ALERT_EVENT:
+        alert = payload.get("alert")
+        if (
+            not isinstance(alert, dict)
+            or set(alert) != ALERT_FIELDS
+            or alert["state"] not in ("raised", "cleared")
+        ):
+            return f"alert must be an object with exactly {sorted(ALERT_FIELDS)}, state raised or cleared"
+        return None
     if payload.get("event") not in EVENTS:
         return f"event must be one of {sorted(EVENTS)}"
     statement = payload.get("statement")

@@ -151,3 +151,56 @@ def test_success_held_share_and_lag_rules_read_the_deliveries(
     assert alerts["held_share"].value == pytest.approx(100 / 21)
     assert alerts["lag_p95"].value == pytest.approx(1200, abs=1)
     assert alerts["dead_letters"].value == 1 and not alerts["dead_letters"].raised  # not above 1
+
+
+def test_a_webhook_alert_target_gets_a_signed_alert_event(
+    hook_target, django_capture_on_commit_callbacks, webhook_target, monkeypatch
+):
+    import json
+
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="ops-hook",
+        adapter="webhook",
+        receives=Target.RECEIVES_ALERTS,
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    evaluate(rules=only("dead_letters"))
+    [request] = webhook_target.accepted()  # signed: the fake checks the signature
+    assert request.header("X-LRS-Event") == "lrs.alert"
+    alert = json.loads(request.body)["alert"]
+    assert (alert["rule"], alert["target"], alert["state"], alert["value"], alert["threshold"]) == (
+        "dead_letters",
+        "hook",
+        "raised",
+        2.0,
+        1.0,
+    )
+
+
+def test_a_teams_channel_alert_target_posts_to_its_channel(
+    hook_target, django_capture_on_commit_callbacks, graph_server, fake_env, monkeypatch
+):
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    Target.objects.create(
+        name="ops-teams",
+        adapter="msteams",
+        receives=Target.RECEIVES_ALERTS,
+        config={
+            "mode": "channel_message",
+            "tenant_id": graph_server.tenant_id,
+            "client_id": graph_server.client_id,
+            "client_secret": {"env": "GRAPH_SECRET"},
+            "refresh_token": {"env": "GRAPH_REFRESH"},
+            "login_base": graph_server.url,
+            "graph_base": graph_server.url,
+            "team_id": "team-1",
+            "channel_id": "19:ops@thread.tacv2",
+        },
+    )
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    evaluate(rules=only("dead_letters"))
+    [message] = graph_server.channel_messages()
+    assert message["channel"] == "19:ops@thread.tacv2"
+    assert "dead letters in the last hour for target hook is 2" in message["body"]["content"]

@@ -47,3 +47,12 @@ def test_the_targets_action_reconciles_and_the_run_page_links_each_mismatch(
     assert reverse("admin:adapters_delivery_change", args=[delivery_id]) in html
     listing = admin_client.get(reverse("admin:adapters_reconciliationrun_changelist"))
     assert listing.status_code == 200 and b"100.000" in listing.content
+
+
+def test_the_repair_action_reconciles_with_repair(admin_client, pms_target):
+    target = Target.objects.get(name="pms")
+    admin_client.post(
+        reverse("admin:adapters_target_changelist"),
+        {"action": "reconcile_and_repair", "_selected_action": [target.pk]},
+    )
+    assert ReconciliationRun.objects.get(target=target).repair is True

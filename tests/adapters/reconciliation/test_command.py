@@ -28,7 +28,7 @@ def completion() -> dict:
     return make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True})
 
 
-def reconcile_command(broker: str, *args: str) -> subprocess.CompletedProcess[str]:
+def reconcile_command(broker: str, *args: str, target: str = "pms") -> subprocess.CompletedProcess[str]:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -49,7 +49,7 @@ def reconcile_command(broker: str, *args: str) -> subprocess.CompletedProcess[st
             "manage.py",
             "reconcile",
             "--target",
-            "pms",
+            target,
             *window,
             "--json",
             "--no-progress",
@@ -113,3 +113,49 @@ def test_an_unknown_target_or_a_bad_time_exits_2_naming_it(broker, pms_target):
     assert bad_time.returncode == 2 and "--since" in bad_time.stderr, bad_time.stderr
     unknown = reconcile_command(broker, "--target", "nope")
     assert unknown.returncode == 2 and "no target named 'nope'" in unknown.stderr
+
+
+def test_a_retraction_the_pms_lost_is_extra_and_the_worker_retracts_it_again(
+    pms_target, broker, celery_worker_process
+):
+    from tests.adapters.helpers import voiding
+
+    celery_worker_process(broker)
+    [kept, voided] = statement_store(statements=[completion(), completion()], credential=None)
+    wait_until(lambda: Delivery.objects.filter(status=Delivery.DELIVERED).count() == 2, timeout=60)
+    pms_target.lose_next_retractions(1)
+    statement_store(statements=[voiding(voided)], credential=None)
+    wait_until(
+        lambda: Delivery.objects.filter(kind="retract", status=Delivery.DELIVERED).exists(), timeout=60
+    )
+    assert len(pms_target.events()) == 2  # the PMS answered 204 and kept the event
+
+    found = reconcile_command(broker, "--repair")
+    figures = json.loads(found.stdout)
+    assert found.returncode == 1 and (figures["extra"], figures["repaired"]) == (1, 1)
+    wait_until(lambda: len(pms_target.events()) == 1, timeout=60, message="retracted again by the worker")
+    assert [event["statementId"] for event in pms_target.events().values()] == [kept]
+    assert reconcile_command(broker).returncode == 0
+
+
+def test_a_marketplace_record_changed_by_hand_is_different_and_the_worker_rewrites_it(
+    market_target, broker, celery_worker_process
+):
+    celery_worker_process(broker)
+    statement_store(statements=[completion()], credential=None)
+    wait_until(lambda: ("E100", "SAFETY-BASICS") in market_target.skills(), timeout=60)
+    right = market_target.skills()[("E100", "SAFETY-BASICS")]
+    market_target.alter_skill("E100", "SAFETY-BASICS", level=1)
+
+    found = reconcile_command(broker, "--repair", target="market")
+    assert found.stdout, found.stderr
+    figures = json.loads(found.stdout)
+    assert found.returncode == 1 and (figures["different"], figures["repaired"]) == (1, 1)
+    run = ReconciliationRun.objects.get(pk=figures["run"])
+    assert (
+        run.mismatches[0]["found"]["level"] == 1 and run.mismatches[0]["expected"]["level"] == right["level"]
+    )
+    wait_until(
+        lambda: market_target.skills()[("E100", "SAFETY-BASICS")] == right, timeout=60, message="rewritten"
+    )
+    assert reconcile_command(broker, target="market").returncode == 0

@@ -31,6 +31,7 @@ from adapters.rules.pseudonyms import derived_key, pseudonym
 __all__ = [
     "DELIVER",
     "PRIVACY_CONFIG_PROPERTIES",
+    "REPAIR_KEY_MARKER",
     "RETRACT",
     "Adapter",
     "AdapterConfigError",
@@ -48,6 +49,9 @@ __all__ = [
 
 DELIVER = "deliver"
 RETRACT = "retract"
+# In a delivery's idempotency key: a reconciliation repair of a record the target lost or holds
+# differently, sent under a key of its own (the target may remember the first key and replay it).
+REPAIR_KEY_MARKER = ":repair-"
 
 
 class DeliveryHeld(Exception):

@@ -18,6 +18,8 @@ the statement's timestamp in UTC. Nothing else about the learner leaves the LRS.
   there (never created, already deleted) needs no retraction. ``retraction: "event"`` instead
   records a ``retraction`` event for PMSs that keep history.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
+- A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
+  events at the PMS are deleted before the corrected one is created under the repair's key.
 - Read-back for reconciliation: ``GET .../learning-events?updatedSince=&cursor=&limit=``, page by
   page; an event is compared on ``RECONCILED_FIELDS``.
 """
@@ -32,6 +34,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from adapters.base import (
+    REPAIR_KEY_MARKER,
     AdapterError,
     DeliveryContext,
     NothingToSend,
@@ -118,21 +121,36 @@ class PMSAdapter(OAuthAdapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
-        return {"employee_id": employee_for_actor(statement["actor"])}
+        resolved: dict[str, Any] = {"employee_id": employee_for_actor(statement["actor"])}
+        if REPAIR_KEY_MARKER in context.idempotency_key:
+            # A repair replaces: the statement's events the PMS holds, but the one this very key
+            # made (a retry of the repair), go before the corrected one is created.
+            resolved["replaced"] = [
+                str(event["id"])
+                for event in self._events_of(statement)
+                if event.get("id") and event.get("idempotencyKey") != context.idempotency_key
+            ]
+        return resolved
+
+    def _events_of(self, statement: dict) -> list[dict[str, Any]]:
+        query = urlencode({"statementId": statement["id"]})
+        lookup = OutboundRequest(
+            method="GET",
+            url=self._url(f"/api/v1/learning-events?{query}"),
+            timeout=self._timeout(),
+            whole_answer=True,
+        )
+        context = DeliveryContext(target_name="", kind="lookup", idempotency_key="")
+        try:
+            return json.loads(self.send(lookup, context).body or "{}").get("data") or []
+        except ValueError:
+            raise AdapterError("the PMS answered the event look-up with something not JSON") from None
 
     def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
         """The PMS's ids of the statement's event: the one it gave, else a look-up by statement."""
         if context.original_external_id:
             return [context.original_external_id]
-        query = urlencode({"statementId": statement["id"]})
-        lookup = OutboundRequest(
-            method="GET", url=self._url(f"/api/v1/learning-events?{query}"), timeout=self._timeout()
-        )
-        try:
-            found = json.loads(self.send(lookup, context).body or "{}").get("data") or []
-        except ValueError:
-            raise AdapterError("the PMS answered the event look-up with something not JSON") from None
-        return [str(event["id"]) for event in found if event.get("id")]
+        return [str(event["id"]) for event in self._events_of(statement) if event.get("id")]
 
     def event(self, statement: dict, context: DeliveryContext, *, kind: str | None = None) -> dict[str, Any]:
         event_types = {**DEFAULT_EVENT_TYPES, **self.config.get("event_types", {})}
@@ -164,8 +182,17 @@ class PMSAdapter(OAuthAdapter):
             timeout=self._timeout(),
         )
 
-    def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
-        return self._post(self.event(statement, context), context)
+    def translate(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
+        replaced = [self._delete(event_id, context) for event_id in context.resolved.get("replaced", [])]
+        return [*replaced, self._post(self.event(statement, context), context)]
+
+    def _delete(self, event_id: str, context: DeliveryContext) -> OutboundRequest:
+        return OutboundRequest(
+            method="DELETE",
+            url=self._url(f"/api/v1/learning-events/{quote(event_id, safe='')}"),
+            headers={"Idempotency-Key": f"{context.idempotency_key}:{event_id}"},
+            timeout=self._timeout(),
+        )
 
     def translate_retraction(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
         if self.config.get("retraction", "delete") == "event":
@@ -173,15 +200,7 @@ class PMSAdapter(OAuthAdapter):
         event_ids = context.resolved["event_ids"]
         if not event_ids:
             raise NothingToSend("the PMS holds no event of this statement")
-        return [
-            OutboundRequest(
-                method="DELETE",
-                url=self._url(f"/api/v1/learning-events/{quote(event_id, safe='')}"),
-                headers={"Idempotency-Key": f"{context.idempotency_key}:{event_id}"},
-                timeout=self._timeout(),
-            )
-            for event_id in event_ids
-        ]
+        return [self._delete(event_id, context) for event_id in event_ids]
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         try:

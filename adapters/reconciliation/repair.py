@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, RETRACT, Adapter
+from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, idempotency_key
 from adapters.delivery.replay import deliveries_create
@@ -29,7 +29,9 @@ def repair_mismatches(target: Target, adapter: Adapter, mismatches: list[Mismatc
     resend = [m.statement_pk for m in mismatches if m.kind in ("missing", "different") and m.statement_pk]
     retract = [m.statement_pk for m in mismatches if m.kind == "extra" and m.statement_pk]
     with transaction.atomic():
-        return _resend(target, resend) + _retract(target, retract)
+        return _resend(target, resend, rekey=run_id if adapter.can_read_back else None) + _retract(
+            target, retract
+        )
 
 
 def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
@@ -52,12 +54,12 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
             continue
         if row.status == Delivery.IN_FLIGHT:
             continue
-        base = row.idempotency_key.split(":repair-")[0]
+        base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
         now = timezone.now()
         Delivery.objects.filter(pk=row.pk).update(
             status=Delivery.PENDING,
             next_attempt_at=now,
-            idempotency_key=f"{base}:repair-{run_id}",
+            idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
             last_error="re-sent by reconciliation: the target's record differed",
             updated_at=now,
         )
@@ -66,22 +68,29 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
     return len(ids)
 
 
-def _requeue(rows, reason: str) -> list[int]:
-    ids = list(rows.exclude(status=Delivery.IN_FLIGHT).values_list("id", flat=True))
+def _requeue(rows, reason: str, rekey: int | None = None) -> list[int]:
+    """Due again now; with ``rekey`` (a run id) under a repair key of their own."""
+    ids = []
     now = timezone.now()
-    Delivery.objects.filter(id__in=ids).update(
-        status=Delivery.PENDING, next_attempt_at=now, last_error=reason, updated_at=now
-    )
+    for row_id, key in rows.exclude(status=Delivery.IN_FLIGHT).values_list("id", "idempotency_key"):
+        fields = {"status": Delivery.PENDING, "next_attempt_at": now, "last_error": reason, "updated_at": now}
+        if rekey is not None:
+            fields["idempotency_key"] = f"{key.split(REPAIR_KEY_MARKER)[0]}{REPAIR_KEY_MARKER}{rekey}"
+        Delivery.objects.filter(id=row_id).update(**fields)
+        ids.append(row_id)
     queue.after_commit(ids)
     return ids
 
 
-def _resend(target: Target, statement_pks: list[int]) -> int:
+def _resend(target: Target, statement_pks: list[int], *, rekey: int | None) -> int:
+    """Send again what the target lost or holds differently. A target that was read back is known
+    not to hold the right record, so the repair goes under a key of its own (the adapter replaces
+    what is there); elsewhere the original key keeps a repeat harmless."""
     if not statement_pks:
         return 0
     rows = Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=statement_pks)
     have = set(rows.values_list("statement_id", flat=True))
-    requeued = _requeue(rows, "sent again by reconciliation: the target did not hold it")
+    requeued = _requeue(rows, "sent again by reconciliation: the target did not hold it", rekey)
     created = deliveries_create(
         statement_pks=[pk for pk in statement_pks if pk not in have], targets=[target]
     )

@@ -91,6 +91,13 @@ def test_an_event_changed_at_the_pms_is_different_with_both_versions(
     assert (mismatch["expected"]["score"], mismatch["found"]["score"]) == (90.0, 10.0)
     assert found.counts["different"] == 1 and found.drift_percent == 100.0
 
+    repaired = run_now(django_capture_on_commit_callbacks, repair=True)
+    assert repaired.counts["repaired"] == 1
+    # The altered event was replaced: exactly one event for the statement, with the right score.
+    [event] = [e for e in pms_target.events().values() if e["statementId"] == statement_id]
+    assert event["score"] == 90.0 and len(pms_target.events()) == 1
+    assert run_now(django_capture_on_commit_callbacks).drift_percent == 0.0
+
 
 def test_a_learner_without_an_identity_link_is_held_not_missing(
     pms_target, django_capture_on_commit_callbacks

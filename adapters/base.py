@@ -289,6 +289,11 @@ class Adapter:
         delivery sends the record whatever it was before."""
 
     # -- Alerts (adapters.alerts) ------------------------------------------------------------
+    @classmethod
+    def alert_config_problem(cls, config: dict[str, Any]) -> str | None:
+        """Why a target with this configuration cannot carry alerts, or None when it can."""
+        return None if cls.carries_alerts else f"the {cls.name} adapter cannot carry alerts"
+
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The requests that announce an alert transition at this target (``carries_alerts``)."""
         raise NotImplementedError

@@ -51,7 +51,7 @@ def _judge(target: Target, rule: Rule, value: float | None, now: datetime) -> in
             if not alert.raised:
                 alert.raised, alert.raised_at, changed = True, now, 1
                 alert.unsent = [*alert.unsent, _transition(alert, rule, target, "raised", value, now)]
-        elif alert.raised:
+        elif alert.raised and value is not None:  # no figure (nothing delivered lately) is no calm
             alert.calm_evaluations += 1
             if alert.calm_evaluations >= settings.LRS_ALERT_CLEAR_AFTER:
                 alert.raised, alert.cleared_at, alert.calm_evaluations, changed = False, now, 0, 1

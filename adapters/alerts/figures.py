@@ -12,8 +12,9 @@ from adapters.ops.selectors import delivery_lags, percentile
 
 
 def target_figures(target: Target, now: datetime) -> dict[str, float | None]:
-    """``paused`` is 1.0 while the breaker holds the target paused (the minutes are counted from
-    the alert's ``breaching_since``), else 0.0."""
+    """``paused`` is 1.0 while the breaker is open: ``paused_until`` is set from the pause until a
+    probe succeeds, also between probes and on a target with nothing to probe with (the minutes
+    are counted from the alert's ``breaching_since``), else 0.0."""
     day = now - timedelta(days=1)
     finished = Delivery.objects.filter(target=target, updated_at__gte=day).aggregate(
         delivered=Count("id", filter=Q(status=Delivery.DELIVERED)),
@@ -42,5 +43,5 @@ def target_figures(target: Target, now: datetime) -> dict[str, float | None]:
                 target=target, status=Delivery.DEAD, updated_at__gte=now - timedelta(hours=1)
             ).count()
         ),
-        "paused": 1.0 if target.paused_until is not None and target.paused_until > now else 0.0,
+        "paused": 1.0 if target.paused_until is not None else 0.0,
     }

@@ -63,5 +63,7 @@ class Target(models.Model):
             validate_target_config(adapter=self.adapter, config=self.config, filter_rules=self.filter)
         except ConfigProblem as problem:
             raise ValidationError({problem.field: problem.message}) from None
-        if self.receives != self.RECEIVES_STATEMENTS and not adapter_class(self.adapter).carries_alerts:
-            raise ValidationError({"receives": f"the {self.adapter} adapter cannot carry alerts"})
+        if self.receives != self.RECEIVES_STATEMENTS:
+            problem = adapter_class(self.adapter).alert_config_problem(self.config or {})
+            if problem:
+                raise ValidationError({"receives": problem})

@@ -189,6 +189,12 @@ class TeamsAdapter(OAuthAdapter):
             timeout=self._timeout(),
         )
 
+    @classmethod
+    def alert_config_problem(cls, config: dict[str, Any]) -> str | None:
+        if config.get("mode") != "channel_message":
+            return "a Teams alert target needs mode channel_message (the activity feed goes to a learner)"
+        return None
+
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The alert as a channel message (Graph offers no idempotency: an alert whose answer was
         lost may be posted twice, which an alert can bear)."""

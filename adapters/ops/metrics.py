@@ -136,13 +136,11 @@ def _target_state(names: dict[int, str]) -> list[str]:
 def _reconciliation(names: dict[int, str]) -> list[str]:
     """Per target, the drift and delivery success of its latest finished reconciliation run."""
     latest: dict[int, tuple[float | None, float | None]] = {}
-    runs = ReconciliationRun.objects.filter(finished_at__isnull=False, error="").order_by(
-        "target_id", "-finished_at"
-    )
-    for target_id, drift, success in runs.distinct("target_id").values_list(
-        "target_id", "drift_percent", "success_percent"
-    ):
-        latest[target_id] = (drift, success)
+    finished = ReconciliationRun.objects.filter(finished_at__isnull=False, error="").order_by("-finished_at")
+    for target_id in names:  # a few targets, each its latest run (no DISTINCT ON: SQLite too)
+        row = finished.filter(target_id=target_id).values_list("drift_percent", "success_percent").first()
+        if row is not None:
+            latest[target_id] = row
     lines = [
         "# HELP lrs_reconciliation_drift_percent Drift of the target's latest reconciliation run.",
         "# TYPE lrs_reconciliation_drift_percent gauge",

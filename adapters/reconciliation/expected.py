@@ -1,7 +1,8 @@
 """What a target should hold for a window of stored time: the live statements its filter takes,
 read one page at a time through the statement query layer, each with what the target should
 hold for it (read-back adapters), whether our deliveries say it was delivered, or why it is
-legitimately held back (the adapter's ``resolve`` holds it: an unmapped learner)."""
+legitimately held back (the adapter's ``resolve`` holds it: an unmapped learner; or its delivery
+was cancelled on purpose)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ def expected_records(
             if statement_matches(statement := orjson.loads(text), target.filter)
         ]
         deliveries = {
-            statement_pk: (delivery_id, status, attempts)
-            for statement_pk, delivery_id, status, attempts in Delivery.objects.filter(
+            statement_pk: (delivery_id, status, attempts, last_error)
+            for statement_pk, delivery_id, status, attempts, last_error in Delivery.objects.filter(
                 target=target, kind=DELIVER, statement_id__in=[pk for pk, _ in taken]
-            ).values_list("statement_id", "id", "status", "attempts")
+            ).values_list("statement_id", "id", "status", "attempts", "last_error")
         }
         with adapter.prefetch([statement for _, statement in taken]):
             for pk, statement in taken:
@@ -62,7 +63,7 @@ def expected_records(
 
 
 def _expected(
-    target: Target, adapter: Adapter, pk: int, statement: dict, delivery: tuple[int, str, int] | None
+    target: Target, adapter: Adapter, pk: int, statement: dict, delivery: tuple[int, str, int, str] | None
 ) -> Expected:
     key = statement["id"]
     context = DeliveryContext(
@@ -72,7 +73,7 @@ def _expected(
         target_id=target.id,
         statement_pk=pk,
     )
-    delivery_id, status, attempts = delivery or (None, "", 0)
+    delivery_id, status, attempts, last_error = delivery or (None, "", 0, "")
     delivered = status == Delivery.DELIVERED
     facts = {
         "key": key,
@@ -82,6 +83,8 @@ def _expected(
         "delivered": delivered,
         "first_try": delivered and attempts == 1,
     }
+    if status == Delivery.CANCELLED:  # stopped on purpose (an admin, a disabled target)
+        return Expected(**facts, held=f"delivery cancelled: {last_error or 'by admin'}")
     try:
         resolved = adapter.resolve(statement, context)
     except DeliveryHeld as held:

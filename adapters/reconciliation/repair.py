@@ -17,6 +17,8 @@ from adapters.delivery.outbox import delivery_ids_of, idempotency_key
 from adapters.delivery.replay import deliveries_create
 from adapters.models import Delivery, Target
 
+CHUNK = 500
+
 if TYPE_CHECKING:
     from adapters.reconciliation.run import Mismatch
 
@@ -26,8 +28,14 @@ def repair_mismatches(target: Target, adapter: Adapter, mismatches: list[Mismatc
     if adapter.reconciles_records:
         with transaction.atomic():
             return _rewrite_records(target, adapter, mismatches, run_id)
-    resend = [m.statement_pk for m in mismatches if m.kind in ("missing", "different") and m.statement_pk]
-    retract = [m.statement_pk for m in mismatches if m.kind == "extra" and m.statement_pk]
+    # An extra record of a live statement (the target holds it twice) is replaced by one; an extra
+    # one of a statement that should have none (voided) is retracted.
+    resend = [
+        m.statement_pk
+        for m in mismatches
+        if m.statement_pk and (m.kind in ("missing", "different") or (m.kind == "extra" and m.expected))
+    ]
+    retract = [m.statement_pk for m in mismatches if m.kind == "extra" and not m.expected and m.statement_pk]
     with transaction.atomic():
         return _resend(target, resend, rekey=run_id if adapter.can_read_back else None) + _retract(
             target, retract
@@ -68,16 +76,21 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
     return len(ids)
 
 
+# In flight: a worker holds it. Cancelled: an admin or a void stopped it on purpose.
+NOT_REQUEUED = (Delivery.IN_FLIGHT, Delivery.CANCELLED)
+
+
 def _requeue(rows, reason: str, rekey: int | None = None) -> list[int]:
     """Due again now; with ``rekey`` (a run id) under a repair key of their own."""
     ids = []
     now = timezone.now()
-    for row_id, key in rows.exclude(status=Delivery.IN_FLIGHT).values_list("id", "idempotency_key"):
+    for row_id, key in rows.exclude(status__in=NOT_REQUEUED).values_list("id", "idempotency_key"):
         fields = {"status": Delivery.PENDING, "next_attempt_at": now, "last_error": reason, "updated_at": now}
         if rekey is not None:
             fields["idempotency_key"] = f"{key.split(REPAIR_KEY_MARKER)[0]}{REPAIR_KEY_MARKER}{rekey}"
-        Delivery.objects.filter(id=row_id).update(**fields)
-        ids.append(row_id)
+        # The status condition again in the UPDATE: a worker that claimed the row meanwhile keeps it.
+        if Delivery.objects.filter(id=row_id).exclude(status__in=NOT_REQUEUED).update(**fields):
+            ids.append(row_id)
     queue.after_commit(ids)
     return ids
 

@@ -33,6 +33,20 @@ from lrs.statements.selectors import stored_by_statement_id
 
 MISMATCHES_KEPT = 1000  # per run, in the stored record; counts are always exact
 LOOKUP_CHUNK = 500
+READ_BACK_MARGIN = timedelta(hours=1)
+
+
+class NotReconcilable(Exception):
+    """The target takes no statements (alerts only)."""
+
+
+def expected_since(target: Target, since: datetime) -> datetime:
+    """A target holds nothing from before it existed, unless a backfill gave it older statements:
+    the window starts at its creation, or at the start of its earliest backfill."""
+    backfills = list(target.backfills.values_list("since", flat=True))
+    if backfills:
+        return since if None in backfills else max(since, min(backfills))
+    return max(since, target.created_at)
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,11 @@ def reconcile(
     progress: Callable[[int], None] | None = None,
 ) -> ReconciliationRun:
     """Compare (and with ``repair`` mend) one target over ``since < stored <= until``; the stored
-    run. Errors (the target cannot be read) are recorded on the run and raised."""
+    run. Errors (the target cannot be read) are recorded on the run and raised. A target for
+    alerts only takes no statements: there is nothing to reconcile (``NotReconcilable``)."""
+    if target.receives == Target.RECEIVES_ALERTS:
+        raise NotReconcilable(f"{target.name} receives alerts only: it takes no statements to reconcile")
+    since = expected_since(target, since)
     adapter = adapter_for(target)
     run = ReconciliationRun.objects.create(
         target=target,
@@ -229,7 +247,9 @@ def _found(adapter: Adapter, since: datetime, until: datetime) -> Iterator[Found
     """What the target reports, each placed in the day of its statement's stored time; records of
     statements stored outside the window are left to the windows that hold them."""
     chunk: list[tuple[str, dict[str, Any]]] = []
-    for item in adapter.read_back(since):
+    # The target stamps its records by its own clock, a little behind ours maybe: read back from
+    # an hour earlier; records of statements stored before the window are left out below.
+    for item in adapter.read_back(since - READ_BACK_MARGIN):
         chunk.append(item)
         if len(chunk) >= LOOKUP_CHUNK:
             yield from _placed(chunk, since, until)
@@ -274,6 +294,6 @@ def _drill_down(
         if item.day in days
     )
     return [
-        Mismatch(kind, key, pk, delivery_id, wanted if kind != "extra" else None, held)
+        Mismatch(kind, key, pk, delivery_id, wanted, held)
         for kind, key, pk, delivery_id, wanted, held in mismatched_keys(expected(), found)
     ]

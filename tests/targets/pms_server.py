@@ -168,6 +168,17 @@ class PMSServer(FakeServer):
         with self.state_lock:
             self._lose_retractions = count
 
+    def duplicate_event(self, statement_id: str) -> str:
+        """A second event for the statement (as a PMS that created one twice); its id."""
+        with self.state_lock:
+            original = next(e for e in self._events.values() if e["statementId"] == statement_id)
+            event_id = f"evt_{self._next_id:06d}"
+            self._next_id += 1
+            key = f"{original['idempotencyKey']}:twice"
+            self._events[event_id] = {**original, "id": event_id, "idempotencyKey": key}
+            self._by_key[key] = event_id
+            return event_id
+
     def alter_event(self, statement_id: str, **fields: Any) -> None:
         """Change a held event's fields at the PMS (as an HR admin editing it by hand)."""
         with self.state_lock:

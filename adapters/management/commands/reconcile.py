@@ -70,6 +70,8 @@ class Command(BaseCommand):
         target = Target.objects.filter(name=options["target"]).first()
         if target is None:
             raise CommandError(f"no target named {options['target']!r}", returncode=2)
+        if target.receives == Target.RECEIVES_ALERTS:
+            raise CommandError(f"{target.name} receives alerts only: it takes no statements", returncode=2)
         since, until = default_window(timezone.now())
         try:
             if options["since"]:

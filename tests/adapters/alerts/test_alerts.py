@@ -108,6 +108,7 @@ def test_an_alert_that_could_not_be_sent_is_recorded_and_sent_at_the_next_evalua
 
 def test_each_rule_reads_its_figure(hook_target, django_capture_on_commit_callbacks, settings):
     now = timezone.now()
+    # Paused (the breaker is open until a probe succeeds, also after paused_until has passed).
     ReconciliationRun.objects.create(
         target=hook_target, since=now - timedelta(days=1), until=now, drift_percent=3.0, finished_at=now
     )
@@ -120,13 +121,44 @@ def test_each_rule_reads_its_figure(hook_target, django_capture_on_commit_callba
     assert not Alert.objects.exclude(target=hook_target).exists()
 
 
-def test_only_adapters_that_carry_alerts_may_be_alert_targets(pms_target):
+def test_only_adapters_that_carry_alerts_may_be_alert_targets(pms_target, graph_server):
     from django.core.exceptions import ValidationError
 
     target = Target.objects.get(name="pms")
     target.receives = Target.RECEIVES_ALERTS
     with pytest.raises(ValidationError, match="cannot carry alerts"):
         target.full_clean()
+    feed = Target(
+        name="feed",
+        adapter="msteams",
+        receives=Target.RECEIVES_ALERTS,
+        config={
+            "mode": "activity_feed",
+            "tenant_id": "t",
+            "client_id": "c",
+            "client_secret": {"env": "GRAPH_SECRET"},
+        },
+    )
+    with pytest.raises(ValidationError, match="needs mode channel_message"):
+        feed.full_clean()
+
+
+def test_transitions_wait_for_an_alert_target_and_a_missing_figure_is_no_calm(
+    hook_target, django_capture_on_commit_callbacks, slack_target
+):
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    evaluate(rules=only("dead_letters"))  # no alert target yet: kept
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    assert alert.raised and len(alert.unsent) == 1
+    slack_target.add_channel("ops")
+    Target.objects.filter(name="slack").update(receives=Target.RECEIVES_ALERTS)
+    evaluate(rules=only("dead_letters"))
+    assert len(slack_target.messages("#general")) == 1  # told once one was configured
+    lag = Alert.objects.create(rule="lag_p95", target=hook_target, raised=True)
+    for _ in range(5):  # nothing delivered in the last hour: no lag figure, not a recovery
+        evaluate(rules=only("lag_p95"))
+    lag.refresh_from_db()
+    assert lag.raised and lag.calm_evaluations == 0
 
 
 def test_success_held_share_and_lag_rules_read_the_deliveries(
@@ -204,3 +236,14 @@ def test_a_teams_channel_alert_target_posts_to_its_channel(
     [message] = graph_server.channel_messages()
     assert message["channel"] == "19:ops@thread.tacv2"
     assert "dead letters in the last hour for target hook is 2" in message["body"]["content"]
+
+
+def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    evaluate(rules=only("dead_letters"))
+    page = admin_client.get(reverse("admin:adapters_alert_changelist"))
+    assert page.status_code == 200 and b"dead_letters" in page.content
+    alert = Alert.objects.get(rule="dead_letters")
+    assert admin_client.get(reverse("admin:adapters_alert_change", args=[alert.pk])).status_code == 200

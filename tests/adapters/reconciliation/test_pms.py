@@ -115,3 +115,30 @@ def test_days_that_match_are_compared_by_count_and_hash_only(pms_target, django_
     assert bucket == {"day": timezone.now().date().isoformat(), "expected": 5, "found": 5, "match": True}
     # One read-back pass and no drill-down: the list was asked for once.
     assert [r.route for r in pms_target.requests].count("learning-events.list") == 1
+
+
+def test_an_event_the_pms_holds_twice_is_extra_and_replaced_by_one(
+    pms_target, django_capture_on_commit_callbacks
+):
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    pms_target.duplicate_event(statement_id)
+    found = run_now(django_capture_on_commit_callbacks, repair=True)
+    assert [(m["kind"], m["key"]) for m in found.mismatches] == [("extra", statement_id)]
+    assert found.counts["repaired"] == 1
+    assert [e["statementId"] for e in pms_target.events().values()] == [statement_id]
+    assert run_now(django_capture_on_commit_callbacks).drift_percent == 0.0
+
+
+def test_alerts_only_targets_and_statements_from_before_a_target_are_not_reconciled(
+    pms_target, django_capture_on_commit_callbacks, slack_target
+):
+    from adapters.reconciliation.run import NotReconcilable
+
+    Target.objects.filter(name="slack").update(receives=Target.RECEIVES_ALERTS)
+    with pytest.raises(NotReconcilable):
+        reconcile(target=Target.objects.get(name="slack"), **window())
+    target = Target.objects.get(name="pms")
+    Target.objects.filter(pk=target.pk).update(enabled=False)
+    store_now(django_capture_on_commit_callbacks, completion())  # before the new target existed
+    Target.objects.filter(pk=target.pk).update(enabled=True, created_at=timezone.now())
+    assert run_now(django_capture_on_commit_callbacks).counts["expected"] == 0

@@ -109,7 +109,8 @@ def sends_per_drain(target: Target) -> int:
 # A target's rate limit, across every worker: send times booked from one shared schedule.
 #
 # ``Target.rate_limit_per_second`` = L means no two requests to the target start less than 1/L
-# seconds apart, whichever worker process sends them, so no one-second span holds more than L.
+# seconds apart (1/(0.97 L): ``RATE_HEADROOM``), whichever worker process sends them, so no
+# one-second span holds more than L.
 # It is the generic cell rate algorithm (GCRA, the "virtual scheduling" form of ITU-T I.371; the
 # algorithm behind redis-cell and many API gateways): the shared cache holds the target's *next
 # free send time*; a drain that claimed n deliveries books n consecutive slots from
@@ -147,8 +148,8 @@ class Schedule:
 UNPACED = Schedule()
 
 # KEYS[1]: the target's next free send time (seconds, Redis clock). ARGV: spacing, count (0 only
-# looks). Returns the first booked (or next free) slot and Redis's now, as strings (Lua numbers
-# become integers on the way out).
+# looks). Returns the first booked (or next free) slot and Redis's now, as strings with
+# microseconds (Lua numbers become integers on the way out; tostring keeps only 14 digits).
 _BOOK = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -157,9 +158,9 @@ local count = tonumber(ARGV[2])
 local start = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
 if count > 0 then
   local after = start + count * spacing
-  redis.call('SET', KEYS[1], tostring(after), 'EX', math.ceil(after - now) + 60)
+  redis.call('SET', KEYS[1], string.format('%.6f', after), 'EX', math.ceil(after - now) + 60)
 end
-return {tostring(start), tostring(now)}
+return {string.format('%.6f', start), string.format('%.6f', now)}
 """
 
 _local_lock = threading.Lock()
@@ -176,9 +177,15 @@ def _redis():  # the redis-py client behind Django's RedisCache, or None
     return get_client(write=True) if get_client is not None else None
 
 
+# The schedule runs a little below the limit: a send that starts late (its thread was busy)
+# followed by one on time arrives closer than the spacing, and the target counts arrivals. At 300/s
+# the bench saw 304 arrivals in one second at full spacing; 3 % of headroom absorbs that jitter.
+RATE_HEADROOM = 0.97
+
+
 def spacing(target: Target) -> float:
     limit = target.rate_limit_per_second
-    return 1.0 / limit if limit and limit > 0 else 0.0
+    return 1.0 / (limit * RATE_HEADROOM) if limit and limit > 0 else 0.0
 
 
 def _book(target: Target, count: int) -> tuple[float, float]:
@@ -201,7 +208,7 @@ def batch_size(target: Target, wanted: int) -> int:
     gap = spacing(target)
     if not gap:
         return wanted
-    return max(1, min(wanted, math.floor(HORIZON_SECONDS / gap)))
+    return max(1, min(wanted, math.floor(HORIZON_SECONDS / gap + 0.5)))
 
 
 def booked_ahead(target: Target) -> float:

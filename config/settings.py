@@ -90,6 +90,8 @@ MIDDLEWARE = [
     # Innermost: a database outage under the APIs is a JSON 503 with Retry-After (lrs/api/base.py).
     "lrs.api.base.JsonFailureMiddleware",
 ]
+if PRODUCTION:  # static files (the admin's) from gunicorn: compressed, hashed names, cached for ever
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # runserver serves them otherwise
 LRS_JSON_ERROR_PATHS = ("/xapi/", "/api/")
 LRS_RETRY_AFTER_SECONDS = env_int("LRS_RETRY_AFTER_SECONDS", 5, minimum=1)
 
@@ -124,6 +126,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+if PRODUCTION:  # collectstatic (the Dockerfile runs it) writes hashed, compressed copies
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The xAPI endpoints parse their own bodies; this is the cap on one request body

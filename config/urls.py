@@ -3,11 +3,14 @@ from django.urls import include, path
 
 from adapters.identity.api import EmployeeIdentityView
 from adapters.ops.metrics import metrics_view
+from config.health import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("xapi/", include("lrs.api.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path(
         "api/identity/employees/<str:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
     ),

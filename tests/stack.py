@@ -43,6 +43,7 @@ class Stack:
             "DATABASE_URL": self.database.url("lrs"),
             "CELERY_BROKER_URL": self.broker_url,
             "PYTHONUNBUFFERED": "1",
+            "STATIC_ROOT": str(self.workdir / "static"),
             # Production's idle CPU priority would let pytest's own processes starve these workers.
             "LRS_WORKER_CPU_PRIORITY": "normal",
             **self.extra_env,
@@ -64,6 +65,7 @@ class Stack:
         self.database = PrivatePostgres(self.workdir).init().start()
         self.database.create_database("lrs")
         self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput")  # as the Dockerfile does
         self.manage("create_credential", "lms", "--scopes", "all", "--key", KEY, "--secret", SECRET)
         self.start_web()
         return self

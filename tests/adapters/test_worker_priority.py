@@ -23,10 +23,19 @@ def test_a_workers_pool_processes_run_at_the_configured_cpu_priority(
     worker = celery_worker_process(
         private_redis.url, extra_env={"LRS_WORKER_CPU_PRIORITY": priority}, extra_args=["--concurrency", "2"]
     )
-    children = wait_until(lambda: len(pool_processes(worker)) == 2 and pool_processes(worker))
-    policies = {os.sched_getscheduler(pid) for pid in children}
-    niceness = {os.getpriority(os.PRIO_PROCESS, pid) for pid in children}
-    assert policies == {os.SCHED_IDLE if priority == "idle" else os.SCHED_OTHER}
-    assert niceness == {10 if priority == "low" else 0}
+    wanted = ({os.SCHED_IDLE if priority == "idle" else os.SCHED_OTHER}, {10 if priority == "low" else 0})
+
+    def settled() -> tuple[set[int], set[int]] | None:
+        # A pool process sets its priority in worker_process_init, just after the fork: wait for it.
+        children = pool_processes(worker)
+        if len(children) != 2:
+            return None
+        seen = (
+            {os.sched_getscheduler(pid) for pid in children},
+            {os.getpriority(os.PRIO_PROCESS, pid) for pid in children},
+        )
+        return seen if seen == wanted else None
+
+    assert wait_until(settled, timeout=20, message=f"both pool processes at {wanted}") == wanted
     assert os.sched_getscheduler(worker.pid) == os.SCHED_OTHER
     assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 0

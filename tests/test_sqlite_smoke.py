@@ -51,6 +51,9 @@ def test_store_fan_out_and_filtered_query_work_on_sqlite(tmp_path):
         LRS_ENV="development",
         DATABASE_URL=f"sqlite:///{tmp_path / 'lrs.sqlite3'}",
         DJANGO_SETTINGS_MODULE="config.settings",
+        # Retries far off: a full-jitter backoff can come due within milliseconds, and the
+        # in-process drain would then make a second attempt before the script counts them.
+        LRS_RETRY_BASE_SECONDS="600",
     )
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],

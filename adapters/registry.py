@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from django.utils.module_loading import import_string
 
 from adapters.base import Adapter
+from adapters.secrets import resolve_all
 
 BUILTIN: dict[str, str] = {
     "webhook": "adapters.webhook.adapter.WebhookAdapter",
@@ -48,3 +50,10 @@ def adapter_class(name: str) -> type[Adapter]:
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise UnknownAdapter(f"{path} is not an Adapter subclass")
     return cls
+
+
+def adapter_for(name: str, config: dict[str, Any]) -> Adapter:
+    """An adapter of kind ``name`` for a target's configuration, its secret references resolved
+    (``adapters.secrets.SecretUnavailable`` when one cannot be)."""
+    cls = adapter_class(name)
+    return cls(config, resolve_all(config, cls.config_schema))

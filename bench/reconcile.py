@@ -106,7 +106,8 @@ def run_reconcile(args: argparse.Namespace, argv: list[str]) -> int:
 
     from adapters.identity.links import Identifiers, identity_links_upsert
     from adapters.models import Target
-    from adapters.reconciliation.run import adapter_for, reconcile
+    from adapters.reconciliation.run import reconcile
+    from adapters.registry import adapter_for
     from tests.targets.pms_server import PMSServer
 
     count = args.reconcile_statements
@@ -125,7 +126,7 @@ def run_reconcile(args: argparse.Namespace, argv: list[str]) -> int:
                 "client_secret": {"env": "BENCH_PMS_SECRET"},
             },
         )
-        lost = _fill(pms, adapter_for(target))
+        lost = _fill(pms, adapter_for(target.adapter, target.config))
         log(f"the fake PMS holds {count - len(lost):,} events ({len(lost):,} lost); the floor")
         walked, walk_seconds = _walk(since, until)
         log("reconciling")

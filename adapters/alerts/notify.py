@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from adapters.base import AdapterError, AlertNotice, DeliveryContext
 from adapters.models import Alert, Target
-from adapters.registry import adapter_class
-from adapters.secrets import SecretUnavailable, resolve_all
+from adapters.registry import adapter_for
+from adapters.secrets import SecretUnavailable
 
 logger = logging.getLogger(__name__)
 MESSAGES_KEPT = 50
@@ -69,8 +69,7 @@ def _send(alert: Alert, transition: dict, receivers: list[Target]) -> int:
             continue
         record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
         try:
-            cls = adapter_class(receiver.adapter)
-            adapter = cls(receiver.config, resolve_all(receiver.config, cls.config_schema))
+            adapter = adapter_for(receiver.adapter, receiver.config)
             context = DeliveryContext(
                 target_name=receiver.name,
                 kind="alert",

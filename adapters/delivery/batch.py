@@ -38,9 +38,9 @@ from adapters.delivery import outcomes, pacing
 from adapters.delivery.outcomes import Outcome
 from adapters.delivery.pacing import UNPACED, Schedule
 from adapters.models import Delivery, Target
-from adapters.registry import adapter_class
+from adapters.registry import adapter_for
 from adapters.rules.retry import RetryPolicy
-from adapters.secrets import SecretUnavailable, resolve_all
+from adapters.secrets import SecretUnavailable
 from lrs.statements.selectors import statements_keyed_by_pk, voided_by
 
 logger = logging.getLogger(__name__)
@@ -78,8 +78,7 @@ def run(
         reason = f"target disabled: {target.disabled_reason or 'by admin'}"
         return [outcomes.cancelled(delivery, reason) for delivery in deliveries]
     try:
-        cls = adapter_class(target.adapter)
-        adapter = cls(target.config, resolve_all(target.config, cls.config_schema))
+        adapter = adapter_for(target.adapter, target.config)
     except SecretUnavailable as exc:
         now = timezone.now()
         return [

@@ -16,7 +16,7 @@ delivery row is unique per (statement, target, kind), even a page handled twice 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -212,7 +212,27 @@ def backfill(
         run = backfill_run_for(target=target, since=since, until=until, force=force, restart=True)
     repeatable = adapter_class(target.adapter).repeatable
     counts = {name: int(run.counts.get(name, 0)) for name in COUNTS}
-    query = _query(run, page_size)
+    for pairs, read, more_after in pages_taken(target, _query(run, page_size)):
+        with transaction.atomic():
+            if pairs:
+                _page(target, pairs, force=force, repeatable=repeatable, counts=counts)
+            run.scanned += read
+            if more_after is not None:  # (a finished run is never resumed: no cursor needed)
+                run.after_stored, run.after_statement = more_after
+            run.counts = counts
+            run.finished_at = timezone.now() if more_after is None else None
+            run.save(update_fields=[*_PROGRESS_FIELDS])
+        if progress is not None:
+            progress(read)
+    return counts
+
+
+def pages_taken(
+    target: Target, query: StatementQuery
+) -> Iterator[tuple[list[tuple[int, dict]], int, tuple[datetime, int] | None]]:
+    """Walk ``query``'s window through the statement query layer, page by page: the (primary key,
+    statement) pairs of each page the target's filter takes, how many statements the page read,
+    and the cursor after it (None on the last page). Backfill and reconciliation both walk so."""
     while True:
         page = statement_list(query)
         pairs = [
@@ -220,19 +240,9 @@ def backfill(
             for pk, text in zip(page.statement_pks, page.statements, strict=True)
             if statement_matches(statement := orjson.loads(text), target.filter)
         ]
-        with transaction.atomic():
-            if pairs:
-                _page(target, pairs, force=force, repeatable=repeatable, counts=counts)
-            run.scanned += len(page.statement_pks)
-            if page.more_after is not None:  # (a finished run is never resumed: no cursor needed)
-                run.after_stored, run.after_statement = page.more_after
-            run.counts = counts
-            run.finished_at = timezone.now() if page.more_after is None else None
-            run.save(update_fields=[*_PROGRESS_FIELDS])
-        if progress is not None:
-            progress(len(page.statement_pks))
+        yield pairs, len(page.statement_pks), page.more_after
         if page.more_after is None:
-            return counts
+            return
         query = with_cursor(query, page.more_after)
 
 

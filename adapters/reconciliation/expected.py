@@ -11,13 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
-
 from adapters.base import DELIVER, Adapter, DeliveryContext, DeliveryHeld
 from adapters.delivery.outbox import idempotency_key
+from adapters.delivery.replay import pages_taken
 from adapters.models import Delivery, Target
-from adapters.rules.filters import statement_matches
-from lrs.statements.selectors import StatementQuery, statement_list, with_cursor
+from lrs.statements.selectors import StatementQuery
 
 
 @dataclass(frozen=True)
@@ -41,13 +39,7 @@ def expected_records(
     target: Target, adapter: Adapter, since: datetime, until: datetime, *, page_size: int = 500
 ) -> Iterator[Expected]:
     query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
-    while True:
-        page = statement_list(query)
-        taken = [
-            (pk, statement)
-            for pk, text in zip(page.statement_pks, page.statements, strict=True)
-            if statement_matches(statement := orjson.loads(text), target.filter)
-        ]
+    for taken, _read, _more_after in pages_taken(target, query):
         deliveries = {
             statement_pk: (delivery_id, status, attempts, last_error)
             for statement_pk, delivery_id, status, attempts, last_error in Delivery.objects.filter(
@@ -57,9 +49,6 @@ def expected_records(
         with adapter.prefetch([statement for _, statement in taken]):
             for pk, statement in taken:
                 yield _expected(target, adapter, pk, statement, deliveries.get(pk))
-        if page.more_after is None:
-            return
-        query = with_cursor(query, page.more_after)
 
 
 def _expected(

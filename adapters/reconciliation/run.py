@@ -27,8 +27,7 @@ from adapters.reconciliation.drill import mismatched_keys
 from adapters.reconciliation.expected import Expected, expected_records, stored_day
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
-from adapters.registry import adapter_class
-from adapters.secrets import resolve_all
+from adapters.registry import adapter_for
 from lrs.statements.selectors import stored_by_statement_id
 
 MISMATCHES_KEPT = 1000  # per run, in the stored record; counts are always exact
@@ -78,11 +77,6 @@ class Comparison:
     mismatches: list[Mismatch] = field(default_factory=list)
 
 
-def adapter_for(target: Target) -> Adapter:
-    cls = adapter_class(target.adapter)
-    return cls(target.config, resolve_all(target.config, cls.config_schema))
-
-
 def reconcile(
     *,
     target: Target,
@@ -97,7 +91,7 @@ def reconcile(
     if target.receives == Target.RECEIVES_ALERTS:
         raise NotReconcilable(f"{target.name} receives alerts only: it takes no statements to reconcile")
     since = expected_since(target, since)
-    adapter = adapter_for(target)
+    adapter = adapter_for(target.adapter, target.config)
     run = ReconciliationRun.objects.create(
         target=target,
         since=since,

@@ -1,3 +1,5 @@
+# One image for every role of the LRS: the web process (this CMD), and, with the commands in
+# docker-compose.yml, `migrate` (python manage.py migrate), the Celery worker and Celery beat.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LRS_ENV=production
@@ -13,4 +15,5 @@ RUN SECRET_KEY=build-only-build-only-build-only-build-only ALLOWED_HOSTS=build \
     DATABASE_URL=sqlite:////tmp/build.sqlite3 python manage.py collectstatic --noinput
 USER lrs
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+# Bind 0.0.0.0:8000, 4 workers, access log on stdout: config/gunicorn.py (GUNICORN_* variables tune it).
+CMD ["gunicorn", "-c", "python:config.gunicorn", "config.wsgi"]

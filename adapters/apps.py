@@ -16,6 +16,7 @@ class AdaptersConfig(AppConfig):
         from adapters.config import ConfigProblem
         from adapters.delivery import receivers, tasks  # noqa: F401
         from adapters.marketplace.adapter import field_mapping
+        from adapters.ops import instruments  # noqa: F401  (counts the statements stored)
         from adapters.reconciliation import tasks as reconciliation_tasks  # noqa: F401
         from adapters.rules.field_mapping import FieldMappingError
         from adapters.targets import checks  # noqa: F401

@@ -25,17 +25,29 @@ class SecretUnavailable(Exception):
     """A referenced secret cannot be read; the message names the reference, never a value."""
 
 
+# Every value resolved in this process: the log formatters mask them wherever they turn up (a
+# library's debug line, an exception's text), config/logs.py.
+_resolved: set[str] = set()
+
+
+def resolved_values() -> frozenset[str]:
+    return frozenset(_resolved)
+
+
 def resolve(ref: dict[str, str], *, field: str) -> str:
     if "env" in ref:
         value = os.environ.get(ref["env"])
         if not value:
             raise SecretUnavailable(f"{field}: environment variable {ref['env']} is not set")
+        _resolved.add(value)
         return value
     path = Path(ref["file"])
     try:
-        return path.read_text().strip()
+        value = path.read_text().strip()
     except OSError:
         raise SecretUnavailable(f"{field}: secret file {path} cannot be read") from None
+    _resolved.add(value)
+    return value
 
 
 def secret_fields(schema: dict[str, Any]) -> list[str]:

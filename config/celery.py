@@ -1,15 +1,37 @@
 """The Celery app. Tasks are thin: they load by id and call a service."""
 
 import os
+import sys
 
-from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery import Celery, signals
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready, worker_shutdown
+
+from config.logs import format_celery_handlers, quiet_banner_when_json
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def _worker_metrics_port() -> int:
+    return int(os.environ.get("LRS_WORKER_METRICS_PORT") or 0)
+
+
+if _worker_metrics_port() and "worker" in sys.argv[1:]:
+    # Here, as ``celery -A config worker`` loads the app: before Django (which the CLI sets up
+    # early) imports prometheus-client, whose storage is chosen at import, and before the pool
+    # forks, so every pool process counts in the directory the worker's metrics page adds up.
+    from adapters.ops.worker_endpoint import prepare_directory
+
+    prepare_directory()
 
 app = Celery("lrs")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Workers and beat: Celery's log handlers write JSON lines with LOG_FORMAT=json (and no plain-text
+# banner), Celery's own format otherwise; secrets masked in both (config/logs.py).
+signals.after_setup_logger.connect(format_celery_handlers)
+signals.after_setup_task_logger.connect(format_celery_handlers)
+signals.celeryd_after_setup.connect(quiet_banner_when_json)
 
 
 @task_prerun.connect
@@ -43,3 +65,19 @@ def _yield_the_cpu_to_ingest(**kwargs: object) -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     elif priority in {"idle", "low"} and hasattr(os, "setpriority"):
         os.setpriority(os.PRIO_PROCESS, 0, max(10, os.getpriority(os.PRIO_PROCESS, 0)))
+
+
+@worker_ready.connect
+def _serve_metrics(**kwargs: object) -> None:
+    if _worker_metrics_port():
+        from adapters.ops.worker_endpoint import serve
+
+        serve(_worker_metrics_port())
+
+
+@worker_shutdown.connect
+def _remove_metrics_directory(**kwargs: object) -> None:
+    if _worker_metrics_port():
+        from adapters.ops.worker_endpoint import remove_private_directory
+
+        remove_private_directory()

@@ -78,8 +78,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.http_metrics.HttpMetricsMiddleware",  # outermost: the whole answer is timed
     "django.middleware.security.SecurityMiddleware",
     "adapters.correlation.CorrelationIdMiddleware",
+    "config.request_log.RequestLogMiddleware",  # inside the request id, which its line names
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -91,7 +93,7 @@ MIDDLEWARE = [
     "lrs.api.base.JsonFailureMiddleware",
 ]
 if PRODUCTION:  # static files (the admin's) from gunicorn: compressed, hashed names, cached for ever
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # runserver serves them otherwise
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")  # runserver serves them otherwise
 LRS_JSON_ERROR_PATHS = ("/xapi/", "/api/")
 LRS_RETRY_AFTER_SECONDS = env_int("LRS_RETRY_AFTER_SECONDS", 5, minimum=1)
 
@@ -183,6 +185,16 @@ REST_FRAMEWORK = {
 # Celery: with no broker configured, tasks run in-process (the quickstart).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Without a broker: "thread" runs deliveries on background threads fed after commit (one expands
+# stored batches, LRS_INPROCESS_DRAIN_THREADS drain targets, one target per thread), so a slow
+# target never slows a request or another target; "inline" runs them in the request once it
+# commits (tests assert on effects right after a request).
+LRS_INPROCESS_DELIVERY = env_str("LRS_INPROCESS_DELIVERY", "inline" if LRS_ENV == "test" else "thread")
+LRS_INPROCESS_DRAIN_THREADS = env_int("LRS_INPROCESS_DRAIN_THREADS", 4, minimum=1)
+if LRS_INPROCESS_DELIVERY not in {"thread", "inline"}:
+    raise ImproperlyConfiguredEnv(
+        f"LRS_INPROCESS_DELIVERY must be thread or inline, not {LRS_INPROCESS_DELIVERY!r}"
+    )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -270,8 +282,12 @@ LRS_CREDENTIAL_CACHE_SECONDS = env_int("LRS_CREDENTIAL_CACHE_SECONDS", 10, minim
 # publishing CPU per stored statement (one Celery publish costs about 1-2 ms of a web process).
 LRS_DISPATCH_MIN_INTERVAL_MS = env_int("LRS_DISPATCH_MIN_INTERVAL_MS", 50, minimum=0)
 LRS_TARGETS_CACHE_SECONDS = env_int("LRS_TARGETS_CACHE_SECONDS", 0 if LRS_ENV == "test" else 5, minimum=0)
-# Bearer token protecting /metrics; empty = open (keep it on an internal network).
+# Bearer token protecting /metrics and a worker's metrics endpoint (or LRS_METRICS_TOKEN_FILE).
+# Without one the metrics are refused, unless LRS_METRICS_PUBLIC (development and test default).
 LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")
+LRS_METRICS_PUBLIC = env_bool("LRS_METRICS_PUBLIC", LRS_ENV in {"development", "test"})
+# A Celery worker serves its own metrics (deliveries, attempts, lag) on this port; 0: none.
+LRS_WORKER_METRICS_PORT = env_int("LRS_WORKER_METRICS_PORT", 0, minimum=0)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
@@ -279,15 +295,24 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Log lines (config/logs.py): plain text, or one JSON object per line for a log collector; secrets
+# masked in both. Celery workers and beat log the same way.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfiguredEnv(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "adapters.correlation.CorrelationIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
+        "plain": {
+            "()": "config.logs.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s",
+        },
+        "json": {"()": "config.logs.JsonLineFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["correlation"]}
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["correlation"]}
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -47,7 +47,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# The stand-ins check each request against the real API's shape and print it as one JSON line.
+# The stand-ins check each request against the real API's shape and print it: one JSON summary
+# line, then the payload they received (pretty, truncated).
 # (Process substitution, not a pipe: $! is then the stand-ins' own process, which cleanup stops.)
 .venv/bin/python -m tests.targets.run_all --base-port 8101 --webhook-secret "$DEMO_WEBHOOK_SECRET" \
   > >(sed -u 's/^/[downstream] /') &

@@ -78,11 +78,13 @@ class Stack:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:config.gunicorn",  # as the Dockerfile runs it (the metrics directory)
                 "config.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "1",
+                self.extra_env.get("GUNICORN_WORKERS", "1"),
                 "--threads",
                 "4",
                 "--timeout",
@@ -100,8 +102,8 @@ class Stack:
         if self._web is not None and self._web.poll() is not None:
             raise RuntimeError((self.workdir / "gunicorn.log").read_text(errors="replace"))
         try:
-            return requests.get(f"{self.url}/xapi/about", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{self.url}/xapi/about", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or still booting under load
             return False
 
     def post_statements(self, statements: list[dict], timeout: float = 10) -> requests.Response:

@@ -20,7 +20,7 @@ credential_upsert(name="smoke", scopes=["all"], key="smoke", secret="smoke-secre
 import os
 os.environ["SMOKE_HOOK_SECRET"] = "smoke-hook-secret"
 from adapters.models import Delivery, Target
-# A target on a refusing port: the quickstart runs deliveries in-process after commit.
+# A target on a refusing port: the quickstart runs deliveries in-process, off the request.
 Target.objects.create(name="hook", adapter="webhook",
                       config={"url": "http://127.0.0.1:9/hook", "secret": {"env": "SMOKE_HOOK_SECRET"}})
 import base64
@@ -34,6 +34,9 @@ batch = [st("http://adlnet.gov/expapi/verbs/completed"), st("http://adlnet.gov/e
 r = client.post("/xapi/statements", json.dumps(batch), content_type="application/json", headers=headers)
 assert r.status_code == 200, r.content
 ids = r.json()
+# The quickstart delivers on a background thread (no broker): wait for it to finish.
+from adapters.delivery.outbox import flush_in_process
+assert flush_in_process(timeout=30)
 deliveries = Delivery.objects.order_by("statement_id")
 assert [str(d.statement_uuid) for d in deliveries] == ids, list(deliveries.values())
 assert all(d.idempotency_key == f"{d.statement_uuid}:hook:deliver" and d.attempts == 1 for d in deliveries)

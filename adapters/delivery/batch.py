@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connections
@@ -116,8 +116,19 @@ def run(
             for index, (delivery, statement) in enumerate(ready):
                 schedule.wait_for_turn(index)
                 done.append(_whole(adapter, target, delivery, statement, policy))
-            return settled + done
-        return settled + _concurrently(adapter, target, ready, policy, schedule)
+        else:
+            done = _concurrently(adapter, target, ready, policy, schedule)
+    for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
+        if outcome.delivery.kind == DELIVER:
+            outcome.stored = _stored_time(statements[outcome.delivery.statement_id])
+    return settled + done
+
+
+def _stored_time(statement: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(statement["stored"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _not_live(delivery: Delivery, voiding_id: str | None) -> str:

@@ -27,6 +27,7 @@ from adapters.base import DELIVER
 from adapters.delivery import queue
 from adapters.delivery.queue import Publisher, publisher
 from adapters.models import Delivery, OutboxBatch, Target
+from adapters.ops import instruments
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
 from lrs.statements.bulk import CompanionRows, insert_new_rows
@@ -199,7 +200,9 @@ def _expand(batches: list[_Batch]) -> list[int]:
         "updated_at": now,
     }
     if connection.vendor == "postgresql":
-        return insert_new_rows(Delivery, _DELIVERY_COLUMNS, rows, constants)
+        ids = insert_new_rows(Delivery, _DELIVERY_COLUMNS, rows, constants)
+        _count_created(ids, rows, targets)
+        return ids
     # SQLite runs one writer at a time: leave out what exists, and bulk_create returns the ids.
     existing = set(
         Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER).values_list(
@@ -211,7 +214,19 @@ def _expand(batches: list[_Batch]) -> list[int]:
         for row in rows
         if (row[0], row[1]) not in existing
     ]
-    return [delivery.id for delivery in Delivery.objects.bulk_create(fresh)]
+    ids = [delivery.id for delivery in Delivery.objects.bulk_create(fresh)]
+    instruments.count_created(targets[delivery.target_id].name for delivery in fresh)
+    return ids
+
+
+def _count_created(ids: list[int], rows: list[tuple], targets: dict[int, Target]) -> None:
+    """``lrs_deliveries_created_total`` by target: the rows written (a row already there, from an
+    expansion that raced this one, is not counted again)."""
+    if len(ids) == len(rows):
+        target_ids: Iterable[int] = [row[0] for row in rows]
+    else:
+        target_ids = Delivery.objects.filter(id__in=ids).values_list("target_id", flat=True)
+    instruments.count_created(targets[target_id].name for target_id in target_ids)
 
 
 def expand_batches_holding(statement_pks: list[int]) -> list[int]:
@@ -251,6 +266,9 @@ def after_ingest_commit(batch_ids: Iterable[int]) -> None:
     ids = list(batch_ids)
     if not ids:
         return
+    if queue.off_request():
+        transaction.on_commit(lambda: _in_process_expansions().submit(ids))
+        return
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # robust: the statements are committed whatever happens here (an error is logged and
         # the batch stays for the sweep); the request must not fail after its statements stored.
@@ -285,6 +303,24 @@ def publish_dispatch(batch_ids: list[int]) -> None:
 def flush_publisher(timeout: float = 10.0) -> bool:
     """Wait until this process's pending dispatch messages were published (tests, shutdown)."""
     return _publisher().flush(timeout)
+
+
+def _expand_here(batch_ids: list[int]) -> None:
+    try:
+        expand_and_queue(batch_ids)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+def _in_process_expansions() -> Publisher:
+    """Without a broker (``queue.off_request``): the thread that writes stored batches' deliveries
+    and hands their targets to the drain thread. Batches it never reaches stay for the sweep."""
+    return publisher(_expand_here, name="lrs-inprocess-expansions", exit_wait=30.0)
+
+
+def flush_in_process(timeout: float = 30.0) -> bool:
+    """Wait until the in-process expansion and drain threads are idle (the quickstart's tests)."""
+    return _in_process_expansions().flush(timeout) and queue.in_process_drains().flush(timeout)
 
 
 # Outbox batches expanded per transaction: each batch was one storing transaction, so this

@@ -21,6 +21,7 @@ from django.utils import timezone
 from adapters.base import AdapterError, DeliveryHeld
 from adapters.delivery import pacing, queue
 from adapters.models import Attempt, Delivery, Target
+from adapters.ops import instruments
 from adapters.rules.retry import RetryPolicy, decide
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Outcome:
     failure: AdapterError | None = None
     started: datetime = field(default_factory=timezone.now)
     finished: datetime | None = None
+    # The statement's ``stored`` time, when known (``batch.run`` sets it): the delivery lag.
+    stored: datetime | None = None
 
     @property
     def counted(self) -> bool:
@@ -197,6 +200,7 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
     _pace(target, outcomes)
     for outcome in outcomes:
         _log(target, outcome)
+        _count(target, outcome, now)
     _summary(target, outcomes)
     retries = [o.next_attempt_at for o in outcomes if o.status == Delivery.RETRYING and o.next_attempt_at]
     if retries:
@@ -272,21 +276,45 @@ def _pace(target: Target, outcomes: list[Outcome]) -> None:
     )
 
 
+def _count(target: Target, outcome: Outcome, now: datetime) -> None:
+    lag = None
+    if outcome.status == Delivery.DELIVERED and outcome.stored is not None:
+        lag = (now - outcome.stored).total_seconds()
+    instruments.count_result(
+        target.name,
+        kind=outcome.delivery.kind,
+        status=outcome.status,
+        attempt_outcome=outcome.attempt,
+        lag_seconds=lag,
+    )
+
+
 def _log(target: Target, outcome: Outcome) -> None:
-    key = outcome.delivery.idempotency_key
+    """One line per delivery run; in JSON logs (``LOG_FORMAT=json``) its fields are keys."""
+    delivery = outcome.delivery
+    key = delivery.idempotency_key
+    fields = {
+        "target": target.name,
+        "delivery_id": delivery.id,
+        "attempt": delivery.attempts,
+        "outcome": outcome.attempt or outcome.status,
+        "request_id": delivery.correlation_id or None,  # the statement request's X-Request-ID
+    }
     if outcome.status == Delivery.DELIVERED:
-        logger.debug("delivered %s to %s (attempt %d)", key, target.name, outcome.delivery.attempts)
+        if logger.isEnabledFor(logging.DEBUG):  # the hot path: a thousand a second
+            logger.debug("delivered %s to %s (attempt %d)", key, target.name, delivery.attempts, extra=fields)
     elif outcome.failure is not None:
         logger.warning(
             "delivery %s to %s failed (attempt %d): %s",
             key,
             target.name,
-            outcome.delivery.attempts,
+            delivery.attempts,
             outcome.error,
+            extra=fields,
         )
     elif outcome.status == Delivery.HELD:
-        logger.info("delivery %s held: %s", key, outcome.error)
+        logger.info("delivery %s held: %s", key, outcome.error, extra=fields)
     elif outcome.status == Delivery.CANCELLED:
-        logger.info("delivery %s cancelled: %s", key, outcome.error)
+        logger.info("delivery %s cancelled: %s", key, outcome.error, extra=fields)
     elif outcome.status == Delivery.RETRYING and outcome.attempt is None:
-        logger.info("delivery %s waits: %s", key, outcome.error)
+        logger.info("delivery %s waits: %s", key, outcome.error, extra=fields)

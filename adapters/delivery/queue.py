@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from celery import current_app
@@ -64,7 +65,10 @@ def request_drain(target_id: int, *, at: datetime | None = None, after_commit: b
     if settings.CELERY_TASK_ALWAYS_EAGER:
         if at is not None and at > timezone.now():
             return  # a retry in the future: the sweep loop runs it when it is due
-        action: Callable[[], object] = lambda: _drain_here(target_id)  # noqa: E731
+        if off_request() and not threading.current_thread().name.startswith("lrs-inprocess-drain"):
+            action: Callable[[], object] = lambda: in_process_drains().submit([target_id])  # noqa: E731
+        else:
+            action = lambda: _drain_here(target_id)  # noqa: E731
     elif at is not None and at > timezone.now():
         action = lambda: _wake_at(target_id, at)  # noqa: E731
     else:
@@ -185,9 +189,18 @@ class Publisher:
     One daemon thread per process (started on first use, again in a forked child).
     """
 
-    def __init__(self, publish: Callable[[list[int]], None], min_interval: float = 0.0) -> None:
+    def __init__(
+        self,
+        publish: Callable[[list[int]], None],
+        min_interval: float = 0.0,
+        *,
+        name: str = "lrs-dispatch-publisher",
+        exit_wait: float = 5.0,
+    ) -> None:
         self._publish = publish
         self._min_interval = min_interval
+        self._name = name
+        self._exit_wait = exit_wait
         self._start_fresh()
 
     def _start_fresh(self) -> None:
@@ -217,7 +230,7 @@ class Publisher:
             return
         self._pid = os.getpid()
         self._busy = False
-        self._thread = threading.Thread(target=self._run, name="lrs-dispatch-publisher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -248,19 +261,101 @@ class Publisher:
         """Publish what is left, in the calling thread (the daemon thread dies with the process)."""
         if self._pid != os.getpid():
             return
-        self.flush(timeout=5.0)
+        self.flush(timeout=self._exit_wait)
 
 
-_publisher: Publisher | None = None
+_publishers: dict[str, Publisher] = {}
 _publisher_lock = threading.Lock()
 
 
-def publisher(publish: Callable[[list[int]], None], min_interval: float = 0.0) -> Publisher:
-    """This process's publisher (created on first use with these arguments)."""
-    global _publisher
+def publisher(
+    publish: Callable[[list[int]], None],
+    min_interval: float = 0.0,
+    *,
+    name: str = "lrs-dispatch-publisher",
+    exit_wait: float = 5.0,
+) -> Publisher:
+    """This process's publisher of this name (created on first use with these arguments)."""
     with _publisher_lock:
-        if _publisher is None:
-            _publisher = Publisher(publish, min_interval)
-            atexit.register(_publisher.drain_at_exit)
-            os.register_at_fork(after_in_child=_publisher._start_fresh)
-        return _publisher
+        if name not in _publishers:
+            created = _publishers[name] = Publisher(publish, min_interval, name=name, exit_wait=exit_wait)
+            atexit.register(created.drain_at_exit)
+            os.register_at_fork(after_in_child=created._start_fresh)
+        return _publishers[name]
+
+
+# -- without a broker: deliveries off the request thread ------------------------------
+
+
+def off_request() -> bool:
+    """Without a broker, whether the in-process work runs on this process's delivery thread
+    (``LRS_INPROCESS_DELIVERY=thread``: a server, so a slow target never slows a request) or in
+    the calling thread once its transaction commits (``inline``: tests, which assert on effects
+    right after a request)."""
+    return settings.CELERY_TASK_ALWAYS_EAGER and settings.LRS_INPROCESS_DELIVERY == "thread"
+
+
+class TargetDrains:
+    """Without a broker: drains run on a few background threads of this process, one target per
+    thread at a time (``LRS_INPROCESS_DRAIN_THREADS``), so a target that does not answer holds one
+    thread and never the others' deliveries, nor a request. Work that arrives for a target whose
+    drain is running marks it to run once more when done: nothing asked for is skipped. What is
+    still undone when the process stops stays in the database for the sweep."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._start_fresh()
+
+    def _start_fresh(self) -> None:  # also in a forked child: the parent's threads are not there
+        self._lock = threading.Condition()
+        self._queued: set[int] = set()  # waiting for a thread or running
+        self._again: set[int] = set()  # running, and asked for again meanwhile
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, target_ids: Iterable[int]) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lrs-inprocess-drain")
+            for target_id in set(target_ids):
+                if target_id in self._queued:
+                    self._again.add(target_id)
+                else:
+                    self._queued.add(target_id)
+                    self._pool.submit(self._run, target_id)
+
+    def _run(self, target_id: int) -> None:
+        from django.db import connection
+
+        while True:
+            try:
+                _drain_here(target_id)
+            except Exception:  # logged; the sweep asks again
+                logger.exception("the in-process drain of target %s failed", target_id)
+            finally:
+                connection.close()  # the thread's own connection: not left open between bursts
+            with self._lock:
+                if target_id in self._again:
+                    self._again.discard(target_id)
+                    continue
+                self._queued.discard(target_id)
+                self._lock.notify_all()
+                return
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until no drain is queued or running (tests, shutdown); True if so."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._queued, timeout=timeout)
+
+
+_target_drains: TargetDrains | None = None
+
+
+def in_process_drains() -> TargetDrains:
+    """This process's ``TargetDrains`` (created on first use)."""
+    global _target_drains
+    with _publisher_lock:
+        if _target_drains is None:
+            _target_drains = TargetDrains(settings.LRS_INPROCESS_DRAIN_THREADS)
+            atexit.register(lambda: _target_drains is not None and _target_drains.flush(30.0))
+            os.register_at_fork(after_in_child=_target_drains._start_fresh)
+        return _target_drains

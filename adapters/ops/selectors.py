@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import Greatest
+from django.db.models import Count
 from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Target
@@ -45,38 +43,6 @@ def delivery_lags(*, target: Target | None = None, window: timedelta = LAG_WINDO
         max(0.0, (delivered_at - stored).total_seconds())
         for delivered_at, stored in rows.values_list("delivered_at", "statement__stored")
     ]
-
-
-@dataclass(frozen=True)
-class LagHistogram:
-    """Cumulative counts per upper bound (Prometheus ``le`` buckets), sum and count, in seconds."""
-
-    buckets: list[tuple[float, int]]
-    sum_seconds: float
-    count: int
-
-
-def delivery_lag_histogram(bounds: Sequence[float], *, window: timedelta = LAG_WINDOW) -> LagHistogram:
-    """``delivery_lags`` as a histogram, counted by the database in one query: a scrape of
-    ``/metrics`` must not load every delivery of the last hour (163,000 rows took 2.1 s of CPU
-    of the web process at ~1M deliveries)."""
-    lag = Greatest(F("delivered_at") - F("statement__stored"), Value(timedelta(0)))
-    rows = Delivery.objects.filter(
-        status=Delivery.DELIVERED, kind="deliver", delivered_at__gte=timezone.now() - window
-    ).annotate(lag=ExpressionWrapper(lag, output_field=DurationField()))
-    counts = rows.aggregate(
-        total=Count("id"),
-        sum=Sum("lag"),
-        **{
-            f"le{index}": Count("id", filter=Q(lag__lte=timedelta(seconds=bound)))
-            for index, bound in enumerate(bounds)
-        },
-    )
-    return LagHistogram(
-        buckets=[(bound, counts[f"le{index}"]) for index, bound in enumerate(bounds)],
-        sum_seconds=counts["sum"].total_seconds() if counts["sum"] is not None else 0.0,
-        count=counts["total"],
-    )
 
 
 def target_health(target: Target) -> TargetHealth:

@@ -75,6 +75,7 @@ class XAPIView(View):
         version = settings.LRS_DEFAULT_XAPI_VERSION
         try:
             xapi_request = self._build(request)
+            request.xapi = xapi_request  # the request log line names its credential and statement count
             if self.version_required or xapi_request.header("X-Experience-API-Version"):
                 version = versions.negotiate(xapi_request.header("X-Experience-API-Version"))
             xapi_request.version = version

@@ -25,6 +25,7 @@ class XAPIRequest:
     content_type: str
     credential: Credential | None = None
     version: str = versions.V1
+    statement_count: int | None = None  # what a statements POST or PUT carried (for the request log)
     raw: HttpRequest | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:

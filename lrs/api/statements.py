@@ -89,6 +89,7 @@ class StatementsView(XAPIView):
             )
         statement_id = parse_uuid(request.params["statementId"], path="statementId")
         statement, parts = _statements_body(request)
+        request.statement_count = 1
         if isinstance(statement, dict):
             if "id" in statement and str(statement["id"]).lower() != str(statement_id):
                 raise XAPIValidationError(
@@ -106,6 +107,7 @@ class StatementsView(XAPIView):
         reject_unknown_params(request.params, set())
         body, parts = _statements_body(request)
         statements = body if isinstance(body, list) else [body]
+        request.statement_count = len(statements)
         ids = statement_store(
             statements=statements, credential=request.credential, version=request.version, attachments=parts
         )

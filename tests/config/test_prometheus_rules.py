@@ -26,6 +26,8 @@ def exported_names() -> set[str]:
             names.add(name)
             if kind == "histogram":
                 names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            if kind == "counter":  # prometheus-client: the samples are name_total (and name_created)
+                names |= {f"{name}_total", f"{name}_created"}
     return names
 
 

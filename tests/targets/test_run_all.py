@@ -46,7 +46,8 @@ def reader(stream: IO[str]) -> queue.Queue[dict[str, Any]]:
 
     def pump() -> None:
         for line in stream:
-            lines.put(json.loads(line))
+            if line.startswith("{"):  # a request's summary line; the payload follows, indented
+                lines.put(json.loads(line))
 
     threading.Thread(target=pump, daemon=True).start()
     return lines

@@ -84,7 +84,7 @@ def test_metrics_show_the_batches_waiting_for_a_worker(client, target):
     statement_store(statements=[make_statement(), make_statement()], credential=None)
     statement_store(statements=[make_statement()], credential=None)
     text = client.get("/metrics").content.decode()
-    assert "lrs_outbox_batches 2\n" in text
+    assert "lrs_outbox_batches 2.0\n" in text
     [age] = [line for line in text.splitlines() if line.startswith("lrs_outbox_oldest_batch_age_seconds ")]
     assert float(age.split()[1]) >= 0
 

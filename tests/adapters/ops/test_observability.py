@@ -7,6 +7,7 @@ import json
 import pytest
 import responses
 from django.contrib.auth import get_user_model
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import expand_outbox
@@ -32,60 +33,103 @@ def test_a_correlation_id_is_generated_when_absent(xapi):
     assert len(response["X-Request-ID"]) == 32
 
 
+def metric_values(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus page: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(values: dict, name: str, **labels: str) -> float:
+    return values.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 @responses.activate
-def test_metrics_report_statements_deliveries_attempts_lag_and_dead_letters(
+def test_metrics_count_statements_deliveries_attempts_lag_and_dead_letters(
     client, xapi, target, django_capture_on_commit_callbacks
 ):
+    # Counters are cumulative per process (other tests of this process counted too): deltas.
+    before = metric_values(client.get("/metrics").content.decode())
     responses.post(HOOK, status=200)
     with django_capture_on_commit_callbacks(execute=True):
         xapi.post_statements([make_statement(), make_statement()])
     responses.replace(responses.POST, HOOK, status=400)
     with django_capture_on_commit_callbacks(execute=True):
         xapi.post_statements(make_statement())
-    text = client.get("/metrics").content.decode()
-    assert "lrs_statements_stored 3" in text
-    assert 'lrs_deliveries{target="hook",kind="deliver",status="delivered"} 2' in text
-    assert 'lrs_deliveries{target="hook",kind="deliver",status="dead"} 1' in text
-    assert 'lrs_delivery_attempts_total{target="hook",outcome="success"} 2' in text
-    assert "lrs_dead_letters 1" in text
-    assert 'lrs_delivery_lag_seconds_bucket{le="+Inf"} 2' in text
-    assert "lrs_delivery_lag_seconds_count 2" in text
+    after = metric_values(client.get("/metrics").content.decode())
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("lrs_statements_stored_total") == 3
+    assert grew("lrs_deliveries_created_total", target="hook") == 3
+    assert grew("lrs_delivery_results_total", target="hook", kind="deliver", status="delivered") == 2
+    assert grew("lrs_delivery_results_total", target="hook", kind="deliver", status="dead") == 1
+    assert grew("lrs_delivery_attempts_total", target="hook", outcome="success") == 2
+    assert grew("lrs_delivery_attempts_total", target="hook", outcome="dead") == 1
+    assert grew("lrs_delivery_lag_seconds_count", target="hook") == 2
+    assert grew("lrs_delivery_lag_seconds_bucket", target="hook", le="+Inf") == 2
+    assert grew("lrs_delivery_lag_seconds_bucket", target="hook", le="60.0") == 2
+    # What the database holds now, whatever this process counted before.
+    assert value(after, "lrs_deliveries_unsettled", target="hook", status="dead") == 1
+    assert value(after, "lrs_deliveries_unsettled", target="hook", status="pending") == 0
+    assert value(after, "lrs_dead_letters") == 1
+    # The xAPI requests themselves, by view and status, with their latency.
+    assert grew("lrs_http_requests_total", view="xapi-statements", method="POST", status="200") == 2
+    assert grew("lrs_http_request_duration_seconds_count", view="xapi-statements", method="POST") == 2
 
 
-def test_the_lag_histogram_counts_what_delivery_lags_lists(target):
-    from datetime import timedelta
+def test_http_metrics_count_auth_failures_and_leave_out_probes_and_scrapes(client):
+    before = metric_values(client.get("/metrics").content.decode())
+    assert client.get("/xapi/statements", headers={"X-Experience-API-Version": "1.0.3"}).status_code == 401
+    client.get("/healthz")
+    client.get("/readyz")
+    client.get("/no/such/page")
+    after = metric_values(client.get("/metrics").content.decode())
+    assert (
+        value(after, "lrs_http_auth_failures_total", view="xapi-statements")
+        - value(before, "lrs_http_auth_failures_total", view="xapi-statements")
+        == 1
+    )
+    assert (
+        value(after, "lrs_http_requests_total", view="unmatched", method="GET", status="404")
+        - value(before, "lrs_http_requests_total", view="unmatched", method="GET", status="404")
+        == 1
+    )
+    measured = {labels for name, labels in after if name == "lrs_http_requests_total"}
+    assert not [labels for labels in measured if dict(labels)["view"] in {"healthz", "readyz", "metrics"}]
 
-    from django.utils import timezone
 
-    from adapters.ops.metrics import LAG_BUCKETS
-    from adapters.ops.selectors import delivery_lag_histogram, delivery_lags
-    from lrs.statements.models import Statement
-    from lrs.statements.store import statement_store
+def test_the_metrics_page_counts_deliveries_through_indexes_not_whole_tables(client, target):
+    """Every query of a scrape names a status the partial or status-first indexes hold, or reads
+    a small table: none reads every delivery, attempt or statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    ids = statement_store(statements=[make_statement() for _ in range(6)], credential=None)
-    expand_outbox()
-    now = timezone.now()
-    # Lags around bucket bounds, one negative (clock skew: counted as 0), one outside the hour.
-    for statement_id, lag, age in zip(
-        ids, [-3, 0.05, 0.3, 7.5, 61, 2], [60, 60, 60, 60, 60, 7200], strict=True
-    ):
-        delivered = now - timedelta(seconds=age)
-        Statement.objects.filter(statement_id=statement_id).update(stored=delivered - timedelta(seconds=lag))
-        Delivery.objects.filter(statement_uuid=statement_id).update(
-            status=Delivery.DELIVERED, delivered_at=delivered
-        )
-    lags = delivery_lags()
-    histogram = delivery_lag_histogram(LAG_BUCKETS)
-    assert histogram.count == len(lags) == 5
-    assert histogram.buckets == [(bound, sum(1 for lag in lags if lag <= bound)) for bound in LAG_BUCKETS]
-    assert histogram.buckets[:2] == [(0.05, 2), (0.1, 2)]
-    assert histogram.sum_seconds == pytest.approx(sum(lags)) == pytest.approx(0.05 + 0.3 + 7.5 + 61)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/metrics").status_code == 200
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        assert "adapters_attempt" not in sql and "lrs_statement" not in sql, sql
+        if 'FROM "adapters_delivery"' in sql:
+            assert '"status" IN' in sql, sql
 
 
 def test_metrics_token_is_enforced_when_set(client, settings):
     settings.LRS_METRICS_TOKEN = "t0ken"
     assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+
+
+def test_metrics_are_refused_without_a_configured_token_unless_made_public(client, settings):
+    settings.LRS_METRICS_TOKEN, settings.LRS_METRICS_PUBLIC = "", False  # production's default
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and b"LRS_METRICS_TOKEN" in refused.content
+    settings.LRS_METRICS_PUBLIC = True
+    assert client.get("/metrics").status_code == 200
 
 
 @pytest.fixture
@@ -197,13 +241,9 @@ def test_metrics_show_paused_targets_the_oldest_due_wait_and_never_attempted_apa
     Delivery.objects.filter(pk=first.pk).update(next_attempt_at=waited)
     Delivery.objects.filter(pk=second.pk).update(status=Delivery.RETRYING, attempts=2)
     Target.objects.filter(pk=target.pk).update(paused_until=timezone.now() + timedelta(seconds=30))
-    text = client.get("/metrics").content.decode()
-    assert 'lrs_target_paused{target="hook"} 1' in text
-    [age] = [
-        line
-        for line in text.splitlines()
-        if line.startswith('lrs_oldest_due_delivery_age_seconds{target="hook"}')
-    ]
-    assert float(age.split()[-1]) >= 89
-    assert 'lrs_deliveries_open{target="hook",state="never_attempted"} 2' in text
-    assert 'lrs_deliveries_open{target="hook",state="retrying"} 1' in text
+    values = metric_values(client.get("/metrics").content.decode())
+    assert value(values, "lrs_target_paused", target="hook") == 1
+    assert value(values, "lrs_oldest_due_delivery_age_seconds", target="hook") >= 89
+    assert value(values, "lrs_deliveries_open", target="hook", state="never_attempted") == 2
+    assert value(values, "lrs_deliveries_open", target="hook", state="retrying") == 1
+    assert value(values, "lrs_deliveries_unsettled", target="hook", status="retrying") == 1

@@ -1,0 +1,64 @@
+"""gunicorn settings for the LRS (``gunicorn -c python:config.gunicorn config.wsgi``): the
+Dockerfile and docker-compose.yml start it so, and command-line flags still override.
+
+Metrics: every worker process counts its HTTP requests (and, without a broker, deliveries) in its
+own file of ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``, whichever worker answers, adds them
+all up (prometheus-client's multi-process mode). The directory must be empty when the server
+starts, or counts of a previous run would carry on under reused pids; so the master empties it
+(or makes a private one when none is set) before it forks a worker.
+https://prometheus.github.io/client_python/multiprocess/
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+if os.environ.get("LOG_FORMAT") == "json":
+    # One JSON object per line from every logger: the LRS's own request line (config/request_log,
+    # with no query string, which may hold personal data) replaces gunicorn's access log, and
+    # gunicorn's error log goes through the same formatter.
+    accesslog = None
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "config.logs.JsonLineFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    }
+# A worker stuck beyond this is killed and replaced (a request is bounded well below it).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+
+
+_private_directory: str | None = None
+
+
+def on_starting(server: Any) -> None:
+    global _private_directory
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        _private_directory = tempfile.mkdtemp(prefix="lrs-web-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_directory
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that is gone no longer counts in live gauges (counters keep what it counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _private_directory is not None:
+        shutil.rmtree(_private_directory, ignore_errors=True)

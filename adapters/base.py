@@ -97,6 +97,8 @@ class DeliveryContext:
     # Database keys, for adapters that keep state per target (the marketplace's evidence).
     target_id: int | None = None
     statement_pk: int | None = None
+    # The target receives statements of employees who left (config ``include_terminated``).
+    include_terminated: bool = False
 
 
 # Configuration every adapter accepts (spread into its ``config_schema``): identifiers of learners
@@ -109,6 +111,12 @@ PRIVACY_CONFIG_PROPERTIES: dict[str, Any] = {
     "pseudonym_key": {
         "secret": True,
         "description": 'the key, as {"env": ...} or {"file": ...}; default: derived from SECRET_KEY',
+    },
+    # Leavers: by default, statements of an employee the HRIS marks terminated are held from the
+    # leaving date on (adapters.identity.resolution.employee_for_statement).
+    "include_terminated": {
+        "type": "boolean",
+        "description": "also send statements of employees who left (held by default)",
     },
 }
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from adapters.identity.api import EmployeeIdentityView
+from adapters.identity.api import EmployeeIdentityView, HrisFeedView
 from adapters.ops.metrics import metrics_view
 from config.health import healthz, readyz
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path(
         "api/identity/employees/<str:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
     ),
+    path("api/identity/hris", HrisFeedView.as_view(), name="identity-hris"),
 ]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from adapters.delivery import queue
 from adapters.delivery.outbox import expand_and_queue
 from adapters.delivery.replay import deliveries_cancel, deliveries_replay, deliveries_resolve_unknown
+from adapters.identity.holds import deliveries_release
 from adapters.models import Attempt, Delivery, OutboxBatch
 
 
@@ -48,7 +49,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     inlines = [AttemptInline]
-    actions = ["retry_now", "replay", "cancel", "mark_delivered", "send_again"]
+    actions = ["retry_now", "replay", "cancel", "mark_delivered", "send_again", "release_held"]
     readonly_fields = [field.name for field in Delivery._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,6 +79,12 @@ class DeliveryAdmin(admin.ModelAdmin):
         queue.after_commit(ids)
         self.message_user(request, f"retrying {len(ids)} deliveries")
 
+    @admin.action(description="Release held (resolve the identity again; e.g. after a re-hire)")
+    def release_held(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.filter(status=Delivery.HELD).values_list("id", flat=True))
+        released = deliveries_release(ids=ids) if ids else []
+        self.message_user(request, f"released {len(released)} held deliveries")
+
     @admin.action(description="Replay (dead / cancelled)")
     def replay(self, request: HttpRequest, queryset: QuerySet) -> None:
         outcome = deliveries_replay(delivery_ids=queryset.values_list("id", flat=True))
@@ -95,11 +102,11 @@ class DeliveryAdmin(admin.ModelAdmin):
         ids = deliveries_resolve_unknown(delivery_ids=queryset.values_list("id", flat=True), delivered=False)
         self.message_user(request, f"sending {len(ids)} deliveries again")
 
-    @admin.action(description="Cancel (pending / retrying)")
+    @admin.action(description="Cancel (pending / retrying / held)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = deliveries_cancel(delivery_ids=queryset.values_list("id", flat=True))
         self.message_user(
-            request, f"cancelled {count} deliveries", level=messages.WARNING if not count else None
+            request, f"cancelled {count} deliveries", level=messages.WARNING if not count else messages.INFO
         )
 
 

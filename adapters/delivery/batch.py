@@ -163,6 +163,7 @@ def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
         created_at=delivery.created_at,
         target_id=target.id,
         statement_pk=delivery.statement_id,
+        include_terminated=bool(target.config.get("include_terminated")),
     )
 
 

@@ -156,8 +156,10 @@ def deliveries_resolve_unknown(*, delivery_ids: Iterable[int], delivered: bool) 
 
 
 def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
+    """Close deliveries that wait (pending, retrying, or held: e.g. a leaver's statement an admin
+    decides never to send); one in flight is left to finish."""
     return Delivery.objects.filter(
-        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING]
+        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]
     ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
 
 

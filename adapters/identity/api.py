@@ -1,25 +1,45 @@
-"""The identity API: upsert an employee's identifiers, keyed on the employee id.
+"""The identity API, keyed on the employee id. HTTP Basic with an LRS credential that has the
+``identity/write`` scope; every change is recorded in the identity history under the
+credential's name.
 
-``PATCH /api/identity/employees/<employee_id>`` with
-``{"emails": [...], "accounts": [{"homePage", "name"}], "openids": [...], "mbox_sha1sums": [...]}``
-adds the identifiers (PATCH semantics: a repeated import never duplicates) and releases
-deliveries held for them; ``GET`` lists the employee's links. HTTP Basic with an LRS
-credential that has the ``identity/write`` scope.
+- ``PATCH /api/identity/employees/<employee_id>`` with
+  ``{"emails": [...], "accounts": [{"homePage", "name"}], "openids": [...], "mbox_sha1sums": [...]}``
+  adds the identifiers (PATCH semantics: a repeated call never duplicates) and releases deliveries
+  held for them; with ``"from": "<other employee id>"`` it moves them from that employee instead
+  (each must be linked to it). Unknown fields are refused (400).
+- ``DELETE /api/identity/employees/<employee_id>`` with the same identifier lists in the body
+  unlinks them. A move or removal answers with the deliveries already made under the old mapping
+  (``delivered_under_previous``): reported, not rewritten.
+- ``GET`` lists the employee's links.
+- ``POST /api/identity/hris`` applies HRIS delta rows (a JSON array, ``{"rows": [...]}``, or
+  ``application/x-ndjson``; ``?dry_run=true``), answering one result per row.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ParseError, ValidationError
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters.identity.links import Identifiers, IdentityInputError, identity_links_upsert
+from adapters.identity.hris import hris_import, rows_from_objects
+from adapters.identity.links import (
+    Identifiers,
+    IdentityInputError,
+    identity_links_move,
+    identity_links_remove,
+    identity_links_upsert,
+)
 from adapters.models import IdentityLink
 from lrs.api.auth import credential_from_header
 from lrs.credentials import scopes
@@ -57,11 +77,30 @@ class AccountSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class IdentifiersSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (a typo must not be silently ignored)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = self.initial_data if isinstance(self.initial_data, dict) else {}
+        unknown = sorted(set(given) - set(self.fields))
+        if unknown:
+            raise ValidationError({name: ["unknown field"] for name in unknown})
+        return attrs
+
+
+class IdentifiersSerializer(StrictSerializer):
     emails = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     accounts = AccountSerializer(many=True, required=False, default=list)
     openids = serializers.ListField(child=serializers.URLField(), required=False, default=list)
     mbox_sha1sums = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class PatchSerializer(IdentifiersSerializer):
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # "from" (a Python keyword): the employee the identifiers move from, making this a move.
+        fields["from"] = serializers.CharField(required=False)
+        return fields
 
 
 class LinkSerializer(serializers.ModelSerializer):
@@ -79,17 +118,94 @@ class EmployeeIdentityView(APIView):
         return Response({"employee_id": employee_id, "links": LinkSerializer(links, many=True).data})
 
     def patch(self, request: Request, employee_id: str) -> Response:
+        given = PatchSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        values = dict(given.validated_data)
+        source_employee = values.pop("from", None)
+        identifiers = Identifiers(**values)
+        answer: dict[str, Any] = {"employee_id": employee_id}
+        with _input_errors():
+            if source_employee is None:
+                answer["created"] = identity_links_upsert(
+                    employee_id=employee_id, identifiers=identifiers, source="api", changed_by=_who(request)
+                )
+            else:
+                moved = identity_links_move(
+                    identifiers=identifiers,
+                    from_employee_id=source_employee,
+                    to_employee_id=employee_id,
+                    source="api",
+                    changed_by=_who(request),
+                )
+                answer["moved"] = [vars(item) for item in moved]
+        return Response({**answer, "links": _links(employee_id)}, status=status.HTTP_200_OK)
+
+    def delete(self, request: Request, employee_id: str) -> Response:
         given = IdentifiersSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        try:
-            created = identity_links_upsert(
-                employee_id=employee_id, identifiers=Identifiers(**given.validated_data), source="api"
+        with _input_errors():
+            removed = identity_links_remove(
+                employee_id=employee_id,
+                identifiers=Identifiers(**given.validated_data),
+                source="api",
+                changed_by=_who(request),
             )
-        except IdentityInputError as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field: [message]}) from None
-        links = IdentityLink.objects.filter(employee_id=employee_id).order_by("kind", "value")
+        removed_rows = [vars(item) for item in removed]
+        return Response({"employee_id": employee_id, "removed": removed_rows, "links": _links(employee_id)})
+
+
+class NdjsonParser(BaseParser):
+    """``application/x-ndjson``: one row object per line."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> list[Any]:
+        rows = []
+        for number, line in enumerate(stream.read().decode("utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise ParseError(f"line {number}: not JSON ({exc})") from None
+        return rows
+
+
+class HrisFeedView(APIView):
+    authentication_classes = [CredentialAuthentication]
+    permission_classes = [HasIdentityScope]
+    parser_classes = [JSONParser, NdjsonParser]
+
+    def post(self, request: Request) -> Response:
+        data = request.data
+        rows = data.get("rows") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise ValidationError({"rows": ['a JSON array of rows, {"rows": [...]}, or JSON lines']})
+        read = list(rows_from_objects(rows))
+        dry_run = request.query_params.get("dry_run", "").lower() in {"1", "true", "yes"}
+        results = hris_import(read, dry_run=dry_run, changed_by=_who(request))
+        counts = Counter(result.result for result in results)
         return Response(
-            {"employee_id": employee_id, "created": created, "links": LinkSerializer(links, many=True).data},
-            status=status.HTTP_200_OK,
+            {
+                "dry_run": dry_run,
+                "counts": {name: counts[name] for name in ("created", "updated", "unchanged", "rejected")},
+                "results": [result.as_dict() for result in results],
+            }
         )
+
+
+def _who(request: Request) -> str:
+    return f"credential:{request.auth.name}" if request.auth is not None else ""
+
+
+def _links(employee_id: str) -> list[dict[str, Any]]:
+    links = IdentityLink.objects.filter(employee_id=employee_id).order_by("kind", "value")
+    return LinkSerializer(links, many=True).data
+
+
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    try:
+        yield
+    except IdentityInputError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise ValidationError({field: [message]}) from None

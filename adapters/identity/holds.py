@@ -11,21 +11,26 @@ from django.db.models import Count
 from django.utils import timezone
 
 from adapters.delivery import queue
-from adapters.identity.resolution import AMBIGUOUS, UNMAPPED
+from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED
 from adapters.models import Delivery, IdentityLink
 
 
-def deliveries_release(*, keys: Iterable[str]) -> list[int]:
-    """Held deliveries whose key can now be resolved go back to pending (e.g. a new identity link)."""
-    ids = list(
-        Delivery.objects.filter(status=Delivery.HELD, held_key__in=list(keys)).values_list("id", flat=True)
-    )
-    if ids:
-        Delivery.objects.filter(id__in=ids).update(
+def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> list[int]:
+    """Held deliveries whose key can now be resolved go back to pending (e.g. a new identity link),
+    or these held deliveries (an admin's decision, e.g. after a re-hire): they are resolved again
+    when sent, and held again if still unresolved."""
+    chosen, wanted = list(ids), list(keys)
+    if not chosen and not wanted:
+        return []
+    held = Delivery.objects.filter(status=Delivery.HELD)
+    held = held.filter(id__in=chosen) if chosen else held.filter(held_key__in=wanted)
+    released = list(held.values_list("id", flat=True))
+    if released:
+        Delivery.objects.filter(id__in=released).update(
             status=Delivery.PENDING, next_attempt_at=timezone.now(), held_key="", updated_at=timezone.now()
         )
-        queue.after_commit(ids)
-    return ids
+        queue.after_commit(released)
+    return released
 
 
 @dataclass
@@ -47,7 +52,9 @@ def identity_conflicts() -> list[HeldGroup]:
     report: dict[str, HeldGroup] = {}
     for row in groups:
         key = row["held_key"]
-        reason = AMBIGUOUS if row["last_error"].startswith(AMBIGUOUS) else UNMAPPED
+        reason = next(
+            (known for known in (AMBIGUOUS, TERMINATED) if row["last_error"].startswith(known)), UNMAPPED
+        )
         group = report.setdefault(key, HeldGroup(key=key, reason=reason, deliveries=0, candidates=[]))
         group.deliveries += row["n"]
     for group in report.values():

@@ -1,6 +1,8 @@
-"""Identity links: an employee's identifiers, from admin, CSV imports and the identity API, all
-through ``identity_links_upsert`` (PATCH semantics: identifiers are added, never duplicated). A
-new link releases the deliveries held on its key (``adapters.identity.holds``).
+"""Identity links: an employee's identifiers, from admin, CSV imports and the identity API:
+added (``identity_links_upsert``, PATCH semantics: never duplicated), removed
+(``identity_links_remove``) or moved to another employee (``identity_links_move``), each change
+recorded in the identity history (``adapters.identity.history``). A change releases the
+deliveries held on its key (``adapters.identity.holds``), which are then resolved again.
 """
 
 from __future__ import annotations
@@ -11,12 +13,22 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from adapters.identity import history
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
-from adapters.models import IdentityLink
+from adapters.models import IdentityChange, IdentityLink
 from lrs.xapi.agents import agent_ifi
 
-CSV_COLUMNS = ("employee_id", "email", "account_homepage", "account_name", "openid", "mbox_sha1sum")
+CSV_COLUMNS = (
+    "employee_id",
+    "email",
+    "account_homepage",
+    "account_name",
+    "openid",
+    "mbox_sha1sum",
+    "action",  # add (default), remove, or move (from from_employee_id to employee_id)
+    "from_employee_id",
+)
 
 
 class IdentityInputError(ValueError):
@@ -31,7 +43,7 @@ class Identifiers:
     mbox_sha1sums: list[str] = field(default_factory=list)
 
 
-def _links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[IdentityLink]:
+def links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[IdentityLink]:
     links = []
     for index, email in enumerate(identifiers.emails):
         try:
@@ -75,24 +87,146 @@ def _links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[
 
 
 @transaction.atomic
-def identity_links_upsert(*, employee_id: str, identifiers: Identifiers, source: str = "api") -> int:
+def identity_links_upsert(
+    *, employee_id: str, identifiers: Identifiers, source: str = "api", changed_by: str = ""
+) -> int:
     """Add the identifiers to the employee (existing ones are kept, repeats ignored); returns
-    how many links are new. Held deliveries whose key is now linked are released."""
-    employee_id = employee_id.strip()
+    how many links are new. Each new link is recorded in the identity history. Held deliveries
+    whose key is now linked are released."""
+    employee_id = _required(employee_id)
+    links = links_for(employee_id, identifiers, source)
+    keys = {link.lookup_key for link in links}
+    existing = set(
+        IdentityLink.objects.filter(employee_id=employee_id, lookup_key__in=keys).values_list(
+            "lookup_key", flat=True
+        )
+    )
+    fresh = list({link.lookup_key: link for link in links if link.lookup_key not in existing}.values())
+    IdentityLink.objects.bulk_create(fresh, ignore_conflicts=True)
+    for link in fresh:
+        history.record(
+            employee_id=employee_id,
+            action=IdentityChange.LINK_ADDED,
+            source=source,
+            changed_by=changed_by,
+            identifier=link.lookup_key,
+            after=history.link_state(link),
+        )
+    deliveries_release(keys=keys)
+    return len(fresh)
+
+
+def _required(employee_id: str) -> str:
+    employee_id = (employee_id or "").strip()
     if not employee_id:
         raise IdentityInputError("employee_id: required")
-    links = _links_for(employee_id, identifiers, source)
-    keys = {link.lookup_key for link in links}
-    before = IdentityLink.objects.filter(employee_id=employee_id, lookup_key__in=keys).count()
-    IdentityLink.objects.bulk_create(links, ignore_conflicts=True)
-    created = IdentityLink.objects.filter(employee_id=employee_id, lookup_key__in=keys).count() - before
-    deliveries_release(keys=keys)
-    return created
+    return employee_id
 
 
-def identity_links_import_csv(text: str, *, source: str = "csv") -> dict[str, int]:
+def _linked(employee_id: str, identifiers: Identifiers, source: str) -> list[IdentityLink]:
+    """The employee's links for these identifiers, each of which must be linked to them."""
+    wanted = links_for(employee_id, identifiers, source)
+    found = {
+        link.lookup_key: link
+        for link in IdentityLink.objects.select_for_update().filter(
+            employee_id=employee_id, lookup_key__in={link.lookup_key for link in wanted}
+        )
+    }
+    missing = [link.value for link in wanted if link.lookup_key not in found]
+    if missing:
+        raise IdentityInputError(f"identifiers: {', '.join(missing)} not linked to employee {employee_id}")
+    return [found[link.lookup_key] for link in wanted]
+
+
+@dataclass
+class Unlinked:
+    """An identifier taken from an employee, and the deliveries already made under that mapping."""
+
+    identifier: str
+    delivered_under_previous: list[list[str]]
+
+
+@transaction.atomic
+def identity_links_remove(
+    *, employee_id: str, identifiers: Identifiers, source: str = "api", changed_by: str = ""
+) -> list[Unlinked]:
+    """Unlink these identifiers from the employee (each must be linked to them, else nothing is
+    removed). Deliveries made under the old mapping are reported in the history and returned,
+    never rewritten; deliveries held on these keys are resolved again (an ambiguous identifier
+    may now be unambiguous)."""
+    employee_id = _required(employee_id)
+    links = _linked(employee_id, identifiers, source)
+    removed = []
+    for link in links:
+        reported = history.delivered_under(link)
+        history.record(
+            employee_id=employee_id,
+            action=IdentityChange.LINK_REMOVED,
+            source=source,
+            changed_by=changed_by,
+            identifier=link.lookup_key,
+            before=history.link_state(link),
+            delivered_under_previous=reported,
+        )
+        removed.append(Unlinked(link.lookup_key, reported))
+    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
+    deliveries_release(keys={link.lookup_key for link in links})
+    return removed
+
+
+@transaction.atomic
+def identity_links_move(
+    *,
+    identifiers: Identifiers,
+    from_employee_id: str,
+    to_employee_id: str,
+    source: str = "api",
+    changed_by: str = "",
+) -> list[Unlinked]:
+    """Move these identifiers from one employee to another (each must be linked to the first,
+    else nothing moves): a recycled address or a wrong import corrected. Held deliveries on them
+    are released (resolved again, now to the second employee); deliveries already made for the
+    first are reported (history and result), not rewritten."""
+    source_employee, target_employee = _required(from_employee_id), _required(to_employee_id)
+    if source_employee == target_employee:
+        raise IdentityInputError("from: the identifiers are already linked to this employee")
+    links = _linked(source_employee, identifiers, source)
+    moved = []
+    for link in links:
+        reported = history.delivered_under(link)
+        history.record(
+            employee_id=target_employee,
+            action=IdentityChange.LINK_MOVED,
+            source=source,
+            changed_by=changed_by,
+            identifier=link.lookup_key,
+            before=history.link_state(link),
+            after={**history.link_state(link), "employee_id": target_employee},
+            delivered_under_previous=reported,
+        )
+        moved.append(Unlinked(link.lookup_key, reported))
+    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
+    IdentityLink.objects.bulk_create(
+        [
+            IdentityLink(
+                employee_id=target_employee,
+                kind=link.kind,
+                value=link.value,
+                lookup_key=link.lookup_key,
+                source=source,
+            )
+            for link in links
+        ],
+        ignore_conflicts=True,  # the second employee had it too (an ambiguity now resolved)
+    )
+    deliveries_release(keys={link.lookup_key for link in links})
+    return moved
+
+
+def identity_links_import_csv(text: str, *, source: str = "csv", changed_by: str = "") -> dict[str, int]:
     """Import a CSV with columns employee_id,email,account_homepage,account_name,openid,mbox_sha1sum
-    (any may be empty but employee_id). All-or-nothing; errors name the line and column."""
+    (any may be empty but employee_id) and optionally action (add, the default; remove; move,
+    with from_employee_id). All-or-nothing; errors name the line and column."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [column for column in ("employee_id",) if column not in (reader.fieldnames or [])]
     unknown = [column for column in reader.fieldnames or [] if column not in CSV_COLUMNS]
@@ -101,24 +235,53 @@ def identity_links_import_csv(text: str, *, source: str = "csv") -> dict[str, in
             f"line 1: columns must be among {', '.join(CSV_COLUMNS)} and include employee_id "
             f"(missing: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})"
         )
-    counts = {"rows": 0, "links_created": 0}
+    counts = {"rows": 0, "links_created": 0, "links_removed": 0, "links_moved": 0}
     with transaction.atomic():
         for line, row in enumerate(reader, start=2):
-            identifiers = Identifiers(
-                emails=[row["email"].strip()] if (row.get("email") or "").strip() else [],
-                accounts=[{"homePage": row["account_homepage"].strip(), "name": row["account_name"].strip()}]
-                if (row.get("account_homepage") or row.get("account_name") or "").strip()
-                else [],
-                openids=[row["openid"].strip()] if (row.get("openid") or "").strip() else [],
-                mbox_sha1sums=[row["mbox_sha1sum"].strip()]
-                if (row.get("mbox_sha1sum") or "").strip()
-                else [],
-            )
             try:
-                counts["links_created"] += identity_links_upsert(
-                    employee_id=row.get("employee_id") or "", identifiers=identifiers, source=source
-                )
+                _import_row(row, counts, source=source, changed_by=changed_by)
             except IdentityInputError as exc:
                 raise IdentityInputError(f"line {line}: {exc}") from None
             counts["rows"] += 1
     return counts
+
+
+def _cell(row: dict[str, str | None], column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def _import_row(row: dict[str, str | None], counts: dict[str, int], *, source: str, changed_by: str) -> None:
+    identifiers = Identifiers(
+        emails=[_cell(row, "email")] if _cell(row, "email") else [],
+        accounts=[{"homePage": _cell(row, "account_homepage"), "name": _cell(row, "account_name")}]
+        if _cell(row, "account_homepage") or _cell(row, "account_name")
+        else [],
+        openids=[_cell(row, "openid")] if _cell(row, "openid") else [],
+        mbox_sha1sums=[_cell(row, "mbox_sha1sum")] if _cell(row, "mbox_sha1sum") else [],
+    )
+    action = _cell(row, "action").lower() or "add"
+    employee_id = row.get("employee_id") or ""
+    if action == "add":
+        counts["links_created"] += identity_links_upsert(
+            employee_id=employee_id, identifiers=identifiers, source=source, changed_by=changed_by
+        )
+    elif action == "remove":
+        counts["links_removed"] += len(
+            identity_links_remove(
+                employee_id=employee_id, identifiers=identifiers, source=source, changed_by=changed_by
+            )
+        )
+    elif action == "move":
+        if not _cell(row, "from_employee_id"):
+            raise IdentityInputError("from_employee_id: required when action is move")
+        counts["links_moved"] += len(
+            identity_links_move(
+                identifiers=identifiers,
+                from_employee_id=_cell(row, "from_employee_id"),
+                to_employee_id=employee_id,
+                source=source,
+                changed_by=changed_by,
+            )
+        )
+    else:
+        raise IdentityInputError(f"action: {action!r} is not add, remove or move")

@@ -51,7 +51,7 @@ from adapters.base import (
     RecordPair,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_actor, prefetched
+from adapters.identity.resolution import employee_for_statement, prefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -121,7 +121,7 @@ class MarketplaceAdapter(OAuthAdapter):
         if not awards and not recorded:
             version = mapping.version if mapping is not None else "(no mapping is active)"
             raise NothingToSend(f"the statement evidences no competency under mapping {version}")
-        member_id = employee_for_actor(statement["actor"])
+        member_id = employee_for_statement(statement, context)
         result = statement.get("result") or {}
         codes = skills.evidence_put(
             target_id=context.target_id,

@@ -1,6 +1,7 @@
 """The fan-out's tables, one module per concern: ``targets``, ``deliveries`` (the outbox, outbox
-batches, attempts), ``runs`` (backfill and reconciliation runs, alerts), ``identity`` (identity links,
-stored OAuth tokens), ``skills`` (the marketplace's competency mappings, evidence and records).
+batches, attempts), ``runs`` (backfill and reconciliation runs, alerts), ``identity`` (identity
+links, employees, the identity history, stored OAuth tokens), ``skills`` (the marketplace's
+competency mappings, evidence and records).
 Everything is importable from here, as Django expects of an app's ``models``.
 
 May import: ``adapters.base``, ``adapters.config`` and ``adapters.registry`` (the contract),
@@ -8,7 +9,7 @@ Django. Nothing above them.
 """
 
 from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
-from adapters.models.identity import IdentityLink, StoredToken
+from adapters.models.identity import Employee, IdentityChange, IdentityLink, StoredToken
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
 from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
 from adapters.models.targets import Target
@@ -19,6 +20,8 @@ __all__ = [
     "BackfillRun",
     "CompetencyMapping",
     "Delivery",
+    "Employee",
+    "IdentityChange",
     "IdentityLink",
     "OutboxBatch",
     "ReconciliationRun",

@@ -39,3 +39,70 @@ class StoredToken(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Employee(models.Model):
+    """An employee as the HRIS feed last described them (``manage.py import_hris``, the HRIS API).
+
+    ``terminated_on``: from this date on (UTC, by statement timestamp) the employee's statements
+    are held with reason "terminated" instead of sent, unless a target opts in
+    (``include_terminated``). Set by a row with status terminated, cleared by a re-hire (status
+    active), which releases nothing held: an admin decides (adapters/identity/terminations.py).
+    """
+
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+    STATUSES = [(ACTIVE, "active"), (TERMINATED, "terminated")]
+
+    employee_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=12, choices=STATUSES, default=ACTIVE)
+    effective_date = models.DateField(null=True, blank=True, help_text="of the latest status")
+    terminated_on = models.DateField(null=True, blank=True)
+    manager_id = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.employee_id} ({self.status})"
+
+
+class IdentityChange(models.Model):
+    """Append-only history of the identity map: every link added, removed or moved and every
+    employee record change, with who made it, from where, and what it was before and after.
+    ``delivered_under_previous``: for a link removed or moved away, the deliveries already made
+    under the old mapping ([target, statement id] pairs, capped), reported and never rewritten:
+    an operator decides with the reconciliation tools."""
+
+    LINK_ADDED = "link_added"
+    LINK_REMOVED = "link_removed"
+    LINK_MOVED = "link_moved"
+    EMPLOYEE_CREATED = "employee_created"
+    EMPLOYEE_UPDATED = "employee_updated"
+    ACTIONS = [
+        (LINK_ADDED, "identifier linked"),
+        (LINK_REMOVED, "identifier unlinked"),
+        (LINK_MOVED, "identifier moved"),
+        (EMPLOYEE_CREATED, "employee created"),
+        (EMPLOYEE_UPDATED, "employee updated"),
+    ]
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    employee_id = models.CharField(max_length=200, db_index=True)
+    action = models.CharField(max_length=20, choices=ACTIONS)
+    identifier = models.CharField(max_length=600, blank=True)
+    source = models.CharField(max_length=20)  # admin, csv, api, hris
+    changed_by = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    delivered_under_previous = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.employee_id} {self.action} {self.identifier}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("the identity history is append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

@@ -6,7 +6,10 @@ one learning event per live (stored, not voided) statement the target's filter t
 maps to an employee, and none for any other statement. Each event carries the statement id, the
 schema version, the employee id (the HRIS id the identity link gives; no e-mail is needed or
 sent), the activity's id and name, the 0-100 score beside the original scale (raw, min, max) and
-the statement's timestamp in UTC. Nothing else about the learner leaves the LRS.
+the statement's timestamp in UTC, and the employee's manager id when the HRIS feed gives one
+(``managerId``, for routing to the right review). Nothing else about the learner leaves the LRS.
+From the day the HRIS marks an employee terminated, their statements are held (reason
+"terminated"), not sent, unless the target sets ``include_terminated``.
 
 - ``POST {base_url}/api/v1/learning-events`` with an ``Idempotency-Key`` (statement id + target +
   kind: a retry, replay or forced backfill replays the first answer, never a second event) and an
@@ -41,7 +44,7 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_actor, prefetched
+from adapters.identity.resolution import employee_for_statement, manager_of, prefetched
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
@@ -121,7 +124,8 @@ class PMSAdapter(OAuthAdapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
-        resolved: dict[str, Any] = {"employee_id": employee_for_actor(statement["actor"])}
+        employee_id = employee_for_statement(statement, context)
+        resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}
         if REPAIR_KEY_MARKER in context.idempotency_key:
             # A repair replaces: the statement's events the PMS holds, but the one this very key
             # made (a retry of the repair), go before the corrected one is created.
@@ -157,7 +161,11 @@ class PMSAdapter(OAuthAdapter):
         source = self.config.get("course_id_from", "object")
         score = (statement.get("result") or {}).get("score")
         score = score if isinstance(score, dict) else {}
+        manager = context.resolved.get("manager_id")
+        # The HRIS feed's manager, so the PMS routes the completion to the right review.
+        routing = {"managerId": self.subject_id(manager, context)} if manager else {}
         return {
+            **routing,
             "statementId": statement["id"],
             "schemaVersion": SCHEMA_VERSION,
             "employeeId": self.subject_id(context.resolved["employee_id"], context),

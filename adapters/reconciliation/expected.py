@@ -61,6 +61,7 @@ def _expected(
         idempotency_key=idempotency_key(key, target.name, DELIVER),
         target_id=target.id,
         statement_pk=pk,
+        include_terminated=bool(target.config.get("include_terminated")),
     )
     delivery_id, status, attempts, last_error = delivery or (None, "", 0, "")
     delivered = status == Delivery.DELIVERED

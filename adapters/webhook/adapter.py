@@ -39,7 +39,7 @@ from adapters.base import (
     DeliveryHeld,
     OutboundRequest,
 )
-from adapters.identity.resolution import employee_for_actor, prefetched
+from adapters.identity.resolution import TERMINATED, employee_for_statement, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
 from lrs.xapi.agents import agent_ifi
 
@@ -107,8 +107,10 @@ class WebhookAdapter(Adapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         """The learner as the receiver may see them: the employee id, else a pseudonym."""
         try:
-            employee_id = employee_for_actor(statement["actor"])
-        except DeliveryHeld:  # not linked (or ambiguously): the receiver gets a pseudonym
+            employee_id = employee_for_statement(statement, context)
+        except DeliveryHeld as held:  # not linked (or ambiguously): the receiver gets a pseudonym
+            if held.reason == TERMINATED:
+                raise  # a leaver's statements wait like everywhere else
             employee_id = None
         identifier = (
             employee_id or agent_ifi(statement["actor"]) or json.dumps(statement["actor"], sort_keys=True)

@@ -389,3 +389,12 @@ def stored_by_statement_id(statement_ids: Iterable[str]) -> dict[str, tuple[int,
 
 def with_cursor(query: StatementQuery, after: tuple[datetime, int]) -> StatementQuery:
     return replace(query, after=after)
+
+
+def statement_pks_with_actor(ifis: Iterable[str], *, limit: int) -> list[int]:
+    """Keys of statements filed under one of these IFIs, newest first: through the agent index."""
+    return list(
+        StatementAgent.objects.filter(agent_ifi__in=list(ifis), direct=True)
+        .order_by("-stored")
+        .values_list("statement_id", flat=True)[:limit]
+    )

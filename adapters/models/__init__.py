@@ -1,7 +1,7 @@
 """The fan-out's tables, one module per concern: ``targets``, ``deliveries`` (the outbox, outbox
 batches, attempts), ``runs`` (backfill and reconciliation runs, alerts), ``identity`` (identity
 links, employees, the identity history, stored OAuth tokens), ``skills`` (the marketplace's
-competency mappings, evidence and records).
+competency mappings, evidence and records), ``privacy`` (erasure requests, retention runs).
 Everything is importable from here, as Django expects of an app's ``models``.
 
 May import: ``adapters.base``, ``adapters.config`` and ``adapters.registry`` (the contract),
@@ -10,6 +10,7 @@ Django. Nothing above them.
 
 from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
 from adapters.models.identity import Employee, IdentityChange, IdentityLink, StoredToken
+from adapters.models.privacy import ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
 from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
 from adapters.models.targets import Target
@@ -21,10 +22,12 @@ __all__ = [
     "CompetencyMapping",
     "Delivery",
     "Employee",
+    "ErasureRequest",
     "IdentityChange",
     "IdentityLink",
     "OutboxBatch",
     "ReconciliationRun",
+    "RetentionRun",
     "SkillEvidence",
     "SkillRecord",
     "StoredToken",

@@ -40,6 +40,7 @@ __all__ = [
     "DeliveryBusy",
     "DeliveryContext",
     "DeliveryHeld",
+    "ErasureNotice",
     "NothingToSend",
     "OutboundRequest",
     "Prepared",
@@ -112,6 +113,11 @@ PRIVACY_CONFIG_PROPERTIES: dict[str, Any] = {
         "secret": True,
         "description": 'the key, as {"env": ...} or {"file": ...}; default: derived from SECRET_KEY',
     },
+    # Erasure (adapters.privacy): retract the person's effects, tell the target, or neither.
+    "on_erasure": {
+        "enum": ["retract", "notify", "ignore"],
+        "description": "on erasure: retract (PMS, marketplace default), notify (webhook default), ignore",
+    },
     # Leavers: by default, statements of an employee the HRIS marks terminated are held from the
     # leaving date on (adapters.identity.resolution.employee_for_statement).
     "include_terminated": {
@@ -149,6 +155,19 @@ class AlertNotice:
     text: str
     link: str
     key: str  # unique per transition: the idempotency key of its message
+
+
+@dataclass(frozen=True)
+class ErasureNotice:
+    """A person was erased (``adapters.privacy``): what a target told of it (``on_erasure:
+    notify``) may know of them, and nothing more: the employee id when the erasure named one,
+    else the pseudonyms their identifiers became."""
+
+    key: str  # the idempotency key of the message: one per erasure request
+    target_name: str
+    employee_id: str
+    pseudonyms: tuple[str, ...]
+    erased_at: str  # ISO 8601, UTC
 
 
 @dataclass(frozen=True)
@@ -305,3 +324,8 @@ class Adapter:
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The requests that announce an alert transition at this target (``carries_alerts``)."""
         raise NotImplementedError
+
+    def erasure_requests(self, notice: ErasureNotice) -> list[OutboundRequest]:
+        """The requests that tell the target a person was erased (``on_erasure: notify``); none
+        by default (the target has no use for it)."""
+        return []

@@ -153,6 +153,9 @@ if LRS_DEFAULT_XAPI_VERSION not in {"1.0.3", "2.0.0"}:
     raise ImproperlyConfiguredEnv("LRS_DEFAULT_XAPI_VERSION must be 1.0.3 or 2.0.0")
 # homePage of the account used as authority for statements stored with a credential.
 LRS_AUTHORITY_HOMEPAGE = env_str("LRS_AUTHORITY_HOMEPAGE", "http://localhost:8000")
+# Erasure (adapters/privacy): an erased person becomes account {homePage: this, name: keyed hash}.
+LRS_PSEUDONYM_HOMEPAGE = env_str("LRS_PSEUDONYM_HOMEPAGE", f"{LRS_AUTHORITY_HOMEPAGE}/pseudonyms")
+LRS_PSEUDONYM_KEY = env_str("LRS_PSEUDONYM_KEY", "")  # or LRS_PSEUDONYM_KEY_FILE; default: from SECRET_KEY
 
 # Browser-based xAPI content calls the LRS from other origins (xAPI 1.0.3 Communication 1.3, CORS).
 CORS_ALLOW_ALL_ORIGINS = env_bool("LRS_CORS_ALLOW_ALL_ORIGINS", True)
@@ -223,6 +226,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "adapters.reconcile_nightly",
         "schedule": crontab(minute=0, hour=env_int("LRS_RECONCILE_HOUR", 2, minimum=0)),
     },
+    # Delete-mode erasures finish once their retractions settled (adapters/privacy/follow_up.py).
+    "erasures-finish": {"task": "adapters.finish_erasures", "schedule": 60},
+    # The retention policy, nightly (adapters/privacy/retention.py).
+    "retention-nightly": {
+        "task": "adapters.apply_retention",
+        "schedule": crontab(minute=30, hour=env_int("LRS_RETENTION_HOUR", 3, minimum=0)),
+    },
 }
 
 # The shared cache holds the per-target rate-limit counters: Redis when one is configured.
@@ -288,6 +298,18 @@ LRS_METRICS_TOKEN = env_str("LRS_METRICS_TOKEN", "")
 LRS_METRICS_PUBLIC = env_bool("LRS_METRICS_PUBLIC", LRS_ENV in {"development", "test"})
 # A Celery worker serves its own metrics (deliveries, attempts, lag) on this port; 0: none.
 LRS_WORKER_METRICS_PORT = env_int("LRS_WORKER_METRICS_PORT", 0, minimum=0)
+# Retention (adapters/privacy/retention.py), days per area; 0 or empty: kept forever. Statements
+# stored before the cut-off are deleted or pseudonymised (LRS_RETENTION_MODE), documents of a person
+# last changed before it deleted, attempt error texts and response excerpts emptied; in batches.
+LRS_RETENTION_DAYS = env_int("LRS_RETENTION_DAYS", 0, minimum=0)
+LRS_RETENTION_MODE = env_str("LRS_RETENTION_MODE", "delete")
+if LRS_RETENTION_MODE not in {"delete", "pseudonymise"}:
+    raise ImproperlyConfiguredEnv(
+        f"LRS_RETENTION_MODE must be delete or pseudonymise, got {LRS_RETENTION_MODE!r}"
+    )
+LRS_DOCUMENT_RETENTION_DAYS = env_int("LRS_DOCUMENT_RETENTION_DAYS", 0, minimum=0)
+LRS_ATTEMPT_BODY_RETENTION_DAYS = env_int("LRS_ATTEMPT_BODY_RETENTION_DAYS", 30, minimum=0)
+LRS_RETENTION_BATCH_SIZE = env_int("LRS_RETENTION_BATCH_SIZE", 1000, minimum=1)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from adapters.identity.api import EmployeeIdentityView, HrisFeedView
 from adapters.ops.metrics import metrics_view
+from adapters.privacy.api import ErasuresView, ErasureView
 from config.health import healthz, readyz
 
 urlpatterns = [
@@ -15,4 +16,6 @@ urlpatterns = [
         "api/identity/employees/<str:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
     ),
     path("api/identity/hris", HrisFeedView.as_view(), name="identity-hris"),
+    path("api/privacy/erasures", ErasuresView.as_view(), name="privacy-erasures"),
+    path("api/privacy/erasures/<int:erasure_id>", ErasureView.as_view(), name="privacy-erasure"),
 ]

@@ -1,11 +1,12 @@
 """The fan-out's Django admin, one module per thing it shows: targets, deliveries (and outbox
-batches), identity links, competency mappings, reconciliation runs. Django imports this package
+batches), identity links (employees, the identity history), competency mappings, reconciliation
+runs, erasure requests, retention runs and the export page. Django imports this package
 as the app's ``admin`` module; importing the modules registers their pages.
 
 May import: every other room of ``adapters`` (the admin is a view onto all of them) and the
 ``lrs`` query layer. Nothing imports it.
 """
 
-from adapters.admin import competencies, deliveries, identity, reconciliation, targets
+from adapters.admin import competencies, deliveries, erasure, identity, privacy, reconciliation, targets
 
-__all__ = ["competencies", "deliveries", "identity", "reconciliation", "targets"]
+__all__ = ["competencies", "deliveries", "erasure", "identity", "privacy", "reconciliation", "targets"]

@@ -98,11 +98,12 @@ class ReplayOutcome:
 
 @transaction.atomic
 def deliveries_replay(
-    *, delivery_ids: Iterable[int] | None = None, target: Target | None = None
+    *, delivery_ids: Iterable[int] | None = None, target: Target | None = None, dry_run: bool = False
 ) -> ReplayOutcome:
     """Send dead (or cancelled) deliveries again, with the same idempotency key. A delivery of a
     statement that has since been voided (or erased) is refused, naming the void: replay never
-    brings a voided statement back (and a worker checks again when it claims the delivery)."""
+    brings a voided statement back (and a worker checks again when it claims the delivery).
+    ``dry_run``: the same outcome, nothing changed or queued."""
     rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
     if delivery_ids is not None:
         rows = rows.filter(id__in=list(delivery_ids))
@@ -120,6 +121,8 @@ def deliveries_replay(
             outcome.refused.append((delivery_id, f"statement {statement_uuid} was voided by {voiding[pk]}"))
         else:
             outcome.refused.append((delivery_id, f"statement {statement_uuid} is no longer stored"))
+    if dry_run:
+        return outcome
     now = timezone.now()
     Delivery.objects.filter(id__in=outcome.replayed).update(
         status=Delivery.PENDING, next_attempt_at=now, claimed_until=None, updated_at=now
@@ -169,20 +172,28 @@ _PROGRESS_FIELDS = ("scanned", "after_stored", "after_statement", "counts", "fin
 
 
 def backfill_run_for(
-    *, target: Target, since: datetime | None, until: datetime | None, force: bool, restart: bool = False
+    *,
+    target: Target,
+    since: datetime | None,
+    until: datetime | None,
+    force: bool,
+    restart: bool = False,
+    dry_run: bool = False,
 ) -> BackfillRun:
     """The unfinished run of this target over this range to resume, or a new one (``restart``:
-    always a new one; the old unfinished ones are closed)."""
+    always a new one; the old unfinished ones are closed). ``dry_run``: the run that would be
+    used, nothing closed, a new one left unsaved."""
     same = BackfillRun.objects.filter(target=target, since=since, until=until, force=force, finished_at=None)
-    if restart:
+    if restart and not dry_run:
         same.update(finished_at=timezone.now())
-    else:
+    elif not restart:
         run = same.order_by("-started_at").first()
         if run is not None:
             return run
-    return BackfillRun.objects.create(
-        target=target, since=since, until=until, force=force, counts=dict.fromkeys(COUNTS, 0)
-    )
+    run = BackfillRun(target=target, since=since, until=until, force=force, counts=dict.fromkeys(COUNTS, 0))
+    if not dry_run:
+        run.save()
+    return run
 
 
 def remaining(run: BackfillRun) -> int:
@@ -199,6 +210,7 @@ def backfill(
     page_size: int = 500,
     run: BackfillRun | None = None,
     progress: Callable[[int], None] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, int]:
     """Run a range of stored statements through one target; the counts of what it did.
 
@@ -209,21 +221,25 @@ def backfill(
 
     ``run``: the checkpoint to resume from and advance (``backfill_run_for``); without one, a
     fresh run is recorded. ``progress``: called with the number of statements each page read.
+    ``dry_run``: the counts of what it would do; nothing changed, not even the checkpoint.
     """
     if run is None:
-        run = backfill_run_for(target=target, since=since, until=until, force=force, restart=True)
+        run = backfill_run_for(
+            target=target, since=since, until=until, force=force, restart=True, dry_run=dry_run
+        )
     repeatable = adapter_class(target.adapter).repeatable
     counts = {name: int(run.counts.get(name, 0)) for name in COUNTS}
     for pairs, read, more_after in pages_taken(target, _query(run, page_size)):
         with transaction.atomic():
             if pairs:
-                _page(target, pairs, force=force, repeatable=repeatable, counts=counts)
+                _page(target, pairs, force=force, repeatable=repeatable, counts=counts, dry_run=dry_run)
             run.scanned += read
             if more_after is not None:  # (a finished run is never resumed: no cursor needed)
                 run.after_stored, run.after_statement = more_after
             run.counts = counts
             run.finished_at = timezone.now() if more_after is None else None
-            run.save(update_fields=[*_PROGRESS_FIELDS])
+            if not dry_run:
+                run.save(update_fields=[*_PROGRESS_FIELDS])
         if progress is not None:
             progress(read)
     return counts
@@ -256,7 +272,13 @@ def _query(run: BackfillRun, page_size: int) -> StatementQuery:
 
 
 def _page(
-    target: Target, pairs: list[tuple[int, dict]], *, force: bool, repeatable: bool, counts: dict[str, int]
+    target: Target,
+    pairs: list[tuple[int, dict]],
+    *,
+    force: bool,
+    repeatable: bool,
+    counts: dict[str, int],
+    dry_run: bool = False,
 ) -> None:
     pks = [pk for pk, _ in pairs]
     counts["matched"] += len(pks)
@@ -266,7 +288,10 @@ def _page(
         )
     )
     fresh = [(pk, statement) for pk, statement in pairs if pk not in existing]
-    counts["created"] += len(deliveries_create_for(statements=fresh, targets=[target]))
+    # (pages_taken kept only what the target's filter takes: each fresh pair makes one row.)
+    counts["created"] += (
+        len(fresh) if dry_run else len(deliveries_create_for(statements=fresh, targets=[target]))
+    )
     if not (force and existing):
         counts["skipped"] += len(existing)
         return
@@ -276,11 +301,13 @@ def _page(
     if not repeatable:
         rows = rows.exclude(status=Delivery.DELIVERED)
     ids = list(rows.values_list("id", flat=True))
+    counts["requeued"] += len(ids)
+    counts["skipped"] += len(existing) - len(ids)
+    if dry_run:
+        return
     # A delivered one was made: should the statement be voided before it is sent again, it must
     # be retracted, not only cancelled.
     rows.filter(status=Delivery.DELIVERED).update(maybe_applied=True)
     now = timezone.now()
     rows.update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
     queue.after_commit(ids)
-    counts["requeued"] += len(ids)
-    counts["skipped"] += len(existing) - len(ids)

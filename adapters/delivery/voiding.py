@@ -14,8 +14,15 @@ from adapters.models import Delivery
 from adapters.registry import adapter_class
 
 
-def deliveries_for_voided(*, statement_pks: list[int]) -> None:
-    """Voiding reaches downstream: cancel what was not sent yet, retract what was.
+def deliveries_for_voided(
+    *,
+    statement_pks: list[int],
+    reason: str = "statement voided before delivery",
+    retract_target_ids: set[int] | None = None,
+) -> list[int]:
+    """Voiding reaches downstream: cancel what was not sent yet, retract what was (at every
+    target, or only at ``retract_target_ids``: an erasure asks per target); returns the ids of
+    the retractions.
 
     Runs inside the transaction that stored the voiding statement. Outbox batches holding the
     voided statements are expanded first, here: their other statements' deliveries are queued
@@ -28,12 +35,13 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
     # claimed it before (it is in flight now, and retracted below) or finds it cancelled (the
     # update holds its row lock until this transaction commits).
     originals.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
-        status=Delivery.CANCELLED, last_error="statement voided before delivery", updated_at=now
+        status=Delivery.CANCELLED, last_error=reason, held_key="", updated_at=now
     )
     to_retract = [
         original
         for original in originals.select_related("target")
-        if _needs_retraction(original, adapter_class(original.target.adapter))
+        if (retract_target_ids is None or original.target_id in retract_target_ids)
+        and _needs_retraction(original, adapter_class(original.target.adapter))
     ]
     rows = [
         Delivery(
@@ -48,12 +56,15 @@ def deliveries_for_voided(*, statement_pks: list[int]) -> None:
         )
         for original in to_retract
     ]
+    retractions: list[int] = []
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        queue.after_commit(delivery_ids_of(rows))
+        retractions = delivery_ids_of(rows)
+        queue.after_commit(retractions)
     if expanded:  # those not cancelled above, in one broker message whatever their number
         still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
         queue.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))
+    return retractions
 
 
 def _needs_retraction(original: Delivery, adapter: type[Adapter]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -223,7 +224,9 @@ def identity_links_move(
     return moved
 
 
-def identity_links_import_csv(text: str, *, source: str = "csv", changed_by: str = "") -> dict[str, int]:
+def identity_links_import_csv(
+    text: str, *, source: str = "csv", changed_by: str = "", progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
     """Import a CSV with columns employee_id,email,account_homepage,account_name,openid,mbox_sha1sum
     (any may be empty but employee_id) and optionally action (add, the default; remove; move,
     with from_employee_id). All-or-nothing; errors name the line and column."""
@@ -243,6 +246,8 @@ def identity_links_import_csv(text: str, *, source: str = "csv", changed_by: str
             except IdentityInputError as exc:
                 raise IdentityInputError(f"line {line}: {exc}") from None
             counts["rows"] += 1
+            if progress is not None:
+                progress(1)
     return counts
 
 

@@ -80,7 +80,9 @@ def keys_of_statement(target_id: int, statement_pk: int) -> list[Key]:
 def evidence_rows(target_id: int, member_id: str, codes: list[str]) -> list[tuple[str, Evidence, int]]:
     """(competency code, evidence, statement primary key) of every recorded piece of evidence;
     which are live is read from the store by the caller, in one query with their statements."""
-    rows = SkillEvidence.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
+    rows = SkillEvidence.objects.filter(
+        target_id=target_id, member_id=member_id, competency_code__in=codes, erased_at__isnull=True
+    )
     return [(row.competency_code, _evidence(row), row.statement_id) for row in rows]
 
 

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('identifiers', models.PositiveIntegerField(default=0, help_text='how many identifiers were erased')),
                 ('counts', models.JSONField(default=dict, help_text='rows removed or pseudonymised, per store area')),
                 ('targets', models.JSONField(default=dict, help_text='per target: retract, notify or ignore, and how many')),
-                ('statement_pks', models.JSONField(default=list, help_text='statements still to delete once retracted')),
+                ('statement_pks', models.JSONField(default=list, help_text='the own statements, until the erasure finished')),
                 ('status', models.CharField(choices=[('retracting', 'retracting at targets'), ('done', 'done')], default='done', max_length=12)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
             ],

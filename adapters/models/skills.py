@@ -41,6 +41,10 @@ class SkillEvidence(models.Model):
     completed = models.BooleanField()
     timestamp = models.DateTimeField(help_text="The statement's timestamp")
     mapping_version = models.CharField(max_length=50)
+    # Set when the statement's actor was erased (adapters.privacy.erasure): the row no longer
+    # counts as evidence, but still tells the retraction which record to recompute; it is deleted
+    # once the retraction has settled.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from adapters.identity.history import actor_ifis
+from adapters.identity.resolution import actor_lookup_key
 from adapters.models import IdentityLink
 from lrs.xapi.agents import agent_ifi
 
@@ -25,6 +26,8 @@ class Subject:
     ifis: frozenset[str]
     employee_id: str = ""
     links: tuple[IdentityLink, ...] = field(default=())
+    # The identity map's keys of the person (``email:<normalised>`` or the IFI): their links.
+    lookup_keys: frozenset[str] = frozenset()
 
     @property
     def fingerprint(self) -> str:
@@ -44,7 +47,9 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
         ifi = agent_ifi(agent)
         if not ifi:
             raise SubjectError("agent: has no identifier (mbox, mbox_sha1sum, openid or account)")
-        return Subject(ifis=frozenset({ifi}))
+        key = actor_lookup_key(agent)
+        links = tuple(IdentityLink.objects.filter(lookup_key=key)) if key else ()
+        return Subject(ifis=frozenset({ifi}), links=links, lookup_keys=frozenset({key} if key else ()))
     employee_id = (employee_id or "").strip()
     links = tuple(IdentityLink.objects.filter(employee_id=employee_id).order_by("id"))
     if not employee_id or not links:

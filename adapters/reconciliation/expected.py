@@ -6,7 +6,7 @@ was cancelled on purpose)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,10 +36,18 @@ def stored_day(value: str | datetime) -> date:
 
 
 def expected_records(
-    target: Target, adapter: Adapter, since: datetime, until: datetime, *, page_size: int = 500
+    target: Target,
+    adapter: Adapter,
+    since: datetime,
+    until: datetime,
+    *,
+    page_size: int = 500,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[Expected]:
+    """``progress``: called after each page with the number of statements it read (those the
+    filter does not take included, so the calls add up to the statements of the window)."""
     query = StatementQuery(since=since, until=until, ascending=True, limit=page_size)
-    for taken, _read, _more_after in pages_taken(target, query):
+    for taken, read, _more_after in pages_taken(target, query):
         deliveries = {
             statement_pk: (delivery_id, status, attempts, last_error)
             for statement_pk, delivery_id, status, attempts, last_error in Delivery.objects.filter(
@@ -49,6 +57,8 @@ def expected_records(
         with adapter.prefetch([statement for _, statement in taken]):
             for pk, statement in taken:
                 yield _expected(target, adapter, pk, statement, deliveries.get(pk))
+        if progress is not None:
+            progress(read)
 
 
 def _expected(

@@ -23,11 +23,22 @@ if TYPE_CHECKING:
     from adapters.reconciliation.run import Mismatch
 
 
-def repair_mismatches(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
-    """Queue the repairs; how many deliveries were queued."""
+def repair_mismatches(
+    target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int, *, dry_run: bool = False
+) -> int:
+    """Queue the repairs; how many deliveries were queued. ``dry_run``: how many would be. The
+    repair is done and rolled back, so the count is exactly what a repair queues; what it queues
+    waits for a commit that never comes, so nothing is sent."""
+    with transaction.atomic():
+        queued = _repairs(target, adapter, mismatches, run_id)
+        if dry_run:
+            transaction.set_rollback(True)
+    return queued
+
+
+def _repairs(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
     if adapter.reconciles_records:
-        with transaction.atomic():
-            return _rewrite_records(target, adapter, mismatches, run_id)
+        return _rewrite_records(target, adapter, mismatches, run_id)
     # An extra record of a live statement (the target holds it twice) is replaced by one; an extra
     # one of a statement that should have none (voided) is retracted.
     resend = [
@@ -36,10 +47,9 @@ def repair_mismatches(target: Target, adapter: Adapter, mismatches: list[Mismatc
         if m.statement_pk and (m.kind in ("missing", "different") or (m.kind == "extra" and m.expected))
     ]
     retract = [m.statement_pk for m in mismatches if m.kind == "extra" and not m.expected and m.statement_pk]
-    with transaction.atomic():
-        return _resend(target, resend, rekey=run_id if adapter.can_read_back else None) + _retract(
-            target, retract
-        )
+    return _resend(target, resend, rekey=run_id if adapter.can_read_back else None) + _retract(
+        target, retract
+    )
 
 
 def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:

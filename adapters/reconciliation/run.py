@@ -28,7 +28,7 @@ from adapters.reconciliation.expected import Expected, expected_records, stored_
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
 from adapters.registry import adapter_for
-from lrs.statements.selectors import stored_by_statement_id
+from lrs.statements.selectors import StatementQuery, statement_window_count, stored_by_statement_id
 
 MISMATCHES_KEPT = 1000  # per run, in the stored record; counts are always exact
 LOOKUP_CHUNK = 500
@@ -84,31 +84,47 @@ def reconcile(
     until: datetime,
     repair: bool = False,
     progress: Callable[[int], None] | None = None,
+    sized: Callable[[int | None], None] | None = None,
+    dry_run: bool = False,
 ) -> ReconciliationRun:
     """Compare (and with ``repair`` mend) one target over ``since < stored <= until``; the stored
     run. Errors (the target cannot be read) are recorded on the run and raised. A target for
-    alerts only takes no statements: there is nothing to reconcile (``NotReconcilable``)."""
+    alerts only takes no statements: there is nothing to reconcile (``NotReconcilable``).
+
+    ``progress`` is called with the statements each page read, once ``sized`` was called with
+    their total; for a target compared record by record (``sized(None)``: the total is not known
+    before), with each record compared. ``dry_run``: the run is not stored and ``repair`` only
+    counts what it would queue (``counts["repaired"]``)."""
     if target.receives == Target.RECEIVES_ALERTS:
         raise NotReconcilable(f"{target.name} receives alerts only: it takes no statements to reconcile")
     since = expected_since(target, since)
     adapter = adapter_for(target.adapter, target.config)
-    run = ReconciliationRun.objects.create(
+    run = ReconciliationRun(
         target=target,
         since=since,
         until=until,
         read_back=adapter.can_read_back or adapter.reconciles_records,
         repair=repair,
     )
+    if not dry_run:
+        run.save()  # now, so a run in progress is seen in the admin
     try:
+        if sized is not None:
+            records = adapter.reconciles_records
+            sized(None if records else statement_window_count(StatementQuery(since=since, until=until)))
         comparison = compare(target, adapter, since, until, progress)
         counts = comparison.counts
+        # A dry run has no id: 0 in its repair keys, rolled back with them.
         counts["repaired"] = (
-            repair_mismatches(target, adapter, comparison.mismatches, run.pk) if repair else 0
+            repair_mismatches(target, adapter, comparison.mismatches, run.pk or 0, dry_run=dry_run)
+            if repair
+            else 0
         )
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"
         run.finished_at = timezone.now()
-        run.save(update_fields=["error", "finished_at"])
+        if not dry_run:
+            run.save(update_fields=["error", "finished_at"])
         raise
     wrong = counts["missing"] + counts["extra"] + counts["different"]
     expected = counts["expected"]
@@ -118,7 +134,8 @@ def reconcile(
     run.buckets = comparison.buckets
     run.mismatches = [mismatch.as_json() for mismatch in comparison.mismatches[:MISMATCHES_KEPT]]
     run.finished_at = timezone.now()
-    run.save()
+    if not dry_run:
+        run.save()
     return run
 
 
@@ -136,9 +153,7 @@ def compare(
     counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
     counts["found"] = 0
     undelivered: list[Mismatch] = []
-    for record in expected_records(target, adapter, since, until):
-        if progress is not None:
-            progress(1)
+    for record in expected_records(target, adapter, since, until, progress=progress):
         if record.held:
             counts["held"] += 1
             continue

@@ -3,7 +3,9 @@
 **What the receiver holds** (the contract): one ``statement.stored`` event per live statement the
 target's filter takes (a retry, replay or forced backfill repeats the same ``Idempotency-Key``, so
 a receiver that drops repeats applies each once), and one ``statement.voided`` event after it
-when the statement is voided, never before it.
+when the statement is voided, never before it; when a person is erased (``on_erasure: notify``,
+the default for webhooks), one ``actor.erased`` event naming them only by employee id (or
+pseudonyms), under one ``Idempotency-Key`` per erasure.
 
 Body: ``{"event": "statement.stored" | "statement.voided", "target": name, "statement": ...,
 "actor": ...}``. By default the statement is minimised to what a downstream system acts on: its
@@ -15,15 +17,18 @@ learner appears only as ``actor``: ``{"employeeId"}`` when an identity link name
 addresses). ``pseudonymise: true`` sends only pseudonyms: ``actor`` is ``{"pseudonym"}`` and, in
 a full payload, every agent's identifier is replaced by a pseudonymous account.
 
-Headers: ``Idempotency-Key`` (statement id + target + kind), ``X-LRS-Signature: t=<unix>,v1=<hex>``
-where v1 = HMAC-SHA256(secret, "<t>." + body) (as Stripe does: receivers recompute it and reject
-stale ``t`` to refuse replays), and ``X-Request-ID``.
+Headers: ``Idempotency-Key`` (statement id + target + kind), ``X-LRS-Event``, ``X-Request-ID``,
+and the signature (``adapters.webhook.signing``), by the target's ``signature``: ``standard`` (the
+default, Standard Webhooks) sends ``webhook-id`` (the ``Idempotency-Key`` again: the same on
+every retry, replay or backfill, so a receiver drops repeats by it), ``webhook-timestamp`` (unix
+seconds of this attempt) and ``webhook-signature: v1,<base64>``; ``lrs-v1``, for receivers built
+before, sends ``X-LRS-Signature: t=<unix>,v1=<hex>`` instead. Either way the timestamp is signed
+with the body and taken again for each attempt (each is prepared afresh), so a receiver rejects a
+stale one to refuse replays and a retry is never stale.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from contextlib import AbstractContextManager
@@ -37,10 +42,12 @@ from adapters.base import (
     AlertNotice,
     DeliveryContext,
     DeliveryHeld,
+    ErasureNotice,
     OutboundRequest,
 )
 from adapters.identity.resolution import TERMINATED, employee_for_statement, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
+from adapters.webhook.signing import SCHEMES, STANDARD, signature_headers
 from lrs.xapi.agents import agent_ifi
 
 # Of a result, what says how it went; never the free text of ``response`` or ``extensions``.
@@ -48,11 +55,12 @@ RESULT_FIELDS = ("score", "success", "completion", "duration")
 STORED_EVENT = "statement.stored"
 VOIDED_EVENT = "statement.voided"
 ALERT_EVENT = "lrs.alert"  # an alert target's message (adapters/alerts): {"event", "alert": {...}}
+ERASED_EVENT = "actor.erased"  # a person was erased (adapters/privacy): {"event", "actor", "erasedAt"}
 
 
-def signature_header(secret: str, body: bytes, timestamp: int) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def attempt_time() -> int:
+    """Unix seconds of the attempt being prepared: what the signature's timestamp says."""
+    return int(time.time())
 
 
 def minimal_statement(statement: dict) -> dict[str, Any]:
@@ -82,7 +90,7 @@ def minimal_statement(statement: dict) -> dict[str, Any]:
 class WebhookAdapter(Adapter):
     name = "webhook"
     carries_alerts = True
-    description = "POST each matching statement to a URL, HMAC-signed, with an Idempotency-Key"
+    description = "POST each matching statement to a URL, signed (Standard Webhooks), with an idempotency key"
     supports_retraction = True
     config_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -90,7 +98,21 @@ class WebhookAdapter(Adapter):
         "additionalProperties": False,
         "properties": {
             "url": {"type": "string", "pattern": "^https?://"},
-            "secret": {"secret": True, "description": 'HMAC key, as {"env": ...} or {"file": ...}'},
+            "secret": {
+                "secret": True,
+                "description": (
+                    'the signing secret, as {"env": ...} or {"file": ...}: whsec_<base64 of the key> '
+                    "(Standard Webhooks) or any other text (then its UTF-8 bytes are the key)"
+                ),
+            },
+            "signature": {
+                "enum": list(SCHEMES),
+                "description": (
+                    "standard (default: Standard Webhooks, webhook-id, webhook-timestamp and "
+                    "webhook-signature headers) or lrs-v1 (the X-LRS-Signature header of receivers "
+                    "built before)"
+                ),
+            },
             "payload": {
                 "enum": ["minimal", "full"],
                 "description": "minimal (default: no names or addresses) or full (the whole statement)",
@@ -140,12 +162,13 @@ class WebhookAdapter(Adapter):
         self, event: str, payload: dict[str, Any], key: str, correlation_id: str = ""
     ) -> OutboundRequest:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        scheme = self.config.get("signature", STANDARD)
         headers = {
             **self.config.get("headers", {}),
             "Content-Type": "application/json",
             "Idempotency-Key": key,
             "X-LRS-Event": event,
-            "X-LRS-Signature": signature_header(self.secrets["secret"], body, int(time.time())),
+            **signature_headers(scheme, self.secrets["secret"], key, body, attempt_time()),
         }
         if correlation_id:
             headers["X-Request-ID"] = correlation_id
@@ -168,6 +191,21 @@ class WebhookAdapter(Adapter):
             "link": notice.link,
         }
         return [self._signed(ALERT_EVENT, {"event": ALERT_EVENT, "alert": alert}, notice.key)]
+
+    def erasure_requests(self, notice: ErasureNotice) -> list[OutboundRequest]:
+        """``actor.erased``: the person by employee id (a pseudonym of it with ``pseudonymise``),
+        or, erased by agent, by the pseudonyms their identifiers became; nothing else of them."""
+        context = DeliveryContext(target_name=notice.target_name, kind="erasure", idempotency_key=notice.key)
+        if notice.employee_id:
+            person: dict[str, Any] = (
+                {"pseudonym": self.pseudonym(notice.employee_id, context)}
+                if self.pseudonymised
+                else {"employeeId": notice.employee_id}
+            )
+        else:
+            person = {"pseudonyms": list(notice.pseudonyms)}
+        payload = {"event": ERASED_EVENT, "actor": person, "erasedAt": notice.erased_at}
+        return [self._signed(ERASED_EVENT, payload, notice.key)]
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
         return self._request(STORED_EVENT, statement, context)

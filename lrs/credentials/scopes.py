@@ -19,6 +19,8 @@ STATE = "state"
 PROFILE = "profile"
 # Not an xAPI scope: managing the identity map (actor -> employee id) through its API.
 IDENTITY_WRITE = "identity/write"
+# Not an xAPI scope, and not in "all": erasing and exporting a person (DSAR tooling only).
+PRIVACY = "privacy"
 
 KNOWN_SCOPES = (
     STATEMENTS_WRITE,
@@ -30,11 +32,12 @@ KNOWN_SCOPES = (
     STATE,
     PROFILE,
     IDENTITY_WRITE,
+    PRIVACY,
 )
 
 # What each scope implies beyond itself: "all" is everything, "all/read" every read.
 _IMPLIED = {
-    ALL: set(KNOWN_SCOPES),
+    ALL: set(KNOWN_SCOPES) - {PRIVACY},
     ALL_READ: {ALL_READ, STATEMENTS_READ, STATEMENTS_READ_MINE},
     STATEMENTS_READ: {STATEMENTS_READ, STATEMENTS_READ_MINE},
 }

@@ -171,3 +171,9 @@ def documents_delete(*, context: DocumentContext, preconditions: Preconditions |
         )
     deleted, _per_model = context_queryset(context).delete()
     return deleted
+
+
+def documents_of_agents_delete(*, agent_ifis: list[str]) -> int:
+    """Erasure: every state and agent-profile document of these agents (any activity,
+    registration or id); returns how many were deleted."""
+    return Document.objects.filter(agent_ifi__in=agent_ifis).exclude(agent_ifi="").delete()[0]

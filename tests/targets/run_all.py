@@ -22,6 +22,7 @@ from tests.targets.graph_server import GraphServer
 from tests.targets.marketplace_server import MarketplaceServer
 from tests.targets.pms_server import PMSServer
 from tests.targets.slack_server import SlackServer
+from tests.targets.webhook_contract import SCHEMES, STANDARD
 from tests.targets.webhook_server import DEFAULT_SECRET, WebhookServer
 
 DEMO_GRAPH_REFRESH_TOKEN = "demo-graph-refresh-token"
@@ -76,14 +77,16 @@ def _readable(body: bytes, media_type: str) -> str:
         return text
 
 
-def build(host: str, base_port: int, webhook_secret: str) -> list[tuple[str, WebhookServer | FakeServer]]:
+def build(
+    host: str, base_port: int, webhook_secret: str, webhook_signature: str = STANDARD
+) -> list[tuple[str, WebhookServer | FakeServer]]:
     """The servers, in port order (``base_port`` 0: every server gets a free port)."""
 
     def port(offset: int) -> int:
         return base_port + offset if base_port else 0
 
     return [
-        ("webhook", WebhookServer(webhook_secret, host, port(0))),
+        ("webhook", WebhookServer(webhook_secret, host, port(0), signature=webhook_signature)),
         ("pms", PMSServer(host=host, port=port(1))),
         ("marketplace", MarketplaceServer(host=host, port=port(2))),
         ("slack", SlackServer(host=host, port=port(3))),
@@ -93,7 +96,7 @@ def build(host: str, base_port: int, webhook_secret: str) -> list[tuple[str, Web
 
 def describe(server: WebhookServer | FakeServer) -> dict[str, Any]:
     if isinstance(server, WebhookServer):
-        return {"url": server.url, "secret": server.secret}
+        return {"url": server.url, "secret": server.secret, "signature": server.signature}
     details = server.describe()  # type: ignore[attr-defined]
     if isinstance(server, GraphServer):
         details["refresh_token"] = server.issue_refresh_token(value=DEMO_GRAPH_REFRESH_TOKEN)
@@ -105,10 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=8101, help="first port (0: free ports)")
     parser.add_argument("--webhook-secret", default=DEFAULT_SECRET)
+    parser.add_argument(
+        "--webhook-signature", choices=SCHEMES, default=STANDARD, help="the webhook target's signature"
+    )
     args = parser.parse_args(argv)
     # A payload's characters must never fail to print (a non-UTF-8 terminal): escape them instead.
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    servers = build(args.host, args.base_port, args.webhook_secret)
+    servers = build(args.host, args.base_port, args.webhook_secret, args.webhook_signature)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

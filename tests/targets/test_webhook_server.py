@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.adapters.helpers import free_port, port_refuses
-from tests.targets.webhook_contract import signature
+from tests.targets.webhook_contract import LRS_V1, STANDARD, signature, standard_headers
 from tests.targets.webhook_server import WebhookServer, hang, ok, refuse, retry_after, status
 
 SECRET = "self-test-secret"
@@ -27,6 +27,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def server() -> Iterator[WebhookServer]:
     with WebhookServer(secret=SECRET) as srv:
+        yield srv
+
+
+@pytest.fixture
+def lrs_v1_server() -> Iterator[WebhookServer]:
+    """A receiver built on the ``X-LRS-Signature`` header (a target with ``"signature": "lrs-v1"``)."""
+    with WebhookServer(secret=SECRET, signature=LRS_V1) as srv:
         yield srv
 
 
@@ -44,14 +51,22 @@ def post(
     headers: dict[str, str | None] | None = None,
     timeout: float = 5,
     method: str = "POST",
+    scheme: str = STANDARD,
 ) -> requests.Response:
-    """Send a request the way the engine should (valid unless overridden; None drops a header)."""
+    """Send a request the way the engine should, signed by ``scheme`` (valid unless overridden;
+    None drops a header)."""
     raw = json.dumps(payload() if body is None else body).encode()
+    key = key or str(uuid.uuid4())
+    signed = (
+        standard_headers(secret, key, raw, t)
+        if scheme == STANDARD
+        else {"X-LRS-Signature": signature(secret, raw, t)}
+    )
     sent: dict[str, str | None] = {
         "Content-Type": "application/json",
-        "Idempotency-Key": key or str(uuid.uuid4()),
+        "Idempotency-Key": key,
         "X-Request-ID": str(uuid.uuid4()),
-        "X-LRS-Signature": signature(secret, raw, t),
+        **signed,
         **(headers or {}),
     }
     clean = {name: value for name, value in sent.items() if value is not None}
@@ -74,10 +89,13 @@ def test_accepts_a_correctly_signed_request_and_records_it(server: WebhookServer
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"secret": "wrong-secret"}, "does not match"),
-        ({"t": int(time.time()) - 301}, "older than 300"),
-        ({"headers": {"X-LRS-Signature": "sha256=abc"}}, "malformed"),
-        ({"headers": {"X-LRS-Signature": None}}, "missing X-LRS-Signature"),
+        ({"secret": "wrong-secret"}, "No matching signature found"),
+        ({"t": int(time.time()) - 301}, "Message timestamp too old"),
+        ({"t": int(time.time()) + 600}, "Message timestamp too new"),
+        ({"headers": {"webhook-signature": "sha256=abc"}}, "malformed webhook-signature"),
+        ({"headers": {"webhook-signature": None}}, "Missing required headers"),
+        ({"headers": {"Idempotency-Key": "another-key"}}, "webhook-id must be the Idempotency-Key"),
+        ({"scheme": LRS_V1}, "is the target's signature lrs-v1?"),
         ({"headers": {"Idempotency-Key": None}}, "missing Idempotency-Key"),
         ({"headers": {"X-Request-ID": None}}, "missing X-Request-ID"),
         ({"headers": {"Content-Type": "text/plain"}}, "Content-Type"),
@@ -99,13 +117,50 @@ def test_rejects_requests_that_break_the_contract(
     assert post(server.url).status_code == 503, "a rejected request must not consume the queue"
 
 
-def test_accepts_content_type_with_charset_and_a_signature_just_inside_the_window(
-    server: WebhookServer,
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"secret": "wrong-secret"}, "does not match"),
+        ({"t": int(time.time()) - 301}, "older than 300"),
+        ({"headers": {"X-LRS-Signature": "sha256=abc"}}, "malformed"),
+        ({"headers": {"X-LRS-Signature": None}}, "missing X-LRS-Signature"),
+        ({"scheme": STANDARD}, "is the target's signature standard?"),
+    ],
+)
+def test_a_receiver_built_on_lrs_v1_rejects_what_its_header_does_not_sign(
+    lrs_v1_server: WebhookServer, overrides: dict[str, Any], reason: str
 ) -> None:
-    response = post(
-        server.url, t=int(time.time()) - 290, headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+    response = post(lrs_v1_server.url, **{"scheme": LRS_V1, **overrides})
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert post(lrs_v1_server.url, scheme=LRS_V1, key="v1").status_code == 200
+    assert lrs_v1_server.distinct_keys() == {"v1"}
+
+
+@pytest.mark.parametrize("scheme", [STANDARD, LRS_V1])
+def test_accepts_content_type_with_charset_and_a_signature_just_inside_the_window(scheme: str) -> None:
+    with WebhookServer(secret=SECRET, signature=scheme) as server:
+        response = post(
+            server.url,
+            t=int(time.time()) - 290,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            scheme=scheme,
+        )
     assert response.status_code == 200
+
+
+def test_takes_a_whsec_secret_as_base64_and_any_other_as_its_utf8_bytes() -> None:
+    whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    with WebhookServer(secret=whsec) as server:
+        assert post(server.url, secret=whsec).status_code == 200
+    # The plain-text secret of a target made before Standard Webhooks is not base64 at all.
+    with WebhookServer(secret="plain text, not base64!") as server:
+        assert post(server.url, secret="plain text, not base64!").status_code == 200
+
+
+def test_refuses_a_signature_scheme_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="signature must be one of"):
+        WebhookServer(secret=SECRET, signature="sha1")
 
 
 def test_answers_from_the_queue_then_the_default(server: WebhookServer) -> None:
@@ -221,7 +276,7 @@ def test_runs_as_a_standalone_process() -> None:
         assert post(f"http://127.0.0.1:{port}/hook", secret="not-S").status_code == 400
         lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert (lines[0]["status"], lines[0]["idempotency_key"]) == (200, "solo")
-        assert lines[1]["status"] == 400 and "does not match" in lines[1]["rejected"]
+        assert lines[1]["status"] == 400 and "No matching signature" in lines[1]["rejected"]
         proc.terminate()
         assert proc.wait(10) == 0
     finally:

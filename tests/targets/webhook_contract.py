@@ -2,7 +2,9 @@
 
 The receiver side (``check_request``) is deliberately strict: a fake that accepts anything
 would let the engine drift from the contract unnoticed. It has no Django import so the
-server also runs as a standalone process.
+server also runs as a standalone process, and never imports the adapter's signing code: it
+verifies as a receiver would, Standard Webhooks with the ``standardwebhooks`` library, ``lrs-v1``
+with its own HMAC.
 """
 
 from __future__ import annotations
@@ -11,14 +13,24 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from standardwebhooks import Webhook, WebhookVerificationError
 
 EVENTS = frozenset({"statement.stored", "statement.voided"})
 ALERT_EVENT = (
     "lrs.alert"  # to an alert target: {"event", "alert": {rule, target, state, value, threshold, text, link}}
 )
 ALERT_FIELDS = frozenset({"rule", "target", "state", "value", "threshold", "text", "link"})
-SIGNATURE_HEADER = "X-LRS-Signature"
+# A person was erased: {"event", "actor": {"employeeId"} | {"pseudonym"} | {"pseudonyms": [...]}, "erasedAt"}
+ERASED_EVENT = "actor.erased"
+ERASED_ACTOR_FORMS = ({"employeeId"}, {"pseudonym"}, {"pseudonyms"})
+STANDARD, LRS_V1 = "standard", "lrs-v1"  # a target's "signature"
+SCHEMES = (STANDARD, LRS_V1)
+SIGNATURE_HEADER = "X-LRS-Signature"  # lrs-v1
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_SIGNATURE_AGE_SECONDS = 300
 
 
@@ -26,6 +38,40 @@ class Headers(Protocol):
     """Case-insensitive header access, as ``http.client.HTTPMessage`` provides."""
 
     def get(self, name: str, default: None = None) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def receiver_webhook(secret: str) -> Webhook:
+    """The ``standardwebhooks`` verifier a receiver sets up with a target's secret: a ``whsec_``
+    secret as it is (the library base64-decodes it), any other as its UTF-8 bytes (given a
+    string, the library would base64-decode that too, which is not the key the LRS signs with)."""
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+
+
+def standard_headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for ``body``, signed with the library (for tests that send)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    signed = receiver_webhook(secret).sign(msg_id, datetime.fromtimestamp(t, tz=UTC), body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(t), "webhook-signature": signed}
+
+
+def check_standard(secret: str, headers: Headers, body: bytes) -> str | None:
+    """Why the Standard Webhooks signature is unacceptable (the library's verdict, headers and
+    body exactly as received: wrong, stale beyond 5 minutes, missing), or None when it is valid."""
+    if not any(headers.get(name) for name in STANDARD_HEADERS) and headers.get(SIGNATURE_HEADER):
+        return (
+            f"expected Standard Webhooks headers, got {SIGNATURE_HEADER}: is the target's signature lrs-v1?"
+        )
+    try:
+        receiver_webhook(secret).verify(body, dict(headers.items()), json_parse=False)
+    except WebhookVerificationError as exc:
+        return f"Standard Webhooks verification failed: {exc}"
+    except ValueError:  # what the library cannot parse: a signature without "v1,", bad base64
+        return "malformed webhook-signature (expected v1,<base64>) or a body that is not UTF-8"
+    if headers.get("webhook-id") != headers.get("Idempotency-Key"):
+        return "webhook-id must be the Idempotency-Key"
+    return None
 
 
 def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -82,6 +128,13 @@ def _check_payload(payload: Any) -> str | None:
         ):
             return f"alert must be an object with exactly {sorted(ALERT_FIELDS)}, state raised or cleared"
         return None
+    if payload.get("event") == ERASED_EVENT:
+        actor = payload.get("actor")
+        if set(payload) != {"event", "actor", "erasedAt"} or not isinstance(actor, dict):
+            return "actor.erased must be exactly {event, actor, erasedAt}"
+        if set(actor) not in ERASED_ACTOR_FORMS:
+            return "an erased actor is named only by employeeId, pseudonym or pseudonyms"
+        return None
     if payload.get("event") not in EVENTS:
         return f"event must be one of {sorted(EVENTS)}"
     statement = payload.get("statement")
@@ -92,8 +145,11 @@ def _check_payload(payload: Any) -> str | None:
     return None
 
 
-def check_request(secret: str, method: str, headers: Headers, body: bytes) -> tuple[str | None, Any]:
-    """Validate one request against the contract: (reason it is rejected or None, parsed JSON)."""
+def check_request(
+    secret: str, method: str, headers: Headers, body: bytes, scheme: str = STANDARD
+) -> tuple[str | None, Any]:
+    """Validate one request against the contract, its signature by ``scheme`` (the target's
+    ``signature``): (reason it is rejected or None, parsed JSON)."""
     parsed: Any = None
     try:
         parsed = json.loads(body) if body else None
@@ -107,7 +163,14 @@ def check_request(secret: str, method: str, headers: Headers, body: bytes) -> tu
     for name in ("Idempotency-Key", "X-Request-ID"):
         if not (headers.get(name) or "").strip():
             return f"missing {name}", parsed
-    reason = check_signature(secret, headers.get(SIGNATURE_HEADER), body)
+    if scheme == STANDARD:
+        reason = check_standard(secret, headers, body)
+    elif headers.get(SIGNATURE_HEADER) is None and headers.get("webhook-signature"):
+        reason = (
+            f"expected {SIGNATURE_HEADER}, got Standard Webhooks headers: is the target's signature standard?"
+        )
+    else:
+        reason = check_signature(secret, headers.get(SIGNATURE_HEADER), body)
     if reason:
         return reason, parsed
     if parsed is None:

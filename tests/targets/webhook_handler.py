@@ -43,7 +43,10 @@ class RecordedRequest:
 
     @property
     def idempotency_key(self) -> str | None:
-        return self.header("Idempotency-Key")
+        """What a receiver drops repeats by: ``webhook-id`` under Standard Webhooks (the
+        specification's idempotency key; the contract has it equal ``Idempotency-Key``), else
+        ``Idempotency-Key``."""
+        return self.header("webhook-id") or self.header("Idempotency-Key")
 
     @property
     def request_id(self) -> str | None:
@@ -70,7 +73,7 @@ class WebhookHandler(RecordingHandler):
         owner = self.owner
         stopping = owner.stopping
         body = self._read_body()
-        reason, parsed = check_request(owner.secret, self.command, self.headers, body)
+        reason, parsed = check_request(owner.secret, self.command, self.headers, body, owner.signature)
         if reason is None and self.path.split("?", 1)[0] != owner.path:
             reason = f"unknown path {self.path}, the hook is {owner.path}"
         record = RecordedRequest(

@@ -3,9 +3,10 @@
 Why a real server rather than ``responses``/mocks: the engine's retries, timeouts, connection
 errors and signature code must run for real, and a Celery worker in another process must be
 able to reach the receiver. The server checks our webhook contract strictly (400 with a reason),
-records every request, answers from a script of behaviours, and can stop and start again on the
-same port to simulate an outage. Run it standalone with
-``python -m tests.targets.webhook_server --port 8099 --secret S``.
+the signature by the scheme the target uses (``signature``: Standard Webhooks, verified with the
+``standardwebhooks`` library, or ``lrs-v1``), records every request, answers from a script of
+behaviours, and can stop and start again on the same port to simulate an outage. Run it
+standalone with ``python -m tests.targets.webhook_server --port 8099 --secret S``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from tests.targets.behaviours import Behaviour, hang, ok, refuse, retry_after, status
 from tests.targets.local_server import LocalServer
+from tests.targets.webhook_contract import SCHEMES, STANDARD
 from tests.targets.webhook_handler import RecordedRequest, WebhookHandler
 
 __all__ = ["Behaviour", "RecordedRequest", "WebhookServer", "hang", "ok", "refuse", "retry_after", "status"]
@@ -39,9 +41,13 @@ class WebhookServer(LocalServer):
         port: int = 0,
         path: str = "/hook",
         max_signature_age: int = 300,
+        signature: str = STANDARD,
     ):
+        if signature not in SCHEMES:
+            raise ValueError(f"signature must be one of {SCHEMES}, not {signature!r}")
         super().__init__(host, port)
         self.secret, self.path, self.max_signature_age = secret, path, max_signature_age
+        self.signature = signature
         self._queue: deque[Behaviour] = deque()
         self._default: Behaviour = ok()
 
@@ -73,12 +79,13 @@ class WebhookServer(LocalServer):
         return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
 
     def distinct_keys(self) -> set[str]:
-        """Distinct ``Idempotency-Key`` values among requests answered 2xx."""
+        """Distinct idempotency keys (``RecordedRequest.idempotency_key``) among requests
+        answered 2xx."""
         return {r.idempotency_key for r in self.accepted() if r.idempotency_key}
 
     def effects(self) -> list[Any]:
-        """What a receiver deduplicating by ``Idempotency-Key`` would apply: the JSON body of
-        the first 2xx request per key, in arrival order."""
+        """What a receiver deduplicating by idempotency key would apply: the JSON body of the
+        first 2xx request per key, in arrival order."""
         seen: set[str] = set()
         result = []
         for request in self.accepted():
@@ -101,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret", default=DEFAULT_SECRET)
     parser.add_argument("--path", default="/hook")
     parser.add_argument("--status", type=int, default=200, help="answer for valid requests")
+    parser.add_argument("--signature", choices=SCHEMES, default=STANDARD, help="the target's scheme")
     args = parser.parse_args(argv)
-    server = WebhookServer(args.secret, args.host, args.port, args.path)
+    server = WebhookServer(args.secret, args.host, args.port, args.path, signature=args.signature)
     server.set_default(status(args.status))
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

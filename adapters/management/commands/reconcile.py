@@ -1,7 +1,7 @@
-"""``manage.py reconcile --target NAME [--since T] [--until T] [--repair] [--json]``.
+"""``manage.py reconcile --target NAME [--since T] [--until T] [--repair] [--dry-run] [--json]``.
 
-Exit status: 0 when the drift is within ``LRS_RECONCILE_MAX_DRIFT_PERCENT``, 1 when not, 2 on an
-error (unknown target, bad time, a target that cannot be read)."""
+Exit status: 0 when the drift is within ``LRS_RECONCILE_MAX_DRIFT_PERCENT``, 1 when not (a dry run
+too), 2 on an error (unknown target, bad time, a target that cannot be read)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from tqdm import tqdm
 
+from adapters.management.cli import add_progress_argument, progress_bar
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.run import reconcile
 from adapters.reconciliation.tasks import default_window, drift_judged
-from lrs.statements.selectors import StatementQuery, statement_window_count
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.timestamps import parse_timestamp
 
@@ -31,10 +30,11 @@ FIELDS = (
 )
 
 
-def summary(run: ReconciliationRun) -> dict[str, Any]:
+def summary(run: ReconciliationRun, *, dry_run: bool = False) -> dict[str, Any]:
+    """The run's figures; a dry run's has no run id and says what a repair ``would_repair``."""
     counts = run.counts
     expected = counts.get("expected", 0)
-    return {
+    figures = {
         "run": run.pk,
         "target": run.target.name,
         "since": run.since.isoformat(),
@@ -47,13 +47,21 @@ def summary(run: ReconciliationRun) -> dict[str, Any]:
         "read_back": run.read_back,
         "repaired": counts.get("repaired", 0),
     }
+    if dry_run:
+        repaired = figures.pop("repaired")
+        if run.repair:
+            figures["would_repair"] = repaired
+        figures["dry_run"] = True
+    return figures
 
 
 class Command(BaseCommand):
     help = "Compare what a target holds with what the learning records say (and --repair the difference)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--target", required=True)
+        parser.add_argument(
+            "--target", required=True, help="the name of the target to compare (an unknown name exits 2)"
+        )
         parser.add_argument(
             "--since", help="ISO 8601; statements stored after this (default: 2 days ago, 00:00 UTC)"
         )
@@ -63,8 +71,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repair", action="store_true", help="send what is missing, retract what is extra"
         )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="compare, but store no run and judge no alert; with --repair, count what it would "
+            "send (would_repair) and send nothing",
+        )
         parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-        parser.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
+        add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         target = Target.objects.filter(name=options["target"]).first()
@@ -82,24 +96,38 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         if since >= until:
             raise CommandError("--since must be before --until", returncode=2)
-        total = statement_window_count(StatementQuery(since=since, until=until))
-        bar = tqdm(
-            total=total,
+        dry_run = options["dry_run"]
+        # The total is set once the comparison knows it (reconcile's ``sized``): the statements of
+        # the window it reads, or none for a target compared record by record (count and rate only).
+        bar = progress_bar(
+            self,
+            total=None,
             unit="stmt",
-            unit_scale=True,
-            desc=f"reconcile {target.name}",
-            file=self.stderr._out,
+            desc=f"reconcile {target.name}" + (" (dry run)" if dry_run else ""),
             disable=options["no_progress"],
         )
+
+        def sized(total: int | None) -> None:
+            if total is None:
+                bar.unit = "record"
+            bar.reset(total=total)
+
         try:
             with bar:
                 run = reconcile(
-                    target=target, since=since, until=until, repair=options["repair"], progress=bar.update
+                    target=target,
+                    since=since,
+                    until=until,
+                    repair=options["repair"],
+                    progress=bar.update,
+                    sized=sized,
+                    dry_run=dry_run,
                 )
-        except Exception as exc:  # the target cannot be read, a secret is missing: recorded on the run
+        except Exception as exc:  # the target cannot be read, a secret is missing (recorded on a stored run)
             raise CommandError(f"reconciliation of {target.name} failed: {exc}", returncode=2) from None
-        drift_judged(target)
-        figures = summary(run)
+        if not dry_run:
+            drift_judged(target)
+        figures = summary(run, dry_run=dry_run)
         if options["json"]:
             self.stdout.write(json.dumps(figures))
         else:

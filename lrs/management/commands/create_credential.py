@@ -1,8 +1,8 @@
-"""``manage.py create_credential NAME --scopes all [--key K --secret S]``
+"""``manage.py create_credential NAME --scopes all [--key K --secret S] [--dry-run]``
 
 Creates or updates an xAPI credential by name, so provisioning scripts can run it
 repeatedly. Prints the key and secret only when it generated them (a secret passed
-in is never echoed, and only its digest is stored).
+in is never echoed, and only its digest is stored). Exit status 1 for an unknown scope.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from lrs.credentials import scopes as scope_rules
 from lrs.credentials.services import credential_upsert
@@ -28,20 +29,35 @@ class Command(BaseCommand):
         parser.add_argument("--key", help="the public key (generated when absent for a new credential)")
         parser.add_argument("--secret", help="the secret (generated when absent for a new credential)")
         parser.add_argument("--inactive", action="store_true", help="disable the credential")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="say whether it would create or update the credential; change nothing, print no secret",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             scopes = scope_rules.parse(options["scopes"])
         except ValueError as exc:
             raise CommandError(f"--scopes: {exc}") from None
-        result = credential_upsert(
-            name=options["name"],
-            scopes=scopes,
-            key=options["key"],
-            secret=options["secret"],
-            is_active=not options["inactive"],
-        )
+        # Upserted and, in a dry run, rolled back: the answer is the service's own, not a guess.
+        with transaction.atomic():
+            result = credential_upsert(
+                name=options["name"],
+                scopes=scopes,
+                key=options["key"],
+                secret=options["secret"],
+                is_active=not options["inactive"],
+            )
+            if options["dry_run"]:
+                transaction.set_rollback(True)
         verb = "created" if result.created else "updated"
+        if options["dry_run"]:
+            self.stdout.write(
+                f"credential {options['name']!r} would be {verb}; scopes: {','.join(scopes)} "
+                "(dry run, nothing changed)"
+            )
+            return
         self.stdout.write(f"credential {result.credential.name!r} {verb}; scopes: {','.join(scopes)}")
         if result.generated_key:
             self.stdout.write(f"key:    {result.credential.key}")

@@ -2,6 +2,7 @@
 
 Development only. Each run sets a fresh admin password and demo secret and
 prints them, since only digests are stored and they cannot be shown again.
+``--dry-run`` says what it would create or reset.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lrs.credentials import scopes
+from lrs.credentials.models import Credential
 from lrs.credentials.services import credential_upsert
 
 DEMO_KEY = "demo"
@@ -29,9 +31,24 @@ DEMO_STATEMENT = (
 class Command(BaseCommand):
     help = "Create (or reset) the quickstart admin user and demo xAPI credential, and print them."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="say which account and credential it would create or reset; change nothing",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.LRS_ENV != "development":
             raise CommandError("quickstart_accounts only runs with LRS_ENV=development")
+        if options["dry_run"]:
+            user = "reset" if get_user_model().objects.filter(username="admin").exists() else "create"
+            demo = "reset" if Credential.objects.filter(name="demo").exists() else "create"
+            self.stdout.write(
+                f"would {user} the admin user 'admin' (a new password) and {demo} the demo credential "
+                "(a new secret) (dry run, nothing changed)"
+            )
+            return
         password = secrets.token_urlsafe(12)
         user_model = get_user_model()
         user = user_model.objects.filter(username="admin").first() or user_model(username="admin")

@@ -1,18 +1,24 @@
 """The webhook adapter's request, exactly (a golden test), its signature, and what it says about
-the learner: by default a minimised statement and the employee id or a pseudonym."""
+the learner: by default a minimised statement and the employee id or a pseudonym. Signatures as
+receivers verify them: test_standard_webhooks.py."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import replace
 
 import pytest
+from standardwebhooks import Webhook
 
 from adapters.base import DeliveryContext
 from adapters.identity.links import Identifiers, identity_links_upsert
-from adapters.webhook.adapter import WebhookAdapter, signature_header
+from adapters.webhook import adapter as webhook_adapter
+from adapters.webhook.adapter import WebhookAdapter
+from adapters.webhook.signing import signature_header
 
 STATEMENT = {
     "id": "9c1c2b5e-3f2a-4d8e-9d0e-2f6f1c2a7b10",
@@ -56,7 +62,9 @@ def context(kind: str = "deliver", **resolved) -> DeliveryContext:
     )
 
 
-def test_translate_builds_the_signed_request():
+def test_translate_builds_the_request_signed_by_standard_webhooks(monkeypatch):
+    now = int(time.time())
+    monkeypatch.setattr(webhook_adapter, "attempt_time", lambda: now)
     request = adapter(payload="full").translate(STATEMENT, context())
     assert (
         request.method == "POST" and request.url == "https://hooks.example.com/lrs" and request.timeout == 3
@@ -67,13 +75,19 @@ def test_translate_builds_the_signed_request():
         "statement": STATEMENT,
         "actor": {"employeeId": "E100"},
     }
-    headers = request.headers
-    assert headers["Idempotency-Key"] == "S:hook:deliver"
-    assert headers["X-Request-ID"] == "c1"
-    assert headers["Content-Type"] == "application/json"
-    timestamp, digest = (part.split("=", 1)[1] for part in headers["X-LRS-Signature"].split(","))
-    expected = hmac.new(b"k3y", f"{timestamp}.".encode() + request.body, hashlib.sha256).hexdigest()
-    assert digest == expected
+    headers = dict(request.headers)
+    signature = headers.pop("webhook-signature")
+    assert headers == {
+        "Content-Type": "application/json",
+        "Idempotency-Key": "S:hook:deliver",
+        "X-LRS-Event": "statement.stored",
+        "X-Request-ID": "c1",
+        "webhook-id": "S:hook:deliver",
+        "webhook-timestamp": str(now),
+    }
+    digest = hmac.new(b"k3y", f"S:hook:deliver.{now}.".encode() + request.body, hashlib.sha256).digest()
+    assert signature == "v1," + base64.b64encode(digest).decode()
+    assert Webhook(b"k3y").verify(request.body, request.headers) == json.loads(request.body)
 
 
 def test_retraction_is_a_voided_event_with_its_own_key():
@@ -82,7 +96,7 @@ def test_retraction_is_a_voided_event_with_its_own_key():
     assert request.headers["Idempotency-Key"] == "S:hook:retract"
 
 
-def test_signature_header_format():
+def test_lrs_v1_signature_header_format_is_unchanged():
     assert signature_header("k", b"{}", 1700000000) == (
         "t=1700000000,v1=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     )

@@ -1,0 +1,53 @@
+"""What the fan-out's management commands share: the progress bar of a long command and the dry run
+of one whose service has none of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from tqdm import tqdm
+
+DRY_RUN_NOTE = "dry run, nothing changed"
+
+
+def add_progress_argument(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it shows count, rate and ETA on stderr; the summary is on stdout)",
+    )
+
+
+def progress_bar(
+    command: BaseCommand, *, total: int | None, unit: str, desc: str, disable: bool, initial: int = 0
+) -> tqdm:
+    """A bar on the command's stderr: count, rate and ETA (no ETA while ``total`` is None).
+
+    It is drawn whether or not stderr is a terminal: a log of a nightly run shows how far it came
+    and how fast, and stdout keeps only the summary for scripts to read."""
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit=unit,
+        unit_scale=True,
+        desc=desc,
+        file=command.stderr._out,
+        disable=disable,
+        dynamic_ncols=True,
+    )
+
+
+@contextmanager
+def rolled_back_if(dry_run: bool) -> Iterator[None]:
+    """Run the block in a transaction that a dry run rolls back at the end.
+
+    The work is really done, so a dry run counts exactly what a real run would do; then none of it
+    is kept, and what it asked to run after commit (sending, draining) is dropped with it. Only for
+    services whose effects are all in the database."""
+    with transaction.atomic():
+        yield
+        if dry_run:
+            transaction.set_rollback(True)

@@ -1,0 +1,267 @@
+"""Erase a person everywhere: the statement store, documents, the identity map, delivery records,
+and the effects already made at the targets.
+
+Which statements, and what happens to them (README, "Privacy"):
+- The person's own statements (their actor is the person): ``delete`` removes them, ``pseudonymise``
+  keeps them with the person replaced by a stable keyed pseudonym (an ``account`` on
+  ``LRS_PSEUDONYM_HOMEPAGE``, no name).
+- Other people's statements that name the person in another role (instructor, team, group member,
+  object, authority, a SubStatement) are pseudonymised in both modes: the other learner's record
+  stays whole, without the person in it.
+
+At the targets, per target ``on_erasure`` (default ``retract`` for the PMS and the marketplace,
+``ignore`` otherwise): deliveries of the person's statements not yet made are cancelled
+everywhere; ``retract`` retracts every effect made, through the normal delivery path (PMS events
+deleted, marketplace skills recomputed without the erased evidence). In ``delete`` mode the own
+statements are hidden at once (voided) and deleted once every retraction has settled
+(``finish_erasures``, run by the sweep), since a retraction reads its statement.
+
+Also erased: state and agent-profile documents of the person, their identity links, employee
+record and identity history, and the personal data kept in delivery and attempt records (error
+texts, response excerpts, held keys). The ``ErasureRequest`` keeps counts and a keyed hash of the
+identifiers, so a repeat is recognised and reports the first request's counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from adapters.base import DELIVER, RETRACT
+from adapters.delivery.voiding import deliveries_for_voided
+from adapters.models import (
+    Attempt,
+    Delivery,
+    Employee,
+    ErasureRequest,
+    IdentityChange,
+    IdentityLink,
+    SkillEvidence,
+    Target,
+)
+from adapters.privacy import notices
+from adapters.privacy.subjects import Subject
+from lrs.documents.services import documents_of_agents_delete
+from lrs.statements.erasure import delete_statements, pseudonymise_statements, statements_naming
+from lrs.statements.models import Statement
+
+MODES = (ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE)
+POLICIES = ("retract", "notify", "ignore")
+DEFAULT_POLICY = {"pms": "retract", "marketplace": "retract", "webhook": "notify"}
+ERASED = "erased"  # what an erased error text or excerpt reads
+
+
+def on_erasure(target: Target) -> str:
+    return target.config.get("on_erasure") or DEFAULT_POLICY.get(target.adapter, "ignore")
+
+
+def pseudonym(ifi: str) -> dict[str, str]:
+    """The stable pseudonymous account of an IFI: keyed (``LRS_PSEUDONYM_KEY``, or derived from
+    SECRET_KEY), so no one without the key can link it back by hashing known addresses."""
+    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
+    name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
+    return {"homePage": settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
+
+
+@dataclass
+class ErasurePlan:
+    """What an erasure does (all a dry run reports)."""
+
+    own_statements: list[int]
+    other_statements: list[int]
+    documents: int
+    identity_links: int
+    retractions: dict[str, int] = field(default_factory=dict)  # target name -> effects to retract
+    policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
+
+
+@dataclass
+class ErasureOutcome:
+    request: ErasureRequest
+    repeated: bool
+    plan: ErasurePlan | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "erasure_request": self.request.pk,
+            "repeated": self.repeated,
+            "mode": self.request.mode,
+            "status": self.request.status,
+            "counts": self.request.counts,
+            "targets": self.request.targets,
+        }
+
+
+def plan_erasure(subject: Subject) -> ErasurePlan:
+    found = statements_naming(subject.ifis)
+    made = (
+        Delivery.objects.filter(statement_id__in=found.own, kind=DELIVER, status=Delivery.DELIVERED)
+        .values_list("target__name", flat=True)
+        .order_by()
+    )
+    targets = list(Target.objects.all())
+    policies = {target.name: on_erasure(target) for target in targets}
+    return ErasurePlan(
+        own_statements=found.own,
+        other_statements=found.others,
+        documents=_documents_count(subject),
+        identity_links=len(subject.links),
+        retractions={name: count for name, count in Counter(made).items() if policies.get(name) == "retract"},
+        policies=policies,
+    )
+
+
+def erase_subject(
+    subject: Subject, *, mode: str, requested_by: str, dry_run: bool = False
+) -> ErasureOutcome | ErasurePlan:
+    """Erase the person (see the module docstring); a dry run returns the plan and writes nothing.
+    A repeat of an erasure already made (same identifiers, nothing of them left) changes nothing
+    and returns the first request."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be delete or pseudonymise, not {mode!r}")
+    plan = plan_erasure(subject)
+    if dry_run:
+        return plan
+    earlier = ErasureRequest.objects.filter(subject_hash=subject.fingerprint).order_by("requested_at").first()
+    if earlier is not None and not (
+        plan.own_statements or plan.other_statements or plan.documents or subject.links
+    ):
+        return ErasureOutcome(earlier, repeated=True, plan=plan)
+    counts: dict[str, int] = {}
+    with transaction.atomic():  # the fan-out: cancel, retract, scrub
+        retract_ids = {t.id for t in Target.objects.all() if plan.policies.get(t.name) == "retract"}
+        retractions = deliveries_for_voided(
+            statement_pks=plan.own_statements,
+            reason="statement erased before delivery",
+            retract_target_ids=retract_ids,
+        )
+        counts["retractions"] = len(retractions)
+        counts["evidence_rows"] = SkillEvidence.objects.filter(
+            statement_id__in=plan.own_statements, erased_at__isnull=True
+        ).update(erased_at=timezone.now())
+        counts["delivery_records_scrubbed"] = _scrub_deliveries(plan.own_statements + plan.other_statements)
+    # The statements: the person's own and others naming them, rewritten without them.
+    counts["statements_pseudonymised"] = pseudonymise_statements(
+        plan.own_statements + plan.other_statements, subject.ifis, pseudonym
+    )
+    with transaction.atomic():
+        if mode == ErasureRequest.DELETE and plan.own_statements:
+            Statement.objects.filter(id__in=plan.own_statements).update(voided=True)  # hidden now
+        counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
+        counts.update(_erase_identity(subject))
+        request = ErasureRequest.objects.create(
+            requested_by=requested_by,
+            mode=mode,
+            subject_hash=subject.fingerprint,
+            identifiers=len(subject.ifis),
+            counts={
+                "own_statements": len(plan.own_statements),
+                "other_statements": len(plan.other_statements),
+                **counts,
+            },
+            targets=_target_entries(plan, subject),
+            statement_pks=plan.own_statements,
+            status=ErasureRequest.RETRACTING,
+        )
+    finish_erasures(request_ids=[request.pk])
+    request.refresh_from_db()
+    return ErasureOutcome(request, repeated=False, plan=plan)
+
+
+def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, Any]]:
+    """Per target: its policy and how many effects it retracts; a target to notify keeps the
+    message it is owed (employee id or pseudonyms) until it took it (``notices``)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name, policy in plan.policies.items():
+        entry: dict[str, Any] = {"policy": policy, "retractions": plan.retractions.get(name, 0)}
+        if policy == "notify":
+            names = sorted(pseudonym(ifi)["name"] for ifi in subject.ifis)
+            entry["notice"] = {
+                "employee_id": subject.employee_id,
+                "pseudonyms": [] if subject.employee_id else names,
+            }
+        entries[name] = entry
+    return entries
+
+
+def finish_erasures(*, request_ids: list[int] | None = None) -> int:
+    """Complete erasures whose notices were taken and retractions have all settled: the erased
+    evidence rows go, and
+    delete mode deletes the statements (with their deliveries and attempts); returns how many
+    finished.
+    The sweep calls it; an erasure with nothing to retract finishes at once."""
+    pending = ErasureRequest.objects.filter(status=ErasureRequest.RETRACTING)
+    if request_ids is not None:
+        pending = pending.filter(id__in=request_ids)
+    finished = 0
+    for request in pending:
+        if notices.unsent(request):
+            notices.notify(request)  # a target that did not take it is tried again next run
+            if notices.unsent(request):
+                continue
+        pks = request.statement_pks or []
+        open_retractions = Delivery.objects.filter(
+            statement_id__in=pks or [-1],
+            kind=RETRACT,
+            status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT],
+        )
+        if pks and open_retractions.exists():
+            continue
+        with transaction.atomic():
+            if pks and request.mode == ErasureRequest.DELETE:
+                attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
+                deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
+                removed = delete_statements(pks)
+                request.counts = {
+                    **request.counts,
+                    "statements_deleted": removed["statements"],
+                    "attachments_deleted": removed["attachments"],
+                    "deliveries_deleted": deliveries,
+                    "attempts_deleted": attempts,
+                }
+            SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False).delete()
+            request.status = ErasureRequest.DONE
+            request.statement_pks = []
+            request.finished_at = timezone.now()
+            request.save(update_fields=["counts", "status", "statement_pks", "finished_at"])
+            finished += 1
+    return finished
+
+
+def _documents_count(subject: Subject) -> int:
+    from lrs.documents.models import Document
+
+    return Document.objects.filter(agent_ifi__in=sorted(subject.ifis)).count()
+
+
+def _scrub_deliveries(statement_pks: list[int]) -> int:
+    """Personal data in delivery records of these statements: error texts and response excerpts
+    (a target's answer may quote the learner), held keys (an e-mail address)."""
+    deliveries = Delivery.objects.filter(statement_id__in=statement_pks)
+    Attempt.objects.filter(delivery__statement_id__in=statement_pks).update(error=ERASED, response_excerpt="")
+    return deliveries.exclude(last_error="").update(last_error=ERASED, held_key="")
+
+
+def _erase_identity(subject: Subject) -> dict[str, int]:
+    counts = {"identity_links": 0, "identity_history": 0, "employees": 0, "held_deliveries": 0}
+    keys = sorted(subject.lookup_keys)
+    if keys:
+        counts["held_deliveries"] = Delivery.objects.filter(status=Delivery.HELD, held_key__in=keys).update(
+            status=Delivery.CANCELLED, held_key="", last_error="actor erased", updated_at=timezone.now()
+        )
+        counts["identity_links"] = IdentityLink.objects.filter(lookup_key__in=keys).delete()[0]
+    if subject.employee_id:
+        counts["identity_links"] += IdentityLink.objects.filter(employee_id=subject.employee_id).delete()[0]
+        # The history names the identifiers: it goes with them (the erasure request records it).
+        counts["identity_history"] = IdentityChange.objects.filter(employee_id=subject.employee_id).delete()[
+            0
+        ]
+        counts["employees"] = Employee.objects.filter(employee_id=subject.employee_id).delete()[0]
+    return counts

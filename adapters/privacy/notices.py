@@ -1,0 +1,59 @@
+"""Telling targets a person was erased (``on_erasure: notify``): one message per erasure request
+and target, through the adapter's ``erasure_requests`` and ``send`` (the one HTTP seam), with the
+request's key as idempotency key, so a retry is applied once. A target that did not take it yet
+is tried again by ``finish_erasures`` (every minute) until it does; only then does the request
+drop what the message carries (the employee id or the pseudonyms)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from adapters.base import AdapterError, DeliveryContext, ErasureNotice
+from adapters.models import ErasureRequest, Target
+from adapters.registry import adapter_for
+from adapters.secrets import SecretUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def unsent(request: ErasureRequest) -> list[str]:
+    return [name for name, entry in request.targets.items() if "notice" in entry]
+
+
+def notify(request: ErasureRequest) -> int:
+    """Send the request's unsent notices; how many targets took theirs now."""
+    took = 0
+    for name in unsent(request):
+        entry = request.targets[name]
+        target = Target.objects.filter(name=name).first()
+        if target is None or not target.enabled:
+            entry.pop("notice")
+            entry["notified"] = "target removed or disabled"
+            continue
+        notice = ErasureNotice(
+            key=f"erasure-{request.pk}",
+            target_name=name,
+            employee_id=entry["notice"]["employee_id"],
+            pseudonyms=tuple(entry["notice"]["pseudonyms"]),
+            erased_at=request.requested_at.isoformat(),
+        )
+        entry["attempts"] = entry.get("attempts", 0) + 1
+        context = DeliveryContext(
+            target_name=name, kind="erasure", idempotency_key=notice.key, attempt=entry["attempts"]
+        )
+        try:
+            adapter = adapter_for(target.adapter, target.config)
+            for outbound in adapter.erasure_requests(notice):
+                adapter.send(outbound, context)
+        except (AdapterError, SecretUnavailable) as exc:
+            entry["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
+            logger.warning("erasure notice %s to %s not sent: %s", notice.key, name, entry["last_error"])
+            continue
+        entry.pop("notice")
+        entry.pop("last_error", None)
+        entry["notified"] = timezone.now().isoformat()
+        took += 1
+    request.save(update_fields=["targets"])
+    return took

@@ -1,0 +1,202 @@
+"""Erasing a person: for every place a person can appear in a statement, in both modes, no trace
+is left that any xAPI query, the admin search or the index tables could reach; another learner's
+statement naming the person keeps everything but them; a repeat changes nothing; erasure and a
+concurrent ingest about the same person finish without a deadlock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from adapters.models import ErasureRequest
+from adapters.privacy.erasure import erase_subject, pseudonym
+from adapters.privacy.subjects import subject_for
+from lrs.documents.models import Document
+from lrs.statements.models import Statement, StatementAgent
+from lrs.xapi.agents import agent_ifi
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+PERSON = {"objectType": "Agent", "name": "Pat Person", "mbox": "mailto:pat.person@example.com"}
+OTHER = {"objectType": "Agent", "name": "Lee Other", "mbox": "mailto:lee.other@example.com"}
+TRACES = ("pat.person@example.com", "Pat Person")
+
+
+def statement(**parts) -> dict:
+    base = make_statement(actor_email="lee.other@example.com", statement_id=str(uuid.uuid4()))
+    base["actor"] = OTHER
+    base.update(parts)
+    return base
+
+
+def placements() -> dict[str, dict]:
+    """One statement per place the person can be named in."""
+    return {
+        "actor": statement(actor=PERSON),
+        "object": statement(object=PERSON, verb={"id": "http://adlnet.gov/expapi/verbs/interacted"}),
+        "group member": statement(actor={"objectType": "Group", "member": [PERSON, OTHER]}),
+        "instructor": statement(context={"instructor": PERSON}),
+        "team": statement(context={"team": {"objectType": "Group", "member": [PERSON]}}),
+        "sub-statement": statement(
+            object={
+                "objectType": "SubStatement",
+                "actor": PERSON,
+                "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+                "object": {"id": "http://example.com/a"},
+            }
+        ),
+    }
+
+
+def every_statement_text(xapi) -> str:
+    """Everything GET /statements serves, page by page, with the voided ones by id too."""
+    texts, response = [], xapi.get_statements(limit=100)
+    while True:
+        body = response.json()
+        texts.append(json.dumps(body))
+        if not body.get("more"):
+            break
+        response = xapi.get(body["more"])
+    for statement_id in Statement.objects.filter(voided=True).values_list("statement_id", flat=True):
+        texts.append(xapi.get_statements(voidedStatementId=str(statement_id)).content.decode())
+    return "\n".join(texts)
+
+
+def assert_no_trace(xapi, client) -> None:
+    ifi = agent_ifi(PERSON)
+    for related in ("false", "true"):
+        found = xapi.get_statements(agent=json.dumps(PERSON), related_agents=related).json()["statements"]
+        assert found == []
+    text = every_statement_text(xapi)
+    assert not [trace for trace in TRACES if trace in text]
+    person = xapi.get("/xapi/agents", {"agent": json.dumps({"mbox": PERSON["mbox"]})}).json()
+    assert "name" not in person or person["name"] == []
+    assert not StatementAgent.objects.filter(agent_ifi=ifi).exists()
+    assert not [trace for trace in TRACES if Statement.objects.filter(payload__contains=trace).exists()]
+    assert not Document.objects.filter(agent_ifi=ifi).exists()
+    state = xapi.get(
+        "/xapi/activities/state",
+        {"activityId": "http://example.com/a", "agent": json.dumps(PERSON), "stateId": "bookmark"},
+    )
+    assert state.status_code == 404
+    client.force_login(get_user_model().objects.create_superuser("dpo", "dpo@example.com", "pw-for-tests"))
+    pages = [client.get("/admin/lrs/statement/").content.decode()]
+    pages += [
+        client.get(f"/admin/lrs/statement/{pk}/change/").content.decode()
+        for pk in Statement.objects.values_list("pk", flat=True)
+    ]
+    assert not [trace for page in pages for trace in TRACES if trace in page]
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_erasure_leaves_no_trace_of_the_person_anywhere_and_keeps_others_statements(xapi, client, mode):
+    stored = placements()
+    assert xapi.post_statements(list(stored.values())).status_code == 200
+    mine = stored["actor"]["id"]
+    assert (
+        xapi.put_json(
+            "/xapi/activities/state",
+            {"page": 7},
+            query="?activityId=http://example.com/a&stateId=bookmark&agent=" + json.dumps(PERSON),
+        ).status_code
+        == 204
+    )
+    outcome = erase_subject(subject_for(agent=PERSON), mode=mode, requested_by="test")
+    assert outcome.request.counts["own_statements"] == 1
+    assert outcome.request.counts["other_statements"] == 5
+    assert outcome.request.counts["documents"] == 1
+
+    assert_no_trace(xapi, client)
+    # Another learner's statements stay, everything but the person in them.
+    for place, original in stored.items():
+        if place == "actor":
+            continue
+        kept = xapi.get_statements(statementId=original["id"])
+        assert kept.status_code == 200, place
+        assert kept.json()["actor"] == original["actor"] or place == "group member"
+    own = xapi.get_statements(statementId=mine)
+    if mode == "delete":
+        assert own.status_code == 404
+        assert not Statement.objects.filter(statement_id=mine).exists()
+    else:
+        # Kept under a stable pseudonym, which finds it.
+        account = pseudonym(agent_ifi(PERSON))
+        assert own.json()["actor"] == {"objectType": "Agent", "account": account}
+        found = xapi.get_statements(agent=json.dumps({"account": account})).json()["statements"]
+        assert mine in [item["id"] for item in found]
+
+
+def test_an_instructor_is_pseudonymised_in_the_learners_statement_which_stays(xapi):
+    lesson = statement(context={"instructor": PERSON})
+    xapi.post_statements(lesson)
+    erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    kept = xapi.get_statements(statementId=lesson["id"]).json()
+    assert kept["actor"] == OTHER
+    assert kept["context"]["instructor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(PERSON))}
+
+
+def test_a_repeat_request_is_a_no_op_reporting_the_same_counts(xapi):
+    xapi.post_statements([statement(actor=PERSON), statement(context={"instructor": PERSON})])
+    first = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    again = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    assert again.repeated and again.request.pk == first.request.pk
+    assert again.request.counts == first.request.counts
+    assert ErasureRequest.objects.count() == 1
+
+
+def test_a_dry_run_reports_and_erases_nothing(xapi):
+    xapi.post_statements([statement(actor=PERSON), statement(context={"instructor": PERSON})])
+    out = __import__("io").StringIO()
+    call_command("erase_actor", "--agent", json.dumps(PERSON), "--dry-run", "--json", stdout=out)
+    plan = json.loads(out.getvalue())
+    assert (plan["own_statements"], plan["other_statements"]) == (1, 1)
+    assert Statement.objects.filter(payload__contains="pat.person@example.com").count() == 2
+    assert not ErasureRequest.objects.exists()
+
+
+def test_the_command_erases_by_employee_id_and_refuses_an_unknown_person(xapi):
+    from adapters.identity.links import Identifiers, identity_links_upsert
+
+    identity_links_upsert(employee_id="E77", identifiers=Identifiers(emails=["pat.person@example.com"]))
+    xapi.post_statements(statement(actor=PERSON))
+    out = __import__("io").StringIO()
+    call_command("erase_actor", "--employee-id", "E77", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["counts"]["identity_links"] == 1 and result["status"] == "done"
+    assert not Statement.objects.filter(payload__contains="pat.person").exists()
+    with pytest.raises(CommandError, match="no identifier is linked"):
+        call_command("erase_actor", "--employee-id", "E77")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasure_and_a_concurrent_ingest_about_the_same_person_do_not_deadlock(make_credential):
+    from tests.conftest import XAPIClient
+
+    credential, secret = make_credential("lms", ["all"])
+    xapi = XAPIClient(credential, secret)
+    xapi.post_statements([statement(actor=PERSON) for _ in range(300)])
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            client = XAPIClient(credential, secret)
+            for _ in range(20):
+                assert client.post_statements(statement(actor=PERSON)).status_code == 200
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    erase_subject(subject_for(agent=PERSON), mode="pseudonymise", requested_by="test")
+    thread.join(timeout=60)
+    assert not thread.is_alive() and not errors

@@ -200,3 +200,21 @@ def test_erasure_and_a_concurrent_ingest_about_the_same_person_do_not_deadlock(m
     erase_subject(subject_for(agent=PERSON), mode="pseudonymise", requested_by="test")
     thread.join(timeout=60)
     assert not thread.is_alive() and not errors
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_a_more_link_issued_before_the_erasure_does_not_leak_the_person(xapi, mode):
+    xapi.post_statements(
+        [statement(actor=PERSON) for _ in range(3)] + [statement(context={"instructor": PERSON})]
+    )
+    first = xapi.get_statements(limit=1, agent=json.dumps({"mbox": PERSON["mbox"]})).json()
+    assert first["more"]
+    unfiltered = xapi.get_statements(limit=1).json()
+    erase_subject(subject_for(agent=PERSON), mode=mode, requested_by="test")
+    for more in (first["more"], unfiltered["more"]):
+        text, url = "", more
+        while url:
+            body = xapi.get(url).json()
+            text += json.dumps(body)
+            url = body.get("more")
+        assert not [trace for trace in TRACES if trace in text]

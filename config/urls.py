@@ -1,13 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from adapters.identity.api import EmployeeIdentityView, HrisFeedView
 from adapters.ops.metrics import metrics_view
 from adapters.privacy.api import ErasuresView, ErasureView
 from config.health import healthz, readyz
+from config.openapi.schema import XAPIRootView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("xapi/", XAPIRootView.as_view(), name="xapi-root"),
     path("xapi/", include("lrs.api.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
@@ -18,4 +21,7 @@ urlpatterns = [
     path("api/identity/hris", HrisFeedView.as_view(), name="identity-hris"),
     path("api/privacy/erasures", ErasuresView.as_view(), name="privacy-erasures"),
     path("api/privacy/erasures/<int:erasure_id>", ErasureView.as_view(), name="privacy-erasure"),
+    # The API description (config/openapi): OpenAPI 3 (YAML, ?format=json for JSON) and Swagger UI.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,20 +1,46 @@
-"""Django admin: browse statements (read-only) and manage xAPI credentials."""
+"""Django admin: browse statements (read-only) and manage xAPI credentials.
+
+``statement_panels``: other apps add sections to the statement page (the fan-out adds the
+statement's deliveries) without ``lrs`` importing them."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from lrs.credentials import scopes as scope_rules
 from lrs.credentials.models import Credential
 from lrs.statements.models import Statement
 from lrs.xapi.agents import agent_ifi
+
+# (title, render(statement) -> HTML) for each section another app adds to the statement page.
+statement_panels: list[tuple[str, Callable[[Statement], SafeString]]] = []
+
+
+def seconds(value: datetime | None) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def verb_name(payload: dict[str, Any], verb_id: str) -> str:
+    """The verb's display name (en first), else the last part of its IRI."""
+    display = (payload.get("verb") or {}).get("display") or {}
+    for language in ("en-US", "en-GB", "en"):
+        if display.get(language):
+            return str(display[language])
+    if display:
+        return str(next(iter(display.values())))
+    return verb_id.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or verb_id
 
 
 class InputFilter(admin.SimpleListFilter):
@@ -68,45 +94,94 @@ class ActivityFilter(InputFilter):
 
 @admin.register(Statement)
 class StatementAdmin(admin.ModelAdmin):
-    list_display = ("statement_id", "stored", "verb_id", "actor_ifi", "object_summary", "voided")
+    list_display = ("short_id", "stored_at", "verb", "actor", "object_summary", "voided")
+    list_display_links = ("short_id",)
     list_filter = (VerbFilter, ActorFilter, ActivityFilter, "voided", "stored")
     search_fields = ("=statement_id",)
+    search_help_text = "A statement id."
     ordering = ("-stored", "-id")
     show_full_result_count = False
     list_per_page = 50
     fields = (
         "statement_id",
-        "stored",
-        "timestamp",
+        "stored_at",
+        "timestamp_at",
         "version",
+        "verb",
         "verb_id",
         "actor_ifi",
         "object_summary",
         "registration",
         "voided",
         "credential",
+        "deliveries",
         "pretty_payload",
     )
     readonly_fields = fields
 
+    def _payload(self, obj: Statement) -> dict[str, Any]:
+        cache = obj.__dict__.setdefault("_parsed_payload", {})
+        if not cache:
+            cache.update(json.loads(obj.payload))
+        return cache
+
+    @admin.display(description="id")
+    def short_id(self, obj: Statement) -> SafeString:
+        return format_html('<span title="{}">{}</span>', obj.statement_id, str(obj.statement_id)[:8])
+
+    @admin.display(description="stored", ordering="stored")
+    def stored_at(self, obj: Statement) -> str:
+        return seconds(obj.stored)
+
+    @admin.display(description="timestamp")
+    def timestamp_at(self, obj: Statement) -> str:
+        return seconds(obj.timestamp)
+
+    @admin.display(description="verb")
+    def verb(self, obj: Statement) -> SafeString:
+        return format_html(
+            '<span title="{}">{}</span>', obj.verb_id, verb_name(self._payload(obj), obj.verb_id)
+        )
+
+    @admin.display(description="actor")
+    def actor(self, obj: Statement) -> SafeString:
+        ifi = obj.actor_ifi or ""
+        shown = ifi.removeprefix("mbox::mailto:")
+        if len(shown) > 40:
+            shown = shown[:39] + "…"
+        return format_html('<span title="{}">{}</span>', ifi, shown)
+
     @admin.display(description="object")
-    def object_summary(self, obj: Statement) -> str:
-        return str(
+    def object_summary(self, obj: Statement) -> SafeString:
+        full = str(
             obj.object_activity_id
             or obj.object_agent_ifi
             or (f"StatementRef {obj.object_statement_id}" if obj.object_statement_id else obj.object_type)
         )
+        definition = (self._payload(obj).get("object") or {}).get("definition") or {}
+        names = definition.get("name") or {}
+        name = names.get("en-US") or names.get("en") or next(iter(names.values()), "") if names else ""
+        shown = str(name) or (full if len(full) <= 60 else "…" + full[-59:])
+        return format_html('<span title="{}">{}</span>', full, shown)
+
+    @admin.display(description="deliveries")
+    def deliveries(self, obj: Statement) -> SafeString:
+        if not statement_panels:
+            return format_html("{}", "-")
+        return format_html_join("", "<div>{}</div>", ((render(obj),) for _title, render in statement_panels))
 
     @admin.display(description="statement (as stored)")
     def pretty_payload(self, obj: Statement) -> str:
         pretty = json.dumps(json.loads(obj.payload), indent=2, ensure_ascii=False, sort_keys=True)
         return format_html('<pre style="white-space: pre-wrap; font-size: 12px">{}</pre>', pretty)
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # Without the navigation sidebar the columns fit 1400 px (the breadcrumbs lead back).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> Any:
         # Statement ids are UUIDs: an exact match on a malformed one would raise, so ignore it.
         try:
-            import uuid
-
             uuid.UUID(search_term.strip())
         except ValueError:
             return (queryset.none() if search_term.strip() else queryset), False

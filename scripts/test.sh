@@ -8,6 +8,16 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The admin's browser test (tests/browser) drives headless Chromium: Debian's, installed when missing.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+      >/dev/null || { echo "installing chromium and chromium-driver failed" >&2; exit 1; }
+  else
+    echo "the browser test needs chromium and chromium-driver: apt-get install -y chromium chromium-driver" >&2
+    exit 1
+  fi
+fi
 bash scripts/ensure-services.sh
 export LRS_ENV=test
 .venv/bin/ruff check .

@@ -1,58 +1,42 @@
-"""Admin of targets: configuration, health (pending, retrying, dead, delivered, lag), replay of
-dead letters, resuming a paused target."""
+"""Admin of targets: configuration (``adapters.admin.forms``), state (sending, paused until,
+disabled), health (pending, retrying, held, dead, delivered, lag), replay of dead letters,
+resuming a paused target."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from adapters.admin.deliveries import WideList, seconds
+from adapters.admin.forms import TargetForm
 from adapters.delivery import queue
 from adapters.delivery.replay import deliveries_replay
-from adapters.models import Target
+from adapters.models import Delivery, Target
 from adapters.ops.selectors import target_health
 from adapters.reconciliation.tasks import RECONCILE_TASK, default_window, reconcile_target
-from adapters.registry import adapter_names
-
-
-class TargetForm(forms.ModelForm):
-    adapter = forms.ChoiceField(choices=[])
-
-    class Meta:
-        model = Target
-        fields = (
-            "name",
-            "adapter",
-            "enabled",
-            "receives",
-            "config",
-            "filter",
-            "rate_limit_per_second",
-            "concurrency",
-            "max_attempts",
-        )
-        help_texts = {
-            "config": 'Secrets as references only, e.g. "secret": {"env": "WEBHOOK_SECRET"}.',
-        }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["adapter"].choices = [(name, name) for name in adapter_names()]
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(WideList):
     form = TargetForm
-    list_display = ("name", "adapter", "enabled", "health_summary", "last_error", "lag", "paused_until")
+    list_display = ("name", "adapter", "state", "health_summary", "lag", "last_error")
     list_filter = ("enabled", "adapter", "source")
-    readonly_fields = ("source", "consecutive_failures", "paused_until", "disabled_reason", "health_detail")
+    readonly_fields = ("source", "consecutive_failures", "paused", "disabled_reason", "health_detail")
+    fieldsets = (
+        (None, {"fields": ("name", "adapter", "enabled", "receives", "config", "filter")}),
+        ("Pacing", {"fields": ("rate_limit_per_second", "concurrency", "max_attempts")}),
+        (
+            "State",
+            {"fields": ("source", "consecutive_failures", "paused", "disabled_reason", "health_detail")},
+        ),
+    )
     actions = ["replay_dead", "resume", "reconcile_now", "reconcile_and_repair"]
 
     def _health(self, obj: Target):
@@ -62,18 +46,46 @@ class TargetAdmin(admin.ModelAdmin):
             self._health_cache = cache
         return cache[obj.pk]
 
+    def _held(self, obj: Target) -> int:
+        held = getattr(self, "_held_counts", None)
+        if held is None:  # one query for the page (through the partial index of held rows)
+            rows = Delivery.objects.filter(status=Delivery.HELD).values_list("target").annotate(n=Count("id"))
+            held = self._held_counts = dict(rows.order_by())
+        return held.get(obj.pk, 0)
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         self._health_cache = {}
+        self._held_counts = None
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="pending / retrying / dead / delivered (1 h)")
+    @admin.display(description="state")
+    def state(self, obj: Target) -> str:
+        if not obj.enabled:
+            return format_html('<span title="{}">disabled</span>', obj.disabled_reason or "by admin")
+        if obj.paused_until and obj.paused_until > timezone.now():
+            return format_html(
+                "<b>paused</b> until {} ({} failures)", seconds(obj.paused_until), obj.consecutive_failures
+            )
+        return "sending"
+
+    @admin.display(description="paused until")
+    def paused(self, obj: Target) -> str:
+        return seconds(obj.paused_until) if obj.paused_until else "-"
+
+    @admin.display(description="pending / retrying / held / dead / delivered 1 h")
     def health_summary(self, obj: Target) -> str:
         health = self._health(obj)
-        return f"{health.pending} / {health.retrying} / {health.dead} / {health.delivered_last_hour}"
+        return (
+            f"{health.pending} / {health.retrying} / {self._held(obj)} / {health.dead} / "
+            f"{health.delivered_last_hour}"
+        )
 
     @admin.display(description="last error")
     def last_error(self, obj: Target) -> str:
-        return self._health(obj).last_error[:120]
+        error = self._health(obj).last_error
+        if len(error) <= 60:
+            return error
+        return format_html('<span title="{}">{}…</span>', error, error[:60])
 
     @admin.display(description="lag p50 / p95 (s)")
     def lag(self, obj: Target) -> str:
@@ -86,7 +98,8 @@ class TargetAdmin(admin.ModelAdmin):
     def health_detail(self, obj: Target) -> str:
         if obj.pk is None:
             return "-"
-        return format_html("<pre>{}</pre>", json.dumps(self._health(obj).__dict__, indent=2, default=str))
+        health = {**target_health(obj).__dict__, "held": obj.deliveries.filter(status=Delivery.HELD).count()}
+        return format_html("<pre>{}</pre>", json.dumps(health, indent=2, default=str))
 
     @admin.action(description="Replay dead deliveries of the selected targets")
     def replay_dead(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -31,6 +31,7 @@ from adapters.base import (
     DeliveryContext,
     DeliveryHeld,
     NothingToSend,
+    OutboundRequest,
     Prepared,
     SendResult,
 )
@@ -229,7 +230,7 @@ def _concurrently(
     """Prepare each delivery here (database reads), then send them over the sending threads, at
     most this drain's share of the target's concurrency in flight, each in its booked slot."""
     results: list[Outcome] = []
-    in_flight: list[tuple[Delivery, object, Future[SendResult]]] = []
+    in_flight: list[tuple[Delivery, object, Future[SendResult], list[OutboundRequest]]] = []
     gate = threading.BoundedSemaphore(pacing.sends_per_drain(target))
     pool = _sending_pool()
     sent = 0
@@ -251,8 +252,8 @@ def _concurrently(
         sent += 1
         future = pool.submit(_send_in_thread, adapter, prepared)
         future.add_done_callback(lambda _done: gate.release())
-        in_flight.append((delivery, started, future))
-    for delivery, started, future in in_flight:
+        in_flight.append((delivery, started, future, prepared.requests))
+    for delivery, started, future, requests in in_flight:
         try:
             result: SendResult | BaseException = future.result()
         except (AdapterError, SecretUnavailable) as exc:
@@ -260,5 +261,7 @@ def _concurrently(
         except Exception as exc:  # a bug while sending: it may have gone out
             logger.exception("sending delivery %s failed", delivery.idempotency_key)
             result = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
-        results.append(_prepared_outcome(delivery, result, started, policy, adapter))
+        outcome = _prepared_outcome(delivery, result, started, policy, adapter)
+        outcome.requests = requests  # summarised only if the attempt failed (outcomes.persist)
+        results.append(outcome)
     return results

@@ -9,20 +9,24 @@ the target's breaker, and the wake-ups for retries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from adapters.base import AdapterError, DeliveryHeld
+from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import pacing, queue
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops import instruments
 from adapters.rules.retry import RetryPolicy, decide
+from adapters.secrets import resolved_values
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ class Outcome:
     finished: datetime | None = None
     # The statement's ``stored`` time, when known (``batch.run`` sets it): the delivery lag.
     stored: datetime | None = None
+    # The requests sent (``batch`` sets them): summarised, redacted, with a failed attempt only.
+    requests: list[OutboundRequest] | None = None
 
     @property
     def counted(self) -> bool:
@@ -181,6 +187,10 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
                     outcome=outcome.attempt,
                     error=outcome.error[:EXCERPT_CHARS],
                     response_excerpt=(outcome.excerpt or "")[:EXCERPT_CHARS],
+                    # Failures only: a success keeps the hot path and the table lean.
+                    request=request_summary(outcome.requests)
+                    if outcome.requests and outcome.attempt != Attempt.SUCCESS
+                    else "",
                 )
             )
         delivery.status = outcome.status
@@ -205,6 +215,43 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
     retries = [o.next_attempt_at for o in outcomes if o.status == Delivery.RETRYING and o.next_attempt_at]
     if retries:
         queue.request_drain(target.id, at=min(retries), after_commit=False)
+
+
+REDACTED = "[redacted]"
+_SECRET_NAME = re.compile(
+    r"auth|sign|secret|token|(?<!idempotency.)key|password|cookie|session|code", re.IGNORECASE
+)
+
+
+def request_summary(requests: list[OutboundRequest]) -> str:
+    """What was sent, for an operator: method and URL (secret query values redacted), headers
+    (authorization, signatures, keys and tokens redacted), the body cut to ``EXCERPT_CHARS``;
+    any resolved secret value left anywhere (a webhook URL, a body) is redacted too."""
+    parts = []
+    for request in requests:
+        url = urlsplit(request.url)
+        query = urlencode(
+            [(name, REDACTED if _SECRET_NAME.search(name) else value) for name, value in parse_qsl(url.query)]
+        )
+        lines = [f"{request.method} {urlunsplit(url._replace(query=query))}"]
+        lines += [
+            f"{name}: {REDACTED if _SECRET_NAME.search(name) else value}"
+            for name, value in request.headers.items()
+        ]
+        if request.json is not None:
+            body = orjson.dumps(request.json, option=orjson.OPT_INDENT_2).decode()
+        else:
+            body = (request.body or b"").decode("utf-8", errors="replace")
+            with contextlib.suppress(orjson.JSONDecodeError):  # a JSON body reads better indented
+                body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode() if body else ""
+        if body:
+            lines += ["", body[:EXCERPT_CHARS] + (" [...]" if len(body) > EXCERPT_CHARS else "")]
+        parts.append("\n".join(lines))
+    text = "\n\n".join(parts)
+    for secret in resolved_values():
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 _COLUMN_TYPES = {

@@ -23,6 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, ParseError, ValidationError
@@ -95,6 +104,7 @@ class IdentifiersSerializer(StrictSerializer):
     mbox_sha1sums = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
 
+@extend_schema_serializer(component_name="IdentityPatch")
 class PatchSerializer(IdentifiersSerializer):
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -103,20 +113,58 @@ class PatchSerializer(IdentifiersSerializer):
         return fields
 
 
+@extend_schema_serializer(component_name="IdentityLink")
 class LinkSerializer(serializers.ModelSerializer):
     class Meta:
         model = IdentityLink
         fields = ("kind", "value", "source", "created_at")
 
 
+# The API description (config/openapi): what the views below answer, for drf-spectacular.
+_REFUSED = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="invalid input: {field: [messages]}"),
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="no credential, or a wrong one: {detail}"),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description="the credential lacks identity/write: {detail}"),
+}
+
+
+@extend_schema_serializer(component_name="IdentityUnlinked")
+class _UnlinkedSerializer(serializers.Serializer):  # Unlinked (adapters/identity/links.py), described
+    identifier = serializers.CharField()
+    delivered_under_previous = serializers.ListField(child=serializers.ListField())
+
+
+def _employee_answer(name: str, **fields: serializers.Field) -> Any:
+    return inline_serializer(
+        name, {"employee_id": serializers.CharField(), **fields, "links": LinkSerializer(many=True)}
+    )
+
+
+@extend_schema(tags=["identity"])
 class EmployeeIdentityView(APIView):
     authentication_classes = [CredentialAuthentication]
     permission_classes = [HasIdentityScope]
 
+    @extend_schema(
+        summary="The employee's identity links",
+        responses={200: _employee_answer("IdentityLinks"), **_REFUSED},
+    )
     def get(self, request: Request, employee_id: str) -> Response:
         links = IdentityLink.objects.filter(employee_id=employee_id).order_by("kind", "value")
         return Response({"employee_id": employee_id, "links": LinkSerializer(links, many=True).data})
 
+    @extend_schema(
+        summary="Add identifiers to the employee, or move them from another (from)",
+        request=PatchSerializer,
+        responses={
+            200: _employee_answer(
+                "IdentityLinksAdded",
+                created=serializers.IntegerField(required=False, help_text="links new (without from)"),
+                moved=_UnlinkedSerializer(many=True, required=False),
+            ),
+            **_REFUSED,
+        },
+    )
     def patch(self, request: Request, employee_id: str) -> Response:
         given = PatchSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -140,6 +188,15 @@ class EmployeeIdentityView(APIView):
                 answer["moved"] = [vars(item) for item in moved]
         return Response({**answer, "links": _links(employee_id)}, status=status.HTTP_200_OK)
 
+    @extend_schema(
+        summary="Unlink identifiers from the employee",
+        description="The body lists the identifiers as for PATCH (emails, accounts, openids, mbox_sha1sums).",
+        request=IdentifiersSerializer,
+        responses={
+            200: _employee_answer("IdentityLinksRemoved", removed=_UnlinkedSerializer(many=True)),
+            **_REFUSED,
+        },
+    )
     def delete(self, request: Request, employee_id: str) -> Response:
         given = IdentifiersSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -170,11 +227,32 @@ class NdjsonParser(BaseParser):
         return rows
 
 
+@extend_schema(tags=["identity"])
 class HrisFeedView(APIView):
     authentication_classes = [CredentialAuthentication]
     permission_classes = [HasIdentityScope]
     parser_classes = [JSONParser, NdjsonParser]
 
+    @extend_schema(
+        summary="Apply HRIS delta rows",
+        description='A JSON array of rows, {"rows": [...]}, or application/x-ndjson (one row a line).',
+        parameters=[OpenApiParameter("dry_run", bool, description="report, changing nothing")],
+        request={
+            "application/json": OpenApiRequest(OpenApiTypes.ANY),
+            "application/x-ndjson": OpenApiRequest(OpenApiTypes.STR),
+        },
+        responses={
+            200: inline_serializer(
+                "HrisImport",
+                {
+                    "dry_run": serializers.BooleanField(),
+                    "counts": serializers.DictField(child=serializers.IntegerField()),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            **_REFUSED,
+        },
+    )
     def post(self, request: Request) -> Response:
         data = request.data
         rows = data.get("rows") if isinstance(data, dict) else data

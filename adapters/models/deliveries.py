@@ -166,6 +166,9 @@ class Attempt(models.Model):
     outcome = models.CharField(max_length=10, choices=OUTCOMES)
     error = models.TextField(blank=True, default="")
     response_excerpt = models.TextField(blank=True, default="")
+    # The request this attempt sent, as recorded for a failed attempt: method, URL, headers with
+    # secrets redacted, body cut short (adapters.delivery.outcomes.request_summary).
+    request = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["delivery", "number"]

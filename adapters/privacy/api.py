@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
@@ -33,6 +35,7 @@ class HasPrivacyScope(BasePermission):
         return bool(request.auth and request.auth.allows(scopes.PRIVACY))
 
 
+@extend_schema_serializer(component_name="ErasureOrder")
 class ErasureSerializer(StrictSerializer):
     agent = serializers.JSONField(required=False)
     employee_id = serializers.CharField(required=False)
@@ -53,10 +56,35 @@ def _shown(request: ErasureRequest) -> dict[str, Any]:
     }
 
 
+# The API description (config/openapi): what the views below answer, for drf-spectacular.
+_ERASURE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="the erasure request: id, requested_at, requested_by, mode, status, finished_at, "
+    "counts (per store area), targets (per target), and on POST repeated",
+)
+_REFUSED = {
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="no credential, or a wrong one: {detail}"),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description="the credential lacks the privacy scope: {detail}"),
+}
+
+
+@extend_schema(tags=["privacy"])
 class ErasuresView(APIView):
     authentication_classes = [CredentialAuthentication]
     permission_classes = [HasPrivacyScope]
 
+    @extend_schema(
+        summary="Erase a person (an agent or an employee id)",
+        request=ErasureSerializer,
+        responses={
+            201: _ERASURE,
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="a repeat of an earlier erasure, or a dry run's plan"
+            ),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="invalid input: {field: [messages]}"),
+            **_REFUSED,
+        },
+    )
     def post(self, request: Request) -> Response:
         given = ErasureSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -85,10 +113,19 @@ class ErasuresView(APIView):
         return Response(answer, status=status.HTTP_200_OK if result.repeated else status.HTTP_201_CREATED)
 
 
+@extend_schema(tags=["privacy"])
 class ErasureView(APIView):
     authentication_classes = [CredentialAuthentication]
     permission_classes = [HasPrivacyScope]
 
+    @extend_schema(
+        summary="An erasure request now",
+        responses={
+            200: _ERASURE,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="no such erasure request: {detail}"),
+            **_REFUSED,
+        },
+    )
     def get(self, request: Request, erasure_id: int) -> Response:
         found = ErasureRequest.objects.filter(pk=erasure_id).first()
         if found is None:

@@ -2,7 +2,9 @@
 
 xAPI 1.0.3 Communication 4.1 (Security): every resource but ``/about`` requires
 authentication; a missing or wrong credential is 401, a credential whose scopes
-do not allow the request is 403.
+do not allow the request is 403. A 401 names the scheme to use in ``WWW-Authenticate``
+(RFC 9110 11.6.1, https://www.rfc-editor.org/rfc/rfc9110#section-11.6.1; RFC 7617 for Basic),
+with the realm the identity API names too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from django.http import HttpRequest
 
 from lrs.credentials.models import Credential
 from lrs.xapi.errors import XAPIUnauthorized
+
+WWW_AUTHENTICATE = 'Basic realm="lrs"'  # RFC 7617 section 2; the header of every 401
 
 
 def credential_from_header(authorization: str | None) -> Credential:

@@ -36,9 +36,9 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from lrs.api import alternate
-from lrs.api.auth import authenticate
+from lrs.api.auth import WWW_AUTHENTICATE, authenticate
 from lrs.api.request import XAPIRequest
-from lrs.xapi import versions
+from lrs.xapi import json_limits, versions
 from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ def json_response(data: Any, status: int = 200, *, text: str | None = None) -> H
 
 
 def error_response(error: XAPIError) -> HttpResponse:
-    return json_response(error.as_dict(), status=error.status)
+    response = json_response(error.as_dict(), status=error.status)
+    if error.status == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
 
 
 class XAPIView(View):
@@ -73,6 +76,7 @@ class XAPIView(View):
             # CORS preflights are answered by corsheaders before they get here.
             return self.options(request, *args, **kwargs)
         version = settings.LRS_DEFAULT_XAPI_VERSION
+        json_limits.max_depth_set(settings.LRS_MAX_JSON_DEPTH)
         try:
             xapi_request = self._build(request)
             request.xapi = xapi_request  # the request log line names its credential and statement count

@@ -37,6 +37,7 @@ from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
 from lrs.xapi.formats import parse_accept_language
 from lrs.xapi.multipart import AttachmentPart, build_multipart_response, parse_statement_request
+from lrs.xapi.statement import validate_statements
 from lrs.xapi.timestamps import format_timestamp
 from lrs.xapi.uuids import parse_uuid
 
@@ -56,6 +57,25 @@ def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
             rule="content-type",
         )
     return request.json_body(path="statement"), []
+
+
+def _store(request: XAPIRequest, statements: list[Any], parts: list[AttachmentPart]) -> list[str]:
+    """``statement_store``, answering a rejected batch with every validation error of every
+    statement (``errors``), not only the first statement's: the store stops at the first invalid
+    statement, so only then is the whole batch validated again, collecting."""
+    try:
+        return statement_store(
+            statements=statements, credential=request.credential, version=request.version, attachments=parts
+        )
+    except XAPIValidationError as error:
+        if len(statements) < 2:
+            raise
+        try:
+            validate_statements(statements, version=request.version)
+        except XAPIValidationError as everything:
+            if (everything.path, everything.rule) == (error.path, error.rule):
+                raise everything from None
+        raise
 
 
 def _response(json_text: str, sha2s: list[str]) -> HttpResponse:
@@ -98,9 +118,7 @@ class StatementsView(XAPIView):
                     rule="id-matches-parameter",
                 )
             statement = {**statement, "id": str(statement_id)} if "id" not in statement else statement
-        statement_store(
-            statements=[statement], credential=request.credential, version=request.version, attachments=parts
-        )
+        _store(request, [statement], parts)
         return HttpResponse(status=204)
 
     def post(self, request: XAPIRequest) -> HttpResponse:
@@ -108,9 +126,7 @@ class StatementsView(XAPIView):
         body, parts = _statements_body(request)
         statements = body if isinstance(body, list) else [body]
         request.statement_count = len(statements)
-        ids = statement_store(
-            statements=statements, credential=request.credential, version=request.version, attachments=parts
-        )
+        ids = _store(request, statements, parts)
         return json_response(ids)
 
     def get(self, request: XAPIRequest) -> HttpResponse:

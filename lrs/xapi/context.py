@@ -26,6 +26,7 @@ from typing import Any
 
 from lrs.xapi.activities import validate_activity
 from lrs.xapi.agents import validate_actor, validate_agent, validate_group
+from lrs.xapi.errors import ErrorCollector
 from lrs.xapi.extensions import validate_extensions
 from lrs.xapi.iris import is_iri
 from lrs.xapi.json_types import check_properties, fail, require_array, require_object, require_string, short
@@ -57,14 +58,21 @@ _CONTEXT_GROUP_PROPERTIES = frozenset({"objectType", "group", "relevantTypes"})
 def _validate_context_activities(obj: object, path: str) -> None:
     context_activities = require_object(obj, path)
     check_properties(context_activities, path, _CONTEXT_ACTIVITIES_PROPERTIES, what="contextActivities")
+    found = ErrorCollector()  # every context activity is checked on its own
     for kind, value in context_activities.items():
         kind_path = f"{path}.{kind}"
         if type(value) is dict:  # a single Activity, allowed for 0.95 compatibility
-            validate_activity(value, path=kind_path)
+            with found:
+                validate_activity(value, path=kind_path)
             continue
-        activities = require_array(value, kind_path)
+        with found:
+            activities = require_array(value, kind_path)
+        if not found.passed:
+            continue
         for index, activity in enumerate(activities):
-            validate_activity(activity, path=f"{kind_path}[{index}]")
+            with found:
+                validate_activity(activity, path=f"{kind_path}[{index}]")
+    found.raise_if_any()
 
 
 def _validate_relevant_types(value: object, path: str) -> None:
@@ -114,38 +122,47 @@ def validate_context(
                     f"{path}.{name}",
                     "unknown-property",
                 )
-    check_properties(context, path, _PROPERTIES_V2 if v2 else _PROPERTIES_V1, what="a Context")
+    found = ErrorCollector()  # every property is checked on its own
+    with found:
+        check_properties(context, path, _PROPERTIES_V2 if v2 else _PROPERTIES_V1, what="a Context")
+    if not found.passed:
+        found.raise_if_any()  # unknown or null properties: the rest would be checked out of place
     if "registration" in context:
-        validate_uuid(context["registration"], path=f"{path}.registration")
+        with found:
+            validate_uuid(context["registration"], path=f"{path}.registration")
     if "instructor" in context:
-        validate_actor(context["instructor"], path=f"{path}.instructor", version=version)
+        with found:
+            validate_actor(context["instructor"], path=f"{path}.instructor", version=version)
     if "team" in context:
-        validate_group(context["team"], path=f"{path}.team", version=version)
+        with found:
+            validate_group(context["team"], path=f"{path}.team", version=version)
     if "contextActivities" in context:
-        _validate_context_activities(context["contextActivities"], f"{path}.contextActivities")
+        with found:
+            _validate_context_activities(context["contextActivities"], f"{path}.contextActivities")
     for name in ("revision", "platform"):
         if name in context:
-            require_string(context[name], f"{path}.{name}")
-            if not object_is_activity:
-                fail(
-                    f"context.{name} may only be used when the statement's object is an Activity",
-                    f"{path}.{name}",
-                    "context-revision-platform",
-                )
+            with found:
+                require_string(context[name], f"{path}.{name}")
+                if not object_is_activity:
+                    fail(
+                        f"context.{name} may only be used when the statement's object is an Activity",
+                        f"{path}.{name}",
+                        "context-revision-platform",
+                    )
     if "language" in context:
-        validate_language_tag(context["language"], path=f"{path}.language")
+        with found:
+            validate_language_tag(context["language"], path=f"{path}.language")
     if "statement" in context:
-        validate_statement_ref(context["statement"], path=f"{path}.statement")
+        with found:
+            validate_statement_ref(context["statement"], path=f"{path}.statement")
     if "extensions" in context:
-        validate_extensions(context["extensions"], path=f"{path}.extensions")
-    if "contextAgents" in context:
-        _validate_context_members(
-            context["contextAgents"], f"{path}.contextAgents", kind="agent", version=version
-        )
-    if "contextGroups" in context:
-        _validate_context_members(
-            context["contextGroups"], f"{path}.contextGroups", kind="group", version=version
-        )
+        with found:
+            validate_extensions(context["extensions"], path=f"{path}.extensions")
+    for name, kind in (("contextAgents", "agent"), ("contextGroups", "group")):
+        if name in context:
+            with found:
+                _validate_context_members(context[name], f"{path}.{name}", kind=kind, version=version)
+    found.raise_if_any()
 
 
 def validate_context_for(context: object, statement_object: Any, *, path: str, version: str) -> None:

@@ -44,6 +44,7 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 from lrs.xapi.errors import XAPIConflict, XAPIPreconditionFailed, XAPIValidationError
+from lrs.xapi.json_limits import check_depth, too_deep
 from lrs.xapi.versions import is_v2
 
 JSON_MEDIA_TYPE = "application/json"
@@ -201,7 +202,9 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def parse_json_document(content: bytes, *, path: str) -> Any:
-    """Parse a document sent as application/json (UTF-8, BOM allowed); invalid JSON is a 400."""
+    """Parse a document sent as application/json (UTF-8, BOM allowed); invalid JSON, or JSON
+    nested deeper than the limit (:mod:`lrs.xapi.json_limits`), is a 400."""
+    check_depth(content, path=path)
     try:
         return json.loads(content.decode("utf-8-sig"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -212,6 +215,8 @@ def parse_json_document(content: bytes, *, path: str) -> Any:
         raise XAPIValidationError(
             f"the document is declared application/json but is not valid JSON ({exc})", path=path, rule="json"
         ) from None
+    except RecursionError:
+        raise too_deep(path) from None
 
 
 def serialize_json(value: Any) -> bytes:

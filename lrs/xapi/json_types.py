@@ -12,7 +12,7 @@ additional properties other than extensions".
 These helpers raise :class:`XAPIValidationError` with the JSON path of the
 offending value (``statement.actor.mbox``, ``statement.verb.display["en-US"]``)
 and one of the rules ``type``, ``not-null``, ``required``, ``unknown-property``,
-``json``, ``duplicate-property`` or ``unpaired-surrogate``.
+``json``, ``json-depth``, ``duplicate-property`` or ``unpaired-surrogate``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 
 import orjson
 
-from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.errors import ErrorCollector, XAPIValidationError
+from lrs.xapi.json_limits import check_depth, too_deep
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -114,24 +115,35 @@ def check_properties(
     *,
     what: str = "object",
 ) -> None:
-    """Reject unknown keys and null values, then missing required keys.
+    """Reject unknown keys and null values, then missing required keys: all of them, in that
+    order, raised as one error carrying the others (:class:`ErrorCollector`).
 
     Unknown keys are reported first (a misspelt key usually explains the missing
     one), with the path of the unknown key itself.
     """
-    if not obj.keys() <= allowed or None in obj.values():  # the slow path finds which key and why
+    if obj.keys() <= allowed and None not in obj.values():
+        for key in required:
+            if key not in obj:
+                break
+        else:
+            return  # the usual case, on every object of every statement: nothing to collect
+    found = ErrorCollector()  # the slow path finds which keys and why
+    if not obj.keys() <= allowed or None in obj.values():
         for key, value in obj.items():
-            if key not in allowed:
-                fail(
-                    f"{key!r} is not a property of {what} (allowed: {', '.join(sorted(allowed))})",
-                    child(path, key),
-                    "unknown-property",
-                )
-            if value is None:
-                fail(f"{key!r} must not be null", child(path, key), "not-null")
+            with found:
+                if key not in allowed:
+                    fail(
+                        f"{key!r} is not a property of {what} (allowed: {', '.join(sorted(allowed))})",
+                        child(path, key),
+                        "unknown-property",
+                    )
+                if value is None:
+                    fail(f"{key!r} must not be null", child(path, key), "not-null")
     for key in required:
         if key not in obj:
-            fail(f"{what} requires {key!r}", child(path, key), "required")
+            with found:
+                fail(f"{what} requires {key!r}", child(path, key), "required")
+    found.raise_if_any()
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -144,7 +156,10 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
     Data 2.2: "A Statement MUST use each property no more than one time";
     IEEE 9274.1.1 4.2.1: "An LRS shall reject a Statement that uses a property
     more than once". The standard library keeps the last duplicate silently.
+    JSON nested deeper than the limit is rejected before parsing (rule ``json-depth``,
+    :mod:`lrs.xapi.json_limits`).
     """
+    check_depth(text, path=path)
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -160,6 +175,8 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"not valid JSON: {exc}", path, "json")
+    except RecursionError:
+        raise too_deep(path) from None
     escape = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
     if escape.search(text):  # rare: only then look for the unpaired ones
         _reject_lone_surrogates(value, path)

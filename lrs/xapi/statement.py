@@ -25,13 +25,14 @@ IEEE 9274.1.1 (xAPI 2.0) 4.2.2 (Statement table), 4.2.4.2 and 4.2.5 (Voiding).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from lrs.xapi.activities import validate_activity
 from lrs.xapi.agents import IFI_PROPERTIES, validate_actor, validate_agent, validate_authority, validate_group
 from lrs.xapi.attachments import validate_attachments
 from lrs.xapi.context import validate_context_for
-from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.errors import ErrorCollector, XAPIValidationError
 from lrs.xapi.json_types import check_properties, fail, require_object, require_string, short
 from lrs.xapi.result import validate_result
 from lrs.xapi.statement_refs import validate_statement_ref
@@ -116,36 +117,68 @@ def _validate_object(obj: object, *, path: str, version: str, in_substatement: b
         )
 
 
-def _validate_core(statement: dict[str, Any], *, path: str, version: str, in_substatement: bool) -> None:
-    """The properties a Statement and a SubStatement share."""
-    validate_actor(statement["actor"], path=f"{path}.actor", version=version)
-    verb = validate_verb(statement["verb"], path=f"{path}.verb")
-    statement_object = statement["object"]
-    _validate_object(
-        statement_object, path=f"{path}.object", version=version, in_substatement=in_substatement
-    )
-    if verb["id"] == VOIDED and statement_object.get("objectType") != "StatementRef":
-        fail(
-            f"a voiding statement (verb {VOIDED}) must have a StatementRef object",
-            f"{path}.object.objectType",
-            "voiding-object",
-        )
-    if "result" in statement:
-        validate_result(statement["result"], path=f"{path}.result")
-    if "context" in statement:
-        validate_context_for(statement["context"], statement_object, path=f"{path}.context", version=version)
-    if "timestamp" in statement:
-        validate_timestamp(statement["timestamp"], path=f"{path}.timestamp", version=version)
-    if "attachments" in statement:
-        validate_attachments(statement["attachments"], path=f"{path}.attachments")
+def _present(body: dict[str, Any], name: str) -> bool:
+    """Whether ``name`` is there to validate (a null was already reported by check_properties)."""
+    return body.get(name) is not None
+
+
+def _validate_core(
+    statement: dict[str, Any], found: ErrorCollector, *, path: str, version: str, in_substatement: bool
+) -> None:
+    """The properties a Statement and a SubStatement share, each checked on its own into ``found``."""
+    verb: dict[str, Any] | None = None
+    if _present(statement, "actor"):
+        with found:
+            validate_actor(statement["actor"], path=f"{path}.actor", version=version)
+    if _present(statement, "verb"):
+        with found:
+            verb = validate_verb(statement["verb"], path=f"{path}.verb")
+    statement_object = statement.get("object")
+    if statement_object is not None:
+        with found:
+            _validate_object(
+                statement_object, path=f"{path}.object", version=version, in_substatement=in_substatement
+            )
+        if (
+            verb is not None
+            and verb["id"] == VOIDED
+            and type(statement_object) is dict
+            and statement_object.get("objectType") != "StatementRef"
+        ):
+            with found:
+                fail(
+                    f"a voiding statement (verb {VOIDED}) must have a StatementRef object",
+                    f"{path}.object.objectType",
+                    "voiding-object",
+                )
+    if _present(statement, "result"):
+        with found:
+            validate_result(statement["result"], path=f"{path}.result")
+    if _present(statement, "context"):
+        with found:
+            validate_context_for(
+                statement["context"], statement_object, path=f"{path}.context", version=version
+            )
+    if _present(statement, "timestamp"):
+        with found:
+            validate_timestamp(statement["timestamp"], path=f"{path}.timestamp", version=version)
+    if _present(statement, "attachments"):
+        with found:
+            validate_attachments(statement["attachments"], path=f"{path}.attachments")
 
 
 def _validate_substatement(substatement: dict[str, Any], *, path: str, version: str) -> None:
+    found = ErrorCollector()
     for name in _SUBSTATEMENT_FORBIDDEN:
         if name in substatement:
-            fail(f"a SubStatement must not have {name!r}", f"{path}.{name}", "substatement-property")
-    check_properties(substatement, path, _SUBSTATEMENT_PROPERTIES, _REQUIRED, what="a SubStatement")
-    _validate_core(substatement, path=path, version=version, in_substatement=True)
+            with found:
+                fail(f"a SubStatement must not have {name!r}", f"{path}.{name}", "substatement-property")
+    if found.found:  # the forbidden properties are also unknown ones: reported once
+        found.raise_if_any()
+    with found:
+        check_properties(substatement, path, _SUBSTATEMENT_PROPERTIES, _REQUIRED, what="a SubStatement")
+    _validate_core(substatement, found, path=path, version=version, in_substatement=True)
+    found.raise_if_any()
 
 
 def validate_version_property(value: object, *, path: str, version: str) -> str:
@@ -157,21 +190,44 @@ def validate_version_property(value: object, *, path: str, version: str) -> str:
 
 
 def validate_statement(statement: object, *, version: str = "1.0.3", path: str = "statement") -> None:
-    """Validate a whole statement as received, raising XAPIValidationError(path, rule) on the first problem.
+    """Validate a whole statement as received, raising XAPIValidationError(path, rule) for the first
+    problem with every other one found in its ``errors`` (at most ``MAX_ERRORS``).
 
     ``version`` is the request's xAPI version (any ``1.0.x`` validates with the
     1.0.3 rules, ``2.0.x`` with the 2.0 rules); ``path`` prefixes every error
-    path, e.g. ``statements[3]``.
+    path, e.g. ``statements[3]``. Each property is checked on its own, in the
+    order below, so the first error is the one a stop-at-first check would find.
     """
     version = resolve_version(version)
     body = require_object(statement, path)
-    check_properties(body, path, _STATEMENT_PROPERTIES, _REQUIRED, what="a Statement")
-    if "id" in body:
-        validate_uuid(body["id"], path=f"{path}.id")
-    _validate_core(body, path=path, version=version, in_substatement=False)
-    if "stored" in body:
-        validate_timestamp(body["stored"], path=f"{path}.stored", version=version)
-    if "authority" in body:
-        validate_authority(body["authority"], path=f"{path}.authority", version=version)
-    if "version" in body:
-        validate_version_property(body["version"], path=f"{path}.version", version=version)
+    found = ErrorCollector()
+    with found:
+        check_properties(body, path, _STATEMENT_PROPERTIES, _REQUIRED, what="a Statement")
+    if _present(body, "id"):
+        with found:
+            validate_uuid(body["id"], path=f"{path}.id")
+    _validate_core(body, found, path=path, version=version, in_substatement=False)
+    if _present(body, "stored"):
+        with found:
+            validate_timestamp(body["stored"], path=f"{path}.stored", version=version)
+    if _present(body, "authority"):
+        with found:
+            validate_authority(body["authority"], path=f"{path}.authority", version=version)
+    if _present(body, "version"):
+        with found:
+            validate_version_property(body["version"], path=f"{path}.version", version=version)
+    found.raise_if_any()
+
+
+def validate_statements(statements: Sequence[object], *, version: str = "1.0.3") -> None:
+    """Validate a batch, raising the first error with every error of every statement in its
+    ``errors`` (at most ``MAX_ERRORS``); paths are ``statements[i]...`` for a batch of more
+    than one, ``statement...`` for one, as the statement store names them."""
+    many = len(statements) > 1
+    found = ErrorCollector()
+    for index, statement in enumerate(statements):
+        with found:
+            validate_statement(
+                statement, version=version, path=f"statements[{index}]" if many else "statement"
+            )
+    found.raise_if_any()

@@ -302,12 +302,15 @@ def test_statement_part_json_is_parsed_strictly(text: str, rule: str) -> None:
     rejects(lambda: parse_statement_request(body.encode(), SUITE_HEADER), rule=rule)
 
 
-def test_deeply_nested_statement_json_is_a_400() -> None:
+def test_deeply_nested_statement_json_is_a_400_naming_the_depth_limit() -> None:
     text = "[" * 100_000 + "]" * 100_000
     body = (
         f"--{SUITE_BOUNDARY}{CRLF}Content-Type: application/json{CRLF}{CRLF}{text}{CRLF}--{SUITE_BOUNDARY}--"
     )
-    rejects(lambda: parse_statement_request(body.encode(), SUITE_HEADER), path="statement", rule="json")
+    error = rejects(
+        lambda: parse_statement_request(body.encode(), SUITE_HEADER), path="statement", rule="json-depth"
+    )
+    assert "LRS_MAX_JSON_DEPTH" in error.message
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,51 @@
+"""The request a failed attempt recorded for the admin: readable, cut short, and with nothing
+secret in it (authorization, signatures, keys and tokens in headers or the query, and any secret
+value resolved in this process wherever it turns up)."""
+
+from __future__ import annotations
+
+from adapters.base import OutboundRequest
+from adapters.delivery.outcomes import EXCERPT_CHARS, REDACTED, request_summary
+from adapters.secrets import resolve
+
+
+def test_authorization_signature_and_key_headers_are_redacted_but_the_idempotency_key_is_kept():
+    summary = request_summary(
+        [
+            OutboundRequest(
+                "POST",
+                "https://pms.example.com/events",
+                json={"employee": "E100"},
+                headers={
+                    "Authorization": "Bearer abc.def",
+                    "X-LRS-Signature": "sha256=1234",
+                    "X-Api-Key": "k-123",
+                    "Idempotency-Key": "s1:pms:deliver",
+                },
+            )
+        ]
+    )
+    assert summary.startswith("POST https://pms.example.com/events\n")
+    assert "abc.def" not in summary and "sha256=1234" not in summary and "k-123" not in summary
+    assert f"Authorization: {REDACTED}" in summary
+    assert "Idempotency-Key: s1:pms:deliver" in summary
+    assert '"employee": "E100"' in summary
+
+
+def test_secret_query_values_and_resolved_secrets_anywhere_are_redacted(monkeypatch):
+    monkeypatch.setenv("SLACK_HOOK_URL", "https://hooks.slack.com/services/T0/B0/very-secret-part")
+    url = resolve({"env": "SLACK_HOOK_URL"}, field="webhook_url")
+    summary = request_summary(
+        [
+            OutboundRequest("POST", url, body=b"plain text"),
+            OutboundRequest("GET", "https://api.example.com/items?page=2&access_token=t0k3n"),
+        ]
+    )
+    assert "very-secret-part" not in summary and "t0k3n" not in summary
+    assert "page=2" in summary and "plain text" in summary
+
+
+def test_long_bodies_are_cut_at_the_excerpt_length():
+    summary = request_summary([OutboundRequest("POST", "https://x.example.com", body=b"a" * 10_000)])
+    assert summary.count("a") <= EXCERPT_CHARS + 10
+    assert summary.endswith("[...]")

@@ -242,10 +242,13 @@ def _documents_count(subject: Subject) -> int:
 
 
 def _scrub_deliveries(statement_pks: list[int]) -> int:
-    """Personal data in delivery records of these statements: error texts and response excerpts
-    (a target's answer may quote the learner), held keys (an e-mail address)."""
+    """Personal data in delivery records of these statements: error texts, response excerpts (a
+    target's answer may quote the learner), the requests recorded for failed attempts (they carry
+    the employee id), held keys (an e-mail address)."""
     deliveries = Delivery.objects.filter(statement_id__in=statement_pks)
-    Attempt.objects.filter(delivery__statement_id__in=statement_pks).update(error=ERASED, response_excerpt="")
+    Attempt.objects.filter(delivery__statement_id__in=statement_pks).update(
+        error=ERASED, response_excerpt="", request=""
+    )
     return deliveries.exclude(last_error="").update(last_error=ERASED, held_key="")
 
 

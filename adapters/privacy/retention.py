@@ -311,12 +311,12 @@ def _documents(run: _Run, batch_size: int, cutoff: datetime) -> None:
 
 
 def _bodies_left(cutoff: datetime) -> Q:
-    return Q(started_at__lt=cutoff) & ~Q(error="", response_excerpt="")
+    return Q(started_at__lt=cutoff) & ~Q(error="", response_excerpt="", request="")
 
 
 def attempt_bodies_batch(ids: list[int]) -> Counter[str]:
     with transaction.atomic():
-        pruned = Attempt.objects.filter(id__in=ids).update(error="", response_excerpt="")
+        pruned = Attempt.objects.filter(id__in=ids).update(error="", response_excerpt="", request="")
     return Counter(attempt_bodies_pruned=pruned)
 
 

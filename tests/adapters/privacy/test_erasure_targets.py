@@ -66,7 +66,9 @@ def test_the_pms_and_the_marketplace_lose_the_persons_records_once_each(
     assert run.counts["missing"] == 0 and run.counts["extra"] == 0
 
 
-def test_deliveries_not_yet_made_are_cancelled_everywhere(pms_target, django_capture_on_commit_callbacks):
+def test_deliveries_not_yet_made_are_cancelled_everywhere_and_attempt_texts_blanked(
+    pms_target, django_capture_on_commit_callbacks
+):
     from lrs.statements.store import statement_store
 
     statement_store(statements=[completion()], credential=None)  # stored; its delivery not run yet
@@ -74,10 +76,22 @@ def test_deliveries_not_yet_made_are_cancelled_everywhere(pms_target, django_cap
 
     expand_outbox()
     assert Delivery.objects.get().status == Delivery.PENDING
+    failed = Attempt.objects.create(
+        delivery=Delivery.objects.get(),
+        number=1,
+        started_at=timezone.now(),
+        outcome=Attempt.RETRY,
+        status_code=503,
+        error="the PMS answered 503 for E100",
+        response_excerpt='{"employeeId": "E100"}',
+        request='POST /api/v1/learning-events\n{"employeeId": "E100"}',
+    )
     with django_capture_on_commit_callbacks(execute=True):
         erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.CANCELLED and pms_target.events() == {}
+    failed.refresh_from_db()
+    assert (failed.error, failed.response_excerpt, failed.request) == ("erased", "", "")
 
 
 def test_a_webhook_gets_one_actor_erased_event_naming_only_the_employee(

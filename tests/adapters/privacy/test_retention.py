@@ -96,6 +96,7 @@ def deliver(target: Target, pks: Iterable[int], status: str = Delivery.DELIVERED
             status_code=200,
             error="HTTP 503 for ada@example.com",
             response_excerpt='{"learner": "ada@example.com"}',
+            request='POST https://pms.example/api/v1/learning-events\n{"employeeId": "E1"}',
         )
 
 
@@ -168,10 +169,10 @@ def test_attempt_bodies_are_emptied_after_their_own_cutoff_and_the_attempts_stay
 
     assert Attempt.objects.count() == 3
     pruned = Attempt.objects.filter(started_at__lt=timezone.now() - timedelta(days=7))
-    assert list(pruned.values_list("error", "response_excerpt")) == [("", "")] * 2
+    assert list(pruned.values_list("error", "response_excerpt", "request")) == [("", "", "")] * 2
     assert list(pruned.values_list("outcome", "status_code")) == [(Attempt.SUCCESS, 200)] * 2
     recent = Attempt.objects.get(started_at__gte=timezone.now() - timedelta(days=7))
-    assert recent.error and recent.response_excerpt
+    assert recent.error and recent.response_excerpt and recent.request
     assert run.counts["attempt_bodies_pruned"] == 2
     assert run.cutoffs["statements"] is None
     assert Statement.objects.count() == 3

@@ -159,6 +159,7 @@ if LRS_DEFAULT_XAPI_VERSION not in {"1.0.3", "2.0.0"}:
 LRS_AUTHORITY_HOMEPAGE = env_str("LRS_AUTHORITY_HOMEPAGE", "http://localhost:8000")
 # Erasure (adapters/privacy): an erased person becomes account {homePage: this, name: keyed hash}.
 LRS_PSEUDONYM_HOMEPAGE = env_str("LRS_PSEUDONYM_HOMEPAGE", f"{LRS_AUTHORITY_HOMEPAGE}/pseudonyms")
+LRS_ERASURE_NOTICE_ATTEMPTS = env_int("LRS_ERASURE_NOTICE_ATTEMPTS", 100, minimum=1)  # one a minute
 LRS_PSEUDONYM_KEY = env_str("LRS_PSEUDONYM_KEY", "")  # or LRS_PSEUDONYM_KEY_FILE; default: from SECRET_KEY
 
 # Browser-based xAPI content calls the LRS from other origins (xAPI 1.0.3 Communication 1.3, CORS).

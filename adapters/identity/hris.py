@@ -254,9 +254,13 @@ def _plan_row(plan: _Plan, row: HrisRow, changed_by: str) -> RowResult:
 
 
 def _plan_employee(plan: _Plan, row: HrisRow, changed_by: str) -> tuple[list[str], bool]:
-    terminated_on = (
-        (row.effective_date or timezone.now().date()) if row.status == Employee.TERMINATED else None
-    )
+    known = plan.employees.get(row.employee_id)
+    terminated_on = None
+    if row.status == Employee.TERMINATED:
+        # Without a date: the day the feed first said so, kept on every later run of the row (a
+        # re-sent leaver row must not move the date on, which would release what it holds).
+        earlier = known.terminated_on if known is not None else None
+        terminated_on = row.effective_date or earlier or timezone.now().date()
     fields = {
         "status": row.status,
         "effective_date": row.effective_date,

@@ -80,6 +80,7 @@ class ErasurePlan:
     identity_links: int
     retractions: dict[str, int] = field(default_factory=dict)  # target name -> effects to retract
     policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
+    not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
 
 
 @dataclass
@@ -108,13 +109,21 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
     )
     targets = list(Target.objects.all())
     policies = {target.name: on_erasure(target) for target in targets}
+    unable = {
+        target.name for target in targets if policies[target.name] == "retract" and not _can_retract(target)
+    }
     return ErasurePlan(
         own_statements=found.own,
         other_statements=found.others,
         documents=_documents_count(subject),
         identity_links=len(subject.links),
-        retractions={name: count for name, count in Counter(made).items() if policies.get(name) == "retract"},
+        retractions={
+            name: count
+            for name, count in Counter(made).items()
+            if policies.get(name) == "retract" and name not in unable
+        },
         policies=policies,
+        not_retractable=sorted(unable),
     )
 
 
@@ -135,8 +144,12 @@ def erase_subject(
     ):
         return ErasureOutcome(earlier, repeated=True, plan=plan)
     counts: dict[str, int] = {}
-    with transaction.atomic():  # the fan-out: cancel, retract, scrub
-        retract_ids = {t.id for t in Target.objects.all() if plan.policies.get(t.name) == "retract"}
+    # One transaction: an erasure that fails half-way leaves nothing half-done behind (a retry
+    # could not find statements already pseudonymised). The statements are locked chunk by chunk.
+    with transaction.atomic():
+        retract_ids = {
+            t.id for t in Target.objects.all() if plan.policies.get(t.name) == "retract" and _can_retract(t)
+        }
         retractions = deliveries_for_voided(
             statement_pks=plan.own_statements,
             reason="statement erased before delivery",
@@ -147,11 +160,10 @@ def erase_subject(
             statement_id__in=plan.own_statements, erased_at__isnull=True
         ).update(erased_at=timezone.now())
         counts["delivery_records_scrubbed"] = _scrub_deliveries(plan.own_statements + plan.other_statements)
-    # The statements: the person's own and others naming them, rewritten without them.
-    counts["statements_pseudonymised"] = pseudonymise_statements(
-        plan.own_statements + plan.other_statements, subject.ifis, pseudonym
-    )
-    with transaction.atomic():
+        # The statements: the person's own and others naming them, rewritten without them.
+        counts["statements_pseudonymised"] = pseudonymise_statements(
+            plan.own_statements + plan.other_statements, subject.ifis, pseudonym
+        )
         if mode == ErasureRequest.DELETE and plan.own_statements:
             Statement.objects.filter(id__in=plan.own_statements).update(voided=True)  # hidden now
         counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
@@ -175,12 +187,24 @@ def erase_subject(
     return ErasureOutcome(request, repeated=False, plan=plan)
 
 
+def _can_retract(target: Target) -> bool:
+    """Whether the target's effects can be retracted once the person is erased: a retraction that
+    must name the employee (a PMS keeping history, ``retraction: event``) cannot, since the
+    identity is gone by the time it is sent; the request says so for that target."""
+    return not (target.adapter == "pms" and target.config.get("retraction", "delete") == "event")
+
+
 def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, Any]]:
     """Per target: its policy and how many effects it retracts; a target to notify keeps the
     message it is owed (employee id or pseudonyms) until it took it (``notices``)."""
     entries: dict[str, dict[str, Any]] = {}
     for name, policy in plan.policies.items():
         entry: dict[str, Any] = {"policy": policy, "retractions": plan.retractions.get(name, 0)}
+        if policy == "retract" and name in plan.not_retractable:
+            entry["retractions"] = 0
+            entry["note"] = (
+                "cannot retract (it records retraction events naming the employee): erase there too"
+            )
         if policy == "notify":
             names = sorted(pseudonym(ifi)["name"] for ifi in subject.ifis)
             entry["notice"] = {
@@ -201,38 +225,59 @@ def finish_erasures(*, request_ids: list[int] | None = None) -> int:
     if request_ids is not None:
         pending = pending.filter(id__in=request_ids)
     finished = 0
-    for request in pending:
-        if notices.unsent(request):
-            notices.notify(request)  # a target that did not take it is tried again next run
-            if notices.unsent(request):
-                continue
-        pks = request.statement_pks or []
-        open_retractions = Delivery.objects.filter(
-            statement_id__in=pks or [-1],
-            kind=RETRACT,
-            status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT],
-        )
-        if pks and open_retractions.exists():
-            continue
+    for request_id in pending.values_list("id", flat=True):
         with transaction.atomic():
-            if pks and request.mode == ErasureRequest.DELETE:
-                attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
-                deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
-                removed = delete_statements(pks)
-                request.counts = {
-                    **request.counts,
-                    "statements_deleted": removed["statements"],
-                    "attachments_deleted": removed["attachments"],
-                    "deliveries_deleted": deliveries,
-                    "attempts_deleted": attempts,
-                }
-            SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False).delete()
-            request.status = ErasureRequest.DONE
-            request.statement_pks = []
-            request.finished_at = timezone.now()
-            request.save(update_fields=["counts", "status", "statement_pks", "finished_at"])
-            finished += 1
+            # One finisher per request (the inline call and the beat task may meet).
+            request = ErasureRequest.objects.select_for_update(skip_locked=True).filter(id=request_id).first()
+            if request is not None and request.status == ErasureRequest.RETRACTING:
+                finished += _finish(request)
     return finished
+
+
+def _finish(request: ErasureRequest) -> int:
+    """Finish this request if nothing holds it back; 1 if it finished."""
+    if notices.unsent(request):
+        notices.notify(request)  # a target that did not take it is tried again next run
+        if notices.unsent(request):
+            return 0
+    pks = request.statement_pks or []
+    if pks and _waiting(request, pks):
+        return 0
+    if pks and request.mode == ErasureRequest.DELETE:
+        attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
+        deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
+        removed = delete_statements(pks)
+        request.counts = {
+            **request.counts,
+            "statements_deleted": removed["statements"],
+            "attachments_deleted": removed["attachments"],
+            "deliveries_deleted": deliveries,
+            "attempts_deleted": attempts,
+        }
+    SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False).delete()
+    request.status = ErasureRequest.DONE
+    request.statement_pks = []
+    request.finished_at = timezone.now()
+    request.save(update_fields=["counts", "status", "statement_pks", "finished_at"])
+    return 1
+
+
+def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
+    """Whether the request must wait: a retraction not made yet (pending, retrying, in flight;
+    or stuck: held, dead, outcome unknown, which an admin must settle, by replaying or cancelling
+    it), or an original delivery still being sent (its worker must not find its rows gone)."""
+    rows = Delivery.objects.filter(statement_id__in=pks)
+    sending = rows.filter(status=Delivery.IN_FLIGHT).exists()
+    stuck = list(
+        rows.filter(kind=RETRACT)
+        .exclude(status__in=[Delivery.DELIVERED, Delivery.CANCELLED])
+        .values_list("status", flat=True)
+    )
+    waiting = {status: stuck.count(status) for status in set(stuck)}
+    if request.counts.get("retractions_waiting") != waiting:
+        request.counts = {**request.counts, "retractions_waiting": waiting}
+        request.save(update_fields=["counts"])
+    return sending or bool(stuck)
 
 
 def _documents_count(subject: Subject) -> int:
@@ -260,11 +305,13 @@ def _erase_identity(subject: Subject) -> dict[str, int]:
             status=Delivery.CANCELLED, held_key="", last_error="actor erased", updated_at=timezone.now()
         )
         counts["identity_links"] = IdentityLink.objects.filter(lookup_key__in=keys).delete()[0]
+        # History rows naming the identifiers, whoever they are filed under (a move, a removal):
+        # the identifier goes with them (the erasure request records that it happened).
+        counts["identity_history"] = IdentityChange.objects.filter(identifier__in=keys).delete()[0]
     if subject.employee_id:
-        counts["identity_links"] += IdentityLink.objects.filter(employee_id=subject.employee_id).delete()[0]
-        # The history names the identifiers: it goes with them (the erasure request records it).
-        counts["identity_history"] = IdentityChange.objects.filter(employee_id=subject.employee_id).delete()[
-            0
-        ]
-        counts["employees"] = Employee.objects.filter(employee_id=subject.employee_id).delete()[0]
+        employee = subject.employee_id
+        counts["identity_links"] += IdentityLink.objects.filter(employee_id=employee).delete()[0]
+        counts["identity_history"] += IdentityChange.objects.filter(employee_id=employee).delete()[0]
+        counts["employees"] = Employee.objects.filter(employee_id=employee).delete()[0]
+        Employee.objects.filter(manager_id=employee).update(manager_id="")  # named nowhere any more
     return counts

@@ -1,13 +1,15 @@
 """Telling targets a person was erased (``on_erasure: notify``): one message per erasure request
 and target, through the adapter's ``erasure_requests`` and ``send`` (the one HTTP seam), with the
 request's key as idempotency key, so a retry is applied once. A target that did not take it yet
-is tried again by ``finish_erasures`` (every minute) until it does; only then does the request
+is tried again by ``finish_erasures`` (every minute) until it does, or until a permanent refusal
+or ``LRS_ERASURE_NOTICE_ATTEMPTS`` attempts (recorded as given up); only then does the request
 drop what the message carries (the employee id or the pseudonyms)."""
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryContext, ErasureNotice
@@ -50,6 +52,10 @@ def notify(request: ErasureRequest) -> int:
         except (AdapterError, SecretUnavailable) as exc:
             entry["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
             logger.warning("erasure notice %s to %s not sent: %s", notice.key, name, entry["last_error"])
+            if entry["attempts"] >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
+                # Given up (recorded): the erasure must not wait, holding the employee id, for ever.
+                entry.pop("notice")
+                entry["notified"] = f"gave up after {entry['attempts']} attempts"
             continue
         entry.pop("notice")
         entry.pop("last_error", None)

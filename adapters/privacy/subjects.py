@@ -12,8 +12,9 @@ from typing import Any
 from django.conf import settings
 
 from adapters.identity.history import actor_ifis
-from adapters.identity.resolution import actor_lookup_key
-from adapters.models import IdentityLink
+from adapters.identity.resolution import actor_lookup_key, email_lookup_key
+from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
+from lrs.statements.models import StatementAgent
 from lrs.xapi.agents import agent_ifi
 
 
@@ -31,14 +32,22 @@ class Subject:
 
     @property
     def fingerprint(self) -> str:
-        """A keyed hash of the identifiers: recognises a repeat request without keeping them."""
-        key = hashlib.sha256(b"lrs-erasure:" + settings.SECRET_KEY.encode()).digest()
-        return hmac.new(key, "\n".join(sorted(self.ifis)).encode(), hashlib.sha256).hexdigest()
+        """A keyed hash of who was named (the employee id, else the identifiers): recognises a
+        repeat request without keeping them."""
+        named = f"employee:{self.employee_id}" if self.employee_id else "\n".join(sorted(self.ifis))
+        return keyed_hash(named)
+
+
+def keyed_hash(text: str) -> str:
+    key = hashlib.sha256(b"lrs-erasure:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None = None) -> Subject:
-    """The person an agent (its IFI, and the employee it is linked to, if any) or an employee id
-    (all of its linked identifiers) names."""
+    """The person an agent (its IFI, and the identity links under its key) or an employee id
+    names: for an employee, every identifier linked to them or in their identity history (a
+    leaver the feed unlinked), and every spelling of their addresses the store holds (case,
+    ``+alias``, dotless domains: what resolution maps to them) with the SHA-1 forms."""
     if (agent is None) == (employee_id is None):
         raise SubjectError("name the person by exactly one of an agent or an employee id")
     if agent is not None:
@@ -51,11 +60,44 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
         links = tuple(IdentityLink.objects.filter(lookup_key=key)) if key else ()
         return Subject(ifis=frozenset({ifi}), links=links, lookup_keys=frozenset({key} if key else ()))
     employee_id = (employee_id or "").strip()
+    if not employee_id:
+        raise SubjectError("employee id: required")
     links = tuple(IdentityLink.objects.filter(employee_id=employee_id).order_by("id"))
-    if not employee_id or not links:
-        raise SubjectError(f"employee id: no identifier is linked to {employee_id!r}")
-    return Subject(
-        ifis=frozenset(ifi for link in links for ifi in actor_ifis(link)),
-        employee_id=employee_id,
-        links=links,
+    keys = {link.lookup_key for link in links} | set(
+        IdentityChange.objects.filter(employee_id=employee_id)
+        .exclude(identifier="")
+        .values_list("identifier", flat=True)
     )
+    if not keys and not Employee.objects.filter(employee_id=employee_id).exists():
+        if ErasureRequest.objects.filter(subject_hash=keyed_hash(f"employee:{employee_id}")).exists():
+            return Subject(ifis=frozenset(), employee_id=employee_id)  # erased before: a repeat
+        raise SubjectError(f"employee id: no identifier is linked to {employee_id!r}")
+    ifis = {ifi for link in links for ifi in actor_ifis(link)}
+    for key in keys:
+        ifis |= _ifis_of_key(key)
+    return Subject(ifis=frozenset(ifis), employee_id=employee_id, links=links, lookup_keys=frozenset(keys))
+
+
+def _ifis_of_key(key: str) -> set[str]:
+    """The IFIs a lookup key stands for: an IFI itself, or, for ``email:<normalised>``, every
+    spelling of the address among the agents the store files (and their SHA-1 forms). The
+    candidates are read by prefix and domain, then kept when resolution normalises them to the key
+    (a scan of the agent index: erasure is rare)."""
+    if not key.startswith("email:"):
+        return {key}
+    address = key.removeprefix("email:")
+    local, _, domain = address.rpartition("@")
+    candidates = StatementAgent.objects.filter(
+        agent_ifi__istartswith=f"mbox::mailto:{local[:1]}", agent_ifi__iendswith=f"@{domain}"
+    )
+    spellings = {address}
+    for ifi in candidates.values_list("agent_ifi", flat=True).distinct():
+        spelled = ifi.removeprefix("mbox::mailto:")
+        try:
+            if email_lookup_key(spelled) == key:
+                spellings.add(spelled)
+        except ValueError:
+            continue
+    found = {agent_ifi({"mbox": f"mailto:{spelled}"}) for spelled in spellings}
+    digests = {hashlib.sha1(f"mailto:{spelled}".encode()).hexdigest() for spelled in spellings}  # noqa: S324
+    return {ifi for ifi in found if ifi} | {f"mbox_sha1sum::{digest}" for digest in digests}

@@ -172,3 +172,15 @@ def test_the_hris_api_applies_rows_with_per_row_results_under_its_scope(client, 
         },
     )
     assert refused.status_code == 403
+
+
+def test_a_termination_without_a_date_keeps_its_first_date_when_the_row_is_sent_again():
+    from datetime import date, timedelta
+
+    run(HEADER + "E1,one@example.com,,active,,,\n")
+    Employee.objects.filter(employee_id="E1").update(
+        status="terminated", terminated_on=date.today() - timedelta(days=20)
+    )
+    [again] = run(HEADER + "E1,one@example.com,,terminated,,,\n")
+    assert again["result"] == "unchanged", again
+    assert Employee.objects.get(employee_id="E1").terminated_on == date.today() - timedelta(days=20)

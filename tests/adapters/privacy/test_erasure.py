@@ -170,8 +170,11 @@ def test_the_command_erases_by_employee_id_and_refuses_an_unknown_person(xapi):
     result = json.loads(out.getvalue())
     assert result["counts"]["identity_links"] == 1 and result["status"] == "done"
     assert not Statement.objects.filter(payload__contains="pat.person").exists()
+    again = __import__("io").StringIO()
+    call_command("erase_actor", "--employee-id", "E77", "--json", stdout=again)  # all gone: a repeat
+    assert json.loads(again.getvalue())["repeated"] is True
     with pytest.raises(CommandError, match="no identifier is linked"):
-        call_command("erase_actor", "--employee-id", "E77")
+        call_command("erase_actor", "--employee-id", "E404")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -123,3 +123,25 @@ def test_a_webhook_gets_one_actor_erased_event_naming_only_the_employee(
     request.refresh_from_db()
     assert request.status == ErasureRequest.DONE and "notice" not in request.targets["hook"]
     assert "learner@example.com" not in json.dumps(request.targets) + json.dumps(request.counts)
+
+
+def test_a_notice_refused_for_good_is_given_up_and_the_erasure_finishes(
+    webhook_target, fake_env, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from adapters.privacy.erasure import finish_erasures
+    from tests.targets.behaviours import status
+
+    settings.LRS_ERASURE_NOTICE_ATTEMPTS = 2
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    webhook_target.set_default(status(503))
+    outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    assert ErasureRequest.objects.get(pk=outcome.request.pk).status == ErasureRequest.RETRACTING
+    assert finish_erasures() == 1  # the second attempt fails too: given up, recorded
+    request = ErasureRequest.objects.get(pk=outcome.request.pk)
+    assert request.status == ErasureRequest.DONE and "notice" not in request.targets["hook"]
+    assert request.targets["hook"]["notified"] == "gave up after 2 attempts"

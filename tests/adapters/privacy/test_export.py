@@ -5,6 +5,7 @@ an export reads a page of statements at a time; an unknown person is an error.""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tracemalloc
@@ -193,8 +194,11 @@ def test_an_employee_export_holds_exactly_their_statements_documents_deliveries_
         "identity_changes": 2,
     }
     assert manifest["subject"]["employee_id"] == "E1"
+    # Every form the person is filed under: the address (and its SHA-1 form), the account.
+    sha1 = hashlib.sha1(b"mailto:ada@example.com").hexdigest()
     assert {json.dumps(agent, sort_keys=True) for agent in manifest["subject"]["agents"]} == {
         json.dumps({"objectType": "Agent", "mbox": "mailto:ada@example.com"}, sort_keys=True),
+        json.dumps({"objectType": "Agent", "mbox_sha1sum": sha1}, sort_keys=True),
         json.dumps(ADA_ACCOUNT, sort_keys=True),
     }
     stored = sorted(

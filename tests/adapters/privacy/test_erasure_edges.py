@@ -1,0 +1,110 @@
+"""Erasure's edges: every spelling of an employee's address the store holds is erased; a leaver
+the feed unlinked can still be erased; an erasure that fails half-way leaves nothing changed; a
+retraction that cannot be made keeps the statements (never deleted behind it); a PMS that
+records retraction events is reported as not retractable rather than silently skipped."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+
+from adapters.identity.links import Identifiers, identity_links_remove, identity_links_upsert
+from adapters.models import Delivery, Employee, ErasureRequest, IdentityChange, Target
+from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.subjects import subject_for
+from lrs.statements.models import Statement, StatementAgent
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+
+def completion(email: str = "learner@example.com") -> dict:
+    return make_statement(actor_email=email, activity=COURSE, result={"completion": True})
+
+
+def test_every_spelling_of_the_employees_address_is_erased(pms_target, django_capture_on_commit_callbacks):
+    sha1 = __import__("hashlib").sha1(b"mailto:learner@example.com").hexdigest()
+    hashed = make_statement(activity=COURSE, result={"completion": True})
+    hashed["actor"] = {"objectType": "Agent", "mbox_sha1sum": sha1}
+    store_now(
+        django_capture_on_commit_callbacks,
+        completion("learner+lms@example.com"),
+        completion("Learner@example.com"),
+        hashed,
+        completion("someone.else@example.com"),
+    )
+    erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    left = set(StatementAgent.objects.values_list("agent_ifi", flat=True))
+    named = {ifi for ifi in left if not ifi.startswith("account::http://localhost:8000/pseudonyms::")}
+    assert named == {"mbox::mailto:someone.else@example.com"}  # the three spellings: pseudonyms now
+    for trace in ("learner@example.com", "learner+lms@example.com", sha1):
+        assert not Statement.objects.filter(payload__icontains=trace).exists(), trace
+
+
+def test_a_leaver_the_feed_unlinked_can_still_be_erased_and_no_history_names_them():
+    identity_links_upsert(employee_id="E5", identifiers=Identifiers(emails=["gone@example.com"]))
+    identity_links_remove(employee_id="E5", identifiers=Identifiers(emails=["gone@example.com"]))
+    Employee.objects.create(employee_id="E5", status="terminated", manager_id="M1")
+    Employee.objects.create(employee_id="E6", manager_id="E5")
+    outcome = erase_subject(subject_for(employee_id="E5"), mode="delete", requested_by="dpo")
+    assert outcome.request.counts["employees"] == 1
+    assert not IdentityChange.objects.filter(identifier="email:gone@example.com").exists()
+    assert Employee.objects.get(employee_id="E6").manager_id == ""
+
+
+def test_an_agent_erasure_removes_the_history_rows_naming_the_identifier():
+    identity_links_upsert(employee_id="E7", identifiers=Identifiers(emails=["pat@example.com"]))
+    erase_subject(subject_for(agent={"mbox": "mailto:pat@example.com"}), mode="delete", requested_by="dpo")
+    assert not IdentityChange.objects.filter(identifier="email:pat@example.com").exists()
+
+
+def test_an_erasure_that_fails_half_way_changes_nothing(xapi):
+    xapi.post_statements(make_statement(actor_email="pat@example.com"))
+    before = Statement.objects.values_list("payload", flat=True).get()
+    with (
+        mock.patch("adapters.privacy.erasure.documents_of_agents_delete", side_effect=RuntimeError("disk")),
+        pytest.raises(RuntimeError),
+    ):
+        erase_subject(
+            subject_for(agent={"mbox": "mailto:pat@example.com"}), mode="delete", requested_by="dpo"
+        )
+    assert Statement.objects.values_list("payload", flat=True).get() == before
+    assert not ErasureRequest.objects.exists()
+    outcome = erase_subject(
+        subject_for(agent={"mbox": "mailto:pat@example.com"}), mode="delete", requested_by="dpo"
+    )
+    assert outcome.request.counts["own_statements"] == 1 and not Statement.objects.exists()
+
+
+def test_statements_wait_while_a_retraction_is_stuck_and_go_once_it_is_settled(
+    pms_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, completion())
+    outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")  # not drained
+    retraction = Delivery.objects.get(kind="retract")
+    Delivery.objects.filter(pk=retraction.pk).update(status=Delivery.DEAD)
+    assert finish_erasures() == 0
+    request = ErasureRequest.objects.get(pk=outcome.request.pk)
+    assert request.status == ErasureRequest.RETRACTING and request.counts["retractions_waiting"] == {
+        "dead": 1
+    }
+    assert Statement.objects.exists()
+    Delivery.objects.filter(pk=retraction.pk).update(status=Delivery.CANCELLED)  # an admin's decision
+    assert finish_erasures() == 1 and not Statement.objects.exists()
+
+
+def test_a_pms_recording_retraction_events_is_reported_not_retractable(
+    pms_target, django_capture_on_commit_callbacks
+):
+    target = Target.objects.get(name="pms")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "retraction": "event"})
+    store_now(django_capture_on_commit_callbacks, completion())
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    assert "cannot retract" in outcome.request.targets["pms"]["note"]
+    assert not Delivery.objects.filter(kind="retract").exists()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert "learner@example.com" not in json.dumps(outcome.request.targets)

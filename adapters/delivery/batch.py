@@ -5,7 +5,7 @@ what happened into outcomes (``adapters.delivery.outcomes``), written back in bu
 
 Sending threads do HTTP only: a worker process keeps one pool of them (``LRS_SEND_THREADS``), a
 target's batch uses at most its share of ``Target.concurrency`` (``pacing.sends_per_drain``) at
-once, each send started in its booked slot of the target's rate limit (``pacing.book``).
+once, each send started in its slot of the target's rate limit, booked when it is ready (``pacing.per_send``).
 Adapters that keep state while they send (``Adapter.sequential``: the marketplace) run their
 deliveries whole, one after another, each in its slot too.
 """

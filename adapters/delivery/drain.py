@@ -150,7 +150,7 @@ def _one_batch(target: Target) -> int | None:
         return None
     if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH and pacing.drain_slots(target) > 1:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
-    outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.book(target, len(deliveries))))
+    outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.per_send(target)))
     return len(deliveries)
 
 
@@ -188,6 +188,6 @@ def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str
     elif (ahead := pacing.booked_ahead(target)) > pacing.HORIZON_SECONDS:
         outcome = outcomes.released(delivery, at=now + timedelta(seconds=ahead), reason="rate limited")
     else:
-        [outcome] = batch.run(target, [delivery], policy, schedule=pacing.book(target, 1))
+        [outcome] = batch.run(target, [delivery], policy, schedule=pacing.per_send(target))
     outcomes.persist(target, [outcome])
     return outcome.status

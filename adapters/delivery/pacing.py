@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -106,16 +107,18 @@ def sends_per_drain(target: Target) -> int:
 
 
 # -- Rate limit ------------------------------------------------------------------------------
-# A target's rate limit, across every worker: send times booked from one shared schedule.
+# A target's rate limit, across every worker: send times booked from one shared schedule. The
+# drain books each send's slot when the send is ready (``per_send``); ``book`` reserves a run of
+# slots at once (kept for callers that send on a fixed timetable).
 #
 # ``Target.rate_limit_per_second`` = L means no two requests to the target start less than 1/L
 # seconds apart (1/(0.97 L): ``RATE_HEADROOM``), whichever worker process sends them, so no
 # one-second span holds more than L.
 # It is the generic cell rate algorithm (GCRA, the "virtual scheduling" form of ITU-T I.371; the
 # algorithm behind redis-cell and many API gateways): the shared cache holds the target's *next
-# free send time*; a drain that claimed n deliveries books n consecutive slots from
-# ``max(next free, now)`` and moves it n/L later, in one atomic step; each send then waits for its
-# slot (``Schedule.wait_for_turn``). Time is Redis's own clock, so worker clocks need not agree.
+# free send time*; a booking of n slots takes them from ``max(next free, now)`` and moves it n/L
+# later, in one atomic step; each send then waits for its slot (``Schedule.wait_for_turn``). Time
+# is Redis's own clock, so worker clocks need not agree.
 #
 # With Redis as the cache (any deployment with a broker) the booking is a Lua script, atomic
 # across processes and hosts. Without it (the quickstart's in-process drain, one process) a lock
@@ -137,10 +140,13 @@ class Schedule:
     first_at: float = 0.0
     spacing: float = 0.0
     booked_at: float = 0.0
+    # Book each send's slot when it is ready to go (``per_send``): returns its ``time.monotonic()``.
+    book_one: Callable[[], float] | None = None
 
     def wait_for_turn(self, index: int) -> None:
         """Sleep until send number ``index`` (from 0) of the batch may start."""
-        delay = self.first_at + index * self.spacing - time.monotonic()
+        due = self.book_one() if self.book_one is not None else self.first_at + index * self.spacing
+        delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 
@@ -217,6 +223,24 @@ def booked_ahead(target: Target) -> float:
         return 0.0
     start, now = _book(target, 0)
     return max(0.0, start - now)
+
+
+def per_send(target: Target) -> Schedule:
+    """A schedule that books each send's slot when the send is ready (after the concurrency gate),
+    not the batch's slots up front. A drain whose share of the target's concurrency carries fewer
+    sends a second than the limit (a slow target) would otherwise fall behind its booked slots
+    while the next drain sent in its own, and the two together exceeded the limit (the bench:
+    303 arrivals in a second at 300/s); booked when ready, no slot is missed or wasted. One
+    booking (a Redis script call) per send, for rate-limited targets only."""
+    gap = spacing(target)
+    if not gap:
+        return UNPACED
+
+    def book_one() -> float:
+        start, now = _book(target, 1)
+        return time.monotonic() + max(0.0, start - now)
+
+    return Schedule(spacing=gap, book_one=book_one)
 
 
 def book(target: Target, count: int) -> Schedule:

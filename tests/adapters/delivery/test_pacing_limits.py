@@ -64,6 +64,47 @@ def test_concurrent_bookings_get_consecutive_slots_never_the_same_ones(shared, r
     assert booked[-1].booked_at - booked[0].booked_at == pytest.approx(57 * gap, abs=1e-4)
 
 
+def test_sends_booked_when_ready_are_spaced_whatever_drain_sends_them_and_no_slot_is_wasted(
+    broker, monkeypatch
+):
+    """Two drains, one of them late (held at its concurrency gate past the slots it would have
+    booked up front): each send books its slot when it is ready, so together they never come
+    closer than the spacing, and nothing is booked that no send uses."""
+    target = Target.objects.create(name="limited", adapter="webhook", config={}, rate_limit_per_second=50)
+    gap = pacing.spacing(target)
+    slots: list[float] = []  # on the shared (Redis) clock, where bookings compare exactly
+    lock = threading.Lock()
+    book = pacing._book
+
+    def recording(booked_target: Target, count: int) -> tuple[float, float]:
+        start, now = book(booked_target, count)
+        with lock:
+            slots.append(start)
+        return start, now
+
+    monkeypatch.setattr(pacing, "_book", recording)
+
+    def drain(late: float) -> None:
+        schedule = pacing.per_send(target)
+        time.sleep(late)
+        for index in range(10):
+            schedule.wait_for_turn(index)
+
+    workers = [threading.Thread(target=drain, args=(late,)) for late in (0.0, 0.1)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    slots.sort()
+    assert len(slots) == 20
+    assert min(later - earlier for earlier, later in itertools.pairwise(slots)) >= gap - 1e-4
+    # 20 sends in about 20 consecutive slots from the first: the late drain's sends took the next
+    # free ones, none was booked and left unused (a slot is booked when the previous send wakes:
+    # its wake-up latency, not a wasted slot, is the slack allowed).
+    assert 19 * gap - 1e-4 <= slots[-1] - slots[0] <= 19 * gap + 0.05
+    assert pacing.per_send(Target(name="c", adapter="webhook")) == pacing.UNPACED
+
+
 def test_a_claim_is_about_one_horizon_of_sends_and_unlimited_targets_are_not_paced():
     limited = Target(name="a", adapter="webhook", rate_limit_per_second=2)
     assert pacing.batch_size(limited, 200) == 2

@@ -7,6 +7,7 @@ prints them, since only digests are stored and they cannot be shown again.
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -57,29 +58,28 @@ class Command(BaseCommand):
         user.save()
         secret = secrets.token_urlsafe(24)
         credential_upsert(name="demo", scopes=[scopes.ALL], key=DEMO_KEY, secret=secret)
+        # Where the quickstart serves (scripts/quickstart.sh takes LRS_ADDRESS, 127.0.0.1:8000 by default).
+        base = "http://" + (os.environ.get("LRS_ADDRESS") or "127.0.0.1:8000")
         self.stdout.write(
             "\n".join(
                 [
                     "",
                     "LRS quickstart accounts (reset on every start):",
-                    "  admin:  http://127.0.0.1:8000/admin/   user admin   password " + password,
-                    "  xAPI:   endpoint http://127.0.0.1:8000/xapi/   key "
-                    + DEMO_KEY
-                    + "   secret "
-                    + secret,
+                    f"  admin:  {base}/admin/   user admin   password " + password,
+                    f"  xAPI:   endpoint {base}/xapi/   key " + DEMO_KEY + "   secret " + secret,
                     "  read:   curl -s -u "
                     + DEMO_KEY
                     + ":"
                     + secret
                     + " -H 'X-Experience-API-Version: 1.0.3'"
-                    + " http://127.0.0.1:8000/xapi/statements",
+                    + f" {base}/xapi/statements",
                     "  send a completion (the downstream stand-ins on :8101-8105 print what they receive):",
                     "          curl -s -u "
                     + DEMO_KEY
                     + ":"
                     + secret
                     + " -H 'X-Experience-API-Version: 1.0.3'"
-                    + " -H 'Content-Type: application/json' http://127.0.0.1:8000/xapi/statements"
+                    + f" -H 'Content-Type: application/json' {base}/xapi/statements"
                     + " -d '"
                     + DEMO_STATEMENT
                     + "'",

@@ -55,3 +55,11 @@ def test_a_quickstart_accounts_dry_run_says_what_it_would_create_and_changes_not
     before = rows()
     assert "would reset the admin user" in run("quickstart_accounts", "--dry-run")
     assert rows() == before
+
+
+def test_quickstart_accounts_prints_the_address_the_quickstart_serves_on(settings, monkeypatch):
+    settings.LRS_ENV = "development"
+    monkeypatch.setenv("LRS_ADDRESS", "127.0.0.1:8400")
+    out = run("quickstart_accounts")
+    assert "http://127.0.0.1:8400/admin/" in out and "http://127.0.0.1:8400/xapi/statements" in out
+    assert "8000" not in out

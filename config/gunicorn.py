@@ -12,9 +12,6 @@ https://prometheus.github.io/client_python/multiprocess/
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -37,19 +34,10 @@ if os.environ.get("LOG_FORMAT") == "json":
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 
 
-_private_directory: str | None = None
-
-
 def on_starting(server: Any) -> None:
-    global _private_directory
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not directory:
-        _private_directory = tempfile.mkdtemp(prefix="lrs-web-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_directory
-        return
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    for stale in Path(directory).glob("*.db"):
-        stale.unlink()
+    from adapters.ops.worker_endpoint import prepare_directory  # stdlib only: no Django here
+
+    prepare_directory(prefix="lrs-web-metrics-")
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -60,5 +48,6 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    if _private_directory is not None:
-        shutil.rmtree(_private_directory, ignore_errors=True)
+    from adapters.ops.worker_endpoint import remove_private_directory
+
+    remove_private_directory()

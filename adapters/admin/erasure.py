@@ -4,7 +4,6 @@ erasure (adapters/privacy/erasure.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -13,35 +12,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from adapters.admin.privacy import SubjectForm
 from adapters.models import ErasureRequest
 from adapters.privacy.erasure import MODES, ErasureOutcome, erase_subject
-from adapters.privacy.subjects import Subject, SubjectError, subject_for
 
 
-class EraseForm(forms.Form):
-    agent = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='an xAPI agent, e.g. {"mbox": "mailto:a@example.com"}',
-    )
-    employee_id = forms.CharField(
-        required=False, help_text="or an employee id: every identifier linked to it"
-    )
+class EraseForm(SubjectForm):
     mode = forms.ChoiceField(
         choices=[(mode, mode) for mode in MODES],
         help_text="delete the person's own statements, or keep them under a pseudonym",
     )
-
-    def subject(self) -> Subject:
-        agent_text, employee_id = self.cleaned_data["agent"].strip(), self.cleaned_data["employee_id"].strip()
-        try:
-            agent = json.loads(agent_text) if agent_text else None
-        except ValueError as exc:
-            raise forms.ValidationError(f"agent: not JSON ({exc})") from None
-        try:
-            return subject_for(agent=agent, employee_id=employee_id or None)
-        except SubjectError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(ErasureRequest)

@@ -47,7 +47,9 @@ def _template(source: str) -> Template:
     return engines["django"].from_string(source)
 
 
-class ExportForm(forms.Form):
+class SubjectForm(forms.Form):
+    """The person a privacy page is about: an xAPI agent or an employee id (export, erasure)."""
+
     agent = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -65,9 +67,14 @@ class ExportForm(forms.Form):
         except ValueError as exc:
             raise forms.ValidationError(f"agent: not JSON ({exc})") from None
         try:
-            subject = subject_for(agent=agent, employee_id=employee_id or None)
+            return subject_for(agent=agent, employee_id=employee_id or None)
         except SubjectError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class ExportForm(SubjectForm):
+    def subject(self) -> Subject:
+        subject = super().subject()
         if not subject_is_known(subject):
             raise forms.ValidationError("no statement, document or identity link names this person")
         return subject

@@ -147,6 +147,30 @@ class Unlinked:
     delivered_under_previous: list[list[str]]
 
 
+def _recorded(
+    link: IdentityLink,
+    action: str,
+    employee_id: str,
+    *,
+    source: str,
+    changed_by: str,
+    after: dict[str, str] | None = None,
+) -> Unlinked:
+    """A link taken from its employee, in the history with the deliveries made under it."""
+    reported = history.delivered_under(link)
+    history.record(
+        employee_id=employee_id,
+        action=action,
+        source=source,
+        changed_by=changed_by,
+        identifier=link.lookup_key,
+        before=history.link_state(link),
+        after=after,
+        delivered_under_previous=reported,
+    )
+    return Unlinked(link.lookup_key, reported)
+
+
 @transaction.atomic
 def identity_links_remove(
     *, employee_id: str, identifiers: Identifiers, source: str = "api", changed_by: str = ""
@@ -157,19 +181,10 @@ def identity_links_remove(
     may now be unambiguous)."""
     employee_id = _required(employee_id)
     links = _linked(employee_id, identifiers, source)
-    removed = []
-    for link in links:
-        reported = history.delivered_under(link)
-        history.record(
-            employee_id=employee_id,
-            action=IdentityChange.LINK_REMOVED,
-            source=source,
-            changed_by=changed_by,
-            identifier=link.lookup_key,
-            before=history.link_state(link),
-            delivered_under_previous=reported,
-        )
-        removed.append(Unlinked(link.lookup_key, reported))
+    removed = [
+        _recorded(link, IdentityChange.LINK_REMOVED, employee_id, source=source, changed_by=changed_by)
+        for link in links
+    ]
     IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
     deliveries_release(keys={link.lookup_key for link in links})
     return removed
@@ -192,20 +207,17 @@ def identity_links_move(
     if source_employee == target_employee:
         raise IdentityInputError("from: the identifiers are already linked to this employee")
     links = _linked(source_employee, identifiers, source)
-    moved = []
-    for link in links:
-        reported = history.delivered_under(link)
-        history.record(
-            employee_id=target_employee,
-            action=IdentityChange.LINK_MOVED,
+    moved = [
+        _recorded(
+            link,
+            IdentityChange.LINK_MOVED,
+            target_employee,
             source=source,
             changed_by=changed_by,
-            identifier=link.lookup_key,
-            before=history.link_state(link),
             after={**history.link_state(link), "employee_id": target_employee},
-            delivered_under_previous=reported,
         )
-        moved.append(Unlinked(link.lookup_key, reported))
+        for link in links
+    ]
     IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
     IdentityLink.objects.bulk_create(
         [

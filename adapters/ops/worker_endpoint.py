@@ -26,14 +26,15 @@ logger = logging.getLogger(__name__)
 _private_directory: str | None = None
 
 
-def prepare_directory() -> None:
-    """An empty metrics directory for this worker's processes (a private one when none is set)."""
+def prepare_directory(prefix: str = "lrs-worker-metrics-") -> None:
+    """An empty metrics directory for this service's processes (a private one when none is set),
+    before they fork; the Celery worker's here, gunicorn's master's in config/gunicorn.py."""
     if "prometheus_client" in sys.modules:
-        logger.warning("prometheus-client was imported before the worker set its metrics directory")
+        logger.warning("prometheus-client was imported before the metrics directory was set")
     global _private_directory
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
-        _private_directory = tempfile.mkdtemp(prefix="lrs-worker-metrics-")
+        _private_directory = tempfile.mkdtemp(prefix=prefix)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_directory
         return
     Path(directory).mkdir(parents=True, exist_ok=True)

@@ -100,15 +100,7 @@ class ErasuresView(APIView):
             dry_run=values["dry_run"],
         )
         if not isinstance(result, ErasureOutcome):
-            plan = {
-                "own_statements": len(result.own_statements),
-                "other_statements": len(result.other_statements),
-                "documents": result.documents,
-                "identity_links": result.identity_links,
-                "retractions": result.retractions,
-                "targets": result.policies,
-            }
-            return Response({"dry_run": True, **plan})
+            return Response(result.as_dict())
         answer = {**_shown(result.request), "repeated": result.repeated}
         return Response(answer, status=status.HTTP_200_OK if result.repeated else status.HTTP_201_CREATED)
 

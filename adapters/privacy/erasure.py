@@ -82,6 +82,18 @@ class ErasurePlan:
     policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
     not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
 
+    def as_dict(self) -> dict[str, Any]:
+        """What a dry run reports (the command, the privacy API)."""
+        return {
+            "dry_run": True,
+            "own_statements": len(self.own_statements),
+            "other_statements": len(self.other_statements),
+            "documents": self.documents,
+            "identity_links": self.identity_links,
+            "retractions": self.retractions,
+            "targets": self.policies,
+        }
+
 
 @dataclass
 class ErasureOutcome:

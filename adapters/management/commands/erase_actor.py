@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.privacy.erasure import MODES, ErasurePlan, erase_subject
+from adapters.privacy.erasure import MODES, erase_subject
 from adapters.privacy.subjects import SubjectError, subject_for
 
 
@@ -50,18 +50,7 @@ class Command(BaseCommand):
         result = erase_subject(
             subject, mode=options["mode"], requested_by="manage.py erase_actor", dry_run=options["dry_run"]
         )
-        if isinstance(result, ErasurePlan):
-            shown: dict[str, Any] = {
-                "dry_run": True,
-                "own_statements": len(result.own_statements),
-                "other_statements": len(result.other_statements),
-                "documents": result.documents,
-                "identity_links": result.identity_links,
-                "retractions": result.retractions,
-                "targets": result.policies,
-            }
-        else:
-            shown = result.as_dict()
+        shown = result.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(shown, sort_keys=True))
             return

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,6 +33,8 @@ from adapters.models import Delivery, Target
 from adapters.rules.retry import RetryPolicy
 
 OPEN = (Delivery.PENDING, Delivery.RETRYING)
+IDLE: Literal["idle"] = "idle"
+WAITING: Literal["waiting"] = "waiting"
 
 
 def claim_seconds(target: Target, size: int) -> int:
@@ -85,6 +88,12 @@ def has_due(target_id: int) -> bool:
     return Delivery.objects.filter(target_id=target_id, status__in=OPEN, next_attempt_at__lte=now).exists()
 
 
+def next_due_at(target_id: int) -> datetime | None:
+    """When the target's next open delivery comes due (in the past when one is due now)."""
+    due = Delivery.objects.filter(target_id=target_id, status__in=OPEN).order_by("next_attempt_at")
+    return due.values_list("next_attempt_at", flat=True).first()
+
+
 def drain(target_id: int, slot: int | None = None) -> int:
     """Deliver the target's due deliveries, batch by batch; returns how many were claimed.
     ``slot``: the drain slot this message holds (``queue.request_drain`` took it); None for a
@@ -110,7 +119,9 @@ def drain(target_id: int, slot: int | None = None) -> int:
                     return done
             cache.touch(queue.slot_key(target_id, slot), queue.slot_seconds())
             claimed = _one_batch(target)
-            if claimed is None:
+            if claimed == WAITING:
+                return done  # the wake-up for when it may send again is armed
+            if claimed == IDLE:
                 break
             done += claimed
         else:  # out of time with work left: a fresh message carries on in this slot
@@ -120,8 +131,11 @@ def drain(target_id: int, slot: int | None = None) -> int:
     finally:
         if slot is not None:
             cache.delete(queue.slot_key(target_id, slot))
-    if has_due(target_id):  # arrived while this drain was finishing
-        queue.request_drain(target_id, after_commit=False)
+    # Work that arrived while this drain was finishing, or the next retry: the wake-up a busy
+    # worker ran too early for it, or that its own failures scheduled, must not wait for the sweep.
+    upcoming = next_due_at(target_id)
+    if upcoming is not None:
+        queue.request_drain(target_id, at=upcoming, after_commit=False)
     return done
 
 
@@ -132,22 +146,23 @@ def _take_free_slot(target_id: int, slots: int | None = None) -> int | None:
     return None
 
 
-def _one_batch(target: Target) -> int | None:
-    """Claim, run and record one batch; the number claimed, or None when the drain should stop
-    (nothing due, the target paused, its rate-limit schedule booked up for now)."""
+def _one_batch(target: Target) -> int | Literal["idle", "waiting"]:
+    """Claim, run and record one batch; the number claimed, or why the drain should stop:
+    ``IDLE`` (nothing due) or ``WAITING`` (the target paused, or its rate-limit schedule booked
+    up for now: a wake-up is armed for when it may send, and a drain before then would spin)."""
     now = timezone.now()
     gate = pacing.gate(target, now)
     if gate == "closed":
         queue.request_drain(target.id, at=pacing.resume_at(target, now), after_commit=False)
-        return None
+        return WAITING
     ahead = pacing.booked_ahead(target)
     if ahead > pacing.HORIZON_SECONDS:  # other drains booked the next sends: come back for later ones
         queue.request_drain(target.id, at=now + timedelta(seconds=ahead), after_commit=False)
-        return None
+        return WAITING
     wanted = 1 if gate == "probe" else pacing.batch_size(target, settings.LRS_DRAIN_BATCH)
     deliveries = claim_due(target, wanted, probe=gate == "probe")
     if not deliveries:
-        return None
+        return IDLE
     if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH and pacing.drain_slots(target) > 1:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
     outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.per_send(target)))

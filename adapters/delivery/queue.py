@@ -89,16 +89,29 @@ def _take_slot_and_send(target_id: int) -> bool:
     return False  # every slot is taken: those drains find this work
 
 
+# A retry due this little after the pending wake-up is served by it (the wake-up's drain finds
+# it due, or arms the next wake-up): no message each for a burst of retries.
+WAKE_SLACK_SECONDS = 0.05
+
+
 def wake_key(target_id: int) -> str:
     return f"lrs:drain-wake:{target_id}"
 
 
 def _wake_at(target_id: int, at: datetime) -> None:
-    """One wake-up per target at a time: retries that come due meanwhile wait for it (or for the
-    sweep), never for a message each. The wake-up frees the key when it runs."""
-    delay = max(0.0, (at - timezone.now()).total_seconds())
-    if cache.add(wake_key(target_id), 1, timeout=int(delay) + 2):
-        publish(DRAIN_TASK, (target_id, None), eta=at)
+    """At most one wake-up per target in flight, and it is the earliest one needed: a retry due
+    later than the pending wake-up waits for it (a wake-up that finds nothing due arms the next
+    one: ``drain.drain``), a retry due earlier gets a message of its own (a Retry-After of a
+    minute must not hold back a retry due in a second). The key holds the wake-up's time; the
+    wake-up frees it when it runs."""
+    key, stamp = wake_key(target_id), at.timestamp()
+    timeout = int(max(0.0, (at - timezone.now()).total_seconds())) + 2
+    if not cache.add(key, stamp, timeout=timeout):
+        pending = cache.get(key)
+        if pending is not None and float(pending) <= stamp + WAKE_SLACK_SECONDS:
+            return
+        cache.set(key, stamp, timeout=timeout)  # a race here costs a spare wake-up, never a lost one
+    publish(DRAIN_TASK, (target_id, None), eta=at)
 
 
 def publish(name: str, args: tuple, *, eta: datetime | None = None) -> bool:

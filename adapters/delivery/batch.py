@@ -37,7 +37,7 @@ from adapters.base import (
 )
 from adapters.delivery import outcomes, pacing
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.pacing import UNPACED, Schedule
+from adapters.delivery.pacing import UNPACED, Lanes, Schedule
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_for
 from adapters.rules.retry import RetryPolicy
@@ -212,10 +212,10 @@ def _whole(
     return _prepared_outcome(delivery, result, started, policy, adapter)
 
 
-def _send_in_thread(adapter: Adapter, prepared: Prepared) -> SendResult:
+def _send_in_thread(adapter: Adapter, prepared: Prepared, lanes: Lanes) -> SendResult:
     try:
         with correlation.bound(prepared.context.correlation_id):
-            return adapter.send_prepared(prepared)
+            return lanes.timed(lambda: adapter.send_prepared(prepared))
     finally:
         connections.close_all()  # a send that touched the database leaves no connection behind
 
@@ -228,10 +228,11 @@ def _concurrently(
     schedule: Schedule,
 ) -> list[Outcome]:
     """Prepare each delivery here (database reads), then send them over the sending threads, at
-    most this drain's share of the target's concurrency in flight, each in its booked slot."""
+    most this drain's share of the target's concurrency in flight (fewer when the target answers
+    fast enough not to need them: ``pacing.Lanes``), each in its booked slot."""
     results: list[Outcome] = []
     in_flight: list[tuple[Delivery, object, Future[SendResult], list[OutboundRequest]]] = []
-    gate = threading.BoundedSemaphore(pacing.sends_per_drain(target))
+    lanes = Lanes(target.id, pacing.sends_per_drain(target))
     pool = _sending_pool()
     sent = 0
     for delivery, statement in ready:
@@ -247,11 +248,10 @@ def _concurrently(
             error = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}")
             results.append(_prepared_outcome(delivery, error, started, policy, adapter))
             continue
-        gate.acquire()
+        lanes.enter()
         schedule.wait_for_turn(sent)
         sent += 1
-        future = pool.submit(_send_in_thread, adapter, prepared)
-        future.add_done_callback(lambda _done: gate.release())
+        future = pool.submit(_send_in_thread, adapter, prepared, lanes)
         in_flight.append((delivery, started, future, prepared.requests))
     for delivery, started, future, requests in in_flight:
         try:

@@ -44,6 +44,7 @@ from adapters.models import (
     IdentityChange,
     IdentityLink,
     SkillEvidence,
+    SkillRecord,
     Target,
 )
 from adapters.privacy import notices
@@ -255,6 +256,8 @@ def _finish(request: ErasureRequest) -> int:
     pks = request.statement_pks or []
     if pks and _waiting(request, pks):
         return 0
+    erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
+    records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
     if pks and request.mode == ErasureRequest.DELETE:
         attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
         deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
@@ -266,12 +269,23 @@ def _finish(request: ErasureRequest) -> int:
             "deliveries_deleted": deliveries,
             "attempts_deleted": attempts,
         }
-    SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False).delete()
+    erased.delete()
+    _forget_revoked_records(records)
     request.status = ErasureRequest.DONE
     request.statement_pks = []
     request.finished_at = timezone.now()
     request.save(update_fields=["counts", "status", "statement_pks", "finished_at"])
     return 1
+
+
+def _forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
+    """The mirror rows of records the marketplace no longer holds (the retractions revoked them)
+    and no evidence is left for: they would name the member after the erasure. A record still
+    held (evidence from an identifier not erased) or whose last write is unconfirmed stays."""
+    for target_id, member_id, code in keys:
+        key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
+        if not SkillEvidence.objects.filter(**key).exists():
+            SkillRecord.objects.filter(**key, record__isnull=True, unconfirmed=False).delete()
 
 
 def _waiting(request: ErasureRequest, pks: list[int]) -> bool:

@@ -11,7 +11,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from adapters.models import Attempt, Delivery, ErasureRequest, IdentityLink, SkillEvidence, Target
+from adapters.models import (
+    Attempt,
+    Delivery,
+    ErasureRequest,
+    IdentityLink,
+    SkillEvidence,
+    SkillRecord,
+    Target,
+)
 from adapters.privacy.erasure import erase_subject
 from adapters.privacy.subjects import subject_for
 from adapters.reconciliation.run import reconcile
@@ -53,6 +61,8 @@ def test_the_pms_and_the_marketplace_lose_the_persons_records_once_each(
     request = ErasureRequest.objects.get()
     assert request.status == ErasureRequest.DONE
     assert not SkillEvidence.objects.exists()
+    # Nor does the mirror of what the marketplace held name them, once the revocation is in.
+    assert not SkillRecord.objects.filter(member_id="E100").exists()
     if mode == "delete":
         assert not Statement.objects.exists()
         assert not Delivery.objects.exists() and not Attempt.objects.exists()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,7 +31,6 @@ from adapters.base import (
     DeliveryContext,
     DeliveryHeld,
     NothingToSend,
-    OutboundRequest,
     Prepared,
     SendResult,
 )
@@ -212,14 +211,6 @@ def _whole(
     return _prepared_outcome(delivery, result, started, policy, adapter)
 
 
-def _send_in_thread(adapter: Adapter, prepared: Prepared, lanes: Lanes) -> SendResult:
-    try:
-        with correlation.bound(prepared.context.correlation_id):
-            return lanes.timed(lambda: adapter.send_prepared(prepared))
-    finally:
-        connections.close_all()  # a send that touched the database leaves no connection behind
-
-
 def _concurrently(
     adapter: Adapter,
     target: Target,
@@ -227,14 +218,11 @@ def _concurrently(
     policy: RetryPolicy,
     schedule: Schedule,
 ) -> list[Outcome]:
-    """Prepare each delivery here (database reads), then send them over the sending threads, at
-    most this drain's share of the target's concurrency in flight (fewer when the target answers
-    fast enough not to need them: ``pacing.Lanes``), each in its booked slot."""
+    """Prepare each delivery here (database reads), then send them on lanes of the sending pool,
+    at most this drain's share of the target's concurrency in flight (fewer when the target
+    answers fast enough not to need them: ``pacing.Lanes``), each in its booked slot."""
     results: list[Outcome] = []
-    in_flight: list[tuple[Delivery, object, Future[SendResult], list[OutboundRequest]]] = []
-    lanes = Lanes(target.id, pacing.sends_per_drain(target))
-    pool = _sending_pool()
-    sent = 0
+    sendable: list[tuple[Delivery, datetime, Prepared]] = []
     for delivery, statement in ready:
         started = timezone.now()
         try:
@@ -248,20 +236,28 @@ def _concurrently(
             error = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}")
             results.append(_prepared_outcome(delivery, error, started, policy, adapter))
             continue
-        lanes.enter()
-        schedule.wait_for_turn(sent)
-        sent += 1
-        future = pool.submit(_send_in_thread, adapter, prepared, lanes)
-        in_flight.append((delivery, started, future, prepared.requests))
-    for delivery, started, future, requests in in_flight:
+        sendable.append((delivery, started, prepared))
+    if not sendable:
+        return results
+    lanes = Lanes(target.id, pacing.sends_per_drain(target))
+    answers: list[SendResult | BaseException | None] = [None] * len(sendable)
+
+    def send(index: int) -> None:  # on a lane
+        prepared = sendable[index][2]
+        schedule.wait_for_turn(index)
         try:
-            result: SendResult | BaseException = future.result()
+            with correlation.bound(prepared.context.correlation_id):
+                answers[index] = lanes.timed(lambda: adapter.send_prepared(prepared))
         except (AdapterError, SecretUnavailable) as exc:
-            result = exc
+            answers[index] = exc
         except Exception as exc:  # a bug while sending: it may have gone out
-            logger.exception("sending delivery %s failed", delivery.idempotency_key)
-            result = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
-        outcome = _prepared_outcome(delivery, result, started, policy, adapter)
-        outcome.requests = requests  # summarised only if the attempt failed (outcomes.persist)
+            logger.exception("sending delivery %s failed", sendable[index][0].idempotency_key)
+            answers[index] = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
+
+    # A send that touched the database leaves no connection behind on its lane's thread.
+    lanes.run(len(sendable), send, _sending_pool(), after_lane=connections.close_all)
+    for (delivery, started, prepared), answer in zip(sendable, answers, strict=True):
+        outcome = _prepared_outcome(delivery, answer, started, policy, adapter)  # type: ignore[arg-type]
+        outcome.requests = prepared.requests  # summarised only if the attempt failed (outcomes.persist)
         results.append(outcome)
     return results

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
@@ -281,37 +282,98 @@ _last_allowance: dict[int, int] = {}  # target id -> the allowance its last drai
 
 
 class Lanes:
-    """A gate with an allowance that adapts: ``enter`` before starting a send (blocks while the
-    allowance is used up), ``timed`` runs the send and frees its place."""
+    """Runs a batch's sends on lanes: pool threads that each take the next send and run it, then
+    the next, as long as there is one and the allowance has room for them. One thread handing
+    each send to the pool and waiting on its future cost about 15 % more CPU per send than lanes
+    taking their own work (``bench/``: 0.90 against 0.76 ms to the instant receiver), and the
+    preparing thread no longer competes with the sends for the lock."""
 
     def __init__(self, target_id: int, cap: int) -> None:
         self.target_id = target_id
         self.cap = max(1, cap)
         self.allowed = min(self.cap, _last_allowance.get(target_id, self.cap))
+        self.running = 0  # lanes started and not yet retired
         self.in_flight = 0
         self.most_in_flight = 0
+        self._count = 0
+        self._next = 0  # the next send to take
         self._round_trips: deque[float] = deque(maxlen=WINDOW)
         self._cpu: deque[float] = deque(maxlen=WINDOW)
         self._changed = threading.Condition()
 
-    def enter(self) -> None:
+    def run(
+        self,
+        count: int,
+        send: Callable[[int], object],
+        pool: Executor,
+        after_lane: Callable[[], object] | None = None,
+    ) -> None:
+        """Call ``send(0)`` ... ``send(count - 1)`` on ``pool``'s threads, each send taken in
+        order, at most ``allowed`` at once (which may change as they go); return when all are
+        done. ``send`` handles its own errors; anything it raises stops the lanes (each finishes
+        the send it has) and is raised here. ``after_lane`` runs on each lane's thread as it ends."""
         with self._changed:
-            while self.in_flight >= self.allowed:
-                self._changed.wait()
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._count, self._next = count, 0
+        lanes: list[Future[None]] = []
+        while True:
+            with self._changed:
+                while not self._finished() and not self._room():
+                    self._changed.wait()
+                if self._finished():
+                    break
+                starting = min(self.allowed - self.running, self._untaken() - self.running)
+                self.running += starting
+            lanes.extend(pool.submit(self._lane, send, after_lane) for _ in range(starting))
+        for lane in lanes:
+            lane.result()
 
     def timed(self, send: Callable[[], T]) -> T:
-        """Run ``send`` (on a sending thread), measure it, and leave."""
+        """Run one send (on a lane) and learn from its round trip and the CPU it took."""
         started, cpu_started = time.monotonic(), time.thread_time()
         try:
             return send()
         finally:
-            self._leave(time.monotonic() - started, time.thread_time() - cpu_started)
+            self._learn(time.monotonic() - started, time.thread_time() - cpu_started)
 
-    def _leave(self, round_trip: float, cpu: float) -> None:
+    def _untaken(self) -> int:
+        return self._count - self._next
+
+    def _room(self) -> bool:
+        """A lane more would have work no running lane is about to take, and the allowance has room."""
+        return self.running < self.allowed and self._untaken() > self.running
+
+    def _finished(self) -> bool:
+        return self.running == 0 and (self._untaken() == 0 or self._stopped)
+
+    _stopped = False  # a lane raised: the others finish their send and stop
+
+    def _lane(self, send: Callable[[int], object], after_lane: Callable[[], object] | None) -> None:
+        try:
+            while True:
+                with self._changed:
+                    if self._stopped or self._untaken() == 0 or self.running > self.allowed:
+                        return  # done, or retired: the allowance went down
+                    index = self._next
+                    self._next += 1
+                    self.in_flight += 1
+                    self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                try:
+                    send(index)
+                except BaseException:
+                    self._stopped = True
+                    raise
+                finally:
+                    with self._changed:
+                        self.in_flight -= 1
+        finally:
+            if after_lane is not None:
+                after_lane()
+            with self._changed:
+                self.running -= 1
+                self._changed.notify_all()
+
+    def _learn(self, round_trip: float, cpu: float) -> None:
         with self._changed:
-            self.in_flight -= 1
             self._round_trips.append(round_trip)
             self._cpu.append(cpu)
             if len(self._round_trips) >= SAMPLES_BEFORE_ADAPTING:

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from adapters.identity import history
 from adapters.identity.holds import deliveries_release
-from adapters.identity.links import Identifiers, IdentityInputError, links_for
+from adapters.identity.links import Identifiers, IdentityInputError, hold_identity_lock, links_for
 from adapters.models import Employee, IdentityChange, IdentityLink
 
 CSV_COLUMNS = ("employee_id", "emails", "accounts", "status", "effective_date", "manager_id", "department")
@@ -182,6 +182,7 @@ def hris_import(
     given = list(rows)
     readable = [row for row in given if isinstance(row, HrisRow)]
     with transaction.atomic():
+        hold_identity_lock()  # the ambiguity check below must see every committed link
         plan = _load(readable)
         results = []
         for row in given:

@@ -12,13 +12,28 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from adapters.identity import history
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
 from lrs.xapi.agents import agent_ifi
+
+# Any constant: the advisory-lock key all identity writers take (pg_advisory_xact_lock).
+IDENTITY_LOCK_KEY = 0x1D_E7_17_1E5
+
+
+def hold_identity_lock() -> None:
+    """Serialise identity changes until the current transaction ends. A writer checks what it is
+    about to link against the links it read (the HRIS feed rejects a row that would make an
+    identifier ambiguous); two writers at once would each check without the other's links and
+    could together link one identifier to two employees. Identity changes are rare: one at a
+    time costs nothing that matters. SQLite writes one transaction at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IDENTITY_LOCK_KEY])
+
 
 CSV_COLUMNS = (
     "employee_id",
@@ -94,6 +109,7 @@ def identity_links_upsert(
     """Add the identifiers to the employee (existing ones are kept, repeats ignored); returns
     how many links are new. Each new link is recorded in the identity history. Held deliveries
     whose key is now linked are released."""
+    hold_identity_lock()
     employee_id = _required(employee_id)
     links = links_for(employee_id, identifiers, source)
     keys = {link.lookup_key for link in links}
@@ -179,6 +195,7 @@ def identity_links_remove(
     removed). Deliveries made under the old mapping are reported in the history and returned,
     never rewritten; deliveries held on these keys are resolved again (an ambiguous identifier
     may now be unambiguous)."""
+    hold_identity_lock()
     employee_id = _required(employee_id)
     links = _linked(employee_id, identifiers, source)
     removed = [
@@ -203,6 +220,7 @@ def identity_links_move(
     else nothing moves): a recycled address or a wrong import corrected. Held deliveries on them
     are released (resolved again, now to the second employee); deliveries already made for the
     first are reported (history and result), not rewritten."""
+    hold_identity_lock()
     source_employee, target_employee = _required(from_employee_id), _required(to_employee_id)
     if source_employee == target_employee:
         raise IdentityInputError("from: the identifiers are already linked to this employee")
@@ -252,6 +270,7 @@ def identity_links_import_csv(
         )
     counts = {"rows": 0, "links_created": 0, "links_removed": 0, "links_moved": 0}
     with transaction.atomic():
+        hold_identity_lock()
         for line, row in enumerate(reader, start=2):
             try:
                 _import_row(row, counts, source=source, changed_by=changed_by)

@@ -184,3 +184,48 @@ def test_a_termination_without_a_date_keeps_its_first_date_when_the_row_is_sent_
     [again] = run(HEADER + "E1,one@example.com,,terminated,,,\n")
     assert again["result"] == "unchanged", again
     assert Employee.objects.get(employee_id="E1").terminated_on == date.today() - timedelta(days=20)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_at_once_cannot_both_link_one_address_to_different_employees(monkeypatch):
+    # Each import checks ambiguity against the links it loaded: the second must load after the
+    # first committed, or both pass the check and the address ends up linked to two employees.
+    import threading
+
+    from django.db import connection
+
+    from adapters.identity import hris
+
+    loaded = threading.Event()
+    real_load = hris._load
+
+    def slow_load(rows):
+        plan = real_load(rows)
+        if threading.current_thread().name == "first":
+            loaded.set()
+            time.sleep(1.0)  # the second import runs meanwhile
+        return plan
+
+    monkeypatch.setattr(hris, "_load", slow_load)
+    results: dict[str, list[dict]] = {}
+
+    def import_row(name: str, employee: str) -> None:
+        try:
+            results[name] = run(HEADER + f"{employee},shared@example.com,,active,,,\n")
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=import_row, args=("first", "E1"), name="first")
+    first.start()
+    assert loaded.wait(10)
+    second = threading.Thread(target=import_row, args=("second", "E2"), name="second")
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert results["first"][0]["result"] == "created"
+    assert results["second"][0]["result"] == "rejected"
+    assert list(
+        IdentityLink.objects.filter(lookup_key="email:shared@example.com").values_list(
+            "employee_id", flat=True
+        )
+    ) == ["E1"]

@@ -5,6 +5,7 @@ resuming a paused target."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -39,23 +40,28 @@ class TargetAdmin(WideList):
     )
     actions = ["replay_dead", "resume", "reconcile_now", "reconcile_and_repair"]
 
+    # What one change-list page computes once for all its rows. Per thread: the admin instance is
+    # shared by every request the process serves at once (gunicorn's threads).
+    _page = threading.local()
+
     def _health(self, obj: Target):
-        cache = getattr(self, "_health_cache", {})
+        cache = getattr(self._page, "health", None)
+        if cache is None:
+            cache = self._page.health = {}
         if obj.pk not in cache:
             cache[obj.pk] = target_health(obj)
-            self._health_cache = cache
         return cache[obj.pk]
 
     def _held(self, obj: Target) -> int:
-        held = getattr(self, "_held_counts", None)
+        held = getattr(self._page, "held", None)
         if held is None:  # one query for the page (through the partial index of held rows)
             rows = Delivery.objects.filter(status=Delivery.HELD).values_list("target").annotate(n=Count("id"))
-            held = self._held_counts = dict(rows.order_by())
+            held = self._page.held = dict(rows.order_by())
         return held.get(obj.pk, 0)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        self._health_cache = {}
-        self._held_counts = None
+        # Reset here, read while the response renders (later, on this same thread).
+        self._page.health, self._page.held = {}, None
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="state")

@@ -139,6 +139,15 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
 
 
 def send(request: OutboundRequest, *, correlation_id: str = "") -> SendResult:
+    """Send one request; an ``AdapterError`` names it (``error.request``)."""
+    try:
+        return _send(request, correlation_id=correlation_id)
+    except AdapterError as error:
+        error.request = request
+        raise
+
+
+def _send(request: OutboundRequest, *, correlation_id: str) -> SendResult:
     headers = dict(request.headers)
     headers.setdefault("X-Request-ID", correlation_id or uuid.uuid4().hex)
     started = time.monotonic()

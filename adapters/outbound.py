@@ -38,6 +38,9 @@ class AdapterError(Exception):
         self.response_body = response_body
         self.disable_target = disable_target
         self.ambiguous = ambiguous
+        # The request that failed, when it was an HTTP request (``adapters.http.send`` sets it):
+        # a delivery run whole records it for the admin (redacted) like a batch's prepared ones.
+        self.request: OutboundRequest | None = None
 
 
 @dataclass(frozen=True)

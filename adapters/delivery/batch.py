@@ -208,7 +208,10 @@ def _whole(
         except Exception as exc:  # a bug in an adapter: this delivery fails, the batch goes on
             logger.exception("delivery %s failed", delivery.idempotency_key)
             result = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
-    return _prepared_outcome(delivery, result, started, policy, adapter)
+    outcome = _prepared_outcome(delivery, result, started, policy, adapter)
+    if isinstance(result, AdapterError) and result.request is not None:
+        outcome.requests = [result.request]  # summarised only because the attempt failed
+    return outcome
 
 
 def _concurrently(

@@ -147,3 +147,18 @@ def test_pseudonymise_names_the_member_by_a_keyed_pseudonym_and_sends_no_email(
     record = market_target.skills()[(member, code)]
     assert member.startswith("p-") and member != "E100" and record["memberId"] == member
     assert "email" not in record and "learner@example.com" not in str(record)
+
+
+def test_a_failed_write_records_the_request_it_sent_for_the_admin(
+    market_target, django_capture_on_commit_callbacks
+):
+    # The marketplace's deliveries run whole, one at a time (not on the sending lanes): a failed
+    # attempt still shows what went out, redacted like every other target's.
+    from adapters.models import Attempt
+    from tests.targets.behaviours import status
+
+    market_target.enqueue(status(503))
+    store_now(django_capture_on_commit_callbacks, evidence(0.8))
+    attempt = Attempt.objects.get(outcome=Attempt.RETRY)
+    assert attempt.request.startswith("PUT ") and "SAFETY-BASICS" in attempt.request
+    assert "Bearer" not in attempt.request.replace("Authorization: [redacted]", "")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from tests.adapters.helpers import free_port, wait_until
+from tests.adapters.helpers import restartable_port, wait_until
 from tests.adapters.postgres_process import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ class Stack:
         return self
 
     def start_web(self) -> None:
-        self.port = self.port or free_port()
+        self.port = self.port or restartable_port()  # a restart binds it again
         log = (self.workdir / "gunicorn.log").open("ab")
         self._web = subprocess.Popen(
             [

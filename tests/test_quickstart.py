@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.adapters.helpers import live_group_members, wait_until
-from tests.stack import free_port
+from tests.adapters.helpers import live_group_members, restartable_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 STAND_IN_PORTS = range(8101, 8106)
@@ -108,7 +107,7 @@ def stop(process: subprocess.Popen[bytes], port: int) -> None:
 
 @pytest.mark.skipif(not all(port_free(p) for p in STAND_IN_PORTS), reason="a quickstart is running here")
 def test_the_quickstart_delivers_stops_cleanly_starts_again_and_refuses_a_taken_port(tmp_path):
-    port, log = free_port(), tmp_path / "quickstart.log"
+    port, log = restartable_port(), tmp_path / "quickstart.log"  # started twice
     process = start(tmp_path, port, log)
     try:
         deliver_demo(port, serving(process, port, log), log, 0)

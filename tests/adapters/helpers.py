@@ -6,7 +6,9 @@ Delivery happens in other threads and processes, so tests wait for an observable
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -40,6 +42,26 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def restartable_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port below the kernel's ephemeral range, for a server a test stops and starts
+    again on the same port. A port ``free_port`` picks is in that range: between the stop and the
+    restart, any outgoing connection on the machine may be given it as its local port, and the
+    restart then fails with "address already in use" (seen once in a CI run)."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    candidates = list(range(max(1024, low - 12_000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def port_refuses(port: int, host: str = "127.0.0.1") -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.adapters.helpers import free_port, wait_until
+from tests.adapters.helpers import restartable_port, wait_until
 
 
 def _binaries() -> Path | None:
@@ -37,7 +37,7 @@ class PrivatePostgres:
         if binaries is None:
             raise FileNotFoundError("initdb is not installed")
         self.bin = binaries
-        self.port = port or free_port()
+        self.port = port or restartable_port()  # restarted on the same port
         # Not under the test's tmp_path: pytest makes that readable by root only, and the server
         # runs as the postgres user.
         self._home = Path(tempfile.mkdtemp(prefix=f"lrs-pg-{self.port}-"))

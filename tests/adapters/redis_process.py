@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests.adapters.helpers import free_port, wait_until
+from tests.adapters.helpers import restartable_port, wait_until
 
 
 class PrivateRedis:
@@ -23,7 +23,7 @@ class PrivateRedis:
             raise FileNotFoundError(f"{binary} is not on PATH")
         self.binary = resolved
         self.workdir = workdir
-        self.port = port or free_port()
+        self.port = port or restartable_port()  # restarted on the same port
         self.log_path = workdir / f"redis-{self.port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 

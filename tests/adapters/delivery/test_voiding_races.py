@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def a_retrying_delivery(pms) -> tuple[str, Delivery]:
-    pms.enqueue(status(503))  # the first attempt takes no effect: the delivery waits to retry
+    # The first attempt takes no effect: the delivery waits to retry. With a Retry-After, or the
+    # full-jitter backoff may make the retry due at once and the same drain send it (a CI run).
+    pms.enqueue(status(503, headers={"Retry-After": "60"}))
     statement = make_statement(
         actor_email="learner@example.com", activity=COURSE, result={"completion": True}
     )

@@ -135,7 +135,7 @@ def test_a_retry_carries_the_same_webhook_id_with_a_fresh_timestamp_and_signatur
     hook, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
     server, _ = hook
-    server.enqueue(status(503))
+    server.enqueue(status(503, headers={"Retry-After": "60"}))  # the retry is not due in this drain
     two_minutes_ago = int(time.time()) - 120
     with monkeypatch.context() as earlier:  # the first attempt was made two minutes ago
         earlier.setattr(webhook_adapter, "attempt_time", lambda: two_minutes_ago)

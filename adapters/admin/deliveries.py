@@ -103,6 +103,7 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnly):
+    change_form_template = "admin/adapters/audit_change_form.html"  # named, not by id
     list_display = (
         "delivery",
         "target_name",
@@ -245,6 +246,8 @@ class DeliveryAdmin(ReadOnly):
 class AttemptAdmin(ReadOnly):
     """One try of a delivery: what was sent (recorded for failed attempts, secrets redacted) and
     what came back."""
+
+    change_form_template = "admin/adapters/audit_change_form.html"  # named, not by id
 
     list_display = ("attempt", "target_name", "outcome", "status_code", "started", "duration_ms")
     list_filter = ("outcome",)

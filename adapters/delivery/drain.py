@@ -104,8 +104,8 @@ def _attach_originals(deliveries: list[Delivery]) -> None:
 
 
 def has_due(target_id: int) -> bool:
-    now = timezone.now()
-    return Delivery.objects.filter(target_id=target_id, status__in=OPEN, next_attempt_at__lte=now).exists()
+    upcoming = next_due_at(target_id)
+    return upcoming is not None and upcoming <= timezone.now()
 
 
 def next_due_at(target_id: int) -> datetime | None:

@@ -9,6 +9,8 @@ with its own HMAC.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -63,6 +65,11 @@ def check_standard(secret: str, headers: Headers, body: bytes) -> str | None:
         return (
             f"expected Standard Webhooks headers, got {SIGNATURE_HEADER}: is the target's signature lrs-v1?"
         )
+    signatures = (headers.get("webhook-signature") or "").split()
+    if not all(_well_formed(signature) for signature in signatures):
+        # Checked here: the library's own verdict on these changed between releases (1.1 raised
+        # ValueError, 1.3 reports "No matching signature found"); a receiver should say which.
+        return "malformed webhook-signature (expected v1,<base64>) or a body that is not UTF-8"
     try:
         receiver_webhook(secret).verify(body, dict(headers.items()), json_parse=False)
     except WebhookVerificationError as exc:
@@ -176,3 +183,15 @@ def check_request(
     if parsed is None:
         return "body must be JSON", parsed
     return _check_payload(parsed), parsed
+
+
+def _well_formed(signature: str) -> bool:
+    """``<version>,<base64>``, as the specification writes each space-separated signature."""
+    version, comma, value = signature.partition(",")
+    if not (version and comma and value):
+        return False
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import orjson
 
 from lrs.xapi.errors import ErrorCollector, XAPIValidationError
+from lrs.xapi.json_fast import parse_fast
 from lrs.xapi.json_limits import check_depth, too_deep
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -160,6 +161,9 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
     :mod:`lrs.xapi.json_limits`).
     """
     check_depth(text, path=path)
+    value = parse_fast(text)  # C speed; None when only the careful parse below can decide
+    if value is not None:
+        return value
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}

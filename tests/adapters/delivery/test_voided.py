@@ -4,6 +4,8 @@ delivery is claimed, not only when it was queued."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import deliveries_replay
@@ -57,3 +59,23 @@ def test_a_delivery_claimed_after_its_statement_was_voided_is_cancelled_unsent(
         assert delivery_send(delivery.pk) == Delivery.CANCELLED
     assert len(pms_target.requests) == requests
     assert "voided" in Delivery.objects.get(pk=delivery.pk).last_error
+
+
+def test_voiding_statements_no_target_took_asks_the_delivery_tables_once(
+    django_capture_on_commit_callbacks,
+):
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())  # no target enabled
+    with CaptureQueriesContext(connection) as queries:
+        store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    touching = [query["sql"] for query in queries if "adapters_delivery" in query["sql"]]
+    assert len(touching) == 1 and "NOT EXISTS" in touching[0]
+    assert Statement.objects.get(statement_id=statement_id).voided
+
+
+def test_voiding_a_statement_a_target_took_still_cancels_its_delivery(
+    pms_target, django_capture_on_commit_callbacks
+):
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion("newcomer@example.com"))
+    assert Delivery.objects.get().status == Delivery.HELD
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert Delivery.objects.get(kind="deliver").status == Delivery.CANCELLED

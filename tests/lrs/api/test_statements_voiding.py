@@ -42,6 +42,19 @@ def test_a_voiding_statement_cannot_be_voided(xapi):
     assert xapi.get_statements(statementId=voiding_id).status_code == 200
 
 
+def test_a_batch_voiding_a_voiding_statement_stores_nothing_and_voids_nothing(xapi):
+    # The batch's other voiding statement marks its target voided before the refusal is found:
+    # the whole batch is refused, and that mark goes with it.
+    [first, second] = xapi.post_statements([make_statement(), make_statement()]).json()
+    [voiding_id] = xapi.post_statements(voiding(first)).json()
+    response = xapi.post_statements([voiding(second), voiding(voiding_id)])
+    assert response.status_code == 400
+    assert response.json()["rule"] == "void-voiding-statement"
+    assert response.json()["path"] == "statements[1].object.id"
+    assert xapi.get_statements(statementId=second).status_code == 200
+    assert xapi.get_statements(statementId=voiding_id).status_code == 200
+
+
 def test_voiding_statement_is_matched_by_its_targets_filter(xapi):
     [target_id] = xapi.post_statements(make_statement(verb="http://adlnet.gov/expapi/verbs/passed")).json()
     [voiding_id] = xapi.post_statements(voiding(target_id)).json()

@@ -58,6 +58,7 @@ def production_environ(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESS_LOG": "",  # as LOG_LEVEL: no line per request (the floor view pays none)
     }
 
 
@@ -91,6 +92,9 @@ def gunicorn(
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "config.wsgi:application",
+        # The production settings file (its hooks: metrics directory, gc.freeze), as the image runs
+        # it; the flags below override its bind, worker class, worker and thread counts.
+        "--config", "python:config.gunicorn",
         "--bind", f"{HOST}:{port}",
         "--worker-class", "gthread",
         "--workers", str(config.workers),

@@ -128,11 +128,36 @@ def _instant(groups: tuple, refuse: Callable[[str], NoReturn], *, unknown_offset
     return moment
 
 
+# The form nearly every client sends, valid in both versions: read by the standard library's C
+# parser (``_common_form``), a third of the cost of the regular expressions and arithmetic below.
+_COMMON = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z", re.ASCII
+)
+
+
+def _common_form(text: str) -> datetime | None:
+    """The UTC instant of a timestamp in the common form (``_COMMON``), or None for anything else,
+    including values out of range (a leap second, the 30th of February, ``-00:00``) that the
+    careful path words the error for or reads its own way."""
+    if _COMMON.match(text) is None or text.endswith("-00:00"):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def parse_timestamp(value: object, *, path: str, version: str = "1.0.3") -> datetime:
     """Parse an xAPI Timestamp into an aware UTC datetime (microsecond precision, truncated)."""
     if type(value) is not str:
         require_string(value, path)
-    text: str = value  # type: ignore[assignment]
+    common = _common_form(value)  # type: ignore[arg-type]
+    return common if common is not None else _parse_careful(value, path, version)  # type: ignore[arg-type]
+
+
+def _parse_careful(text: str, path: str, version: str) -> datetime:
+    """Every form each version accepts, and an error naming what is wrong with the rest."""
     match = _RFC3339.match(text) if is_v2(version) else (_EXTENDED.match(text) or _BASIC.match(text))
     if match is None:
         _invalid(text, path, version)

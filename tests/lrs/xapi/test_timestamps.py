@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lrs.xapi.timestamps import canonical_timestamp, format_timestamp, parse_timestamp, validate_timestamp
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.timestamps import (
+    _common_form,
+    _parse_careful,
+    canonical_timestamp,
+    format_timestamp,
+    parse_timestamp,
+    validate_timestamp,
+)
 from tests.lrs.xapi.examples import assert_rejected
 
 V1, V2 = "1.0.3", "2.0.0"
@@ -154,3 +164,41 @@ def test_formatted_timestamps_parse_back_to_the_same_instant(version):
 def test_canonical_timestamp_is_the_formatted_parse_of_every_accepted_form(text):
     # The fast path for plain UTC forms must agree with parsing and formatting.
     assert canonical_timestamp(text) == format_timestamp(parse_timestamp(text, path="t"))
+
+
+_two = st.integers(0, 99).map("{:02d}".format)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.tuples(
+        st.integers(0, 9999).map("{:04d}".format),
+        _two,
+        _two,
+        _two,
+        _two,
+        _two,
+        st.one_of(st.just(""), st.integers(0, 999999).map(lambda n: "." + str(n))),
+        st.one_of(
+            st.just("Z"), st.tuples(st.sampled_from("+-"), _two, _two).map(lambda t: f"{t[0]}{t[1]}:{t[2]}")
+        ),
+    ),
+    st.sampled_from(["1.0.3", "2.0.0"]),
+)
+def test_the_common_form_reads_as_the_careful_path_does_or_steps_aside(parts, version):
+    year, month, day, hour, minute, second, fraction, offset = parts
+    text = f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}{offset}"
+    fast = _common_form(text)
+    try:
+        careful = _parse_careful(text, "timestamp", version)
+    except XAPIValidationError:
+        assert fast is None
+    else:
+        assert fast is None or (fast == careful and fast.tzinfo is UTC)
+
+
+def test_the_common_form_takes_what_clients_usually_send():
+    assert _common_form("2024-05-04T17:00:00.123Z") == datetime(2024, 5, 4, 17, 0, 0, 123000, tzinfo=UTC)
+    assert _common_form("2024-05-04T22:30:00+05:30") == datetime(2024, 5, 4, 17, 0, tzinfo=UTC)
+    assert _common_form("2024-05-04T17:00:00-00:00") is None  # unknown local offset: refused
+    assert _common_form("2024-05-04T17:00:60Z") is None  # a leap second: the careful path reads it

@@ -8,7 +8,8 @@ import pytest
 import responses
 from django.contrib.auth import get_user_model
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from adapters.models import Delivery
 from tests.adapters.admin.scene import PASSED, build_scene
@@ -28,6 +29,19 @@ def scrolls_sideways(browser) -> bool:
     )
 
 
+def follow(browser, element, keys: str | None = None) -> None:
+    """Click a link or button that loads a page (or type ``keys`` ending in Enter into a field),
+    and wait until the page it left is gone: a click returns before the navigation ends (the
+    login POST hashes a password first), and the page read next would otherwise be the old one.
+    https://www.selenium.dev/documentation/webdriver/waits/"""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    if keys is None:
+        element.click()
+    else:
+        element.send_keys(keys)
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old_page))
+
+
 def text(browser) -> str:
     return browser.find_element(By.TAG_NAME, "body").text
 
@@ -41,13 +55,13 @@ def test_operator_follows_a_statement_to_its_dead_delivery_replays_it_and_reads_
     browser.get(live_server.url + "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("root")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     assert "Site administration" in browser.title
 
     # The statement list, filtered by verb: short ids, verb names, no sideways scrolling.
     browser.get(live_server.url + "/admin/lrs/statement/")
     verb_filter = browser.find_element(By.CSS_SELECTOR, "input[name=verb]")
-    verb_filter.send_keys(PASSED + "\n")
+    follow(browser, verb_filter, PASSED + "\n")
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 1
     dead_id = str(scene.dead.statement_uuid)
@@ -57,15 +71,15 @@ def test_operator_follows_a_statement_to_its_dead_delivery_replays_it_and_reads_
     assert not scrolls_sideways(browser)
 
     # The statement page lists its deliveries and their state.
-    rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+    follow(browser, rows[0].find_element(By.CSS_SELECTOR, "th a"))
     deliveries = browser.find_element(By.CSS_SELECTOR, "table.statement-deliveries")
     assert "hook" in deliveries.text and "dead letter" in deliveries.text
-    deliveries.find_element(By.LINK_TEXT, "hook").click()
+    follow(browser, deliveries.find_element(By.LINK_TEXT, "hook"))
 
     # The dead delivery: named, read-only, its attempt with the request sent (secrets redacted).
     assert f"deliver {dead_id[:8]} to hook" in text(browser)
     assert 'name="_save"' not in browser.page_source and "deletelink" not in browser.page_source
-    browser.find_element(By.PARTIAL_LINK_TEXT, "attempt 1").click()
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "attempt 1"))
     page = text(browser)
     assert f"attempt 1 of deliver {dead_id[:8]} to hook" in page
     assert f"POST {HOOK}" in page and "webhook-signature: [redacted]" in page
@@ -79,7 +93,7 @@ def test_operator_follows_a_statement_to_its_dead_delivery_replays_it_and_reads_
     Select(browser.find_element(By.NAME, "action")).select_by_value("replay")
     with responses.RequestsMock() as mock:
         mock.post(HOOK, status=200, body="ok")
-        browser.find_element(By.NAME, "index").click()
+        follow(browser, browser.find_element(By.NAME, "index"))
         messages = browser.find_element(By.CSS_SELECTOR, "ul.messagelist")
         assert "replaying 1 deliveries" in messages.text.lower()
     scene.dead.refresh_from_db()

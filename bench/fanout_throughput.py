@@ -156,16 +156,25 @@ def _ingest_rounds(
             figures[label] = _batch_ingest(target, factory, plan)
             if label == "with_drain":
                 during = delivery_counts()
+                seconds = figures[label]["seconds"]
                 figures[label]["delivered_meanwhile_per_s"] = round(
-                    (during.get("delivered", 0) - before.get("delivered", 0)) / figures[label]["seconds"], 1
+                    (during.get("delivered", 0) - before.get("delivered", 0)) / seconds, 1
                 )
+                # Whether the worker's expansions kept pace with ingest (rows written) or the
+                # outbox batches waited (left over when the ingest stopped).
+                figures[label]["expanded_meanwhile_per_s"] = round(
+                    (during["total"] - before["total"]) / seconds, 1
+                )
+                figures[label]["outbox_batches_left"] = outbox_counts()["batches"]
                 _drain_settled(plan.drain_timeout)
         off_rate = figures["off"]["statements_per_s"]
         figures["ratio"] = round(figures["with_drain"]["statements_per_s"] / off_rate, 3) if off_rate else 0.0
         log(
             f"throughput: ingest round {index + 1}: off {off_rate:,.0f}/s, with the drain "
             f"{figures['with_drain']['statements_per_s']:,.0f}/s (drained meanwhile "
-            f"{figures['with_drain']['delivered_meanwhile_per_s']:,.0f}/s): {figures['ratio']:.2f}"
+            f"{figures['with_drain']['delivered_meanwhile_per_s']:,.0f}/s, deliveries written "
+            f"{figures['with_drain']['expanded_meanwhile_per_s']:,.0f}/s, "
+            f"{figures['with_drain']['outbox_batches_left']:,} outbox batches left): {figures['ratio']:.2f}"
         )
         per_round.append(figures)
     TargetRow.objects.update(enabled=True)
@@ -179,6 +188,7 @@ def _ingest_rounds(
         "with_drain": {
             "statements_per_s": mean("with_drain", "statements_per_s"),
             "delivered_meanwhile_per_s": mean("with_drain", "delivered_meanwhile_per_s"),
+            "expanded_meanwhile_per_s": mean("with_drain", "expanded_meanwhile_per_s"),
         },
         "ratio": round(statistics.median(round_["ratio"] for round_ in per_round), 3),
         "ratio_range": [min(r["ratio"] for r in per_round), max(r["ratio"] for r in per_round)],

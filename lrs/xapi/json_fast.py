@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 # A translation table writing every digit as 9 and every other byte as a space.
-_DIGIT_MASK = bytes(ord("9") if chr(byte).isdigit() and byte < 128 else ord(" ") for byte in range(256))
+_DIGIT_MASK = bytes(ord("9") if ord("0") <= byte <= ord("9") else ord(" ") for byte in range(256))
 _LONG_DIGIT_RUN = b"9" * 19
 _ESCAPED_COLONS = (b"\\u003a", b"\\u003A")
 

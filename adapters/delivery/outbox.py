@@ -240,6 +240,7 @@ def expand_batches_holding(statement_pks: list[int]) -> list[int]:
     wanted = set(statement_pks)
     if not wanted:
         return []
+    # Batches whose key range overlaps (voiding._nothing_downstream asks the same in SQL).
     candidates = OutboxBatch.objects.filter(id__lte=max(wanted), last_statement_pk__gte=min(wanted))
     holding = [pk for pk, pks in candidates.values_list("id", "statement_pks") if wanted.intersection(pks)]
     return _expand(_claim(holding, skip_locked=False))

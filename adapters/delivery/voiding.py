@@ -84,6 +84,7 @@ def _nothing_downstream(statement_pks: list[int]) -> bool:
     row = execute_prepared(
         f"SELECT NOT EXISTS (SELECT 1 FROM {Delivery._meta.db_table} "  # noqa: S608 (table names only)
         "WHERE statement_id = ANY(%b::bigint[]) AND kind = %s) "
+        # The same candidates as expand_batches_holding: batches whose key range overlaps.
         f"AND NOT EXISTS (SELECT 1 FROM {OutboxBatch._meta.db_table} "
         "WHERE id <= %s AND last_statement_pk >= %s)",
         [statement_pks, DELIVER, max(statement_pks), min(statement_pks)],

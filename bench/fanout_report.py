@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import cost_table
-from bench.fanout_throughput import throughput_lines
+from bench.fanout_throughput import (
+    BACKFILL_AIM_SECONDS_PER_MILLION,
+    FLAT_OUT_ENV,
+    FLOOR_SHARE_AIM,
+    INGEST_RATIO_AIM,
+    INSTANT_AIM_PER_S,
+    SLOW_AIM_PER_S,
+)
 
 
 def _mark(value: float, aim: float) -> str:
@@ -168,3 +175,66 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 def write_results(summary: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _cost_text(cost: dict[str, float]) -> str:
+    parts = [f"{group} {cost[group]:,.0f} us" for group in ("worker", "rest", "target") if group in cost]
+    return ", ".join([*parts, f"WAL {cost.get('wal_bytes', 0):,.0f} B"]) + " (rest: mostly PostgreSQL)"
+
+
+def throughput_lines(figures: dict[str, Any]) -> list[str]:
+    """The summary's throughput table, each figure against its aim."""
+
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "BELOW AIM"
+
+    instant, slow, ingest, backfill = (figures[key] for key in ("instant", "slow", "ingest", "backfill"))
+    floor, receiver = instant["floor"], slow["receiver"]
+    minutes = (backfill["projected_seconds_for_1m"] or 0) / 60
+    instant_ok = instant["deliveries_per_s"] >= INSTANT_AIM_PER_S
+    within = (
+        receiver.get("max_in_flight", 0) <= slow["target_concurrency"]
+        and receiver.get("busiest_second", 0) <= slow["target_rate_limit_per_s"] + 1
+    )
+    return [
+        f"drain throughput, default worker ({figures['worker']})",
+        f"  instant target    {instant['deliveries_per_s']:>8,.0f}/s {mark(instant_ok):9} "
+        f"floor {floor['requests_per_s']:,.0f}/s ({floor['processes']} processes, no database): "
+        f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}",
+        f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
+        f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver; per delivery: "
+        + _cost_text(instant["drain"].get("cost_per_delivery") or {}),
+        f"  200 ms target     {slow['deliveries_per_s']:>8,.0f}/s "
+        f"{mark(slow['deliveries_per_s'] >= SLOW_AIM_PER_S):9} "
+        f"most in flight {receiver.get('max_in_flight')} (cap {slow['target_concurrency']}), "
+        f"busiest second {receiver.get('busiest_second')} (limit {slow['target_rate_limit_per_s']:g}/s): "
+        f"{'within both' if within else 'EXCEEDED'}",
+        f"  ingest with drain {ingest['ratio']:>8.2f}   {mark(ingest['ratio'] >= INGEST_RATIO_AIM):9} "
+        f"median of {len(ingest['rounds'])} alternating rounds ({ingest['ratio_range'][0]:.2f}-"
+        f"{ingest['ratio_range'][1]:.2f}): batch-100 {ingest['with_drain']['statements_per_s']:,.0f}/s "
+        f"against {ingest['fanout_off']['statements_per_s']:,.0f}/s with fan-out off "
+        f"({ingest['fanout_on_no_worker']['statements_per_s']:,.0f}/s on, no worker, against "
+        f"{ingest['fanout_off_before']['statements_per_s']:,.0f}/s off just before); "
+        f"drained meanwhile {ingest['with_drain']['delivered_meanwhile_per_s']:,.0f}/s (ingest first, "
+        "the default)",
+        *_flat_out_lines(ingest.get("flat_out")),
+        f"  backfill          {backfill['statements_per_s']:>8,.0f}/s "
+        f"{mark(minutes * 60 <= BACKFILL_AIM_SECONDS_PER_MILLION):9} 1M statements in {minutes:.1f} min; "
+        f"{backfill['statements']:,} read, peak memory {backfill['peak_rss_mib']} MiB",
+        f"(aims: instant >= {INSTANT_AIM_PER_S:,.0f}/s and >= {FLOOR_SHARE_AIM} of the floor; "
+        f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
+        "backfill of 1M <= 20 min)",
+    ]
+
+
+def _flat_out_lines(flat_out: dict[str, Any] | None) -> list[str]:
+    if not flat_out:
+        return []
+    mark = "ok" if flat_out["ratio"] >= INGEST_RATIO_AIM else "BELOW AIM"
+    return [
+        f"  ... drain flat out{flat_out['ratio']:>8.2f}   {mark:9} "
+        f"({flat_out['ratio_range'][0]:.2f}-{flat_out['ratio_range'][1]:.2f}) with {FLAT_OUT_ENV}=1: "
+        f"batch-100 {flat_out['with_drain']['statements_per_s']:,.0f}/s against "
+        f"{flat_out['fanout_off']['statements_per_s']:,.0f}/s; drained meanwhile "
+        f"{flat_out['with_drain']['delivered_meanwhile_per_s']:,.0f}/s"
+    ]

@@ -7,9 +7,10 @@ bench's instant receiver (``bench.instant_receiver``: asyncio keep-alive, answer
 - **instant**: queue ``instant_deliveries`` deliveries to one webhook target (POSTs with no worker
   running), start the worker, time it until every one is delivered; the floor is
   ``bench.fanout_floor`` (our HTTP client code in a tight loop, as many processes as the worker);
-- **ingest with the drain flat out**: batch-100 POSTs for ``ingest_seconds`` with fan-out off and
-  with that worker draining what the same ingest queues, alternating over ``ingest_rounds``
-  rounds; the median of the rounds' ratios;
+- **ingest with the drain**: batch-100 POSTs for ``ingest_seconds`` with fan-out off and with
+  that worker draining what the same ingest queues, alternating over ``ingest_rounds`` rounds; the
+  median of the rounds' ratios. Twice: the worker as deployed (ingest first: it yields to a busy
+  ingest) and with ingest first off (``LRS_FANOUT_SHARE_UNDER_INGEST=1``: the drain flat out);
 - **slow**: the receiver answers after ``slow_delay`` seconds; the target has a concurrency cap
   and a rate limit; the drain rate, and the receiver's most requests in flight and busiest second;
 - **backfill**: ``manage.py deliveries_backfill`` of every stored statement into a new target, with
@@ -53,6 +54,8 @@ FLOOR_SHARE_AIM = 0.5
 SLOW_AIM_PER_S = 200.0
 INGEST_RATIO_AIM = 0.8
 BACKFILL_AIM_SECONDS_PER_MILLION = 20 * 60
+# The worker setting that turns ingest first off (adapters/delivery/pacing/ingest_first.py).
+FLAT_OUT_ENV = "LRS_FANOUT_SHARE_UNDER_INGEST"
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,12 @@ def measure_throughput(
             drain["cost_per_delivery"] = before.per_statement(
                 PhaseSnapshot.take(database_url), drain["status_counts"].get("delivered", 0)
             )
+            log("throughput: ingest with the drain, ingest first (the default)")
             ingest_rounds = _ingest_rounds(target, factory, plan, log)
+        # The same rounds with the drain flat out: a worker that never yields to ingest.
+        with celery_worker(spec, {**env, FLAT_OUT_ENV: "1"}, log_dir):
+            log(f"throughput: ingest with the drain flat out ({FLAT_OUT_ENV}=1)")
+            flat_out_rounds = _ingest_rounds(target, factory, plan, log)
         instant_stats = receiver_stats(stats_path)
         log("throughput: the floor (our HTTP client in a tight loop, no database)")
         floor = http_floor(
@@ -251,10 +259,12 @@ def measure_throughput(
         "fanout_off_before": off,
         "fanout_on_no_worker": no_worker,
         **ingest_rounds,
+        "flat_out": flat_out_rounds,
     }
     log(
         f"throughput: instant {instant:,.0f}/s = {result['instant']['share_of_floor']:.2f} of the floor "
-        f"{floor['requests_per_s']:,.0f}/s; ingest with the drain {result['ingest']['ratio']:.2f} of off"
+        f"{floor['requests_per_s']:,.0f}/s; ingest with the drain {result['ingest']['ratio']:.2f} of off "
+        f"(flat out {flat_out_rounds['ratio']:.2f})"
     )
 
     with instant_receiver(log_dir, delay=plan.slow_delay) as (url, stats_path):
@@ -335,51 +345,3 @@ def _rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def _cost_text(cost: dict[str, float]) -> str:
-    parts = [f"{group} {cost[group]:,.0f} us" for group in ("worker", "rest", "target") if group in cost]
-    return ", ".join([*parts, f"WAL {cost.get('wal_bytes', 0):,.0f} B"]) + " (rest: mostly PostgreSQL)"
-
-
-def throughput_lines(figures: dict[str, Any]) -> list[str]:
-    """The summary's throughput table, each figure against its aim."""
-
-    def mark(ok: bool) -> str:
-        return "ok" if ok else "BELOW AIM"
-
-    instant, slow, ingest, backfill = (figures[key] for key in ("instant", "slow", "ingest", "backfill"))
-    floor, receiver = instant["floor"], slow["receiver"]
-    minutes = (backfill["projected_seconds_for_1m"] or 0) / 60
-    instant_ok = instant["deliveries_per_s"] >= INSTANT_AIM_PER_S
-    within = (
-        receiver.get("max_in_flight", 0) <= slow["target_concurrency"]
-        and receiver.get("busiest_second", 0) <= slow["target_rate_limit_per_s"] + 1
-    )
-    return [
-        f"drain throughput, default worker ({figures['worker']})",
-        f"  instant target    {instant['deliveries_per_s']:>8,.0f}/s {mark(instant_ok):9} "
-        f"floor {floor['requests_per_s']:,.0f}/s ({floor['processes']} processes, no database): "
-        f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}",
-        f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
-        f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver; per delivery: "
-        + _cost_text(instant["drain"].get("cost_per_delivery") or {}),
-        f"  200 ms target     {slow['deliveries_per_s']:>8,.0f}/s "
-        f"{mark(slow['deliveries_per_s'] >= SLOW_AIM_PER_S):9} "
-        f"most in flight {receiver.get('max_in_flight')} (cap {slow['target_concurrency']}), "
-        f"busiest second {receiver.get('busiest_second')} (limit {slow['target_rate_limit_per_s']:g}/s): "
-        f"{'within both' if within else 'EXCEEDED'}",
-        f"  ingest with drain {ingest['ratio']:>8.2f}   {mark(ingest['ratio'] >= INGEST_RATIO_AIM):9} "
-        f"median of {len(ingest['rounds'])} alternating rounds ({ingest['ratio_range'][0]:.2f}-"
-        f"{ingest['ratio_range'][1]:.2f}): batch-100 {ingest['with_drain']['statements_per_s']:,.0f}/s "
-        f"against {ingest['fanout_off']['statements_per_s']:,.0f}/s with fan-out off "
-        f"({ingest['fanout_on_no_worker']['statements_per_s']:,.0f}/s on, no worker, against "
-        f"{ingest['fanout_off_before']['statements_per_s']:,.0f}/s off just before); "
-        f"drained meanwhile {ingest['with_drain']['delivered_meanwhile_per_s']:,.0f}/s",
-        f"  backfill          {backfill['statements_per_s']:>8,.0f}/s "
-        f"{mark(minutes * 60 <= BACKFILL_AIM_SECONDS_PER_MILLION):9} 1M statements in {minutes:.1f} min; "
-        f"{backfill['statements']:,} read, peak memory {backfill['peak_rss_mib']} MiB",
-        f"(aims: instant >= {INSTANT_AIM_PER_S:,.0f}/s and >= {FLOOR_SHARE_AIM} of the floor; "
-        f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
-        "backfill of 1M <= 20 min)",
-    ]

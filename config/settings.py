@@ -8,6 +8,7 @@ names the variable.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import dj_database_url
@@ -309,7 +310,22 @@ if LRS_WORKER_CPU_PRIORITY not in {"idle", "low", "normal"}:
     raise ImproperlyConfiguredEnv(
         f"LRS_WORKER_CPU_PRIORITY must be idle, low or normal, got {LRS_WORKER_CPU_PRIORITY!r}"
     )
-# Circuit breaker: a paused target is probed with one delivery this often (adapters/delivery/pacing.py).
+# Ingest first (adapters/delivery/pacing/ingest_first.py): while the LMS is sending statements and
+# this host's CPU is contended (Linux pressure stall information at least the percent below), the
+# fan-out works this share of the time, for at most the seconds below of one burst. 1: never yields
+# (the test suite's default, as its workers run beside pytest's own processes).
+_share_text = env_str("LRS_FANOUT_SHARE_UNDER_INGEST", "1" if LRS_ENV == "test" else "0.25") or "0.25"
+try:
+    LRS_FANOUT_SHARE_UNDER_INGEST = float(_share_text)
+except ValueError:
+    LRS_FANOUT_SHARE_UNDER_INGEST = math.nan
+if not 0 < LRS_FANOUT_SHARE_UNDER_INGEST <= 1:
+    raise ImproperlyConfiguredEnv(
+        f"LRS_FANOUT_SHARE_UNDER_INGEST must be a number above 0 and at most 1, got {_share_text!r}"
+    )
+LRS_FANOUT_YIELD_CPU_PRESSURE = env_int("LRS_FANOUT_YIELD_CPU_PRESSURE", 25, minimum=0)
+LRS_FANOUT_YIELD_MAX_SECONDS = env_int("LRS_FANOUT_YIELD_MAX_SECONDS", 60, minimum=0)
+# Circuit breaker: a paused target is probed with one delivery this often (adapters/delivery/pacing).
 LRS_BREAKER_PROBE_SECONDS = float(env_str("LRS_BREAKER_PROBE_SECONDS", "10") or 10)
 # Identity mapping: how e-mail addresses are normalised before matching actors to employees.
 LRS_IDENTITY_STRIP_PLUS_ALIASES = env_bool("LRS_IDENTITY_STRIP_PLUS_ALIASES", True)

@@ -4,7 +4,8 @@
 requests, one per target, tasks named not imported; the web process's publisher thread), ``drain``
 (claim a target's due deliveries in batches; one delivery by id), ``batch`` (run a claimed batch:
 live check, retraction order, prepare, send concurrently), ``outcomes`` (what came of it, written
-in bulk; retry decisions), ``pacing`` (circuit breaker with a half-open probe, rate limit),
+in bulk; retry decisions), ``pacing`` (circuit breaker with a half-open probe, rate limit;
+``pacing.ingest_first``: the fan-out yields to a burst of ingest),
 ``voiding`` (cancel or retract), ``replay`` (replay, cancel, backfill, outcome-unknown answers),
 ``sweep`` (what no worker took), ``receivers`` (the LRS's signals), ``tasks`` (the Celery
 interface, on top).

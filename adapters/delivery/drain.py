@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adapters.delivery import batch, outcomes, pacing, queue
+from adapters.delivery.pacing import ingest_first
 from adapters.models import Delivery, Target
 from adapters.rules.retry import RetryPolicy
 
@@ -138,12 +139,14 @@ def drain(target_id: int, slot: int | None = None) -> int:
                 if slot is None:
                     return done
             cache.touch(queue.slot_key(target_id, slot), queue.slot_seconds())
+            began = time.monotonic()
             claimed = _one_batch(target)
             if claimed == WAITING:
                 return done  # the wake-up for when it may send again is armed
             if claimed == IDLE:
                 break
             done += claimed
+            ingest_first.yield_after(time.monotonic() - began, "drain")
         else:  # out of time with work left: a fresh message carries on in this slot
             if queue.publish(queue.DRAIN_TASK, (target_id, slot)):
                 slot = None

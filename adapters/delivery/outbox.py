@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER
 from adapters.delivery import queue
+from adapters.delivery.pacing import ingest_first
 from adapters.delivery.queue import Publisher, publisher
 from adapters.models import Delivery, OutboxBatch, Target
 from adapters.ops import instruments
@@ -287,6 +289,7 @@ def publish_dispatch(batch_ids: list[int]) -> None:
     clear their ``dispatched_at`` so the sweep expands them once it is back."""
     try:
         queue.task(queue.DISPATCH_BATCH_TASK).apply_async(args=(batch_ids,), retry=False)
+        ingest_first.mark_ingest()  # the fan-out yields to a busy ingest (pacing/ingest_first.py)
     except Exception as exc:
         logger.warning(
             "could not queue %d outbox batches (%s: %s); the sweep will",
@@ -329,12 +332,17 @@ def flush_in_process(timeout: float = 30.0) -> bool:
 EXPAND_BATCHES_PER_TRANSACTION = 10
 
 
-def expand_and_queue(batch_ids: list[int]) -> int:
+def expand_and_queue(batch_ids: list[int], *, yielding: bool = False) -> int:
     """Write the deliveries of these outbox batches, then ask for a drain of each target that
-    got some (one message per target, whatever the number); returns how many deliveries."""
+    got some (one message per target, whatever the number); returns how many deliveries.
+    ``yielding``: a worker's dispatch task, which gives way to a burst of ingest after each
+    transaction (``pacing.ingest_first``); never a request (the admin's action), nor the sweep."""
     queued = 0
     for start in range(0, len(batch_ids), EXPAND_BATCHES_PER_TRANSACTION):
+        began = time.monotonic()
         ids = outbox_expand(batch_ids[start : start + EXPAND_BATCHES_PER_TRANSACTION])
         queue.drain_now(ids)  # the expansion has committed them
         queued += len(ids)
+        if yielding:
+            ingest_first.yield_after(time.monotonic() - began, "expansion")
     return queued

@@ -35,8 +35,9 @@ def sweep() -> int:
 def dispatch_batch(batch_ids: list[int]) -> int:
     """The outbox batches of stored statements, handed over in one message: write their
     deliveries and ask for a drain of their targets. A batch already expanded (by the sweep, by voiding, by a
-    re-run of this task) is gone, so this is harmless to repeat."""
-    return outbox.expand_and_queue(batch_ids)
+    re-run of this task) is gone, so this is harmless to repeat. Gives way to a burst of ingest
+    (``pacing.ingest_first``)."""
+    return outbox.expand_and_queue(batch_ids, yielding=True)
 
 
 @shared_task(name=queue.QUEUE_DELIVERIES_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

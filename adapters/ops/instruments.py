@@ -45,6 +45,12 @@ LAG = Histogram(
     ["target"],
     buckets=LAG_BUCKETS,
 )
+FANOUT_YIELD = Counter(
+    "lrs_fanout_yield_seconds",
+    "Seconds the fan-out slept to leave the CPU to ingest, by work (expansion, drain): "
+    "adapters/delivery/pacing/ingest_first.py.",
+    ["work"],
+)
 
 
 @receiver(statements_stored, dispatch_uid="adapters.ops.count_statements_stored")
@@ -73,3 +79,7 @@ def count_result(
         ATTEMPTS.labels(target_name, attempt_outcome).inc()
     if lag_seconds is not None:
         LAG.labels(target_name).observe(max(0.0, lag_seconds))
+
+
+def count_yield(work: str, seconds: float) -> None:
+    FANOUT_YIELD.labels(work).inc(seconds)

@@ -72,6 +72,15 @@ def test_malformed_database_url_is_named_without_echoing_it():
     assert "secretpassword" not in result.stderr
 
 
+def test_a_fanout_share_outside_zero_to_one_is_named_with_its_rule():
+    for bad in ("0", "1.5", "quarter"):
+        result = load_settings(LRS_ENV="development", LRS_FANOUT_SHARE_UNDER_INGEST=bad)
+        assert result.returncode != 0
+        assert "LRS_FANOUT_SHARE_UNDER_INGEST must be a number above 0 and at most 1" in result.stderr
+        assert repr(bad) in result.stderr
+    assert load_settings(LRS_ENV="development", LRS_FANOUT_SHARE_UNDER_INGEST="0.5").returncode == 0
+
+
 def test_development_defaults_to_sqlite_with_debug():
     result = load_settings(LRS_ENV="development")
     assert result.returncode == 0, result.stderr

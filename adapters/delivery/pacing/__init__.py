@@ -13,6 +13,9 @@ module, below).
 Concurrency: ``Target.concurrency`` caps the requests in flight to the target across all workers:
 at most ``drain_slots`` drains work a target at once, each with ``sends_per_drain`` sends
 at most, fewer when the target's latency does not need them (``Lanes``, at the end).
+
+Ingest first (``ingest_first``, the package's other module): the fan-out as a whole yields to a
+burst of ingest when the CPU is contended.
 """
 
 from __future__ import annotations

@@ -1,0 +1,224 @@
+"""Ingest first (adapters/delivery/pacing/ingest_first.py): while the web processes are handing
+statements to the fan-out and the CPU is contended, a worker process sleeps after each unit of
+work so that it works only its share of the time; a burst yields for a bounded time; and the mark
+travels from a real gunicorn to a real Celery worker through the shared Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from django.core.cache import cache
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.delivery import outbox
+from adapters.delivery.pacing import ingest_first
+from tests.adapters.helpers import free_port, wait_until
+from tests.conftest import make_statement
+
+PRESSURE = (
+    "some avg10={avg10:.2f} avg60=26.59 avg300=39.06 total={total}\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+)
+
+
+class FakePressure:
+    """``/proc/pressure/cpu`` as a test sets it: the kernel's 10 s average and the stall total."""
+
+    def __init__(self) -> None:
+        self.avg10, self.total = 80.0, 1_000_000
+        self.missing = False
+
+    def read(self) -> tuple[float, int] | None:
+        if self.missing:
+            return None
+        return ingest_first.parse_pressure(PRESSURE.format(avg10=self.avg10, total=self.total))
+
+
+@pytest.fixture
+def psi(monkeypatch, settings) -> FakePressure:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.LRS_FANOUT_SHARE_UNDER_INGEST = 0.25
+    settings.LRS_FANOUT_YIELD_CPU_PRESSURE = 25
+    settings.LRS_FANOUT_YIELD_MAX_SECONDS = 60
+    fake = FakePressure()
+    monkeypatch.setattr(ingest_first, "_read_pressure", fake.read)
+    ingest_first.forget()
+    cache.delete(ingest_first.INGEST_KEY)
+    yield fake
+    ingest_first.forget()
+
+
+def test_the_pause_keeps_work_to_its_share_of_the_time_and_is_bounded():
+    assert ingest_first.pause_seconds(0.1, 0.25) == pytest.approx(0.3)  # 0.1 s of 0.4 s
+    assert ingest_first.pause_seconds(0.1, 0.5) == pytest.approx(0.1)
+    assert ingest_first.pause_seconds(0.1, 1.0) == 0.0
+    assert ingest_first.pause_seconds(0.0, 0.25) == 0.0
+    assert ingest_first.pause_seconds(60.0, 0.25) == ingest_first.MAX_PAUSE_SECONDS
+
+
+def test_the_kernels_pressure_line_is_read_and_a_malformed_one_is_not():
+    assert ingest_first.parse_pressure(PRESSURE.format(avg10=12.5, total=42)) == (12.5, 42)
+    assert ingest_first.parse_pressure("some avg10=x total=1\n") is None
+    assert ingest_first.parse_pressure("full avg10=1.00 total=3\n") is None
+    assert ingest_first.parse_pressure("") is None
+
+
+def test_without_ingest_the_fanout_never_yields_however_busy_the_cpu(psi):
+    psi.avg10 = 100.0
+    assert ingest_first.pause_after(0.1, now=100.0) == 0.0
+
+
+def test_while_ingest_is_active_and_the_cpu_contended_the_fanout_yields(psi):
+    ingest_first.mark_ingest()
+    assert ingest_first.pause_after(0.1, now=100.0) == pytest.approx(0.3)
+
+
+def test_a_cpu_with_room_to_spare_does_not_slow_the_fanout(psi):
+    ingest_first.mark_ingest()
+    psi.avg10 = 3.0
+    assert ingest_first.pause_after(0.1, now=100.0) == 0.0
+
+
+def test_pressure_is_measured_over_the_last_window_not_the_kernels_ten_second_average(psi):
+    ingest_first.mark_ingest()
+    psi.avg10 = 3.0  # the slow average still low at the start of a burst
+    assert ingest_first.pause_after(0.1, now=100.0) == 0.0
+    psi.total += 400_000  # 0.4 s stalled in the last second: 40 %
+    assert ingest_first.cpu_pressure(101.0) == pytest.approx(40.0)
+    assert ingest_first.pause_after(0.1, now=101.0) == pytest.approx(0.3)
+    psi.total += 50_000  # 5 % over the next second: room to spare again
+    assert ingest_first.pause_after(0.1, now=102.0) == 0.0
+
+
+def test_where_the_kernel_gives_no_pressure_the_cpu_is_taken_as_contended(psi):
+    psi.missing = True
+    ingest_first.mark_ingest()
+    assert ingest_first.pause_after(0.1, now=100.0) == pytest.approx(0.3)
+
+
+def test_a_share_of_one_turns_yielding_off(psi, settings):
+    settings.LRS_FANOUT_SHARE_UNDER_INGEST = 1.0
+    ingest_first.mark_ingest()
+    assert ingest_first.pause_after(0.1, now=100.0) == 0.0
+
+
+def test_a_burst_yields_for_at_most_the_configured_time_and_the_next_one_yields_again(psi, settings):
+    settings.LRS_FANOUT_YIELD_MAX_SECONDS = 10
+    psi.missing = True  # contended throughout
+    ingest_first.mark_ingest()
+    yielding = {second: ingest_first.pause_after(0.1, now=100.0 + second) > 0 for second in range(14)}
+    # Ten seconds of yielding; ingest that does not stop then shares the CPU as before.
+    assert yielding == {second: second < 10 for second in range(14)}
+    cache.delete(ingest_first.INGEST_KEY)
+    assert ingest_first.pause_after(0.1, now=114.0) == 0.0  # the burst is over
+    ingest_first.mark_ingest()
+    assert ingest_first.pause_after(0.1, now=117.0) > 0  # a new one, after a quiet spell
+
+
+def test_a_cache_outage_neither_fails_the_dispatch_nor_makes_the_fanout_yield(psi, monkeypatch):
+    class DownCache:
+        def set(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        get = set
+
+    monkeypatch.setattr(ingest_first, "cache", DownCache())
+    ingest_first.mark_ingest()  # no exception
+    assert ingest_first.pause_after(0.1, now=100.0) == 0.0
+
+
+def test_publishing_a_dispatch_marks_ingest_active(psi, monkeypatch):
+    sent = []
+
+    class Task:
+        def apply_async(self, args, retry):
+            sent.append(args)
+
+    monkeypatch.setattr(outbox.queue, "task", lambda name: Task())
+    outbox.publish_dispatch([7])
+    assert sent == [([7],)]
+    assert cache.get(ingest_first.INGEST_KEY) is not None
+
+
+def test_the_sleep_is_taken_and_counted(psi, monkeypatch):
+    slept = []
+    monkeypatch.setattr(ingest_first.time, "sleep", slept.append)
+    before = _yield_total("drain")
+    ingest_first.mark_ingest()
+    assert ingest_first.yield_after(0.2, "drain") == pytest.approx(0.6)
+    assert slept == [pytest.approx(0.6)]
+    assert _yield_total("drain") - before == pytest.approx(0.6)
+
+
+def _yield_total(work: str) -> float:
+    from adapters.ops.instruments import FANOUT_YIELD
+
+    return FANOUT_YIELD.labels(work)._value.get()
+
+
+# -- the real thing: gunicorn marks, a Celery worker yields ---------------------------------------
+
+SECRET = "test-webhook-secret"
+
+
+def _samples(url: str) -> dict[tuple[str, tuple], float]:
+    text = requests.get(url, timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("share", ["0.2", "1"])
+def test_a_real_worker_yields_while_a_real_web_process_ingests_unless_turned_off(
+    share, private_stack, private_redis, webhook_target, celery_worker_process, tmp_path
+):
+    targets = tmp_path / "targets.json"
+    targets.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "hook",
+                    "adapter": "webhook",
+                    "config": {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+                }
+            ]
+        )
+    )
+    stack = private_stack(private_redis.url, LRS_TARGETS_FILE=str(targets), TEST_WEBHOOK_SECRET=SECRET)
+    port = free_port()
+    worker_env = {
+        key: stack.env[key] for key in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "LRS_TARGETS_FILE")
+    }
+    celery_worker_process(
+        private_redis.url,
+        extra_env={
+            **worker_env,
+            "TEST_WEBHOOK_SECRET": SECRET,
+            "LRS_WORKER_METRICS_PORT": str(port),
+            "LRS_METRICS_PUBLIC": "true",
+            "LRS_FANOUT_SHARE_UNDER_INGEST": share,
+            # Any pressure counts as contended: the test must not depend on how busy the machine is.
+            "LRS_FANOUT_YIELD_CPU_PRESSURE": "0",
+        },
+        extra_args=["--concurrency", "2"],
+    )
+    for _ in range(10):
+        assert stack.post_statements([make_statement() for _ in range(5)]).status_code == 200
+    wait_until(lambda: len(webhook_target.distinct_keys()) == 50, timeout=60, message="50 deliveries")
+
+    page = _samples(f"http://127.0.0.1:{port}/metrics")
+    yielded = {
+        work: page.get(("lrs_fanout_yield_seconds_total", (("work", work),)), 0.0)
+        for work in ("expansion", "drain")
+    }
+    if share == "1":
+        assert yielded == {"expansion": 0.0, "drain": 0.0}
+    else:
+        assert yielded["expansion"] > 0 and yielded["drain"] > 0, yielded
+    # Yielding delays effects, never loses or doubles one.
+    assert len(webhook_target.accepted()) == 50

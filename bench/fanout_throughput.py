@@ -231,6 +231,7 @@ def measure_throughput(
         with celery_worker(spec, env, log_dir) as worker:
             drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
             drain.pop("progress_delivered", None)
+            instant_stats = receiver_stats(stats_path)  # the drain's alone, before the ingest rounds
             # CPU by process group (rest: mostly PostgreSQL) and WAL, per delivery drained.
             drain["cost_per_delivery"] = before.per_statement(
                 PhaseSnapshot.take(database_url), drain["status_counts"].get("delivered", 0)
@@ -238,10 +239,10 @@ def measure_throughput(
             log("throughput: ingest with the drain, ingest first (the default)")
             ingest_rounds = _ingest_rounds(target, factory, plan, log)
         # The same rounds with the drain flat out: a worker that never yields to ingest.
-        with celery_worker(spec, {**env, FLAT_OUT_ENV: "1"}, log_dir):
+        with celery_worker(spec, {**env, FLAT_OUT_ENV: "1"}, log_dir) as flat_out_worker:
+            wait_for(flat_out_worker.check_ready, 60.0, "the flat-out worker")
             log(f"throughput: ingest with the drain flat out ({FLAT_OUT_ENV}=1)")
             flat_out_rounds = _ingest_rounds(target, factory, plan, log)
-        instant_stats = receiver_stats(stats_path)
         log("throughput: the floor (our HTTP client in a tight loop, no database)")
         floor = http_floor(
             url, secret, [factory.statement() for _ in range(500)], spec.concurrency, plan.floor_seconds

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -65,14 +67,24 @@ def _forget_pool() -> None:  # a forked worker process starts its own pool
 os.register_at_fork(after_in_child=_forget_pool)
 
 
+@dataclass
+class Timing:
+    """Where a batch's time went: ``sending``, the seconds its concurrent sends were out (waiting
+    on the target, which costs this host nothing: ``pacing.ingest_first`` leaves it out)."""
+
+    sending: float = 0.0
+
+
 def run(
     target: Target,
     deliveries: list[Delivery],
     policy: RetryPolicy | None = None,
     schedule: Schedule = UNPACED,
+    timing: Timing | None = None,
 ) -> list[Outcome]:
     """What came of these claimed deliveries (not yet written: ``outcomes.persist`` does).
-    ``schedule``: the send slots booked for them under the target's rate limit."""
+    ``schedule``: the send slots booked for them under the target's rate limit; ``timing``, if
+    given, gets the time spent sending."""
     policy = policy or outcomes.retry_policy(target)
     if not target.enabled:
         reason = f"target disabled: {target.disabled_reason or 'by admin'}"
@@ -117,7 +129,7 @@ def run(
                 schedule.wait_for_turn(index)
                 done.append(_whole(adapter, target, delivery, statement, policy))
         else:
-            done = _concurrently(adapter, target, ready, policy, schedule)
+            done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
     for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
         if outcome.delivery.kind == DELIVER:
             outcome.stored = _stored_time(statements[outcome.delivery.statement_id])
@@ -220,6 +232,7 @@ def _concurrently(
     ready: list[tuple[Delivery, dict]],
     policy: RetryPolicy,
     schedule: Schedule,
+    timing: Timing,
 ) -> list[Outcome]:
     """Prepare each delivery here (database reads), then send them on lanes of the sending pool,
     at most this drain's share of the target's concurrency in flight (fewer when the target
@@ -258,7 +271,9 @@ def _concurrently(
             answers[index] = AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
 
     # A send that touched the database leaves no connection behind on its lane's thread.
+    began = time.monotonic()
     lanes.run(len(sendable), send, _sending_pool(), after_lane=connections.close_all)
+    timing.sending += time.monotonic() - began
     for (delivery, started, prepared), answer in zip(sendable, answers, strict=True):
         outcome = _prepared_outcome(delivery, answer, started, policy, adapter)  # type: ignore[arg-type]
         outcome.requests = prepared.requests  # summarised only if the attempt failed (outcomes.persist)

@@ -11,6 +11,9 @@ recruits another drain for the target (up to ``LRS_DRAIN_PARALLELISM``), so a ba
 by every worker process; an empty claim ends the drain, which then looks once more for work that
 arrived while it was finishing (``queue.request_drain`` would have found its slot taken).
 
+After each batch a drain gives way to a burst of ingest when the CPU is contended
+(``pacing.ingest_first``); ``delivery_send`` does not.
+
 ``delivery_send`` runs one delivery by id the same way (a batch of one): the ``deliver`` task,
 the admin's *retry now*, tests.
 """
@@ -139,14 +142,12 @@ def drain(target_id: int, slot: int | None = None) -> int:
                 if slot is None:
                     return done
             cache.touch(queue.slot_key(target_id, slot), queue.slot_seconds())
-            began = time.monotonic()
             claimed = _one_batch(target)
             if claimed == WAITING:
                 return done  # the wake-up for when it may send again is armed
             if claimed == IDLE:
                 break
             done += claimed
-            ingest_first.yield_after(time.monotonic() - began, "drain")
         else:  # out of time with work left: a fresh message carries on in this slot
             if queue.publish(queue.DRAIN_TASK, (target_id, slot)):
                 slot = None
@@ -173,6 +174,7 @@ def _one_batch(target: Target) -> int | Literal["idle", "waiting"]:
     """Claim, run and record one batch; the number claimed, or why the drain should stop:
     ``IDLE`` (nothing due) or ``WAITING`` (the target paused, or its rate-limit schedule booked
     up for now: a wake-up is armed for when it may send, and a drain before then would spin)."""
+    began = time.monotonic()
     now = timezone.now()
     gate = pacing.gate(target, now)
     if gate == "closed":
@@ -188,7 +190,11 @@ def _one_batch(target: Target) -> int | Literal["idle", "waiting"]:
         return IDLE
     if gate == "open" and len(deliveries) == settings.LRS_DRAIN_BATCH and pacing.drain_slots(target) > 1:
         queue.request_drain(target.id, after_commit=False)  # a backlog: another worker process joins in
-    outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.per_send(target)))
+    timing = batch.Timing()
+    outcomes.persist(target, batch.run(target, deliveries, schedule=pacing.per_send(target), timing=timing))
+    # Give way to a burst of ingest for the time this batch asked of this host and the database
+    # (not the time its sends were out to the target).
+    ingest_first.yield_after(time.monotonic() - began - timing.sending, "drain")
     return len(deliveries)
 
 

@@ -288,8 +288,9 @@ def publish_dispatch(batch_ids: list[int]) -> None:
     """One ``dispatch_batch`` message for these outbox batches. If the broker is unreachable,
     clear their ``dispatched_at`` so the sweep expands them once it is back."""
     try:
+        # First, so the worker that takes the message already sees it (pacing/ingest_first.py).
+        ingest_first.mark_ingest()
         queue.task(queue.DISPATCH_BATCH_TASK).apply_async(args=(batch_ids,), retry=False)
-        ingest_first.mark_ingest()  # the fan-out yields to a busy ingest (pacing/ingest_first.py)
     except Exception as exc:
         logger.warning(
             "could not queue %d outbox batches (%s: %s); the sweep will",

@@ -81,6 +81,27 @@ def test_a_fanout_share_outside_zero_to_one_is_named_with_its_rule():
     assert load_settings(LRS_ENV="development", LRS_FANOUT_SHARE_UNDER_INGEST="0.5").returncode == 0
 
 
+def test_the_fanout_yields_to_ingest_by_default_except_under_test_where_its_workers_share_the_cpu():
+    def share(**env: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("LRS_", "DJANGO_", "DATABASE_"))}
+        done = subprocess.run(
+            [sys.executable, "-c", "import config.settings as s; print(s.LRS_FANOUT_SHARE_UNDER_INGEST)"],
+            cwd=ROOT,
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert share(LRS_ENV="development") == "0.25"
+    assert share(LRS_ENV="test") == "1.0"
+    assert share(LRS_ENV="test", LRS_FANOUT_SHARE_UNDER_INGEST="") == "1.0"  # empty: the default
+    result = load_settings(LRS_ENV="development", LRS_FANOUT_YIELD_CPU_PRESSURE="-5")
+    assert result.returncode != 0 and "LRS_FANOUT_YIELD_CPU_PRESSURE" in result.stderr
+
+
 def test_development_defaults_to_sqlite_with_debug():
     result = load_settings(LRS_ENV="development")
     assert result.returncode == 0, result.stderr

@@ -14,28 +14,37 @@ How: PostgreSQL's cost-based vacuum delay is the model
 After a unit of work (one expansion transaction, one drain batch) that took ``t`` seconds, the
 process sleeps ``t * (1 - share) / share``. So the work it asks of PostgreSQL shrinks in the same
 proportion. Wall time, not this process's CPU time: under contention a SCHED_IDLE worker gets
-little CPU, while the database work it waits for is the cost that matters.
+little CPU, while the database work it waits for is the cost that matters. A drain batch's time
+leaves out its sends (``batch.Timing``): waiting on the target costs this host nothing, so a slow
+target is not slowed further.
 
 When: all three conditions hold.
 
 - Ingest is active. A web process published a dispatch message (batches stored for the fan-out)
-  within the last ``ACTIVE_SECONDS``. ``mark_ingest`` records this on the web process's publisher
-  thread: one cache write per message, and at most one message per ``LRS_DISPATCH_MIN_INTERVAL_MS``.
-- The CPU is contended. Over the last half second or more, some runnable task waited for a CPU at
-  least ``LRS_FANOUT_YIELD_CPU_PRESSURE`` percent of the time. This uses Linux pressure stall
-  information (https://docs.kernel.org/accounting/psi.html); where the kernel offers none, the CPU
-  is assumed contended. A host with cores to spare does not slow its fan-out.
-- The burst is young. The yielding began less than ``LRS_FANOUT_YIELD_MAX_SECONDS`` ago (60 by
-  default). Load that never stops then shares the CPU as it did before, so the backlog cannot grow
-  without bound. Once the condition has been off for ``RESET_SECONDS``, the next burst yields again.
+  within the last ``active_seconds()`` (2 s, or two dispatch intervals if longer). ``mark_ingest``
+  records this on the web process's publisher thread, before each message: two cache round trips,
+  at most once per ``LRS_DISPATCH_MIN_INTERVAL_MS``. The mark holds when the burst began, so every
+  worker process agrees on it; a burst ends when no web process has published for that long.
+- The CPU is contended. Over the time since this process last looked (half a second at least),
+  some runnable task waited for a CPU at least ``LRS_FANOUT_YIELD_CPU_PRESSURE`` percent of the
+  time. This uses Linux pressure stall information, https://docs.kernel.org/accounting/psi.html
+  (``/proc/pressure/cpu``: the whole host or VM, also inside a container, which is what the web
+  processes and PostgreSQL contend for). Where the kernel offers none, the CPU is taken as
+  contended. A host with cores to spare does not slow its fan-out.
+- The burst is young: it began less than ``LRS_FANOUT_YIELD_MAX_SECONDS`` ago (60 by default).
+  Load that never stops then shares the CPU as it did before, so the backlog cannot grow without
+  bound.
 
-State is per process: each worker process decides for itself. The shared state is the one cache
-key that the web processes write.
+Meant for a host (or VM) that runs the web processes, or PostgreSQL, beside the workers, as the
+Compose file does. Workers on hosts of their own gain nothing from it: set the share to 1 there.
+Only a worker's own loops yield (the ``dispatch_batch`` task, drains): never a request, the
+admin's actions or the sweep.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -49,20 +58,29 @@ from adapters.ops import instruments
 
 logger = logging.getLogger(__name__)
 
-INGEST_KEY = "lrs:ingest-active"
-ACTIVE_SECONDS = 2  # a web process marks ingest at least this often while statements arrive
+INGEST_KEY = "lrs:ingest-active"  # value: when the burst began (Unix time)
+ACTIVE_SECONDS = 2  # a burst ends when no web process has published a dispatch for this long
 CHECK_SECONDS = 0.25  # how long a worker process trusts its last look at the mark
 PRESSURE_FILE = Path("/proc/pressure/cpu")
 SAMPLE_SECONDS = 0.5  # the shortest window CPU pressure is measured over
-RESET_SECONDS = 2.0  # off this long, and the next yielding is a new burst
 MAX_PAUSE_SECONDS = 5.0  # one pause at most (a long unit of work must not park its process)
 
 
-def mark_ingest() -> None:
-    """A web process handed stored statements to the fan-out. Advisory: if the cache is down,
-    the fan-out simply does not yield."""
+def active_seconds() -> int:
+    """How long a mark lasts: longer than the gap between two dispatch messages of a busy web
+    process (``LRS_DISPATCH_MIN_INTERVAL_MS``)."""
+    return max(ACTIVE_SECONDS, math.ceil(2 * settings.LRS_DISPATCH_MIN_INTERVAL_MS / 1000))
+
+
+def mark_ingest(now: float | None = None) -> None:
+    """A web process is handing stored statements to the fan-out: keep the mark (and the time its
+    burst began) alive. Advisory: if the cache is down, the fan-out simply does not yield."""
+    now = time.time() if now is None else now
     try:
-        cache.set(INGEST_KEY, 1, timeout=ACTIVE_SECONDS)
+        began = cache.get(INGEST_KEY)
+        if not isinstance(began, int | float) or began > now:
+            began = now
+        cache.set(INGEST_KEY, began, timeout=active_seconds())
     except Exception as exc:  # any cache failure: the dispatch itself must go on
         logger.debug("could not mark ingest as active: %s: %s", type(exc).__name__, exc)
 
@@ -90,12 +108,10 @@ def parse_pressure(text: str) -> tuple[float, int] | None:
 @dataclass
 class _State:
     mark_checked_at: float = float("-inf")
-    ingest_active: bool = False
+    burst_began: float | None = None  # None: no ingest
     pressure_at: float | None = None
     pressure_total: int | None = None
     pressure: float | None = None
-    yielding_since: float | None = None
-    last_yielding: float = float("-inf")
 
 
 _state = _State()
@@ -123,7 +139,7 @@ def cpu_pressure(now: float) -> float | None:
         return None
     avg10, total = reading
     previous_at, previous_total = _state.pressure_at, _state.pressure_total
-    if previous_at is not None and previous_total is not None:
+    if previous_at is not None and previous_total is not None and now > previous_at:
         # microseconds stalled per second elapsed, in percent
         _state.pressure = (total - previous_total) / 1e4 / (now - previous_at)
     else:
@@ -132,14 +148,16 @@ def cpu_pressure(now: float) -> float | None:
     return _state.pressure
 
 
-def _ingest_active(now: float) -> bool:
+def _burst_began(now: float) -> float | None:
+    """When the current burst of ingest began; None when there is none."""
     if now - _state.mark_checked_at >= CHECK_SECONDS:
         _state.mark_checked_at = now
         try:
-            _state.ingest_active = cache.get(INGEST_KEY) is not None
+            began = cache.get(INGEST_KEY)
         except Exception:  # the cache is down: nothing says ingest is busy
-            _state.ingest_active = False
-    return _state.ingest_active
+            began = None
+        _state.burst_began = float(began) if isinstance(began, int | float) else None
+    return _state.burst_began
 
 
 def pause_after(work_seconds: float, now: float | None = None) -> float:
@@ -147,18 +165,16 @@ def pause_after(work_seconds: float, now: float | None = None) -> float:
     share = settings.LRS_FANOUT_SHARE_UNDER_INGEST
     if share >= 1 or work_seconds <= 0:
         return 0.0
-    now = time.monotonic() if now is None else now
+    now = time.time() if now is None else now
     with _lock:
-        if not _ingest_active(now):
+        began = _burst_began(now)
+        if began is None:
             return 0.0
+        if now - began >= settings.LRS_FANOUT_YIELD_MAX_SECONDS:
+            return 0.0  # a long burst: share the CPU as before, so the backlog stays bounded
         pressure = cpu_pressure(now)
         if pressure is not None and pressure < settings.LRS_FANOUT_YIELD_CPU_PRESSURE:
             return 0.0
-        if _state.yielding_since is None or now - _state.last_yielding > RESET_SECONDS:
-            _state.yielding_since = now  # a new burst
-        _state.last_yielding = now
-        if now - _state.yielding_since >= settings.LRS_FANOUT_YIELD_MAX_SECONDS:
-            return 0.0  # a long one: share the CPU as before, so the backlog stays bounded
     return pause_seconds(work_seconds, share)
 
 

@@ -6,16 +6,18 @@ travels from a real gunicorn to a real Celery worker through the shared Redis.""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
+import responses
 from django.core.cache import cache
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.delivery import outbox
 from adapters.delivery.pacing import ingest_first
 from tests.adapters.helpers import free_port, wait_until
-from tests.conftest import make_statement
+from tests.conftest import HOOK, make_statement
 
 PRESSURE = (
     "some avg10={avg10:.2f} avg60=26.59 avg300=39.06 total={total}\n"
@@ -71,18 +73,18 @@ def test_without_ingest_the_fanout_never_yields_however_busy_the_cpu(psi):
 
 
 def test_while_ingest_is_active_and_the_cpu_contended_the_fanout_yields(psi):
-    ingest_first.mark_ingest()
+    ingest_first.mark_ingest(now=100.0)
     assert ingest_first.pause_after(0.1, now=100.0) == pytest.approx(0.3)
 
 
 def test_a_cpu_with_room_to_spare_does_not_slow_the_fanout(psi):
-    ingest_first.mark_ingest()
+    ingest_first.mark_ingest(now=100.0)
     psi.avg10 = 3.0
     assert ingest_first.pause_after(0.1, now=100.0) == 0.0
 
 
 def test_pressure_is_measured_over_the_last_window_not_the_kernels_ten_second_average(psi):
-    ingest_first.mark_ingest()
+    ingest_first.mark_ingest(now=100.0)
     psi.avg10 = 3.0  # the slow average still low at the start of a burst
     assert ingest_first.pause_after(0.1, now=100.0) == 0.0
     psi.total += 400_000  # 0.4 s stalled in the last second: 40 %
@@ -92,29 +94,62 @@ def test_pressure_is_measured_over_the_last_window_not_the_kernels_ten_second_av
     assert ingest_first.pause_after(0.1, now=102.0) == 0.0
 
 
+def test_after_a_quiet_spell_only_the_first_unit_of_a_burst_goes_unpaused(psi):
+    ingest_first.mark_ingest(now=100.0)
+    assert ingest_first.pause_after(0.1, now=100.0) > 0  # the kernel's average: 80 %
+    psi.total += 1_000_000  # a minute later, one second of it contended
+    cache.delete(ingest_first.INGEST_KEY)  # the mark of the first burst expired meanwhile
+    ingest_first.mark_ingest(now=160.0)
+    assert ingest_first.cpu_pressure(160.0) == pytest.approx(1_000_000 / 1e4 / 60)
+    psi.total += 400_000  # the next half second: 80 % contended
+    assert ingest_first.pause_after(0.1, now=160.5) == pytest.approx(0.3)
+
+
 def test_where_the_kernel_gives_no_pressure_the_cpu_is_taken_as_contended(psi):
     psi.missing = True
-    ingest_first.mark_ingest()
+    ingest_first.mark_ingest(now=100.0)
     assert ingest_first.pause_after(0.1, now=100.0) == pytest.approx(0.3)
 
 
 def test_a_share_of_one_turns_yielding_off(psi, settings):
     settings.LRS_FANOUT_SHARE_UNDER_INGEST = 1.0
-    ingest_first.mark_ingest()
+    ingest_first.mark_ingest(now=100.0)
     assert ingest_first.pause_after(0.1, now=100.0) == 0.0
 
 
-def test_a_burst_yields_for_at_most_the_configured_time_and_the_next_one_yields_again(psi, settings):
-    settings.LRS_FANOUT_YIELD_MAX_SECONDS = 10
+def test_the_mark_keeps_the_time_its_burst_began_and_lasts_two_dispatch_intervals(psi, settings):
+    ingest_first.mark_ingest(now=100.0)
+    ingest_first.mark_ingest(now=130.0)
+    assert cache.get(ingest_first.INGEST_KEY) == 100.0
+    assert ingest_first.active_seconds() == 2
+    settings.LRS_DISPATCH_MIN_INTERVAL_MS = 5000
+    assert ingest_first.active_seconds() == 10
+
+
+@pytest.mark.parametrize("unit_seconds", [0.05, 1.0, 3.0])
+def test_a_burst_yields_for_at_most_the_configured_time_whatever_the_length_of_a_unit(
+    psi, settings, unit_seconds
+):
+    settings.LRS_FANOUT_YIELD_MAX_SECONDS = 60
     psi.missing = True  # contended throughout
-    ingest_first.mark_ingest()
-    yielding = {second: ingest_first.pause_after(0.1, now=100.0 + second) > 0 for second in range(14)}
-    # Ten seconds of yielding; ingest that does not stop then shares the CPU as before.
-    assert yielding == {second: second < 10 for second in range(14)}
-    cache.delete(ingest_first.INGEST_KEY)
-    assert ingest_first.pause_after(0.1, now=114.0) == 0.0  # the burst is over
-    ingest_first.mark_ingest()
-    assert ingest_first.pause_after(0.1, now=117.0) > 0  # a new one, after a quiet spell
+    clock, yielded_until = 1000.0, None
+    while clock < 1300.0:  # five minutes of ingest that never stops
+        ingest_first.mark_ingest(now=clock)
+        clock += unit_seconds
+        pause = ingest_first.pause_after(unit_seconds, now=clock)
+        if pause:
+            yielded_until = clock
+        clock += pause
+    assert yielded_until is not None and 1030.0 < yielded_until < 1060.0 + unit_seconds
+
+
+def test_the_next_burst_yields_again(psi, settings):
+    settings.LRS_FANOUT_YIELD_MAX_SECONDS = 10
+    ingest_first.mark_ingest(now=100.0)
+    assert ingest_first.pause_after(0.1, now=111.0) == 0.0  # the burst is old
+    cache.delete(ingest_first.INGEST_KEY)  # no web process published for two seconds
+    ingest_first.mark_ingest(now=120.0)
+    assert ingest_first.pause_after(0.1, now=121.0) > 0
 
 
 def test_a_cache_outage_neither_fails_the_dispatch_nor_makes_the_fanout_yield(psi, monkeypatch):
@@ -129,17 +164,62 @@ def test_a_cache_outage_neither_fails_the_dispatch_nor_makes_the_fanout_yield(ps
     assert ingest_first.pause_after(0.1, now=100.0) == 0.0
 
 
-def test_publishing_a_dispatch_marks_ingest_active(psi, monkeypatch):
-    sent = []
+def test_publishing_a_dispatch_marks_ingest_active_before_the_message_leaves(psi, monkeypatch):
+    marked_when_sent = []
 
     class Task:
         def apply_async(self, args, retry):
-            sent.append(args)
+            marked_when_sent.append((args, cache.get(ingest_first.INGEST_KEY) is not None))
 
     monkeypatch.setattr(outbox.queue, "task", lambda name: Task())
     outbox.publish_dispatch([7])
-    assert sent == [([7],)]
-    assert cache.get(ingest_first.INGEST_KEY) is not None
+    assert marked_when_sent == [(([7],), True)]
+
+
+class YieldLog:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, seconds: float, work: str) -> float:
+        self.calls.append((seconds, work))
+        return 0.0
+
+
+def test_only_the_workers_dispatch_task_yields_never_the_admin_nor_the_sweep(monkeypatch):
+    from adapters.delivery import tasks
+
+    log = YieldLog()
+    monkeypatch.setattr(ingest_first, "yield_after", log)
+    monkeypatch.setattr(outbox, "outbox_expand", lambda ids: [])
+    monkeypatch.setattr(outbox.queue, "drain_now", lambda ids: None)
+    outbox.expand_and_queue([1, 2])  # the admin's action, the sweep
+    assert log.calls == []
+    tasks.dispatch_batch.run([1, 2])
+    assert [work for _, work in log.calls] == ["expansion"]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_drain_yields_after_a_batch_for_its_time_less_its_sends_and_not_when_idle(
+    target, monkeypatch, django_capture_on_commit_callbacks
+):
+    from adapters.delivery import drain
+    from lrs.statements.store import statement_store
+
+    def slow_answer(request):
+        time.sleep(0.3)
+        return (200, {}, "")
+
+    responses.add_callback(responses.POST, HOOK, callback=slow_answer)
+    log = YieldLog()
+    monkeypatch.setattr(drain.ingest_first, "yield_after", log)
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[make_statement()], credential=None)
+    assert len(responses.calls) == 1
+    [(seconds, work)] = log.calls
+    assert work == "drain" and 0 < seconds < 0.3  # the 0.3 s the target took is not counted
+    drain.drain(target.id)  # nothing due: no batch, no yield
+    assert len(log.calls) == 1
 
 
 def test_the_sleep_is_taken_and_counted(psi, monkeypatch):
@@ -221,4 +301,5 @@ def test_a_real_worker_yields_while_a_real_web_process_ingests_unless_turned_off
     else:
         assert yielded["expansion"] > 0 and yielded["drain"] > 0, yielded
     # Yielding delays effects, never loses or doubles one.
+    time.sleep(1.0)
     assert len(webhook_target.accepted()) == 50

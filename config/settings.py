@@ -314,7 +314,7 @@ if LRS_WORKER_CPU_PRIORITY not in {"idle", "low", "normal"}:
 # this host's CPU is contended (Linux pressure stall information at least the percent below), the
 # fan-out works this share of the time, for at most the seconds below of one burst. 1: never yields
 # (the test suite's default, as its workers run beside pytest's own processes).
-_share_default = "1" if LRS_ENV == "test" else "0.25"
+_share_default = "1" if LRS_ENV == "test" else "0.2"
 _share_text = env_str("LRS_FANOUT_SHARE_UNDER_INGEST", _share_default) or _share_default
 try:
     LRS_FANOUT_SHARE_UNDER_INGEST = float(_share_text)

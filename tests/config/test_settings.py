@@ -95,7 +95,7 @@ def test_the_fanout_yields_to_ingest_by_default_except_under_test_where_its_work
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    assert share(LRS_ENV="development") == "0.25"
+    assert share(LRS_ENV="development") == "0.2"
     assert share(LRS_ENV="test") == "1.0"
     assert share(LRS_ENV="test", LRS_FANOUT_SHARE_UNDER_INGEST="") == "1.0"  # empty: the default
     result = load_settings(LRS_ENV="development", LRS_FANOUT_YIELD_CPU_PRESSURE="-5")

@@ -1,6 +1,6 @@
 """Ingest first: while the LMS is sending statements and the CPU is contended, the fan-out
 (expanding stored batches into deliveries, draining them) works only
-``LRS_FANOUT_SHARE_UNDER_INGEST`` of the time (0.25 by default), so a burst is stored at nearly
+``LRS_FANOUT_SHARE_UNDER_INGEST`` of the time (0.2 by default), so a burst is stored at nearly
 the rate it would have with no fan-out, and its effects follow once the burst is over.
 
 Why: the statements are the record. The effects are derived from it, and they are durable in the

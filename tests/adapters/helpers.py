@@ -7,6 +7,7 @@ Delivery happens in other threads and processes, so tests wait for an observable
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import socket
@@ -14,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -130,3 +133,21 @@ def voiding(statement_id: str, **extra) -> dict:
     return make_statement(
         verb=ADL + "voided", object={"objectType": "StatementRef", "id": statement_id}, **extra
     )
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus page: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def webhook_targets_file(folder: Path, url: str) -> Path:
+    """An ``LRS_TARGETS_FILE`` with one webhook target, ``hook``, at ``url``, signing with the
+    secret in ``TEST_WEBHOOK_SECRET``."""
+    path = folder / "targets.json"
+    config = {"url": url, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    path.write_text(json.dumps([{"name": "hook", "adapter": "webhook", "config": config}]))
+    return path

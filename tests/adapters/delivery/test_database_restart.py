@@ -7,14 +7,13 @@ connections again that process made its next delivery."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime
 
 import pytest
 
-from tests.adapters.helpers import wait_until
+from tests.adapters.helpers import wait_until, webhook_targets_file
 from tests.conftest import make_statement
 from tests.targets.behaviours import hang
 
@@ -30,18 +29,7 @@ DELIVERED = re.compile(
 def test_every_worker_process_delivers_again_within_seconds_of_a_database_restart(
     private_stack, private_redis, webhook_target, celery_worker_process, tmp_path
 ):
-    targets = tmp_path / "targets.json"
-    targets.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "hook",
-                    "adapter": "webhook",
-                    "config": {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-                }
-            ]
-        )
-    )
+    targets = webhook_targets_file(tmp_path, webhook_target.url)
     stack = private_stack(private_redis.url, LRS_TARGETS_FILE=str(targets), TEST_WEBHOOK_SECRET=SECRET)
     worker_env = {
         key: stack.env[key]

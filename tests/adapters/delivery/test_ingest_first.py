@@ -5,18 +5,16 @@ travels from a real gunicorn to a real Celery worker through the shared Redis.""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 import requests
 import responses
 from django.core.cache import cache
-from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.delivery import outbox
 from adapters.delivery.pacing import ingest_first
-from tests.adapters.helpers import free_port, wait_until
+from tests.adapters.helpers import free_port, metric_samples, wait_until, webhook_targets_file
 from tests.conftest import HOOK, make_statement
 
 PRESSURE = (
@@ -243,32 +241,12 @@ def _yield_total(work: str) -> float:
 SECRET = "test-webhook-secret"
 
 
-def _samples(url: str) -> dict[tuple[str, tuple], float]:
-    text = requests.get(url, timeout=10).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("share", ["0.2", "1"])
 def test_a_real_worker_yields_while_a_real_web_process_ingests_unless_turned_off(
     share, private_stack, private_redis, webhook_target, celery_worker_process, tmp_path
 ):
-    targets = tmp_path / "targets.json"
-    targets.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "hook",
-                    "adapter": "webhook",
-                    "config": {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-                }
-            ]
-        )
-    )
+    targets = webhook_targets_file(tmp_path, webhook_target.url)
     stack = private_stack(private_redis.url, LRS_TARGETS_FILE=str(targets), TEST_WEBHOOK_SECRET=SECRET)
     port = free_port()
     worker_env = {
@@ -291,7 +269,7 @@ def test_a_real_worker_yields_while_a_real_web_process_ingests_unless_turned_off
         assert stack.post_statements([make_statement() for _ in range(5)]).status_code == 200
     wait_until(lambda: len(webhook_target.distinct_keys()) == 50, timeout=60, message="50 deliveries")
 
-    page = _samples(f"http://127.0.0.1:{port}/metrics")
+    page = metric_samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
     yielded = {
         work: page.get(("lrs_fanout_yield_seconds_total", (("work", work),)), 0.0)
         for work in ("expansion", "drain")

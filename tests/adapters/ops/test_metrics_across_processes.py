@@ -5,27 +5,16 @@ its pool processes delivered; both refuse a scrape without the token."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.adapters.helpers import free_port, wait_until
+from tests.adapters.helpers import free_port, metric_samples, wait_until, webhook_targets_file
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "metrics-token-for-tests"
 SECRET = "test-webhook-secret"
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def scrape(url: str, token: str | None = TOKEN) -> requests.Response:
@@ -46,7 +35,7 @@ def test_every_gunicorn_process_reports_the_requests_of_all_and_a_scrape_needs_t
     # Requests spread over the three processes; every scrape, whichever process answers it, adds
     # up all of them.
     for _ in range(6):
-        page = samples(scrape(f"{stack.url}/metrics").text)
+        page = metric_samples(scrape(f"{stack.url}/metrics").text)
         assert page[posted] == 12
         assert page[("lrs_statements_stored_total", ())] == 12
         assert (
@@ -60,18 +49,7 @@ def test_every_gunicorn_process_reports_the_requests_of_all_and_a_scrape_needs_t
 def test_a_celery_worker_serves_what_its_pool_processes_delivered(
     private_stack, private_redis, webhook_target, celery_worker_process, tmp_path
 ):
-    targets = tmp_path / "targets.json"
-    targets.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "hook",
-                    "adapter": "webhook",
-                    "config": {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-                }
-            ]
-        )
-    )
+    targets = webhook_targets_file(tmp_path, webhook_target.url)
     token_file = _token_file(tmp_path)
     stack = private_stack(
         private_redis.url,
@@ -101,8 +79,10 @@ def test_a_celery_worker_serves_what_its_pool_processes_delivered(
     worker_page = f"http://127.0.0.1:{port}/metrics"
     assert scrape(worker_page, token=None).status_code == 401
     success = ("lrs_delivery_attempts_total", (("outcome", "success"), ("target", "hook")))
-    wait_until(lambda: samples(scrape(worker_page).text).get(success) == 8, timeout=10, message="8 counted")
-    page = samples(scrape(worker_page).text)
+    wait_until(
+        lambda: metric_samples(scrape(worker_page).text).get(success) == 8, timeout=10, message="8 counted"
+    )
+    page = metric_samples(scrape(worker_page).text)
     assert page[("lrs_delivery_lag_seconds_count", (("target", "hook"),))] == 8
     assert page[("lrs_deliveries_created_total", (("target", "hook"),))] == 8
     assert (
@@ -113,7 +93,7 @@ def test_a_celery_worker_serves_what_its_pool_processes_delivered(
     )
     # The database's gauges are the web's alone (a worker's page would count them twice).
     assert not [name for name, _ in page if name.startswith("lrs_deliveries_unsettled")]
-    web = samples(scrape(f"{stack.url}/metrics").text)
+    web = metric_samples(scrape(f"{stack.url}/metrics").text)
     assert web[("lrs_deliveries_unsettled", (("status", "pending"), ("target", "hook")))] == 0
     assert web.get(success, 0) == 0  # the web process delivered nothing itself
 

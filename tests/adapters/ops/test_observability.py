@@ -7,10 +7,9 @@ import json
 import pytest
 import responses
 from django.contrib.auth import get_user_model
-from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.models import Delivery, Target
-from tests.adapters.helpers import expand_outbox
+from tests.adapters.helpers import expand_outbox, metric_samples
 from tests.conftest import HOOK, make_statement
 
 pytestmark = pytest.mark.django_db
@@ -33,15 +32,6 @@ def test_a_correlation_id_is_generated_when_absent(xapi):
     assert len(response["X-Request-ID"]) == 32
 
 
-def metric_values(text: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of a Prometheus page: (name, sorted labels) -> value."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def value(values: dict, name: str, **labels: str) -> float:
     return values.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -51,14 +41,14 @@ def test_metrics_count_statements_deliveries_attempts_lag_and_dead_letters(
     client, xapi, target, django_capture_on_commit_callbacks
 ):
     # Counters are cumulative per process (other tests of this process counted too): deltas.
-    before = metric_values(client.get("/metrics").content.decode())
+    before = metric_samples(client.get("/metrics").content.decode())
     responses.post(HOOK, status=200)
     with django_capture_on_commit_callbacks(execute=True):
         xapi.post_statements([make_statement(), make_statement()])
     responses.replace(responses.POST, HOOK, status=400)
     with django_capture_on_commit_callbacks(execute=True):
         xapi.post_statements(make_statement())
-    after = metric_values(client.get("/metrics").content.decode())
+    after = metric_samples(client.get("/metrics").content.decode())
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -82,12 +72,12 @@ def test_metrics_count_statements_deliveries_attempts_lag_and_dead_letters(
 
 
 def test_http_metrics_count_auth_failures_and_leave_out_probes_and_scrapes(client):
-    before = metric_values(client.get("/metrics").content.decode())
+    before = metric_samples(client.get("/metrics").content.decode())
     assert client.get("/xapi/statements", headers={"X-Experience-API-Version": "1.0.3"}).status_code == 401
     client.get("/healthz")
     client.get("/readyz")
     client.get("/no/such/page")
-    after = metric_values(client.get("/metrics").content.decode())
+    after = metric_samples(client.get("/metrics").content.decode())
     assert (
         value(after, "lrs_http_auth_failures_total", view="xapi-statements")
         - value(before, "lrs_http_auth_failures_total", view="xapi-statements")
@@ -241,7 +231,7 @@ def test_metrics_show_paused_targets_the_oldest_due_wait_and_never_attempted_apa
     Delivery.objects.filter(pk=first.pk).update(next_attempt_at=waited)
     Delivery.objects.filter(pk=second.pk).update(status=Delivery.RETRYING, attempts=2)
     Target.objects.filter(pk=target.pk).update(paused_until=timezone.now() + timedelta(seconds=30))
-    values = metric_values(client.get("/metrics").content.decode())
+    values = metric_samples(client.get("/metrics").content.decode())
     assert value(values, "lrs_target_paused", target="hook") == 1
     assert value(values, "lrs_oldest_due_delivery_age_seconds", target="hook") >= 89
     assert value(values, "lrs_deliveries_open", target="hook", state="never_attempted") == 2

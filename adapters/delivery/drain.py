@@ -27,7 +27,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -61,6 +61,17 @@ def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delive
     now = timezone.now()
     until = now + timedelta(seconds=claim_seconds(target, limit))
     horizon = now + timedelta(days=36500) if probe else now
+    with transaction.atomic():  # one commit, the shortened claim included
+        claimed = _claim(target, limit, now=now, until=until, horizon=horizon)
+    if not claimed:
+        return []
+    _attach_originals(claimed)
+    return sorted(claimed, key=lambda delivery: (delivery.next_attempt_at, delivery.id))
+
+
+def _claim(
+    target: Target, limit: int, *, now: datetime, until: datetime, horizon: datetime
+) -> list[Delivery]:
     if connection.vendor == "postgresql":
         # The claimed rows come back whole from the UPDATE: reading them again by id cost a
         # second query, and Django's join for ``depends_on`` planned as a hash join over the
@@ -85,15 +96,12 @@ def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delive
             status=Delivery.IN_FLIGHT, claimed_until=until, attempts=F("attempts") + 1, updated_at=now
         )
         claimed = list(Delivery.objects.filter(id__in=ids))
-    if not claimed:
-        return []
     shorter = now + timedelta(seconds=claim_seconds(target, len(claimed)))
-    if shorter < until:  # fewer than the limit: the claim need not last as long
+    if claimed and shorter < until:  # fewer than the limit: the claim need not last as long
         Delivery.objects.filter(id__in=[delivery.id for delivery in claimed]).update(claimed_until=shorter)
         for delivery in claimed:
             delivery.claimed_until = shorter
-    _attach_originals(claimed)
-    return sorted(claimed, key=lambda delivery: (delivery.next_attempt_at, delivery.id))
+    return claimed
 
 
 def _attach_originals(deliveries: list[Delivery]) -> None:

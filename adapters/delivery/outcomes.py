@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
@@ -205,8 +205,11 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
             delivery.external_id = outcome.external_id
         delivery.maybe_applied = delivery.maybe_applied or outcome.maybe_applied
         delivery.updated_at = now
-    Attempt.objects.bulk_create(attempts)
-    _write([outcome.delivery for outcome in outcomes])
+    # One commit for all that came of the batch, and nothing of it if any of it fails: the
+    # deliveries then stay claimed and run again when the claim runs out.
+    with transaction.atomic():
+        Attempt.objects.bulk_create(attempts)
+        _write([outcome.delivery for outcome in outcomes])
     _pace(target, outcomes)
     for outcome in outcomes:
         _log(target, outcome)

@@ -238,11 +238,16 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 200, minimum=0)
 # Publishing must not stall ingest when the broker is down: fail fast, the sweep re-dispatches.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A Redis that stops answering (a partition, a host gone) fails an operation after this long
+# instead of holding the worker, or the web process's publisher thread, for good: the broker and
+# the cache alike (without a timeout a read waits forever, a connect for the kernel's minutes).
+REDIS_CONNECT_TIMEOUT_SECONDS = 2
+REDIS_SOCKET_TIMEOUT_SECONDS = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task a dead worker held comes back after this long (the sweep also re-runs stuck deliveries).
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10),
-    "socket_connect_timeout": 2,
-    "socket_timeout": 5,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
     "max_retries": 0,
 }
 CELERY_TASK_PUBLISH_RETRY = False
@@ -269,7 +274,16 @@ CELERY_BEAT_SCHEDULE = {
 # The shared cache holds the per-target rate-limit counters: Redis when one is configured.
 REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if (CELERY_BROKER_URL or "").startswith("redis") else "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            },
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,38 @@ def test_postgresql_prepares_the_ingest_statements_unless_told_not_to():
     off = database_options(LRS_ENV="test", DATABASE_URL=url, LRS_DB_PREPARED_STATEMENTS="false")
     assert "prepare_threshold" not in off
     assert "prepare_threshold" not in database_options(LRS_ENV="test", DATABASE_URL="sqlite:///x.db")
+
+
+def test_a_redis_that_stops_answering_fails_a_cache_call_in_seconds_instead_of_holding_it(tmp_path):
+    """A partitioned Redis answers nothing: a cache read without a socket timeout waits for good
+    (the drain's slot keys, the publisher thread's ingest mark). redis-py 8 defaults to 5 s, but
+    redis 5, which pyproject allows, to no timeout: the settings set it, as for the broker. Here
+    the listening socket completes the TCP handshake (the kernel's backlog) and never answers."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    script = (
+        "import time, django; django.setup()\n"
+        "from django.core.cache import cache\n"
+        "began = time.monotonic()\n"
+        "try:\n"
+        "    cache.get('anything')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, round(time.monotonic() - began, 1))\n"
+    )
+    prefixes = ("LRS_", "DJANGO_", "DATABASE_", "REDIS_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    clean.update(
+        LRS_ENV="test", DJANGO_SETTINGS_MODULE="config.settings", REDIS_URL=f"redis://127.0.0.1:{port}/0"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        silent.close()
+    assert result.returncode == 0, result.stderr
+    error, seconds = result.stdout.split()
+    assert error == "TimeoutError"
+    assert 4 <= float(seconds) < 15

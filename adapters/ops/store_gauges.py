@@ -2,8 +2,9 @@
 
 The same in every process (they are the database's), so only the web's ``/metrics`` exports them,
 never a worker's. Each query reads through an index that holds only the rows it counts
-(``delivery_due`` has status first: pending, in-flight, retrying, held, unknown and dead rows,
-never the delivered and cancelled bulk; ``delivery_open`` for the oldest due), the outbox (a
+(``delivery_due``, status first, holds every row not delivered: pending, in-flight, retrying,
+held, unknown, dead and the few cancelled ones, never the delivered bulk; ``delivery_open`` for
+the oldest due), the outbox (a
 handful of rows unless workers are down) and the targets: never the whole deliveries, attempts
 or statements table, however big they grow. Totals and rates are counters instead
 (``adapters.ops.instruments``).

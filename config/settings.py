@@ -354,6 +354,13 @@ LRS_CREDENTIAL_CACHE_SECONDS = env_int("LRS_CREDENTIAL_CACHE_SECONDS", 10, minim
 # A message leaves at once after a quiet spell; under load, 50 rather than 25 ms halved the
 # publishing CPU per stored statement (one Celery publish costs about 1-2 ms of a web process).
 LRS_DISPATCH_MIN_INTERVAL_MS = env_int("LRS_DISPATCH_MIN_INTERVAL_MS", 50, minimum=0)
+# Under sustained load the interval doubles up to this (a publish on a busy web process costs
+# 2-5 ms of CPU, contending for the GIL with its requests); a trickle keeps the minimum.
+LRS_DISPATCH_MAX_INTERVAL_MS = env_int(
+    "LRS_DISPATCH_MAX_INTERVAL_MS",
+    max(250, LRS_DISPATCH_MIN_INTERVAL_MS),
+    minimum=LRS_DISPATCH_MIN_INTERVAL_MS,
+)
 LRS_TARGETS_CACHE_SECONDS = env_int("LRS_TARGETS_CACHE_SECONDS", 0 if LRS_ENV == "test" else 5, minimum=0)
 # Bearer token protecting /metrics and a worker's metrics endpoint (or LRS_METRICS_TOKEN_FILE).
 # Without one the metrics are refused, unless LRS_METRICS_PUBLIC (development and test default).

@@ -281,7 +281,11 @@ def after_ingest_commit(batch_ids: Iterable[int]) -> None:
 
 
 def _publisher() -> Publisher:
-    return publisher(publish_dispatch, settings.LRS_DISPATCH_MIN_INTERVAL_MS / 1000)
+    return publisher(
+        publish_dispatch,
+        settings.LRS_DISPATCH_MIN_INTERVAL_MS / 1000,
+        max_interval=settings.LRS_DISPATCH_MAX_INTERVAL_MS / 1000,
+    )
 
 
 def publish_dispatch(batch_ids: list[int]) -> None:

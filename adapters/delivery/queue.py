@@ -178,6 +178,10 @@ def drain_now(delivery_ids: list[int]) -> None:
 
 # Outbox batch ids per broker message at most (a message stays small whatever the load).
 MAX_KEYS_PER_MESSAGE = 2000
+# A message that gathered this many batches stretches the publisher's interval (sustained load:
+# at a trickle, two batches within one interval happen by chance, three seldom).
+GATHERED = 3
+MIN_STRETCHED = 0.01  # the first stretch of a zero interval
 
 
 class Publisher:
@@ -185,11 +189,18 @@ class Publisher:
 
     After a batch commits, its outbox batch id goes to this process's publisher thread, which sends
     them to the broker as ``adapters.dispatch_batch`` messages. No request waits for the broker, and
-    a process sends at most one message per ``min_interval`` (``LRS_DISPATCH_MIN_INTERVAL_MS``):
-    the first batch after a quiet spell leaves at once, the batches committed within the interval
-    gather and leave together. Under load a web process thus sends far fewer broker messages than it
-    stores batches (one Celery publish costs about 0.5 ms of CPU, four times a raw Redis LPUSH:
-    bench/results/fanout.json), at the price of at most ``min_interval`` of added delay.
+    a process sends at most one message per interval: the first batch after a quiet spell leaves
+    at once, the batches committed within the interval gather and leave together. Under load a web
+    process thus sends far fewer broker messages than it stores batches (one Celery publish costs
+    about 0.5 ms of CPU alone, four times a raw Redis LPUSH, and 2-5 ms on a web process busy
+    with requests, whose threads it contends with for the GIL: bench/README.md).
+
+    The interval is ``min_interval`` (``LRS_DISPATCH_MIN_INTERVAL_MS``) for a trickle. While
+    messages gather ``GATHERED`` batches or more (sustained load), it doubles, up to
+    ``max_interval`` (``LRS_DISPATCH_MAX_INTERVAL_MS``); a message that carries one batch brings it
+    back. So a burst costs a few messages a second, and a trickle's effects wait no longer than
+    ``min_interval``. A burst's effects wait up to ``max_interval`` more: little beside the
+    backlog a burst leaves (and the fan-out yields to it anyway: ``pacing.ingest_first``).
 
     Nothing is lost if the publish fails or never happens: the outbox rows are committed.
 
@@ -207,11 +218,13 @@ class Publisher:
         publish: Callable[[list[int]], None],
         min_interval: float = 0.0,
         *,
+        max_interval: float | None = None,
         name: str = "lrs-dispatch-publisher",
         exit_wait: float = 5.0,
     ) -> None:
         self._publish = publish
         self._min_interval = min_interval
+        self._max_interval = max(min_interval, max_interval if max_interval is not None else min_interval)
         self._name = name
         self._exit_wait = exit_wait
         self._start_fresh()
@@ -226,6 +239,7 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._last_publish = float("-inf")
+        self._interval = self._min_interval
 
     def submit(self, batch_ids: Sequence[int]) -> None:
         with self._lock:
@@ -254,13 +268,14 @@ class Publisher:
                 if self._thread is not me:
                     return  # replaced by a newer thread: one taker, or it could publish nothing
                 self._busy = True
-            pause = self._last_publish + self._min_interval - time.monotonic()
+            pause = self._last_publish + self._interval - time.monotonic()
             if pause > 0:
                 time.sleep(pause)  # let the batches of this interval gather
             with self._lock:
                 batch = self._pending[:MAX_KEYS_PER_MESSAGE]
                 del self._pending[:MAX_KEYS_PER_MESSAGE]
             self._last_publish = time.monotonic()
+            self._interval = self._next_interval(len(batch))
             try:
                 self._publish(batch)
             except Exception:  # the publish function handles broker errors; anything else is a bug
@@ -269,6 +284,11 @@ class Publisher:
                 with self._lock:
                     self._busy = False
                     self._wake.notify_all()
+
+    def _next_interval(self, gathered: int) -> float:
+        if gathered >= GATHERED:
+            return min(self._max_interval, max(2 * self._interval, MIN_STRETCHED))
+        return self._min_interval if gathered <= 1 else self._interval
 
     def drain_at_exit(self) -> None:
         """Publish what is left, in the calling thread (the daemon thread dies with the process)."""
@@ -285,13 +305,16 @@ def publisher(
     publish: Callable[[list[int]], None],
     min_interval: float = 0.0,
     *,
+    max_interval: float | None = None,
     name: str = "lrs-dispatch-publisher",
     exit_wait: float = 5.0,
 ) -> Publisher:
     """This process's publisher of this name (created on first use with these arguments)."""
     with _publisher_lock:
         if name not in _publishers:
-            created = _publishers[name] = Publisher(publish, min_interval, name=name, exit_wait=exit_wait)
+            created = _publishers[name] = Publisher(
+                publish, min_interval, max_interval=max_interval, name=name, exit_wait=exit_wait
+            )
             atexit.register(created.drain_at_exit)
             os.register_at_fork(after_in_child=created._start_fresh)
         return _publishers[name]

@@ -82,6 +82,14 @@ def test_a_fanout_share_outside_zero_to_one_is_named_with_its_rule():
     assert load_settings(LRS_ENV="development", LRS_FANOUT_SHARE_UNDER_INGEST="0.5").returncode == 0
 
 
+def test_a_dispatch_interval_ceiling_below_its_floor_is_named_with_its_rule():
+    result = load_settings(LRS_ENV="development", LRS_DISPATCH_MAX_INTERVAL_MS="20")
+    assert result.returncode != 0
+    assert "LRS_DISPATCH_MAX_INTERVAL_MS must be at least 50, got 20" in result.stderr
+    # A larger floor alone raises the default ceiling with it.
+    assert load_settings(LRS_ENV="development", LRS_DISPATCH_MIN_INTERVAL_MS="400").returncode == 0
+
+
 def test_the_fanout_yields_to_ingest_by_default_except_under_test_where_its_workers_share_the_cpu():
     def share(**env: str) -> str:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("LRS_", "DJANGO_", "DATABASE_"))}

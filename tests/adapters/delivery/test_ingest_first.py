@@ -120,8 +120,22 @@ def test_the_mark_keeps_the_time_its_burst_began_and_lasts_two_dispatch_interval
     ingest_first.mark_ingest(now=130.0)
     assert cache.get(ingest_first.INGEST_KEY) == 100.0
     assert ingest_first.active_seconds() == 2
+    settings.LRS_DISPATCH_MAX_INTERVAL_MS = 4000  # the interval under load
+    assert ingest_first.active_seconds() == 8
     settings.LRS_DISPATCH_MIN_INTERVAL_MS = 5000
     assert ingest_first.active_seconds() == 10
+
+
+def test_a_busy_web_process_writes_the_mark_once_per_quarter_of_its_life(psi):
+    """Often enough that it never lapses during a burst, seldom enough to cost little."""
+    ingest_first.mark_ingest(now=100.0)
+    cache.delete(ingest_first.INGEST_KEY)  # so that a write shows
+    for now in (100.1, 100.25, 100.45):
+        ingest_first.mark_ingest(now=now)
+        assert cache.get(ingest_first.INGEST_KEY) is None
+    ingest_first.mark_ingest(now=100.5)
+    assert cache.get(ingest_first.INGEST_KEY) == 100.5
+    assert ingest_first.active_seconds() / 4 == 0.5
 
 
 @pytest.mark.parametrize("unit_seconds", [0.05, 1.0, 3.0])

@@ -56,6 +56,16 @@ def targets_cache_seconds() -> int:
     return int(os.environ.get("LRS_TARGETS_CACHE_SECONDS") or 5)
 
 
+def dispatch_settle_seconds() -> float:
+    """How long after its last request a web process may still publish a dispatch message: its
+    publisher's longest interval (``LRS_DISPATCH_MAX_INTERVAL_MS``, as gunicorn reads it), and a
+    margin. A check of the broker, or a reset of it, waits this long, or a late message lands in
+    the next configuration's queue."""
+    from django.conf import settings
+
+    return settings.LRS_DISPATCH_MAX_INTERVAL_MS / 1000 + 0.5
+
+
 def broker(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10)
 

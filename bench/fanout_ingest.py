@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.fanout_db import (
+    dispatch_settle_seconds,
     outbox_counts,
     outbox_reset,
     queue_length,
@@ -96,6 +97,7 @@ def measure_configuration(
     )
     batch_figures = load_figures(batch, limits.batch_size, batch_mark)
     del batches
+    time.sleep(dispatch_settle_seconds())  # the last dispatch message, gathered under load
     stored = statement_count() - before
     posts = single.requests + batch.requests + limits.warmup_requests + limits.warmup_batches
     outbox = outbox_counts()

@@ -197,10 +197,11 @@ class Publisher:
 
     The interval is ``min_interval`` (``LRS_DISPATCH_MIN_INTERVAL_MS``) for a trickle. While
     messages gather ``GATHERED`` batches or more (sustained load), it doubles, up to
-    ``max_interval`` (``LRS_DISPATCH_MAX_INTERVAL_MS``); a message that carries one batch brings it
-    back. So a burst costs a few messages a second, and a trickle's effects wait no longer than
-    ``min_interval``. A burst's effects wait up to ``max_interval`` more: little beside the
-    backlog a burst leaves (and the fan-out yields to it anyway: ``pacing.ingest_first``).
+    ``max_interval`` (``LRS_DISPATCH_MAX_INTERVAL_MS``); a message of two batches halves it, one of
+    a single batch brings it back to the minimum. So a burst costs a few messages a second, and a
+    trickle's effects wait about ``min_interval`` at most. A burst's effects wait up to
+    ``max_interval`` more: little beside the backlog a burst leaves (and the fan-out yields to it
+    anyway: ``pacing.ingest_first``).
 
     Nothing is lost if the publish fails or never happens: the outbox rows are committed.
 
@@ -285,10 +286,12 @@ class Publisher:
                     self._busy = False
                     self._wake.notify_all()
 
-    def _next_interval(self, gathered: int) -> float:
+    def _next_interval(self, gathered: int) -> float:  # after a message of ``gathered`` batches
         if gathered >= GATHERED:
             return min(self._max_interval, max(2 * self._interval, MIN_STRETCHED))
-        return self._min_interval if gathered <= 1 else self._interval
+        if gathered <= 1:
+            return self._min_interval
+        return max(self._min_interval, self._interval / 2)
 
     def drain_at_exit(self) -> None:
         """Publish what is left, in the calling thread (the daemon thread dies with the process)."""

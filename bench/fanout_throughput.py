@@ -34,6 +34,7 @@ from typing import Any
 from bench.cpu import PhaseSnapshot, phase_start
 from bench.fanout_db import (
     delivery_counts,
+    dispatch_settle_seconds,
     finished,
     outbox_counts,
     outbox_reset,
@@ -224,6 +225,7 @@ def measure_throughput(
         _configure(url, redis_url)
         log("throughput: batch-100 ingest, fan-out on, no worker running (the outbox's own cost)")
         no_worker = _batch_ingest(target, factory, plan)
+        time.sleep(dispatch_settle_seconds())  # its last dispatch message, before the reset
         outbox_reset(redis_url)
         queued = queue_deliveries(target, factory, plan.instant_deliveries, plan.client_threads, redis_url)[1]
         log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries queued; the default worker drains")

@@ -158,6 +158,8 @@ def test_a_redis_that_stops_answering_fails_a_cache_call_in_seconds_instead_of_h
         "    cache.get('anything')\n"
         "except Exception as error:\n"
         "    print(type(error).__name__, round(time.monotonic() - began, 1))\n"
+        "kwargs = cache._cache.get_client().connection_pool.connection_kwargs\n"
+        "print(kwargs['socket_connect_timeout'], kwargs['socket_timeout'])\n"
     )
     prefixes = ("LRS_", "DJANGO_", "DATABASE_", "REDIS_")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
@@ -171,6 +173,8 @@ def test_a_redis_that_stops_answering_fails_a_cache_call_in_seconds_instead_of_h
     finally:
         silent.close()
     assert result.returncode == 0, result.stderr
-    error, seconds = result.stdout.split()
+    error, seconds, connect_timeout, read_timeout = result.stdout.split()
     assert error == "TimeoutError"
     assert 4 <= float(seconds) < 15
+    # As configured, whatever the client library's defaults.
+    assert (connect_timeout, read_timeout) == ("2", "5")

@@ -21,9 +21,10 @@ target is not slowed further.
 When: all three conditions hold.
 
 - Ingest is active. A web process published a dispatch message (batches stored for the fan-out)
-  within the last ``active_seconds()`` (2 s, or two dispatch intervals if longer). ``mark_ingest``
-  records this on the web process's publisher thread, before a message: two cache round trips,
-  at most every half second per process. The mark holds when the burst began, so every
+  within the last ``active_seconds()`` (2 s, or two of its longest dispatch intervals,
+  ``LRS_DISPATCH_MAX_INTERVAL_MS``, if longer). ``mark_ingest`` records this on the web process's
+  publisher thread, before a message: two cache round trips, at most once per quarter of the
+  mark's life per process (half a second by default). The mark holds when the burst began, so every
   worker process agrees on it; a burst ends when no web process has published for that long.
 - The CPU is contended. Over the time since this process last looked (half a second at least),
   some runnable task waited for a CPU at least ``LRS_FANOUT_YIELD_CPU_PRESSURE`` percent of the

@@ -13,7 +13,7 @@ from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key
 from adapters.models import Delivery, OutboxBatch
 from adapters.registry import adapter_class
-from lrs.statements.bulk import execute_prepared
+from lrs.statements.bulk import execute_planned
 
 
 def deliveries_for_voided(
@@ -74,14 +74,15 @@ def deliveries_for_voided(
 def _nothing_downstream(statement_pks: list[int]) -> bool:
     """Whether these statements have no delivery and no outbox batch that may hold them (no
     target took them, or none was enabled): then voiding has nothing to cancel or retract.
-    One prepared statement on PostgreSQL, the usual answer where a batch voids statements that
-    went nowhere; the cancel, read and expansion below are some ORM queries whose Python cost
-    was about a tenth of such a batch."""
+    One SQL statement on PostgreSQL, the usual answer where a batch voids statements that went
+    nowhere; the cancel, read and expansion below are some ORM queries whose Python cost was about
+    a tenth of such a batch. Planned on every call (``execute_planned``): a generic plan made
+    while the delivery table was small could stay a sequential scan of it."""
     if not statement_pks:
         return True
     if connection.vendor != "postgresql":
         return False  # the queries below decide
-    row = execute_prepared(
+    row = execute_planned(
         f"SELECT NOT EXISTS (SELECT 1 FROM {Delivery._meta.db_table} "  # noqa: S608 (table names only)
         "WHERE statement_id = ANY(%b::bigint[]) AND kind = %s) "
         # The same candidates as expand_batches_holding: batches whose key range overlaps.

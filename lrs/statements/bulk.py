@@ -231,10 +231,28 @@ def execute_prepared(sql: str, params: Sequence) -> tuple | None:
     once per connection instead of on every request (unless ``LRS_DB_PREPARED_STATEMENTS`` is
     off). Django's cursors bind client-side and prepare nothing; like them, this logs the query
     for ``CaptureQueriesContext``. Returns the first row, if the statement returns rows."""
+    return _execute(sql, params, prepare=True)
+
+
+def execute_planned(sql: str, params: Sequence) -> tuple | None:
+    """Like ``execute_prepared`` (server-side binding, logged, the first row), but planned on
+    every call for its values: for lookups by ``= ANY(array)``, whose best plan depends on the
+    array's length and on the table's size.
+
+    A prepared statement's generic plan assumes ten elements and keeps the table size PostgreSQL
+    saw when it made the plan. Made on a new LRS's empty statement table, the batch's id lookup
+    stayed a sequential scan of the whole table for every batch until the table was next
+    analyzed (with autovacuum off, never): in the bench, 40 % of the machine's CPU during batch
+    ingest. Planning anew costs a few microseconds per statement of a batch.
+    https://www.postgresql.org/docs/current/sql-prepare.html#SQL-PREPARE-NOTES"""
+    return _execute(sql, params, prepare=False)
+
+
+def _execute(sql: str, params: Sequence, *, prepare: bool) -> tuple | None:
     connection.ensure_connection()
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        cursor.execute(sql, params, prepare=prepare)
         # Not ``cursor.description``: it builds a column object per column on every call.
         returned_rows = (
             cursor.pgresult is not None and cursor.pgresult.status == psycopg.pq.ExecStatus.TUPLES_OK

@@ -23,7 +23,7 @@ from lrs.activities.definitions import KnownActivities, activity_definitions_upd
 from lrs.attachment_store import attachment_store, check_attachment_sizes
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
-from lrs.statements.bulk import execute_prepared, insert_statement_rows, insert_tuples, statement_id_sequence
+from lrs.statements.bulk import execute_planned, insert_statement_rows, insert_tuples, statement_id_sequence
 from lrs.statements.models import Statement
 from lrs.statements.rows import (
     StatementRow,
@@ -61,11 +61,12 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     ``stored`` is read from the database clock after the transaction takes its id, so
     from then on ``selectors.consistent_through`` sees the transaction in
     ``pg_stat_activity`` and never reports a time later than the ``stored`` of
-    statements not yet committed.
+    statements not yet committed. Planned on every call (``bulk.execute_planned``): the id
+    lookup's best plan depends on the batch's size and the table's.
     """
     if connection.vendor == "postgresql":
         for_pool = id_pool.wanted()
-        _xid, stored, reserved, existing, definitions = execute_prepared(
+        _xid, stored, reserved, existing, definitions = execute_planned(
             "SELECT pg_current_xact_id(), clock_timestamp(), "  # noqa: S608 (the literal is quoted by psycopg)
             f"ARRAY(SELECT nextval({statement_id_sequence()}) FROM generate_series(1, %s)), "
             "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%b::uuid[])), "
@@ -150,8 +151,8 @@ def _void_targets(rows: list[StatementRow], new_rows_by_id: dict[uuid.UUID, Stat
 def _stored_targets_voided(statement_ids: list[uuid.UUID]) -> tuple[list[int], set[uuid.UUID]]:
     """Mark the stored statements with these ids voided (those not voided yet and not voiding
     themselves); return the primary keys newly voided, and the ids of those that are voiding
-    statements. On PostgreSQL one prepared statement: the ORM's read and update cost two
-    round trips and, in Python, about a tenth of a batch that voids anything."""
+    statements. On PostgreSQL one SQL statement (``bulk.execute_planned``): the ORM's read and
+    update cost two round trips and, in Python, about a tenth of a batch that voids anything."""
     if connection.vendor != "postgresql":
         found = list(
             Statement.objects.filter(statement_id__in=statement_ids).values_list(
@@ -162,7 +163,7 @@ def _stored_targets_voided(statement_ids: list[uuid.UUID]) -> tuple[list[int], s
         if pks:
             Statement.objects.filter(id__in=pks).update(voided=True)
         return pks, {statement_id for _pk, statement_id, is_voiding, _v in found if is_voiding}
-    row = execute_prepared(
+    row = execute_planned(
         "WITH found AS (SELECT id, statement_id, is_voiding, voided FROM lrs_statement "
         "WHERE statement_id = ANY(%b::uuid[])), "
         "marked AS (UPDATE lrs_statement SET voided = true WHERE id IN "

@@ -1,0 +1,71 @@
+"""The ingest path's lookups by ``= ANY(array)`` read through their indexes once the tables have
+grown, however small the tables were when a connection first ran them.
+
+A prepared statement's generic plan keeps the table size PostgreSQL saw when it made it: prepared
+on a new LRS's empty statement table, the batch's id lookup stayed a sequential scan of the whole
+table for every batch (until the table was next analyzed, which with autovacuum off is never).
+In the bench that scan took 40 % of the machine's CPU during batch ingest."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection, transaction
+
+from lrs.statements.store import statement_store
+from tests.conftest import make_statement
+
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def _seq_scans_of_statements() -> int:
+    """Sequential scans of the statement table in the current transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'lrs_statement'")
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+def _batch(size: int, **fields) -> list[dict]:
+    return [make_statement(statement_id=str(uuid.uuid4()), **fields) for _ in range(size)]
+
+
+def _voiding(statement_ids: list[str]) -> list[dict]:
+    return [
+        make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+        for statement_id in statement_ids
+    ]
+
+
+def _grow_from_empty() -> list[str]:
+    """A fresh session runs the batch lookups while the table is nearly empty (more often than
+    PostgreSQL's five custom plans before it settles on a generic one), then the table grows."""
+    connection.close()  # a new session: nothing prepared on it yet
+    for _ in range(8):
+        statement_store(
+            statements=_voiding(statement_store(statements=_batch(2), credential=None)), credential=None
+        )
+    stored: list[str] = []
+    for _ in range(5):
+        stored += statement_store(statements=_batch(1000), credential=None)
+    return stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_looks_up_its_ids_through_the_index_once_the_table_has_grown():
+    _grow_from_empty()
+    with transaction.atomic():
+        before = _seq_scans_of_statements()
+        statement_store(statements=_batch(10), credential=None)
+        assert _seq_scans_of_statements() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_voiding_batch_finds_its_targets_through_the_index_once_the_table_has_grown():
+    stored = _grow_from_empty()
+    voiding = _voiding(stored[:10])
+    with transaction.atomic():
+        before = _seq_scans_of_statements()
+        statement_store(statements=voiding, credential=None)
+        assert _seq_scans_of_statements() == before

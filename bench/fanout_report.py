@@ -218,12 +218,26 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"drained meanwhile {ingest['with_drain']['delivered_meanwhile_per_s']:,.0f}/s (ingest first, "
         "the default)",
         *_flat_out_lines(ingest.get("flat_out")),
+        *_idle_load_lines(ingest.get("idle_cpu_load")),
         f"  backfill          {backfill['statements_per_s']:>8,.0f}/s "
         f"{mark(minutes * 60 <= BACKFILL_AIM_SECONDS_PER_MILLION):9} 1M statements in {minutes:.1f} min; "
         f"{backfill['statements']:,} read, peak memory {backfill['peak_rss_mib']} MiB",
         f"(aims: instant >= {INSTANT_AIM_PER_S:,.0f}/s and >= {FLOOR_SHARE_AIM} of the floor; "
         f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
         "backfill of 1M <= 20 min)",
+    ]
+
+
+def _idle_load_lines(idle_load: dict[str, Any] | None) -> list[str]:
+    """The host's own share of the flat-out figure (bench/fanout_idle_load.py): no aim of its own."""
+    if not idle_load:
+        return []
+    return [
+        f"  ... idle CPU load {idle_load['ratio']:>8.2f}   {'(host)':9} "
+        f"({idle_load['ratio_range'][0]:.2f}-{idle_load['ratio_range'][1]:.2f}) beside "
+        f"{idle_load['processes']} idle-priority processes of pure Python work, no database: batch-100 "
+        f"{idle_load['idle_load']['statements_per_s']:,.0f}/s against "
+        f"{idle_load['alone']['statements_per_s']:,.0f}/s (what anything flat out on these cores costs)"
     ]
 
 

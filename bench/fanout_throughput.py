@@ -11,6 +11,8 @@ bench's instant receiver (``bench.instant_receiver``: asyncio keep-alive, answer
   that worker draining what the same ingest queues, alternating over ``ingest_rounds`` rounds; the
   median of the rounds' ratios. Twice: the worker as deployed (ingest first: it yields to a busy
   ingest) and with ingest first off (``LRS_FANOUT_SHARE_UNDER_INGEST=1``: the drain flat out);
+  then the host's own share of the flat-out figure (``bench.fanout_idle_load``: ingest beside as
+  many idle-priority processes of pure Python work as the worker has, no database);
 - **slow**: the receiver answers after ``slow_delay`` seconds; the target has a concurrency cap
   and a rate limit; the drain rate, and the receiver's most requests in flight and busiest second;
 - **backfill**: ``manage.py deliveries_backfill`` of every stored statement into a new target, with
@@ -43,6 +45,7 @@ from bench.fanout_db import (
     targets_configure,
 )
 from bench.fanout_floor import http_floor
+from bench.fanout_idle_load import idle_load_rounds
 from bench.fanout_ingest import apply_targets
 from bench.fanout_worker import measure_drain, queue_deliveries
 from bench.loadgen import Target, run_load
@@ -199,6 +202,29 @@ def _ingest_rounds(
     }
 
 
+def _idle_load_rounds(
+    target: Target,
+    factory: StatementFactory,
+    plan: ThroughputPlan,
+    processes: int,
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """``fanout_idle_load.idle_load_rounds`` with fan-out off (no worker runs meanwhile)."""
+    from adapters.models import Target as TargetRow
+
+    TargetRow.objects.update(enabled=False)
+    time.sleep(targets_cache_seconds() + 1.0)
+    try:
+        return idle_load_rounds(
+            lambda: _batch_ingest(target, factory, plan),
+            rounds=plan.ingest_rounds,
+            processes=processes,
+            log=log,
+        )
+    finally:
+        TargetRow.objects.update(enabled=True)
+
+
 def _drained_rate(drain: dict[str, Any]) -> float:
     return drain["deliveries_per_s_first_attempt_to_last"]
 
@@ -245,6 +271,8 @@ def measure_throughput(
             wait_for(flat_out_worker.check_ready, 60.0, "the flat-out worker")
             log(f"throughput: ingest with the drain flat out ({FLAT_OUT_ENV}=1)")
             flat_out_rounds = _ingest_rounds(target, factory, plan, log)
+        log("throughput: ingest beside an idle-priority load with no database (the host's share of flat out)")
+        idle_load = _idle_load_rounds(target, factory, plan, spec.concurrency, log)
         log("throughput: the floor (our HTTP client in a tight loop, no database)")
         floor = http_floor(
             url, secret, [factory.statement() for _ in range(500)], spec.concurrency, plan.floor_seconds
@@ -263,6 +291,7 @@ def measure_throughput(
         "fanout_on_no_worker": no_worker,
         **ingest_rounds,
         "flat_out": flat_out_rounds,
+        "idle_cpu_load": idle_load,
     }
     log(
         f"throughput: instant {instant:,.0f}/s = {result['instant']['share_of_floor']:.2f} of the floor "

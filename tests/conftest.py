@@ -155,3 +155,16 @@ def private_stack(tmp_path):
     finally:
         for stack in stacks:
             stack.stop()
+
+
+@pytest.fixture
+def latest_schema_afterwards():
+    """For a test that migrates the test database back: every app is migrated forward to its
+    latest migration afterwards, passed or failed. The next tests on this database (the same
+    xdist worker's) would otherwise run against the old schema and fail on missing columns."""
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

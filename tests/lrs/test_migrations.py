@@ -27,6 +27,7 @@ def _primary_key_columns(table: str) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_afterwards")
 def test_index_rows_keep_their_values_when_keyed_by_statement_and_ifi():
     _migrate(BEFORE)
     try:

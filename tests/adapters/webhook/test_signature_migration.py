@@ -9,6 +9,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_afterwards")
 def test_webhook_targets_from_before_keep_lrs_v1_and_others_are_untouched():
     executor = MigrationExecutor(connection)
     executor.migrate([("adapters", "0018_skill_evidence_erased")])

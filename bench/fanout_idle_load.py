@@ -2,7 +2,7 @@
 that touches no database costs batch ingest, measured in the same run.
 
 The worker's pool processes run at idle priority (``SCHED_IDLE``, ``config/celery.py``), so the
-kernel gives them a CPU only when nothing else wants it. On this 2-core host, where the web
+kernel gives them a CPU only when nothing else wants it. On the bench's 2-core host, where the web
 processes, PostgreSQL and the worker share the cores, that still slows ingest: scratch runs on
 2026-12-05 put batch-100 ingest beside two such processes of pure Python work at 0.79-0.97 of
 its rate alone (the waking web threads and backends preempt them, but find the caches cold and
@@ -43,11 +43,11 @@ def available() -> bool:
 @contextmanager
 def idle_cpu_load(processes: int) -> Iterator[None]:
     """``processes`` processes at idle CPU priority, running until the block ends."""
-    children = [
-        subprocess.Popen([sys.executable, "-c", _LOAD_SOURCE], preexec_fn=die_with_parent)
-        for _ in range(processes)
-    ]
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        for _ in range(processes):
+            command = [sys.executable, "-c", _LOAD_SOURCE]
+            children.append(subprocess.Popen(command, preexec_fn=die_with_parent))
         time.sleep(0.5)  # started and spinning before the ingest begins
         for child in children:
             if child.poll() is not None:

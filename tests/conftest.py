@@ -158,7 +158,7 @@ def private_stack(tmp_path):
 
 
 @pytest.fixture
-def latest_schema_afterwards():
+def latest_schema_afterwards(transactional_db):
     """For a test that migrates the test database back: every app is migrated forward to its
     latest migration afterwards, passed or failed. The next tests on this database (the same
     xdist worker's) would otherwise run against the old schema and fail on missing columns."""

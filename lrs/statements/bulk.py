@@ -241,9 +241,10 @@ def execute_planned(sql: str, params: Sequence) -> tuple | None:
 
     A prepared statement's generic plan assumes ten elements and keeps the table size PostgreSQL
     saw when it made the plan. Made on a new LRS's empty statement table, the batch's id lookup
-    stayed a sequential scan of the whole table for every batch until the table was next
-    analyzed (with autovacuum off, never): in the bench, 40 % of the machine's CPU during batch
-    ingest. Planning anew costs a few microseconds per statement of a batch.
+    stayed a sequential scan of the whole table for every batch, for the connection's life
+    (``CONN_MAX_AGE``, 60 s) unless the table was vacuumed or analyzed meanwhile (this bench
+    host runs PostgreSQL with autovacuum off): in the bench, nearly 40 % of the machine's CPU
+    during batch ingest. Planning anew costs a few microseconds per statement of a batch.
     https://www.postgresql.org/docs/current/sql-prepare.html#SQL-PREPARE-NOTES"""
     return _execute(sql, params, prepare=False)
 

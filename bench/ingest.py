@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cpu import PhaseSnapshot, phase_start
-from bench.floor_copy import capture_last_stored, copy_rate, create_shadow_tables, drop_shadow_tables
+from bench.floor_copy import (
+    capture_last_stored,
+    copy_rate,
+    create_shadow_tables,
+    drop_shadow_tables,
+    first_of_last_stored,
+)
 from bench.floor_raw import raw_insert_rate, statement_row
 from bench.loadgen import LoadResult, Target, run_load
 from bench.statements import StatementFactory, Universe
@@ -147,9 +153,10 @@ def measure_ingest(
 
 
 def same_schema_floor(conninfo: str, statements: int, threads: int) -> dict[str, Any]:
-    """COPY of the rows the batch test just stored into same-schema tables (``bench.floor_copy``)."""
+    """COPY of the rows the batch test just stored into same-schema tables holding what the real
+    ones held before it (``bench.floor_copy``)."""
     batches = capture_last_stored(conninfo, statements)
-    create_shadow_tables(conninfo)
+    create_shadow_tables(conninfo, filled_below=first_of_last_stored(conninfo, statements))
     try:
         before = phase_start(conninfo)
         rows, seconds = copy_rate(conninfo, batches, threads=threads)

@@ -9,7 +9,7 @@ its rate alone (the waking web threads and backends preempt them, but find the c
 lose the time of the switch). Whatever the drain does, a drain that runs flat out on these cores
 costs at least this much; the rest of its cost is its own (its queries, its WAL, the receiver).
 
-Rounds alternate, as the ingest rounds do (``fanout_throughput._ingest_rounds``): batch ingest
+Rounds alternate (``bench.rounds``, as the ingest rounds do): batch ingest
 alone, then with ``processes`` such processes running (or the other way round), fan-out off
 and no worker running; the ratio is the median of the rounds' ratios.
 """
@@ -17,7 +17,6 @@ and no worker running; the ratio is the median of the rounds' ratios.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.rounds import alternating_rounds, mean_over, ratio_summary
 from bench.server import die_with_parent
 
 # A worker's kind of work (building and dropping small dicts and lists), at the pool's priority.
@@ -67,36 +67,25 @@ def idle_load_rounds(
     load, alternating; None where the platform has no idle priority."""
     if not available():
         return None
-    per_round: list[dict[str, Any]] = []
-    for index in range(rounds):
-        order = ("alone", "idle_load") if index % 2 == 0 else ("idle_load", "alone")
-        figures: dict[str, Any] = {}
-        for label in order:
-            if label == "idle_load":
-                with idle_cpu_load(processes):
-                    figures[label] = ingest()
-            else:
-                figures[label] = ingest()
-        alone = figures["alone"]["statements_per_s"]
-        figures["ratio"] = round(figures["idle_load"]["statements_per_s"] / alone, 3) if alone else 0.0
+
+    def measure(label: str) -> dict[str, Any]:
+        if label == "alone":
+            return ingest()
+        with idle_cpu_load(processes):
+            return ingest()
+
+    def log_round(index: int, figures: dict[str, Any]) -> None:
         log(
-            f"throughput: idle-priority load round {index + 1}: alone {alone:,.0f}/s, beside "
-            f"{processes} idle-priority processes {figures['idle_load']['statements_per_s']:,.0f}/s: "
-            f"{figures['ratio']:.2f}"
+            f"throughput: idle-priority load round {index + 1}: alone "
+            f"{figures['alone']['statements_per_s']:,.0f}/s, beside {processes} idle-priority processes "
+            f"{figures['idle_load']['statements_per_s']:,.0f}/s: {figures['ratio']:.2f}"
         )
-        per_round.append(figures)
-    ratios = [round_["ratio"] for round_ in per_round]
+
+    per_round = alternating_rounds(rounds, "alone", "idle_load", measure, log_round)
     return {
         "processes": processes,
         "rounds": per_round,
-        "alone": {
-            "statements_per_s": round(statistics.mean(r["alone"]["statements_per_s"] for r in per_round), 1)
-        },
-        "idle_load": {
-            "statements_per_s": round(
-                statistics.mean(r["idle_load"]["statements_per_s"] for r in per_round), 1
-            )
-        },
-        "ratio": round(statistics.median(ratios), 3),
-        "ratio_range": [min(ratios), max(ratios)],
+        "alone": {"statements_per_s": mean_over(per_round, "alone")},
+        "idle_load": {"statements_per_s": mean_over(per_round, "idle_load")},
+        **ratio_summary(per_round),
     }

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from bench.fanout_ingest import apply_targets
 from bench.fanout_worker import measure_drain, queue_deliveries
 from bench.loadgen import Target, run_load
 from bench.processes import WorkerSpec, _alive, celery_worker, port_accepts, spawned, wait_for
+from bench.rounds import alternating_rounds, mean_over, ratio_summary
 from bench.server import HOST, ROOT, free_port
 from bench.statements import StatementFactory
 
@@ -152,53 +152,44 @@ def _ingest_rounds(
     disabled for "off" (what ingest reads after the cache expires), so the worker stays warm."""
     from adapters.models import Target as TargetRow
 
-    per_round: list[dict[str, Any]] = []
-    for index in range(plan.ingest_rounds):
-        order = ("off", "with_drain") if index % 2 == 0 else ("with_drain", "off")
-        figures: dict[str, Any] = {}
-        for label in order:
-            TargetRow.objects.update(enabled=label == "with_drain")
-            time.sleep(targets_cache_seconds() + 1.0)
-            before = delivery_counts()
-            figures[label] = _batch_ingest(target, factory, plan)
-            if label == "with_drain":
-                during = delivery_counts()
-                seconds = figures[label]["seconds"]
-                figures[label]["delivered_meanwhile_per_s"] = round(
-                    (during.get("delivered", 0) - before.get("delivered", 0)) / seconds, 1
-                )
-                # Whether the worker's expansions kept pace with ingest (rows written) or the
-                # outbox batches waited (left over when the ingest stopped).
-                figures[label]["expanded_meanwhile_per_s"] = round(
-                    (during["total"] - before["total"]) / seconds, 1
-                )
-                figures[label]["outbox_batches_left"] = outbox_counts()["batches"]
-                _drain_settled(plan.drain_timeout)
-        off_rate = figures["off"]["statements_per_s"]
-        figures["ratio"] = round(figures["with_drain"]["statements_per_s"] / off_rate, 3) if off_rate else 0.0
+    def measure(label: str) -> dict[str, Any]:
+        TargetRow.objects.update(enabled=label == "with_drain")
+        time.sleep(targets_cache_seconds() + 1.0)
+        before = delivery_counts()
+        figures = _batch_ingest(target, factory, plan)
+        if label == "with_drain":
+            during = delivery_counts()
+            seconds = figures["seconds"]
+            figures["delivered_meanwhile_per_s"] = round(
+                (during.get("delivered", 0) - before.get("delivered", 0)) / seconds, 1
+            )
+            # Whether the worker's expansions kept pace with ingest (rows written) or the
+            # outbox batches waited (left over when the ingest stopped).
+            figures["expanded_meanwhile_per_s"] = round((during["total"] - before["total"]) / seconds, 1)
+            figures["outbox_batches_left"] = outbox_counts()["batches"]
+            _drain_settled(plan.drain_timeout)
+        return figures
+
+    def log_round(index: int, figures: dict[str, Any]) -> None:
+        drain = figures["with_drain"]
         log(
-            f"throughput: ingest round {index + 1}: off {off_rate:,.0f}/s, with the drain "
-            f"{figures['with_drain']['statements_per_s']:,.0f}/s (drained meanwhile "
-            f"{figures['with_drain']['delivered_meanwhile_per_s']:,.0f}/s, deliveries written "
-            f"{figures['with_drain']['expanded_meanwhile_per_s']:,.0f}/s, "
-            f"{figures['with_drain']['outbox_batches_left']:,} outbox batches left): {figures['ratio']:.2f}"
+            f"throughput: ingest round {index + 1}: off {figures['off']['statements_per_s']:,.0f}/s, with "
+            f"the drain {drain['statements_per_s']:,.0f}/s (drained meanwhile "
+            f"{drain['delivered_meanwhile_per_s']:,.0f}/s, deliveries written "
+            f"{drain['expanded_meanwhile_per_s']:,.0f}/s, "
+            f"{drain['outbox_batches_left']:,} outbox batches left): {figures['ratio']:.2f}"
         )
-        per_round.append(figures)
+
+    per_round = alternating_rounds(plan.ingest_rounds, "off", "with_drain", measure, log_round)
     TargetRow.objects.update(enabled=True)
-
-    def mean(label: str, key: str) -> float:
-        return round(statistics.mean(round_[label][key] for round_ in per_round), 1)
-
     return {
         "rounds": per_round,
-        "fanout_off": {"statements_per_s": mean("off", "statements_per_s")},
+        "fanout_off": {"statements_per_s": mean_over(per_round, "off")},
         "with_drain": {
-            "statements_per_s": mean("with_drain", "statements_per_s"),
-            "delivered_meanwhile_per_s": mean("with_drain", "delivered_meanwhile_per_s"),
-            "expanded_meanwhile_per_s": mean("with_drain", "expanded_meanwhile_per_s"),
+            key: mean_over(per_round, "with_drain", key)
+            for key in ("statements_per_s", "delivered_meanwhile_per_s", "expanded_meanwhile_per_s")
         },
-        "ratio": round(statistics.median(round_["ratio"] for round_ in per_round), 3),
-        "ratio_range": [min(r["ratio"] for r in per_round), max(r["ratio"] for r in per_round)],
+        **ratio_summary(per_round),
     }
 
 

@@ -168,3 +168,22 @@ def latest_schema_afterwards(transactional_db):
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def seq_scans_in_transaction(table: str) -> int:
+    """Sequential scans of ``table`` in the current transaction (``pg_stat_xact_user_tables``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+def prepared_lookups_by_array() -> list[str]:
+    """The session's prepared statements that look rows up by ``= ANY(array)``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%= ANY(%"])
+        return [row[0] for row in cursor.fetchall()]

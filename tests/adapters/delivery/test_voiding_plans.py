@@ -15,18 +15,8 @@ from adapters.models import Delivery, Target
 from lrs.statements.bulk import insert_tuples
 from lrs.statements.models import Statement
 from lrs.statements.store import statement_store
-from lrs.xapi.verbs import VOIDED
-from tests.conftest import make_statement
-
-
-def _seq_scans_of_deliveries() -> int:
-    """Sequential scans of the delivery table in the current transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s", [Delivery._meta.db_table]
-        )
-        row = cursor.fetchone()
-    return row[0] if row else 0
+from tests.adapters.helpers import voiding
+from tests.conftest import make_statement, prepared_lookups_by_array, seq_scans_in_transaction
 
 
 def _store(size: int) -> list[str]:
@@ -36,11 +26,7 @@ def _store(size: int) -> list[str]:
 
 
 def _void(statement_ids: list[str]) -> None:
-    voiding = [
-        make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
-        for statement_id in statement_ids
-    ]
-    statement_store(statements=voiding, credential=None)
+    statement_store(statements=[voiding(statement_id) for statement_id in statement_ids], credential=None)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,10 +49,8 @@ def test_voiding_looks_for_deliveries_through_the_index_once_the_table_has_grown
     assert Delivery.objects.count() == 5000
 
     with transaction.atomic():
-        before = _seq_scans_of_deliveries()
+        before = seq_scans_in_transaction(Delivery._meta.db_table)
         _void(_store(10))  # statements that went nowhere: the lookup finds no delivery
-        assert _seq_scans_of_deliveries() == before
+        assert seq_scans_in_transaction(Delivery._meta.db_table) == before
     # The cause, whenever autovacuum runs: the lookup is planned for its values on every call.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%= ANY(%"])
-        assert cursor.fetchone() == (0,)
+    assert prepared_lookups_by_array() == []

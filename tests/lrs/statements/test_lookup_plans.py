@@ -17,22 +17,7 @@ from django.db import connection, transaction
 
 from lrs.statements.store import statement_store
 from lrs.xapi.verbs import VOIDED
-from tests.conftest import make_statement
-
-
-def _seq_scans_of_statements() -> int:
-    """Sequential scans of the statement table in the current transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'lrs_statement'")
-        row = cursor.fetchone()
-    return row[0] if row else 0
-
-
-def _prepared_lookups_by_array() -> list[str]:
-    """The session's prepared statements that look rows up by ``= ANY(array)``."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%= ANY(%"])
-        return [row[0] for row in cursor.fetchall()]
+from tests.conftest import make_statement, prepared_lookups_by_array, seq_scans_in_transaction
 
 
 def _batch(size: int, **fields) -> list[dict]:
@@ -64,10 +49,10 @@ def _grow_from_empty() -> list[str]:
 def test_a_batch_looks_up_its_ids_through_the_index_once_the_table_has_grown():
     _grow_from_empty()
     with transaction.atomic():
-        before = _seq_scans_of_statements()
+        before = seq_scans_in_transaction("lrs_statement")
         statement_store(statements=_batch(10), credential=None)
-        assert _seq_scans_of_statements() == before
-    assert _prepared_lookups_by_array() == []
+        assert seq_scans_in_transaction("lrs_statement") == before
+    assert prepared_lookups_by_array() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,7 +60,7 @@ def test_a_voiding_batch_finds_its_targets_through_the_index_once_the_table_has_
     stored = _grow_from_empty()
     voiding = _voiding(stored[:10])
     with transaction.atomic():
-        before = _seq_scans_of_statements()
+        before = seq_scans_in_transaction("lrs_statement")
         statement_store(statements=voiding, credential=None)
-        assert _seq_scans_of_statements() == before
-    assert _prepared_lookups_by_array() == []
+        assert seq_scans_in_transaction("lrs_statement") == before
+    assert prepared_lookups_by_array() == []

@@ -41,19 +41,21 @@ def _existing(conn: psycopg.Connection, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
 
 
-def capture_last_stored(conninfo: str, statements: int, batch_size: int = 100) -> list[Batch]:
-    """The rows of the ``statements`` most recently stored statements, in batches."""
+def last_stored_pks(conninfo: str, statements: int) -> list[int]:
+    """The primary keys of the ``statements`` most recently stored statements, oldest first."""
     with psycopg.connect(conninfo) as conn:
-        pks = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM lrs_statement ORDER BY id DESC LIMIT %s", (statements,)
-            ).fetchall()
-        ]
-        pks.reverse()
-        batches: list[Batch] = []
+        rows = conn.execute(
+            "SELECT id FROM lrs_statement ORDER BY id DESC LIMIT %s", (statements,)
+        ).fetchall()
+    return [row[0] for row in reversed(rows)]
+
+
+def capture_rows(conninfo: str, pks: Sequence[int], batch_size: int = 100) -> list[Batch]:
+    """The rows of these statements (``pks`` in order), in batches."""
+    batches: list[Batch] = []
+    with psycopg.connect(conninfo) as conn:
         for start in range(0, len(pks), batch_size):
-            chunk = pks[start : start + batch_size]
+            chunk = list(pks[start : start + batch_size])
             batch: Batch = []
             for table, column in TABLES:
                 buffer = bytearray()
@@ -63,17 +65,7 @@ def capture_last_stored(conninfo: str, statements: int, batch_size: int = 100) -
                         buffer += data
                 batch.append((table, bytes(buffer)))
             batches.append(batch)
-        return batches
-
-
-def first_of_last_stored(conninfo: str, statements: int) -> int | None:
-    """The primary key of the oldest of the ``statements`` most recently stored statements."""
-    with psycopg.connect(conninfo) as conn:
-        row = conn.execute(
-            "SELECT min(id) FROM (SELECT id FROM lrs_statement ORDER BY id DESC LIMIT %s) AS last",
-            (statements,),
-        ).fetchone()
-    return row[0] if row else None
+    return batches
 
 
 def create_shadow_tables(conninfo: str, *, filled_below: int | None = None) -> None:

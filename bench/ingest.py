@@ -9,11 +9,11 @@ from typing import Any
 
 from bench.cpu import PhaseSnapshot, phase_start
 from bench.floor_copy import (
-    capture_last_stored,
+    capture_rows,
     copy_rate,
     create_shadow_tables,
     drop_shadow_tables,
-    first_of_last_stored,
+    last_stored_pks,
 )
 from bench.floor_raw import raw_insert_rate, statement_row
 from bench.loadgen import LoadResult, Target, run_load
@@ -155,8 +155,9 @@ def measure_ingest(
 def same_schema_floor(conninfo: str, statements: int, threads: int) -> dict[str, Any]:
     """COPY of the rows the batch test just stored into same-schema tables holding what the real
     ones held before it (``bench.floor_copy``)."""
-    batches = capture_last_stored(conninfo, statements)
-    create_shadow_tables(conninfo, filled_below=first_of_last_stored(conninfo, statements))
+    pks = last_stored_pks(conninfo, statements)
+    batches = capture_rows(conninfo, pks)
+    create_shadow_tables(conninfo, filled_below=pks[0] if pks else None)
     try:
         before = phase_start(conninfo)
         rows, seconds = copy_rate(conninfo, batches, threads=threads)

@@ -23,6 +23,7 @@ from lrs.xapi.interactions import INTERACTION_PROPERTIES, validate_interaction
 from lrs.xapi.iris import is_iri, is_irl
 from lrs.xapi.json_types import check_properties, fail, require_object, require_string, short
 from lrs.xapi.language_maps import validate_language_map
+from lrs.xapi.valid_memo import remembers_valid
 
 _ACTIVITY_PROPERTIES = frozenset({"objectType", "id", "definition"})
 _ACTIVITY_REQUIRED = ("id",)
@@ -59,6 +60,7 @@ def _not_iri(value: object, path: str, message: str) -> None:
     fail(f"{message}, got {short(value)}", path, "iri")
 
 
+@remembers_valid()
 def validate_activity(obj: object, *, path: str) -> dict[str, Any]:
     """An Activity (as a statement object or a context activity)."""
     activity = obj if type(obj) is dict else require_object(obj, path)

@@ -35,6 +35,7 @@ from lrs.xapi.json_types import (
     short,
     wrong_type,
 )
+from lrs.xapi.valid_memo import remembers_valid
 
 IFI_PROPERTIES = ("mbox", "mbox_sha1sum", "openid", "account")
 _AGENT_PROPERTIES = frozenset({"objectType", "name", *IFI_PROPERTIES})
@@ -170,6 +171,7 @@ def validate_group(obj: object, *, path: str, version: str = "1.0.3") -> dict[st
     return group
 
 
+@remembers_valid("version")
 def validate_actor(obj: object, *, path: str, version: str = "1.0.3") -> dict[str, Any]:
     """An Agent or a Group, told apart by ``objectType`` (absent means Agent)."""
     if type(obj) is dict:

@@ -33,6 +33,7 @@ from lrs.xapi.json_types import check_properties, fail, require_array, require_o
 from lrs.xapi.language_maps import validate_language_tag
 from lrs.xapi.statement_refs import validate_statement_ref
 from lrs.xapi.uuids import validate_uuid
+from lrs.xapi.valid_memo import remembers_valid
 from lrs.xapi.versions import is_v2
 
 CONTEXT_ACTIVITY_TYPES = ("parent", "grouping", "category", "other")
@@ -55,7 +56,8 @@ _CONTEXT_AGENT_PROPERTIES = frozenset({"objectType", "agent", "relevantTypes"})
 _CONTEXT_GROUP_PROPERTIES = frozenset({"objectType", "group", "relevantTypes"})
 
 
-def _validate_context_activities(obj: object, path: str) -> None:
+@remembers_valid()
+def _validate_context_activities(obj: object, path: str) -> dict[str, Any]:
     context_activities = require_object(obj, path)
     check_properties(context_activities, path, _CONTEXT_ACTIVITIES_PROPERTIES, what="contextActivities")
     found = ErrorCollector()  # every context activity is checked on its own
@@ -73,6 +75,7 @@ def _validate_context_activities(obj: object, path: str) -> None:
             with found:
                 validate_activity(activity, path=f"{kind_path}[{index}]")
     found.raise_if_any()
+    return context_activities
 
 
 def _validate_relevant_types(value: object, path: str) -> None:

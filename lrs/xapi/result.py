@@ -28,6 +28,7 @@ from lrs.xapi.json_types import (
     require_object,
     require_string,
 )
+from lrs.xapi.valid_memo import remembers_valid
 
 _RESULT_PROPERTIES = frozenset({"score", "success", "completion", "response", "duration", "extensions"})
 _SCORE_PROPERTIES = frozenset({"scaled", "raw", "min", "max"})
@@ -51,6 +52,7 @@ def validate_score(obj: object, *, path: str) -> dict[str, Any]:
     return score
 
 
+@remembers_valid()
 def validate_result(obj: object, *, path: str) -> dict[str, Any]:
     result = require_object(obj, path)
     check_properties(result, path, _RESULT_PROPERTIES, what="a Result")

@@ -14,12 +14,14 @@ from typing import Any
 from lrs.xapi.iris import is_iri
 from lrs.xapi.json_types import check_properties, fail, require_object, require_string, short
 from lrs.xapi.language_maps import validate_language_map
+from lrs.xapi.valid_memo import remembers_valid
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 _PROPERTIES = frozenset({"id", "display"})
 _REQUIRED = ("id",)
 
 
+@remembers_valid()
 def validate_verb(obj: object, *, path: str) -> dict[str, Any]:
     verb = obj if type(obj) is dict else require_object(obj, path)
     check_properties(verb, path, _PROPERTIES, _REQUIRED, what="a Verb")

@@ -1,0 +1,80 @@
+"""Remembering the parts of statements already found valid.
+
+Statements repeat themselves: a batch from an LMS names the same few verbs, the same course
+activities with the same definitions and the same context activities over and over, and one
+learner's statements name the same actor. Checking each such part costs a microsecond or more
+of Python per occurrence (several for a context's activities); nearly half of a batch's
+validation went to parts the process had already checked.
+
+:func:`remembers_valid` wraps a validator that is a pure function of its value and some keyword
+flags (the xAPI version): it keeps the compact JSON text (orjson, in C) of each value the
+validator accepted, with the flags, and answers an equal value again without checking it. Only
+acceptance is remembered: a value the validator rejects is checked every time, so every error
+still names its own path and rule.
+
+Why the JSON text is a sound key: for values read from JSON (dicts with string keys, lists,
+strings, finite numbers, booleans, None) two values with the same orjson text are the same JSON
+value, types included (``1``, ``1.0`` and ``true`` are written differently; floats in their
+shortest round-tripping form). A value orjson cannot write (an integer beyond 64 bits, a lone
+surrogate, anything not JSON) is validated as if nothing were remembered. Properties in another
+order make another key: only a miss.
+
+Memory: each validator keeps at most :data:`LIMIT` texts and starts over when full (as
+:mod:`lrs.xapi.iris` does for IRIs).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+LIMIT = 8192
+
+_Validator = TypeVar("_Validator", bound=Callable[..., Any])
+_remembered: list[set] = []
+
+
+def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
+    """Decorate ``validate(value, *, path, <flags>...)``, which returns ``value`` (or None) or
+    raises: a value accepted once, with the same ``flags`` keyword values (a flag left out counts
+    as its default), is accepted again without being checked."""
+
+    def decorate(validate: _Validator) -> _Validator:
+        parameters = inspect.signature(validate).parameters
+        assert all(parameters[flag].kind is inspect.Parameter.KEYWORD_ONLY for flag in flags), flags
+        defaults = tuple(parameters[flag].default for flag in flags)
+        accepted: set = set()
+        _remembered.append(accepted)
+
+        @functools.wraps(validate)
+        def remembering(value: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                text = orjson.dumps(value)
+            except (TypeError, orjson.JSONEncodeError):
+                return validate(value, *args, **kwargs)
+            key = (
+                (text, *(kwargs.get(flag, default) for flag, default in zip(flags, defaults, strict=True)))
+                if flags
+                else text
+            )
+            if key in accepted:
+                return value
+            result = validate(value, *args, **kwargs)
+            if len(accepted) >= LIMIT:
+                accepted.clear()
+            accepted.add(key)
+            return result
+
+        return remembering  # type: ignore[return-value]
+
+    return decorate
+
+
+def forget_valid() -> None:
+    """Forget every value remembered valid (tests compare outcomes with and without them)."""
+    for accepted in _remembered:
+        accepted.clear()

@@ -14,7 +14,7 @@ https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2 (text form
 from __future__ import annotations
 
 import functools
-import re
+import operator
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -73,13 +73,18 @@ def insert_tuples(
         copy.write(text)
 
 
-def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionRows] = ()) -> None:
+def insert_statement_rows(
+    statements: Sequence[Any], tables: Sequence[CompanionRows] = (), shared: Mapping[str, Any] | None = None
+) -> None:
     """Statements (rows carrying the model's attribute names), then their index rows and the
     rows of other apps: one statement with data-modifying CTEs for a small batch (the
-    single-statement POST), COPY per table for a large one."""
-    statement_columns = tuple(field.attname for field in Statement._meta.concrete_fields)
-    statement_rows = [[getattr(obj, name) for name in statement_columns] for obj in statements]
-    tables = [CompanionRows(Statement, statement_columns, statement_rows), *tables]
+    single-statement POST), COPY per table for a large one. ``shared``: columns with the same
+    value in every statement (a batch's ``stored``), written once rather than per row."""
+    shared = shared or {}
+    statement_columns = _statement_columns(tuple(shared))
+    values = operator.attrgetter(*statement_columns)
+    statement_rows = [values(obj) for obj in statements]
+    tables = [CompanionRows(Statement, statement_columns, statement_rows, shared), *tables]
     if connection.vendor != "postgresql" or len(statements) > SMALL_BATCH:
         for table in tables:
             insert_tuples(table.model, table.columns, table.rows, table.constants)
@@ -99,20 +104,28 @@ def insert_statement_rows(statements: Sequence[Any], tables: Sequence[CompanionR
     execute_prepared(sql, params)
 
 
+@functools.lru_cache(maxsize=8)
+def _statement_columns(shared: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(field.attname for field in Statement._meta.concrete_fields if field.attname not in shared)
+
+
 def db_columns(model: type[models.Model], attnames: Sequence[str]) -> list[str]:
     """The database column names of these model attributes."""
     by_attname = {field.attname: field.column for field in model._meta.concrete_fields}
     return [by_attname[name] for name in attnames]
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy_text(value: str | None) -> str:
     if value is None:
         return "\\N"
-    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+    # Four substring searches (memchr speed): a regular expression's character class took 3 us
+    # on a statement's payload of 1 kB, a good share of writing its row.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 def _copy_plain(value: Any) -> str:

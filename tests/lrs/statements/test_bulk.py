@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lrs.statements.bulk import _copy_json, _copy_lines, _copy_value, insert_new_rows
+from lrs.statements.bulk import _copy_json, _copy_lines, _copy_text, _copy_value, insert_new_rows
 from lrs.statements.models import Statement, StatementAgent
 from lrs.statements.selectors import statements_by_pk
 from lrs.statements.store import statement_store
@@ -32,6 +32,17 @@ AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, quote " and ü'
 )
 def test_values_are_written_in_copy_text_format(value, text):
     assert _copy_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("special", "escaped"), [("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")]
+)
+def test_each_character_copy_text_escapes_is_escaped_alone_anywhere_in_a_long_value(special, escaped):
+    payload = '{"a":"' + "x" * 1000 + '"}'
+    for at in (0, 500, len(payload)):
+        value = payload[:at] + special + payload[at:]
+        assert _copy_text(value) == payload[:at] + escaped + payload[at:]
+    assert _copy_text(payload) is payload  # nothing to escape: the value itself
 
 
 def test_copy_lines_write_each_column_by_its_field_type_and_end_with_the_shared_columns():

@@ -236,15 +236,13 @@ def _store(
     prelude = _prelude(ids, sorted(definitions))
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
+    stored_text = format_timestamp(stored)
+    id_texts = [str(statement_id) for statement_id in ids]
     completed = [
         complete_statement(
-            statement,
-            statement_id=str(statement_id),
-            stored=format_timestamp(stored),
-            authority=authority,
-            request_version=version,
+            statement, statement_id=id_text, stored=stored_text, authority=authority, request_version=version
         )
-        for statement, statement_id in zip(statements, ids, strict=True)
+        for statement, id_text in zip(statements, id_texts, strict=True)
     ]
     already = {}
     if prelude.existing:
@@ -265,7 +263,7 @@ def _store(
                 rule="statement-id-conflict",
             )
     if not fresh:
-        return [str(statement_id) for statement_id in ids]
+        return id_texts
 
     rows = [
         statement_row(statement, statement_id, stored=stored, credential=credential)
@@ -277,7 +275,7 @@ def _store(
         for row, pk in zip(rows, prelude.reserved_pks, strict=False):
             row.id = pk
         tables = [*index_tables(rows, fresh, stored), *companion_rows(rows, fresh)]
-        insert_statement_rows(rows, tables)
+        insert_statement_rows(rows, tables, shared={"stored": stored})
     else:  # SQLite: the insert gives the ids the index rows need
         models = Statement.objects.bulk_create([row.as_model() for row in rows])
         for row, model in zip(rows, models, strict=True):
@@ -297,7 +295,7 @@ def _store(
     in_batch_voided = [row.id for row in rows if row.voided]
     if voided_pks or in_batch_voided:
         statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
-    return [str(statement_id) for statement_id in ids]
+    return id_texts
 
 
 def _contains_nul(value: Any) -> bool:

@@ -47,7 +47,9 @@ def parse_fast(text: str | bytes) -> Any | None:
         return None
     colons = data.count(b":")
     if colons and (
-        any(escaped in data for escaped in _ESCAPED_COLONS) or orjson.dumps(value).count(b":") != colons
+        # One byte first (memchr): searching for six reads about a byte a nanosecond.
+        (b"\\" in data and any(escaped in data for escaped in _ESCAPED_COLONS))
+        or orjson.dumps(value).count(b":") != colons
     ):
         return None
     return value

@@ -64,10 +64,13 @@ def _skeleton(data: bytes) -> bytes:
     Escaped backslashes, then escaped quotes, go first (JSON pairs backslashes left to right), so
     every quote left delimits a string. Two adjacent quotes hide nothing between them and go
     next; only strings holding brackets are left for the regular expression."""
-    if b"\\\\" in data:
-        data = data.replace(b"\\\\", b"")
-    if b'\\"' in data:
-        data = data.replace(b'\\"', b"")
+    # One byte is looked for first (memchr): a search for two bytes reads about a byte a
+    # nanosecond, 0.1 ms each on a batch of 100 statements, nearly always to find nothing.
+    if b"\\" in data:
+        if b"\\\\" in data:
+            data = data.replace(b"\\\\", b"")
+        if b'\\"' in data:
+            data = data.replace(b'\\"', b"")
     kept = data.translate(None, _NOT_SKELETON).replace(b'""', b"")
     return _STRING.sub(b"", kept) if b'"' in kept else kept
 

@@ -96,6 +96,6 @@ def definition_changes(
     existing: dict[str, Any] | None, definition: dict[str, Any] | None, *, can_define: bool
 ) -> bool:
     """Whether ``definition`` would change the canonical ``existing`` one."""
-    if not definition or (existing and not can_define):
-        return False
+    if not definition or (existing and not can_define) or definition == existing:
+        return False  # merging an equal definition changes nothing
     return merge_definitions(existing or {}, definition) != existing

@@ -97,5 +97,5 @@ def definition_changes(
 ) -> bool:
     """Whether ``definition`` would change the canonical ``existing`` one."""
     if not definition or (existing and not can_define) or definition == existing:
-        return False  # merging an equal definition changes nothing
+        return False  # merging an equal valid definition changes nothing
     return merge_definitions(existing or {}, definition) != existing

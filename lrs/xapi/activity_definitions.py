@@ -115,9 +115,9 @@ def collect_definitions(statements: list[dict[str, Any]]) -> dict[str, dict[str,
             definition = activity.get("definition")
             current = found.get(activity_id)
             if isinstance(definition, dict) and definition:
-                # The merge of an equal definition, or into none, changes nothing: a batch
-                # repeats its activities' definitions, and the merge is the slower way to
-                # the same value (statements are not modified once read).
+                # Merging an equal valid definition (component ids distinct), or one into none,
+                # gives that definition: a batch repeats its activities' definitions, and the
+                # merge is the slower way to the same value (statements are not modified once read).
                 unchanged = current is None or current == definition
                 found[activity_id] = definition if unchanged else merge_definitions(current, definition)
             else:

@@ -9,7 +9,6 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#213-get-st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from lrs.xapi.agents import agent_ifi
@@ -17,70 +16,60 @@ from lrs.xapi.agents import agent_ifi
 AGENT_TYPES = {"Agent", "Group"}
 
 
-def _agent_and_members(agent: Any) -> Iterator[tuple[str, bool]]:
-    """The agent's own IFI (True) and its group members' IFIs (False)."""
+def _file_agent(agents: dict[str, bool], agent: Any, direct: bool) -> None:
+    """File the agent's own IFI (``direct`` as given) and its group members' IFIs (never direct);
+    an IFI filed twice is direct if it was direct either time."""
     if not isinstance(agent, dict):
         return
     ifi = agent_ifi(agent)
     if ifi:
-        yield ifi, True
-    for member in agent.get("member") or []:
+        if direct:
+            agents[ifi] = True
+        else:
+            agents.setdefault(ifi, False)
+    for member in agent.get("member") or ():
         member_ifi = agent_ifi(member) if isinstance(member, dict) else None
         if member_ifi:
-            yield member_ifi, False
+            agents.setdefault(member_ifi, False)
 
 
-def _object_type(obj: dict) -> str:
-    return obj.get("objectType") or "Activity"
-
-
-def _context_activity_ids(context: dict) -> Iterator[str]:
-    for value in (context.get("contextActivities") or {}).values():
-        items = value if isinstance(value, list) else [value]
-        for activity in items:
-            if isinstance(activity, dict) and activity.get("id"):
-                yield activity["id"]
-
-
-def _context_agents(context: dict) -> Iterator[Any]:
-    yield context.get("instructor")
-    yield context.get("team")
-    # xAPI 2.0: contextAgents / contextGroups count as related agents.
-    for item in context.get("contextAgents") or []:
-        yield item.get("agent") if isinstance(item, dict) else None
-    for item in context.get("contextGroups") or []:
-        yield item.get("group") if isinstance(item, dict) else None
+def _file_activity(activities: dict[str, bool], activity_id: str, direct: bool) -> None:
+    if direct:
+        activities[activity_id] = True
+    else:
+        activities.setdefault(activity_id, False)
 
 
 def _collect(
     statement: dict, agents: dict[str, bool], activities: dict[str, bool], *, top_level: bool
 ) -> None:
-    def add_agent(ifi: str, direct: bool) -> None:
-        agents[ifi] = agents.get(ifi, False) or direct
-
-    def add_activity(activity_id: str, direct: bool) -> None:
-        activities[activity_id] = activities.get(activity_id, False) or direct
-
-    for ifi, own in _agent_and_members(statement.get("actor")):
-        add_agent(ifi, top_level and own)
+    # Plain loops and two small helpers: this runs for every stored statement, and the
+    # generators and closures it was written with cost twice as much.
+    _file_agent(agents, statement.get("actor"), top_level)
     obj = statement.get("object") or {}
-    kind = _object_type(obj)
+    kind = obj.get("objectType") or "Activity"
     if kind in AGENT_TYPES:
-        for ifi, own in _agent_and_members(obj):
-            add_agent(ifi, top_level and own)
-    elif kind == "Activity" and obj.get("id"):
-        add_activity(obj["id"], top_level)
+        _file_agent(agents, obj, top_level)
+    elif kind == "Activity":
+        if obj.get("id"):
+            _file_activity(activities, obj["id"], top_level)
     elif kind == "SubStatement":
         _collect(obj, agents, activities, top_level=False)
     context = statement.get("context") or {}
-    for agent in _context_agents(context):
-        for ifi, _own in _agent_and_members(agent):
-            add_agent(ifi, False)
-    for activity_id in _context_activity_ids(context):
-        add_activity(activity_id, False)
+    if context:
+        _file_agent(agents, context.get("instructor"), False)
+        _file_agent(agents, context.get("team"), False)
+        # xAPI 2.0: contextAgents / contextGroups count as related agents.
+        for item in context.get("contextAgents") or ():
+            _file_agent(agents, item.get("agent") if isinstance(item, dict) else None, False)
+        for item in context.get("contextGroups") or ():
+            _file_agent(agents, item.get("group") if isinstance(item, dict) else None, False)
+        for value in (context.get("contextActivities") or {}).values():
+            for activity in value if isinstance(value, list) else (value,):
+                if isinstance(activity, dict) and activity.get("id"):
+                    activities.setdefault(activity["id"], False)
     if top_level:
-        for ifi, _own in _agent_and_members(statement.get("authority")):
-            add_agent(ifi, False)
+        _file_agent(agents, statement.get("authority"), False)
 
 
 def statement_index_entries(statement: dict) -> tuple[dict[str, bool], dict[str, bool]]:

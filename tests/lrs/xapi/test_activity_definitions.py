@@ -8,7 +8,13 @@ import copy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrs.xapi.activity_definitions import collect_definitions, merge_definitions
+from lrs.xapi.activity_definitions import (
+    activities_with_paths,
+    collect_definitions,
+    merge_definitions,
+    statement_activities,
+)
+from tests.lrs.xapi import examples
 
 _LANGUAGE_MAPS = st.dictionaries(st.sampled_from(["en-US", "fr-FR", "de"]), st.text(max_size=3), max_size=3)
 # Component ids are distinct within a list in every valid definition (lrs.xapi.interactions); with
@@ -55,3 +61,14 @@ def test_a_batch_collects_each_activity_s_definitions_merged_in_batch_order(uses
         else:
             expected.setdefault(activity_id, None)
     assert collect_definitions(copy.deepcopy(statements)) == expected
+
+
+def test_a_statement_s_activities_are_those_activities_with_paths_finds_in_the_same_order():
+    nested = examples.planned_substatement()
+    nested["object"]["context"]["contextActivities"]["grouping"] = {"id": "http://example.com/single"}
+    nested["context"] = {"contextActivities": {"category": [{"id": "http://example.com/c"}]}}
+    others = (examples.cmi5_completed(), examples.scorm_choice_answered(), examples.voiding())
+    for statement in (*others, nested):
+        with_paths = [activity for _path, activity in activities_with_paths(statement)]
+        assert statement_activities(statement) == with_paths
+    assert len(statement_activities(nested)) == 4

@@ -168,7 +168,7 @@ def _copy_column(field: models.Field, value: str) -> str:
         return f"{{_text({value})}}"
     if internal == "BooleanField":
         return f"{{('t' if {value} else 'f') if {value} is not None else _NULL}}"
-    if internal in _INTEGER_TYPES:  # str() of an int or UUID needs no escaping
+    if internal in _INTEGER_TYPES:  # str() of an int, a UUID or its validated text needs no escaping
         return f"{{{value}}}" if not field.null else f"{{_plain({value})}}"
     if internal == "DateTimeField" and not field.null:
         return f"{{{value}.isoformat()}}"

@@ -82,6 +82,18 @@ def test_verb_activity_and_registration_filters(xapi):
     assert ids(xapi.get_statements(verb=PASSED, activity="http://example.com/other")) == []
 
 
+@pytest.mark.parametrize("size", [1, 3, 12])  # the single path, one INSERT, COPY
+def test_a_registration_in_upper_case_is_the_same_registration_in_lower_case(xapi, size):
+    registration = uuid.uuid4()
+    statements = [make_statement(context={"registration": str(registration).upper()}) for _ in range(size)]
+    stored = store(xapi, *statements)
+    for spelling in (str(registration), str(registration).upper()):
+        assert set(ids(xapi.get_statements(registration=spelling))) == set(stored)
+    # The statement keeps the registration as it was sent (Data 2.2).
+    returned = xapi.get_statements(statementId=stored[0]).json()
+    assert returned["context"]["registration"] == str(registration).upper()
+
+
 def test_substatement_activity_counts_only_as_related(xapi):
     sub = {
         "objectType": "SubStatement",

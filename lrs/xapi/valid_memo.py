@@ -19,8 +19,9 @@ shortest round-tripping form). A value orjson cannot write (an integer beyond 64
 surrogate, anything not JSON) is validated as if nothing were remembered. Properties in another
 order make another key: only a miss.
 
-Memory: each validator keeps at most :data:`LIMIT` texts and starts over when full (as
-:mod:`lrs.xapi.iris` does for IRIs).
+Memory: each validator keeps texts of at most :data:`LIMIT_BYTES` bytes in all and starts over
+when full (as :mod:`lrs.xapi.iris` does for IRIs): a few megabytes a process, whatever the size of
+the values (an interaction's definition can run to kilobytes).
 """
 
 from __future__ import annotations
@@ -32,10 +33,32 @@ from typing import Any, TypeVar
 
 import orjson
 
-LIMIT = 8192
+LIMIT_BYTES = 1 << 20
 
 _Validator = TypeVar("_Validator", bound=Callable[..., Any])
-_remembered: list[set] = []
+
+
+class _Accepted:
+    """The keys of one validator's accepted values, and the bytes of JSON text they hold."""
+
+    __slots__ = ("keys", "size")
+
+    def __init__(self) -> None:
+        self.keys: set = set()
+        self.size = 0
+
+    def add(self, key: Any, text: bytes) -> None:
+        if self.size + len(text) > LIMIT_BYTES:
+            self.clear()
+        self.keys.add(key)
+        self.size += len(text)
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.size = 0
+
+
+_remembered: list[_Accepted] = []
 
 
 def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
@@ -47,8 +70,9 @@ def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
         parameters = inspect.signature(validate).parameters
         assert all(parameters[flag].kind is inspect.Parameter.KEYWORD_ONLY for flag in flags), flags
         defaults = tuple(parameters[flag].default for flag in flags)
-        accepted: set = set()
+        accepted = _Accepted()
         _remembered.append(accepted)
+        keys = accepted.keys
 
         @functools.wraps(validate)
         def remembering(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -61,12 +85,10 @@ def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
                 if flags
                 else text
             )
-            if key in accepted:
+            if key in keys:
                 return value
             result = validate(value, *args, **kwargs)
-            if len(accepted) >= LIMIT:
-                accepted.clear()
-            accepted.add(key)
+            accepted.add(key, text)
             return result
 
         return remembering  # type: ignore[return-value]

@@ -91,14 +91,16 @@ def test_properties_in_another_order_are_only_a_miss():
     assert len(calls) == 2
 
 
-def test_each_validator_remembers_at_most_the_limit(monkeypatch):
-    monkeypatch.setattr(valid_memo, "LIMIT", 5)
+def test_each_validator_holds_at_most_the_limit_in_bytes_of_json_text(monkeypatch):
+    monkeypatch.setattr(valid_memo, "LIMIT_BYTES", 100)
     validate, calls = counting_validator(lambda _value, _version: True)
-    for number in range(12):
-        validate({"n": number}, path="x")
+    values = [{"n": number, "pad": "x" * 20} for number in range(12)]  # 30 bytes of text each
+    for value in values:
+        validate(value, path="x")
     remembered = valid_memo._remembered[-1]
-    assert 0 < len(remembered) <= 5
-    validate({"n": 11}, path="x")  # the newest is still remembered
+    assert 0 < len(remembered.keys) <= 3
+    assert remembered.size <= 100
+    validate(values[-1], path="x")  # the newest is still remembered
     assert len(calls) == 12
 
 

@@ -69,10 +69,20 @@ def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
     def decorate(validate: _Validator) -> _Validator:
         parameters = inspect.signature(validate).parameters
         assert all(parameters[flag].kind is inspect.Parameter.KEYWORD_ONLY for flag in flags), flags
-        defaults = tuple(parameters[flag].default for flag in flags)
+        flag_defaults = tuple((flag, parameters[flag].default) for flag in flags)
         accepted = _Accepted()
         _remembered.append(accepted)
         keys = accepted.keys
+
+        def key_of(text: bytes, kwargs: dict[str, Any]) -> Any:
+            # Written out for none and one flag: a generator over the flags cost more than
+            # the check it saves on a small value such as an actor.
+            if not flag_defaults:
+                return text
+            if len(flag_defaults) == 1:
+                ((flag, default),) = flag_defaults
+                return text, kwargs.get(flag, default)
+            return (text, *[kwargs.get(flag, default) for flag, default in flag_defaults])
 
         @functools.wraps(validate)
         def remembering(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -80,11 +90,7 @@ def remembers_valid(*flags: str) -> Callable[[_Validator], _Validator]:
                 text = orjson.dumps(value)
             except (TypeError, orjson.JSONEncodeError):
                 return validate(value, *args, **kwargs)
-            key = (
-                (text, *(kwargs.get(flag, default) for flag, default in zip(flags, defaults, strict=True)))
-                if flags
-                else text
-            )
+            key = key_of(text, kwargs)
             if key in keys:
                 return value
             result = validate(value, *args, **kwargs)

@@ -111,9 +111,12 @@ def _validate_context_members(value: object, path: str, *, kind: str, version: s
             _validate_relevant_types(entry["relevantTypes"], f"{item_path}.relevantTypes")
 
 
+# A statement's registration is its own, the rest of its context is shared with many others: the
+# rest is remembered valid, the registration checked each time.
+@remembers_valid("version", "object_is_activity", varying={"registration": validate_uuid})
 def validate_context(
     obj: object, *, path: str, version: str = "1.0.3", object_is_activity: bool = True
-) -> None:
+) -> dict[str, Any]:
     """Validate a Context; ``object_is_activity`` tells whether the statement's object is an Activity."""
     context = require_object(obj, path)
     v2 = is_v2(version)
@@ -166,6 +169,7 @@ def validate_context(
             with found:
                 _validate_context_members(context[name], f"{path}.{name}", kind=kind, version=version)
     found.raise_if_any()
+    return context
 
 
 def validate_context_for(context: object, statement_object: Any, *, path: str, version: str) -> None:

@@ -4,6 +4,7 @@ JSON value and flags, and validation answers exactly as without it."""
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrs.xapi import valid_memo
+from lrs.xapi.context import validate_context
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_types import fail
 from lrs.xapi.statement import validate_statement
@@ -102,6 +104,37 @@ def test_each_validator_holds_at_most_the_limit_in_bytes_of_json_text(monkeypatc
     assert remembered.size <= 100
     validate(values[-1], path="x")  # the newest is still remembered
     assert len(calls) == 12
+
+
+def test_a_context_remembered_valid_still_has_each_registration_checked():
+    context = examples.cmi5_completed()["context"]
+    validate_context(context, path="statements[0].context")
+    other = {**context, "registration": "not-a-uuid"}
+    assert_rejected(
+        lambda: validate_context(other, path="statements[4].context"),
+        path="statements[4].context.registration",
+        rule="uuid",
+    )
+    null = {**context, "registration": None}  # worded by the whole check, as without memory
+    assert_rejected(
+        lambda: validate_context(null, path="statements[5].context"),
+        path="statements[5].context.registration",
+        rule="not-null",
+    )
+    validate_context({**context, "registration": str(uuid.uuid4())}, path="statements[6].context")
+
+
+def test_a_varying_property_is_left_out_of_what_is_remembered():
+    calls: list[Any] = []
+
+    @remembers_valid(varying={"serial": lambda value, *, path: calls.append(("serial", value))})
+    def validate(value: Any, *, path: str) -> Any:
+        calls.append(("whole", value["serial"]))
+        return value
+
+    for serial in (1, 2, 3):
+        validate({"shared": "x", "serial": serial}, path="p")
+    assert calls == [("whole", 1), ("serial", 2), ("serial", 3)]
 
 
 # Statements with one part replaced by something else: valid, or wrong in one place.

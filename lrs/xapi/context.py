@@ -57,7 +57,7 @@ _CONTEXT_GROUP_PROPERTIES = frozenset({"objectType", "group", "relevantTypes"})
 
 
 @remembers_valid()
-def _validate_context_activities(obj: object, path: str) -> dict[str, Any]:
+def _validate_context_activities(obj: object, *, path: str) -> dict[str, Any]:
     context_activities = require_object(obj, path)
     check_properties(context_activities, path, _CONTEXT_ACTIVITIES_PROPERTIES, what="contextActivities")
     found = ErrorCollector()  # every context activity is checked on its own
@@ -144,7 +144,7 @@ def validate_context(
             validate_group(context["team"], path=f"{path}.team", version=version)
     if "contextActivities" in context:
         with found:
-            _validate_context_activities(context["contextActivities"], f"{path}.contextActivities")
+            _validate_context_activities(context["contextActivities"], path=f"{path}.contextActivities")
     for name in ("revision", "platform"):
         if name in context:
             with found:

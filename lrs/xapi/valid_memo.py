@@ -12,12 +12,16 @@ validator accepted, with the flags, and answers an equal value again without che
 acceptance is remembered: a value the validator rejects is checked every time, so every error
 still names its own path and rule.
 
-Why the JSON text is a sound key: for values read from JSON (dicts with string keys, lists,
-strings, finite numbers, booleans, None) two values with the same orjson text are the same JSON
-value, types included (``1``, ``1.0`` and ``true`` are written differently; floats in their
-shortest round-tripping form). A value orjson cannot write (an integer beyond 64 bits, a lone
-surrogate, anything not JSON) is validated as if nothing were remembered. Properties in another
-order make another key: only a miss.
+Why the JSON text is a sound key: for values as :func:`lrs.xapi.json_types.parse_json` returns
+them (plain dicts with string keys, lists, strings, numbers, booleans, None) two values with the
+same orjson text are the same JSON value, types included (``1``, ``1.0`` and ``true`` are written
+differently; floats in their shortest round-tripping form). Two exceptions, both harmless: an
+infinite float (``1e400`` in the text) is written ``null`` like None, and every remembered
+validator rejects both where it checks a number and accepts both inside extensions; and a value
+orjson cannot write (an integer beyond 64 bits, a lone surrogate, a subclass of dict, str, int or
+list, a datetime) is validated as if nothing were remembered. The validators take parsed JSON
+only: a tuple or a UUID, which orjson writes as an array or a string, would share a key with what
+it looks like. Properties in another order make another key: only a miss.
 
 Memory: each validator keeps texts of at most :data:`LIMIT_BYTES` bytes in all and starts over
 when full (as :mod:`lrs.xapi.iris` does for IRIs): a few megabytes a process, whatever the size of
@@ -34,6 +38,10 @@ from typing import Any, TypeVar
 import orjson
 
 LIMIT_BYTES = 1 << 20
+# Subclasses, datetimes and dataclasses raise instead of being written like what they extend.
+_ONLY_PLAIN_TYPES = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 _Validator = TypeVar("_Validator", bound=Callable[..., Any])
 
@@ -77,7 +85,7 @@ def remembers_valid(
 
     def decorate(validate: _Validator) -> _Validator:
         parameters = inspect.signature(validate).parameters
-        keyword_only = (*flags, "path") if varying else flags
+        keyword_only = (*flags, "path")
         assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in keyword_only), flags
         flag_defaults = tuple((flag, parameters[flag].default) for flag in flags)
         accepted = _Accepted()
@@ -99,6 +107,8 @@ def remembers_valid(
 
         @functools.wraps(validate)
         def remembering(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if args:  # as the validator answers it (its parameters after the value are keyword-only)
+                return validate(value, *args, **kwargs)
             present: list[str] = []
             rest = value
             if varying and type(value) is dict:
@@ -111,7 +121,7 @@ def remembers_valid(
                         del rest[name]
                         present.append(name)
             try:
-                text = orjson.dumps(rest)
+                text = orjson.dumps(rest, option=_ONLY_PLAIN_TYPES)
             except (TypeError, orjson.JSONEncodeError):
                 return validate(value, *args, **kwargs)
             key = key_of(text, kwargs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrs.xapi import valid_memo
+from lrs.xapi.activities import validate_activity
 from lrs.xapi.context import validate_context
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_types import fail
@@ -84,6 +87,39 @@ def test_a_value_orjson_cannot_write_is_checked_every_time():
     validate(huge, path="a")
     validate(huge, path="a")
     assert len(calls) == 2
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        OrderedDict(id="https://example.com/a"),
+        {"id": _Text("https://example.com/a")},
+        {"id": "https://example.com/a", "definition": {"moreInfo": datetime(2026, 1, 1, tzinfo=UTC)}},
+    ],
+    ids=["dict-subclass", "str-subclass", "datetime"],
+)
+def test_subclasses_and_datetimes_are_checked_as_if_nothing_were_remembered(odd):
+    def outcome() -> str:
+        try:
+            validate_activity(odd, path="a")
+        except XAPIValidationError as error:
+            return error.rule
+        return "accepted"
+
+    alone = outcome()
+    validate_activity({"id": "https://example.com/a"}, path="a")  # the plain look-alike, remembered
+    assert outcome() == alone
+
+
+def test_a_positional_argument_after_the_value_goes_to_the_validator_as_it_is():
+    validate, _calls = counting_validator(lambda _value, _version: True)
+    validate({"a": 1}, path="x")
+    with pytest.raises(TypeError):
+        validate({"a": 1}, "x")  # the validator's parameters after the value are keyword-only
 
 
 def test_properties_in_another_order_are_only_a_miss():

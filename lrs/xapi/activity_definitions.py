@@ -135,8 +135,10 @@ def collect_definitions(statements: list[dict[str, Any]]) -> dict[str, dict[str,
                 # Merging an equal valid definition (component ids distinct), or one into none,
                 # gives that definition: a batch repeats its activities' definitions, and the
                 # merge is the slower way to the same value (statements are not modified once read).
-                unchanged = current is None or current == definition
-                found[activity_id] = definition if unchanged else merge_definitions(current, definition)
+                if current is None:
+                    found[activity_id] = definition
+                elif current != definition:
+                    found[activity_id] = merge_definitions(current, definition)
             else:
                 found.setdefault(activity_id, None)
     return found

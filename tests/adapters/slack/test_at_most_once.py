@@ -15,6 +15,13 @@ from tests.targets.behaviours import applied_then, hang
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def retries_far_off(settings):
+    # Each test sends the retry itself. A full-jitter backoff can come due within milliseconds,
+    # and the drain that failed would then send it too (a CI run, 2026-12-05, as in ebc3582).
+    settings.LRS_RETRY_BASE_SECONDS = 600
+
+
 def completion(**extra) -> dict:
     return make_statement(
         actor_email="learner@example.com", activity=COURSE, result={"completion": True}, **extra

@@ -31,7 +31,6 @@ The merge (``merge_definitions``), applied in statement order:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 LANGUAGE_MAP_PROPERTIES = ("name", "description")
@@ -77,47 +76,44 @@ def merge_definitions(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def activities_with_paths(statement: dict[str, Any], base: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every Activity object in a statement with its property path (relative to the statement):
-    its object, its context activities, and a SubStatement's."""
+def _gather_activities(statement: dict[str, Any], found: list, base: str | None) -> None:
+    """Append every Activity object of a statement to ``found``: its object, its context
+    activities, and a SubStatement's. ``base`` None: the activities alone (the ingest path, where
+    writing paths cost more than the walk); otherwise ``(path, activity)`` pairs, each path
+    relative to the statement and prefixed by ``base``."""
     obj = statement.get("object")
     if isinstance(obj, dict):
         object_type = obj.get("objectType") or "Activity"
         if object_type == "Activity":
-            yield f"{base}object", obj
+            found.append(obj if base is None else (f"{base}object", obj))
         elif object_type == "SubStatement":
-            yield from activities_with_paths(obj, f"{base}object.")
+            _gather_activities(obj, found, None if base is None else f"{base}object.")
     context = statement.get("context")
     if not isinstance(context, dict):
         return
     for kind, value in (context.get("contextActivities") or {}).items():
+        prefix = None if base is None else f"{base}context.contextActivities.{kind}"
         if isinstance(value, list):
             for index, activity in enumerate(value):
                 if isinstance(activity, dict):
-                    yield f"{base}context.contextActivities.{kind}[{index}]", activity
+                    found.append(activity if prefix is None else (f"{prefix}[{index}]", activity))
         elif isinstance(value, dict):
-            yield f"{base}context.contextActivities.{kind}", value
+            found.append(value if prefix is None else (prefix, value))
+
+
+def activities_with_paths(statement: dict[str, Any], base: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every Activity object in a statement with its property path (relative to the statement):
+    its object, its context activities, and a SubStatement's."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    _gather_activities(statement, found, base)
+    return found
 
 
 def statement_activities(statement: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Activity object in a statement: its object, its context activities, and a SubStatement's
-    (those of ``activities_with_paths``, in its order, without the paths, which cost more to
-    write than the walk when nothing is wrong)."""
+    """Every Activity object in a statement, as ``activities_with_paths`` finds them, without the
+    paths."""
     found: list[dict[str, Any]] = []
-    obj = statement.get("object")
-    if isinstance(obj, dict):
-        object_type = obj.get("objectType") or "Activity"
-        if object_type == "Activity":
-            found.append(obj)
-        elif object_type == "SubStatement":
-            found.extend(statement_activities(obj))
-    context = statement.get("context")
-    if isinstance(context, dict):
-        for value in (context.get("contextActivities") or {}).values():
-            if isinstance(value, list):
-                found.extend(activity for activity in value if isinstance(activity, dict))
-            elif isinstance(value, dict):
-                found.append(value)
+    _gather_activities(statement, found, None)
     return found
 
 

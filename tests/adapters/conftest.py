@@ -29,6 +29,14 @@ StartWorker = Callable[..., CeleryWorker]
 
 
 @pytest.fixture
+def retries_far_off(settings):
+    """Retries of failed deliveries come due ten minutes on, not within the second. For a test that
+    sends the retry itself or expects a delivery still waiting: a full-jitter backoff can come due
+    within milliseconds, and the drain that failed would send it again (CI runs, 2026-12-05)."""
+    settings.LRS_RETRY_BASE_SECONDS = 600
+
+
+@pytest.fixture
 def target(hook_target):
     """The enabled "hook" webhook target most fan-out tests send to (tests/conftest.py)."""
     return hook_target

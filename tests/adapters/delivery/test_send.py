@@ -151,12 +151,12 @@ def test_a_delivery_not_yet_due_or_already_claimed_is_not_sent(target, django_ca
 
 
 @responses.activate
+# Without retries far off, a drain would send a retry together with the next new delivery, two
+# attempts in one batch.
+@pytest.mark.usefixtures("retries_far_off")
 def test_repeated_failures_pause_the_target_instead_of_hammering_it(
-    target, django_capture_on_commit_callbacks, settings
+    target, django_capture_on_commit_callbacks
 ):
-    # Retries far off: a jittered backoff can come due within milliseconds, and a drain would
-    # then send it together with the next new delivery, two attempts in one batch.
-    settings.LRS_RETRY_BASE_SECONDS = 600
     responses.post(HOOK, status=500)
     for _ in range(health.FAILURES_TO_PAUSE + 3):  # one statement at a time, as single POSTs
         store(make_statement(), capture=django_capture_on_commit_callbacks)

@@ -70,12 +70,10 @@ def test_after_its_worker_died_a_notification_is_never_sent_again_blindly(
     assert len(teams.notifications()) == 1
 
 
+@pytest.mark.usefixtures("retries_far_off")
 def test_a_failed_token_request_is_an_ordinary_retry_not_an_unknown_outcome(
-    teams, django_capture_on_commit_callbacks, settings
+    teams, django_capture_on_commit_callbacks
 ):
-    # The retry far off: a full-jitter backoff can come due within milliseconds, and the same
-    # drain would send it (as in tests/adapters/slack/test_at_most_once.py).
-    settings.LRS_RETRY_BASE_SECONDS = 600
     teams.enqueue_token(status(503))
     store_now(django_capture_on_commit_callbacks, notification())
     delivery = Delivery.objects.get()

@@ -56,12 +56,10 @@ def test_a_statement_voided_after_a_forced_backfill_requeued_it_is_still_retract
     assert Delivery.objects.get(kind="retract").status == Delivery.DELIVERED
 
 
+@pytest.mark.usefixtures("retries_far_off")
 def test_an_event_created_but_unanswered_is_found_and_retracted_on_void(
-    pms_target, django_capture_on_commit_callbacks, settings
+    pms_target, django_capture_on_commit_callbacks
 ):
-    # The retry far off: a full-jitter backoff can come due within milliseconds, and the same
-    # drain would send it again and find it delivered (a CI run, 2026-12-05).
-    settings.LRS_RETRY_BASE_SECONDS = 600
     pms_target.enqueue(applied_then(502))  # the PMS created the event, the answer was a 502
     [statement_id] = store_now(django_capture_on_commit_callbacks, completion(completion=True))
     assert Delivery.objects.get().status == Delivery.RETRYING and len(pms_target.events()) == 1

@@ -12,14 +12,7 @@ from tests.adapters.helpers import ADL, COURSE, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def retries_far_off(settings):
-    # Each test sends the retry itself. A full-jitter backoff can come due within milliseconds,
-    # and the drain that failed would then send it too (a CI run, 2026-12-05, as in ebc3582).
-    settings.LRS_RETRY_BASE_SECONDS = 600
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
 
 def completion(**extra) -> dict:

@@ -12,7 +12,7 @@ additional properties other than extensions".
 These helpers raise :class:`XAPIValidationError` with the JSON path of the
 offending value (``statement.actor.mbox``, ``statement.verb.display["en-US"]``)
 and one of the rules ``type``, ``not-null``, ``required``, ``unknown-property``,
-``json``, ``json-depth``, ``duplicate-property`` or ``unpaired-surrogate``.
+``json``, ``json-depth``, ``duplicate-property``, ``unpaired-surrogate`` or ``number-range``.
 """
 
 from __future__ import annotations
@@ -173,18 +173,55 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
             result[key] = value
         return result
 
+    beyond_range: list[_BeyondDouble] = []
+
+    def read_float(literal: str) -> float:
+        number = float(literal)
+        if math.isinf(number):
+            beyond_range.append(marker := _BeyondDouble(literal))
+            return marker  # type: ignore[return-value]  # found by the walk below, then a 400
+        return number
+
     try:
-        value = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant)
+        value = json.loads(
+            text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant, parse_float=read_float
+        )
     except XAPIValidationError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"not valid JSON: {exc}", path, "json")
     except RecursionError:
         raise too_deep(path) from None
+    if beyond_range:
+        _reject_beyond_double(value, path)
     escape = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
     if escape.search(text):  # rare: only then look for the unpaired ones
         _reject_lone_surrogates(value, path)
     return value
+
+
+class _BeyondDouble(str):
+    """A number whose magnitude a double cannot hold (``1e400``), kept as its text until the walk
+    below names where it is."""
+
+
+def _reject_beyond_double(value: Any, path: str) -> None:
+    """RFC 8259 section 6 lets an implementation limit the range of numbers it accepts; a double's
+    (IEEE 754 binary64, about 1.8e308) is what every JSON reader downstream shares. Read as
+    infinity, such a number would be stored as ``Infinity`` (not JSON) or ``null``: a 400 naming
+    where it is (rule ``number-range``). https://www.rfc-editor.org/rfc/rfc8259#section-6"""
+    if type(value) is _BeyondDouble:
+        fail(
+            f"the number {value} is beyond the range of a double (at most about 1.8e308 in magnitude)",
+            path,
+            "number-range",
+        )
+    if type(value) is dict:
+        for key, item in value.items():
+            _reject_beyond_double(item, child(path, key))
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            _reject_beyond_double(item, f"{path}[{index}]")
 
 
 # A \uD800-\uDFFF escape, the only way JSON text can carry a surrogate code point (UTF-8 cannot).

@@ -1,6 +1,8 @@
-"""Statement text the JSON writers handle differently: integers beyond 64 bits (stored exactly)
-and unpaired surrogate escapes such as ``"\\ud800"`` (valid JSON grammar, but not Unicode text:
-PostgreSQL text and jsonb cannot hold one, so it is a 400 naming where it is).
+"""Statement text the JSON writers handle differently: integers beyond 64 bits (stored exactly),
+unpaired surrogate escapes such as ``"\\ud800"`` (valid JSON grammar, but not Unicode text:
+PostgreSQL text and jsonb cannot hold one, so it is a 400 naming where it is) and numbers beyond
+a double's range such as ``1e400`` (a 400 naming where it is: read as infinity, it was stored as
+``Infinity`` or ``null``).
 https://www.rfc-editor.org/rfc/rfc8259#section-8.2"""
 
 from __future__ import annotations
@@ -65,3 +67,31 @@ def test_a_surrogate_pair_escape_is_one_character_and_is_kept(xapi):
     assert response.status_code == 200, response.content
     served = xapi.get_statements(statementId=statement["id"], format="exact")
     assert json.loads(served.content)["result"]["extensions"][EXTENSION] == "smile \U0001f600"
+
+
+@BATCH_SIZES
+@pytest.mark.parametrize("number", ["1e400", "-1.5E+999"])
+def test_a_number_beyond_a_double_is_a_400_naming_the_value_and_nothing_is_stored(xapi, count, number):
+    # RFC 8259 section 6 lets an implementation limit the range of numbers; a double's is the one
+    # every JSON reader downstream shares. Read as infinity, such a number was stored as the text
+    # Infinity (not JSON) or, through orjson, as null.
+    statements = [_with_extension("fine") for _ in range(count)]
+    statements[-1]["result"]["extensions"][EXTENSION] = "NUMBER"
+    body = json.dumps(statements if count > 1 else statements[0]).replace('"NUMBER"', number)
+    response = xapi.post_json("/xapi/statements", body)
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert error["rule"] == "number-range"
+    assert number in error["message"]
+    index = f"[{count - 1}]" if count > 1 else ""
+    assert error["path"] == f'statement{index}.result.extensions["{EXTENSION}"]'
+    assert Statement.objects.count() == 0
+
+
+def test_the_largest_double_is_kept(xapi):
+    statement = _with_extension("NUMBER")
+    body = json.dumps(statement).replace('"NUMBER"', "1.7976931348623157e308")
+    response = xapi.post_json("/xapi/statements", body)
+    assert response.status_code == 200, response.content
+    served = xapi.get_statements(statementId=statement["id"], format="exact")
+    assert json.loads(served.content)["result"]["extensions"][EXTENSION] == 1.7976931348623157e308

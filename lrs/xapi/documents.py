@@ -45,6 +45,7 @@ from typing import Any, NoReturn
 
 from lrs.xapi.errors import XAPIConflict, XAPIPreconditionFailed, XAPIValidationError
 from lrs.xapi.json_limits import check_depth, too_deep
+from lrs.xapi.json_types import reject_unwritable
 from lrs.xapi.versions import is_v2
 
 JSON_MEDIA_TYPE = "application/json"
@@ -258,4 +259,7 @@ def merge_json_documents(
             path="document",
             rule="merge-object",
         )
+    # What the merge writes back must be JSON text again (a PUT stores the bytes as sent instead).
+    reject_unwritable(new, "body")
+    reject_unwritable(old, "document")
     return serialize_json({**old, **new})

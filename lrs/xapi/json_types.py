@@ -192,36 +192,15 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
         fail(f"not valid JSON: {exc}", path, "json")
     except RecursionError:
         raise too_deep(path) from None
-    if beyond_range:
-        _reject_beyond_double(value, path)
     escape = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
-    if escape.search(text):  # rare: only then look for the unpaired ones
-        _reject_lone_surrogates(value, path)
+    if beyond_range or escape.search(text):  # rare: only then walk the value
+        reject_unwritable(value, path)
     return value
 
 
 class _BeyondDouble(str):
-    """A number whose magnitude a double cannot hold (``1e400``), kept as its text until the walk
-    below names where it is."""
-
-
-def _reject_beyond_double(value: Any, path: str) -> None:
-    """RFC 8259 section 6 lets an implementation limit the range of numbers it accepts; a double's
-    (IEEE 754 binary64, about 1.8e308) is what every JSON reader downstream shares. Read as
-    infinity, such a number would be stored as ``Infinity`` (not JSON) or ``null``: a 400 naming
-    where it is (rule ``number-range``). https://www.rfc-editor.org/rfc/rfc8259#section-6"""
-    if type(value) is _BeyondDouble:
-        fail(
-            f"the number {value} is beyond the range of a double (at most about 1.8e308 in magnitude)",
-            path,
-            "number-range",
-        )
-    if type(value) is dict:
-        for key, item in value.items():
-            _reject_beyond_double(item, child(path, key))
-    elif type(value) is list:
-        for index, item in enumerate(value):
-            _reject_beyond_double(item, f"{path}[{index}]")
+    """A number whose magnitude a double cannot hold (``1e400``), kept as its text until
+    :func:`reject_unwritable` names where it is."""
 
 
 # A \uD800-\uDFFF escape, the only way JSON text can carry a surrogate code point (UTF-8 cannot).
@@ -238,19 +217,34 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
-def _reject_lone_surrogates(value: Any, path: str) -> None:
-    """RFC 8259 section 8.2: a string with an unpaired surrogate escape (``"\\ud800"``) is not
-    a sequence of Unicode characters. PostgreSQL text and jsonb cannot hold one, so it is a 400
-    naming where it is (rule ``unpaired-surrogate``), not a failure while storing.
-    https://www.rfc-editor.org/rfc/rfc8259#section-8.2"""
-    if type(value) is str:
+def reject_unwritable(value: Any, path: str) -> None:
+    """A 400 naming the first part of a parsed JSON value that cannot be written back as JSON text,
+    rather than a failure (or a changed value) when it is stored:
+
+    - a number beyond a double's range (``1e400``, read as infinity), rule ``number-range``. RFC
+      8259 section 6 lets an implementation limit the range of numbers; a double's (IEEE 754
+      binary64, about 1.8e308) is the one every JSON reader downstream shares. Written back, it
+      became ``Infinity`` (not JSON) or ``null``. https://www.rfc-editor.org/rfc/rfc8259#section-6
+    - a string with an unpaired surrogate escape (``"\\ud800"``), rule ``unpaired-surrogate``: not
+      a sequence of Unicode characters, which PostgreSQL text and jsonb cannot hold and UTF-8 cannot
+      encode. https://www.rfc-editor.org/rfc/rfc8259#section-8.2
+    """
+    kind = type(value)
+    if kind is _BeyondDouble or (kind is float and math.isinf(value)):
+        number = f"the number {value}" if kind is _BeyondDouble else "a number"
+        fail(
+            f"{number} is beyond the range of a double (at most about 1.8e308 in magnitude)",
+            path,
+            "number-range",
+        )
+    if kind is str:
         if _has_lone_surrogate(value):
             fail(
                 "contains an unpaired surrogate escape (\\ud800-\\udfff), which is not a Unicode character",
                 path,
                 "unpaired-surrogate",
             )
-    elif type(value) is dict:
+    elif kind is dict:
         for key, item in value.items():
             if _has_lone_surrogate(key):
                 fail(
@@ -258,10 +252,10 @@ def _reject_lone_surrogates(value: Any, path: str) -> None:
                     f"{path}[{json.dumps(key)}]",
                     "unpaired-surrogate",
                 )
-            _reject_lone_surrogates(item, child(path, key))
-    elif type(value) is list:
+            reject_unwritable(item, child(path, key))
+    elif kind is list:
         for index, item in enumerate(value):
-            _reject_lone_surrogates(item, f"{path}[{index}]")
+            reject_unwritable(item, f"{path}[{index}]")
 
 
 def compact_json(value: Any) -> str:

@@ -501,3 +501,25 @@ def test_alternate_syntax_put_stores_a_state(xapi):
     )
     assert response.status_code == 204, response.content
     assert send(xapi, "get", STATE, state(stateId="alt")).json() == {"via": "form"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "posted", "path", "rule"),
+    [
+        (b'{"keep": "me"}', b'{"far": 1e400}', "body.far", "number-range"),
+        (b'{"far": -1e400}', b'{"a": 1}', "document.far", "number-range"),
+        (b'{"keep": "me"}', b'{"text": "x\\ud800"}', "body.text", "unpaired-surrogate"),
+        (b'{"x\\udc00": 1}', b'{"a": 1}', 'document["x\\udc00"]', "unpaired-surrogate"),
+    ],
+    ids=["posted-number", "stored-number", "posted-surrogate", "stored-surrogate-name"],
+)
+def test_a_merge_that_could_not_be_written_back_as_json_is_400_and_changes_nothing(
+    xapi, stored, posted, path, rule
+):
+    # A PUT keeps the bytes as sent, valid JSON text; a merge writes its result again, where 1e400
+    # became Infinity (not JSON) and an unpaired surrogate a 500.
+    assert send(xapi, "put", STATE, state(), stored).status_code == 204
+    response = send(xapi, "post", STATE, state(), posted)
+    assert response.status_code == 400, response.content
+    assert (response.json()["rule"], response.json()["path"]) == (rule, path)
+    assert send(xapi, "get", STATE, state()).content == stored

@@ -39,7 +39,9 @@ RULES = (
     Rule(
         "success", "delivery success (last 24 h)", "LRS_ALERT_MIN_SUCCESS_PERCENT", low_is_bad=True, unit=" %"
     ),
-    Rule("lag_p95", "delivery lag p95 (last hour)", "LRS_ALERT_MAX_LAG_P95_SECONDS", unit=" s"),
+    Rule(
+        "lag_p95", "delivery lag p95 (last hour, latest 10,000)", "LRS_ALERT_MAX_LAG_P95_SECONDS", unit=" s"
+    ),
     Rule(
         "held_share",
         "held (unmapped) share of deliveries (last 24 h)",

@@ -15,6 +15,7 @@ LAG_WINDOW = timedelta(hours=1)
 # the volume: at the drain rates of issue 14 an hour holds millions of deliveries, which the
 # alert evaluation (every minute, per target) and the admin's target list read into Python.
 LAG_SAMPLE = 10_000
+FAILED_OUTCOMES = [outcome for outcome, _label in Attempt.OUTCOMES if outcome != Attempt.SUCCESS]
 
 
 @dataclass
@@ -73,8 +74,9 @@ def target_health(target: Target) -> TargetHealth:
         "delivered": mine.filter(status=Delivery.DELIVERED, delivered_at__gte=since).count(),
     }
     last_failure = (
-        Attempt.objects.filter(delivery__target=target)
-        .exclude(outcome=Attempt.SUCCESS)
+        # The failed outcomes named (not "not success"): read through attempt_outcome_time, only
+        # the failed attempts, never the history of successful ones (nearly all of them).
+        Attempt.objects.filter(delivery__target=target, outcome__in=FAILED_OUTCOMES)
         .order_by("-started_at")
         .first()
     )

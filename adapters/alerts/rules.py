@@ -37,14 +37,18 @@ class Rule:
 RULES = (
     Rule("drift", "reconciliation drift", "LRS_ALERT_MAX_DRIFT_PERCENT", unit=" %"),
     Rule(
-        "success", "delivery success (last 24 h)", "LRS_ALERT_MIN_SUCCESS_PERCENT", low_is_bad=True, unit=" %"
+        "success",
+        "delivery success (the day: last 24 h, latest 10,000 at most)",
+        "LRS_ALERT_MIN_SUCCESS_PERCENT",
+        low_is_bad=True,
+        unit=" %",
     ),
     Rule(
         "lag_p95", "delivery lag p95 (last hour, latest 10,000)", "LRS_ALERT_MAX_LAG_P95_SECONDS", unit=" s"
     ),
     Rule(
         "held_share",
-        "held (unmapped) share of deliveries (last 24 h)",
+        "held (unmapped) share of deliveries (the day: last 24 h, latest 10,000 at most)",
         "LRS_ALERT_MAX_HELD_PERCENT",
         unit=" %",
     ),

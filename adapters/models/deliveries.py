@@ -100,12 +100,16 @@ class Delivery(models.Model):
                 name="delivery_open",
                 condition=models.Q(status__in=["pending", "retrying"]),
             ),
-            # Target health (adapters.ops.selectors): dead letters and recent deliveries per target.
-            # Partial, so rows enter them only when a worker finishes a delivery, never at ingest;
-            # open rows are counted through delivery_due (status first).
-            models.Index(fields=["target"], name="delivery_dead", condition=models.Q(status="dead")),
+            # Target health (adapters.ops.selectors) and the alert figures (adapters.alerts.figures):
+            # a target's dead letters and deliveries since a time. Partial, so rows enter them only
+            # when a worker finishes a delivery, never at ingest; open rows are counted through
+            # delivery_due (status first). Target first: a quiet target's read of the last day
+            # must not walk the entries of every other target in that day.
             models.Index(
-                fields=["delivered_at", "target"],
+                fields=["target", "updated_at"], name="delivery_dead", condition=models.Q(status="dead")
+            ),
+            models.Index(
+                fields=["target", "delivered_at"],
                 name="delivery_delivered",
                 condition=models.Q(status="delivered"),
             ),

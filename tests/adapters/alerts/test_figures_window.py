@@ -5,6 +5,7 @@ every minute per target, and at issue 14's drain rates a day holds tens of milli
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -74,22 +75,15 @@ def test_with_fewer_deliveries_than_the_sample_the_window_is_the_whole_day(
 
 
 def fill_history(rows: int) -> None:
-    """``rows`` delivered deliveries of other targets (copies of one delivered row, one per new
-    target), then fresh statistics: a history the planner sees as large, as it is in production."""
+    """``rows`` finished deliveries of other targets (copies of one delivered row, one per new
+    target, finished one second apart over the last hours; every tenth a dead letter), then fresh
+    statistics: a busy history the planner sees as large, as it is in production."""
     from adapters.models import Target
 
     columns = [field.column for field in Target._meta.concrete_fields if field.column not in {"id", "name"}]
     listed = ", ".join(f'"{column}"' for column in columns)
-    copied = ", ".join(
-        f'd."{field.column}"'
-        for field in Delivery._meta.concrete_fields
-        if field.column not in {"id", "target_id", "idempotency_key"}
-    )
-    delivery_columns = ", ".join(
-        f'"{field.column}"'
-        for field in Delivery._meta.concrete_fields
-        if field.column not in {"id", "target_id", "idempotency_key"}
-    )
+    changed = {"id", "target_id", "idempotency_key", "status", "delivered_at", "updated_at"}
+    kept = [field.column for field in Delivery._meta.concrete_fields if field.column not in changed]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO adapters_target (name, {listed}) SELECT 'history-' || n, {listed} "
@@ -97,8 +91,13 @@ def fill_history(rows: int) -> None:
             [rows],
         )
         cursor.execute(
-            f"INSERT INTO adapters_delivery ({delivery_columns}, target_id, idempotency_key) "
-            f"SELECT {copied}, t.id, 'history-' || t.id FROM adapters_delivery d, adapters_target t "
+            f"INSERT INTO adapters_delivery ({', '.join(kept)}, target_id, idempotency_key, status, "
+            "delivered_at, updated_at) "
+            f"SELECT {', '.join('d.' + column for column in kept)}, t.id, 'history-' || t.id, "
+            "CASE WHEN t.id % 10 = 0 THEN 'dead' ELSE 'delivered' END, "
+            "CASE WHEN t.id % 10 = 0 THEN NULL ELSE now() - t.id * interval '1 second' END, "
+            "now() - t.id * interval '1 second' "
+            "FROM adapters_delivery d, adapters_target t "
             "WHERE d.id = (SELECT min(id) FROM adapters_delivery WHERE status = 'delivered') "
             "AND t.name LIKE 'history-%%'"
         )
@@ -110,23 +109,62 @@ USABLE = ("delivery_delivered", "delivery_dead", "delivery_due")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
-def test_every_read_of_the_deliveries_goes_through_a_partial_index(
+def test_a_quiet_targets_reads_do_not_walk_the_other_targets_history(
     hook_target, django_capture_on_commit_callbacks
 ):
     delivered(django_capture_on_commit_callbacks, 3)
-    fill_history(20_000)
+    fill_history(50_000)  # other targets finished 50,000 deliveries in the last 14 hours
     with CaptureQueriesContext(connection) as captured:
         target_figures(hook_target, timezone.now())
     reads = [query["sql"] for query in captured.captured_queries if '"adapters_delivery"' in query["sql"]]
-    assert len(reads) == 5, reads  # the window, its dead letters, the rest, the lags, the hour's dead
+    assert len(reads) == 6, (
+        reads
+    )  # the window's edge and count, its dead, the rest, the lags, the hour's dead
     with connection.cursor() as cursor:
         for sql in reads:
-            cursor.execute(f"EXPLAIN {sql}")
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
             # Not the table, nor a whole index in another order (the unique key's, statement first):
-            # an index that holds only delivered rows, dead letters or the work in hand.
+            # an index that holds only delivered rows, dead letters or the work in hand...
             assert "Seq Scan on adapters_delivery" not in plan, plan
             scans = [line for line in plan.splitlines() if "on adapters_delivery" in line]
             assert scans and all(any(f"using {name} " in line for name in USABLE) for line in scans), plan
-    window = next(sql for sql in reads if "MIN(" in sql.upper())
-    assert f"LIMIT {figures.DAY_SAMPLE}" in window, window
+            # ...and of it only this target's part: a few pages, where the history's entries of the
+            # day fill hundreds (a scan of delivered_at first read them all).
+            pages = sum(
+                int(n) for n in re.findall(r"Buffers: shared (?:hit|read)=(\d+)", plan.split("\n")[1])
+            )
+            assert pages < 30, plan
+    edge = next(sql for sql in reads if "OFFSET" in sql)
+    assert f"LIMIT 2 OFFSET {figures.DAY_SAMPLE - 1}" in edge, edge
+
+
+def test_deliveries_at_the_windows_first_instant_all_count(
+    hook_target, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    # A drain batch records one delivered_at for all its deliveries: the window's edge may fall
+    # inside a batch, and every one of it counts (as the dead letters at that instant do).
+    settings.LRS_ALERT_MIN_DELIVERIES = 1
+    monkeypatch.setattr(figures, "DAY_SAMPLE", 3)
+    now = timezone.now()
+    rows = delivered(django_capture_on_commit_callbacks, 7)
+    batch = now - timedelta(minutes=10)
+    for row in rows[:6]:
+        set_row(row, delivered_at=batch)
+    set_row(rows[6], status=Delivery.DEAD, updated_at=batch)
+
+    assert target_figures(hook_target, now)["success"] == pytest.approx(100 * 6 / 7)
+
+
+def test_exactly_the_sample_keeps_the_whole_day(
+    hook_target, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    settings.LRS_ALERT_MIN_DELIVERIES = 1
+    monkeypatch.setattr(figures, "DAY_SAMPLE", 3)
+    now = timezone.now()
+    rows = delivered(django_capture_on_commit_callbacks, 4)
+    for minutes, row in zip([30, 20, 10], rows[:3], strict=True):
+        set_row(row, delivered_at=now - timedelta(minutes=minutes))
+    set_row(rows[3], status=Delivery.DEAD, updated_at=now - timedelta(hours=2))  # in the day
+
+    assert target_figures(hook_target, now)["success"] == pytest.approx(100 * 3 / 4)

@@ -221,7 +221,9 @@ def parse_json_document(content: bytes, *, path: str) -> Any:
 
 
 def serialize_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact JSON text as UTF-8; ValueError for an infinite number, UnicodeEncodeError for an
+    unpaired surrogate (neither is JSON text)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def merge_json_documents(
@@ -259,7 +261,13 @@ def merge_json_documents(
             path="document",
             rule="merge-object",
         )
-    # What the merge writes back must be JSON text again (a PUT stores the bytes as sent instead).
-    reject_unwritable(new, "body")
-    reject_unwritable(old, "document")
-    return serialize_json({**old, **new})
+    merged = {**old, **new}
+    try:
+        return serialize_json(merged)
+    except (ValueError, UnicodeEncodeError):
+        # The merge writes its result as JSON text again (a PUT stores the bytes as sent): a value
+        # that cannot be (1e400 read as infinity, an unpaired surrogate) is a 400 naming where it
+        # came from, not a stored Infinity or a 500. A stored one the body replaces does not count.
+        for key, value in merged.items():
+            reject_unwritable({key: value}, "body" if key in new else "document")
+        raise

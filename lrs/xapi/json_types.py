@@ -231,7 +231,7 @@ def reject_unwritable(value: Any, path: str) -> None:
     """
     kind = type(value)
     if kind is _BeyondDouble or (kind is float and math.isinf(value)):
-        number = f"the number {value}" if kind is _BeyondDouble else "a number"
+        number = f"the number {short(str(value), 40)}" if kind is _BeyondDouble else "a number"
         fail(
             f"{number} is beyond the range of a double (at most about 1.8e308 in magnitude)",
             path,

@@ -15,11 +15,10 @@ still names its own path and rule.
 Why the JSON text is a sound key: for values as :func:`lrs.xapi.json_types.parse_json` returns
 them (plain dicts with string keys, lists, strings, numbers, booleans, None) two values with the
 same orjson text are the same JSON value, types included (``1``, ``1.0`` and ``true`` are written
-differently; floats in their shortest round-tripping form). Two exceptions, both harmless: an
-infinite float (``1e400`` in the text) is written ``null`` like None, and every remembered
-validator rejects both where it checks a number and accepts both inside extensions; and a value
-orjson cannot write (an integer beyond 64 bits, a lone surrogate, a subclass of dict, str, int or
-list, a datetime) is validated as if nothing were remembered. The validators take parsed JSON
+differently; floats in their shortest round-tripping form). ``parse_json`` returns no infinite
+float (``1e400`` is a 400, rule ``number-range``), which orjson would write ``null`` like None.
+A value orjson cannot write (an integer beyond 64 bits, a lone surrogate, a subclass of dict, str,
+int or list, a datetime) is validated as if nothing were remembered. The validators take parsed JSON
 only: a tuple or a UUID, which orjson writes as an array or a string, would share a key with what
 it looks like. Properties in another order make another key: only a miss.
 

@@ -503,6 +503,12 @@ def test_alternate_syntax_put_stores_a_state(xapi):
     assert send(xapi, "get", STATE, state(stateId="alt")).json() == {"via": "form"}
 
 
+def test_a_stored_value_the_merge_replaces_does_not_stop_it(xapi):
+    assert send(xapi, "put", STATE, state(), b'{"far": 1e400, "keep": 1}').status_code == 204
+    assert send(xapi, "post", STATE, state(), b'{"far": 2}').status_code == 204
+    assert send(xapi, "get", STATE, state()).json() == {"far": 2, "keep": 1}
+
+
 @pytest.mark.parametrize(
     ("stored", "posted", "path", "rule"),
     [

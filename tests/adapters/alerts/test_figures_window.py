@@ -36,11 +36,16 @@ def set_row(row: Delivery, **values) -> None:
     Delivery.objects.filter(pk=row.pk).update(**values)
 
 
-def test_a_target_that_delivered_more_than_the_sample_is_judged_since_its_sample_th_latest_delivery(
-    hook_target, django_capture_on_commit_callbacks, monkeypatch, settings
-):
+@pytest.fixture
+def sample_of_three(monkeypatch, settings):
+    """A day's figures judged from one delivery on, over a sample of three."""
     settings.LRS_ALERT_MIN_DELIVERIES = 1
     monkeypatch.setattr(figures, "DAY_SAMPLE", 3)
+
+
+def test_a_target_that_delivered_more_than_the_sample_is_judged_since_its_sample_th_latest_delivery(
+    hook_target, django_capture_on_commit_callbacks, sample_of_three
+):
     now = timezone.now()
     rows = delivered(django_capture_on_commit_callbacks, 9)
     # Five delivered 50, 40, 30, 20 and 10 minutes ago: the window begins 30 minutes ago.
@@ -140,12 +145,10 @@ def test_a_quiet_targets_reads_do_not_walk_the_other_targets_history(
 
 
 def test_deliveries_at_the_windows_first_instant_all_count(
-    hook_target, django_capture_on_commit_callbacks, monkeypatch, settings
+    hook_target, django_capture_on_commit_callbacks, sample_of_three
 ):
     # A drain batch records one delivered_at for all its deliveries: the window's edge may fall
     # inside a batch, and every one of it counts (as the dead letters at that instant do).
-    settings.LRS_ALERT_MIN_DELIVERIES = 1
-    monkeypatch.setattr(figures, "DAY_SAMPLE", 3)
     now = timezone.now()
     rows = delivered(django_capture_on_commit_callbacks, 7)
     batch = now - timedelta(minutes=10)
@@ -157,10 +160,8 @@ def test_deliveries_at_the_windows_first_instant_all_count(
 
 
 def test_exactly_the_sample_keeps_the_whole_day(
-    hook_target, django_capture_on_commit_callbacks, monkeypatch, settings
+    hook_target, django_capture_on_commit_callbacks, sample_of_three
 ):
-    settings.LRS_ALERT_MIN_DELIVERIES = 1
-    monkeypatch.setattr(figures, "DAY_SAMPLE", 3)
     now = timezone.now()
     rows = delivered(django_capture_on_commit_callbacks, 4)
     for minutes, row in zip([30, 20, 10], rows[:3], strict=True):

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
 from django.db import transaction
 from django.utils import timezone
 
@@ -41,6 +40,7 @@ from lrs.statements.selectors import (
     voided_by,
     with_cursor,
 )
+from lrs.xapi.json_fast import parse_stored
 
 
 def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | None = None) -> list[int]:
@@ -256,7 +256,7 @@ def pages_taken(
         pairs = [
             (pk, statement)
             for pk, text in zip(page.statement_pks, page.statements, strict=True)
-            if statement_matches(statement := orjson.loads(text), target.filter)
+            if statement_matches(statement := parse_stored(text), target.filter)
         ]
         yield pairs, len(page.statement_pks), page.more_after
         if page.more_after is None:

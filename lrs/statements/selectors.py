@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format
+from lrs.xapi.json_fast import parse_stored
 
 FORMATS = ("exact", "ids", "canonical")
 
@@ -348,7 +349,7 @@ def statements_keyed_by_pk(
     rows = Statement.objects.filter(id__in=list(pks))
     if live_only:
         rows = rows.filter(voided=False)
-    return {row.id: json.loads(render(row.payload)) for row in rows.only("id", "payload")}
+    return {row.id: parse_stored(render(row.payload)) for row in rows.only("id", "payload")}
 
 
 def live_statement_pks(pks: Iterable[int]) -> set[int]:

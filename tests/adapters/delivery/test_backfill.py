@@ -107,6 +107,24 @@ def test_a_finished_backfill_is_not_resumed_a_new_run_starts(django_capture_on_c
 
 
 @pytest.mark.django_db
+def test_a_statement_stored_with_infinity_and_a_huge_integer_is_backfilled_too(
+    django_capture_on_commit_callbacks,
+):
+    # Before number ranges were checked (rule number-range), 1e400 beside an integer beyond 64 bits
+    # was stored as the text Infinity, which orjson refuses: the backfill stopped on that page, and
+    # every resume with it. Such rows stay in stores that ran the older code.
+    store(3)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE lrs_statement SET payload = replace(payload, '\"verb\"', "
+            '\'"extra":[Infinity,123456789012345678901234567890],"verb"\') '
+            "WHERE id = (SELECT min(id) FROM lrs_statement)"
+        )
+    target = late_target()
+    assert backfill(target=target) == {"matched": 3, "created": 3, "requeued": 0, "skipped": 0}
+
+
+@pytest.mark.django_db
 def test_the_command_shows_count_rate_and_eta_and_says_when_it_resumes(django_capture_on_commit_callbacks):
     store(6)
     target = late_target()

@@ -343,8 +343,7 @@ def statements_by_pk(
 def statements_keyed_by_pk(
     pks: Iterable[int], *, query: StatementQuery | None = None, live_only: bool = False
 ) -> dict[int, dict]:
-    """``statements_by_pk`` as a mapping from primary key (statements since deleted are absent,
-    and voided ones with ``live_only``)."""
+    """``statements_by_pk`` keyed by primary key (deleted ones absent, voided ones with ``live_only``)."""
     render = payload_renderer(query or StatementQuery())
     rows = Statement.objects.filter(id__in=list(pks))
     if live_only:

@@ -26,7 +26,7 @@ from adapters.ops.selectors import delivery_lags, percentile
 DAY_SAMPLE = 10_000
 # Created in the window and not finished: the work in hand and the held rows (through
 # delivery_due, by status). Cancelled rows are left out: they are history, kept for good.
-_UNFINISHED = [Delivery.PENDING, Delivery.IN_FLIGHT, Delivery.RETRYING, Delivery.UNKNOWN, Delivery.HELD]
+_UNFINISHED = [*Delivery.OPEN, Delivery.UNKNOWN, Delivery.HELD]
 
 
 def day_window(target: Target, now: datetime) -> tuple[datetime, int]:

@@ -36,11 +36,20 @@ _LONG_DIGIT_RUN = b"9" * 19
 _ESCAPED_COLONS = (b"\\u003a", b"\\u003A")
 
 
+def _utf8(text: str | bytes) -> bytes:
+    return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+
+
+def _has_long_digit_run(data: bytes) -> bool:
+    """A run of 19 or more digits: where orjson may read an integer beyond 64 bits as a float."""
+    return _LONG_DIGIT_RUN in data.translate(_DIGIT_MASK)
+
+
 def parse_fast(text: str | bytes) -> Any | None:
     """The value of ``text`` parsed by orjson, or None when the careful parser must decide (see the
     module docstring). A value returned is exactly what ``json.loads`` returns for the text."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_DIGIT_RUN in data.translate(_DIGIT_MASK):
+    data = _utf8(text)
+    if _has_long_digit_run(data):
         return None
     try:
         value = orjson.loads(data)
@@ -62,8 +71,8 @@ def parse_stored(text: str | bytes) -> Any:
     digits (an integer beyond 64 bits, which orjson reads as a float) or is text orjson refuses:
     ``Infinity``, which statements stored before numbers beyond a double were a 400 (rule
     ``number-range``) may hold. No duplicate check: what is stored was checked on the way in."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_DIGIT_RUN not in data.translate(_DIGIT_MASK):
+    data = _utf8(text)
+    if not _has_long_digit_run(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -37,7 +37,7 @@ from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
 from lrs.xapi.formats import parse_accept_language
 from lrs.xapi.multipart import AttachmentPart, build_multipart_response, parse_statement_request
-from lrs.xapi.statement import validate_statements
+from lrs.xapi.statement import body_path, validate_statements
 from lrs.xapi.timestamps import format_timestamp
 from lrs.xapi.uuids import parse_uuid
 
@@ -56,7 +56,7 @@ def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
             path="Content-Type",
             rule="content-type",
         )
-    return request.json_body(path="statement"), []
+    return request.json_body(path=body_path(request.body)), []
 
 
 def _store(request: XAPIRequest, statements: list[Any], parts: list[AttachmentPart]) -> list[str]:

@@ -166,11 +166,9 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
         return value
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                fail(f"property {key!r} occurs more than once", child(path, key), "duplicate-property")
-            result[key] = value
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            raise _DuplicateProperty
         return result
 
     beyond_range: list[_BeyondDouble] = []
@@ -186,8 +184,9 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
         value = json.loads(
             text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant, parse_float=read_float
         )
-    except XAPIValidationError:
-        raise
+    except _DuplicateProperty:
+        key, where = _first_duplicate(json.loads(text, object_pairs_hook=_Pairs), path) or ("", path)
+        fail(f"property {key!r} occurs more than once", where, "duplicate-property")
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"not valid JSON: {exc}", path, "json")
     except RecursionError:
@@ -196,6 +195,35 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
     if beyond_range or escape.search(text):  # rare: only then walk the value
         reject_unwritable(value, path)
     return value
+
+
+class _DuplicateProperty(Exception):
+    """An object of the text being parsed has a property twice; where is found afterwards."""
+
+
+class _Pairs(list):
+    """An object's members as read, duplicates kept (``object_pairs_hook``)."""
+
+
+def _first_duplicate(value: Any, path: str) -> tuple[str, str] | None:
+    """The first property found twice in one object (depth first, in text order) and its path,
+    e.g. ``statements[2].result.extensions["https://..."]``. Only reached once parsing found one."""
+    if type(value) is _Pairs:
+        seen: set[str] = set()
+        for key, _item in value:
+            if key in seen:
+                return key, child(path, key)
+            seen.add(key)
+        items = ((child(path, key), item) for key, item in value)
+    elif type(value) is list:
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _first_duplicate(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 class _BeyondDouble(str):

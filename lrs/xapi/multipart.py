@@ -59,6 +59,7 @@ from email.utils import collapse_rfc2231_value
 from typing import Any
 
 from lrs.xapi.json_types import fail, parse_json
+from lrs.xapi.statement import body_path
 
 MULTIPART_MIXED = "multipart/mixed"
 HASH_HEADER = "X-Experience-API-Hash"
@@ -200,9 +201,9 @@ def parse_statement_request(body: bytes, content_type_header: str) -> tuple[obje
             "multipart-first-part",
         )
     try:
-        statements = parse_json(statement_bytes, path="statement")
+        statements = parse_json(statement_bytes, path=body_path(statement_bytes))
     except RecursionError:
-        fail("the statements JSON is nested too deeply", "statement", "json")
+        fail("the statements JSON is nested too deeply", body_path(statement_bytes), "json")
     parts: list[AttachmentPart] = []
     for index, raw in enumerate(raw_parts[1:], start=1):
         path = f"multipart[{index}]"

@@ -219,6 +219,17 @@ def validate_statement(statement: object, *, version: str = "1.0.3", path: str =
     found.raise_if_any()
 
 
+def body_path(body: str | bytes) -> str:
+    """What an error found while reading a statements body (a duplicate property, a number beyond
+    range) starts its path with: ``statements`` for an array, so its statements are named
+    ``statements[i]`` as :func:`validate_statements` names those of a batch, ``statement`` for a
+    single statement. Read from the first character, as the parser has not finished."""
+    if isinstance(body, bytes):
+        start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]  # after a UTF-8 byte order mark
+        return "statements" if start == b"[" else "statement"
+    return "statements" if body.lstrip("\ufeff \t\r\n")[:1] == "[" else "statement"
+
+
 def validate_statements(statements: Sequence[object], *, version: str = "1.0.3") -> None:
     """Validate a batch, raising the first error with every error of every statement in its
     ``errors`` (at most ``MAX_ERRORS``); paths are ``statements[i]...`` for a batch of more

@@ -24,6 +24,12 @@ def _with_extension(value: object) -> dict:
     return statement
 
 
+def _named(count: int) -> str:
+    """How an error names the last statement of a body of ``count``: as validation does, whether
+    it was found while reading the JSON text or while validating the statement."""
+    return f"statements[{count - 1}]" if count > 1 else "statement"
+
+
 # One statement, a small batch (one multi-table INSERT) and a large one (COPY) take different writers.
 BATCH_SIZES = pytest.mark.parametrize("count", [1, 3, 20], ids=["single", "small-batch", "copy-batch"])
 
@@ -48,8 +54,7 @@ def test_an_unpaired_surrogate_escape_is_a_400_naming_the_value_and_nothing_is_s
     assert response.status_code == 400, response.content
     error = response.json()
     assert error["rule"] == "unpaired-surrogate"
-    index = f"[{count - 1}]" if count > 1 else ""
-    assert error["path"] == f'statement{index}.result.extensions["{EXTENSION}"]'
+    assert error["path"] == f'{_named(count)}.result.extensions["{EXTENSION}"]'
     assert Statement.objects.count() == 0
 
 
@@ -83,8 +88,7 @@ def test_a_number_beyond_a_double_is_a_400_naming_the_value_and_nothing_is_store
     error = response.json()
     assert error["rule"] == "number-range"
     assert number in error["message"]
-    index = f"[{count - 1}]" if count > 1 else ""
-    assert error["path"] == f'statement{index}.result.extensions["{EXTENSION}"]'
+    assert error["path"] == f'{_named(count)}.result.extensions["{EXTENSION}"]'
     assert Statement.objects.count() == 0
 
 
@@ -95,3 +99,24 @@ def test_the_largest_double_is_kept(xapi):
     assert response.status_code == 200, response.content
     served = xapi.get_statements(statementId=statement["id"], format="exact")
     assert json.loads(served.content)["result"]["extensions"][EXTENSION] == 1.7976931348623157e308
+
+
+@pytest.mark.parametrize("fault", ["duplicate-property", "type"])
+def test_a_fault_in_a_batch_is_named_statements_index_whether_found_reading_or_validating(xapi, fault):
+    # The JSON reader finds a duplicate property (or a number beyond range, an unpaired surrogate),
+    # the validator every other fault: both name the statement as statements[i], so a client maps
+    # either back to its batch the same way.
+    statements = [_with_extension("fine") for _ in range(3)]
+    if fault == "type":
+        statements[2]["result"]["success"] = "yes"
+    body = json.dumps(statements)
+    if fault == "duplicate-property":
+        head, tail = body.rsplit('"fine"', 1)
+        body = f'{head}"fine", "{EXTENSION}": 2{tail}'
+    response = xapi.post_json("/xapi/statements", body)
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert error["rule"] == fault
+    place = f'extensions["{EXTENSION}"]' if fault == "duplicate-property" else "success"
+    assert error["path"] == f"statements[2].result.{place}"
+    assert Statement.objects.count() == 0

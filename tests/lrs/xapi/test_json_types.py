@@ -83,10 +83,19 @@ def test_booleans_must_be_json_booleans_even_if_the_string_looks_boolean(value):
     )
 
 
+def test_a_property_used_twice_is_named_by_its_full_path():
+    text = '[{"a": 1}, {"a": {"list": [0, {"x": 1, "en-US": 2, "en-US": 3}]}}]'
+    assert_rejected(
+        lambda: parse_json(text, path="statements"),
+        path='statements[1].a.list[1]["en-US"]',
+        rule="duplicate-property",
+    )
+
+
 def test_parse_json_rejects_a_property_used_twice():
     assert_rejected(
         lambda: parse_json('{"actor": {"mbox": "mailto:a@b.c", "mbox": "mailto:d@e.f"}}', path="body"),
-        path="body.mbox",
+        path="body.actor.mbox",
         rule="duplicate-property",
     )
 

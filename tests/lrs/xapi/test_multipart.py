@@ -308,7 +308,7 @@ def test_deeply_nested_statement_json_is_a_400_naming_the_depth_limit() -> None:
         f"--{SUITE_BOUNDARY}{CRLF}Content-Type: application/json{CRLF}{CRLF}{text}{CRLF}--{SUITE_BOUNDARY}--"
     )
     error = rejects(
-        lambda: parse_statement_request(body.encode(), SUITE_HEADER), path="statement", rule="json-depth"
+        lambda: parse_statement_request(body.encode(), SUITE_HEADER), path="statements", rule="json-depth"
     )
     assert "LRS_MAX_JSON_DEPTH" in error.message
 

@@ -55,7 +55,13 @@ class DatabaseAttachmentStore:
             for part in parts
         }
         if rows:
-            AttachmentContent.objects.bulk_create(rows.values(), ignore_conflicts=True)
+            # An upsert, not DO NOTHING: it locks an existing row until the statement naming it
+            # commits, so an erasure deleting unreferenced bytes meanwhile waits and then sees the
+            # reference (or deleted first, and the insert writes the bytes again). See
+            # lrs.statements.erasure._delete_unreferenced_attachments.
+            AttachmentContent.objects.bulk_create(
+                rows.values(), update_conflicts=True, unique_fields=["sha2"], update_fields=["length"]
+            )
 
     def get_many(self, sha2s: Iterable[str]) -> dict[str, AttachmentPart]:
         wanted = set(sha2s)

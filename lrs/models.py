@@ -8,7 +8,7 @@ from lrs.activities.models import Activity
 from lrs.attachment_store import AttachmentContent
 from lrs.credentials.models import Credential
 from lrs.documents.models import Document
-from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
 
 __all__ = [
     "Activity",
@@ -18,4 +18,5 @@ __all__ = [
     "Statement",
     "StatementActivity",
     "StatementAgent",
+    "StatementAttachment",
 ]

@@ -29,8 +29,8 @@ from typing import Any
 from django.db import transaction
 
 from lrs.attachment_store import AttachmentContent
-from lrs.statements.indexing import statement_index_entries
-from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.indexing import statement_attachment_hashes, statement_index_entries
+from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
 from lrs.xapi.agents import IFI_PROPERTIES, agent_ifi
 from lrs.xapi.json_types import compact_json
 
@@ -96,13 +96,15 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
                 .filter(id__in=ordered[start : start + CHUNK])
                 .order_by("id")
             )
-            updated, agent_rows = [], []
+            updated, agent_rows, unreferenced = [], [], []
             for row in rows:
                 before = json.loads(row.payload)
                 after = rewrite(before, wanted, pseudonym)
                 if after == before:
                     continue
-                dropped |= _signature_hashes(before) - _signature_hashes(after)
+                gone = set(statement_attachment_hashes(before)) - set(statement_attachment_hashes(after))
+                dropped |= gone
+                unreferenced += [(row.id, sha2) for sha2 in gone]
                 row.payload = compact_json(after)
                 row.actor_ifi = agent_ifi(after["actor"])
                 obj = after["object"]
@@ -120,6 +122,8 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
                 )
                 StatementAgent.objects.filter(statement_id__in=[row.id for row in updated]).delete()
                 StatementAgent.objects.bulk_create(agent_rows)
+                for pk, sha2 in unreferenced:  # a dropped signature, now and then
+                    StatementAttachment.objects.filter(statement_id=pk, sha2=sha2).delete()
                 changed += len(updated)
     _delete_unreferenced_attachments(dropped)
     return changed
@@ -134,10 +138,9 @@ def delete_statements(pks: Iterable[int]) -> dict[str, int]:
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
         with transaction.atomic():
-            for payload in Statement.objects.filter(id__in=chunk).values_list("payload", flat=True):
-                hashes |= {
-                    item["sha2"] for item in json.loads(payload).get("attachments") or [] if "sha2" in item
-                }
+            references = StatementAttachment.objects.filter(statement_id__in=chunk)
+            hashes.update(references.values_list("sha2", flat=True))
+            references.delete()
             counts["agent_index_rows"] += StatementAgent.objects.filter(statement_id__in=chunk).delete()[0]
             counts["activity_index_rows"] += StatementActivity.objects.filter(
                 statement_id__in=chunk
@@ -148,16 +151,24 @@ def delete_statements(pks: Iterable[int]) -> dict[str, int]:
     return counts
 
 
-def _signature_hashes(statement: dict) -> set[str]:
-    return {
-        item["sha2"]
-        for item in statement.get("attachments") or []
-        if item.get("usageType") == SIGNATURE_USAGE and "sha2" in item
-    }
-
-
 def _delete_unreferenced_attachments(hashes: set[str]) -> int:
-    """Attachment bytes are shared by hash: delete those no remaining statement names. (A scan of
-    the payloads per hash: erasure is rare, and a missed reference would break another's record.)"""
-    gone = [sha2 for sha2 in hashes if not Statement.objects.filter(payload__contains=sha2).exists()]
-    return AttachmentContent.objects.filter(sha2__in=gone).delete()[0] if gone else 0
+    """Attachment bytes are shared by hash: delete those no stored statement names any more.
+
+    The rows are locked first, then their references read: a statement naming one of them that
+    is being stored meanwhile either locked the row before (``DatabaseAttachmentStore.put_many``,
+    an upsert), and its reference is read once it committed, or waits for this transaction and
+    then writes the bytes again. Without the lock, bytes a statement had just been accepted with
+    could be deleted under it. In READ COMMITTED each query reads what committed before it began.
+    https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED"""
+    if not hashes:
+        return 0
+    with transaction.atomic():
+        locked = list(
+            AttachmentContent.objects.select_for_update()
+            .filter(sha2__in=hashes)
+            .order_by("sha2")  # one order for every deleter: no deadlock between two
+            .values_list("sha2", flat=True)
+        )
+        named = set(StatementAttachment.objects.filter(sha2__in=locked).values_list("sha2", flat=True))
+        gone = [sha2 for sha2 in locked if sha2 not in named]
+        return AttachmentContent.objects.filter(sha2__in=gone).delete()[0] if gone else 0

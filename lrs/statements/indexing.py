@@ -78,3 +78,18 @@ def statement_index_entries(statement: dict) -> tuple[dict[str, bool], dict[str,
     activities: dict[str, bool] = {}
     _collect(statement, agents, activities, top_level=True)
     return agents, activities
+
+
+def statement_attachment_hashes(statement: dict) -> list[str]:
+    """The ``sha2`` of each attachment of a stored statement and of its SubStatement, in order,
+    without repeats: the hashes whose bytes it needs (Data 2.4.11, 2.4.4.3 SubStatement)."""
+    hashes: dict[str, None] = {}
+    holders = [statement]
+    obj = statement.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        holders.append(obj)
+    for holder in holders:
+        for attachment in holder.get("attachments") or ():
+            if isinstance(attachment, dict) and isinstance(attachment.get("sha2"), str):
+                hashes.setdefault(attachment["sha2"], None)
+    return list(hashes)

@@ -126,3 +126,27 @@ class StatementActivity(models.Model):
 
     def __str__(self) -> str:
         return self.activity_id
+
+
+class StatementAttachment(models.Model):
+    """An attachment a statement (or its SubStatement) names by ``sha2`` (Data 2.4.11): what keeps
+    the shared bytes of that hash (``AttachmentContent``) alive. Erasure and retention delete the
+    bytes of a hash only when no row names it, found through the ``sha2`` index; before these
+    rows, each hash cost a scan of every stored statement's text. Written with the statement
+    (``lrs.statements.rows.index_tables``); most statements have no attachment and no row."""
+
+    pk = models.CompositePrimaryKey("statement_id", "sha2")
+    statement = models.ForeignKey(
+        Statement,
+        on_delete=models.CASCADE,
+        related_name="attachment_refs",
+        db_index=False,
+        db_constraint=False,
+    )
+    sha2 = models.CharField(max_length=128)
+
+    class Meta:
+        indexes = [models.Index(fields=["sha2"], name="stmtattachment_sha2")]
+
+    def __str__(self) -> str:
+        return self.sha2

@@ -15,8 +15,8 @@ from typing import Any
 
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import CompanionRows
-from lrs.statements.indexing import statement_index_entries
-from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.indexing import statement_attachment_hashes, statement_index_entries
+from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
 from lrs.statements.signals import statements_storing
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.json_types import compact_json
@@ -127,18 +127,22 @@ def companion_rows(rows: list[StatementRow], statements: list[dict]) -> list[Com
 
 def index_tables(rows: list[StatementRow], statements: list[dict], stored: Any) -> list[CompanionRows]:
     """The ``StatementAgent`` / ``StatementActivity`` rows of a batch (all share ``stored``: a
-    datetime, or ``STORED_IN_DATABASE``)."""
+    datetime, or ``STORED_IN_DATABASE``) and its ``StatementAttachment`` rows (usually none)."""
     agent_rows: list[tuple] = []
     activity_rows: list[tuple] = []
+    attachment_rows: list[tuple] = []
     for row, statement in zip(rows, statements, strict=True):
         agents, activities = statement_index_entries(statement)
         pk = row.id
         agent_rows.extend([(pk, ifi, direct) for ifi, direct in agents.items()])
         activity_rows.extend([(pk, activity_id, direct) for activity_id, direct in activities.items()])
+        if "attachments" in statement or statement["object"].get("objectType") == "SubStatement":
+            attachment_rows.extend([(pk, sha2) for sha2 in statement_attachment_hashes(statement)])
     shared = {"stored": stored}
     return [
         CompanionRows(StatementAgent, ("statement_id", "agent_ifi", "direct"), agent_rows, shared),
         CompanionRows(StatementActivity, ("statement_id", "activity_id", "direct"), activity_rows, shared),
+        CompanionRows(StatementAttachment, ("statement_id", "sha2"), attachment_rows),
     ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -59,3 +62,39 @@ def test_index_rows_keep_their_values_when_keyed_by_statement_and_ifi():
             "INSERT INTO lrs_statementagent (statement_id, agent_ifi, direct, stored) "
             "VALUES (7, 'mailto:a@example.com', false, now())"
         )
+
+
+ATTACHMENT_REFERENCES = ("lrs", "0008_statement_attachment_references")
+
+
+def _insert_statement(cursor, pk: int, payload: str) -> None:
+    cursor.execute(
+        "INSERT INTO lrs_statement (id, statement_id, payload, stored, timestamp, version, verb_id, "
+        "object_type, is_voiding, voided) VALUES (%s, %s, %s, now(), now(), '1.0.0', 'v', 'Activity', "
+        "false, false)",
+        [pk, str(uuid.uuid4()), payload],
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_statements_stored_before_attachment_references_get_theirs():
+    _migrate(COMPOSITE_KEYS)
+    own = {"sha2": "a" * 64, "usageType": "u", "contentType": "text/plain", "length": 1, "display": {}}
+    inner = {**own, "sha2": "b" * 64}
+    payloads = {
+        1: json.dumps({"attachments": [own, own], "object": {"id": "x"}}),
+        2: json.dumps({"object": {"objectType": "SubStatement", "attachments": [inner]}}),
+        # Only text mentioning attachments: no row.
+        3: json.dumps({"object": {"id": "x"}, "result": {"response": '"attachments" in a response'}}),
+        # Stored with Infinity before number-range: still read.
+        4: '{"attachments": [' + json.dumps(inner) + '], "result": {"score": {"raw": Infinity}}}',
+        5: json.dumps({"object": {"id": "x"}}),
+    }
+    with connection.cursor() as cursor:
+        for pk, payload in payloads.items():
+            _insert_statement(cursor, pk, payload)
+    _migrate(ATTACHMENT_REFERENCES)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_id, sha2 FROM lrs_statementattachment ORDER BY statement_id, sha2")
+        assert cursor.fetchall() == [(1, "a" * 64), (2, "b" * 64), (4, "b" * 64)]

@@ -1,0 +1,248 @@
+"""``StatementAttachment``: which stored statements name which attachment hash (their own
+attachments and their SubStatement's), written with the statement on every write path, and what
+erasure and retention read to decide whether shared attachment bytes may go: without a scan of
+every statement's text, and never from under a statement being stored at the same moment.
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#2411-attachments
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from lrs.attachment_store import AttachmentContent, attachment_store
+from lrs.statements.erasure import delete_statements, pseudonymise_statements
+from lrs.statements.models import Statement, StatementAttachment
+from lrs.statements.single import definition_cache, id_pool
+from lrs.statements.store import statement_store
+from lrs.xapi.multipart import AttachmentPart
+from tests.conftest import make_statement
+
+SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
+
+
+@pytest.fixture(autouse=True)
+def empty_caches():
+    for forget in (id_pool.forget, definition_cache.clear):
+        forget()
+    yield
+    for forget in (id_pool.forget, definition_cache.clear):
+        forget()
+
+
+def attachment(data: bytes, *, file_url: bool = False, usage: str = "http://example.com/certificate") -> dict:
+    described = {
+        "usageType": usage,
+        "display": {"en-US": "certificate"},
+        "contentType": "text/plain",
+        "length": len(data),
+        "sha2": hashlib.sha256(data).hexdigest(),
+    }
+    if file_url:
+        described["fileUrl"] = "https://files.example.com/certificate.txt"
+    return described
+
+
+def part(data: bytes) -> AttachmentPart:
+    return AttachmentPart(sha2=hashlib.sha256(data).hexdigest(), content_type="text/plain", data=data)
+
+
+def with_attachments(*described: dict) -> dict:
+    return {**make_statement(statement_id=str(uuid.uuid4())), "attachments": list(described)}
+
+
+def references(statement_id: str) -> list[str]:
+    pk = Statement.objects.get(statement_id=statement_id).pk
+    return sorted(StatementAttachment.objects.filter(statement_id=pk).values_list("sha2", flat=True))
+
+
+def pk_of(statement_id: str) -> int:
+    return Statement.objects.get(statement_id=statement_id).pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [1, 3, 20], ids=["single", "small-batch", "copy-batch"])
+def test_every_write_path_records_the_hashes_a_statement_names(count):
+    # Warm: the single statement then takes the one-SQL fast path (a fileUrl needs no part).
+    statement_store(statements=[make_statement(), make_statement()], credential=None)
+    statements = [with_attachments(attachment(f"own {i}".encode(), file_url=True)) for i in range(count)]
+    statements.append(make_statement(statement_id=str(uuid.uuid4())))  # none: no row
+    for statement in statements if count == 1 else [statements]:
+        batch = statement if isinstance(statement, list) else [statement]
+        statement_store(statements=batch, credential=None)
+    for index, statement in enumerate(statements[:-1]):
+        assert references(statement["id"]) == [hashlib.sha256(f"own {index}".encode()).hexdigest()]
+    assert references(statements[-1]["id"]) == []
+
+
+@pytest.mark.django_db
+def test_a_substatements_attachments_are_recorded_with_the_statements_own():
+    own, inner = attachment(b"own", file_url=True), attachment(b"inner", file_url=True)
+    statement = with_attachments(own, own)  # the same hash twice: one row
+    statement["object"] = {
+        "objectType": "SubStatement",
+        "actor": {"mbox": "mailto:planner@example.com"},
+        "verb": {"id": "http://example.com/verbs/planned"},
+        "object": {"id": "http://example.com/courses/next"},
+        "attachments": [inner],
+    }
+    statement_store(statements=[statement], credential=None)
+    assert references(statement["id"]) == sorted([own["sha2"], inner["sha2"]])
+
+
+@pytest.mark.django_db
+def test_deleting_keeps_bytes_another_statement_names_and_reads_no_statement_text():
+    shared, own = attachment(b"shared"), attachment(b"only the old one's")
+    old = with_attachments(shared, own)
+    statement_store(
+        statements=[old], credential=None, attachments=[part(b"shared"), part(b"only the old one's")]
+    )
+    kept = with_attachments(shared)
+    statement_store(statements=[kept], credential=None, attachments=[part(b"shared")])
+
+    with CaptureQueriesContext(connection) as captured:
+        counts = delete_statements([pk_of(old["id"])])
+
+    assert counts["attachments"] == 1
+    assert set(AttachmentContent.objects.values_list("sha2", flat=True)) == {shared["sha2"]}
+    assert references(kept["id"]) == [shared["sha2"]]
+    assert not StatementAttachment.objects.filter(sha2=own["sha2"]).exists()
+    # Whether bytes are still named is read from the reference rows: no scan of statement text
+    # (it was a LIKE '%<sha2>%' over every stored statement, once per hash).
+    assert not [q["sql"] for q in captured.captured_queries if "LIKE" in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_pseudonymising_drops_a_signature_with_its_reference_and_bytes():
+    signature = attachment(b"signed by the learner", usage=SIGNATURE)
+    signature["contentType"] = "application/octet-stream"
+    statement = with_attachments(signature)
+    # Stored directly: a real signature would need a JWS; the rewrite is what is under test.
+    statement_store(
+        statements=[{**statement, "attachments": [attachment(b"x", file_url=True)]}], credential=None
+    )
+    pk = pk_of(statement["id"])
+    row = Statement.objects.get(pk=pk)
+    payload = row.payload.replace(attachment(b"x", file_url=True)["sha2"], signature["sha2"]).replace(
+        "http://example.com/certificate", SIGNATURE
+    )
+    Statement.objects.filter(pk=pk).update(payload=payload)
+    StatementAttachment.objects.filter(statement_id=pk).update(sha2=signature["sha2"])
+    attachment_store().put_many([part(b"signed by the learner")])
+
+    changed = pseudonymise_statements(
+        [pk],
+        ["mbox::mailto:learner@example.com"],
+        lambda ifi: {"homePage": "https://p.example", "name": "p1"},
+    )
+
+    assert changed == 1
+    assert references(statement["id"]) == []
+    assert not AttachmentContent.objects.exists()
+
+
+def _wait_for_lock_wait(query_start: str, thread: threading.Thread) -> bool:
+    """Whether a backend waits on a lock with a query starting so, within 10 s (False at once
+    when ``thread`` has finished instead)."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline and thread.is_alive():
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                [query_start + "%"],
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+def _in_thread(work, *, hold: threading.Event | None = None, held: threading.Event | None = None):
+    """Run ``work`` in its own connection and transaction; with ``held``/``hold``: signal once
+    ``work`` ran, and commit only when ``hold`` is set."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                if held is not None:
+                    held.set()
+                    assert hold is not None and hold.wait(10)
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bytes_a_statement_is_being_stored_with_survive_an_erasure_that_checks_meanwhile():
+    shared = attachment(b"the same certificate")
+    old = with_attachments(shared)
+    statement_store(statements=[old], credential=None, attachments=[part(b"the same certificate")])
+    new = with_attachments(shared)
+    stored, commit = threading.Event(), threading.Event()
+    # The new statement is written, not yet committed, when the erasure of the old one checks
+    # whether anything still names the bytes.
+    storing, storing_errors = _in_thread(
+        lambda: statement_store(
+            statements=[new], credential=None, attachments=[part(b"the same certificate")]
+        ),
+        held=stored,
+        hold=commit,
+    )
+    try:
+        assert stored.wait(10)
+        erasing, erasing_errors = _in_thread(lambda: delete_statements([pk_of(old["id"])]))
+        waited = _wait_for_lock_wait("SELECT", erasing)
+    finally:
+        commit.set()
+        storing.join(10)
+    erasing.join(10)
+    assert storing_errors == [] and erasing_errors == []
+    assert not Statement.objects.filter(statement_id=old["id"]).exists()
+    assert references(new["id"]) == [shared["sha2"]]
+    # Before the lock, the erasure did not wait, saw no committed statement naming the bytes and
+    # deleted them: the new statement was accepted and its attachment lost.
+    assert shared["sha2"] in attachment_store().get_many([shared["sha2"]]), "the accepted attachment is lost"
+    assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"
+    assert waited, "the erasure did not wait for the statement being stored"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_stored_while_an_erasure_deletes_its_bytes_writes_them_again():
+    shared = attachment(b"the same certificate")
+    old = with_attachments(shared)
+    statement_store(statements=[old], credential=None, attachments=[part(b"the same certificate")])
+    new = with_attachments(shared)
+    deleted, commit = threading.Event(), threading.Event()
+    # The erasure has deleted the bytes (nothing else named them), not yet committed, when the
+    # new statement comes with the same attachment.
+    erasing, erasing_errors = _in_thread(
+        lambda: delete_statements([pk_of(old["id"])]), held=deleted, hold=commit
+    )
+    try:
+        assert deleted.wait(10)
+        storing, storing_errors = _in_thread(
+            lambda: statement_store(
+                statements=[new], credential=None, attachments=[part(b"the same certificate")]
+            )
+        )
+        assert _wait_for_lock_wait("INSERT", storing), "the statement did not wait for the erasure"
+    finally:
+        commit.set()
+        erasing.join(10)
+    storing.join(10)
+    assert storing_errors == [] and erasing_errors == []
+    assert references(new["id"]) == [shared["sha2"]]
+    assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"

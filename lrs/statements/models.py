@@ -7,6 +7,8 @@ together with ``stored`` so that a filtered, ordered, limited query is an
 index scan. ``StatementAgent`` / ``StatementActivity`` rows answer the
 ``agent``/``activity`` filters, with ``direct`` marking actor/object (the plain
 filter) against anything else (``related_agents`` / ``related_activities``).
+``StatementAttachment`` rows say which statements name which attachment hash: the bytes are
+shared by hash and may go only when none does.
 
 Foreign keys on the ingest path (statement -> credential, index row -> statement, and the
 fan-out's delivery -> statement/target) have no database constraint (``db_constraint=False``):

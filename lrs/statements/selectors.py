@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from lrs.statements.indexing import statement_attachment_hashes
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format
 from lrs.xapi.json_fast import parse_stored
@@ -262,14 +263,12 @@ def statement_list(query: StatementQuery) -> StatementPage:
 
 
 def attachment_hashes(payloads: list[str]) -> list[str]:
-    """The ``sha2`` of every attachment of these stored statements, in order, without repeats
-    (for ``attachments=true`` responses, Communication 2.1.3)."""
+    """The ``sha2`` of every attachment of these stored statements and of their SubStatements, in
+    order, without repeats (for ``attachments=true`` responses, Communication 2.1.3)."""
     hashes: dict[str, None] = {}
     for payload in payloads:
-        if '"attachments"' not in payload:
-            continue
-        for attachment in json.loads(payload).get("attachments") or []:
-            hashes.setdefault(attachment["sha2"], None)
+        if '"attachments"' in payload:
+            hashes.update(dict.fromkeys(statement_attachment_hashes(json.loads(payload))))
     return list(hashes)
 
 

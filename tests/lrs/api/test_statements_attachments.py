@@ -111,3 +111,27 @@ def test_attachment_over_the_size_limit_is_413(xapi, settings):
     response = post_multipart(xapi, multipart([statement], [(data, "application/pdf")]))
     assert response.status_code == 413
     assert Statement.objects.count() == 0
+
+
+def test_a_substatements_attachment_sent_as_a_part_is_served_back_with_it(xapi):
+    # The request's parts may carry the attachments of a SubStatement (Communication 1.5.2 matches
+    # them like the statement's own); attachments=true serves them back with the statement.
+    own, inner = b"the statement's own certificate", b"the planned course's syllabus"
+    statement = make_statement(attachments=[attachment_meta(own)])
+    statement["object"] = {
+        "objectType": "SubStatement",
+        "actor": {"mbox": "mailto:planner@example.com"},
+        "verb": {"id": "http://example.com/verbs/planned"},
+        "object": {"id": "http://example.com/courses/next"},
+        "attachments": [attachment_meta(inner)],
+    }
+    body = multipart([statement], [(own, "application/pdf"), (inner, "application/pdf")])
+    response = post_multipart(xapi, body)
+    assert response.status_code == 200, response.content
+    [statement_id] = response.json()
+    for served in (
+        xapi.get_statements(statementId=statement_id, attachments="true"),
+        xapi.get_statements(attachments="true"),
+    ):
+        assert served["Content-Type"].startswith("multipart/mixed")
+        assert own in served.content and inner in served.content

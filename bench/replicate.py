@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 STATEMENT = "lrs_statement"
-INDEX_TABLES = ("lrs_statementagent", "lrs_statementactivity")
+INDEX_TABLES = ("lrs_statementagent", "lrs_statementactivity", "lrs_statementattachment")
 # Columns the copy computes instead of copying.
 _STATEMENT_OVERRIDES = {
     "id": "m.new_id",

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils.module_loading import import_string
 
 from lrs.xapi.errors import XAPIPayloadTooLarge
@@ -48,20 +48,43 @@ class DatabaseAttachmentStore:
     """Attachment bytes in the ``AttachmentContent`` table, one row per hash."""
 
     def put_many(self, parts: Iterable[AttachmentPart]) -> None:
-        rows = {
-            part.sha2: AttachmentContent(
-                sha2=part.sha2, content_type=part.content_type, length=len(part.data), data=part.data
-            )
-            for part in parts
-        }
-        if rows:
-            # An upsert, not DO NOTHING: it locks an existing row until the statement naming it
-            # commits, so an erasure deleting unreferenced bytes meanwhile waits and then sees the
-            # reference (or deleted first, and the insert writes the bytes again). See
-            # lrs.statements.erasure._delete_unreferenced_attachments.
+        """Keep these parts' bytes (a hash already kept is not written again) and, inside the
+        caller's transaction on PostgreSQL, hold their rows until it commits.
+
+        The hold (``FOR KEY SHARE``) is what keeps an erasure from deleting bytes a statement is
+        being stored with: the erasure locks the rows ``FOR UPDATE`` before it reads whether any
+        statement names them (``lrs.statements.erasure._delete_unreferenced_attachments``), so it
+        either waits for this transaction and then reads its statements' references, or deleted
+        first, and the bytes are written again here. Share locks do not block each other: batches
+        sending the same file do not wait on one another. Rows in hash order, as the erasure
+        locks them: two transactions never hold two hashes the other waits for.
+        https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS"""
+        by_hash = {part.sha2: part for part in parts}
+        wanted = sorted(by_hash)
+        for _attempt in range(5):  # a row deleted between the insert and the lock: written again
+            if not wanted:
+                return
             AttachmentContent.objects.bulk_create(
-                rows.values(), update_conflicts=True, unique_fields=["sha2"], update_fields=["length"]
+                [
+                    AttachmentContent(
+                        sha2=sha2, content_type=part.content_type, length=len(part.data), data=part.data
+                    )
+                    for sha2 in wanted
+                    for part in (by_hash[sha2],)
+                ],
+                ignore_conflicts=True,
             )
+            if connection.vendor != "postgresql":
+                return
+            with connection.cursor() as cursor:
+                table = connection.ops.quote_name(AttachmentContent._meta.db_table)
+                cursor.execute(
+                    f"SELECT sha2 FROM {table} WHERE sha2 = ANY(%s) ORDER BY sha2 FOR KEY SHARE",  # noqa: S608
+                    [wanted],
+                )
+                held = {row[0] for row in cursor.fetchall()}
+            wanted = [sha2 for sha2 in wanted if sha2 not in held]
+        raise RuntimeError(f"attachment rows kept vanishing while being stored: {wanted}")
 
     def get_many(self, sha2s: Iterable[str]) -> dict[str, AttachmentPart]:
         wanted = set(sha2s)

@@ -1,6 +1,8 @@
 """A row per attachment hash a statement names (``StatementAttachment``), filled here for the
 statements already stored: erasure and retention look hashes up in it instead of scanning every
-statement's text once per hash. Only statements whose text mentions "attachments" are read."""
+statement's text once per hash. Only statements whose text mentions "attachments" are read. After a
+rolling deploy (processes of the earlier release storing statements meanwhile), run
+``manage.py fill_attachment_references`` once (lrs.statements.attachment_references)."""
 
 import json
 
@@ -20,7 +22,7 @@ def _hashes(statement):
     for holder in holders:
         for attachment in holder.get("attachments") or ():
             if isinstance(attachment, dict) and isinstance(attachment.get("sha2"), str):
-                found.setdefault(attachment["sha2"], None)
+                found.setdefault(attachment["sha2"].lower(), None)
     return list(found)
 
 

@@ -154,11 +154,13 @@ def delete_statements(pks: Iterable[int]) -> dict[str, int]:
 def _delete_unreferenced_attachments(hashes: set[str]) -> int:
     """Attachment bytes are shared by hash: delete those no stored statement names any more.
 
-    The rows are locked first, then their references read: a statement naming one of them that
-    is being stored meanwhile either locked the row before (``DatabaseAttachmentStore.put_many``,
-    an upsert), and its reference is read once it committed, or waits for this transaction and
-    then writes the bytes again. Without the lock, bytes a statement had just been accepted with
-    could be deleted under it. In READ COMMITTED each query reads what committed before it began.
+    The rows are locked first, then their references read. A statement being stored meanwhile with
+    the bytes of one of these hashes holds its row (``DatabaseAttachmentStore.put_many``, ``FOR KEY
+    SHARE``): this waits for it to commit and then reads its reference; or this locked first, and
+    the store writes the bytes again once this commits. Without the lock, bytes a statement had just
+    been accepted with could be deleted under it. (A statement naming a hash by ``fileUrl`` only,
+    sending no bytes, takes no lock: the LRS owes it no bytes.) In READ COMMITTED each query reads
+    what committed before it began.
     https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED"""
     if not hashes:
         return 0

@@ -82,7 +82,9 @@ def statement_index_entries(statement: dict) -> tuple[dict[str, bool], dict[str,
 
 def statement_attachment_hashes(statement: dict) -> list[str]:
     """The ``sha2`` of each attachment of a stored statement and of its SubStatement, in order,
-    without repeats: the hashes whose bytes it needs (Data 2.4.11, 2.4.4.3 SubStatement)."""
+    without repeats: the hashes whose bytes it needs (Data 2.4.11, 2.4.4.3 SubStatement). In lower
+    case, as the bytes are kept (``lrs.xapi.multipart``): a statement may write its hex digits in
+    either case."""
     hashes: dict[str, None] = {}
     holders = [statement]
     obj = statement.get("object")
@@ -91,5 +93,5 @@ def statement_attachment_hashes(statement: dict) -> list[str]:
     for holder in holders:
         for attachment in holder.get("attachments") or ():
             if isinstance(attachment, dict) and isinstance(attachment.get("sha2"), str):
-                hashes.setdefault(attachment["sha2"], None)
+                hashes.setdefault(attachment["sha2"].lower(), None)
     return list(hashes)

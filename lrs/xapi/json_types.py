@@ -185,7 +185,10 @@ def parse_json(text: str | bytes, *, path: str = "body") -> Any:
             text, object_pairs_hook=pairs_hook, parse_constant=_reject_constant, parse_float=read_float
         )
     except _DuplicateProperty:
-        key, where = _first_duplicate(json.loads(text, object_pairs_hook=_Pairs), path) or ("", path)
+        try:
+            key, where = _first_duplicate(json.loads(text, object_pairs_hook=_Pairs), path) or ("", path)
+        except ValueError as exc:  # the duplicate came before a syntax error: that is the fault
+            fail(f"not valid JSON: {exc}", path, "json")
         fail(f"property {key!r} occurs more than once", where, "duplicate-property")
     except (ValueError, UnicodeDecodeError) as exc:
         fail(f"not valid JSON: {exc}", path, "json")

@@ -8,11 +8,13 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#2411-attachments
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -70,12 +72,17 @@ def pk_of(statement_id: str) -> int:
 @pytest.mark.parametrize("count", [1, 3, 20], ids=["single", "small-batch", "copy-batch"])
 def test_every_write_path_records_the_hashes_a_statement_names(count):
     # Warm: the single statement then takes the one-SQL fast path (a fileUrl needs no part).
-    statement_store(statements=[make_statement(), make_statement()], credential=None)
+    for _ in range(2):  # the first creates the activity, the second reads it and fills the id pool
+        statement_store(statements=[make_statement()], credential=None)
     statements = [with_attachments(attachment(f"own {i}".encode(), file_url=True)) for i in range(count)]
     statements.append(make_statement(statement_id=str(uuid.uuid4())))  # none: no row
-    for statement in statements if count == 1 else [statements]:
-        batch = statement if isinstance(statement, list) else [statement]
-        statement_store(statements=batch, credential=None)
+    with CaptureQueriesContext(connection) as captured:
+        statement_store(statements=statements[:count], credential=None)
+    if count == 1:  # the one-SQL fast path took it
+        assert [q["sql"][:22] for q in captured.captured_queries if "INSERT" in q["sql"]] == [
+            "WITH x AS MATERIALIZED"
+        ]
+    statement_store(statements=statements[count:], credential=None)
     for index, statement in enumerate(statements[:-1]):
         assert references(statement["id"]) == [hashlib.sha256(f"own {index}".encode()).hexdigest()]
     assert references(statements[-1]["id"]) == []
@@ -145,6 +152,38 @@ def test_pseudonymising_drops_a_signature_with_its_reference_and_bytes():
     assert changed == 1
     assert references(statement["id"]) == []
     assert not AttachmentContent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_hashes_are_kept_in_lower_case_whatever_case_a_statement_writes_them_in(xapi):
+    data = b"shared certificate"
+    upper = attachment(data)
+    upper["sha2"] = upper["sha2"].upper()
+    first = with_attachments(upper)
+    statement_store(statements=[first], credential=None, attachments=[part(data)])
+    second = with_attachments(attachment(data))
+    statement_store(statements=[second], credential=None, attachments=[part(data)])
+    assert references(first["id"]) == references(second["id"]) == [hashlib.sha256(data).hexdigest()]
+
+    delete_statements([pk_of(second["id"])])  # the first still names the bytes, in upper case
+
+    served = xapi.get_statements(statementId=first["id"], attachments="true")
+    assert served["Content-Type"].startswith("multipart/mixed") and data in served.content
+    delete_statements([pk_of(first["id"])])
+    assert not AttachmentContent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_missing_references_are_filled_by_the_command_and_a_second_run_writes_none():
+    statement = with_attachments(attachment(b"x", file_url=True))
+    statement_store(statements=[statement], credential=None)
+    StatementAttachment.objects.all().delete()  # as if stored by the release before 0008
+    out = io.StringIO()
+    call_command("fill_attachment_references", stdout=out)
+    assert out.getvalue().strip() == "attachment references written: 1"
+    assert references(statement["id"]) == [attachment(b"x")["sha2"]]
+    call_command("fill_attachment_references", stdout=out)
+    assert out.getvalue().strip().endswith("attachment references written: 0")
 
 
 def _wait_for_lock_wait(query_start: str, thread: threading.Thread) -> bool:
@@ -246,3 +285,32 @@ def test_a_statement_stored_while_an_erasure_deletes_its_bytes_writes_them_again
     assert storing_errors == [] and erasing_errors == []
     assert references(new["id"]) == [shared["sha2"]]
     assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["store", "erase"])
+def test_two_shared_hashes_sent_in_the_other_order_neither_deadlock_nor_go(first):
+    # Rows are locked in hash order on both sides: a store sending B then A and an erasure of a
+    # statement naming A and B never each hold one the other waits for.
+    texts = sorted([b"first file", b"second file"], key=lambda data: hashlib.sha256(data).hexdigest())
+    described = [attachment(data) for data in texts]
+    old = with_attachments(*described)
+    statement_store(statements=[old], credential=None, attachments=[part(data) for data in texts])
+    new = with_attachments(*reversed(described))
+    store = lambda: statement_store(  # noqa: E731
+        statements=[new], credential=None, attachments=[part(data) for data in reversed(texts)]
+    )
+    erase = lambda: delete_statements([pk_of(old["id"])])  # noqa: E731
+    done, commit = threading.Event(), threading.Event()
+    holder, holder_errors = _in_thread(store if first == "store" else erase, held=done, hold=commit)
+    try:
+        assert done.wait(10)
+        other, other_errors = _in_thread(erase if first == "store" else store)
+        assert _wait_for_lock_wait("", other), "the second transaction did not wait for the first"
+    finally:
+        commit.set()
+        holder.join(10)
+    other.join(10)
+    assert holder_errors == [] and other_errors == []
+    kept = attachment_store().get_many([item["sha2"] for item in described])
+    assert sorted(part.data for part in kept.values()) == sorted(texts)

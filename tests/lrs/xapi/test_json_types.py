@@ -92,6 +92,11 @@ def test_a_property_used_twice_is_named_by_its_full_path():
     )
 
 
+@pytest.mark.parametrize("text", ['[{"a": 1, "a": 2},', '{"a": 1, "a": 2} x'])
+def test_a_property_used_twice_before_a_syntax_error_is_a_json_error(text):
+    assert_rejected(lambda: parse_json(text, path="statements"), path="statements", rule="json")
+
+
 def test_parse_json_rejects_a_property_used_twice():
     assert_rejected(
         lambda: parse_json('{"actor": {"mbox": "mailto:a@b.c", "mbox": "mailto:d@e.f"}}', path="body"),

@@ -268,7 +268,7 @@ def attachment_hashes(payloads: list[str]) -> list[str]:
     hashes: dict[str, None] = {}
     for payload in payloads:
         if '"attachments"' in payload:
-            hashes.update(dict.fromkeys(statement_attachment_hashes(json.loads(payload))))
+            hashes.update(dict.fromkeys(statement_attachment_hashes(parse_stored(payload))))
     return list(hashes)
 
 

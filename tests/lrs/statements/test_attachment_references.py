@@ -224,30 +224,38 @@ def _in_thread(work, *, hold: threading.Event | None = None, held: threading.Eve
     return thread, errors
 
 
+def _race(first, second, lock_query: str) -> tuple[bool, list[BaseException], list[BaseException]]:
+    """Run ``first`` in a transaction held open until ``second``, in its own, waits on a lock (with
+    a query starting ``lock_query``) or finishes; then commit both. Whether ``second`` waited, and
+    the errors of each."""
+    ran, commit = threading.Event(), threading.Event()
+    holder, first_errors = _in_thread(first, held=ran, hold=commit)
+    try:
+        assert ran.wait(10)
+        other, second_errors = _in_thread(second)
+        waited = _wait_for_lock_wait(lock_query, other)
+    finally:
+        commit.set()
+        holder.join(10)
+    other.join(10)
+    return waited, first_errors, second_errors
+
+
 @pytest.mark.django_db(transaction=True)
 def test_bytes_a_statement_is_being_stored_with_survive_an_erasure_that_checks_meanwhile():
     shared = attachment(b"the same certificate")
     old = with_attachments(shared)
     statement_store(statements=[old], credential=None, attachments=[part(b"the same certificate")])
     new = with_attachments(shared)
-    stored, commit = threading.Event(), threading.Event()
     # The new statement is written, not yet committed, when the erasure of the old one checks
     # whether anything still names the bytes.
-    storing, storing_errors = _in_thread(
+    waited, storing_errors, erasing_errors = _race(
         lambda: statement_store(
             statements=[new], credential=None, attachments=[part(b"the same certificate")]
         ),
-        held=stored,
-        hold=commit,
+        lambda: delete_statements([pk_of(old["id"])]),
+        "SELECT",
     )
-    try:
-        assert stored.wait(10)
-        erasing, erasing_errors = _in_thread(lambda: delete_statements([pk_of(old["id"])]))
-        waited = _wait_for_lock_wait("SELECT", erasing)
-    finally:
-        commit.set()
-        storing.join(10)
-    erasing.join(10)
     assert storing_errors == [] and erasing_errors == []
     assert not Statement.objects.filter(statement_id=old["id"]).exists()
     assert references(new["id"]) == [shared["sha2"]]
@@ -264,24 +272,16 @@ def test_a_statement_stored_while_an_erasure_deletes_its_bytes_writes_them_again
     old = with_attachments(shared)
     statement_store(statements=[old], credential=None, attachments=[part(b"the same certificate")])
     new = with_attachments(shared)
-    deleted, commit = threading.Event(), threading.Event()
     # The erasure has deleted the bytes (nothing else named them), not yet committed, when the
     # new statement comes with the same attachment.
-    erasing, erasing_errors = _in_thread(
-        lambda: delete_statements([pk_of(old["id"])]), held=deleted, hold=commit
+    waited, erasing_errors, storing_errors = _race(
+        lambda: delete_statements([pk_of(old["id"])]),
+        lambda: statement_store(
+            statements=[new], credential=None, attachments=[part(b"the same certificate")]
+        ),
+        "INSERT",
     )
-    try:
-        assert deleted.wait(10)
-        storing, storing_errors = _in_thread(
-            lambda: statement_store(
-                statements=[new], credential=None, attachments=[part(b"the same certificate")]
-            )
-        )
-        assert _wait_for_lock_wait("INSERT", storing), "the statement did not wait for the erasure"
-    finally:
-        commit.set()
-        erasing.join(10)
-    storing.join(10)
+    assert waited, "the statement did not wait for the erasure"
     assert storing_errors == [] and erasing_errors == []
     assert references(new["id"]) == [shared["sha2"]]
     assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"
@@ -301,16 +301,10 @@ def test_two_shared_hashes_sent_in_the_other_order_neither_deadlock_nor_go(first
         statements=[new], credential=None, attachments=[part(data) for data in reversed(texts)]
     )
     erase = lambda: delete_statements([pk_of(old["id"])])  # noqa: E731
-    done, commit = threading.Event(), threading.Event()
-    holder, holder_errors = _in_thread(store if first == "store" else erase, held=done, hold=commit)
-    try:
-        assert done.wait(10)
-        other, other_errors = _in_thread(erase if first == "store" else store)
-        assert _wait_for_lock_wait("", other), "the second transaction did not wait for the first"
-    finally:
-        commit.set()
-        holder.join(10)
-    other.join(10)
-    assert holder_errors == [] and other_errors == []
+    waited, first_errors, second_errors = _race(
+        store if first == "store" else erase, erase if first == "store" else store, ""
+    )
+    assert waited, "the second transaction did not wait for the first"
+    assert first_errors == [] and second_errors == []
     kept = attachment_store().get_many([item["sha2"] for item in described])
     assert sorted(part.data for part in kept.values()) == sorted(texts)

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+import psycopg
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lrs.activities.definitions import KnownActivities, activity_definitions_update
@@ -220,7 +221,34 @@ def statement_store(
         )
     ):
         return [str(ids[0])]
-    return _store(statements, ids, parts_by_sha2, definitions, credential=credential, version=version)
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        try:
+            return _store(statements, ids, parts_by_sha2, definitions, credential=credential, version=version)
+        except (IntegrityError, psycopg.errors.IntegrityError) as error:
+            # Another request stored some of these ids after this one's prelude looked (a client
+            # retrying a batch whose first attempt is still being written): its transaction
+            # committed, so the next attempt's prelude finds those statements and compares them
+            # (the same: no-op; different: 409) instead of answering a 500.
+            if attempt == _WRITE_ATTEMPTS or not _statement_id_taken(error):
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+# A unique statement id taken by a concurrent writer sends the batch round once more; a third
+# attempt covers an id erased and stored again meanwhile.
+_WRITE_ATTEMPTS = 3
+
+
+def _statement_id_taken(error: Exception) -> bool:
+    """Whether the insert broke the unique constraint on ``Statement.statement_id`` (raised by
+    psycopg itself from the COPY and prepared statements of ``bulk``, wrapped by Django from its
+    own cursors)."""
+    diag = getattr(error, "diag", None) or getattr(error.__cause__, "diag", None)
+    if diag is not None:  # PostgreSQL names the constraint: the table's unique one, not its key
+        return diag.table_name == Statement._meta.db_table and diag.constraint_name != (
+            f"{Statement._meta.db_table}_pkey"
+        )
+    return f"{Statement._meta.db_table}.statement_id" in str(error)  # SQLite's wording
 
 
 @transaction.atomic

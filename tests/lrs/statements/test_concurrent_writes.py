@@ -1,0 +1,124 @@
+"""Two requests storing the same statements at the same moment (a client retrying a batch whose
+first attempt is still being written): whichever commits second finds the first's rows, and
+answers as if it had come later. Data 2.2 / Communication 2.1.1: a statement whose id is
+stored with the same content is a no-op; with different content, 409.
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#211-put-statements
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection, transaction
+
+from lrs.statements.models import Statement
+from lrs.statements.single import definition_cache, id_pool
+from lrs.statements.store import statement_store
+from lrs.xapi.errors import XAPIConflict
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_caches():
+    for forget in (id_pool.forget, definition_cache.clear):
+        forget()
+    yield
+    for forget in (id_pool.forget, definition_cache.clear):
+        forget()
+
+
+def _while_held(
+    first: list[dict], second: list[dict], *, second_in_transaction: bool = False
+) -> tuple[object, object]:
+    """Store ``first`` in a transaction held open until ``second``'s write is waiting on it (or
+    has finished), then commit it; return what each store call returned or raised. With
+    ``second_in_transaction`` the second store runs inside a caller's transaction (its own
+    becomes a savepoint)."""
+    holding, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                outcomes["first"] = statement_store(statements=first, credential=None)
+                holding.set()
+                release.wait(10)
+        except Exception as error:  # reported to the test
+            outcomes["first"] = error
+        finally:
+            connection.close()
+
+    def writer() -> None:
+        try:
+            with transaction.atomic() if second_in_transaction else contextlib.nullcontext():
+                outcomes["second"] = statement_store(statements=second, credential=None)
+        except Exception as error:  # reported to the test
+            outcomes["second"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holder)]
+    threads[0].start()
+    try:
+        assert holding.wait(10)
+        threads.append(threading.Thread(target=writer))
+        threads[1].start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "second" not in outcomes and not _someone_waits_on_a_lock():
+            time.sleep(0.02)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    return outcomes.get("first"), outcomes.get("second")
+
+
+def _someone_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        return cursor.fetchone()[0] > 0
+
+
+def _batch(size: int) -> list[dict]:
+    return [make_statement(statement_id=str(uuid.uuid4())) for _ in range(size)]
+
+
+@pytest.mark.parametrize("second_in_transaction", [False, True])
+@pytest.mark.parametrize("size", [1, 5, 20])
+def test_the_same_batch_twice_at_once_is_stored_once_and_both_succeed(size, second_in_transaction):
+    batch = _batch(size)
+    first, second = _while_held(
+        batch, [dict(statement) for statement in batch], second_in_transaction=second_in_transaction
+    )
+    ids = [statement["id"] for statement in batch]
+    assert first == ids
+    assert second == ids, f"the second request failed: {second!r}"
+    assert Statement.objects.filter(statement_id__in=ids).count() == size
+
+
+@pytest.mark.parametrize("size", [1, 20])
+def test_a_different_statement_with_an_id_being_stored_is_a_conflict(size):
+    batch = _batch(size)
+    changed = [dict(statement) for statement in batch]
+    changed[-1] = {**changed[-1], "verb": {"id": "http://example.com/verbs/other"}}
+    first, second = _while_held(batch, changed)
+    assert first == [statement["id"] for statement in batch]
+    assert isinstance(second, XAPIConflict), f"expected a conflict, got {second!r}"
+    assert Statement.objects.filter(statement_id__in=[s["id"] for s in batch]).count() == size
+
+
+def test_the_single_statement_fast_path_meeting_an_id_being_stored_is_a_no_op():
+    # The general path fills the id pool and the definition cache: the next single statements
+    # about the same activity take the one-SQL path (lrs.statements.single).
+    for _ in range(2):
+        statement_store(statements=_batch(1), credential=None)
+    [statement] = _batch(1)
+    first, second = _while_held([statement], [dict(statement)])
+    assert first == second == [statement["id"]]
+    assert Statement.objects.filter(statement_id=statement["id"]).count() == 1

@@ -43,7 +43,18 @@ assert all(d.idempotency_key == f"{d.statement_uuid}:hook:deliver" and d.attempt
 r = client.get("/xapi/statements", {"verb": "http://adlnet.gov/expapi/verbs/passed",
                "agent": json.dumps({"mbox": "mailto:a@example.com"})}, headers=headers)
 assert r.status_code == 200, r.content
-print(len(r.json()["statements"]))
+count = len(r.json()["statements"])
+# A voiding statement before its target (Data 2.3.2): the target is stored voided.
+late = dict(st("http://adlnet.gov/expapi/verbs/completed"), id="3e0c2b1a-9d8f-4e7a-8b6c-5d4e3f2a1b0c")
+void = {"actor": {"mbox": "mailto:a@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": late["id"]}}
+for body in (void, late):
+    r = client.post("/xapi/statements", json.dumps(body), content_type="application/json", headers=headers)
+    assert r.status_code == 200, r.content
+assert client.get("/xapi/statements", {"statementId": late["id"]}, headers=headers).status_code == 404
+assert client.get("/xapi/statements", {"voidedStatementId": late["id"]}, headers=headers).status_code == 200
+assert flush_in_process(timeout=30)
+print(count)
 """
 
 

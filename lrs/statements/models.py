@@ -68,6 +68,13 @@ class Statement(models.Model):
                 name="stmt_refs_stored",
                 condition=models.Q(object_statement_id__isnull=False),
             ),
+            # Voiding statements by their target: a statement arriving after its voiding
+            # statement is stored voided (lrs.statements.store; few rows, one probe per statement).
+            models.Index(
+                fields=["object_statement_id"],
+                name="stmt_voiding_target",
+                condition=models.Q(is_voiding=True),
+            ),
         ]
 
     def __str__(self) -> str:

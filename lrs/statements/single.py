@@ -25,8 +25,12 @@ What the prelude read is known, or checked, without a round trip of its own:
   them (``lrs.activities.definitions.definition_changes``); the statement checks that the cached
   definitions are still the stored ones and writes nothing otherwise.
 
+* **A voiding statement stored before it** (Data 2.3.2: the statement is voided whichever came
+  first): the statement checks that none names the id, and writes nothing otherwise.
+
 Everything else goes the general path: batches, attachments, voiding statements, unknown
-activities, SQLite. A fast attempt that writes nothing costs one round trip and falls back.
+activities, statements voided before they came, SQLite. A fast attempt that writes nothing costs
+one round trip and falls back.
 """
 
 from __future__ import annotations
@@ -226,14 +230,15 @@ def _write(
     params: list[Any] = [
         len(guarded_definitions),
         compact_json(guarded_definitions),  # orjson alone refuses integers beyond 64 bits
+        row["statement_id"],
         placeholder,
         orjson.dumps([{column: row[column] for column in _statement_json_columns()}]).decode(),
         *(_companion_json(table) for table in tables),
         id_pool.wanted(),
     ]
-    inserted, definitions_held, reserved = execute_prepared(sql, params)
+    inserted, definitions_held, voided_before, reserved = execute_prepared(sql, params)
     id_pool.add(reserved)
-    if not inserted:
+    if not inserted and not voided_before:
         if definitions_held:
             id_pool.forget()  # the id or the key exists: the pool may hold used keys
         else:
@@ -268,8 +273,9 @@ def _single_insert_sql(
     tables: tuple[tuple[type[models.Model], tuple[tuple[str, ...], tuple[str, ...]]], ...], sequence: str
 ) -> str:
     """The one SQL statement. Its parameters, in order: the number of guarded definitions, the
-    guarded definitions (JSON object), the ``stored`` placeholder, the statement row (JSON), each
-    companion table's rows (JSON), how many ids to reserve for the pool."""
+    guarded definitions (JSON object), the statement id, the ``stored`` placeholder, the
+    statement row (JSON), each companion table's rows (JSON), how many ids to reserve for the
+    pool."""
     quote = connection.ops.quote_name
     activity = Activity._meta
     statement_insert = json_insert_select(
@@ -280,8 +286,8 @@ def _single_insert_sql(
             "stored": "t.stored",
             "timestamp": "coalesce(r.timestamp, t.stored)",
         },
-        also_from="t, g",
-        where="g.ok",
+        also_from="t, g, v",
+        where="g.ok AND NOT v.found",
     )
     parts = [
         # The transaction id first, then the clock (see selectors.consistent_through): t reads x,
@@ -293,6 +299,10 @@ def _single_insert_sql(
         "JOIN json_each_text(%s::json) c "
         f"ON a.{quote(activity.get_field('activity_id').column)} = c.key "
         f"AND a.{quote(activity.get_field('definition').column)} = c.value::jsonb)",
+        # A stored voiding statement names this id (it came first): the general path stores the
+        # statement voided.
+        f"v AS MATERIALIZED (SELECT EXISTS (SELECT FROM {quote(Statement._meta.db_table)} "  # noqa: S608
+        "WHERE is_voiding AND object_statement_id = %s::uuid) AS found)",
         # Any unique key taken (id stored already, primary key used): nothing is written.
         f"s AS ({statement_insert} ON CONFLICT DO NOTHING RETURNING 1)",
     ]
@@ -304,6 +314,6 @@ def _single_insert_sql(
         parts.append(f"w{index} AS ({insert})")
     return (
         f"WITH {', '.join(parts)} "  # noqa: S608 (names from the models, values as parameters)
-        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), "
+        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), (SELECT found FROM v), "
         f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)) FROM t"
     )

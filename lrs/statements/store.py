@@ -52,13 +52,16 @@ class _Prelude:
     stored: datetime
     existing: set[uuid.UUID]
     reserved_pks: list[int] | None  # PostgreSQL: primary keys for the new rows
+    voided_before: set[uuid.UUID]  # ids a stored voiding statement names (Data 2.3.2)
     activities: KnownActivities | None = None  # PostgreSQL: the batch's activities as stored
 
 
 def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     """One round trip before writing a batch: the ``stored`` time, which ids are already
-    stored, (PostgreSQL) primary keys for the rows to insert and the canonical definitions of
-    the batch's activities (read without a lock: see ``activity_definitions_update``).
+    stored, which a stored voiding statement names (a voiding statement may come first: its
+    target is then stored voided), (PostgreSQL) primary keys for the rows to insert and the
+    canonical definitions of the batch's activities (read without a lock: see
+    ``activity_definitions_update``).
 
     ``stored`` is read from the database clock after the transaction takes its id, so
     from then on ``selectors.consistent_through`` sees the transaction in
@@ -68,15 +71,20 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     """
     if connection.vendor == "postgresql":
         for_pool = id_pool.wanted()
-        _xid, stored, reserved, existing, definitions = execute_planned(
+        _xid, stored, reserved, existing, voided_before, definitions = execute_planned(
             "SELECT pg_current_xact_id(), clock_timestamp(), "  # noqa: S608 (the literal is quoted by psycopg)
             f"ARRAY(SELECT nextval({statement_id_sequence()}) FROM generate_series(1, %s)), "
             "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%b::uuid[])), "
+            # One probe of the voiding statements' index per id, whatever the statistics say:
+            # with none (a table never analyzed) PostgreSQL preferred an AND of bitmaps that
+            # read every statement whose object is a StatementRef, for each batch.
+            "ARRAY(SELECT u.id FROM unnest(%b::uuid[]) AS u(id) CROSS JOIN LATERAL "
+            "(SELECT FROM lrs_statement WHERE is_voiding AND object_statement_id = u.id LIMIT 1) v), "
             # As text, parsed here at C speed (parse_fast; the standard library when it must):
             # psycopg parses json with the standard library, a few percent of a batch's CPU.
             "(SELECT json_object_agg(activity_id, definition)::text FROM lrs_activity "
             "WHERE activity_id = ANY(%b::text[]))",
-            [len(ids) + for_pool, ids, activity_ids],
+            [len(ids) + for_pool, ids, ids, activity_ids],
         )
         if definitions is not None:
             definitions = parse_fast(definitions) or json.loads(definitions)
@@ -89,10 +97,16 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
             stored=stored,
             existing=set(existing),
             reserved_pks=list(reserved[: len(ids)]),
+            voided_before=set(voided_before),
             activities=activities,
         )
     existing = set(Statement.objects.filter(statement_id__in=ids).values_list("statement_id", flat=True))
-    return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None)
+    voided_before = set(
+        Statement.objects.filter(is_voiding=True, object_statement_id__in=ids).values_list(
+            "object_statement_id", flat=True
+        )
+    )
+    return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None, voided_before=voided_before)
 
 
 def _statement_ids(statements: Sequence[dict]) -> list[uuid.UUID]:
@@ -299,6 +313,11 @@ def _store(
         for statement, statement_id in zip(fresh, fresh_ids, strict=True)
     ]
     voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
+    for row in rows:
+        # Data 2.3.2: voided if and only if not itself voiding and a stored voiding statement
+        # names it, whichever came first.
+        if row.statement_id in prelude.voided_before and not row.is_voiding:
+            row.voided = True
     attachment_store().put_many(parts_by_sha2.values())
     if prelude.reserved_pks is not None:
         for row, pk in zip(rows, prelude.reserved_pks, strict=False):

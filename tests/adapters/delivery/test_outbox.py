@@ -69,6 +69,24 @@ def test_a_statement_voided_in_its_own_batch_is_never_sent(target, django_captur
 
 @pytest.mark.django_db
 @responses.activate
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_statement_arriving_after_its_voiding_statement_is_never_sent(
+    target, django_capture_on_commit_callbacks, batched
+):
+    # Data 2.3.2: it is voided whichever came first, so it has no effect to deliver.
+    responses.post(HOOK, status=200)
+    late = make_statement(statement_id="2b7e9c4d-1f3a-4e5b-8c6d-7e8f9a0b1c2d")
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_store(statements=[voiding(late["id"])], credential=None)
+        batch = [late, make_statement()] if batched else [late]
+        kept = statement_store(statements=batch, credential=None)[1:]
+    assert Delivery.objects.get(statement_uuid=late["id"]).status == Delivery.CANCELLED
+    assert late["id"] not in delivered_statement_ids()
+    assert delivered_statement_ids() == sorted(kept)  # voiding statements are not this target's
+
+
+@pytest.mark.django_db
+@responses.activate
 def test_the_sweep_expands_a_batch_no_worker_took(target):
     responses.post(HOOK, status=200)
     [statement_id] = statement_store(statements=[make_statement()], credential=None)

@@ -9,6 +9,7 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-stateme
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -25,7 +26,13 @@ from lrs.activities.definitions import KnownActivities, activity_definitions_upd
 from lrs.attachment_store import attachment_store, check_attachment_sizes
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
-from lrs.statements.bulk import execute_planned, insert_statement_rows, insert_tuples, statement_id_sequence
+from lrs.statements.bulk import (
+    execute_planned,
+    execute_prepared,
+    insert_statement_rows,
+    insert_tuples,
+    statement_id_sequence,
+)
 from lrs.statements.models import Statement
 from lrs.statements.rows import (
     StatementRow,
@@ -66,25 +73,18 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
     ``stored`` is read from the database clock after the transaction takes its id, so
     from then on ``selectors.consistent_through`` sees the transaction in
     ``pg_stat_activity`` and never reports a time later than the ``stored`` of
-    statements not yet committed. Planned on every call (``bulk.execute_planned``): the id
-    lookup's best plan depends on the batch's size and the table's.
+    statements not yet committed.
+
+    Prepared (``bulk.execute_prepared``): each look-up probes an index once per id (LATERAL,
+    LIMIT 1), best whatever the table's size or statistics. As ``= ANY(array)`` look-ups they
+    had to be planned on every call (as costly as running them): a generic plan kept what it
+    made of a nearly empty table (a sequential scan per batch), and with no statistics the
+    voiding look-up became an AND of bitmaps reading every statement referring to another.
     """
     if connection.vendor == "postgresql":
         for_pool = id_pool.wanted()
-        _xid, stored, reserved, existing, voided_before, definitions = execute_planned(
-            "SELECT pg_current_xact_id(), clock_timestamp(), "  # noqa: S608 (the literal is quoted by psycopg)
-            f"ARRAY(SELECT nextval({statement_id_sequence()}) FROM generate_series(1, %s)), "
-            "ARRAY(SELECT statement_id FROM lrs_statement WHERE statement_id = ANY(%b::uuid[])), "
-            # One probe of the voiding statements' index per id, whatever the statistics say:
-            # with none (a table never analyzed) PostgreSQL preferred an AND of bitmaps that
-            # read every statement whose object is a StatementRef, for each batch.
-            "ARRAY(SELECT u.id FROM unnest(%b::uuid[]) AS u(id) CROSS JOIN LATERAL "
-            "(SELECT FROM lrs_statement WHERE is_voiding AND object_statement_id = u.id LIMIT 1) v), "
-            # As text, parsed here at C speed (parse_fast; the standard library when it must):
-            # psycopg parses json with the standard library, a few percent of a batch's CPU.
-            "(SELECT json_object_agg(activity_id, definition)::text FROM lrs_activity "
-            "WHERE activity_id = ANY(%b::text[]))",
-            [len(ids) + for_pool, ids, ids, activity_ids],
+        _xid, stored, reserved, existing, voided_before, definitions = execute_prepared(
+            _prelude_sql(statement_id_sequence()), [ids, len(ids) + for_pool, activity_ids]
         )
         if definitions is not None:
             definitions = parse_fast(definitions) or json.loads(definitions)
@@ -107,6 +107,25 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str]) -> _Prelude:
         )
     )
     return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None, voided_before=voided_before)
+
+
+@functools.lru_cache(maxsize=8)
+def _prelude_sql(sequence: str) -> str:
+    """The prelude's SQL; ``sequence``: the statement id sequence's literal."""
+    return (
+        "WITH batch AS MATERIALIZED (SELECT unnest(%b::uuid[]) AS id) "  # noqa: S608 (the literal is quoted by psycopg)
+        "SELECT pg_current_xact_id(), clock_timestamp(), "
+        f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)), "
+        "ARRAY(SELECT s.statement_id FROM batch CROSS JOIN LATERAL "
+        "(SELECT statement_id FROM lrs_statement WHERE statement_id = batch.id LIMIT 1) s), "
+        "ARRAY(SELECT batch.id FROM batch CROSS JOIN LATERAL "
+        "(SELECT FROM lrs_statement WHERE is_voiding AND object_statement_id = batch.id LIMIT 1) v), "
+        # As text, parsed here at C speed (parse_fast; the standard library when it must):
+        # psycopg parses json with the standard library, a few percent of a batch's CPU.
+        "(SELECT json_object_agg(a.activity_id, a.definition)::text "
+        "FROM unnest(%b::text[]) AS k(id) CROSS JOIN LATERAL "
+        "(SELECT activity_id, definition FROM lrs_activity WHERE activity_id = k.id LIMIT 1) a)"
+    )
 
 
 def _statement_ids(statements: Sequence[dict]) -> list[uuid.UUID]:
@@ -248,9 +267,7 @@ def statement_store(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-# A unique statement id taken by a concurrent writer sends the batch round once more; a third
-# attempt covers an id erased and stored again meanwhile.
-_WRITE_ATTEMPTS = 3
+_WRITE_ATTEMPTS = 3  # a third covers an id erased and stored again meanwhile
 
 
 def _statement_id_taken(error: Exception) -> bool:

@@ -46,10 +46,10 @@ def activity_definitions_update(
     ``known``: canonical definitions already read in this transaction (the statement store's
     first query reads them); the ids it does not cover are read here. Usually every activity is
     known and no definition changes: then this costs no query and takes no lock. Only rows whose
-    definition changes are locked (in id order, so concurrent batches cannot deadlock) and merged
-    again under the lock. ``found``: the definitions of ``statements`` when the caller has
-    collected them already (``collect_definitions``). Returns the definitions it merged (under the
-    lock), by activity id.
+    definition changes, and new ones (another batch may have inserted them first), are locked
+    (in id order, so concurrent batches cannot deadlock) and merged again under the lock.
+    ``found``: the definitions of ``statements`` when the caller has collected them already
+    (``collect_definitions``). Returns the definitions it merged (under the lock), by activity id.
     """
     if found is None:
         found = collect_definitions(list(statements))
@@ -71,12 +71,17 @@ def activity_definitions_update(
         if activity_id not in current
     ]
     if new_rows:
-        # A concurrent batch may insert the same activity first: its definition stands.
         Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
     to_merge = sorted(
-        activity_id
-        for activity_id, existing in current.items()
-        if definition_changes(existing, found[activity_id], can_define=can_define)
+        {
+            activity_id
+            for activity_id, existing in current.items()
+            if definition_changes(existing, found[activity_id], can_define=can_define)
+        }
+        # A concurrent batch may have inserted one of them first (the insert waited for it and
+        # wrote nothing): this batch's definition is then merged into that one under the lock,
+        # as into any stored definition, instead of being lost.
+        | {row.activity_id for row in new_rows if found[row.activity_id]}
     )
     if not to_merge:
         return {}

@@ -1,8 +1,12 @@
-"""Two requests storing the same statements at the same moment (a client retrying a batch whose
-first attempt is still being written): whichever commits second finds the first's rows, and
-answers as if it had come later. Data 2.2 / Communication 2.1.1: a statement whose id is
-stored with the same content is a no-op; with different content, 409.
-https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#211-put-statements
+"""Two requests storing at the same moment: whichever commits second finds the first's rows and
+answers as if it had come later.
+
+* The same statements (a client retrying a batch whose first attempt is still being written):
+  Data 2.2 / Communication 2.1.1, a statement whose id is stored with the same content is a
+  no-op; with different content, 409.
+  https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#211-put-statements
+* The same new activity, defined differently: both definitions are merged into the canonical one
+  (Communication 2.5, 4.2).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from lrs.activities.models import Activity
 from lrs.statements.models import Statement
 from lrs.statements.single import definition_cache, id_pool
 from lrs.statements.store import statement_store
@@ -122,3 +127,25 @@ def test_the_single_statement_fast_path_meeting_an_id_being_stored_is_a_no_op():
     first, second = _while_held([statement], [dict(statement)])
     assert first == second == [statement["id"]]
     assert Statement.objects.filter(statement_id=statement["id"]).count() == 1
+
+
+def _defining(activity: str, definition: dict) -> dict:
+    statement = make_statement(statement_id=str(uuid.uuid4()), activity=activity)
+    statement["object"]["definition"] = definition
+    return statement
+
+
+def test_two_batches_defining_a_new_activity_at_once_both_reach_its_canonical_definition():
+    # Communication 2.5 / 4.2: with the define scope, each statement's definition is merged into
+    # the canonical one. The second batch to insert the new activity finds it taken meanwhile.
+    activity = f"http://example.com/activities/{uuid.uuid4()}"
+    first = _defining(activity, {"name": {"en-US": "Fire safety"}})
+    second = _defining(
+        activity, {"description": {"en-US": "Evacuation drills"}, "name": {"fr-FR": "Sécurité"}}
+    )
+    outcomes = _while_held([first], [second])
+    assert outcomes == ([first["id"]], [second["id"]])
+    assert Activity.objects.get(activity_id=activity).definition == {
+        "name": {"en-US": "Fire safety", "fr-FR": "Sécurité"},
+        "description": {"en-US": "Evacuation drills"},
+    }

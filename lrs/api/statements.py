@@ -59,13 +59,19 @@ def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
     return request.json_body(path=body_path(request.body)), []
 
 
-def _store(request: XAPIRequest, statements: list[Any], parts: list[AttachmentPart]) -> list[str]:
+def _store(
+    request: XAPIRequest, statements: list[Any], parts: list[AttachmentPart], *, as_array: bool
+) -> list[str]:
     """``statement_store``, answering a rejected batch with every validation error of every
     statement (``errors``), not only the first statement's: the store stops at the first invalid
     statement, so only then is the whole batch validated again, collecting."""
     try:
         return statement_store(
-            statements=statements, credential=request.credential, version=request.version, attachments=parts
+            statements=statements,
+            credential=request.credential,
+            version=request.version,
+            attachments=parts,
+            as_array=as_array,
         )
     except XAPIValidationError as error:
         if len(statements) < 2:
@@ -118,7 +124,7 @@ class StatementsView(XAPIView):
                     rule="id-matches-parameter",
                 )
             statement = {**statement, "id": str(statement_id)} if "id" not in statement else statement
-        _store(request, [statement], parts)
+        _store(request, [statement], parts, as_array=isinstance(statement, list))
         return HttpResponse(status=204)
 
     def post(self, request: XAPIRequest) -> HttpResponse:
@@ -126,7 +132,7 @@ class StatementsView(XAPIView):
         body, parts = _statements_body(request)
         statements = body if isinstance(body, list) else [body]
         request.statement_count = len(statements)
-        ids = _store(request, statements, parts)
+        ids = _store(request, statements, parts, as_array=isinstance(body, list))
         return json_response(ids)
 
     def get(self, request: XAPIRequest) -> HttpResponse:

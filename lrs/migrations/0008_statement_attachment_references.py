@@ -2,7 +2,7 @@
 statements already stored: erasure and retention look hashes up in it instead of scanning every
 statement's text once per hash. Only statements whose text mentions "attachments" are read. After a
 rolling deploy (processes of the earlier release storing statements meanwhile), run
-``manage.py fill_attachment_references`` once (lrs.statements.attachment_references)."""
+``manage.py fill_attachment_references`` once (lrs.statements.erasure)."""
 
 import json
 

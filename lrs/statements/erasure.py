@@ -14,6 +14,11 @@ groups, the same inside a SubStatement, and the authority.
 - ``delete_statements`` removes statements, their index rows and the attachment bytes no other
   statement references. Statements that merely refer to one by StatementRef stay, pointing at
   nothing, as after voiding.
+- ``fill_attachment_references`` writes the ``StatementAttachment`` rows (which statement names
+  which attachment hash) those deletes read, for statements stored without them: by migration
+  0008 (which keeps its own copy of this, as migrations must) and, after a rolling deploy during
+  which processes of the earlier release still stored statements, by ``manage.py
+  fill_attachment_references``. Idempotent: a row already there is left as it is.
 
 Statements are otherwise immutable (Data 2.3.1); erasure is the one exception the law makes.
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#231-statement-immutability
@@ -32,6 +37,7 @@ from lrs.attachment_store import AttachmentContent
 from lrs.statements.indexing import statement_attachment_hashes, statement_index_entries
 from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
 from lrs.xapi.agents import IFI_PROPERTIES, agent_ifi
+from lrs.xapi.json_fast import parse_stored
 from lrs.xapi.json_types import compact_json
 
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
@@ -174,3 +180,38 @@ def _delete_unreferenced_attachments(hashes: set[str]) -> int:
         named = set(StatementAttachment.objects.filter(sha2__in=locked).values_list("sha2", flat=True))
         gone = [sha2 for sha2 in locked if sha2 not in named]
         return AttachmentContent.objects.filter(sha2__in=gone).delete()[0] if gone else 0
+
+
+REFERENCES_BATCH = 2000
+
+
+def fill_attachment_references() -> int:
+    """Write the missing reference rows of every stored statement; return how many rows were
+    missing. Reads only statements whose text mentions ``"attachments"`` (one pass over the table),
+    through ``parse_stored``, which also reads one stored with ``Infinity`` before the
+    number-range rule."""
+    candidates = Statement.objects.filter(payload__contains='"attachments"').values_list("id", "payload")
+    written = 0
+    wanted: dict[int, list[str]] = {}
+    for pk, payload in candidates.iterator(chunk_size=REFERENCES_BATCH):
+        wanted[pk] = statement_attachment_hashes(parse_stored(payload))
+        if len(wanted) >= REFERENCES_BATCH:
+            written += _insert_missing(wanted)
+            wanted = {}
+    return written + _insert_missing(wanted)
+
+
+def _insert_missing(wanted: dict[int, list[str]]) -> int:
+    """Insert the (statement, hash) rows of ``wanted`` not there yet; how many that was. Reads the
+    rows of these statements only, not the whole table."""
+    present = set(
+        StatementAttachment.objects.filter(statement_id__in=list(wanted)).values_list("statement_id", "sha2")
+    )
+    missing = [
+        StatementAttachment(statement_id=pk, sha2=sha2)
+        for pk, hashes in wanted.items()
+        for sha2 in hashes
+        if (pk, sha2) not in present
+    ]
+    StatementAttachment.objects.bulk_create(missing, ignore_conflicts=True)  # a statement stored meanwhile
+    return len(missing)

@@ -12,18 +12,17 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lrs.activities.definitions import KnownActivities, activity_definitions_update
-from lrs.attachment_store import attachment_store, check_attachment_sizes
+from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
@@ -32,6 +31,12 @@ from lrs.statements.bulk import (
     insert_statement_rows,
     insert_tuples,
     statement_id_sequence,
+)
+from lrs.statements.checks import (
+    attachments_check,
+    reject_nul_in_definitions,
+    statement_path,
+    statements_validate,
 )
 from lrs.statements.models import Statement
 from lrs.statements.rows import (
@@ -44,13 +49,11 @@ from lrs.statements.rows import (
 )
 from lrs.statements.signals import statements_stored, statements_voided
 from lrs.statements.single import definition_cache, id_pool, store_single
-from lrs.xapi.activity_definitions import activities_with_paths, collect_definitions
+from lrs.xapi.activity_definitions import collect_definitions
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
 from lrs.xapi.json_fast import parse_fast
-from lrs.xapi.multipart import AttachmentPart, match_attachments
-from lrs.xapi.signatures import verify_signed_statement
-from lrs.xapi.statement import validate_statement
+from lrs.xapi.multipart import AttachmentPart
 from lrs.xapi.timestamps import format_timestamp
 
 
@@ -128,37 +131,12 @@ def _prelude_sql(sequence: str) -> str:
     )
 
 
-def _statement_ids(statements: Sequence[dict]) -> list[uuid.UUID]:
-    """The id of each statement, a new one where it has none; an id twice in a batch is a 400."""
-    ids: list[uuid.UUID] = []
-    seen: dict[uuid.UUID, int] = {}
-    for index, statement in enumerate(statements):
-        text = statement.get("id")
-        if text is None:
-            ids.append(uuid.uuid4())
-            continue
-        statement_id = uuid.UUID(text)
-        if statement_id in seen:
-            raise XAPIValidationError(
-                f"statement id {text} appears twice in the batch (also at statements[{seen[statement_id]}])",
-                path=f"statements[{index}].id",
-                rule="unique-id-in-batch",
-            )
-        seen[statement_id] = index
-        ids.append(statement_id)
-    return ids
-
-
-def statements_validate(statements: Sequence[Any], *, version: str) -> list[uuid.UUID]:
-    """Validate a whole batch before anything is written (a failed batch stores nothing); return
-    the statement ids (generated where absent)."""
-    many = len(statements) > 1
-    for index, statement in enumerate(statements):
-        validate_statement(statement, version=version, path=f"statements[{index}]" if many else "statement")
-    return _statement_ids(statements)
-
-
-def _void_targets(rows: list[StatementRow], new_rows_by_id: dict[uuid.UUID, StatementRow]) -> list[int]:
+def _void_targets(
+    rows: list[StatementRow],
+    new_rows_by_id: dict[uuid.UUID, StatementRow],
+    *,
+    path_of: Callable[[uuid.UUID], str],
+) -> list[int]:
     """Mark the targets of voiding statements voided; return the primary keys voided.
 
     Data 2.3.2: a voiding statement's object is a StatementRef; a voiding statement
@@ -174,7 +152,7 @@ def _void_targets(rows: list[StatementRow], new_rows_by_id: dict[uuid.UUID, Stat
             # Raised inside the storing transaction: the rows just marked voided are restored.
             raise XAPIValidationError(
                 f"statement {target_id} is itself a voiding statement and cannot be voided",
-                path=f"statements[{rows.index(voiding_row)}].object.id",
+                path=f"{path_of(voiding_row.statement_id)}.object.id",
                 rule="void-voiding-statement",
             )
     in_batch = [new_rows_by_id[target_id] for target_id in targets if target_id in new_rows_by_id]
@@ -211,41 +189,29 @@ def _stored_targets_voided(statement_ids: list[uuid.UUID]) -> tuple[list[int], s
     return list(pks), set(voiding)
 
 
-def _attachments_check(
-    statements: Sequence[dict], parts: Sequence[AttachmentPart]
-) -> dict[str, AttachmentPart]:
-    """Match multipart parts to attachment metadata and verify signatures (Data 2.4.11, 2.6)."""
-    many = len(statements) > 1
-    parts_by_sha2 = match_attachments(
-        list(statements), list(parts), path_prefix="statements" if many else "statement"
-    )
-    for index, statement in enumerate(statements):
-        verify_signed_statement(
-            statement, parts_by_sha2, path=f"statements[{index}]" if many else "statement"
-        )
-    check_attachment_sizes(parts_by_sha2.values())
-    return parts_by_sha2
-
-
 def statement_store(
     *,
     statements: Sequence[Any],
     credential: Credential | None,
     version: str = "1.0.3",
     attachments: Sequence[AttachmentPart] = (),
+    as_array: bool | None = None,
 ) -> list[str]:
     """Store a batch; return the statement ids in request order.
 
     A statement whose id is already stored with equivalent content is a no-op
     (a batch retried after a timeout succeeds); with different content the whole
     batch fails with 409 and nothing is stored. ``attachments`` are the raw parts
-    of a multipart/mixed request; their bytes are kept in the attachment store.
+    of a multipart/mixed request; their bytes are kept in the attachment store. ``as_array``:
+    whether the request body was an array (errors then name ``statements[i]``, even for one
+    statement); by default, whether there is more than one statement.
     """
-    ids = statements_validate(statements, version=version)
-    parts_by_sha2 = _attachments_check(statements, attachments)
+    many = as_array if as_array is not None else len(statements) > 1
+    ids = statements_validate(statements, version=version, many=many)
+    parts_by_sha2 = attachments_check(statements, attachments, many=many)
     # Activity definitions do not change in completion: collected once, from the request.
     definitions = collect_definitions(list(statements))
-    _reject_nul_in_definitions(statements, definitions)
+    reject_nul_in_definitions(statements, definitions, many=many)
     if (
         len(statements) == 1
         and not parts_by_sha2
@@ -256,7 +222,9 @@ def statement_store(
         return [str(ids[0])]
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
-            return _store(statements, ids, parts_by_sha2, definitions, credential=credential, version=version)
+            return _store(
+                statements, ids, parts_by_sha2, definitions, credential=credential, version=version, many=many
+            )
         except (IntegrityError, psycopg.errors.IntegrityError) as error:
             # Another request stored some of these ids after this one's prelude looked (a client
             # retrying a batch whose first attempt is still being written): its transaction
@@ -291,6 +259,7 @@ def _store(
     *,
     credential: Credential | None,
     version: str,
+    many: bool,
 ) -> list[str]:
     """The general path: any batch, in one transaction."""
     prelude = _prelude(ids, sorted(definitions))
@@ -319,7 +288,7 @@ def _store(
         elif not statements_equivalent(statements[index], json.loads(existing_payload)):
             raise XAPIConflict(
                 f"a different statement with id {ids[index]} is already stored",
-                path=f"statements[{index}].id" if len(completed) > 1 else "statement.id",
+                path=f"{statement_path(index, many=many)}.id",
                 rule="statement-id-conflict",
             )
     if not fresh:
@@ -329,7 +298,11 @@ def _store(
         statement_row(statement, statement_id, stored=stored, credential=credential)
         for statement, statement_id in zip(fresh, fresh_ids, strict=True)
     ]
-    voided_pks = _void_targets(rows, {row.statement_id: row for row in rows})
+    voided_pks = _void_targets(
+        rows,
+        {row.statement_id: row for row in rows},
+        path_of=lambda statement_id: statement_path(ids.index(statement_id), many=many),
+    )
     for row in rows:
         # Data 2.3.2: voided if and only if not itself voiding and a stored voiding statement
         # names it, whichever came first.
@@ -361,40 +334,3 @@ def _store(
     if voided_pks or in_batch_voided:
         statements_voided.send(sender=Statement, statement_pks=voided_pks + in_batch_voided)
     return id_texts
-
-
-def _may_contain_nul(definitions: dict[str, dict | None]) -> bool:
-    """False when no definition can hold U+0000: orjson writes it as ``\\u0000`` (a string holding
-    that text by itself only sends the batch to the exact check). One C call for the batch's
-    definitions, against a Python walk of each."""
-    try:
-        return b"\\u0000" in orjson.dumps(definitions)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the exact check decides
-        return True
-
-
-def _contains_nul(value: Any) -> bool:
-    if type(value) is str:
-        return "\x00" in value
-    if type(value) is dict:
-        return any("\x00" in key or _contains_nul(item) for key, item in value.items())
-    if type(value) is list:
-        return any(_contains_nul(item) for item in value)
-    return False
-
-
-def _reject_nul_in_definitions(statements: Sequence[dict], definitions: dict[str, dict | None]) -> None:
-    """Canonical definitions are kept as PostgreSQL jsonb, which cannot hold U+0000: such a
-    definition is bad input (400 naming the statement), not a database failure."""
-    if not _may_contain_nul(definitions) or not any(_contains_nul(d) for d in definitions.values()):
-        return
-    for index, statement in enumerate(statements):
-        for where, activity in activities_with_paths(statement):
-            if _contains_nul(activity.get("definition")):
-                prefix = f"statements[{index}]" if len(statements) > 1 else "statement"
-                raise XAPIValidationError(
-                    f"the definition of activity {activity.get('id')} contains U+0000, which the LRS "
-                    "cannot store",
-                    path=f"{prefix}.{where}.definition",
-                    rule="no-nul",
-                )

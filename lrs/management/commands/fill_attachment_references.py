@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from lrs.statements.attachment_references import fill_attachment_references
+from lrs.statements.erasure import fill_attachment_references
 
 
 class Command(BaseCommand):

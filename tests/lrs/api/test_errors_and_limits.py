@@ -211,3 +211,31 @@ def test_a_batch_error_found_after_validation_is_answered_alone(xapi):
     body = response.json()
     assert body["rule"] == "unique-id-in-batch"
     assert [error["rule"] for error in body["errors"]] == ["unique-id-in-batch"]
+
+
+VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
+
+
+@pytest.mark.parametrize(("as_array", "prefix"), [(False, "statement"), (True, "statements[0]")])
+def test_an_error_names_the_statement_as_the_body_holds_it_an_object_or_an_array_of_one(
+    xapi, as_array, prefix
+):
+    # The path leads to the value in the body sent: a one-element array's statement is
+    # statements[0], whichever rule refused it (validation, a stored conflict, voiding).
+    def post(statement: dict):
+        return xapi.post_statements([statement] if as_array else statement)
+
+    invalid = make_statement()
+    invalid["actor"] = {"objectType": "Agent"}
+    assert post(invalid).json()["path"] == f"{prefix}.actor"
+
+    [stored_id] = xapi.post_statements(make_statement()).json()
+    conflicting = make_statement(statement_id=stored_id, verb="http://example.com/verbs/other")
+    response = post(conflicting)
+    assert (response.status_code, response.json()["path"]) == (409, f"{prefix}.id")
+
+    [voiding_id] = xapi.post_statements(
+        make_statement(verb=VOIDED_VERB, object={"objectType": "StatementRef", "id": stored_id})
+    ).json()
+    response = post(make_statement(verb=VOIDED_VERB, object={"objectType": "StatementRef", "id": voiding_id}))
+    assert (response.status_code, response.json()["path"]) == (400, f"{prefix}.object.id")

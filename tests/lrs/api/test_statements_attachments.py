@@ -78,7 +78,7 @@ def test_missing_part_is_400_and_nothing_is_stored(xapi):
     statement = make_statement(attachments=[attachment_meta(b"never sent")])
     response = post_multipart(xapi, multipart([statement], []))
     assert response.status_code == 400
-    assert response.json()["path"] == "statement.attachments[0].sha2"
+    assert response.json()["path"] == "statements[0].attachments[0].sha2"  # an array of one
     assert Statement.objects.count() == 0
 
 

@@ -133,3 +133,17 @@ def test_a_voiding_statement_arriving_after_a_statement_voiding_it_is_not_voided
     assert xapi.post_statements(later).status_code == 200
     assert xapi.get_statements(statementId=later["id"]).status_code == 200
     assert xapi.get_statements(statementId=target_id).status_code == 404
+
+
+def test_voiding_a_voiding_statement_is_named_by_its_place_in_the_batch_sent(xapi):
+    # The batch's first statement is already stored (a no-op): the refusal still names the
+    # second statement sent, not the first one written.
+    stored = make_statement(statement_id="7d2c9e4a-5b3f-4a1e-9c8d-2e6f0a1b3c5d")
+    [target_id] = xapi.post_statements(stored).json()
+    [voiding_id] = xapi.post_statements(voiding(target_id)).json()
+    response = xapi.post_statements([stored, voiding(voiding_id)])
+    assert response.status_code == 400
+    assert (response.json()["path"], response.json()["rule"]) == (
+        "statements[1].object.id",
+        "void-voiding-statement",
+    )

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from lrs.activities.definitions import KnownActivities, activity_definitions_update
@@ -225,29 +225,35 @@ def statement_store(
             return _store(
                 statements, ids, parts_by_sha2, definitions, credential=credential, version=version, many=many
             )
-        except (IntegrityError, psycopg.errors.IntegrityError) as error:
+        except (DatabaseError, psycopg.Error) as error:
             # Another request stored some of these ids after this one's prelude looked (a client
-            # retrying a batch whose first attempt is still being written): its transaction
-            # committed, so the next attempt's prelude finds those statements and compares them
+            # retrying a batch whose first attempt is still being written), or wrote them in
+            # another order and one of the two was stopped as a deadlock: once the other
+            # committed, the next attempt's prelude finds those statements and compares them
             # (the same: no-op; different: 409) instead of answering a 500.
-            if attempt == _WRITE_ATTEMPTS or not _statement_id_taken(error):
+            if attempt == _WRITE_ATTEMPTS or not _met_a_concurrent_write(error):
                 raise
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
 _WRITE_ATTEMPTS = 3  # a third covers an id erased and stored again meanwhile
+_UNIQUE_VIOLATION, _DEADLOCK_DETECTED = "23505", "40P01"  # SQLSTATE, PostgreSQL Appendix A
 
 
-def _statement_id_taken(error: Exception) -> bool:
-    """Whether the insert broke the unique constraint on ``Statement.statement_id`` (raised by
-    psycopg itself from the COPY and prepared statements of ``bulk``, wrapped by Django from its
-    own cursors)."""
+def _met_a_concurrent_write(error: Exception) -> bool:
+    """Whether the write broke the unique constraint on ``Statement.statement_id`` or was chosen
+    to end a deadlock (raised by psycopg itself from the COPY and prepared statements of
+    ``bulk``, wrapped by Django from its own cursors)."""
     diag = getattr(error, "diag", None) or getattr(error.__cause__, "diag", None)
-    if diag is not None:  # PostgreSQL names the constraint: the table's unique one, not its key
-        return diag.table_name == Statement._meta.db_table and diag.constraint_name != (
-            f"{Statement._meta.db_table}_pkey"
+    if diag is not None:
+        if diag.sqlstate == _DEADLOCK_DETECTED:
+            return True
+        return (
+            diag.sqlstate == _UNIQUE_VIOLATION
+            and diag.table_name == Statement._meta.db_table
+            and diag.constraint_name != f"{Statement._meta.db_table}_pkey"
         )
-    return f"{Statement._meta.db_table}.statement_id" in str(error)  # SQLite's wording
+    return f"UNIQUE constraint failed: {Statement._meta.db_table}.statement_id" in str(error)  # SQLite
 
 
 @transaction.atomic

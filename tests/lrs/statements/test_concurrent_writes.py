@@ -149,3 +149,48 @@ def test_two_batches_defining_a_new_activity_at_once_both_reach_its_canonical_de
         "name": {"en-US": "Fire safety", "fr-FR": "Sécurité"},
         "description": {"en-US": "Evacuation drills"},
     }
+
+
+def test_two_batches_writing_the_same_ids_in_other_orders_both_succeed():
+    # The holder stores x, the other batch [y, x] writes y and waits for x, then the holder stores
+    # y and waits for it: a deadlock. PostgreSQL stops the one whose wait reaches
+    # deadlock_timeout first, the batch; it is sent round again and, once the holder committed,
+    # finds both statements stored (a no-op), as a client sending them one after the other would.
+    x, y = _batch(2)
+    holding, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                outcomes["x"] = statement_store(statements=[x], credential=None)
+                holding.set()
+                release.wait(10)
+                outcomes["y"] = statement_store(statements=[y], credential=None)
+        except Exception as error:  # reported to the test
+            outcomes["holder"] = error
+        finally:
+            connection.close()
+
+    def batch() -> None:
+        try:
+            outcomes["batch"] = statement_store(statements=[dict(y), dict(x)], credential=None)
+        except Exception as error:  # reported to the test
+            outcomes["batch"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=batch)]
+    threads[0].start()
+    try:
+        assert holding.wait(10)
+        threads[1].start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _someone_waits_on_a_lock():
+            time.sleep(0.02)
+    finally:
+        release.set()  # well within deadlock_timeout (1 s) of the batch starting to wait
+        for thread in threads:
+            thread.join(20)
+    assert outcomes == {"x": [x["id"]], "y": [y["id"]], "batch": [y["id"], x["id"]]}
+    assert Statement.objects.filter(statement_id__in=[x["id"], y["id"]]).count() == 2

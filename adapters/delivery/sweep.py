@@ -6,6 +6,12 @@ past the grace period), deliveries left in flight past their claim (their worker
 target with due deliveries and no drain queued or running for it (``queue.request_drain`` knows
 by the drain slots). Deliveries merely waiting behind a backlog already have their drain: the
 sweep adds no message for them, however large the backlog.
+
+It also voids what voiding missed: a statement and its voiding statement stored at the same moment
+each look for the other before it committed, and the statement is left live (Data 2.3.2 wants it
+voided whichever came first). Voiding statements of the last ``VOID_LATE_WINDOW_SECONDS`` are
+checked again (``lrs.statements.store.void_late_targets``); their targets' deliveries are then
+cancelled or retracted as for any voiding.
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ from django.utils import timezone
 from adapters.delivery import outbox, queue
 from adapters.delivery.drain import has_due
 from adapters.models import Delivery, OutboxBatch, Target
+from lrs.statements.store import void_late_targets
 
 logger = logging.getLogger(__name__)
+
+# Transactions last seconds; voiding statements this recent are checked against their targets again.
+VOID_LATE_WINDOW_SECONDS = 600
 
 # An outbox batch not expanded this long after it was stored is expanded by the sweep (its
 # dispatch message was lost, e.g. the broker restarted without persistence).
@@ -68,3 +78,9 @@ def sweep_due(*, limit: int = 1000) -> int:
         if has_due(target_id):
             queue.request_drain(target_id, after_commit=False)
     return expanded + put_back
+
+
+def sweep_void_late() -> int:
+    """Void the statements recent voiding statements name that are still live; how many."""
+    since = timezone.now() - timedelta(seconds=VOID_LATE_WINDOW_SECONDS)
+    return len(void_late_targets(stored_since=since))

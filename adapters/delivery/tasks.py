@@ -8,7 +8,7 @@ from celery import shared_task
 
 from adapters.delivery import drain as draining
 from adapters.delivery import outbox, queue
-from adapters.delivery.sweep import sweep_due
+from adapters.delivery.sweep import sweep_due, sweep_void_late
 
 
 @shared_task(name=queue.DRAIN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -26,8 +26,10 @@ def deliver(delivery_id: int) -> str | None:
 
 @shared_task(name=queue.SWEEP_TASK, ignore_result=True)
 def sweep() -> int:
-    """Periodic (Celery beat): expand forgotten outbox batches, put stuck deliveries back, drain
-    targets with due work and no drain."""
+    """Periodic (Celery beat): void what a voiding statement stored at the same moment missed,
+    expand forgotten outbox batches, put stuck deliveries back, drain targets with due work and
+    no drain."""
+    sweep_void_late()
     return sweep_due()
 
 

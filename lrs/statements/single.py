@@ -223,8 +223,9 @@ def _write(
 ) -> bool:
     """Insert one statement row (``row``: the ``Statement`` columns by attribute name; ``stored``
     is ignored, ``timestamp`` None takes ``stored``) with its companion rows in one SQL statement,
-    if the canonical definitions in the database are still ``guarded_definitions`` and the
-    statement's id and primary key are new. Whether it wrote them."""
+    if the canonical definitions in the database are still ``guarded_definitions``, no stored
+    voiding statement names the statement's id, and its id and primary key are new. Whether it
+    wrote them."""
     tables = [table for table in companions if table.rows]
     sql = _single_insert_sql(tuple((table.model, _shape(table)) for table in tables), statement_id_sequence())
     params: list[Any] = [

@@ -161,6 +161,28 @@ def _void_targets(
     return pks
 
 
+def void_late_targets(*, stored_since: datetime | None) -> list[int]:
+    """Mark voided the statements a stored voiding statement names that are not voided yet, and
+    tell the fan-out (``statements_voided``); return their primary keys. Data 2.3.2 holds
+    whichever came first, but a statement and its voiding statement stored at the same moment
+    each look for the other before it committed, and statements stored before this LRS voided
+    late arrivals were left live. ``stored_since``: only voiding statements stored since then
+    (the sweep's window, read through the index of statements whose object is a StatementRef);
+    None: all of them (``manage.py void_late_targets``, once after upgrading)."""
+    voiding = Statement.objects.filter(is_voiding=True, object_statement_id__isnull=False)
+    if stored_since is not None:
+        voiding = voiding.filter(stored__gte=stored_since)
+    late = Statement.objects.filter(
+        statement_id__in=voiding.values("object_statement_id"), voided=False, is_voiding=False
+    )
+    with transaction.atomic():
+        pks = list(late.select_for_update().order_by("id").values_list("id", flat=True))
+        if pks:
+            Statement.objects.filter(id__in=pks, voided=False).update(voided=True)
+            statements_voided.send(sender=Statement, statement_pks=pks)
+    return pks
+
+
 def _stored_targets_voided(statement_ids: list[uuid.UUID]) -> tuple[list[int], set[uuid.UUID]]:
     """Mark the stored statements with these ids voided (those not voided yet and not voiding
     themselves); return the primary keys newly voided, and the ids of those that are voiding

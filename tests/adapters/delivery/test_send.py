@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.delivery import pacing as health
+from adapters.delivery import tasks
 from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill, deliveries_create, deliveries_replay
 from adapters.models import Attempt, Delivery, OutboxBatch, Target
@@ -355,3 +356,26 @@ def test_a_batch_costs_the_same_database_queries_whatever_its_size(target):
         return len(queries)
 
     assert queries_to_drain(3) == queries_to_drain(30)
+
+
+@responses.activate
+def test_the_sweep_voids_and_retracts_a_statement_its_voiding_statement_missed(
+    target, django_capture_on_commit_callbacks
+):
+    # The state a statement and its voiding statement stored at the same moment leave: both
+    # stored, the statement live and delivered (tests/lrs/statements/test_concurrent_writes.py
+    # shows the race itself).
+    responses.post(HOOK, status=200)
+    [statement_id] = store(make_statement(), capture=django_capture_on_commit_callbacks)
+    voiding = make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id})
+    store(voiding, capture=django_capture_on_commit_callbacks)
+    Delivery.objects.filter(kind="retract").delete()
+    Statement.objects.filter(statement_id=statement_id).update(voided=False)
+    responses.calls.reset()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.sweep()
+    assert Statement.objects.get(statement_id=statement_id).voided
+    retraction = Delivery.objects.get(kind="retract")
+    assert retraction.status == Delivery.DELIVERED, retraction.last_error
+    assert [json.loads(call.request.body)["event"] for call in responses.calls] == ["statement.voided"]

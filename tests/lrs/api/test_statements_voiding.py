@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import io
 
+import pytest
+from django.core.management import call_command
+
+from lrs.statements.models import Statement
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +151,21 @@ def test_voiding_a_voiding_statement_is_named_by_its_place_in_the_batch_sent(xap
         "statements[1].object.id",
         "void-voiding-statement",
     )
+
+
+def test_void_late_targets_voids_what_an_earlier_release_left_live(xapi):
+    # Before 4690a59 a statement arriving after its voiding statement stayed live; the command,
+    # run once after upgrading, voids it (and its deliveries are cancelled or retracted).
+    target = make_statement(statement_id="1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9")
+    xapi.post_statements(voiding(target["id"]))
+    xapi.post_statements(target)
+    Statement.objects.filter(statement_id=target["id"]).update(voided=False)  # as stored then
+    assert xapi.get_statements(statementId=target["id"]).status_code == 200
+
+    out = io.StringIO()
+    call_command("void_late_targets", stdout=out)
+    assert out.getvalue().strip() == "statements voided: 1"
+    assert xapi.get_statements(statementId=target["id"]).status_code == 404
+    out = io.StringIO()
+    call_command("void_late_targets", stdout=out)
+    assert out.getvalue().strip() == "statements voided: 0"

@@ -7,6 +7,7 @@ answers as if it had come later.
   https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#211-put-statements
 * The same new activity, defined differently: both definitions are merged into the canonical one
   (Communication 2.5, 4.2).
+* A statement and its voiding statement: each misses the other, and the next check voids it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import contextlib
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from lrs.activities.models import Activity
 from lrs.statements.models import Statement
 from lrs.statements.single import definition_cache, id_pool
-from lrs.statements.store import statement_store
+from lrs.statements.store import statement_store, void_late_targets
 from lrs.xapi.errors import XAPIConflict
 from tests.conftest import make_statement
 
@@ -194,3 +197,28 @@ def test_two_batches_writing_the_same_ids_in_other_orders_both_succeed():
             thread.join(20)
     assert outcomes == {"x": [x["id"]], "y": [y["id"]], "batch": [y["id"], x["id"]]}
     assert Statement.objects.filter(statement_id__in=[x["id"], y["id"]]).count() == 2
+
+
+def test_a_statement_and_its_voiding_statement_stored_at_once_are_voided_by_the_next_check():
+    # Each transaction looks for the other before it committed: the statement is left live (the
+    # race no lock on the ingest path closes). void_late_targets, which the fan-out's sweep runs
+    # for recent voiding statements, finds it and voids it; a second run finds nothing.
+    [target] = _batch(1)
+    voiding = make_statement(
+        statement_id=str(uuid.uuid4()),
+        verb="http://adlnet.gov/expapi/verbs/voided",
+        object={"objectType": "StatementRef", "id": target["id"]},
+    )
+    first, second = _while_held([target], [voiding])
+    assert (first, second) == ([target["id"]], [voiding["id"]])
+    row = Statement.objects.get(statement_id=target["id"])
+    assert not row.voided  # what the race leaves
+
+    since = timezone.now() - timedelta(minutes=10)
+    assert void_late_targets(stored_since=since) == [row.pk]
+    assert Statement.objects.get(pk=row.pk).voided
+    assert void_late_targets(stored_since=since) == []
+    # A window that ends before the voiding statement was stored leaves it to the next check.
+    Statement.objects.filter(pk=row.pk).update(voided=False)
+    assert void_late_targets(stored_since=timezone.now() + timedelta(minutes=1)) == []
+    assert void_late_targets(stored_since=None) == [row.pk]

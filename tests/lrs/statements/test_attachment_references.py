@@ -9,33 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
-import time
 import uuid
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lrs.attachment_store import AttachmentContent, attachment_store
 from lrs.statements.erasure import delete_statements, pseudonymise_statements
 from lrs.statements.models import Statement, StatementAttachment
-from lrs.statements.single import definition_cache, id_pool
 from lrs.statements.store import statement_store
 from lrs.xapi.multipart import AttachmentPart
 from tests.conftest import make_statement
+from tests.lrs.statements.races import race
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 
-
-@pytest.fixture(autouse=True)
-def empty_caches():
-    for forget in (id_pool.forget, definition_cache.clear):
-        forget()
-    yield
-    for forget in (id_pool.forget, definition_cache.clear):
-        forget()
+pytestmark = pytest.mark.usefixtures("empty_statement_caches")
 
 
 def attachment(data: bytes, *, file_url: bool = False, usage: str = "http://example.com/certificate") -> dict:
@@ -186,61 +177,6 @@ def test_missing_references_are_filled_by_the_command_and_a_second_run_writes_no
     assert out.getvalue().strip().endswith("attachment references written: 0")
 
 
-def _wait_for_lock_wait(query_start: str, thread: threading.Thread) -> bool:
-    """Whether a backend waits on a lock with a query starting so, within 10 s (False at once
-    when ``thread`` has finished instead)."""
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline and thread.is_alive():
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                [query_start + "%"],
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
-
-
-def _in_thread(work, *, hold: threading.Event | None = None, held: threading.Event | None = None):
-    """Run ``work`` in its own connection and transaction; with ``held``/``hold``: signal once
-    ``work`` ran, and commit only when ``hold`` is set."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with transaction.atomic():
-                work()
-                if held is not None:
-                    held.set()
-                    assert hold is not None and hold.wait(10)
-        except BaseException as error:  # reported by the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
-
-
-def _race(first, second, lock_query: str) -> tuple[bool, list[BaseException], list[BaseException]]:
-    """Run ``first`` in a transaction held open until ``second``, in its own, waits on a lock (with
-    a query starting ``lock_query``) or finishes; then commit both. Whether ``second`` waited, and
-    the errors of each."""
-    ran, commit = threading.Event(), threading.Event()
-    holder, first_errors = _in_thread(first, held=ran, hold=commit)
-    try:
-        assert ran.wait(10)
-        other, second_errors = _in_thread(second)
-        waited = _wait_for_lock_wait(lock_query, other)
-    finally:
-        commit.set()
-        holder.join(10)
-    other.join(10)
-    return waited, first_errors, second_errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_bytes_a_statement_is_being_stored_with_survive_an_erasure_that_checks_meanwhile():
     shared = attachment(b"the same certificate")
@@ -249,21 +185,21 @@ def test_bytes_a_statement_is_being_stored_with_survive_an_erasure_that_checks_m
     new = with_attachments(shared)
     # The new statement is written, not yet committed, when the erasure of the old one checks
     # whether anything still names the bytes.
-    waited, storing_errors, erasing_errors = _race(
+    raced = race(
         lambda: statement_store(
             statements=[new], credential=None, attachments=[part(b"the same certificate")]
         ),
         lambda: delete_statements([pk_of(old["id"])]),
-        "SELECT",
+        lock_query="SELECT",
     )
-    assert storing_errors == [] and erasing_errors == []
+    assert raced.first.error is None and raced.second.error is None
     assert not Statement.objects.filter(statement_id=old["id"]).exists()
     assert references(new["id"]) == [shared["sha2"]]
     # Before the lock, the erasure did not wait, saw no committed statement naming the bytes and
     # deleted them: the new statement was accepted and its attachment lost.
     assert shared["sha2"] in attachment_store().get_many([shared["sha2"]]), "the accepted attachment is lost"
     assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"
-    assert waited, "the erasure did not wait for the statement being stored"
+    assert raced.waited, "the erasure did not wait for the statement being stored"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -274,15 +210,15 @@ def test_a_statement_stored_while_an_erasure_deletes_its_bytes_writes_them_again
     new = with_attachments(shared)
     # The erasure has deleted the bytes (nothing else named them), not yet committed, when the
     # new statement comes with the same attachment.
-    waited, erasing_errors, storing_errors = _race(
+    raced = race(
         lambda: delete_statements([pk_of(old["id"])]),
         lambda: statement_store(
             statements=[new], credential=None, attachments=[part(b"the same certificate")]
         ),
-        "INSERT",
+        lock_query="INSERT",
     )
-    assert waited, "the statement did not wait for the erasure"
-    assert storing_errors == [] and erasing_errors == []
+    assert raced.waited, "the statement did not wait for the erasure"
+    assert raced.first.error is None and raced.second.error is None
     assert references(new["id"]) == [shared["sha2"]]
     assert attachment_store().get_many([shared["sha2"]])[shared["sha2"]].data == b"the same certificate"
 
@@ -301,10 +237,8 @@ def test_two_shared_hashes_sent_in_the_other_order_neither_deadlock_nor_go(first
         statements=[new], credential=None, attachments=[part(data) for data in reversed(texts)]
     )
     erase = lambda: delete_statements([pk_of(old["id"])])  # noqa: E731
-    waited, first_errors, second_errors = _race(
-        store if first == "store" else erase, erase if first == "store" else store, ""
-    )
-    assert waited, "the second transaction did not wait for the first"
-    assert first_errors == [] and second_errors == []
+    raced = race(store if first == "store" else erase, erase if first == "store" else store)
+    assert raced.waited, "the second transaction did not wait for the first"
+    assert raced.first.error is None and raced.second.error is None
     kept = attachment_store().get_many([item["sha2"] for item in described])
     assert sorted(part.data for part in kept.values()) == sorted(texts)

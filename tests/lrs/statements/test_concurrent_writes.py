@@ -12,85 +12,35 @@ answers as if it had come later.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 
 from lrs.activities.models import Activity
 from lrs.statements.models import Statement
-from lrs.statements.single import definition_cache, id_pool
 from lrs.statements.store import statement_store, void_late_targets
 from lrs.xapi.errors import XAPIConflict
 from tests.conftest import make_statement
+from tests.lrs.statements.races import Race, race
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def empty_caches():
-    for forget in (id_pool.forget, definition_cache.clear):
-        forget()
-    yield
-    for forget in (id_pool.forget, definition_cache.clear):
-        forget()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_statement_caches")]
 
 
-def _while_held(
-    first: list[dict], second: list[dict], *, second_in_transaction: bool = False
-) -> tuple[object, object]:
-    """Store ``first`` in a transaction held open until ``second``'s write is waiting on it (or
-    has finished), then commit it; return what each store call returned or raised. With
+def _stored_at_once(
+    first: list[dict], second: list[dict], *, second_in_transaction: bool = False, then: list[dict] = ()
+) -> Race:
+    """Store ``first`` in a transaction held open until ``second``'s write waits on a lock (or
+    has finished), then store ``then`` in that transaction and commit it. With
     ``second_in_transaction`` the second store runs inside a caller's transaction (its own
     becomes a savepoint)."""
-    holding, release = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def holder() -> None:
-        try:
-            with transaction.atomic():
-                outcomes["first"] = statement_store(statements=first, credential=None)
-                holding.set()
-                release.wait(10)
-        except Exception as error:  # reported to the test
-            outcomes["first"] = error
-        finally:
-            connection.close()
-
-    def writer() -> None:
-        try:
-            with transaction.atomic() if second_in_transaction else contextlib.nullcontext():
-                outcomes["second"] = statement_store(statements=second, credential=None)
-        except Exception as error:  # reported to the test
-            outcomes["second"] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=holder)]
-    threads[0].start()
-    try:
-        assert holding.wait(10)
-        threads.append(threading.Thread(target=writer))
-        threads[1].start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "second" not in outcomes and not _someone_waits_on_a_lock():
-            time.sleep(0.02)
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join(10)
-    return outcomes.get("first"), outcomes.get("second")
-
-
-def _someone_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        return cursor.fetchone()[0] > 0
+    return race(
+        lambda: statement_store(statements=first, credential=None),
+        lambda: statement_store(statements=second, credential=None),
+        second_in_transaction=second_in_transaction,
+        then=(lambda: statement_store(statements=list(then), credential=None)) if then else None,
+    )
 
 
 def _batch(size: int) -> list[dict]:
@@ -101,12 +51,12 @@ def _batch(size: int) -> list[dict]:
 @pytest.mark.parametrize("size", [1, 5, 20])
 def test_the_same_batch_twice_at_once_is_stored_once_and_both_succeed(size, second_in_transaction):
     batch = _batch(size)
-    first, second = _while_held(
+    raced = _stored_at_once(
         batch, [dict(statement) for statement in batch], second_in_transaction=second_in_transaction
     )
     ids = [statement["id"] for statement in batch]
-    assert first == ids
-    assert second == ids, f"the second request failed: {second!r}"
+    assert raced.first.value == ids
+    assert raced.second.value == ids, f"the second request failed: {raced.second.error!r}"
     assert Statement.objects.filter(statement_id__in=ids).count() == size
 
 
@@ -115,9 +65,9 @@ def test_a_different_statement_with_an_id_being_stored_is_a_conflict(size):
     batch = _batch(size)
     changed = [dict(statement) for statement in batch]
     changed[-1] = {**changed[-1], "verb": {"id": "http://example.com/verbs/other"}}
-    first, second = _while_held(batch, changed)
-    assert first == [statement["id"] for statement in batch]
-    assert isinstance(second, XAPIConflict), f"expected a conflict, got {second!r}"
+    raced = _stored_at_once(batch, changed)
+    assert raced.first.value == [statement["id"] for statement in batch]
+    assert isinstance(raced.second.error, XAPIConflict), f"expected a conflict, got {raced.second!r}"
     assert Statement.objects.filter(statement_id__in=[s["id"] for s in batch]).count() == size
 
 
@@ -127,8 +77,8 @@ def test_the_single_statement_fast_path_meeting_an_id_being_stored_is_a_no_op():
     for _ in range(2):
         statement_store(statements=_batch(1), credential=None)
     [statement] = _batch(1)
-    first, second = _while_held([statement], [dict(statement)])
-    assert first == second == [statement["id"]]
+    raced = _stored_at_once([statement], [dict(statement)])
+    assert raced.first.value == raced.second.value == [statement["id"]]
     assert Statement.objects.filter(statement_id=statement["id"]).count() == 1
 
 
@@ -146,8 +96,8 @@ def test_two_batches_defining_a_new_activity_at_once_both_reach_its_canonical_de
     second = _defining(
         activity, {"description": {"en-US": "Evacuation drills"}, "name": {"fr-FR": "Sécurité"}}
     )
-    outcomes = _while_held([first], [second])
-    assert outcomes == ([first["id"]], [second["id"]])
+    raced = _stored_at_once([first], [second])
+    assert (raced.first.value, raced.second.value) == ([first["id"]], [second["id"]])
     assert Activity.objects.get(activity_id=activity).definition == {
         "name": {"en-US": "Fire safety", "fr-FR": "Sécurité"},
         "description": {"en-US": "Evacuation drills"},
@@ -160,42 +110,14 @@ def test_two_batches_writing_the_same_ids_in_other_orders_both_succeed():
     # deadlock_timeout first, the batch; it is sent round again and, once the holder committed,
     # finds both statements stored (a no-op), as a client sending them one after the other would.
     x, y = _batch(2)
-    holding, release = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def holder() -> None:
-        try:
-            with transaction.atomic():
-                outcomes["x"] = statement_store(statements=[x], credential=None)
-                holding.set()
-                release.wait(10)
-                outcomes["y"] = statement_store(statements=[y], credential=None)
-        except Exception as error:  # reported to the test
-            outcomes["holder"] = error
-        finally:
-            connection.close()
-
-    def batch() -> None:
-        try:
-            outcomes["batch"] = statement_store(statements=[dict(y), dict(x)], credential=None)
-        except Exception as error:  # reported to the test
-            outcomes["batch"] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=holder), threading.Thread(target=batch)]
-    threads[0].start()
-    try:
-        assert holding.wait(10)
-        threads[1].start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _someone_waits_on_a_lock():
-            time.sleep(0.02)
-    finally:
-        release.set()  # well within deadlock_timeout (1 s) of the batch starting to wait
-        for thread in threads:
-            thread.join(20)
-    assert outcomes == {"x": [x["id"]], "y": [y["id"]], "batch": [y["id"], x["id"]]}
+    # The holder goes on (stores y) as soon as the batch waits: well within deadlock_timeout (1 s).
+    raced = _stored_at_once([x], [dict(y), dict(x)], then=[y])
+    assert (raced.first.error, raced.second.error) == (None, None)
+    assert (raced.first.value, raced.first.later, raced.second.value) == (
+        [x["id"]],
+        [y["id"]],
+        [y["id"], x["id"]],
+    )
     assert Statement.objects.filter(statement_id__in=[x["id"], y["id"]]).count() == 2
 
 
@@ -209,8 +131,8 @@ def test_a_statement_and_its_voiding_statement_stored_at_once_are_voided_by_the_
         verb="http://adlnet.gov/expapi/verbs/voided",
         object={"objectType": "StatementRef", "id": target["id"]},
     )
-    first, second = _while_held([target], [voiding])
-    assert (first, second) == ([target["id"]], [voiding["id"]])
+    raced = _stored_at_once([target], [voiding])
+    assert (raced.first.value, raced.second.value) == ([target["id"]], [voiding["id"]])
     row = Statement.objects.get(statement_id=target["id"])
     assert not row.voided  # what the race leaves
 

@@ -24,7 +24,7 @@ from adapters.targets import enabled
 from lrs.activities.models import Activity
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.statements.selectors import consistent_through, statements_by_pk
-from lrs.statements.single import definition_cache, id_pool
+from lrs.statements.single import id_pool
 from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPIConflict
 from lrs.xapi.timestamps import format_timestamp
@@ -34,14 +34,12 @@ ACTIVITY = "http://example.com/courses/safety-101"
 
 
 @pytest.fixture(autouse=True)
-def empty_caches(settings):
+def empty_caches(settings, empty_statement_caches):
     # As in production: the enabled targets are cached too (tests read them on every batch).
     settings.LRS_TARGETS_CACHE_SECONDS = 60
-    for forget in (id_pool.forget, definition_cache.clear, enabled.forget_targets):
-        forget()
+    enabled.forget_targets()
     yield
-    for forget in (id_pool.forget, definition_cache.clear, enabled.forget_targets):
-        forget()
+    enabled.forget_targets()
 
 
 def store(statement: dict) -> str:

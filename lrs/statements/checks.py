@@ -19,12 +19,7 @@ from lrs.xapi.activity_definitions import activities_with_paths
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.multipart import AttachmentPart, match_attachments
 from lrs.xapi.signatures import verify_signed_statement
-from lrs.xapi.statement import validate_statement
-
-
-def statement_path(index: int, *, many: bool) -> str:
-    """Where statement ``index`` is in the request body."""
-    return f"statements[{index}]" if many else "statement"
+from lrs.xapi.statement import statement_path, validate_statement
 
 
 def statements_validate(statements: Sequence[Any], *, version: str, many: bool) -> list[uuid.UUID]:

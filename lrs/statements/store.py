@@ -32,12 +32,7 @@ from lrs.statements.bulk import (
     insert_tuples,
     statement_id_sequence,
 )
-from lrs.statements.checks import (
-    attachments_check,
-    reject_nul_in_definitions,
-    statement_path,
-    statements_validate,
-)
+from lrs.statements.checks import attachments_check, reject_nul_in_definitions, statements_validate
 from lrs.statements.models import Statement
 from lrs.statements.rows import (
     StatementRow,
@@ -54,6 +49,7 @@ from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
 from lrs.xapi.json_fast import parse_fast
 from lrs.xapi.multipart import AttachmentPart
+from lrs.xapi.statement import statement_path
 from lrs.xapi.timestamps import format_timestamp
 
 
@@ -178,7 +174,7 @@ def void_late_targets(*, stored_since: datetime | None) -> list[int]:
     with transaction.atomic():
         pks = list(late.select_for_update().order_by("id").values_list("id", flat=True))
         if pks:
-            Statement.objects.filter(id__in=pks, voided=False).update(voided=True)
+            Statement.objects.filter(id__in=pks).update(voided=True)  # locked above, still live
             statements_voided.send(sender=Statement, statement_pks=pks)
     return pks
 

@@ -230,6 +230,12 @@ def body_path(body: str | bytes) -> str:
     return "statements" if body.lstrip("\ufeff \t\r\n")[:1] == "[" else "statement"
 
 
+def statement_path(index: int, *, many: bool) -> str:
+    """Where statement ``index`` is in the request body: ``statements[i]`` in an array (``many``),
+    ``statement`` for a body that is one statement."""
+    return f"statements[{index}]" if many else "statement"
+
+
 def validate_statements(statements: Sequence[object], *, version: str = "1.0.3") -> None:
     """Validate a batch, raising the first error with every error of every statement in its
     ``errors`` (at most ``MAX_ERRORS``); paths are ``statements[i]...`` for a batch of more
@@ -238,7 +244,5 @@ def validate_statements(statements: Sequence[object], *, version: str = "1.0.3")
     found = ErrorCollector()
     for index, statement in enumerate(statements):
         with found:
-            validate_statement(
-                statement, version=version, path=f"statements[{index}]" if many else "statement"
-            )
+            validate_statement(statement, version=version, path=statement_path(index, many=many))
     found.raise_if_any()

@@ -125,8 +125,8 @@ def run(
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
-            for index, (delivery, statement) in enumerate(ready):
-                schedule.wait_for_turn(index)
+            for delivery, statement in ready:
+                schedule.wait_for_turn()
                 done.append(_whole(adapter, target, delivery, statement, policy))
         else:
             done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
@@ -260,7 +260,7 @@ def _concurrently(
 
     def send(index: int) -> None:  # on a lane
         prepared = sendable[index][2]
-        schedule.wait_for_turn(index)
+        schedule.wait_for_turn()
         try:
             with correlation.bound(prepared.context.correlation_id):
                 answers[index] = lanes.timed(lambda: adapter.send_prepared(prepared))

@@ -40,6 +40,11 @@ def wait_until(
         time.sleep(interval)
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most of ``times`` (seconds) within any one second: what a target's rate limit counts."""
+    return max(sum(1 for t in times if start <= t < start + 1) for start in times)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago (the OS picks it, so parallel runs do not collide)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -114,18 +114,21 @@ def sends_per_drain(target: Target) -> int:
 
 
 # -- Rate limit ------------------------------------------------------------------------------
-# A target's rate limit, across every worker: send times booked from one shared schedule. The
-# drain books each send's slot when the send is ready (``per_send``); ``book`` reserves a run of
-# slots at once (kept for callers that send on a fixed timetable).
+# A target's rate limit, across every worker: send times booked from one shared schedule, each
+# send's slot when the send is ready (``per_send``).
 #
-# ``Target.rate_limit_per_second`` = L means no two requests to the target start less than 1/L
-# seconds apart (1/(0.97 L): ``RATE_HEADROOM``), whichever worker process sends them, so no
-# one-second span holds more than L.
+# ``Target.rate_limit_per_second`` = L means no one-second span holds more than L request starts,
+# whichever worker process sends them. Slots are 1/(0.97 L) apart (``RATE_HEADROOM``), and a send
+# starts within ``LATE_TOLERANCE_SECONDS`` of its slot or not at all: one that wakes later (its
+# thread waited for a core or the interpreter lock) gives the slot up and books the next free one,
+# since a late start followed by an on-time one would come closer than the spacing. Every second
+# then spans at most 0.97 L slots plus 15 ms of lateness: half of the 31 ms of headroom a second
+# holds, the other half left for the request's own way out (preparing it, the socket).
 # It is the generic cell rate algorithm (GCRA, the "virtual scheduling" form of ITU-T I.371; the
 # algorithm behind redis-cell and many API gateways): the shared cache holds the target's *next
-# free send time*; a booking of n slots takes them from ``max(next free, now)`` and moves it n/L
-# later, in one atomic step; each send then waits for its slot (``Schedule.wait_for_turn``). Time
-# is Redis's own clock, so worker clocks need not agree.
+# free send time*; a booking takes the slot ``max(next free, now)`` and moves it 1/L later, in one
+# atomic step; the send then waits for its slot (``Schedule.wait_for_turn``). Time is Redis's own
+# clock, so worker clocks need not agree.
 #
 # With Redis as the cache (any deployment with a broker) the booking is a Lua script, atomic
 # across processes and hosts. Without it (the quickstart's in-process drain, one process) a lock
@@ -136,26 +139,28 @@ def sends_per_drain(target: Target) -> int:
 # claim never waits long for its sends.
 
 HORIZON_SECONDS = 1.0
+LATE_TOLERANCE_SECONDS = 0.015
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """When a batch's sends may start: the first at ``first_at`` (``time.monotonic()``), then one
-    every ``spacing`` seconds. ``booked_at``: the first slot on the shared clock (Redis's, or
-    this process's wall clock without Redis), where bookings can be compared exactly."""
+    """When a target's sends may start. ``book_one`` books the next free slot on the shared clock
+    and returns when it is on this process's ``time.monotonic()``: ``(earliest, latest)``, the
+    slot as early as it may be (the booking's round trip counted as lateness) and as late."""
 
-    first_at: float = 0.0
-    spacing: float = 0.0
-    booked_at: float = 0.0
-    # Book each send's slot when it is ready to go (``per_send``): returns its ``time.monotonic()``.
-    book_one: Callable[[], float] | None = None
+    book_one: Callable[[], tuple[float, float]] | None = None
 
-    def wait_for_turn(self, index: int) -> None:
-        """Sleep until send number ``index`` (from 0) of the batch may start."""
-        due = self.book_one() if self.book_one is not None else self.first_at + index * self.spacing
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    def wait_for_turn(self) -> None:
+        """Sleep until this send may start: its slot, booked now, or a later one if it woke late."""
+        if self.book_one is None:
+            return
+        while True:
+            earliest, latest = self.book_one()
+            delay = latest - time.monotonic()  # never before the slot, wherever in the round trip it was
+            if delay > 0:
+                time.sleep(delay)
+            if time.monotonic() - earliest <= LATE_TOLERANCE_SECONDS:
+                return
 
 
 UNPACED = Schedule()
@@ -237,26 +242,21 @@ def per_send(target: Target) -> Schedule:
     not the batch's slots up front. A drain whose share of the target's concurrency carries fewer
     sends a second than the limit (a slow target) would otherwise fall behind its booked slots
     while the next drain sent in its own, and the two together exceeded the limit (the bench:
-    303 arrivals in a second at 300/s); booked when ready, no slot is missed or wasted. One
-    booking (a Redis script call) per send, for rate-limited targets only."""
+    303 arrivals in a second at 300/s); booked when ready, no slot is missed, and one is wasted
+    only by a send that wakes too late for it. One booking (a Redis script call) per send, and
+    one more for a late one, for rate-limited targets only."""
     gap = spacing(target)
     if not gap:
         return UNPACED
 
-    def book_one() -> float:
+    def book_one() -> tuple[float, float]:
+        asked = time.monotonic()
         start, now = _book(target, 1)
-        return time.monotonic() + max(0.0, start - now)
+        answered = time.monotonic()
+        ahead = max(0.0, start - now)
+        return asked + ahead, answered + ahead
 
-    return Schedule(spacing=gap, book_one=book_one)
-
-
-def book(target: Target, count: int) -> Schedule:
-    """Book ``count`` consecutive send slots; the schedule the batch's sends must keep."""
-    gap = spacing(target)
-    if not gap or count <= 0:
-        return UNPACED
-    start, now = _book(target, count)
-    return Schedule(first_at=time.monotonic() + max(0.0, start - now), spacing=gap, booked_at=start)
+    return Schedule(book_one=book_one)
 
 
 # -- In-flight allowance -------------------------------------------------------------------

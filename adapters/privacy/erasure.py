@@ -4,7 +4,8 @@ and the effects already made at the targets.
 Which statements, and what happens to them (README, "Privacy"):
 - The person's own statements (their actor is the person): ``delete`` removes them, ``pseudonymise``
   keeps them with the person replaced by a stable keyed pseudonym (an ``account`` on
-  ``LRS_PSEUDONYM_HOMEPAGE``, no name).
+  ``LRS_PSEUDONYM_HOMEPAGE``, no name). A voiding statement of theirs whose target stays is
+  pseudonymised in both modes: deleting it would make its target live again (Data 2.3.2).
 - Other people's statements that name the person in another role (instructor, team, group member,
   object, authority, a SubStatement) are pseudonymised in both modes: the other learner's record
   stays whole, without the person in it.
@@ -50,7 +51,12 @@ from adapters.models import (
 from adapters.privacy import notices
 from adapters.privacy.subjects import Subject
 from lrs.documents.services import documents_of_agents_delete
-from lrs.statements.erasure import delete_statements, pseudonymise_statements, statements_naming
+from lrs.statements.erasure import (
+    delete_statements,
+    pseudonymise_statements,
+    statements_naming,
+    voiding_statements_holding_targets,
+)
 from lrs.statements.models import Statement
 
 MODES = (ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE)
@@ -177,8 +183,14 @@ def erase_subject(
         counts["statements_pseudonymised"] = pseudonymise_statements(
             plan.own_statements + plan.other_statements, subject.ifis, pseudonym
         )
-        if mode == ErasureRequest.DELETE and plan.own_statements:
-            Statement.objects.filter(id__in=plan.own_statements).update(voided=True)  # hidden now
+        doomed = plan.own_statements
+        if mode == ErasureRequest.DELETE and doomed:
+            # A voiding statement of theirs whose target stays is kept, pseudonymised: deleted, it
+            # would leave the target live again (Data 2.3.2).
+            holding = voiding_statements_holding_targets(doomed)
+            counts["voiding_statements_kept"] = len(holding)
+            doomed = [pk for pk in doomed if pk not in holding]
+            Statement.objects.filter(id__in=doomed).update(voided=True)  # hidden now
         counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
         counts.update(_erase_identity(subject))
         request = ErasureRequest.objects.create(
@@ -192,7 +204,7 @@ def erase_subject(
                 **counts,
             },
             targets=_target_entries(plan, subject),
-            statement_pks=plan.own_statements,
+            statement_pks=doomed,
             status=ErasureRequest.RETRACTING,
         )
     finish_erasures(request_ids=[request.pk])

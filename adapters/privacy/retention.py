@@ -8,7 +8,9 @@ Per area, a number of days (0: kept forever), applied nightly by Celery beat
   deliveries, attempts and marketplace evidence; ``pseudonymise`` keeps them with every person in
   them replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does). A
   statement with a delivery still open (pending, retrying, in flight, held, or outcome unknown)
-  or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it;
+  or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it; so is
+  a voiding statement whose target stays (a target stored after it), which would otherwise be
+  live again (Data 2.3.2);
 - state and agent-profile documents last changed more than ``LRS_DOCUMENT_RETENTION_DAYS`` ago
   are deleted (activity profiles name no person and are kept);
 - the bodies of delivery attempts (the error text, the target's response excerpt) started more
@@ -38,7 +40,11 @@ from django.utils import timezone
 from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence
 from adapters.privacy.erasure import pseudonym
 from lrs.documents.models import Document
-from lrs.statements.erasure import delete_statements, pseudonymise_statements
+from lrs.statements.erasure import (
+    delete_statements,
+    pseudonymise_statements,
+    voiding_statements_holding_targets,
+)
 from lrs.statements.models import Statement, StatementAgent
 
 logger = logging.getLogger(__name__)
@@ -93,6 +99,7 @@ _COUNT_NAMES = {
     DELETE: (
         "statements_deleted",
         "statements_kept_open",
+        "statements_kept_voiding",
         "agent_index_rows",
         "activity_index_rows",
         "attachments_deleted",
@@ -199,13 +206,15 @@ def _still_needed(pks: list[int]) -> set[int]:
 
 
 def delete_batch(pks: list[int]) -> Counter[str]:
-    """Delete these statements (those the fan-out does not still need) with everything keyed by
-    them, in one transaction."""
+    """Delete these statements (those the fan-out does not still need, and voiding statements
+    whose target stays) with everything keyed by them, in one transaction."""
     done: Counter[str] = Counter()
     with transaction.atomic():
         needed = _still_needed(pks)
-        gone = [pk for pk in pks if pk not in needed]
+        holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed)
+        gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
+        done["statements_kept_voiding"] = len(holding)
         if gone:
             # The fan-out's rows first: the statement service deletes only the store's own.
             done["attempts_deleted"] = Attempt.objects.filter(delivery__statement_id__in=gone).delete()[0]
@@ -353,6 +362,13 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         verb = "deleted" if policy.mode == DELETE else "pseudonymised"
         counts[f"statements_{verb}"] = old.count() - kept
         counts["statements_kept_open"] = kept
+        if policy.mode == DELETE:  # voiding statements whose target is newer (``delete_batch``)
+            newer_target = Statement.objects.filter(
+                statement_id=OuterRef("object_statement_id"), stored__gte=cutoff
+            )
+            holding = old.filter(Exists(newer_target), is_voiding=True).exclude(still_open).count()
+            counts["statements_deleted"] -= holding
+            counts["statements_kept_voiding"] = holding
     if (cutoff := cutoffs["documents"]) is not None:
         counts["documents_deleted"] = Document.objects.filter(_old_documents(cutoff)).count()
     if (cutoff := cutoffs["attempt_bodies"]) is not None:

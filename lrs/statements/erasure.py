@@ -13,7 +13,8 @@ groups, the same inside a SubStatement, and the authority.
   nothing and a query by the pseudonym finds the statements.
 - ``delete_statements`` removes statements, their index rows and the attachment bytes no other
   statement references. Statements that merely refer to one by StatementRef stay, pointing at
-  nothing, as after voiding.
+  nothing, as after voiding. ``voiding_statements_holding_targets`` names the ones not to delete:
+  a voiding statement whose target stays would leave that target live again.
 - ``fill_attachment_references`` writes the ``StatementAttachment`` rows (which statement names
   which attachment hash) those deletes read, for statements stored without them: by migration
   0008 (which keeps its own copy of this, as migrations must) and, after a rolling deploy during
@@ -133,6 +134,26 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
                 changed += len(updated)
     _delete_unreferenced_attachments(dropped)
     return changed
+
+
+def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
+    """Of these statements, the voiding ones whose target the store holds outside ``pks``.
+    Deleting one would make its target live again, served and sent on: an LRS considers a
+    statement voided if and only if it holds a voiding statement referring to it (Data 2.3.2), so
+    they stay until their target goes.
+    https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#232-voided"""
+    wanted = set(pks)
+    voiding = list(
+        Statement.objects.filter(id__in=wanted, is_voiding=True).values_list("id", "object_statement_id")
+    )
+    if not voiding:
+        return set()
+    held = dict(
+        Statement.objects.filter(statement_id__in={target for _, target in voiding}).values_list(
+            "statement_id", "id"
+        )
+    )
+    return {pk for pk, target in voiding if target in held and held[target] not in wanted}
 
 
 def delete_statements(pks: Iterable[int]) -> dict[str, int]:

@@ -221,3 +221,34 @@ def test_a_more_link_issued_before_the_erasure_does_not_leak_the_person(xapi, mo
             text += json.dumps(body)
             url = body.get("more")
         assert not [trace for trace in TRACES if trace in text]
+
+
+def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_statement_stays_voided(xapi):
+    """An instructor voided a learner's statement, then the instructor is erased. Deleting the
+    voiding statement would make the learner's statement live again, served and sent on: an LRS
+    considers a statement voided if and only if it holds a voiding statement referring to it
+    (Data 2.3.2). So the voiding statement stays, without the person."""
+    lesson = statement()
+    voiding = statement(
+        actor=PERSON,
+        verb={"id": "http://adlnet.gov/expapi/verbs/voided"},
+        object={"objectType": "StatementRef", "id": lesson["id"]},
+    )
+    own = statement(actor=PERSON)
+    assert xapi.post_statements([lesson, voiding, own]).status_code == 200
+
+    outcome = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+
+    assert xapi.get_statements(statementId=lesson["id"]).status_code == 404
+    assert xapi.get_statements(voidedStatementId=lesson["id"]).json()["id"] == lesson["id"]
+    kept = xapi.get_statements(statementId=voiding["id"]).json()
+    assert kept["actor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(PERSON))}
+    assert not Statement.objects.filter(statement_id=own["id"]).exists()
+    assert outcome.request.counts["statements_deleted"] == 1
+    assert outcome.request.counts["voiding_statements_kept"] == 1
+    assert_no_trace_in_statements()
+
+
+def assert_no_trace_in_statements() -> None:
+    assert not StatementAgent.objects.filter(agent_ifi=agent_ifi(PERSON)).exists()
+    assert not [trace for trace in TRACES if Statement.objects.filter(payload__contains=trace).exists()]

@@ -159,6 +159,34 @@ def test_a_statement_in_an_outbox_batch_not_yet_expanded_is_kept():
     assert run.counts["statements_kept_open"] == 1
 
 
+def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
+    """The voided statement arrived after its voiding statement (an LMS replaying its queue), so
+    it is newer. Deleting the voiding statement first would make it live again, since an LRS
+    considers a statement voided if and only if it holds a voiding statement referring to it (Data
+    2.3.2): the voiding statement stays until its target goes."""
+    target_id = str(uuid.uuid4())
+    [voiding] = store(
+        1,
+        days_ago=40,
+        verb={"id": "http://adlnet.gov/expapi/verbs/voided"},
+        object={"objectType": "StatementRef", "id": target_id},
+    )
+    [voided] = store(1, days_ago=10, id=target_id)
+    [older] = store(1, days_ago=40)
+    preview = retention.retention_preview()["counts"]
+    assert (preview["statements_deleted"], preview["statements_kept_voiding"]) == (1, 1)
+
+    first = apply_retention()
+    assert present([voiding, voided, older]) == {voiding, voided}
+    assert Statement.objects.get(id=voided).voided
+    assert (first.counts["statements_deleted"], first.counts["statements_kept_voiding"]) == (1, 1)
+
+    Statement.objects.filter(id=voided).update(stored=timezone.now() - timedelta(days=40))
+    second = apply_retention()
+    assert present([voiding, voided]) == set()
+    assert (second.counts["statements_deleted"], second.counts["statements_kept_voiding"]) == (2, 0)
+
+
 def test_attempt_bodies_are_emptied_after_their_own_cutoff_and_the_attempts_stay(settings, target):
     settings.LRS_RETENTION_DAYS = 0  # statements kept forever: only the bodies age out
     settings.LRS_ATTEMPT_BODY_RETENTION_DAYS = 7
@@ -368,6 +396,7 @@ def test_the_command_dry_run_counts_what_would_go_and_changes_nothing(target):
     assert preview["counts"] == {
         "statements_deleted": 2,
         "statements_kept_open": 3,
+        "statements_kept_voiding": 0,
         "attempt_bodies_pruned": 0,
     }
     assert Statement.objects.count() == 5 and not RetentionRun.objects.exists()

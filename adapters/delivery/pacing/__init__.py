@@ -117,13 +117,14 @@ def sends_per_drain(target: Target) -> int:
 # A target's rate limit, across every worker: send times booked from one shared schedule, each
 # send's slot when the send is ready (``per_send``).
 #
-# ``Target.rate_limit_per_second`` = L means no one-second span holds more than L request starts,
-# whichever worker process sends them. Slots are 1/(0.97 L) apart (``RATE_HEADROOM``), and a send
-# starts within ``LATE_TOLERANCE_SECONDS`` of its slot or not at all: one that wakes later (its
-# thread waited for a core or the interpreter lock) gives the slot up and books the next free one,
-# since a late start followed by an on-time one would come closer than the spacing. Every second
-# then spans at most 0.97 L slots plus 15 ms of lateness: half of the 31 ms of headroom a second
-# holds, the other half left for the request's own way out (preparing it, the socket).
+# ``Target.rate_limit_per_second`` = L (a whole number; a fractional one is a mean rate) means no
+# one-second span holds more than L request starts, whichever worker process sends them. Slots are
+# 1/(0.97 L) apart (``RATE_HEADROOM``), and a send starts within ``LATE_TOLERANCE_SECONDS`` of its
+# slot: one that wakes later (its thread waited for a core or the interpreter lock) gives the slot
+# up and books the next free one, since a late start followed by an on-time one would come closer
+# than the spacing. Every second then spans at most 0.97 L slots plus 15 ms of lateness: half of
+# the 31 ms of headroom a second holds, the other half left for the request's own way out
+# (preparing it, the socket). A thread late ``MAX_REBOOKINGS`` + 1 times in a row sends anyway.
 # It is the generic cell rate algorithm (GCRA, the "virtual scheduling" form of ITU-T I.371; the
 # algorithm behind redis-cell and many API gateways): the shared cache holds the target's *next
 # free send time*; a booking takes the slot ``max(next free, now)`` and moves it 1/L later, in one
@@ -140,26 +141,29 @@ def sends_per_drain(target: Target) -> int:
 
 HORIZON_SECONDS = 1.0
 LATE_TOLERANCE_SECONDS = 0.015
+MAX_REBOOKINGS = 2
 
 
 @dataclass(frozen=True)
 class Schedule:
     """When a target's sends may start. ``book_one`` books the next free slot on the shared clock
-    and returns when it is on this process's ``time.monotonic()``: ``(earliest, latest)``, the
-    slot as early as it may be (the booking's round trip counted as lateness) and as late."""
+    and returns when it is on this process's ``time.monotonic()``."""
 
-    book_one: Callable[[], tuple[float, float]] | None = None
+    book_one: Callable[[], float] | None = None
 
     def wait_for_turn(self) -> None:
-        """Sleep until this send may start: its slot, booked now, or a later one if it woke late."""
+        """Sleep until this send may start: its slot, booked now, or a later one if it woke late.
+        After ``MAX_REBOOKINGS`` late wake-ups in a row it goes at once: a thread starved that
+        long would otherwise hold its claimed batch past the claim, and a missed slot is wasted
+        each time."""
         if self.book_one is None:
             return
-        while True:
-            earliest, latest = self.book_one()
-            delay = latest - time.monotonic()  # never before the slot, wherever in the round trip it was
+        for _ in range(MAX_REBOOKINGS + 1):
+            due = self.book_one()
+            delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            if time.monotonic() - earliest <= LATE_TOLERANCE_SECONDS:
+            if time.monotonic() - due <= LATE_TOLERANCE_SECONDS:
                 return
 
 
@@ -244,17 +248,16 @@ def per_send(target: Target) -> Schedule:
     while the next drain sent in its own, and the two together exceeded the limit (the bench:
     303 arrivals in a second at 300/s); booked when ready, no slot is missed, and one is wasted
     only by a send that wakes too late for it. One booking (a Redis script call) per send, and
-    one more for a late one, for rate-limited targets only."""
+    one more for a late one (at most ``MAX_REBOOKINGS``), for rate-limited targets only."""
     gap = spacing(target)
     if not gap:
         return UNPACED
 
-    def book_one() -> tuple[float, float]:
-        asked = time.monotonic()
+    def book_one() -> float:
+        # From the answer: never before the slot. The booking's own round trip (well under a
+        # millisecond to Redis) is not counted as lateness, or a slow one would never pass.
         start, now = _book(target, 1)
-        answered = time.monotonic()
-        ahead = max(0.0, start - now)
-        return asked + ahead, answered + ahead
+        return time.monotonic() + max(0.0, start - now)
 
     return Schedule(book_one=book_one)
 

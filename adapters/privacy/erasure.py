@@ -4,8 +4,8 @@ and the effects already made at the targets.
 Which statements, and what happens to them (README, "Privacy"):
 - The person's own statements (their actor is the person): ``delete`` removes them, ``pseudonymise``
   keeps them with the person replaced by a stable keyed pseudonym (an ``account`` on
-  ``LRS_PSEUDONYM_HOMEPAGE``, no name). A voiding statement of theirs whose target stays is
-  pseudonymised in both modes: deleting it would make its target live again (Data 2.3.2).
+  ``LRS_PSEUDONYM_HOMEPAGE``, no name). A voiding statement of theirs that alone keeps another
+  statement voided is pseudonymised in both modes (``voiding_statements_holding_targets``).
 - Other people's statements that name the person in another role (instructor, team, group member,
   object, authority, a SubStatement) are pseudonymised in both modes: the other learner's record
   stays whole, without the person in it.
@@ -88,12 +88,15 @@ class ErasurePlan:
     retractions: dict[str, int] = field(default_factory=dict)  # target name -> effects to retract
     policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
     not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
+    # Own voiding statements that alone keep another's statement voided: pseudonymised, not deleted.
+    own_voiding_kept: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """What a dry run reports (the command, the privacy API)."""
         return {
             "dry_run": True,
             "own_statements": len(self.own_statements),
+            "own_voiding_statements_kept_in_delete_mode": self.own_voiding_kept,
             "other_statements": len(self.other_statements),
             "documents": self.documents,
             "identity_links": self.identity_links,
@@ -143,6 +146,7 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
         },
         policies=policies,
         not_retractable=sorted(unable),
+        own_voiding_kept=len(voiding_statements_holding_targets(found.own)),
     )
 
 
@@ -185,8 +189,8 @@ def erase_subject(
         )
         doomed = plan.own_statements
         if mode == ErasureRequest.DELETE and doomed:
-            # A voiding statement of theirs whose target stays is kept, pseudonymised: deleted, it
-            # would leave the target live again (Data 2.3.2).
+            # A voiding statement of theirs that alone keeps another statement voided stays,
+            # pseudonymised (Data 2.3.2: voided if and only if a voiding statement refers to it).
             holding = voiding_statements_holding_targets(doomed)
             counts["voiding_statements_kept"] = len(holding)
             doomed = [pk for pk in doomed if pk not in holding]

@@ -9,8 +9,8 @@ Per area, a number of days (0: kept forever), applied nightly by Celery beat
   them replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does). A
   statement with a delivery still open (pending, retrying, in flight, held, or outcome unknown)
   or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it; so is
-  a voiding statement whose target stays (a target stored after it), which would otherwise be
-  live again (Data 2.3.2);
+  a voiding statement whose target stays (stored after it, or kept for an open delivery), until
+  the target goes (``voiding_statements_holding_targets``, Data 2.3.2);
 - state and agent-profile documents last changed more than ``LRS_DOCUMENT_RETENTION_DAYS`` ago
   are deleted (activity profiles name no person and are kept);
 - the bodies of delivery attempts (the error text, the target's response excerpt) started more
@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -205,9 +206,10 @@ def _still_needed(pks: list[int]) -> set[int]:
     return needed
 
 
-def delete_batch(pks: list[int]) -> Counter[str]:
+def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Counter[str]:
     """Delete these statements (those the fan-out does not still need, and voiding statements
-    whose target stays) with everything keyed by them, in one transaction."""
+    whose target stays: added to ``kept_voiding``) with everything keyed by them, in one
+    transaction."""
     done: Counter[str] = Counter()
     with transaction.atomic():
         needed = _still_needed(pks)
@@ -215,6 +217,8 @@ def delete_batch(pks: list[int]) -> Counter[str]:
         gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
         done["statements_kept_voiding"] = len(holding)
+        if kept_voiding is not None:
+            kept_voiding.extend(sorted(holding))
         if gone:
             # The fan-out's rows first: the statement service deletes only the store's own.
             done["attempts_deleted"] = Attempt.objects.filter(delivery__statement_id__in=gone).delete()[0]
@@ -277,7 +281,10 @@ def _resume_from(mode: str) -> datetime | None:
 def _statements(run: _Run, policy: Policy, cutoff: datetime) -> datetime:
     """Walk the statements stored before the cut-off in batches; returns the resume point for the
     next pseudonymising run (the first statement kept, else the cut-off)."""
-    batch: Callable[[list[int]], Counter[str]] = delete_batch if policy.mode == DELETE else pseudonymise_batch
+    kept_voiding: list[int] = []
+    batch: Callable[[list[int]], Counter[str]] = (
+        partial(delete_batch, kept_voiding=kept_voiding) if policy.mode == DELETE else pseudonymise_batch
+    )
     start = _resume_from(policy.mode)
     first_kept: datetime | None = None
     after: tuple[datetime, int] | None = None
@@ -289,6 +296,12 @@ def _statements(run: _Run, policy: Policy, cutoff: datetime) -> datetime:
         if len(keys) < policy.batch_size:
             break
         after = keys[-1]
+    # A voiding statement kept for a target that a later batch deleted goes now, not next night.
+    for start_at in range(0, len(kept_voiding), policy.batch_size):
+        chunk = kept_voiding[start_at : start_at + policy.batch_size]
+        done = delete_batch(chunk)
+        done["statements_kept_voiding"] -= len(chunk)  # counted kept by their first batch
+        run.batch("voiding statements kept by an earlier batch", done)
     return first_kept or cutoff
 
 
@@ -362,11 +375,14 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         verb = "deleted" if policy.mode == DELETE else "pseudonymised"
         counts[f"statements_{verb}"] = old.count() - kept
         counts["statements_kept_open"] = kept
-        if policy.mode == DELETE:  # voiding statements whose target is newer (``delete_batch``)
-            newer_target = Statement.objects.filter(
-                statement_id=OuterRef("object_statement_id"), stored__gte=cutoff
+        if policy.mode == DELETE:  # voiding statements whose target stays (``delete_batch``)
+            target_stays = Statement.objects.filter(
+                Q(stored__gte=cutoff)
+                | Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN)),
+                statement_id=OuterRef("object_statement_id"),
+                is_voiding=False,
             )
-            holding = old.filter(Exists(newer_target), is_voiding=True).exclude(still_open).count()
+            holding = old.filter(Exists(target_stays), is_voiding=True).exclude(still_open).count()
             counts["statements_deleted"] -= holding
             counts["statements_kept_voiding"] = holding
     if (cutoff := cutoffs["documents"]) is not None:

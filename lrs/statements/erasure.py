@@ -137,10 +137,12 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
 
 
 def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
-    """Of these statements, the voiding ones whose target the store holds outside ``pks``.
-    Deleting one would make its target live again, served and sent on: an LRS considers a
-    statement voided if and only if it holds a voiding statement referring to it (Data 2.3.2), so
-    they stay until their target goes.
+    """Of these statements, the voiding ones that alone keep a statement stored outside ``pks``
+    voided (no other voiding statement outside ``pks`` refers to it). An LRS considers a statement
+    voided if and only if it holds a voiding statement referring to it (Data 2.3.2): deleted, one
+    of these would leave its target voided with nothing voiding it, and the target cannot be made
+    live again either (it would be served and sent to the targets). So they stay while their
+    target does. A voiding statement is never voided, so one that names another holds nothing.
     https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#232-voided"""
     wanted = set(pks)
     voiding = list(
@@ -148,12 +150,21 @@ def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
     )
     if not voiding:
         return set()
-    held = dict(
-        Statement.objects.filter(statement_id__in={target for _, target in voiding}).values_list(
-            "statement_id", "id"
+    held = {
+        target
+        for target, pk in Statement.objects.filter(
+            statement_id__in={target for _, target in voiding}, is_voiding=False
+        ).values_list("statement_id", "id")
+        if pk not in wanted
+    }
+    voided_otherwise = {
+        target
+        for target, pk in Statement.objects.filter(is_voiding=True, object_statement_id__in=held).values_list(
+            "object_statement_id", "id"
         )
-    )
-    return {pk for pk, target in voiding if target in held and held[target] not in wanted}
+        if pk not in wanted
+    }
+    return {pk for pk, target in voiding if target in held and target not in voided_otherwise}
 
 
 def delete_statements(pks: Iterable[int]) -> dict[str, int]:

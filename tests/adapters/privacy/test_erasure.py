@@ -236,6 +236,8 @@ def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_state
     )
     own = statement(actor=PERSON)
     assert xapi.post_statements([lesson, voiding, own]).status_code == 200
+    plan = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test", dry_run=True)
+    assert plan.as_dict()["own_voiding_statements_kept_in_delete_mode"] == 1
 
     outcome = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
 
@@ -247,6 +249,21 @@ def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_state
     assert outcome.request.counts["statements_deleted"] == 1
     assert outcome.request.counts["voiding_statements_kept"] == 1
     assert_no_trace_in_statements()
+
+
+def test_the_persons_voiding_statement_goes_when_another_keeps_the_statement_voided(xapi):
+    lesson = statement()
+    voided = {"id": "http://adlnet.gov/expapi/verbs/voided"}
+    reference = {"objectType": "StatementRef", "id": lesson["id"]}
+    theirs = statement(actor=PERSON, verb=voided, object=reference)
+    another = statement(verb=voided, object=reference)
+    assert xapi.post_statements([lesson, theirs, another]).status_code == 200
+
+    outcome = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+
+    assert not Statement.objects.filter(statement_id=theirs["id"]).exists()
+    assert xapi.get_statements(voidedStatementId=lesson["id"]).status_code == 200
+    assert outcome.request.counts["voiding_statements_kept"] == 0
 
 
 def assert_no_trace_in_statements() -> None:

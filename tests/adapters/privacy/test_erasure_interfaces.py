@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -75,6 +76,20 @@ def test_the_admin_shows_what_would_be_erased_and_erases_on_confirmation(client,
     assert not Statement.objects.filter(payload__contains="pat.person").exists()
     assert client.get("/admin/adapters/erasurerequest/").status_code == 200
     assert client.get(f"/admin/adapters/erasurerequest/{request.pk}/change/").status_code == 200
+
+
+def test_the_admin_says_which_voiding_statements_a_delete_keeps(client, xapi):
+    lesson = make_statement(actor_email="lee.other@example.com", statement_id=str(uuid.uuid4()))
+    voiding = make_statement(
+        actor_email="pat.person@example.com",
+        verb="http://adlnet.gov/expapi/verbs/voided",
+        object={"objectType": "StatementRef", "id": lesson["id"]},
+    )
+    xapi.post_statements([lesson, voiding])
+    client.force_login(get_user_model().objects.create_superuser("dpo", "dpo@example.com", "pw-for-tests"))
+    form = {"agent": json.dumps(PERSON), "employee_id": "", "mode": "delete"}
+    preview = client.post("/admin/adapters/erasurerequest/erase/", form)
+    assert b"their own statements: 1 (deleted, except 1 voiding statement that alone keeps" in preview.content
 
 
 def test_a_staff_user_who_is_not_a_superuser_cannot_erase(client, xapi):

@@ -187,6 +187,54 @@ def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
     assert (second.counts["statements_deleted"], second.counts["statements_kept_voiding"]) == (2, 0)
 
 
+def voiding(target_id: str, days_ago: int, **parts) -> int:
+    [pk] = store(
+        1,
+        days_ago=days_ago,
+        **parts,
+        verb={"id": "http://adlnet.gov/expapi/verbs/voided"},
+        object={"objectType": "StatementRef", "id": target_id},
+    )
+    return pk
+
+
+def preview_and_run() -> tuple[dict[str, int], dict[str, int]]:
+    return retention.retention_preview()["counts"], apply_retention().counts
+
+
+def test_a_voiding_statement_kept_for_a_target_a_later_batch_deletes_goes_in_the_same_run(policy):
+    policy.LRS_RETENTION_BATCH_SIZE = 1
+    target_id = str(uuid.uuid4())
+    first = voiding(target_id, days_ago=40)
+    [voided] = store(1, days_ago=39, id=target_id)  # after its voiding statement: voided on arrival
+    preview, run = preview_and_run()
+    assert present([first, voided]) == set()
+    assert (run["statements_deleted"], run["statements_kept_voiding"]) == (2, 0)
+    assert (preview["statements_deleted"], preview["statements_kept_voiding"]) == (2, 0)
+
+
+def test_a_voiding_statement_stays_while_its_target_is_kept_for_an_open_delivery(target):
+    [voided] = store(1, days_ago=41)
+    kept = voiding(str(Statement.objects.get(id=voided).statement_id), days_ago=40)
+    deliver(target, [voided], status=Delivery.IN_FLIGHT)  # its retraction, say
+    preview, run = preview_and_run()
+    assert present([voided, kept]) == {voided, kept}
+    assert Statement.objects.get(id=voided).voided
+    names = ("statements_deleted", "statements_kept_open", "statements_kept_voiding")
+    assert [run[name] for name in names] == [preview[name] for name in names] == [0, 1, 1]
+
+
+def test_a_voiding_statement_naming_another_voiding_statement_holds_nothing_and_goes():
+    first_id = str(uuid.uuid4())
+    named = voiding(first_id, days_ago=40)  # names a statement not stored yet
+    first = voiding(str(uuid.uuid4()), days_ago=10, id=first_id)  # a voiding statement: never voided
+    assert not Statement.objects.get(id=first).voided
+    preview, run = preview_and_run()
+    assert present([first, named]) == {first}
+    assert (run["statements_deleted"], run["statements_kept_voiding"]) == (1, 0)
+    assert (preview["statements_deleted"], preview["statements_kept_voiding"]) == (1, 0)
+
+
 def test_attempt_bodies_are_emptied_after_their_own_cutoff_and_the_attempts_stay(settings, target):
     settings.LRS_RETENTION_DAYS = 0  # statements kept forever: only the bodies age out
     settings.LRS_ATTEMPT_BODY_RETENTION_DAYS = 7
@@ -245,9 +293,9 @@ def test_work_goes_in_bounded_batches_one_transaction_each(settings, target, mon
     sizes: dict[str, list[int]] = {"statements": [], "attempts": []}
     real_delete, real_prune = retention.delete_batch, retention.attempt_bodies_batch
 
-    def delete_batch(pks):
+    def delete_batch(pks, **kept):
         sizes["statements"].append(len(pks))
-        return real_delete(pks)
+        return real_delete(pks, **kept)
 
     def attempt_bodies_batch(ids):
         sizes["attempts"].append(len(ids))
@@ -271,11 +319,11 @@ def test_a_failing_run_records_its_error_and_what_it_did_before(settings, monkey
     real_delete = retention.delete_batch
     calls = []
 
-    def fails_second_time(pks):
+    def fails_second_time(pks, **kept):
         calls.append(pks)
         if len(calls) == 2:
             raise RuntimeError("database went away")
-        return real_delete(pks)
+        return real_delete(pks, **kept)
 
     monkeypatch.setattr(retention, "delete_batch", fails_second_time)
     with pytest.raises(RuntimeError):

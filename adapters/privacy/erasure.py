@@ -183,17 +183,19 @@ def erase_subject(
             statement_id__in=plan.own_statements, erased_at__isnull=True
         ).update(erased_at=timezone.now())
         counts["delivery_records_scrubbed"] = _scrub_deliveries(plan.own_statements + plan.other_statements)
+        # A voiding statement of theirs that alone keeps another statement voided stays in delete
+        # mode (Data 2.3.2: voided if and only if a voiding statement refers to it), pseudonymised
+        # and cut down to what voids.
+        holding: set[int] = set()
+        if mode == ErasureRequest.DELETE:
+            holding = voiding_statements_holding_targets(plan.own_statements)
+            counts["voiding_statements_kept"] = len(holding)
         # The statements: the person's own and others naming them, rewritten without them.
         counts["statements_pseudonymised"] = pseudonymise_statements(
-            plan.own_statements + plan.other_statements, subject.ifis, pseudonym
+            plan.own_statements + plan.other_statements, subject.ifis, pseudonym, to_voiding_core=holding
         )
-        doomed = plan.own_statements
+        doomed = [pk for pk in plan.own_statements if pk not in holding]
         if mode == ErasureRequest.DELETE and doomed:
-            # A voiding statement of theirs that alone keeps another statement voided stays,
-            # pseudonymised (Data 2.3.2: voided if and only if a voiding statement refers to it).
-            holding = voiding_statements_holding_targets(doomed)
-            counts["voiding_statements_kept"] = len(holding)
-            doomed = [pk for pk in doomed if pk not in holding]
             Statement.objects.filter(id__in=doomed).update(voided=True)  # hidden now
         counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
         counts.update(_erase_identity(subject))

@@ -10,7 +10,8 @@ groups, the same inside a SubStatement, and the authority.
   the IFI (stable: the same person gets the same pseudonym in every statement) and loses its
   ``name``; a signature attachment (it signs the original, which names the person) is dropped.
   The statement's columns and index rows are rewritten with it, so a query by the old IFI finds
-  nothing and a query by the pseudonym finds the statements.
+  nothing and a query by the pseudonym finds the statements. A voiding statement of the person
+  kept in a delete (``voiding_statements_holding_targets``) is also cut down to ``VOIDING_CORE``.
 - ``delete_statements`` removes statements, their index rows and the attachment bytes no other
   statement references. Statements that merely refer to one by StatementRef stay, pointing at
   nothing, as after voiding. ``voiding_statements_holding_targets`` names the ones not to delete:
@@ -47,6 +48,8 @@ CHUNK = 500
 _NOT_AGENTS = frozenset({"extensions", "definition", "result", "attachments"})
 
 Pseudonym = Callable[[str], dict[str, str]]  # IFI -> {"homePage", "name"}
+# What a voiding statement needs to void (Data 2.3.2) and to be served as a statement.
+VOIDING_CORE = frozenset({"id", "actor", "verb", "object", "timestamp", "stored", "authority", "version"})
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,17 @@ def rewrite(value: Any, ifis: frozenset[str], pseudonym: Pseudonym) -> Any:
     return out
 
 
-def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: Pseudonym) -> int:
+def pseudonymise_statements(
+    pks: Iterable[int], ifis: Iterable[str], pseudonym: Pseudonym, *, to_voiding_core: Iterable[int] = ()
+) -> int:
     """Rewrite these statements without the person (see the module docstring); returns how many
-    changed. Each chunk is one transaction holding its statements' rows locked."""
+    changed. Each chunk is one transaction holding its statements' rows locked.
+    ``to_voiding_core``: voiding statements of the person kept only because they void another's
+    statement (``voiding_statements_holding_targets``): they also lose everything but what voids
+    (``VOIDING_CORE``), so no free text of theirs (a result, context extensions) outlives a
+    delete."""
     wanted = frozenset(ifis)
+    reduced = frozenset(to_voiding_core)
     ordered = sorted(set(pks))
     changed = 0
     dropped: set[str] = set()
@@ -103,10 +113,11 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
                 .filter(id__in=ordered[start : start + CHUNK])
                 .order_by("id")
             )
-            updated, agent_rows, unreferenced = [], [], []
+            updated, agent_rows, activity_rows, unreferenced = [], [], [], []
             for row in rows:
                 before = json.loads(row.payload)
-                after = rewrite(before, wanted, pseudonym)
+                kept = {k: v for k, v in before.items() if k in VOIDING_CORE} if row.id in reduced else before
+                after = rewrite(kept, wanted, pseudonym)
                 if after == before:
                     continue
                 gone = set(statement_attachment_hashes(before)) - set(statement_attachment_hashes(after))
@@ -118,17 +129,28 @@ def pseudonymise_statements(pks: Iterable[int], ifis: Iterable[str], pseudonym: 
                 row.object_agent_ifi = agent_ifi(obj) if obj.get("objectType") in {"Agent", "Group"} else None
                 row.authority_ifi = agent_ifi(after["authority"]) if after.get("authority") else None
                 updated.append(row)
-                agents, _activities = statement_index_entries(after)
+                agents, activities = statement_index_entries(after)
                 agent_rows += [
                     StatementAgent(statement_id=row.id, agent_ifi=ifi, direct=direct, stored=row.stored)
                     for ifi, direct in agents.items()
                 ]
+                if row.id in reduced:  # the context went, with its registration and activities
+                    row.registration = None
+                    activity_rows += [
+                        StatementActivity(
+                            statement_id=row.id, activity_id=id_, direct=direct, stored=row.stored
+                        )
+                        for id_, direct in activities.items()
+                    ]
             if updated:
                 Statement.objects.bulk_update(
-                    updated, ["payload", "actor_ifi", "object_agent_ifi", "authority_ifi"]
+                    updated, ["payload", "actor_ifi", "object_agent_ifi", "authority_ifi", "registration"]
                 )
-                StatementAgent.objects.filter(statement_id__in=[row.id for row in updated]).delete()
+                row_ids = [row.id for row in updated]
+                StatementAgent.objects.filter(statement_id__in=row_ids).delete()
                 StatementAgent.objects.bulk_create(agent_rows)
+                StatementActivity.objects.filter(statement_id__in=reduced.intersection(row_ids)).delete()
+                StatementActivity.objects.bulk_create(activity_rows)
                 for pk, sha2 in unreferenced:  # a dropped signature, now and then
                     StatementAttachment.objects.filter(statement_id=pk, sha2=sha2).delete()
                 changed += len(updated)

@@ -233,6 +233,14 @@ def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_state
         actor=PERSON,
         verb={"id": "http://adlnet.gov/expapi/verbs/voided"},
         object={"objectType": "StatementRef", "id": lesson["id"]},
+        # Free text naming them, which pseudonymising agents would not reach: it goes with the rest.
+        result={"response": "entered in error by Pat Person"},
+        context={
+            "registration": str(uuid.uuid4()),
+            "instructor": OTHER,
+            "contextActivities": {"parent": [{"id": "http://example.com/course"}]},
+            "extensions": {"http://example.com/by": "pat.person@example.com"},
+        },
     )
     own = statement(actor=PERSON)
     assert xapi.post_statements([lesson, voiding, own]).status_code == 200
@@ -245,6 +253,14 @@ def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_state
     assert xapi.get_statements(voidedStatementId=lesson["id"]).json()["id"] == lesson["id"]
     kept = xapi.get_statements(statementId=voiding["id"]).json()
     assert kept["actor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(PERSON))}
+    assert (kept["verb"], kept["object"]) == (voiding["verb"], voiding["object"])
+    assert "result" not in kept and "context" not in kept
+    row = Statement.objects.get(statement_id=voiding["id"])
+    assert row.registration is None and not row.activities.exists()
+    assert set(row.agents.values_list("agent_ifi", flat=True)) == {
+        agent_ifi({"account": pseudonym(agent_ifi(PERSON))}),
+        row.authority_ifi,
+    }
     assert not Statement.objects.filter(statement_id=own["id"]).exists()
     assert outcome.request.counts["statements_deleted"] == 1
     assert outcome.request.counts["voiding_statements_kept"] == 1

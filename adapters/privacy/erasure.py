@@ -4,8 +4,9 @@ and the effects already made at the targets.
 Which statements, and what happens to them (README, "Privacy"):
 - The person's own statements (their actor is the person): ``delete`` removes them, ``pseudonymise``
   keeps them with the person replaced by a stable keyed pseudonym (an ``account`` on
-  ``LRS_PSEUDONYM_HOMEPAGE``, no name). A voiding statement of theirs that alone keeps another
-  statement voided is pseudonymised in both modes (``voiding_statements_holding_targets``).
+  ``LRS_PSEUDONYM_HOMEPAGE``, no name). A voiding statement of theirs whose target stays is kept
+  in both modes (``voiding_statements_holding_targets``): pseudonymised, and in ``delete`` mode cut
+  down to what voids.
 - Other people's statements that name the person in another role (instructor, team, group member,
   object, authority, a SubStatement) are pseudonymised in both modes: the other learner's record
   stays whole, without the person in it.
@@ -88,7 +89,7 @@ class ErasurePlan:
     retractions: dict[str, int] = field(default_factory=dict)  # target name -> effects to retract
     policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
     not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
-    # Own voiding statements that alone keep another's statement voided: pseudonymised, not deleted.
+    # Own voiding statements whose target stays: pseudonymised and cut down, not deleted.
     own_voiding_kept: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,9 +184,9 @@ def erase_subject(
             statement_id__in=plan.own_statements, erased_at__isnull=True
         ).update(erased_at=timezone.now())
         counts["delivery_records_scrubbed"] = _scrub_deliveries(plan.own_statements + plan.other_statements)
-        # A voiding statement of theirs that alone keeps another statement voided stays in delete
-        # mode (Data 2.3.2: voided if and only if a voiding statement refers to it), pseudonymised
-        # and cut down to what voids.
+        # A voiding statement of theirs whose target stays is kept in delete mode too (Data 2.3.2:
+        # voided if and only if a voiding statement refers to it), pseudonymised and cut down to
+        # what voids.
         holding: set[int] = set()
         if mode == ErasureRequest.DELETE:
             holding = voiding_statements_holding_targets(plan.own_statements)

@@ -207,17 +207,21 @@ def _still_needed(pks: list[int]) -> set[int]:
 
 
 def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Counter[str]:
-    """Delete these statements (those the fan-out does not still need, and voiding statements
-    whose target stays: added to ``kept_voiding``) with everything keyed by them, in one
-    transaction."""
+    """Delete these statements (those the fan-out does not still need) with everything keyed by
+    them, in one transaction. A voiding statement whose target stays is kept instead, its people
+    pseudonymised and cut down to what voids, and counted; or, given ``kept_voiding``, added to it
+    for the caller to try again and count."""
     done: Counter[str] = Counter()
     with transaction.atomic():
         needed = _still_needed(pks)
         holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed)
         gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
-        done["statements_kept_voiding"] = len(holding)
-        if kept_voiding is not None:
+        if holding:
+            _reduce(holding)
+        if kept_voiding is None:
+            done["statements_kept_voiding"] = len(holding)
+        else:
             kept_voiding.extend(sorted(holding))
         if gone:
             # The fan-out's rows first: the statement service deletes only the store's own.
@@ -231,6 +235,18 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
             done["activity_index_rows"] = removed["activity_index_rows"]
             done["attachments_deleted"] = removed["attachments"]
     return done
+
+
+def _reduce(pks: set[int]) -> None:
+    """Voiding statements kept past the cut-off: every person in them pseudonymised and the rest
+    cut down to what voids, as an erasure keeps one (a second run finds nothing to change)."""
+    kept = _kept_agents()
+    ifis = {
+        ifi
+        for ifi in StatementAgent.objects.filter(statement_id__in=pks).values_list("agent_ifi", flat=True)
+        if not ifi.startswith(kept)
+    }
+    pseudonymise_statements(pks, ifis, pseudonym, to_voiding_core=pks)
 
 
 def _kept_agents() -> tuple[str, ...]:
@@ -296,12 +312,12 @@ def _statements(run: _Run, policy: Policy, cutoff: datetime) -> datetime:
         if len(keys) < policy.batch_size:
             break
         after = keys[-1]
-    # A voiding statement kept for a target that a later batch deleted goes now, not next night.
+    # Voiding statements kept by the walk, tried again and counted: one kept for a target a later
+    # batch deleted goes now, not next night.
     for start_at in range(0, len(kept_voiding), policy.batch_size):
-        chunk = kept_voiding[start_at : start_at + policy.batch_size]
-        done = delete_batch(chunk)
-        done["statements_kept_voiding"] -= len(chunk)  # counted kept by their first batch
-        run.batch("voiding statements kept by an earlier batch", done)
+        run.batch(
+            "voiding statements kept", delete_batch(kept_voiding[start_at : start_at + policy.batch_size])
+        )
     return first_kept or cutoff
 
 

@@ -10,12 +10,12 @@ groups, the same inside a SubStatement, and the authority.
   the IFI (stable: the same person gets the same pseudonym in every statement) and loses its
   ``name``; a signature attachment (it signs the original, which names the person) is dropped.
   The statement's columns and index rows are rewritten with it, so a query by the old IFI finds
-  nothing and a query by the pseudonym finds the statements. A voiding statement of the person
-  kept in a delete (``voiding_statements_holding_targets``) is also cut down to ``VOIDING_CORE``.
+  nothing and a query by the pseudonym finds the statements. A voiding statement kept by a delete
+  (``voiding_statements_holding_targets``) is also cut down to ``VOIDING_CORE``.
 - ``delete_statements`` removes statements, their index rows and the attachment bytes no other
   statement references. Statements that merely refer to one by StatementRef stay, pointing at
   nothing, as after voiding. ``voiding_statements_holding_targets`` names the ones not to delete:
-  a voiding statement whose target stays would leave that target live again.
+  a voiding statement whose target stays (Data 2.3.2, voided if and only if one refers to it).
 - ``fill_attachment_references`` writes the ``StatementAttachment`` rows (which statement names
   which attachment hash) those deletes read, for statements stored without them: by migration
   0008 (which keeps its own copy of this, as migrations must) and, after a rolling deploy during
@@ -97,9 +97,9 @@ def pseudonymise_statements(
 ) -> int:
     """Rewrite these statements without the person (see the module docstring); returns how many
     changed. Each chunk is one transaction holding its statements' rows locked.
-    ``to_voiding_core``: voiding statements of the person kept only because they void another's
-    statement (``voiding_statements_holding_targets``): they also lose everything but what voids
-    (``VOIDING_CORE``), so no free text of theirs (a result, context extensions) outlives a
+    ``to_voiding_core``: voiding statements kept only because they void a statement that stays
+    (``voiding_statements_holding_targets``): they also lose everything but what voids
+    (``VOIDING_CORE``), so no free text in them (a result, context extensions) outlives a
     delete."""
     wanted = frozenset(ifis)
     reduced = frozenset(to_voiding_core)
@@ -159,12 +159,13 @@ def pseudonymise_statements(
 
 
 def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
-    """Of these statements, the voiding ones that alone keep a statement stored outside ``pks``
-    voided (no other voiding statement outside ``pks`` refers to it). An LRS considers a statement
-    voided if and only if it holds a voiding statement referring to it (Data 2.3.2): deleted, one
-    of these would leave its target voided with nothing voiding it, and the target cannot be made
-    live again either (it would be served and sent to the targets). So they stay while their
-    target does. A voiding statement is never voided, so one that names another holds nothing.
+    """Of these statements, the voiding ones whose target the store holds outside ``pks``. An LRS
+    considers a statement voided if and only if it holds a voiding statement referring to it
+    (Data 2.3.2): deleted, one of these could leave its target voided by nothing (the ``voided``
+    column stays), and the target cannot be made live again either (it would be served and sent
+    to the targets). So they stay while their target does: every one of them, since whether
+    another voiding statement of the target stays is up to other erasures and runs. A voiding
+    statement is never voided, so one that names another holds nothing.
     https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#232-voided"""
     wanted = set(pks)
     voiding = list(
@@ -179,14 +180,7 @@ def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
         ).values_list("statement_id", "id")
         if pk not in wanted
     }
-    voided_otherwise = {
-        target
-        for target, pk in Statement.objects.filter(is_voiding=True, object_statement_id__in=held).values_list(
-            "object_statement_id", "id"
-        )
-        if pk not in wanted
-    }
-    return {pk for pk, target in voiding if target in held and target not in voided_otherwise}
+    return {pk for pk, target in voiding if target in held}
 
 
 def delete_statements(pks: Iterable[int]) -> dict[str, int]:

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.django_db
 
 PERSON = {"objectType": "Agent", "name": "Pat Person", "mbox": "mailto:pat.person@example.com"}
 OTHER = {"objectType": "Agent", "name": "Lee Other", "mbox": "mailto:lee.other@example.com"}
+OTHER_VOIDER = {"objectType": "Agent", "name": "Sam Admin", "mbox": "mailto:sam.admin@example.com"}
 TRACES = ("pat.person@example.com", "Pat Person")
 
 
@@ -224,10 +225,10 @@ def test_a_more_link_issued_before_the_erasure_does_not_leak_the_person(xapi, mo
 
 
 def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_statement_stays_voided(xapi):
-    """An instructor voided a learner's statement, then the instructor is erased. Deleting the
-    voiding statement would make the learner's statement live again, served and sent on: an LRS
-    considers a statement voided if and only if it holds a voiding statement referring to it
-    (Data 2.3.2). So the voiding statement stays, without the person."""
+    """An instructor voided a learner's statement, then the instructor is erased. An LRS considers
+    a statement voided if and only if it holds a voiding statement referring to it (Data 2.3.2):
+    deleting the voiding statement would leave the learner's statement voided by nothing (or,
+    made live again, served and sent on). So the voiding statement stays, without the person."""
     lesson = statement()
     voiding = statement(
         actor=PERSON,
@@ -267,19 +268,28 @@ def test_a_voiding_statement_by_the_person_stays_pseudonymised_so_anothers_state
     assert_no_trace_in_statements()
 
 
-def test_the_persons_voiding_statement_goes_when_another_keeps_the_statement_voided(xapi):
+def test_two_peoples_voiding_statements_of_one_statement_both_stay_through_both_erasures(xapi):
+    """Each erasure keeps its person's voiding statement: had the first deleted its own because the
+    other's held the statement voided, the second would find the first's gone and delete its own
+    too (or each, running at once, would count on the other)."""
     lesson = statement()
     voided = {"id": "http://adlnet.gov/expapi/verbs/voided"}
     reference = {"objectType": "StatementRef", "id": lesson["id"]}
     theirs = statement(actor=PERSON, verb=voided, object=reference)
-    another = statement(verb=voided, object=reference)
-    assert xapi.post_statements([lesson, theirs, another]).status_code == 200
+    others = statement(actor=OTHER_VOIDER, verb=voided, object=reference)
+    assert xapi.post_statements([lesson, theirs, others]).status_code == 200
 
-    outcome = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    first = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    second = erase_subject(subject_for(agent=OTHER_VOIDER), mode="delete", requested_by="test")
 
-    assert not Statement.objects.filter(statement_id=theirs["id"]).exists()
+    assert Statement.objects.filter(statement_id__in=[theirs["id"], others["id"]]).count() == 2
+    assert xapi.get_statements(statementId=lesson["id"]).status_code == 404
     assert xapi.get_statements(voidedStatementId=lesson["id"]).status_code == 200
-    assert outcome.request.counts["voiding_statements_kept"] == 0
+    assert (
+        first.request.counts["voiding_statements_kept"]
+        == second.request.counts["voiding_statements_kept"]
+        == 1
+    )
 
 
 def assert_no_trace_in_statements() -> None:

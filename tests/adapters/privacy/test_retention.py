@@ -161,15 +161,17 @@ def test_a_statement_in_an_outbox_batch_not_yet_expanded_is_kept():
 
 def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
     """The voided statement arrived after its voiding statement (an LMS replaying its queue), so
-    it is newer. Deleting the voiding statement first would make it live again, since an LRS
-    considers a statement voided if and only if it holds a voiding statement referring to it (Data
-    2.3.2): the voiding statement stays until its target goes."""
+    it is newer. An LRS considers a statement voided if and only if it holds a voiding statement
+    referring to it (Data 2.3.2): deleting the voiding statement first would leave it voided by
+    nothing. The voiding statement stays until its target goes, without its people or anything
+    beyond what voids."""
     target_id = str(uuid.uuid4())
     [voiding] = store(
         1,
         days_ago=40,
         verb={"id": "http://adlnet.gov/expapi/verbs/voided"},
         object={"objectType": "StatementRef", "id": target_id},
+        result={"response": "entered twice, ada@example.com"},
     )
     [voided] = store(1, days_ago=10, id=target_id)
     [older] = store(1, days_ago=40)
@@ -180,6 +182,10 @@ def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
     assert present([voiding, voided, older]) == {voiding, voided}
     assert Statement.objects.get(id=voided).voided
     assert (first.counts["statements_deleted"], first.counts["statements_kept_voiding"]) == (1, 1)
+    kept = json.loads(Statement.objects.get(id=voiding).payload)
+    assert "result" not in kept and "ada@example.com" not in json.dumps(kept)
+    assert kept["actor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(ADA))}
+    assert apply_retention().counts["statements_kept_voiding"] == 1  # the next night: no change
 
     Statement.objects.filter(id=voided).update(stored=timezone.now() - timedelta(days=40))
     second = apply_retention()

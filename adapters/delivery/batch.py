@@ -38,7 +38,8 @@ from adapters.base import (
 )
 from adapters.delivery import outcomes, pacing
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.pacing import UNPACED, Lanes, Schedule
+from adapters.delivery.pacing import UNPACED, Schedule
+from adapters.delivery.pacing.lanes import Lanes
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_for
 from adapters.rules.retry import RetryPolicy
@@ -236,7 +237,7 @@ def _concurrently(
 ) -> list[Outcome]:
     """Prepare each delivery here (database reads), then send them on lanes of the sending pool,
     at most this drain's share of the target's concurrency in flight (fewer when the target
-    answers fast enough not to need them: ``pacing.Lanes``), each in its booked slot."""
+    answers fast enough not to need them: ``pacing.lanes.Lanes``), each in its booked slot."""
     results: list[Outcome] = []
     sendable: list[tuple[Delivery, datetime, Prepared]] = []
     for delivery, statement in ready:

@@ -43,6 +43,7 @@ from adapters.privacy.erasure import pseudonym
 from lrs.documents.models import Document
 from lrs.statements.erasure import (
     delete_statements,
+    keep_voiding_statements,
     pseudonymise_statements,
     voiding_statements_holding_targets,
 )
@@ -218,7 +219,7 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
         gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
         if holding:
-            _reduce(holding)
+            keep_voiding_statements(holding, pseudonym, leave=_kept_agents())
         if kept_voiding is None:
             done["statements_kept_voiding"] = len(holding)
         else:
@@ -235,18 +236,6 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
             done["activity_index_rows"] = removed["activity_index_rows"]
             done["attachments_deleted"] = removed["attachments"]
     return done
-
-
-def _reduce(pks: set[int]) -> None:
-    """Voiding statements kept past the cut-off: every person in them pseudonymised and the rest
-    cut down to what voids, as an erasure keeps one (a second run finds nothing to change)."""
-    kept = _kept_agents()
-    ifis = {
-        ifi
-        for ifi in StatementAgent.objects.filter(statement_id__in=pks).values_list("agent_ifi", flat=True)
-        if not ifi.startswith(kept)
-    }
-    pseudonymise_statements(pks, ifis, pseudonym, to_voiding_core=pks)
 
 
 def _kept_agents() -> tuple[str, ...]:

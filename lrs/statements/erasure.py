@@ -183,6 +183,16 @@ def voiding_statements_holding_targets(pks: Iterable[int]) -> set[int]:
     return {pk for pk, target in voiding if target in held}
 
 
+def keep_voiding_statements(pks: set[int], pseudonym: Pseudonym, *, leave: tuple[str, ...] = ()) -> None:
+    """Voiding statements a delete keeps (``voiding_statements_holding_targets``): every person in
+    them pseudonymised (but IFIs starting with one of ``leave``), the rest cut down to
+    ``VOIDING_CORE``. A second call changes nothing."""
+    ifis = set(StatementAgent.objects.filter(statement_id__in=pks).values_list("agent_ifi", flat=True))
+    pseudonymise_statements(
+        pks, {ifi for ifi in ifis if not ifi.startswith(leave)}, pseudonym, to_voiding_core=pks
+    )
+
+
 def delete_statements(pks: Iterable[int]) -> dict[str, int]:
     """Delete these statements, their index rows and the attachment bytes only they reference;
     returns counts per table."""

@@ -1,4 +1,4 @@
-"""The drain's lanes (``adapters.delivery.pacing.Lanes``): as many sends at once as the target's
+"""The drain's lanes (``adapters.delivery.pacing.lanes.Lanes``): as many sends at once as the target's
 latency needs, never more than the drain's share of the target's concurrency cap, every send run
 exactly once."""
 
@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapters.delivery import pacing
-from adapters.delivery.pacing import MIN_LANES, Lanes
+from adapters.delivery.pacing import lanes as lanes_module
+from adapters.delivery.pacing.lanes import MIN_LANES, Lanes
 
 
 @pytest.fixture(autouse=True)
 def _fresh_memory(monkeypatch):
-    monkeypatch.setattr(pacing, "_last_allowance", {})
+    monkeypatch.setattr(lanes_module, "_last_allowance", {})
 
 
 @pytest.fixture

@@ -89,15 +89,15 @@ class ErasurePlan:
     retractions: dict[str, int] = field(default_factory=dict)  # target name -> effects to retract
     policies: dict[str, str] = field(default_factory=dict)  # target name -> policy
     not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
-    # Own voiding statements whose target stays: pseudonymised and cut down, not deleted.
-    own_voiding_kept: int = 0
+    # Own voiding statements whose target stays: in delete mode pseudonymised and cut down, not deleted.
+    own_voiding_kept: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """What a dry run reports (the command, the privacy API)."""
         return {
             "dry_run": True,
             "own_statements": len(self.own_statements),
-            "own_voiding_statements_kept_in_delete_mode": self.own_voiding_kept,
+            "own_voiding_statements_kept_in_delete_mode": len(self.own_voiding_kept),
             "other_statements": len(self.other_statements),
             "documents": self.documents,
             "identity_links": self.identity_links,
@@ -147,7 +147,7 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
         },
         policies=policies,
         not_retractable=sorted(unable),
-        own_voiding_kept=len(voiding_statements_holding_targets(found.own)),
+        own_voiding_kept=sorted(voiding_statements_holding_targets(found.own)),
     )
 
 
@@ -189,7 +189,7 @@ def erase_subject(
         # what voids.
         holding: set[int] = set()
         if mode == ErasureRequest.DELETE:
-            holding = voiding_statements_holding_targets(plan.own_statements)
+            holding = set(plan.own_voiding_kept)
             counts["voiding_statements_kept"] = len(holding)
         # The statements: the person's own and others naming them, rewritten without them.
         counts["statements_pseudonymised"] = pseudonymise_statements(

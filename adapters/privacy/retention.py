@@ -211,19 +211,19 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
     """Delete these statements (those the fan-out does not still need) with everything keyed by
     them, in one transaction. A voiding statement whose target stays is kept instead, its people
     pseudonymised and cut down to what voids, and counted; or, given ``kept_voiding``, added to it
-    for the caller to try again and count."""
+    for the caller to try again, cut down and count once its walk is over."""
     done: Counter[str] = Counter()
     with transaction.atomic():
         needed = _still_needed(pks)
         holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed)
         gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
-        if holding:
-            keep_voiding_statements(holding, pseudonym, leave=_kept_agents())
-        if kept_voiding is None:
-            done["statements_kept_voiding"] = len(holding)
-        else:
+        if kept_voiding is not None:
             kept_voiding.extend(sorted(holding))
+        else:
+            if holding:
+                keep_voiding_statements(holding, pseudonym, leave=_kept_agents())
+            done["statements_kept_voiding"] = len(holding)
         if gone:
             # The fan-out's rows first: the statement service deletes only the store's own.
             done["attempts_deleted"] = Attempt.objects.filter(delivery__statement_id__in=gone).delete()[0]
@@ -301,8 +301,8 @@ def _statements(run: _Run, policy: Policy, cutoff: datetime) -> datetime:
         if len(keys) < policy.batch_size:
             break
         after = keys[-1]
-    # Voiding statements kept by the walk, tried again and counted: one kept for a target a later
-    # batch deleted goes now, not next night.
+    # Voiding statements kept by the walk, tried again, cut down and counted: one kept for a target
+    # a later batch deleted goes now, not next night.
     for start_at in range(0, len(kept_voiding), policy.batch_size):
         run.batch(
             "voiding statements kept", delete_batch(kept_voiding[start_at : start_at + policy.batch_size])

@@ -60,6 +60,44 @@ def test_concurrent_bookings_get_consecutive_slots_never_the_same_ones(shared, r
     assert booked[-1] - booked[0] == pytest.approx(19 * gap, abs=1e-4)
 
 
+class OversleepingClock:
+    """The ``time`` module as the pacing module sees it, with sleeps that end late: by each of
+    ``oversleeps`` in turn, then by ``always``."""
+
+    def __init__(self, oversleeps: list[float], always: float = 0.0) -> None:
+        self.oversleeps = iter(oversleeps)
+        self.always = always
+        self.sleeps = 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        time.sleep(seconds + next(self.oversleeps, self.always))
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def counting_bookings(monkeypatch, delay: float = 0.0, crowd: int = 0) -> list[float]:
+    """Bookings (in Redis with the ``broker`` fixture, else in-process, from an empty schedule),
+    each taking ``delay`` and each after other drains took the next ``crowd`` slots; the slots
+    booked, on the clock they were booked on."""
+    monkeypatch.setattr(pacing, "_local_next_free", {})
+    slots: list[float] = []
+    lock = threading.Lock()
+
+    def booking(target: Target, count: int) -> tuple[float, float]:
+        time.sleep(delay)
+        if crowd:
+            REAL_BOOK(target, crowd)
+        start, now = REAL_BOOK(target, count)
+        with lock:
+            slots.append(start)
+        return start, now
+
+    monkeypatch.setattr(pacing, "_book", booking)
+    return slots
+
+
 def test_sends_booked_when_ready_are_spaced_whatever_drain_sends_them_and_no_slot_is_wasted(
     broker, monkeypatch
 ):
@@ -68,17 +106,7 @@ def test_sends_booked_when_ready_are_spaced_whatever_drain_sends_them_and_no_slo
     closer than the spacing, and nothing is booked that no send uses."""
     target = Target.objects.create(name="limited", adapter="webhook", config={}, rate_limit_per_second=50)
     gap = pacing.spacing(target)
-    slots: list[float] = []  # on the shared (Redis) clock, where bookings compare exactly
-    lock = threading.Lock()
-    book = pacing._book
-
-    def recording(booked_target: Target, count: int) -> tuple[float, float]:
-        start, now = book(booked_target, count)
-        with lock:
-            slots.append(start)
-        return start, now
-
-    monkeypatch.setattr(pacing, "_book", recording)
+    slots = counting_bookings(monkeypatch)  # on the shared (Redis) clock, where bookings compare exactly
     # Every send keeps its slot here, however late its thread wakes (the next test gives a late
     # one's slot up): so each booking is a send's.
     monkeypatch.setattr(pacing, "LATE_TOLERANCE_SECONDS", 60.0)
@@ -102,41 +130,6 @@ def test_sends_booked_when_ready_are_spaced_whatever_drain_sends_them_and_no_slo
     # its wake-up latency, not a wasted slot, is the slack allowed).
     assert 19 * gap - 1e-4 <= slots[-1] - slots[0] <= 19 * gap + 0.05
     assert pacing.per_send(Target(name="c", adapter="webhook")) == pacing.UNPACED
-
-
-class OversleepingClock:
-    """The ``time`` module as the pacing module sees it, with sleeps that end late: by each of
-    ``oversleeps`` in turn, then by ``always``."""
-
-    def __init__(self, oversleeps: list[float], always: float = 0.0) -> None:
-        self.oversleeps = iter(oversleeps)
-        self.always = always
-        self.sleeps = 0
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps += 1
-        time.sleep(seconds + next(self.oversleeps, self.always))
-
-    def __getattr__(self, name: str):
-        return getattr(time, name)
-
-
-def counting_bookings(monkeypatch, delay: float = 0.0, crowd: int = 0) -> list[float]:
-    """In-process booking (no Redis here), each taking ``delay`` and each after other drains took
-    the next ``crowd`` slots; the slots booked."""
-    monkeypatch.setattr(pacing, "_local_next_free", {})
-    slots: list[float] = []
-    book = REAL_BOOK
-
-    def booking(target: Target, count: int) -> tuple[float, float]:
-        time.sleep(delay)
-        book(target, crowd)
-        start, now = book(target, count)
-        slots.append(start)
-        return start, now
-
-    monkeypatch.setattr(pacing, "_book", booking)
-    return slots
 
 
 def test_a_send_that_wakes_late_gives_its_slot_up_so_no_second_holds_more_than_the_limit(monkeypatch):

@@ -240,6 +240,18 @@ class Adapter:
         re-sending; no parks the delivery as "outcome unknown" for an admin to resolve."""
         return True
 
+    @classmethod
+    def items_per_request(cls, config: dict[str, Any]) -> int:
+        """How many deliveries one request to a target so configured may carry (``send_together``,
+        for targets whose API takes arrays); 1, the default: a request of its own for each."""
+        return 1
+
+    def send_together(self, prepared: list[Prepared]) -> SendResult:
+        """Send these deliveries' effects in one request (at most ``items_per_request``, each
+        prepared with exactly one request): what came back applies to every one of them. HTTP
+        only, as ``send_prepared``."""
+        raise NotImplementedError(f"the {self.name} adapter sends one delivery per request")
+
     @property
     def sequential(self) -> bool:
         """Whether a delivery must run whole (``effect``) in the worker's own thread, one after

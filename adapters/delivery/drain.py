@@ -34,6 +34,7 @@ from django.utils import timezone
 from adapters.delivery import batch, outcomes, pacing, queue
 from adapters.delivery.pacing import ingest_first
 from adapters.models import Delivery, Target
+from adapters.registry import adapter_class
 from adapters.rules.retry import RetryPolicy
 
 OPEN = (Delivery.PENDING, Delivery.RETRYING)
@@ -47,9 +48,16 @@ def claim_seconds(target: Target, size: int) -> int:
     ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
     faster than its rate limit, whose schedule may be booked ``pacing.HORIZON_SECONDS`` ahead)."""
     timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
-    rounds = math.ceil(size / pacing.sends_per_drain(target))
-    spaced = size * pacing.spacing(target) + pacing.HORIZON_SECONDS
+    requests = math.ceil(size / _per_request(target))  # a batched target's arrays carry several
+    rounds = math.ceil(requests / pacing.sends_per_drain(target))
+    spaced = requests * pacing.spacing(target) + pacing.HORIZON_SECONDS
     return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2 + spaced))
+
+
+def _per_request(target: Target) -> int:
+    """Deliveries one request to the target may carry (a webhook's ``batch_size``)."""
+    config = target.config if isinstance(target.config, dict) else {}
+    return adapter_class(target.adapter).items_per_request(config)
 
 
 def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delivery]:
@@ -192,7 +200,9 @@ def _one_batch(target: Target) -> int | Literal["idle", "waiting"]:
     if ahead > pacing.HORIZON_SECONDS:  # other drains booked the next sends: come back for later ones
         queue.request_drain(target.id, at=now + timedelta(seconds=ahead), after_commit=False)
         return WAITING
-    wanted = 1 if gate == "probe" else pacing.batch_size(target, settings.LRS_DRAIN_BATCH)
+    wanted = (
+        1 if gate == "probe" else pacing.batch_size(target, settings.LRS_DRAIN_BATCH, _per_request(target))
+    )
     deliveries = claim_due(target, wanted, probe=gate == "probe")
     if not deliveries:
         return IDLE

@@ -321,7 +321,8 @@ def _pace(target: Target, outcomes: list[Outcome]) -> None:
         target,
         disable=gone is not None,
         reason=(gone or failures[-1]).message,
-        failures=len(failures),
+        # The deliveries one request carried (a batched target) share its error: one failure.
+        failures=len({id(failure) for failure in failures}),
         retry_after=retry_after or None,
     )
 

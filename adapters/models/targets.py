@@ -27,7 +27,12 @@ class Target(models.Model):
         default=dict, blank=True, help_text="Statement filter; empty = completed or scored"
     )
     rate_limit_per_second = models.FloatField(
-        null=True, blank=True, help_text="Deliveries per second across all workers; empty = unlimited"
+        null=True,
+        blank=True,
+        help_text=(
+            "Requests per second across all workers (a webhook with a batch_size carries up to that "
+            "many deliveries in each); empty = unlimited"
+        ),
     )
     max_attempts = models.PositiveIntegerField(default=12)
     concurrency = models.PositiveSmallIntegerField(

@@ -25,10 +25,24 @@ seconds of this attempt) and ``webhook-signature: v1,<base64>``; ``lrs-v1``, for
 before, sends ``X-LRS-Signature: t=<unix>,v1=<hex>`` instead. Either way the timestamp is signed
 with the body and taken again for each attempt (each is prepared afresh), so a receiver rejects a
 stale one to refuse replays and a retry is never stale.
+
+Batches (``batch_size``, off by default; for receivers that take arrays): with ``batch_size`` N
+above 1, every request to the target carries a JSON array of up to N events, each the object
+above plus its own ``idempotencyKey`` (the key its request would have carried alone), in the
+order the engine claimed them; alerts and ``actor.erased`` notices come as arrays of one. The
+request's ``Idempotency-Key`` (and ``webhook-id``) is ``batch_key`` of its items' keys, so the
+same items re-sent together repeat it; they may be regrouped on a retry, so a receiver drops
+repeats by each item's ``idempotencyKey``. ``X-LRS-Event`` is ``batch``; ``X-Request-ID`` is the
+first item's. The answer covers the whole array: a 2xx takes every event, anything else fails
+every one of them, each retried by the engine's policy (``adapters.delivery.batch``: an array
+refused for good is sent again item by item at once, and a delivery that failed twice goes alone).
+The target's ``rate_limit_per_second``, ``concurrency`` and ``timeout_seconds`` are per request.
+What the receiver holds is the same as without batches, per item key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from contextlib import AbstractContextManager
@@ -44,6 +58,8 @@ from adapters.base import (
     DeliveryHeld,
     ErasureNotice,
     OutboundRequest,
+    Prepared,
+    SendResult,
 )
 from adapters.identity.resolution import TERMINATED, employee_for_statement, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
@@ -56,11 +72,23 @@ STORED_EVENT = "statement.stored"
 VOIDED_EVENT = "statement.voided"
 ALERT_EVENT = "lrs.alert"  # an alert target's message (adapters/alerts): {"event", "alert": {...}}
 ERASED_EVENT = "actor.erased"  # a person was erased (adapters/privacy): {"event", "actor", "erasedAt"}
+BATCH_EVENT = "batch"  # X-LRS-Event of a request carrying an array of events (``batch_size``)
+MAX_BATCH_SIZE = 100
 
 
 def attempt_time() -> int:
     """Unix seconds of the attempt being prepared: what the signature's timestamp says."""
     return int(time.time())
+
+
+def batch_key(item_keys: list[str]) -> str:
+    """The ``Idempotency-Key`` of a request carrying events with these keys, in this order:
+    ``batch_`` and the first 32 hex digits of the SHA-256 of the keys joined by newlines."""
+    return "batch_" + hashlib.sha256("\n".join(item_keys).encode()).hexdigest()[:32]
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def minimal_statement(statement: dict) -> dict[str, Any]:
@@ -119,9 +147,26 @@ class WebhookAdapter(Adapter):
             },
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "batch_size": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_BATCH_SIZE,
+                "description": (
+                    "events per request (default 1: a request each); above 1, every request "
+                    "carries a JSON array of events, each with its idempotencyKey"
+                ),
+            },
             **PRIVACY_CONFIG_PROPERTIES,
         },
     }
+
+    @classmethod
+    def items_per_request(cls, config: dict[str, Any]) -> int:
+        return int(config.get("batch_size", 1))
+
+    @property
+    def batched(self) -> bool:
+        return self.items_per_request(self.config) > 1
 
     def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
         return prefetched(statement["actor"] for statement in statements)
@@ -156,12 +201,45 @@ class WebhookAdapter(Adapter):
             "statement": self._statement(statement, context),
             "actor": context.resolved["actor"],
         }
+        if self.batched:  # an item of a batch: ``send_together`` signs the array it goes in
+            return OutboundRequest(
+                method="POST",
+                url=self.config["url"],
+                body=_dumps({"idempotencyKey": context.idempotency_key, **payload}),
+                headers={"Idempotency-Key": context.idempotency_key, "X-LRS-Event": event},
+                timeout=self._timeout,
+            )
         return self._signed(event, payload, context.idempotency_key, context.correlation_id)
+
+    @property
+    def _timeout(self) -> float:
+        return float(self.config.get("timeout_seconds", 10))
+
+    def send_prepared(self, prepared: Prepared) -> SendResult:
+        if self.batched and prepared.requests:
+            return self.send_together([prepared])
+        return super().send_prepared(prepared)
+
+    def send_together(self, prepared: list[Prepared]) -> SendResult:
+        """One request carrying the prepared items as an array (module docstring), signed now:
+        its timestamp is this attempt's."""
+        items = [one.requests[0] for one in prepared]
+        if not self.batched or any(len(one.requests) != 1 for one in prepared) or not items:
+            raise ValueError("send_together takes one prepared item each, to a batched target")
+        body = b"[" + b",".join(item.body or b"" for item in items) + b"]"
+        key = batch_key([item.headers["Idempotency-Key"] for item in items])
+        request = self._signed_body(BATCH_EVENT, body, key, prepared[0].context.correlation_id)
+        return self.send(request, prepared[0].context)
 
     def _signed(
         self, event: str, payload: dict[str, Any], key: str, correlation_id: str = ""
     ) -> OutboundRequest:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        if self.batched:  # alerts and erasure notices too: a batched target always gets arrays
+            body = b"[" + _dumps({"idempotencyKey": key, **payload}) + b"]"
+            return self._signed_body(BATCH_EVENT, body, batch_key([key]), correlation_id)
+        return self._signed_body(event, _dumps(payload), key, correlation_id)
+
+    def _signed_body(self, event: str, body: bytes, key: str, correlation_id: str) -> OutboundRequest:
         scheme = self.config.get("signature", STANDARD)
         headers = {
             **self.config.get("headers", {}),
@@ -177,7 +255,7 @@ class WebhookAdapter(Adapter):
             url=self.config["url"],
             body=body,
             headers=headers,
-            timeout=float(self.config.get("timeout_seconds", 10)),
+            timeout=self._timeout,
         )
 
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:

@@ -34,6 +34,10 @@ SCHEMES = (STANDARD, LRS_V1)
 SIGNATURE_HEADER = "X-LRS-Signature"  # lrs-v1
 STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_SIGNATURE_AGE_SECONDS = 300
+# A batched target's request (``batch_size``): a JSON array of events, each with its own key.
+BATCH_EVENT = "batch"
+MAX_BATCH_ITEMS = 100
+ITEM_KEY = "idempotencyKey"
 
 
 class Headers(Protocol):
@@ -123,9 +127,39 @@ def check_signature(
     return None
 
 
+def batch_key(item_keys: list[str]) -> str:
+    """A batched request's ``Idempotency-Key``: ``batch_`` and the first 32 hex digits of the
+    SHA-256 of its items' keys joined by newlines (README, "Webhook batches")."""
+    return "batch_" + hashlib.sha256("\n".join(item_keys).encode()).hexdigest()[:32]
+
+
+def _check_batch(items: list[Any], headers: Headers) -> str | None:
+    """A batched request: 1 to 100 events, each an object with a non-empty ``idempotencyKey``
+    (distinct within the request) that is otherwise a valid event, ``X-LRS-Event: batch``, and
+    the request's key made from its items' (``batch_key``)."""
+    if headers.get("X-LRS-Event") != BATCH_EVENT:
+        return f"a JSON array body comes with X-LRS-Event: {BATCH_EVENT}"
+    if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+        return f"a batch holds 1 to {MAX_BATCH_ITEMS} events, got {len(items)}"
+    keys = set()
+    for index, item in enumerate(items):
+        key = item.get(ITEM_KEY) if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key.strip():
+            return f"[{index}].{ITEM_KEY} must be a non-empty string"
+        if key in keys:
+            return f"[{index}].{ITEM_KEY} {key!r} repeats an earlier item of the batch"
+        keys.add(key)
+        reason = _check_payload({name: value for name, value in item.items() if name != ITEM_KEY})
+        if reason:
+            return f"[{index}]: {reason}"
+    if headers.get("Idempotency-Key") != batch_key([item[ITEM_KEY] for item in items]):
+        return "a batch's Idempotency-Key must be batch_ and the hash of its items' keys"
+    return None
+
+
 def _check_payload(payload: Any) -> str | None:
     if not isinstance(payload, dict):
-        return "body must be a JSON object"
+        return "body must be a JSON object (or, for a batched target, an array of them)"
     if payload.get("event") == ALERT_EVENT:
         alert = payload.get("alert")
         if (
@@ -153,10 +187,16 @@ def _check_payload(payload: Any) -> str | None:
 
 
 def check_request(
-    secret: str, method: str, headers: Headers, body: bytes, scheme: str = STANDARD
+    secret: str,
+    method: str,
+    headers: Headers,
+    body: bytes,
+    scheme: str = STANDARD,
+    batched: bool | None = None,
 ) -> tuple[str | None, Any]:
     """Validate one request against the contract, its signature by ``scheme`` (the target's
-    ``signature``): (reason it is rejected or None, parsed JSON)."""
+    ``signature``): (reason it is rejected or None, parsed JSON). ``batched``: whether the target
+    has a ``batch_size`` (every body an array) or not (every body an object); None takes either."""
     parsed: Any = None
     try:
         parsed = json.loads(body) if body else None
@@ -182,6 +222,14 @@ def check_request(
         return reason, parsed
     if parsed is None:
         return "body must be JSON", parsed
+    if batched is not None and isinstance(parsed, list) != batched:
+        return (
+            "a batched target's body is a JSON array" if batched else "body must be a JSON object"
+        ), parsed
+    if isinstance(parsed, list):
+        return _check_batch(parsed, headers), parsed
+    if headers.get("X-LRS-Event") == BATCH_EVENT:
+        return f"X-LRS-Event: {BATCH_EVENT} comes with a JSON array body", parsed
     return _check_payload(parsed), parsed
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.targets.behaviours import Behaviour
 from tests.targets.local_server import RecordingHandler
-from tests.targets.webhook_contract import check_request
+from tests.targets.webhook_contract import ITEM_KEY, check_request
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RecordedRequest:
     rejected: str | None = None
     status: int | None = None
     finished: bool = False
+    applied: bool = False  # taken although the answer says otherwise (``applied_then``)
     _lower: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +48,18 @@ class RecordedRequest:
         specification's idempotency key; the contract has it equal ``Idempotency-Key``), else
         ``Idempotency-Key``."""
         return self.header("webhook-id") or self.header("Idempotency-Key")
+
+    def events(self) -> list[tuple[str | None, Any]]:
+        """(idempotency key, event) of each event the request carries: its body with its key, or,
+        from a batched target, each item of the array with the item's ``idempotencyKey``
+        (taken out of the event, so both forms compare equal)."""
+        if isinstance(self.json, list):
+            return [
+                (item.get(ITEM_KEY), {name: value for name, value in item.items() if name != ITEM_KEY})
+                for item in self.json
+                if isinstance(item, dict)
+            ]
+        return [(self.idempotency_key, self.json)]
 
     @property
     def request_id(self) -> str | None:
@@ -73,7 +86,9 @@ class WebhookHandler(RecordingHandler):
         owner = self.owner
         stopping = owner.stopping
         body = self._read_body()
-        reason, parsed = check_request(owner.secret, self.command, self.headers, body, owner.signature)
+        reason, parsed = check_request(
+            owner.secret, self.command, self.headers, body, owner.signature, owner.batched
+        )
         if reason is None and self.path.split("?", 1)[0] != owner.path:
             reason = f"unknown path {self.path}, the hook is {owner.path}"
         record = RecordedRequest(
@@ -91,6 +106,7 @@ class WebhookHandler(RecordingHandler):
         if behaviour.kind == "hang" and stopping.wait(behaviour.seconds):
             self._drop(record)
             return
+        record.applied = behaviour.kind == "applied"
         self._answer(record, behaviour, behaviour.body)
 
     def _answer(self, record: RecordedRequest, behaviour: Behaviour, body: bytes) -> None:

@@ -18,12 +18,15 @@ import threading
 from collections import deque
 from typing import Any
 
-from tests.targets.behaviours import Behaviour, hang, ok, refuse, retry_after, status
+from tests.targets.behaviours import Behaviour, applied_then, hang, ok, refuse, retry_after, status
 from tests.targets.local_server import LocalServer
 from tests.targets.webhook_contract import SCHEMES, STANDARD
 from tests.targets.webhook_handler import RecordedRequest, WebhookHandler
 
-__all__ = ["Behaviour", "RecordedRequest", "WebhookServer", "hang", "ok", "refuse", "retry_after", "status"]
+__all__ = [
+    "Behaviour", "RecordedRequest", "WebhookServer",
+    "applied_then", "hang", "ok", "refuse", "retry_after", "status",
+]  # fmt: skip
 
 DEFAULT_SECRET = "test-webhook-secret"
 
@@ -42,12 +45,15 @@ class WebhookServer(LocalServer):
         path: str = "/hook",
         max_signature_age: int = 300,
         signature: str = STANDARD,
+        batched: bool | None = None,
     ):
         if signature not in SCHEMES:
             raise ValueError(f"signature must be one of {SCHEMES}, not {signature!r}")
         super().__init__(host, port)
         self.secret, self.path, self.max_signature_age = secret, path, max_signature_age
         self.signature = signature
+        # True: the target has a batch_size (arrays only); False: objects only; None: either.
+        self.batched = batched
         self._queue: deque[Behaviour] = deque()
         self._default: Behaviour = ok()
 
@@ -66,6 +72,11 @@ class WebhookServer(LocalServer):
         with self._lock:
             self._default = behaviour
 
+    def clear_queue(self) -> None:
+        """Drop the behaviours not used yet (a scripted failure that found no request lapses)."""
+        with self._lock:
+            self._queue.clear()
+
     def reset(self) -> None:
         """Forget recorded requests and queued behaviours; the default becomes ``ok()``."""
         with self._lock:
@@ -75,23 +86,26 @@ class WebhookServer(LocalServer):
 
     # -- observations ----------------------------------------------------------------------
     def accepted(self) -> list[RecordedRequest]:
-        """Requests answered 2xx, in arrival order (duplicates included)."""
-        return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
+        """Requests taken: answered 2xx, or applied before a failing answer (``applied_then``), in
+        arrival order (duplicates included)."""
+        return [r for r in self.requests if r.applied or (r.status is not None and 200 <= r.status < 300)]
 
     def distinct_keys(self) -> set[str]:
-        """Distinct idempotency keys (``RecordedRequest.idempotency_key``) among requests
-        answered 2xx."""
-        return {r.idempotency_key for r in self.accepted() if r.idempotency_key}
+        """Distinct idempotency keys of the events in requests answered 2xx (a request's own, or
+        each item's in a batch: ``RecordedRequest.events``)."""
+        return {key for r in self.accepted() for key, _ in r.events() if key}
 
     def effects(self) -> list[Any]:
-        """What a receiver deduplicating by idempotency key would apply: the JSON body of the
-        first 2xx request per key, in arrival order."""
+        """What a receiver deduplicating by idempotency key would apply: the first event taken
+        (2xx) per key, in arrival order (the items of a batch in their order, without their
+        ``idempotencyKey``)."""
         seen: set[str] = set()
         result = []
         for request in self.accepted():
-            if request.idempotency_key and request.idempotency_key not in seen:
-                seen.add(request.idempotency_key)
-                result.append(request.json)
+            for key, event in request.events():
+                if key and key not in seen:
+                    seen.add(key)
+                    result.append(event)
         return result
 
     # -- used by the handler ---------------------------------------------------------------

@@ -234,12 +234,13 @@ def _book(target: Target, count: int) -> tuple[float, float]:
         return start, now
 
 
-def batch_size(target: Target, wanted: int) -> int:
-    """How many deliveries a drain should claim: about one horizon's worth of sends."""
+def batch_size(target: Target, wanted: int, per_request: int = 1) -> int:
+    """How many deliveries a drain should claim: about one horizon's worth of sends, each
+    carrying up to ``per_request`` deliveries (a target taking arrays)."""
     gap = spacing(target)
     if not gap:
         return wanted
-    return max(1, min(wanted, math.floor(HORIZON_SECONDS / gap + 0.5)))
+    return max(1, min(wanted, max(1, math.floor(HORIZON_SECONDS / gap + 0.5)) * per_request))
 
 
 def booked_ahead(target: Target) -> float:

@@ -112,20 +112,23 @@ def test_worker_killed_mid_delivery_leads_to_exactly_one_effect(
     assert len(webhook_target.effects()) == 1
 
 
+@pytest.mark.parametrize("batch_size", [1, 4], ids=["a request each", "arrays of 4"])
 def test_worker_killed_in_the_middle_of_a_claimed_batch_lands_each_delivery_once_in_effect(
-    xapi, target, webhook_target, broker, celery_worker_process
+    xapi, target, webhook_target, broker, celery_worker_process, batch_size
 ):
     # Batches of 8 with 2 requests in flight per drain (concurrency 4 over two drain slots), each
     # answered (and applied) after 0.4 s: the kill finds a claimed batch with some sends applied,
-    # some in flight (applied after the kill), some not started.
+    # some in flight (applied after the kill), some not started. With ``batch_size`` 4 a request
+    # carries 4 deliveries (an array), so a claimed batch is two requests.
     batch_env = {**WORKER_ENV, "LRS_DRAIN_BATCH": "8"}
-    Target.objects.filter(pk=target.pk).update(concurrency=4)
+    config = {**target.config, "batch_size": batch_size}
+    Target.objects.filter(pk=target.pk).update(concurrency=4, config=config)
     webhook_target.set_default(hang(0.4))
     first = celery_worker_process(broker, extra_env=batch_env)
     ids = post(xapi, *[make_statement() for _ in range(24)])
     wait_until(lambda: len(webhook_target.requests) >= 3, interval=0.02, message="a batch partly sent")
     first.kill()
-    reached_before_kill = len(webhook_target.requests)
+    reached_before_kill = sum(len(request.events()) for request in webhook_target.requests)
     claimed = Delivery.objects.filter(status=Delivery.IN_FLIGHT).count()
     assert claimed > 0 and reached_before_kill < 24, (claimed, reached_before_kill)
 
@@ -142,7 +145,7 @@ def test_worker_killed_in_the_middle_of_a_claimed_batch_lands_each_delivery_once
     assert Delivery.objects.exclude(status=Delivery.DELIVERED).count() == 0
     assert {effect["statement"]["id"] for effect in webhook_target.effects()} == set(ids)
     assert len(webhook_target.effects()) == 24  # one effect per statement, however often it was sent
-    keys = [request.idempotency_key for request in webhook_target.accepted()]
+    keys = [key for request in webhook_target.accepted() for key, _ in request.events()]
     resent = {key for key in keys if keys.count(key) > 1}
     print(f"{reached_before_kill} requests before the kill, {claimed} claimed, {len(resent)} sent twice")
 
@@ -167,14 +170,17 @@ def test_redis_down_during_ingest_loses_nothing(
     assert {effect["statement"]["id"] for effect in webhook_target.effects()} == set(ids)
 
 
-def test_voiding_after_delivery_sends_one_retraction(xapi, target, webhook_target, worker):
+@pytest.mark.parametrize("batch_size", [1, 4], ids=["a request each", "arrays"])
+def test_voiding_after_delivery_sends_one_retraction(xapi, target, webhook_target, worker, batch_size):
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "batch_size": batch_size})
     [statement_id] = post(xapi, make_statement())
     wait_until(delivered())
     post(xapi, make_statement(verb=VOIDED, object={"objectType": "StatementRef", "id": statement_id}))
     wait_until(delivered(2))
     time.sleep(0.5)
-    events = [request.json["event"] for request in webhook_target.accepted()]
+    events = [event["event"] for request in webhook_target.accepted() for _, event in request.events()]
     assert events == ["statement.stored", "statement.voided"]
+    assert all(isinstance(request.json, list) == (batch_size > 1) for request in webhook_target.requests)
 
 
 def test_backfill_is_idempotent(xapi, target, webhook_target, worker):

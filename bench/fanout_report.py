@@ -204,6 +204,7 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
         f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver; per delivery: "
         + _cost_text(instant["drain"].get("cost_per_delivery") or {}),
+        *_batched_lines(figures.get("instant_batched")),
         f"  200 ms target     {slow['deliveries_per_s']:>8,.0f}/s "
         f"{mark(slow['deliveries_per_s'] >= SLOW_AIM_PER_S):9} "
         f"most in flight {receiver.get('max_in_flight')} (cap {slow['target_concurrency']}), "
@@ -225,6 +226,18 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"(aims: instant >= {INSTANT_AIM_PER_S:,.0f}/s and >= {FLOOR_SHARE_AIM} of the floor; "
         f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
         "backfill of 1M <= 20 min)",
+    ]
+
+
+def _batched_lines(batched: dict[str, Any] | None) -> list[str]:
+    """The instant target taking arrays (``batch_size``, off by default): no aim of its own."""
+    if not batched:
+        return []
+    return [
+        f"  ... batch_size {batched['batch_size']:<3}{batched['deliveries_per_s']:>8,.0f}/s {'(option)':9} "
+        f"{batched['drain']['status_counts'].get('delivered', 0):,} delivered in {batched['requests']:,} "
+        f"requests ({batched['events']:,} events at the receiver); per delivery: "
+        + _cost_text(batched["drain"].get("cost_per_delivery") or {}),
     ]
 
 

@@ -69,6 +69,7 @@ class ThroughputPlan:
     slow_delay: float = 0.2
     slow_concurrency: int = 64
     slow_rate_limit: float = 300.0
+    batch_size: int = 50  # the instant target again, as a webhook taking arrays (``batch_size``)
     ingest_seconds: float = 10.0
     ingest_rounds: int = 3
     floor_seconds: float = 5.0
@@ -216,6 +217,56 @@ def _idle_load_rounds(
         TargetRow.objects.update(enabled=True)
 
 
+def _batched_drain(
+    spec: WorkerSpec,
+    env: Mapping[str, str],
+    url: str,
+    stats_path: Path,
+    factory: StatementFactory,
+    plan: ThroughputPlan,
+    redis_url: str,
+    database_url: str,
+    log: Callable[[str], None],
+    log_dir: Path,
+    target: Target,
+) -> dict[str, Any]:
+    """The instant target's drain again with the webhook's ``batch_size`` (an array of events per
+    request): an option for receivers that take arrays, off by default, so no aim of its own."""
+    from adapters.models import Target as TargetRow
+
+    outbox_reset(redis_url)
+    before_stats = receiver_stats(stats_path)
+    row = TargetRow.objects.get()
+    TargetRow.objects.filter(pk=row.pk).update(config={**row.config, "batch_size": plan.batch_size})
+    # The web processes cache the enabled targets: the idle-load rounds just before had none.
+    time.sleep(targets_cache_seconds() + 1.0)
+    try:
+        queued = queue_deliveries(target, factory, plan.instant_deliveries, plan.client_threads, redis_url)[1]
+        if not queued["ok"]:
+            raise RuntimeError(f"the batched drain's deliveries were not all queued: {queued}")
+        log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries, batch_size {plan.batch_size}")
+        before = phase_start(database_url)
+        with celery_worker(spec, env, log_dir) as worker:
+            drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
+            drain.pop("progress_delivered", None)
+            drain["cost_per_delivery"] = before.per_statement(
+                PhaseSnapshot.take(database_url), drain["status_counts"].get("delivered", 0)
+            )
+    finally:
+        TargetRow.objects.filter(pk=row.pk).update(config=row.config)
+    after_stats = receiver_stats(stats_path)
+    rate = _drained_rate(drain)
+    log(f"throughput: instant target with batch_size {plan.batch_size}: {rate:,.0f}/s")
+    return {
+        "batch_size": plan.batch_size,
+        "queue": queued,
+        "drain": drain,
+        "deliveries_per_s": rate,
+        "requests": after_stats.get("requests", 0) - before_stats.get("requests", 0),
+        "events": after_stats.get("events", 0) - before_stats.get("events", 0),
+    }
+
+
 def _drained_rate(drain: dict[str, Any]) -> float:
     return drain["deliveries_per_s_first_attempt_to_last"]
 
@@ -264,6 +315,9 @@ def measure_throughput(
             flat_out_rounds = _ingest_rounds(target, factory, plan, log)
         log("throughput: ingest beside an idle-priority load with no database (the host's share of flat out)")
         idle_load = _idle_load_rounds(target, factory, plan, spec.concurrency, log)
+        result["instant_batched"] = _batched_drain(
+            spec, env, url, stats_path, factory, plan, redis_url, database_url, log, log_dir, target
+        )
         log("throughput: the floor (our HTTP client in a tight loop, no database)")
         floor = http_floor(
             url, secret, [factory.statement() for _ in range(500)], spec.concurrency, plan.floor_seconds

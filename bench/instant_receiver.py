@@ -1,9 +1,10 @@
 """A fast webhook receiver for the drain bench: asyncio, HTTP/1.1 keep-alive, answers 200 at once
 (or after ``--delay`` seconds, without holding a thread: the slow target), counts requests and
-distinct ``Idempotency-Key`` values.
+distinct ``Idempotency-Key`` values (of each item, for a batched target's JSON arrays: ``events``
+counts the events those carry).
 
 ``python -m bench.instant_receiver --port N [--delay 0.2] [--stats FILE]``: every half second it
-rewrites FILE with ``{"requests", "keys", "max_in_flight", "busiest_second"}`` (the most
+rewrites FILE with ``{"requests", "events", "keys", "max_in_flight", "busiest_second"}`` (the most
 requests that arrived within any one second). It checks nothing (the tests' fake
 receivers check the contract): the point is a target that costs as little as possible, so the
 figure measured is the sender's.
@@ -28,6 +29,7 @@ class Receiver:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.requests = 0
+        self.events = 0
         self.keys: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -46,10 +48,15 @@ class Receiver:
                         length = int(value.strip() or 0)
                     elif lowered == b"idempotency-key":
                         key = value.strip().decode()
-                if length:
-                    await reader.readexactly(length)
+                body = await reader.readexactly(length) if length else b""
                 self.requests += 1
-                self.keys.add(key)
+                if body[:1] == b"[":  # a batched target's array: an idempotencyKey per item
+                    items = json.loads(body)
+                    self.events += len(items)
+                    self.keys.update(item.get("idempotencyKey", "") for item in items)
+                else:
+                    self.events += 1
+                    self.keys.add(key)
                 now = time.monotonic()
                 self.recent.append(now)
                 while self.recent[0] <= now - 1.0:
@@ -72,6 +79,7 @@ class Receiver:
     def stats(self) -> dict[str, int]:
         return {
             "requests": self.requests,
+            "events": self.events,
             "keys": len(self.keys),
             "max_in_flight": self.max_in_flight,
             "busiest_second": self.busiest_second,

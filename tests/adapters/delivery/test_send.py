@@ -211,6 +211,7 @@ def test_voiding_before_delivery_cancels_instead_of_retracting(target, django_ca
 
 
 @responses.activate
+@pytest.mark.usefixtures("retries_far_off")  # the 500's retry must not go out before the void
 def test_voiding_after_an_attempt_that_may_have_taken_effect_retracts(
     target, django_capture_on_commit_callbacks
 ):

@@ -10,7 +10,7 @@ Adapters that keep state while they send (``Adapter.sequential``: the marketplac
 deliveries whole, one after another, each in its slot too. A target that takes arrays
 (``Adapter.items_per_request`` above 1: the webhook's ``batch_size``) gets up to that many
 deliveries per request (``Adapter.send_together``), each request in one slot; what came back is
-the outcome of every delivery it carried.
+the outcome of every delivery it carried (``arrays``: grouping, and splitting a refused array).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from adapters.base import (
     Prepared,
     SendResult,
 )
-from adapters.delivery import outcomes, pacing
+from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
 from adapters.delivery.pacing import UNPACED, Schedule
 from adapters.delivery.pacing.lanes import Lanes
@@ -262,27 +262,20 @@ def _concurrently(
     lanes = Lanes(target.id, pacing.sends_per_drain(target))
     answers: list[SendResult | BaseException | None] = [None] * len(sendable)
     per_request = adapter.items_per_request(target.config)
-    units = _requests_of(
+    units = arrays.requests_of(
         [prepared for _, _, prepared in sendable],
         per_request,
-        alone=[delivery.attempts > ALONE_AFTER_FAILURES for delivery, _, _ in sendable],
+        failed_before=[delivery.attempts - 1 for delivery, _, _ in sendable],
     )
+    split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
 
     def attempt(members: list[int]) -> SendResult | BaseException:
         return _attempt(adapter, [sendable[index][2] for index in members], per_request, schedule, lanes)
 
     def send(unit: int) -> None:  # on a lane: one request, carrying one delivery or several
-        members = units[unit]
-        answer = attempt(members)
-        if len(members) > 1 and _refused_for_good(answer):
-            # An array refused for good (a 4xx: one item the receiver will not take, or too large
-            # a body): each of its deliveries goes again now, alone, so only what the receiver
-            # refuses alone fails.
-            for index in members:
-                answers[index] = attempt([index])
-            return
-        for index in members:
-            answers[index] = answer
+        arrays.send_splitting(
+            units[unit], attempt, answers, may_send_again=lambda: time.monotonic() < split_until
+        )
 
     # A send that touched the database leaves no connection behind on its lane's thread.
     began = time.monotonic()
@@ -290,18 +283,9 @@ def _concurrently(
     timing.sending += time.monotonic() - began
     for (delivery, started, prepared), answer in zip(sendable, answers, strict=True):
         outcome = _prepared_outcome(delivery, answer, started, policy, adapter)  # type: ignore[arg-type]
-        # Summarised only if the attempt failed (outcomes.persist): what was sent, an array for a
-        # batched target.
-        sent = answer.request if isinstance(answer, AdapterError) and per_request > 1 else None
-        outcome.requests = [sent] if sent is not None else prepared.requests
+        outcome.requests = arrays.attempt_record(answer, prepared, per_request)
         results.append(outcome)
     return results
-
-
-# A delivery that failed this many times goes in a request of its own (a batched target): an item
-# the receiver keeps failing on (a 5xx it raises for that item alone) costs the deliveries sharing
-# its array no more than these attempts.
-ALONE_AFTER_FAILURES = 2
 
 
 def _attempt(
@@ -316,34 +300,21 @@ def _attempt(
             if per_request == 1 or len(first.requests) != 1:
                 return lanes.timed(lambda: adapter.send_prepared(first))
             return lanes.timed(lambda: adapter.send_together(together))
-    except (AdapterError, SecretUnavailable) as exc:
+    except AdapterError as exc:
         return exc
+    except SecretUnavailable as exc:  # one error for the request, whatever it carried (the breaker)
+        return AdapterError(str(exc))
     except Exception as exc:  # a bug while sending: it may have gone out
         logger.exception("sending delivery %s failed", first.context.idempotency_key)
         return AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
 
 
-def _refused_for_good(answer: SendResult | BaseException) -> bool:
-    return isinstance(answer, AdapterError) and answer.permanent and not answer.disable_target
-
-
-def _requests_of(prepared: list[Prepared], per_request: int, alone: list[bool]) -> list[list[int]]:
-    """The requests to make, as indexes into ``prepared``: one each, or, for a target that takes
-    arrays (``Adapter.items_per_request``), up to ``per_request`` deliveries per request, in claim
-    order. A delivery with no request to make (or several) goes alone (``send_prepared``), and so
-    does one marked ``alone`` (in an array of its own)."""
-    if per_request <= 1:
-        return [[index] for index in range(len(prepared))]
-    units: list[list[int]] = []
-    open_unit: list[int] = []
-    for index, one in enumerate(prepared):
-        if len(one.requests) != 1 or alone[index]:
-            units.append([index])
-            continue
-        open_unit.append(index)
-        if len(open_unit) == per_request:
-            units.append(open_unit)
-            open_unit = []
-    if open_unit:
-        units.append(open_unit)
-    return sorted(units)  # by first delivery: in claim order
+def _split_deadline(target: Target, deliveries: list[Delivery]) -> float:
+    """Until when (``time.monotonic``) a refused array may be split and sent again: a request
+    started by then ends, at the target's timeout, before the batch's claim runs out."""
+    ends = [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
+    if not ends:
+        return float("inf")
+    timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
+    left = (min(ends) - timezone.now()).total_seconds()
+    return time.monotonic() + left - 2 * timeout - 1

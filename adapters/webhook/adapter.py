@@ -34,8 +34,9 @@ request's ``Idempotency-Key`` (and ``webhook-id``) is ``batch_key`` of its items
 same items re-sent together repeat it; they may be regrouped on a retry, so a receiver drops
 repeats by each item's ``idempotencyKey``. ``X-LRS-Event`` is ``batch``; ``X-Request-ID`` is the
 first item's. The answer covers the whole array: a 2xx takes every event, anything else fails
-every one of them, each retried by the engine's policy (``adapters.delivery.batch``: an array
-refused for good is sent again item by item at once, and a delivery that failed twice goes alone).
+every one of them, each retried by the engine's policy (``adapters.delivery.arrays``: an array
+refused for good is split in halves and sent again at once, and a delivery that failed before
+travels in smaller arrays).
 The target's ``rate_limit_per_second``, ``concurrency`` and ``timeout_seconds`` are per request.
 What the receiver holds is the same as without batches, per item key.
 """

@@ -98,6 +98,11 @@ class WebhookHandler(RecordingHandler):
         if reason is not None:
             self._answer(record, Behaviour("respond", 400), json.dumps({"error": reason}).encode())
             return
+        refused = owner._refused_statements(record)
+        if refused:  # a receiver that will not take these events: the whole request is refused
+            error = json.dumps({"error": f"refused statements {sorted(refused)}"}).encode()
+            self._answer(record, Behaviour("respond", 422), error)
+            return
         behaviour = owner._next_behaviour()
         if behaviour.kind == "refuse":
             owner.stop()

@@ -55,6 +55,7 @@ class WebhookServer(LocalServer):
         # True: the target has a batch_size (arrays only); False: objects only; None: either.
         self.batched = batched
         self._queue: deque[Behaviour] = deque()
+        self._refused: set[str] = set()
         self._default: Behaviour = ok()
 
     @property
@@ -72,6 +73,12 @@ class WebhookServer(LocalServer):
         with self._lock:
             self._default = behaviour
 
+    def refuse_statements(self, *statement_ids: str) -> None:
+        """Answer 422 to any request carrying an event of these statements (before the script):
+        a receiver that will not take them, however often they come."""
+        with self._lock:
+            self._refused.update(statement_ids)
+
     def clear_queue(self) -> None:
         """Drop the behaviours not used yet (a scripted failure that found no request lapses)."""
         with self._lock:
@@ -82,6 +89,7 @@ class WebhookServer(LocalServer):
         with self._lock:
             self._requests.clear()
             self._queue.clear()
+            self._refused.clear()
             self._default = ok()
 
     # -- observations ----------------------------------------------------------------------
@@ -109,6 +117,16 @@ class WebhookServer(LocalServer):
         return result
 
     # -- used by the handler ---------------------------------------------------------------
+    def _refused_statements(self, request: RecordedRequest) -> set[str]:
+        with self._lock:
+            refused = set(self._refused)
+        ids = {
+            (event.get("statement") or {}).get("id")
+            for _, event in request.events()
+            if isinstance(event, dict)
+        }
+        return ids & refused
+
     def _next_behaviour(self) -> Behaviour:
         with self._lock:
             return self._queue.popleft() if self._queue else self._default

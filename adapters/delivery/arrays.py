@@ -1,0 +1,105 @@
+"""Requests that carry several deliveries, for a target that takes arrays
+(``Adapter.items_per_request`` above 1: the webhook's ``batch_size``): how a drained batch is
+grouped into requests, how an array the target refuses is split, and what each delivery's
+attempt record shows of the request it went in.
+
+The target's answer is the outcome of every delivery in the request. So that one delivery the
+target will not take cannot sink the others with it:
+
+- an array refused for good (an answer the engine gives up on: a 4xx other than 408, 425 and 429,
+  or a 3xx; 410 disables the target instead) is split in halves at once, and each half sent
+  again, down to single deliveries: one item it refuses costs about two requests per halving
+  (14 for an array of 100), a body too large for the target about one more per halving;
+- a delivery that failed before travels in smaller arrays: each failure after its first halves
+  the array it may go in, so an item the target keeps failing (a 5xx it raises for that item)
+  ends up alone before it runs out of attempts, and the deliveries sharing its arrays meanwhile
+  are retried in ever smaller ones (after an outage, a backlog that failed twice still travels
+  in arrays half the size);
+- the splitting stops when the batch's claim is about to run out: what was not sent again by
+  then is put back without counting an attempt, for a later drain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from adapters.base import DeliveryBusy, OutboundRequest, Prepared, SendResult
+from adapters.outbound import AdapterError
+
+logger = logging.getLogger(__name__)
+
+Answer = SendResult | BaseException
+
+
+def requests_of(prepared: list[Prepared], per_request: int, failed_before: list[int]) -> list[list[int]]:
+    """The requests to make, as indexes into ``prepared``, in claim order (by first delivery): one
+    each, or up to ``per_request`` deliveries per request, fewer for deliveries that failed
+    before (``failed_before``: counted attempts before this one; module docstring). A delivery
+    with no request to make, or several, goes alone (``Adapter.send_prepared``)."""
+    if per_request <= 1:
+        return [[index] for index in range(len(prepared))]
+    units: list[list[int]] = []
+    filling: dict[int, list[int]] = {}  # array size -> the array being filled
+    for index, one in enumerate(prepared):
+        if len(one.requests) != 1:
+            units.append([index])
+            continue
+        size = max(1, per_request >> max(0, failed_before[index] - 1))
+        unit = filling.setdefault(size, [])
+        unit.append(index)
+        if len(unit) == size:
+            units.append(filling.pop(size))
+    units.extend(filling.values())
+    return sorted(units)
+
+
+def send_splitting(
+    members: list[int],
+    attempt: Callable[[list[int]], Answer],
+    answers: list[Answer | None],
+    *,
+    may_send_again: Callable[[], bool],
+) -> None:
+    """Send ``members`` in one request (``attempt``) and record the answer for each; an array
+    refused for good is split in halves and each sent again, while ``may_send_again``."""
+    answer = attempt(members)
+    if len(members) == 1 or not _refused_for_good(answer):
+        for index in members:
+            answers[index] = answer
+        return
+    logger.warning(
+        "the target refused an array of %d deliveries (%s): sending it again in halves", len(members), answer
+    )
+    middle = len(members) // 2
+    for half in (members[:middle], members[middle:]):
+        if not may_send_again():
+            put_back = DeliveryBusy("its array was refused; sent again in a later batch (the claim ran out)")
+            for index in half:
+                answers[index] = put_back
+        elif _gone(answers, members[:middle]):  # the first half disabled the target (410)
+            for index in half:
+                answers[index] = answers[members[0]]
+        else:
+            send_splitting(half, attempt, answers, may_send_again=may_send_again)
+
+
+def attempt_record(answer: Answer | None, prepared: Prepared, per_request: int) -> list[OutboundRequest]:
+    """What the delivery's attempt record shows of the request (summarised only if the attempt
+    failed): for an array, its headers with this delivery's own item alone, never the other
+    people's events it carried (an erasure clears only the erased person's records)."""
+    sent = answer.request if isinstance(answer, AdapterError) and per_request > 1 else None
+    if sent is None or len(prepared.requests) != 1:
+        return prepared.requests
+    return [replace(sent, body=b"[" + (prepared.requests[0].body or b"") + b"]")]
+
+
+def _refused_for_good(answer: Answer) -> bool:
+    return isinstance(answer, AdapterError) and answer.permanent and not answer.disable_target
+
+
+def _gone(answers: list[Answer | None], members: list[int]) -> bool:
+    return any(
+        isinstance(answers[index], AdapterError) and answers[index].disable_target for index in members
+    )

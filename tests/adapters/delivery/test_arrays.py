@@ -1,0 +1,94 @@
+"""Requests carrying several deliveries (``adapters.delivery.arrays``): grouping a drained batch,
+splitting an array the target refuses, and what an attempt record keeps of the array."""
+
+from __future__ import annotations
+
+import json
+
+from adapters.base import DeliveryBusy, DeliveryContext, OutboundRequest, Prepared, SendResult
+from adapters.delivery.arrays import attempt_record, requests_of, send_splitting
+from adapters.outbound import AdapterError
+
+OK = SendResult(status_code=200)
+
+
+def item(number: int) -> Prepared:
+    key = f"S{number}:hook:deliver"
+    context = DeliveryContext(target_name="hook", kind="deliver", idempotency_key=key)
+    body = json.dumps({"idempotencyKey": key, "event": "statement.stored"}).encode()
+    return Prepared(context, [OutboundRequest("POST", "https://hooks.example.com/lrs", body=body)])
+
+
+def test_requests_carry_up_to_the_size_in_claim_order_and_smaller_arrays_after_repeated_failures():
+    items = [item(number) for number in range(8)]
+    items[4] = Prepared(items[4].context, [], "nothing to send")  # goes alone, through send_prepared
+    # Failed before: none or once (full arrays of 4), twice (arrays of 2), three times (alone).
+    failed_before = [0, 1, 2, 0, 0, 0, 0, 3]
+    assert requests_of(items, 4, failed_before) == [[0, 1, 3, 5], [2], [4], [6], [7]]
+    assert requests_of(items, 1, failed_before) == [[index] for index in range(8)]
+    assert requests_of(items[:3], 100, [9, 9, 9]) == [[0], [1], [2]]  # 100 >> 8: alone
+
+
+class Receiver:
+    """Refuses (422) any request carrying one of ``refused``; records each request's members."""
+
+    def __init__(self, *refused: int, gone_after: int | None = None) -> None:
+        self.refused, self.gone_after, self.requests = set(refused), gone_after, []
+
+    def __call__(self, members: list[int]) -> SendResult | AdapterError:
+        self.requests.append(list(members))
+        if self.gone_after is not None and len(self.requests) > self.gone_after:
+            return AdapterError("the target answered 410 Gone", permanent=True, disable_target=True)
+        if self.refused & set(members):
+            return AdapterError("the target answered 422", permanent=True, status_code=422)
+        return OK
+
+
+def test_a_refused_array_is_split_in_halves_until_only_the_refused_delivery_fails():
+    receiver = Receiver(5)
+    answers: list = [None] * 8
+    send_splitting(list(range(8)), receiver, answers, may_send_again=lambda: True)
+    assert receiver.requests == [list(range(8)), [0, 1, 2, 3], [4, 5, 6, 7], [4, 5], [4], [5], [6, 7]]
+    assert [answer is OK for answer in answers] == [True] * 5 + [False] + [True] * 2
+    assert answers[5].status_code == 422
+
+
+def test_an_array_failing_for_a_while_is_not_split_nor_is_one_refused_alone():
+    for refused, members in ((None, [0, 1, 2]), (0, [0])):
+        answers: list = [None] * len(members)
+        retryable = lambda members: AdapterError("the target answered 503", status_code=503)  # noqa: E731
+        send_splitting(
+            members, retryable if refused is None else Receiver(refused), answers, may_send_again=lambda: True
+        )
+        assert all(isinstance(answer, AdapterError) for answer in answers)
+
+
+def test_the_split_stops_when_the_claim_runs_out_and_puts_the_rest_back_uncounted():
+    receiver = Receiver(0)
+    answers: list = [None] * 4
+    checks = iter([True, False])  # the first half may go again, the second no longer
+    send_splitting(list(range(4)), receiver, answers, may_send_again=lambda: next(checks, False))
+    assert receiver.requests[:2] == [[0, 1, 2, 3], [0, 1]]
+    assert all(isinstance(answer, DeliveryBusy) for answer in answers[2:])
+
+
+def test_a_target_gone_during_the_split_gets_nothing_more():
+    receiver = Receiver(3, gone_after=1)  # the array is refused, then the target answers 410
+    answers: list = [None] * 4
+    send_splitting(list(range(4)), receiver, answers, may_send_again=lambda: True)
+    assert receiver.requests == [[0, 1, 2, 3], [0, 1]]
+    assert all(isinstance(answer, AdapterError) and answer.disable_target for answer in answers)
+
+
+def test_an_attempt_record_keeps_the_arrays_headers_with_only_its_own_event():
+    mine, theirs = item(1), item(2)
+    body = b"[" + mine.requests[0].body + b"," + theirs.requests[0].body + b"]"
+    error = AdapterError("the target answered 500", status_code=500)
+    error.request = OutboundRequest(
+        "POST", "https://hooks.example.com/lrs", body=body, headers={"X-LRS-Event": "batch"}
+    )
+    [record] = attempt_record(error, mine, per_request=2)
+    assert record.headers == {"X-LRS-Event": "batch"}
+    assert json.loads(record.body) == [json.loads(mine.requests[0].body)]
+    assert attempt_record(error, mine, per_request=1) == mine.requests  # not batched: its own request
+    assert attempt_record(OK, mine, per_request=2) == mine.requests

@@ -20,6 +20,7 @@ the admin's *retry now*, tests.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from datetime import datetime, timedelta
@@ -85,8 +86,7 @@ def _claim(
         # second query, and Django's join for ``depends_on`` planned as a hash join over the
         # whole delivery table (a sequential scan per batch, the drain's costliest query).
         table = connection.ops.quote_name(Delivery._meta.db_table)
-        columns = [field.column for field in Delivery._meta.concrete_fields]
-        returning = ", ".join(connection.ops.quote_name(column) for column in columns)
+        returning, times = _returning_columns()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET status = %s, claimed_until = %s, attempts = attempts + 1, "  # noqa: S608
@@ -96,7 +96,10 @@ def _claim(
                 [Delivery.IN_FLIGHT, until, now, target.id, *OPEN, horizon, limit],
             )
             names = [field.attname for field in Delivery._meta.concrete_fields]
-            claimed = [Delivery.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+            claimed = [
+                Delivery.from_db(connection.alias, names, _with_times(row, times))
+                for row in cursor.fetchall()
+            ]
     else:  # SQLite: one writer at a time, so select then claim what is still due
         due = Delivery.objects.filter(target=target, status__in=OPEN, next_attempt_at__lte=horizon)
         ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
@@ -110,6 +113,33 @@ def _claim(
         for delivery in claimed:
             delivery.claimed_until = shorter
     return claimed
+
+
+@functools.cache
+def _returning_columns() -> tuple[str, tuple[int, ...]]:
+    """The claim's RETURNING list (every column of a delivery) and the positions of its times.
+
+    The times come back as their JSON text (ISO 8601 whatever the session's ``DateStyle``) and
+    are read with ``datetime.fromisoformat``: Django's loader for ``timestamptz`` is a Python
+    subclass of psycopg's, which parsed the five times of each claimed row at about a tenth of a
+    drained batch's CPU."""
+    quote = connection.ops.quote_name
+    parts, times = [], []
+    for index, field in enumerate(Delivery._meta.concrete_fields):
+        if field.get_internal_type() == "DateTimeField":
+            parts.append(f"to_json({quote(field.column)}) #>> '{{}}'")
+            times.append(index)
+        else:
+            parts.append(quote(field.column))
+    return ", ".join(parts), tuple(times)
+
+
+def _with_times(row: tuple, times: tuple[int, ...]) -> list:
+    values = list(row)
+    for index in times:
+        if values[index] is not None:
+            values[index] = datetime.fromisoformat(values[index])
+    return values
 
 
 def _attach_originals(deliveries: list[Delivery]) -> None:

@@ -64,21 +64,26 @@ def count_created(target_names: Iterable[str]) -> None:
         DELIVERIES_CREATED.labels(name).inc(count)
 
 
-def count_result(
+def count_results(
     target_name: str,
-    *,
-    kind: str,
-    status: str,
-    attempt_outcome: str | None,
-    lag_seconds: float | None,
+    results: Iterable[tuple[str, str, str | None, float | None]],
 ) -> None:
-    """One delivery run by a worker: its new state, the attempt it made (None: none was made,
-    e.g. released under a rate limit) and, once delivered, its lag."""
-    DELIVERY_RESULTS.labels(target_name, kind, status).inc()
-    if attempt_outcome is not None:
-        ATTEMPTS.labels(target_name, attempt_outcome).inc()
-    if lag_seconds is not None:
-        LAG.labels(target_name).observe(max(0.0, lag_seconds))
+    """Deliveries run by a worker, each (kind, new state, the attempt it made or None when none
+    was made, e.g. released under a rate limit, and once delivered its lag). Counted per label
+    set, once for a batch: each increment of a multi-process counter writes its file."""
+    states: Tally[tuple[str, str]] = Tally()
+    attempts: Tally[str] = Tally()
+    lag = LAG.labels(target_name)
+    for kind, status, attempt_outcome, lag_seconds in results:
+        states[kind, status] += 1
+        if attempt_outcome is not None:
+            attempts[attempt_outcome] += 1
+        if lag_seconds is not None:
+            lag.observe(max(0.0, lag_seconds))
+    for (kind, status), count in states.items():
+        DELIVERY_RESULTS.labels(target_name, kind, status).inc(count)
+    for attempt_outcome, count in attempts.items():
+        ATTEMPTS.labels(target_name, attempt_outcome).inc(count)
 
 
 def count_yield(work: str, seconds: float) -> None:

@@ -144,3 +144,10 @@ def test_pseudonymise_replaces_every_identifier_even_in_a_full_payload():
     assert "ada" not in agents and "grace" not in agents and "mailto" not in json.dumps(body)
     assert set(body["statement"]["actor"]) == {"objectType", "account"}
     assert body["statement"]["context"]["registration"] == FULL_STATEMENT["context"]["registration"]
+
+
+def test_a_full_payload_with_an_integer_beyond_64_bits_is_sent_exactly():
+    """orjson refuses such an integer; the standard library writes it (a statement may carry it)."""
+    statement = {**FULL_STATEMENT, "result": {"extensions": {"https://x.example/big": 2**70}}}
+    request = adapter(payload="full").translate(statement, context())
+    assert json.loads(request.body)["statement"]["result"]["extensions"]["https://x.example/big"] == 2**70

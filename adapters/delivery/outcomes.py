@@ -187,20 +187,21 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
                     delivery.id,
                     max(delivery.attempts, 1) if outcome.attempt == Attempt.HELD else delivery.attempts,
                     outcome.started,
-                    int(((outcome.finished or now) - outcome.started).total_seconds() * 1000),
+                    # Not below zero: a clock stepped back between start and finish.
+                    max(0, int(((outcome.finished or now) - outcome.started).total_seconds() * 1000)),
                     outcome.status_code,
                     outcome.attempt,
-                    outcome.error[:EXCERPT_CHARS],
-                    (outcome.excerpt or "")[:EXCERPT_CHARS],
+                    _storable(outcome.error[:EXCERPT_CHARS]),
+                    _storable((outcome.excerpt or "")[:EXCERPT_CHARS]),
                     # Failures only: a success keeps the hot path and the table lean.
-                    request_summary(outcome.requests)
+                    _storable(request_summary(outcome.requests))
                     if outcome.requests and outcome.attempt != Attempt.SUCCESS
                     else "",
                 )
             )
         delivery.status = outcome.status
         delivery.claimed_until = None
-        delivery.last_error = outcome.error
+        delivery.last_error = _storable(outcome.error)
         delivery.last_status_code = outcome.status_code
         delivery.delivered_at = now if outcome.status == Delivery.DELIVERED else None
         if outcome.next_attempt_at is not None:
@@ -225,6 +226,12 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
     retries = [o.next_attempt_at for o in outcomes if o.status == Delivery.RETRYING and o.next_attempt_at]
     if retries:
         queue.request_drain(target.id, at=min(retries), after_commit=False)
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL takes: without U+0000, which a target's answer may hold (a text column
+    refuses it, and the batch's whole outcome, rolled back, would be sent again and again)."""
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 REDACTED = "[redacted]"

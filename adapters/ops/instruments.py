@@ -73,12 +73,13 @@ def count_results(
     set, once for a batch: each increment of a multi-process counter writes its file."""
     states: Tally[tuple[str, str]] = Tally()
     attempts: Tally[str] = Tally()
-    lag = LAG.labels(target_name)
+    lag = None  # the target's series, made when it first has a lag (as before: no empty series)
     for kind, status, attempt_outcome, lag_seconds in results:
         states[kind, status] += 1
         if attempt_outcome is not None:
             attempts[attempt_outcome] += 1
         if lag_seconds is not None:
+            lag = lag or LAG.labels(target_name)
             lag.observe(max(0.0, lag_seconds))
     for (kind, status), count in states.items():
         DELIVERY_RESULTS.labels(target_name, kind, status).inc(count)

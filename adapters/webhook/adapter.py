@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
@@ -91,11 +92,26 @@ def batch_key(item_keys: list[str]) -> str:
 
 def _dumps(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, at C speed (orjson); the standard library for what orjson refuses (an
-    integer beyond 64 bits, which a statement's extensions may hold)."""
+    integer beyond 64 bits, which a statement's extensions may hold) and for a number beyond a
+    double (``Infinity``, which statements stored before the ``number-range`` rule may hold):
+    orjson would write ``null`` for it, changing the value without a word."""
     try:
-        return orjson.dumps(payload)
+        body = orjson.dumps(payload)
     except TypeError:
+        body = None
+    if body is None or (b"null" in body and _has_non_finite(payload)):
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(item) for item in value)
+    return False
 
 
 def minimal_statement(statement: dict) -> dict[str, Any]:

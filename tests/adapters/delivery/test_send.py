@@ -382,3 +382,16 @@ def test_the_sweep_voids_and_retracts_a_statement_its_voiding_statement_missed(
     retraction = Delivery.objects.get(kind="retract")
     assert retraction.status == Delivery.DELIVERED, retraction.last_error
     assert [json.loads(call.request.body)["event"] for call in responses.calls] == ["statement.voided"]
+
+
+@responses.activate
+@pytest.mark.usefixtures("retries_far_off")
+def test_an_answer_holding_a_nul_character_is_recorded_without_it(target, django_capture_on_commit_callbacks):
+    """PostgreSQL's text columns refuse U+0000: kept, the batch's outcome would roll back and its
+    deliveries be sent again and again."""
+    responses.post(HOOK, status=500, body=b"broken\x00answer")
+    store(make_statement(), capture=django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and "\x00" not in delivery.last_error
+    [attempt] = Attempt.objects.all()
+    assert attempt.response_excerpt == "brokenanswer" and attempt.duration_ms >= 0

@@ -151,3 +151,11 @@ def test_a_full_payload_with_an_integer_beyond_64_bits_is_sent_exactly():
     statement = {**FULL_STATEMENT, "result": {"extensions": {"https://x.example/big": 2**70}}}
     request = adapter(payload="full").translate(statement, context())
     assert json.loads(request.body)["statement"]["result"]["extensions"]["https://x.example/big"] == 2**70
+
+
+def test_a_number_beyond_a_double_stored_long_ago_is_sent_as_before_not_turned_into_null():
+    """Statements stored before the number-range rule may hold Infinity (read back as a float):
+    orjson would write null for it; the body carries it as the standard library writes it."""
+    statement = {**FULL_STATEMENT, "result": {"extensions": {"https://x.example/far": float("inf")}}}
+    request = adapter(payload="full").translate(statement, context())
+    assert b"Infinity" in request.body and b"null" not in request.body

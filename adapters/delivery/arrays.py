@@ -95,6 +95,22 @@ def attempt_record(answer: Answer | None, prepared: Prepared, per_request: int) 
     return [replace(sent, body=b"[" + (prepared.requests[0].body or b"") + b"]")]
 
 
+# What an attempt record keeps of the target's answer to an array of several deliveries: not the
+# answer itself, which may quote the other people's events (an erasure clears only the erased
+# person's records); their status code and the error's message stay.
+ARRAY_ANSWER_NOTE = "(the answer to an array of several events is not kept: it may quote other people's)"
+
+
+def answers_shared(answers: list[Answer | None]) -> set[int]:
+    """The ids of the answers that more than one delivery got: answers to arrays of several."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for answer in answers:
+        if answer is not None:
+            (shared if id(answer) in seen else seen).add(id(answer))
+    return shared
+
+
 def _refused_for_good(answer: Answer) -> bool:
     return isinstance(answer, AdapterError) and answer.permanent and not answer.disable_target
 

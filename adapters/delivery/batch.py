@@ -281,9 +281,12 @@ def _concurrently(
     began = time.monotonic()
     lanes.run(len(units), send, _sending_pool(), after_lane=connections.close_all)
     timing.sending += time.monotonic() - began
+    shared = arrays.answers_shared(answers)
     for (delivery, started, prepared), answer in zip(sendable, answers, strict=True):
         outcome = _prepared_outcome(delivery, answer, started, policy, adapter)  # type: ignore[arg-type]
         outcome.requests = arrays.attempt_record(answer, prepared, per_request)
+        if id(answer) in shared:
+            outcome.excerpt = arrays.ARRAY_ANSWER_NOTE
         results.append(outcome)
     return results
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from adapters.base import DeliveryBusy, DeliveryContext, OutboundRequest, Prepared, SendResult
-from adapters.delivery.arrays import attempt_record, requests_of, send_splitting
+from adapters.delivery.arrays import answers_shared, attempt_record, requests_of, send_splitting
 from adapters.outbound import AdapterError
 
 OK = SendResult(status_code=200)
@@ -92,3 +92,8 @@ def test_an_attempt_record_keeps_the_arrays_headers_with_only_its_own_event():
     assert json.loads(record.body) == [json.loads(mine.requests[0].body)]
     assert attempt_record(error, mine, per_request=1) == mine.requests  # not batched: its own request
     assert attempt_record(OK, mine, per_request=2) == mine.requests
+
+
+def test_answers_shared_are_those_of_arrays_of_several():
+    alone, together = SendResult(status_code=200), SendResult(status_code=200)
+    assert answers_shared([alone, together, None, together]) == {id(together)}

@@ -21,6 +21,7 @@ from adapters.base import AlertNotice, DeliveryContext, ErasureNotice, Prepared
 from adapters.config import ConfigProblem, validate_target_config
 from adapters.delivery import drain as drains
 from adapters.delivery import outbox, pacing, queue
+from adapters.delivery.arrays import ARRAY_ANSWER_NOTE
 from adapters.models import Attempt, Delivery, Target
 from adapters.webhook import adapter as webhook_adapter
 from adapters.webhook.adapter import WebhookAdapter, batch_key
@@ -265,6 +266,18 @@ def test_an_array_refused_for_good_is_split_until_only_the_refused_delivery_is_g
     assert ids[5] in failed.request and ids[4] not in failed.request and "batch_" in failed.request
     target.refresh_from_db()
     assert target.enabled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_to_an_array_is_not_kept_on_its_deliveries_records(receiver, monkeypatch, no_recruiting):
+    """It may quote other people's events, and an erasure clears only the erased person's records."""
+    target = batched_target(receiver, 3)
+    receiver.enqueue(status(500, body=b'{"error": "cannot take the event of learner E2"}'))
+    store_pending(monkeypatch, *[make_statement() for _ in range(3)])
+    drain_round(target)
+    excerpts = set(Attempt.objects.values_list("response_excerpt", flat=True))
+    assert excerpts == {ARRAY_ANSWER_NOTE}
+    assert set(Delivery.objects.values_list("last_status_code", flat=True)) == {500}
 
 
 @pytest.mark.django_db(transaction=True)

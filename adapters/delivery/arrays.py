@@ -12,7 +12,8 @@ target will not take cannot sink the others with it:
   (14 for an array of 100), a body too large for the target about one more per halving;
 - a delivery that failed before travels in smaller arrays: each failure after its first halves
   the array it may go in, so an item the target keeps failing (a 5xx it raises for that item)
-  ends up alone before it runs out of attempts, and the deliveries sharing its arrays meanwhile
+  ends up alone by its 8th attempt at most (arrays of 100; a target's ``max_attempts`` is 12 by
+  default), and the deliveries sharing its arrays meanwhile
   are retried in ever smaller ones (after an outage, a backlog that failed twice still travels
   in arrays half the size);
 - the splitting stops when the batch's claim is about to run out: what was not sent again by
@@ -22,6 +23,8 @@ target will not take cannot sink the others with it:
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -46,13 +49,25 @@ def requests_of(prepared: list[Prepared], per_request: int, failed_before: list[
         if len(one.requests) != 1:
             units.append([index])
             continue
-        size = max(1, per_request >> max(0, failed_before[index] - 1))
+        size = array_size(per_request, failed_before[index])
         unit = filling.setdefault(size, [])
         unit.append(index)
         if len(unit) == size:
             units.append(filling.pop(size))
     units.extend(filling.values())
     return sorted(units)
+
+
+def array_size(per_request: int, failed_before: int) -> int:
+    """How many deliveries an array may carry with one that failed ``failed_before`` times: each
+    failure after its first halves it."""
+    return max(1, per_request >> max(0, failed_before - 1))
+
+
+def requests_needed(per_request: int, failed_before: list[int]) -> int:
+    """How many requests ``requests_of`` makes of deliveries that failed so often (a split aside)."""
+    sizes = Counter(array_size(per_request, failed) for failed in failed_before)
+    return sum(math.ceil(count / size) for size, count in sizes.items())
 
 
 def send_splitting(
@@ -74,13 +89,14 @@ def send_splitting(
     )
     middle = len(members) // 2
     for half in (members[:middle], members[middle:]):
-        if not may_send_again():
+        gone = _gone(answers, members[:middle])  # the first half disabled the target (410)
+        if gone is not None:
+            for index in half:
+                answers[index] = gone
+        elif not may_send_again():
             put_back = DeliveryBusy("its array was refused; sent again in a later batch (the claim ran out)")
             for index in half:
                 answers[index] = put_back
-        elif _gone(answers, members[:middle]):  # the first half disabled the target (410)
-            for index in half:
-                answers[index] = answers[members[0]]
         else:
             send_splitting(half, attempt, answers, may_send_again=may_send_again)
 
@@ -115,7 +131,10 @@ def _refused_for_good(answer: Answer) -> bool:
     return isinstance(answer, AdapterError) and answer.permanent and not answer.disable_target
 
 
-def _gone(answers: list[Answer | None], members: list[int]) -> bool:
-    return any(
-        isinstance(answers[index], AdapterError) and answers[index].disable_target for index in members
-    )
+def _gone(answers: list[Answer | None], members: list[int]) -> AdapterError | None:
+    """The answer among these that disabled the target (a 410), if any."""
+    for index in members:
+        answer = answers[index]
+        if isinstance(answer, AdapterError) and answer.disable_target:
+            return answer
+    return None

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from adapters.delivery import batch, outcomes, pacing, queue
+from adapters.delivery import arrays, batch, outcomes, pacing, queue
 from adapters.delivery.pacing import ingest_first
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
@@ -43,13 +43,14 @@ IDLE: Literal["idle"] = "idle"
 WAITING: Literal["waiting"] = "waiting"
 
 
-def claim_seconds(target: Target, size: int) -> int:
+def claim_seconds(target: Target, size: int, requests: int | None = None) -> int:
     """How long a claimed batch is ours (no other worker re-runs it meanwhile): at least
     ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
     ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
     faster than its rate limit, whose schedule may be booked ``pacing.HORIZON_SECONDS`` ahead)."""
     timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
-    requests = math.ceil(size / _per_request(target))  # a batched target's arrays carry several
+    if requests is None:  # a batched target's arrays carry several (``arrays.requests_needed``)
+        requests = math.ceil(size / _per_request(target))
     rounds = math.ceil(requests / pacing.sends_per_drain(target))
     spaced = requests * pacing.spacing(target) + pacing.HORIZON_SECONDS
     return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2 + spaced))
@@ -107,11 +108,14 @@ def _claim(
             status=Delivery.IN_FLIGHT, claimed_until=until, attempts=F("attempts") + 1, updated_at=now
         )
         claimed = list(Delivery.objects.filter(id__in=ids))
-    shorter = now + timedelta(seconds=claim_seconds(target, len(claimed)))
-    if claimed and shorter < until:  # fewer than the limit: the claim need not last as long
-        Delivery.objects.filter(id__in=[delivery.id for delivery in claimed]).update(claimed_until=shorter)
+    # Fewer than the limit need less time; deliveries that failed before travel in smaller arrays
+    # (a batched target), so more requests may need more.
+    requests = arrays.requests_needed(_per_request(target), [delivery.attempts - 1 for delivery in claimed])
+    needed = now + timedelta(seconds=claim_seconds(target, len(claimed), requests))
+    if claimed and needed != until:
+        Delivery.objects.filter(id__in=[delivery.id for delivery in claimed]).update(claimed_until=needed)
         for delivery in claimed:
-            delivery.claimed_until = shorter
+            delivery.claimed_until = needed
     return claimed
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 
 from adapters.base import DeliveryBusy, DeliveryContext, OutboundRequest, Prepared, SendResult
-from adapters.delivery.arrays import answers_shared, attempt_record, requests_of, send_splitting
+from adapters.delivery.arrays import (
+    answers_shared,
+    attempt_record,
+    requests_needed,
+    requests_of,
+    send_splitting,
+)
 from adapters.outbound import AdapterError
 
 OK = SendResult(status_code=200)
@@ -97,3 +103,21 @@ def test_an_attempt_record_keeps_the_arrays_headers_with_only_its_own_event():
 def test_answers_shared_are_those_of_arrays_of_several():
     alone, together = SendResult(status_code=200), SendResult(status_code=200)
     assert answers_shared([alone, together, None, together]) == {id(together)}
+
+
+def test_a_target_gone_deep_in_the_split_sends_nothing_more_and_marks_nothing_delivered():
+    """The 410 comes on a single delivery's re-send after its neighbour went through: the rest of
+    its half and the other half get that 410, not the neighbour's success."""
+    receiver = Receiver(1, gone_after=4)  # [0..7], [0..3], [0, 1] refused; [0] taken; [1] 410
+    answers: list = [None] * 8
+    send_splitting(list(range(8)), receiver, answers, may_send_again=lambda: True)
+    assert receiver.requests == [list(range(8)), [0, 1, 2, 3], [0, 1], [0], [1]]
+    assert answers[0] is OK
+    assert all(isinstance(answer, AdapterError) and answer.disable_target for answer in answers[1:])
+
+
+def test_requests_needed_counts_the_smaller_arrays_of_deliveries_that_failed_before():
+    assert requests_needed(50, [0] * 100) == 2
+    assert requests_needed(50, [0] * 50 + [2] * 50) == 1 + 2  # arrays of 25 for those failed twice
+    assert requests_needed(50, [9] * 7) == 7  # alone
+    assert requests_needed(1, [0, 3, 9]) == 3

@@ -13,6 +13,8 @@ bench's instant receiver (``bench.instant_receiver``: asyncio keep-alive, answer
   ingest) and with ingest first off (``LRS_FANOUT_SHARE_UNDER_INGEST=1``: the drain flat out);
   then the host's own share of the flat-out figure (``bench.fanout_idle_load``: ingest beside as
   many idle-priority processes of pure Python work as the worker has, no database);
+- **instant, batched**: the instant drain again with the webhook's ``batch_size`` (arrays of
+  events; an option, off by default, with no aim of its own);
 - **slow**: the receiver answers after ``slow_delay`` seconds; the target has a concurrency cap
   and a rate limit; the drain rate, and the receiver's most requests in flight and busiest second;
 - **backfill**: ``manage.py deliveries_backfill`` of every stored statement into a new target, with

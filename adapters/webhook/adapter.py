@@ -20,7 +20,8 @@ a full payload, every agent's identifier is replaced by a pseudonymous account.
 Headers: ``Idempotency-Key`` (statement id + target + kind), ``X-LRS-Event``, ``X-Request-ID``,
 and the signature (``adapters.webhook.signing``), by the target's ``signature``: ``standard`` (the
 default, Standard Webhooks) sends ``webhook-id`` (the ``Idempotency-Key`` again: the same on
-every retry, replay or backfill, so a receiver drops repeats by it), ``webhook-timestamp`` (unix
+every retry, replay or backfill, so a receiver drops repeats by it; batched, see below),
+``webhook-timestamp`` (unix
 seconds of this attempt) and ``webhook-signature: v1,<base64>``; ``lrs-v1``, for receivers built
 before, sends ``X-LRS-Signature: t=<unix>,v1=<hex>`` instead. Either way the timestamp is signed
 with the body and taken again for each attempt (each is prepared afresh), so a receiver rejects a

@@ -318,6 +318,10 @@ def _split_deadline(target: Target, deliveries: list[Delivery]) -> float:
     ends = [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
     if not ends:
         return float("inf")
-    timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
     left = (min(ends) - timezone.now()).total_seconds()
-    return time.monotonic() + left - 2 * timeout - 1
+    return time.monotonic() + left - 2 * request_timeout(target) - 1
+
+
+def request_timeout(target: Target) -> float:
+    """The seconds one request to the target may take (its ``timeout_seconds``, 10 by default)."""
+    return float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0

@@ -48,7 +48,7 @@ def claim_seconds(target: Target, size: int, requests: int | None = None) -> int
     ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
     ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
     faster than its rate limit, whose schedule may be booked ``pacing.HORIZON_SECONDS`` ahead)."""
-    timeout = float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0
+    timeout = batch.request_timeout(target)
     if requests is None:  # a batched target's arrays carry several (``arrays.requests_needed``)
         requests = math.ceil(size / _per_request(target))
     rounds = math.ceil(requests / pacing.sends_per_drain(target))

@@ -105,6 +105,11 @@ def _dumps(payload: dict[str, Any]) -> bytes:
     return body
 
 
+def _item(key: str, payload: dict[str, Any]) -> bytes:
+    """One event of a batched target's array: the event with its own ``idempotencyKey``."""
+    return _dumps({"idempotencyKey": key, **payload})
+
+
 def _has_non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -229,7 +234,7 @@ class WebhookAdapter(Adapter):
             return OutboundRequest(
                 method="POST",
                 url=self.config["url"],
-                body=_dumps({"idempotencyKey": context.idempotency_key, **payload}),
+                body=_item(context.idempotency_key, payload),
                 headers={"Idempotency-Key": context.idempotency_key, "X-LRS-Event": event},
                 timeout=self._timeout,
             )
@@ -250,18 +255,24 @@ class WebhookAdapter(Adapter):
         items = [one.requests[0] for one in prepared]
         if not self.batched or any(len(one.requests) != 1 for one in prepared) or not items:
             raise ValueError("send_together takes one prepared item each, to a batched target")
-        body = b"[" + b",".join(item.body or b"" for item in items) + b"]"
-        key = batch_key([item.headers["Idempotency-Key"] for item in items])
-        request = self._signed_body(BATCH_EVENT, body, key, prepared[0].context.correlation_id)
+        request = self._signed_array(
+            [item.body or b"" for item in items],
+            [item.headers["Idempotency-Key"] for item in items],
+            prepared[0].context.correlation_id,
+        )
         return self.send(request, prepared[0].context)
 
     def _signed(
         self, event: str, payload: dict[str, Any], key: str, correlation_id: str = ""
     ) -> OutboundRequest:
         if self.batched:  # alerts and erasure notices too: a batched target always gets arrays
-            body = b"[" + _dumps({"idempotencyKey": key, **payload}) + b"]"
-            return self._signed_body(BATCH_EVENT, body, batch_key([key]), correlation_id)
+            return self._signed_array([_item(key, payload)], [key], correlation_id)
         return self._signed_body(event, _dumps(payload), key, correlation_id)
+
+    def _signed_array(self, items: list[bytes], keys: list[str], correlation_id: str) -> OutboundRequest:
+        """A request carrying these items (JSON bytes) as an array, under ``batch_key`` of theirs."""
+        body = b"[" + b",".join(items) + b"]"
+        return self._signed_body(BATCH_EVENT, body, batch_key(keys), correlation_id)
 
     def _signed_body(self, event: str, body: bytes, key: str, correlation_id: str) -> OutboundRequest:
         scheme = self.config.get("signature", STANDARD)

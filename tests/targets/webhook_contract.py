@@ -133,6 +133,11 @@ def batch_key(item_keys: list[str]) -> str:
     return "batch_" + hashlib.sha256("\n".join(item_keys).encode()).hexdigest()[:32]
 
 
+def without_item_key(item: dict[str, Any]) -> dict[str, Any]:
+    """An event of a batched request as it would come alone: without its ``idempotencyKey``."""
+    return {name: value for name, value in item.items() if name != ITEM_KEY}
+
+
 def _check_batch(items: list[Any], headers: Headers) -> str | None:
     """A batched request: 1 to 100 events, each an object with a non-empty ``idempotencyKey``
     (distinct within the request) that is otherwise a valid event, ``X-LRS-Event: batch``, and
@@ -149,7 +154,7 @@ def _check_batch(items: list[Any], headers: Headers) -> str | None:
         if key in keys:
             return f"[{index}].{ITEM_KEY} {key!r} repeats an earlier item of the batch"
         keys.add(key)
-        reason = _check_payload({name: value for name, value in item.items() if name != ITEM_KEY})
+        reason = _check_payload(without_item_key(item))
         if reason:
             return f"[{index}]: {reason}"
     if headers.get("Idempotency-Key") != batch_key([item[ITEM_KEY] for item in items]):

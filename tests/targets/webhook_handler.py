@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.targets.behaviours import Behaviour
 from tests.targets.local_server import RecordingHandler
-from tests.targets.webhook_contract import ITEM_KEY, check_request
+from tests.targets.webhook_contract import ITEM_KEY, check_request, without_item_key
 
 
 @dataclass
@@ -55,9 +55,7 @@ class RecordedRequest:
         (taken out of the event, so both forms compare equal)."""
         if isinstance(self.json, list):
             return [
-                (item.get(ITEM_KEY), {name: value for name, value in item.items() if name != ITEM_KEY})
-                for item in self.json
-                if isinstance(item, dict)
+                (item.get(ITEM_KEY), without_item_key(item)) for item in self.json if isinstance(item, dict)
             ]
         return [(self.idempotency_key, self.json)]
 

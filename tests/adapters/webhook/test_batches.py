@@ -335,12 +335,8 @@ def test_a_rate_limited_batched_target_books_one_send_slot_per_request(receiver,
 def holdings(receiver: WebhookServer) -> dict[str, list[str]]:
     """Per statement id, the events the receiver applied (first per item key), in arrival order."""
     held: dict[str, list[str]] = {}
-    seen: set[str] = set()
-    for request in receiver.accepted():
-        for key, event in request.events():
-            if key not in seen:
-                seen.add(key)
-                held.setdefault(event["statement"]["id"], []).append(event["event"])
+    for event in receiver.effects():
+        held.setdefault(event["statement"]["id"], []).append(event["event"])
     return held
 
 

@@ -16,6 +16,12 @@ target will not take cannot sink the others with it:
   default), and the deliveries sharing its arrays meanwhile
   are retried in ever smaller ones (after an outage, a backlog that failed twice still travels
   in arrays half the size);
+- an answer to an array of several never gives a delivery up when it fails it for a reason that
+  may be another item's (a retryable failure: a 5xx, a timeout): a delivery whose attempts run
+  out so gets one more, alone (``array_size`` past ``max_attempts``), and only an answer to it
+  alone ends it. So however few attempts a target allows, the deliveries that shared arrays with
+  an item the target keeps failing land, and only that item is given up (its ``max_age`` aside:
+  a delivery too old to be retried is given up whatever array it was in);
 - the splitting stops when the batch's claim is about to run out: what was not sent again by
   then is put back without counting an attempt, for a later drain.
 """
@@ -36,7 +42,9 @@ logger = logging.getLogger(__name__)
 Answer = SendResult | BaseException
 
 
-def requests_of(prepared: list[Prepared], per_request: int, failed_before: list[int]) -> list[list[int]]:
+def requests_of(
+    prepared: list[Prepared], per_request: int, failed_before: list[int], max_attempts: int
+) -> list[list[int]]:
     """The requests to make, as indexes into ``prepared``, in claim order (by first delivery): one
     each, or up to ``per_request`` deliveries per request, fewer for deliveries that failed
     before (``failed_before``: counted attempts before this one; module docstring). A delivery
@@ -49,7 +57,7 @@ def requests_of(prepared: list[Prepared], per_request: int, failed_before: list[
         if len(one.requests) != 1:
             units.append([index])
             continue
-        size = array_size(per_request, failed_before[index])
+        size = array_size(per_request, failed_before[index], max_attempts)
         unit = filling.setdefault(size, [])
         unit.append(index)
         if len(unit) == size:
@@ -58,15 +66,24 @@ def requests_of(prepared: list[Prepared], per_request: int, failed_before: list[
     return sorted(units)
 
 
-def array_size(per_request: int, failed_before: int) -> int:
+def array_size(per_request: int, failed_before: int, max_attempts: int) -> int:
     """How many deliveries an array may carry with one that failed ``failed_before`` times: each
-    failure after its first halves it."""
+    failure after its first halves it; past the target's ``max_attempts`` (its attempts ran out in
+    an array: ``judged_attempt_of_shared_failure``), it goes alone."""
+    if failed_before >= max_attempts:
+        return 1
     return max(1, per_request >> max(0, failed_before - 1))
 
 
-def requests_needed(per_request: int, failed_before: list[int]) -> int:
+def judged_attempt_of_shared_failure(attempt: int, max_attempts: int) -> int:
+    """The attempt number the retry policy is to judge a retryable failure shared with other
+    deliveries by: never the last (one more attempt, alone, follows: module docstring)."""
+    return min(attempt, max_attempts - 1)
+
+
+def requests_needed(per_request: int, failed_before: list[int], max_attempts: int) -> int:
     """How many requests ``requests_of`` makes of deliveries that failed so often (a split aside)."""
-    sizes = Counter(array_size(per_request, failed) for failed in failed_before)
+    sizes = Counter(array_size(per_request, failed, max_attempts) for failed in failed_before)
     return sum(math.ceil(count / size) for size, count in sizes.items())
 
 

@@ -184,8 +184,15 @@ def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
 
 
 def _prepared_outcome(
-    delivery: Delivery, result: SendResult | BaseException, started, policy: RetryPolicy, adapter: Adapter
+    delivery: Delivery,
+    result: SendResult | BaseException,
+    started,
+    policy: RetryPolicy,
+    adapter: Adapter,
+    *,
+    shared: bool = False,
 ) -> Outcome:
+    """What became of the delivery; ``shared``: the result was the answer to an array of several."""
     if isinstance(result, SendResult):
         return outcomes.delivered(
             delivery,
@@ -207,7 +214,12 @@ def _prepared_outcome(
         result = AdapterError(str(result))
     if isinstance(result, AdapterError):
         return outcomes.failed(
-            delivery, result, started, policy, may_resend_unknown=adapter.may_resend_unknown_outcome()
+            delivery,
+            result,
+            started,
+            policy,
+            may_resend_unknown=adapter.may_resend_unknown_outcome(),
+            shared=shared,
         )
     raise result
 
@@ -266,6 +278,7 @@ def _concurrently(
         [prepared for _, _, prepared in sendable],
         per_request,
         failed_before=[delivery.attempts - 1 for delivery, _, _ in sendable],
+        max_attempts=policy.max_attempts,
     )
     split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
 
@@ -283,9 +296,10 @@ def _concurrently(
     timing.sending += time.monotonic() - began
     shared = arrays.answers_shared(answers)
     for (delivery, started, prepared), answer in zip(sendable, answers, strict=True):
-        outcome = _prepared_outcome(delivery, answer, started, policy, adapter)  # type: ignore[arg-type]
+        together = id(answer) in shared
+        outcome = _prepared_outcome(delivery, answer, started, policy, adapter, shared=together)  # type: ignore[arg-type]
         outcome.requests = arrays.attempt_record(answer, prepared, per_request)
-        if id(answer) in shared:
+        if together:
             outcome.excerpt = arrays.ARRAY_ANSWER_NOTE
         results.append(outcome)
     return results

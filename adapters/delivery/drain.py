@@ -110,7 +110,9 @@ def _claim(
         claimed = list(Delivery.objects.filter(id__in=ids))
     # Fewer than the limit need less time; deliveries that failed before travel in smaller arrays
     # (a batched target), so more requests may need more.
-    requests = arrays.requests_needed(_per_request(target), [delivery.attempts - 1 for delivery in claimed])
+    requests = arrays.requests_needed(
+        _per_request(target), [delivery.attempts - 1 for delivery in claimed], target.max_attempts
+    )
     needed = now + timedelta(seconds=claim_seconds(target, len(claimed), requests))
     if claimed and needed != until:
         Delivery.objects.filter(id__in=[delivery.id for delivery in claimed]).update(claimed_until=needed)

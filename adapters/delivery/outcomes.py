@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
-from adapters.delivery import pacing, queue
+from adapters.delivery import arrays, pacing, queue
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops import instruments
 from adapters.rules.retry import RetryPolicy, decide
@@ -115,10 +115,18 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
 
 
 def failed(
-    delivery: Delivery, error: AdapterError, started, policy: RetryPolicy, *, may_resend_unknown: bool
+    delivery: Delivery,
+    error: AdapterError,
+    started,
+    policy: RetryPolicy,
+    *,
+    may_resend_unknown: bool,
+    shared: bool = False,
 ) -> Outcome:
     """A failed attempt: retried later, given up (dead letter), or, when it may have taken effect
-    and the target offers no way to look, parked as outcome unknown for an admin."""
+    and the target offers no way to look, parked as outcome unknown for an admin. ``shared``: the
+    answer was to an array of several deliveries, so it may be about another one of them, and the
+    last of the delivery's attempts is one it makes alone (``arrays``)."""
     now = timezone.now()
     common = {
         "status_code": error.status_code,
@@ -131,8 +139,11 @@ def failed(
     if error.ambiguous and not may_resend_unknown:
         reason = f"outcome unknown: {error.message}; mark it delivered or send it again"
         return Outcome(delivery, Delivery.UNKNOWN, Attempt.UNKNOWN, error=reason, **common)
+    attempt = delivery.attempts
+    if shared:
+        attempt = arrays.judged_attempt_of_shared_failure(attempt, policy.max_attempts)
     decision = decide(
-        attempt=delivery.attempts,
+        attempt=attempt,
         age_seconds=(started - delivery.created_at).total_seconds(),
         permanent=error.permanent,
         retry_after=error.retry_after,

@@ -36,8 +36,9 @@ same items re-sent together repeat it; they may be regrouped on a retry, so a re
 repeats by each item's ``idempotencyKey``. ``X-LRS-Event`` is ``batch``; ``X-Request-ID`` is the
 first item's. The answer covers the whole array: a 2xx takes every event, anything else fails
 every one of them, each retried by the engine's policy (``adapters.delivery.arrays``: an array
-refused for good is split in halves and sent again at once, and a delivery that failed before
-travels in smaller arrays).
+refused for good is split in halves and sent again at once, a delivery that failed before
+travels in smaller arrays, and one whose attempts ran out in an array gets one more, alone: only
+what the receiver fails alone is given up).
 The target's ``rate_limit_per_second``, ``concurrency`` and ``timeout_seconds`` are per request.
 What the receiver holds is the same as without batches, per item key.
 """

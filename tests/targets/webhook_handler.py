@@ -99,7 +99,7 @@ class WebhookHandler(RecordingHandler):
         refused = owner._refused_statements(record)
         if refused:  # a receiver that will not take these events: the whole request is refused
             error = json.dumps({"error": f"refused statements {sorted(refused)}"}).encode()
-            self._answer(record, Behaviour("respond", 422), error)
+            self._answer(record, Behaviour("respond", max(refused.values())), error)
             return
         behaviour = owner._next_behaviour()
         if behaviour.kind == "refuse":

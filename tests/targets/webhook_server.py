@@ -55,7 +55,7 @@ class WebhookServer(LocalServer):
         # True: the target has a batch_size (arrays only); False: objects only; None: either.
         self.batched = batched
         self._queue: deque[Behaviour] = deque()
-        self._refused: set[str] = set()
+        self._refused: dict[str, int] = {}  # statement id -> the status answered for it
         self._default: Behaviour = ok()
 
     @property
@@ -73,11 +73,12 @@ class WebhookServer(LocalServer):
         with self._lock:
             self._default = behaviour
 
-    def refuse_statements(self, *statement_ids: str) -> None:
-        """Answer 422 to any request carrying an event of these statements (before the script):
-        a receiver that will not take them, however often they come."""
+    def refuse_statements(self, *statement_ids: str, status: int = 422) -> None:
+        """Answer ``status`` to any request carrying an event of these statements (before the
+        script): 422, a receiver that will not take them; a 5xx, one that fails on them however
+        often they come (a bug it has for that event)."""
         with self._lock:
-            self._refused.update(statement_ids)
+            self._refused.update(dict.fromkeys(statement_ids, status))
 
     def clear_queue(self) -> None:
         """Drop the behaviours not used yet (a scripted failure that found no request lapses)."""
@@ -117,15 +118,16 @@ class WebhookServer(LocalServer):
         return result
 
     # -- used by the handler ---------------------------------------------------------------
-    def _refused_statements(self, request: RecordedRequest) -> set[str]:
+    def _refused_statements(self, request: RecordedRequest) -> dict[str, int]:
+        """The refused statements this request carries events of, with the status for each."""
         with self._lock:
-            refused = set(self._refused)
+            refused = dict(self._refused)
         ids = {
             (event.get("statement") or {}).get("id")
             for _, event in request.events()
             if isinstance(event, dict)
         }
-        return ids & refused
+        return {statement_id: refused[statement_id] for statement_id in ids if statement_id in refused}
 
     def _next_behaviour(self) -> Behaviour:
         with self._lock:

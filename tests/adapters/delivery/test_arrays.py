@@ -8,7 +8,9 @@ import json
 from adapters.base import DeliveryBusy, DeliveryContext, OutboundRequest, Prepared, SendResult
 from adapters.delivery.arrays import (
     answers_shared,
+    array_size,
     attempt_record,
+    judged_attempt_of_shared_failure,
     requests_needed,
     requests_of,
     send_splitting,
@@ -30,9 +32,21 @@ def test_requests_carry_up_to_the_size_in_claim_order_and_smaller_arrays_after_r
     items[4] = Prepared(items[4].context, [], "nothing to send")  # goes alone, through send_prepared
     # Failed before: none or once (full arrays of 4), twice (arrays of 2), three times (alone).
     failed_before = [0, 1, 2, 0, 0, 0, 0, 3]
-    assert requests_of(items, 4, failed_before) == [[0, 1, 3, 5], [2], [4], [6], [7]]
-    assert requests_of(items, 1, failed_before) == [[index] for index in range(8)]
-    assert requests_of(items[:3], 100, [9, 9, 9]) == [[0], [1], [2]]  # 100 >> 8: alone
+    assert requests_of(items, 4, failed_before, 12) == [[0, 1, 3, 5], [2], [4], [6], [7]]
+    assert requests_of(items, 1, failed_before, 12) == [[index] for index in range(8)]
+    assert requests_of(items[:3], 100, [9, 9, 9], 12) == [[0], [1], [2]]  # 100 >> 8: alone
+
+
+def test_a_delivery_past_its_targets_max_attempts_goes_alone_and_a_shared_failure_is_never_its_last():
+    items = [item(number) for number in range(4)]
+    # max_attempts 2: its attempts 1 and 2 in full arrays; a third, past it, alone.
+    assert requests_of(items, 4, [0, 1, 2, 2], 2) == [[0, 1], [2], [3]]
+    assert array_size(100, 1, 1) == 1  # one attempt allowed: its extra one goes alone
+    assert requests_needed(4, [2, 2, 0, 0], 2) == 2 + 1
+    # Judged as if not the last, so the policy retries it; the attempt alone is judged as itself.
+    assert judged_attempt_of_shared_failure(1, 1) == 0
+    assert judged_attempt_of_shared_failure(12, 12) == 11
+    assert judged_attempt_of_shared_failure(3, 12) == 3
 
 
 class Receiver:
@@ -117,7 +131,7 @@ def test_a_target_gone_deep_in_the_split_sends_nothing_more_and_marks_nothing_de
 
 
 def test_requests_needed_counts_the_smaller_arrays_of_deliveries_that_failed_before():
-    assert requests_needed(50, [0] * 100) == 2
-    assert requests_needed(50, [0] * 50 + [2] * 50) == 1 + 2  # arrays of 25 for those failed twice
-    assert requests_needed(50, [9] * 7) == 7  # alone
-    assert requests_needed(1, [0, 3, 9]) == 3
+    assert requests_needed(50, [0] * 100, 12) == 2
+    assert requests_needed(50, [0] * 50 + [2] * 50, 12) == 1 + 2  # arrays of 25 for those failed twice
+    assert requests_needed(50, [9] * 7, 12) == 7  # alone
+    assert requests_needed(1, [0, 3, 9], 12) == 3

@@ -290,6 +290,32 @@ def test_an_array_refused_for_good_is_split_until_only_the_refused_delivery_is_g
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
+def test_an_item_the_receiver_keeps_failing_is_given_up_alone_and_its_neighbours_land(
+    receiver, monkeypatch, no_recruiting, max_attempts
+):
+    """A 5xx to an array may be about any one of its events: a delivery whose attempts run out in
+    an array of several gets one more attempt, alone, so only the item the receiver fails alone
+    is given up, however few attempts the target allows."""
+    target = batched_target(receiver, 8)
+    Target.objects.filter(pk=target.pk).update(concurrency=1, max_attempts=max_attempts)
+    ids = store_pending(monkeypatch, *[make_statement() for _ in range(8)])
+    receiver.refuse_statements(ids[5], status=500)  # a bug the receiver has for this event
+    for _ in range(max_attempts + 1):
+        drain_round(target)
+
+    statuses = dict(Delivery.objects.values_list("statement_uuid", "status"))
+    assert [statuses[uuid.UUID(statement_id)] for statement_id in ids] == [Delivery.DELIVERED] * 5 + [
+        Delivery.DEAD
+    ] + [Delivery.DELIVERED] * 2
+    assert sorted(event["statement"]["id"] for event in receiver.effects()) == sorted(ids[:5] + ids[6:])
+    carrying = [[event["statement"]["id"] for _, event in r.events()] for r in receiver.requests]
+    assert [events for events in carrying if ids[5] in events][-1] == [ids[5]]  # given up alone
+    dead = Delivery.objects.get(statement_uuid=ids[5])
+    assert dead.attempts == max_attempts + 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_answer_to_an_array_is_not_kept_on_its_deliveries_records(receiver, monkeypatch, no_recruiting):
     """It may quote other people's events, and an erasure clears only the erased person's records."""
     target = batched_target(receiver, 3)

@@ -17,11 +17,11 @@ target will not take cannot sink the others with it:
   are retried in ever smaller ones (after an outage, a backlog that failed twice still travels
   in arrays half the size);
 - an answer to an array of several never gives a delivery up when it fails it for a reason that
-  may be another item's (a retryable failure: a 5xx, a timeout): a delivery whose attempts run
-  out so gets one more, alone (``array_size`` past ``max_attempts``), and only an answer to it
-  alone ends it. So however few attempts a target allows, the deliveries that shared arrays with
-  an item the target keeps failing land, and only that item is given up (its ``max_age`` aside:
-  a delivery too old to be retried is given up whatever array it was in);
+  may be another item's (a retryable failure: a 5xx, a timeout): a delivery whose attempts or
+  age run out so (the target's ``max_attempts``, ``LRS_RETRY_MAX_AGE_SECONDS``) gets one more
+  attempt, alone, and only an answer to it alone ends it. So however few attempts a target
+  allows, the deliveries that shared arrays with an item the target keeps failing land, and
+  only that item is given up;
 - the splitting stops when the batch's claim is about to run out: what was not sent again by
   then is put back without counting an attempt, for a later drain.
 """
@@ -31,25 +31,25 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from adapters.base import DeliveryBusy, OutboundRequest, Prepared, SendResult
+from adapters.models import Delivery
 from adapters.outbound import AdapterError
+from adapters.rules.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 Answer = SendResult | BaseException
 
 
-def requests_of(
-    prepared: list[Prepared], per_request: int, failed_before: list[int], max_attempts: int
-) -> list[list[int]]:
-    """The requests to make, as indexes into ``prepared``, in claim order (by first delivery): one
-    each, or up to ``per_request`` deliveries per request, fewer for deliveries that failed
-    before (``failed_before``: counted attempts before this one; module docstring). A delivery
-    with no request to make, or several, goes alone (``Adapter.send_prepared``)."""
-    if per_request <= 1:
+def requests_of(prepared: list[Prepared], sizes: list[int]) -> list[list[int]]:
+    """The requests to make, as indexes into ``prepared``, in claim order (by first delivery):
+    each delivery in an array of at most its ``sizes`` (``array_sizes``), with others of the same
+    size. A delivery with no request to make, or several, goes alone (``Adapter.send_prepared``)."""
+    if max(sizes, default=1) <= 1:
         return [[index] for index in range(len(prepared))]
     units: list[list[int]] = []
     filling: dict[int, list[int]] = {}  # array size -> the array being filled
@@ -57,7 +57,7 @@ def requests_of(
         if len(one.requests) != 1:
             units.append([index])
             continue
-        size = array_size(per_request, failed_before[index], max_attempts)
+        size = sizes[index]
         unit = filling.setdefault(size, [])
         unit.append(index)
         if len(unit) == size:
@@ -66,25 +66,37 @@ def requests_of(
     return sorted(units)
 
 
-def array_size(per_request: int, failed_before: int, max_attempts: int) -> int:
-    """How many deliveries an array may carry with one that failed ``failed_before`` times: each
-    failure after its first halves it; past the target's ``max_attempts`` (its attempts ran out in
-    an array: ``judged_attempt_of_shared_failure``), it goes alone."""
-    if failed_before >= max_attempts:
-        return 1
-    return max(1, per_request >> max(0, failed_before - 1))
+def array_sizes(
+    per_request: int, deliveries: Sequence[Delivery], policy: RetryPolicy, now: datetime
+) -> list[int]:
+    """How many deliveries an array may carry with each of these claimed ones (their attempt
+    counted): ``per_request``, halved by each failure after its first; one, once it failed and is
+    past the policy's attempts or age (they ran out in an array: ``policy_for_shared_failure``; a
+    backlog older than that which never failed still travels in arrays)."""
+    if per_request <= 1:
+        return [1] * len(deliveries)
+    sizes = []
+    for delivery in deliveries:
+        failed_before = delivery.attempts - 1
+        if failed_before >= policy.max_attempts or (
+            failed_before and (now - delivery.created_at).total_seconds() >= policy.max_age_seconds
+        ):
+            sizes.append(1)
+        else:
+            sizes.append(max(1, per_request >> max(0, failed_before - 1)))
+    return sizes
 
 
-def judged_attempt_of_shared_failure(attempt: int, max_attempts: int) -> int:
-    """The attempt number the retry policy is to judge a retryable failure shared with other
-    deliveries by: never the last (one more attempt, alone, follows: module docstring)."""
-    return min(attempt, max_attempts - 1)
+def policy_for_shared_failure(policy: RetryPolicy, attempt: int) -> RetryPolicy:
+    """The retry policy a retryable failure shared with other deliveries is judged by: with room
+    for one more attempt, whatever the delivery's age (that one alone: module docstring)."""
+    return replace(policy, max_attempts=max(policy.max_attempts, attempt + 1), max_age_seconds=math.inf)
 
 
-def requests_needed(per_request: int, failed_before: list[int], max_attempts: int) -> int:
-    """How many requests ``requests_of`` makes of deliveries that failed so often (a split aside)."""
-    sizes = Counter(array_size(per_request, failed, max_attempts) for failed in failed_before)
-    return sum(math.ceil(count / size) for size, count in sizes.items())
+def requests_needed(sizes: list[int]) -> int:
+    """How many requests ``requests_of`` makes of deliveries of these array sizes (a split aside)."""
+    counts = Counter(sizes)
+    return sum(math.ceil(count / size) for size, count in counts.items())
 
 
 def send_splitting(

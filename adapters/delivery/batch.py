@@ -276,9 +276,7 @@ def _concurrently(
     per_request = adapter.items_per_request(target.config)
     units = arrays.requests_of(
         [prepared for _, _, prepared in sendable],
-        per_request,
-        failed_before=[delivery.attempts - 1 for delivery, _, _ in sendable],
-        max_attempts=policy.max_attempts,
+        arrays.array_sizes(per_request, [delivery for delivery, _, _ in sendable], policy, timezone.now()),
     )
     split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
 

@@ -111,7 +111,7 @@ def _claim(
     # Fewer than the limit need less time; deliveries that failed before travel in smaller arrays
     # (a batched target), so more requests may need more.
     requests = arrays.requests_needed(
-        _per_request(target), [delivery.attempts - 1 for delivery in claimed], target.max_attempts
+        arrays.array_sizes(_per_request(target), claimed, outcomes.retry_policy(target), now)
     )
     needed = now + timedelta(seconds=claim_seconds(target, len(claimed), requests))
     if claimed and needed != until:

@@ -139,15 +139,12 @@ def failed(
     if error.ambiguous and not may_resend_unknown:
         reason = f"outcome unknown: {error.message}; mark it delivered or send it again"
         return Outcome(delivery, Delivery.UNKNOWN, Attempt.UNKNOWN, error=reason, **common)
-    attempt = delivery.attempts
-    if shared:
-        attempt = arrays.judged_attempt_of_shared_failure(attempt, policy.max_attempts)
     decision = decide(
-        attempt=attempt,
+        attempt=delivery.attempts,
         age_seconds=(started - delivery.created_at).total_seconds(),
         permanent=error.permanent,
         retry_after=error.retry_after,
-        policy=policy,
+        policy=arrays.policy_for_shared_failure(policy, delivery.attempts) if shared else policy,
     )
     if decision.retry:
         at = now + timedelta(seconds=decision.delay_seconds)

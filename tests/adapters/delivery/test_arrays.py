@@ -4,20 +4,25 @@ splitting an array the target refuses, and what an attempt record keeps of the a
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from adapters.base import DeliveryBusy, DeliveryContext, OutboundRequest, Prepared, SendResult
 from adapters.delivery.arrays import (
     answers_shared,
-    array_size,
+    array_sizes,
     attempt_record,
-    judged_attempt_of_shared_failure,
+    policy_for_shared_failure,
     requests_needed,
     requests_of,
     send_splitting,
 )
+from adapters.models import Delivery
 from adapters.outbound import AdapterError
+from adapters.rules.retry import RetryPolicy, decide
 
 OK = SendResult(status_code=200)
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+POLICY = RetryPolicy()  # 12 attempts, 24 h
 
 
 def item(number: int) -> Prepared:
@@ -27,26 +32,36 @@ def item(number: int) -> Prepared:
     return Prepared(context, [OutboundRequest("POST", "https://hooks.example.com/lrs", body=body)])
 
 
+def claimed(attempts: int, age_seconds: float = 0.0) -> Delivery:
+    return Delivery(attempts=attempts, created_at=NOW - timedelta(seconds=age_seconds))
+
+
 def test_requests_carry_up_to_the_size_in_claim_order_and_smaller_arrays_after_repeated_failures():
     items = [item(number) for number in range(8)]
     items[4] = Prepared(items[4].context, [], "nothing to send")  # goes alone, through send_prepared
     # Failed before: none or once (full arrays of 4), twice (arrays of 2), three times (alone).
-    failed_before = [0, 1, 2, 0, 0, 0, 0, 3]
-    assert requests_of(items, 4, failed_before, 12) == [[0, 1, 3, 5], [2], [4], [6], [7]]
-    assert requests_of(items, 1, failed_before, 12) == [[index] for index in range(8)]
-    assert requests_of(items[:3], 100, [9, 9, 9], 12) == [[0], [1], [2]]  # 100 >> 8: alone
+    deliveries = [claimed(failed + 1) for failed in (0, 1, 2, 0, 0, 0, 0, 3)]
+    assert requests_of(items, array_sizes(4, deliveries, POLICY, NOW)) == [[0, 1, 3, 5], [2], [4], [6], [7]]
+    assert requests_of(items, array_sizes(1, deliveries, POLICY, NOW)) == [[index] for index in range(8)]
+    assert array_sizes(100, [claimed(10)] * 3, POLICY, NOW) == [1, 1, 1]  # 100 >> 8: alone
 
 
-def test_a_delivery_past_its_targets_max_attempts_goes_alone_and_a_shared_failure_is_never_its_last():
-    items = [item(number) for number in range(4)]
-    # max_attempts 2: its attempts 1 and 2 in full arrays; a third, past it, alone.
-    assert requests_of(items, 4, [0, 1, 2, 2], 2) == [[0, 1], [2], [3]]
-    assert array_size(100, 1, 1) == 1  # one attempt allowed: its extra one goes alone
-    assert requests_needed(4, [2, 2, 0, 0], 2) == 2 + 1
-    # Judged as if not the last, so the policy retries it; the attempt alone is judged as itself.
-    assert judged_attempt_of_shared_failure(1, 1) == 0
-    assert judged_attempt_of_shared_failure(12, 12) == 11
-    assert judged_attempt_of_shared_failure(3, 12) == 3
+def test_a_delivery_past_its_attempts_or_age_goes_alone_and_a_shared_failure_is_never_its_last():
+    two_attempts = RetryPolicy(max_attempts=2, max_age_seconds=3600)
+    # Its attempts 1 and 2 in full arrays; a third, past max_attempts, alone; a second past max_age
+    # too, but not a first (a backlog older than that which never failed).
+    deliveries = [claimed(1), claimed(2), claimed(3), claimed(2, age_seconds=3600), claimed(1, 3600)]
+    assert array_sizes(4, deliveries, two_attempts, NOW) == [4, 4, 1, 1, 4]
+    assert requests_needed([4, 4, 1, 1, 4]) == 1 + 2
+    assert array_sizes(100, [claimed(2)], RetryPolicy(max_attempts=1), NOW) == [1]
+    # Judged with room for one more attempt whatever its age, so the policy retries it (alone, then).
+    for attempt, policy in ((1, RetryPolicy(max_attempts=1)), (12, POLICY), (3, POLICY)):
+        shared = policy_for_shared_failure(policy, attempt)
+        decision = decide(attempt=attempt, age_seconds=1e9, permanent=False, retry_after=None, policy=shared)
+        assert decision.retry
+        assert not decide(
+            attempt=attempt, age_seconds=0, permanent=True, retry_after=None, policy=shared
+        ).retry
 
 
 class Receiver:
@@ -131,7 +146,11 @@ def test_a_target_gone_deep_in_the_split_sends_nothing_more_and_marks_nothing_de
 
 
 def test_requests_needed_counts_the_smaller_arrays_of_deliveries_that_failed_before():
-    assert requests_needed(50, [0] * 100, 12) == 2
-    assert requests_needed(50, [0] * 50 + [2] * 50, 12) == 1 + 2  # arrays of 25 for those failed twice
-    assert requests_needed(50, [9] * 7, 12) == 7  # alone
-    assert requests_needed(1, [0, 3, 9], 12) == 3
+    def needed(per_request: int, failed_before: list[int]) -> int:
+        deliveries = [claimed(failed + 1) for failed in failed_before]
+        return requests_needed(array_sizes(per_request, deliveries, POLICY, NOW))
+
+    assert needed(50, [0] * 100) == 2
+    assert needed(50, [0] * 50 + [2] * 50) == 1 + 2  # arrays of 25 for those failed twice
+    assert needed(50, [9] * 7) == 7  # alone
+    assert needed(1, [0, 3, 9]) == 3

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import responses
@@ -313,6 +314,29 @@ def test_an_item_the_receiver_keeps_failing_is_given_up_alone_and_its_neighbours
     assert [events for events in carrying if ids[5] in events][-1] == [ids[5]]  # given up alone
     dead = Delivery.objects.get(statement_uuid=ids[5])
     assert dead.attempts == max_attempts + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_too_old_for_another_retry_are_not_given_up_on_an_answer_they_shared(
+    receiver, monkeypatch, no_recruiting, settings
+):
+    target = batched_target(receiver, 8)
+    Target.objects.filter(pk=target.pk).update(concurrency=1)
+    ids = store_pending(monkeypatch, *[make_statement() for _ in range(8)])
+    settings.LRS_RETRY_MAX_AGE_SECONDS = 60
+    settings.LRS_RETRY_BASE_SECONDS = 1000  # any retry would come after they are 60 s old
+    Delivery.objects.update(created_at=timezone.now() - timedelta(seconds=59))
+    receiver.refuse_statements(ids[5], status=500)
+    drain_round(target)  # all eight fail together: none is given up on that answer
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.RETRYING}
+    Delivery.objects.update(created_at=timezone.now() - timedelta(seconds=61))  # their retry is due
+    drain_round(target)  # too old for arrays now, each alone: only the one the receiver fails is given up
+
+    statuses = dict(Delivery.objects.values_list("statement_uuid", "status"))
+    assert [statuses[uuid.UUID(statement_id)] for statement_id in ids] == [Delivery.DELIVERED] * 5 + [
+        Delivery.DEAD
+    ] + [Delivery.DELIVERED] * 2
+    assert [len(r.json) for r in receiver.requests] == [8] + [1] * 8
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,14 +15,21 @@ class AdaptersConfig(AppConfig):
         from adapters.alerts import tasks as alert_tasks  # noqa: F401
         from adapters.config import ConfigProblem
         from adapters.delivery import receivers, tasks  # noqa: F401
+        from adapters.identity.resolution import forget_email_keys
         from adapters.marketplace.adapter import field_mapping
         from adapters.ops import instruments  # noqa: F401  (counts the statements stored)
         from adapters.privacy import follow_up  # noqa: F401
         from adapters.privacy import tasks as privacy_tasks  # noqa: F401
         from adapters.reconciliation import tasks as reconciliation_tasks  # noqa: F401
         from adapters.rules.field_mapping import FieldMappingError
+        from adapters.rules.pseudonyms import pseudonym
         from adapters.targets import checks  # noqa: F401
         from adapters.targets.file import read_targets_file
+        from lrs.statements.erasure import forget_people_too
+
+        # What the fan-out remembers of learners goes when a person is erased (lrs.statements.erasure).
+        forget_people_too(pseudonym.cache_clear)
+        forget_people_too(forget_email_keys)
 
         try:
             field_mapping()  # the marketplace CSV mapping template, validated at start-up

@@ -37,6 +37,7 @@ from adapters.delivery.pacing import ingest_first
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.retry import RetryPolicy
+from lrs.statements.erasure import forget_people_if_erased
 
 OPEN = (Delivery.PENDING, Delivery.RETRYING)
 IDLE: Literal["idle"] = "idle"
@@ -227,6 +228,7 @@ def _one_batch(target: Target) -> int | Literal["idle", "waiting"]:
     ``IDLE`` (nothing due) or ``WAITING`` (the target paused, or its rate-limit schedule booked
     up for now: a wake-up is armed for when it may send, and a drain before then would spin)."""
     began = time.monotonic()
+    forget_people_if_erased()  # what this process remembers of learners (lrs.statements.erasure)
     now = timezone.now()
     gate = pacing.gate(target, now)
     if gate == "closed":

@@ -47,6 +47,11 @@ def _email_key(value: str, strip_plus_aliases: bool, dotless_domains: tuple[str,
     return f"email:{normalised}"
 
 
+def forget_email_keys() -> None:
+    """Forget the addresses remembered (an erasure: ``lrs.statements.erasure.people_erased``)."""
+    _email_key.cache_clear()
+
+
 def actor_lookup_key(actor: dict[str, Any]) -> str | None:
     """The key an Agent or identified Group is resolved by (None for an anonymous Group)."""
     if actor.get("mbox"):

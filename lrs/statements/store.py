@@ -33,6 +33,7 @@ from lrs.statements.bulk import (
     statement_id_sequence,
 )
 from lrs.statements.checks import attachments_check, reject_nul_in_definitions, statements_validate
+from lrs.statements.erasure import forget_people_if_erased
 from lrs.statements.models import Statement
 from lrs.statements.rows import (
     StatementRow,
@@ -225,6 +226,7 @@ def statement_store(
     statement); by default, whether there is more than one statement.
     """
     many = as_array if as_array is not None else len(statements) > 1
+    forget_people_if_erased()  # what validation remembers of people (lrs.statements.erasure)
     ids = statements_validate(statements, version=version, many=many)
     parts_by_sha2 = attachments_check(statements, attachments, many=many)
     # Activity definitions do not change in completion: collected once, from the request.

@@ -11,13 +11,18 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+from adapters.identity.resolution import _email_key, email_lookup_key
 from adapters.models import ErasureRequest
 from adapters.privacy.erasure import erase_subject, pseudonym
 from adapters.privacy.subjects import subject_for
+from adapters.rules.pseudonyms import pseudonym as rules_pseudonym
 from lrs.documents.models import Document
+from lrs.statements.erasure import FORGET_TOKEN_KEY
 from lrs.statements.models import Statement, StatementAgent
+from lrs.xapi import valid_memo
 from lrs.xapi.agents import agent_ifi
 from tests.conftest import make_statement
 
@@ -131,6 +136,30 @@ def test_erasure_leaves_no_trace_of_the_person_anywhere_and_keeps_others_stateme
         assert own.json()["actor"] == {"objectType": "Agent", "account": account}
         found = xapi.get_statements(agent=json.dumps({"account": account})).json()["statements"]
         assert mine in [item["id"] for item in found]
+
+
+def test_after_an_erasure_no_process_memory_holds_the_persons_address(
+    xapi, django_capture_on_commit_callbacks
+):
+    """Validation's memory of accepted values, the fan-out's e-mail keys and pseudonyms
+    (lrs.statements.erasure: ``people_erased``); the other processes forget at their next look."""
+    xapi.post_statements([statement(actor=PERSON)])
+    email_lookup_key(PERSON["mbox"])  # as the drain resolves the learner
+    rules_pseudonym(b"target key", agent_ifi(PERSON))  # as a pseudonymising target names them
+    assert _email_key.cache_info().currsize and rules_pseudonym.cache_info().currsize
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(agent=PERSON), mode="pseudonymise", requested_by="test")
+
+    assert _email_key.cache_info().currsize == 0 and rules_pseudonym.cache_info().currsize == 0
+    needle = PERSON["mbox"].encode()
+    assert not [
+        key
+        for accepted in valid_memo._remembered
+        for key in accepted.keys
+        if needle in (key[0] if isinstance(key, tuple) else key)
+    ]
+    assert cache.get(FORGET_TOKEN_KEY) is not None  # what tells the other processes
 
 
 def test_an_instructor_is_pseudonymised_in_the_learners_statement_which_stays(xapi):

@@ -222,12 +222,14 @@ class Adapter:
     def pseudonymised(self) -> bool:
         return bool(self.config.get("pseudonymise"))
 
-    def pseudonym(self, identifier: str, context: DeliveryContext) -> str:
+    def pseudonym(self, identifier: str, context: DeliveryContext, *, remember: bool = True) -> str:
         """The target's pseudonym for an identifier: keyed by ``pseudonym_key`` or, without one,
-        by a key derived from SECRET_KEY and the target's name (so it changes if either does)."""
+        by a key derived from SECRET_KEY and the target's name (so it changes if either does).
+        ``remember=False`` for a person being erased: this process forgot the people it
+        remembered (``lrs.statements.erasure``) and must not learn them again."""
         key = self.secrets.get("pseudonym_key")
         keyed = key.encode() if key else derived_key(settings.SECRET_KEY, context.target_name)
-        return pseudonym(keyed, identifier)
+        return pseudonym(keyed, identifier) if remember else pseudonym.__wrapped__(keyed, identifier)
 
     def subject_id(self, identifier: str, context: DeliveryContext) -> str:
         """How the learner is named at the target: the identifier, or its pseudonym when the

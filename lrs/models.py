@@ -8,13 +8,20 @@ from lrs.activities.models import Activity
 from lrs.attachment_store import AttachmentContent
 from lrs.credentials.models import Credential
 from lrs.documents.models import Document
-from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
+from lrs.statements.models import (
+    ErasureMark,
+    Statement,
+    StatementActivity,
+    StatementAgent,
+    StatementAttachment,
+)
 
 __all__ = [
     "Activity",
     "AttachmentContent",
     "Credential",
     "Document",
+    "ErasureMark",
     "Statement",
     "StatementActivity",
     "StatementAgent",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from django.test import Client
 
 from lrs.credentials.models import Credential
 from lrs.credentials.services import credential_upsert
+from lrs.statements import erasure
 
 XAPI_VERSION = "1.0.3"
 
@@ -66,6 +68,14 @@ class XAPIClient:
 
     def get_statements(self, **params: Any):
         return self.get("/xapi/statements", params)
+
+
+@pytest.fixture(autouse=True)
+def erasure_checks_off(monkeypatch):
+    """A process looks for erasures (one SQL query) before storing or draining a batch, at most
+    every 2 s (lrs.statements.erasure): off in tests, so the SQL a request runs is the same
+    whichever test runs first; tests/lrs/statements/test_forgetting.py turns it on."""
+    monkeypatch.setattr(erasure, "_next_check", math.inf)
 
 
 @pytest.fixture

@@ -275,6 +275,7 @@ def delivery_claim(delivery_id: int) -> Delivery | None:
 
 def delivery_send(delivery_id: int, *, policy: RetryPolicy | None = None) -> str | None:
     """Run one delivery attempt; returns the resulting status (None when there was nothing to do)."""
+    forget_people_if_erased()  # what this process remembers of learners (lrs.statements.erasure)
     delivery = delivery_claim(delivery_id)
     if delivery is None:
         return None

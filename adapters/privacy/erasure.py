@@ -54,6 +54,7 @@ from adapters.privacy.subjects import Subject
 from lrs.documents.services import documents_of_agents_delete
 from lrs.statements.erasure import (
     delete_statements,
+    people_erased,
     pseudonymise_statements,
     statements_naming,
     voiding_statements_holding_targets,
@@ -199,6 +200,7 @@ def erase_subject(
         if mode == ErasureRequest.DELETE and doomed:
             Statement.objects.filter(id__in=doomed).update(voided=True)  # hidden now
         counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
+        people_erased()  # every process forgets what it remembers of people, once this commits
         counts.update(_erase_identity(subject))
         request = ErasureRequest.objects.create(
             requested_by=requested_by,

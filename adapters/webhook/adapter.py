@@ -37,8 +37,8 @@ repeats by each item's ``idempotencyKey``. ``X-LRS-Event`` is ``batch``; ``X-Req
 first item's. The answer covers the whole array: a 2xx takes every event, anything else fails
 every one of them, each retried by the engine's policy (``adapters.delivery.arrays``: an array
 refused for good is split in halves and sent again at once, a delivery that failed before
-travels in smaller arrays, and one whose attempts ran out in an array gets one more, alone: only
-what the receiver fails alone is given up).
+travels in smaller arrays, and one whose attempts ran out on a retryable failure of an array (a
+5xx, a timeout, a 429) gets one more, alone; a 410 disables the target for the whole array).
 The target's ``rate_limit_per_second``, ``concurrency`` and ``timeout_seconds`` are per request.
 What the receiver holds is the same as without batches, per item key.
 """
@@ -312,7 +312,7 @@ class WebhookAdapter(Adapter):
         context = DeliveryContext(target_name=notice.target_name, kind="erasure", idempotency_key=notice.key)
         if notice.employee_id:
             person: dict[str, Any] = (
-                {"pseudonym": self.pseudonym(notice.employee_id, context)}
+                {"pseudonym": self.pseudonym(notice.employee_id, context, remember=False)}
                 if self.pseudonymised
                 else {"employeeId": notice.employee_id}
             )

@@ -16,8 +16,8 @@ groups, the same inside a SubStatement, and the authority.
   statement references. Statements that merely refer to one by StatementRef stay, pointing at
   nothing, as after voiding. ``voiding_statements_holding_targets`` names the ones not to delete:
   a voiding statement whose target stays (Data 2.3.2, voided if and only if one refers to it).
-- ``people_erased`` makes every process forget the people it remembers (``forget_people_if_erased``,
-  below), once statements were rewritten without one.
+- ``people_erased`` (in an erasure's transaction) makes every process forget the people it
+  remembers (``forget_people_if_erased``, below).
 - ``fill_attachment_references`` writes the ``StatementAttachment`` rows (which statement names
   which attachment hash) those deletes read, for statements stored without them: by migration
   0008 (which keeps its own copy of this, as migrations must) and, after a rolling deploy during
@@ -31,26 +31,28 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#231-statement-immut
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 
 from lrs.attachment_store import AttachmentContent
 from lrs.statements.indexing import statement_attachment_hashes, statement_index_entries
-from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
+from lrs.statements.models import (
+    ErasureMark,
+    Statement,
+    StatementActivity,
+    StatementAgent,
+    StatementAttachment,
+)
 from lrs.xapi.agents import IFI_PROPERTIES, agent_ifi
+from lrs.xapi.iris import forget_iris
 from lrs.xapi.json_fast import parse_stored
 from lrs.xapi.json_types import compact_json
 from lrs.xapi.valid_memo import forget_valid
-
-logger = logging.getLogger(__name__)
 
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 # Rewritten per transaction: bounded locks and memory whatever the number of statements.
@@ -165,24 +167,23 @@ def pseudonymise_statements(
                     StatementAttachment.objects.filter(statement_id=pk, sha2=sha2).delete()
                 changed += len(updated)
     _delete_unreferenced_attachments(dropped)
-    if changed:
-        transaction.on_commit(people_erased)
     return changed
 
 
 # -- What processes remember of people -------------------------------------------------------------
 # Validation remembers the values it accepted (``lrs.xapi.valid_memo``: actors with their names and
-# addresses, contexts with their instructors), the fan-out the pseudonyms and e-mail keys of the
-# learners it delivered for: in each process's memory, for as long as the process lives when it
-# is quiet. An erasure must reach them too. It changes a token in the shared cache (Redis, as
-# every process of a deployment sees it), and each process, before storing or draining a batch
-# and at most every ``FORGET_CHECK_SECONDS``, forgets everything it remembers of people when the
-# token is not the one it saw last (remembering again costs one check of each value).
-FORGET_TOKEN_KEY = "lrs:people-erased"
+# addresses, contexts with their instructors; ``lrs.xapi.iris``: IRIs, an OpenID among them), the
+# fan-out the pseudonyms and e-mail keys of the learners it delivered for: in each process's memory,
+# for as long as the process lives when it is quiet. An erasure must reach them too. It writes an
+# ``ErasureMark`` in its own transaction (so no process can miss it, whatever the cache or the broker
+# do, or if the process that erased dies before its next step), and each process, before storing or
+# draining a batch and at most every ``FORGET_CHECK_SECONDS``, reads the newest mark's id (one index
+# probe) and forgets everything it remembers of people when it changed (remembering again costs one
+# check of each value).
 FORGET_CHECK_SECONDS = 2.0
-_forgetters: list[Callable[[], None]] = [forget_valid]
+_forgetters: list[Callable[[], None]] = [forget_valid, forget_iris]
 _forgetting = threading.Lock()
-_token_seen: str | None = None
+_mark_seen: int | None = None
 _next_check = 0.0
 
 
@@ -193,19 +194,16 @@ def forget_people_too(forget: Callable[[], None]) -> None:
 
 
 def people_erased() -> None:
-    """Statements were rewritten without a person (or deleted): every process is to forget the
-    people it remembers, this one now."""
-    try:
-        cache.set(FORGET_TOKEN_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:  # the cache is down: the other processes forget at their next check after it
-        logger.warning("could not tell the other processes of an erasure: the cache did not answer")
-    _forget_all()
+    """A person is being erased, in the current transaction: once it commits, every process is to
+    forget the people it remembers, this one at once."""
+    mark = ErasureMark.objects.create()
+    transaction.on_commit(lambda: _forget_all(mark.id))
 
 
 def forget_people_if_erased() -> None:
-    """Forget what this process remembers of people if an erasure happened since it last looked
+    """Forget what this process remembers of people if a person was erased since it last looked
     (looking at most every ``FORGET_CHECK_SECONDS``)."""
-    global _next_check, _token_seen
+    global _next_check
     now = time.monotonic()
     if now < _next_check:
         return
@@ -213,16 +211,15 @@ def forget_people_if_erased() -> None:
         if now < _next_check:
             return
         _next_check = now + FORGET_CHECK_SECONDS
-        try:
-            token = cache.get(FORGET_TOKEN_KEY)
-        except Exception:  # the cache is down: look again at the next check
-            return
-        if token is not None and token != _token_seen:
-            _token_seen = token
-            _forget_all()
+        newest = ErasureMark.objects.order_by("-id").values_list("id", flat=True).first()
+    if newest is not None and newest != _mark_seen:
+        _forget_all(newest)
 
 
-def _forget_all() -> None:
+def _forget_all(mark: int) -> None:
+    global _mark_seen
+    with _forgetting:
+        _mark_seen = max(mark, _mark_seen or 0)
     for forget in _forgetters:
         forget()
 
@@ -281,8 +278,6 @@ def delete_statements(pks: Iterable[int]) -> dict[str, int]:
             # Django's total counts cascaded rows too: the statements alone, by model.
             counts["statements"] += Statement.objects.filter(id__in=chunk).delete()[1].get("lrs.Statement", 0)
     counts["attachments"] = _delete_unreferenced_attachments(hashes)
-    if counts["statements"]:
-        transaction.on_commit(people_erased)
     return counts
 
 

@@ -159,3 +159,15 @@ class StatementAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.sha2
+
+
+class ErasureMark(models.Model):
+    """One row per erasure of a person, written in the erasure's transaction: each process forgets
+    what it remembers of people when the newest one changes (``lrs.statements.erasure``), whatever
+    the other processes, the cache and the broker are doing."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"erasure mark {self.id}"

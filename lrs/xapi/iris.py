@@ -55,6 +55,12 @@ _valid_iris: set[str] = set()
 _valid_irls: set[str] = set()
 
 
+def forget_iris() -> None:
+    """Forget the IRIs remembered valid (an OpenID names a person: an erasure forgets them)."""
+    _valid_iris.clear()
+    _valid_irls.clear()
+
+
 def _shape(value: str) -> bool | None:
     """None if ``value`` is not an IRI; else whether it has an authority (is an IRL)."""
     match = _IRI.match(value) or _FILE.match(value)

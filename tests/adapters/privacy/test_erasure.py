@@ -11,17 +11,17 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+from adapters.base import DeliveryContext, ErasureNotice
 from adapters.identity.resolution import _email_key, email_lookup_key
 from adapters.models import ErasureRequest
 from adapters.privacy.erasure import erase_subject, pseudonym
 from adapters.privacy.subjects import subject_for
 from adapters.rules.pseudonyms import pseudonym as rules_pseudonym
+from adapters.webhook.adapter import WebhookAdapter
 from lrs.documents.models import Document
-from lrs.statements.erasure import FORGET_TOKEN_KEY
-from lrs.statements.models import Statement, StatementAgent
+from lrs.statements.models import ErasureMark, Statement, StatementAgent
 from lrs.xapi import valid_memo
 from lrs.xapi.agents import agent_ifi
 from tests.conftest import make_statement
@@ -159,7 +159,18 @@ def test_after_an_erasure_no_process_memory_holds_the_persons_address(
         for key in accepted.keys
         if needle in (key[0] if isinstance(key, tuple) else key)
     ]
-    assert cache.get(FORGET_TOKEN_KEY) is not None  # what tells the other processes
+    assert ErasureMark.objects.exists()  # what tells the other processes
+
+
+def test_an_erasure_notice_names_the_person_by_pseudonym_without_remembering_them():
+    hook = WebhookAdapter({"url": "https://hooks.example.com/lrs", "pseudonymise": True}, {"secret": "k"})
+    erased_at = "2026-12-06T00:00:00Z"
+    notice = ErasureNotice("erasure-1", "hook", employee_id="E-erased", pseudonyms=(), erased_at=erased_at)
+    rules_pseudonym.cache_clear()
+    [request] = hook.erasure_requests(notice)
+    assert rules_pseudonym.cache_info().currsize == 0
+    context = DeliveryContext(target_name="hook", kind="erasure", idempotency_key="erasure-1")
+    assert json.loads(request.body)["actor"] == {"pseudonym": hook.pseudonym("E-erased", context)}
 
 
 def test_an_instructor_is_pseudonymised_in_the_learners_statement_which_stays(xapi):

@@ -129,6 +129,7 @@ def run_fanout(args: argparse.Namespace, argv: list[str]) -> int:
                 slow_deliveries=args.slow_deliveries,
                 client_threads=args.client_threads,
                 drain_timeout=args.drain_timeout,
+                shares=tuple(float(share) for share in args.shares.split(",") if share.strip()),
             )
             summary["throughput"] = measure_throughput(
                 env, target, factory, throughput_plan, redis_url, webhook_secret, RESULTS, log, url

@@ -43,4 +43,10 @@ def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--slow-deliveries", type=int, default=4_000, help="deliveries to the 200 ms target (throughput)"
     )
+    group.add_argument(
+        "--shares",
+        default="",
+        help="comma-separated LRS_FANOUT_SHARE_UNDER_INGEST values between the default and 1: the"
+        " ingest rounds again beside a worker at each (how fast a drain may go for ingest to keep a ratio)",
+    )
     group.add_argument("--skip-throughput", action="store_true", help="no throughput measurements")

@@ -219,6 +219,7 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"drained meanwhile {ingest['with_drain']['delivered_meanwhile_per_s']:,.0f}/s (ingest first, "
         "the default)",
         *_flat_out_lines(ingest.get("flat_out")),
+        *_share_lines(ingest.get("by_share") or {}),
         *_idle_load_lines(ingest.get("idle_cpu_load")),
         f"  backfill          {backfill['statements_per_s']:>8,.0f}/s "
         f"{mark(minutes * 60 <= BACKFILL_AIM_SECONDS_PER_MILLION):9} 1M statements in {minutes:.1f} min; "
@@ -264,4 +265,16 @@ def _flat_out_lines(flat_out: dict[str, Any] | None) -> list[str]:
         f"batch-100 {flat_out['with_drain']['statements_per_s']:,.0f}/s against "
         f"{flat_out['fanout_off']['statements_per_s']:,.0f}/s; drained meanwhile "
         f"{flat_out['with_drain']['delivered_meanwhile_per_s']:,.0f}/s"
+    ]
+
+
+def _share_lines(by_share: dict[str, dict[str, Any]]) -> list[str]:
+    """``--shares``: ingest beside a drain working that share of the time under ingest."""
+    return [
+        f"  ... drain at {share:<5}{rounds['ratio']:>8.2f}   {'':9} "
+        f"({rounds['ratio_range'][0]:.2f}-{rounds['ratio_range'][1]:.2f}) with {FLAT_OUT_ENV}={share}: "
+        f"batch-100 {rounds['with_drain']['statements_per_s']:,.0f}/s against "
+        f"{rounds['fanout_off']['statements_per_s']:,.0f}/s; drained meanwhile "
+        f"{rounds['with_drain']['delivered_meanwhile_per_s']:,.0f}/s"
+        for share, rounds in by_share.items()
     ]

@@ -77,6 +77,7 @@ class ThroughputPlan:
     floor_seconds: float = 5.0
     client_threads: int = 6
     drain_timeout: float = 300.0
+    shares: tuple[float, ...] = ()  # LRS_FANOUT_SHARE_UNDER_INGEST values to measure ingest beside
 
 
 def default_worker() -> WorkerSpec:
@@ -315,6 +316,12 @@ def measure_throughput(
             wait_for(flat_out_worker.check_ready, 60.0, "the flat-out worker")
             log(f"throughput: ingest with the drain flat out ({FLAT_OUT_ENV}=1)")
             flat_out_rounds = _ingest_rounds(target, factory, plan, log)
+        by_share = {}  # the same rounds beside a drain working a given share of the time under ingest
+        for share in plan.shares:
+            with celery_worker(spec, {**env, FLAT_OUT_ENV: str(share)}, log_dir) as worker_at_share:
+                wait_for(worker_at_share.check_ready, 60.0, f"the worker at {FLAT_OUT_ENV}={share}")
+                log(f"throughput: ingest with the drain at {FLAT_OUT_ENV}={share}")
+                by_share[str(share)] = _ingest_rounds(target, factory, plan, log)
         log("throughput: ingest beside an idle-priority load with no database (the host's share of flat out)")
         idle_load = _idle_load_rounds(target, factory, plan, spec.concurrency, log)
         result["instant_batched"] = _batched_drain(
@@ -338,6 +345,7 @@ def measure_throughput(
         "fanout_on_no_worker": no_worker,
         **ingest_rounds,
         "flat_out": flat_out_rounds,
+        "by_share": by_share,
         "idle_cpu_load": idle_load,
     }
     log(

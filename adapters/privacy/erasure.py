@@ -292,6 +292,9 @@ def _finish(request: ErasureRequest) -> int:
         }
     erased.delete()
     _forget_revoked_records(records)
+    # Retractions and notices sent since the erasure named the person again in some process's
+    # memory (a marketplace retraction's member pseudonym): forgotten again, now they have settled.
+    people_erased()
     request.status = ErasureRequest.DONE
     request.statement_pks = []
     request.finished_at = timezone.now()

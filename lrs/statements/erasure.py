@@ -31,13 +31,15 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#231-statement-immut
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Count, Max
 
 from lrs.attachment_store import AttachmentContent
 from lrs.statements.indexing import statement_attachment_hashes, statement_index_entries
@@ -53,6 +55,8 @@ from lrs.xapi.iris import forget_iris
 from lrs.xapi.json_fast import parse_stored
 from lrs.xapi.json_types import compact_json
 from lrs.xapi.valid_memo import forget_valid
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 # Rewritten per transaction: bounded locks and memory whatever the number of statements.
@@ -175,15 +179,16 @@ def pseudonymise_statements(
 # addresses, contexts with their instructors; ``lrs.xapi.iris``: IRIs, an OpenID among them), the
 # fan-out the pseudonyms and e-mail keys of the learners it delivered for: in each process's memory,
 # for as long as the process lives when it is quiet. An erasure must reach them too. It writes an
-# ``ErasureMark`` in its own transaction (so no process can miss it, whatever the cache or the broker
-# do, or if the process that erased dies before its next step), and each process, before storing or
-# draining a batch and at most every ``FORGET_CHECK_SECONDS``, reads the newest mark's id (one index
-# probe) and forgets everything it remembers of people when it changed (remembering again costs one
-# check of each value).
+# ``ErasureMark`` in its own transaction, and another when its retractions have settled (they may
+# have named the person again), so no process can miss it, whatever the cache or the broker do or
+# if the erasing process dies before its next step. Each process, before storing or draining a
+# batch and at most every ``FORGET_CHECK_SECONDS``, reads the newest mark's id and how many there
+# are (a mark may commit after a newer one: the count still changes) and forgets everything it
+# remembers of people when they changed (remembering again costs one check of each value).
 FORGET_CHECK_SECONDS = 2.0
 _forgetters: list[Callable[[], None]] = [forget_valid, forget_iris]
 _forgetting = threading.Lock()
-_mark_seen: int | None = None
+_marks_seen: tuple[int, int] | None = None  # (newest id, how many)
 _next_check = 0.0
 
 
@@ -196,30 +201,31 @@ def forget_people_too(forget: Callable[[], None]) -> None:
 def people_erased() -> None:
     """A person is being erased, in the current transaction: once it commits, every process is to
     forget the people it remembers, this one at once."""
-    mark = ErasureMark.objects.create()
-    transaction.on_commit(lambda: _forget_all(mark.id))
+    ErasureMark.objects.create()
+    transaction.on_commit(_forget_all)
 
 
 def forget_people_if_erased() -> None:
     """Forget what this process remembers of people if a person was erased since it last looked
-    (looking at most every ``FORGET_CHECK_SECONDS``)."""
-    global _next_check
+    (looking at most every ``FORGET_CHECK_SECONDS``). A failed look (the database briefly away,
+    migration 0010 not run yet) is logged and tried again at the next."""
+    global _next_check, _marks_seen
     now = time.monotonic()
-    if now < _next_check:
-        return
-    with _forgetting:
+    with _forgetting:  # one thread of the process looks; the others go on
         if now < _next_check:
             return
         _next_check = now + FORGET_CHECK_SECONDS
-        newest = ErasureMark.objects.order_by("-id").values_list("id", flat=True).first()
-    if newest is not None and newest != _mark_seen:
-        _forget_all(newest)
+    try:
+        newest, count = ErasureMark.objects.aggregate(newest=Max("id"), count=Count("id")).values()
+    except DatabaseError as error:
+        logger.warning("could not look for erasures: %s", error)
+        return
+    if count and (newest, count) != _marks_seen:
+        _marks_seen = (newest, count)
+        _forget_all()
 
 
-def _forget_all(mark: int) -> None:
-    global _mark_seen
-    with _forgetting:
-        _mark_seen = max(mark, _mark_seen or 0)
+def _forget_all() -> None:
     for forget in _forgetters:
         forget()
 

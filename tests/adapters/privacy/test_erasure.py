@@ -14,13 +14,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from adapters.base import DeliveryContext, ErasureNotice
+from adapters.delivery import drain
 from adapters.identity.resolution import _email_key, email_lookup_key
-from adapters.models import ErasureRequest
+from adapters.models import ErasureRequest, Target
 from adapters.privacy.erasure import erase_subject, pseudonym
 from adapters.privacy.subjects import subject_for
 from adapters.rules.pseudonyms import pseudonym as rules_pseudonym
 from adapters.webhook.adapter import WebhookAdapter
 from lrs.documents.models import Document
+from lrs.statements import erasure
 from lrs.statements.models import ErasureMark, Statement, StatementAgent
 from lrs.xapi import valid_memo
 from lrs.xapi.agents import agent_ifi
@@ -160,6 +162,17 @@ def test_after_an_erasure_no_process_memory_holds_the_persons_address(
         if needle in (key[0] if isinstance(key, tuple) else key)
     ]
     assert ErasureMark.objects.exists()  # what tells the other processes
+
+
+def test_a_worker_draining_after_an_erasure_elsewhere_forgets_the_learners_it_remembered(monkeypatch):
+    email_lookup_key(PERSON["mbox"])
+    assert _email_key.cache_info().currsize
+    ErasureMark.objects.create()  # an erasure another process committed
+    monkeypatch.setattr(erasure, "_next_check", 0.0)
+    drain._one_batch(
+        Target.objects.create(name="quiet", adapter="webhook", config={"url": "https://h.example"})
+    )
+    assert _email_key.cache_info().currsize == 0
 
 
 def test_an_erasure_notice_names_the_person_by_pseudonym_without_remembering_them():

@@ -5,7 +5,7 @@ holds actors with their names and addresses, and its IRIs an OpenID."""
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from lrs.statements import erasure
 from lrs.statements.erasure import forget_people_if_erased, people_erased
@@ -23,7 +23,7 @@ OPENID = "https://openid.example.com/erased-person"
 def fresh_memory(monkeypatch):
     forget_valid()
     monkeypatch.setattr(erasure, "_next_check", 0.0)  # looking is on (tests/conftest.py turns it off)
-    monkeypatch.setattr(erasure, "_mark_seen", None)
+    monkeypatch.setattr(erasure, "_marks_seen", None)
     yield
     forget_valid()
 
@@ -91,7 +91,31 @@ def test_the_erasing_process_forgets_once_the_erasure_commits_and_not_if_it_roll
         people_erased()
         assert remembered(ADDRESS)  # not before it commits
     assert not remembered(ADDRESS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erasure_committed_after_a_newer_one_is_not_missed():
+    """Marks take their ids when written, not when committed: the count still changes."""
+    first = ErasureMark.objects.create()  # an erasure's mark, committed later than the next one's
+    first_id = first.id
+    first.delete()
+    ErasureMark.objects.create()
+    statement_store(statements=statements_of_the_person(), credential=None)  # looks: forgets, sees it
     statement_store(statements=statements_of_the_person(), credential=None)
+    assert remembered(ADDRESS)
+
+    ErasureMark.objects.create(id=first_id)  # the older erasure commits now
     erasure._next_check = 0.0
-    forget_people_if_erased()  # its own erasure, already forgotten: nothing more
+    forget_people_if_erased()
+    assert not remembered(ADDRESS)
+
+
+@pytest.mark.django_db
+def test_a_failed_look_is_logged_and_storing_goes_on(monkeypatch, caplog):
+    def unavailable(*args, **kwargs):
+        raise DatabaseError('relation "lrs_erasuremark" does not exist')
+
+    monkeypatch.setattr(ErasureMark.objects, "aggregate", unavailable)
+    statement_store(statements=statements_of_the_person(), credential=None)
+    assert "could not look for erasures" in caplog.text
     assert remembered(ADDRESS)

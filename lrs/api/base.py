@@ -38,6 +38,7 @@ from django.views.decorators.csrf import csrf_exempt
 from lrs.api import alternate
 from lrs.api.auth import WWW_AUTHENTICATE, authenticate
 from lrs.api.request import XAPIRequest
+from lrs.statements.erasure import forget_people_if_erased
 from lrs.xapi import json_limits, versions
 from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
 
@@ -75,6 +76,7 @@ class XAPIView(View):
         if request.method == "OPTIONS":
             # CORS preflights are answered by corsheaders before they get here.
             return self.options(request, *args, **kwargs)
+        forget_people_if_erased()  # what validation remembers of people (lrs.statements.erasure)
         version = settings.LRS_DEFAULT_XAPI_VERSION
         json_limits.max_depth_set(settings.LRS_MAX_JSON_DEPTH)
         try:

@@ -4,6 +4,8 @@ holds actors with their names and addresses, and its IRIs an OpenID."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import DatabaseError, transaction
 
@@ -119,3 +121,14 @@ def test_a_failed_look_is_logged_and_storing_goes_on(monkeypatch, caplog):
     statement_store(statements=statements_of_the_person(), credential=None)
     assert "could not look for erasures" in caplog.text
     assert remembered(ADDRESS)
+
+
+@pytest.mark.django_db
+def test_a_query_after_an_erasure_elsewhere_forgets_too(xapi):
+    """A process that only answers queries: an ``agent`` parameter's OpenID is checked as an IRI."""
+    response = xapi.get_statements(agent=json.dumps({"openid": OPENID}))
+    assert response.status_code == 200 and remembered(OPENID)
+    erased_in_another_process()
+    erasure._next_check = 0.0
+    xapi.get_statements(verb="http://adlnet.gov/expapi/verbs/completed")
+    assert not remembered(OPENID)

@@ -181,10 +181,11 @@ def pseudonymise_statements(
 # for as long as the process lives when it is quiet. An erasure must reach them too. It writes an
 # ``ErasureMark`` in its own transaction, and another when its retractions have settled (they may
 # have named the person again), so no process can miss it, whatever the cache or the broker do or
-# if the erasing process dies before its next step. Each process, before storing or draining a
-# batch and at most every ``FORGET_CHECK_SECONDS``, reads the newest mark's id and how many there
-# are (a mark may commit after a newer one: the count still changes) and forgets everything it
-# remembers of people when they changed (remembering again costs one check of each value).
+# if the erasing process dies before its next step. Each process, before answering an xAPI
+# request, storing or draining a batch, and at most every ``FORGET_CHECK_SECONDS``, reads the
+# newest mark's id and how many there are (a mark may commit after a newer one: the count still
+# changes) and forgets everything it remembers of people when they changed (remembering again
+# costs one check of each value).
 FORGET_CHECK_SECONDS = 2.0
 _forgetters: list[Callable[[], None]] = [forget_valid, forget_iris]
 _forgetting = threading.Lock()
@@ -211,6 +212,8 @@ def forget_people_if_erased() -> None:
     migration 0010 not run yet) is logged and tried again at the next."""
     global _next_check, _marks_seen
     now = time.monotonic()
+    if now < _next_check:  # nearly every call: no lock taken
+        return
     with _forgetting:  # one thread of the process looks; the others go on
         if now < _next_check:
             return

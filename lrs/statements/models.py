@@ -162,9 +162,10 @@ class StatementAttachment(models.Model):
 
 
 class ErasureMark(models.Model):
-    """One row per erasure of a person, written in the erasure's transaction: each process forgets
-    what it remembers of people when the newest one changes (``lrs.statements.erasure``), whatever
-    the other processes, the cache and the broker are doing."""
+    """One row per erasure of a person, written in the erasure's transaction (and one more when it
+    finishes): each process forgets what it remembers of people when the newest one or their count
+    changes (``lrs.statements.erasure``), whatever the other processes, the cache and the broker
+    are doing."""
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -24,9 +24,9 @@ from adapters.webhook.adapter import WebhookAdapter
 from lrs.documents.models import Document
 from lrs.statements import erasure
 from lrs.statements.models import ErasureMark, Statement, StatementAgent
-from lrs.xapi import valid_memo
 from lrs.xapi.agents import agent_ifi
 from tests.conftest import make_statement
+from tests.lrs.statements.test_forgetting import remembered
 
 pytestmark = pytest.mark.django_db
 
@@ -154,13 +154,7 @@ def test_after_an_erasure_no_process_memory_holds_the_persons_address(
         erase_subject(subject_for(agent=PERSON), mode="pseudonymise", requested_by="test")
 
     assert _email_key.cache_info().currsize == 0 and rules_pseudonym.cache_info().currsize == 0
-    needle = PERSON["mbox"].encode()
-    assert not [
-        key
-        for accepted in valid_memo._remembered
-        for key in accepted.keys
-        if needle in (key[0] if isinstance(key, tuple) else key)
-    ]
+    assert not remembered(PERSON["mbox"])
     assert ErasureMark.objects.exists()  # what tells the other processes
 
 

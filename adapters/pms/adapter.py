@@ -15,11 +15,12 @@ From the day the HRIS marks an employee terminated, their statements are held (r
   kind: a retry, replay or forced backfill replays the first answer, never a second event) and an
   OAuth2 client-credentials bearer token. The PMS answers with its own event id, kept with the
   delivery (``Delivery.external_id``).
-- A void retracts the event by the id the PMS gave it: ``DELETE .../learning-events/{id}``. When
-  no id is known (the original attempt timed out after the PMS had created the event), the event
-  is looked up by statement id (``GET .../learning-events?statementId=``); an event that is not
-  there (never created, already deleted) needs no retraction. ``retraction: "event"`` instead
-  records a ``retraction`` event for PMSs that keep history.
+- A void retracts every event of the statement: ``DELETE .../learning-events/{id}`` for the id
+  the PMS gave the original and for each event a look-up by statement id finds
+  (``GET .../learning-events?statementId=``): the original attempt may have timed out after the
+  PMS created the event, a repair whose answer was lost may have made another, the PMS may hold a
+  double. An event that is not there (never created, already deleted: 404) needs no retraction.
+  ``retraction: "event"`` instead records a ``retraction`` event for PMSs that keep history.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
 - A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
   events at the PMS are deleted before the corrected one is created under the repair's key.
@@ -151,10 +152,13 @@ class PMSAdapter(OAuthAdapter):
             raise AdapterError("the PMS answered the event look-up with something not JSON") from None
 
     def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
-        """The PMS's ids of the statement's event: the one it gave, else a look-up by statement."""
-        if context.original_external_id:
-            return [context.original_external_id]
-        return [str(event["id"]) for event in self._events_of(statement) if event.get("id")]
+        """The PMS's ids of every event of the statement: the one it gave the original, and every
+        one a look-up by statement finds. The id kept is not enough: a repair whose answer was
+        lost made another event under its own key, and a PMS may hold a statement twice (a
+        double an admin entered, an import); a void must leave none. The kept id goes first, so a
+        look-up that does not see it yet still deletes it."""
+        found = [str(event["id"]) for event in self._events_of(statement) if event.get("id")]
+        return list(dict.fromkeys([*filter(None, [context.original_external_id]), *found]))
 
     def event(self, statement: dict, context: DeliveryContext, *, kind: str | None = None) -> dict[str, Any]:
         event_types = {**DEFAULT_EVENT_TYPES, **self.config.get("event_types", {})}

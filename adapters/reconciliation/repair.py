@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from adapters import correlation
@@ -76,6 +77,7 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
         now = timezone.now()
         Delivery.objects.filter(pk=row.pk).update(
             status=Delivery.PENDING,
+            maybe_applied=made_maybe(),
             next_attempt_at=now,
             idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
             last_error="re-sent by reconciliation: the target's record differed",
@@ -90,12 +92,25 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
 NOT_REQUEUED = (Delivery.IN_FLIGHT, Delivery.CANCELLED)
 
 
+def made_maybe() -> Case:
+    """``maybe_applied`` for a row put back to pending: true once it was delivered. A void before
+    the repair is sent must retract what the target holds, not only cancel the repair (as a forced
+    backfill does: ``replay``); read in the UPDATE, so a row delivered meanwhile counts too."""
+    return Case(When(status=Delivery.DELIVERED, then=Value(True)), default=F("maybe_applied"))
+
+
 def _requeue(rows, reason: str, rekey: int | None = None) -> list[int]:
     """Due again now; with ``rekey`` (a run id) under a repair key of their own."""
     ids = []
     now = timezone.now()
     for row_id, key in rows.exclude(status__in=NOT_REQUEUED).values_list("id", "idempotency_key"):
-        fields = {"status": Delivery.PENDING, "next_attempt_at": now, "last_error": reason, "updated_at": now}
+        fields = {
+            "status": Delivery.PENDING,
+            "maybe_applied": made_maybe(),
+            "next_attempt_at": now,
+            "last_error": reason,
+            "updated_at": now,
+        }
         if rekey is not None:
             fields["idempotency_key"] = f"{key.split(REPAIR_KEY_MARKER)[0]}{REPAIR_KEY_MARKER}{rekey}"
         # The status condition again in the UPDATE: a worker that claimed the row meanwhile keeps it.

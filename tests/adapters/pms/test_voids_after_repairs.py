@@ -1,0 +1,84 @@
+"""A void leaves the PMS holding no event of the statement, whatever repairs and doubles came
+before it (the contract in adapters/pms/adapter.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from adapters.delivery.drain import delivery_send
+from adapters.models import Delivery, Target
+from adapters.reconciliation.run import reconcile
+from tests.adapters.helpers import COURSE, store_now, voiding
+from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then, ok
+
+pytestmark = pytest.mark.django_db
+
+
+def completion() -> dict:
+    return make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        result={"completion": True, "score": {"scaled": 0.9}},
+    )
+
+
+def window() -> dict:
+    now = timezone.now()
+    return {"since": now - timedelta(hours=1), "until": now + timedelta(minutes=1)}
+
+
+def test_a_statement_voided_while_its_reconciliation_repair_waits_is_still_retracted(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """The repair puts the delivered delivery back to pending; a void before it is drained must
+    retract what the PMS holds, not only cancel the repair as if nothing had been made."""
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    pms_target.alter_event(statement_id, score=10.0)  # an HR admin edits it: "different"
+    with django_capture_on_commit_callbacks(execute=False):  # the repair is queued, not drained yet
+        run = reconcile(target=Target.objects.get(name="pms"), repair=True, **window())
+    assert run.counts["repaired"] == 1
+    assert Delivery.objects.get(kind="deliver").status == Delivery.PENDING
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    # The statement is voided: the PMS must hold no event of it.
+    assert pms_target.events() == {}, pms_target.events()
+
+
+@pytest.mark.usefixtures("retries_far_off")
+def test_a_void_after_a_repair_whose_answer_was_lost_retracts_the_event_the_repair_made(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """The repair deleted evt_1 and created evt_2, but its answer was a 502: the delivery still
+    knows evt_1 only, and the void's retraction must find evt_2 by the statement's id."""
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    pms_target.alter_event(statement_id, score=10.0)
+    with django_capture_on_commit_callbacks(execute=False):  # the repair is queued
+        reconcile(target=Target.objects.get(name="pms"), repair=True, **window())
+    original = Delivery.objects.get(kind="deliver")
+    # The repair: look-up, DELETE of the altered event, then the POST: created, answered 502.
+    pms_target.enqueue(ok(), ok(), applied_then(502))
+    delivery_send(original.id)
+    original.refresh_from_db()
+    assert original.status == Delivery.RETRYING and original.maybe_applied
+    assert len(pms_target.events()) == 1  # the repair's event
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert Delivery.objects.get(kind="retract").status == Delivery.DELIVERED
+    assert pms_target.events() == {}, pms_target.events()
+
+
+def test_a_void_retracts_every_event_the_pms_holds_of_the_statement(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """A PMS holding the statement twice (an import, an admin's double) keeps neither after the
+    void, and reconciliation then finds it in sync: nothing left to repair."""
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    pms_target.duplicate_event(statement_id)
+    assert len(pms_target.events()) == 2
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert pms_target.events() == {}, pms_target.events()
+    with django_capture_on_commit_callbacks(execute=True):
+        found = reconcile(target=Target.objects.get(name="pms"), repair=True, **window())
+    assert found.counts["repaired"] == 0

@@ -184,7 +184,9 @@ def erase_subject(
         counts["evidence_rows"] = SkillEvidence.objects.filter(
             statement_id__in=plan.own_statements, erased_at__isnull=True
         ).update(erased_at=timezone.now())
-        counts["delivery_records_scrubbed"] = _scrub_deliveries(plan.own_statements + plan.other_statements)
+        counts["delivery_records_scrubbed"] = _scrub_deliveries(
+            plan.own_statements + plan.other_statements, subject.lookup_keys
+        )
         # A voiding statement of theirs whose target stays is kept in delete mode too (Data 2.3.2:
         # voided if and only if a voiding statement refers to it), pseudonymised and cut down to
         # what voids.
@@ -336,15 +338,19 @@ def _documents_count(subject: Subject) -> int:
     return Document.objects.filter(agent_ifi__in=sorted(subject.ifis)).count()
 
 
-def _scrub_deliveries(statement_pks: list[int]) -> int:
+def _scrub_deliveries(statement_pks: list[int], lookup_keys: frozenset[str]) -> int:
     """Personal data in delivery records of these statements: error texts, response excerpts (a
     target's answer may quote the learner), the requests recorded for failed attempts (they carry
-    the employee id), held keys (an e-mail address)."""
+    the employee id), and the person's held keys (their e-mail address). Another learner's held
+    key stays: it is how their delivery is released once they are linked (``_erase_identity``
+    cancels the person's own held deliveries)."""
     deliveries = Delivery.objects.filter(statement_id__in=statement_pks)
     Attempt.objects.filter(delivery__statement_id__in=statement_pks).update(
         error=ERASED, response_excerpt="", request=""
     )
-    return deliveries.exclude(last_error="").update(last_error=ERASED, held_key="")
+    # (Held ones keep it a moment longer: ``_erase_identity`` finds them by it to cancel them.)
+    deliveries.filter(held_key__in=sorted(lookup_keys)).exclude(status=Delivery.HELD).update(held_key="")
+    return deliveries.exclude(last_error="").update(last_error=ERASED)
 
 
 def _erase_identity(subject: Subject) -> dict[str, int]:

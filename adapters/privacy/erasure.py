@@ -272,11 +272,15 @@ def finish_erasures(*, request_ids: list[int] | None = None) -> int:
 
 def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
+    pks = request.statement_pks or []
     if notices.unsent(request):
+        if pks and _sending(pks):
+            # A delivery of theirs a worker is sending (an erasure cannot cancel it) would reach
+            # the target after the notice and leave it holding what it was told to erase.
+            return 0
         notices.notify(request)  # a target that did not take it is tried again next run
         if notices.unsent(request):
             return 0
-    pks = request.statement_pks or []
     if pks and _waiting(request, pks):
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
@@ -319,7 +323,7 @@ def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
     or stuck: held, dead, outcome unknown, which an admin must settle, by replaying or cancelling
     it), or an original delivery still being sent (its worker must not find its rows gone)."""
     rows = Delivery.objects.filter(statement_id__in=pks)
-    sending = rows.filter(status=Delivery.IN_FLIGHT).exists()
+    sending = _sending(pks)
     stuck = list(
         rows.filter(kind=RETRACT)
         .exclude(status__in=[Delivery.DELIVERED, Delivery.CANCELLED])
@@ -330,6 +334,10 @@ def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
         request.counts = {**request.counts, "retractions_waiting": waiting}
         request.save(update_fields=["counts"])
     return sending or bool(stuck)
+
+
+def _sending(pks: list[int]) -> bool:
+    return Delivery.objects.filter(statement_id__in=pks, status=Delivery.IN_FLIGHT).exists()
 
 
 def _documents_count(subject: Subject) -> int:

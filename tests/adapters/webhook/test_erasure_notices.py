@@ -1,0 +1,69 @@
+"""The ``actor.erased`` notice reaches a receiver after every delivery of the person's statements
+that was being sent when the erasure was made: the receiver is never told of the person after it
+was told to erase them."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connections
+
+from adapters.delivery import outbox
+from adapters.delivery.drain import delivery_send
+from adapters.models import Delivery, Target
+from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.subjects import subject_for
+from adapters.webhook.adapter import WebhookAdapter
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import COURSE, expand_outbox
+from tests.conftest import make_statement
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_being_sent_during_an_erasure_does_not_reach_the_receiver_after_actor_erased(
+    webhook_target, fake_env, monkeypatch
+):
+    """A worker claimed and prepared the learner's statement.stored and waits for its send slot
+    (the rate limit): the erasure cannot cancel it (in flight), so the notice waits for it."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(
+            statements=[make_statement(activity=COURSE, result={"completion": True})], credential=None
+        )
+    expand_outbox()
+    [delivery] = Delivery.objects.all()
+
+    ready, go = threading.Event(), threading.Event()
+    real_send = WebhookAdapter.send_prepared
+
+    def send_in_its_slot(self, prepared):
+        ready.set()
+        go.wait(10)  # its turn under the rate limit
+        return real_send(self, prepared)
+
+    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
+
+    def worker() -> None:
+        try:
+            delivery_send(delivery.id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    finally:
+        go.set()
+        thread.join(20)
+    finish_erasures()  # the sweep's next pass, once the send settled
+    order = [effect["event"] for effect in webhook_target.effects()]
+    assert order == ["statement.stored", "actor.erased"], order

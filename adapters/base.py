@@ -160,8 +160,9 @@ class AlertNotice:
 @dataclass(frozen=True)
 class ErasureNotice:
     """A person was erased (``adapters.privacy``): what a target told of it (``on_erasure:
-    notify``) may know of them, and nothing more: the employee id when the erasure named one,
-    else the pseudonyms their identifiers became."""
+    notify``) may know of them, and nothing more: the employee id (named by the erasure or given
+    by the identity links of the agent it names) and this target's pseudonyms of their
+    identifiers (``adapters.privacy.per_target``)."""
 
     key: str  # the idempotency key of the message: one per erasure request
     target_name: str
@@ -189,6 +190,8 @@ class Adapter:
     config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     # Adapters that can undo a delivery (on voiding) set this and implement translate_retraction.
     supports_retraction: ClassVar[bool] = False
+    # The target acts on ``actor.erased`` notices (``erasure_requests``; ``on_erasure: notify``).
+    takes_erasure_notices: ClassVar[bool] = False
     # A retraction undoes its original's effect, so it waits for the original and is dropped when
     # the original was never made. An adapter that recomputes the target's state from the live
     # evidence instead (the marketplace) sets this false: its retraction runs in every case.

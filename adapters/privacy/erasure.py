@@ -50,6 +50,7 @@ from adapters.models import (
     Target,
 )
 from adapters.privacy import notices
+from adapters.privacy.per_target import notice_blocker, notice_for, retraction_blocker
 from adapters.privacy.subjects import Subject
 from lrs.documents.services import documents_of_agents_delete
 from lrs.statements.erasure import (
@@ -134,7 +135,7 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
     targets = list(Target.objects.all())
     policies = {target.name: on_erasure(target) for target in targets}
     unable = {
-        target.name for target in targets if policies[target.name] == "retract" and not _can_retract(target)
+        target.name for target in targets if policies[target.name] == "retract" and retraction_blocker(target)
     }
     return ErasurePlan(
         own_statements=found.own,
@@ -173,7 +174,9 @@ def erase_subject(
     # could not find statements already pseudonymised). The statements are locked chunk by chunk.
     with transaction.atomic():
         retract_ids = {
-            t.id for t in Target.objects.all() if plan.policies.get(t.name) == "retract" and _can_retract(t)
+            t.id
+            for t in Target.objects.all()
+            if plan.policies.get(t.name) == "retract" and not retraction_blocker(t)
         }
         retractions = deliveries_for_voided(
             statement_pks=plan.own_statements,
@@ -223,30 +226,21 @@ def erase_subject(
     return ErasureOutcome(request, repeated=False, plan=plan)
 
 
-def _can_retract(target: Target) -> bool:
-    """Whether the target's effects can be retracted once the person is erased: a retraction that
-    must name the employee (a PMS keeping history, ``retraction: event``) cannot, since the
-    identity is gone by the time it is sent; the request says so for that target."""
-    return not (target.adapter == "pms" and target.config.get("retraction", "delete") == "event")
-
-
 def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, Any]]:
-    """Per target: its policy and how many effects it retracts; a target to notify keeps the
-    message it is owed (employee id or pseudonyms) until it took it (``notices``)."""
+    """Per target: its policy and how many effects it retracts, or why it cannot retract or be
+    told; a target to notify keeps the message it is owed until it took it (``notices``)."""
+    targets = {target.name: target for target in Target.objects.filter(name__in=list(plan.policies))}
     entries: dict[str, dict[str, Any]] = {}
     for name, policy in plan.policies.items():
         entry: dict[str, Any] = {"policy": policy, "retractions": plan.retractions.get(name, 0)}
         if policy == "retract" and name in plan.not_retractable:
             entry["retractions"] = 0
-            entry["note"] = (
-                "cannot retract (it records retraction events naming the employee): erase there too"
-            )
+            entry["note"] = retraction_blocker(targets[name])
         if policy == "notify":
-            names = sorted(pseudonym(ifi)["name"] for ifi in subject.ifis)
-            entry["notice"] = {
-                "employee_id": subject.employee_id,
-                "pseudonyms": [] if subject.employee_id else names,
-            }
+            if (blocker := notice_blocker(targets[name])) is not None:
+                entry["note"] = blocker
+            else:
+                entry["notice"] = notice_for(targets[name], subject)
         entries[name] = entry
     return entries
 

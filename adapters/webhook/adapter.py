@@ -4,8 +4,9 @@
 target's filter takes (a retry, replay or forced backfill repeats the same ``Idempotency-Key``, so
 a receiver that drops repeats applies each once), and one ``statement.voided`` event after it
 when the statement is voided, never before it; when a person is erased (``on_erasure: notify``,
-the default for webhooks), one ``actor.erased`` event naming them only by employee id (or
-pseudonyms), under one ``Idempotency-Key`` per erasure.
+the default for webhooks), one ``actor.erased`` event naming them only as ``statement.stored``
+named them here (employee id, or its pseudonym, and this target's pseudonyms of their
+identifiers), under one ``Idempotency-Key`` per erasure.
 
 Body: ``{"event": "statement.stored" | "statement.voided", "target": name, "statement": ...,
 "actor": ...}``. By default the statement is minimised to what a downstream system acts on: its
@@ -150,6 +151,7 @@ class WebhookAdapter(Adapter):
     carries_alerts = True
     description = "POST each matching statement to a URL, signed (Standard Webhooks), with an idempotency key"
     supports_retraction = True
+    takes_erasure_notices = True
     config_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "required": ["url", "secret"],
@@ -307,17 +309,21 @@ class WebhookAdapter(Adapter):
         return [self._signed(ALERT_EVENT, {"event": ALERT_EVENT, "alert": alert}, notice.key)]
 
     def erasure_requests(self, notice: ErasureNotice) -> list[OutboundRequest]:
-        """``actor.erased``: the person by employee id (a pseudonym of it with ``pseudonymise``),
-        or, erased by agent, by the pseudonyms their identifiers became; nothing else of them."""
+        """``actor.erased``: the person as ``statement.stored`` named them here, by every name it
+        may have used: ``employeeId`` (``pseudonym``, a pseudonym of it, with ``pseudonymise``)
+        when an employee is known, and ``pseudonyms``, this target's pseudonyms of their
+        identifiers (how their statements made before a link, or under ``pseudonymise``, named
+        them); nothing else of them."""
         context = DeliveryContext(target_name=notice.target_name, kind="erasure", idempotency_key=notice.key)
+        person: dict[str, Any] = {}
         if notice.employee_id:
-            person: dict[str, Any] = (
+            person = (
                 {"pseudonym": self.pseudonym(notice.employee_id, context, remember=False)}
                 if self.pseudonymised
                 else {"employeeId": notice.employee_id}
             )
-        else:
-            person = {"pseudonyms": list(notice.pseudonyms)}
+        if notice.pseudonyms:
+            person["pseudonyms"] = list(notice.pseudonyms)
         payload = {"event": ERASED_EVENT, "actor": person, "erasedAt": notice.erased_at}
         return [self._signed(ERASED_EVENT, payload, notice.key)]
 

@@ -26,9 +26,16 @@ ALERT_EVENT = (
     "lrs.alert"  # to an alert target: {"event", "alert": {rule, target, state, value, threshold, text, link}}
 )
 ALERT_FIELDS = frozenset({"rule", "target", "state", "value", "threshold", "text", "link"})
-# A person was erased: {"event", "actor": {"employeeId"} | {"pseudonym"} | {"pseudonyms": [...]}, "erasedAt"}
+# A person was erased: {"event", "actor", "erasedAt"}; the actor by "employeeId" or "pseudonym" (one
+# of them at most) and/or "pseudonyms": [...], nothing else.
 ERASED_EVENT = "actor.erased"
-ERASED_ACTOR_FORMS = ({"employeeId"}, {"pseudonym"}, {"pseudonyms"})
+ERASED_ACTOR_FORMS = (
+    {"employeeId"},
+    {"pseudonym"},
+    {"pseudonyms"},
+    {"employeeId", "pseudonyms"},
+    {"pseudonym", "pseudonyms"},
+)
 STANDARD, LRS_V1 = "standard", "lrs-v1"  # a target's "signature"
 SCHEMES = (STANDARD, LRS_V1)
 SIGNATURE_HEADER = "X-LRS-Signature"  # lrs-v1
@@ -179,7 +186,7 @@ def _check_payload(payload: Any) -> str | None:
         if set(payload) != {"event", "actor", "erasedAt"} or not isinstance(actor, dict):
             return "actor.erased must be exactly {event, actor, erasedAt}"
         if set(actor) not in ERASED_ACTOR_FORMS:
-            return "an erased actor is named only by employeeId, pseudonym or pseudonyms"
+            return "an erased actor is named only by employeeId or pseudonym, and pseudonyms"
         return None
     if payload.get("event") not in EVENTS:
         return f"event must be one of {sorted(EVENTS)}"

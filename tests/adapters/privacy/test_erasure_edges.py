@@ -1,7 +1,8 @@
 """Erasure's edges: every spelling of an employee's address the store holds is erased; a leaver
 the feed unlinked can still be erased; an erasure that fails half-way leaves nothing changed; a
 retraction that cannot be made keeps the statements (never deleted behind it); a PMS that
-records retraction events is reported as not retractable rather than silently skipped."""
+records retraction events, or a chat target told to retract or notify, is reported as such rather
+than silently skipped or counted as done."""
 
 from __future__ import annotations
 
@@ -108,3 +109,25 @@ def test_a_pms_recording_retraction_events_is_reported_not_retractable(
     assert not Delivery.objects.filter(kind="retract").exists()
     assert outcome.request.status == ErasureRequest.DONE
     assert "learner@example.com" not in json.dumps(outcome.request.targets)
+
+
+@pytest.mark.parametrize(
+    ("policy", "said"), [("retract", "cannot retract"), ("notify", "takes no erasure notice")]
+)
+def test_a_chat_target_told_to_retract_or_notify_is_reported_unable_not_done(
+    slack_target, django_capture_on_commit_callbacks, policy, said
+):
+    """Slack's announcement stays (this LRS removes no message), so the request must not count a
+    retraction or a notice there: it says so, for an admin to erase there by hand."""
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "on_erasure": policy})
+    statement = completion()
+    statement["actor"]["name"] = "Alice Example"
+    store_now(django_capture_on_commit_callbacks, statement)
+    assert any("Alice Example" in message["text"] for message in slack_target.messages())
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    entry = outcome.request.targets["slack"]
+    assert entry["retractions"] == 0 and said in entry["note"] and "notice" not in entry
+    assert "notified" not in entry and not Delivery.objects.filter(kind="retract").exists()
+    assert outcome.request.status == ErasureRequest.DONE

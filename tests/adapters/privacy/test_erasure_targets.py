@@ -127,9 +127,11 @@ def test_a_webhook_gets_one_actor_erased_event_naming_only_the_employee(
     assert finish_erasures() == 1
     finish_erasures()
     erased = [effect for effect in webhook_target.effects() if effect["event"] == "actor.erased"]
-    assert erased == [
-        {"event": "actor.erased", "actor": {"employeeId": "E100"}, "erasedAt": erased[0]["erasedAt"]}
+    assert [(effect["actor"]["employeeId"], set(effect)) for effect in erased] == [
+        ("E100", {"event", "actor", "erasedAt"})
     ]
+    # Besides the employee id, only this target's pseudonyms of their identifiers.
+    assert all(name.startswith("p-") for name in erased[0]["actor"]["pseudonyms"])
     request.refresh_from_db()
     assert request.status == ErasureRequest.DONE and "notice" not in request.targets["hook"]
     assert "learner@example.com" not in json.dumps(request.targets) + json.dumps(request.counts)

@@ -1,6 +1,6 @@
-"""The ``actor.erased`` notice reaches a receiver after every delivery of the person's statements
-that was being sent when the erasure was made: the receiver is never told of the person after it
-was told to erase them."""
+"""The ``actor.erased`` notice names the person as the receiver was told of them, and reaches it
+after every delivery of the person's statements that was being sent when the erasure was made: the
+receiver is never told of the person after it was told to erase them."""
 
 from __future__ import annotations
 
@@ -16,8 +16,60 @@ from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox
+from tests.adapters.helpers import COURSE, expand_outbox, store_now
 from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hook(webhook_target, monkeypatch):
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    return webhook_target
+
+
+def erase_agent(capture, email: str) -> None:
+    agent = {"objectType": "Agent", "mbox": f"mailto:{email}"}
+    with capture(execute=True):
+        erase_subject(subject_for(agent=agent), mode="delete", requested_by="dpo")
+    finish_erasures()
+
+
+def test_an_unlinked_learner_erased_by_agent_is_named_by_the_pseudonym_the_receiver_holds(
+    hook, django_capture_on_commit_callbacks
+):
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="nobody@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    held = stored["actor"]  # {"pseudonym": "p-..."}: how the receiver knows this learner
+    assert set(held) == {"pseudonym"}
+    erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    # The receiver can act on the notice only if it names the learner as it was told of them.
+    assert held["pseudonym"] in erased["actor"].get("pseudonyms", []), (held, erased)
+
+
+def test_a_linked_learner_erased_by_agent_is_named_by_the_employee_id_the_receiver_holds(
+    hook, fake_env, django_capture_on_commit_callbacks
+):
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    assert stored["actor"] == {"employeeId": "E100"}
+    erase_agent(django_capture_on_commit_callbacks, "learner@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    # And by the pseudonym its statements had before the link, were there any; no address.
+    assert erased["actor"]["employeeId"] == "E100", erased
+    assert "@" not in str(erased) and all(name.startswith("p-") for name in erased["actor"]["pseudonyms"])
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,56 @@
+"""What an erasure does at each target: whether the person's effects can be retracted there, and
+the ``actor.erased`` notice a target told of erasures (``on_erasure: notify``) is owed.
+
+A notice names the person as that target was told of them, or it names no one the target holds:
+the employee id (when the erasure names one, or the identity links of the agent it names give
+one), and the target's own keyed pseudonyms of each of the person's identifiers (what a webhook
+sent for statements of theirs made before they were linked, or under ``pseudonymise``). Only
+pseudonyms are kept on the request until the notice is taken, never the identifiers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adapters.base import DeliveryContext
+from adapters.models import Target
+from adapters.privacy.subjects import Subject
+from adapters.registry import adapter_class, adapter_for
+from adapters.secrets import SecretUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def retraction_blocker(target: Target) -> str | None:
+    """Why the target's effects cannot be retracted once the person is erased; None when they
+    can. The request records it for that target, so an admin erases there by hand."""
+    if not adapter_class(target.adapter).supports_retraction:
+        # Slack and Teams: this LRS never removes what it posted (nor on a void).
+        return "cannot retract (this LRS does not remove what it sent there): erase there too"
+    if target.adapter == "pms" and target.config.get("retraction", "delete") == "event":
+        # A retraction event names the employee, whose identity is gone by the time it is sent.
+        return "cannot retract (it records retraction events naming the employee): erase there too"
+    return None
+
+
+def notice_blocker(target: Target) -> str | None:
+    """Why the target cannot be told of the erasure; None when it takes a notice."""
+    if not adapter_class(target.adapter).takes_erasure_notices:
+        return "takes no erasure notice: erase there too"
+    return None
+
+
+def notice_for(target: Target, subject: Subject) -> dict[str, Any]:
+    """The names the target's notice carries (see the module docstring)."""
+    employee_ids = sorted({link.employee_id for link in subject.links})
+    employee_id = subject.employee_id or (employee_ids[0] if len(employee_ids) == 1 else "")
+    context = DeliveryContext(target_name=target.name, kind="erasure", idempotency_key="")
+    try:
+        adapter = adapter_for(target.adapter, target.config)
+        pseudonyms = sorted({adapter.pseudonym(ifi, context, remember=False) for ifi in subject.ifis})
+    except SecretUnavailable as exc:
+        # Its pseudonym key is missing now: the employee id alone, and the admin is told.
+        logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)
+        pseudonyms = []
+    return {"employee_id": employee_id, "pseudonyms": pseudonyms}

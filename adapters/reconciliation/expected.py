@@ -2,7 +2,8 @@
 read one page at a time through the statement query layer, each with what the target should
 hold for it (read-back adapters), whether our deliveries say it was delivered, or why it is
 legitimately held back (the adapter's ``resolve`` holds it: an unmapped learner; or its delivery
-was cancelled on purpose)."""
+was cancelled on purpose). And, for a target that cannot be read back, the voided statements our
+own deliveries say it still holds: made, and their retraction never landed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from adapters.base import DELIVER, Adapter, DeliveryContext, DeliveryHeld
+from django.db.models import Q
+
+from adapters.base import DELIVER, RETRACT, Adapter, DeliveryContext, DeliveryHeld
 from adapters.delivery.outbox import idempotency_key
 from adapters.delivery.replay import pages_taken
 from adapters.models import Delivery, Target
@@ -95,3 +98,26 @@ def _expected(
         else None
     )
     return Expected(**facts, content=content)
+
+
+def unretracted(target: Target, since: datetime, until: datetime) -> Iterator[tuple[str, int]]:
+    """Statements stored in the window and voided since, whose delivery to the target was made
+    (or may have been) and whose retraction has not landed. What a
+    target that cannot be read back still holds beyond what it should (its retraction, or a
+    retraction event, is owed); a target that never retracts (chat) is not asked. ``(statement
+    id, pk)``."""
+    retracted = Delivery.objects.filter(target=target, kind=RETRACT, status=Delivery.DELIVERED)
+    made = (
+        Delivery.objects.filter(
+            target=target,
+            kind=DELIVER,
+            statement__voided=True,
+            statement__stored__gt=since,
+            statement__stored__lte=until,
+        )
+        .filter(Q(status=Delivery.DELIVERED) | Q(maybe_applied=True))
+        .exclude(statement_id__in=retracted.values("statement_id"))
+        .order_by("statement_id")
+    )
+    for statement_uuid, pk in made.values_list("statement_uuid", "statement_id"):
+        yield str(statement_uuid), pk

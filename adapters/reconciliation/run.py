@@ -24,7 +24,7 @@ from django.utils import timezone
 from adapters.base import Adapter
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.drill import mismatched_keys
-from adapters.reconciliation.expected import Expected, expected_records, stored_day
+from adapters.reconciliation.expected import Expected, expected_records, stored_day, unretracted
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
 from adapters.registry import adapter_for
@@ -182,8 +182,13 @@ def compare(
         for day in days
     ]
     if not read_back:
-        counts["missing"] = len(undelivered)
-        return Comparison(counts, buckets, undelivered)
+        # Our own deliveries are all there is to go by: made but voided, and not retracted yet.
+        extra = [
+            Mismatch("extra", key, pk)
+            for key, pk in (unretracted(target, since, until) if adapter.supports_retraction else ())
+        ]
+        counts["missing"], counts["extra"] = len(undelivered), len(extra)
+        return Comparison(counts, buckets, undelivered + extra)
     mismatches = _drill_down(target, adapter, since, until, mismatched)
     for mismatch in mismatches:
         counts[mismatch.kind] += 1

@@ -9,7 +9,10 @@ sent), the activity's id and name, the 0-100 score beside the original scale (ra
 the statement's timestamp in UTC, and the employee's manager id when the HRIS feed gives one
 (``managerId``, for routing to the right review). Nothing else about the learner leaves the LRS.
 From the day the HRIS marks an employee terminated, their statements are held (reason
-"terminated"), not sent, unless the target sets ``include_terminated``.
+"terminated"), not sent, unless the target sets ``include_terminated``. "Stored" means stored
+once: retention ages statements out of the LRS, not out of the PMS (README, "Retention"), so an
+event stays after its statement is deleted by retention, and a void arriving after that reaches
+no event; an erasure removes a person's events.
 
 - ``POST {base_url}/api/v1/learning-events`` with an ``Idempotency-Key`` (statement id + target +
   kind: a retry, replay or forced backfill replays the first answer, never a second event) and an

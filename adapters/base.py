@@ -246,6 +246,13 @@ class Adapter:
         return True
 
     @classmethod
+    def requests_per_send(cls, config: dict[str, Any]) -> int:
+        """How many requests one send to a target so configured may make at most, each up to its
+        timeout (a claim lasts long enough for them: ``delivery.drain.claim_seconds``); 2, the
+        default: the request and a token fetch."""
+        return 2
+
+    @classmethod
     def items_per_request(cls, config: dict[str, Any]) -> int:
         """How many deliveries one request to a target so configured may carry (``send_together``,
         for targets whose API takes arrays); 1, the default: a request of its own for each."""

@@ -47,20 +47,26 @@ WAITING: Literal["waiting"] = "waiting"
 def claim_seconds(target: Target, size: int, requests: int | None = None) -> int:
     """How long a claimed batch is ours (no other worker re-runs it meanwhile): at least
     ``LRS_DELIVERY_CLAIM_SECONDS``, and longer than sending the batch can take (rounds of
-    ``pacing.sends_per_drain`` sends, each of up to two requests of the target's timeout, no
-    faster than its rate limit, whose schedule may be booked ``pacing.HORIZON_SECONDS`` ahead)."""
+    ``pacing.sends_per_drain`` sends, each of up to ``requests_per_send`` requests of the target's
+    timeout, no faster than its rate limit, whose schedule may be booked
+    ``pacing.HORIZON_SECONDS`` ahead). A claim that ran out while a send was still being made
+    would let the sweep hand the delivery to another worker, which could make it a second time."""
     timeout = batch.request_timeout(target)
     if requests is None:  # a batched target's arrays carry several (``arrays.requests_needed``)
         requests = math.ceil(size / _per_request(target))
     rounds = math.ceil(requests / pacing.sends_per_drain(target))
     spaced = requests * pacing.spacing(target) + pacing.HORIZON_SECONDS
-    return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * 2 + spaced))
+    per_send = adapter_class(target.adapter).requests_per_send(_config(target))
+    return max(settings.LRS_DELIVERY_CLAIM_SECONDS, math.ceil(rounds * timeout * per_send + spaced))
+
+
+def _config(target: Target) -> dict:
+    return target.config if isinstance(target.config, dict) else {}
 
 
 def _per_request(target: Target) -> int:
     """Deliveries one request to the target may carry (a webhook's ``batch_size``)."""
-    config = target.config if isinstance(target.config, dict) else {}
-    return adapter_class(target.adapter).items_per_request(config)
+    return adapter_class(target.adapter).items_per_request(_config(target))
 
 
 def claim_due(target: Target, limit: int, *, probe: bool = False) -> list[Delivery]:

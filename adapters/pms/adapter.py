@@ -116,6 +116,11 @@ class PMSAdapter(OAuthAdapter):
         }
     )
 
+    @classmethod
+    def requests_per_send(cls, config: dict[str, Any]) -> int:
+        """The token, a look-up by statement (a retraction, a repair), then the DELETE or POST."""
+        return 3
+
     def _url(self, path: str) -> str:
         return self.config["base_url"].rstrip("/") + path
 

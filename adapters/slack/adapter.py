@@ -159,6 +159,12 @@ class SlackAdapter(Adapter):
                 return rule["channel"]
         return self.config["default_channel"]
 
+    @classmethod
+    def requests_per_send(cls, config: dict[str, Any]) -> int:
+        """A bot's retry looks before it posts: the learner's user (direct messages), their
+        conversation, a page of the channel's history, then the post; and a page of channels."""
+        return 5 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
+
     def may_resend_unknown_outcome(self) -> bool:
         # A bot can look its message up before posting again; an incoming webhook cannot.
         return self.config.get("mode") == "bot"

@@ -9,9 +9,7 @@ the target's breaker, and the wake-ups for retries.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +23,7 @@ from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import arrays, pacing, queue
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops import instruments
+from adapters.redaction import REDACTED, readable_body, redacted_pairs
 from adapters.rules.retry import RetryPolicy, decide
 from adapters.secrets import resolved_values
 from lrs.statements.bulk import insert_tuples
@@ -242,33 +241,18 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
-REDACTED = "[redacted]"
-_SECRET_NAME = re.compile(
-    r"auth|sign|secret|token|(?<!idempotency.)key|password|cookie|session|code", re.IGNORECASE
-)
-
-
 def request_summary(requests: list[OutboundRequest]) -> str:
     """What was sent, for an operator: method and URL (secret query values redacted), headers
-    (authorization, signatures, keys and tokens redacted), the body cut to ``EXCERPT_CHARS``;
-    any resolved secret value left anywhere (a webhook URL, a body) is redacted too."""
+    (authorization, signatures, keys and tokens redacted), the body cut to ``EXCERPT_CHARS`` (JSON
+    and form fields named like secrets redacted: ``adapters.redaction``); any resolved secret
+    value left anywhere (a webhook URL, a body) is redacted too."""
     parts = []
     for request in requests:
         url = urlsplit(request.url)
-        query = urlencode(
-            [(name, REDACTED if _SECRET_NAME.search(name) else value) for name, value in parse_qsl(url.query)]
-        )
+        query = urlencode(redacted_pairs(parse_qsl(url.query)))
         lines = [f"{request.method} {urlunsplit(url._replace(query=query))}"]
-        lines += [
-            f"{name}: {REDACTED if _SECRET_NAME.search(name) else value}"
-            for name, value in request.headers.items()
-        ]
-        if request.json is not None:
-            body = orjson.dumps(request.json, option=orjson.OPT_INDENT_2).decode()
-        else:
-            body = (request.body or b"").decode("utf-8", errors="replace")
-            with contextlib.suppress(orjson.JSONDecodeError):  # a JSON body reads better indented
-                body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode() if body else ""
+        lines += [f"{name}: {value}" for name, value in redacted_pairs(request.headers.items())]
+        body = readable_body(request)
         if body:
             lines += ["", body[:EXCERPT_CHARS] + (" [...]" if len(body) > EXCERPT_CHARS else "")]
         parts.append("\n".join(lines))

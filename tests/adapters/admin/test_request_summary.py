@@ -49,3 +49,32 @@ def test_long_bodies_are_cut_at_the_excerpt_length():
     summary = request_summary([OutboundRequest("POST", "https://x.example.com", body=b"a" * 10_000)])
     assert summary.count("a") <= EXCERPT_CHARS + 10
     assert summary.endswith("[...]")
+
+
+def test_secret_fields_of_form_and_json_bodies_are_redacted_at_any_depth():
+    """A value no configured secret names (a rotated refresh token, a token in an answer sent on)
+    is still redacted when its field's name looks secret."""
+    summary = request_summary(
+        [
+            OutboundRequest(
+                "POST",
+                "https://login.example.com/token",
+                body=b"grant_type=refresh_token&refresh_token=rt-rotated&client_id=app-1",
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            ),
+            OutboundRequest(
+                "POST",
+                "https://api.example.com/events",
+                json={
+                    "employee": "E100",
+                    "auth": {"api_key": "k-1", "password": "pw-1"},
+                    "items": [{"token": "t-1"}],
+                },
+            ),
+            OutboundRequest("POST", "https://api.example.com/raw", body=b'{"client_secret": "s-1"}'),
+        ]
+    )
+    for secret in ("rt-rotated", "k-1", "pw-1", "t-1", "s-1"):
+        assert secret not in summary, summary
+    assert f"refresh_token={REDACTED}" in summary and "client_id=app-1" in summary
+    assert '"employee": "E100"' in summary

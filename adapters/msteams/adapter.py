@@ -45,7 +45,7 @@ from adapters.base import (
 )
 from adapters.http import send as http_send
 from adapters.identity.resolution import employee_email, employee_for_actor, prefetched
-from adapters.msteams.token_store import token_get, token_put
+from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.redaction import REDACTED
 from adapters.rules.emails import email_from_actor
@@ -228,14 +228,23 @@ class TeamsAdapter(OAuthAdapter):
 
     @property
     def _store_key(self) -> str:
-        raw = f"{self.token_url}|{self.config['client_id']}|{self.config.get('team_id')}"
+        """Where this target's rotated refresh token is kept and its access token cached: one
+        place per channel and per configured refresh token (by its SHA-256), so two targets of one
+        team each post as the user who consented for it, and once an admin configures a new
+        refresh token (consent given again) a token rotated from the former one is never read."""
+        # The key was ``token_url|client_id|team_id`` before: a token stored under it is no longer
+        # read, so each target's first refresh after the upgrade is made from its configured token.
+        origin = hashlib.sha256(self.secrets["refresh_token"].encode()).hexdigest()
+        channel = f"{self.config.get('team_id')}|{self.config.get('channel_id')}"
+        raw = f"{self.token_url}|{self.config['client_id']}|{channel}|{origin}"
         return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def _delegated_token(self, *, refresh: bool) -> str:
         cache_key = "lrs:msgraph-delegated:" + self._store_key
         if not refresh and (cached := cache.get(cache_key)):
             return cached
-        refresh_token = token_get(self._store_key) or self.secrets["refresh_token"]
+        stored = token_get(self._store_key)
+        refresh_token = stored or self.secrets["refresh_token"]
         form = {
             "grant_type": "refresh_token",
             "client_id": self.config["client_id"],
@@ -261,6 +270,9 @@ class TeamsAdapter(OAuthAdapter):
             if error.status_code in (400, 401):
                 # invalid_grant: the refresh token was revoked or expired; an admin must consent again.
                 error.permanent = True
+                if stored and "invalid_grant" in error.response_body:
+                    # Not kept to be tried again: the configured token is tried next.
+                    token_forget(self._store_key, stored)
                 error.message = f"refreshing the delegated Graph token failed: {error.response_body[:200]}"
             raise
         token = json.loads(result.body)

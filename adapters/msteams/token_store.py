@@ -2,7 +2,8 @@
 
 A delegated Microsoft Graph refresh token is replaced by a new one each time it is
 used; the first comes from a secret reference in the target configuration, later
-ones are kept here, never in plain text.
+ones are kept here, never in plain text, under a key naming the target's channel and
+configured token (``TeamsAdapter._store_key``), until the identity platform refuses one.
 """
 
 from __future__ import annotations
@@ -34,3 +35,10 @@ def token_get(key: str) -> str | None:
 def token_put(key: str, value: str) -> None:
     ciphertext = _fernet().encrypt(value.encode()).decode()
     StoredToken.objects.update_or_create(key=key, defaults={"ciphertext": ciphertext})
+
+
+def token_forget(key: str, value: str) -> None:
+    """Drop the token stored under ``key`` if it still is ``value`` (one refused as revoked or
+    expired), not a newer one another process stored meanwhile."""
+    if token_get(key) == value:
+        StoredToken.objects.filter(key=key).delete()

@@ -4,7 +4,8 @@ Shared by the Slack and Teams adapters. A chat channel is a wide audience, so ou
 private by default (data minimisation): only completions and passes are announced
 (:func:`announcement`); a failed result, a score below the target's ``min_score``, or a bare
 score is never posted to a channel (a target may opt in to telling the learner directly), and
-the score itself is left out unless ``include_score`` is on.
+the score itself is left out unless ``include_score`` is on. The learner is named by the
+actor's ``name`` alone (:func:`learner_name`), never by an identifier such as an e-mail address.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from adapters.rules.competencies import is_failed
-from adapters.rules.normalise import activity_name, actor_display, learning_completed, score_0_100
+from adapters.rules.normalise import activity_name, learning_completed, score_0_100
 
 Outcome = Literal["success", "failure", "score"]
 
@@ -25,6 +26,18 @@ VERB_PHRASES = {
     ADL + "mastered": "mastered",
     ADL + "scored": "was scored on",
 }
+
+
+NO_NAME = "A learner"
+
+
+def learner_name(statement: dict) -> str:
+    """What a chat notification calls the learner: the actor's ``name``, else "A learner". Never
+    an identifier (``actor_display`` falls back to the e-mail address, the account name or the
+    OpenID): a channel is a wide audience, and an actor without a name is common from an LMS."""
+    actor = statement.get("actor")
+    name = actor.get("name") if isinstance(actor, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() else NO_NAME
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ def notification_for(statement: dict, *, preferred_languages: list[str], include
     if phrase is None:
         phrase = "completed" if result.get("completion") is True else "was scored on"
     return Notification(
-        learner=actor_display(statement) or "A learner",
+        learner=learner_name(statement),
         phrase=phrase,
         activity=activity_name({**statement, "object": obj}, preferred_languages),
         activity_id=obj.get("id", ""),

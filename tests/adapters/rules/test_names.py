@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.rules.normalise import activity_name, actor_display, display_name
+from adapters.rules.notifications import learner_name
 from tests.adapters.rules.statements import COURSE, activity, make_statement
 
 NAMES = {"en-GB": "Fire safety", "de-DE": "Brandschutz", "fr": "Sécurité incendie", "ja": "防火安全"}
@@ -165,3 +166,18 @@ def test_anonymous_group_shows_its_members() -> None:
 def test_actor_display_of_a_missing_actor_is_empty() -> None:
     assert actor_display(make_statement(actor=None)) == ""
     assert actor_display(make_statement(actor={"objectType": "Group"})) == ""
+
+
+@pytest.mark.parametrize(
+    "actor",
+    [
+        {"mbox": "mailto:jane@example.com"},
+        {"name": " ", "mbox": "mailto:jane@example.com"},
+        {"account": {"homePage": "https://hr.example.com", "name": "E-1234"}},
+        {"openid": "https://id.example.com/jane"},
+    ],
+    ids=["mbox", "blank name", "account", "openid"],
+)
+def test_a_chat_names_a_learner_without_a_name_a_learner_never_by_identifier(actor) -> None:
+    assert learner_name(make_statement(actor=actor)) == "A learner"
+    assert learner_name(make_statement()) == "Jane Doe"

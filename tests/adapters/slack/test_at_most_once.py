@@ -1,5 +1,5 @@
-"""Slack: at most one message per delivery, in effect, and outcomes private by default (the
-adapter's contract, adapters/slack/adapter.py)."""
+"""Slack: at most one message per delivery, in effect, outcomes private by default, and the
+learner named by name only (the adapter's contract, adapters/slack/adapter.py)."""
 
 from __future__ import annotations
 
@@ -102,3 +102,18 @@ def test_a_completion_scored_below_min_score_is_not_announced(
     )
     store_now(django_capture_on_commit_callbacks, low, high)
     assert len(slack_target.messages("#learning")) == 1
+
+
+def test_a_learner_without_a_name_is_not_announced_by_e_mail_address(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """An actor with an mbox and no name (common from an LMS): the channel, a wide audience, is
+    told "A learner", not the learner's e-mail address."""
+    statement = make_statement(
+        actor_email="alice.example@corp.example", activity=COURSE, result={"completion": True}
+    )
+    del statement["actor"]["name"]
+    store_now(django_capture_on_commit_callbacks, statement)
+    [message] = slack_target.messages("#learning")
+    assert "alice.example@corp.example" not in message["text"], message["text"]
+    assert message["text"].startswith("A learner completed")

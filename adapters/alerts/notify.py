@@ -32,26 +32,55 @@ def admin_link(target_id: int) -> str:
 
 
 def send_unsent() -> int:
-    """Send the queued transitions; how many messages went out."""
+    """Send the queued transitions; how many messages went out.
+
+    Each transition's attempt is counted (committed) before it is sent, and each receiver's
+    outcome is committed on its own, under the alert's lock, as soon as it is known: a receiver
+    failing, however oddly, neither undoes what the others took nor has it sent to them again,
+    and two evaluations at once do not both send a transition to the same receiver."""
     receivers = alert_targets()
     if not receivers:  # kept until an alert target is configured
         return 0
+    names = {receiver.name for receiver in receivers}
     sent = 0
     for alert_id in Alert.objects.exclude(unsent=[]).values_list("id", flat=True):
-        with transaction.atomic():
-            alert = Alert.objects.select_for_update().select_related("target").get(id=alert_id)
-            remaining = []
-            for transition in alert.unsent:
-                sent += _send(alert, transition, receivers)
-                if {t.name for t in receivers} - set(transition["sent_to"]):
-                    remaining.append(transition)
-            alert.unsent = remaining
-            alert.messages = alert.messages[-MESSAGES_KEPT:]
-            alert.save(update_fields=["unsent", "messages"])
+        for key in _count_attempt(alert_id):
+            for receiver in receivers:
+                sent += _send_to(alert_id, key, receiver, names)
     return sent
 
 
-def _send(alert: Alert, transition: dict, receivers: list[Target]) -> int:
+def _count_attempt(alert_id: int) -> list[str]:
+    """Count one more attempt of each unsent transition of the alert; their keys."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(id=alert_id)
+        for transition in alert.unsent:
+            transition["attempts"] += 1
+        alert.save(update_fields=["unsent"])
+        return [transition["key"] for transition in alert.unsent]
+
+
+def _send_to(alert_id: int, key: str, receiver: Target, names: set[str]) -> int:
+    """Send the transition ``key`` to ``receiver`` unless it took it already, and record the
+    outcome; 1 if it took it now. The transition leaves ``unsent`` once every receiver took it."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().select_related("target").get(id=alert_id)
+        transition = next((t for t in alert.unsent if t["key"] == key), None)
+        if transition is None or receiver.name in transition["sent_to"]:
+            return 0  # taken meanwhile (another evaluation sent it)
+        record = _send(alert, transition, receiver)
+        took = "status" in record
+        if took:
+            transition["sent_to"].append(receiver.name)
+        alert.unsent = [t for t in alert.unsent if names - set(t["sent_to"])]
+        alert.messages = [*alert.messages, record][-MESSAGES_KEPT:]
+        alert.save(update_fields=["unsent", "messages"])
+    return int(took)
+
+
+def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
+    """Send the transition to one receiver; the record of the attempt (``status`` when it took
+    it, else ``error``). Any exception is this receiver's failure, not the evaluation's."""
     notice = AlertNotice(
         rule=alert.rule,
         target_name=alert.target.name,
@@ -62,27 +91,23 @@ def _send(alert: Alert, transition: dict, receivers: list[Target]) -> int:
         link=admin_link(alert.target_id),
         key=transition["key"],
     )
-    transition["attempts"] += 1
-    sent = 0
-    for receiver in receivers:
-        if receiver.name in transition["sent_to"]:
-            continue
-        record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
-        try:
-            adapter = adapter_for(receiver.adapter, receiver.config)
-            context = DeliveryContext(
-                target_name=receiver.name,
-                kind="alert",
-                idempotency_key=notice.key,
-                attempt=transition["attempts"],
-            )
-            for request in adapter.alert_requests(notice):
-                result = adapter.send(request, context)
-            record["status"] = result.status_code
-            transition["sent_to"].append(receiver.name)
-            sent += 1
-        except (AdapterError, SecretUnavailable, NotImplementedError) as exc:
-            record["error"] = f"{type(exc).__name__}: {exc}"
-            logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
-        alert.messages = [*alert.messages, record]
-    return sent
+    record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
+    try:
+        adapter = adapter_for(receiver.adapter, receiver.config)
+        context = DeliveryContext(
+            target_name=receiver.name,
+            kind="alert",
+            idempotency_key=notice.key,
+            attempt=transition["attempts"],
+        )
+        for request in adapter.alert_requests(notice):
+            result = adapter.send(request, context)
+        record["status"] = result.status_code
+    except (AdapterError, SecretUnavailable, NotImplementedError) as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
+    except Exception as exc:  # a bug, or an answer no adapter expected (a token that is not JSON)
+        # Its type only: an unexpected exception's text may quote what was sent or received.
+        record["error"] = f"unexpected error: {type(exc).__name__}"
+        logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
+    return record

@@ -1,6 +1,7 @@
 """Alerts (adapters/alerts): dead letters above the threshold give exactly one message at the
 alert target (the fake Slack) and, once they clear, one recovery; a flapping figure does not
-storm; a failed send is recorded and retried at the next evaluation; each rule reads its figure."""
+storm; a failed send is recorded and retried at the next evaluation, to the targets that did not
+take it only; each rule reads its figure."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import responses
 from django.utils import timezone
 
 from adapters.alerts.evaluate import evaluate
+from adapters.alerts.notify import alert_targets
 from adapters.alerts.rules import RULES_BY_NAME
 from adapters.models import Alert, Delivery, ReconciliationRun, Target
 from tests.adapters.helpers import store_now
 from tests.conftest import HOOK, make_statement
+from tests.targets.behaviours import status
 
 pytestmark = pytest.mark.django_db
 
@@ -236,6 +239,45 @@ def test_a_teams_channel_alert_target_posts_to_its_channel(
     [message] = graph_server.channel_messages()
     assert message["channel"] == "19:ops@thread.tacv2"
     assert "dead letters in the last hour for target hook is 2" in message["body"]["content"]
+
+
+def test_one_alert_target_failing_oddly_does_not_repost_the_alert_to_the_others(
+    ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Two alert targets: Slack (#ops) first, then a Teams channel. The identity platform answers
+    the Teams token request, three evaluations in a row, with a 200 that is not JSON (a proxy's
+    page): Teams' failure is recorded, the evaluations go on, and Slack, which took the alert at
+    the first, holds it once; Teams takes it once the token endpoint is back."""
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    Target.objects.create(
+        name="teams-ops",
+        adapter="msteams",
+        receives=Target.RECEIVES_ALERTS,
+        config={
+            "mode": "channel_message",
+            "tenant_id": graph_server.tenant_id,
+            "client_id": graph_server.client_id,
+            "client_secret": {"env": "GRAPH_SECRET"},
+            "refresh_token": {"env": "GRAPH_REFRESH"},
+            "login_base": graph_server.url,
+            "graph_base": graph_server.url,
+            "team_id": "team-1",
+            "channel_id": "19:ops@thread.tacv2",
+        },
+    )
+    assert [t.name for t in alert_targets()] == ["slack", "teams-ops"]  # by name: Slack first
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    odd = status(200, {"Content-Type": "text/html"}, b"<html>proxy</html>")
+    graph_server.enqueue_token(odd, odd, odd)
+    for _ in range(3):
+        evaluate(rules=only("dead_letters"))
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    [transition] = alert.unsent
+    assert transition["sent_to"] == ["slack"] and transition["attempts"] == 3
+    assert alert.messages[-1]["error"] == "unexpected error: JSONDecodeError"
+    evaluate(rules=only("dead_letters"))  # the token endpoint is back
+    assert len(graph_server.channel_messages()) == 1
+    assert len(ops_channel.messages("#ops")) == 1, [m["text"] for m in ops_channel.messages("#ops")]
 
 
 def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_commit_callbacks):

@@ -16,8 +16,11 @@ import orjson
 from adapters.outbound import OutboundRequest
 
 REDACTED = "[redacted]"
+# An idempotency key (``Idempotency-Key``, a batch item's ``idempotencyKey``) is no secret: an
+# operator matches attempts and receivers' logs by it.
 SECRET_NAME = re.compile(
-    r"auth|sign|secret|token|(?<!idempotency.)key|password|cookie|session|code", re.IGNORECASE
+    r"auth|sign|secret|token|(?<!idempotency.)(?<!idempotency)key|password|cookie|session|code",
+    re.IGNORECASE,
 )
 FORM_TYPE = "application/x-www-form-urlencoded"
 

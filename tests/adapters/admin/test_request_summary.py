@@ -68,7 +68,7 @@ def test_secret_fields_of_form_and_json_bodies_are_redacted_at_any_depth():
                 json={
                     "employee": "E100",
                     "auth": {"api_key": "k-1", "password": "pw-1"},
-                    "items": [{"token": "t-1"}],
+                    "items": [{"token": "t-1", "idempotencyKey": "s1:hook:deliver"}],
                 },
             ),
             OutboundRequest("POST", "https://api.example.com/raw", body=b'{"client_secret": "s-1"}'),
@@ -77,4 +77,4 @@ def test_secret_fields_of_form_and_json_bodies_are_redacted_at_any_depth():
     for secret in ("rt-rotated", "k-1", "pw-1", "t-1", "s-1"):
         assert secret not in summary, summary
     assert f"refresh_token={REDACTED}" in summary and "client_id=app-1" in summary
-    assert '"employee": "E100"' in summary
+    assert '"employee": "E100"' in summary and '"idempotencyKey": "s1:hook:deliver"' in summary

@@ -49,8 +49,13 @@ def notify(request: ErasureRequest) -> int:
             adapter = adapter_for(target.adapter, target.config)
             for outbound in adapter.erasure_requests(notice):
                 adapter.send(outbound, context)
-        except (AdapterError, SecretUnavailable) as exc:
-            entry["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        except Exception as exc:  # this target's failure, not the other targets' or the erasure's
+            # An unexpected exception (an answer no adapter expected) by its type only: its text
+            # may quote what was sent.
+            known = isinstance(exc, AdapterError | SecretUnavailable)
+            entry["last_error"] = (
+                f"{type(exc).__name__}: {exc}" if known else f"unexpected error: {type(exc).__name__}"
+            )[:500]
             logger.warning("erasure notice %s to %s not sent: %s", notice.key, name, entry["last_error"])
             if entry["attempts"] >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
                 # Given up (recorded): the erasure must not wait, holding the employee id, for ever.

@@ -119,3 +119,35 @@ def test_a_delivery_being_sent_during_an_erasure_does_not_reach_the_receiver_aft
     finish_erasures()  # the sweep's next pass, once the send settled
     order = [effect["event"] for effect in webhook_target.effects()]
     assert order == ["statement.stored", "actor.erased"], order
+
+
+def test_a_notice_failing_unexpectedly_at_one_target_is_its_failure_alone(
+    hook, fake_env, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Two webhooks to notify; one raises what no adapter expects (a bug, an odd answer): the
+    other still takes its notice, the erasure is not broken, and the failure is recorded by its
+    type only, to be tried again."""
+    Target.objects.create(
+        name="other",
+        adapter="webhook",
+        config={"url": hook.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    real_requests = WebhookAdapter.erasure_requests
+
+    def odd(self, notice):
+        if notice.target_name == "hook":
+            raise ValueError("learner@example.com was in the answer")
+        return real_requests(self, notice)
+
+    monkeypatch.setattr(WebhookAdapter, "erasure_requests", odd)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    outcome.request.refresh_from_db()
+    targets = outcome.request.targets
+    assert "notified" in targets["other"] and "notice" in targets["hook"]
+    assert targets["hook"]["last_error"] == "unexpected error: ValueError"
+    assert [e["event"] for e in hook.effects()].count("actor.erased") == 1

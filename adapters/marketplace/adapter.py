@@ -27,7 +27,9 @@ giving the level with the skill's aggregates in place of its own (``$`` -> compl
 source is the competency (code, level, evidence, mapping version). Competencies come from the
 active versioned competency mapping (or the configured version). Deliveries that change the same
 record are serialised (``adapters.marketplace.skills.exclusive``): the record is recomputed from
-the store, sent and recorded under a lock.
+the store, sent and recorded under a lock. Each write's ``Idempotency-Key`` carries the record's
+write number: a retry of a write that went unanswered keeps its key (the marketplace drops it if
+the first landed); any other write, even of a record sent before, is new and is applied.
 """
 
 from __future__ import annotations
@@ -192,22 +194,33 @@ class MarketplaceAdapter(OAuthAdapter):
         for code, skill in sorted(context.resolved["skills"].items()):
             state, statement = skill["state"], skill["statement"]
             record = self.record(state, statement, code, context) if state is not None else None
-            if skill["held"] is skills.UNKNOWN or record != skill["held"]:
+            if skill["held"].record is skills.UNKNOWN or record != skill["held"].record:
                 wanted.append((code, record))
         return wanted
+
+    @staticmethod
+    def _write(code: str, record: dict | None, context: DeliveryContext) -> tuple[int, str]:
+        """(number, identity) of the write of ``record``: the record's next number, or that of
+        the write still unanswered when this is a retry of it (same delivery, same content)."""
+        held: skills.Held = context.resolved["skills"][code]["held"]
+        writing = _digest({"delivery": context.idempotency_key, "record": record})
+        return (held.writes if held.writing == writing else held.writes + 1), writing
 
     def _request(self, code: str, record: dict | None, context: DeliveryContext) -> OutboundRequest:
         member = quote(self.subject_id(context.resolved["member_id"], context), safe="")
         path = f"/api/v1/members/{member}/skills/{quote(code, safe='')}"
-        # The key names this write (delivery, competency, content): a retry of it is dropped as a
-        # repeat; a different record (the evidence changed in between) is a new write.
+        # The key names this write (delivery, competency, number, content). A retry of a write that
+        # went unanswered, perhaps applied, keeps its number, so the marketplace drops it as a
+        # repeat; any other write has a new number, so the marketplace never answers it with an
+        # earlier write of the same content (one since overwritten) without applying it.
+        number, _writing = self._write(code, record, context)
         suffix = "delete" if record is None else _digest(record)
         return OutboundRequest(
             method="DELETE" if record is None else "PUT",
             url=self.config["base_url"].rstrip("/") + path,
             json=record,
             headers={
-                "Idempotency-Key": f"{context.idempotency_key}:{code}:{suffix}",
+                "Idempotency-Key": f"{context.idempotency_key}:{code}:{number}:{suffix}",
                 **({"Content-Type": "application/json"} if record is not None else {}),
             },
             timeout=float(self.config.get("timeout_seconds", 10)),
@@ -236,7 +249,8 @@ class MarketplaceAdapter(OAuthAdapter):
                 return SendResult(status_code=None, note="the marketplace already holds the right records")
             result = SendResult(status_code=None)
             for code, record in changes:
-                skills.record_sending(context.target_id, member_id, code)
+                number, writing = self._write(code, record, context)
+                skills.record_sending(context.target_id, member_id, code, number=number, writing=writing)
                 result = self.send(self._request(code, record, context), context)
                 skills.record_held(context.target_id, member_id, code, record)
             return result

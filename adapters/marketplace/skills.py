@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -101,27 +102,39 @@ def _evidence(row: SkillEvidence) -> Evidence:
 UNKNOWN = object()  # what the marketplace holds is not known (a write went unanswered)
 
 
-def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, Any]:
-    """Per competency: the record the marketplace last accepted (None: none, or deleted), or
-    ``UNKNOWN`` when a write since went unanswered."""
+@dataclass(frozen=True)
+class Held:
+    """What we know of one record at the marketplace: the record it last accepted (None: none, or
+    deleted; ``UNKNOWN`` when a write since went unanswered), how many writes were started, and
+    the write still unanswered ("" none; see ``SkillRecord.writing``)."""
+
+    record: Any = None
+    writes: int = 0
+    writing: str = ""
+
+
+def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, Held]:
+    """Per competency: what we know the marketplace holds (``Held``)."""
     rows = SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
-    held: dict[str, Any] = dict.fromkeys(codes)
-    for code, record, unconfirmed in rows.values_list("competency_code", "record", "unconfirmed"):
-        held[code] = UNKNOWN if unconfirmed else record
+    held: dict[str, Held] = dict.fromkeys(codes, Held())
+    fields = ("competency_code", "record", "unconfirmed", "writes", "writing")
+    for code, record, unconfirmed, writes, writing in rows.values_list(*fields):
+        held[code] = Held(UNKNOWN if unconfirmed else record, writes, writing)
     return held
 
 
-def record_sending(target_id: int, member_id: str, code: str) -> None:
-    """A write is about to go out: until it is answered, what the marketplace holds is unknown."""
+def record_sending(target_id: int, member_id: str, code: str, *, number: int, writing: str) -> None:
+    """Write ``number`` (``writing``) is about to go out: until it is answered, what the marketplace
+    holds is unknown, and a retry of it is the same write."""
     SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
-        unconfirmed=True
+        unconfirmed=True, writes=number, writing=writing
     )
 
 
 def record_held(target_id: int, member_id: str, code: str, record: dict | None) -> None:
-    """The marketplace accepted this record (None: the deletion)."""
+    """The marketplace accepted this record (None: the deletion): the write in flight is over."""
     SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
-        record=record, unconfirmed=False, updated_at=timezone.now()
+        record=record, unconfirmed=False, writing="", updated_at=timezone.now()
     )
 
 

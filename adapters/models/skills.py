@@ -71,6 +71,12 @@ class SkillRecord(models.Model):
     # A write went out and no success came back (a timeout, a 5xx): what the marketplace holds is
     # not known, so the next recomputation sends whatever it gives.
     unconfirmed = models.BooleanField(default=False)
+    # Writes started so far and the one still unanswered (a digest of its delivery and content;
+    # "" once answered): each write's Idempotency-Key carries its number, so a write is never taken
+    # by the marketplace for an earlier one of the same content, while a retry of the write in
+    # flight, which may have landed, keeps its number and so its key.
+    writes = models.PositiveIntegerField(default=0)
+    writing = models.CharField(max_length=32, blank=True, default="")
     # The delivery changing this record now, and until when (a lease: a worker that dies loses it
     # when it runs out; works through PgBouncer, unlike a session advisory lock).
     lease_token = models.CharField(max_length=64, blank=True, default="")

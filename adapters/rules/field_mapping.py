@@ -33,22 +33,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from adapters.rules.emails import normalise_email
-from adapters.rules.normalise import (
-    learning_completed,
-    path_segments,
-    score_0_100,
-    utc_date,
-    utc_iso8601,
-    value_at,
-)
+from adapters.rules.normalise import path_segments, utc_iso8601, value_at
+from adapters.rules.transforms import DATE, PRODUCES, TRANSFORMS
 
 _COLUMNS = (
     "source_system,source_field,target_field,data_type,transform,required,notes,cardinality,retention_policy"
 )
 CSV_COLUMNS: tuple[str, ...] = tuple(_COLUMNS.split(","))
 DEFAULT_MAPPING_PATH = Path(__file__).resolve().parents[1] / "marketplace" / "mapping.csv"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _SYSTEM = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -67,68 +59,6 @@ class MappingError(ValueError):
         self.target_field = target_field
         self.source_key = source_key
         super().__init__(f"{target_field} (from {source_key}): {message}")
-
-
-# --- transforms ---------------------------------------------------------------------------------------
-
-
-def _to_int(value: Any) -> int:
-    """An integer from an int, an integral float or a decimal string (``"3"``, ``"3.0"``)."""
-    if isinstance(value, str):
-        text = value.strip()
-        value = int(text) if text.lstrip("+-").isdigit() else float(text)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ValueError(f"not an integer: {value!r}")
-
-
-def _list_of_strings(value: Any) -> list[str]:
-    """A list of distinct non-blank strings (order kept) from a string or a list of strings/numbers."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise ValueError(f"expected a string or a list, got {type(value).__name__}")
-    strings: list[str] = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise ValueError(f"list items must be strings, got {type(item).__name__}")
-        text = str(item).strip()
-        if text and text not in strings:
-            strings.append(text)
-    return strings
-
-
-def _score(value: Any) -> float | None:
-    """A 0-100 score from an xAPI score object (see ``score_0_100``) or a bare number (read as raw)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return score_0_100({"raw": value})
-    if isinstance(value, dict):
-        return score_0_100(value)
-    raise ValueError(f"expected a score object or a number, got {type(value).__name__}")
-
-
-def _iso_date(value: Any) -> str:
-    """The UTC date of a timestamp, or a ``YYYY-MM-DD`` date as it is."""
-    if isinstance(value, str) and _DATE.match(value.strip()):
-        return date.fromisoformat(value.strip()).isoformat()
-    return utc_date(value)
-
-
-_TRANSFORM_TABLE: tuple[tuple[str, Callable[[Any], Any], str | None], ...] = (
-    # name, function, the data type it produces (None: whatever it is given)
-    ("identity", lambda value: value, None),
-    ("lowercase_email", normalise_email, "string"),
-    ("normalize_score_0_100", _score, "number"),
-    ("parse_iso8601", utc_iso8601, "datetime"),
-    ("iso_date", _iso_date, "date"),
-    ("bool_completed", learning_completed, "boolean"),
-    ("to_int", _to_int, "integer"),
-    ("list_of_strings", _list_of_strings, "array"),
-)
-#: Named transforms usable in the ``transform`` column: name -> function of the source value.
-TRANSFORMS: Mapping[str, Callable[[Any], Any]] = MappingProxyType({n: f for n, f, _ in _TRANSFORM_TABLE})
-_PRODUCES: Mapping[str, str | None] = MappingProxyType({name: out for name, _, out in _TRANSFORM_TABLE})
 
 
 # --- the marketplace contract -------------------------------------------------------------------------
@@ -195,7 +125,7 @@ _TYPE_TESTS: Mapping[str, Callable[[Any], bool]] = MappingProxyType(
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
         "boolean": lambda v: isinstance(v, bool),
-        "date": lambda v: _parses(date.fromisoformat, v) and _DATE.match(v) is not None,
+        "date": lambda v: _parses(date.fromisoformat, v) and DATE.match(v) is not None,
         "datetime": lambda v: _parses(utc_iso8601, v),
         "array": lambda v: isinstance(v, list),
         "object": lambda v: isinstance(v, dict),
@@ -318,8 +248,8 @@ def _check_row(cells: dict[str, str], contract: Mapping[str, TargetSpec]) -> lis
         problems.append(("data_type", f"{target} is {spec.data_type} in the contract"))
     if transform not in TRANSFORMS:
         problems.append(("transform", f"unknown transform (known: {', '.join(TRANSFORMS)})"))
-    elif _PRODUCES[transform] not in (None, data_type):
-        problems.append(("transform", f"{transform} gives {_PRODUCES[transform]}, not {data_type}"))
+    elif PRODUCES[transform] not in (None, data_type):
+        problems.append(("transform", f"{transform} gives {PRODUCES[transform]}, not {data_type}"))
     if cells["required"] not in ("yes", "no"):
         problems.append(("required", "must be yes or no"))
     elif spec is not None and spec.required and not spec.nullable and cells["required"] == "no":

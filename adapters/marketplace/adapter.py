@@ -24,12 +24,15 @@ mapping sends one when the deciding statement's actor has it and the target is n
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
 giving the level with the skill's aggregates in place of its own (``$`` -> completed,
 ``timestamp`` -> the latest evidence's, ``result.score`` -> the deciding score) and the ``lrs``
-source is the competency (code, level, evidence, mapping version). Competencies come from the
-active versioned competency mapping (or the configured version). Deliveries that change the same
-record are serialised (``adapters.marketplace.skills.exclusive``): the record is recomputed from
-the store, sent and recorded under a lock. Each write's ``Idempotency-Key`` carries the record's
-write number: a retry of a write that went unanswered keeps its key (the marketplace drops it if
-the first landed); any other write, even of a record sent before, is new and is applied.
+source is the competency (code, level, evidence, mapping version). An optional field whose value
+the mapping cannot take (badges given as an object) is left out, so one statement's odd extension
+never keeps the member's record from the marketplace; a required one fails the delivery for good.
+Competencies come from the active versioned competency mapping (or the configured version).
+Deliveries that change the same record are serialised (``adapters.marketplace.skills.exclusive``):
+the record is recomputed from the store, sent and recorded under a lock. Each write's
+``Idempotency-Key`` carries the record's write number: a retry of a write that went unanswered
+keeps its key (the marketplace drops it if the first landed); any other write, even of a record
+sent before, is new and is applied.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ _COLUMNS = (
 CSV_COLUMNS: tuple[str, ...] = tuple(_COLUMNS.split(","))
 DEFAULT_MAPPING_PATH = Path(__file__).resolve().parents[1] / "marketplace" / "mapping.csv"
 _SYSTEM = re.compile(r"[a-z][a-z0-9_]*\Z")
+logger = logging.getLogger(__name__)
 
 
 class FieldMappingError(ValueError):
@@ -201,34 +203,60 @@ class FieldMapping:
         null when the contract says the field is nullable, like ``score``). Otherwise the
         transform is applied (``many`` rows first wrap a single value in a list; a
         transform giving None counts as missing) and the result checked against the row's
-        data type and the contract. Raises :class:`MappingError` naming the target field.
+        data type and the contract. A value that fails raises :class:`MappingError` naming the
+        target field on a required row; on an optional row it counts as missing (logged without
+        it): one odd optional value (a badge given as an object) must not block the document.
         """
         document: dict[str, Any] = {}
         for rule in self.rules:
-            spec, key = self.contract[rule.target_field], rule.source_key
-            value = sources.get(key)
-            if not _missing(value):
-                if rule.cardinality == "many" and not isinstance(value, list | tuple):
-                    value = [value]
-                elif isinstance(value, tuple):
-                    value = list(value)
-                try:
-                    value = TRANSFORMS[rule.transform](value)
-                except (ValueError, TypeError) as exc:
-                    raise MappingError(rule.target_field, key, f"{rule.transform} failed: {exc}") from exc
+            spec, raw = self.contract[rule.target_field], sources.get(rule.source_key)
+            try:
+                value = _checked(rule, spec, raw)
+            except MappingError:
+                if rule.required:
+                    raise
+                # The value may be personal data: the log names the row and the value's type only.
+                logger.warning(
+                    "field mapping %s line %d: optional %s left out, its %s value from %s is not a valid %s",
+                    self.origin,
+                    rule.line,
+                    rule.target_field,
+                    type(raw).__name__,
+                    rule.source_key,
+                    rule.data_type,
+                )
+                value = None
             if _missing(value):
                 if rule.required:
-                    raise MappingError(rule.target_field, key, "required value is missing")
+                    raise MappingError(rule.target_field, rule.source_key, "required value is missing")
                 if spec.nullable:
                     _assign(document, rule.target_field, None)
                 continue
-            if not _TYPE_TESTS[rule.data_type](value):
-                raise MappingError(rule.target_field, key, f"expected {rule.data_type}, got {value!r}")
-            problem = spec.problem(value)
-            if problem:
-                raise MappingError(rule.target_field, key, problem)
             _assign(document, rule.target_field, value)
         return document
+
+
+def _checked(rule: FieldRule, spec: TargetSpec, value: Any) -> Any:
+    """The row's value transformed and checked (None: missing); :class:`MappingError` when the
+    transform, the data type or the contract rejects it."""
+    if _missing(value):
+        return None
+    if rule.cardinality == "many" and not isinstance(value, list | tuple):
+        value = [value]
+    elif isinstance(value, tuple):
+        value = list(value)
+    try:
+        value = TRANSFORMS[rule.transform](value)
+    except (ValueError, TypeError) as exc:
+        raise MappingError(rule.target_field, rule.source_key, f"{rule.transform} failed: {exc}") from exc
+    if _missing(value):
+        return None
+    if not _TYPE_TESTS[rule.data_type](value):
+        raise MappingError(rule.target_field, rule.source_key, f"expected {rule.data_type}, got {value!r}")
+    problem = spec.problem(value)
+    if problem:
+        raise MappingError(rule.target_field, rule.source_key, problem)
+    return value
 
 
 def _check_row(cells: dict[str, str], contract: Mapping[str, TargetSpec]) -> list[tuple[str, str]]:

@@ -19,6 +19,10 @@ one that changes it sends one ``PUT`` of the recomputed record; a void recompute
 remaining evidence (``PUT``, or ``DELETE`` when none is left). Members are named by the employee id
 the identity link gives (a pseudonym with ``pseudonymise``); no e-mail is needed (the field
 mapping sends one when the deciding statement's actor has it and the target is not pseudonymised).
+A statement is evidence for the member its delivery last named: run again after an identity link
+moved (a forced backfill, a reconciliation repair), its evidence moves to the member named now and
+the former member's record is recomputed without it; a void recomputes every member's record it
+was evidence for.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
@@ -41,7 +45,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
@@ -60,7 +64,7 @@ from adapters.identity.resolution import employee_for_statement, prefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
-from adapters.rules.competencies import CompetencyMapping, competencies_for
+from adapters.rules.competencies import CompetencyAward, CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
 from adapters.rules.normalise import learning_completed, score_0_100
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
@@ -86,6 +90,18 @@ def _digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a delivery changes: the member the statement names now (None: a retraction, which
+    only recomputes), the competencies it awards them, and every (member, competency) record to
+    recompute: those its evidence was recorded under (another member's, if its identity link moved
+    since) and those it evidences now."""
+
+    member_id: str | None
+    awards: list[CompetencyAward]
+    keys: list[skills.Key]
+
+
 class MarketplaceAdapter(OAuthAdapter):
     name = "marketplace"
     description = "Skill / competency records in the internal talent marketplace"
@@ -107,60 +123,74 @@ class MarketplaceAdapter(OAuthAdapter):
 
     # -- what a delivery is about ----------------------------------------------------------------
 
-    def _keys(self, statement: dict, context: DeliveryContext) -> tuple[str, list[str]]:
-        """(member id, competency codes) the delivery may change; records the statement's
-        evidence on the way (a delivery). ``NothingToSend`` when it touches no competency."""
-        if context.kind != DELIVER:
-            keys = skills.keys_of_statement(context.target_id, context.statement_pk)
-            if not keys:
+    def _plan(self, statement: dict, context: DeliveryContext) -> Plan:
+        """What the delivery changes (reads only). ``NothingToSend`` when it touches no competency."""
+        recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
+        if context.kind != DELIVER:  # a retraction recomputes every record the statement evidenced
+            if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
-            members = {member for member, _code in keys}
-            if len(members) > 1:  # one statement, one actor: its identity link changed since
-                raise AdapterError(
-                    f"the statement evidences skills of several members: {sorted(members)}", permanent=True
-                )
-            return keys[0][0], sorted(code for _member, code in keys)
+            return Plan(None, [], recorded)
         mapping = active_competency_mapping(self.config.get("competency_mapping_version"))
         awards = competencies_for(statement, mapping) if mapping is not None else []
-        recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
         if not awards and not recorded:
             version = mapping.version if mapping is not None else "(no mapping is active)"
             raise NothingToSend(f"the statement evidences no competency under mapping {version}")
         member_id = employee_for_statement(statement, context)
-        result = statement.get("result") or {}
-        codes = skills.evidence_put(
-            target_id=context.target_id,
-            member_id=member_id,
-            statement_pk=context.statement_pk,
-            statement=statement,
-            awards=awards,
-            completed=learning_completed(statement),
-            score=score_0_100(result.get("score")),
-        )
-        return member_id, codes
+        return Plan(member_id, awards, sorted(set(recorded) | {(member_id, award.code) for award in awards}))
 
     def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
         return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
-        """For each competency the delivery touches: the skill the live evidence gives now, the
-        deciding statement, and the record the marketplace last accepted. Which evidence is live
-        is read once, with the statements themselves, so the deciding one is always among them."""
-        member_id, codes = self._keys(statement, context)
+        return self._resolve(statement, context, self._plan(statement, context))
+
+    def _resolve(self, statement: dict, context: DeliveryContext, plan: Plan) -> dict[str, Any]:
+        """Records the statement's evidence (a delivery), then per member the delivery touches
+        (see ``_by_member``) and per competency: the skill the live evidence gives now, the
+        deciding statement, and the record the marketplace last accepted. The statement's evidence
+        under a member it no longer names does not count: it is dropped once their records are
+        sent. Which evidence is live is read once, with the statements themselves, so the
+        deciding one is always among them."""
+        if plan.member_id is not None:
+            result = statement.get("result") or {}
+            skills.evidence_put(
+                target_id=context.target_id,
+                member_id=plan.member_id,
+                statement_pk=context.statement_pk,
+                statement=statement,
+                awards=plan.awards,
+                completed=learning_completed(statement),
+                score=score_0_100(result.get("score")),
+            )
         policy = self.config.get("level_policy", "highest")
-        rows = skills.evidence_rows(context.target_id, member_id, codes)
-        live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
-        held = skills.held_records(context.target_id, member_id, codes)
-        found: dict[str, Any] = {}
-        for code in codes:
-            pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
-            state = skill_state(pieces, policy=policy)
-            found[code] = {
-                "state": state,
-                "statement": live[pieces[state.deciding]] if state is not None else None,
-                "held": held[code],
-            }
-        return {"member_id": member_id, "skills": found}
+        members: dict[str, list[str]] = {}
+        for member_id, code in plan.keys:
+            members.setdefault(member_id, []).append(code)
+        resolved = []
+        for member_id, codes in sorted(members.items()):
+            rows = skills.evidence_rows(context.target_id, member_id, codes)
+            if plan.member_id is not None and member_id != plan.member_id:
+                rows = [row for row in rows if row[2] != context.statement_pk]
+            live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
+            held = skills.held_records(context.target_id, member_id, codes)
+            found: dict[str, Any] = {}
+            for code in codes:
+                pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
+                state = skill_state(pieces, policy=policy)
+                found[code] = {
+                    "state": state,
+                    "statement": live[pieces[state.deciding]] if state is not None else None,
+                    "held": held[code],
+                }
+            resolved.append({"member_id": member_id, "skills": found})
+        return {"members": resolved}
+
+    @staticmethod
+    def _by_member(context: DeliveryContext) -> Iterator[DeliveryContext]:
+        """The delivery's context for each member it touches: the one the statement names now, and
+        any its evidence was recorded under before (its identity link moved since)."""
+        for member in context.resolved["members"]:
+            yield replace(context, resolved=member)
 
     # -- the records -------------------------------------------------------------------------------
 
@@ -230,7 +260,11 @@ class MarketplaceAdapter(OAuthAdapter):
         )
 
     def translate(self, statement: dict, context: DeliveryContext) -> list[OutboundRequest]:
-        requests = [self._request(code, record, context) for code, record in self.changes(context)]
+        requests = [
+            self._request(code, record, member)
+            for member in self._by_member(context)
+            for code, record in self.changes(member)
+        ]
         if not requests:
             raise NothingToSend("the marketplace already holds the records the evidence gives")
         return requests
@@ -243,19 +277,22 @@ class MarketplaceAdapter(OAuthAdapter):
         """Recompute, send and record the touched records while holding them (see module doc).
         A record is marked unconfirmed before its write goes out and confirmed on success, so a
         write that went unanswered (perhaps applied) is never taken for what the target holds."""
-        member_id, codes = self._keys(statement, context)
-        lease = 2 * float(self.config.get("timeout_seconds", 10)) * len(codes) + 10
-        with skills.exclusive(context.target_id, [(member_id, code) for code in codes], seconds=lease):
-            context = replace(context, resolved=self.resolve(statement, context))
-            changes = self.changes(context)
-            if not changes:
-                return SendResult(status_code=None, note="the marketplace already holds the right records")
-            result = SendResult(status_code=None)
-            for code, record in changes:
-                number, writing = self._write(code, record, context)
-                skills.record_sending(context.target_id, member_id, code, number=number, writing=writing)
-                result = self.send(self._request(code, record, context), context)
-                skills.record_held(context.target_id, member_id, code, record)
+        plan = self._plan(statement, context)
+        lease = 2 * float(self.config.get("timeout_seconds", 10)) * len(plan.keys) + 10
+        with skills.exclusive(context.target_id, plan.keys, seconds=lease):
+            context = replace(context, resolved=self._resolve(statement, context, plan))
+            result = SendResult(status_code=None, note="the marketplace already holds the right records")
+            for member in self._by_member(context):
+                member_id = member.resolved["member_id"]
+                for code, record in self.changes(member):
+                    number, writing = self._write(code, record, member)
+                    skills.record_sending(context.target_id, member_id, code, number=number, writing=writing)
+                    result = self.send(self._request(code, record, member), member)
+                    skills.record_held(context.target_id, member_id, code, record)
+            if plan.member_id is not None:
+                # Only now that their records are recomputed without it: a delivery that stops
+                # before this point leaves the rows, so its retry recomputes those records again.
+                skills.evidence_drop(context.target_id, context.statement_pk, keep_member=plan.member_id)
             return result
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:

@@ -39,14 +39,13 @@ def evidence_put(
     awards: list[CompetencyAward],
     completed: bool,
     score: float | None,
-) -> list[str]:
-    """Record what the statement evidences now (idempotent; a re-evaluation under a corrected
-    mapping updates the levels and drops what it no longer awards). Returns every competency code
-    the statement evidenced before or evidences now: the records to recompute."""
+) -> None:
+    """Record what the statement evidences now for ``member_id`` (idempotent; a re-evaluation
+    under a corrected mapping updates the levels and drops what it no longer awards). Its rows
+    under other members (its identity link moved) are left to ``evidence_drop``."""
     timestamp = read_timestamp(statement["timestamp"])
     awarded = {award.code for award in awards}
-    mine = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk)
-    before = set(mine.values_list("competency_code", flat=True))
+    mine = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, member_id=member_id)
     mine.exclude(competency_code__in=awarded).delete()
     SkillEvidence.objects.bulk_create(
         [
@@ -69,7 +68,14 @@ def evidence_put(
         unique_fields=["target", "member_id", "competency_code", "statement"],
         update_fields=["activity_id", "level", "score", "completed", "timestamp", "mapping_version"],
     )
-    return sorted(before | awarded)
+
+
+def evidence_drop(target_id: int, statement_pk: int, *, keep_member: str) -> None:
+    """Forget the statement's evidence under members other than the one it names now; call once
+    their records are recomputed without it."""
+    SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk).exclude(
+        member_id=keep_member
+    ).delete()
 
 
 def keys_of_statement(target_id: int, statement_pk: int) -> list[Key]:

@@ -1,0 +1,79 @@
+"""Reconciling the marketplace after a learner's address moved to another employee (a wrong import
+corrected): the records the statements give now name the employee the address names now, as the
+PMS's do, so a record still held under the former one is a mismatch, and a repair (running the
+statement's delivery again) moves it and converges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from adapters.identity.links import Identifiers, identity_links_move
+from adapters.models import SkillEvidence, Target
+from adapters.reconciliation.run import reconcile
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+CODE = "SAFETY-BASICS"
+
+
+def completion(scaled: float) -> dict:
+    return make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        result={"completion": True, "score": {"scaled": scaled}},
+    )
+
+
+def run_now(capture, name: str, *, repair: bool = False):
+    now = timezone.now()
+    with capture(execute=True):
+        return reconcile(
+            target=Target.objects.get(name=name),
+            since=now - timedelta(hours=1),
+            until=now + timedelta(minutes=1),
+            repair=repair,
+        )
+
+
+def test_marketplace_repair_after_a_moved_identity_converges_without_doubling(
+    market_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id="E100",
+        to_employee_id="E200",
+    )
+    market_target.reset_state()  # the marketplace lost its records
+    first = run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    assert first.counts["repaired"] == 1
+    run_now(django_capture_on_commit_callbacks, "market", repair=True)  # nothing left to repair
+    third = run_now(django_capture_on_commit_callbacks, "market")
+    evidence = sorted(SkillEvidence.objects.values_list("member_id", "competency_code"))
+    # One statement, one learner: its evidence is one member's, and the repair converges.
+    assert third.drift_percent == 0.0, (evidence, third.mismatches, market_target.skills())
+    assert len(evidence) == 1, (evidence, market_target.skills())
+
+
+def test_a_void_after_a_moved_identity_and_a_repair_retracts_the_skill(
+    market_target, django_capture_on_commit_callbacks
+):
+    from adapters.models import Delivery
+    from tests.adapters.helpers import voiding
+
+    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id="E100",
+        to_employee_id="E200",
+    )
+    market_target.reset_state()
+    run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    store_now(django_capture_on_commit_callbacks, voiding(first))
+    retraction = Delivery.objects.get(kind="retract")
+    assert retraction.status == Delivery.DELIVERED, (retraction.status, retraction.last_error)
+    assert market_target.skills() == {}

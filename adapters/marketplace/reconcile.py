@@ -1,23 +1,40 @@
 """Reconciling the marketplace record by record: every (member, competency) that statements
 stored in the window evidence, the record the live evidence gives now (as a delivery would build
-it) against the member's skills the marketplace reports (``GET /api/v1/members/{id}/skills``)."""
+it) against the member's skills the marketplace reports (``GET /api/v1/members/{id}/skills``).
+
+A statement counts for the member its actor names now, as in the PMS's reconciliation: one whose
+evidence is recorded under another member (an identity link moved since its delivery) counts for
+the member named now and not the former one, so both records show as mismatches, and the repair
+runs its delivery again, which moves the evidence and recomputes both."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from adapters.base import DELIVER, RETRACT, AdapterError, DeliveryContext, OutboundRequest, RecordPair
+from adapters.base import (
+    DELIVER,
+    RETRACT,
+    AdapterError,
+    DeliveryContext,
+    DeliveryHeld,
+    OutboundRequest,
+    RecordPair,
+)
+from adapters.identity.resolution import employee_for_statement
 from adapters.marketplace import skills
 from adapters.models import SkillEvidence, SkillRecord
-from adapters.rules.skills import skill_state
+from adapters.rules.skills import Evidence, skill_state
 from lrs.statements.selectors import statements_keyed_by_pk
 
 if TYPE_CHECKING:
     from adapters.marketplace.adapter import MarketplaceAdapter
+
+CHUNK = 500  # statements whose actors are resolved together
 
 
 def touched(target_id: int, since: datetime, until: datetime) -> Iterator[tuple[str, list[str]]]:
@@ -41,31 +58,98 @@ def touched(target_id: int, since: datetime, until: datetime) -> Iterator[tuple[
         yield member, codes
 
 
+def moved(
+    adapter: MarketplaceAdapter, target_id: int, context: DeliveryContext, since: datetime, until: datetime
+) -> dict[int, str]:
+    """Live statements stored in the window whose evidence is recorded under a member other than
+    the one their actor names now: statement primary key -> the member named now. A statement
+    whose actor names no one now (unlinked, left) is left where it is, as its delivery would."""
+    rows = (
+        SkillEvidence.objects.filter(
+            target_id=target_id, statement__stored__gt=since, statement__stored__lte=until
+        )
+        .values_list("statement_id", "member_id")
+        .distinct()
+        .order_by("statement_id")
+    )
+    found: dict[int, str] = {}
+    recorded: dict[int, set[str]] = {}
+    for pk, member_id in rows.iterator(chunk_size=2000):
+        if len(recorded) >= CHUNK and pk not in recorded:
+            found |= _moved(adapter, context, recorded)
+            recorded = {}
+        recorded.setdefault(pk, set()).add(member_id)
+    return found | _moved(adapter, context, recorded)
+
+
+def _moved(
+    adapter: MarketplaceAdapter, context: DeliveryContext, recorded: dict[int, set[str]]
+) -> dict[int, str]:
+    statements = statements_keyed_by_pk(set(recorded), live_only=True)
+    found = {}
+    with adapter.prefetch(list(statements.values())):
+        for pk, statement in statements.items():
+            try:
+                member_id = employee_for_statement(statement, context)
+            except DeliveryHeld:
+                continue
+            if recorded[pk] != {member_id}:
+                found[pk] = member_id
+    return found
+
+
 def record_pairs(
     adapter: MarketplaceAdapter, target_name: str, target_id: int, since: datetime, until: datetime
 ) -> Iterator[RecordPair]:
-    policy = adapter.config.get("level_policy", "highest")
+    context = DeliveryContext(
+        target_name=target_name,
+        kind=DELIVER,
+        idempotency_key="",
+        target_id=target_id,
+        include_terminated=bool(adapter.config.get("include_terminated")),
+    )
+    moves = moved(adapter, target_id, context, since, until)
+    arriving = skills.statement_rows(target_id, list(moves))
+    seen: set[str] = set()
     for member_id, codes in touched(target_id, since, until):
-        context = DeliveryContext(
-            target_name=target_name,
-            kind=DELIVER,
-            idempotency_key="",
-            target_id=target_id,
-            resolved={"member_id": member_id},
-        )
-        rows = skills.evidence_rows(target_id, member_id, codes)
-        live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
-        found = held_at_marketplace(adapter, adapter.subject_id(member_id, context), context)
-        for code in codes:
-            pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
-            state = skill_state(pieces, policy=policy)
-            expected = adapter.record(state, live[pieces[state.deciding]], code, context) if state else None
-            if state is not None:
-                repair_pk, repair_kind = pieces[state.deciding], DELIVER
-            else:  # no live evidence: a retraction of any of it recomputes (and deletes)
-                repair_pk = next((pk for row_code, _item, pk in rows if row_code == code), None)
-                repair_kind = RETRACT
-            yield RecordPair(f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind)
+        seen.add(member_id)
+        yield from _member_pairs(adapter, member_id, codes, moves, arriving, context)
+    for member_id in sorted(set(moves.values()) - seen):  # named now, no evidence recorded yet
+        yield from _member_pairs(adapter, member_id, [], moves, arriving, context)
+
+
+def _member_pairs(
+    adapter: MarketplaceAdapter,
+    member_id: str,
+    codes: list[str],
+    moves: dict[int, str],
+    arriving: list[tuple[str, Evidence, int]],
+    context: DeliveryContext,
+) -> Iterator[RecordPair]:
+    policy = adapter.config.get("level_policy", "highest")
+    context = replace(context, resolved={"member_id": member_id})
+    incoming = [row for row in arriving if moves[row[2]] == member_id]
+    codes = sorted(set(codes) | {code for code, _item, _pk in incoming})
+    recorded = skills.evidence_rows(context.target_id, member_id, codes)
+    # The statement's evidence counts for the member its actor names now (one row per competency).
+    rows = [row for row in recorded if moves.get(row[2], member_id) == member_id]
+    kept = {(code, pk) for code, _item, pk in rows}
+    rows += [row for row in incoming if (row[0], row[2]) not in kept]
+    live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
+    found = held_at_marketplace(adapter, adapter.subject_id(member_id, context), context)
+    for code in codes:
+        pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
+        state = skill_state(pieces, policy=policy)
+        expected = adapter.record(state, live[pieces[state.deciding]], code, context) if state else None
+        moving = [pk for row_code, _item, pk in recorded + incoming if row_code == code and pk in moves]
+        if moving:  # its delivery run again moves its evidence and recomputes both members' records
+            repair_pk, repair_kind = moving[0], DELIVER
+        elif state is not None:
+            repair_pk, repair_kind = pieces[state.deciding], DELIVER
+        else:  # no live evidence: a retraction of any of it recomputes (and deletes)
+            repair_pk = next((pk for row_code, _item, pk in rows if row_code == code), None)
+            repair_kind = RETRACT
+        yield RecordPair(f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind)
 
 
 def held_at_marketplace(adapter: MarketplaceAdapter, member: str, context: DeliveryContext) -> dict[str, Any]:

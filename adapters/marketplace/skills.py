@@ -93,6 +93,16 @@ def evidence_rows(target_id: int, member_id: str, codes: list[str]) -> list[tupl
     return [(row.competency_code, _evidence(row), row.statement_id) for row in rows]
 
 
+def statement_rows(target_id: int, statement_pks: list[int]) -> list[tuple[str, Evidence, int]]:
+    """(competency code, evidence, statement primary key) of the statements' recorded evidence,
+    whatever member it is recorded under (one row per statement and competency)."""
+    rows = SkillEvidence.objects.filter(
+        target_id=target_id, statement_id__in=statement_pks, erased_at__isnull=True
+    ).order_by("statement_id", "competency_code", "member_id")
+    found = {(row.competency_code, row.statement_id): _evidence(row) for row in reversed(rows)}
+    return [(code, item, pk) for (code, pk), item in found.items()]
+
+
 def _evidence(row: SkillEvidence) -> Evidence:
     return Evidence(
         statement_id=str(row.statement_uuid),

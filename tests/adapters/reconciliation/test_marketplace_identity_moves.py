@@ -39,6 +39,44 @@ def run_now(capture, name: str, *, repair: bool = False):
         )
 
 
+def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
+    market_target, pms_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    assert set(market_target.skills()) == {("E100", CODE)}
+    # The address was linked to the wrong employee: moved to E200.
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id="E100",
+        to_employee_id="E200",
+    )
+    pms = run_now(django_capture_on_commit_callbacks, "pms")
+    assert [m["kind"] for m in pms.mismatches] == ["different"]  # the PMS run sees it
+    market = run_now(django_capture_on_commit_callbacks, "market")
+    # The learning records now say the completion is E200's; the marketplace holds it as E100's.
+    assert market.drift_percent > 0, (market.counts, market.mismatches, market_target.skills())
+    assert sorted((m["kind"], m["key"]) for m in market.mismatches) == [
+        ("extra", f"E100/{CODE}"),
+        ("missing", f"E200/{CODE}"),
+    ]
+
+
+def test_a_repair_after_a_moved_identity_moves_the_record_to_the_member_named_now(
+    market_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id="E100",
+        to_employee_id="E200",
+    )
+    run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    assert set(market_target.skills()) == {("E200", CODE)}
+    after = run_now(django_capture_on_commit_callbacks, "market")
+    assert after.drift_percent == 0.0, after.mismatches
+    assert list(SkillEvidence.objects.values_list("member_id", flat=True)) == ["E200"]
+
+
 def test_marketplace_repair_after_a_moved_identity_converges_without_doubling(
     market_target, django_capture_on_commit_callbacks
 ):

@@ -275,7 +275,17 @@ class TeamsAdapter(OAuthAdapter):
                     token_forget(self._store_key, stored)
                 error.message = f"refreshing the delegated Graph token failed: {error.response_body[:200]}"
             raise
-        token = json.loads(result.body)
+        try:
+            token = json.loads(result.body)
+        except ValueError:
+            token = None
+        if not isinstance(token, dict) or not token.get("access_token"):
+            # A proxy's page, a maintenance notice: no token, and nothing was posted (not "outcome
+            # unknown", which would park the delivery for an admin); tried again later.
+            raise AdapterError(
+                "the identity platform answered the token request with something that is not a token",
+                status_code=result.status_code,
+            )
         if token.get("refresh_token"):
             token_put(self._store_key, token["refresh_token"])  # Microsoft rotates refresh tokens
         cache.set(cache_key, token["access_token"], timeout=max(1, int(token.get("expires_in", 3600)) - 30))

@@ -98,3 +98,15 @@ def test_two_channel_targets_of_one_team_post_as_their_own_user(
     store_now(django_capture_on_commit_callbacks, completion())
     senders = {m["channel"]: m["from"]["user"]["id"] for m in graph_server.channel_messages()}
     assert senders == {"19:learning@thread.tacv2": DEFAULT_USER, "19:b@thread.tacv2": "user-b"}, senders
+
+
+def test_a_token_answer_that_is_no_token_is_retried_not_parked_as_outcome_unknown(
+    teams_channel, django_capture_on_commit_callbacks
+):
+    """A 200 from the token endpoint that is not a token (a proxy's page): nothing was posted,
+    so the delivery is retried, not parked for an admin as "outcome unknown"; then it lands once."""
+    teams_channel.enqueue_token(status(200, headers={"Content-Type": "text/html"}, body=b"<html>maintenance"))
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and not delivery.maybe_applied, delivery.last_error
+    assert "not a token" in delivery.last_error and teams_channel.channel_messages() == []

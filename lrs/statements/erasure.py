@@ -70,18 +70,26 @@ VOIDING_CORE = frozenset({"id", "actor", "verb", "object", "timestamp", "stored"
 
 @dataclass(frozen=True)
 class Found:
-    """The statements naming a person: ``own`` (their actor is the person) and ``others``
-    (the person appears in another role: object, group member, instructor, team, authority,
-    a SubStatement)."""
+    """The statements naming a person: ``own`` (their actor is the person, or an anonymous Group
+    of no one else: the fan-out resolves one to its member, ``adapters.identity.resolution``, so
+    its effects are the person's) and ``others`` (the person appears in another role: object,
+    member of a group with others, instructor, team, authority, a SubStatement)."""
 
     own: list[int]
     others: list[int]
 
 
 def statements_naming(ifis: Iterable[str]) -> Found:
-    wanted = list(set(ifis))
-    pks = set(StatementAgent.objects.filter(agent_ifi__in=wanted).values_list("statement_id", flat=True))
-    own = set(Statement.objects.filter(id__in=pks, actor_ifi__in=wanted).values_list("id", flat=True))
+    wanted = set(ifis)
+    pks = set(
+        StatementAgent.objects.filter(agent_ifi__in=sorted(wanted)).values_list("statement_id", flat=True)
+    )
+    own = set(Statement.objects.filter(id__in=pks, actor_ifi__in=sorted(wanted)).values_list("id", flat=True))
+    anonymous = Statement.objects.filter(id__in=pks - own, actor_ifi__isnull=True)  # anonymous Groups
+    for pk, payload in anonymous.values_list("id", "payload"):
+        members = (parse_stored(payload).get("actor") or {}).get("member") or []
+        if members and all(agent_ifi(member) in wanted for member in members):
+            own.add(pk)
     return Found(own=sorted(own), others=sorted(pks - own))
 
 

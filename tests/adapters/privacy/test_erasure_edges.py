@@ -131,3 +131,21 @@ def test_a_chat_target_told_to_retract_or_notify_is_reported_unable_not_done(
     assert entry["retractions"] == 0 and said in entry["note"] and "notice" not in entry
     assert "notified" not in entry and not Delivery.objects.filter(kind="retract").exists()
     assert outcome.request.status == ErasureRequest.DONE
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_an_anonymous_group_of_the_person_alone_is_theirs_and_its_effects_are_retracted(
+    pms_target, django_capture_on_commit_callbacks, mode
+):
+    """The fan-out resolves an anonymous Group of one person to that person (its PMS event names
+    them), so an erasure treats it as one of their own statements and retracts its effects."""
+    alone = completion()
+    alone["actor"] = {"objectType": "Group", "member": [alone["actor"]]}
+    [statement_id] = store_now(django_capture_on_commit_callbacks, alone)
+    assert [event["employeeId"] for event in pms_target.events().values()] == ["E100"]
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode=mode, requested_by="dpo")
+    assert pms_target.events() == {}
+    assert outcome.request.counts["own_statements"] == 1
+    finish_erasures()  # the sweep's next pass, once the retraction landed
+    assert mode == "pseudonymise" or not Statement.objects.filter(statement_id=statement_id).exists()

@@ -66,7 +66,7 @@ def _keys_for_actor(actor: dict[str, Any]) -> list[str]:
     own = actor_lookup_key(actor)
     if own is not None:
         return [own]
-    # An anonymous Group is resolved through its members (all must be the same employee).
+    # An anonymous Group is resolved through its members (all must be linked to the same employee).
     return [key for member in actor.get("member") or [] if (key := actor_lookup_key(member))]
 
 
@@ -128,6 +128,12 @@ def employee_for_actor(actor: dict[str, Any]) -> str:
     employees = _employees_for(keys)
     if not employees:
         raise DeliveryHeld(UNMAPPED, key=keys[0], detail=f"no employee is linked to {', '.join(keys)}")
+    if actor_lookup_key(actor) is None:  # an anonymous Group: every member must be the employee
+        for key in keys:
+            if not _employees_for([key]):
+                # Not "the linked member's": the statement would be theirs at the target, and an
+                # erasure of them would not see it as theirs (it names someone else too).
+                raise DeliveryHeld(UNMAPPED, key=key, detail=f"no employee is linked to {key}")
     if len(employees) > 1:
         raise DeliveryHeld(
             AMBIGUOUS, key=keys[0], detail=f"{', '.join(keys)} is linked to employees {', '.join(employees)}"

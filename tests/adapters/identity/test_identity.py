@@ -61,6 +61,28 @@ def test_account_actors_and_groups_resolve():
     assert employee_for_actor(group) == "E7"
 
 
+def test_an_anonymous_group_resolves_only_when_every_member_is_the_employee():
+    """A member nobody is linked to holds the group's statement (by that member's key, so linking
+    them releases it): it is not the linked member's alone, and an erasure of them would not take
+    it for theirs. Two employees: ambiguous."""
+    link("E1", "one@example.com")
+    with_unlinked = {
+        "objectType": "Group",
+        "member": [{"mbox": "mailto:one@example.com"}, {"mbox": "mailto:bee@example.com"}],
+    }
+    with pytest.raises(DeliveryHeld) as held:
+        employee_for_actor(with_unlinked)
+    assert (held.value.reason, held.value.key) == (UNMAPPED, "email:bee@example.com")
+    link("E1", "bee@example.com")
+    assert employee_for_actor(with_unlinked) == "E1"
+    link("E2", "two@example.com")
+    with pytest.raises(DeliveryHeld) as held:
+        employee_for_actor(
+            {**with_unlinked, "member": [*with_unlinked["member"], {"mbox": "mailto:two@example.com"}]}
+        )
+    assert held.value.reason == AMBIGUOUS
+
+
 def test_upsert_is_patch_like_and_never_duplicates():
     assert link("E100", "ada@example.com") == 1
     assert link("E100", "ADA@example.com", "ada@work.example.com") == 1

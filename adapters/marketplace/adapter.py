@@ -123,6 +123,10 @@ class MarketplaceAdapter(OAuthAdapter):
 
     # -- what a delivery is about ----------------------------------------------------------------
 
+    def competency_mapping(self) -> CompetencyMapping | None:
+        """The configured mapping version, else the active one (None: none is)."""
+        return active_competency_mapping(self.config.get("competency_mapping_version"))
+
     def _plan(self, statement: dict, context: DeliveryContext) -> Plan:
         """What the delivery changes (reads only). ``NothingToSend`` when it touches no competency."""
         recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
@@ -130,7 +134,7 @@ class MarketplaceAdapter(OAuthAdapter):
             if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
             return Plan(None, [], recorded)
-        mapping = active_competency_mapping(self.config.get("competency_mapping_version"))
+        mapping = self.competency_mapping()
         awards = competencies_for(statement, mapping) if mapping is not None else []
         if not awards and not recorded:
             version = mapping.version if mapping is not None else "(no mapping is active)"

@@ -5,7 +5,15 @@ it) against the member's skills the marketplace reports (``GET /api/v1/members/{
 A statement counts for the member its actor names now, as in the PMS's reconciliation: one whose
 evidence is recorded under another member (an identity link moved since its delivery) counts for
 the member named now and not the former one, so both records show as mismatches, and the repair
-runs its delivery again, which moves the evidence and recomputes both."""
+runs its delivery again, which moves the evidence and recomputes both.
+
+A live statement the target's filter takes that the competency mapping awards a competency but
+whose delivery never recorded evidence here (it never ran: a lost broker message, a dead worker)
+counts too, with the evidence its delivery would record, for the member its actor names now: the
+record it should give is missing, or different where the member's record exists without it, and
+the repair runs (or creates) its delivery. One held for a good reason (no member named: unmapped,
+ambiguous, left; its delivery cancelled on purpose) is not counted, as the PMS's run counts it
+held."""
 
 from __future__ import annotations
 
@@ -25,11 +33,13 @@ from adapters.base import (
     OutboundRequest,
     RecordPair,
 )
+from adapters.delivery.replay import pages_taken
 from adapters.identity.resolution import employee_for_statement
 from adapters.marketplace import skills
-from adapters.models import SkillEvidence, SkillRecord
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
+from adapters.rules.competencies import competencies_for
 from adapters.rules.skills import Evidence, skill_state
-from lrs.statements.selectors import statements_keyed_by_pk
+from lrs.statements.selectors import StatementQuery, statements_keyed_by_pk
 
 if TYPE_CHECKING:
     from adapters.marketplace.adapter import MarketplaceAdapter
@@ -98,6 +108,49 @@ def _moved(
     return found
 
 
+def undelivered(
+    adapter: MarketplaceAdapter, context: DeliveryContext, since: datetime, until: datetime
+) -> tuple[dict[int, str], list[tuple[str, Evidence, int]]]:
+    """Live statements stored in the window that the target's filter takes and the competency
+    mapping awards a competency, with no evidence recorded at this target (erased rows count as
+    recorded): statement primary key -> the member its actor names now, and the evidence its
+    delivery would record (one row per competency). A statement naming no member now (held) or
+    whose delivery was cancelled on purpose is left out."""
+    mapping = adapter.competency_mapping()
+    if mapping is None:
+        return {}, []
+    target = Target.objects.get(pk=context.target_id)
+    named: dict[int, str] = {}
+    rows: list[tuple[str, Evidence, int]] = []
+    query = StatementQuery(since=since, until=until, ascending=True, limit=CHUNK)
+    for taken, _read, _after in pages_taken(target, query):
+        # The awards first (no database): most statements award nothing and cost no query.
+        awarding = {
+            pk: (statement, awards)
+            for pk, statement in taken
+            if (awards := competencies_for(statement, mapping))
+        }
+        if not awarding:
+            continue
+        recorded = SkillEvidence.objects.filter(target=target, statement_id__in=list(awarding))
+        cancelled = Delivery.objects.filter(
+            target=target, kind=DELIVER, statement_id__in=list(awarding), status=Delivery.CANCELLED
+        )
+        for pk in {
+            *recorded.values_list("statement_id", flat=True),
+            *cancelled.values_list("statement_id", flat=True),
+        }:
+            del awarding[pk]
+        with adapter.prefetch([statement for statement, _awards in awarding.values()]):
+            for pk, (statement, awards) in awarding.items():
+                try:
+                    named[pk] = employee_for_statement(statement, context)
+                except DeliveryHeld:
+                    continue
+                rows += [(award.code, skills.evidence_of(statement, award), pk) for award in awards]
+    return named, rows
+
+
 def record_pairs(
     adapter: MarketplaceAdapter, target_name: str, target_id: int, since: datetime, until: datetime
 ) -> Iterator[RecordPair]:
@@ -108,8 +161,14 @@ def record_pairs(
         target_id=target_id,
         include_terminated=bool(adapter.config.get("include_terminated")),
     )
+    # Statements whose evidence belongs under a member it is not recorded under: moved since their
+    # delivery, or never recorded at all (their delivery never ran). Both arrive at the member
+    # named now, and the repair of the record runs their delivery.
     moves = moved(adapter, target_id, context, since, until)
     arriving = skills.statement_rows(target_id, list(moves))
+    unsent, unsent_rows = undelivered(adapter, context, since, until)
+    moves |= unsent
+    arriving += unsent_rows
     seen: set[str] = set()
     for member_id, codes in touched(target_id, since, until):
         seen.add(member_id)

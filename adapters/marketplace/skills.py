@@ -11,10 +11,11 @@ transaction mode and on SQLite, and a worker that dies loses it when it runs out
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -24,6 +25,7 @@ from django.utils import timezone
 from adapters.base import DeliveryBusy
 from adapters.models import SkillEvidence, SkillRecord
 from adapters.rules.competencies import CompetencyAward
+from adapters.rules.normalise import learning_completed, score_0_100
 from adapters.rules.skills import Evidence
 from lrs.xapi.timestamps import read_timestamp
 
@@ -108,11 +110,30 @@ def _evidence(row: SkillEvidence) -> Evidence:
         statement_id=str(row.statement_uuid),
         activity_id=row.activity_id,
         level=row.level,
-        timestamp=row.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        timestamp=_stamp(row.timestamp),
         completed=row.completed,
         score=row.score,
         mapping_version=row.mapping_version,
     )
+
+
+def evidence_of(statement: dict[str, Any], award: CompetencyAward) -> Evidence:
+    """The evidence a delivery of the statement would record for the award (``evidence_put``), as
+    ``evidence_rows`` would read it back: what reconciliation expects of a statement whose delivery
+    never recorded any."""
+    return Evidence(
+        statement_id=str(uuid.UUID(statement["id"])),
+        activity_id=award.evidence["activityId"],
+        level=award.level,
+        timestamp=_stamp(read_timestamp(statement["timestamp"])),
+        completed=learning_completed(statement),
+        score=score_0_100((statement.get("result") or {}).get("score")),
+        mapping_version=award.mapping_version,
+    )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 UNKNOWN = object()  # what the marketplace holds is not known (a write went unanswered)

@@ -113,6 +113,17 @@ def prefetched(actors: Iterable[dict[str, Any]]) -> Iterator[None]:
         _prefetch.reset(token)
 
 
+@contextmanager
+def unprefetched() -> Iterator[None]:
+    """Within the block, resolution reads the database, whatever an enclosing ``prefetched`` loaded
+    (for a statement that changed since its batch was read: an erasure pseudonymised it)."""
+    token = _prefetch.set(None)
+    try:
+        yield
+    finally:
+        _prefetch.reset(token)
+
+
 def _employees_for(keys: list[str]) -> list[str]:
     loaded = _prefetch.get()
     if loaded is not None and all(key in loaded.employees_by_key for key in keys):

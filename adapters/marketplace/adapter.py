@@ -22,7 +22,9 @@ mapping sends one when the deciding statement's actor has it and the target is n
 A statement is evidence for the member its delivery last named: run again after an identity link
 moved (a forced backfill, a reconciliation repair), its evidence moves to the member named now and
 the former member's record is recomputed without it; a void recomputes every member's record it
-was evidence for.
+was evidence for. A delivery reads its statement again once it holds the records it changes and
+works from that: a statement erased (pseudonymised: its actor names no one; or hidden) or voided
+after its batch read it records no evidence and sends nothing of it.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
@@ -54,13 +56,14 @@ from urllib.parse import quote
 from adapters.base import (
     DELIVER,
     AdapterError,
+    DeliveryBusy,
     DeliveryContext,
     NothingToSend,
     OutboundRequest,
     RecordPair,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, prefetched
+from adapters.identity.resolution import employee_for_statement, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -284,6 +287,8 @@ class MarketplaceAdapter(OAuthAdapter):
         plan = self._plan(statement, context)
         lease = 2 * float(self.config.get("timeout_seconds", 10)) * len(plan.keys) + 10
         with skills.exclusive(context.target_id, plan.keys, seconds=lease):
+            if context.kind == DELIVER:
+                statement, plan = self._as_stored_now(statement, context, plan)
             context = replace(context, resolved=self._resolve(statement, context, plan))
             result = SendResult(status_code=None, note="the marketplace already holds the right records")
             for member in self._by_member(context):
@@ -298,6 +303,25 @@ class MarketplaceAdapter(OAuthAdapter):
                 # before this point leaves the rows, so its retry recomputes those records again.
                 skills.evidence_drop(context.target_id, context.statement_pk, keep_member=plan.member_id)
             return result
+
+    def _as_stored_now(self, statement: dict, context: DeliveryContext, plan: Plan) -> tuple[dict, Plan]:
+        """The statement as stored now, and the plan it gives, read once this delivery holds its
+        records (one query). The batch read the statement and prefetched its actor's identity links
+        before: an erasure that committed since pseudonymised it (its actor now names no one, so
+        the delivery is held and records no evidence the erasure could not flag) or hid it
+        (nothing to send). A changed statement is resolved afresh, without the batch's prefetch;
+        one that now touches records this delivery does not hold runs again."""
+        pk = context.statement_pk
+        current = statements_keyed_by_pk([pk], live_only=True).get(pk) if pk is not None else statement
+        if current is None:
+            raise NothingToSend("the statement was voided or erased while its delivery waited")
+        if current == statement:
+            return statement, plan
+        with unprefetched():
+            fresh = self._plan(current, context)
+        if not set(fresh.keys) <= set(plan.keys):
+            raise DeliveryBusy("the statement changed while its delivery waited: it runs again")
+        return current, fresh
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         try:

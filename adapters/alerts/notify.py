@@ -44,16 +44,19 @@ def send_unsent() -> int:
     names = {receiver.name for receiver in receivers}
     sent = 0
     for alert_id in Alert.objects.exclude(unsent=[]).values_list("id", flat=True):
-        for key in _count_attempt(alert_id):
+        for key in _count_attempt(alert_id, names):
             for receiver in receivers:
                 sent += _send_to(alert_id, key, receiver, names)
     return sent
 
 
-def _count_attempt(alert_id: int) -> list[str]:
-    """Count one more attempt of each unsent transition of the alert; their keys."""
+def _count_attempt(alert_id: int, names: set[str]) -> list[str]:
+    """Count one more attempt of each transition of the alert some receiver still lacks; their
+    keys. One every receiver now configured took (a receiver that failed was disabled or
+    removed since) leaves the queue here."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(id=alert_id)
+        alert.unsent = [t for t in alert.unsent if names - set(t["sent_to"])]
         for transition in alert.unsent:
             transition["attempts"] += 1
         alert.save(update_fields=["unsent"])

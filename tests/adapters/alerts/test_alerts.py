@@ -15,6 +15,7 @@ from adapters.alerts.evaluate import evaluate
 from adapters.alerts.notify import alert_targets
 from adapters.alerts.rules import RULES_BY_NAME
 from adapters.models import Alert, Delivery, ReconciliationRun, Target
+from adapters.msteams.adapter import TeamsAdapter
 from tests.adapters.helpers import store_now
 from tests.conftest import HOOK, make_statement
 from tests.targets.behaviours import status
@@ -244,10 +245,10 @@ def test_a_teams_channel_alert_target_posts_to_its_channel(
 def test_one_alert_target_failing_oddly_does_not_repost_the_alert_to_the_others(
     ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """Two alert targets: Slack (#ops) first, then a Teams channel. The identity platform answers
-    the Teams token request, three evaluations in a row, with a 200 that is not JSON (a proxy's
-    page): Teams' failure is recorded, the evaluations go on, and Slack, which took the alert at
-    the first, holds it once; Teams takes it once the token endpoint is back."""
+    """Two alert targets: Slack (#ops) first, then a Teams channel whose sending raises, three
+    evaluations in a row, what no adapter expects (a bug): Teams' failure is recorded by its type,
+    the evaluations go on, and Slack, which took the alert at the first, holds it once; Teams
+    takes it once it works again."""
     monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
     Target.objects.create(
         name="teams-ops",
@@ -267,15 +268,20 @@ def test_one_alert_target_failing_oddly_does_not_repost_the_alert_to_the_others(
     )
     assert [t.name for t in alert_targets()] == ["slack", "teams-ops"]  # by name: Slack first
     dead_letters(django_capture_on_commit_callbacks, 2)
-    odd = status(200, {"Content-Type": "text/html"}, b"<html>proxy</html>")
-    graph_server.enqueue_token(odd, odd, odd)
+    real_requests = TeamsAdapter.alert_requests
+
+    def odd(self, notice):
+        raise ValueError("nothing any adapter expects")
+
+    monkeypatch.setattr(TeamsAdapter, "alert_requests", odd)
     for _ in range(3):
         evaluate(rules=only("dead_letters"))
     alert = Alert.objects.get(rule="dead_letters", target=hook_target)
     [transition] = alert.unsent
     assert transition["sent_to"] == ["slack"] and transition["attempts"] == 3
-    assert alert.messages[-1]["error"] == "unexpected error: JSONDecodeError"
-    evaluate(rules=only("dead_letters"))  # the token endpoint is back
+    assert alert.messages[-1]["error"] == "unexpected error: ValueError"
+    monkeypatch.setattr(TeamsAdapter, "alert_requests", real_requests)
+    evaluate(rules=only("dead_letters"))  # Teams works again
     assert len(graph_server.channel_messages()) == 1
     assert len(ops_channel.messages("#ops")) == 1, [m["text"] for m in ops_channel.messages("#ops")]
 
@@ -289,3 +295,38 @@ def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_com
     assert page.status_code == 200 and b"dead_letters" in page.content
     alert = Alert.objects.get(rule="dead_letters")
     assert admin_client.get(reverse("admin:adapters_alert_change", args=[alert.pk])).status_code == 200
+
+
+def test_a_transition_every_remaining_receiver_took_leaves_the_queue(
+    ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    teams = Target.objects.create(
+        name="teams-ops",
+        adapter="msteams",
+        receives=Target.RECEIVES_ALERTS,
+        config={
+            "mode": "channel_message",
+            "tenant_id": graph_server.tenant_id,
+            "client_id": graph_server.client_id,
+            "client_secret": {"env": "GRAPH_SECRET"},
+            "refresh_token": {"env": "GRAPH_REFRESH"},
+            "login_base": graph_server.url,
+            "graph_base": graph_server.url,
+            "team_id": "team-1",
+            "channel_id": "19:ops@thread.tacv2",
+        },
+    )
+    """Slack took it, Teams failed, then the admin disabled Teams: the transition is done, not
+    counted again and again on every evaluation."""
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    graph_server.enqueue_token(status(503))
+    evaluate(rules=only("dead_letters"))
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    assert alert.unsent and alert.unsent[0]["sent_to"] == ["slack"]
+    teams.enabled = False  # the admin retires the failing receiver
+    teams.save()
+    for _ in range(3):
+        evaluate(rules=only("dead_letters"))
+    alert.refresh_from_db()
+    assert alert.unsent == [], alert.unsent

@@ -106,7 +106,11 @@ def unretracted(target: Target, since: datetime, until: datetime) -> Iterator[tu
     target that cannot be read back still holds beyond what it should (its retraction, or a
     retraction event, is owed); a target that never retracts (chat) is not asked. ``(statement
     id, pk)``."""
-    retracted = Delivery.objects.filter(target=target, kind=RETRACT, status=Delivery.DELIVERED)
+    # Retracted, or its retraction cancelled on purpose (an admin, an erasure): not owed, as a
+    # cancelled delivery is not expected (``_expected``).
+    retracted = Delivery.objects.filter(
+        target=target, kind=RETRACT, status__in=[Delivery.DELIVERED, Delivery.CANCELLED]
+    )
     made = (
         Delivery.objects.filter(
             target=target,

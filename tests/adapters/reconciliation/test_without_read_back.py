@@ -101,3 +101,20 @@ def test_without_read_back_a_target_that_never_retracts_reports_no_voided_statem
     [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
     store_now(django_capture_on_commit_callbacks, voiding(first))
     assert run_now(django_capture_on_commit_callbacks, "slack").counts["extra"] == 0
+
+
+def test_without_read_back_a_retraction_cancelled_on_purpose_is_not_extra(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """An admin cancelled it (or an erasure did): not owed, as a cancelled delivery is not
+    expected; counting it would leave drift no repair can clear."""
+    target = Target.objects.get(name="pms")
+    target.config = {**target.config, "retraction": "event"}
+    target.save()
+    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    with django_capture_on_commit_callbacks(execute=False):
+        statement_store(statements=[voiding(first)], credential=None)
+    Delivery.objects.filter(kind="retract").update(status=Delivery.CANCELLED, last_error="by admin")
+    repaired = run_now(django_capture_on_commit_callbacks, "pms", repair=True)
+    after = run_now(django_capture_on_commit_callbacks, "pms")
+    assert after.counts["extra"] == 0, (repaired.counts, after.counts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryContext, ErasureNotice
@@ -46,9 +47,10 @@ def notify(request: ErasureRequest) -> int:
             target_name=name, kind="erasure", idempotency_key=notice.key, attempt=entry["attempts"]
         )
         try:
-            adapter = adapter_for(target.adapter, target.config)
-            for outbound in adapter.erasure_requests(notice):
-                adapter.send(outbound, context)
+            with transaction.atomic():  # a database error here leaves the erasure's transaction usable
+                adapter = adapter_for(target.adapter, target.config)
+                for outbound in adapter.erasure_requests(notice):
+                    adapter.send(outbound, context)
         except Exception as exc:  # this target's failure, not the other targets' or the erasure's
             # An unexpected exception (an answer no adapter expected) by its type only: its text
             # may quote what was sent.

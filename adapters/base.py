@@ -91,8 +91,11 @@ class DeliveryContext:
     attempt: int = 1
     # What ``Adapter.resolve`` looked up for this statement (employee id, competencies, ...).
     resolved: dict[str, Any] = field(default_factory=dict)
-    # For a retraction: the id the target gave the original effect (``SendResult.external_id``).
+    # For a retraction: the id the target gave the original effect (``SendResult.external_id``),
+    # and whether the original may have made more than that one: an attempt that may have applied
+    # without answering (``maybe_applied``), or a repair under a key of its own.
     original_external_id: str = ""
+    original_uncertain: bool = False
     # When the delivery was created (a chat adapter looks for its message from then on).
     created_at: datetime | None = None
     # Database keys, for adapters that keep state per target (the marketplace's evidence).

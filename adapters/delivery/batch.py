@@ -30,6 +30,7 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import (
     DELIVER,
+    REPAIR_KEY_MARKER,
     Adapter,
     AdapterError,
     DeliveryBusy,
@@ -169,13 +170,17 @@ def _dependency(delivery: Delivery, adapter: Adapter) -> Outcome | None:
 
 
 def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
+    original = delivery.depends_on
     return DeliveryContext(
         target_name=target.name,
         kind=delivery.kind,
         idempotency_key=delivery.idempotency_key,
         correlation_id=delivery.correlation_id,
         attempt=delivery.attempts,
-        original_external_id=delivery.depends_on.external_id if delivery.depends_on else "",
+        original_external_id=original.external_id if original else "",
+        original_uncertain=bool(
+            original and (original.maybe_applied or REPAIR_KEY_MARKER in original.idempotency_key)
+        ),
         created_at=delivery.created_at,
         target_id=target.id,
         statement_pk=delivery.statement_id,

@@ -18,11 +18,14 @@ no event; an erasure removes a person's events.
   kind: a retry, replay or forced backfill replays the first answer, never a second event) and an
   OAuth2 client-credentials bearer token. The PMS answers with its own event id, kept with the
   delivery (``Delivery.external_id``).
-- A void retracts every event of the statement: ``DELETE .../learning-events/{id}`` for the id
-  the PMS gave the original and for each event a look-up by statement id finds
-  (``GET .../learning-events?statementId=``): the original attempt may have timed out after the
-  PMS created the event, a repair whose answer was lost may have made another, the PMS may hold a
-  double. An event that is not there (never created, already deleted: 404) needs no retraction.
+- A void retracts the statement's events: ``DELETE .../learning-events/{id}`` for the id the
+  PMS gave the original and, whenever that may not be all, for each event of the statement a
+  look-up by statement id finds (``GET .../learning-events?statementId=``): no id is known (the
+  original attempt timed out after the PMS created the event), an attempt may have applied
+  without answering, a repair under its own key may have made another, or a reconciliation
+  found the voided statement still held (a double at the PMS) and repairs the retraction under
+  a key of its own. An event that is not there (never created, already deleted: 404) needs no
+  retraction.
   ``retraction: "event"`` instead records a ``retraction`` event for PMSs that keep history.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
 - A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
@@ -118,8 +121,9 @@ class PMSAdapter(OAuthAdapter):
 
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
-        """The token, a look-up by statement (a retraction, a repair), then the DELETE or POST."""
-        return 3
+        """The token, a look-up by statement (some retractions, a repair), a DELETE of what it
+        found and the POST (a repair replacing one event)."""
+        return 4
 
     def _url(self, path: str) -> str:
         return self.config["base_url"].rstrip("/") + path
@@ -155,18 +159,24 @@ class PMSAdapter(OAuthAdapter):
         )
         context = DeliveryContext(target_name="", kind="lookup", idempotency_key="")
         try:
-            return json.loads(self.send(lookup, context).body or "{}").get("data") or []
+            events = json.loads(self.send(lookup, context).body or "{}").get("data") or []
         except ValueError:
             raise AdapterError("the PMS answered the event look-up with something not JSON") from None
+        # Only the statement's own: a PMS that ignored the filter must not have a void delete
+        # every event on the page.
+        return [event for event in events if str(event.get("statementId")) == statement["id"]]
 
     def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
-        """The PMS's ids of every event of the statement: the one it gave the original, and every
-        one a look-up by statement finds. The id kept is not enough: a repair whose answer was
-        lost made another event under its own key, and a PMS may hold a statement twice (a
-        double an admin entered, an import); a void must leave none. The kept id goes first, so a
-        look-up that does not see it yet still deletes it."""
+        """The PMS's ids of the statement's events: the one it gave the original, and those a
+        look-up by statement finds whenever that one may not be all (no id is known; the original
+        may have made another: an attempt that applied without answering, a repair under its own
+        key; or this is a reconciliation's repair, which found the statement held still, e.g.
+        twice). The kept id goes first, so a look-up that does not see it yet still deletes it."""
+        kept = [context.original_external_id] if context.original_external_id else []
+        if kept and not context.original_uncertain and REPAIR_KEY_MARKER not in context.idempotency_key:
+            return kept  # one request, paced like the rest: the look-up is not
         found = [str(event["id"]) for event in self._events_of(statement) if event.get("id")]
-        return list(dict.fromkeys([*filter(None, [context.original_external_id]), *found]))
+        return list(dict.fromkeys([*kept, *found]))
 
     def event(self, statement: dict, context: DeliveryContext, *, kind: str | None = None) -> dict[str, Any]:
         event_types = {**DEFAULT_EVENT_TYPES, **self.config.get("event_types", {})}

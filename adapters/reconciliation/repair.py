@@ -48,9 +48,10 @@ def _repairs(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_i
         if m.statement_pk and (m.kind in ("missing", "different") or (m.kind == "extra" and m.expected))
     ]
     retract = [m.statement_pk for m in mismatches if m.kind == "extra" and not m.expected and m.statement_pk]
-    return _resend(target, resend, rekey=run_id if adapter.can_read_back else None) + _retract(
-        target, retract
-    )
+    # A target read back is known to hold what it should not: the repair goes under a key of its
+    # own (the adapter replaces, or looks for every copy: a PMS holding a voided statement twice).
+    rekey = run_id if adapter.can_read_back else None
+    return _resend(target, resend, rekey=rekey) + _retract(target, retract, rekey=rekey)
 
 
 def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
@@ -135,12 +136,12 @@ def _resend(target: Target, statement_pks: list[int], *, rekey: int | None) -> i
     return len(requeued) + len(created)
 
 
-def _retract(target: Target, statement_pks: list[int]) -> int:
+def _retract(target: Target, statement_pks: list[int], *, rekey: int | None) -> int:
     if not statement_pks:
         return 0
     existing = Delivery.objects.filter(target=target, kind=RETRACT, statement_id__in=statement_pks)
     have = set(existing.values_list("statement_id", flat=True))
-    requeued = _requeue(existing, "retracted again by reconciliation: the target still held it")
+    requeued = _requeue(existing, "retracted again by reconciliation: the target still held it", rekey)
     originals = {
         row.statement_id: row
         for row in Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=statement_pks)

@@ -3,6 +3,7 @@ before it (the contract in adapters/pms/adapter.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
+from adapters.pms.adapter import PMSAdapter
 from adapters.reconciliation.run import reconcile
 from tests.adapters.helpers import COURSE, store_now, voiding
 from tests.conftest import make_statement
@@ -69,16 +71,40 @@ def test_a_void_after_a_repair_whose_answer_was_lost_retracts_the_event_the_repa
     assert pms_target.events() == {}, pms_target.events()
 
 
-def test_a_void_retracts_every_event_the_pms_holds_of_the_statement(
+def test_a_voided_statement_the_pms_holds_twice_is_retracted_entirely_by_a_repair(
     pms_target, django_capture_on_commit_callbacks
 ):
-    """A PMS holding the statement twice (an import, an admin's double) keeps neither after the
-    void, and reconciliation then finds it in sync: nothing left to repair."""
+    """A PMS holding the statement twice (an import, an admin's double): the void deletes the
+    event it knows; reconciliation finds the other one, and its repair, under a key of its own,
+    looks the statement up and deletes it. The next run is in sync."""
     [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
     pms_target.duplicate_event(statement_id)
-    assert len(pms_target.events()) == 2
     store_now(django_capture_on_commit_callbacks, voiding(statement_id))
-    assert pms_target.events() == {}, pms_target.events()
+    assert len(pms_target.events()) == 1  # one request per plain void, paced: the known id
     with django_capture_on_commit_callbacks(execute=True):
         found = reconcile(target=Target.objects.get(name="pms"), repair=True, **window())
-    assert found.counts["repaired"] == 0
+    assert (found.counts["extra"], found.counts["repaired"]) == (1, 1)
+    assert pms_target.events() == {}, pms_target.events()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = reconcile(target=Target.objects.get(name="pms"), repair=True, **window())
+    assert again.counts["extra"] == again.counts["repaired"] == 0
+
+
+def test_a_look_up_keeps_only_the_statements_own_events(
+    pms_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A PMS that ignored the statementId filter answers with other statements' events: a void
+    must delete only its statement's."""
+    [other] = store_now(django_capture_on_commit_callbacks, completion())
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    Delivery.objects.filter(statement_uuid=statement_id).update(external_id="")  # the id was lost
+    real = PMSAdapter.send
+
+    def unfiltered(self, request, context):
+        if request.method == "GET" and "statementId=" in request.url:
+            request = replace(request, url=request.url.split("?")[0] + "?limit=500")
+        return real(self, request, context)
+
+    monkeypatch.setattr(PMSAdapter, "send", unfiltered)
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+    assert [event["statementId"] for event in pms_target.events().values()] == [other]

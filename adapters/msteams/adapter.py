@@ -232,18 +232,39 @@ class TeamsAdapter(OAuthAdapter):
         place per channel and per configured refresh token (by its SHA-256), so two targets of one
         team each post as the user who consented for it, and once an admin configures a new
         refresh token (consent given again) a token rotated from the former one is never read."""
-        # The key was ``token_url|client_id|team_id`` before: a token stored under it is no longer
-        # read, so each target's first refresh after the upgrade is made from its configured token.
         origin = hashlib.sha256(self.secrets["refresh_token"].encode()).hexdigest()
         channel = f"{self.config.get('team_id')}|{self.config.get('channel_id')}"
         raw = f"{self.token_url}|{self.config['client_id']}|{channel}|{origin}"
         return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
+    @property
+    def _legacy_store_key(self) -> str:
+        """The key a rotated refresh token was kept under before ``_store_key`` named the channel
+        and the configured token (``token_url|client_id|team_id``), computed exactly as then so a
+        token stored by an earlier version is found once more."""
+        raw = f"{self.token_url}|{self.config['client_id']}|{self.config.get('team_id')}"
+        return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def _stored_refresh_token(self) -> tuple[str, str] | tuple[None, None]:
+        """The rotated refresh token to use and the key it is stored under: this target's own,
+        else one an earlier version stored under the legacy key, else none (the configured one)."""
+        if stored := token_get(self._store_key):
+            return stored, self._store_key
+        # Read-through after an upgrade: without it every target's first refresh would use the
+        # configured token of the original consent, which Microsoft expires after ~90 days
+        # (invalid_grant until an admin consents again), and the legacy row would stay forever.
+        # The legacy key did not name the channel (the old bug): two channel targets of one team
+        # shared it, so the first of them to refresh takes the token once (and posts as whoever
+        # held it, as both did before); the second then finds nothing and uses its configured one.
+        if legacy := token_get(self._legacy_store_key):
+            return legacy, self._legacy_store_key
+        return None, None
+
     def _delegated_token(self, *, refresh: bool) -> str:
         cache_key = "lrs:msgraph-delegated:" + self._store_key
         if not refresh and (cached := cache.get(cache_key)):
             return cached
-        stored = token_get(self._store_key)
+        stored, stored_under = self._stored_refresh_token()
         refresh_token = stored or self.secrets["refresh_token"]
         form = {
             "grant_type": "refresh_token",
@@ -270,10 +291,15 @@ class TeamsAdapter(OAuthAdapter):
             if error.status_code in (400, 401):
                 # invalid_grant: the refresh token was revoked or expired; an admin must consent again.
                 error.permanent = True
-                if stored and "invalid_grant" in error.response_body:
-                    # Not kept to be tried again: the configured token is tried next.
-                    token_forget(self._store_key, stored)
                 error.message = f"refreshing the delegated Graph token failed: {error.response_body[:200]}"
+                if stored and stored_under and "invalid_grant" in error.response_body:
+                    # Not kept to be tried again. The configured token may still be good (a rotated
+                    # token can lapse while the consent stands), so the delivery is retried, not
+                    # dead: the retry finds nothing stored and uses the configured token, and a
+                    # refusal of that one is permanent. Once per stored row, as each is dropped.
+                    token_forget(stored_under, stored)
+                    error.permanent = False
+                    error.message += " (the stored token was dropped; the configured one is tried next)"
             raise
         try:
             token = json.loads(result.body)
@@ -286,7 +312,12 @@ class TeamsAdapter(OAuthAdapter):
                 "the identity platform answered the token request with something that is not a token",
                 status_code=result.status_code,
             )
-        if token.get("refresh_token"):
+        if stored_under == self._legacy_store_key:
+            # Moved: kept under this target's key from now on (the rotated token, or the one used
+            # if none came back) and the legacy row dropped, unless another process replaced it.
+            token_put(self._store_key, token.get("refresh_token") or refresh_token)
+            token_forget(stored_under, refresh_token)
+        elif token.get("refresh_token"):
             token_put(self._store_key, token["refresh_token"])  # Microsoft rotates refresh tokens
         cache.set(cache_key, token["access_token"], timeout=max(1, int(token.get("expires_in", 3600)) - 30))
         return token["access_token"]

@@ -3,7 +3,9 @@
 A delegated Microsoft Graph refresh token is replaced by a new one each time it is
 used; the first comes from a secret reference in the target configuration, later
 ones are kept here, never in plain text, under a key naming the target's channel and
-configured token (``TeamsAdapter._store_key``), until the identity platform refuses one.
+configured token (``TeamsAdapter._store_key``), until the identity platform refuses one. A
+token an earlier version kept under its former key (``TeamsAdapter._legacy_store_key``) is read
+once and moved.
 """
 
 from __future__ import annotations

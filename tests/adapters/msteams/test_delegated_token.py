@@ -3,11 +3,15 @@ rotated by Microsoft on every use and kept encrypted) is its own, and never show
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
+from adapters.delivery.drain import delivery_send
 from adapters.models import Attempt, Delivery, StoredToken, Target
-from adapters.msteams.token_store import token_get
+from adapters.msteams.token_store import token_get, token_put
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import status
@@ -41,6 +45,19 @@ def completion() -> dict:
     return make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True})
 
 
+def run_retry(delivery: Delivery) -> str | None:
+    """Send a waiting delivery's retry now (retries come due ten minutes on in these tests)."""
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    return delivery_send(delivery.pk)
+
+
+def legacy_key(server) -> str:
+    """Where a version before the key named the channel kept a target's rotated refresh token:
+    ``token_url|client_id|team_id``, hashed, as commit 746e0ad computed it."""
+    raw = f"{server.token_url}|{server.client_id}|team-1"
+    return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
 def test_a_failed_token_refresh_does_not_record_the_rotated_refresh_token(
     teams_channel, django_capture_on_commit_callbacks
 ):
@@ -72,9 +89,12 @@ def test_after_consent_is_given_again_the_new_refresh_token_is_used(
     teams_channel.revoke_refresh_tokens()
     cache.clear()  # the access token runs out
     store_now(django_capture_on_commit_callbacks, completion())
-    dead = Delivery.objects.order_by("-id").first()
-    assert dead.status == Delivery.DEAD and "refreshing the delegated Graph token failed" in dead.last_error
-    assert not StoredToken.objects.exists()  # the revoked rotated token is not kept
+    refused = Delivery.objects.order_by("-id").first()
+    # The revoked rotated token is not kept, and the configured one is tried once more: refused too.
+    assert refused.status == Delivery.RETRYING and not StoredToken.objects.exists(), refused.last_error
+    assert run_retry(refused) == Delivery.DEAD
+    dead = Delivery.objects.get(pk=refused.pk)
+    assert "refreshing the delegated Graph token failed" in dead.last_error
     # The admin consents again: a fresh refresh token, in the configured secret.
     monkeypatch.setenv("GRAPH_REFRESH", teams_channel.issue_refresh_token())
     store_now(django_capture_on_commit_callbacks, completion())
@@ -110,3 +130,47 @@ def test_a_token_answer_that_is_no_token_is_retried_not_parked_as_outcome_unknow
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.RETRYING and not delivery.maybe_applied, delivery.last_error
     assert "not a token" in delivery.last_error and teams_channel.channel_messages() == []
+
+
+def test_a_token_stored_under_the_legacy_key_is_used_once_and_moved(
+    teams_channel, monkeypatch, django_capture_on_commit_callbacks
+):
+    """After the upgrade, the token an earlier version rotated and stored (under a key without the
+    channel) is the one refreshed, not the configured token of the original consent, which
+    Microsoft has expired by then; the rotated token is kept under the target's own key and the
+    legacy row is gone."""
+    monkeypatch.setenv("GRAPH_REFRESH", "consented-long-ago-and-expired")
+    legacy = teams_channel.issue_refresh_token(user="user-legacy")
+    token_put(legacy_key(teams_channel), legacy)
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    [message] = teams_channel.channel_messages()
+    assert message["from"]["user"]["id"] == "user-legacy"
+    [row] = StoredToken.objects.all()  # moved: the legacy row is dropped
+    assert row.key != legacy_key(teams_channel)
+    assert token_get(row.key) not in (None, legacy)  # the rotated one
+    # Later refreshes use the moved token.
+    cache.clear()
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert Delivery.objects.order_by("-id").first().status == Delivery.DELIVERED
+    assert len(teams_channel.channel_messages()) == 2
+
+
+def test_a_refused_stored_token_is_dropped_and_the_delivery_retried_with_the_configured_one(
+    teams_channel, django_capture_on_commit_callbacks
+):
+    """The rotated token lapses (invalid_grant) while the configured one still stands: the
+    delivery is not dead but waits for a retry, which refreshes with the configured token."""
+    store_now(django_capture_on_commit_callbacks, completion())
+    [row] = StoredToken.objects.all()
+    teams_channel.token_store.refresh_grant(token_get(row.key)).revoked = True
+    cache.clear()  # the access token runs out
+    store_now(django_capture_on_commit_callbacks, completion())
+    refused = Delivery.objects.order_by("-id").first()
+    assert refused.status == Delivery.RETRYING, refused.last_error
+    assert "configured one is tried next" in refused.last_error
+    assert not StoredToken.objects.exists()
+    assert run_retry(refused) == Delivery.DELIVERED
+    assert len(teams_channel.channel_messages()) == 2
+    assert StoredToken.objects.count() == 1  # the token rotated from the configured one

@@ -1,7 +1,14 @@
 """What an operator may be shown of a request that was sent: the values of fields whose names
-look secret (authorization, signatures, keys, tokens, passwords, codes) are replaced by
-``REDACTED`` wherever the request names them: in its query string, its headers, and a JSON or
-form-encoded body (a token request's ``client_secret`` and ``refresh_token``)."""
+look secret are replaced by ``REDACTED`` wherever the request names them: in its query string, its
+headers, and a JSON or form-encoded body (a token request's ``client_secret`` and
+``refresh_token``).
+
+Two rules of what looks secret. Query strings, headers and form bodies: a name that merely
+contains a secret-sounding part (``SECRET_NAME``: auth, sign, key, code, ...), since their names
+are few and a miss shows a credential (``X-Hub-Signature-256``). JSON bodies: a field name that
+ends with a secret word (``secret_json_field``), since a payload's ordinary fields
+(``competencyCode``, ``authorName``, ``sessionCount``) are what an operator reads to see what
+was sent."""
 
 from __future__ import annotations
 
@@ -23,6 +30,14 @@ SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Matched against a JSON field name lowercased with everything but letters and digits removed, so
+# ``clientSecret``, ``client_secret``, ``client-secret`` and ``API Key`` read alike: the name ends
+# with a secret word, or is one of the words too short to tell apart inside a longer name (a bare
+# ``code`` is an OAuth authorisation code; ``competencyCode`` is not).
+SECRET_JSON_FIELD = re.compile(
+    r"(secret|token|password|passwd|cookie|signature|authorization|apikey|privatekey|clientkey"
+    r"|credentials?)$|^(auth|key|code)$"
+)
 
 
 def redacted_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -30,13 +45,20 @@ def redacted_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, REDACTED if SECRET_NAME.search(name) else value) for name, value in pairs]
 
 
+def secret_json_field(name: str) -> bool:
+    """Whether a JSON field of this name holds a secret: its name (case-insensitive, camelCase,
+    snake_case or kebab-case) ends with secret, token, password, passwd, cookie, signature,
+    authorization, api key, private key, client key or credential(s), or is auth, key or code."""
+    return SECRET_JSON_FIELD.search(re.sub(r"[^0-9a-z]", "", name.lower())) is not None
+
+
 def redacted_json(value: Any) -> Any:
-    """The JSON value with every scalar held under a name that looks secret replaced, at any
-    depth (an object or array under such a name is walked, not hidden whole: ``authority``)."""
+    """The JSON value with every scalar held under a secret field name (``secret_json_field``)
+    replaced, at any depth (an object or array under such a name is walked, not hidden whole)."""
     if isinstance(value, dict):
         return {
             name: redacted_json(item)
-            if isinstance(item, dict | list) or not SECRET_NAME.search(str(name))
+            if isinstance(item, dict | list) or not secret_json_field(str(name))
             else REDACTED
             for name, item in value.items()
         }

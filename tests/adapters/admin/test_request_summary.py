@@ -78,3 +78,37 @@ def test_secret_fields_of_form_and_json_bodies_are_redacted_at_any_depth():
         assert secret not in summary, summary
     assert f"refresh_token={REDACTED}" in summary and "client_id=app-1" in summary
     assert '"employee": "E100"' in summary and '"idempotencyKey": "s1:hook:deliver"' in summary
+
+
+def test_json_fields_are_redacted_by_a_secret_ending_not_a_secret_sounding_part():
+    """An operator reads a payload's ordinary fields (a competency's code, an author's name, a
+    session count) in the attempt record; only fields whose names end with a secret word are
+    hidden. Headers keep the broad rule: a signature header stays hidden."""
+    summary = request_summary(
+        [
+            OutboundRequest(
+                "POST",
+                "https://pms.example.com/events",
+                json={
+                    "competencyCode": "C-42",
+                    "authorName": "Ada Lovelace",
+                    "assignmentId": "A-7",
+                    "sessionCount": 3,
+                    "signedOff": "yes-signed",
+                    "client_secret": "s-1",
+                    "refresh_token": "rt-1",
+                    "apiKey": "k-1",
+                    "password": "pw-1",
+                    "nested": {"x-api-key": "k-2", "accessToken": "t-2", "code": "oauth-code"},
+                },
+                headers={"X-Hub-Signature-256": "sha256=5678"},
+            )
+        ]
+    )
+    for readable in ('"competencyCode": "C-42"', '"authorName": "Ada Lovelace"', '"sessionCount": 3'):
+        assert readable in summary, summary
+    assert '"assignmentId": "A-7"' in summary and '"signedOff": "yes-signed"' in summary
+    for secret in ("s-1", "rt-1", "k-1", "pw-1", "k-2", "t-2", "oauth-code", "sha256=5678"):
+        assert secret not in summary, summary
+    assert f'"client_secret": "{REDACTED}"' in summary and f'"password": "{REDACTED}"' in summary
+    assert f"X-Hub-Signature-256: {REDACTED}" in summary

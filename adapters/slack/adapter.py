@@ -213,8 +213,11 @@ class SlackAdapter(Adapter):
             include_score=self.config.get("include_score", False),
         )
         text = note.text if not self.pseudonymised else note.text.replace(note.learner, "A learner", 1)
+        # The fallback ``text`` is mrkdwn too (notifications show it): escaped like the blocks, so
+        # a learner named "<!channel>" mentions no one.
+        text = _mrkdwn(text)
         blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(note.activity_id)}]},
         ]
         if self.config.get("mode") == "webhook":

@@ -117,3 +117,14 @@ def test_a_learner_without_a_name_is_not_announced_by_e_mail_address(
     [message] = slack_target.messages("#learning")
     assert "alice.example@corp.example" not in message["text"], message["text"]
     assert message["text"].startswith("A learner completed")
+
+
+def test_a_learner_named_like_a_mention_mentions_no_one(slack_target, django_capture_on_commit_callbacks):
+    """Slack reads the fallback ``text`` as mrkdwn (notifications show it): a name such as
+    "<!channel>" must arrive escaped there as in the blocks, never as an @channel mention."""
+    statement = completion()
+    statement["actor"]["name"] = "<!channel> & co"
+    store_now(django_capture_on_commit_callbacks, statement)
+    [message] = slack_target.messages()
+    assert "<!channel>" not in message["text"] and "&lt;!channel&gt; &amp; co" in message["text"]
+    assert "<!channel>" not in str(message.get("blocks"))

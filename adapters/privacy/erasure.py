@@ -292,6 +292,8 @@ def _finish(request: ErasureRequest) -> int:
             "deliveries_deleted": deliveries,
             "attempts_deleted": attempts,
         }
+    elif pks:  # what attempts made since the erasure recorded (an answer may quote the person)
+        _scrub_deliveries(pks, frozenset())
     erased.delete()
     _forget_revoked_records(records)
     # Retractions and notices sent since the erasure named the person again in some process's

@@ -62,3 +62,24 @@ def test_evidence_recorded_after_the_erasure_flagged_theirs_is_retracted_when_it
     assert market_target.skills() == {}
     assert not SkillEvidence.objects.exists()
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+
+
+def test_what_an_attempt_recorded_after_a_pseudonymising_erasure_is_scrubbed_when_it_finishes(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """An attempt made after the erasure (a retraction's, a send that was in flight) may record an
+    answer quoting the person; the erasure's finish scrubs it as it scrubbed the earlier ones."""
+    from adapters.models import Attempt
+    from tests.adapters.helpers import store_now
+
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    with django_capture_on_commit_callbacks(execute=True):  # the retraction is made meanwhile
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    Attempt.objects.update(response_excerpt="learner@example.com was here", error="about learner@example.com")
+    finish_erasures()
+    assert ErasureRequest.objects.get(pk=outcome.request.pk).status == ErasureRequest.DONE
+    assert not Attempt.objects.filter(response_excerpt__contains="learner@").exists()
+    assert not Attempt.objects.filter(error__contains="learner@").exists()

@@ -36,9 +36,9 @@ never keeps the member's record from the marketplace; a required one fails the d
 Competencies come from the active versioned competency mapping (or the configured version).
 Deliveries that change the same record are serialised (``adapters.marketplace.skills.exclusive``):
 the record is recomputed from the store, sent and recorded under a lock. Each write's
-``Idempotency-Key`` carries the record's write number: a retry of a write that went unanswered
-keeps its key (the marketplace drops it if the first landed); any other write, even of a record
-sent before, is new and is applied.
+``Idempotency-Key`` names the record (member, competency) and carries its write number: a retry
+of a write that went unanswered keeps its key (the marketplace drops it if the first landed); any
+other write, even of a record sent before or of another member's record, is new and is applied.
 """
 
 from __future__ import annotations
@@ -249,10 +249,14 @@ class MarketplaceAdapter(OAuthAdapter):
     def _request(self, code: str, record: dict | None, context: DeliveryContext) -> OutboundRequest:
         member = quote(self.subject_id(context.resolved["member_id"], context), safe="")
         path = f"/api/v1/members/{member}/skills/{quote(code, safe='')}"
-        # The key names this write (delivery, competency, number, content). A retry of a write that
-        # went unanswered, perhaps applied, keeps its number, so the marketplace drops it as a
-        # repeat; any other write has a new number, so the marketplace never answers it with an
-        # earlier write of the same content (one since overwritten) without applying it.
+        # The key names this write (delivery, member, competency, number, content). A retry of a
+        # write that went unanswered, perhaps applied, keeps its number, so the marketplace drops it
+        # as a repeat; any other write has a new number, so the marketplace never answers it with an
+        # earlier write of the same content (one since overwritten) without applying it. The member
+        # (as the path names it: percent-encoded, so the key stays ASCII) is in it because numbers
+        # count per record: one delivery may delete two members' records of a competency at the
+        # same number, and a marketplace keeping keys across paths would take the second for a
+        # repeat of the first.
         number, _writing = self._write(code, record, context)
         suffix = "delete" if record is None else _digest(record)
         return OutboundRequest(
@@ -260,7 +264,7 @@ class MarketplaceAdapter(OAuthAdapter):
             url=self.config["base_url"].rstrip("/") + path,
             json=record,
             headers={
-                "Idempotency-Key": f"{context.idempotency_key}:{code}:{number}:{suffix}",
+                "Idempotency-Key": f"{context.idempotency_key}:{member}:{code}:{number}:{suffix}",
                 **({"Content-Type": "application/json"} if record is not None else {}),
             },
             timeout=float(self.config.get("timeout_seconds", 10)),

@@ -10,7 +10,8 @@
   (or was revoked), 200 when it is updated; a repeated key replays the first answer without a
   second effect (``Idempotent-Replayed: true``), the same key with another body -> 422.
 * ``DELETE`` on the same path -> 204 (revoke; 204 again when already revoked), 404 when the
-  member never had that skill.
+  member never had that skill. An ``Idempotency-Key`` is optional; one sent is kept with those of
+  the puts, across paths: a repeat replays the first answer, the key with another request -> 422.
 * ``GET /api/v1/members/{memberId}/skills`` -> 200 ``{"data": [record...]}``: the member's current
   skills (not revoked), each as last put.
 * A missing, unknown or expired token -> 401 ``{"error": "invalid_token"}``.
@@ -187,7 +188,8 @@ class MarketplaceServer(FakeServer):
         if problem:
             return answer(invalid_token_reply("marketplace", problem))
         if request.method == "DELETE":
-            return perform(lambda: self._revoke(member_id, code))
+            revoke_key = idempotency_key(request) if request.idempotency_key is not None else None
+            return perform(lambda: self._revoke(request, revoke_key, (member_id, code)))
         key = idempotency_key(request)
         body = request.json_body()
         check_skill(body)
@@ -216,8 +218,12 @@ class MarketplaceServer(FakeServer):
         representation = {**request.json, "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         return self.remember(key, request_print, json_reply(201 if created else 200, representation))
 
-    def _revoke(self, member_id: str, code: str) -> Reply:
-        skill = (member_id, code)
+    def _revoke(self, request: FakeRequest, key: str | None, skill: tuple[str, str]) -> Reply:
+        request_print = fingerprint(request)
+        replay = self.replayed(key, request_print) if key is not None else None
+        if replay is not None:
+            return replay
+        member_id, code = skill
         if skill in self._skills:
             del self._skills[skill]
             self._revoked.append(skill)
@@ -226,4 +232,4 @@ class MarketplaceServer(FakeServer):
             return json_reply(
                 404, {"error": "not_found", "error_description": f"{member_id} has no skill {code}"}
             )
-        return empty_reply(204)
+        return self.remember(key, request_print, empty_reply(204)) if key is not None else empty_reply(204)

@@ -65,9 +65,15 @@ def put_skill(
 
 
 def revoke(
-    server: MarketplaceServer, member: str = "M-42", code: str = "FIRST-AID", token: str | None = None
+    server: MarketplaceServer,
+    member: str = "M-42",
+    code: str = "FIRST-AID",
+    token: str | None = None,
+    key: str | None = None,
 ) -> requests.Response:
     headers = {"Authorization": f"Bearer {token or get_token(server)}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     return requests.delete(server.skill_url(member, code), headers=headers, timeout=5)
 
 
@@ -167,6 +173,21 @@ def test_delete_revokes_idempotently(marketplace_server: MarketplaceServer) -> N
     assert marketplace_server.revocations() == [("M-42", "FIRST-AID")] and marketplace_server.skills() == {}
     assert revoke(marketplace_server, code="NEVER", token=token).status_code == 404
     assert put_skill(marketplace_server, token=token).status_code == 201  # granted again after revocation
+
+
+def test_a_keyed_delete_shares_the_key_store_with_the_puts_across_paths(
+    marketplace_server: MarketplaceServer,
+) -> None:
+    token = get_token(marketplace_server)
+    for member in ("M-1", "M-2"):
+        put_skill(marketplace_server, skill(memberId=member), member=member, token=token)
+    first = revoke(marketplace_server, member="M-1", token=token, key="d-1")
+    again = revoke(marketplace_server, member="M-1", token=token, key="d-1")
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert revoke(marketplace_server, member="M-2", token=token, key="d-1").status_code == 422
+    assert marketplace_server.revocations() == [("M-1", "FIRST-AID")]
+    assert list(marketplace_server.skills()) == [("M-2", "FIRST-AID")]
 
 
 def test_unknown_paths_and_methods(marketplace_server: MarketplaceServer) -> None:

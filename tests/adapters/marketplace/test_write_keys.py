@@ -12,12 +12,14 @@ import pytest
 from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
-from adapters.models import Delivery, Target
+from adapters.delivery.replay import backfill
+from adapters.identity.links import Identifiers, identity_links_move
+from adapters.models import Delivery, SkillRecord, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.helpers import COURSE, expand_outbox, store_now, voiding
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then
+from tests.targets.behaviours import applied_then, ok, status
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,41 @@ def test_a_retry_resending_an_earlier_record_after_another_write_landed_is_appli
     live = [Evidence(s1, "2026-03-01T10:00:00.000000Z", 0.6)]
     held = marketplace.skills().get(("E100", "SAFETY-BASICS"))
     assert held_record(held) == expected_record(live)
+
+
+def _move(from_employee_id: str, to_employee_id: str) -> None:
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id=from_employee_id,
+        to_employee_id=to_employee_id,
+    )
+
+
+def test_a_retraction_deleting_two_members_records_of_a_competency_sends_each_its_own_key(
+    market_target, django_capture_on_commit_callbacks
+):
+    """S is delivered to E200 (the learner's address wrongly linked there); the link is corrected
+    to E100 and a forced backfill writes E100's record, but E200's deletion fails: both records
+    rest on S. Their write numbers are where migration 0024 started existing rows (0), so the
+    void's retraction deletes both as write 1. Under one key the marketplace, which keeps keys
+    across paths, refused the second deletion and E200's record kept the voided S."""
+    capture = django_capture_on_commit_callbacks
+    _move("E100", "E200")
+    s = store_now(capture, _statement(0.8, "2026-03-01T10:00:00Z", str(uuid.uuid4())))[0]
+    _move("E200", "E100")
+    market_target.enqueue(ok(), status(500))  # E100's record written, E200's deletion fails
+    with capture(execute=True):
+        backfill(target=Target.objects.get(name="market"), force=True)
+    assert set(market_target.skills()) == {("E100", "SAFETY-BASICS"), ("E200", "SAFETY-BASICS")}
+    SkillRecord.objects.update(writes=0, writing="")  # as migration 0024 left the rows before it
+
+    store_now(capture, voiding(s))
+    retraction = _delivery(s, "retract")
+    assert retraction.status == Delivery.DELIVERED, retraction.last_error
+    keys = [
+        r.idempotency_key
+        for r in market_target.requests_for("skills.revoke")
+        if ":retract:" in r.idempotency_key
+    ]
+    assert len(keys) == 2 and len(set(keys)) == 2, keys
+    assert market_target.skills() == {}

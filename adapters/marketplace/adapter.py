@@ -24,7 +24,8 @@ moved (a forced backfill, a reconciliation repair), its evidence moves to the me
 the former member's record is recomputed without it; a void recomputes every member's record it
 was evidence for. A delivery reads its statement again once it holds the records it changes and
 works from that: a statement erased (pseudonymised: its actor names no one; or hidden) or voided
-after its batch read it records no evidence and sends nothing of it.
+after its batch read it records no evidence and sends nothing of it. A statement whose actor is a
+pseudonym (its learner erased) never waits to be linked: its delivery sends nothing.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
@@ -53,6 +54,8 @@ from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from django.conf import settings
+
 from adapters.base import (
     DELIVER,
     AdapterError,
@@ -63,7 +66,7 @@ from adapters.base import (
     RecordPair,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, prefetched, unprefetched
+from adapters.identity.resolution import actor_lookup_key, employee_for_statement, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -87,6 +90,20 @@ def active_competency_mapping(version: str | None = None) -> CompetencyMapping |
     if row is None:
         return None
     return CompetencyMapping.from_json({"version": row.version, "rules": row.rules})
+
+
+def _erased_actor(actor: dict[str, Any]) -> bool:
+    """Whether the actor names only erased learners: it is a pseudonymous account (on
+    ``LRS_PSEUDONYM_HOMEPAGE``, where a pseudonymise-mode erasure puts the person), or an anonymous
+    Group every member of which is."""
+
+    def pseudonymous(agent: dict[str, Any]) -> bool:
+        return (agent.get("account") or {}).get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
+
+    if pseudonymous(actor):
+        return True
+    members = actor.get("member") or []
+    return actor_lookup_key(actor) is None and bool(members) and all(map(pseudonymous, members))
 
 
 def _digest(document: dict[str, Any]) -> str:
@@ -131,12 +148,17 @@ class MarketplaceAdapter(OAuthAdapter):
         return active_competency_mapping(self.config.get("competency_mapping_version"))
 
     def _plan(self, statement: dict, context: DeliveryContext) -> Plan:
-        """What the delivery changes (reads only). ``NothingToSend`` when it touches no competency."""
+        """What the delivery changes (reads only). ``NothingToSend`` when it touches no competency,
+        and for a delivery whose learner was erased (``_erased_actor``)."""
         recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
         if context.kind != DELIVER:  # a retraction recomputes every record the statement evidenced
             if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
             return Plan(None, [], recorded)
+        if _erased_actor(statement["actor"]):
+            # A pseudonym is linked to no one and never will be: resolving it would hold the
+            # delivery for good. Evidence recorded before is the erasure's (flagged, retracted).
+            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
         mapping = self.competency_mapping()
         awards = competencies_for(statement, mapping) if mapping is not None else []
         if not awards and not recorded:
@@ -311,8 +333,8 @@ class MarketplaceAdapter(OAuthAdapter):
     def _as_stored_now(self, statement: dict, context: DeliveryContext, plan: Plan) -> tuple[dict, Plan]:
         """The statement as stored now, and the plan it gives, read once this delivery holds its
         records (one query). The batch read the statement and prefetched its actor's identity links
-        before: an erasure that committed since pseudonymised it (its actor now names no one, so
-        the delivery is held and records no evidence the erasure could not flag) or hid it
+        before: an erasure that committed since pseudonymised it (its actor now names no one:
+        nothing to send, and no evidence recorded that the erasure could not flag) or hid it
         (nothing to send). A changed statement is resolved afresh, without the batch's prefetch;
         one that now touches records this delivery does not hold runs again."""
         pk = context.statement_pk

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.marketplace.adapter import MarketplaceAdapter
 from adapters.models import Delivery, SkillEvidence, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
@@ -30,20 +31,34 @@ def _send(delivery_id: int) -> None:
     delivery_send(delivery_id)
 
 
+def _agent(address: str) -> dict:
+    return {"objectType": "Agent", "mbox": f"mailto:{address}"}
+
+
+# The learner alone, and an anonymous Group of two of their addresses (all members erased).
+ACTORS = {
+    "agent": _agent("learner@example.com"),
+    "group": {"objectType": "Group", "member": [_agent("learner@example.com"), _agent("la@example.com")]},
+}
+
+
+@pytest.mark.parametrize("actor", sorted(ACTORS))
 @pytest.mark.parametrize("mode", ["pseudonymise", "delete"])
 def test_an_erasure_committed_while_a_batch_runs_leaves_no_skill_of_the_person_at_the_marketplace(
-    market_target, monkeypatch, mode
+    market_target, monkeypatch, mode, actor
 ):
     """The erasure of E100 commits after a marketplace batch read S and prefetched its actor's
     identity links, before its delivery of S runs (no evidence rows yet to flag). Pseudonymised,
-    S names no one now: held; hidden (delete mode): nothing to send."""
+    S names no one now, and never will: nothing to send (it was once held for good, as an
+    unmapped pseudonym); hidden (delete mode): nothing to send."""
+    identity_links_upsert(employee_id="E100", identifiers=Identifiers(emails=["la@example.com"]))
     s = str(uuid.uuid4())
     completion = make_statement(
-        actor_email="learner@example.com",
         activity=COURSE,
         result={"completion": True, "score": {"scaled": 0.8}},
         timestamp="2026-03-01T10:00:00Z",
         statement_id=s,
+        actor=ACTORS[actor],
     )
     statement_store(statements=[completion], credential=None)
     expand_outbox()
@@ -59,9 +74,10 @@ def test_an_erasure_committed_while_a_batch_runs_leaves_no_skill_of_the_person_a
     delivery = Delivery.objects.get(statement_uuid=s, kind="deliver")
     _send(delivery.id)
     monkeypatch.setattr(MarketplaceAdapter, "prefetch", real_prefetch)
-    assert market_target.skills() == {}, Delivery.objects.values_list("status", "last_error").get(
-        id=delivery.id
-    )
+    outcome = Delivery.objects.values_list("status", "last_error").get(id=delivery.id)
+    assert outcome[0] == Delivery.DELIVERED, outcome  # sent nothing; not held
+    assert market_target.skills() == {}, outcome
+    assert not SkillEvidence.objects.exists()  # none recorded the erasure could not flag
     for retraction in Delivery.objects.filter(kind="retract"):
         _send(retraction.id)
     finish_erasures()

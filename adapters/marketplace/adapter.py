@@ -311,8 +311,9 @@ class MarketplaceAdapter(OAuthAdapter):
         A record is marked unconfirmed before its write goes out and confirmed on success, so a
         write that went unanswered (perhaps applied) is never taken for what the target holds."""
         plan = self._plan(statement, context)
-        lease = 2 * float(self.config.get("timeout_seconds", 10)) * len(plan.keys) + 10
-        with skills.exclusive(context.target_id, plan.keys, seconds=lease):
+        # Each write may take a token, a 401, a fresh token and the write again: four requests.
+        lease = 4 * float(self.config.get("timeout_seconds", 10)) * len(plan.keys) + 10
+        with skills.exclusive(context.target_id, plan.keys, seconds=lease) as lease_token:
             if context.kind == DELIVER:
                 statement, plan = self._as_stored_now(statement, context, plan)
             context = replace(context, resolved=self._resolve(statement, context, plan))
@@ -323,7 +324,7 @@ class MarketplaceAdapter(OAuthAdapter):
                     number, writing = self._write(code, record, member)
                     skills.record_sending(context.target_id, member_id, code, number=number, writing=writing)
                     result = self.send(self._request(code, record, member), member)
-                    skills.record_held(context.target_id, member_id, code, record)
+                    skills.record_held(context.target_id, member_id, code, record, lease=lease_token)
             if plan.member_id is not None:
                 # Only now that their records are recomputed without it: a delivery that stops
                 # before this point leaves the rows, so its retry recomputes those records again.

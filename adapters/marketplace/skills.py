@@ -168,10 +168,16 @@ def record_sending(target_id: int, member_id: str, code: str, *, number: int, wr
     )
 
 
-def record_held(target_id: int, member_id: str, code: str, record: dict | None) -> None:
-    """The marketplace accepted this record (None: the deletion): the write in flight is over."""
-    SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
-        record=record, unconfirmed=False, writing="", updated_at=timezone.now()
+def record_held(target_id: int, member_id: str, code: str, record: dict | None, *, lease: str) -> bool:
+    """The marketplace accepted this record (None: the deletion): the write in flight is over.
+    Only while this delivery still holds the record's lease (``lease``, from ``exclusive``): one
+    whose lease ran out during a slow send may have been overtaken by another delivery's write,
+    and its answer then says nothing of what the marketplace holds last; the record stays
+    unconfirmed, so the next recomputation sends whatever it gives. False then."""
+    return bool(
+        SkillRecord.objects.filter(
+            target_id=target_id, member_id=member_id, competency_code=code, lease_token=lease
+        ).update(record=record, unconfirmed=False, writing="", updated_at=timezone.now())
     )
 
 
@@ -187,10 +193,10 @@ def _row(target_id: int, key: Key) -> None:
 
 
 @contextmanager
-def exclusive(target_id: int, keys: list[Key], *, seconds: float) -> Iterator[None]:
+def exclusive(target_id: int, keys: list[Key], *, seconds: float) -> Iterator[str]:
     """Hold the leases of these (member, competency) records at this target for at most
     ``seconds`` (longer than the sends can take), or raise ``DeliveryBusy`` at once if another
-    delivery holds one."""
+    delivery holds one; yields the lease's token (``record_held`` checks it)."""
     token = secrets.token_hex(16)
     taken: list[Key] = []
     try:
@@ -206,7 +212,7 @@ def exclusive(target_id: int, keys: list[Key], *, seconds: float) -> Iterator[No
             if not won:
                 raise DeliveryBusy(f"another delivery is changing skill record(s) {keys} at this target")
             taken.append(key)
-        yield
+        yield token
     finally:
         for member_id, code in taken:
             SkillRecord.objects.filter(

@@ -1,0 +1,46 @@
+"""A delivery whose lease on a record ran out during a slow send does not record its write as what
+the marketplace holds: another delivery may have taken the lease and written since, and the
+later-landing answer says nothing of which write the marketplace holds last. The record stays
+unconfirmed, so the next recomputation sends whatever the evidence gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from adapters.marketplace.adapter import MarketplaceAdapter
+from adapters.models import SkillRecord
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+
+def completion(scaled: float) -> dict:
+    return make_statement(
+        actor_email="learner@example.com",
+        activity=COURSE,
+        result={"completion": True, "score": {"scaled": scaled}},
+    )
+
+
+def test_a_write_answered_after_its_lease_was_taken_over_is_not_recorded_as_held(
+    market_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    store_now(django_capture_on_commit_callbacks, completion(0.6))
+    [row] = SkillRecord.objects.all()
+    assert not row.unconfirmed and row.record is not None
+    first = row.record
+    real_send = MarketplaceAdapter.send
+
+    def slow_send(self, request, context):
+        # The lease ran out while this PUT was out; another delivery took it over.
+        SkillRecord.objects.update(lease_token="another", lease_until=timezone.now() + timedelta(minutes=1))
+        return real_send(self, request, context)
+
+    monkeypatch.setattr(MarketplaceAdapter, "send", slow_send)
+    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    row.refresh_from_db()
+    assert row.unconfirmed and row.record == first  # not taken for what the marketplace holds

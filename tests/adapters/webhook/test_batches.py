@@ -7,29 +7,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import responses
-from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
 from adapters.base import AlertNotice, DeliveryContext, ErasureNotice, Prepared
 from adapters.config import ConfigProblem, validate_target_config
 from adapters.delivery import drain as drains
-from adapters.delivery import outbox, pacing, queue
+from adapters.delivery import pacing
 from adapters.delivery.arrays import ARRAY_ANSWER_NOTE
 from adapters.models import Attempt, Delivery, Target
 from adapters.webhook import adapter as webhook_adapter
 from adapters.webhook.adapter import WebhookAdapter, batch_key
-from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox, voiding
+from tests.adapters.webhook.batching import batched_target, drain_round, store_pending
 from tests.conftest import make_statement
-from tests.targets.webhook_server import WebhookServer, applied_then, status
+from tests.targets.webhook_server import applied_then, status
 
 HOOK = "https://hooks.example.com/lrs"
 SECRET = "k3y"
@@ -169,48 +164,6 @@ def test_a_claim_lasts_as_long_as_its_requests_take_not_one_request_per_delivery
 
 
 # -- through the engine, to the fake receiver (a real HTTP server checking the contract) ------------
-
-
-@pytest.fixture
-def receiver(monkeypatch) -> Iterator[WebhookServer]:
-    monkeypatch.setenv("TEST_BATCH_SECRET", "batch-secret")
-    server = WebhookServer(secret="batch-secret", batched=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def batched_target(receiver: WebhookServer, batch_size: int) -> Target:
-    config = {"url": receiver.url, "secret": {"env": "TEST_BATCH_SECRET"}, "timeout_seconds": 2}
-    return Target.objects.create(
-        name="batched", adapter="webhook", config={**config, "batch_size": batch_size}, concurrency=4
-    )
-
-
-def store_pending(monkeypatch, *statements: dict) -> list[str]:
-    """Store without the eager fan-out at commit; the deliveries wait for a drain."""
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        ids = statement_store(statements=list(statements), credential=None)
-    expand_outbox()
-    return ids
-
-
-def drain_round(target: Target) -> None:
-    """One drained batch of whatever is due, retries included, with the breaker closed: the
-    properties here are about what the receiver holds, not about pacing."""
-    Delivery.objects.filter(status=Delivery.RETRYING).update(next_attempt_at=timezone.now())
-    Target.objects.filter(pk=target.pk).update(paused_until=None, consecutive_failures=0)
-    target.refresh_from_db()
-    drains._one_batch(target)
-
-
-@pytest.fixture
-def no_recruiting(monkeypatch, settings):
-    """A full batch asks for another drain: recorded nowhere, not run (eagerly it would claim too)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setattr(queue, "publish", lambda name, args, **kwargs: True)
 
 
 @pytest.mark.django_db
@@ -380,90 +333,3 @@ def test_a_rate_limited_batched_target_books_one_send_slot_per_request(receiver,
     drain_round(target)
     assert len(receiver.requests) == 3 and sum(booked) == 3
     assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 7
-
-
-def holdings(receiver: WebhookServer) -> dict[str, list[str]]:
-    """Per statement id, the events the receiver applied (first per item key), in arrival order."""
-    held: dict[str, list[str]] = {}
-    for event in receiver.effects():
-        held.setdefault(event["statement"]["id"], []).append(event["event"])
-    return held
-
-
-ANSWERS = st.sampled_from([None, None, status(500), applied_then(500), status(429), status(422)])
-
-
-@pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_any_sequence_of_statements_voids_and_failed_arrays_leaves_the_receiver_holding_the_contract(
-    receiver, monkeypatch, no_recruiting, data
-):
-    """The adapter's contract, per item key, whatever the grouping: one ``statement.stored`` per
-    live statement and no ``statement.voided``; for a voided one at most one of each, the voided
-    event never before the stored one."""
-    with transaction.atomic():
-        receiver.reset()
-        size = data.draw(st.sampled_from([2, 3, 5]), label="batch_size")
-        max_attempts = data.draw(st.sampled_from([1, 2, 12]), label="max_attempts")
-        target = batched_target(receiver, size)
-        # One request at a time, in claim order: the scripted answer meets the same request each run.
-        Target.objects.filter(pk=target.pk).update(concurrency=1, max_attempts=max_attempts)
-        stored: list[str] = []
-        voided: set[str] = set()
-        for _ in range(data.draw(st.integers(1, 6), label="steps")):
-            step = data.draw(st.sampled_from(["store", "void", "drain"]), label="step")
-            if step == "store":
-                count = data.draw(st.integers(1, 4), label="statements")
-                stored += store_pending(monkeypatch, *[make_statement() for _ in range(count)])
-            elif step == "void" and set(stored) - voided:
-                target_id = data.draw(st.sampled_from(sorted(set(stored) - voided)), label="void")
-                statement_store(statements=[voiding(target_id)], credential=None)
-                voided.add(target_id)
-            elif step == "drain":
-                answer = data.draw(ANSWERS, label="answer")
-                if answer is not None:
-                    receiver.enqueue(answer)
-                drain_round(target)
-                receiver.clear_queue()
-        for _ in range(20):  # then everything, the receiver answering 200
-            if not Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).exists():
-                break
-            drain_round(target)
-        assert not Delivery.objects.exclude(
-            status__in=[Delivery.DELIVERED, Delivery.CANCELLED, Delivery.DEAD]
-        ).exists()
-        assert all(request.rejected is None and len(request.json) <= size for request in receiver.requests)
-        # A delivery is given up only on an answer to it alone, however few attempts it had.
-        for dead in Delivery.objects.filter(status=Delivery.DEAD):
-            carrying = [r for r in receiver.requests if dead.idempotency_key in dict(r.events())]
-            assert carrying and len(carrying[-1].json) == 1, dead.idempotency_key
-        held = holdings(receiver)
-        originals = {str(d.statement_uuid): d for d in Delivery.objects.filter(kind="deliver")}
-        retractions = {str(d.statement_uuid): d for d in Delivery.objects.filter(kind="retract")}
-        for statement_id in stored:
-            events, original = held.get(statement_id, []), originals[statement_id]
-            retraction = retractions.get(statement_id)
-            refused = retraction is not None and retraction.status == Delivery.DEAD  # given up alone
-            if original.status == Delivery.DEAD:  # given up on an answer to it alone
-                if not original.maybe_applied:  # refused (a scripted 422): never taken
-                    assert events == [], (statement_id, events)
-                elif statement_id not in voided:  # a 5xx after it may have been taken: held or not
-                    assert events in ([], ["statement.stored"]), (statement_id, events)
-                else:  # and a void retracts it, as without batches
-                    expected = ([], ["statement.voided"], ["statement.stored", "statement.voided"])
-                    assert events in expected, (statement_id, events)
-            elif statement_id not in voided:
-                assert events == ["statement.stored"], (statement_id, events)
-            elif "statement.stored" in events:
-                if refused and retraction.maybe_applied:  # given up on a 5xx after it was taken
-                    expected = (["statement.stored"], ["statement.stored", "statement.voided"])
-                else:
-                    expected = (
-                        ["statement.stored"] if refused else ["statement.stored", "statement.voided"],
-                    )
-                assert events in expected, (statement_id, events)
-            else:  # voided first, or its attempt failed but may have been taken: a retraction then
-                assert events in ([], ["statement.voided"]), (statement_id, events)
-                assert events == [] or original.maybe_applied, (statement_id, events)
-        transaction.set_rollback(True)

@@ -42,6 +42,7 @@ from adapters.base import (
     DeliveryContext,
     NothingToSend,
     OutboundRequest,
+    SendResult,
 )
 from adapters.http import send as http_send
 from adapters.identity.resolution import employee_email, employee_for_actor, prefetched
@@ -245,27 +246,9 @@ class TeamsAdapter(OAuthAdapter):
         raw = f"{self.token_url}|{self.config['client_id']}|{self.config.get('team_id')}"
         return "msteams-refresh:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
-    def _stored_refresh_token(self) -> tuple[str, str] | tuple[None, None]:
-        """The rotated refresh token to use and the key it is stored under: this target's own,
-        else one an earlier version stored under the legacy key, else none (the configured one)."""
-        if stored := token_get(self._store_key):
-            return stored, self._store_key
-        # Read-through after an upgrade: without it every target's first refresh would use the
-        # configured token of the original consent, which Microsoft expires after ~90 days
-        # (invalid_grant until an admin consents again), and the legacy row would stay forever.
-        # The legacy key did not name the channel (the old bug): two channel targets of one team
-        # shared it, so the first of them to refresh takes the token once (and posts as whoever
-        # held it, as both did before); the second then finds nothing and uses its configured one.
-        if legacy := token_get(self._legacy_store_key):
-            return legacy, self._legacy_store_key
-        return None, None
-
-    def _delegated_token(self, *, refresh: bool) -> str:
-        cache_key = "lrs:msgraph-delegated:" + self._store_key
-        if not refresh and (cached := cache.get(cache_key)):
-            return cached
-        stored, stored_under = self._stored_refresh_token()
-        refresh_token = stored or self.secrets["refresh_token"]
+    def _refresh(self, refresh_token: str, stored_under: str | None) -> SendResult:
+        """One token request with this refresh token (``stored_under``: the key it is kept under;
+        None: the configured one); the answer, or ``AdapterError`` (see ``_delegated_token``)."""
         form = {
             "grant_type": "refresh_token",
             "client_id": self.config["client_id"],
@@ -281,7 +264,7 @@ class TeamsAdapter(OAuthAdapter):
             timeout=self._timeout(),
         )
         try:
-            result = http_send(request)
+            return http_send(request)
         except AdapterError as error:
             # The attempt's record shows the admin which request failed, but not the client
             # secret nor the refresh token (rotated: no configured secret value to redact).
@@ -292,15 +275,41 @@ class TeamsAdapter(OAuthAdapter):
                 # invalid_grant: the refresh token was revoked or expired; an admin must consent again.
                 error.permanent = True
                 error.message = f"refreshing the delegated Graph token failed: {error.response_body[:200]}"
-                if stored and stored_under and "invalid_grant" in error.response_body:
-                    # Not kept to be tried again. The configured token may still be good (a rotated
-                    # token can lapse while the consent stands), so the delivery is retried, not
-                    # dead: the retry finds nothing stored and uses the configured token, and a
-                    # refusal of that one is permanent. Once per stored row, as each is dropped.
-                    token_forget(stored_under, stored)
-                    error.permanent = False
-                    error.message += " (the stored token was dropped; the configured one is tried next)"
+                if stored_under and "invalid_grant" in error.response_body:
+                    # Not kept to be tried again.
+                    token_forget(stored_under, refresh_token)
+                    if stored_under == self._store_key:
+                        # The configured token may still be good (a rotated token can lapse while
+                        # the consent stands): the retry finds nothing stored and uses it.
+                        error.permanent = False
+                        error.message += " (the stored token was dropped; the configured one is tried next)"
             raise
+
+    def _delegated_token(self, *, refresh: bool) -> str:
+        cache_key = "lrs:msgraph-delegated:" + self._store_key
+        if not refresh and (cached := cache.get(cache_key)):
+            return cached
+        candidates: list[tuple[str, str | None]]
+        if stored := token_get(self._store_key):
+            candidates = [(stored, self._store_key)]
+        else:
+            candidates = [(self.secrets["refresh_token"], None)]
+            if legacy := token_get(self._legacy_store_key):
+                # After the upgrade: an earlier version kept the rotated token under a key naming
+                # neither the channel nor the consent (``_legacy_store_key``). The configured token
+                # goes first, so a consent given again since wins; the legacy one only when that
+                # has lapsed (Microsoft expires refresh tokens after ~90 days), and it is then
+                # moved. Two channel targets of one team shared the legacy key (the old bug): the
+                # first whose configured token lapsed takes it, as both used it before.
+                candidates.append((legacy, self._legacy_store_key))
+        for number, (refresh_token, stored_under) in enumerate(candidates, start=1):
+            try:
+                result = self._refresh(refresh_token, stored_under)
+                break
+            except AdapterError as error:
+                if number < len(candidates) and "invalid_grant" in error.response_body:
+                    continue
+                raise
         try:
             token = json.loads(result.body)
         except ValueError:
@@ -317,7 +326,10 @@ class TeamsAdapter(OAuthAdapter):
             # if none came back) and the legacy row dropped, unless another process replaced it.
             token_put(self._store_key, token.get("refresh_token") or refresh_token)
             token_forget(stored_under, refresh_token)
-        elif token.get("refresh_token"):
-            token_put(self._store_key, token["refresh_token"])  # Microsoft rotates refresh tokens
+        else:
+            if token.get("refresh_token"):
+                token_put(self._store_key, token["refresh_token"])  # Microsoft rotates refresh tokens
+            if len(candidates) > 1:  # the configured token was good: the legacy row is not needed
+                token_forget(self._legacy_store_key, candidates[1][0])
         cache.set(cache_key, token["access_token"], timeout=max(1, int(token.get("expires_in", 3600)) - 30))
         return token["access_token"]

@@ -174,3 +174,18 @@ def test_a_refused_stored_token_is_dropped_and_the_delivery_retried_with_the_con
     assert run_retry(refused) == Delivery.DELIVERED
     assert len(teams_channel.channel_messages()) == 2
     assert StoredToken.objects.count() == 1  # the token rotated from the configured one
+
+
+def test_a_consent_given_again_wins_over_a_legacy_token_of_the_former_one(
+    teams_channel, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The configured token goes before a token an earlier version kept under the legacy key: an
+    admin who consented again (the old user left) is posted as, and the legacy row goes."""
+    legacy = teams_channel.issue_refresh_token(user="user-legacy")
+    token_put(legacy_key(teams_channel), legacy)
+    # The admin consents again as a new user (e.g. the old one left), before any refresh.
+    monkeypatch.setenv("GRAPH_REFRESH", teams_channel.issue_refresh_token(user="user-new"))
+    store_now(django_capture_on_commit_callbacks, completion())
+    [message] = teams_channel.channel_messages()
+    assert message["from"]["user"]["id"] == "user-new", message["from"]
+    assert token_get(legacy_key(teams_channel)) is None

@@ -322,7 +322,9 @@ class MarketplaceAdapter(OAuthAdapter):
                 member_id = member.resolved["member_id"]
                 for code, record in self.changes(member):
                     number, writing = self._write(code, record, member)
-                    skills.record_sending(context.target_id, member_id, code, number=number, writing=writing)
+                    skills.record_sending(
+                        context.target_id, member_id, code, number=number, writing=writing, lease=lease_token
+                    )
                     result = self.send(self._request(code, record, member), member)
                     skills.record_held(context.target_id, member_id, code, record, lease=lease_token)
             if plan.member_id is not None:

@@ -160,25 +160,31 @@ def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, 
     return held
 
 
-def record_sending(target_id: int, member_id: str, code: str, *, number: int, writing: str) -> None:
+def record_sending(
+    target_id: int, member_id: str, code: str, *, number: int, writing: str, lease: str
+) -> None:
     """Write ``number`` (``writing``) is about to go out: until it is answered, what the marketplace
-    holds is unknown, and a retry of it is the same write."""
-    SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
-        unconfirmed=True, writes=number, writing=writing
-    )
+    holds is unknown, and a retry of it is the same write. ``DeliveryBusy`` when this delivery no
+    longer holds the record's lease (it ran out during a slow send before): it runs again."""
+    if not SkillRecord.objects.filter(
+        target_id=target_id, member_id=member_id, competency_code=code, lease_token=lease
+    ).update(unconfirmed=True, writes=number, writing=writing):
+        raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")
 
 
-def record_held(target_id: int, member_id: str, code: str, record: dict | None, *, lease: str) -> bool:
+def record_held(target_id: int, member_id: str, code: str, record: dict | None, *, lease: str) -> None:
     """The marketplace accepted this record (None: the deletion): the write in flight is over.
-    Only while this delivery still holds the record's lease (``lease``, from ``exclusive``): one
+    Only while this delivery still holds the record's lease (``lease``, from ``exclusive``). One
     whose lease ran out during a slow send may have been overtaken by another delivery's write,
-    and its answer then says nothing of what the marketplace holds last; the record stays
-    unconfirmed, so the next recomputation sends whatever it gives. False then."""
-    return bool(
-        SkillRecord.objects.filter(
-            target_id=target_id, member_id=member_id, competency_code=code, lease_token=lease
-        ).update(record=record, unconfirmed=False, writing="", updated_at=timezone.now())
-    )
+    answered before or after its own: which the marketplace holds last is not known, so the
+    record is marked unconfirmed (the next recomputation sends whatever the evidence gives) and
+    ``DeliveryBusy`` has the delivery run again, which recomputes it now."""
+    key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
+    if not SkillRecord.objects.filter(**key, lease_token=lease).update(
+        record=record, unconfirmed=False, writing="", updated_at=timezone.now()
+    ):
+        SkillRecord.objects.filter(**key).update(unconfirmed=True, updated_at=timezone.now())
+        raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")
 
 
 def _row(target_id: int, key: Key) -> None:

@@ -164,7 +164,8 @@ class PMSAdapter(OAuthAdapter):
             raise AdapterError("the PMS answered the event look-up with something not JSON") from None
         # Only the statement's own: a PMS that ignored the filter must not have a void delete
         # every event on the page.
-        return [event for event in events if str(event.get("statementId")) == statement["id"]]
+        # (UUIDs compared case-blind: a PMS may answer them in capitals.)
+        return [event for event in events if str(event.get("statementId")).lower() == statement["id"].lower()]
 
     def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
         """The PMS's ids of the statement's events: the one it gave the original, and those a

@@ -3,12 +3,14 @@ before it (the contract in adapters/pms/adapter.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from adapters.base import SendResult
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.pms.adapter import PMSAdapter
@@ -108,3 +110,20 @@ def test_a_look_up_keeps_only_the_statements_own_events(
     monkeypatch.setattr(PMSAdapter, "send", unfiltered)
     store_now(django_capture_on_commit_callbacks, voiding(statement_id))
     assert [event["statementId"] for event in pms_target.events().values()] == [other]
+
+
+def test_a_look_up_takes_the_statements_events_whatever_the_case_of_their_ids():
+    """A PMS may answer UUIDs in capitals (SQL Server GUIDs): its events are still the
+    statement's, or a retraction with no kept id would find nothing and a repair would double."""
+    hook = PMSAdapter({"base_url": "https://pms.example.com", "client_id": "c", "token_url": "https://t"}, {})
+    statement = {"id": "5f1c0e4a-1b2c-4d3e-8f40-0a1b2c3d4e5f"}
+    answer = {
+        "data": [{"id": "evt_1", "statementId": statement["id"].upper()}, {"id": "evt_2", "statementId": "x"}]
+    }
+
+    def send(self, request, context):
+        return SendResult(status_code=200, body=json.dumps(answer))
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(PMSAdapter, "send", send)
+        assert [event["id"] for event in hook._events_of(statement)] == ["evt_1"]

@@ -35,8 +35,8 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # with a secret word, or is one of the words too short to tell apart inside a longer name (a bare
 # ``code`` is an OAuth authorisation code; ``competencyCode`` is not).
 SECRET_JSON_FIELD = re.compile(
-    r"(secret|token|password|passwd|cookie|signature|authorization|apikey|privatekey|clientkey"
-    r"|credentials?)$|^(auth|key|code)$"
+    r"(secret|token|password|passwd|passphrase|cookie|signature|authorization|assertion"
+    r"|credentials?|authcode)$|(?<!idempotency)key$|^(auth|code)$"
 )
 
 
@@ -47,8 +47,9 @@ def redacted_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def secret_json_field(name: str) -> bool:
     """Whether a JSON field of this name holds a secret: its name (case-insensitive, camelCase,
-    snake_case or kebab-case) ends with secret, token, password, passwd, cookie, signature,
-    authorization, api key, private key, client key or credential(s), or is auth, key or code."""
+    snake_case or kebab-case) ends with secret, token, password, passwd, passphrase, cookie,
+    signature, authorization, assertion, credential(s), auth code or key (an idempotency key
+    aside: no secret, and what an operator matches attempts by), or is auth or code."""
     return SECRET_JSON_FIELD.search(re.sub(r"[^0-9a-z]", "", name.lower())) is not None
 
 

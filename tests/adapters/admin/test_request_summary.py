@@ -100,6 +100,7 @@ def test_json_fields_are_redacted_by_a_secret_ending_not_a_secret_sounding_part(
                     "apiKey": "k-1",
                     "password": "pw-1",
                     "nested": {"x-api-key": "k-2", "accessToken": "t-2", "code": "oauth-code"},
+                    "more": {"secretKey": "k-3", "authCode": "c-3", "client_assertion": "a-3"},
                 },
                 headers={"X-Hub-Signature-256": "sha256=5678"},
             )
@@ -108,7 +109,19 @@ def test_json_fields_are_redacted_by_a_secret_ending_not_a_secret_sounding_part(
     for readable in ('"competencyCode": "C-42"', '"authorName": "Ada Lovelace"', '"sessionCount": 3'):
         assert readable in summary, summary
     assert '"assignmentId": "A-7"' in summary and '"signedOff": "yes-signed"' in summary
-    for secret in ("s-1", "rt-1", "k-1", "pw-1", "k-2", "t-2", "oauth-code", "sha256=5678"):
+    for secret in (
+        "k-3",
+        "c-3",
+        "a-3",
+        "s-1",
+        "rt-1",
+        "k-1",
+        "pw-1",
+        "k-2",
+        "t-2",
+        "oauth-code",
+        "sha256=5678",
+    ):
         assert secret not in summary, summary
     assert f'"client_secret": "{REDACTED}"' in summary and f'"password": "{REDACTED}"' in summary
     assert f"X-Hub-Signature-256: {REDACTED}" in summary

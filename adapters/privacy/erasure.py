@@ -34,11 +34,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from adapters.base import DELIVER, RETRACT
-from adapters.delivery import queue
 from adapters.delivery.voiding import deliveries_for_voided
 from adapters.models import (
     Attempt,
@@ -52,7 +50,7 @@ from adapters.models import (
     Target,
 )
 from adapters.privacy import notices
-from adapters.privacy.per_target import notice_blocker, notice_for, retraction_blocker
+from adapters.privacy.per_target import evidence_recorded_late, notice_blocker, notice_for, retraction_blocker
 from adapters.privacy.subjects import Subject
 from lrs.documents.services import documents_of_agents_delete
 from lrs.statements.erasure import (
@@ -277,7 +275,7 @@ def _finish(request: ErasureRequest) -> int:
         notices.notify(request)  # a target that did not take it is tried again next run
         if notices.unsent(request):
             return 0
-    if pks and (_waiting(request, pks) or _evidence_recorded_late(pks)):
+    if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
@@ -332,27 +330,6 @@ def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
         request.counts = {**request.counts, "retractions_waiting": waiting}
         request.save(update_fields=["counts"])
     return sending or bool(stuck)
-
-
-def _evidence_recorded_late(pks: list[int]) -> bool:
-    """Whether a delivery recorded evidence of the person after the erasure flagged theirs (it
-    read the statement before the erasure committed and was being sent meanwhile): flagged now,
-    and their retractions run again to recompute the records it went into without it (a write
-    has a new number each time: ``adapters.marketplace``); the request waits for them."""
-    late = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=True)
-    pairs = set(late.values_list("statement_id", "target_id"))
-    if not pairs:
-        return False
-    now = timezone.now()
-    late.update(erased_at=now)
-    again = Q()
-    for statement_pk, target_id in pairs:
-        again |= Q(statement_id=statement_pk, target_id=target_id)
-    retractions = Delivery.objects.filter(again, kind=RETRACT).exclude(status=Delivery.IN_FLIGHT)
-    ids = list(retractions.values_list("id", flat=True))
-    Delivery.objects.filter(id__in=ids).update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
-    queue.after_commit(ids)
-    return True
 
 
 def _sending(pks: list[int]) -> bool:

@@ -1,5 +1,6 @@
-"""What an erasure does at each target: whether the person's effects can be retracted there, and
-the ``actor.erased`` notice a target told of erasures (``on_erasure: notify``) is owed.
+"""What an erasure does at each target: whether the person's effects can be retracted there, the
+``actor.erased`` notice a target told of erasures (``on_erasure: notify``) is owed, and the
+retractions run again for evidence a delivery recorded late (``evidence_recorded_late``).
 
 A notice names the person as that target was told of them, or it names no one the target holds:
 the employee id (when the erasure names one, or the identity links of the agent it names give
@@ -10,11 +11,17 @@ pseudonyms are kept on the request until the notice is taken, never the identifi
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from typing import Any
 
-from adapters.base import DeliveryContext
-from adapters.models import Target
+from django.db.models import Q
+from django.utils import timezone
+
+from adapters.base import RETRACT, DeliveryContext
+from adapters.delivery import queue
+from adapters.models import Delivery, SkillEvidence, Target
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable
@@ -54,3 +61,25 @@ def notice_for(target: Target, subject: Subject) -> dict[str, Any]:
         logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)
         pseudonyms = []
     return {"employee_id": employee_id, "pseudonyms": pseudonyms}
+
+
+def evidence_recorded_late(pks: list[int]) -> bool:
+    """Whether a delivery recorded evidence of the person after the erasure flagged theirs (it
+    read the statement before the erasure committed and was being sent meanwhile): flagged now,
+    and their retractions run again to recompute the records it went into without it (a write
+    has a new number each time: ``adapters.marketplace``); the request waits for them."""
+    late = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=True)
+    pairs = set(late.values_list("statement_id", "target_id"))
+    if not pairs:
+        return False
+    now = timezone.now()
+    late.update(erased_at=now)
+    again = functools.reduce(operator.or_, (Q(statement_id=pk, target_id=target) for pk, target in pairs))
+    # Not those being sent, nor those an admin cancelled on purpose (as reconciliation's re-queue).
+    retractions = Delivery.objects.filter(again, kind=RETRACT).exclude(
+        status__in=[Delivery.IN_FLIGHT, Delivery.CANCELLED]
+    )
+    ids = list(retractions.values_list("id", flat=True))
+    Delivery.objects.filter(id__in=ids).update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
+    queue.after_commit(ids)
+    return True

@@ -131,6 +131,52 @@ def store_now(capture, *statements: dict) -> list[str]:
         return statement_store(statements=list(statements), credential=None)
 
 
+def scored_completion(scaled: float, *, email: str = "learner@example.com", **extra) -> dict:
+    """A completion of ``COURSE`` by ``email`` (E100's address in the fake HRIS), scored
+    ``scaled``; ``extra`` as ``make_statement`` takes it (a timestamp, a statement id)."""
+    from tests.conftest import make_statement
+
+    return make_statement(
+        actor_email=email, activity=COURSE, result={"completion": True, "score": {"scaled": scaled}}, **extra
+    )
+
+
+def reconcile_now(capture, target_name: str, *, repair: bool = False):
+    """A reconciliation of the target over the last hour (and the next minute), its repairs'
+    deliveries run eagerly after commit; the stored run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from adapters.models import Target
+    from adapters.reconciliation.run import reconcile
+
+    now = timezone.now()
+    with capture(execute=True):
+        return reconcile(
+            target=Target.objects.get(name=target_name),
+            since=now - timedelta(hours=1),
+            until=now + timedelta(minutes=1),
+            repair=repair,
+        )
+
+
+def teams_channel_config(graph_server, channel_id: str) -> dict:
+    """A Teams target posting to ``channel_id`` of team-1 at the fake Graph as the user whose
+    refresh token ``GRAPH_REFRESH`` holds (delegated), client secret from ``GRAPH_SECRET``."""
+    return {
+        "mode": "channel_message",
+        "tenant_id": graph_server.tenant_id,
+        "client_id": graph_server.client_id,
+        "client_secret": {"env": "GRAPH_SECRET"},
+        "refresh_token": {"env": "GRAPH_REFRESH"},
+        "login_base": graph_server.url,
+        "graph_base": graph_server.url,
+        "team_id": "team-1",
+        "channel_id": channel_id,
+    }
+
+
 def voiding(statement_id: str, **extra) -> dict:
     """A statement voiding ``statement_id`` (xAPI 1.0.3 Data 2.3.2)."""
     from tests.conftest import make_statement

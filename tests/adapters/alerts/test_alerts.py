@@ -16,7 +16,7 @@ from adapters.alerts.notify import alert_targets
 from adapters.alerts.rules import RULES_BY_NAME
 from adapters.models import Alert, Delivery, ReconciliationRun, Target
 from adapters.msteams.adapter import TeamsAdapter
-from tests.adapters.helpers import store_now
+from tests.adapters.helpers import store_now, teams_channel_config
 from tests.conftest import HOOK, make_statement
 from tests.targets.behaviours import status
 
@@ -215,26 +215,21 @@ def test_a_webhook_alert_target_gets_a_signed_alert_event(
     )
 
 
+def teams_ops(graph_server, monkeypatch, name: str) -> Target:
+    """A Teams target carrying alerts only, to the ops channel."""
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    return Target.objects.create(
+        name=name,
+        adapter="msteams",
+        receives=Target.RECEIVES_ALERTS,
+        config=teams_channel_config(graph_server, "19:ops@thread.tacv2"),
+    )
+
+
 def test_a_teams_channel_alert_target_posts_to_its_channel(
     hook_target, django_capture_on_commit_callbacks, graph_server, fake_env, monkeypatch
 ):
-    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
-    Target.objects.create(
-        name="ops-teams",
-        adapter="msteams",
-        receives=Target.RECEIVES_ALERTS,
-        config={
-            "mode": "channel_message",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "refresh_token": {"env": "GRAPH_REFRESH"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-            "team_id": "team-1",
-            "channel_id": "19:ops@thread.tacv2",
-        },
-    )
+    teams_ops(graph_server, monkeypatch, "ops-teams")
     dead_letters(django_capture_on_commit_callbacks, 2)
     evaluate(rules=only("dead_letters"))
     [message] = graph_server.channel_messages()
@@ -249,23 +244,7 @@ def test_one_alert_target_failing_oddly_does_not_repost_the_alert_to_the_others(
     evaluations in a row, what no adapter expects (a bug): Teams' failure is recorded by its type,
     the evaluations go on, and Slack, which took the alert at the first, holds it once; Teams
     takes it once it works again."""
-    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
-    Target.objects.create(
-        name="teams-ops",
-        adapter="msteams",
-        receives=Target.RECEIVES_ALERTS,
-        config={
-            "mode": "channel_message",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "refresh_token": {"env": "GRAPH_REFRESH"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-            "team_id": "team-1",
-            "channel_id": "19:ops@thread.tacv2",
-        },
-    )
+    teams_ops(graph_server, monkeypatch, "teams-ops")
     assert [t.name for t in alert_targets()] == ["slack", "teams-ops"]  # by name: Slack first
     dead_letters(django_capture_on_commit_callbacks, 2)
     real_requests = TeamsAdapter.alert_requests
@@ -300,25 +279,9 @@ def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_com
 def test_a_transition_every_remaining_receiver_took_leaves_the_queue(
     ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
-    teams = Target.objects.create(
-        name="teams-ops",
-        adapter="msteams",
-        receives=Target.RECEIVES_ALERTS,
-        config={
-            "mode": "channel_message",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "refresh_token": {"env": "GRAPH_REFRESH"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-            "team_id": "team-1",
-            "channel_id": "19:ops@thread.tacv2",
-        },
-    )
     """Slack took it, Teams failed, then the admin disabled Teams: the transition is done, not
     counted again and again on every evaluation."""
+    teams = teams_ops(graph_server, monkeypatch, "teams-ops")
     dead_letters(django_capture_on_commit_callbacks, 2)
     graph_server.enqueue_token(status(503))
     evaluate(rules=only("dead_letters"))

@@ -5,29 +5,16 @@ members' records still rest on it."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from adapters.delivery.replay import backfill
 from adapters.identity.links import Identifiers, identity_links_move
 from adapters.models import Delivery, SkillEvidence, Target
-from tests.adapters.helpers import COURSE, store_now, voiding
-from tests.conftest import make_statement
+from tests.adapters.helpers import scored_completion, store_now, voiding
 from tests.targets.behaviours import applied_then, ok
 
 pytestmark = pytest.mark.django_db
 CODE = "SAFETY-BASICS"
-
-
-def _statement(scaled: float, timestamp: str) -> dict:
-    return make_statement(
-        actor_email="learner@example.com",
-        activity=COURSE,
-        result={"completion": True, "score": {"scaled": scaled}},
-        timestamp=timestamp,
-        statement_id=str(uuid.uuid4()),
-    )
 
 
 def _move_to_e200() -> None:
@@ -54,7 +41,9 @@ def _resting_on(market, statement_id: str) -> list[tuple[str, str]]:
 def test_a_re_evaluation_after_an_identity_move_moves_the_evidence_to_the_member_named_now(
     market_target, django_capture_on_commit_callbacks
 ):
-    s = store_now(django_capture_on_commit_callbacks, _statement(0.8, "2026-03-01T10:00:00Z"))[0]
+    s = store_now(
+        django_capture_on_commit_callbacks, scored_completion(0.8, timestamp="2026-03-01T10:00:00Z")
+    )[0]
     _move_to_e200()
     _backfill(django_capture_on_commit_callbacks)
     assert set(market_target.skills()) == {("E200", CODE)}
@@ -68,7 +57,9 @@ def test_a_void_after_an_identity_move_and_a_re_evaluation_reaches_no_member(
     """S is delivered to E100, its e-mail moved to E200, a forced backfill re-evaluates S, S is
     voided: no member's record may rest on S (the retraction once failed for good, finding S's
     evidence under two members, and both records kept it)."""
-    s = store_now(django_capture_on_commit_callbacks, _statement(0.8, "2026-03-01T10:00:00Z"))[0]
+    s = store_now(
+        django_capture_on_commit_callbacks, scored_completion(0.8, timestamp="2026-03-01T10:00:00Z")
+    )[0]
     _move_to_e200()
     _backfill(django_capture_on_commit_callbacks)
     store_now(django_capture_on_commit_callbacks, voiding(s))
@@ -83,7 +74,9 @@ def test_a_void_while_a_moved_statements_re_delivery_is_unfinished_retracts_it_f
     """The re-delivery takes S off E100's record, then writes E200's but gets no answer: S's
     evidence is still recorded under both members when the void comes, E200's record rests on S,
     and the retraction recomputes both records."""
-    s = store_now(django_capture_on_commit_callbacks, _statement(0.8, "2026-03-01T10:00:00Z"))[0]
+    s = store_now(
+        django_capture_on_commit_callbacks, scored_completion(0.8, timestamp="2026-03-01T10:00:00Z")
+    )[0]
     _move_to_e200()
     market_target.enqueue(ok(), applied_then(500))  # E100's deletion, then E200's write unanswered
     _backfill(django_capture_on_commit_callbacks)

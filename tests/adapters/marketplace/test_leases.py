@@ -12,24 +12,15 @@ from django.utils import timezone
 
 from adapters.marketplace.adapter import MarketplaceAdapter
 from adapters.models import SkillRecord
-from tests.adapters.helpers import COURSE, store_now
-from tests.conftest import make_statement
+from tests.adapters.helpers import scored_completion, store_now
 
 pytestmark = pytest.mark.django_db
-
-
-def completion(scaled: float) -> dict:
-    return make_statement(
-        actor_email="learner@example.com",
-        activity=COURSE,
-        result={"completion": True, "score": {"scaled": scaled}},
-    )
 
 
 def test_a_write_answered_after_its_lease_was_taken_over_is_not_recorded_as_held(
     market_target, django_capture_on_commit_callbacks, monkeypatch
 ):
-    store_now(django_capture_on_commit_callbacks, completion(0.6))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.6))
     [row] = SkillRecord.objects.all()
     assert not row.unconfirmed and row.record is not None
     first = row.record
@@ -41,7 +32,7 @@ def test_a_write_answered_after_its_lease_was_taken_over_is_not_recorded_as_held
         return real_send(self, request, context)
 
     monkeypatch.setattr(MarketplaceAdapter, "send", slow_send)
-    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     row.refresh_from_db()
     assert row.unconfirmed and row.record == first  # not taken for what the marketplace holds
 
@@ -52,7 +43,7 @@ def test_an_overtaken_write_landing_last_leaves_the_record_unconfirmed_not_the_o
     """The other delivery took the lease over, wrote and was confirmed while this one's PUT was
     out; this PUT lands last: the row must not say the other's record is what the marketplace
     holds. It is unconfirmed, so the delivery's run again (or the next) sends the right one."""
-    store_now(django_capture_on_commit_callbacks, completion(0.6))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.6))
     [row] = SkillRecord.objects.all()
     first = row.record
     real_send = MarketplaceAdapter.send
@@ -68,7 +59,7 @@ def test_an_overtaken_write_landing_last_leaves_the_record_unconfirmed_not_the_o
         return real_send(self, request, context)  # this write lands last
 
     monkeypatch.setattr(MarketplaceAdapter, "send", slow_send)
-    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     row.refresh_from_db()
     held = list(market_target.skills().values())
     assert row.unconfirmed or row.record in held, (row.unconfirmed, row.record, held)

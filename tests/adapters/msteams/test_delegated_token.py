@@ -12,7 +12,7 @@ from django.utils import timezone
 from adapters.delivery.drain import delivery_send
 from adapters.models import Attempt, Delivery, StoredToken, Target
 from adapters.msteams.token_store import token_get, token_put
-from tests.adapters.helpers import COURSE, store_now
+from tests.adapters.helpers import COURSE, store_now, teams_channel_config
 from tests.conftest import make_statement
 from tests.targets.behaviours import status
 from tests.targets.graph_server import DEFAULT_USER
@@ -26,17 +26,7 @@ def teams_channel(fake_env, graph_server, monkeypatch):
     Target.objects.create(
         name="teams",
         adapter="msteams",
-        config={
-            "mode": "channel_message",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "refresh_token": {"env": "GRAPH_REFRESH"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-            "team_id": "team-1",
-            "channel_id": "19:learning@thread.tacv2",
-        },
+        config=teams_channel_config(graph_server, "19:learning@thread.tacv2"),
     )
     return graph_server
 

@@ -5,44 +5,20 @@ statement's delivery again) moves it and converges."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from adapters.identity.links import Identifiers, identity_links_move
-from adapters.models import SkillEvidence, Target
-from adapters.reconciliation.run import reconcile
-from tests.adapters.helpers import COURSE, store_now
-from tests.conftest import make_statement
+from adapters.models import SkillEvidence
+from tests.adapters.helpers import reconcile_now, scored_completion, store_now
 
 pytestmark = pytest.mark.django_db
 CODE = "SAFETY-BASICS"
 
 
-def completion(scaled: float) -> dict:
-    return make_statement(
-        actor_email="learner@example.com",
-        activity=COURSE,
-        result={"completion": True, "score": {"scaled": scaled}},
-    )
-
-
-def run_now(capture, name: str, *, repair: bool = False):
-    now = timezone.now()
-    with capture(execute=True):
-        return reconcile(
-            target=Target.objects.get(name=name),
-            since=now - timedelta(hours=1),
-            until=now + timedelta(minutes=1),
-            repair=repair,
-        )
-
-
 def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
     market_target, pms_target, django_capture_on_commit_callbacks
 ):
-    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     assert set(market_target.skills()) == {("E100", CODE)}
     # The address was linked to the wrong employee: moved to E200.
     identity_links_move(
@@ -50,9 +26,9 @@ def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
         from_employee_id="E100",
         to_employee_id="E200",
     )
-    pms = run_now(django_capture_on_commit_callbacks, "pms")
+    pms = reconcile_now(django_capture_on_commit_callbacks, "pms")
     assert [m["kind"] for m in pms.mismatches] == ["different"]  # the PMS run sees it
-    market = run_now(django_capture_on_commit_callbacks, "market")
+    market = reconcile_now(django_capture_on_commit_callbacks, "market")
     # The learning records now say the completion is E200's; the marketplace holds it as E100's.
     assert market.drift_percent > 0, (market.counts, market.mismatches, market_target.skills())
     assert sorted((m["kind"], m["key"]) for m in market.mismatches) == [
@@ -64,15 +40,15 @@ def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
 def test_a_repair_after_a_moved_identity_moves_the_record_to_the_member_named_now(
     market_target, django_capture_on_commit_callbacks
 ):
-    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     identity_links_move(
         identifiers=Identifiers(emails=["learner@example.com"]),
         from_employee_id="E100",
         to_employee_id="E200",
     )
-    run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     assert set(market_target.skills()) == {("E200", CODE)}
-    after = run_now(django_capture_on_commit_callbacks, "market")
+    after = reconcile_now(django_capture_on_commit_callbacks, "market")
     assert after.drift_percent == 0.0, after.mismatches
     assert list(SkillEvidence.objects.values_list("member_id", flat=True)) == ["E200"]
 
@@ -80,17 +56,17 @@ def test_a_repair_after_a_moved_identity_moves_the_record_to_the_member_named_no
 def test_marketplace_repair_after_a_moved_identity_converges_without_doubling(
     market_target, django_capture_on_commit_callbacks
 ):
-    store_now(django_capture_on_commit_callbacks, completion(0.95))
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     identity_links_move(
         identifiers=Identifiers(emails=["learner@example.com"]),
         from_employee_id="E100",
         to_employee_id="E200",
     )
     market_target.reset_state()  # the marketplace lost its records
-    first = run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    first = reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     assert first.counts["repaired"] == 1
-    run_now(django_capture_on_commit_callbacks, "market", repair=True)  # nothing left to repair
-    third = run_now(django_capture_on_commit_callbacks, "market")
+    reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)  # nothing left to repair
+    third = reconcile_now(django_capture_on_commit_callbacks, "market")
     evidence = sorted(SkillEvidence.objects.values_list("member_id", "competency_code"))
     # One statement, one learner: its evidence is one member's, and the repair converges.
     assert third.drift_percent == 0.0, (evidence, third.mismatches, market_target.skills())
@@ -103,14 +79,14 @@ def test_a_void_after_a_moved_identity_and_a_repair_retracts_the_skill(
     from adapters.models import Delivery
     from tests.adapters.helpers import voiding
 
-    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    [first] = store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     identity_links_move(
         identifiers=Identifiers(emails=["learner@example.com"]),
         from_employee_id="E100",
         to_employee_id="E200",
     )
     market_target.reset_state()
-    run_now(django_capture_on_commit_callbacks, "market", repair=True)
+    reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     store_now(django_capture_on_commit_callbacks, voiding(first))
     retraction = Delivery.objects.get(kind="retract")
     assert retraction.status == Delivery.DELIVERED, (retraction.status, retraction.last_error)

@@ -7,26 +7,15 @@ learner) is not counted."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
-from adapters.models import Delivery, ReconciliationRun, SkillEvidence, Target
-from adapters.reconciliation.run import reconcile
+from adapters.models import Delivery, SkillEvidence
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, store_now
-from tests.conftest import make_statement
+from tests.adapters.helpers import expand_outbox, reconcile_now, scored_completion, store_now
 
 pytestmark = pytest.mark.django_db
 SKILL = ("E100", "SAFETY-BASICS")
 KEY = "E100/SAFETY-BASICS"
-
-
-def completion(scaled: float, email: str = "learner@example.com") -> dict:
-    return make_statement(
-        actor_email=email, activity=COURSE, result={"completion": True, "score": {"scaled": scaled}}
-    )
 
 
 def stored_without_fan_out(capture, *statements: dict) -> list[str]:
@@ -35,34 +24,23 @@ def stored_without_fan_out(capture, *statements: dict) -> list[str]:
         return statement_store(statements=list(statements), credential=None)
 
 
-def run_now(capture, name: str = "market", *, repair: bool = False) -> ReconciliationRun:
-    now = timezone.now()
-    with capture(execute=True):
-        return reconcile(
-            target=Target.objects.get(name=name),
-            since=now - timedelta(hours=1),
-            until=now + timedelta(minutes=1),
-            repair=repair,
-        )
-
-
 def test_a_completion_whose_delivery_never_ran_is_a_missing_skill_and_a_repair_delivers_it(
     market_target, pms_target, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    [lost] = stored_without_fan_out(capture, completion(0.95))
+    [lost] = stored_without_fan_out(capture, scored_completion(0.95))
     assert not Delivery.objects.exists() and market_target.skills() == {}
-    pms = run_now(capture, "pms")
+    pms = reconcile_now(capture, "pms")
     assert [(m["kind"], m["key"]) for m in pms.mismatches] == [("missing", lost)]
 
-    found = run_now(capture, repair=True)
+    found = reconcile_now(capture, "market", repair=True)
     assert found.counts["expected"] == 1 and found.drift_percent == 100.0, found.counts
     assert [(m["kind"], m["key"]) for m in found.mismatches] == [("missing", KEY)]
     assert found.counts["repaired"] == 1
     assert market_target.skills()[SKILL]["level"] == 5
     assert Delivery.objects.get(target__name="market").status == Delivery.DELIVERED
 
-    again = run_now(capture, repair=True)
+    again = reconcile_now(capture, "market", repair=True)
     assert again.drift_percent == 0.0 and again.counts["repaired"] == 0, again.mismatches
     assert SkillEvidence.objects.count() == 1
 
@@ -71,25 +49,25 @@ def test_a_pending_delivery_that_never_ran_makes_the_held_record_different_and_i
     market_target, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    store_now(capture, completion(0.6))  # delivered: level 3
+    store_now(capture, scored_completion(0.6))  # delivered: level 3
     assert market_target.skills()[SKILL]["level"] == 3
-    stored_without_fan_out(capture, completion(0.95))
+    stored_without_fan_out(capture, scored_completion(0.95))
     expand_outbox()  # its delivery exists, pending, but no worker ever takes it
 
-    found = run_now(capture, repair=True)
+    found = reconcile_now(capture, "market", repair=True)
     [mismatch] = found.mismatches
     assert (mismatch["kind"], mismatch["key"]) == ("different", KEY)
     assert (mismatch["expected"]["level"], mismatch["found"]["level"]) == (5, 3)
     assert found.counts["repaired"] == 1
     assert market_target.skills()[SKILL]["level"] == 5
-    assert run_now(capture).drift_percent == 0.0
+    assert reconcile_now(capture, "market").drift_percent == 0.0
 
 
 def test_an_undelivered_statement_of_an_unmapped_learner_is_not_counted(
     market_target, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    stored_without_fan_out(capture, completion(0.95, email="new.hire@example.com"))
-    found = run_now(capture, repair=True)
+    stored_without_fan_out(capture, scored_completion(0.95, email="new.hire@example.com"))
+    found = reconcile_now(capture, "market", repair=True)
     assert found.counts["expected"] == 0 and found.mismatches == [] and found.counts["repaired"] == 0
     assert not Delivery.objects.exists()

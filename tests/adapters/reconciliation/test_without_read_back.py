@@ -14,7 +14,7 @@ from django.utils import timezone
 from adapters.models import Delivery, Target
 from adapters.reconciliation.run import reconcile
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, store_now, voiding
+from tests.adapters.helpers import reconcile_now, scored_completion, store_now, voiding
 from tests.conftest import HOOK, make_statement
 
 pytestmark = pytest.mark.django_db
@@ -54,53 +54,34 @@ def test_undelivered_statements_are_missing_and_lower_the_success_rate(
     assert Delivery.objects.get(statement_uuid=dead).status == Delivery.DELIVERED
 
 
-def completion(scaled: float) -> dict:
-    return make_statement(
-        actor_email="learner@example.com",
-        activity=COURSE,
-        result={"completion": True, "score": {"scaled": scaled}},
-    )
-
-
-def run_now(capture, name: str, *, repair: bool = False):
-    now = timezone.now()
-    with capture(execute=True):
-        return reconcile(
-            target=Target.objects.get(name=name),
-            since=now - timedelta(hours=1),
-            until=now + timedelta(minutes=1),
-            repair=repair,
-        )
-
-
 def test_without_read_back_a_void_whose_retraction_never_landed_is_extra(
     pms_target, django_capture_on_commit_callbacks
 ):
     target = Target.objects.get(name="pms")
     target.config = {**target.config, "retraction": "event"}  # a PMS keeping history: no read-back
     target.save()
-    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    [first] = store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     assert len(pms_target.events()) == 1
     with django_capture_on_commit_callbacks(execute=False):  # the retraction is never sent
         statement_store(statements=[voiding(first)], credential=None)
-    run = run_now(django_capture_on_commit_callbacks, "pms")
+    run = reconcile_now(django_capture_on_commit_callbacks, "pms")
     assert not run.read_back
     # Our own deliveries say the PMS still holds the completion of a voided statement.
     assert run.counts["extra"] == 1 and run.drift_percent == 100.0, (run.counts, run.drift_percent)
     # The repair sends the retraction (here a retraction event) and the next run is in sync.
-    repaired = run_now(django_capture_on_commit_callbacks, "pms", repair=True)
+    repaired = reconcile_now(django_capture_on_commit_callbacks, "pms", repair=True)
     assert repaired.counts["repaired"] == 1
     assert [event["eventType"] for event in pms_target.events().values()].count("retraction") == 1
-    assert run_now(django_capture_on_commit_callbacks, "pms").counts["extra"] == 0
+    assert reconcile_now(django_capture_on_commit_callbacks, "pms").counts["extra"] == 0
 
 
 def test_without_read_back_a_target_that_never_retracts_reports_no_voided_statement_extra(
     slack_target, django_capture_on_commit_callbacks
 ):
     """Slack keeps its announcement of a voided statement by design (README): not drift."""
-    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    [first] = store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     store_now(django_capture_on_commit_callbacks, voiding(first))
-    assert run_now(django_capture_on_commit_callbacks, "slack").counts["extra"] == 0
+    assert reconcile_now(django_capture_on_commit_callbacks, "slack").counts["extra"] == 0
 
 
 def test_without_read_back_a_retraction_cancelled_on_purpose_is_not_extra(
@@ -111,10 +92,10 @@ def test_without_read_back_a_retraction_cancelled_on_purpose_is_not_extra(
     target = Target.objects.get(name="pms")
     target.config = {**target.config, "retraction": "event"}
     target.save()
-    [first] = store_now(django_capture_on_commit_callbacks, completion(0.95))
+    [first] = store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
     with django_capture_on_commit_callbacks(execute=False):
         statement_store(statements=[voiding(first)], credential=None)
     Delivery.objects.filter(kind="retract").update(status=Delivery.CANCELLED, last_error="by admin")
-    repaired = run_now(django_capture_on_commit_callbacks, "pms", repair=True)
-    after = run_now(django_capture_on_commit_callbacks, "pms")
+    repaired = reconcile_now(django_capture_on_commit_callbacks, "pms", repair=True)
+    after = reconcile_now(django_capture_on_commit_callbacks, "pms")
     assert after.counts["extra"] == 0, (repaired.counts, after.counts)

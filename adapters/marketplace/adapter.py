@@ -72,7 +72,6 @@ from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyAward, CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
-from adapters.rules.normalise import learning_completed, score_0_100
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
 from lrs.statements.selectors import statements_keyed_by_pk
 
@@ -181,15 +180,12 @@ class MarketplaceAdapter(OAuthAdapter):
         sent. Which evidence is live is read once, with the statements themselves, so the
         deciding one is always among them."""
         if plan.member_id is not None:
-            result = statement.get("result") or {}
             skills.evidence_put(
                 target_id=context.target_id,
                 member_id=plan.member_id,
                 statement_pk=context.statement_pk,
                 statement=statement,
                 awards=plan.awards,
-                completed=learning_completed(statement),
-                score=score_0_100(result.get("score")),
             )
         policy = self.config.get("level_policy", "highest")
         members: dict[str, list[str]] = {}

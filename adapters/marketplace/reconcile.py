@@ -95,17 +95,23 @@ def moved(
 def _moved(
     adapter: MarketplaceAdapter, context: DeliveryContext, recorded: dict[int, set[str]]
 ) -> dict[int, str]:
-    statements = statements_keyed_by_pk(set(recorded), live_only=True)
-    found = {}
+    named = _named_now(adapter, context, statements_keyed_by_pk(set(recorded), live_only=True))
+    return {pk: member_id for pk, member_id in named.items() if recorded[pk] != {member_id}}
+
+
+def _named_now(
+    adapter: MarketplaceAdapter, context: DeliveryContext, statements: dict[int, dict[str, Any]]
+) -> dict[int, str]:
+    """Statement primary key -> the member its actor names now, as a delivery would resolve it;
+    a statement naming no one (held: unlinked, ambiguous, left) is left out."""
+    named = {}
     with adapter.prefetch(list(statements.values())):
         for pk, statement in statements.items():
             try:
-                member_id = employee_for_statement(statement, context)
+                named[pk] = employee_for_statement(statement, context)
             except DeliveryHeld:
                 continue
-            if recorded[pk] != {member_id}:
-                found[pk] = member_id
-    return found
+    return named
 
 
 def undelivered(
@@ -141,13 +147,11 @@ def undelivered(
             *cancelled.values_list("statement_id", flat=True),
         }:
             del awarding[pk]
-        with adapter.prefetch([statement for statement, _awards in awarding.values()]):
-            for pk, (statement, awards) in awarding.items():
-                try:
-                    named[pk] = employee_for_statement(statement, context)
-                except DeliveryHeld:
-                    continue
-                rows += [(award.code, skills.evidence_of(statement, award), pk) for award in awards]
+        found = _named_now(adapter, context, {pk: statement for pk, (statement, _awards) in awarding.items()})
+        named |= found
+        for pk in found:
+            statement, awards = awarding[pk]
+            rows += [(award.code, skills.evidence_of(statement, award), pk) for award in awards]
     return named, rows
 
 

@@ -39,13 +39,14 @@ def evidence_put(
     statement_pk: int,
     statement: dict[str, Any],
     awards: list[CompetencyAward],
-    completed: bool,
-    score: float | None,
 ) -> None:
     """Record what the statement evidences now for ``member_id`` (idempotent; a re-evaluation
     under a corrected mapping updates the levels and drops what it no longer awards). Its rows
-    under other members (its identity link moved) are left to ``evidence_drop``."""
+    under other members (its identity link moved) are left to ``evidence_drop``. Each row holds
+    what ``evidence_of`` gives for its award."""
     timestamp = read_timestamp(statement["timestamp"])
+    completed = learning_completed(statement)
+    score = score_0_100((statement.get("result") or {}).get("score"))
     awarded = {award.code for award in awards}
     mine = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, member_id=member_id)
     mine.exclude(competency_code__in=awarded).delete()

@@ -29,7 +29,6 @@ import hashlib
 import html
 import json
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -48,7 +47,6 @@ from adapters.http import send as http_send
 from adapters.identity.resolution import employee_email, employee_for_actor, prefetched
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
-from adapters.redaction import REDACTED
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import configured_announcement, notification_for
 
@@ -266,10 +264,9 @@ class TeamsAdapter(OAuthAdapter):
         try:
             return http_send(request)
         except AdapterError as error:
-            # The attempt's record shows the admin which request failed, but not the client
-            # secret nor the refresh token (rotated: no configured secret value to redact).
-            shown = {**form, "client_secret": REDACTED, "refresh_token": REDACTED}
-            error.request = replace(request, body=urlencode(shown, safe="[]").encode())
+            # The attempt's record shows the admin which request failed (``error.request``); its
+            # summary redacts the form's client secret and refresh token by name
+            # (``adapters.redaction``: a rotated token is no configured secret value to redact).
             error.ambiguous = False  # only a token was asked for: nothing was posted
             if error.status_code in (400, 401):
                 # invalid_grant: the refresh token was revoked or expired; an admin must consent again.

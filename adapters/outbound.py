@@ -43,6 +43,15 @@ class AdapterError(Exception):
         self.request: OutboundRequest | None = None
 
 
+def failure_text(exc: BaseException, expected: tuple[type[BaseException], ...]) -> str:
+    """How a failed send of an alert or a notice is recorded: an ``expected`` failure by its type
+    and message; anything else (a bug, an answer no adapter expected) by its type only, since its
+    text may quote what was sent or received."""
+    if isinstance(exc, expected):
+        return f"{type(exc).__name__}: {exc}"
+    return f"unexpected error: {type(exc).__name__}"
+
+
 @dataclass(frozen=True)
 class OutboundRequest:
     """What ``translate`` produces: everything needed to make one HTTP request."""

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from adapters.base import AdapterError, AlertNotice, DeliveryContext
 from adapters.models import Alert, Target
+from adapters.outbound import failure_text
 from adapters.registry import adapter_for
 from adapters.secrets import SecretUnavailable
 
@@ -106,11 +107,7 @@ def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
         for request in adapter.alert_requests(notice):
             result = adapter.send(request, context)
         record["status"] = result.status_code
-    except (AdapterError, SecretUnavailable, NotImplementedError) as exc:
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
-    except Exception as exc:  # a bug, or an answer no adapter expected (a token that is not JSON)
-        # Its type only: an unexpected exception's text may quote what was sent or received.
-        record["error"] = f"unexpected error: {type(exc).__name__}"
+    except Exception as exc:  # this receiver's failure, whatever it is
+        record["error"] = failure_text(exc, (AdapterError, SecretUnavailable, NotImplementedError))
         logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
     return record

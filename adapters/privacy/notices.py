@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryContext, ErasureNotice
 from adapters.models import ErasureRequest, Target
+from adapters.outbound import failure_text
 from adapters.registry import adapter_for
 from adapters.secrets import SecretUnavailable
 
@@ -52,12 +53,7 @@ def notify(request: ErasureRequest) -> int:
                 for outbound in adapter.erasure_requests(notice):
                     adapter.send(outbound, context)
         except Exception as exc:  # this target's failure, not the other targets' or the erasure's
-            # An unexpected exception (an answer no adapter expected) by its type only: its text
-            # may quote what was sent.
-            known = isinstance(exc, AdapterError | SecretUnavailable)
-            entry["last_error"] = (
-                f"{type(exc).__name__}: {exc}" if known else f"unexpected error: {type(exc).__name__}"
-            )[:500]
+            entry["last_error"] = failure_text(exc, (AdapterError, SecretUnavailable))[:500]
             logger.warning("erasure notice %s to %s not sent: %s", notice.key, name, entry["last_error"])
             if entry["attempts"] >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
                 # Given up (recorded): the erasure must not wait, holding the employee id, for ever.

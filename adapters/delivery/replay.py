@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from adapters import correlation
@@ -305,9 +306,14 @@ def _page(
     counts["skipped"] += len(existing) - len(ids)
     if dry_run:
         return
-    # A delivered one was made: should the statement be voided before it is sent again, it must
-    # be retracted, not only cancelled.
-    rows.filter(status=Delivery.DELIVERED).update(maybe_applied=True)
     now = timezone.now()
-    rows.update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
+    rows.update(status=Delivery.PENDING, maybe_applied=made_maybe(), next_attempt_at=now, updated_at=now)
     queue.after_commit(ids)
+
+
+def made_maybe() -> Case:
+    """``maybe_applied`` for a row put back to pending to be sent again (a forced backfill, a
+    reconciliation repair): true once it was delivered, since it was made: should the statement be
+    voided before it is sent again, it must be retracted, not only cancelled. Read in the UPDATE,
+    so a row delivered meanwhile counts too."""
+    return Case(When(status=Delivery.DELIVERED, then=Value(True)), default=F("maybe_applied"))

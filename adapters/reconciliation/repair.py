@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from adapters import correlation
 from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter
 from adapters.delivery import queue
 from adapters.delivery.outbox import delivery_ids_of, idempotency_key
-from adapters.delivery.replay import deliveries_create
+from adapters.delivery.replay import deliveries_create, made_maybe
 from adapters.models import Delivery, Target
 
 CHUNK = 500
@@ -91,13 +90,6 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
 
 # In flight: a worker holds it. Cancelled: an admin or a void stopped it on purpose.
 NOT_REQUEUED = (Delivery.IN_FLIGHT, Delivery.CANCELLED)
-
-
-def made_maybe() -> Case:
-    """``maybe_applied`` for a row put back to pending: true once it was delivered. A void before
-    the repair is sent must retract what the target holds, not only cancel the repair (as a forced
-    backfill does: ``replay``); read in the UPDATE, so a row delivered meanwhile counts too."""
-    return Case(When(status=Delivery.DELIVERED, then=Value(True)), default=F("maybe_applied"))
 
 
 def _requeue(rows, reason: str, rekey: int | None = None) -> list[int]:

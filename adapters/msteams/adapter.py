@@ -48,7 +48,7 @@ from adapters.identity.resolution import employee_email, employee_for_actor, pre
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import configured_announcement, notification_for
+from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"
@@ -153,7 +153,7 @@ class TeamsAdapter(OAuthAdapter):
         )
         headers = {"Content-Type": "application/json"}
         if self.config["mode"] == "channel_message":
-            learner = "A learner" if self.pseudonymised else note.learner
+            learner = NO_NAME if self.pseudonymised else note.learner
             content = (
                 f"<p><b>{html.escape(learner)}</b> {html.escape(note.text[len(note.learner) + 1 :])}</p>"
             )

@@ -47,7 +47,7 @@ from adapters.base import (
 )
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import configured_announcement, notification_for
+from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
 
 METADATA_EVENT = "lrs_learning_record"
 # How far back before the delivery was created its message is looked for.
@@ -212,7 +212,7 @@ class SlackAdapter(Adapter):
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
             include_score=self.config.get("include_score", False),
         )
-        text = note.text if not self.pseudonymised else note.text.replace(note.learner, "A learner", 1)
+        text = note.text if not self.pseudonymised else note.text.replace(note.learner, NO_NAME, 1)
         # The fallback ``text`` is mrkdwn too (notifications show it): escaped like the blocks, so
         # a learner named "<!channel>" mentions no one.
         text = _mrkdwn(text)

@@ -1,4 +1,4 @@
-"""lrs.statements.bulk: the COPY text the large-batch path writes, and the JSON rows of the
+"""lrs.statements.bulk: the binary COPY the large-batch path writes, and the JSON rows of the
 small-batch path."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
+from django.db import transaction
 
-from lrs.statements.bulk import _copy_json, _copy_lines, _copy_text, _copy_value, insert_new_rows
+from lrs.statements.bulk import insert_new_rows, insert_tuples
 from lrs.statements.models import Statement, StatementAgent
 from lrs.statements.selectors import statements_by_pk
 from lrs.statements.store import statement_store
@@ -17,60 +19,54 @@ from tests.conftest import make_statement
 AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, quote " and ü'
 
 
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (None, "\\N"),
-        (True, "t"),
-        (False, "f"),
-        (42, "42"),
-        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
-        (datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "2026-01-02T03:04:05.678000+00:00"),
-        ("plain", "plain"),
-        ("a\tb\nc\rd\\e", "a\\tb\\nc\\rd\\\\e"),
-    ],
-)
-def test_values_are_written_in_copy_text_format(value, text):
-    assert _copy_value(value) == text
+def _statement_values(**overrides) -> dict:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    values = {"statement_id": uuid.uuid4(), "payload": AWKWARD, "timestamp": moment,
+              "version": "1.0.3", "verb_id": "https://v\\erb", "actor_ifi": None, "object_type": "Activity",
+              "object_activity_id": "https://a", "object_agent_ifi": None, "object_statement_id": None,
+              "registration": None, "authority_ifi": None, "credential_id": None, "is_voiding": False,
+              "voided": True}  # fmt: skip
+    return {**values, **overrides}
 
 
-@pytest.mark.parametrize(
-    ("special", "escaped"), [("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")]
-)
-def test_each_character_copy_text_escapes_is_escaped_alone_anywhere_in_a_long_value(special, escaped):
-    payload = '{"a":"' + "x" * 1000 + '"}'
-    for at in (0, 500, len(payload)):
-        value = payload[:at] + special + payload[at:]
-        assert _copy_text(value) == payload[:at] + escaped + payload[at:]
-    assert _copy_text(payload) is payload  # nothing to escape: the value itself
+@pytest.mark.django_db
+def test_binary_copy_writes_each_value_as_its_column_type_and_the_shared_columns_in_every_row():
+    stored = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
+    registration = uuid.uuid4()
+    first = _statement_values(registration=registration, credential_id=5, object_statement_id=uuid.uuid4())
+    # A uuid column also takes the statement's validated text, in either case, as it came.
+    second = _statement_values(registration=str(registration).upper(), actor_ifi="mailto:a@b", voided=False)
+    columns = tuple(first)
+    insert_tuples(Statement, columns, [tuple(first.values()), tuple(second.values())], {"stored": stored})
+    for values in (first, second):
+        row = Statement.objects.get(statement_id=values["statement_id"])
+        expected = {**values, "registration": registration, "stored": stored}
+        assert {name: getattr(row, name) for name in expected} == expected
 
 
-def test_copy_lines_write_each_column_by_its_field_type_and_end_with_the_shared_columns():
-    columns = ("id", "statement_id", "verb_id", "actor_ifi", "registration", "credential_id", "voided",
-               "timestamp")  # fmt: skip
-    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    rows = [
-        (7, uuid.UUID(int=1), "https://v\\erb", None, None, None, False, moment),
-        (8, uuid.UUID(int=2), "tab\there", "mailto:a@b", uuid.UUID(int=3), 5, True, moment),
-    ]
-    text = _copy_lines(Statement, columns)(rows, "\tSHARED\n")
-    assert text.splitlines() == [
-        "7\t00000000-0000-0000-0000-000000000001\thttps://v\\\\erb\t\\N\t\\N\t\\N\tf\t"
-        "2026-01-02T03:04:05+00:00\tSHARED",
-        "8\t00000000-0000-0000-0000-000000000002\ttab\\there\tmailto:a@b\t"
-        "00000000-0000-0000-0000-000000000003\t5\tt\t2026-01-02T03:04:05+00:00\tSHARED",
-    ]
+@pytest.mark.django_db
+def test_binary_copy_writes_json_columns_as_compact_json():
+    from adapters.models.deliveries import OutboxBatch
+
+    created = datetime(2026, 1, 2, tzinfo=UTC)
+    columns = ("id", "statement_pks", "last_statement_pk", "target_ids")
+    insert_tuples(
+        OutboxBatch,
+        columns,
+        [(7, [1, 2], 2, [{"note": AWKWARD}])],
+        {"correlation_id": "", "created_at": created},
+    )
+    batch = OutboxBatch.objects.get(id=7)
+    assert (batch.statement_pks, batch.target_ids, batch.created_at) == ([1, 2], [{"note": AWKWARD}], created)
 
 
-def test_copy_lines_refuse_a_row_with_the_wrong_number_of_values():
-    with pytest.raises(ValueError, match="unpack"):
-        _copy_lines(StatementAgent, ("statement_id", "agent_ifi", "direct"))([(1, "mailto:a@b")], "\n")
-
-
-def test_json_columns_are_written_as_compact_json_in_copy_text_format():
-    assert _copy_json([1, 2]) == "[1,2]"
-    assert _copy_json({"note": "tab\there"}) == '{"note":"tab\\\\there"}'  # JSON's \t, then COPY's
-    assert _copy_json(None) == "\\N"
+@pytest.mark.django_db
+def test_binary_copy_refuses_a_row_with_the_wrong_number_of_values_and_a_value_of_another_type():
+    with pytest.raises(psycopg.DataError), transaction.atomic():
+        insert_tuples(StatementAgent, ("statement_id", "agent_ifi", "direct"), [(1, "mailto:a@b")])
+    with pytest.raises((TypeError, psycopg.DataError)), transaction.atomic():
+        insert_tuples(StatementAgent, ("statement_id", "agent_ifi", "direct"), [("one", "mailto:a@b", True)])
+    assert not StatementAgent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -95,11 +91,6 @@ def test_insert_new_rows_leaves_out_rows_a_unique_constraint_refuses_and_returns
     new = insert_new_rows(Delivery, columns, [row(first), row(second)], constants)
     assert len(new) == 1 and new[0] != existing
     assert sorted(Delivery.objects.values_list("id", flat=True)) == sorted([existing, *new])
-
-
-def test_a_value_of_an_unknown_type_is_refused_not_guessed():
-    with pytest.raises(TypeError, match="float"):
-        _copy_value(1.5)
 
 
 @pytest.mark.django_db

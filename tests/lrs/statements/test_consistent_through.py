@@ -26,7 +26,7 @@ def test_consistent_through_stays_before_the_stored_time_of_an_uncommitted_batch
     def slow_writer() -> None:
         try:
             with transaction.atomic():
-                stored_at.append(store._prelude([], []).stored)
+                stored_at.append(store._prelude([], [], look_up_ids=True).stored)
                 started.set()
                 release.wait(10)
         finally:

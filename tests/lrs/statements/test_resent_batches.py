@@ -1,0 +1,82 @@
+"""A batch holding statements stored before (a client sending it again after a timeout).
+
+Nearly every batch is new, so its write does not look its ids up first: the unique index on
+``statement_id`` probes them as the rows go in, and a batch that breaks it is written once more,
+looking up. What a client sees is what Communication 2.1.2 asks either way: a statement stored
+with the same content is a no-op, with different content the batch is refused (409) and nothing
+of it is stored.
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#212-post-statements
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from lrs.statements.models import Statement, StatementActivity
+from lrs.statements.store import statement_store
+from lrs.xapi.errors import XAPIConflict
+from tests.conftest import make_statement
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_statement_caches")]
+
+# One per round of a batch's write: the prelude reads the transaction id (lrs.statements.store).
+PRELUDE = "pg_current_xact_id()"
+
+SIZES = pytest.mark.parametrize("size", [5, 40], ids=["small batch (json)", "large batch (copy)"])
+
+
+def _batch(size: int) -> list[dict]:
+    return [make_statement(statement_id=str(uuid.uuid4())) for _ in range(size)]
+
+
+def _preludes(queries: CaptureQueriesContext) -> int:
+    return sum(PRELUDE in query["sql"] for query in queries.captured_queries)
+
+
+@SIZES
+def test_a_new_batch_is_written_in_one_round_without_looking_its_ids_up(size):
+    with CaptureQueriesContext(connection) as queries:
+        statement_store(statements=_batch(size), credential=None)
+    assert _preludes(queries) == 1
+    [prelude] = [query["sql"] for query in queries.captured_queries if PRELUDE in query["sql"]]
+    assert "WHERE statement_id =" not in prelude
+
+
+@SIZES
+def test_a_batch_sent_again_is_a_no_op_found_by_a_second_round(size):
+    batch = _batch(size)
+    ids = statement_store(statements=batch, credential=None)
+    rows_before = (Statement.objects.count(), StatementActivity.objects.count())
+    with CaptureQueriesContext(connection) as queries:
+        again = statement_store(statements=[dict(statement) for statement in batch], credential=None)
+    assert again == ids
+    assert (Statement.objects.count(), StatementActivity.objects.count()) == rows_before
+    assert _preludes(queries) == 2
+
+
+@SIZES
+def test_a_batch_mixing_stored_and_new_statements_stores_the_new_ones_once(size):
+    stored = _batch(size)
+    statement_store(statements=stored, credential=None)
+    new = _batch(size)
+    mixed = [statement for pair in zip(new, stored, strict=True) for statement in pair]
+    ids = statement_store(statements=mixed, credential=None)
+    assert ids == [statement["id"] for statement in mixed]
+    assert Statement.objects.count() == 2 * size
+    assert StatementActivity.objects.filter(statement__statement_id__in=[s["id"] for s in new]).exists()
+
+
+@SIZES
+def test_a_batch_sending_a_stored_id_with_other_content_is_refused_whole(size):
+    stored = _batch(size)
+    statement_store(statements=stored, credential=None)
+    changed = {**stored[-1], "verb": {"id": "http://adlnet.gov/expapi/verbs/failed"}}
+    new = _batch(size)
+    with pytest.raises(XAPIConflict) as refused:
+        statement_store(statements=[*new, changed], credential=None)
+    assert refused.value.path == f"statements[{size}].id"
+    assert Statement.objects.count() == size  # none of the new ones

@@ -97,15 +97,18 @@ def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
     )
     record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
     try:
-        adapter = adapter_for(receiver.adapter, receiver.config)
-        context = DeliveryContext(
-            target_name=receiver.name,
-            kind="alert",
-            idempotency_key=notice.key,
-            attempt=transition["attempts"],
-        )
-        for request in adapter.alert_requests(notice):
-            result = adapter.send(request, context)
+        # A savepoint: a database error in the send (a token store, say) rolls back to here and
+        # leaves the transaction that records this outcome, under the alert's lock, usable.
+        with transaction.atomic():
+            adapter = adapter_for(receiver.adapter, receiver.config)
+            context = DeliveryContext(
+                target_name=receiver.name,
+                kind="alert",
+                idempotency_key=notice.key,
+                attempt=transition["attempts"],
+            )
+            for request in adapter.alert_requests(notice):
+                result = adapter.send(request, context)
         record["status"] = result.status_code
     except Exception as exc:  # this receiver's failure, whatever it is
         record["error"] = failure_text(exc, (AdapterError, SecretUnavailable, NotImplementedError))

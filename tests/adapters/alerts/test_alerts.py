@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.db import connection
 from django.utils import timezone
 
 from adapters.alerts.evaluate import evaluate
@@ -263,6 +264,36 @@ def test_one_alert_target_failing_oddly_does_not_repost_the_alert_to_the_others(
     evaluate(rules=only("dead_letters"))  # Teams works again
     assert len(graph_server.channel_messages()) == 1
     assert len(ops_channel.messages("#ops")) == 1, [m["text"] for m in ops_channel.messages("#ops")]
+
+
+def test_an_alert_target_failing_on_a_database_error_leaves_the_others_and_the_record_intact(
+    ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A Teams alert target first (by name), whose sending meets a database error (its token
+    store, say): the error is that receiver's failure, recorded; the evaluation goes on, Slack takes
+    the alert, and Teams takes it once it works again."""
+    teams_ops(graph_server, monkeypatch, "ops-teams")
+    assert [t.name for t in alert_targets()] == ["ops-teams", "slack"]
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    real_requests = TeamsAdapter.alert_requests
+
+    def database_error(self, notice):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM adapters_alert")
+
+    monkeypatch.setattr(TeamsAdapter, "alert_requests", database_error)
+    evaluate(rules=only("dead_letters"))
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    [transition] = alert.unsent
+    assert transition["sent_to"] == ["slack"]
+    assert alert.messages[-2]["to"] == "ops-teams"
+    assert alert.messages[-2]["error"] == "unexpected error: ProgrammingError"
+    assert len(ops_channel.messages("#ops")) == 1
+    monkeypatch.setattr(TeamsAdapter, "alert_requests", real_requests)
+    evaluate(rules=only("dead_letters"))
+    assert len(graph_server.channel_messages()) == 1
+    assert len(ops_channel.messages("#ops")) == 1
+    assert Alert.objects.get(id=alert.id).unsent == []
 
 
 def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_commit_callbacks):

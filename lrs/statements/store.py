@@ -2,8 +2,9 @@
 
 ``statement_store`` takes a parsed batch, validates every statement, completes
 the properties the LRS owns and inserts the batch in one transaction with bulk
-inserts: one query to find already-stored ids, one for voiding targets, one
-insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
+inserts: one query before (the prelude: keys, ``stored``, voiding statements naming the batch,
+and the batch's ids already stored when a first write found some), one more when the batch voids
+anything, one insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-statement-resource
 """
 

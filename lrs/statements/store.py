@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -248,6 +249,13 @@ def statement_store(
         )
     ):
         return [str(ids[0])]
+    # Nearly every batch is new, so a first write does not look its ids up: the unique index on
+    # statement_id probes them anyway as the rows go in (the look-up was about 8 us of PostgreSQL's
+    # CPU per statement, a random probe each). A batch holding a stored id breaks that index and is
+    # written again, looking up; its sender's batches look up first for a while (a client
+    # re-sending what it synced before would otherwise have each batch written twice).
+    sender = credential.id if credential is not None else None
+    look_up_first = connection.vendor != "postgresql" or _resending_until.get(sender, 0.0) > time.monotonic()
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             return _store(
@@ -258,12 +266,7 @@ def statement_store(
                 credential=credential,
                 version=version,
                 many=many,
-                # Nearly every batch is new. The first attempt does not look its ids up: the unique
-                # index on statement_id probes them anyway as the rows go in, and the look-up
-                # was about 8 us of PostgreSQL's CPU per statement (random ids, a probe each). A
-                # batch that holds a stored id (a client sending it again) breaks that index
-                # and is written once more, looking up.
-                look_up_ids=attempt > 1 or connection.vendor != "postgresql",
+                look_up_ids=look_up_first or attempt > 1,
             )
         except (DatabaseError, psycopg.Error) as error:
             # Some of these ids were stored already (see above), or another request stored them
@@ -274,12 +277,17 @@ def statement_store(
             # answering a 500.
             if attempt == _WRITE_ATTEMPTS or not _met_a_concurrent_write(error):
                 raise
+            if attempt == 1 and not look_up_first:
+                _resending_until[sender] = time.monotonic() + _RESENDING_SECONDS
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
 # The first attempt writes without looking ids up, a second finds those stored before, a third
 # those another request stored meanwhile, a fourth covers an id erased and stored again meanwhile.
 _WRITE_ATTEMPTS = 4
+# Credential id (None: no credential) -> until when (monotonic clock) its batches look ids up first.
+_resending_until: dict[int | None, float] = {}
+_RESENDING_SECONDS = 300.0
 _UNIQUE_VIOLATION, _DEADLOCK_DETECTED = "23505", "40P01"  # SQLSTATE, PostgreSQL Appendix A
 
 

@@ -2,20 +2,23 @@
 
 Nearly every batch is new, so its write does not look its ids up first: the unique index on
 ``statement_id`` probes them as the rows go in, and a batch that breaks it is written once more,
-looking up. What a client sees is what Communication 2.1.2 asks either way: a statement stored
-with the same content is a no-op, with different content the batch is refused (409) and nothing
-of it is stored.
+looking up; its sender's batches then look up first for a while. What a client sees is what
+Communication 2.1.2 asks either way: a statement stored with the same content is a no-op, with
+different content the batch is refused (409) and nothing of it is stored.
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#212-post-statements
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from lrs.credentials.models import Credential
+from lrs.statements import store
 from lrs.statements.models import Statement, StatementActivity
 from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPIConflict
@@ -80,3 +83,29 @@ def test_a_batch_sending_a_stored_id_with_other_content_is_refused_whole(size):
         statement_store(statements=[*new, changed], credential=None)
     assert refused.value.path == f"statements[{size}].id"
     assert Statement.objects.count() == size  # none of the new ones
+
+
+def _prelude_looks_up(queries: CaptureQueriesContext) -> list[bool]:
+    return [
+        "WHERE statement_id =" in query["sql"]
+        for query in queries.captured_queries
+        if PRELUDE in query["sql"]
+    ]
+
+
+def test_a_sender_that_sent_stored_statements_again_looks_up_first_for_a_while(monkeypatch):
+    resender, other = (Credential.objects.create(name=name, key=name) for name in ("resender", "other"))
+    batch = _batch(20)
+    statement_store(statements=batch, credential=resender)
+    with CaptureQueriesContext(connection) as queries:
+        statement_store(statements=batch, credential=resender)  # found by a second round
+        statement_store(statements=batch, credential=resender)  # looked up at once
+        statement_store(statements=_batch(20), credential=resender)
+        statement_store(statements=_batch(20), credential=other)
+    assert _prelude_looks_up(queries) == [False, True, True, True, False]
+    later = time.monotonic() + store._RESENDING_SECONDS + 1
+    monkeypatch.setattr(store.time, "monotonic", lambda: later)
+    with CaptureQueriesContext(connection) as queries:
+        statement_store(statements=_batch(20), credential=resender)
+    assert _prelude_looks_up(queries) == [False]
+    assert Statement.objects.count() == 80

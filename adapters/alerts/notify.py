@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,21 +96,29 @@ def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
         key=transition["key"],
     )
     record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
+    # The send may write to the database (Teams stores the refresh token Microsoft rotated): kept
+    # whatever comes of the send, unless a database error leaves the transaction that records
+    # the outcome, under the alert's lock, unusable until it goes back to before the send (what
+    # the send wrote would be lost with the whole transaction otherwise).
+    before_send = transaction.savepoint()
     try:
-        # A savepoint: a database error in the send (a token store, say) rolls back to here and
-        # leaves the transaction that records this outcome, under the alert's lock, usable.
-        with transaction.atomic():
-            adapter = adapter_for(receiver.adapter, receiver.config)
-            context = DeliveryContext(
-                target_name=receiver.name,
-                kind="alert",
-                idempotency_key=notice.key,
-                attempt=transition["attempts"],
-            )
-            for request in adapter.alert_requests(notice):
-                result = adapter.send(request, context)
+        adapter = adapter_for(receiver.adapter, receiver.config)
+        context = DeliveryContext(
+            target_name=receiver.name,
+            kind="alert",
+            idempotency_key=notice.key,
+            attempt=transition["attempts"],
+        )
+        for request in adapter.alert_requests(notice):
+            result = adapter.send(request, context)
         record["status"] = result.status_code
     except Exception as exc:  # this receiver's failure, whatever it is
+        if isinstance(exc, DatabaseError):
+            transaction.savepoint_rollback(before_send)
+        else:
+            transaction.savepoint_commit(before_send)
         record["error"] = failure_text(exc, (AdapterError, SecretUnavailable, NotImplementedError))
         logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
+    else:
+        transaction.savepoint_commit(before_send)
     return record

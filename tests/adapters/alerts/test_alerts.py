@@ -15,8 +15,9 @@ from django.utils import timezone
 from adapters.alerts.evaluate import evaluate
 from adapters.alerts.notify import alert_targets
 from adapters.alerts.rules import RULES_BY_NAME
-from adapters.models import Alert, Delivery, ReconciliationRun, Target
+from adapters.models import Alert, Delivery, ReconciliationRun, StoredToken, Target
 from adapters.msteams.adapter import TeamsAdapter
+from adapters.msteams.token_store import token_get
 from tests.adapters.helpers import store_now, teams_channel_config
 from tests.conftest import HOOK, make_statement
 from tests.targets.behaviours import status
@@ -294,6 +295,21 @@ def test_an_alert_target_failing_on_a_database_error_leaves_the_others_and_the_r
     assert len(graph_server.channel_messages()) == 1
     assert len(ops_channel.messages("#ops")) == 1
     assert Alert.objects.get(id=alert.id).unsent == []
+
+
+def test_a_teams_alert_target_keeps_its_rotated_refresh_token_when_the_post_fails(
+    hook_target, django_capture_on_commit_callbacks, graph_server, fake_env, monkeypatch
+):
+    """Microsoft rotates a refresh token on every use: one fetched for an alert whose post then
+    failed is kept, not rolled back with the failure (the configured one may be spent)."""
+    teams_ops(graph_server, monkeypatch, "ops-teams")
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    graph_server.enqueue(status(503))
+    evaluate(rules=only("dead_letters"))
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    assert "error" in alert.messages[-1] and not graph_server.channel_messages()
+    [stored] = StoredToken.objects.all()
+    assert token_get(stored.key) == graph_server.token_store.refresh_tokens[-1].value
 
 
 def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_commit_callbacks):

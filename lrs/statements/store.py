@@ -268,13 +268,18 @@ def statement_store(
                 many=many,
                 look_up_ids=look_up_first or attempt > 1,
             )
+        except XAPIValidationError:
+            # Refused before the write (``_void_targets``): not looking up, this write took a stored
+            # voiding statement sent again for a new one, which may then seem to void another
+            # (Data 2.3.2 lets either come first). Looked up, it is a no-op; a real error recurs.
+            if look_up_first or attempt > 1:
+                raise
+            continue
         except (DatabaseError, psycopg.Error) as error:
             # Some of these ids were stored already (see above), or another request stored them
-            # after this one's prelude looked (a client retrying a batch whose first attempt is
-            # still being written), or wrote them in another order and one of the two was stopped
-            # as a deadlock: once the other committed, the next attempt's prelude finds those
-            # statements and compares them (the same: no-op; different: 409) instead of
-            # answering a 500.
+            # after this one's prelude looked (a client retrying a batch still being written), or
+            # wrote them in another order and one of the two was stopped as a deadlock: the next
+            # attempt's prelude finds them and compares (the same: no-op; different: 409).
             if attempt == _WRITE_ATTEMPTS or not _met_a_concurrent_write(error):
                 raise
             if attempt == 1 and not look_up_first:

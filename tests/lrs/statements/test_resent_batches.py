@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from lrs.credentials.models import Credential
 from lrs.statements import store
-from lrs.statements.models import Statement, StatementActivity
+from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.statements.store import statement_store
 from lrs.xapi.errors import XAPIConflict
+from lrs.xapi.verbs import VOIDED
 from tests.conftest import make_statement
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_statement_caches")]
@@ -109,3 +111,86 @@ def test_a_sender_that_sent_stored_statements_again_looks_up_first_for_a_while(m
         statement_store(statements=_batch(20), credential=resender)
     assert _prelude_looks_up(queries) == [False]
     assert Statement.objects.count() == 80
+
+
+def _voiding_of(target_id: str) -> dict:
+    return make_statement(
+        statement_id=str(uuid.uuid4()), verb=VOIDED, object={"objectType": "StatementRef", "id": target_id}
+    )
+
+
+@SIZES
+def test_a_target_and_its_voiding_statement_sent_again_together_are_a_no_op(size):
+    batch = _batch(size)
+    batch.append(_voiding_of(batch[0]["id"]))
+    statement_store(statements=batch, credential=None)
+    assert statement_store(statements=[dict(s) for s in batch], credential=None) == [s["id"] for s in batch]
+    assert Statement.objects.get(statement_id=batch[0]["id"]).voided
+
+
+@SIZES
+def test_a_stored_voiding_statement_sent_again_with_its_new_target_stores_the_target_voided(size):
+    target = make_statement(statement_id=str(uuid.uuid4()))
+    void = _voiding_of(target["id"])
+    statement_store(statements=[void], credential=None)
+    others = _batch(size)
+    statement_store(statements=[void, target, *others], credential=None)
+    assert Statement.objects.get(statement_id=target["id"]).voided
+    assert Statement.objects.count() == size + 2
+
+
+@SIZES
+def test_a_new_voiding_statement_in_a_batch_sent_again_voids_its_stored_target(size):
+    batch = _batch(size)
+    statement_store(statements=batch, credential=None)
+    void = _voiding_of(batch[1]["id"])
+    statement_store(statements=[*batch, void], credential=None)
+    assert Statement.objects.get(statement_id=batch[1]["id"]).voided
+
+
+@SIZES
+def test_a_batch_sent_again_inside_a_callers_transaction_leaves_it_usable(size):
+    batch = _batch(size)
+    statement_store(statements=batch, credential=None)
+    new = _batch(size)
+    with transaction.atomic():
+        ids = statement_store(statements=[*batch, *new], credential=None)
+        assert Statement.objects.count() == 2 * size  # the transaction is still usable
+    assert ids == [s["id"] for s in [*batch, *new]]
+    assert Statement.objects.count() == 2 * size
+
+
+@SIZES
+def test_a_conflict_inside_a_callers_transaction_leaves_it_usable(size):
+    batch = _batch(size)
+    statement_store(statements=batch, credential=None)
+    changed = {**batch[0], "verb": {"id": "http://example.com/other"}}
+    with transaction.atomic():
+        with pytest.raises(XAPIConflict):
+            statement_store(statements=[*_batch(size), changed], credential=None)
+        assert Statement.objects.count() == size
+
+
+@SIZES
+def test_the_same_batch_stored_twice_in_one_transaction_is_stored_once(size):
+    batch = _batch(size)
+    with transaction.atomic():
+        a = statement_store(statements=batch, credential=None)
+        b = statement_store(statements=[dict(s) for s in batch], credential=None)
+    assert a == b
+    assert Statement.objects.count() == size
+
+
+def test_a_registration_in_capitals_and_an_offset_timestamp_are_stored_as_their_values():
+    registration = str(uuid.uuid4()).upper()
+    ts = "2026-01-02T03:04:05.123456+02:00"
+    batch = [
+        make_statement(statement_id=str(uuid.uuid4()), timestamp=ts, context={"registration": registration})
+        for _ in range(12)
+    ]
+    statement_store(statements=batch, credential=None)
+    row = Statement.objects.get(statement_id=batch[0]["id"])
+    assert row.registration == uuid.UUID(registration)
+    assert row.timestamp == datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=UTC)
+    assert StatementAgent.objects.filter(statement_id=row.id).exists()
+    assert StatementActivity.objects.filter(statement_id=row.id).exists()

@@ -282,9 +282,10 @@ class Adapter:
 
     def prepare(self, statement: dict, context: DeliveryContext) -> Prepared:
         """Resolve (may read the database and look things up at the target) and translate (or
-        translate the retraction): the requests that bring about the delivery's effect."""
-        context = replace(context, resolved=self.resolve(statement, context))
+        translate the retraction): the requests that bring about the delivery's effect. Either may
+        find that the right effect is no request at all (``NothingToSend``)."""
         try:
+            context = replace(context, resolved=self.resolve(statement, context))
             if context.kind == RETRACT:
                 requests = self.translate_retraction(statement, context)
             else:

@@ -131,6 +131,21 @@ def _employees_for(keys: list[str]) -> list[str]:
     return sorted(set(IdentityLink.objects.filter(lookup_key__in=keys).values_list("employee_id", flat=True)))
 
 
+def erased_actor(actor: dict[str, Any]) -> bool:
+    """Whether the actor names only erased learners: it is a pseudonymous account (on
+    ``LRS_PSEUDONYM_HOMEPAGE``, where a pseudonymise-mode erasure puts the person), or an anonymous
+    Group every member of which is. Linked to no one and never to be: a delivery that needs the
+    learner has nothing to send for it, rather than being held as unmapped for good."""
+
+    def pseudonymous(agent: dict[str, Any]) -> bool:
+        return (agent.get("account") or {}).get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
+
+    if pseudonymous(actor):
+        return True
+    members = actor.get("member") or []
+    return actor_lookup_key(actor) is None and bool(members) and all(map(pseudonymous, members))
+
+
 def employee_for_actor(actor: dict[str, Any]) -> str:
     """The employee id of a statement's actor, or ``DeliveryHeld`` with the reason."""
     keys = _keys_for_actor(actor)

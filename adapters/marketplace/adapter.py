@@ -54,8 +54,6 @@ from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from django.conf import settings
-
 from adapters.base import (
     DELIVER,
     AdapterError,
@@ -66,7 +64,7 @@ from adapters.base import (
     RecordPair,
     SendResult,
 )
-from adapters.identity.resolution import actor_lookup_key, employee_for_statement, prefetched, unprefetched
+from adapters.identity.resolution import employee_for_statement, erased_actor, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -89,20 +87,6 @@ def active_competency_mapping(version: str | None = None) -> CompetencyMapping |
     if row is None:
         return None
     return CompetencyMapping.from_json({"version": row.version, "rules": row.rules})
-
-
-def _erased_actor(actor: dict[str, Any]) -> bool:
-    """Whether the actor names only erased learners: it is a pseudonymous account (on
-    ``LRS_PSEUDONYM_HOMEPAGE``, where a pseudonymise-mode erasure puts the person), or an anonymous
-    Group every member of which is."""
-
-    def pseudonymous(agent: dict[str, Any]) -> bool:
-        return (agent.get("account") or {}).get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
-
-    if pseudonymous(actor):
-        return True
-    members = actor.get("member") or []
-    return actor_lookup_key(actor) is None and bool(members) and all(map(pseudonymous, members))
 
 
 def _digest(document: dict[str, Any]) -> str:
@@ -148,13 +132,13 @@ class MarketplaceAdapter(OAuthAdapter):
 
     def _plan(self, statement: dict, context: DeliveryContext) -> Plan:
         """What the delivery changes (reads only). ``NothingToSend`` when it touches no competency,
-        and for a delivery whose learner was erased (``_erased_actor``)."""
+        and for a delivery whose learner was erased (``erased_actor``)."""
         recorded = skills.keys_of_statement(context.target_id, context.statement_pk)
         if context.kind != DELIVER:  # a retraction recomputes every record the statement evidenced
             if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
             return Plan(None, [], recorded)
-        if _erased_actor(statement["actor"]):
+        if erased_actor(statement["actor"]):
             # A pseudonym is linked to no one and never will be: resolving it would hold the
             # delivery for good. Evidence recorded before is the erasure's (flagged, retracted).
             raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")

@@ -44,7 +44,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http import send as http_send
-from adapters.identity.resolution import employee_email, employee_for_actor, prefetched
+from adapters.identity.resolution import employee_email, employee_for_actor, erased_actor, prefetched
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
@@ -137,6 +137,8 @@ class TeamsAdapter(OAuthAdapter):
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         if email:
             return {"audience": told.audience, "recipient": email}
+        if erased_actor(statement["actor"]):  # a pseudonym after an erasure: linked to no one, ever
+            return {"audience": None, "reason": "the learner was erased (the actor is a pseudonym)"}
         # An actor known by account or openid: notify the employee's linked address.
         return {
             "audience": told.audience,

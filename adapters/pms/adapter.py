@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from adapters.base import (
+    DELIVER,
     REPAIR_KEY_MARKER,
     AdapterError,
     DeliveryContext,
@@ -51,7 +52,7 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, manager_of, prefetched
+from adapters.identity.resolution import employee_for_statement, erased_actor, manager_of, prefetched
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
@@ -137,6 +138,10 @@ class PMSAdapter(OAuthAdapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
+        if context.kind == DELIVER and erased_actor(statement["actor"]):
+            # A backfill or replay after a pseudonymising erasure: the learning was the person's,
+            # whom the PMS must no longer hear of (their events were retracted by the erasure).
+            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
         employee_id = employee_for_statement(statement, context)
         resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}
         if REPAIR_KEY_MARKER in context.idempotency_key:

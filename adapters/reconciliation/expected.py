@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from adapters.base import DELIVER, RETRACT, Adapter, DeliveryContext, DeliveryHeld
+from adapters.base import DELIVER, RETRACT, Adapter, DeliveryContext, DeliveryHeld, NothingToSend
 from adapters.delivery.outbox import idempotency_key
 from adapters.delivery.replay import pages_taken
 from adapters.models import Delivery, Target
@@ -92,6 +92,8 @@ def _expected(
         resolved = adapter.resolve(statement, context)
     except DeliveryHeld as held:
         return Expected(**facts, held=held.reason)
+    except NothingToSend as nothing:  # its right effect is none (a pseudonym after an erasure)
+        return Expected(**facts, held=f"nothing to send: {nothing}")
     content = (
         adapter.expected_record(statement, replace(context, resolved=resolved))
         if adapter.can_read_back

@@ -96,29 +96,32 @@ def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
         key=transition["key"],
     )
     record = {"at": timezone.now().isoformat(), "to": receiver.name, "state": notice.state}
-    # The send may write to the database (Teams stores the refresh token Microsoft rotated): kept
-    # whatever comes of the send, unless a database error leaves the transaction that records
-    # the outcome, under the alert's lock, unusable until it goes back to before the send (what
-    # the send wrote would be lost with the whole transaction otherwise).
-    before_send = transaction.savepoint()
+    # The send may write to the database (Teams stores the refresh token Microsoft rotated),
+    # in a savepoint: a database error rolls back to before the send (``Atomic`` also clears the
+    # connection's broken state), leaving usable the transaction that records the outcome under
+    # the alert's lock; any other failure is caught inside it, so what the send wrote stays.
+    failure: Exception | None = None
     try:
-        adapter = adapter_for(receiver.adapter, receiver.config)
-        context = DeliveryContext(
-            target_name=receiver.name,
-            kind="alert",
-            idempotency_key=notice.key,
-            attempt=transition["attempts"],
-        )
-        for request in adapter.alert_requests(notice):
-            result = adapter.send(request, context)
-        record["status"] = result.status_code
-    except Exception as exc:  # this receiver's failure, whatever it is
-        if isinstance(exc, DatabaseError):
-            transaction.savepoint_rollback(before_send)
-        else:
-            transaction.savepoint_commit(before_send)
-        record["error"] = failure_text(exc, (AdapterError, SecretUnavailable, NotImplementedError))
+        with transaction.atomic():
+            try:
+                adapter = adapter_for(receiver.adapter, receiver.config)
+                context = DeliveryContext(
+                    target_name=receiver.name,
+                    kind="alert",
+                    idempotency_key=notice.key,
+                    attempt=transition["attempts"],
+                )
+                for request in adapter.alert_requests(notice):
+                    result = adapter.send(request, context)
+                record["status"] = result.status_code
+            except DatabaseError:
+                raise
+            except Exception as exc:  # this receiver's failure, whatever it is
+                failure = exc
+    except DatabaseError as exc:
+        failure = exc
+    if failure is not None:
+        record.pop("status", None)
+        record["error"] = failure_text(failure, (AdapterError, SecretUnavailable, NotImplementedError))
         logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
-    else:
-        transaction.savepoint_commit(before_send)
     return record

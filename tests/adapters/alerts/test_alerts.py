@@ -17,7 +17,8 @@ from adapters.alerts.notify import alert_targets
 from adapters.alerts.rules import RULES_BY_NAME
 from adapters.models import Alert, Delivery, ReconciliationRun, StoredToken, Target
 from adapters.msteams.adapter import TeamsAdapter
-from adapters.msteams.token_store import token_get
+from adapters.msteams.token_store import token_get, token_put
+from adapters.registry import adapter_for
 from tests.adapters.helpers import store_now, teams_channel_config
 from tests.conftest import HOOK, make_statement
 from tests.targets.behaviours import status
@@ -310,6 +311,45 @@ def test_a_teams_alert_target_keeps_its_rotated_refresh_token_when_the_post_fail
     assert "error" in alert.messages[-1] and not graph_server.channel_messages()
     [stored] = StoredToken.objects.all()
     assert token_get(stored.key) == graph_server.token_store.refresh_tokens[-1].value
+
+
+def _refuse_token_deletes() -> None:
+    """Deleting a stored token meets a database error, as a lock timeout would (SQLSTATE 55P03:
+    another worker holding the row while it stores the token it rotated)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_token_delete() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'canceling statement due to lock timeout' USING ERRCODE = '55P03'; END
+            $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_token_delete BEFORE DELETE ON adapters_storedtoken
+            FOR EACH ROW EXECUTE FUNCTION refuse_token_delete();
+            """
+        )
+
+
+def test_a_teams_token_store_delete_failing_is_that_receivers_failure_not_the_evaluations(
+    ops_channel, hook_target, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The stored refresh token is refused (invalid_grant), so ``_refresh`` drops it
+    (``token_forget``: a DELETE, which marks Django's connection broken when it fails); that
+    DELETE meets a database error. It is the Teams receiver's recorded failure, and Slack (the
+    next receiver) takes the alert: the send's savepoint is an ``atomic`` block, which clears that
+    mark when it rolls back."""
+    teams = teams_ops(graph_server, monkeypatch, "ops-teams")
+    assert [t.name for t in alert_targets()] == ["ops-teams", "slack"]
+    adapter = adapter_for(teams.adapter, teams.config)
+    token_put(adapter._store_key, "a-stale-rotated-token")  # unknown to Graph: invalid_grant
+    dead_letters(django_capture_on_commit_callbacks, 2)
+    _refuse_token_deletes()
+
+    evaluate(rules=only("dead_letters"))  # no TransactionManagementError escapes
+
+    alert = Alert.objects.get(rule="dead_letters", target=hook_target)
+    [transition] = alert.unsent
+    assert transition["sent_to"] == ["slack"]
+    assert alert.messages[-2]["to"] == "ops-teams" and "error" in alert.messages[-2]
+    assert len(ops_channel.messages("#ops")) == 1
 
 
 def test_the_admin_lists_alerts(admin_client, hook_target, django_capture_on_commit_callbacks):

@@ -138,7 +138,8 @@ class TeamsAdapter(OAuthAdapter):
         if email:
             return {"audience": told.audience, "recipient": email}
         if erased_actor(statement["actor"]):  # a pseudonym after an erasure: linked to no one, ever
-            return {"audience": None, "reason": "the learner was erased (the actor is a pseudonym)"}
+            # Not an audience of None: reconciliation, which reads only this, then owes nothing.
+            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
         # An actor known by account or openid: notify the employee's linked address.
         return {
             "audience": told.audience,

@@ -44,7 +44,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from adapters.base import (
-    DELIVER,
     REPAIR_KEY_MARKER,
     AdapterError,
     DeliveryContext,
@@ -138,9 +137,10 @@ class PMSAdapter(OAuthAdapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
-        if context.kind == DELIVER and erased_actor(statement["actor"]):
-            # A backfill or replay after a pseudonymising erasure: the learning was the person's,
-            # whom the PMS must no longer hear of (their events were retracted by the erasure).
+        if erased_actor(statement["actor"]):
+            # After a pseudonymising erasure (a backfill, a replay, then perhaps a void): the PMS
+            # must no longer hear of the person, who is linked to no one. The erasure retracted
+            # their events, or reported a PMS keeping history unable to (adapters/privacy).
             raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
         employee_id = employee_for_statement(statement, context)
         resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}

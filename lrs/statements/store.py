@@ -3,8 +3,8 @@
 ``statement_store`` takes a parsed batch, validates every statement, completes
 the properties the LRS owns and inserts the batch in one transaction with bulk
 inserts: one query before (the prelude: keys, ``stored``, voiding statements naming the batch,
-and the batch's ids already stored when a first write found some), one more when the batch voids
-anything, one insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
+and, when looking up, the batch's ids already stored: see ``statement_store``), one more when the
+batch voids anything, one insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-statement-resource
 """
 
@@ -287,8 +287,9 @@ def statement_store(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-# The first attempt writes without looking ids up, a second finds those stored before, a third
-# those another request stored meanwhile, a fourth covers an id erased and stored again meanwhile.
+# A first attempt that did not look ids up (PostgreSQL, outside a sender's window), a second that
+# finds those stored before, a third those another request stored meanwhile, a fourth an id erased
+# and stored again meanwhile.
 _WRITE_ATTEMPTS = 4
 # Credential id (None: no credential) -> until when (monotonic clock) its batches look ids up first.
 _resending_until: dict[int | None, float] = {}

@@ -16,7 +16,9 @@ import uuid
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from lrs.statements import store
 from lrs.statements.store import statement_store
 from lrs.xapi.verbs import VOIDED
 from tests.conftest import make_statement, prepared_lookups_by_array, seq_scans_in_transaction
@@ -35,12 +37,17 @@ def _voiding(statement_ids: list[str]) -> list[dict]:
 
 def _grow_from_empty() -> list[str]:
     """A fresh session runs the batch lookups while the table is nearly empty (more often than
-    PostgreSQL's five custom plans before it settles on a generic one), then the table grows."""
+    PostgreSQL's five custom plans before it settles on a generic one), then the table grows.
+    Each small batch is also sent again: a new batch's write does not look its ids up, one holding
+    stored ids does (``statement_store``)."""
     connection.close()  # a new session: nothing prepared on it yet
+    store._resending_until.clear()  # the first batches are written without looking up
     for _ in range(8):
+        batch = _batch(2)
         statement_store(
-            statements=_voiding(statement_store(statements=_batch(2), credential=None)), credential=None
+            statements=_voiding(statement_store(statements=batch, credential=None)), credential=None
         )
+        statement_store(statements=batch, credential=None)
     stored: list[str] = []
     for _ in range(5):
         stored += statement_store(statements=_batch(1000), credential=None)
@@ -102,3 +109,15 @@ def test_the_look_for_voiding_statements_probes_their_index_even_with_no_statist
         refs_after, voiding_after = _index_reads("stmt_refs_stored"), _index_reads("stmt_voiding_target")
     assert refs_after[1] == refs_before[1], "the refs index was read"
     assert voiding_after[0] > voiding_before[0], "the voiding statements' index was not used"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_growing_from_empty_runs_the_prelude_that_looks_ids_up_while_the_table_is_small():
+    """What the tests above rely on: both forms of the prelude are prepared on the nearly empty
+    table, the one that looks ids up included."""
+    with CaptureQueriesContext(connection) as queries:
+        _grow_from_empty()
+    store._resending_until.clear()
+    preludes = [query["sql"] for query in queries.captured_queries if "pg_current_xact_id()" in query["sql"]]
+    looking_up = ["WHERE statement_id =" in sql for sql in preludes]
+    assert looking_up[0] is False and looking_up.index(True) < 8  # within the first small rounds

@@ -31,13 +31,15 @@ class Race:
 
 
 def wait_for_lock_wait(query_start: str, thread: threading.Thread) -> bool:
-    """Whether a backend waits on a lock with a query starting so, within 10 s (False at once
-    when ``thread`` has finished instead)."""
+    """Whether a backend of this test's database waits on a lock with a query starting so, within
+    10 s (False at once when ``thread`` has finished instead). Not any database's: another xdist
+    worker's lock wait would let the race go on before it happened."""
     deadline = time.monotonic() + 10
     with connection.cursor() as cursor:
         while time.monotonic() < deadline and thread.is_alive():
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE %s",
                 [query_start + "%"],
             )
             if cursor.fetchone()[0]:

@@ -235,7 +235,8 @@ def test_consistent_through_stays_before_the_stored_time_of_a_single_statement_b
             while waiting is None and time.monotonic() < deadline:
                 cursor.execute(
                     "SELECT backend_xid IS NOT NULL, xact_start FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND query LIKE 'WITH x AS MATERIALIZED%%'"
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND query LIKE 'WITH x AS MATERIALIZED%%'"
                 )
                 waiting = cursor.fetchone()
                 time.sleep(0.02)

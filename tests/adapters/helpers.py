@@ -177,6 +177,31 @@ def teams_channel_config(graph_server, channel_id: str) -> dict:
     }
 
 
+def teams_feed_config(graph_server, **extra) -> dict:
+    """A Teams target notifying learners in their activity feed at the fake Graph (application
+    token, client secret from ``GRAPH_SECRET``), plus ``extra``."""
+    return {
+        "mode": "activity_feed",
+        "tenant_id": graph_server.tenant_id,
+        "client_id": graph_server.client_id,
+        "client_secret": {"env": "GRAPH_SECRET"},
+        "login_base": graph_server.url,
+        "graph_base": graph_server.url,
+        **extra,
+    }
+
+
+def pms_config(pms_server, **extra) -> dict:
+    """A PMS target at the fake PMS (client secret from ``PMS_SECRET``), plus ``extra``."""
+    return {
+        "base_url": pms_server.url,
+        "token_url": pms_server.token_url,
+        "client_id": "lrs-pms",
+        "client_secret": {"env": "PMS_SECRET"},
+        **extra,
+    }
+
+
 def voiding(statement_id: str, **extra) -> dict:
     """A statement voiding ``statement_id`` (xAPI 1.0.3 Data 2.3.2)."""
     from tests.conftest import make_statement

@@ -40,17 +40,9 @@ def fake_env(monkeypatch):
 def pms_target(fake_env, pms_server):
     """A PMS target named "pms" at the fake PMS; returns the fake."""
     from adapters.models import Target
+    from tests.adapters.helpers import pms_config
 
-    Target.objects.create(
-        name="pms",
-        adapter="pms",
-        config={
-            "base_url": pms_server.url,
-            "token_url": pms_server.token_url,
-            "client_id": "lrs-pms",
-            "client_secret": {"env": "PMS_SECRET"},
-        },
-    )
+    Target.objects.create(name="pms", adapter="pms", config=pms_config(pms_server))
     return pms_server
 
 

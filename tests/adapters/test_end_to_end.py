@@ -9,7 +9,7 @@ import pytest
 
 from adapters.identity.links import identity_links_import_csv
 from adapters.models import CompetencyMapping, Delivery, Target
-from tests.adapters.helpers import wait_until
+from tests.adapters.helpers import pms_config, teams_feed_config, wait_until
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,17 +33,7 @@ def all_targets(pms_server, marketplace_server, slack_server, graph_server, monk
         is_active=True,
         rules=[{"activity_id": COURSE, "codes": ["SAFETY-BASICS", "FIRST-AID"], "level": {"fixed": 3}}],
     )
-    oauth = {"client_secret": {"env": "PMS_SECRET"}}
-    Target.objects.create(
-        name="pms",
-        adapter="pms",
-        config={
-            "base_url": pms_server.url,
-            "token_url": pms_server.token_url,
-            "client_id": "lrs-pms",
-            **oauth,
-        },
-    )
+    Target.objects.create(name="pms", adapter="pms", config=pms_config(pms_server))
     Target.objects.create(
         name="market",
         adapter="marketplace",
@@ -67,14 +57,7 @@ def all_targets(pms_server, marketplace_server, slack_server, graph_server, monk
     Target.objects.create(
         name="teams",
         adapter="msteams",
-        config={
-            "mode": "activity_feed",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-        },
+        config=teams_feed_config(graph_server),
     )
     return secrets
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from adapters.delivery.sweep import sweep_due
 from adapters.models import Delivery, Target
-from tests.adapters.helpers import COURSE, store_now
+from tests.adapters.helpers import COURSE, store_now, teams_feed_config
 from tests.conftest import make_statement
 from tests.targets.behaviours import hang, status
 
@@ -22,15 +22,7 @@ def teams(fake_env, graph_server):
     Target.objects.create(
         name="teams",
         adapter="msteams",
-        config={
-            "mode": "activity_feed",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-            "timeout_seconds": 0.3,
-        },
+        config=teams_feed_config(graph_server, timeout_seconds=0.3),
     )
     return graph_server
 

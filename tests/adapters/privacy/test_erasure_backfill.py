@@ -16,7 +16,14 @@ from adapters.models import Attempt, Delivery, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, reconcile_now, store_now, voiding
+from tests.adapters.helpers import (
+    COURSE,
+    pms_config,
+    reconcile_now,
+    store_now,
+    teams_feed_config,
+    voiding,
+)
 from tests.conftest import HOOK, make_statement
 from tests.targets.behaviours import status
 
@@ -38,25 +45,13 @@ def erase(capture) -> None:
 
 
 def second_pms(pms_server, name: str, **config) -> Target:
-    return Target.objects.create(
-        name=name,
-        adapter="pms",
-        config={
-            "base_url": pms_server.url,
-            "token_url": pms_server.token_url,
-            "client_id": "lrs-pms",
-            "client_secret": {"env": "PMS_SECRET"},
-            **config,
-        },
-    )
+    return Target.objects.create(name=name, adapter="pms", config=pms_config(pms_server, **config))
 
 
 def _erased(capture, pms_target) -> None:
     store_now(capture, completion(), completion())
     assert len(pms_target.events()) == 2
-    with capture(execute=True):
-        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
-    finish_erasures()
+    erase(capture)
     assert pms_target.events() == {}
 
 
@@ -81,14 +76,7 @@ def test_a_new_teams_feed_backfilled_after_the_erasure_notifies_no_one_and_holds
     feed = Target.objects.create(
         name="teams-feed",
         adapter="msteams",
-        config={
-            "mode": "activity_feed",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-        },
+        config=teams_feed_config(graph_server),
     )
     with django_capture_on_commit_callbacks(execute=True):
         backfill(target=feed)
@@ -138,14 +126,7 @@ def test_an_erased_learners_teams_notification_of_unknown_outcome_is_not_counted
     Target.objects.create(
         name="teams",
         adapter="msteams",
-        config={
-            "mode": "activity_feed",
-            "tenant_id": graph_server.tenant_id,
-            "client_id": graph_server.client_id,
-            "client_secret": {"env": "GRAPH_SECRET"},
-            "login_base": graph_server.url,
-            "graph_base": graph_server.url,
-        },
+        config=teams_feed_config(graph_server),
     )
     graph_server.enqueue(status(502))
     store_now(capture, completion())

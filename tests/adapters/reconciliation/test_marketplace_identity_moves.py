@@ -15,17 +15,21 @@ pytestmark = pytest.mark.django_db
 CODE = "SAFETY-BASICS"
 
 
-def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
-    market_target, pms_target, django_capture_on_commit_callbacks
-):
-    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
-    assert set(market_target.skills()) == {("E100", CODE)}
-    # The address was linked to the wrong employee: moved to E200.
+def _moved_to_e200() -> None:
+    """The learner's address was linked to the wrong employee: moved from E100 to E200."""
     identity_links_move(
         identifiers=Identifiers(emails=["learner@example.com"]),
         from_employee_id="E100",
         to_employee_id="E200",
     )
+
+
+def test_marketplace_reconciliation_sees_a_moved_identity_like_the_pms_does(
+    market_target, pms_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
+    assert set(market_target.skills()) == {("E100", CODE)}
+    _moved_to_e200()
     pms = reconcile_now(django_capture_on_commit_callbacks, "pms")
     assert [m["kind"] for m in pms.mismatches] == ["different"]  # the PMS run sees it
     market = reconcile_now(django_capture_on_commit_callbacks, "market")
@@ -41,11 +45,7 @@ def test_a_repair_after_a_moved_identity_moves_the_record_to_the_member_named_no
     market_target, django_capture_on_commit_callbacks
 ):
     store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
-    identity_links_move(
-        identifiers=Identifiers(emails=["learner@example.com"]),
-        from_employee_id="E100",
-        to_employee_id="E200",
-    )
+    _moved_to_e200()
     reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     assert set(market_target.skills()) == {("E200", CODE)}
     after = reconcile_now(django_capture_on_commit_callbacks, "market")
@@ -57,11 +57,7 @@ def test_marketplace_repair_after_a_moved_identity_converges_without_doubling(
     market_target, django_capture_on_commit_callbacks
 ):
     store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
-    identity_links_move(
-        identifiers=Identifiers(emails=["learner@example.com"]),
-        from_employee_id="E100",
-        to_employee_id="E200",
-    )
+    _moved_to_e200()
     market_target.reset_state()  # the marketplace lost its records
     first = reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     assert first.counts["repaired"] == 1
@@ -80,11 +76,7 @@ def test_a_void_after_a_moved_identity_and_a_repair_retracts_the_skill(
     from tests.adapters.helpers import voiding
 
     [first] = store_now(django_capture_on_commit_callbacks, scored_completion(0.95))
-    identity_links_move(
-        identifiers=Identifiers(emails=["learner@example.com"]),
-        from_employee_id="E100",
-        to_employee_id="E200",
-    )
+    _moved_to_e200()
     market_target.reset_state()
     reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
     store_now(django_capture_on_commit_callbacks, voiding(first))

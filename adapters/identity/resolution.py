@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from adapters.base import DeliveryContext, DeliveryHeld
+from adapters.base import DeliveryContext, DeliveryHeld, NothingToSend
 from adapters.models import Employee, IdentityLink
 from adapters.rules.emails import normalise_email
 from lrs.xapi.agents import agent_ifi
@@ -144,6 +144,13 @@ def erased_actor(actor: dict[str, Any]) -> bool:
         return True
     members = actor.get("member") or []
     return actor_lookup_key(actor) is None and bool(members) and all(map(pseudonymous, members))
+
+
+def nothing_for_erased(actor: dict[str, Any]) -> None:
+    """``NothingToSend`` when the actor names only erased learners (``erased_actor``): a delivery
+    that needs the learner ends rather than waits to be linked."""
+    if erased_actor(actor):
+        raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
 
 
 def employee_for_actor(actor: dict[str, Any]) -> str:

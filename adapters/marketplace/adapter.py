@@ -64,7 +64,7 @@ from adapters.base import (
     RecordPair,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, erased_actor, prefetched, unprefetched
+from adapters.identity.resolution import employee_for_statement, nothing_for_erased, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -138,10 +138,9 @@ class MarketplaceAdapter(OAuthAdapter):
             if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
             return Plan(None, [], recorded)
-        if erased_actor(statement["actor"]):
-            # A pseudonym is linked to no one and never will be: resolving it would hold the
-            # delivery for good. Evidence recorded before is the erasure's (flagged, retracted).
-            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
+        # A pseudonym is linked to no one and never will be: resolving it would hold the delivery
+        # for good. Evidence recorded before is the erasure's (flagged, retracted).
+        nothing_for_erased(statement["actor"])
         mapping = self.competency_mapping()
         awards = competencies_for(statement, mapping) if mapping is not None else []
         if not awards and not recorded:

@@ -44,7 +44,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http import send as http_send
-from adapters.identity.resolution import employee_email, employee_for_actor, erased_actor, prefetched
+from adapters.identity.resolution import employee_email, employee_for_actor, nothing_for_erased, prefetched
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
@@ -137,9 +137,9 @@ class TeamsAdapter(OAuthAdapter):
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         if email:
             return {"audience": told.audience, "recipient": email}
-        if erased_actor(statement["actor"]):  # a pseudonym after an erasure: linked to no one, ever
-            # Not an audience of None: reconciliation, which reads only this, then owes nothing.
-            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
+        # A pseudonym after an erasure, linked to no one, ever: NothingToSend, not an audience of
+        # None, so that reconciliation, which reads only this, owes nothing.
+        nothing_for_erased(statement["actor"])
         # An actor known by account or openid: notify the employee's linked address.
         return {
             "audience": told.audience,

@@ -51,7 +51,7 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, erased_actor, manager_of, prefetched
+from adapters.identity.resolution import employee_for_statement, manager_of, nothing_for_erased, prefetched
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
@@ -137,11 +137,10 @@ class PMSAdapter(OAuthAdapter):
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
-        if erased_actor(statement["actor"]):
-            # After a pseudonymising erasure (a backfill, a replay, then perhaps a void): the PMS
-            # must no longer hear of the person, who is linked to no one. The erasure retracted
-            # their events, or reported a PMS keeping history unable to (adapters/privacy).
-            raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
+        # After a pseudonymising erasure (a backfill, a replay, then perhaps a void): the PMS must
+        # no longer hear of the person, who is linked to no one. The erasure retracted their
+        # events, or reported a PMS keeping history unable to (adapters/privacy).
+        nothing_for_erased(statement["actor"])
         employee_id = employee_for_statement(statement, context)
         resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}
         if REPAIR_KEY_MARKER in context.idempotency_key:

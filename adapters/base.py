@@ -96,6 +96,9 @@ class DeliveryContext:
     # without answering (``maybe_applied``), or a repair under a key of its own.
     original_external_id: str = ""
     original_uncertain: bool = False
+    # What an earlier attempt of this very delivery kept in ``Delivery.external_id``: the id the
+    # target gave, or where an ambiguous attempt's effect may be (``AdapterError.external_id``).
+    external_id: str = ""
     # When the delivery was created (a chat adapter looks for its message from then on).
     created_at: datetime | None = None
     # Database keys, for adapters that keep state per target (the marketplace's evidence).

@@ -41,6 +41,11 @@ class AdapterError(Exception):
         # The request that failed, when it was an HTTP request (``adapters.http.send`` sets it):
         # a delivery run whole records it for the admin (redacted) like a batch's prepared ones.
         self.request: OutboundRequest | None = None
+        # Where the effect of an ambiguous attempt may be found, when the adapter can tell and the
+        # next attempt could not work it out again (Slack: the channel it posted to, which a
+        # routing change would move): kept with the delivery (``Delivery.external_id``) and given
+        # to its later attempts (``DeliveryContext.external_id``).
+        self.external_id = ""
 
 
 def failure_text(exc: BaseException, expected: tuple[type[BaseException], ...]) -> str:

@@ -14,7 +14,10 @@ messages the privacy defaults allow:
 - Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that
   may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
   looks for that key in the channel's recent history (``conversations.history`` with
-  ``include_all_metadata``) and posts only if it is not there. A forced backfill never re-posts a
+  ``include_all_metadata``) and posts only if it is not there. It looks in the conversation the
+  earlier attempt posted to as well, kept with the delivery, so a routing change between the two
+  (an admin moving a course to another channel) does not post a second message elsewhere. A forced
+  backfill never re-posts a
   delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
   the delivery as "outcome unknown" for an admin instead of risking a second message.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
@@ -264,8 +267,16 @@ class SlackAdapter(Adapter):
 
     def _already_posted(self, request: OutboundRequest, context: DeliveryContext) -> str | None:
         """The ts of this delivery's message if an earlier attempt posted it, found by the key in
-        the message metadata of the channel's history since the delivery was created."""
-        channel = self._conversation_id(request.json["channel"], context)
+        the message metadata of the history since the delivery was created: of the conversation
+        an earlier attempt posted to, then of the one this attempt would post to."""
+        places = dict.fromkeys([context.external_id, request.json["channel"]])
+        for channel in filter(None, places):
+            ts = self._posted_in(self._conversation_id(channel, context), context)
+            if ts is not None:
+                return ts
+        return None
+
+    def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
         created = context.created_at.timestamp() if context.created_at else time.time() - 86400
         query = {
             "channel": channel,
@@ -304,6 +315,17 @@ class SlackAdapter(Adapter):
             raise AdapterError(f"Slack has no channel named {name!r} the bot can see", permanent=True)
         return ids[name]
 
+    def _lasting_name(self, channel: str) -> str:
+        """What the next attempt should look in for a message posted given ``channel``: a channel
+        name as its id where the bot already knows it (a rename, or a new channel taking the old
+        name, would send a look-up by name elsewhere), anything else as given."""
+        if channel.isupper():  # an id: a channel's, or a user's (their direct messages)
+            return channel
+        try:
+            return self._channel_ids().get(channel.lstrip("#"), channel)
+        except AdapterError:  # Slack is failing now: the name is what there is
+            return channel
+
     def _channel_ids(self) -> dict[str, str]:
         key = (
             "lrs:slack-channels:"
@@ -338,6 +360,8 @@ class SlackAdapter(Adapter):
             # Incoming webhooks answer errors as plain text with 400/403/404/410.
             if error.response_body.strip() in PERMANENT_ERRORS:
                 error.permanent = True
+            if error.ambiguous and self.config.get("mode") == "bot":
+                error.external_id = self._lasting_name(request.json["channel"])
             raise
         if self.config.get("mode") == "bot":
             self._checked(result)

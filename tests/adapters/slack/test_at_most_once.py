@@ -128,3 +128,20 @@ def test_a_learner_named_like_a_mention_mentions_no_one(slack_target, django_cap
     [message] = slack_target.messages()
     assert "<!channel>" not in message["text"] and "&lt;!channel&gt; &amp; co" in message["text"]
     assert "<!channel>" not in str(message.get("blocks"))
+
+
+def test_a_routing_change_between_attempts_does_not_double_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    slack_target.enqueue(applied_then(500))  # posted in #learning, then answered 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert [m["channel"] for m in slack_target.messages()] == ["C0000000002"]
+    assert delivery.external_id == "C0000000002"  # by id: a channel renamed keeps it
+    # An admin routes the course elsewhere before the retry: the message stays where it went.
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": []})
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == ["C0000000002"]

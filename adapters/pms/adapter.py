@@ -26,7 +26,10 @@ no event; an erasure removes a person's events.
   found the voided statement still held (a double at the PMS) and repairs the retraction under
   a key of its own. An event that is not there (never created, already deleted: 404) needs no
   retraction.
-  ``retraction: "event"`` instead records a ``retraction`` event for PMSs that keep history.
+  ``retraction: "event"`` instead records a ``retraction`` event for PMSs that keep history. It
+  names the employee (and manager) the statement's event at the PMS names, found by a look-up by
+  statement id: the learner may have been moved to another employee, unlinked or marked as left
+  since, and the PMS must still see the event it holds corrected. No event there, no retraction.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
 - A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
   events at the PMS are deleted before the corrected one is created under the repair's key.
@@ -135,12 +138,15 @@ class PMSAdapter(OAuthAdapter):
         return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
-        if context.kind == "retract" and self.config.get("retraction", "delete") == "delete":
+        retracting = context.kind == "retract"
+        if retracting and self.config.get("retraction", "delete") == "delete":
             return {"event_ids": self._event_ids(statement, context)}
         # After a pseudonymising erasure (a backfill, a replay, then perhaps a void): the PMS must
         # no longer hear of the person, who is linked to no one. The erasure retracted their
         # events, or reported a PMS keeping history unable to (adapters/privacy).
         nothing_for_erased(statement["actor"])
+        if retracting:
+            return {"retracted": self._held_event(statement)}
         employee_id = employee_for_statement(statement, context)
         resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}
         if REPAIR_KEY_MARKER in context.idempotency_key:
@@ -171,6 +177,16 @@ class PMSAdapter(OAuthAdapter):
         # (UUIDs compared case-blind: a PMS may answer them in capitals.)
         return [event for event in events if str(event.get("statementId")).lower() == statement["id"].lower()]
 
+    def _held_event(self, statement: dict) -> dict[str, Any]:
+        """The statement's (latest) learning event a PMS keeping history holds: a retraction event
+        names whom it names, as it was sent (the employee id, or its pseudonym)."""
+        held = [event for event in self._events_of(statement) if event.get("eventType") != "retraction"]
+        if not held:
+            raise NothingToSend("the PMS holds no event of this statement")
+        if not isinstance(held[-1].get("employeeId"), str) or not held[-1]["employeeId"]:
+            raise AdapterError("the PMS's event of this statement names no employee", permanent=True)
+        return held[-1]
+
     def _event_ids(self, statement: dict, context: DeliveryContext) -> list[str]:
         """The PMS's ids of the statement's events: the one it gave the original, and those a
         look-up by statement finds whenever that one may not be all (no id is known; the original
@@ -188,14 +204,12 @@ class PMSAdapter(OAuthAdapter):
         source = self.config.get("course_id_from", "object")
         score = (statement.get("result") or {}).get("score")
         score = score if isinstance(score, dict) else {}
-        manager = context.resolved.get("manager_id")
-        # The HRIS feed's manager, so the PMS routes the completion to the right review.
-        routing = {"managerId": self.subject_id(manager, context)} if manager else {}
+        employee, manager = self._whom(context)
         return {
-            **routing,
+            **({"managerId": manager} if manager else {}),
             "statementId": statement["id"],
             "schemaVersion": SCHEMA_VERSION,
-            "employeeId": self.subject_id(context.resolved["employee_id"], context),
+            "employeeId": employee,
             "eventType": kind or event_type(statement, event_types),
             "courseId": course_id(statement, source),
             "courseName": course_name(
@@ -207,6 +221,18 @@ class PMSAdapter(OAuthAdapter):
             "scoreMax": _number(score.get("max")),
             "timestamp": utc_iso8601(statement["timestamp"]),
         }
+
+    def _whom(self, context: DeliveryContext) -> tuple[str, str]:
+        """``employeeId``, and ``managerId`` ("" when none is known): the HRIS feed's manager, so
+        the PMS routes the completion to the right review. A retraction event copies the event
+        it retracts."""
+        retracted = context.resolved.get("retracted")
+        if retracted is not None:
+            manager = retracted.get("managerId")
+            return retracted["employeeId"], manager if isinstance(manager, str) else ""
+        manager = context.resolved.get("manager_id")
+        employee = self.subject_id(context.resolved["employee_id"], context)
+        return employee, self.subject_id(manager, context) if manager else ""
 
     def _post(self, event: dict[str, Any], context: DeliveryContext) -> OutboundRequest:
         return OutboundRequest(
@@ -245,6 +271,10 @@ class PMSAdapter(OAuthAdapter):
                 # Already gone (deleted at the PMS, or retracted by an earlier attempt): the
                 # state a retraction wants.
                 return SendResult(status_code=404, body=error.response_body, note="already gone")
+            if request.method == "POST" and error.status_code == 422:
+                taken = self._taken_under_key(request)
+                if taken is not None:
+                    return taken
             raise
         if request.method == "POST":
             try:
@@ -259,6 +289,25 @@ class PMSAdapter(OAuthAdapter):
                     external_id=str(event_id),
                 )
         return result
+
+    def _taken_under_key(self, request: OutboundRequest) -> SendResult | None:
+        """The event the PMS already made under this request's key, when it refused the request
+        for a body that differs from the one it took under that key (422): an earlier attempt
+        applied without answering, or a forced backfill, and the event's content changed since
+        (the learner's link moved to another employee, the HRIS gave another manager). The event
+        made then stands, like any made before such a change (README, "reported, not rewritten");
+        reconciliation reports it different, and its repair replaces it."""
+        key = request.headers["Idempotency-Key"]
+        statement = {"id": str(request.json["statementId"])}
+        for event in self._events_of(statement):
+            if event.get("idempotencyKey") == key and event.get("id"):
+                return SendResult(
+                    status_code=200,
+                    external_id=str(event["id"]),
+                    note="the PMS holds this delivery's event from an earlier attempt, made before "
+                    "its content changed: kept, not rewritten",
+                )
+        return None
 
     @property
     def can_read_back(self) -> bool:

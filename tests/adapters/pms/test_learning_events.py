@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill
+from adapters.identity.links import Identifiers, identity_links_move
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import COURSE, store_now, voiding
 from tests.conftest import make_statement
@@ -66,6 +68,35 @@ def test_an_event_created_but_unanswered_is_found_and_retracted_on_void(
     store_now(django_capture_on_commit_callbacks, voiding(statement_id))
     assert pms_target.events() == {}  # looked up by statement id (no id came back), then deleted
     assert [r.route for r in pms_target.requests][-2:] == ["learning-events.list", "learning-events.retract"]
+
+
+@pytest.mark.usefixtures("retries_far_off")
+@pytest.mark.parametrize("forced_backfill", [False, True])
+def test_an_event_made_before_the_learner_moved_stands_and_the_delivery_ends_delivered(
+    pms_target, django_capture_on_commit_callbacks, forced_backfill
+):
+    """Sent again under its key with another employee, the event is refused by the PMS (422: the
+    key's first body differs). The event made first stands, as any made before a move does
+    (README, "reported, not rewritten"): the delivery is delivered, not a dead letter."""
+    if not forced_backfill:
+        pms_target.enqueue(applied_then(500))  # the PMS made the event for E100, then failed
+    store_now(django_capture_on_commit_callbacks, completion(completion=True))
+    [made] = pms_target.events().values()
+    identity_links_move(
+        identifiers=Identifiers(emails=["learner@example.com"]),
+        from_employee_id="E100",
+        to_employee_id="E200",
+    )
+    delivery = Delivery.objects.get()
+    if forced_backfill:
+        backfill(target=Target.objects.get(name="pms"), force=True)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert [(event["id"], event["employeeId"]) for event in pms_target.events().values()] == [
+        (made["id"], "E100")
+    ]
+    assert Delivery.objects.get(pk=delivery.pk).external_id == made["id"]
 
 
 def test_pseudonymise_sends_a_keyed_pseudonym_instead_of_the_employee_id(

@@ -1,0 +1,124 @@
+"""Property: whatever the order statements, voids, moves of the learner's identity to another
+employee, failed attempts (applied or not) and deliveries happen in, the PMS holds one learning
+event per live statement and none for a voided one; a PMS keeping history (``retraction:
+"event"``) holds, for a voided statement it took, its event and a retraction naming the same
+employee (the adapter's contract, adapters/pms/adapter.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.delivery.drain import delivery_send
+from adapters.identity.links import Identifiers, identity_links_move
+from adapters.models import Delivery, IdentityLink, Target
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then, status
+
+pytestmark = pytest.mark.django_db
+
+LEARNER = Identifiers(emails=["learner@example.com"])
+
+
+def run_pending(pms, data, *, all_of_them: bool = False) -> None:
+    """Run due deliveries in an order hypothesis chooses, some after a failed attempt (a 500 the
+    PMS did not apply, or one it applied before failing to answer)."""
+    while True:
+        due = sorted(
+            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
+                "id", flat=True
+            )
+        )
+        if not due or (not all_of_them and not data.draw(st.booleans(), label="deliver one more")):
+            return
+        delivery_id = data.draw(st.sampled_from(due), label="deliver")
+        failure = data.draw(st.sampled_from([None, status(500), applied_then(500)]), label="answer")
+        if Delivery.objects.get(id=delivery_id).attempts < 3 and failure is not None:
+            pms.enqueue(failure)
+        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        Target.objects.update(paused_until=None, consecutive_failures=0)  # state, not pacing
+        delivery_send(delivery_id)
+        pms.clear_queue()  # a failure this delivery did not use lapses
+
+
+def move_learner() -> None:
+    """The learner's e-mail moves to the other employee (a wrong import corrected)."""
+    now = IdentityLink.objects.get(lookup_key__startswith="email:").employee_id
+    identity_links_move(
+        identifiers=LEARNER, from_employee_id=now, to_employee_id={"E100": "E200"}.get(now, "E100")
+    )
+
+
+@pytest.mark.parametrize("retraction", ["delete", "event"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_interleaving_leaves_the_pms_holding_what_the_live_statements_say(pms_target, retraction, data):
+    pms = pms_target
+    with transaction.atomic():
+        pms.reset()
+        target = Target.objects.get(name="pms")
+        Target.objects.filter(pk=target.pk).update(config={**target.config, "retraction": retraction})
+        count = data.draw(st.integers(1, 4), label="statements")
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+        voided = data.draw(st.sets(st.sampled_from(range(count))), label="voided")
+        moves = data.draw(st.integers(0, 2), label="moves")
+        steps = (
+            [("store", i) for i in range(count)]
+            + [("void", i) for i in voided]
+            + [("move", m) for m in range(moves)]
+        )
+        for kind, index in _voids_after_their_store(data.draw(st.permutations(steps), label="order")):
+            if kind == "move":
+                move_learner()
+                continue
+            if kind == "store":
+                statement = make_statement(
+                    actor_email="learner@example.com",
+                    activity=COURSE,
+                    result={"completion": True},
+                    statement_id=ids[index],
+                )
+                statement_store(statements=[statement], credential=None)
+            else:
+                statement_store(statements=[voiding(ids[index])], credential=None)
+            expand_outbox()
+            run_pending(pms, data)
+        run_pending(pms, data, all_of_them=True)
+
+        events = list(pms.events().values())
+        for index, statement_id in enumerate(ids):
+            own = [event for event in events if event["statementId"] == statement_id]
+            taken = [event["employeeId"] for event in own if event["eventType"] != "retraction"]
+            retracted = [event["employeeId"] for event in own if event["eventType"] == "retraction"]
+            if index not in voided:
+                assert len(taken) == 1 and not retracted, own
+            elif retraction == "delete":
+                assert own == []
+            else:  # history: nothing, or what it took and its retraction, for the same employee
+                assert len(taken) <= 1 and retracted == taken, own
+        assert not Delivery.objects.filter(
+            status__in=[Delivery.HELD, Delivery.DEAD, Delivery.UNKNOWN]
+        ).exists()
+        transaction.set_rollback(True)
+
+
+def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The drawn order with each void moved to just after its statement's store, if drawn before."""
+    result: list[tuple[str, int]] = []
+    waiting: set[int] = set()
+    for kind, index in order:
+        if kind == "void" and ("store", index) not in result:
+            waiting.add(index)
+            continue
+        result.append((kind, index))
+        if kind == "store" and index in waiting:
+            result.append(("void", index))
+    return result

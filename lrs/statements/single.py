@@ -19,7 +19,8 @@ What the prelude read is known, or checked, without a round trip of its own:
   statement as stored carries a random placeholder where ``stored`` (and a missing
   ``timestamp``) goes, which the same SQL statement replaces.
 * **An id already stored** makes the insert do nothing (``ON CONFLICT DO NOTHING``); the general
-  path then compares the statements (same: no-op; different: 409).
+  path then compares the statements (same: no-op; different: 409), told to look the id up first
+  (``ID_TAKEN``) rather than find it stored by a failed write of its own.
 * **Activity definitions**: the fast path applies only when every activity of the statement is
   in this process's cache of canonical definitions and the statement would not change any of
   them (``lrs.activities.definitions.definition_changes``); the statement checks that the cached
@@ -36,6 +37,7 @@ one round trip and falls back.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import threading
 import uuid
@@ -162,6 +164,15 @@ def stored_placeholder() -> str:
     return f"@stored:{uuid.uuid4().hex}@"
 
 
+class Single(enum.Enum):
+    """What ``store_single`` did: wrote the statement, or left it to the general path, which then
+    looks its id up before writing when the id (or the key drawn for it) was found taken."""
+
+    WRITTEN = "written"
+    DECLINED = "declined"
+    ID_TAKEN = "id taken"
+
+
 def store_single(
     statement: dict,
     statement_id: uuid.UUID,
@@ -169,22 +180,21 @@ def store_single(
     credential: Credential | None,
     version: str,
     definitions: dict[str, dict | None],
-) -> bool:
-    """Write one new statement (validated) with one SQL statement; False when the general path
-    must do it, and nothing was written then. ``definitions``: its activities' definitions
-    (``collect_definitions``)."""
+) -> Single:
+    """Write one new statement (validated) with one SQL statement, or leave it, unwritten, to the
+    general path. ``definitions``: its activities' definitions (``collect_definitions``)."""
     if connection.vendor != "postgresql" or is_voiding(statement):
-        return False
+        return Single.DECLINED
     can_define = credential is None or credential.allows(scopes.DEFINE)
     cached = definition_cache.known(sorted(definitions))
     if cached is None or any(
         definition_changes(cached[activity_id], definition, can_define=can_define)
         for activity_id, definition in definitions.items()
     ):
-        return False
+        return Single.DECLINED
     pk = id_pool.take()
     if pk is None:
-        return False
+        return Single.DECLINED
     placeholder = stored_placeholder()
     completed = complete_statement(
         statement,
@@ -207,11 +217,11 @@ def store_single(
             guarded_definitions=cached,
             companions=tables,
         )
-        if not written:
-            return False
+        if written is not Single.WRITTEN:
+            return written
         run_after_write(tables)
         statements_stored.send(sender=Statement, statement_pks=[pk])
-    return True
+    return Single.WRITTEN
 
 
 def _write(
@@ -220,12 +230,11 @@ def _write(
     placeholder: str,
     guarded_definitions: Mapping[str, dict],
     companions: Sequence[CompanionRows],
-) -> bool:
+) -> Single:
     """Insert one statement row (``row``: the ``Statement`` columns by attribute name; ``stored``
     is ignored, ``timestamp`` None takes ``stored``) with its companion rows in one SQL statement,
     if the canonical definitions in the database are still ``guarded_definitions``, no stored
-    voiding statement names the statement's id, and its id and primary key are new. Whether it
-    wrote them."""
+    voiding statement names the statement's id, and its id and primary key are new."""
     tables = [table for table in companions if table.rows]
     sql = _single_insert_sql(tuple((table.model, _shape(table)) for table in tables), statement_id_sequence())
     params: list[Any] = [
@@ -239,12 +248,15 @@ def _write(
     ]
     inserted, definitions_held, voided_before, reserved = execute_prepared(sql, params)
     id_pool.add(reserved)
-    if not inserted and not voided_before:
-        if definitions_held:
-            id_pool.forget()  # the id or the key exists: the pool may hold used keys
-        else:
-            definition_cache.drop(guarded_definitions)  # changed since: the general path reads them
-    return bool(inserted)
+    if inserted:
+        return Single.WRITTEN
+    if voided_before:
+        return Single.DECLINED
+    if definitions_held:
+        id_pool.forget()  # the id or the key exists: the pool may hold used keys
+        return Single.ID_TAKEN
+    definition_cache.drop(guarded_definitions)  # changed since: the general path reads them
+    return Single.DECLINED
 
 
 def _shape(table: CompanionRows) -> tuple[tuple[str, ...], tuple[str, ...]]:

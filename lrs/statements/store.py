@@ -1,10 +1,10 @@
 """Writes to the statement store.
 
-``statement_store`` takes a parsed batch, validates every statement, completes
-the properties the LRS owns and inserts the batch in one transaction with bulk
-inserts: one query before (the prelude: keys, ``stored``, voiding statements naming the batch,
-and, when looking up, the batch's ids already stored: see ``statement_store``), one more when the
-batch voids anything, one insert per table. The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
+``statement_store`` takes a parsed batch, validates every statement, completes the properties the
+LRS owns and inserts the batch in one transaction with bulk inserts: one query before (the prelude:
+keys, ``stored``, voiding statements naming the batch, and, when looking up, the batch's ids already
+stored: see ``statement_store``), one more when the batch voids anything, one insert per table.
+The rules follow xAPI 1.0.3 Data 2.4 and Communication 2.1:
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-statement-resource
 """
 
@@ -46,7 +46,7 @@ from lrs.statements.rows import (
     statement_row,
 )
 from lrs.statements.signals import statements_stored, statements_voided
-from lrs.statements.single import definition_cache, id_pool, store_single
+from lrs.statements.single import Single, definition_cache, id_pool, store_single
 from lrs.xapi.activity_definitions import collect_definitions
 from lrs.xapi.comparison import statements_equivalent
 from lrs.xapi.errors import XAPIConflict, XAPIValidationError
@@ -241,21 +241,24 @@ def statement_store(
     # Activity definitions do not change in completion: collected once, from the request.
     definitions = collect_definitions(list(statements))
     reject_nul_in_definitions(statements, definitions, many=many)
-    if (
-        len(statements) == 1
-        and not parts_by_sha2
-        and store_single(
+    single = (
+        Single.DECLINED
+        if len(statements) > 1 or parts_by_sha2
+        else store_single(
             statements[0], ids[0], credential=credential, version=version, definitions=definitions
         )
-    ):
+    )
+    if single is Single.WRITTEN:
         return [str(ids[0])]
     # Nearly every batch is new, so a first write does not look its ids up: the unique index on
     # statement_id probes them anyway as the rows go in (the look-up was about 8 us of PostgreSQL's
     # CPU per statement, a random probe each). A batch holding a stored id breaks that index and is
     # written again, looking up; its sender's batches look up first for a while (a client
-    # re-sending what it synced before would otherwise have each batch written twice).
+    # re-sending what it synced before would otherwise have each batch written twice), as does a
+    # statement whose id the single-statement path found stored.
     sender = credential.id if credential is not None else None
-    look_up_first = connection.vendor != "postgresql" or _resending_until.get(sender, 0.0) > time.monotonic()
+    resending = single is Single.ID_TAKEN or _resending_until.get(sender, 0.0) > time.monotonic()
+    look_up_first = connection.vendor != "postgresql" or resending
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             return _store(
@@ -287,9 +290,9 @@ def statement_store(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-# A first attempt that did not look ids up (PostgreSQL, outside a sender's window), a second that
-# finds those stored before, a third those another request stored meanwhile, a fourth an id erased
-# and stored again meanwhile.
+# A first attempt that did not look ids up (PostgreSQL, outside a sender's window), a second that finds
+# those stored before, a third those another request stored meanwhile, a fourth an id erased and
+# stored again meanwhile.
 _WRITE_ATTEMPTS = 4
 # Credential id (None: no credential) -> until when (monotonic clock) its batches look ids up first.
 _resending_until: dict[int | None, float] = {}
@@ -337,11 +340,8 @@ def _store(
         )
         for statement, id_text in zip(statements, id_texts, strict=True)
     ]
-    already = {}
-    if prelude.existing:
-        already = dict(
-            Statement.objects.filter(statement_id__in=prelude.existing).values_list("statement_id", "payload")
-        )
+    stored_before = Statement.objects.filter(statement_id__in=prelude.existing) if prelude.existing else None
+    already = dict(stored_before.values_list("statement_id", "payload")) if stored_before is not None else {}
     fresh: list[dict] = []
     fresh_ids: list[uuid.UUID] = []
     for index, statement in enumerate(completed):

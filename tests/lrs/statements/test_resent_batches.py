@@ -194,3 +194,19 @@ def test_a_registration_in_capitals_and_an_offset_timestamp_are_stored_as_their_
     assert row.timestamp == datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=UTC)
     assert StatementAgent.objects.filter(statement_id=row.id).exists()
     assert StatementActivity.objects.filter(statement_id=row.id).exists()
+
+
+def test_a_single_statement_sent_again_is_looked_up_at_once_not_found_by_a_failed_write():
+    """The one-SQL path finds the id stored and says so: the general path looks it up in its
+    first round instead of writing, failing on the unique index and going round again."""
+    statement_store(statements=[make_statement()], credential=None)  # the activity now cached
+    statement = make_statement(statement_id=str(uuid.uuid4()))
+    statement_store(statements=[statement], credential=None)
+    with CaptureQueriesContext(connection) as queries:
+        again = statement_store(statements=[dict(statement)], credential=None)
+    assert again == [statement["id"]]
+    single, *preludes = [query["sql"] for query in queries.captured_queries if PRELUDE in query["sql"]]
+    assert "ON CONFLICT" in single  # the one-SQL attempt, which wrote nothing
+    assert len(preludes) == 1 and "WHERE statement_id =" in preludes[0]
+    assert Statement.objects.filter(statement_id=statement["id"]).count() == 1
+    assert not store._resending_until  # no failed write started a re-sending window

@@ -15,8 +15,9 @@ messages the privacy defaults allow:
   may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
   looks for that key in the channel's recent history (``conversations.history`` with
   ``include_all_metadata``) and posts only if it is not there. It looks in the conversation the
-  earlier attempt posted to as well, kept with the delivery, so a routing change between the two
-  (an admin moving a course to another channel) does not post a second message elsewhere. A forced
+  earlier attempt posted to as well, kept with the delivery (a channel's id; nothing for a direct
+  message), so a routing change between the two (an admin moving a course to another channel)
+  does not post a second message elsewhere, unless the bot can no longer read that channel. A forced
   backfill never re-posts a
   delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
   the delivery as "outcome unknown" for an admin instead of risking a second message.
@@ -165,8 +166,9 @@ class SlackAdapter(Adapter):
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
         """A bot's retry looks before it posts: the learner's user (direct messages), their
-        conversation, a page of the channel's history, then the post; and a page of channels."""
-        return 5 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
+        conversation, a page of the history of the channel an earlier attempt posted to and of
+        the one it posts to, then the post; and a page of channels."""
+        return 6 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
         # A bot can look its message up before posting again; an incoming webhook cannot.
@@ -268,13 +270,20 @@ class SlackAdapter(Adapter):
     def _already_posted(self, request: OutboundRequest, context: DeliveryContext) -> str | None:
         """The ts of this delivery's message if an earlier attempt posted it, found by the key in
         the message metadata of the history since the delivery was created: of the conversation
-        an earlier attempt posted to, then of the one this attempt would post to."""
-        places = dict.fromkeys([context.external_id, request.json["channel"]])
-        for channel in filter(None, places):
-            ts = self._posted_in(self._conversation_id(channel, context), context)
+        an earlier attempt posted to, then of the one this attempt would post to. A conversation
+        the bot can no longer read (removed from it, archived, deleted) is passed over: a message
+        there, if any, is out of the bot's sight, and the routing now names another."""
+        earlier = context.external_id
+        if earlier and earlier != request.json["channel"]:
+            try:
+                ts = self._posted_in(self._conversation_id(earlier, context), context)
+            except AdapterError as error:
+                if not error.permanent:
+                    raise
+                ts = None
             if ts is not None:
                 return ts
-        return None
+        return self._posted_in(self._conversation_id(request.json["channel"], context), context)
 
     def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
         created = context.created_at.timestamp() if context.created_at else time.time() - 86400
@@ -316,10 +325,14 @@ class SlackAdapter(Adapter):
         return ids[name]
 
     def _lasting_name(self, channel: str) -> str:
-        """What the next attempt should look in for a message posted given ``channel``: a channel
-        name as its id where the bot already knows it (a rename, or a new channel taking the old
-        name, would send a look-up by name elsewhere), anything else as given."""
-        if channel.isupper():  # an id: a channel's, or a user's (their direct messages)
+        """What the next attempt should look in for a message posted given ``channel``, should the
+        routing change meanwhile: a channel name as its id where the bot already knows it (a
+        rename, or a new channel taking the old name, would send a look-up by name elsewhere), a
+        channel id as given. Nothing for a learner's direct messages: no routing moves them, and
+        their user id would be personal data kept with the delivery."""
+        if channel[:1] in ("U", "W", "D") and channel.isupper():
+            return ""
+        if channel.isupper():  # a channel's id
             return channel
         try:
             return self._channel_ids().get(channel.lstrip("#"), channel)

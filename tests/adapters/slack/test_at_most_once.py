@@ -10,7 +10,7 @@ from adapters.delivery.replay import backfill
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import ADL, COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, hang
+from tests.targets.behaviours import applied_then, hang, ok, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -145,3 +145,36 @@ def test_a_routing_change_between_attempts_does_not_double_the_message(
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.DELIVERED
     assert [m["channel"] for m in slack_target.messages()] == ["C0000000002"]
+
+
+def test_a_direct_message_keeps_no_slack_user_id_with_its_delivery(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """No routing moves a learner's direct messages, so an ambiguous attempt keeps nothing of
+    where it went: the learner's Slack user id would be personal data an erasure must find."""
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "direct_message": True})
+    slack_target.enqueue(ok(), applied_then(500))  # the learner found; the message posted, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and delivery.external_id == ""
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert len(slack_target.messages()) == 1
+
+
+def test_a_channel_the_bot_can_no_longer_read_is_passed_over_by_the_retry(
+    slack_target, django_capture_on_commit_callbacks
+):
+    slack_target.enqueue(status(500))  # nothing posted in #learning
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and delivery.external_id == "C0000000002"
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": []})
+    slack_target.leave_channel("#learning")  # its history can no longer be read
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == ["C0000000001"]  # #general

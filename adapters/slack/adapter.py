@@ -52,37 +52,13 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
+from adapters.slack.errors import PERMANENT_ERRORS
 
 METADATA_EVENT = "lrs_learning_record"
 # How far back before the delivery was created its message is looked for.
 HISTORY_MARGIN_SECONDS = 300
 HISTORY_PAGE = 200
 CHANNEL_IDS_CACHE_SECONDS = 3600
-
-# Errors retrying cannot fix (https://api.slack.com/methods/chat.postMessage#errors).
-PERMANENT_ERRORS = {
-    "invalid_auth",
-    "not_authed",
-    "account_inactive",
-    "token_revoked",
-    "token_expired",
-    "no_permission",
-    "missing_scope",
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "msg_too_long",
-    "no_text",
-    "invalid_blocks",
-    "invalid_arguments",
-    "restricted_action",
-    "users_not_found",
-    "invalid_payload",
-    "no_service",
-    "channel_is_archived",
-    "action_prohibited",
-    "posting_to_general_channel_denied",
-}
 
 
 class SlackAdapter(Adapter):

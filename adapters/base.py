@@ -138,13 +138,16 @@ class RecordPair:
     """For adapters whose target holds records derived from many statements (the marketplace):
     one record, what it should be (None: no record) and what the target holds (None: none), and
     a statement whose delivery recomputes it (``repair_statement_pk``; ``repair_kind`` deliver, or
-    retract when its evidence is all voided)."""
+    retract when its evidence is all voided). ``also_repair``: further statements whose deliveries
+    must run again with it: of several statements moved to another member since their delivery,
+    each one's delivery moves its own evidence only."""
 
     key: str
     expected: dict[str, Any] | None
     found: dict[str, Any] | None
     repair_statement_pk: int | None = None
     repair_kind: str = "deliver"
+    also_repair: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

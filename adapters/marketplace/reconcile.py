@@ -205,14 +205,16 @@ def _member_pairs(
         state = skill_state(pieces, policy=policy)
         expected = adapter.record(state, live[pieces[state.deciding]], code, context) if state else None
         moving = [pk for row_code, _item, pk in recorded + incoming if row_code == code and pk in moves]
-        if moving:  # its delivery run again moves its evidence and recomputes both members' records
-            repair_pk, repair_kind = moving[0], DELIVER
+        also: tuple[int, ...] = ()
+        if moving:  # their deliveries run again move their evidence and recompute both members' records
+            (repair_pk, *others), repair_kind = sorted(set(moving)), DELIVER
+            also = tuple(others)
         elif state is not None:
             repair_pk, repair_kind = pieces[state.deciding], DELIVER
         else:  # no live evidence: a retraction of any of it recomputes (and deletes)
             repair_pk = next((pk for row_code, _item, pk in rows if row_code == code), None)
             repair_kind = RETRACT
-        yield RecordPair(f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind)
+        yield RecordPair(f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind, also)
 
 
 def held_at_marketplace(adapter: MarketplaceAdapter, member: str, context: DeliveryContext) -> dict[str, Any]:

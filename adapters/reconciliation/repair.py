@@ -55,37 +55,42 @@ def _repairs(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_i
 
 def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch], run_id: int) -> int:
     """A record-level target (the marketplace): forget what we believed it holds, then run again
-    the delivery of a statement that recomputes the record, under a key of its own (a repeat of
-    the earlier write's key would be dropped by the target as a replay, leaving the record wrong)."""
+    the delivery of a statement that recomputes the record (and of every other statement it
+    names: each moved statement's delivery moves its own evidence), under a key of its own (a
+    repeat of the earlier write's key would be dropped by the target as a replay, leaving the
+    record wrong)."""
     ids: list[int] = []
     for mismatch in mismatches:
         if mismatch.statement_pk is None:
             continue
         adapter.record_needs_rewrite(target.id, mismatch.key)
-        kind = mismatch.repair_kind or DELIVER
-        row = Delivery.objects.filter(target=target, kind=kind, statement_id=mismatch.statement_pk).first()
-        if row is None:
-            ids += (
-                deliveries_create(statement_pks=[mismatch.statement_pk], targets=[target])
-                if kind == DELIVER
-                else []
-            )
-            continue
-        if row.status == Delivery.IN_FLIGHT:
-            continue
-        base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
-        now = timezone.now()
-        Delivery.objects.filter(pk=row.pk).update(
-            status=Delivery.PENDING,
-            maybe_applied=made_maybe(),
-            next_attempt_at=now,
-            idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
-            last_error="re-sent by reconciliation: the target's record differed",
-            updated_at=now,
-        )
-        ids.append(row.pk)
+        ids += _run_again(target, mismatch.repair_kind or DELIVER, mismatch.statement_pk, run_id)
+        for statement_pk in mismatch.also_repair or ():
+            ids += _run_again(target, DELIVER, statement_pk, run_id)
+    ids = list(dict.fromkeys(ids))  # two records (the old member's, the new one's) name the same
     queue.after_commit(ids)
     return len(ids)
+
+
+def _run_again(target: Target, kind: str, statement_pk: int, run_id: int) -> list[int]:
+    """The statement's delivery of ``kind`` due again under the run's repair key (created when a
+    delivery never was); nothing while a worker holds it."""
+    row = Delivery.objects.filter(target=target, kind=kind, statement_id=statement_pk).first()
+    if row is None:
+        return deliveries_create(statement_pks=[statement_pk], targets=[target]) if kind == DELIVER else []
+    if row.status == Delivery.IN_FLIGHT:
+        return []
+    base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
+    now = timezone.now()
+    Delivery.objects.filter(pk=row.pk).update(
+        status=Delivery.PENDING,
+        maybe_applied=made_maybe(),
+        next_attempt_at=now,
+        idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
+        last_error="re-sent by reconciliation: the target's record differed",
+        updated_at=now,
+    )
+    return [row.pk]
 
 
 # In flight: a worker holds it. Cancelled: an admin or a void stopped it on purpose.

@@ -65,6 +65,7 @@ class Mismatch:
     expected: dict[str, Any] | None = None
     found: dict[str, Any] | None = None
     repair_kind: str | None = None  # record-level targets: which delivery recomputes the record
+    also_repair: list[int] | None = None  # record-level targets: more deliveries to run again with it
 
     def as_json(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items() if value is not None}
@@ -231,6 +232,7 @@ def compare_records(
                 expected=pair.expected,
                 found=pair.found,
                 repair_kind=pair.repair_kind,
+                also_repair=list(pair.also_repair) or None,
             )
         )
     counts["first_try"] = counts["delivered"]

@@ -97,7 +97,7 @@ class DeliveryContext:
     original_external_id: str = ""
     original_uncertain: bool = False
     # What an earlier attempt of this very delivery kept in ``Delivery.external_id``: the id the
-    # target gave, or where an ambiguous attempt's effect may be (``AdapterError.external_id``).
+    # target gave, or where its effect went (``OutboundRequest.destination``).
     external_id: str = ""
     # When the delivery was created (a chat adapter looks for its message from then on).
     created_at: datetime | None = None

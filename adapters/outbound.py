@@ -41,11 +41,6 @@ class AdapterError(Exception):
         # The request that failed, when it was an HTTP request (``adapters.http.send`` sets it):
         # a delivery run whole records it for the admin (redacted) like a batch's prepared ones.
         self.request: OutboundRequest | None = None
-        # Where the effect of an ambiguous attempt may be found, when the adapter can tell and the
-        # next attempt could not work it out again (Slack: the channel it posted to, which a
-        # routing change would move): kept with the delivery (``Delivery.external_id``) and given
-        # to its later attempts (``DeliveryContext.external_id``).
-        self.external_id = ""
 
 
 def failure_text(exc: BaseException, expected: tuple[type[BaseException], ...]) -> str:
@@ -69,6 +64,11 @@ class OutboundRequest:
     timeout: float = 10.0
     # The whole answer is wanted (a read-back page), not the excerpt kept with an attempt.
     whole_answer: bool = False
+    # Where the effect will be, when a later attempt must look there whatever the configuration
+    # says by then (Slack: the channel's id, which a routing change would move): kept with the
+    # delivery before the request is sent (``Delivery.external_id``; a worker may die before
+    # recording what came back) and given to its later attempts (``DeliveryContext.external_id``).
+    destination: str = ""
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,7 @@ def _concurrently(
         sendable.append((delivery, started, prepared))
     if not sendable:
         return results
+    _keep_destinations([(delivery, prepared) for delivery, _, prepared in sendable])
     lanes = Lanes(target.id, pacing.sends_per_drain(target))
     answers: list[SendResult | BaseException | None] = [None] * len(sendable)
     per_request = adapter.items_per_request(target.config)
@@ -307,6 +308,20 @@ def _concurrently(
             outcome.excerpt = arrays.ARRAY_ANSWER_NOTE
         results.append(outcome)
     return results
+
+
+def _keep_destinations(sendable: list[tuple[Delivery, Prepared]]) -> None:
+    """Write where each request's effect will be (``OutboundRequest.destination``) on its delivery
+    before it is sent, in one statement: a worker that dies after sending leaves its retry that
+    much to look in."""
+    changed = []
+    for delivery, prepared in sendable:
+        destination = next((request.destination for request in prepared.requests if request.destination), "")
+        if destination and destination != delivery.external_id:
+            delivery.external_id = destination
+            changed.append(delivery)
+    if changed:
+        Delivery.objects.bulk_update(changed, ["external_id"])
 
 
 def _attempt(

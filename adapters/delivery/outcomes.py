@@ -131,7 +131,6 @@ def failed(
         "status_code": error.status_code,
         "excerpt": error.response_body,
         "maybe_applied": error.ambiguous,
-        "external_id": error.external_id,
         "failure": error,
         "started": started,
         "finished": now,

@@ -66,8 +66,8 @@ class Delivery(models.Model):
     held_key = models.CharField(max_length=500, blank=True, default="")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     # The id the target gave the effect (the PMS's learning-event id): a retraction names it. Or,
-    # after an attempt that may have applied, where its effect may be (Slack: the channel), so a
-    # later attempt looks there whatever the configuration says by then.
+    # written before a request goes out, where its effect will be (Slack: the channel), so a later
+    # attempt looks there whatever the configuration says by then (``OutboundRequest.destination``).
     external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
     # An attempt may have taken effect without a success coming back (a timeout after sending,
     # a 5xx): voiding then retracts rather than only cancelling.

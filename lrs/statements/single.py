@@ -166,7 +166,8 @@ def stored_placeholder() -> str:
 
 class Single(enum.Enum):
     """What ``store_single`` did: wrote the statement, or left it to the general path, which then
-    looks its id up before writing when the id (or the key drawn for it) was found taken."""
+    looks its id up before writing when the id (or the key drawn for it) was found taken, or
+    named by a stored voiding statement."""
 
     WRITTEN = "written"
     DECLINED = "declined"
@@ -250,8 +251,8 @@ def _write(
     id_pool.add(reserved)
     if inserted:
         return Single.WRITTEN
-    if voided_before:
-        return Single.DECLINED
+    if voided_before:  # a voiding statement names it: it may have come first, or be sent again
+        return Single.ID_TAKEN
     if definitions_held:
         id_pool.forget()  # the id or the key exists: the pool may hold used keys
         return Single.ID_TAKEN

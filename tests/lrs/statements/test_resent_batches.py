@@ -210,3 +210,26 @@ def test_a_single_statement_sent_again_is_looked_up_at_once_not_found_by_a_faile
     assert len(preludes) == 1 and "WHERE statement_id =" in preludes[0]
     assert Statement.objects.filter(statement_id=statement["id"]).count() == 1
     assert not store._resending_until  # no failed write started a re-sending window
+
+
+def test_a_voided_single_statement_sent_again_is_looked_up_at_once_not_found_by_a_failed_write():
+    """As the test before, for a statement voided since it was stored: the one-SQL path finds the
+    voiding statement naming it and sends it on to be looked up."""
+    statement_store(statements=[make_statement()], credential=None)  # the activity now cached
+    statement = make_statement(statement_id=str(uuid.uuid4()))
+    statement_store(statements=[statement], credential=None)
+    voiding = make_statement(
+        statement_id=str(uuid.uuid4()),
+        verb=VOIDED,
+        object={"objectType": "StatementRef", "id": statement["id"]},
+    )
+    statement_store(statements=[voiding], credential=None)
+    store._resending_until.clear()
+    with CaptureQueriesContext(connection) as queries:
+        again = statement_store(statements=[dict(statement)], credential=None)
+    assert again == [statement["id"]]
+    single, *preludes = [query["sql"] for query in queries.captured_queries if PRELUDE in query["sql"]]
+    assert "ON CONFLICT" in single
+    assert len(preludes) == 1 and "WHERE statement_id =" in preludes[0], len(preludes)
+    assert Statement.objects.filter(statement_id=statement["id"]).count() == 1
+    assert not store._resending_until  # no failed write started a re-sending window

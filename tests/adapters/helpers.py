@@ -227,3 +227,17 @@ def webhook_targets_file(folder: Path, url: str) -> Path:
     config = {"url": url, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
     path.write_text(json.dumps([{"name": "hook", "adapter": "webhook", "config": config}]))
     return path
+
+
+def voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The drawn order with each void moved to just after its statement's store, if drawn before."""
+    result: list[tuple[str, int]] = []
+    waiting: set[int] = set()
+    for kind, index in order:
+        if kind == "void" and ("store", index) not in result:
+            waiting.add(index)
+            continue
+        result.append((kind, index))
+        if kind == "store" and index in waiting:
+            result.append(("void", index))
+    return result

@@ -28,12 +28,19 @@ from adapters.identity.resolution import email_lookup_key
 from adapters.models import Delivery, IdentityLink, Target
 from adapters.reconciliation.run import reconcile
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, reconcile_now, scored_completion, store_now, voiding
+from tests.adapters.helpers import (
+    COURSE,
+    expand_outbox,
+    reconcile_now,
+    scored_completion,
+    store_now,
+    voiding,
+    voids_after_their_store,
+)
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.adapters.marketplace.test_skill_state_properties import (
     SCORES,
     TIMESTAMPS,
-    _voids_after_their_store,
 )
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, status
@@ -115,7 +122,7 @@ def test_moves_leave_each_member_the_record_its_live_evidence_gives(market_targe
             + [("move", m) for m in range(moves)]
         )
         named: dict[str, str] = {}
-        for kind, index in _voids_after_their_store(data.draw(st.permutations(steps), label="order")):
+        for kind, index in voids_after_their_store(data.draw(st.permutations(steps), label="order")):
             if kind == "move":
                 move_learner()
                 run_pending(marketplace, data, named, learner)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.helpers import COURSE, expand_outbox, voiding, voids_after_their_store
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, status
@@ -65,7 +65,7 @@ def test_any_interleaving_ends_with_the_record_the_live_evidence_gives(market_ta
         voided = data.draw(st.sets(st.sampled_from(range(len(pieces)))), label="voided")
         # Each piece is stored, then perhaps voided; deliveries run whenever hypothesis says.
         steps = [("store", i) for i in range(len(pieces))] + [("void", i) for i in voided]
-        order = _voids_after_their_store(data.draw(st.permutations(steps), label="order"))
+        order = voids_after_their_store(data.draw(st.permutations(steps), label="order"))
         for kind, index in order:
             if kind == "store":
                 scaled, timestamp = pieces[index]
@@ -91,17 +91,3 @@ def test_any_interleaving_ends_with_the_record_the_live_evidence_gives(market_ta
         held = marketplace.skills().get(("E100", "SAFETY-BASICS"))
         assert held_record(held) == expected_record(live)
         transaction.set_rollback(True)
-
-
-def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The drawn order with each void moved to just after its statement's store, if drawn before."""
-    result: list[tuple[str, int]] = []
-    waiting: set[int] = set()
-    for kind, index in order:
-        if kind == "void" and ("store", index) not in result:
-            waiting.add(index)
-            continue
-        result.append((kind, index))
-        if kind == "store" and index in waiting:
-            result.append(("void", index))
-    return result

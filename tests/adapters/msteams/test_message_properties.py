@@ -31,6 +31,7 @@ from tests.adapters.helpers import (
     teams_channel_config,
     teams_feed_config,
     voiding,
+    voids_after_their_store,
 )
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, retry_after, status
@@ -215,7 +216,7 @@ def test_any_interleaving_leaves_one_notification_per_announced_statement(graph,
             + [("void", i) for i in voided]
             + [(kind, n) for n, kind in enumerate(extra)]
         )
-        for kind, index in _voids_after_their_store(data.draw(st.permutations(steps), label="order")):
+        for kind, index in voids_after_their_store(data.draw(st.permutations(steps), label="order")):
             if kind == "store":
                 statement_store(
                     statements=[statement_for(index, *pieces[index], ids[index])], credential=None
@@ -263,17 +264,3 @@ def test_any_interleaving_leaves_one_notification_per_announced_statement(graph,
             (str(d.statement_uuid) in ids, d.kind, d.status, d.attempts, d.last_error) for d in left
         ]
         transaction.set_rollback(True)
-
-
-def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The drawn order with each void moved to just after its statement's store, if drawn before."""
-    result: list[tuple[str, int]] = []
-    waiting: set[int] = set()
-    for kind, index in order:
-        if kind == "void" and ("store", index) not in result:
-            waiting.add(index)
-            continue
-        result.append((kind, index))
-        if kind == "store" and index in waiting:
-            result.append(("void", index))
-    return result

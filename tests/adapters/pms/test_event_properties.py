@@ -19,7 +19,7 @@ from adapters.delivery.drain import delivery_send
 from adapters.identity.links import Identifiers, identity_links_move
 from adapters.models import Delivery, IdentityLink, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.helpers import COURSE, expand_outbox, voiding, voids_after_their_store
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, status
 
@@ -75,7 +75,7 @@ def test_any_interleaving_leaves_the_pms_holding_what_the_live_statements_say(pm
             + [("void", i) for i in voided]
             + [("move", m) for m in range(moves)]
         )
-        for kind, index in _voids_after_their_store(data.draw(st.permutations(steps), label="order")):
+        for kind, index in voids_after_their_store(data.draw(st.permutations(steps), label="order")):
             if kind == "move":
                 move_learner()
                 continue
@@ -108,17 +108,3 @@ def test_any_interleaving_leaves_the_pms_holding_what_the_live_statements_say(pm
             status__in=[Delivery.HELD, Delivery.DEAD, Delivery.UNKNOWN]
         ).exists()
         transaction.set_rollback(True)
-
-
-def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The drawn order with each void moved to just after its statement's store, if drawn before."""
-    result: list[tuple[str, int]] = []
-    waiting: set[int] = set()
-    for kind, index in order:
-        if kind == "void" and ("store", index) not in result:
-            waiting.add(index)
-            continue
-        result.append((kind, index))
-        if kind == "store" and index in waiting:
-            result.append(("void", index))
-    return result

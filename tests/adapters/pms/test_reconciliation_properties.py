@@ -27,7 +27,7 @@ from adapters.models import Delivery, Employee, IdentityLink, Target
 from adapters.pms.adapter import RECONCILED_FIELDS
 from adapters.reconciliation.run import reconcile
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding
+from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding, voids_after_their_store
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, ok, status
 
@@ -200,7 +200,7 @@ def test_a_repair_leaves_the_pms_holding_what_the_live_statements_say_now(pms_ta
             + [("manager", m) for m in range(data.draw(st.integers(0, 1), label="manager changes"))]
             + [("damage", m) for m in range(damages)]
         )
-        for kind, index in _voids_after_their_store(data.draw(st.permutations(steps), label="order")):
+        for kind, index in voids_after_their_store(data.draw(st.permutations(steps), label="order")):
             if kind == "move":
                 move_learner()
             elif kind == "manager":
@@ -255,17 +255,3 @@ def test_a_repair_leaves_the_pms_holding_what_the_live_statements_say_now(pms_ta
         assert again.drift_percent == 0.0 and again.counts["repaired"] == 0, again.counts
         assert not Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).exists()
         transaction.set_rollback(True)
-
-
-def _voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The drawn order with each void moved to just after its statement's store, if drawn before."""
-    result: list[tuple[str, int]] = []
-    waiting: set[int] = set()
-    for kind, index in order:
-        if kind == "void" and ("store", index) not in result:
-            waiting.add(index)
-            continue
-        result.append((kind, index))
-        if kind == "store" and index in waiting:
-            result.append(("void", index))
-    return result

@@ -98,11 +98,19 @@ class Plan:
     """What a delivery changes: the member the statement names now (None: a retraction, which
     only recomputes), the competencies it awards them, and every (member, competency) record to
     recompute: those its evidence was recorded under (another member's, if its identity link moved
-    since) and those it evidences now."""
+    since; a competency a corrected mapping no longer awards) and those it evidences now."""
 
     member_id: str | None
     awards: list[CompetencyAward]
     keys: list[skills.Key]
+
+    @property
+    def awarded(self) -> set[str]:
+        return {award.code for award in self.awards}
+
+    def counts(self, member_id: str, code: str) -> bool:
+        """Whether the statement's evidence recorded under (member, competency) counts now."""
+        return member_id == self.member_id and code in self.awarded
 
 
 class MarketplaceAdapter(OAuthAdapter):
@@ -159,9 +167,9 @@ class MarketplaceAdapter(OAuthAdapter):
         """Records the statement's evidence (a delivery), then per member the delivery touches
         (see ``_by_member``) and per competency: the skill the live evidence gives now, the
         deciding statement, and the record the marketplace last accepted. The statement's evidence
-        under a member it no longer names does not count: it is dropped once their records are
-        sent. Which evidence is live is read once, with the statements themselves, so the
-        deciding one is always among them."""
+        under a member it no longer names, or for a competency it no longer awards, does not
+        count: it is dropped once those records are sent. Which evidence is live is read once,
+        with the statements themselves, so the deciding one is always among them."""
         if plan.member_id is not None:
             skills.evidence_put(
                 target_id=context.target_id,
@@ -177,8 +185,9 @@ class MarketplaceAdapter(OAuthAdapter):
         resolved = []
         for member_id, codes in sorted(members.items()):
             rows = skills.evidence_rows(context.target_id, member_id, codes)
-            if plan.member_id is not None and member_id != plan.member_id:
-                rows = [row for row in rows if row[2] != context.statement_pk]
+            if plan.member_id is not None:
+                own = context.statement_pk
+                rows = [row for row in rows if row[2] != own or plan.counts(member_id, row[0])]
             live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
             held = skills.held_records(context.target_id, member_id, codes)
             found: dict[str, Any] = {}
@@ -309,7 +318,8 @@ class MarketplaceAdapter(OAuthAdapter):
             if plan.member_id is not None:
                 # Only now that their records are recomputed without it: a delivery that stops
                 # before this point leaves the rows, so its retry recomputes those records again.
-                skills.evidence_drop(context.target_id, context.statement_pk, keep_member=plan.member_id)
+                target_id, pk = context.target_id, context.statement_pk
+                skills.evidence_drop(target_id, pk, keep_member=plan.member_id, keep_codes=plan.awarded)
             return result
 
     def _as_stored_now(self, statement: dict, context: DeliveryContext, plan: Plan) -> tuple[dict, Plan]:

@@ -41,15 +41,13 @@ def evidence_put(
     awards: list[CompetencyAward],
 ) -> None:
     """Record what the statement evidences now for ``member_id`` (idempotent; a re-evaluation
-    under a corrected mapping updates the levels and drops what it no longer awards). Its rows
-    under other members (its identity link moved) are left to ``evidence_drop``. Each row holds
-    what ``evidence_of`` gives for its award."""
+    under a corrected mapping updates the levels). Its rows that no longer count, under other
+    members (its identity link moved) or for competencies it no longer awards (a corrected
+    mapping), are left to ``evidence_drop``: they are what lets a retry find the records still to
+    recompute without it. Each row holds what ``evidence_of`` gives for its award."""
     timestamp = read_timestamp(statement["timestamp"])
     completed = learning_completed(statement)
     score = score_0_100((statement.get("result") or {}).get("score"))
-    awarded = {award.code for award in awards}
-    mine = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, member_id=member_id)
-    mine.exclude(competency_code__in=awarded).delete()
     SkillEvidence.objects.bulk_create(
         [
             SkillEvidence(
@@ -73,11 +71,11 @@ def evidence_put(
     )
 
 
-def evidence_drop(target_id: int, statement_pk: int, *, keep_member: str) -> None:
-    """Forget the statement's evidence under members other than the one it names now; call once
-    their records are recomputed without it."""
+def evidence_drop(target_id: int, statement_pk: int, *, keep_member: str, keep_codes: set[str]) -> None:
+    """Forget the statement's evidence but for the competencies it awards the member it names now
+    (``keep_member``, ``keep_codes``); call once the other records are recomputed without it."""
     SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk).exclude(
-        member_id=keep_member
+        member_id=keep_member, competency_code__in=keep_codes
     ).delete()
 
 

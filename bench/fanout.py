@@ -126,6 +126,7 @@ def run_fanout(args: argparse.Namespace, argv: list[str]) -> int:
             log("throughput: instant and 200 ms targets, ingest with the drain, backfill (default worker)")
             throughput_plan = ThroughputPlan(
                 instant_deliveries=args.instant_deliveries,
+                instant_rounds=args.instant_rounds,
                 slow_deliveries=args.slow_deliveries,
                 client_threads=args.client_threads,
                 drain_timeout=args.drain_timeout,

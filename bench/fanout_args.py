@@ -38,7 +38,13 @@ def add_fanout_arguments(parser: argparse.ArgumentParser) -> None:
         "--instant-deliveries",
         type=int,
         default=20_000,
-        help="deliveries the default worker drains (throughput)",
+        help="deliveries the default worker drains (throughput), in each instant round",
+    )
+    group.add_argument(
+        "--instant-rounds",
+        type=int,
+        default=3,
+        help="rounds of the instant drain against its floor, taken seconds apart (the median ratio)",
     )
     group.add_argument(
         "--slow-deliveries", type=int, default=4_000, help="deliveries to the 200 ms target (throughput)"

@@ -200,7 +200,8 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"drain throughput, default worker ({figures['worker']})",
         f"  instant target    {instant['deliveries_per_s']:>8,.0f}/s {mark(instant_ok):9} "
         f"floor {floor['requests_per_s']:,.0f}/s ({floor['processes']} processes, no database): "
-        f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}",
+        f"{instant['share_of_floor']:.2f} of it {mark(instant['share_of_floor'] >= FLOOR_SHARE_AIM)}"
+        + _range_text(instant),
         f"{'':20}{instant['drain']['status_counts'].get('delivered', 0):,} delivered, "
         f"{instant['receiver'].get('keys', 0):,} distinct keys at the receiver; per delivery: "
         + _cost_text(instant["drain"].get("cost_per_delivery") or {}),
@@ -228,6 +229,15 @@ def throughput_lines(figures: dict[str, Any]) -> list[str]:
         f"200 ms target >= {SLOW_AIM_PER_S:,.0f}/s within cap and limit; ingest >= {INGEST_RATIO_AIM}; "
         "backfill of 1M <= 20 min)",
     ]
+
+
+def _range_text(instant: dict[str, Any]) -> str:
+    """The rounds behind the instant figures (medians); a run saved before they were rounds has none."""
+    rounds = instant.get("rounds")
+    if not rounds:
+        return ""
+    low, high = instant["share_range"]
+    return f" (median of {len(rounds)} rounds, {low:.2f}-{high:.2f})"
 
 
 def _batched_lines(batched: dict[str, Any] | None) -> list[str]:

@@ -6,7 +6,8 @@ bench's instant receiver (``bench.instant_receiver``: asyncio keep-alive, answer
 
 - **instant**: queue ``instant_deliveries`` deliveries to one webhook target (POSTs with no worker
   running), start the worker, time it until every one is delivered; the floor is
-  ``bench.fanout_floor`` (our HTTP client code in a tight loop, as many processes as the worker);
+  ``bench.fanout_floor`` (our HTTP client code in a tight loop, as many processes as the worker),
+  taken seconds before or after each drain over ``instant_rounds`` rounds (``bench.fanout_instant``);
 - **ingest with the drain**: batch-100 POSTs for ``ingest_seconds`` with fan-out off and with
   that worker draining what the same ingest queues, alternating over ``ingest_rounds`` rounds; the
   median of the rounds' ratios. Twice: the worker as deployed (ingest first: it yields to a busy
@@ -45,10 +46,10 @@ from bench.fanout_db import (
     targets_cache_seconds,
     targets_configure,
 )
-from bench.fanout_floor import http_floor
 from bench.fanout_idle_load import idle_load_rounds
 from bench.fanout_ingest import apply_targets
-from bench.fanout_worker import measure_drain, queue_deliveries
+from bench.fanout_instant import instant_rounds
+from bench.fanout_worker import drained_rate, measure_drain, queue_deliveries
 from bench.loadgen import Target, run_load
 from bench.processes import WorkerSpec, _alive, celery_worker, port_accepts, spawned, wait_for
 from bench.rounds import alternating_rounds, mean_over, ratio_summary
@@ -67,6 +68,7 @@ FLAT_OUT_ENV = "LRS_FANOUT_SHARE_UNDER_INGEST"
 @dataclass(frozen=True)
 class ThroughputPlan:
     instant_deliveries: int = 20_000
+    instant_rounds: int = 3
     slow_deliveries: int = 4_000
     slow_delay: float = 0.2
     slow_concurrency: int = 64
@@ -258,7 +260,7 @@ def _batched_drain(
     finally:
         TargetRow.objects.filter(pk=row.pk).update(config=row.config)
     after_stats = receiver_stats(stats_path)
-    rate = _drained_rate(drain)
+    rate = drained_rate(drain)
     log(f"throughput: instant target with batch_size {plan.batch_size}: {rate:,.0f}/s")
     return {
         "batch_size": plan.batch_size,
@@ -268,10 +270,6 @@ def _batched_drain(
         "requests": after_stats.get("requests", 0) - before_stats.get("requests", 0),
         "events": after_stats.get("events", 0) - before_stats.get("events", 0),
     }
-
-
-def _drained_rate(drain: dict[str, Any]) -> float:
-    return drain["deliveries_per_s_first_attempt_to_last"]
 
 
 def measure_throughput(
@@ -297,18 +295,26 @@ def measure_throughput(
         log("throughput: batch-100 ingest, fan-out on, no worker running (the outbox's own cost)")
         no_worker = _batch_ingest(target, factory, plan)
         time.sleep(dispatch_settle_seconds())  # its last dispatch message, before the reset
-        outbox_reset(redis_url)
-        queued = queue_deliveries(target, factory, plan.instant_deliveries, plan.client_threads, redis_url)[1]
-        log(f"throughput: {queued['deliveries_in_outbox']:,} deliveries queued; the default worker drains")
-        before = phase_start(database_url)
+        log(
+            f"throughput: the instant drain ({plan.instant_deliveries:,} queued, the default worker) and "
+            f"its floor (our HTTP client in a tight loop, no database), {plan.instant_rounds} rounds"
+        )
+        instant = instant_rounds(
+            spec,
+            env,
+            url,
+            secret,
+            target,
+            factory,
+            plan,
+            redis_url,
+            database_url,
+            log,
+            log_dir,
+            lambda: receiver_stats(stats_path),
+        )
         with celery_worker(spec, env, log_dir) as worker:
-            drain = measure_drain(worker, queued["deliveries_in_outbox"], plan.drain_timeout)
-            drain.pop("progress_delivered", None)
-            instant_stats = receiver_stats(stats_path)  # the drain's alone, before the ingest rounds
-            # CPU by process group (rest: mostly PostgreSQL) and WAL, per delivery drained.
-            drain["cost_per_delivery"] = before.per_statement(
-                PhaseSnapshot.take(database_url), drain["status_counts"].get("delivered", 0)
-            )
+            wait_for(worker.check_ready, 60.0, "the worker")
             log("throughput: ingest with the drain, ingest first (the default)")
             ingest_rounds = _ingest_rounds(target, factory, plan, log)
         # The same rounds with the drain flat out: a worker that never yields to ingest.
@@ -327,19 +333,7 @@ def measure_throughput(
         result["instant_batched"] = _batched_drain(
             spec, env, url, stats_path, factory, plan, redis_url, database_url, log, log_dir, target
         )
-        log("throughput: the floor (our HTTP client in a tight loop, no database)")
-        floor = http_floor(
-            url, secret, [factory.statement() for _ in range(500)], spec.concurrency, plan.floor_seconds
-        )
-    instant = _drained_rate(drain)
-    result["instant"] = {
-        "queue": queued,
-        "drain": drain,
-        "receiver": instant_stats,
-        "floor": floor,
-        "deliveries_per_s": instant,
-        "share_of_floor": round(instant / floor["requests_per_s"], 3) if floor["requests_per_s"] else 0.0,
-    }
+    result["instant"] = instant
     result["ingest"] = {
         "fanout_off_before": off,
         "fanout_on_no_worker": no_worker,
@@ -349,8 +343,9 @@ def measure_throughput(
         "idle_cpu_load": idle_load,
     }
     log(
-        f"throughput: instant {instant:,.0f}/s = {result['instant']['share_of_floor']:.2f} of the floor "
-        f"{floor['requests_per_s']:,.0f}/s; ingest with the drain {result['ingest']['ratio']:.2f} of off "
+        f"throughput: instant {instant['deliveries_per_s']:,.0f}/s = {instant['share_of_floor']:.2f} of "
+        f"the floor {instant['floor']['requests_per_s']:,.0f}/s (medians of {plan.instant_rounds} rounds); "
+        f"ingest with the drain {result['ingest']['ratio']:.2f} of off "
         f"(flat out {flat_out_rounds['ratio']:.2f})"
     )
 
@@ -371,7 +366,7 @@ def measure_throughput(
         "queue": queued,
         "drain": slow_drain,
         "receiver": slow_stats,
-        "deliveries_per_s": _drained_rate(slow_drain),
+        "deliveries_per_s": drained_rate(slow_drain),
     }
     log(
         f"throughput: 200 ms target {result['slow']['deliveries_per_s']:,.0f}/s, at most "

@@ -160,6 +160,12 @@ def measure_drain(worker: RunningWorker, expected: int, timeout: float) -> dict[
     }
 
 
+def drained_rate(drain: dict[str, Any]) -> float:
+    """A drain's rate: deliveries from its first attempt to its last delivery (worker start-up
+    and the final poll left out)."""
+    return drain["deliveries_per_s_first_attempt_to_last"]
+
+
 def _ms(values: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(values, 0.50) * 1000, 1),

@@ -4,7 +4,8 @@ The machine's speed drifts by a third over minutes, so each ratio compares two r
 seconds apart, and the order alternates from round to round (baseline first, then the other first)
 so neither side always runs on the warmer or the cooler half. The summary is the median of the
 rounds' ratios and their range. Used by the fan-out bench's ingest rounds
-(``fanout_throughput``) and its idle-load rounds (``fanout_idle_load``).
+(``fanout_throughput``), its idle-load rounds (``fanout_idle_load``) and its instant drain against
+the floor (``fanout_instant``).
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ def alternating_rounds(
     measured: str,
     measure: Callable[[str], dict[str, Any]],
     log_round: Callable[[int, dict[str, Any]], None],
+    rate: str = RATE,
 ) -> list[dict[str, Any]]:
-    """Per round, ``measure(label)`` for both labels (the figures of one timed run, with ``RATE``),
+    """Per round, ``measure(label)`` for both labels (the figures of one timed run, with ``rate``),
     and ``ratio``: the measured rate over the baseline's. ``log_round(index, figures)`` after each."""
     per_round: list[dict[str, Any]] = []
     for index in range(rounds):
         order = (baseline, measured) if index % 2 == 0 else (measured, baseline)
         figures: dict[str, Any] = {label: measure(label) for label in order}
-        base = figures[baseline][RATE]
-        figures["ratio"] = round(figures[measured][RATE] / base, 3) if base else 0.0
+        base = figures[baseline][rate]
+        figures["ratio"] = round(figures[measured][rate] / base, 3) if base else 0.0
         log_round(index, figures)
         per_round.append(figures)
     return per_round

@@ -29,7 +29,7 @@ class ErasureRequestAdmin(admin.ModelAdmin):
     list_display = ("requested_at", "requested_by", "mode", "status", "finished_at", "statements")
     list_filter = ("mode", "status")
     readonly_fields = ("requested_at", "requested_by", "mode", "status", "finished_at", "counts", "targets")
-    exclude = ("subject_hash", "statement_pks", "identifiers")
+    exclude = ("subject_hash", "statement_pks", "other_statement_pks", "identifiers")
     change_list_template = "admin/adapters/erasurerequest/change_list.html"
 
     @admin.display(description="statements (own / others)")

@@ -28,6 +28,9 @@ class ErasureRequest(models.Model):
     counts = models.JSONField(default=dict, help_text="rows removed or pseudonymised, per store area")
     targets = models.JSONField(default=dict, help_text="per target: retract, notify or ignore, and how many")
     statement_pks = models.JSONField(default=list, help_text="the own statements, until the erasure finished")
+    other_statement_pks = models.JSONField(
+        default=list, help_text="others' statements naming the person, until the erasure finished"
+    )
     status = models.CharField(max_length=12, choices=STATUSES, default=DONE)
     finished_at = models.DateTimeField(null=True, blank=True)
 

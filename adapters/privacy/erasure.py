@@ -20,8 +20,10 @@ statements are hidden at once (voided) and deleted once every retraction has set
 
 Also erased: state and agent-profile documents of the person, their identity links, employee
 record and identity history, and the personal data kept in delivery and attempt records (error
-texts, response excerpts, held keys). The ``ErasureRequest`` keeps counts and a keyed hash of the
-identifiers, so a repeat is recognised and reports the first request's counts.
+texts, response excerpts, held keys), again when the erasure finishes: a send of the person's
+statement, or of another's naming them, under way when the erasure committed records what it
+read before, so the erasure waits for it. The ``ErasureRequest`` keeps counts and a keyed hash
+of the identifiers, so a repeat is recognised and reports the first request's counts.
 """
 
 from __future__ import annotations
@@ -219,6 +221,7 @@ def erase_subject(
             },
             targets=_target_entries(plan, subject),
             statement_pks=doomed,
+            other_statement_pks=plan.other_statements,
             status=ErasureRequest.RETRACTING,
         )
     finish_erasures(request_ids=[request.pk])
@@ -277,6 +280,11 @@ def _finish(request: ErasureRequest) -> int:
             return 0
     if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):
         return 0
+    # A send of another's statement naming the person that read it before it was pseudonymised:
+    # a failed attempt keeps the request it sent. Scrubbed below, once it is recorded.
+    others = request.other_statement_pks or []
+    if others and _sending(others):
+        return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
     if pks and request.mode == ErasureRequest.DELETE:
@@ -292,15 +300,17 @@ def _finish(request: ErasureRequest) -> int:
         }
     elif pks:  # what attempts made since the erasure recorded (an answer may quote the person)
         _scrub_deliveries(pks, frozenset())
+    if others:
+        _scrub_deliveries(others, frozenset())
     erased.delete()
     _forget_revoked_records(records)
     # Retractions and notices sent since the erasure named the person again in some process's
     # memory (a marketplace retraction's member pseudonym): forgotten again, now they have settled.
     people_erased()
     request.status = ErasureRequest.DONE
-    request.statement_pks = []
+    request.statement_pks, request.other_statement_pks = [], []
     request.finished_at = timezone.now()
-    request.save(update_fields=["counts", "status", "statement_pks", "finished_at"])
+    request.save(update_fields=["counts", "status", "statement_pks", "other_statement_pks", "finished_at"])
     return 1
 
 

@@ -144,7 +144,7 @@ class PMSServer(FakeServer):
             return {
                 key: self._as_sent(self._events[event_id])
                 for key, event_id in self._by_key.items()
-                if event_id not in self._retracted
+                if event_id in self._events and event_id not in self._retracted  # not dropped
             }
 
     def retractions(self) -> list[str]:
@@ -208,6 +208,10 @@ class PMSServer(FakeServer):
         self._events.clear()
         self._by_key.clear()
         self._retracted.clear()
+        # A loss set up for one test (or hypothesis example) must not strike the next one.
+        self._lose_every = self._created = self._lose_retractions = 0
+        self._lost.clear()
+        self._listed = None
 
     # -- routing -----------------------------------------------------------------------------
     def route(self, request: FakeRequest) -> Outcome:

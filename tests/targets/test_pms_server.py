@@ -387,6 +387,31 @@ def test_reset_forgets_requests_effects_and_events_but_keeps_tokens(pms_server: 
     assert post_event(pms_server, key="k", token=token).status_code == 201
 
 
+def test_reset_forgets_losses_set_up_before_it(pms_server: PMSServer) -> None:
+    token = get_token(pms_server)
+    pms_server.lose_every(1)
+    post_event(pms_server, key="lost", token=token)
+    pms_server.lose_next_retractions(1)
+    pms_server.reset()
+    assert pms_server.lost_statement_ids() == []
+    created = post_event(pms_server, key="kept", token=token)
+    assert list(pms_server.events()) == ["kept"]
+    retracted = requests.delete(
+        f"{pms_server.events_url}/{created.json()['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+    assert retracted.status_code == 204 and pms_server.events() == {}
+
+
+def test_an_event_dropped_silently_is_no_longer_held(pms_server: PMSServer) -> None:
+    token = get_token(pms_server)
+    first = post_event(pms_server, key="first", token=token).json()["id"]
+    post_event(pms_server, event(statementId=str(uuid.uuid4())), key="second", token=token)
+    pms_server.drop_event(first)
+    assert list(pms_server.events()) == ["second"]
+
+
 def _open_fds() -> int:
     gc.collect()
     return len(os.listdir("/proc/self/fd"))

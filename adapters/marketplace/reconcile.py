@@ -194,17 +194,23 @@ def _member_pairs(
     incoming = [row for row in arriving if moves[row[2]] == member_id]
     codes = sorted(set(codes) | {code for code, _item, _pk in incoming})
     recorded = skills.evidence_rows(context.target_id, member_id, codes)
+    # Evidence its statement's delivery stopped counting (a corrected mapping, a moved identity)
+    # but whose record it has not recomputed yet: that delivery, run again, recomputes it.
+    superseded = skills.superseded_rows(context.target_id, member_id, codes)
     # The statement's evidence counts for the member its actor names now (one row per competency).
     rows = [row for row in recorded if moves.get(row[2], member_id) == member_id]
     kept = {(code, pk) for code, _item, pk in rows}
     rows += [row for row in incoming if (row[0], row[2]) not in kept]
-    live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
+    live = statements_keyed_by_pk(
+        {pk for _code, _item, pk in rows} | {pk for _c, pk in superseded}, live_only=True
+    )
     found = held_at_marketplace(adapter, adapter.subject_id(member_id, context), context)
     for code in codes:
         pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
         state = skill_state(pieces, policy=policy)
         expected = adapter.record(state, live[pieces[state.deciding]], code, context) if state else None
         moving = [pk for row_code, _item, pk in recorded + incoming if row_code == code and pk in moves]
+        moving += [pk for row_code, pk in superseded if row_code == code and pk in live]
         also: tuple[int, ...] = ()
         if moving:  # their deliveries run again move their evidence and recompute both members' records
             (repair_pk, *others), repair_kind = sorted(set(moving)), DELIVER

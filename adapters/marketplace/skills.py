@@ -44,7 +44,9 @@ def evidence_put(
     under a corrected mapping updates the levels). Its rows that no longer count, under other
     members (its identity link moved) or for competencies it no longer awards (a corrected
     mapping), are left to ``evidence_drop``: they are what lets a retry find the records still to
-    recompute without it. Each row holds what ``evidence_of`` gives for its award."""
+    recompute without it. They are marked superseded at once, so no delivery (this one, or another
+    statement's recomputing the same record before this one is sent) counts them meanwhile. Each
+    row holds what ``evidence_of`` gives for its award."""
     timestamp = read_timestamp(statement["timestamp"])
     completed = learning_completed(statement)
     score = score_0_100((statement.get("result") or {}).get("score"))
@@ -62,13 +64,26 @@ def evidence_put(
                 completed=completed,
                 timestamp=timestamp,
                 mapping_version=award.mapping_version,
+                superseded=False,
             )
             for award in awards
         ],
         update_conflicts=True,
         unique_fields=["target", "member_id", "competency_code", "statement"],
-        update_fields=["activity_id", "level", "score", "completed", "timestamp", "mapping_version"],
+        update_fields=[
+            "activity_id",
+            "level",
+            "score",
+            "completed",
+            "timestamp",
+            "mapping_version",
+            "superseded",
+        ],
     )
+    awarded = {award.code for award in awards}
+    SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, superseded=False).exclude(
+        member_id=member_id, competency_code__in=awarded
+    ).update(superseded=True)
 
 
 def evidence_drop(target_id: int, statement_pk: int, *, keep_member: str, keep_codes: set[str]) -> None:
@@ -89,16 +104,33 @@ def evidence_rows(target_id: int, member_id: str, codes: list[str]) -> list[tupl
     """(competency code, evidence, statement primary key) of every recorded piece of evidence;
     which are live is read from the store by the caller, in one query with their statements."""
     rows = SkillEvidence.objects.filter(
-        target_id=target_id, member_id=member_id, competency_code__in=codes, erased_at__isnull=True
+        target_id=target_id,
+        member_id=member_id,
+        competency_code__in=codes,
+        erased_at__isnull=True,
+        superseded=False,
     )
     return [(row.competency_code, _evidence(row), row.statement_id) for row in rows]
+
+
+def superseded_rows(target_id: int, member_id: str, codes: list[str]) -> list[tuple[str, int]]:
+    """(competency code, statement primary key) of evidence recorded under the member that its
+    statement's delivery marked superseded and has not recomputed the record without yet."""
+    rows = SkillEvidence.objects.filter(
+        target_id=target_id,
+        member_id=member_id,
+        competency_code__in=codes,
+        superseded=True,
+        erased_at__isnull=True,
+    )
+    return list(rows.values_list("competency_code", "statement_id"))
 
 
 def statement_rows(target_id: int, statement_pks: list[int]) -> list[tuple[str, Evidence, int]]:
     """(competency code, evidence, statement primary key) of the statements' recorded evidence,
     whatever member it is recorded under (one row per statement and competency)."""
     rows = SkillEvidence.objects.filter(
-        target_id=target_id, statement_id__in=statement_pks, erased_at__isnull=True
+        target_id=target_id, statement_id__in=statement_pks, erased_at__isnull=True, superseded=False
     ).order_by("statement_id", "competency_code", "member_id")
     found = {(row.competency_code, row.statement_id): _evidence(row) for row in reversed(rows)}
     return [(code, item, pk) for (code, pk), item in found.items()]

@@ -45,6 +45,11 @@ class SkillEvidence(models.Model):
     # counts as evidence, but still tells the retraction which record to recompute; it is deleted
     # once the retraction has settled.
     erased_at = models.DateTimeField(null=True, blank=True)
+    # Set by the statement's delivery when the statement no longer evidences this (member,
+    # competency): its identity link moved, or a corrected mapping no longer awards it. The row
+    # no longer counts as evidence, for any delivery, but still tells the statement's retry which
+    # record to recompute without it; ``evidence_drop`` deletes it once that record is sent.
+    superseded = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -270,10 +270,13 @@ def finish_erasures(*, request_ids: list[int] | None = None) -> int:
 def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
     pks = request.statement_pks or []
+    others = request.other_statement_pks or []
     if notices.unsent(request):
-        if pks and _sending(pks):
-            # A delivery of theirs a worker is sending (an erasure cannot cancel it) would reach
-            # the target after the notice and leave it holding what it was told to erase.
+        if (pks or others) and _sending(pks + others):
+            # A delivery of theirs, or of another's statement naming them, that a worker is
+            # sending (an erasure cannot cancel it; it read the statement before it was
+            # pseudonymised) would reach the target after the notice and leave it holding what
+            # it was told to erase.
             return 0
         notices.notify(request)  # a target that did not take it is tried again next run
         if notices.unsent(request):
@@ -282,7 +285,6 @@ def _finish(request: ErasureRequest) -> int:
         return 0
     # A send of another's statement naming the person that read it before it was pseudonymised:
     # a failed attempt keeps the request it sent. Scrubbed below, once it is recorded.
-    others = request.other_statement_pks or []
     if others and _sending(others):
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)

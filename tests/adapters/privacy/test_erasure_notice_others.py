@@ -1,0 +1,81 @@
+"""An erasure's ``actor.erased`` notice reaches a receiver after every send naming the person that
+was under way when the erasure committed, their own statements' and others' alike (another
+learner's statement naming them as instructor, sent with ``payload: full``): a receiver is never
+told of the person after it was told to erase them (README, "Privacy")."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connections
+
+from adapters.delivery import outbox
+from adapters.delivery.drain import delivery_send
+from adapters.models import Delivery, ErasureRequest, Target
+from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.subjects import subject_for
+from adapters.webhook.adapter import WebhookAdapter
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import COURSE, expand_outbox
+from tests.conftest import make_statement
+
+PERSON = {"objectType": "Agent", "name": "A Learner", "mbox": "mailto:learner@example.com"}  # E100
+ADDRESS = "learner@example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_of_anothers_statement_naming_the_person_does_not_reach_the_receiver_after_actor_erased(
+    webhook_target, fake_env, monkeypatch
+):
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, "payload": "full"},
+    )
+    bees = make_statement(
+        actor_email="bee@example.com",
+        activity=COURSE,
+        result={"completion": True},
+        context={"instructor": PERSON},
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[bees], credential=None)
+    expand_outbox()
+    [delivery] = Delivery.objects.all()
+
+    ready, go = threading.Event(), threading.Event()
+    real_send = WebhookAdapter.send_prepared
+
+    def send_in_its_slot(self, prepared):
+        ready.set()
+        go.wait(10)  # its turn under the rate limit: Bee's statement was read before the erasure
+        return real_send(self, prepared)
+
+    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
+
+    def worker() -> None:
+        try:
+            delivery_send(delivery.id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    finally:
+        go.set()
+        thread.join(20)
+    finish_erasures()  # the sweep's next pass, once the send settled
+    assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    events = webhook_target.effects()
+    order = [event["event"] for event in events]
+    assert "actor.erased" in order, order
+    told_to_erase = order.index("actor.erased")
+    after = [event for event in events[told_to_erase + 1 :] if ADDRESS in json.dumps(event)]
+    assert after == [], order

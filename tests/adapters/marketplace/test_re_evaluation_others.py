@@ -11,7 +11,7 @@ import pytest
 
 from adapters.delivery.replay import backfill
 from adapters.models import CompetencyMapping, Delivery, Target
-from tests.adapters.helpers import COURSE, scored_completion, store_now
+from tests.adapters.helpers import COURSE, reconcile_now, scored_completion, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import status
 
@@ -49,3 +49,21 @@ def test_another_delivery_does_not_count_evidence_the_corrected_mapping_no_longe
     assert [item["statementId"] for item in record["evidence"]] == [first_aid_id]
     assert record["level"] == 1
     assert record["mappingVersion"] == "2026.2"
+
+
+def test_reconciliation_finds_and_repairs_a_dropped_competency_whose_re_evaluation_died(
+    market_target, django_capture_on_commit_callbacks
+):
+    CompetencyMapping.objects.filter(is_active=True).update(version="2026.1", rules=BEFORE)
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.8))
+    CompetencyMapping.objects.filter(is_active=True).update(version="2026.2", rules=AFTER)
+    market_target.enqueue(status(400))  # the re-evaluation's DELETE of FIRST-AID refused: it dies
+    with django_capture_on_commit_callbacks(execute=True):
+        backfill(target=Target.objects.get(name="market"), force=True)
+    assert Delivery.objects.get().status == Delivery.DEAD
+    assert ("E100", "FIRST-AID") in market_target.skills()
+    run = reconcile_now(django_capture_on_commit_callbacks, "market", repair=True)
+    assert run.counts["extra"] + run.counts["different"] >= 1, run.counts
+    assert set(market_target.skills()) == {("E100", "SAFETY-BASICS")}
+    again = reconcile_now(django_capture_on_commit_callbacks, "market")
+    assert again.counts["missing"] == again.counts["extra"] == again.counts["different"] == 0, again.counts

@@ -108,10 +108,6 @@ class Plan:
     def awarded(self) -> set[str]:
         return {award.code for award in self.awards}
 
-    def counts(self, member_id: str, code: str) -> bool:
-        """Whether the statement's evidence recorded under (member, competency) counts now."""
-        return member_id == self.member_id and code in self.awarded
-
 
 class MarketplaceAdapter(OAuthAdapter):
     name = "marketplace"
@@ -168,8 +164,9 @@ class MarketplaceAdapter(OAuthAdapter):
         (see ``_by_member``) and per competency: the skill the live evidence gives now, the
         deciding statement, and the record the marketplace last accepted. The statement's evidence
         under a member it no longer names, or for a competency it no longer awards, does not
-        count: it is dropped once those records are sent. Which evidence is live is read once,
-        with the statements themselves, so the deciding one is always among them."""
+        count (``evidence_put`` marks it superseded): it is dropped once those records are sent.
+        Which evidence is live is read once, with the statements themselves, so the deciding one
+        is always among them."""
         if plan.member_id is not None:
             skills.evidence_put(
                 target_id=context.target_id,
@@ -184,10 +181,7 @@ class MarketplaceAdapter(OAuthAdapter):
             members.setdefault(member_id, []).append(code)
         resolved = []
         for member_id, codes in sorted(members.items()):
-            rows = skills.evidence_rows(context.target_id, member_id, codes)
-            if plan.member_id is not None:
-                own = context.statement_pk
-                rows = [row for row in rows if row[2] != own or plan.counts(member_id, row[0])]
+            rows = skills.evidence_rows(context.target_id, member_id, codes)  # none superseded
             live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
             held = skills.held_records(context.target_id, member_id, codes)
             found: dict[str, Any] = {}

@@ -1,7 +1,7 @@
 """A corrected competency mapping re-evaluated by a forced backfill whose write of a dropped
 competency failed: until the statement's delivery recomputes that record, its evidence for the
 competency stays in the ledger (so the retry finds the record), but it no longer counts, for
-that delivery (``Plan.counts``) nor for any other delivery recomputing the same record meanwhile.
+that delivery nor (marked superseded) for any other delivery recomputing the same record meanwhile.
 The record another statement's delivery sends must be what the live evidence under the corrected
 mapping gives, not one resting on evidence the mapping no longer awards."""
 

@@ -11,6 +11,8 @@ deliveries for stored statements (``adapters.delivery.replay``); voiding cancels
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -28,7 +30,7 @@ from adapters.base import DELIVER
 from adapters.delivery import queue
 from adapters.delivery.pacing import ingest_first
 from adapters.delivery.queue import Publisher, publisher
-from adapters.models import Delivery, OutboxBatch, Target
+from adapters.models import Delivery, ErasedStatement, OutboxBatch, Target
 from adapters.ops import instruments
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
@@ -38,8 +40,35 @@ from lrs.statements.selectors import statements_keyed_by_pk
 logger = logging.getLogger(__name__)
 
 
-def idempotency_key(statement_uuid: str, target_name: str, kind: str) -> str:
-    return f"{statement_uuid}:{target_name}:{kind}"
+# A statement id stored again after a delete-mode erasure removed its statement is a new record
+# (README, "Privacy"): its deliveries' keys name the new row, or every target would take them for
+# repeats of the erased statement's (which the erasure retracted) and apply nothing.
+STORED_AGAIN = ":stored-again-"
+
+
+def idempotency_key(
+    statement_uuid: str, target_name: str, kind: str, stored_again_pk: int | None = None
+) -> str:
+    """What names a delivery's effect at its target (``stored_again_pk``: the statement's primary
+    key when its id was erased before, ``stored_again``)."""
+    key = f"{statement_uuid}:{target_name}:{kind}"
+    return key if stored_again_pk is None else f"{key}{STORED_AGAIN}{stored_again_pk}"
+
+
+def erased_statement_digest(statement_uuid: str) -> str:
+    """The keyed hash an erased statement id is kept as (``ErasedStatement``)."""
+    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
+    return hmac.new(key, f"erased-statement:{statement_uuid}".encode(), hashlib.sha256).hexdigest()
+
+
+def stored_again(statements: Iterable[tuple[int, Any]]) -> set[int]:
+    """The primary keys of these (primary key, statement id) whose id a delete-mode erasure removed
+    before: one query."""
+    digests = {erased_statement_digest(str(uuid)): pk for pk, uuid in statements}
+    if not digests:
+        return set()
+    found = ErasedStatement.objects.filter(digest__in=list(digests)).values_list("digest", flat=True)
+    return {digests[digest] for digest in found}
 
 
 def matching_pairs(
@@ -170,6 +199,7 @@ def _expand(batches: list[_Batch]) -> list[int]:
     targets = _targets_by_id({target_id for batch in batches for target_id in batch.target_ids})
     statement_pks = [pk for batch in batches for pk in batch.statement_pks]
     statements = statements_keyed_by_pk(statement_pks)
+    again = stored_again((pk, statement["id"]) for pk, statement in statements.items())
     rows = []
     for batch in batches:
         batch_targets = [targets[target_id] for target_id in batch.target_ids if target_id in targets]
@@ -179,7 +209,7 @@ def _expand(batches: list[_Batch]) -> list[int]:
                 target.id,
                 pk,
                 statement["id"],
-                idempotency_key(statement["id"], target.name, DELIVER),
+                idempotency_key(statement["id"], target.name, DELIVER, pk if pk in again else None),
                 batch.correlation_id,
             )
             for pk, statement, target in matching_pairs(present, batch_targets)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs
+from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs, stored_again
 from adapters.models import BackfillRun, Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.filters import statement_matches
@@ -66,13 +66,16 @@ def deliveries_create_for(
         return []
     now = timezone.now()
     correlation_id = correlation.current()
+    again = stored_again((pk, statement["id"]) for pk, statement in statements)
     rows = [
         Delivery(
             target=target,
             statement_id=pk,
             statement_uuid=statement["id"],
             kind=DELIVER,
-            idempotency_key=idempotency_key(statement["id"], target.name, DELIVER),
+            idempotency_key=idempotency_key(
+                statement["id"], target.name, DELIVER, pk if pk in again else None
+            ),
             next_attempt_at=now,
             correlation_id=correlation_id,
         )

@@ -10,7 +10,7 @@ Django. Nothing above them.
 
 from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
 from adapters.models.identity import Employee, IdentityChange, IdentityLink, StoredToken
-from adapters.models.privacy import ErasureRequest, RetentionRun
+from adapters.models.privacy import ErasedStatement, ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
 from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
 from adapters.models.targets import Target
@@ -22,6 +22,7 @@ __all__ = [
     "CompetencyMapping",
     "Delivery",
     "Employee",
+    "ErasedStatement",
     "ErasureRequest",
     "IdentityChange",
     "IdentityLink",

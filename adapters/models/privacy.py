@@ -41,6 +41,18 @@ class ErasureRequest(models.Model):
         return f"erasure #{self.pk} ({self.mode}, {self.requested_at:%Y-%m-%d %H:%M:%S})"
 
 
+class ErasedStatement(models.Model):
+    """A statement id a delete-mode erasure removed, as a keyed hash (``erased_statement_digest``):
+    a client may store the id again (a new record), whose deliveries then need keys of their own
+    (``adapters.delivery.outbox.idempotency_key``)."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"statement id erased {self.erased_at:%Y-%m-%d %H:%M:%S}"
+
+
 class RetentionRun(models.Model):
     """One run of the retention policy (the nightly task): the cut-off per area and the counts."""
 

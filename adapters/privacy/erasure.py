@@ -39,11 +39,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.base import DELIVER, RETRACT
+from adapters.delivery.outbox import erased_statement_digest
 from adapters.delivery.voiding import deliveries_for_voided
 from adapters.models import (
     Attempt,
     Delivery,
     Employee,
+    ErasedStatement,
     ErasureRequest,
     IdentityChange,
     IdentityLink,
@@ -290,6 +292,10 @@ def _finish(request: ErasureRequest) -> int:
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
     if pks and request.mode == ErasureRequest.DELETE:
+        # Their ids, kept hashed: one stored again is a new record, sent under keys of its own.
+        ids = Statement.objects.filter(id__in=pks).values_list("statement_id", flat=True)
+        digests = [ErasedStatement(digest=erased_statement_digest(str(id_))) for id_ in ids]
+        ErasedStatement.objects.bulk_create(digests, ignore_conflicts=True)
         attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
         deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
         removed = delete_statements(pks)

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q
 
 from adapters.base import DELIVER, RETRACT, Adapter, DeliveryContext, DeliveryHeld, NothingToSend
-from adapters.delivery.outbox import idempotency_key
+from adapters.delivery.outbox import idempotency_key, stored_again
 from adapters.delivery.replay import pages_taken
 from adapters.models import Delivery, Target
 from lrs.statements.selectors import StatementQuery
@@ -57,21 +57,27 @@ def expected_records(
                 target=target, kind=DELIVER, statement_id__in=[pk for pk, _ in taken]
             ).values_list("statement_id", "id", "status", "attempts", "last_error")
         }
+        again = stored_again((pk, statement["id"]) for pk, statement in taken)
         with adapter.prefetch([statement for _, statement in taken]):
             for pk, statement in taken:
-                yield _expected(target, adapter, pk, statement, deliveries.get(pk))
+                yield _expected(target, adapter, pk, statement, deliveries.get(pk), pk in again)
         if progress is not None:
             progress(read)
 
 
 def _expected(
-    target: Target, adapter: Adapter, pk: int, statement: dict, delivery: tuple[int, str, int, str] | None
+    target: Target,
+    adapter: Adapter,
+    pk: int,
+    statement: dict,
+    delivery: tuple[int, str, int, str] | None,
+    stored_again: bool,
 ) -> Expected:
     key = statement["id"]
     context = DeliveryContext(
         target_name=target.name,
         kind=DELIVER,
-        idempotency_key=idempotency_key(key, target.name, DELIVER),
+        idempotency_key=idempotency_key(key, target.name, DELIVER, pk if stored_again else None),
         target_id=target.id,
         statement_pk=pk,
         include_terminated=bool(target.config.get("include_terminated")),

@@ -120,8 +120,10 @@ def undelivered(
     """Live statements stored in the window that the target's filter takes and the competency
     mapping awards a competency, with no evidence recorded at this target (erased rows count as
     recorded): statement primary key -> the member its actor names now, and the evidence its
-    delivery would record (one row per competency). A statement naming no member now (held) or
-    whose delivery was cancelled on purpose is left out."""
+    delivery would record (one row per competency). A statement naming no member now (held),
+    whose delivery was cancelled on purpose, or whose delivery ran and recorded nothing (the
+    mapping then awarded it nothing: it stands as last evaluated, as one that recorded evidence
+    does, until a forced backfill re-evaluates it) is left out."""
     mapping = adapter.competency_mapping()
     if mapping is None:
         return {}, []
@@ -139,12 +141,15 @@ def undelivered(
         if not awarding:
             continue
         recorded = SkillEvidence.objects.filter(target=target, statement_id__in=list(awarding))
-        cancelled = Delivery.objects.filter(
-            target=target, kind=DELIVER, statement_id__in=list(awarding), status=Delivery.CANCELLED
+        settled = Delivery.objects.filter(
+            target=target,
+            kind=DELIVER,
+            statement_id__in=list(awarding),
+            status__in=[Delivery.CANCELLED, Delivery.DELIVERED],
         )
         for pk in {
             *recorded.values_list("statement_id", flat=True),
-            *cancelled.values_list("statement_id", flat=True),
+            *settled.values_list("statement_id", flat=True),
         }:
             del awarding[pk]
         found = _named_now(adapter, context, {pk: statement for pk, (statement, _awards) in awarding.items()})

@@ -10,9 +10,8 @@ backfill, under either level policy:
   evidence under the mapping that was active when its delivery last ran (a forced backfill runs
   every live statement's delivery again, under the mapping active then; a statement delivered
   before a correction that no backfill followed keeps what the earlier mapping gave it);
-- after a reconciliation repair, a second reconciliation run finds no drift, and when every
-  correction was followed by a forced backfill the first run finds none either (the marketplace
-  already holds what the evidence gives).
+- a reconciliation run finds no drift (the marketplace already holds what the evidence as last
+  evaluated gives), and after its repair a second run finds none either.
 
 The expected records follow the adapter's contract (adapters/marketplace/adapter.py), computed
 here from the statements and the mappings drawn, not from the adapter's ledger."""
@@ -329,14 +328,9 @@ def test_corrected_mappings_leave_the_records_the_live_evidence_gives_as_last_ev
         now = timezone.now()
         window = {"since": now - timedelta(hours=1), "until": now + timedelta(minutes=1)}
         first = reconcile(target=Target.objects.get(name="market"), repair=True, **window)
-        # Only when every correction was backfilled: reconciliation counts a live statement that
-        # recorded no evidence under the active mapping (adapters/marketplace/reconcile.py,
-        # ``undelivered``), including one whose delivery ran under an earlier mapping that awarded
-        # it nothing, while one that recorded evidence counts as last evaluated. After a
-        # correction no backfill followed, the first run may so find drift where the marketplace
-        # holds what the delivery contract promises; its repair re-evaluates those statements.
-        if all(fixes):
-            assert (first.drift_percent or 0.0) == 0.0, first.mismatches
+        # A statement delivered under a mapping that awarded it nothing stands as last evaluated,
+        # as one that recorded evidence does (adapters/marketplace/reconcile.py, ``undelivered``).
+        assert (first.drift_percent or 0.0) == 0.0, first.mismatches
         run_pending(marketplace, data, evaluated, active, all_of_them=True)
         second = reconcile(target=Target.objects.get(name="market"), **window)
         assert (second.drift_percent or 0.0) == 0.0, (second.mismatches, held(marketplace))

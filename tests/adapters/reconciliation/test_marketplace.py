@@ -45,3 +45,28 @@ def test_a_record_the_marketplace_lost_is_missing_and_written_again(
     assert [(m["kind"], m["key"]) for m in found.mismatches] == [("missing", "E100/SAFETY-BASICS")]
     assert market_target.skills()[SKILL] == right
     assert reconcile_now(django_capture_on_commit_callbacks, "market").drift_percent == 0.0
+
+
+def test_a_statement_its_mapping_awarded_nothing_stands_as_last_evaluated_until_a_backfill(
+    market_target, django_capture_on_commit_callbacks
+):
+    # Delivered while the mapping awarded the course nothing; then the course is mapped, with no
+    # forced backfill: as a statement that recorded evidence keeps the level its mapping gave, this
+    # one keeps the nothing its mapping gave (the adapter's contract: the mapping the delivery
+    # last applied), so the marketplace holding nothing for it is no drift.
+    from adapters.models import CompetencyMapping
+
+    mapped = CompetencyMapping.objects.get(is_active=True)
+    CompetencyMapping.objects.filter(pk=mapped.pk).update(rules=[])
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.8))
+    assert market_target.skills() == {}
+    CompetencyMapping.objects.filter(pk=mapped.pk).update(version="2026.2", rules=mapped.rules)
+    run = reconcile_now(django_capture_on_commit_callbacks, "market")
+    assert run.drift_percent in (0.0, None) and run.mismatches == [], run.mismatches
+    from adapters.delivery.replay import backfill
+    from adapters.models import Target
+
+    with django_capture_on_commit_callbacks(execute=True):
+        backfill(target=Target.objects.get(name="market"), force=True)
+    assert market_target.skills()[SKILL]["mappingVersion"] == "2026.2"
+    assert reconcile_now(django_capture_on_commit_callbacks, "market").mismatches == []

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER
+from adapters.base import DELIVER, REPAIR_KEY_MARKER
 from adapters.delivery import queue
 from adapters.delivery.pacing import ingest_first
 from adapters.delivery.queue import Publisher, publisher
@@ -41,34 +41,57 @@ logger = logging.getLogger(__name__)
 
 
 # A statement id stored again after a delete-mode erasure removed its statement is a new record
-# (README, "Privacy"): its deliveries' keys name the new row, or every target would take them for
-# repeats of the erased statement's (which the erasure retracted) and apply nothing.
+# (README, "Privacy"): its deliveries' keys name the erasure it follows (the ``ErasedStatement``
+# row the erasure wrote), or every target would take them for repeats of the erased statement's
+# (which the erasure retracted) and apply nothing. The erasure, not the row: a record of that id
+# retention removes later was not erased, and the LMS sending it once more is a repeat at the
+# targets, as for any statement (README, "Retention").
 STORED_AGAIN = ":stored-again-"
 
 
 def idempotency_key(
-    statement_uuid: str, target_name: str, kind: str, stored_again_pk: int | None = None
+    statement_uuid: str, target_name: str, kind: str, stored_again: int | str | None = None
 ) -> str:
-    """What names a delivery's effect at its target (``stored_again_pk``: the statement's primary
-    key when its id was erased before, ``stored_again``)."""
+    """What names a delivery's effect at its target (``stored_again``: the erasure its id was
+    stored again after, ``stored_again``; a retraction takes its original's, ``stored_again_of``)."""
     key = f"{statement_uuid}:{target_name}:{kind}"
-    return key if stored_again_pk is None else f"{key}{STORED_AGAIN}{stored_again_pk}"
+    return key if stored_again is None else f"{key}{STORED_AGAIN}{stored_again}"
 
 
-def erased_statement_digest(statement_uuid: str) -> str:
-    """The keyed hash an erased statement id is kept as (``ErasedStatement``)."""
-    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
+def stored_again_of(key: str) -> str | None:
+    """The erasure a delivery's key names (``idempotency_key``), None when none: what its
+    retraction's key names too, whatever became of the keyed hashes since (a changed key)."""
+    if STORED_AGAIN not in key:
+        return None
+    return key.split(STORED_AGAIN, 1)[1].split(REPAIR_KEY_MARKER, 1)[0]
+
+
+def _digest_keys() -> list[bytes]:
+    """The keys of ``erased_statement_digest``: ``LRS_PSEUDONYM_KEY``, or derived from
+    ``SECRET_KEY``; then from each of ``SECRET_KEY_FALLBACKS`` (a rotated ``SECRET_KEY``), so the
+    ids erased before a rotation are still known."""
+    if settings.LRS_PSEUDONYM_KEY:
+        return [settings.LRS_PSEUDONYM_KEY.encode()]
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [f"lrs-pseudonym:{secret}".encode() for secret in secrets]
+
+
+def erased_statement_digest(statement_uuid: str, key: bytes | None = None) -> str:
+    """The keyed hash an erased statement id is kept as (``ErasedStatement``); ``key``: one of
+    ``_digest_keys``, the first by default."""
+    key = key if key is not None else _digest_keys()[0]
     return hmac.new(key, f"erased-statement:{statement_uuid}".encode(), hashlib.sha256).hexdigest()
 
 
-def stored_again(statements: Iterable[tuple[int, Any]]) -> set[int]:
-    """The primary keys of these (primary key, statement id) whose id a delete-mode erasure removed
-    before: one query."""
-    digests = {erased_statement_digest(str(uuid)): pk for pk, uuid in statements}
+def stored_again(statements: Iterable[tuple[int, Any]]) -> dict[int, int]:
+    """For these (primary key, statement id) whose id a delete-mode erasure removed before: the
+    primary key -> the latest such erasure of the id (its ``ErasedStatement``); one query."""
+    keys = _digest_keys()
+    digests = {erased_statement_digest(str(uuid), key): pk for pk, uuid in statements for key in keys}
     if not digests:
-        return set()
-    found = ErasedStatement.objects.filter(digest__in=list(digests)).values_list("digest", flat=True)
-    return {digests[digest] for digest in found}
+        return {}
+    found = ErasedStatement.objects.filter(digest__in=list(digests)).values_list("digest", "id")
+    return {digests[digest]: erasure for digest, erasure in found}
 
 
 def matching_pairs(
@@ -209,7 +232,7 @@ def _expand(batches: list[_Batch]) -> list[int]:
                 target.id,
                 pk,
                 statement["id"],
-                idempotency_key(statement["id"], target.name, DELIVER, pk if pk in again else None),
+                idempotency_key(statement["id"], target.name, DELIVER, again.get(pk)),
                 batch.correlation_id,
             )
             for pk, statement, target in matching_pairs(present, batch_targets)

@@ -73,9 +73,7 @@ def deliveries_create_for(
             statement_id=pk,
             statement_uuid=statement["id"],
             kind=DELIVER,
-            idempotency_key=idempotency_key(
-                statement["id"], target.name, DELIVER, pk if pk in again else None
-            ),
+            idempotency_key=idempotency_key(statement["id"], target.name, DELIVER, again.get(pk)),
             next_attempt_at=now,
             correlation_id=correlation_id,
         )

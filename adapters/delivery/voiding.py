@@ -10,7 +10,12 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER, RETRACT, Adapter
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key, stored_again
+from adapters.delivery.outbox import (
+    delivery_ids_of,
+    expand_batches_holding,
+    idempotency_key,
+    stored_again_of,
+)
 from adapters.models import Delivery, OutboxBatch
 from adapters.registry import adapter_class
 from lrs.statements.bulk import execute_planned
@@ -47,7 +52,6 @@ def deliveries_for_voided(
         if (retract_target_ids is None or original.target_id in retract_target_ids)
         and _needs_retraction(original, adapter_class(original.target.adapter))
     ]
-    again = stored_again((original.statement_id, original.statement_uuid) for original in to_retract)
     rows = [
         Delivery(
             target=original.target,
@@ -58,7 +62,7 @@ def deliveries_for_voided(
                 str(original.statement_uuid),
                 original.target.name,
                 RETRACT,
-                original.statement_id if original.statement_id in again else None,
+                stored_again_of(original.idempotency_key),  # undoes that delivery
             ),
             next_attempt_at=now,
             depends_on=original,

@@ -292,10 +292,15 @@ def _finish(request: ErasureRequest) -> int:
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
     if pks and request.mode == ErasureRequest.DELETE:
-        # Their ids, kept hashed: one stored again is a new record, sent under keys of its own.
+        # Their ids, kept hashed: one stored again is a new record, sent under keys naming this
+        # erasure (a new row for an id erased before: a record stored after the last erasure is
+        # this one's).
         ids = Statement.objects.filter(id__in=pks).values_list("statement_id", flat=True)
-        digests = [ErasedStatement(digest=erased_statement_digest(str(id_))) for id_ in ids]
-        ErasedStatement.objects.bulk_create(digests, ignore_conflicts=True)
+        digests = [erased_statement_digest(str(id_)) for id_ in ids]
+        ErasedStatement.objects.filter(digest__in=digests).delete()
+        ErasedStatement.objects.bulk_create(
+            [ErasedStatement(digest=digest) for digest in digests], ignore_conflicts=True
+        )
         attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
         deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
         removed = delete_statements(pks)

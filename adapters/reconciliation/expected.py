@@ -60,7 +60,7 @@ def expected_records(
         again = stored_again((pk, statement["id"]) for pk, statement in taken)
         with adapter.prefetch([statement for _, statement in taken]):
             for pk, statement in taken:
-                yield _expected(target, adapter, pk, statement, deliveries.get(pk), pk in again)
+                yield _expected(target, adapter, pk, statement, deliveries.get(pk), again.get(pk))
         if progress is not None:
             progress(read)
 
@@ -71,13 +71,13 @@ def _expected(
     pk: int,
     statement: dict,
     delivery: tuple[int, str, int, str] | None,
-    stored_again: bool,
+    stored_again: int | None,
 ) -> Expected:
     key = statement["id"]
     context = DeliveryContext(
         target_name=target.name,
         kind=DELIVER,
-        idempotency_key=idempotency_key(key, target.name, DELIVER, pk if stored_again else None),
+        idempotency_key=idempotency_key(key, target.name, DELIVER, stored_again),
         target_id=target.id,
         statement_pk=pk,
         include_terminated=bool(target.config.get("include_terminated")),

@@ -13,7 +13,7 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, idempotency_key, stored_again
+from adapters.delivery.outbox import delivery_ids_of, idempotency_key, stored_again_of
 from adapters.delivery.replay import deliveries_create, made_maybe
 from adapters.models import Delivery, Target
 
@@ -144,7 +144,6 @@ def _retract(target: Target, statement_pks: list[int], *, rekey: int | None) -> 
         for row in Delivery.objects.filter(target=target, kind=DELIVER, statement_id__in=statement_pks)
     }
     now = timezone.now()
-    again = stored_again((pk, original.statement_uuid) for pk, original in originals.items())
     rows = [
         Delivery(
             target=target,
@@ -152,7 +151,10 @@ def _retract(target: Target, statement_pks: list[int], *, rekey: int | None) -> 
             statement_uuid=original.statement_uuid,
             kind=RETRACT,
             idempotency_key=idempotency_key(
-                str(original.statement_uuid), target.name, RETRACT, pk if pk in again else None
+                str(original.statement_uuid),
+                target.name,
+                RETRACT,
+                stored_again_of(original.idempotency_key),  # undoes that delivery
             ),
             next_attempt_at=now,
             correlation_id=correlation.current(),

@@ -33,6 +33,7 @@ __all__ = [
     "PRIVACY_CONFIG_PROPERTIES",
     "REPAIR_KEY_MARKER",
     "RETRACT",
+    "STORED_AGAIN",
     "Adapter",
     "AdapterConfigError",
     "AdapterError",
@@ -46,6 +47,7 @@ __all__ = [
     "Prepared",
     "RecordPair",
     "SendResult",
+    "stored_again_of",
 ]
 
 DELIVER = "deliver"
@@ -53,6 +55,21 @@ RETRACT = "retract"
 # In a delivery's idempotency key: a reconciliation repair of a record the target lost or holds
 # differently, sent under a key of its own (the target may remember the first key and replay it).
 REPAIR_KEY_MARKER = ":repair-"
+# In a delivery's idempotency key: a statement id stored again after a delete-mode erasure removed
+# its statement is a new record (README, "Privacy"): its deliveries' keys name the erasure it
+# follows (the ``ErasedStatement`` row the erasure wrote), or every target would take them for
+# repeats of the erased statement's (which the erasure retracted) and apply nothing. The erasure,
+# not the row: a record of that id retention removes later was not erased, and the LMS sending it
+# once more is a repeat at the targets, as for any statement (README, "Retention").
+STORED_AGAIN = ":stored-again-"
+
+
+def stored_again_of(key: str) -> str | None:
+    """The erasure a delivery's key names (``adapters.delivery.outbox.idempotency_key``), None when
+    none: what its retraction's key names too, whatever became of the keyed hashes since."""
+    if STORED_AGAIN not in key:
+        return None
+    return key.split(STORED_AGAIN, 1)[1].split(REPAIR_KEY_MARKER, 1)[0]
 
 
 class DeliveryHeld(Exception):

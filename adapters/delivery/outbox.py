@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, REPAIR_KEY_MARKER
+from adapters.base import DELIVER, STORED_AGAIN
 from adapters.delivery import queue
 from adapters.delivery.pacing import ingest_first
 from adapters.delivery.queue import Publisher, publisher
@@ -40,30 +40,14 @@ from lrs.statements.selectors import statements_keyed_by_pk
 logger = logging.getLogger(__name__)
 
 
-# A statement id stored again after a delete-mode erasure removed its statement is a new record
-# (README, "Privacy"): its deliveries' keys name the erasure it follows (the ``ErasedStatement``
-# row the erasure wrote), or every target would take them for repeats of the erased statement's
-# (which the erasure retracted) and apply nothing. The erasure, not the row: a record of that id
-# retention removes later was not erased, and the LMS sending it once more is a repeat at the
-# targets, as for any statement (README, "Retention").
-STORED_AGAIN = ":stored-again-"
-
-
 def idempotency_key(
     statement_uuid: str, target_name: str, kind: str, stored_again: int | str | None = None
 ) -> str:
     """What names a delivery's effect at its target (``stored_again``: the erasure its id was
-    stored again after, ``stored_again``; a retraction takes its original's, ``stored_again_of``)."""
+    stored again after, ``stored_again``; a retraction takes its original's,
+    ``adapters.base.stored_again_of``)."""
     key = f"{statement_uuid}:{target_name}:{kind}"
     return key if stored_again is None else f"{key}{STORED_AGAIN}{stored_again}"
-
-
-def stored_again_of(key: str) -> str | None:
-    """The erasure a delivery's key names (``idempotency_key``), None when none: what its
-    retraction's key names too, whatever became of the keyed hashes since (a changed key)."""
-    if STORED_AGAIN not in key:
-        return None
-    return key.split(STORED_AGAIN, 1)[1].split(REPAIR_KEY_MARKER, 1)[0]
 
 
 def _digest_keys() -> list[bytes]:
@@ -91,7 +75,10 @@ def stored_again(statements: Iterable[tuple[int, Any]]) -> dict[int, int]:
     if not digests:
         return {}
     found = ErasedStatement.objects.filter(digest__in=list(digests)).values_list("digest", "id")
-    return {digests[digest]: erasure for digest, erasure in found}
+    latest: dict[int, int] = {}
+    for digest, erasure in found:  # one id may be kept under a rotated key as well: the latest
+        latest[digests[digest]] = max(erasure, latest.get(digests[digest], 0))
+    return latest
 
 
 def matching_pairs(

@@ -8,14 +8,9 @@ from django.db import connection
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, RETRACT, Adapter
+from adapters.base import DELIVER, RETRACT, Adapter, stored_again_of
 from adapters.delivery import queue
-from adapters.delivery.outbox import (
-    delivery_ids_of,
-    expand_batches_holding,
-    idempotency_key,
-    stored_again_of,
-)
+from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key
 from adapters.models import Delivery, OutboxBatch
 from adapters.registry import adapter_class
 from lrs.statements.bulk import execute_planned

@@ -11,9 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter
+from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter, stored_again_of
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, idempotency_key, stored_again_of
+from adapters.delivery.outbox import delivery_ids_of, idempotency_key
 from adapters.delivery.replay import deliveries_create, made_maybe
 from adapters.models import Delivery, Target
 

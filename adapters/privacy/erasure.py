@@ -285,16 +285,14 @@ def _finish(request: ErasureRequest) -> int:
             return 0
     if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):
         return 0
-    # A send of another's statement naming the person that read it before it was pseudonymised:
-    # a failed attempt keeps the request it sent. Scrubbed below, once it is recorded.
+    # A send of another's statement naming the person, read before the rewrite: scrubbed below.
     if others and _sending(others):
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
     if pks and request.mode == ErasureRequest.DELETE:
         # Their ids, kept hashed: one stored again is a new record, sent under keys naming this
-        # erasure (a new row for an id erased before: a record stored after the last erasure is
-        # this one's).
+        # erasure (a new row for an id erased before: a record stored after it is this one's).
         ids = Statement.objects.filter(id__in=pks).values_list("statement_id", flat=True)
         digests = [erased_statement_digest(str(id_)) for id_ in ids]
         ErasedStatement.objects.filter(digest__in=digests).delete()
@@ -328,13 +326,15 @@ def _finish(request: ErasureRequest) -> int:
 
 
 def _forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
-    """The mirror rows of records the marketplace no longer holds (the retractions revoked them)
-    and no evidence is left for: they would name the member after the erasure. A record still
-    held (evidence from an identifier not erased) or whose last write is unconfirmed stays."""
-    for target_id, member_id, code in keys:
-        key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
-        if not SkillEvidence.objects.filter(**key).exists():
-            SkillRecord.objects.filter(**key, record__isnull=True, unconfirmed=False).delete()
+    """The mirror rows of the erased members' records the marketplace no longer holds (revoked by
+    the retractions, or by a corrected mapping before) and no evidence is left for: they would
+    name the member after the erasure. One still held, or whose last write is unconfirmed, stays."""
+    for target_id, member_id in {(target_id, member_id) for target_id, member_id, _code in keys}:
+        member = {"target_id": target_id, "member_id": member_id}
+        evidenced = SkillEvidence.objects.filter(**member).values_list("competency_code", flat=True)
+        SkillRecord.objects.filter(**member, record__isnull=True, unconfirmed=False).exclude(
+            competency_code__in=evidenced
+        ).delete()
 
 
 def _waiting(request: ErasureRequest, pks: list[int]) -> bool:

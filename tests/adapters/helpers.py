@@ -241,3 +241,48 @@ def voids_after_their_store(order: list[tuple[str, int]]) -> list[tuple[str, int
         if kind == "store" and index in waiting:
             result.append(("void", index))
     return result
+
+
+def run_pending(
+    fake,
+    data,
+    *,
+    all_of_them: bool = False,
+    failing_later: bool = False,
+    after: Callable[[int], None] | None = None,
+) -> None:
+    """The property tests' deliveries (PMS, marketplace): run due deliveries in an order hypothesis
+    chooses, as many as it chooses (a failed one may still wait when the next statement or void
+    comes) or all, some after a failed attempt: a 500 the target did not apply, or one it applied
+    before failing to answer (the sender cannot tell which), never enough to give up.
+    ``failing_later``: the failure may strike a later request of the attempt (a repair: look-up,
+    DELETE, POST); ``after(delivery_id)``: once each delivery ran."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from hypothesis import strategies as st
+
+    from adapters.delivery.drain import delivery_send
+    from adapters.models import Delivery, Target
+    from tests.targets.behaviours import applied_then, ok, status
+
+    while True:
+        due = sorted(
+            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
+                "id", flat=True
+            )
+        )
+        if not due or (not all_of_them and not data.draw(st.booleans(), label="deliver one more")):
+            return
+        delivery_id = data.draw(st.sampled_from(due), label="deliver")
+        failure = data.draw(st.sampled_from([None, status(500), applied_then(500)]), label="answer")
+        if Delivery.objects.get(id=delivery_id).attempts < 3 and failure is not None:
+            leading = data.draw(st.integers(0, 2), label="failing request") if failing_later else 0
+            fake.enqueue(*[ok()] * leading, failure)
+        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        # The property is about state, not pacing: failed attempts must not pause the target.
+        Target.objects.update(paused_until=None, consecutive_failures=0)
+        delivery_send(delivery_id)
+        fake.clear_queue()  # a failure this delivery did not use lapses
+        if after is not None:
+            after(delivery_id)

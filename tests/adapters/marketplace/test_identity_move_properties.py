@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import DELIVER
-from adapters.delivery.drain import delivery_send
 from adapters.identity.links import Identifiers, identity_links_move, identity_links_upsert
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import Delivery, IdentityLink, Target
@@ -37,13 +36,15 @@ from tests.adapters.helpers import (
     voiding,
     voids_after_their_store,
 )
+from tests.adapters.helpers import (
+    run_pending as shared_run_pending,
+)
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.adapters.marketplace.test_skill_state_properties import (
     SCORES,
     TIMESTAMPS,
 )
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, status
 
 pytestmark = pytest.mark.django_db
 
@@ -70,27 +71,15 @@ def move_learner() -> None:
 def run_pending(
     marketplace, data, named: dict[str, str], learner: dict[str, str], *, all_of_them=False
 ) -> None:
-    """As test_skill_state_properties.run_pending (hypothesis's order, failed attempts applied or
-    not), noting in ``named`` the member each statement's delivery named at its last attempt."""
-    while True:
-        due = sorted(
-            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
-                "id", flat=True
-            )
-        )
-        if not due or (not all_of_them and not data.draw(st.booleans(), label="deliver one more")):
-            return
-        delivery_id = data.draw(st.sampled_from(due), label="deliver")
-        failure = data.draw(st.sampled_from([None, status(500), applied_then(500)]), label="answer")
-        if Delivery.objects.get(id=delivery_id).attempts < 3 and failure is not None:
-            marketplace.enqueue(failure)
-        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        Target.objects.update(paused_until=None, consecutive_failures=0)  # state, not pacing
-        delivery_send(delivery_id)
-        marketplace.clear_queue()  # a failure this delivery did not use lapses
+    """``helpers.run_pending``, noting in ``named`` the member each statement's delivery named at
+    its last attempt."""
+
+    def note_member(delivery_id: int) -> None:
         row = Delivery.objects.get(id=delivery_id)
         if row.kind == DELIVER and str(row.statement_uuid) in learner:
             named[str(row.statement_uuid)] = member_of(learner[str(row.statement_uuid)])
+
+    shared_run_pending(marketplace, data, all_of_them=all_of_them, after=note_member)
 
 
 def records(marketplace) -> dict[str, dict | None]:

@@ -28,16 +28,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import DELIVER
-from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill
 from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import CompetencyMapping, Delivery, Target
 from adapters.reconciliation.run import reconcile
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding, voids_after_their_store
+from tests.adapters.helpers import run_pending as shared_run_pending
 from tests.adapters.marketplace.test_skill_state_properties import SCORES, TIMESTAMPS
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, status
 
 pytestmark = pytest.mark.django_db
 
@@ -147,29 +146,15 @@ def apply_correction(data, mapping: dict, version: str, versions: dict[str, Rule
 
 
 def run_pending(marketplace, data, evaluated: dict[str, tuple[str, Rules]], active, *, all_of_them=False):
-    """As test_skill_state_properties.run_pending (hypothesis's order, failed attempts applied or
-    not), noting in ``evaluated`` the mapping (version, rules) active when each statement's
-    delivery last ran to the end: the one its evidence must be under."""
-    while True:
-        due = sorted(
-            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
-                "id", flat=True
-            )
-        )
-        if not due or (not all_of_them and not data.draw(st.booleans(), label="deliver one more")):
-            return
-        delivery_id = data.draw(st.sampled_from(due), label="deliver")
-        failure = data.draw(st.sampled_from([None, status(500), applied_then(500)]), label="answer")
-        if Delivery.objects.get(id=delivery_id).attempts < 3 and failure is not None:
-            marketplace.enqueue(failure)
-        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        # The property is about state, not pacing: failed attempts must not pause the target.
-        Target.objects.update(paused_until=None, consecutive_failures=0)
-        delivery_send(delivery_id)
-        marketplace.clear_queue()  # a failure this delivery did not use lapses
+    """``helpers.run_pending``, noting in ``evaluated`` the mapping (version, rules) active when
+    each statement's delivery last ran to the end: the one its evidence must be under."""
+
+    def note_mapping(delivery_id: int) -> None:
         row = Delivery.objects.get(id=delivery_id)
         if row.kind == DELIVER and row.status == Delivery.DELIVERED:
             evaluated[str(row.statement_uuid)] = active()
+
+    shared_run_pending(marketplace, data, all_of_them=all_of_them, after=note_mapping)
 
 
 def expected_records(pieces, ids, voided, evaluated, policy: str) -> dict[tuple[str, str], dict]:

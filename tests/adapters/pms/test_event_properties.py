@@ -7,46 +7,21 @@ employee (the adapter's contract, adapters/pms/adapter.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.delivery.drain import delivery_send
 from adapters.identity.links import Identifiers, identity_links_move
 from adapters.models import Delivery, IdentityLink, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding, voids_after_their_store
+from tests.adapters.helpers import COURSE, expand_outbox, run_pending, voiding, voids_after_their_store
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, status
 
 pytestmark = pytest.mark.django_db
 
 LEARNER = Identifiers(emails=["learner@example.com"])
-
-
-def run_pending(pms, data, *, all_of_them: bool = False) -> None:
-    """Run due deliveries in an order hypothesis chooses, some after a failed attempt (a 500 the
-    PMS did not apply, or one it applied before failing to answer)."""
-    while True:
-        due = sorted(
-            Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list(
-                "id", flat=True
-            )
-        )
-        if not due or (not all_of_them and not data.draw(st.booleans(), label="deliver one more")):
-            return
-        delivery_id = data.draw(st.sampled_from(due), label="deliver")
-        failure = data.draw(st.sampled_from([None, status(500), applied_then(500)]), label="answer")
-        if Delivery.objects.get(id=delivery_id).attempts < 3 and failure is not None:
-            pms.enqueue(failure)
-        Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        Target.objects.update(paused_until=None, consecutive_failures=0)  # state, not pacing
-        delivery_send(delivery_id)
-        pms.clear_queue()  # a failure this delivery did not use lapses
 
 
 def move_learner() -> None:

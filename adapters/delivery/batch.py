@@ -132,7 +132,11 @@ def run(
             done = []
             for delivery, statement in ready:
                 schedule.wait_for_turn()
-                done.append(_whole(adapter, target, delivery, statement, policy))
+                if _claim_passed(delivery.claimed_until):
+                    passed = DeliveryBusy(CLAIM_PASSED)
+                    done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
+                else:
+                    done.append(_whole(adapter, target, delivery, statement, policy))
         else:
             done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
     for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
@@ -288,7 +292,9 @@ def _concurrently(
     split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
 
     def attempt(members: list[int]) -> SendResult | BaseException:
-        return _attempt(adapter, [sendable[index][2] for index in members], per_request, schedule, lanes)
+        claim = min(_claim_ends([sendable[index][0] for index in members]), default=None)
+        together = [sendable[index][2] for index in members]
+        return _attempt(adapter, together, per_request, schedule, lanes, claim)
 
     def send(unit: int) -> None:  # on a lane: one request, carrying one delivery or several
         arrays.send_splitting(
@@ -325,12 +331,20 @@ def _keep_destinations(sendable: list[tuple[Delivery, Prepared]]) -> None:
 
 
 def _attempt(
-    adapter: Adapter, together: list[Prepared], per_request: int, schedule: Schedule, lanes: Lanes
+    adapter: Adapter,
+    together: list[Prepared],
+    per_request: int,
+    schedule: Schedule,
+    lanes: Lanes,
+    claim: datetime | None,
 ) -> SendResult | BaseException:
     """One request, in its slot of the rate limit: a delivery's own (``send_prepared``) or an
-    array of several (``send_together``); what came back, or the error."""
+    array of several (``send_together``); what came back, or the error. Not sent once ``claim``
+    (the end of its deliveries' claim) has passed."""
     first = together[0]
     schedule.wait_for_turn()
+    if _claim_passed(claim):
+        return DeliveryBusy(CLAIM_PASSED)
     try:
         with correlation.bound(first.context.correlation_id):
             if per_request == 1 or len(first.requests) != 1:
@@ -345,10 +359,25 @@ def _attempt(
         return AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
 
 
+# Once a claim has passed, the sweep may have put its deliveries back and others act on them
+# (another worker's send, the retraction that must come strictly after it, an erasure): a worker
+# that stalled past its claim sends nothing more, and what it did send is dropped unwritten
+# (``outcomes._write``).
+CLAIM_PASSED = "the claim ran out before this request went out (the worker stalled); not sent"
+
+
+def _claim_ends(deliveries: list[Delivery]) -> list[datetime]:
+    return [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
+
+
+def _claim_passed(claim: datetime | None) -> bool:
+    return claim is not None and timezone.now() >= claim
+
+
 def _split_deadline(target: Target, deliveries: list[Delivery]) -> float:
     """Until when (``time.monotonic``) a refused array may be split and sent again: a request
     started by then ends, at the target's timeout, before the batch's claim runs out."""
-    ends = [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
+    ends = _claim_ends(deliveries)
     if not ends:
         return float("inf")
     left = (min(ends) - timezone.now()).total_seconds()

@@ -183,6 +183,7 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
     now = timezone.now()
+    claims = {outcome.delivery.id: outcome.delivery.claimed_until for outcome in outcomes}
     attempts = []
     for outcome in outcomes:
         delivery = outcome.delivery
@@ -221,10 +222,18 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
     # One commit for all that came of the batch, and nothing of it if any of it fails: the
     # deliveries then stay claimed and run again when the claim runs out.
     with transaction.atomic():
+        kept = _write([outcome.delivery for outcome in outcomes], claims)
         # Plain tuples, one COPY (``insert_tuples``): model instances and the ORM's INSERT of a
         # batch's attempts cost about a tenth of a drained batch's CPU.
-        insert_tuples(Attempt, ATTEMPT_COLUMNS, attempts)
-        _write([outcome.delivery for outcome in outcomes])
+        insert_tuples(Attempt, ATTEMPT_COLUMNS, [row for row in attempts if row[0] in kept])
+    if len(kept) < len(outcomes):
+        logger.warning(
+            "%d outcomes for %s dropped: their claim ran out and the deliveries were put back "
+            "(they run again under the same idempotency keys)",
+            len(outcomes) - len(kept),
+            target.name,
+        )
+        outcomes = [outcome for outcome in outcomes if outcome.delivery.id in kept]
     _pace(target, outcomes)
     for outcome in outcomes:
         _log(target, outcome)
@@ -277,23 +286,37 @@ _COLUMN_TYPES = {
 }
 
 
-def _write(deliveries: list[Delivery]) -> None:
+def _write(deliveries: list[Delivery], claims: dict[int, datetime | None]) -> set[int]:
     """The deliveries' new state in ONE statement on PostgreSQL (an UPDATE from a JSON record
     set: Django's ``bulk_update`` builds a CASE per column and row, which cost 1.5 s of Python per
-    batch of 200)."""
+    batch of 200); the ids written.
+
+    Only those still in flight under the claim that ran them (``claims``): once a claim has run
+    out, the sweep puts its deliveries back and others act on them (another worker, an admin's
+    cancel, an erasure blanking what they recorded). A stalled worker's late outcome is then
+    dropped, as a killed worker's is never written (the lease's fencing token, Kleppmann,
+    "How to do distributed locking")."""
     if connection.vendor != "postgresql":
-        Delivery.objects.bulk_update(deliveries, _FIELDS)
-        return
-    rows = [{"id": d.id, **{column: getattr(d, column) for column in _COLUMN_TYPES}} for d in deliveries]
+        still = Delivery.objects.filter(id__in=list(claims), status=Delivery.IN_FLIGHT)
+        kept = {pk for pk, until in still.values_list("id", "claimed_until") if until == claims[pk]}
+        Delivery.objects.bulk_update([d for d in deliveries if d.id in kept], _FIELDS)
+        return kept
+    rows = [
+        {"id": d.id, "claim": claims[d.id], **{column: getattr(d, column) for column in _COLUMN_TYPES}}
+        for d in deliveries
+    ]
     table = connection.ops.quote_name(Delivery._meta.db_table)
     assignments = ", ".join(f"{column} = v.{column}" for column in _COLUMN_TYPES)
     shape = ", ".join(f"{column} {kind}" for column, kind in _COLUMN_TYPES.items())
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS d SET claimed_until = NULL, {assignments} "  # noqa: S608
-            f"FROM json_to_recordset(%s::json) AS v(id bigint, {shape}) WHERE d.id = v.id",
-            [orjson.dumps(rows).decode()],
+            f"FROM json_to_recordset(%s::json) AS v(id bigint, claim timestamptz, {shape}) "
+            "WHERE d.id = v.id AND d.status = %s AND d.claimed_until IS NOT DISTINCT FROM v.claim "
+            "RETURNING d.id",
+            [orjson.dumps(rows).decode(), Delivery.IN_FLIGHT],
         )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _summary(target: Target, outcomes: list[Outcome]) -> None:

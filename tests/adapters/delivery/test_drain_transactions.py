@@ -93,11 +93,12 @@ def test_attempt_rows_and_the_deliveries_state_are_written_together_or_not_at_al
     responses.post(HOOK, status=200)
     _pending(3, monkeypatch)
 
-    def broken(deliveries):
+    def broken(*args):
         raise RuntimeError("the database went away mid-write")
 
+    # The attempts go in after the deliveries' UPDATE (which says which are still this worker's).
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):
-        patched.setattr(outcomes, "_write", broken)
+        patched.setattr(outcomes, "insert_tuples", broken)
         drains._one_batch(target)
     # Nothing of the outcome is recorded: the deliveries stay claimed, to run again when the
     # claim runs out, and no attempt row says otherwise.

@@ -1,0 +1,118 @@
+"""A worker writes what came of its batch only while the batch is still its own.
+
+A claim is a lease (``claimed_until``): once it has run out, the sweep puts the delivery back
+(``sweep_due``), another worker may take it, and admins, erasure and reconciliation treat it as
+no longer in flight. A worker that was alive but stalled past its claim (a paused VM, a starved
+idle-priority process) must then drop its outcome, as if it had been killed before writing it
+(which the engine already survives: the delivery runs again under the same idempotency key).
+Writing it anyway overwrote the newer state (a cancel, another worker's success) and recorded an
+attempt, with the request it sent, after an erasure had blanked what the deliveries held.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from adapters.delivery import batch, outbox, outcomes, queue, replay, sweep
+from adapters.delivery import drain as drains
+from adapters.models import Attempt, Delivery
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox
+from tests.conftest import HOOK, make_statement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _pending(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
+    expand_outbox()
+
+
+def _stalled_batch(target, monkeypatch: pytest.MonkeyPatch) -> list[outcomes.Outcome]:
+    """What a worker made of a claimed batch (a 500 from the target) without writing it yet; then
+    its claim runs out and the sweep puts the deliveries back, as for a dead worker."""
+    claimed = drains.claim_due(target, 10)
+    assert claimed
+    stalled = batch.run(target, claimed)
+    assert {outcome.status for outcome in stalled} == {Delivery.RETRYING}
+    Delivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    with monkeypatch.context() as patched:  # the drain it requests is the test's to run
+        patched.setattr(queue, "request_drain", lambda *args, **kwargs: None)
+        assert sweep.sweep_due() == len(claimed)
+    return stalled
+
+
+@responses.activate
+def test_an_outcome_written_after_the_claim_ran_out_and_another_worker_delivered_changes_nothing(
+    target, monkeypatch
+):
+    responses.post(HOOK, status=500)
+    _pending(3, monkeypatch)
+    stalled = _stalled_batch(target, monkeypatch)
+
+    responses.replace(responses.POST, HOOK, status=200)
+    assert drains._one_batch(target) == 3  # another worker takes them over and delivers
+    outcomes.persist(target, stalled)  # the stalled worker wakes up
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
+    assert set(Attempt.objects.values_list("outcome", flat=True)) == {Attempt.SUCCESS}
+    assert Attempt.objects.count() == 3
+
+
+@responses.activate
+def test_an_outcome_written_after_the_claim_ran_out_leaves_an_admins_cancel_alone(target, monkeypatch):
+    responses.post(HOOK, status=500)
+    _pending(2, monkeypatch)
+    stalled = _stalled_batch(target, monkeypatch)
+    ids = list(Delivery.objects.values_list("id", flat=True))
+    assert replay.deliveries_cancel(delivery_ids=ids) == 2  # put back, so no longer in flight
+
+    outcomes.persist(target, stalled)
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.CANCELLED}
+    # No attempt recorded after the fact: the request it would keep names the learner, and an
+    # erasure that ran once the deliveries were put back has blanked what they recorded.
+    assert not Attempt.objects.exists()
+
+
+@responses.activate
+def test_an_outcome_written_late_is_kept_when_nobody_took_the_deliveries_over(target, monkeypatch):
+    """Past the claim but before any sweep: the deliveries are still in flight under this claim,
+    so the outcome is the truth and sending again would be waste."""
+    responses.post(HOOK, status=200)
+    _pending(2, monkeypatch)
+    claimed = drains.claim_due(target, 10)
+    done = batch.run(target, claimed)
+    Delivery.objects.update(claimed_until=claimed[0].claimed_until)  # unchanged, merely passed
+    outcomes.persist(target, done)
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
+    assert Attempt.objects.filter(outcome=Attempt.SUCCESS).count() == 2
+
+
+@responses.activate
+@pytest.mark.parametrize("sequential", [False, True], ids=["concurrent", "sequential"])
+def test_a_request_is_not_sent_once_the_batchs_claim_has_run_out(target, monkeypatch, sequential):
+    """A worker stalled between claiming and sending (its claim passed meanwhile) sends nothing:
+    the sweep may have put the deliveries back, and whatever came next (another worker's send,
+    the retraction that must come strictly after it, an erasure) must not be overtaken by it."""
+    responses.post(HOOK, status=200)
+    _pending(2, monkeypatch)
+    claimed = drains.claim_due(target, 10)
+    for delivery in claimed:
+        delivery.claimed_until = timezone.now() - timedelta(seconds=1)  # the stall, as it ends
+    adapter_class = type(batch.adapter_for(target.adapter, target.config))
+    monkeypatch.setattr(adapter_class, "sequential", sequential)
+
+    waited = batch.run(target, claimed)
+
+    assert len(responses.calls) == 0
+    assert {(outcome.status, outcome.attempt, outcome.counted) for outcome in waited} == {
+        (Delivery.RETRYING, None, False)
+    }

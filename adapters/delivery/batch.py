@@ -130,9 +130,10 @@ def run(
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
+            room = send_seconds(target, adapter)
             for delivery, statement in ready:
                 schedule.wait_for_turn()
-                if _claim_passed(delivery.claimed_until):
+                if _claim_passed(delivery.claimed_until, room):
                     passed = DeliveryBusy(CLAIM_PASSED)
                     done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
                 else:
@@ -290,11 +291,12 @@ def _concurrently(
         arrays.array_sizes(per_request, [delivery for delivery, _, _ in sendable], policy, timezone.now()),
     )
     split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
+    room = send_seconds(target, adapter)
 
     def attempt(members: list[int]) -> SendResult | BaseException:
         claim = min(_claim_ends([sendable[index][0] for index in members]), default=None)
         together = [sendable[index][2] for index in members]
-        return _attempt(adapter, together, per_request, schedule, lanes, claim)
+        return _attempt(adapter, together, per_request, schedule, lanes, claim, room)
 
     def send(unit: int) -> None:  # on a lane: one request, carrying one delivery or several
         arrays.send_splitting(
@@ -337,13 +339,15 @@ def _attempt(
     schedule: Schedule,
     lanes: Lanes,
     claim: datetime | None,
+    room: float = 0.0,
 ) -> SendResult | BaseException:
     """One request, in its slot of the rate limit: a delivery's own (``send_prepared``) or an
     array of several (``send_together``); what came back, or the error. Not sent once ``claim``
-    (the end of its deliveries' claim) has passed."""
+    (the end of its deliveries' claim) is less than ``room`` seconds (what the send may take)
+    away."""
     first = together[0]
     schedule.wait_for_turn()
-    if _claim_passed(claim):
+    if _claim_passed(claim, room):
         return DeliveryBusy(CLAIM_PASSED)
     try:
         with correlation.bound(first.context.correlation_id):
@@ -363,15 +367,27 @@ def _attempt(
 # (another worker's send, the retraction that must come strictly after it, an erasure): a worker
 # that stalled past its claim sends nothing more, and what it did send is dropped unwritten
 # (``outcomes._write``).
-CLAIM_PASSED = "the claim ran out before this request went out (the worker stalled); not sent"
+CLAIM_PASSED = (
+    "the claim runs out before this request could end (the worker stalled, or its batch ran long); not sent"
+)
 
 
 def _claim_ends(deliveries: list[Delivery]) -> list[datetime]:
     return [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
 
 
-def _claim_passed(claim: datetime | None) -> bool:
-    return claim is not None and timezone.now() >= claim
+def _claim_passed(claim: datetime | None, room: float = 0.0) -> bool:
+    """Whether a send that may take ``room`` seconds would outlast the claim: one started just
+    before its end would still be out when the sweep puts the delivery back, and its outcome,
+    dropped (``outcomes._write``), sent again by another worker."""
+    return claim is not None and timezone.now() + timedelta(seconds=room) >= claim
+
+
+def send_seconds(target: Target, adapter: Adapter) -> float:
+    """How long one send to the target may take: its requests (``requests_per_send``) each up to
+    the target's timeout; ``drain.claim_seconds`` sizes claims so that every send ends in time."""
+    config = target.config if isinstance(target.config, dict) else {}
+    return request_timeout(target) * type(adapter).requests_per_send(config)
 
 
 def _split_deadline(target: Target, deliveries: list[Delivery]) -> float:

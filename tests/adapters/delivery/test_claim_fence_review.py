@@ -1,0 +1,96 @@
+"""Review of the claim fence (8b47605): a request must not only start before its claim runs out,
+it must be able to end before it does.
+
+``drain.claim_seconds`` sizes a claim so that every send *ends* before it ("a claim that ran out
+while a send was still being made would let the sweep hand the delivery to another worker, which
+could make it a second time"), and ``batch._split_deadline`` stops splitting arrays a request's
+timeout before the claim's end for the same reason. The pre-send check only asked whether the
+claim had *already* passed: a worker that reaches a send one second before its claim ends (it
+stalled until then, or its batch ran long) still starts a request that may take the target's
+whole timeout. The sweep then puts the delivery back while the request is out, and the new
+outcome fence drops the request's success: the delivery is sent a second time (for an adapter
+that may not re-send an unknown outcome, Teams or a Slack incoming webhook, it is parked as
+"outcome unknown" for an admin instead), where before the fence the success was recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from adapters.delivery import batch, outbox, outcomes, queue, sweep
+from adapters.delivery import drain as drains
+from adapters.models import Delivery
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox
+from tests.conftest import HOOK, make_statement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LEFT = 1.0  # seconds left of the claim when the worker reaches the send (the target's timeout: 10 s)
+
+
+def _pending(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
+    expand_outbox()
+
+
+def _claimed_running_out(target) -> list[Delivery]:
+    """A claimed batch whose claim ends ``LEFT`` seconds from now, in the database and in memory
+    alike (the worker still owns it: nothing else has touched it)."""
+    claimed = drains.claim_due(target, 10)
+    assert claimed
+    ends = timezone.now() + timedelta(seconds=LEFT)
+    Delivery.objects.filter(id__in=[d.id for d in claimed]).update(claimed_until=ends)
+    for delivery in claimed:
+        delivery.claimed_until = ends
+    return claimed
+
+
+@responses.activate
+@pytest.mark.parametrize("sequential", [False, True], ids=["concurrent", "sequential"])
+def test_a_request_that_cannot_end_before_the_claim_runs_out_is_not_started(target, monkeypatch, sequential):
+    responses.post(HOOK, status=200)
+    _pending(2, monkeypatch)
+    claimed = _claimed_running_out(target)
+    monkeypatch.setattr(type(batch.adapter_for(target.adapter, target.config)), "sequential", sequential)
+
+    waited = batch.run(target, claimed)
+
+    assert len(responses.calls) == 0
+    assert {(outcome.status, outcome.counted) for outcome in waited} == {(Delivery.RETRYING, False)}
+
+
+@responses.activate
+def test_a_send_started_just_before_the_claim_ended_is_not_made_twice(target, monkeypatch):
+    """The request takes 1.3 s (well within the target's 10 s timeout) and the sweep runs while it
+    is out, as it would for any claim past its end; then another worker drains the target."""
+    monkeypatch.setattr(queue, "request_drain", lambda *args, **kwargs: None)  # the test runs the drains
+    posts: list[str] = []
+    first = []
+
+    def answer(request):
+        posts.append(request.headers["Idempotency-Key"])
+        if not first:
+            first.append(request)
+            time.sleep(LEFT + 0.3)  # the target is slow to answer; the claim runs out meanwhile
+            sweep.sweep_due()
+        return (200, {}, "{}")
+
+    responses.add_callback(responses.POST, HOOK, callback=answer)
+    _pending(1, monkeypatch)
+    claimed = _claimed_running_out(target)
+
+    outcomes.persist(target, batch.run(target, claimed))  # the worker whose claim was running out
+    drains._one_batch(target)  # another worker, on whatever the sweep put back
+    time.sleep(outcomes.BUSY_WAIT_SECONDS + 0.1)  # a send put back unsent comes due again
+    drains._one_batch(target)
+
+    assert Delivery.objects.get().status == Delivery.DELIVERED
+    assert len(posts) == 1, f"the delivery was posted {len(posts)} times"

@@ -42,7 +42,7 @@ from adapters.base import (
 )
 from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.pacing import UNPACED, Schedule
+from adapters.delivery.pacing import UNPACED, Schedule, claims
 from adapters.delivery.pacing.lanes import Lanes
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_for
@@ -130,11 +130,11 @@ def run(
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
-            room = send_seconds(target, adapter)
+            room = claims.send_seconds(target, adapter)
             for delivery, statement in ready:
                 schedule.wait_for_turn()
-                if _claim_passed(delivery.claimed_until, room):
-                    passed = DeliveryBusy(CLAIM_PASSED)
+                if claims.passed(delivery.claimed_until, room):
+                    passed = DeliveryBusy(claims.CLAIM_PASSED)
                     done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
                 else:
                     done.append(_whole(adapter, target, delivery, statement, policy))
@@ -290,11 +290,11 @@ def _concurrently(
         [prepared for _, _, prepared in sendable],
         arrays.array_sizes(per_request, [delivery for delivery, _, _ in sendable], policy, timezone.now()),
     )
-    split_until = _split_deadline(target, [delivery for delivery, _, _ in sendable])
-    room = send_seconds(target, adapter)
+    split_until = claims.split_deadline(target, [delivery for delivery, _, _ in sendable])
+    room = claims.send_seconds(target, adapter)
 
     def attempt(members: list[int]) -> SendResult | BaseException:
-        claim = min(_claim_ends([sendable[index][0] for index in members]), default=None)
+        claim = min(claims.ends([sendable[index][0] for index in members]), default=None)
         together = [sendable[index][2] for index in members]
         return _attempt(adapter, together, per_request, schedule, lanes, claim, room)
 
@@ -321,15 +321,17 @@ def _concurrently(
 def _keep_destinations(sendable: list[tuple[Delivery, Prepared]]) -> None:
     """Write where each request's effect will be (``OutboundRequest.destination``) on its delivery
     before it is sent, in one statement: a worker that dies after sending leaves its retry that
-    much to look in."""
-    changed = []
+    much to look in. Only on those still in flight under this worker's claim: one whose claim ran
+    out sends nothing (``claims.CLAIM_PASSED``) and the places kept are its next owner's."""
+    changed: dict[datetime | None, list[Delivery]] = {}
     for delivery, prepared in sendable:
         destination = next((request.destination for request in prepared.requests if request.destination), "")
         if destination and destination != delivery.external_id:
             delivery.external_id = destination
-            changed.append(delivery)
-    if changed:
-        Delivery.objects.bulk_update(changed, ["external_id"])
+            changed.setdefault(delivery.claimed_until, []).append(delivery)
+    for claim, deliveries in changed.items():  # one claim for the whole batch, as a rule
+        ours = Delivery.objects.filter(status=Delivery.IN_FLIGHT, claimed_until=claim)
+        ours.bulk_update(deliveries, ["external_id"])
 
 
 def _attempt(
@@ -347,8 +349,8 @@ def _attempt(
     away."""
     first = together[0]
     schedule.wait_for_turn()
-    if _claim_passed(claim, room):
-        return DeliveryBusy(CLAIM_PASSED)
+    if claims.passed(claim, room):
+        return DeliveryBusy(claims.CLAIM_PASSED)
     try:
         with correlation.bound(first.context.correlation_id):
             if per_request == 1 or len(first.requests) != 1:
@@ -361,45 +363,3 @@ def _attempt(
     except Exception as exc:  # a bug while sending: it may have gone out
         logger.exception("sending delivery %s failed", first.context.idempotency_key)
         return AdapterError(f"unexpected error: {type(exc).__name__}: {exc}", ambiguous=True)
-
-
-# Once a claim has passed, the sweep may have put its deliveries back and others act on them
-# (another worker's send, the retraction that must come strictly after it, an erasure): a worker
-# that stalled past its claim sends nothing more, and what it did send is dropped unwritten
-# (``outcomes._write``).
-CLAIM_PASSED = (
-    "the claim runs out before this request could end (the worker stalled, or its batch ran long); not sent"
-)
-
-
-def _claim_ends(deliveries: list[Delivery]) -> list[datetime]:
-    return [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
-
-
-def _claim_passed(claim: datetime | None, room: float = 0.0) -> bool:
-    """Whether a send that may take ``room`` seconds would outlast the claim: one started just
-    before its end would still be out when the sweep puts the delivery back, and its outcome,
-    dropped (``outcomes._write``), sent again by another worker."""
-    return claim is not None and timezone.now() + timedelta(seconds=room) >= claim
-
-
-def send_seconds(target: Target, adapter: Adapter) -> float:
-    """How long one send to the target may take: its requests (``requests_per_send``) each up to
-    the target's timeout; ``drain.claim_seconds`` sizes claims so that every send ends in time."""
-    config = target.config if isinstance(target.config, dict) else {}
-    return request_timeout(target) * type(adapter).requests_per_send(config)
-
-
-def _split_deadline(target: Target, deliveries: list[Delivery]) -> float:
-    """Until when (``time.monotonic``) a refused array may be split and sent again: a request
-    started by then ends, at the target's timeout, before the batch's claim runs out."""
-    ends = _claim_ends(deliveries)
-    if not ends:
-        return float("inf")
-    left = (min(ends) - timezone.now()).total_seconds()
-    return time.monotonic() + left - 2 * request_timeout(target) - 1
-
-
-def request_timeout(target: Target) -> float:
-    """The seconds one request to the target may take (its ``timeout_seconds``, 10 by default)."""
-    return float(target.config.get("timeout_seconds", 10)) if isinstance(target.config, dict) else 10.0

@@ -33,7 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adapters.delivery import arrays, batch, outcomes, pacing, queue
-from adapters.delivery.pacing import ingest_first
+from adapters.delivery.pacing import claims, ingest_first
 from adapters.models import Delivery, Target
 from adapters.registry import adapter_class
 from adapters.rules.retry import RetryPolicy
@@ -51,7 +51,7 @@ def claim_seconds(target: Target, size: int, requests: int | None = None) -> int
     timeout, no faster than its rate limit, whose schedule may be booked
     ``pacing.HORIZON_SECONDS`` ahead). A claim that ran out while a send was still being made
     would let the sweep hand the delivery to another worker, which could make it a second time."""
-    timeout = batch.request_timeout(target)
+    timeout = claims.request_timeout(target)
     if requests is None:  # a batched target's arrays carry several (``arrays.requests_needed``)
         requests = math.ceil(size / _per_request(target))
     rounds = math.ceil(requests / pacing.sends_per_drain(target))

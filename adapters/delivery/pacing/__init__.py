@@ -14,8 +14,8 @@ Concurrency: ``Target.concurrency`` caps the requests in flight to the target ac
 at most ``drain_slots`` drains work a target at once, each with ``sends_per_drain`` sends
 at most, fewer when the target's latency does not need them (``Lanes``, the ``lanes`` module).
 
-Ingest first (``ingest_first``, the package's other module): the fan-out as a whole yields to a
-burst of ingest when the CPU is contended.
+Ingest first (``ingest_first``): the fan-out as a whole yields to a burst of ingest when the CPU
+is contended. Claims (``claims``): a batch sends only while its claim, a lease, can cover it.
 """
 
 from __future__ import annotations

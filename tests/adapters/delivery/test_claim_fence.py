@@ -17,9 +17,11 @@ import pytest
 import responses
 from django.utils import timezone
 
+from adapters.base import Prepared
 from adapters.delivery import batch, outbox, outcomes, queue, replay, sweep
 from adapters.delivery import drain as drains
 from adapters.models import Attempt, Delivery
+from adapters.outbound import OutboundRequest
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox
 from tests.conftest import HOOK, make_statement
@@ -116,3 +118,25 @@ def test_a_request_is_not_sent_once_the_batchs_claim_has_run_out(target, monkeyp
     assert {(outcome.status, outcome.attempt, outcome.counted) for outcome in waited} == {
         (Delivery.RETRYING, None, False)
     }
+
+
+@responses.activate
+def test_where_a_stalled_worker_would_have_posted_is_not_kept_on_deliveries_put_back(target, monkeypatch):
+    """The place a send will post to is written on its delivery before it goes out (Slack's kept
+    places, ``batch._keep_destinations``). A worker whose claim ran out sends nothing, so it must
+    not write over the places the delivery's owner now keeps (a retry looks only there)."""
+    responses.post(HOOK, status=500)
+    _pending(1, monkeypatch)
+    claimed = drains.claim_due(target, 10)
+    Delivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "request_drain", lambda *args, **kwargs: None)
+        sweep.sweep_due()
+    Delivery.objects.update(external_id="#kept-by-the-new-owner")
+    [delivery] = claimed
+    request = OutboundRequest("POST", HOOK, destination="#where-the-stalled-worker-would-post")
+    prepared = Prepared(batch.context_for(target, delivery), [request])
+
+    batch._keep_destinations([(delivery, prepared)])
+
+    assert Delivery.objects.get().external_id == "#kept-by-the-new-owner"

@@ -3,7 +3,7 @@ it must be able to end before it does.
 
 ``drain.claim_seconds`` sizes a claim so that every send *ends* before it ("a claim that ran out
 while a send was still being made would let the sweep hand the delivery to another worker, which
-could make it a second time"), and ``batch._split_deadline`` stops splitting arrays a request's
+could make it a second time"), and ``pacing.claims.split_deadline`` stops splitting arrays a request's
 timeout before the claim's end for the same reason. The pre-send check only asked whether the
 claim had *already* passed: a worker that reaches a send one second before its claim ends (it
 stalled until then, or its batch ran long) still starts a request that may take the target's

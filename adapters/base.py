@@ -93,6 +93,11 @@ class NothingToSend(Exception):
     not announce, a record the target already holds); the message says why."""
 
 
+class StatementGone(NothingToSend):
+    """The statement was voided or erased after the batch read it (an adapter that reads it
+    again, as the marketplace does once it holds its records): cancelled, as when claimed so."""
+
+
 class AdapterConfigError(Exception):
     """A target's configuration does not fit its adapter; the message names the field."""
 

@@ -39,6 +39,7 @@ from adapters.base import (
     NothingToSend,
     Prepared,
     SendResult,
+    StatementGone,
 )
 from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
@@ -212,6 +213,8 @@ def _prepared_outcome(
             external_id=result.external_id,
             started=started,
         )
+    if isinstance(result, StatementGone):
+        return outcomes.cancelled(delivery, str(result))
     if isinstance(result, NothingToSend):
         return outcomes.delivered(
             delivery, status_code=None, excerpt=str(result), external_id="", started=started

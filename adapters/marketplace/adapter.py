@@ -24,7 +24,8 @@ moved (a forced backfill, a reconciliation repair), its evidence moves to the me
 the former member's record is recomputed without it; a void recomputes every member's record it
 was evidence for. A delivery reads its statement again once it holds the records it changes and
 works from that: a statement erased (pseudonymised: its actor names no one; or hidden) or voided
-after its batch read it records no evidence and sends nothing of it. A statement whose actor is a
+after its batch read it records no evidence and sends nothing of it (hidden or voided, the
+delivery ends cancelled, naming the void, as one claimed after it would). A statement whose actor is a
 pseudonym (its learner erased) never waits to be linked: its delivery sends nothing.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
@@ -63,6 +64,7 @@ from adapters.base import (
     OutboundRequest,
     RecordPair,
     SendResult,
+    StatementGone,
 )
 from adapters.identity.resolution import employee_for_statement, nothing_for_erased, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
@@ -71,7 +73,7 @@ from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyAward, CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
-from lrs.statements.selectors import statements_keyed_by_pk
+from lrs.statements.selectors import statements_keyed_by_pk, voided_by
 
 __all__ = ["EVIDENCE_LIMIT", "MarketplaceAdapter", "active_competency_mapping", "field_mapping"]
 
@@ -326,7 +328,9 @@ class MarketplaceAdapter(OAuthAdapter):
         pk = context.statement_pk
         current = statements_keyed_by_pk([pk], live_only=True).get(pk) if pk is not None else statement
         if current is None:
-            raise NothingToSend("the statement was voided or erased while its delivery waited")
+            voiding = voided_by([pk]).get(pk) if pk is not None else None
+            how = f"voided by {voiding}" if voiding else "voided or erased"
+            raise StatementGone(f"statement {statement.get('id')} was {how} while its delivery waited")
         if current == statement:
             return statement, plan
         with unprefetched():

@@ -133,7 +133,9 @@ def run(
             done = []
             room = claims.send_seconds(target, adapter)
             for delivery, statement in ready:
-                schedule.wait_for_turn()
+                # No slot of the rate limit booked for a send that cannot go out (see _attempt).
+                if not claims.passed(delivery.claimed_until, room):
+                    schedule.wait_for_turn()
                 if claims.passed(delivery.claimed_until, room):
                     passed = DeliveryBusy(claims.CLAIM_PASSED)
                     done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
@@ -351,6 +353,9 @@ def _attempt(
     (the end of its deliveries' claim) is less than ``room`` seconds (what the send may take)
     away."""
     first = together[0]
+    # Not even a slot of the rate limit (the target's other sends' to take) once it cannot be sent.
+    if claims.passed(claim, room):
+        return DeliveryBusy(claims.CLAIM_PASSED)
     schedule.wait_for_turn()
     if claims.passed(claim, room):
         return DeliveryBusy(claims.CLAIM_PASSED)

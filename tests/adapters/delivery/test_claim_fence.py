@@ -18,9 +18,9 @@ import responses
 from django.utils import timezone
 
 from adapters.base import Prepared
-from adapters.delivery import batch, outbox, outcomes, queue, replay, sweep
+from adapters.delivery import batch, outbox, outcomes, pacing, queue, replay, sweep
 from adapters.delivery import drain as drains
-from adapters.models import Attempt, Delivery
+from adapters.models import Attempt, Delivery, Target
 from adapters.outbound import OutboundRequest
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox
@@ -140,3 +140,23 @@ def test_where_a_stalled_worker_would_have_posted_is_not_kept_on_deliveries_put_
     batch._keep_destinations([(delivery, prepared)])
 
     assert Delivery.objects.get().external_id == "#kept-by-the-new-owner"
+
+
+@responses.activate
+@pytest.mark.parametrize("sequential", [False, True], ids=["concurrent", "sequential"])
+def test_a_stalled_worker_books_none_of_the_targets_rate_limited_send_slots(target, monkeypatch, sequential):
+    """Its sends will not go out: the slots they would book belong to the target's other sends
+    (each booking pushes every worker's next send back by one slot)."""
+    responses.post(HOOK, status=200)
+    Target.objects.filter(pk=target.pk).update(rate_limit_per_second=2)
+    target.refresh_from_db()
+    _pending(4, monkeypatch)
+    claimed = drains.claim_due(target, 10)
+    for delivery in claimed:
+        delivery.claimed_until = timezone.now() - timedelta(seconds=1)
+    monkeypatch.setattr(type(batch.adapter_for(target.adapter, target.config)), "sequential", sequential)
+
+    batch.run(target, claimed, schedule=pacing.per_send(target))
+
+    assert len(responses.calls) == 0
+    assert pacing.booked_ahead(target) == 0.0

@@ -227,6 +227,7 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
         # batch's attempts cost about a tenth of a drained batch's CPU.
         insert_tuples(Attempt, ATTEMPT_COLUMNS, [row for row in attempts if row[0] in kept])
     if len(kept) < len(outcomes):
+        instruments.count_dropped(target.name, len(outcomes) - len(kept))
         logger.warning(
             "%d outcomes for %s dropped: their claim ran out and the deliveries were put back "
             "(they run again under the same idempotency keys)",

@@ -45,6 +45,12 @@ LAG = Histogram(
     ["target"],
     buckets=LAG_BUCKETS,
 )
+OUTCOMES_DROPPED = Counter(
+    "lrs_delivery_outcomes_dropped",
+    "Outcomes a worker dropped unwritten, by target: its claim had run out and the sweep had put "
+    "the deliveries back (a stalled worker; adapters/delivery/pacing/claims.py).",
+    ["target"],
+)
 FANOUT_YIELD = Counter(
     "lrs_fanout_yield_seconds",
     "Seconds the fan-out slept to leave the CPU to ingest, by work (expansion, drain): "
@@ -89,3 +95,7 @@ def count_results(
 
 def count_yield(work: str, seconds: float) -> None:
     FANOUT_YIELD.labels(work).inc(seconds)
+
+
+def count_dropped(target_name: str, count: int) -> None:
+    OUTCOMES_DROPPED.labels(target_name).inc(count)

@@ -21,6 +21,7 @@ from adapters.base import Prepared
 from adapters.delivery import batch, outbox, outcomes, pacing, queue, replay, sweep
 from adapters.delivery import drain as drains
 from adapters.models import Attempt, Delivery, Target
+from adapters.ops.instruments import OUTCOMES_DROPPED
 from adapters.outbound import OutboundRequest
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox
@@ -60,7 +61,10 @@ def test_an_outcome_written_after_the_claim_ran_out_and_another_worker_delivered
 
     responses.replace(responses.POST, HOOK, status=200)
     assert drains._one_batch(target) == 3  # another worker takes them over and delivers
+    dropped = OUTCOMES_DROPPED.labels(target.name)._value.get()
     outcomes.persist(target, stalled)  # the stalled worker wakes up
+
+    assert OUTCOMES_DROPPED.labels(target.name)._value.get() - dropped == 3  # for operators to see
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
     assert set(Attempt.objects.values_list("outcome", flat=True)) == {Attempt.SUCCESS}

@@ -103,14 +103,15 @@ def run(
             outcomes.failed(d, AdapterError(str(exc)), now, policy, may_resend_unknown=True)
             for d in deliveries
         ]
-    statements = statements_keyed_by_pk(
-        [d.statement_id for d in deliveries if d.kind == DELIVER], live_only=True
-    ) | statements_keyed_by_pk([d.statement_id for d in deliveries if d.kind != DELIVER])
+    # Apart: a retraction reads its statement voided or not, a delivery only live (a voided
+    # statement's delivery claimed with its retraction must not find the statement read for that).
+    live = statements_keyed_by_pk([d.statement_id for d in deliveries if d.kind == DELIVER], live_only=True)
+    anyway = statements_keyed_by_pk([d.statement_id for d in deliveries if d.kind != DELIVER])
     settled: list[Outcome] = []
     ready: list[tuple[Delivery, dict]] = []
-    voided = voided_by(d.statement_id for d in deliveries if d.statement_id not in statements)
+    voided = voided_by(d.statement_id for d in deliveries if d.kind == DELIVER and d.statement_id not in live)
     for delivery in deliveries:
-        statement = statements.get(delivery.statement_id)
+        statement = (live if delivery.kind == DELIVER else anyway).get(delivery.statement_id)
         if statement is None:
             settled.append(
                 outcomes.cancelled(delivery, _not_live(delivery, voided.get(delivery.statement_id)))
@@ -145,7 +146,7 @@ def run(
             done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
     for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
         if outcome.delivery.kind == DELIVER:
-            outcome.stored = _stored_time(statements[outcome.delivery.statement_id])
+            outcome.stored = _stored_time(live[outcome.delivery.statement_id])
     return settled + done
 
 

@@ -38,9 +38,7 @@ def deliveries_for_voided(
     # Cancel first, then read what to retract: a worker that claims a delivery meanwhile either
     # claimed it before (it is in flight now, and retracted below) or finds it cancelled (the
     # update holds its row lock until this transaction commits).
-    originals.filter(status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]).update(
-        status=Delivery.CANCELLED, last_error=reason, held_key="", updated_at=now
-    )
+    cancel_unsent(statement_pks, reason)
     to_retract = [
         original
         for original in originals.select_related("target")
@@ -74,6 +72,17 @@ def deliveries_for_voided(
         still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
         queue.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))
     return retractions
+
+
+def cancel_unsent(statement_pks: list[int], reason: str) -> int:
+    """Cancel the deliveries of these statements not made yet (pending, retrying, held); how many.
+    An erasure runs it again when it finishes: a delivery of the person's that was in flight when
+    it committed may be back since (its send failed, or the sweep took it from a worker stalled
+    past its claim), and would reach the target after the erasure, after its ``actor.erased``."""
+    unsent = [Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]
+    return Delivery.objects.filter(statement_id__in=statement_pks, kind=DELIVER, status__in=unsent).update(
+        status=Delivery.CANCELLED, last_error=reason, held_key="", updated_at=timezone.now()
+    )
 
 
 def _nothing_downstream(statement_pks: list[int]) -> bool:

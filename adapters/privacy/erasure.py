@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from adapters.base import DELIVER, RETRACT
 from adapters.delivery.outbox import erased_statement_digest
-from adapters.delivery.voiding import deliveries_for_voided
+from adapters.delivery.voiding import cancel_unsent, deliveries_for_voided
 from adapters.models import (
     Attempt,
     Delivery,
@@ -252,10 +252,8 @@ def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, 
 
 def finish_erasures(*, request_ids: list[int] | None = None) -> int:
     """Complete erasures whose notices were taken and retractions have all settled: the erased
-    evidence rows go, and
-    delete mode deletes the statements (with their deliveries and attempts); returns how many
-    finished.
-    The sweep calls it; an erasure with nothing to retract finishes at once."""
+    evidence rows go, and delete mode deletes the statements (with their deliveries and attempts);
+    returns how many finished. The sweep calls it; an erasure with nothing to retract finishes at once."""
     pending = ErasureRequest.objects.filter(status=ErasureRequest.RETRACTING)
     if request_ids is not None:
         pending = pending.filter(id__in=request_ids)
@@ -273,6 +271,7 @@ def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
     pks = request.statement_pks or []
     others = request.other_statement_pks or []
+    cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
     if notices.unsent(request):
         if (pks or others) and _sending(pks + others):
             # A delivery of theirs, or of another's statement naming them, that a worker is

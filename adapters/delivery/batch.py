@@ -134,14 +134,11 @@ def run(
             done = []
             room = claims.send_seconds(target, adapter)
             for delivery, statement in ready:
-                # No slot of the rate limit booked for a send that cannot go out (see _attempt).
-                if not claims.passed(delivery.claimed_until, room):
-                    schedule.wait_for_turn()
-                if claims.passed(delivery.claimed_until, room):
+                if claims.turn(schedule, delivery.claimed_until, room):
+                    done.append(_whole(adapter, target, delivery, statement, policy))
+                else:
                     passed = DeliveryBusy(claims.CLAIM_PASSED)
                     done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
-                else:
-                    done.append(_whole(adapter, target, delivery, statement, policy))
         else:
             done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
     for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
@@ -347,18 +344,14 @@ def _attempt(
     schedule: Schedule,
     lanes: Lanes,
     claim: datetime | None,
-    room: float = 0.0,
+    room: float,
 ) -> SendResult | BaseException:
     """One request, in its slot of the rate limit: a delivery's own (``send_prepared``) or an
     array of several (``send_together``); what came back, or the error. Not sent once ``claim``
     (the end of its deliveries' claim) is less than ``room`` seconds (what the send may take)
     away."""
     first = together[0]
-    # Not even a slot of the rate limit (the target's other sends' to take) once it cannot be sent.
-    if claims.passed(claim, room):
-        return DeliveryBusy(claims.CLAIM_PASSED)
-    schedule.wait_for_turn()
-    if claims.passed(claim, room):
+    if not claims.turn(schedule, claim, room):
         return DeliveryBusy(claims.CLAIM_PASSED)
     try:
         with correlation.bound(first.context.correlation_id):

@@ -328,7 +328,7 @@ class MarketplaceAdapter(OAuthAdapter):
         pk = context.statement_pk
         current = statements_keyed_by_pk([pk], live_only=True).get(pk) if pk is not None else statement
         if current is None:
-            voiding = voided_by([pk]).get(pk) if pk is not None else None
+            voiding = voided_by([pk]).get(pk)  # pk is known: without one, current is the statement
             how = f"voided by {voiding}" if voiding else "voided or erased"
             raise StatementGone(f"statement {statement.get('id')} was {how} while its delivery waited")
         if current == statement:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from adapters.base import Adapter
 from adapters.models import Delivery, Target
+
+if TYPE_CHECKING:
+    from adapters.delivery.pacing import Schedule
 
 CLAIM_PASSED = (
     "the claim runs out before this request could end (the worker stalled, or its batch ran long); not sent"
@@ -25,11 +29,21 @@ def ends(deliveries: list[Delivery]) -> list[datetime]:
     return [delivery.claimed_until for delivery in deliveries if delivery.claimed_until is not None]
 
 
-def passed(claim: datetime | None, room: float = 0.0) -> bool:
+def passed(claim: datetime | None, room: float) -> bool:
     """Whether a send that may take ``room`` seconds would outlast the claim: one started just
     before its end would still be out when the sweep puts the delivery back, and its outcome,
     dropped (``outcomes._write``), sent again by another worker."""
     return claim is not None and timezone.now() + timedelta(seconds=room) >= claim
+
+
+def turn(schedule: Schedule, claim: datetime | None, room: float) -> bool:
+    """Wait for the send's slot of the rate limit (``schedule``); whether it may go out. No slot is
+    booked for a send its claim cannot cover (the slot is the target's other sends' to take), and
+    one whose claim ran short while it waited is not sent either."""
+    if passed(claim, room):
+        return False
+    schedule.wait_for_turn()
+    return not passed(claim, room)
 
 
 def send_seconds(target: Target, adapter: Adapter) -> float:

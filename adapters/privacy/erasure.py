@@ -272,12 +272,12 @@ def _finish(request: ErasureRequest) -> int:
     pks = request.statement_pks or []
     others = request.other_statement_pks or []
     cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
-    if notices.unsent(request):
-        if (pks or others) and _sending(pks + others):
+    if owed := notices.unsent(request):
+        if ((pks or others) and _sending(pks + others)) or notices.retraction_first(pks, owed):
             # A delivery of theirs, or of another's statement naming them, that a worker is
             # sending (an erasure cannot cancel it; it read the statement before it was
-            # pseudonymised) would reach the target after the notice and leave it holding what
-            # it was told to erase.
+            # pseudonymised), or a retraction still to be made there (voided before), would reach
+            # the target after the notice and leave it holding, or told of, what it was to erase.
             return 0
         notices.notify(request)  # a target that did not take it is tried again next run
         if notices.unsent(request):

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from adapters.base import AdapterError, DeliveryContext, ErasureNotice
-from adapters.models import ErasureRequest, Target
+from adapters.base import RETRACT, AdapterError, DeliveryContext, ErasureNotice
+from adapters.models import Delivery, ErasureRequest, Target
 from adapters.outbound import failure_text
 from adapters.registry import adapter_for
 from adapters.secrets import SecretUnavailable
@@ -24,6 +24,19 @@ logger = logging.getLogger(__name__)
 
 def unsent(request: ErasureRequest) -> list[str]:
     return [name for name, entry in request.targets.items() if "notice" in entry]
+
+
+def retraction_first(pks: list[int], target_names: list[str]) -> bool:
+    """Whether a retraction of the person's statement (voided before the erasure) is still to be
+    made at a target owed a notice: it names them, so it goes before the notice, not after. One
+    stuck (dead, held, unknown) does not hold the notice back: it is an admin's to settle."""
+    to_make = [Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT]
+    return (
+        bool(pks)
+        and Delivery.objects.filter(
+            statement_id__in=pks, kind=RETRACT, status__in=to_make, target__name__in=target_names
+        ).exists()
+    )
 
 
 def notify(request: ErasureRequest) -> int:

@@ -11,14 +11,14 @@ import threading
 import pytest
 from django.db import connections
 
-from adapters.delivery import outbox
+from adapters.delivery import outbox, queue
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, ErasureRequest, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox
+from tests.adapters.helpers import COURSE, expand_outbox, voiding
 from tests.conftest import make_statement
 
 PERSON = {"objectType": "Agent", "name": "A Learner", "mbox": "mailto:learner@example.com"}  # E100
@@ -79,3 +79,36 @@ def test_a_send_of_anothers_statement_naming_the_person_does_not_reach_the_recei
     told_to_erase = order.index("actor.erased")
     after = [event for event in events[told_to_erase + 1 :] if ADDRESS in json.dumps(event)]
     assert after == [], order
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_actor_erased_notice_waits_for_a_retraction_of_the_persons_statement_voided_before(
+    webhook_target, fake_env, monkeypatch
+):
+    """Voided before the erasure, its ``statement.voided`` not sent yet: the receiver gets it
+    before ``actor.erased``, not after (it would name the person again once told to erase them)."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    Target.objects.create(
+        name="hook",
+        adapter="webhook",
+        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        patched.setattr(queue, "after_commit", lambda ids: None)  # drained when the test says
+        [own_id] = statement_store(statements=[own], credential=None)
+        expand_outbox()
+        [stored] = Delivery.objects.all()
+        delivery_send(stored.id)
+        statement_store(statements=[voiding(own_id)], credential=None)
+        expand_outbox()
+    [retraction] = Delivery.objects.filter(kind="retract")
+    assert retraction.status == Delivery.PENDING
+
+    erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    delivery_send(retraction.id)  # the drain's next batch
+    finish_erasures()  # the sweep's next pass
+    assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    order = [event["event"] for event in webhook_target.effects()]
+    assert order == ["statement.stored", "statement.voided", "actor.erased"]

@@ -7,7 +7,8 @@ Sending threads do HTTP only: a worker process keeps one pool of them (``LRS_SEN
 target's batch uses at most its share of ``Target.concurrency`` (``pacing.sends_per_drain``) at
 once, each send started in its slot of the target's rate limit, booked when it is ready (``pacing.per_send``).
 Adapters that keep state while they send (``Adapter.sequential``: the marketplace) run their
-deliveries whole, one after another, each in its slot too. A target that takes arrays
+deliveries whole, one after another, each in its slot too, renewing the batch's claim as they go
+(``claims.renew``). A target that takes arrays
 (``Adapter.items_per_request`` above 1: the webhook's ``batch_size``) gets up to that many
 deliveries per request (``Adapter.send_together``), each request in one slot; what came back is
 the outcome of every delivery it carried (``arrays``: grouping, and splitting a refused array).
@@ -134,6 +135,7 @@ def run(
             done = []
             room = claims.send_seconds(target, adapter)
             for delivery, statement in ready:
+                claims.renew(deliveries, room)  # all of the batch: every outcome is written at its end
                 if claims.turn(schedule, delivery.claimed_until, room):
                     done.append(_whole(adapter, target, delivery, statement, policy))
                 else:

@@ -11,6 +11,8 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from adapters.base import Adapter
@@ -44,6 +46,34 @@ def turn(schedule: Schedule, claim: datetime | None, room: float) -> bool:
         return False
     schedule.wait_for_turn()
     return not passed(claim, room)
+
+
+def renew(deliveries: list[Delivery], room: float) -> bool:
+    """Lengthen the claim of a batch run one delivery after another (``Adapter.sequential``: each
+    a send of several requests, so a slow target's batch outlasts a claim sized for concurrent
+    sends) before a send it could no longer cover; whether it was renewed. Only while the claim
+    has not passed, and only rows still in flight under it (locked, so the sweep's UPDATE waits and
+    then finds them claimed on): a claim the sweep may have taken stays lost, and ``turn`` sends
+    nothing more under it. The same new end in memory and in the database, to the microsecond:
+    ``outcomes._write`` compares them."""
+    claim = min(ends(deliveries), default=None)
+    if claim is None or not passed(claim, room) or timezone.now() >= claim:
+        return False
+    ids = [delivery.id for delivery in deliveries if delivery.claimed_until == claim]
+    until = timezone.now() + timedelta(seconds=max(settings.LRS_DELIVERY_CLAIM_SECONDS, 2 * room))
+    with transaction.atomic():
+        mine = set(
+            Delivery.objects.select_for_update()
+            .filter(
+                id__in=ids, status=Delivery.IN_FLIGHT, claimed_until=claim, claimed_until__gt=timezone.now()
+            )
+            .values_list("id", flat=True)
+        )
+        Delivery.objects.filter(id__in=mine).update(claimed_until=until)
+    for delivery in deliveries:
+        if delivery.id in mine:
+            delivery.claimed_until = until
+    return bool(mine)
 
 
 def send_seconds(target: Target, adapter: Adapter) -> float:

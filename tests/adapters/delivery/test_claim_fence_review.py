@@ -54,12 +54,12 @@ def _claimed_running_out(target) -> list[Delivery]:
 
 
 @responses.activate
-@pytest.mark.parametrize("sequential", [False, True], ids=["concurrent", "sequential"])
-def test_a_request_that_cannot_end_before_the_claim_runs_out_is_not_started(target, monkeypatch, sequential):
+def test_a_request_that_cannot_end_before_the_claim_runs_out_is_not_started(target, monkeypatch):
+    """(A sequential batch renews its claim instead, while it is still its own:
+    ``test_claim_renewal.py``.)"""
     responses.post(HOOK, status=200)
     _pending(2, monkeypatch)
     claimed = _claimed_running_out(target)
-    monkeypatch.setattr(type(batch.adapter_for(target.adapter, target.config)), "sequential", sequential)
 
     waited = batch.run(target, claimed)
 

@@ -1,0 +1,96 @@
+"""A sequential adapter's batch (``Adapter.sequential``: the marketplace) renews its claim as it
+goes: its deliveries run one after another, each a send of several requests, so a batch of a slow
+target outlasts a claim sized for concurrent sends. Unrenewed, the tail of every such batch was
+released unsent at the claim's end (``claims.turn``) and claimed again by the next drain: churn,
+and a slow marketplace's deliveries waited a claim's length each time. Renewed under the fence
+(only rows still in flight under this claim), a batch whose claim the sweep took, or whose
+delivery an admin cancelled, still sends nothing more of it."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from adapters.delivery import batch, outbox, outcomes
+from adapters.delivery import drain as drains
+from adapters.delivery.pacing import claims
+from adapters.models import Delivery
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox
+from tests.conftest import HOOK, make_statement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEND_SECONDS = 0.6  # each send; the claim covers one send and a bit, not three
+
+
+def _claimed_sequential_batch(target, monkeypatch: pytest.MonkeyPatch, count: int) -> list[Delivery]:
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
+    expand_outbox()
+    target.config = {**target.config, "timeout_seconds": 0.5}  # a send may take 2 x 0.5 s
+    target.save()
+    adapter_class = type(batch.adapter_for(target.adapter, target.config))
+    monkeypatch.setattr(adapter_class, "sequential", True)
+    real_effect = adapter_class.effect
+
+    def slow_effect(self, statement, context):
+        time.sleep(SEND_SECONDS)
+        return real_effect(self, statement, context)
+
+    monkeypatch.setattr(adapter_class, "effect", slow_effect)
+    claimed = drains.claim_due(target, 10)
+    short = timezone.now() + timedelta(seconds=1.4)  # room for the first send only
+    Delivery.objects.filter(id__in=[d.id for d in claimed]).update(claimed_until=short)
+    for delivery in claimed:
+        delivery.claimed_until = short
+    return claimed
+
+
+@responses.activate
+def test_a_sequential_batch_that_outlasts_its_claim_renews_it_and_sends_every_delivery(target, monkeypatch):
+    responses.post(HOOK, status=200)
+    claimed = _claimed_sequential_batch(target, monkeypatch, 3)
+
+    done = batch.run(target, claimed)
+
+    assert len(responses.calls) == 3
+    # The renewed claim is the database's, to the microsecond: the outcome's fence compares them.
+    held = dict(Delivery.objects.values_list("id", "claimed_until"))
+    assert {outcome.delivery.id: outcome.delivery.claimed_until for outcome in done} == held
+    outcomes.persist(target, done)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
+
+
+@responses.activate
+def test_a_renewal_leaves_a_delivery_another_worker_holds_under_its_own_claim(target, monkeypatch):
+    """Only rows still in flight under this batch's claim are renewed (and sent)."""
+    responses.post(HOOK, status=200)
+    claimed = _claimed_sequential_batch(target, monkeypatch, 3)
+    theirs = timezone.now() + timedelta(minutes=5)
+    Delivery.objects.filter(id=claimed[-1].id).update(claimed_until=theirs)
+
+    outcomes.persist(target, batch.run(target, claimed))
+
+    assert len(responses.calls) == 2
+    assert Delivery.objects.get(id=claimed[-1].id).claimed_until == theirs
+
+
+@responses.activate
+def test_a_batch_whose_claim_the_sweep_took_renews_nothing_and_sends_nothing_more(target, monkeypatch):
+    responses.post(HOOK, status=200)
+    claimed = _claimed_sequential_batch(target, monkeypatch, 3)
+    lost = timezone.now() - timedelta(seconds=1)
+    for delivery in claimed:
+        delivery.claimed_until = lost  # the stall, as it ends: the claim has passed
+
+    assert not claims.renew(claimed, room=1.0)
+    batch.run(target, claimed)
+
+    assert len(responses.calls) == 0
+    assert Delivery.objects.filter(claimed_until__gt=timezone.now()).count() == 3  # untouched

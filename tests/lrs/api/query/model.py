@@ -43,6 +43,7 @@ class Stored:
     spec: Spec
     pk: int
     stored: datetime
+    by: str = "lms"  # the credential that stored it: its authority, and whose "mine" it is
 
     @property
     def key(self) -> tuple[datetime, int]:
@@ -65,6 +66,7 @@ class Query:
     until: datetime | None = None
     limit: int = 0
     ascending: bool = False
+    mine: str | None = None  # statements/read/mine: only what this credential stored
 
     @property
     def page_size(self) -> int:
@@ -75,12 +77,12 @@ class Query:
         return any(v is not None for v in (self.agent, self.verb, self.activity, self.registration))
 
 
-def agents_of(spec: Spec, *, related: bool) -> set[str]:
+def agents_of(spec: Spec, *, related: bool, by: str) -> set[str]:
     found = {spec.actor}
     if spec.obj[0] == "agent":
         found.add(spec.obj[1])
     if related:
-        found.add("authority")
+        found.add(by)  # the authority: the credential's own agent
         found.update(a for a in (spec.instructor, *spec.team) if a is not None)
         if spec.obj[0] == "sub":
             found.add(spec.obj[1])
@@ -96,12 +98,15 @@ def activities_of(spec: Spec, *, related: bool) -> set[str]:
     return found
 
 
-def matches_itself(spec: Spec, query: Query) -> bool:
+def matches_itself(statement: Stored, query: Query) -> bool:
+    spec = statement.spec
     if query.verb is not None and spec.verb != query.verb:
         return False
     if query.registration is not None and spec.registration != query.registration:
         return False
-    if query.agent is not None and query.agent not in agents_of(spec, related=query.related_agents):
+    if query.agent is not None and query.agent not in agents_of(
+        spec, related=query.related_agents, by=statement.by
+    ):
         return False
     return query.activity is None or query.activity in activities_of(spec, related=query.related_activities)
 
@@ -134,7 +139,7 @@ class Store:
         seen: set[str] = set()
         current: Stored | None = statement
         while current is not None and current.statement_id not in seen:
-            if matches_itself(current.spec, query):
+            if matches_itself(current, query):
                 return True
             seen.add(current.statement_id)
             if self.ref_depth is not None and len(seen) > self.ref_depth:
@@ -147,7 +152,7 @@ class Store:
         """Everything a walk of ``query`` still has to return after ``after``, in order."""
         found = []
         for statement in self.by_id.values():
-            if self.voided(statement):
+            if self.voided(statement) or query.mine not in (None, statement.by):
                 continue
             if query.since is not None and not statement.stored > query.since:
                 continue

@@ -1,5 +1,7 @@
 """Property: following ``more`` returns what the model (tests/lrs/api/query/model.py) says, page by
-page, while statements are stored (in batches: many share one ``stored``) and voided between pages.
+page, while statements are stored (in batches: many share one ``stored``) and voided between pages,
+by two credentials (one with scope ``statements/read/mine``, whose walks see only its own), with
+xAPI 1.0.3 and 2.0.0 clients.
 
 Each page must be exactly the model's next page at the time it is fetched: the first ``limit``
 matching live statements after the last one of the page before, in order, with ``more`` set if
@@ -42,6 +44,7 @@ PEOPLE = ("ann", "bob", "cid")
 VERBS = ("http://adlnet.gov/expapi/verbs/completed", "http://adlnet.gov/expapi/verbs/passed")
 ACTIVITIES = ("http://example.com/act/x", "http://example.com/act/y", "http://example.com/act/z")
 REGISTRATIONS = ("6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f")
+CREDENTIALS = ("lms", "mine")  # scope all; statements/write and statements/read/mine
 POOL = 14  # statement ids a scenario may store or refer to (some never stored)
 
 
@@ -49,8 +52,11 @@ def mbox(key: str) -> dict:
     return {"mbox": f"mailto:{key}@example.com"}
 
 
-def agent_param(key: str, authority: dict) -> str:
-    return json.dumps({"account": authority["account"]} if key == "authority" else mbox(key))
+def agent_param(key: str, clients: dict) -> str:
+    """People by mailbox; "lms" and "mine" are the authorities of the two credentials."""
+    if key in clients:
+        return json.dumps({"account": clients[key].credential.authority["account"]})
+    return json.dumps(mbox(key))
 
 
 def statement_json(spec: Spec, statement_id: str) -> dict:
@@ -103,25 +109,38 @@ specs = st.builds(
 )
 # A batch item: a statement, or a voiding statement naming a pool id (stored or not yet).
 items = st.one_of(specs, st.tuples(st.just("void"), st.integers(0, POOL - 1)))
+
+
+def sometimes(values: tuple | st.SearchStrategy) -> st.SearchStrategy:
+    """None three times in four: with every filter often there, most walks would find nothing."""
+    drawn = values if isinstance(values, st.SearchStrategy) else st.sampled_from(values)
+    return st.one_of(st.just(None), st.just(None), st.just(None), drawn)
+
+
 moments = st.tuples(st.integers(0, 1000), st.sampled_from((-1, 0, 1)))  # (which stored, µs off)
 queries = st.fixed_dictionaries(
     {
-        "agent": st.none() | st.sampled_from((*PEOPLE, "authority")),
+        "agent": sometimes((*PEOPLE, *CREDENTIALS)),
         "related_agents": st.booleans(),
-        "verb": st.none() | st.sampled_from((*VERBS, VOIDED)),
-        "activity": st.none() | st.sampled_from(ACTIVITIES),
+        "verb": sometimes((*VERBS, VOIDED)),
+        "activity": sometimes(ACTIVITIES),
         "related_activities": st.booleans(),
-        "registration": st.none() | st.sampled_from(REGISTRATIONS),
-        "since": st.none() | moments,
-        "until": st.none() | moments,
+        "registration": sometimes(REGISTRATIONS),
+        "since": sometimes(moments),
+        "until": sometimes(moments),
         "limit": st.sampled_from((0, 1, 2, 3, 5)),
         "ascending": st.booleans(),
         "format": st.sampled_from(("exact", "ids", "canonical")),
+        "version": st.sampled_from(("1.0.3", "2.0.0")),
+        "who": st.sampled_from(CREDENTIALS),
     }
 )
 steps = st.one_of(
     # A store, perhaps given the ``stored`` of the one before (a coarse clock) before anything reads it.
-    st.tuples(st.just("store"), st.tuples(st.lists(items, min_size=1, max_size=6), st.booleans())),
+    st.tuples(
+        st.just("store"),
+        st.tuples(st.lists(items, min_size=1, max_size=6), st.booleans(), st.sampled_from(CREDENTIALS)),
+    ),
     st.tuples(st.just("query"), queries),
     st.tuples(st.just("next"), st.integers(0, 10)),
 )
@@ -133,14 +152,20 @@ class Walk:
     params: dict
     more: str = ""
     after: tuple[datetime, int] | None = None
+    version: str = "1.0.3"
+    who: str = "lms"
     seen: list[str] = field(default_factory=list)
     live_at_start: set[str] = field(default_factory=set)
 
+    @property
+    def headers(self) -> dict:
+        return {"X-Experience-API-Version": self.version}
+
 
 class World:
-    def __init__(self, xapi) -> None:
-        self.xapi = xapi
-        self.authority = xapi.credential.authority
+    def __init__(self, clients: dict) -> None:
+        self.clients = clients
+        self.xapi = clients["lms"]
         self.pool = new_ids(POOL)
         self.next_pool = 0
         # One StatementRef followed, not a chain: the known gap (see the model's ref_depth).
@@ -151,8 +176,8 @@ class World:
 
     # Storing -----------------------------------------------------------------------------
 
-    def store(self, drawn: tuple[list, bool]) -> None:
-        batch, tie = drawn
+    def store(self, drawn: tuple[list, bool, str]) -> None:
+        batch, tie, who = drawn
         sent: list[tuple[str, Spec]] = []
         for item in batch:
             if isinstance(item, tuple) and item[0] == "void":
@@ -172,7 +197,7 @@ class World:
         if not sent:
             return
         body = [statement_json(spec, statement_id) for statement_id, spec in sent]
-        response = self.xapi.post_statements(body if len(body) > 1 else body[0])
+        response = self.clients[who].post_statements(body if len(body) > 1 else body[0])
         assert response.status_code == 200, response.content
         rows = Statement.objects.filter(statement_id__in=[i for i, _ in sent]).values_list(
             "statement_id", "id", "stored", "voided"
@@ -180,7 +205,7 @@ class World:
         by_id = {str(sid): (pk, stored) for sid, pk, stored, _voided in rows}
         for statement_id, spec in sent:
             pk, stored = by_id[statement_id]
-            self.model.add(Stored(statement_id, spec, pk, stored))
+            self.model.add(Stored(statement_id, spec, pk, stored, by=who))
         self.batch_before, self.last_batch = self.last_batch, [i for i, _ in sent]
         if tie:
             self._tie()
@@ -232,10 +257,11 @@ class World:
             until=until,
             limit=drawn["limit"],
             ascending=drawn["ascending"],
+            mine=drawn["who"] if drawn["who"] == "mine" else None,
         )
         params: dict = {"format": drawn["format"]}
         if query.agent is not None:
-            params["agent"] = agent_param(query.agent, self.authority)
+            params["agent"] = agent_param(query.agent, self.clients)
         for name in ("verb", "activity", "registration"):
             if getattr(query, name) is not None:
                 params[name] = getattr(query, name)
@@ -247,16 +273,16 @@ class World:
                 params[name] = format_timestamp(moment)
         if query.limit:
             params["limit"] = str(query.limit)
-        walk = Walk(query, params)
+        walk = Walk(query, params, version=drawn["version"], who=drawn["who"])
         walk.live_at_start = {s.statement_id for s in self.model.listed(query, None)}
         self.walks.append(walk)
-        self._page(walk, self.xapi.get_statements(**params))
+        self._page(walk, self.clients[walk.who].get("/xapi/statements", params, headers=walk.headers))
 
     def next(self, which: int) -> None:
         open_walks = [walk for walk in self.walks if walk.more]
         if open_walks:
             walk = open_walks[which % len(open_walks)]
-            self._page(walk, self.xapi.get(walk.more))
+            self._page(walk, self.clients[walk.who].get(walk.more, headers=walk.headers))
 
     def _page(self, walk: Walk, response) -> None:
         assert response.status_code == 200, response.content
@@ -289,6 +315,9 @@ class World:
             for found in (live, dead):
                 if found.status_code == 200:
                     assert found.json()["id"] == statement_id
+            own = self.clients["mine"].get_statements(statementId=statement_id)
+            mine = stored is not None and stored.by == "mine" and not voided
+            assert own.status_code == (200 if mine else 404), statement_id
         filtered = self.xapi.get_statements(voidedStatementId=self.pool[0], verb=VERBS[0])
         assert filtered.status_code == 400
 
@@ -296,7 +325,7 @@ class World:
         self.single()
         for walk in self.walks:
             while walk.more:
-                self._page(walk, self.xapi.get(walk.more))
+                self._page(walk, self.clients[walk.who].get(walk.more, headers=walk.headers))
             assert len(walk.seen) == len(set(walk.seen)), f"returned twice: {walk.params}"
             live_at_end = {s.statement_id for s in self.model.listed(walk.query, None)}
             missed = (walk.live_at_start & live_at_end) - set(walk.seen)
@@ -315,10 +344,12 @@ def forget_caches() -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(plan=st.lists(steps, min_size=1, max_size=14))
-def test_following_more_returns_every_match_once_in_order_while_statements_arrive(xapi, plan):
+def test_following_more_returns_every_match_once_in_order_while_statements_arrive(xapi, xapi_for, plan):
     forget_caches()
     with transaction.atomic():
-        world = World(xapi)
+        # Made in the example's transaction, rolled back with it.
+        clients = {"lms": xapi, "mine": xapi_for(["statements/write", "statements/read/mine"])}
+        world = World(clients)
         for kind, arg in plan:
             getattr(world, kind)(arg)
         world.finish()

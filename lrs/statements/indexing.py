@@ -1,8 +1,8 @@
 """What a statement is filed under: the agents and activities the query filters look for.
 
 xAPI 1.0.3 Communication 2.1.3 (GET Statements): ``agent`` matches the Actor or
-Object; ``related_agents`` widens that to Authority, Instructor, Team and the same
-properties inside a SubStatement. ``activity`` matches the Object;
+Object (and the members of a Group there); ``related_agents`` widens that to Authority,
+Instructor, Team and the same properties inside a SubStatement. ``activity`` matches the Object;
 ``related_activities`` widens it to the context activities and the SubStatement.
 https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#213-get-statements
 """
@@ -17,20 +17,26 @@ AGENT_TYPES = {"Agent", "Group"}
 
 
 def _file_agent(agents: dict[str, bool], agent: Any, direct: bool) -> None:
-    """File the agent's own IFI (``direct`` as given) and its group members' IFIs (never direct);
-    an IFI filed twice is direct if it was direct either time."""
+    """File the agent's own IFI and its group members' IFIs, ``direct`` as given: the plain
+    ``agent`` filter matches a Group actor or object the agent is a member of (2.1.3, ``agent``:
+    "Groups that have members which match the specified Agent ... are considered a match"). An
+    IFI filed twice is direct if it was direct either time."""
     if not isinstance(agent, dict):
         return
     ifi = agent_ifi(agent)
     if ifi:
-        if direct:
-            agents[ifi] = True
-        else:
-            agents.setdefault(ifi, False)
+        _file_ifi(agents, ifi, direct)
     for member in agent.get("member") or ():
         member_ifi = agent_ifi(member) if isinstance(member, dict) else None
         if member_ifi:
-            agents.setdefault(member_ifi, False)
+            _file_ifi(agents, member_ifi, direct)
+
+
+def _file_ifi(agents: dict[str, bool], ifi: str, direct: bool) -> None:
+    if direct:
+        agents[ifi] = True
+    else:
+        agents.setdefault(ifi, False)
 
 
 def _file_activity(activities: dict[str, bool], activity_id: str, direct: bool) -> None:

@@ -98,3 +98,36 @@ def test_statements_stored_before_attachment_references_get_theirs():
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement_id, sha2 FROM lrs_statementattachment ORDER BY statement_id, sha2")
         assert cursor.fetchall() == [(1, "a" * 64), (2, "b" * 64), (4, "b" * 64)]
+
+
+ERASURE_MARK = ("lrs", "0010_erasure_mark")
+GROUP_MEMBERS = ("lrs", "0011_group_members_match_the_agent_filter")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_members_of_a_group_actor_stored_before_are_filed_as_direct():
+    """Communication 2.1.3, ``agent``: a Group actor or object matches its members; statements
+    stored before filed them as related only. A team's members stay related."""
+    _migrate(ERASURE_MARK)
+    try:
+        group = {"objectType": "Group", "member": [{"mbox": "mailto:a@example.com"}]}
+        team = {"objectType": "Group", "member": [{"mbox": "mailto:t@example.com"}]}
+        with connection.cursor() as cursor:
+            _insert_statement(cursor, 7, json.dumps({"actor": group, "context": {"team": team}}))
+            _insert_statement(cursor, 8, json.dumps({"actor": {"mbox": "mailto:b@example.com"}}))
+            cursor.execute(
+                "INSERT INTO lrs_statementagent (statement_id, agent_ifi, direct, stored) VALUES "
+                "(7, 'mbox::mailto:a@example.com', false, now()), "
+                "(7, 'mbox::mailto:t@example.com', false, now()), "
+                "(8, 'mbox::mailto:b@example.com', true, now())"
+            )
+    finally:
+        _migrate(GROUP_MEMBERS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_id, agent_ifi, direct FROM lrs_statementagent ORDER BY agent_ifi")
+        assert cursor.fetchall() == [
+            (7, "mbox::mailto:a@example.com", True),
+            (8, "mbox::mailto:b@example.com", True),
+            (7, "mbox::mailto:t@example.com", False),
+        ]

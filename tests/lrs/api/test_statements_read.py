@@ -196,11 +196,6 @@ def test_get_sends_consistent_through_and_last_modified(xapi):
     assert "Last-Modified" in xapi.get_statements(statementId=statement_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="members of a Group actor/object are filed as related only (lrs.statements.indexing); "
-    "fixing it needs the agent index rebuilt for statements already stored",
-)
 def test_agent_filter_matches_a_group_actor_the_agent_is_a_member_of(xapi):
     """Communication 2.1.3, ``agent``: "For the purposes of this filter, Groups that have members
     which match the specified Agent based on their Inverse Functional Identifier as described above

@@ -41,14 +41,24 @@ def test_the_actor_and_an_activity_object_are_direct_and_context_and_authority_a
     }
 
 
-def test_a_group_s_own_ifi_is_direct_and_its_members_are_related():
+def test_a_group_actor_or_object_files_its_own_ifi_and_its_members_as_direct():
+    """2.1.3, ``agent``: "Groups that have members which match the specified Agent ... are
+    considered a match"; a Group elsewhere (``team``, the authority) files its members as related."""
     group = {"objectType": "Group", "mbox": "mailto:team@EXAMPLE.com", "member": [mbox("a"), mbox("b")]}
-    agents, _ = statement_index_entries({"actor": group, "object": {"objectType": "Agent", **mbox("c")}})
+    anonymous = {"objectType": "Group", "member": [mbox("c")]}
+    agents, _ = statement_index_entries(
+        {
+            "actor": group,
+            "object": anonymous,
+            "context": {"team": {"objectType": "Group", "member": [mbox("d")]}},
+        }
+    )
     assert agents == {
         "mbox::mailto:team@example.com": True,
-        "mbox::mailto:a@example.com": False,
-        "mbox::mailto:b@example.com": False,
+        "mbox::mailto:a@example.com": True,
+        "mbox::mailto:b@example.com": True,
         "mbox::mailto:c@example.com": True,
+        "mbox::mailto:d@example.com": False,
     }
 
 

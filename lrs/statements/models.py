@@ -22,6 +22,7 @@ cascades (``on_delete``): tests/lrs/statements/test_models.py shows both.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.expressions import RawSQL
 
 from lrs.credentials.models import Credential
 
@@ -79,6 +80,39 @@ class Statement(models.Model):
 
     def __str__(self) -> str:
         return str(self.statement_id)
+
+
+class StatementRefChainExists(models.Expression):
+    """Whether a chain of StatementRefs from the statement id ``start`` (``start``, the statement
+    it targets if that one is a StatementRef too, and so on; a cycle ends where it closes) reaches
+    one of ``targets`` (a ``Statement`` queryset). ``WITH RECURSIVE`` on PostgreSQL and SQLite,
+    each link found by the unique ``statement_id``: for Communication 2.1.3, "Filter Conditions for
+    StatementRefs": "This rule applies recursively"."""
+
+    output_field = models.BooleanField()
+    _CHAIN = "stmtref_chain"
+
+    def __init__(self, start: models.Expression, targets: models.QuerySet) -> None:
+        super().__init__()
+        link = RawSQL(f"{self._CHAIN}.id", ())  # noqa: S611 (a constant: the chain's column)
+        self.start, self.targets = start, models.Exists(targets.filter(statement_id=link))
+
+    def get_source_expressions(self) -> list:
+        return [self.start, self.targets]
+
+    def set_source_expressions(self, expressions: list) -> None:
+        self.start, self.targets = expressions
+
+    def as_sql(self, compiler, connection) -> tuple[str, list]:
+        start, start_params = compiler.compile(self.start)
+        targets, targets_params = compiler.compile(self.targets)
+        table, chain = connection.ops.quote_name(Statement._meta.db_table), self._CHAIN
+        sql = (
+            f"EXISTS (WITH RECURSIVE {chain}(id) AS (SELECT {start} "  # noqa: S608 (no user text)
+            f"UNION SELECT s.object_statement_id FROM {table} s JOIN {chain} c ON s.statement_id = c.id "
+            f"WHERE s.object_statement_id IS NOT NULL) SELECT 1 FROM {chain} WHERE {targets})"
+        )
+        return sql, [*start_params, *targets_params]
 
 
 class StatementAgent(models.Model):

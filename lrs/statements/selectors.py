@@ -16,11 +16,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from lrs.statements.indexing import statement_attachment_hashes
-from lrs.statements.models import Statement, StatementActivity, StatementAgent
+from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementRefChainExists
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format
 from lrs.xapi.json_fast import parse_stored
 
@@ -215,15 +215,15 @@ def _content_filter_correlated(query: StatementQuery) -> Q:
 
 
 def _referring_keys(query: StatementQuery, limit: int, direct: list[tuple[datetime, int]]) -> list:
-    """Statements whose StatementRef targets a matching statement (voided targets included).
-
-    Walks the statements that have a StatementRef object in page order (their partial index,
-    ``stmt_refs_stored``) and probes each one's target, stopping at ``limit + 1``. When the
-    direct matches fill a page, a referring statement beyond the page's last row cannot make
-    it, so the walk also stops there.
-    """
+    """Statements whose StatementRef targets a matching statement, or one that does, and so on
+    (2.1.3: "applies recursively"; voided targets too), walked in page order (``stmt_refs_stored``)
+    up to ``limit + 1`` and not past a full page of direct matches. One probe of the target; only
+    a target that is a StatementRef too has its chain followed (``StatementRefChainExists``)."""
+    matching = _content_filter_correlated(query)
+    further = StatementRefChainExists(F("object_statement_id"), Statement.objects.filter(matching))
     targets = Statement.objects.filter(
-        _content_filter_correlated(query), statement_id=OuterRef("object_statement_id")
+        matching | (Q(object_statement_id__isnull=False) & Q(further)),
+        statement_id=OuterRef("object_statement_id"),
     )
     referring = Statement.objects.filter(_window_filter(query), object_statement_id__isnull=False)
     if len(direct) > limit:

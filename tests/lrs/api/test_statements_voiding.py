@@ -171,12 +171,6 @@ def test_void_late_targets_voids_what_an_earlier_release_left_live(xapi):
     assert out.getvalue().strip() == "statements voided: 0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only a statement referring straight to a match is found (selectors._referring_keys); "
-    "a WITH RECURSIVE probe per referring statement took 20-100 ms where the one-link query took "
-    "0.4-3 ms (200k statements, 20k StatementRefs): the plan is left to its owner",
-)
 def test_a_statement_referring_to_a_statement_referring_to_a_match_matches_too(xapi):
     """Communication 2.1.3, "Filter Conditions for StatementRefs": "This rule applies recursively,
     so that "Statement a" is a match when a targets b which targets c and the filter conditions

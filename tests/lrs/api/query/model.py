@@ -117,8 +117,7 @@ class Store:
     voided when a voiding statement names it, whichever came first, unless it voids itself)."""
 
     by_id: dict[str, Stored] = field(default_factory=dict)
-    # How many StatementRefs a match may follow: None as the spec says (any number). The LRS
-    # follows one (tests/lrs/api/test_statements_voiding.py, the xfail test of chains).
+    # How many StatementRefs a match may follow: None as the spec says (any number).
     ref_depth: int | None = None
 
     def add(self, stored: Stored) -> None:

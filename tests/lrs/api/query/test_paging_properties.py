@@ -168,8 +168,7 @@ class World:
         self.xapi = clients["lms"]
         self.pool = new_ids(POOL)
         self.next_pool = 0
-        # One StatementRef followed, not a chain: the known gap (see the model's ref_depth).
-        self.model = Store(ref_depth=1)
+        self.model = Store()  # chains of StatementRefs followed to their end, as the spec says
         self.walks: list[Walk] = []
         self.last_batch: list[str] = []
         self.batch_before: list[str] = []

@@ -223,7 +223,8 @@ def erase_subject(
             },
             targets=_target_entries(plan, subject),
             statement_pks=doomed,
-            other_statement_pks=plan.other_statements,
+            # With the voiding ones kept (delete mode): rewritten and kept, as others', not deleted.
+            other_statement_pks=plan.other_statements + sorted(holding),
             status=ErasureRequest.RETRACTING,
         )
     finish_erasures(request_ids=[request.pk])

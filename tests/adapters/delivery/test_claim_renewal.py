@@ -15,12 +15,14 @@ import pytest
 import responses
 from django.utils import timezone
 
-from adapters.delivery import batch, outbox, outcomes
+from adapters.delivery import batch, outbox, outcomes, queue, sweep
 from adapters.delivery import drain as drains
 from adapters.delivery.pacing import claims
-from adapters.models import Delivery
+from adapters.marketplace.adapter import MarketplaceAdapter
+from adapters.models import CompetencyMapping, Delivery, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox
+from tests.adapters.helpers import expand_outbox, scored_completion
+from tests.adapters.target_fixtures import SKILLS_MAPPING
 from tests.conftest import HOOK, make_statement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,3 +96,44 @@ def test_a_batch_whose_claim_the_sweep_took_renews_nothing_and_sends_nothing_mor
 
     assert len(responses.calls) == 0
     assert Delivery.objects.filter(claimed_until__gt=timezone.now()).count() == 3  # untouched
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the room a claim is checked and renewed against (claims.send_seconds: timeout x "
+    "requests_per_send, 2 for the marketplace) is less than a marketplace send may take: a request "
+    "per record it changes, up to four each (its own lease: 4 x timeout x records + 10 s). The sweep "
+    "takes the claim while the send is out and its outcome is dropped (run again: recomputed, no "
+    "double effect, but the churn renewal was to end). The fix needs a per-send room (the plan's "
+    "records) or a larger requests_per_send: a decision",
+)
+def test_a_marketplace_send_of_several_records_ends_within_the_room_it_was_started_in(
+    market_target, monkeypatch
+):
+    monkeypatch.setattr(queue, "request_drain", lambda *args, **kwargs: None)
+    rules = [{**SKILLS_MAPPING[0], "codes": ["SAFETY-BASICS", "SAFETY-FIRE", "SAFETY-FIRST-AID"]}]
+    CompetencyMapping.objects.update(rules=rules)  # one statement, three records
+    target = Target.objects.get(name="market")
+    target.config = {**target.config, "timeout_seconds": 0.5}
+    target.save()
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[scored_completion(0.95)], credential=None)
+    expand_outbox()
+    [claimed] = drains.claim_due(target, 10)
+    room = claims.send_seconds(target, batch.adapter_for(target.adapter, target.config))
+    ends = timezone.now() + timedelta(seconds=room + 0.1)  # the claim covers one send, as reckoned
+    Delivery.objects.filter(id=claimed.id).update(claimed_until=ends)
+    claimed.claimed_until = ends
+    real_send = MarketplaceAdapter.send
+    swept = []
+
+    def slow_send(self, *args, **kwargs):
+        time.sleep(0.45)  # each request within the target's timeout
+        if timezone.now() > ends and not swept:
+            swept.append(sweep.sweep_due())  # the sweep's pass while the send is still out
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarketplaceAdapter, "send", slow_send)
+    outcomes.persist(target, batch.run(target, [claimed]))
+    assert Delivery.objects.get(id=claimed.id).status == Delivery.DELIVERED, (room, swept)

@@ -56,8 +56,11 @@ def renew(deliveries: list[Delivery], room: float) -> bool:
     then finds them claimed on): a claim the sweep may have taken stays lost, and ``turn`` sends
     nothing more under it. The same new end in memory and in the database, to the microsecond:
     ``outcomes._write`` compares them."""
-    claim = min(ends(deliveries), default=None)
-    if claim is None or not passed(claim, room) or timezone.now() >= claim:
+    # The soonest claim still running: one a renewal left behind (a delivery lost to another
+    # claim) has passed before the others need renewing again, and must not stand for theirs.
+    now = timezone.now()
+    claim = min((end for end in ends(deliveries) if end > now), default=None)
+    if claim is None or not passed(claim, room):
         return False
     ids = [delivery.id for delivery in deliveries if delivery.claimed_until == claim]
     until = timezone.now() + timedelta(seconds=max(settings.LRS_DELIVERY_CLAIM_SECONDS, 2 * room))

@@ -98,6 +98,24 @@ def test_a_batch_whose_claim_the_sweep_took_renews_nothing_and_sends_nothing_mor
     assert Delivery.objects.filter(claimed_until__gt=timezone.now()).count() == 3  # untouched
 
 
+@responses.activate
+def test_a_delivery_lost_to_another_claim_does_not_stop_the_rest_of_the_batch_renewing(
+    target, monkeypatch, settings
+):
+    """The first renewal leaves the lost delivery at its old claim (in memory): the soonest claim
+    of the batch, passed before the others need renewing again. It must not stand for theirs."""
+    settings.LRS_DELIVERY_CLAIM_SECONDS = 1  # a renewal lasts 2 x room (2 s): the batch needs two
+    responses.post(HOOK, status=200)
+    claimed = _claimed_sequential_batch(target, monkeypatch, 5)
+    theirs = timezone.now() + timedelta(minutes=5)
+    Delivery.objects.filter(id=claimed[-1].id).update(claimed_until=theirs)
+
+    outcomes.persist(target, batch.run(target, claimed))
+
+    assert len(responses.calls) == 4  # all but the one another worker holds
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 4
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the room a claim is checked and renewed against (claims.send_seconds: timeout x "

@@ -121,9 +121,9 @@ def test_a_delivery_lost_to_another_claim_does_not_stop_the_rest_of_the_batch_re
     reason="the room a claim is checked and renewed against (claims.send_seconds: timeout x "
     "requests_per_send, 2 for the marketplace) is less than a marketplace send may take: a request "
     "per record it changes, up to four each (its own lease: 4 x timeout x records + 10 s). The sweep "
-    "takes the claim while the send is out and its outcome is dropped (run again: recomputed, no "
-    "double effect, but the churn renewal was to end). The fix needs a per-send room (the plan's "
-    "records) or a larger requests_per_send: a decision",
+    "takes the claim while the send is out and its outcome is dropped, the delivery put back "
+    "(by reading: run again it is recomputed, churn rather than a double effect). The fix needs a "
+    "per-send room (the plan's records) or a larger requests_per_send: a decision",
 )
 def test_a_marketplace_send_of_several_records_ends_within_the_room_it_was_started_in(
     market_target, monkeypatch

@@ -274,13 +274,13 @@ def _finish(request: ErasureRequest) -> int:
     others = request.other_statement_pks or []
     cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
     if owed := notices.unsent(request):
-        if ((pks or others) and _sending(pks + others)) or notices.retraction_first(pks, owed):
+        if (pks or others) and _sending(pks + others):
             # A delivery of theirs, or of another's statement naming them, that a worker is
             # sending (an erasure cannot cancel it; it read the statement before it was
-            # pseudonymised), or a retraction still to be made there (voided before), would reach
-            # the target after the notice and leave it holding, or told of, what it was to erase.
+            # pseudonymised) would reach the target after the notice and leave it holding what
+            # it was to erase; a retraction still to be made (voided before), that target's.
             return 0
-        notices.notify(request)  # a target that did not take it is tried again next run
+        notices.notify(request, notices.retraction_first(pks, owed))  # those left: next run
         if notices.unsent(request):
             return 0
     if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):

@@ -26,23 +26,26 @@ def unsent(request: ErasureRequest) -> list[str]:
     return [name for name, entry in request.targets.items() if "notice" in entry]
 
 
-def retraction_first(pks: list[int], target_names: list[str]) -> bool:
-    """Whether a retraction of the person's statement (voided before the erasure) is still to be
-    made at a target owed a notice: it names them, so it goes before the notice, not after. One
-    stuck (dead, held, unknown) does not hold the notice back: it is an admin's to settle."""
+def retraction_first(pks: list[int], target_names: list[str]) -> set[str]:
+    """The targets owed a notice where a retraction of the person's statement (voided before the
+    erasure) is still to be made: it names them, so it goes before that target's notice, not
+    after (another target's notice need not wait for it). One stuck (dead, held, unknown) does
+    not hold the notice back: it is an admin's to settle."""
+    if not pks:
+        return set()
     to_make = [Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT]
-    return (
-        bool(pks)
-        and Delivery.objects.filter(
-            statement_id__in=pks, kind=RETRACT, status__in=to_make, target__name__in=target_names
-        ).exists()
+    rows = Delivery.objects.filter(
+        statement_id__in=pks, kind=RETRACT, status__in=to_make, target__name__in=target_names
     )
+    return set(rows.values_list("target__name", flat=True))
 
 
-def notify(request: ErasureRequest) -> int:
-    """Send the request's unsent notices; how many targets took theirs now."""
+def notify(request: ErasureRequest, waiting: set[str] | frozenset[str] = frozenset()) -> int:
+    """Send the request's unsent notices but to the ``waiting`` targets; how many took theirs now."""
     took = 0
     for name in unsent(request):
+        if name in waiting:
+            continue
         entry = request.targets[name]
         target = Target.objects.filter(name=name).first()
         if target is None or not target.enabled:

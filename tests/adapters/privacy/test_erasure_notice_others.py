@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from adapters.delivery import outbox, queue
 from adapters.delivery.drain import delivery_send
@@ -153,3 +155,39 @@ def test_a_dead_retraction_an_admin_replays_does_not_reach_the_receiver_after_ac
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
     order = [event["event"] for event in webhook_target.effects()]
     assert order.index("actor.erased") == len(order) - 1, order
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retraction_still_to_be_made_at_one_target_holds_back_that_targets_notice_only(
+    webhook_target, fake_env, monkeypatch
+):
+    """A receiver that took its ``statement.voided`` is told of the erasure at once, whatever
+    another target's retraction waits for (its receiver down, retried in an hour)."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    for name in ("hook", "down"):
+        Target.objects.create(
+            name=name,
+            adapter="webhook",
+            config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+        )
+    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        patched.setattr(queue, "after_commit", lambda ids: None)  # drained when the test says
+        [own_id] = statement_store(statements=[own], credential=None)
+        expand_outbox()
+        for stored in Delivery.objects.all():
+            delivery_send(stored.id)
+        statement_store(statements=[voiding(own_id)], credential=None)
+        expand_outbox()
+        delivery_send(Delivery.objects.get(kind="retract", target__name="hook").id)
+        later = timezone.now() + timedelta(hours=1)
+        Delivery.objects.filter(kind="retract", target__name="down").update(
+            status=Delivery.RETRYING, next_attempt_at=later
+        )
+
+        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    told = [event["event"] for event in webhook_target.effects()]  # both targets' receiver
+    assert told.count("actor.erased") == 1, told  # hook's
+    request = ErasureRequest.objects.get()
+    assert "notice" not in request.targets["hook"] and "notice" in request.targets["down"], request.targets

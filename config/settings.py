@@ -64,6 +64,13 @@ elif env_bool("LRS_DB_PREPARED_STATEMENTS", True):
     # PgBouncer in transaction mode, use PgBouncer >= 1.21 (max_prepared_statements) or set
     # LRS_DB_PREPARED_STATEMENTS=false.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and env_bool("LRS_DB_JIT_OFF", True):
+    # PostgreSQL's JIT compiles a query whose estimated cost passes jit_above_cost: the filtered
+    # GET /xapi/statements queries (their StatementRef probe is costed per referring statement)
+    # spent 30-380 ms compiling to run in under 10 (bench/README.md, "JIT"). An OLTP store gains
+    # nothing from it. Behind a PgBouncer that refuses startup options, set LRS_DB_JIT_OFF=false
+    # and ALTER ROLE ... SET jit = off instead.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

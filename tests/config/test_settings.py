@@ -135,10 +135,18 @@ def database_options(**env: str) -> str:
 def test_postgresql_prepares_the_ingest_statements_unless_told_not_to():
     # lrs/bulk.py execute_prepared: prepared only when psycopg's prepare_threshold is set.
     url = "postgres://lrs@db:5432/lrs"
-    assert database_options(LRS_ENV="test", DATABASE_URL=url) == "{'prepare_threshold': 5}"
+    assert "'prepare_threshold': 5" in database_options(LRS_ENV="test", DATABASE_URL=url)
     off = database_options(LRS_ENV="test", DATABASE_URL=url, LRS_DB_PREPARED_STATEMENTS="false")
     assert "prepare_threshold" not in off
     assert "prepare_threshold" not in database_options(LRS_ENV="test", DATABASE_URL="sqlite:///x.db")
+
+
+def test_postgresql_sessions_run_without_jit_unless_told_not_to():
+    # Its compile time dwarfed the filtered statement queries' run time (bench/README.md, "JIT").
+    url = "postgres://lrs@db:5432/lrs"
+    assert "'options': '-c jit=off'" in database_options(LRS_ENV="test", DATABASE_URL=url)
+    assert "jit" not in database_options(LRS_ENV="test", DATABASE_URL=url, LRS_DB_JIT_OFF="false")
+    assert "jit" not in database_options(LRS_ENV="test", DATABASE_URL="sqlite:///x.db")
 
 
 def test_a_redis_that_stops_answering_fails_a_cache_call_in_seconds_instead_of_holding_it(tmp_path):

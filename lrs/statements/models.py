@@ -69,6 +69,13 @@ class Statement(models.Model):
                 name="stmt_refs_stored",
                 condition=models.Q(object_statement_id__isnull=False),
             ),
+            # Referring statements by their own id: whether a StatementRef's target refers on
+            # (a chain the query filters follow, selectors._referring_keys; few rows).
+            models.Index(
+                fields=["statement_id"],
+                name="stmt_refs_by_id",
+                condition=models.Q(object_statement_id__isnull=False),
+            ),
             # Voiding statements by their target: a statement arriving after its voiding
             # statement is stored voided (lrs.statements.store; few rows, one probe per statement).
             models.Index(

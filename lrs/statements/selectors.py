@@ -8,6 +8,7 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#213-get-st
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,10 +22,11 @@ from django.utils import timezone
 
 from lrs.statements.indexing import statement_attachment_hashes
 from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementRefChainExists
-from lrs.xapi.formats import statement_canonical_format, statement_ids_format
+from lrs.xapi.formats import statement_canonical_format, statement_ids_format, statement_without_v2_properties
 from lrs.xapi.json_fast import parse_stored
 
 FORMATS = ("exact", "ids", "canonical")
+CHAIN_PAGE = 500  # referring statements whose target refers on, checked at once
 
 
 @dataclass(frozen=True)
@@ -217,20 +219,32 @@ def _content_filter_correlated(query: StatementQuery) -> Q:
 def _referring_keys(query: StatementQuery, limit: int, direct: list[tuple[datetime, int]]) -> list:
     """Statements whose StatementRef targets a matching statement, or one that does, and so on
     (2.1.3: "applies recursively"; voided targets too), walked in page order (``stmt_refs_stored``)
-    up to ``limit + 1`` and not past a full page of direct matches. One probe of the target; only
-    a target that is a StatementRef too has its chain followed (``StatementRefChainExists``)."""
-    matching = _content_filter_correlated(query)
-    further = StatementRefChainExists(F("object_statement_id"), Statement.objects.filter(matching))
-    targets = Statement.objects.filter(
-        matching | (Q(object_statement_id__isnull=False) & Q(further)),
-        statement_id=OuterRef("object_statement_id"),
-    )
+    up to ``limit + 1`` and not past a full page of direct matches."""
     referring = Statement.objects.filter(_window_filter(query), object_statement_id__isnull=False)
     if len(direct) > limit:
         boundary = direct[-1][0]
         referring = referring.filter(**{"stored__lte" if query.ascending else "stored__gte": boundary})
-    referring = referring.filter(Exists(targets))
-    return list(_ordered(referring, query.ascending).values_list("stored", "id")[: limit + 1])
+    matching = Statement.objects.filter(_content_filter_correlated(query))
+    straight = referring.filter(Exists(matching.filter(statement_id=OuterRef("object_statement_id"))))
+    found = set(_ordered(straight, query.ascending).values_list("stored", "id")[: limit + 1])
+    return sorted(found | set(_chained_keys(query, limit, referring, matching)), reverse=not query.ascending)
+
+
+def _chained_keys(query: StatementQuery, limit: int, referring: QuerySet, matching: QuerySet) -> list:
+    """Those whose target refers on (``stmt_refs_by_id``; usually none), a page at a time, each
+    page's chains followed (``StatementRefChainExists``) apart: planned together, PostgreSQL
+    followed every referring statement's chain before asking whether its target refers on."""
+    found: list[tuple[datetime, int]] = []
+    refers_on = Statement.objects.filter(object_statement_id__isnull=False).values("statement_id")
+    candidates = _ordered(referring.filter(object_statement_id__in=refers_on), query.ascending)
+    chain = StatementRefChainExists(F("object_statement_id"), matching)
+    for start in itertools.count(0, CHAIN_PAGE):
+        page = list(candidates.values_list("stored", "id")[start : start + CHAIN_PAGE])
+        ids = set(Statement.objects.filter(chain, id__in=[pk for _, pk in page]).values_list("id", flat=True))
+        found += [key for key in page if key[1] in ids]
+        if len(page) < CHAIN_PAGE or len(found) > limit:
+            return found
+    return found
 
 
 def statement_list(query: StatementQuery) -> StatementPage:
@@ -272,21 +286,6 @@ def attachment_hashes(payloads: list[str]) -> list[str]:
     return list(hashes)
 
 
-def _without_v2_properties(statement: dict) -> dict:
-    """A 2.0 statement as a 1.0.3 client can read it: ``contextAgents`` and ``contextGroups``
-    (xAPI 2.0 only) are left out; everything else is unchanged."""
-    context = statement.get("context")
-    if isinstance(context, dict) and ("contextAgents" in context or "contextGroups" in context):
-        statement = {
-            **statement,
-            "context": {k: v for k, v in context.items() if k not in ("contextAgents", "contextGroups")},
-        }
-    obj = statement.get("object")
-    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
-        statement = {**statement, "object": _without_v2_properties(obj)}
-    return statement
-
-
 def payload_renderer(query: StatementQuery) -> Callable[[str], str]:
     """Stored JSON text -> the text served: as stored for ``exact`` (no re-serialisation on the
     hot path), reduced for ``ids``/``canonical``, and 2.0-only properties dropped for 1.0.x clients."""
@@ -307,7 +306,7 @@ def payload_renderer(query: StatementQuery) -> Callable[[str], str]:
             return payload
         statement = json.loads(payload)
         if needs_downgrade:
-            statement = _without_v2_properties(statement)
+            statement = statement_without_v2_properties(statement)
         if transform is not None:
             statement = transform(statement)
         return json.dumps(statement, ensure_ascii=False)

@@ -23,6 +23,8 @@ IEEE 9274.1.1 (xAPI 2.0) 4.1.6.1 has the same text.
   returned "as in exact mode". Attachment ``display``/``description`` maps are
   reduced the same way ("The LRS may maintain a canonical version of any
   language map"); extension values are never touched.
+* A 1.0.x client gets a 2.0 statement without ``contextAgents`` and ``contextGroups``, the
+  properties its version does not have (``statement_without_v2_properties``).
 """
 
 from __future__ import annotations
@@ -241,3 +243,18 @@ def _attachment_canonical(attachment: Any, languages: list[str]) -> Any:
         if name in reduced:
             reduced[name] = _one_language(reduced[name], languages)
     return reduced
+
+
+def statement_without_v2_properties(statement: dict) -> dict:
+    """A 2.0 statement as a 1.0.3 client can read it: ``contextAgents`` and ``contextGroups``
+    (xAPI 2.0 only) are left out; everything else is unchanged."""
+    context = statement.get("context")
+    if isinstance(context, dict) and ("contextAgents" in context or "contextGroups" in context):
+        statement = {
+            **statement,
+            "context": {k: v for k, v in context.items() if k not in ("contextAgents", "contextGroups")},
+        }
+    obj = statement.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        statement = {**statement, "object": statement_without_v2_properties(obj)}
+    return statement

@@ -133,9 +133,11 @@ def run(
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
-            room = claims.send_seconds(target, adapter)
+            room, began = claims.send_seconds(target, adapter), timezone.now()
             for delivery, statement in ready:
-                claims.renew(deliveries, room)  # all of the batch: every outcome is written at its end
+                claims.renew(
+                    deliveries, room, began=began
+                )  # all of the batch: outcomes are written at its end
                 if claims.turn(schedule, delivery.claimed_until, room):
                     done.append(_whole(adapter, target, delivery, statement, policy))
                 else:

@@ -7,12 +7,13 @@ before its claim does, and what it did send past it is dropped unwritten
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from adapters.base import Adapter
@@ -20,6 +21,8 @@ from adapters.models import Delivery, Target
 
 if TYPE_CHECKING:
     from adapters.delivery.pacing import Schedule
+
+logger = logging.getLogger(__name__)
 
 CLAIM_PASSED = (
     "the claim runs out before this request could end (the worker stalled, or its batch ran long); not sent"
@@ -48,35 +51,49 @@ def turn(schedule: Schedule, claim: datetime | None, room: float) -> bool:
     return not passed(claim, room)
 
 
-def renew(deliveries: list[Delivery], room: float) -> bool:
+def renew(deliveries: list[Delivery], room: float, *, began: datetime) -> bool:
     """Lengthen the claim of a batch run one delivery after another (``Adapter.sequential``: each
     a send of several requests, so a slow target's batch outlasts a claim sized for concurrent
     sends) before a send it could no longer cover; whether it was renewed. Only while the claim
     has not passed, and only rows still in flight under it (locked, so the sweep's UPDATE waits and
     then finds them claimed on): a claim the sweep may have taken stays lost, and ``turn`` sends
     nothing more under it. The same new end in memory and in the database, to the microsecond:
-    ``outcomes._write`` compares them."""
+    ``outcomes._write`` compares them. Only for ``LRS_DELIVERY_CLAIM_SECONDS`` after the batch
+    ``began``: the drain slot it holds lives twice that and a minute (``queue.slot_seconds``), so a
+    batch outliving it would let another drain of the target in; its tail is released instead."""
     # The soonest claim still running: one a renewal left behind (a delivery lost to another
     # claim) has passed before the others need renewing again, and must not stand for theirs.
     now = timezone.now()
     claim = min((end for end in ends(deliveries) if end > now), default=None)
     if claim is None or not passed(claim, room):
         return False
+    if now >= began + timedelta(seconds=settings.LRS_DELIVERY_CLAIM_SECONDS):
+        return False
     ids = [delivery.id for delivery in deliveries if delivery.claimed_until == claim]
     until = timezone.now() + timedelta(seconds=max(settings.LRS_DELIVERY_CLAIM_SECONDS, 2 * room))
+    try:
+        mine = _renewed(ids, claim, until)
+    except OperationalError:  # a deadlock with the sweep, as the claim passes: not renewed
+        logger.warning("claim of %d deliveries not renewed", len(ids), exc_info=True)
+        return False
+    for delivery in deliveries:
+        if delivery.id in mine:
+            delivery.claimed_until = until
+    return bool(mine)
+
+
+def _renewed(ids: list[int], claim: datetime, until: datetime) -> set[int]:
     with transaction.atomic():
         mine = set(
             Delivery.objects.select_for_update()
+            .order_by("id")
             .filter(
                 id__in=ids, status=Delivery.IN_FLIGHT, claimed_until=claim, claimed_until__gt=timezone.now()
             )
             .values_list("id", flat=True)
         )
         Delivery.objects.filter(id__in=mine).update(claimed_until=until)
-    for delivery in deliveries:
-        if delivery.id in mine:
-            delivery.claimed_until = until
-    return bool(mine)
+    return mine
 
 
 def send_seconds(target: Target, adapter: Adapter) -> float:

@@ -91,7 +91,7 @@ def test_a_batch_whose_claim_the_sweep_took_renews_nothing_and_sends_nothing_mor
     for delivery in claimed:
         delivery.claimed_until = lost  # the stall, as it ends: the claim has passed
 
-    assert not claims.renew(claimed, room=1.0)
+    assert not claims.renew(claimed, room=1.0, began=timezone.now())
     batch.run(target, claimed)
 
     assert len(responses.calls) == 0
@@ -104,7 +104,9 @@ def test_a_delivery_lost_to_another_claim_does_not_stop_the_rest_of_the_batch_re
 ):
     """The first renewal leaves the lost delivery at its old claim (in memory): the soonest claim
     of the batch, passed before the others need renewing again. It must not stand for theirs."""
-    settings.LRS_DELIVERY_CLAIM_SECONDS = 1  # a renewal lasts 2 x room (2 s): the batch needs two
+    # A renewal lasts 2 s (2 x room, the setting): the batch needs two, both within the 2 s after
+    # it began that a batch may renew for.
+    settings.LRS_DELIVERY_CLAIM_SECONDS = 2
     responses.post(HOOK, status=200)
     claimed = _claimed_sequential_batch(target, monkeypatch, 5)
     theirs = timezone.now() + timedelta(minutes=5)
@@ -155,3 +157,22 @@ def test_a_marketplace_send_of_several_records_ends_within_the_room_it_was_start
     monkeypatch.setattr(MarketplaceAdapter, "send", slow_send)
     outcomes.persist(target, batch.run(target, [claimed]))
     assert Delivery.objects.get(id=claimed.id).status == Delivery.DELIVERED, (room, swept)
+
+
+@responses.activate
+def test_a_batch_renews_its_claim_only_while_younger_than_the_claim_setting(target, monkeypatch, settings):
+    """The drain slot a batch holds lives twice ``LRS_DELIVERY_CLAIM_SECONDS`` and a minute: a
+    batch renewing on past it would let another drain of the target in. Its tail is released."""
+    responses.post(HOOK, status=200)
+    settings.LRS_DELIVERY_CLAIM_SECONDS = 1  # renewals last 2 s (2 x room); the batch needs 3 s
+    claimed = _claimed_sequential_batch(target, monkeypatch, 5)
+    renewals = []
+    real_renewed = claims._renewed
+    monkeypatch.setattr(claims, "_renewed", lambda *args: renewals.append(args) or real_renewed(*args))
+
+    outcomes.persist(target, batch.run(target, claimed))
+
+    assert len(renewals) == 1  # in its first second; not once it was older
+    delivered = Delivery.objects.filter(status=Delivery.DELIVERED).count()
+    assert len(responses.calls) == delivered < 5
+    assert Delivery.objects.filter(status=Delivery.RETRYING).count() == 5 - delivered

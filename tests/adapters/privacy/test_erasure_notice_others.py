@@ -84,30 +84,37 @@ def test_a_send_of_anothers_statement_naming_the_person_does_not_reach_the_recei
     assert after == [], order
 
 
+def _delivered_then_voided(webhook_target, monkeypatch, names: tuple[str, ...] = ("hook",)) -> None:
+    """Webhook targets ``names`` (one receiver), the person's completion delivered to each, then
+    voided: a retraction pending for each. Nothing is drained but what the test sends."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    for name in names:
+        Target.objects.create(
+            name=name,
+            adapter="webhook",
+            config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+        )
+    monkeypatch.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+    monkeypatch.setattr(queue, "after_commit", lambda ids: None)
+    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
+    [own_id] = statement_store(statements=[own], credential=None)
+    expand_outbox()
+    for stored in Delivery.objects.all():
+        delivery_send(stored.id)
+    statement_store(statements=[voiding(own_id)], credential=None)
+    expand_outbox()
+    retractions = Delivery.objects.filter(kind="retract")
+    assert sorted(retractions.values_list("status", flat=True)) == [Delivery.PENDING] * len(names)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_actor_erased_notice_waits_for_a_retraction_of_the_persons_statement_voided_before(
     webhook_target, fake_env, monkeypatch
 ):
     """Voided before the erasure, its ``statement.voided`` not sent yet: the receiver gets it
     before ``actor.erased``, not after (it would name the person again once told to erase them)."""
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
-    Target.objects.create(
-        name="hook",
-        adapter="webhook",
-        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-    )
-    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        patched.setattr(queue, "after_commit", lambda ids: None)  # drained when the test says
-        [own_id] = statement_store(statements=[own], credential=None)
-        expand_outbox()
-        [stored] = Delivery.objects.all()
-        delivery_send(stored.id)
-        statement_store(statements=[voiding(own_id)], credential=None)
-        expand_outbox()
+    _delivered_then_voided(webhook_target, monkeypatch)
     [retraction] = Delivery.objects.filter(kind="retract")
-    assert retraction.status == Delivery.PENDING
 
     erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
     delivery_send(retraction.id)  # the drain's next batch
@@ -128,28 +135,13 @@ def test_the_actor_erased_notice_waits_for_a_retraction_of_the_persons_statement
 def test_a_dead_retraction_an_admin_replays_does_not_reach_the_receiver_after_actor_erased(
     webhook_target, fake_env, monkeypatch
 ):
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
-    Target.objects.create(
-        name="hook",
-        adapter="webhook",
-        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-    )
-    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        patched.setattr(queue, "after_commit", lambda ids: None)  # drained when the test says
-        [own_id] = statement_store(statements=[own], credential=None)
-        expand_outbox()
-        [stored] = Delivery.objects.all()
-        delivery_send(stored.id)
-        statement_store(statements=[voiding(own_id)], credential=None)
-        expand_outbox()
-        [retraction] = Delivery.objects.filter(kind="retract")
-        Delivery.objects.filter(id=retraction.id).update(status=Delivery.DEAD)  # the receiver refused it
+    _delivered_then_voided(webhook_target, monkeypatch)
+    [retraction] = Delivery.objects.filter(kind="retract")
+    Delivery.objects.filter(id=retraction.id).update(status=Delivery.DEAD)  # the receiver refused it
 
-        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
-        assert ErasureRequest.objects.get().counts["retractions_waiting"] == {"dead": 1}
-        deliveries_replay(delivery_ids=[retraction.id])  # what the README tells the admin to do
+    erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    assert ErasureRequest.objects.get().counts["retractions_waiting"] == {"dead": 1}
+    deliveries_replay(delivery_ids=[retraction.id])  # what the README tells the admin to do
     delivery_send(retraction.id)
     finish_erasures()
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
@@ -163,30 +155,14 @@ def test_a_retraction_still_to_be_made_at_one_target_holds_back_that_targets_not
 ):
     """A receiver that took its ``statement.voided`` is told of the erasure at once, whatever
     another target's retraction waits for (its receiver down, retried in an hour)."""
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
-    for name in ("hook", "down"):
-        Target.objects.create(
-            name=name,
-            adapter="webhook",
-            config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-        )
-    own = make_statement(actor_email=ADDRESS, activity=COURSE, result={"completion": True})
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        patched.setattr(queue, "after_commit", lambda ids: None)  # drained when the test says
-        [own_id] = statement_store(statements=[own], credential=None)
-        expand_outbox()
-        for stored in Delivery.objects.all():
-            delivery_send(stored.id)
-        statement_store(statements=[voiding(own_id)], credential=None)
-        expand_outbox()
-        delivery_send(Delivery.objects.get(kind="retract", target__name="hook").id)
-        later = timezone.now() + timedelta(hours=1)
-        Delivery.objects.filter(kind="retract", target__name="down").update(
-            status=Delivery.RETRYING, next_attempt_at=later
-        )
+    _delivered_then_voided(webhook_target, monkeypatch, names=("hook", "down"))
+    delivery_send(Delivery.objects.get(kind="retract", target__name="hook").id)
+    later = timezone.now() + timedelta(hours=1)
+    Delivery.objects.filter(kind="retract", target__name="down").update(
+        status=Delivery.RETRYING, next_attempt_at=later
+    )
 
-        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
     told = [event["event"] for event in webhook_target.effects()]  # both targets' receiver
     assert told.count("actor.erased") == 1, told  # hook's
     request = ErasureRequest.objects.get()

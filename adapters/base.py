@@ -16,7 +16,7 @@ and are re-exported here: an adapter needs only this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -128,6 +128,9 @@ class DeliveryContext:
     statement_pk: int | None = None
     # The target receives statements of employees who left (config ``include_terminated``).
     include_terminated: bool = False
+    # A send run whole (``sequential``): whether the delivery's claim covers one of that many
+    # seconds, renewed if need be, for an adapter that knows its size once planned (the marketplace).
+    room_for: Callable[[float], bool] | None = None
 
 
 # Configuration every adapter accepts (spread into its ``config_schema``): identifiers of learners

@@ -16,12 +16,14 @@ the outcome of every delivery it carried (``arrays``: grouping, and splitting a 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -139,7 +141,8 @@ def run(
                     deliveries, room, began=began
                 )  # all of the batch: outcomes are written at its end
                 if claims.turn(schedule, delivery.claimed_until, room):
-                    done.append(_whole(adapter, target, delivery, statement, policy))
+                    room_for = functools.partial(claims.covers, deliveries, delivery, began=began)
+                    done.append(_whole(adapter, target, delivery, statement, policy, room_for))
                 else:
                     passed = DeliveryBusy(claims.CLAIM_PASSED)
                     done.append(_prepared_outcome(delivery, passed, timezone.now(), policy, adapter))
@@ -243,12 +246,18 @@ def _prepared_outcome(
 
 
 def _whole(
-    adapter: Adapter, target: Target, delivery: Delivery, statement: dict, policy: RetryPolicy
+    adapter: Adapter,
+    target: Target,
+    delivery: Delivery,
+    statement: dict,
+    policy: RetryPolicy,
+    room_for: Callable[[float], bool],
 ) -> Outcome:
     started = timezone.now()
+    context = replace(context_for(target, delivery), room_for=room_for)
     with correlation.bound(delivery.correlation_id):
         try:
-            result: SendResult | BaseException = adapter.effect(statement, context_for(target, delivery))
+            result: SendResult | BaseException = adapter.effect(statement, context)
         except (NothingToSend, DeliveryHeld, DeliveryBusy, AdapterError, SecretUnavailable) as exc:
             result = exc
         except Exception as exc:  # a bug in an adapter: this delivery fails, the batch goes on

@@ -297,6 +297,8 @@ class MarketplaceAdapter(OAuthAdapter):
         plan = self._plan(statement, context)
         # Each write may take a token, a 401, a fresh token and the write again: four requests.
         lease = 4 * float(self.config.get("timeout_seconds", 10)) * len(plan.keys) + 10
+        if context.room_for is not None and not context.room_for(lease):  # its claim could run out
+            raise DeliveryBusy(f"the delivery's claim cannot cover {len(plan.keys)} record(s) now; not sent")
         with skills.exclusive(context.target_id, plan.keys, seconds=lease) as lease_token:
             if context.kind == DELIVER:
                 statement, plan = self._as_stored_now(statement, context, plan)

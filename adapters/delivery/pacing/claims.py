@@ -96,6 +96,16 @@ def _renewed(ids: list[int], claim: datetime, until: datetime) -> set[int]:
     return mine
 
 
+def covers(deliveries: list[Delivery], delivery: Delivery, seconds: float, *, began: datetime) -> bool:
+    """Whether ``delivery``'s claim covers a send of ``seconds``, the batch's claim renewed if
+    need be (``renew``): ``DeliveryContext.room_for``, for a send whose size its adapter knows
+    only once it has planned it (the marketplace: four requests per record it changes)."""
+    if not passed(delivery.claimed_until, seconds):
+        return True
+    renew(deliveries, seconds, began=began)
+    return not passed(delivery.claimed_until, seconds)
+
+
 def send_seconds(target: Target, adapter: Adapter) -> float:
     """How long one send to the target may take: its requests (``requests_per_send``) each up to
     the target's timeout; ``drain.claim_seconds`` sizes claims so that every send ends in time."""

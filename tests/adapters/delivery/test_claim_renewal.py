@@ -118,18 +118,14 @@ def test_a_delivery_lost_to_another_claim_does_not_stop_the_rest_of_the_batch_re
     assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the room a claim is checked and renewed against (claims.send_seconds: timeout x "
-    "requests_per_send, 2 for the marketplace) is less than a marketplace send may take: a request "
-    "per record it changes, up to four each (its own lease: 4 x timeout x records + 10 s). The sweep "
-    "takes the claim while the send is out and its outcome is dropped, the delivery put back "
-    "(by reading: run again it is recomputed, churn rather than a double effect). The fix needs a "
-    "per-send room (the plan's records) or a larger requests_per_send: a decision",
-)
 def test_a_marketplace_send_of_several_records_ends_within_the_room_it_was_started_in(
     market_target, monkeypatch
 ):
+    """The room a claim is checked against (``claims.send_seconds``) counts two requests per send;
+    a marketplace send makes up to four per record it changes. Once it has planned its records it
+    asks its claim for their room (``DeliveryContext.room_for``), renewed as need be: before, the
+    sweep took the claim while the send was out and its outcome was dropped (a re-run recomputes,
+    so churn rather than a double effect)."""
     monkeypatch.setattr(queue, "request_drain", lambda *args, **kwargs: None)
     rules = [{**SKILLS_MAPPING[0], "codes": ["SAFETY-BASICS", "SAFETY-FIRE", "SAFETY-FIRST-AID"]}]
     CompetencyMapping.objects.update(rules=rules)  # one statement, three records

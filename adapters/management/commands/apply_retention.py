@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from adapters.privacy.retention import AREAS, apply_retention, retention_preview
+from adapters.privacy.retention import AREAS, apply_retention
+from adapters.privacy.retention_preview import retention_preview
 
 
 class Command(BaseCommand):

@@ -24,6 +24,7 @@ from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, Target
 from adapters.privacy import retention
 from adapters.privacy.erasure import pseudonym
 from adapters.privacy.retention import Policy, apply_retention
+from adapters.privacy.retention_preview import retention_preview
 from adapters.privacy.tasks import RETENTION_TASK
 from config import settings as project_settings
 from config.celery import app as celery_app
@@ -175,7 +176,7 @@ def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
     )
     [voided] = store(1, days_ago=10, id=target_id)
     [older] = store(1, days_ago=40)
-    preview = retention.retention_preview()["counts"]
+    preview = retention_preview()["counts"]
     assert (preview["statements_deleted"], preview["statements_kept_voiding"]) == (1, 1)
 
     first = apply_retention()
@@ -205,7 +206,7 @@ def voiding(target_id: str, days_ago: int, **parts) -> int:
 
 
 def preview_and_run() -> tuple[dict[str, int], dict[str, int]]:
-    return retention.retention_preview()["counts"], apply_retention().counts
+    return retention_preview()["counts"], apply_retention().counts
 
 
 def test_a_voiding_statement_kept_for_a_target_a_later_batch_deletes_goes_in_the_same_run(policy):

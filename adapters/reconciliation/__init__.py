@@ -8,6 +8,8 @@ lists; ``run`` compares them with what the deliveries say was sent and, for adap
 their target back (``Adapter.read_back``), with what the target reports, drills into mismatching
 days down to ids, and records a ``ReconciliationRun``; ``repair`` sends what is missing, retracts
 what is extra and corrects what differs, through the normal delivery path and its idempotency keys.
+What retention changed or removed (``expected.AgedOut``) is counted aged out: not judged, never
+repaired (README "Retention": retention ages data out of the LRS, not out of the targets).
 
 May import: the contract modules of ``adapters`` (base, registry, secrets, models), ``adapters.rules``,
 ``adapters.delivery`` (the engine's services, for repairs), ``adapters.alerts`` (the drift alert

@@ -3,13 +3,15 @@ read one page at a time through the statement query layer, each with what the ta
 hold for it (read-back adapters), whether our deliveries say it was delivered, or why it is
 legitimately held back (the adapter's ``resolve`` holds it: an unmapped learner; or its delivery
 was cancelled on purpose). And, for a target that cannot be read back, the voided statements our
-own deliveries say it still holds: made, and their retraction never landed."""
+own deliveries say it still holds: made, and their retraction never landed. And what retention
+aged out (``AgedOut``): statements stored before its latest cut-off, and records at the target of
+statements it deleted, which reconciliation does not judge (README "Retention")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -17,7 +19,7 @@ from django.db.models import Q
 from adapters.base import DELIVER, RETRACT, Adapter, DeliveryContext, DeliveryHeld, NothingToSend
 from adapters.delivery.outbox import idempotency_key, stored_again
 from adapters.delivery.replay import pages_taken
-from adapters.models import Delivery, Target
+from adapters.models import Delivery, RetentionRun, Target
 from lrs.statements.selectors import StatementQuery
 
 
@@ -31,6 +33,47 @@ class Expected:
     delivery_id: int | None = None
     delivered: bool = False
     first_try: bool = False
+
+
+@dataclass(frozen=True)
+class AgedOut:
+    """What retention may have changed or removed, which reconciliation does not judge: retention
+    ages data out of the LRS, not out of the targets, and sends nothing (README "Retention"), so
+    a target keeps what it got of those statements. ``cutoff``: the latest statements cut-off of
+    any retention run (one still running, or that failed part way, may have gone up to it too):
+    statements stored before it are neither expected nor compared. ``deleted``: a ``delete``-mode
+    run has removed statements; a record at the target of a statement the LRS does not hold is
+    then taken for one of those (the LRS keeps nothing of their ids to tell them from a record of
+    one it never had), unless a delete-mode erasure removed that id: its record is owed a
+    retraction, and stays extra."""
+
+    cutoff: datetime | None = None
+    deleted: bool = False
+
+    @classmethod
+    def now(cls) -> AgedOut:
+        cutoffs = [
+            (datetime.fromisoformat(cuts["statements"]), mode)
+            for mode, cuts in RetentionRun.objects.values_list("mode", "cutoffs")
+            if (cuts or {}).get("statements")
+        ]
+        if not cutoffs:
+            return cls()
+        return cls(max(cut for cut, _mode in cutoffs), any(mode == "delete" for _cut, mode in cutoffs))
+
+    def judged_since(self, since: datetime) -> datetime:
+        """The start of the window reconciliation judges: ``since < stored``, and not aged out
+        (retention takes ``stored < cutoff``)."""
+        if self.cutoff is None:
+            return since
+        return max(since, self.cutoff - timedelta(microseconds=1))
+
+    def unknown_aged_out(self, keys: list[str]) -> set[str]:
+        """Which of these ids of statements the LRS does not hold were aged out by retention."""
+        if not self.deleted:
+            return set()
+        erased = stored_again((key, key.lower()) for key in keys)
+        return {key for key in keys if key not in erased}
 
 
 def stored_day(value: str | datetime) -> date:

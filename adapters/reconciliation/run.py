@@ -9,6 +9,9 @@ into mismatching days down to ids; record a ``ReconciliationRun``; repair on req
 - **missing**: expected but not at the target (without read-back: not delivered);
 - **extra**: at the target but not expected (a voided statement whose retraction never landed, a
   record of a statement we do not have); **different**: at the target with other content;
+- **aged out**: what retention may have changed or removed (``AgedOut``), not judged: statements
+  stored before its latest cut-off, and, once it has deleted statements, records at the target of
+  statements the LRS does not hold (but those a delete-mode erasure removed); never repaired;
 - **drift %** = (missing + extra + different) / expected; **success %** = delivered / expected.
 """
 
@@ -24,7 +27,7 @@ from django.utils import timezone
 from adapters.base import Adapter
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.drill import mismatched_keys
-from adapters.reconciliation.expected import Expected, expected_records, stored_day, unretracted
+from adapters.reconciliation.expected import AgedOut, Expected, expected_records, stored_day, unretracted
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
 from adapters.registry import adapter_for
@@ -54,6 +57,7 @@ class Found:
     day: date | None  # None: a statement we do not have
     content: dict[str, Any]
     statement_pk: int | None = None
+    aged_out: bool = False  # of a statement retention deleted (``AgedOut``)
 
 
 @dataclass
@@ -140,6 +144,9 @@ def reconcile(
     return run
 
 
+COUNTS = ("expected", "held", "delivered", "first_try", "missing", "extra", "different", "found", "aged_out")
+
+
 def compare(
     target: Target,
     adapter: Adapter,
@@ -147,14 +154,21 @@ def compare(
     until: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
+    """Judged from ``aged.judged_since(since)`` on: the statements of the window retention aged out
+    are counted (``aged_out``), not compared."""
+    aged = AgedOut.now()
+    judged = min(aged.judged_since(since), until)
+    counts = dict.fromkeys(COUNTS, 0)
+    if judged > since:
+        counts["aged_out"] = statement_window_count(StatementQuery(since=since, until=judged))
+        if progress is not None:
+            progress(counts["aged_out"])
     if adapter.reconciles_records:
-        return compare_records(target, adapter, since, until, progress)
+        return compare_records(target, adapter, judged, until, counts, progress)
     read_back = adapter.can_read_back
     expected, other = Tallies(), Tallies()
-    counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
-    counts["found"] = 0
     undelivered: list[Mismatch] = []
-    for record in expected_records(target, adapter, since, until, progress=progress):
+    for record in expected_records(target, adapter, judged, until, progress=progress):
         if record.held:
             counts["held"] += 1
             continue
@@ -168,7 +182,10 @@ def compare(
         elif not read_back:
             undelivered.append(_missing(record))
     if read_back:
-        for found in _found(adapter, since, until):
+        for found in _found(adapter, since, judged, until, aged):
+            if found.aged_out:
+                counts["aged_out"] += 1
+                continue
             counts["found"] += 1
             other.add(found.day, found.key, found.content)
     days = sorted(set(expected) | set(other), key=lambda day: day or date.min)
@@ -186,11 +203,11 @@ def compare(
         # Our own deliveries are all there is to go by: made but voided, and not retracted yet.
         extra = [
             Mismatch("extra", key, pk)
-            for key, pk in (unretracted(target, since, until) if adapter.supports_retraction else ())
+            for key, pk in (unretracted(target, judged, until) if adapter.supports_retraction else ())
         ]
         counts["missing"], counts["extra"] = len(undelivered), len(extra)
         return Comparison(counts, buckets, undelivered + extra)
-    mismatches = _drill_down(target, adapter, since, until, mismatched)
+    mismatches = _drill_down(target, adapter, since, judged, until, aged, mismatched)
     for mismatch in mismatches:
         counts[mismatch.kind] += 1
     return Comparison(counts, buckets, mismatches)
@@ -201,14 +218,13 @@ def compare_records(
     adapter: Adapter,
     since: datetime,
     until: datetime,
+    counts: dict[str, int],
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
     """For targets holding records derived from many statements (the marketplace): every record
     the window's statements touched, expected against found, in one bucket ("records"). Each pair is
     compared as it is read, so only the mismatches are kept."""
     expected_tally, found_tally = Tallies(), Tallies()
-    counts = dict.fromkeys(("expected", "held", "delivered", "first_try", "missing", "extra", "different"), 0)
-    counts["found"] = 0
     mismatches: list[Mismatch] = []
     for pair in adapter.record_pairs(target.name, target.id, since, until):
         if progress is not None:
@@ -259,25 +275,32 @@ def _missing(record: Expected) -> Mismatch:
     return Mismatch("missing", record.key, record.statement_pk, record.delivery_id, expected=record.content)
 
 
-def _found(adapter: Adapter, since: datetime, until: datetime) -> Iterator[Found]:
+def _found(
+    adapter: Adapter, since: datetime, judged: datetime, until: datetime, aged: AgedOut
+) -> Iterator[Found]:
     """What the target reports, each placed in the day of its statement's stored time; records of
-    statements stored outside the window are left to the windows that hold them."""
+    statements stored outside the judged window (``judged < stored <= until``) are left to the
+    windows that hold them, or aged out; those of statements the LRS does not hold are placed in no
+    day, or marked aged out (``AgedOut.unknown_aged_out``)."""
     chunk: list[tuple[str, dict[str, Any]]] = []
     # The target stamps its records by its own clock, a little behind ours maybe: read back from
     # an hour earlier; records of statements stored before the window are left out below.
     for item in adapter.read_back(since - READ_BACK_MARGIN):
         chunk.append(item)
         if len(chunk) >= LOOKUP_CHUNK:
-            yield from _placed(chunk, since, until)
+            yield from _placed(chunk, judged, until, aged)
             chunk = []
-    yield from _placed(chunk, since, until)
+    yield from _placed(chunk, judged, until, aged)
 
 
-def _placed(chunk: list[tuple[str, dict[str, Any]]], since: datetime, until: datetime) -> Iterator[Found]:
+def _placed(
+    chunk: list[tuple[str, dict[str, Any]]], since: datetime, until: datetime, aged: AgedOut
+) -> Iterator[Found]:
     known = stored_by_statement_id(key for key, _ in chunk)
+    gone = aged.unknown_aged_out([key for key, _ in chunk if key not in known])
     for key, content in chunk:
         if key not in known:
-            yield Found(key, None, content)
+            yield Found(key, None, content, aged_out=key in gone)
             continue
         pk, stored, _voided = known[key]
         if since < stored <= until:
@@ -290,7 +313,13 @@ def _day_window(day: date, since: datetime, until: datetime) -> tuple[datetime, 
 
 
 def _drill_down(
-    target: Target, adapter: Adapter, since: datetime, until: datetime, days: set[date | None]
+    target: Target,
+    adapter: Adapter,
+    since: datetime,
+    judged: datetime,
+    until: datetime,
+    aged: AgedOut,
+    days: set[date | None],
 ) -> list[Mismatch]:
     """The ids behind the mismatching days (``drill``: compared in the database, so a day of any
     size costs no Python memory; only the mismatches come back)."""
@@ -299,15 +328,15 @@ def _drill_down(
 
     def expected() -> Iterator[tuple[str, dict[str, Any] | None, int, int | None]]:
         for day in sorted(day for day in days if day is not None):
-            first, last = _day_window(day, since, until)
+            first, last = _day_window(day, judged, until)
             for record in expected_records(target, adapter, first, last):
                 if not record.held:
                     yield record.key, record.content, record.statement_pk, record.delivery_id
 
     found = (
         (item.key, item.content, item.statement_pk)
-        for item in _found(adapter, since, until)
-        if item.day in days
+        for item in _found(adapter, since, judged, until, aged)
+        if item.day in days and not item.aged_out
     )
     return [
         Mismatch(kind, key, pk, delivery_id, wanted, held)

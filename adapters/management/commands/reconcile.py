@@ -27,6 +27,7 @@ FIELDS = (
     "extra",
     "different",
     "held",
+    "aged_out",
 )
 
 

@@ -23,8 +23,8 @@ more retention, then a forced backfill of both late targets):
   statement delivered and then removed by retention stays (README "Retention");
 - no retention run sent a request anywhere; no delivery is left open, dead or unknown, and none
   names a statement that no longer exists;
-- reconciliation of each target over everything reports nothing missing, extra or different
-  (but the PMS's two known false extras, pinned here, see ``KNOWN_FALSE_EXTRAS``).
+- reconciliation of each target over everything reports nothing missing, extra or different:
+  what the PMS keeps of statements retention deleted or pseudonymised is aged out, not extra.
 """
 
 from __future__ import annotations
@@ -66,10 +66,6 @@ FAILURES = (status(500), applied_then(500), retry_after(1))
 LATE = ("pms", "hook2")
 HOOKS = ("hook", "hook2")
 OPEN = (Delivery.PENDING, Delivery.RETRYING)
-# What reconciliation of the PMS reports today that is not wrong at the PMS (the plain xfail tests
-# in tests/adapters/reconciliation/test_after_retention.py): the event of a statement retention
-# deleted (an unknown statement, "extra"), or pseudonymised (held as "nothing to send", "extra").
-KNOWN_FALSE_EXTRAS = True
 
 
 class Stopped(Exception):
@@ -405,18 +401,9 @@ def check_reconciliation(world: World) -> None:
     for name, target in world.targets.items():
         run = reconcile(target=target, since=since, until=until, repair=True, dry_run=True)
         wrong = [m for m in run.mismatches if m["kind"] in ("missing", "extra", "different")]
-        if name == "pms" and KNOWN_FALSE_EXTRAS:
-            known = [m for m in wrong if m["kind"] == "extra" and _left_by_retention(m)]
-            if known:
-                reached("reconciliation: the PMS's known false extras")
-            wrong = [m for m in wrong if m not in known]
+        if run.counts["aged_out"]:
+            reached(f"reconciliation: {name} reports what retention aged out")
         assert not wrong, (name, run.counts, run.mismatches)
-
-
-def _left_by_retention(mismatch: dict) -> bool:
-    """An event the PMS keeps of a statement retention deleted or pseudonymised."""
-    key = mismatch["key"]
-    return not Statement.objects.filter(statement_id=key).exists() or pseudonymised(key)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

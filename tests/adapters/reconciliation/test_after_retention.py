@@ -5,8 +5,9 @@ recomputes them"; the PMS adapter's docstring: "an event stays after its stateme
 retention"), so what a target keeps of a statement retention removed or pseudonymised is what it
 should hold: not a mismatch, and nothing a repair may take away.
 
-All fail today (the PMS's two found by tests/adapters/privacy/test_retention_properties.py, which
-tolerates them: ``KNOWN_FALSE_EXTRAS``); what the right fix is stays open (see each reason)."""
+Reconciliation reports the PMS's such records "aged out" (``adapters.reconciliation.expected.AgedOut``),
+neither drift nor repaired (found by tests/adapters/privacy/test_retention_properties.py); the
+marketplace's is still pinned (strict xfail)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from adapters.models import Target
+from adapters.delivery.outbox import erased_statement_digest
+from adapters.models import Delivery, ErasedStatement, Target
 from adapters.privacy.retention import Policy, apply_retention
 from adapters.reconciliation.run import reconcile
 from lrs.statements.models import Statement
@@ -53,15 +55,6 @@ def reconcile_last_hour(capture, *, repair: bool = False, target: str = "pms"):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciliation counts the PMS's event of a statement retention deleted as extra (a "
-    "record of a statement we do not have, adapters/reconciliation/run.py _placed): the nightly "
-    "run after a backfill of old statements into a new PMS, or any run over older days, reports "
-    "drift and raises the drift alert for what README says the PMS keeps. The LRS keeps nothing "
-    "of the deleted ids to tell them from a stray record; the fix (remember them, or leave out "
-    "unknown records older than the last retention cut-off) is a design choice",
-)
 def test_the_pms_event_of_a_statement_retention_deleted_is_no_mismatch(
     pms_target, django_capture_on_commit_callbacks
 ):
@@ -73,16 +66,9 @@ def test_the_pms_event_of_a_statement_retention_deleted_is_no_mismatch(
 
     assert (run.counts["missing"], run.counts["extra"], run.counts["different"]) == (0, 0, 0), run.mismatches
     assert run.drift_percent == 0.0
+    assert run.counts["aged_out"] == 1  # the deleted statement's event: reported, not judged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a pseudonymising retention the statement is held as 'nothing to send' (its actor "
-    "is a pseudonym, as after an erasure), so the PMS's event of it is extra and --repair retracts "
-    "it: DELETE of a learning event retention must leave (README 'Retention'). Reconciliation "
-    "cannot tell a retention pseudonym from an erased person's (adapters.identity.resolution "
-    "erased_actor), whose leftover event a repair must take away",
-)
 def test_a_repair_leaves_the_pms_event_of_a_statement_retention_pseudonymised(
     pms_target, django_capture_on_commit_callbacks
 ):
@@ -94,6 +80,7 @@ def test_a_repair_leaves_the_pms_event_of_a_statement_retention_pseudonymised(
 
     assert sorted(event["statementId"] for event in pms_target.events().values()) == sorted([old, new])
     assert run.counts["extra"] == 0 and run.counts["repaired"] == 0, run.mismatches
+    assert run.counts["aged_out"] == 1 and run.counts["expected"] == 1  # the old one: not judged
 
 
 @pytest.mark.xfail(
@@ -120,3 +107,36 @@ def test_the_marketplace_record_resting_on_evidence_retention_deleted_is_no_mism
 
     assert run.counts["different"] == 0 and run.counts["repaired"] == 0, run.mismatches
     assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5
+
+
+def test_the_pms_event_of_a_statement_an_erasure_deleted_stays_extra_after_retention(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """Once retention has deleted statements, a PMS event of a statement the LRS does not hold is
+    taken for one it aged out; but not one of an id a delete-mode erasure removed: that event is
+    owed a retraction (the erasure's), and stays drift."""
+    capture = django_capture_on_commit_callbacks
+    old_and_new(capture, pms_target, "delete")
+    [erased] = store_now(capture, completion())
+    ErasedStatement.objects.create(digest=erased_statement_digest(erased))
+    Statement.objects.filter(statement_id=erased).delete()  # as the erasure's sweep leaves it
+
+    run = reconcile_last_hour(capture)
+
+    assert [(m["kind"], m["key"]) for m in run.mismatches] == [("extra", erased)]
+    assert run.counts["aged_out"] == 1
+
+
+def test_without_a_deleting_retention_the_event_of_an_unknown_statement_is_extra(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """A pseudonymising retention deletes no statement: an unknown one's event is a stray record."""
+    capture = django_capture_on_commit_callbacks
+    old_and_new(capture, pms_target, "pseudonymise")
+    [stray] = store_now(capture, completion())
+    Delivery.objects.filter(statement__statement_id=stray).delete()
+    Statement.objects.filter(statement_id=stray).delete()
+
+    run = reconcile_last_hour(capture)
+
+    assert [(m["kind"], m["key"]) for m in run.mismatches] == [("extra", stray)]

@@ -131,14 +131,19 @@ def _employees_for(keys: list[str]) -> list[str]:
     return sorted(set(IdentityLink.objects.filter(lookup_key__in=keys).values_list("employee_id", flat=True)))
 
 
-def erased_actor(actor: dict[str, Any]) -> bool:
-    """Whether the actor names only erased learners: it is a pseudonymous account (on
-    ``LRS_PSEUDONYM_HOMEPAGE``, where a pseudonymise-mode erasure puts the person), or an anonymous
-    Group every member of which is. Linked to no one and never to be: a delivery that needs the
-    learner has nothing to send for it, rather than being held as unmapped for good."""
+def retention_pseudonym_homepage() -> str:
+    """Where retention's ``pseudonymise`` mode puts a person: ``<LRS_PSEUDONYM_HOMEPAGE>/retention``,
+    apart from an erasure's, so a statement retention aged out is not taken for an erased
+    learner's (a void of it still reaches the PMS's event; README "Retention")."""
+    return f"{settings.LRS_PSEUDONYM_HOMEPAGE.rstrip('/')}/retention"
+
+
+def _pseudonymous_only(actor: dict[str, Any], home_pages: tuple[str, ...]) -> bool:
+    """The actor is a pseudonymous account on one of ``home_pages``, or an anonymous Group every
+    member of which is."""
 
     def pseudonymous(agent: dict[str, Any]) -> bool:
-        return (agent.get("account") or {}).get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
+        return (agent.get("account") or {}).get("homePage") in home_pages
 
     if pseudonymous(actor):
         return True
@@ -146,11 +151,23 @@ def erased_actor(actor: dict[str, Any]) -> bool:
     return actor_lookup_key(actor) is None and bool(members) and all(map(pseudonymous, members))
 
 
+def erased_actor(actor: dict[str, Any]) -> bool:
+    """Whether the actor names only erased learners: it is a pseudonymous account on
+    ``LRS_PSEUDONYM_HOMEPAGE``, where an erasure puts the person, or an anonymous Group every
+    member of which is. (Statements retention pseudonymised before their pseudonyms had a homePage
+    of their own are on it too, and taken for erased.)"""
+    return _pseudonymous_only(actor, (settings.LRS_PSEUDONYM_HOMEPAGE,))
+
+
 def nothing_for_erased(actor: dict[str, Any]) -> None:
-    """``NothingToSend`` when the actor names only erased learners (``erased_actor``): a delivery
-    that needs the learner ends rather than waits to be linked."""
+    """``NothingToSend`` when the actor names only pseudonyms: erased learners (``erased_actor``),
+    or learners retention pseudonymised (``retention_pseudonym_homepage``). Linked to no one and
+    never to be: a delivery that needs the learner has nothing to send for it, rather than being
+    held as unmapped for good."""
     if erased_actor(actor):
         raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
+    if _pseudonymous_only(actor, (settings.LRS_PSEUDONYM_HOMEPAGE, retention_pseudonym_homepage())):
+        raise NothingToSend("the statement aged out: retention pseudonymised the learner, nothing to send")
 
 
 def employee_for_actor(actor: dict[str, Any]) -> str:

@@ -11,8 +11,9 @@ the statement's timestamp in UTC, and the employee's manager id when the HRIS fe
 From the day the HRIS marks an employee terminated, their statements are held (reason
 "terminated"), not sent, unless the target sets ``include_terminated``. "Stored" means stored
 once: retention ages statements out of the LRS, not out of the PMS (README, "Retention"), so an
-event stays after its statement is deleted by retention, and a void arriving after that reaches
-no event; an erasure removes a person's events.
+event stays after its statement is deleted or pseudonymised by retention (reconciliation does not
+judge it: aged out), a void arriving after a deletion reaches no event, and one after a
+pseudonymisation retracts the event as before; an erasure removes a person's events.
 
 - ``POST {base_url}/api/v1/learning-events`` with an ``Idempotency-Key`` (statement id + target +
   kind: a retry, replay or forced backfill replays the first answer, never a second event) and an
@@ -30,6 +31,8 @@ no event; an erasure removes a person's events.
   names the employee (and manager) the statement's event at the PMS names, found by a look-up by
   statement id: the learner may have been moved to another employee, unlinked or marked as left
   since, and the PMS must still see the event it holds corrected. No event there, no retraction.
+  None for a statement of an erased learner (its pseudonym on ``LRS_PSEUDONYM_HOMEPAGE``); one
+  retention pseudonymised (on ``retention_pseudonym_homepage``) is retracted like any other.
 - ``pseudonymise: true`` sends a keyed pseudonym of the employee id instead of the id itself.
 - A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
   events at the PMS are deleted before the corrected one is created under the repair's key.
@@ -54,7 +57,13 @@ from adapters.base import (
     OutboundRequest,
     SendResult,
 )
-from adapters.identity.resolution import employee_for_statement, manager_of, nothing_for_erased, prefetched
+from adapters.identity.resolution import (
+    employee_for_statement,
+    erased_actor,
+    manager_of,
+    nothing_for_erased,
+    prefetched,
+)
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 
@@ -143,10 +152,14 @@ class PMSAdapter(OAuthAdapter):
             return {"event_ids": self._event_ids(statement, context)}
         # After a pseudonymising erasure (a backfill, a replay, then perhaps a void): the PMS must
         # no longer hear of the person, who is linked to no one. The erasure retracted their
-        # events, or reported a PMS keeping history unable to (adapters/privacy).
-        nothing_for_erased(statement["actor"])
+        # events, or reported a PMS keeping history unable to (adapters/privacy). A statement
+        # retention pseudonymised is no erased person's: a void of it names whom the PMS's event
+        # names, as it would have before (the PMS keeps that event: README "Retention").
         if retracting:
+            if erased_actor(statement["actor"]):
+                raise NothingToSend("the learner was erased (the actor is a pseudonym): nothing to send")
             return {"retracted": self._held_event(statement)}
+        nothing_for_erased(statement["actor"])
         employee_id = employee_for_statement(statement, context)
         resolved: dict[str, Any] = {"employee_id": employee_id, "manager_id": manager_of(employee_id)}
         if REPAIR_KEY_MARKER in context.idempotency_key:

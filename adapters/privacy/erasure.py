@@ -76,12 +76,13 @@ def on_erasure(target: Target) -> str:
     return target.config.get("on_erasure") or DEFAULT_POLICY.get(target.adapter, "ignore")
 
 
-def pseudonym(ifi: str) -> dict[str, str]:
+def pseudonym(ifi: str, home_page: str = "") -> dict[str, str]:
     """The stable pseudonymous account of an IFI: keyed (``LRS_PSEUDONYM_KEY``, or derived from
-    SECRET_KEY), so no one without the key can link it back by hashing known addresses."""
+    SECRET_KEY), so no one without the key can link it back by hashing known addresses; on
+    ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
     key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
     name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
-    return {"homePage": settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
+    return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
 
 
 @dataclass

@@ -6,7 +6,8 @@ Per area, a number of days (0: kept forever), applied nightly by Celery beat
 - statements stored more than ``LRS_RETENTION_DAYS`` ago: ``LRS_RETENTION_MODE`` ``delete``
   removes them with their index rows, the attachment bytes no other statement references, their
   deliveries, attempts and marketplace evidence; ``pseudonymise`` keeps them with every person in
-  them replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does). A
+  them replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does, on a
+  homePage of its own: ``retention_pseudonym_homepage``, not taken for an erased person). A
   statement with a delivery still open (pending, retrying, in flight, held, or outcome unknown)
   or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it; so is
   a voiding statement whose target stays (stored after it, or kept for an open delivery), until
@@ -37,6 +38,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from adapters.identity.resolution import retention_pseudonym_homepage
 from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence
 from adapters.privacy.erasure import pseudonym
 from lrs.documents.models import Document
@@ -224,7 +226,7 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
             kept_voiding.extend(sorted(holding))
         else:
             if holding:
-                keep_voiding_statements(holding, pseudonym, leave=_kept_agents())
+                keep_voiding_statements(holding, retention_pseudonym, leave=_kept_agents())
             done["statements_kept_voiding"] = len(holding)
         if gone:
             # The fan-out's rows first: the statement service deletes only the store's own.
@@ -240,11 +242,18 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
     return done
 
 
+def retention_pseudonym(ifi: str) -> dict[str, str]:
+    """An erasure's pseudonym of the IFI on retention's own homePage (``retention_pseudonym_homepage``):
+    the PMS still hears of a void of the statement, as of one never aged out."""
+    return pseudonym(ifi, retention_pseudonym_homepage())
+
+
 def _kept_agents() -> tuple[str, ...]:
-    """IFI prefixes pseudonymisation leaves alone: pseudonyms already (so a second run changes
-    nothing), and the LRS's own credentials named as authority (no person)."""
+    """IFI prefixes pseudonymisation leaves alone: pseudonyms already, an erasure's or its own (so a
+    second run changes nothing), and the LRS's own credentials named as authority (no person)."""
     return (
         f"account::{settings.LRS_PSEUDONYM_HOMEPAGE}::",
+        f"account::{retention_pseudonym_homepage()}::",
         f"account::{settings.LRS_AUTHORITY_HOMEPAGE}::",
     )
 
@@ -266,7 +275,7 @@ def pseudonymise_batch(pks: list[int]) -> Counter[str]:
             if not ifi.startswith(kept)
         }
         if ifis:
-            done["statements_pseudonymised"] = pseudonymise_statements(todo, ifis, pseudonym)
+            done["statements_pseudonymised"] = pseudonymise_statements(todo, ifis, retention_pseudonym)
     return done
 
 

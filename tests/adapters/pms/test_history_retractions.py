@@ -71,15 +71,6 @@ def test_after_the_employee_left_the_void_is_still_recorded(history_pms, django_
     assert events_of(history_pms, statement_id) == [("course_completion", "E100"), ("retraction", "E100")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a statement pseudonymised by retention (LRS_RETENTION_MODE=pseudonymise) names a "
-    "pseudonym, which the PMS adapter takes for an erased learner (adapters.identity.resolution "
-    "erased_actor): a later void records no retraction event (NothingToSend), so the PMS keeps "
-    "the event of a voided statement. The retraction names whom the PMS's own event names (a "
-    "look-up), so nothing about the learner is needed; but telling a retention pseudonym from an "
-    "erased person's takes a record the LRS does not keep",
-)
 def test_a_void_after_retention_pseudonymised_the_statement_is_still_recorded(
     history_pms, django_capture_on_commit_callbacks
 ):
@@ -97,3 +88,22 @@ def test_a_void_after_retention_pseudonymised_the_statement_is_still_recorded(
     store_now(django_capture_on_commit_callbacks, voiding(statement_id))
 
     assert events_of(history_pms, statement_id) == [("course_completion", "E100"), ("retraction", "E100")]
+
+
+def test_a_void_after_a_pseudonymising_erasure_records_nothing(
+    history_pms, django_capture_on_commit_callbacks
+):
+    """Unlike retention's pseudonym, an erased person's is not retracted at a PMS keeping history:
+    the PMS was told to erase them (the erasure notes it cannot retract there) and must hear of
+    them no more."""
+    from adapters.privacy.erasure import erase_subject, finish_erasures
+    from adapters.privacy.subjects import subject_for
+
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    finish_erasures()
+
+    store_now(django_capture_on_commit_callbacks, voiding(statement_id))
+
+    assert events_of(history_pms, statement_id) == [("course_completion", "E100")]

@@ -23,7 +23,7 @@ from django.utils import timezone
 from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, Target
 from adapters.privacy import retention
 from adapters.privacy.erasure import pseudonym
-from adapters.privacy.retention import Policy, apply_retention
+from adapters.privacy.retention import Policy, apply_retention, retention_pseudonym
 from adapters.privacy.retention_preview import retention_preview
 from adapters.privacy.tasks import RETENTION_TASK
 from config import settings as project_settings
@@ -185,7 +185,7 @@ def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():
     assert (first.counts["statements_deleted"], first.counts["statements_kept_voiding"]) == (1, 1)
     kept = json.loads(Statement.objects.get(id=voiding).payload)
     assert "result" not in kept and "ada@example.com" not in json.dumps(kept)
-    assert kept["actor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(ADA))}
+    assert kept["actor"] == {"objectType": "Agent", "account": retention_pseudonym(agent_ifi(ADA))}
     assert apply_retention().counts["statements_kept_voiding"] == 1  # the next night: no change
 
     Statement.objects.filter(id=voided).update(stored=timezone.now() - timedelta(days=40))
@@ -400,8 +400,14 @@ def test_pseudonymise_mode_replaces_every_person_in_old_statements_once(settings
     second = apply_retention()
 
     payload = json.loads(Statement.objects.get(id=old).payload)
-    assert payload["actor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(ADA))}
-    assert payload["context"]["instructor"] == {"objectType": "Agent", "account": pseudonym(agent_ifi(BOB))}
+    # An erasure's keyed name, on retention's own homePage: not taken for an erased person.
+    assert payload["actor"] == {"objectType": "Agent", "account": retention_pseudonym(agent_ifi(ADA))}
+    assert payload["actor"]["account"]["name"] == pseudonym(agent_ifi(ADA))["name"]
+    assert payload["actor"]["account"]["homePage"] == f"{settings.LRS_PSEUDONYM_HOMEPAGE}/retention"
+    assert payload["context"]["instructor"] == {
+        "objectType": "Agent",
+        "account": retention_pseudonym(agent_ifi(BOB)),
+    }
     assert not StatementAgent.objects.filter(agent_ifi__in=[agent_ifi(ADA), agent_ifi(BOB)], statement_id=old)
     assert json.loads(Statement.objects.get(id=new).payload)["actor"] == ADA
     assert Delivery.objects.filter(statement_id=old).exists()  # records of a kept statement stay

@@ -165,7 +165,9 @@ class RecordPair:
     a statement whose delivery recomputes it (``repair_statement_pk``; ``repair_kind`` deliver, or
     retract when its evidence is all voided). ``also_repair``: further statements whose deliveries
     must run again with it: of several statements moved to another member since their delivery,
-    each one's delivery moves its own evidence only."""
+    each one's delivery moves its own evidence only. ``aged_out``: the target holds the record last
+    sent, computed from evidence retention has removed since; it stands until a later delivery
+    recomputes it (README "Retention"), and reconciliation does not judge it."""
 
     key: str
     expected: dict[str, Any] | None
@@ -173,6 +175,7 @@ class RecordPair:
     repair_statement_pk: int | None = None
     repair_kind: str = "deliver"
     also_repair: tuple[int, ...] = ()
+    aged_out: bool = False
 
 
 @dataclass(frozen=True)

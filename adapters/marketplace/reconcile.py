@@ -13,7 +13,12 @@ counts too, with the evidence its delivery would record, for the member its acto
 record it should give is missing, or different where the member's record exists without it, and
 the repair runs (or creates) its delivery. One held for a good reason (no member named: unmapped,
 ambiguous, left; its delivery cancelled on purpose) is not counted, as the PMS's run counts it
-held."""
+held.
+
+A record whose evidence retention deleted since it was sent (``SkillRecord.evidence_aged_out``)
+and that the marketplace holds as sent is reported aged out, not compared: it stands until a
+later delivery of the member's recomputes it (README "Retention"), and a repair must not lower
+it before then."""
 
 from __future__ import annotations
 
@@ -210,6 +215,7 @@ def _member_pairs(
         {pk for _code, _item, pk in rows} | {pk for _c, pk in superseded}, live_only=True
     )
     found = held_at_marketplace(adapter, adapter.subject_id(member_id, context), context)
+    held = skills.held_records(context.target_id, member_id, codes)
     for code in codes:
         pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
         state = skill_state(pieces, policy=policy)
@@ -225,7 +231,13 @@ def _member_pairs(
         else:  # no live evidence: a retraction of any of it recomputes (and deletes)
             repair_pk = next((pk for row_code, _item, pk in rows if row_code == code), None)
             repair_kind = RETRACT
-        yield RecordPair(f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind, also)
+        # Retention deleted evidence of the record since it was sent, and the marketplace holds it
+        # as sent: it stands until a later delivery recomputes it (README "Retention").
+        holds = found.get(code)
+        aged_out = held[code].aged_out and expected != holds and held[code].record == holds
+        yield RecordPair(
+            f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind, also, aged_out
+        )
 
 
 def held_at_marketplace(adapter: MarketplaceAdapter, member: str, context: DeliveryContext) -> dict[str, Any]:

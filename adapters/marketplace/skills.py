@@ -174,20 +174,22 @@ UNKNOWN = object()  # what the marketplace holds is not known (a write went unan
 class Held:
     """What we know of one record at the marketplace: the record it last accepted (None: none, or
     deleted; ``UNKNOWN`` when a write since went unanswered), how many writes were started, and
-    the write still unanswered ("" none; see ``SkillRecord.writing``)."""
+    the write still unanswered ("" none; see ``SkillRecord.writing``); ``aged_out``: retention
+    deleted evidence it was computed from since (``SkillRecord.evidence_aged_out``)."""
 
     record: Any = None
     writes: int = 0
     writing: str = ""
+    aged_out: bool = False
 
 
 def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, Held]:
     """Per competency: what we know the marketplace holds (``Held``)."""
     rows = SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code__in=codes)
     held: dict[str, Held] = dict.fromkeys(codes, Held())
-    fields = ("competency_code", "record", "unconfirmed", "writes", "writing")
-    for code, record, unconfirmed, writes, writing in rows.values_list(*fields):
-        held[code] = Held(UNKNOWN if unconfirmed else record, writes, writing)
+    fields = ("competency_code", "record", "unconfirmed", "writes", "writing", "evidence_aged_out")
+    for code, record, unconfirmed, writes, writing, aged_out in rows.values_list(*fields):
+        held[code] = Held(UNKNOWN if unconfirmed else record, writes, writing, aged_out)
     return held
 
 
@@ -212,7 +214,7 @@ def record_held(target_id: int, member_id: str, code: str, record: dict | None, 
     ``DeliveryBusy`` has the delivery run again, which recomputes it now."""
     key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
     if not SkillRecord.objects.filter(**key, lease_token=lease).update(
-        record=record, unconfirmed=False, writing="", updated_at=timezone.now()
+        record=record, unconfirmed=False, writing="", evidence_aged_out=False, updated_at=timezone.now()
     ):
         SkillRecord.objects.filter(**key).update(unconfirmed=True, updated_at=timezone.now())
         raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")

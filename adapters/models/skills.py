@@ -86,6 +86,10 @@ class SkillRecord(models.Model):
     # when it runs out; works through PgBouncer, unlike a session advisory lock).
     lease_token = models.CharField(max_length=64, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Set by retention when it deleted evidence of this record: the marketplace keeps the record
+    # until a later delivery writes it again (which clears this); reconciliation meanwhile does not
+    # judge a record the marketplace holds as last sent (README "Retention").
+    evidence_aged_out = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

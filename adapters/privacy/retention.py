@@ -5,8 +5,9 @@ Per area, a number of days (0: kept forever), applied nightly by Celery beat
 
 - statements stored more than ``LRS_RETENTION_DAYS`` ago: ``LRS_RETENTION_MODE`` ``delete``
   removes them with their index rows, the attachment bytes no other statement references, their
-  deliveries, attempts and marketplace evidence; ``pseudonymise`` keeps them with every person in
-  them replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does, on a
+  deliveries, attempts and marketplace evidence (marking the skill records it was evidence of:
+  ``SkillRecord.evidence_aged_out``); ``pseudonymise`` keeps them with every person in them
+  replaced by a stable keyed pseudonym (``lrs.statements.erasure``, as an erasure does, on a
   homePage of its own: ``retention_pseudonym_homepage``, not taken for an erased person). A
   statement with a delivery still open (pending, retrying, in flight, held, or outcome unknown)
   or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it; so is
@@ -35,11 +36,11 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from adapters.identity.resolution import retention_pseudonym_homepage
-from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence
+from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence, SkillRecord
 from adapters.privacy.erasure import pseudonym
 from lrs.documents.models import Document
 from lrs.statements.erasure import (
@@ -233,7 +234,7 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
             done["attempts_deleted"] = Attempt.objects.filter(delivery__statement_id__in=gone).delete()[0]
             _total, per_model = Delivery.objects.filter(statement_id__in=gone).delete()
             done["deliveries_deleted"] = per_model.get(Delivery._meta.label, 0)
-            done["evidence_deleted"] = SkillEvidence.objects.filter(statement_id__in=gone).delete()[0]
+            done["evidence_deleted"] = _evidence_delete(gone)
             removed = delete_statements(gone)
             done["statements_deleted"] = removed["statements"]
             done["agent_index_rows"] = removed["agent_index_rows"]
@@ -246,6 +247,20 @@ def retention_pseudonym(ifi: str) -> dict[str, str]:
     """An erasure's pseudonym of the IFI on retention's own homePage (``retention_pseudonym_homepage``):
     the PMS still hears of a void of the statement, as of one never aged out."""
     return pseudonym(ifi, retention_pseudonym_homepage())
+
+
+def _evidence_delete(pks: list[int]) -> int:
+    """Delete the statements' marketplace evidence; the records it evidenced are marked
+    (``SkillRecord.evidence_aged_out``): the marketplace keeps them as sent until a later
+    delivery recomputes them, which reconciliation does not judge before."""
+    evidence = SkillEvidence.objects.filter(statement_id__in=pks)
+    of_record = evidence.filter(
+        target_id=OuterRef("target_id"),
+        member_id=OuterRef("member_id"),
+        competency_code=OuterRef("competency_code"),
+    )
+    SkillRecord.objects.filter(Exists(of_record)).update(evidence_aged_out=True)
+    return evidence.delete()[0]
 
 
 def _kept_agents() -> tuple[str, ...]:

@@ -223,12 +223,16 @@ def compare_records(
 ) -> Comparison:
     """For targets holding records derived from many statements (the marketplace): every record
     the window's statements touched, expected against found, in one bucket ("records"). Each pair is
-    compared as it is read, so only the mismatches are kept."""
+    compared as it is read, so only the mismatches are kept. A record the adapter says rests on
+    evidence retention removed (``RecordPair.aged_out``) is counted aged out, not compared."""
     expected_tally, found_tally = Tallies(), Tallies()
     mismatches: list[Mismatch] = []
     for pair in adapter.record_pairs(target.name, target.id, since, until):
         if progress is not None:
             progress(1)
+        if pair.aged_out:
+            counts["aged_out"] += 1
+            continue
         if pair.expected is not None:
             counts["expected"] += 1
             expected_tally.add(None, pair.key, pair.expected)

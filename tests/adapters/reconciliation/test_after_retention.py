@@ -5,9 +5,9 @@ recomputes them"; the PMS adapter's docstring: "an event stays after its stateme
 retention"), so what a target keeps of a statement retention removed or pseudonymised is what it
 should hold: not a mismatch, and nothing a repair may take away.
 
-Reconciliation reports the PMS's such records "aged out" (``adapters.reconciliation.expected.AgedOut``),
-neither drift nor repaired (found by tests/adapters/privacy/test_retention_properties.py); the
-marketplace's is still pinned (strict xfail)."""
+Reconciliation reports such records "aged out" (``adapters.reconciliation.expected.AgedOut``;
+the marketplace's: ``SkillRecord.evidence_aged_out``), neither drift nor repaired. The PMS's two
+were found by tests/adapters/privacy/test_retention_properties.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from adapters.delivery.outbox import erased_statement_digest
-from adapters.models import Delivery, ErasedStatement, Target
+from adapters.models import Delivery, ErasedStatement, SkillRecord, Target
 from adapters.privacy.retention import Policy, apply_retention
 from adapters.reconciliation.run import reconcile
 from lrs.statements.models import Statement
@@ -83,16 +83,6 @@ def test_a_repair_leaves_the_pms_event_of_a_statement_retention_pseudonymised(
     assert run.counts["aged_out"] == 1 and run.counts["expected"] == 1  # the old one: not judged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retention deletes a statement's marketplace evidence (README 'Retention'), and the "
-    "marketplace keeps the record it gave 'until a later statement of the member recomputes' it; "
-    "but reconciliation computes the expected record from the evidence left, so every member "
-    "with a statement in the window whose older evidence aged out shows as different (drift, the "
-    "drift alert, the night after retention) and --repair re-sends the later statement, lowering "
-    "the record at once. Keeping the evidence ledger, or comparing against it as it was, is a "
-    "design choice",
-)
 def test_the_marketplace_record_resting_on_evidence_retention_deleted_is_no_mismatch(
     market_target, django_capture_on_commit_callbacks
 ):
@@ -107,6 +97,43 @@ def test_the_marketplace_record_resting_on_evidence_retention_deleted_is_no_mism
 
     assert run.counts["different"] == 0 and run.counts["repaired"] == 0, run.mismatches
     assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5
+    assert run.counts["aged_out"] == 1
+
+
+def test_a_later_statement_recomputes_the_aged_out_marketplace_record_and_it_is_judged_again(
+    market_target, django_capture_on_commit_callbacks
+):
+    """The record stands until a later statement of the member recomputes it without the deleted
+    evidence (README "Retention"); from then on reconciliation compares it as any other."""
+    capture = django_capture_on_commit_callbacks
+    [_old] = store_now(capture, scored_completion(0.95))  # level 5
+    [new] = store_now(capture, scored_completion(0.55))  # level 3
+    cutoff = Statement.objects.get(statement_id=new).stored
+    apply_retention(policy=Policy(statement_days=30, attempt_body_days=0), now=cutoff + timedelta(days=30))
+    assert SkillRecord.objects.get(member_id="E100").evidence_aged_out
+
+    store_now(capture, scored_completion(0.65))  # recomputed from what is left: level 4
+    assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] < 5
+    assert not SkillRecord.objects.get(member_id="E100").evidence_aged_out
+
+    run = reconcile_last_hour(capture, target="market")
+    assert (run.counts["aged_out"], run.counts["different"], run.counts["missing"]) == (0, 0, 0)
+
+
+def test_an_aged_out_marketplace_record_the_marketplace_lost_is_still_missing(
+    market_target, django_capture_on_commit_callbacks
+):
+    """Only a record the marketplace holds as last sent is left unjudged: one it lost is drift."""
+    capture = django_capture_on_commit_callbacks
+    store_now(capture, scored_completion(0.95))
+    [new] = store_now(capture, scored_completion(0.55))
+    cutoff = Statement.objects.get(statement_id=new).stored
+    apply_retention(policy=Policy(statement_days=30, attempt_body_days=0), now=cutoff + timedelta(days=30))
+    market_target.reset_state()
+
+    run = reconcile_last_hour(capture, target="market")
+
+    assert (run.counts["aged_out"], run.counts["missing"]) == (0, 1), run.mismatches
 
 
 def test_the_pms_event_of_a_statement_an_erasure_deleted_stays_extra_after_retention(

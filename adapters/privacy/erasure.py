@@ -77,9 +77,8 @@ def on_erasure(target: Target) -> str:
 
 
 def pseudonym(ifi: str, home_page: str = "") -> dict[str, str]:
-    """The stable pseudonymous account of an IFI: keyed (``LRS_PSEUDONYM_KEY``, or derived from
-    SECRET_KEY), so no one without the key can link it back by hashing known addresses; on
-    ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
+    """The stable pseudonymous account of an IFI, keyed (``LRS_PSEUDONYM_KEY``, else from SECRET_KEY)
+    on ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
     key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
     name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
     return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}

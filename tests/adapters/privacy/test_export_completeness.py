@@ -1,0 +1,253 @@
+"""Subject access export against the README's promises ("Privacy", "Export"): complete (every
+statement naming the person in any role, under any of their identifiers, documents, deliveries,
+identity records), and nothing of anyone else beyond what the person's own records name; an erasure
+leaves nothing naming the person to export, and another person's export as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.models import Delivery, Target
+from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.export import SubjectExport, subject_is_known
+from adapters.privacy.subjects import SubjectError, subject_for
+from lrs.documents.models import Document
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
+from lrs.xapi.agents import agent_ifi
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+
+HOME = "https://lms.example.com"
+ROLES = (
+    "actor",
+    "group_actor_member",
+    "object_agent",
+    "object_group_member",
+    "instructor",
+    "team_member",
+    "authority",
+    "substatement_actor",
+    "substatement_instructor",
+    "context_agent",
+    "context_group_member",
+)
+FORMS = ("mbox", "mbox_upper_domain", "mbox_sha1sum", "account", "openid")
+
+
+def person(tag: str) -> dict[str, Any]:
+    """A person's identifiers, each of them linked to employee ``tag``."""
+    email = f"{tag.lower()}@example.com"
+    identity_links_upsert(
+        employee_id=tag,
+        identifiers=Identifiers(
+            emails=[email],
+            accounts=[{"homePage": HOME, "name": tag.lower()}],
+            openids=[f"https://id.example.com/{tag.lower()}"],
+        ),
+        source="admin",
+    )
+    return {
+        "mbox": {"objectType": "Agent", "name": tag, "mbox": f"mailto:{email}"},
+        "mbox_upper_domain": {"objectType": "Agent", "mbox": f"mailto:{email.replace('example', 'EXAMPLE')}"},
+        "mbox_sha1sum": {"mbox_sha1sum": hashlib.sha1(f"mailto:{email}".encode()).hexdigest()},
+        "account": {"objectType": "Agent", "account": {"homePage": HOME, "name": tag.lower()}},
+        "openid": {"objectType": "Agent", "openid": f"https://id.example.com/{tag.lower()}"},
+    }
+
+
+OTHER = {"objectType": "Agent", "name": "Someone Else", "mbox": "mailto:someone.else@example.com"}
+
+
+def naming(agent: dict[str, Any], role: str) -> tuple[dict[str, Any], str]:
+    """A statement naming ``agent`` in ``role`` (everyone else in it is OTHER), and its version."""
+    body = make_statement(statement_id=str(uuid.uuid4()))
+    body["actor"] = OTHER
+    group = {"objectType": "Group", "member": [OTHER, agent]}
+    version = "1.0.3"
+    if role == "actor":
+        body["actor"] = agent
+    elif role == "group_actor_member":
+        body["actor"] = group
+    elif role == "object_agent":
+        body["object"] = {"objectType": "Agent", **agent}
+    elif role == "object_group_member":
+        body["object"] = group
+    elif role == "instructor":
+        body["context"] = {"instructor": agent}
+    elif role == "team_member":
+        body["context"] = {"team": group}
+    elif role == "authority":
+        body["authority"] = {"objectType": "Agent", **agent}
+    elif role.startswith("substatement_"):
+        inner = make_statement()
+        inner["actor"] = OTHER
+        if role == "substatement_actor":
+            inner["actor"] = agent
+        else:
+            inner["context"] = {"instructor": agent}
+        body["object"] = {"objectType": "SubStatement", **inner}
+    elif role == "context_agent":
+        body["context"] = {"contextAgents": [{"objectType": "contextAgent", "agent": agent}]}
+        version = "2.0.0"
+    elif role == "context_group_member":
+        body["context"] = {"contextGroups": [{"objectType": "contextGroup", "group": group}]}
+        version = "2.0.0"
+    return body, version
+
+
+def export(subject) -> dict[str, bytes]:
+    data = b"".join(SubjectExport(subject).chunks())
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def ids(data: bytes) -> set[str]:
+    return {json.loads(line)["id"] for line in data.decode().splitlines()}
+
+
+_RUN = iter(range(10**6))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    placed=st.lists(
+        st.tuples(st.sampled_from(ROLES), st.sampled_from(FORMS), st.booleans()), min_size=1, max_size=6
+    )
+)
+def test_an_employee_export_holds_every_statement_naming_them_in_any_role_under_any_identifier(placed):
+    """Each example: a fresh person (an employee with an e-mail, an account, an OpenID), statements
+    naming them in a role under one identifier form, some voided; and statements of the other
+    person and an unlinked stranger. The export by employee id holds exactly theirs, live and
+    voided apart; an export of the other person holds none of theirs."""
+    run = next(_RUN)
+    forms = person(f"P{run}")
+    other = person(f"Q{run}")
+    stranger = {"objectType": "Agent", "mbox": f"mailto:stranger{run}@example.com"}
+    live: set[str] = set()
+    voided: set[str] = set()
+    for role, form, void in placed:
+        body, version = naming(forms[form], role)
+        statement_store(statements=[body], credential=None, version=version)
+        (voided if void else live).add(body["id"])
+        if void:
+            voiding = make_statement(
+                statement_id=str(uuid.uuid4()),
+                verb="http://adlnet.gov/expapi/verbs/voided",
+                object={"objectType": "StatementRef", "id": body["id"]},
+            )
+            voiding["actor"] = OTHER
+            statement_store(statements=[voiding], credential=None)
+    theirs: set[str] = set()
+    for role in ("actor", "instructor"):
+        for agent in (other["mbox"], stranger):
+            body, version = naming(agent, role)
+            statement_store(statements=[body], credential=None, version=version)
+            theirs.add(body["id"])
+
+    files = export(subject_for(employee_id=f"P{run}"))
+    assert ids(files["statements.jsonl"]) == live
+    assert ids(files["voided_statements.jsonl"]) == voided
+    counts = json.loads(files["manifest.json"])["counts"]
+    assert (counts["statements"], counts["voided_statements"]) == (len(live), len(voided))
+
+    others = export(subject_for(employee_id=f"Q{run}"))
+    exported = ids(others["statements.jsonl"]) | ids(others["voided_statements.jsonl"])
+    assert not exported & (live | voided)
+    assert exported <= theirs
+
+
+def test_a_targets_configuration_and_other_learners_deliveries_stay_out_of_an_export():
+    ada = person("E1")["mbox"]
+    bob = person("E2")["mbox"]
+    target = Target.objects.create(
+        name="pms", adapter="pms", config={"url": "https://pms.example.com", "token": "sekrit-token-123"}
+    )
+    mine, _ = naming(ada, "actor")
+    his, _ = naming(bob, "actor")
+    statement_store(statements=[mine, his], credential=None)
+    for body, error in ((mine, "HTTP 503"), (his, "HTTP 400 bob@example.com unknown")):
+        row = Statement.objects.get(statement_id=body["id"])
+        Delivery.objects.create(
+            target=target,
+            statement=row,
+            statement_uuid=row.statement_id,
+            status=Delivery.DEAD,
+            attempts=1,
+            idempotency_key=f"key-{body['id']}",
+            last_error=error,
+            next_attempt_at=timezone.now(),
+        )
+
+    files = export(subject_for(employee_id="E1"))
+    everything = b"".join(files.values()).decode("utf-8", "replace")
+    assert "sekrit-token-123" not in everything and "pms.example.com" not in everything
+    assert "e2@example.com" not in everything and "bob@example.com" not in everything
+    assert his["id"] not in everything and f"key-{mine['id']}" not in everything
+    [delivery] = [json.loads(line) for line in files["deliveries.jsonl"].decode().splitlines()]
+    assert (delivery["statement"], delivery["last_error"]) == (mine["id"], "HTTP 503")
+
+
+def test_nothing_is_known_of_a_person_the_export_cannot_name():
+    with pytest.raises(SubjectError):
+        subject_for(employee_id="E404")
+    assert not subject_is_known(subject_for(agent={"mbox": "mailto:nobody@example.com"}))
+
+
+def _lines(data: bytes) -> list[str]:
+    return data.decode().splitlines()
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_after_an_erasure_nothing_naming_the_person_is_exported_and_anothers_export_is_unchanged(mode):
+    ada, bob = person("E1"), person("E2")
+    own = [naming(ada[form], "actor")[0] for form in ("mbox", "account", "openid", "mbox_sha1sum")]
+    taught, _ = naming(ada["account"], "instructor")
+    taught["actor"] = bob["mbox"]
+    bobs = [naming(bob["mbox"], "actor")[0], naming(bob["account"], "team_member")[0]]
+    statement_store(statements=[*own, taught, *bobs], credential=None)
+    Document.objects.create(
+        kind="state",
+        activity_id="https://lms.example.com/courses/safety-101",
+        agent_ifi=agent_ifi(ada["mbox"]),
+        document_id="bookmark",
+        content=b'{"page": 7}',
+        content_type="application/json",
+        etag='"' + "0" * 40 + '"',
+        updated=timezone.now(),
+    )
+    before = export(subject_for(employee_id="E2"))
+
+    erase_subject(subject_for(employee_id="E1"), mode=mode, requested_by="test")
+    finish_erasures()
+
+    for subject in (
+        subject_for(employee_id="E1"),
+        *(subject_for(agent=ada[form]) for form in FORMS),
+    ):
+        assert not subject_is_known(subject)
+        files = export(subject)
+        assert ids(files["statements.jsonl"]) == ids(files["voided_statements.jsonl"]) == set()
+        # The manifest says whom the export is about (the agent asked for); nothing else names them.
+        everything = b"".join(data for name, data in files.items() if name != "manifest.json").decode()
+        assert "e1@example.com" not in everything and '"name":"e1"' not in everything
+    after = export(subject_for(employee_id="E2"))
+    for part in ("voided_statements.jsonl", "deliveries.jsonl", "identity.json"):
+        assert after[part] == before[part], part
+    # Bob's statement Ada taught stays his, with Ada pseudonymised in it; the others as they were.
+    changed = set(_lines(before["statements.jsonl"])) ^ set(_lines(after["statements.jsonl"]))
+    assert {json.loads(line)["id"] for line in changed} == {taught["id"]}
+    [kept] = [json.loads(line) for line in _lines(after["statements.jsonl"]) if taught["id"] in line]
+    assert "e1" not in json.dumps(kept["context"]["instructor"])

@@ -12,6 +12,7 @@ The archive holds:
   document of the person (its key, content type, etag, last change) and its content as stored;
 - ``deliveries.jsonl``: what the fan-out did with those statements, per target (status, attempts,
   timestamps, errors; never a target's configuration or secrets);
+- ``skills.jsonl``: the person's marketplace skill records and their evidence (``export_skills``);
 - ``identity.json``: the identity links, the employee records (as the HRIS feed described them)
   and the identity history of the person;
 - ``manifest.json`` (written last): counts, time ranges, when it was generated, whom it is about.
@@ -33,6 +34,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
+from adapters.privacy.export_skills import write_skills
 from adapters.privacy.subjects import Subject
 from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
@@ -237,6 +239,7 @@ class SubjectExport:
                 yield from self._statements(archive, sink, name, voided=voided)
             yield from self._documents(archive, sink)
             yield from self._deliveries(archive, sink)
+            self._counts |= write_skills(archive, self._entry("skills.jsonl"), _employee_ids(self.subject))
             self._identity(archive)
             yield sink.take()
             self.manifest = manifest = self._manifest()
@@ -384,6 +387,7 @@ class SubjectExport:
                 "voided_statements.jsonl": "voided statements, one per line, as stored",
                 "documents/": "per document: NNNNN.meta.json (its key) and NNNNN.content.* (as stored)",
                 "deliveries.jsonl": "what the fan-out did with those statements, per target",
+                "skills.jsonl": "marketplace skill records and their evidence, per target and competency",
                 "identity.json": "identity links, employee records, identity history",
             },
         }

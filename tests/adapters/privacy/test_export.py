@@ -189,6 +189,8 @@ def test_an_employee_export_holds_exactly_their_statements_documents_deliveries_
         "documents": 2,
         "deliveries": 1,
         "attempts": 2,
+        "skill_records": 0,
+        "skill_evidence": 0,
         "identity_links": 2,
         "employees": 1,
         "identity_changes": 2,
@@ -213,6 +215,7 @@ def test_an_employee_export_holds_exactly_their_statements_documents_deliveries_
         "statements.jsonl",
         "voided_statements.jsonl",
         "deliveries.jsonl",
+        "skills.jsonl",
         "identity.json",
         *(name for name in files if name.startswith("documents/")),
     }

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.identity.links import Identifiers, identity_links_upsert
-from adapters.models import Delivery, Target
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import SubjectError, subject_for
@@ -251,3 +251,47 @@ def test_after_an_erasure_nothing_naming_the_person_is_exported_and_anothers_exp
     assert {json.loads(line)["id"] for line in changed} == {taught["id"]}
     [kept] = [json.loads(line) for line in _lines(after["statements.jsonl"]) if taught["id"] in line]
     assert "e1" not in json.dumps(kept["context"]["instructor"])
+
+
+def test_an_employees_marketplace_skill_records_and_evidence_are_in_their_export():
+    """The LRS keeps, per employee, the skill records a marketplace holds and the evidence they rest
+    on (adapters/models/skills.py): data about the person, which "everything the LRS holds about a
+    person" includes. Another member's stay out."""
+    ada, bob = person("E1"), person("E2")
+    mine, _ = naming(ada["mbox"], "actor")
+    his, _ = naming(bob["mbox"], "actor")
+    statement_store(statements=[mine, his], credential=None)
+    target = Target.objects.create(name="skills", adapter="marketplace", config={})
+    for member, body, level in (("E1", mine, 3), ("E2", his, 1)):
+        row = Statement.objects.get(statement_id=body["id"])
+        SkillEvidence.objects.create(
+            target=target,
+            member_id=member,
+            competency_code="SAFETY-BASICS",
+            statement=row,
+            statement_uuid=row.statement_id,
+            activity_id="http://example.com/courses/safety-101",
+            level=level,
+            score=90.0,
+            completed=True,
+            timestamp=timezone.now(),
+            mapping_version="v1",
+        )
+        SkillRecord.objects.create(
+            target=target,
+            member_id=member,
+            competency_code="SAFETY-BASICS",
+            record={"level": level, "evidence": [body["id"]]},
+        )
+
+    files = export(subject_for(employee_id="E1"))
+    assert "skills.jsonl" in files, sorted(files)
+    [record] = [json.loads(line) for line in _lines(files["skills.jsonl"])]
+    assert (record["target"], record["competency"], record["record"]["level"]) == (
+        "skills",
+        "SAFETY-BASICS",
+        3,
+    )
+    assert [evidence["statement"] for evidence in record["evidence"]] == [mine["id"]]
+    assert his["id"] not in b"".join(files.values()).decode("utf-8", "replace")
+    assert json.loads(files["manifest.json"])["counts"]["skill_records"] == 1

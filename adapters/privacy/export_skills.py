@@ -1,0 +1,61 @@
+"""The marketplace part of a subject export (adapters/privacy/export.py): ``skills.jsonl``, per
+marketplace target and competency of the person, the record the LRS keeps as that target holding
+it and the evidence it rests on (adapters/models/skills.py). Both are filed by employee id, as the
+marketplace's members are (never its pseudonym of them, which is computed when sent)."""
+
+from __future__ import annotations
+
+import zipfile
+from typing import Any
+
+from adapters.models import SkillEvidence, SkillRecord, Target
+from lrs.xapi.json_types import compact_json
+
+EVIDENCE_FIELDS = (
+    "activity_id",
+    "level",
+    "score",
+    "completed",
+    "timestamp",
+    "mapping_version",
+    "superseded",
+    "erased_at",
+)
+
+
+def _time(value: Any) -> Any:
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else value
+
+
+def write_skills(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, employee_ids: list[str]) -> dict[str, int]:
+    """Write ``skills.jsonl`` (one line per target, member and competency, with the record, or
+    None when none was sent, and its evidence); return the counts for the manifest."""
+    records = SkillRecord.objects.filter(member_id__in=employee_ids)
+    evidence = SkillEvidence.objects.filter(member_id__in=employee_ids)
+    keys = sorted(
+        set(records.values_list("target_id", "member_id", "competency_code"))
+        | set(evidence.values_list("target_id", "member_id", "competency_code"))
+    )
+    names = dict(Target.objects.filter(id__in={key[0] for key in keys}).values_list("id", "name"))
+    counts = {"skill_records": 0, "skill_evidence": 0}
+    with archive.open(entry, "w") as out:
+        for target_id, member_id, code in keys:
+            key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
+            record = records.filter(**key).first()
+            rows = [
+                {"statement": str(row.statement_uuid)}
+                | {name: _time(getattr(row, name)) for name in EVIDENCE_FIELDS}
+                for row in evidence.filter(**key).order_by("timestamp", "id")
+            ]
+            line = {
+                "target": names.get(target_id),
+                "member": member_id,
+                "competency": code,
+                "record": record.record if record is not None else None,
+                "updated_at": _time(record.updated_at) if record is not None else None,
+                "evidence": rows,
+            }
+            out.write(compact_json(line).encode() + b"\n")
+            counts["skill_records"] += record is not None and record.record is not None
+            counts["skill_evidence"] += len(rows)
+    return counts

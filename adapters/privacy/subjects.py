@@ -14,6 +14,7 @@ from django.conf import settings
 from adapters.identity.history import actor_ifis
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
+from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
 from lrs.xapi.agents import agent_ifi
 
@@ -80,18 +81,19 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
 
 def _ifis_of_key(key: str) -> set[str]:
     """The IFIs a lookup key stands for: an IFI itself, or, for ``email:<normalised>``, every
-    spelling of the address among the agents the store files (and their SHA-1 forms). The
-    candidates are read by prefix and domain, then kept when resolution normalises them to the key
-    (a scan of the agent index: erasure is rare)."""
+    spelling of the address among the agents the store files statements or documents under (and
+    their SHA-1 forms). The candidates are read by prefix and domain, then kept when resolution
+    normalises them to the key (a scan of the agent index and the documents: erasure is rare)."""
     if not key.startswith("email:"):
         return {key}
     address = key.removeprefix("email:")
     local, _, domain = address.rpartition("@")
-    candidates = StatementAgent.objects.filter(
-        agent_ifi__istartswith=f"mbox::mailto:{local[:1]}", agent_ifi__iendswith=f"@{domain}"
-    )
+    near = {"agent_ifi__istartswith": f"mbox::mailto:{local[:1]}", "agent_ifi__iendswith": f"@{domain}"}
+    candidates = set(StatementAgent.objects.filter(**near).values_list("agent_ifi", flat=True).distinct())
+    # A document's agent may be a spelling no statement uses (a bookmark kept, nothing sent yet).
+    candidates |= set(Document.objects.filter(**near).values_list("agent_ifi", flat=True).distinct())
     spellings = {address}
-    for ifi in candidates.values_list("agent_ifi", flat=True).distinct():
+    for ifi in candidates:
         spelled = ifi.removeprefix("mbox::mailto:")
         try:
             if email_lookup_key(spelled) == key:

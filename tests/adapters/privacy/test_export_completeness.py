@@ -319,3 +319,43 @@ def test_a_recycled_address_brings_neither_holders_statements_into_the_others_ex
 
     assert ids(export(subject_for(employee_id="E2"))["statements.jsonl"]) == {after["id"]}
     assert ids(export(subject_for(employee_id="E1"))["statements.jsonl"]) == {before["id"]}
+
+
+def _document(agent: dict[str, Any], document_id: str, content: bytes) -> Document:
+    return Document.objects.create(
+        kind="state",
+        activity_id="https://lms.example.com/courses/safety-101",
+        agent_ifi=agent_ifi(agent),
+        document_id=document_id,
+        content=content,
+        content_type="application/json",
+        etag='"' + "0" * 40 + '"',
+        updated=timezone.now(),
+    )
+
+
+@pytest.mark.parametrize("spelling", ["Ada.Lovelace@example.com", "ada.lovelace+lms@example.com"])
+def test_a_document_under_another_spelling_of_the_employees_address_is_in_their_export(spelling):
+    """Resolution maps the spelling to the employee (case, +alias), as it does for statements; the
+    LMS kept a bookmark under it and never sent a statement with it."""
+    identity_links_upsert(
+        employee_id="E1", identifiers=Identifiers(emails=["ada.lovelace@example.com"]), source="admin"
+    )
+    _document({"mbox": f"mailto:{spelling}"}, "bookmark", b'{"page": 7}')
+    _document({"mbox": "mailto:grace@example.com"}, "bookmark", b'{"page": 1}')
+
+    files = export(subject_for(employee_id="E1"))
+    assert json.loads(files["manifest.json"])["counts"]["documents"] == 1
+    assert [data for name, data in files.items() if name.endswith(".content.json")] == [b'{"page": 7}']
+
+
+def test_an_erasure_deletes_a_document_under_another_spelling_of_the_employees_address():
+    identity_links_upsert(
+        employee_id="E1", identifiers=Identifiers(emails=["ada.lovelace@example.com"]), source="admin"
+    )
+    _document({"mbox": "mailto:Ada.Lovelace+lms@example.com"}, "bookmark", b'{"page": 7}')
+    _document({"mbox": "mailto:grace@example.com"}, "bookmark", b'{"page": 1}')
+
+    erase_subject(subject_for(employee_id="E1"), mode="delete", requested_by="test")
+
+    assert list(Document.objects.values_list("agent_ifi", flat=True)) == ["mbox::mailto:grace@example.com"]

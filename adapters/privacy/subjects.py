@@ -16,7 +16,8 @@ from adapters.identity.resolution import actor_lookup_key, email_lookup_key
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
 from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
-from lrs.xapi.agents import agent_ifi
+from lrs.xapi.agents import agent_ifi, validate_actor
+from lrs.xapi.json_types import XAPIValidationError
 
 
 class SubjectError(ValueError):
@@ -54,6 +55,10 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     if agent is not None:
         if not isinstance(agent, dict):
             raise SubjectError("agent: must be a JSON object with one identifier")
+        try:  # as a statement names them: one identifier, well-formed (else found under none)
+            validate_actor(agent, path="agent")
+        except XAPIValidationError as exc:
+            raise SubjectError(str(exc)) from None  # names the path: "agent.mbox: ..."
         ifi = agent_ifi(agent)
         if not ifi:
             raise SubjectError("agent: has no identifier (mbox, mbox_sha1sum, openid or account)")

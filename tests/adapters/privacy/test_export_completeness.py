@@ -359,3 +359,19 @@ def test_an_erasure_deletes_a_document_under_another_spelling_of_the_employees_a
     erase_subject(subject_for(employee_id="E1"), mode="delete", requested_by="test")
 
     assert list(Document.objects.values_list("agent_ifi", flat=True)) == ["mbox::mailto:grace@example.com"]
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        # Two identifiers: an Agent has exactly one (Data 2.4.2.1); only the first was looked for.
+        {"mbox": "mailto:ada@example.com", "account": {"homePage": HOME, "name": "ada"}},
+        {"mbox": "ada@example.com"},  # no mailto: no statement can be filed under it
+        {"objectType": "Group", "member": [{"mbox": "mailto:ada@example.com"}]},  # anonymous
+    ],
+)
+def test_an_agent_a_statement_could_not_name_is_refused_rather_than_exported_or_erased_in_part(agent):
+    """The command, the admin and the privacy API all take the person through ``subject_for``: an
+    agent naming two identifiers was exported (and erased) under the first alone, silently."""
+    with pytest.raises(SubjectError):
+        subject_for(agent=agent)

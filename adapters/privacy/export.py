@@ -350,7 +350,10 @@ class SubjectExport:
             _fields(employee, *EMPLOYEE_FIELDS)
             for employee in Employee.objects.filter(employee_id__in=employee_ids).order_by("employee_id")
         ]
-        history = IdentityChange.objects.filter(employee_id__in=employee_ids)
+        # A move is filed under the employee it went to; the one it was taken from is in ``before``.
+        history = IdentityChange.objects.filter(
+            Q(employee_id__in=employee_ids) | Q(before__employee_id__in=employee_ids)
+        )
         changes = 0
         with archive.open(self._entry("identity.json"), "w") as entry:
             entry.write(b'{"links":' + compact_json(links).encode())

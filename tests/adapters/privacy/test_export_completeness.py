@@ -375,3 +375,21 @@ def test_an_agent_a_statement_could_not_name_is_refused_rather_than_exported_or_
     agent naming two identifiers was exported (and erased) under the first alone, silently."""
     with pytest.raises(SubjectError):
         subject_for(agent=agent)
+
+
+def test_an_identifier_moved_away_from_the_employee_is_in_their_identity_history():
+    """identity_links_move files the change under the employee it moved to; the one it was taken
+    from still had it linked, and their history says so (before: their employee id)."""
+    identity_links_upsert(
+        employee_id="E1", identifiers=Identifiers(emails=["desk@example.com"]), source="admin"
+    )
+    identity_links_move(
+        identifiers=Identifiers(emails=["desk@example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+
+    history = json.loads(export(subject_for(employee_id="E1"))["identity.json"])["history"]
+    assert [(change["action"], change["employee_id"]) for change in history] == [
+        ("link_added", "E1"),
+        ("link_moved", "E2"),
+    ]
+    assert history[1]["before"]["employee_id"] == "E1"

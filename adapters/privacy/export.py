@@ -12,7 +12,8 @@ The archive holds:
   document of the person (its key, content type, etag, last change) and its content as stored;
 - ``deliveries.jsonl``: what the fan-out did with those statements, per target (status, attempts,
   timestamps, errors; never a target's configuration or secrets);
-- ``skills.jsonl``: the person's marketplace skill records and their evidence (``export_skills``);
+- ``skills.jsonl``: the person's marketplace skill records and their evidence (``export_parts``);
+- ``attachments/<sha2><ext>``: the bytes of their statements' attachments (``export_parts``);
 - ``identity.json``: the identity links, the employee records (as the HRIS feed described them)
   and the identity history of the person;
 - ``manifest.json`` (written last): counts, time ranges, when it was generated, whom it is about.
@@ -24,7 +25,6 @@ memory holds one page of statements (``PAGE_SIZE``) or one document, whatever th
 from __future__ import annotations
 
 import logging
-import mimetypes
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -34,9 +34,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
-from adapters.privacy.export_skills import write_skills
+from adapters.privacy.export_parts import extension, write_attachments, write_skills
 from adapters.privacy.subjects import Subject
 from lrs.documents.models import Document
+from lrs.statements.indexing import statement_attachment_hashes
 from lrs.statements.models import StatementAgent
 from lrs.statements.selectors import StatementQuery, statements_by_pk
 from lrs.xapi.json_types import compact_json
@@ -166,13 +167,6 @@ def _line(value: Any) -> bytes:
     return compact_json(value).encode() + b"\n"
 
 
-def _extension(content_type: str) -> str:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "application/json" or media_type.endswith("+json"):
-        return ".json"
-    return mimetypes.guess_extension(media_type) or ".bin"
-
-
 def _range(values: list[datetime]) -> dict[str, str | None] | None:
     return {"first": _iso(min(values)), "last": _iso(max(values))} if values else None
 
@@ -219,6 +213,7 @@ class SubjectExport:
         # The earliest and latest seen so far (not every value: memory stays bounded).
         self._stored: list[datetime] = []
         self._updated: list[datetime] = []
+        self._attachments: set[str] = set()  # their sha2s (64 characters each)
         self._generated_at = timezone.now()
 
     def _entry(self, name: str) -> zipfile.ZipInfo:
@@ -237,6 +232,8 @@ class SubjectExport:
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
             for name, voided in (("statements.jsonl", False), ("voided_statements.jsonl", True)):
                 yield from self._statements(archive, sink, name, voided=voided)
+            for _ in write_attachments(archive, self._entry, self._attachments, self._counts):
+                yield sink.take()
             yield from self._documents(archive, sink)
             yield from self._deliveries(archive, sink)
             self._counts |= write_skills(archive, self._entry("skills.jsonl"), _employee_ids(self.subject))
@@ -256,6 +253,7 @@ class SubjectExport:
             for page in statement_key_pages(self.subject, voided=voided, page_size=self.page_size):
                 for statement in statements_by_pk([pk for _stored, pk in page], query=EXPORT_QUERY):
                     entry.write(_line(statement))
+                    self._attachments.update(statement_attachment_hashes(statement))
                     count += 1
                 self._stored = [min([*self._stored, page[0][0]]), max([*self._stored, page[-1][0]])]
                 if self.progress is not None:
@@ -278,7 +276,7 @@ class SubjectExport:
                     continue
                 count += 1
                 stem = f"documents/{count:05d}"
-                content_name = f"{stem}.content{_extension(document.content_type)}"
+                content_name = f"{stem}.content{extension(document.content_type)}"
                 archive.writestr(
                     self._entry(f"{stem}.meta.json"),
                     compact_json(self._document_meta(document, content_name)),
@@ -388,6 +386,7 @@ class SubjectExport:
             "files": {
                 "statements.jsonl": "live statements, one per line, in stored order, as stored",
                 "voided_statements.jsonl": "voided statements, one per line, as stored",
+                "attachments/": "the bytes of the statements' attachments, named by their sha2",
                 "documents/": "per document: NNNNN.meta.json (its key) and NNNNN.content.* (as stored)",
                 "deliveries.jsonl": "what the fan-out did with those statements, per target",
                 "skills.jsonl": "marketplace skill records and their evidence, per target and competency",

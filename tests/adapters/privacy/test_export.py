@@ -186,6 +186,7 @@ def test_an_employee_export_holds_exactly_their_statements_documents_deliveries_
     assert manifest["counts"] == {
         "statements": 3,
         "voided_statements": 1,
+        "attachments": 0,
         "documents": 2,
         "deliveries": 1,
         "attempts": 2,

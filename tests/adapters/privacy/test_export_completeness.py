@@ -26,6 +26,7 @@ from lrs.documents.models import Document
 from lrs.statements.models import Statement
 from lrs.statements.store import statement_store
 from lrs.xapi.agents import agent_ifi
+from lrs.xapi.multipart import AttachmentPart
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -419,3 +420,32 @@ def test_an_export_by_mbox_holds_the_statements_filed_under_that_addresses_sha1s
 
     exported = ids(export(subject_for(agent={"mbox": "mailto:e1@example.com"}))["statements.jsonl"])
     assert exported == {by_mbox["id"], by_sha1["id"]}
+
+
+def test_the_attachment_bytes_of_the_persons_statements_are_in_their_export():
+    """README "What is stored": attachments among the person's data; the export promises everything
+    the LRS holds about them. The statement carries only the attachment's metadata (sha2)."""
+    ada = person("E1")
+    certificate = b"%PDF-1.4 certificate of Ada E1"
+    sha2 = hashlib.sha256(certificate).hexdigest()
+    body, _ = naming(ada["mbox"], "actor")
+    body["attachments"] = [
+        {
+            "usageType": "http://id.tincanapi.com/attachment/certificate-of-completion",
+            "display": {"en-US": "certificate"},
+            "contentType": "application/pdf",
+            "length": len(certificate),
+            "sha2": sha2,
+        }
+    ]
+    statement_store(
+        statements=[body],
+        credential=None,
+        attachments=[AttachmentPart(sha2=sha2, content_type="application/pdf", data=certificate)],
+    )
+
+    files = export(subject_for(employee_id="E1"))
+    assert files.get(f"attachments/{sha2}.pdf") == certificate, sorted(files)
+    assert json.loads(files["manifest.json"])["counts"]["attachments"] == 1
+    person("E2")
+    assert not [name for name in export(subject_for(employee_id="E2")) if name.startswith("attachments/")]

@@ -1,14 +1,22 @@
-"""The marketplace part of a subject export (adapters/privacy/export.py): ``skills.jsonl``, per
-marketplace target and competency of the person, the record the LRS keeps as that target holding
-it and the evidence it rests on (adapters/models/skills.py). Both are filed by employee id, as the
-marketplace's members are (never its pseudonym of them, which is computed when sent)."""
+"""Parts of a subject export (adapters/privacy/export.py) written apart from it:
+
+- ``skills.jsonl``: per marketplace target and competency of the person, the record the LRS keeps
+  as that target holding it and the evidence it rests on (adapters/models/skills.py). Both are
+  filed by employee id, as the marketplace's members are (its pseudonym of them is computed when
+  sent);
+- ``attachments/<sha2><ext>``: the bytes of the attachments of the person's statements, one at a
+  time (the statements carry only their metadata; ``lrs.attachment_store``).
+"""
 
 from __future__ import annotations
 
+import mimetypes
 import zipfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from adapters.models import SkillEvidence, SkillRecord, Target
+from lrs.attachment_store import attachment_store
 from lrs.xapi.json_types import compact_json
 
 EVIDENCE_FIELDS = (
@@ -21,6 +29,13 @@ EVIDENCE_FIELDS = (
     "superseded",
     "erased_at",
 )
+
+
+def extension(content_type: str) -> str:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return ".json"
+    return mimetypes.guess_extension(media_type) or ".bin"
 
 
 def _time(value: Any) -> Any:
@@ -59,3 +74,19 @@ def write_skills(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, employee_ids:
             counts["skill_records"] += record is not None and record.record is not None
             counts["skill_evidence"] += len(rows)
     return counts
+
+
+def write_attachments(
+    archive: zipfile.ZipFile, entry: Any, sha2s: Iterable[str], counts: dict[str, int]
+) -> Iterator[None]:
+    """Write each attachment's bytes (``entry`` makes the ZIP entry of a name), yielding after
+    each so the caller drains the archive; ``counts["attachments"]`` is how many."""
+    counts["attachments"] = 0
+    store = attachment_store()
+    for sha2 in sorted(sha2s):
+        part = store.get_many([sha2]).get(sha2)
+        if part is None:  # deleted meanwhile (erasure, retention)
+            continue
+        archive.writestr(entry(f"attachments/{sha2}{extension(part.content_type)}"), part.data)
+        counts["attachments"] += 1
+        yield None

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.identity.links import Identifiers, identity_links_move, identity_links_upsert
-from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
+from adapters.models import Delivery, Employee, SkillEvidence, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import SubjectError, subject_for
@@ -449,3 +449,14 @@ def test_the_attachment_bytes_of_the_persons_statements_are_in_their_export():
     assert json.loads(files["manifest.json"])["counts"]["attachments"] == 1
     person("E2")
     assert not [name for name in export(subject_for(employee_id="E2")) if name.startswith("attachments/")]
+
+
+def test_an_employee_the_lrs_holds_only_an_hris_record_of_is_known_and_exported():
+    """A hire the HRIS feed described before any identifier was linked: their employee record and
+    its history are held, so a subject access request is answered with them, not "nothing"."""
+    Employee.objects.create(employee_id="E5", department="Safety", manager_id="E1")
+
+    subject = subject_for(employee_id="E5")
+    assert subject_is_known(subject)
+    [employee] = json.loads(export(subject)["identity.json"])["employees"]
+    assert (employee["employee_id"], employee["department"]) == ("E5", "Safety")

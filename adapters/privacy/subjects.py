@@ -31,13 +31,16 @@ class Subject:
     links: tuple[IdentityLink, ...] = field(default=())
     # The identity map's keys of the person (``email:<normalised>`` or the IFI): their links.
     lookup_keys: frozenset[str] = frozenset()
+    # The identifier an agent named, when ``ifis`` holds more (an mbox's SHA-1 form).
+    named_ifi: str = ""
 
     @property
     def fingerprint(self) -> str:
-        """A keyed hash of who was named (the employee id, else the identifiers): recognises a
-        repeat request without keeping them."""
-        named = f"employee:{self.employee_id}" if self.employee_id else "\n".join(sorted(self.ifis))
-        return keyed_hash(named)
+        """A keyed hash of who was named (the employee id, else the identifier or identifiers):
+        recognises a repeat request without keeping them."""
+        if self.employee_id:
+            return keyed_hash(f"employee:{self.employee_id}")
+        return keyed_hash(self.named_ifi or "\n".join(sorted(self.ifis)))
 
 
 def keyed_hash(text: str) -> str:
@@ -64,7 +67,12 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
             raise SubjectError("agent: has no identifier (mbox, mbox_sha1sum, openid or account)")
         key = actor_lookup_key(agent)
         links = tuple(IdentityLink.objects.filter(lookup_key=key)) if key else ()
-        return Subject(ifis=frozenset({ifi}), links=links, lookup_keys=frozenset({key} if key else ()))
+        ifis = {ifi}
+        if isinstance(agent.get("mbox"), str):  # the same mailbox, as statements may name it hashed
+            for iri in {agent["mbox"], ifi.removeprefix("mbox::")}:  # as given, and as filed
+                ifis.add(f"mbox_sha1sum::{hashlib.sha1(iri.encode()).hexdigest()}")  # noqa: S324
+        keys = frozenset({key} if key else ())
+        return Subject(ifis=frozenset(ifis), links=links, lookup_keys=keys, named_ifi=ifi)
     employee_id = (employee_id or "").strip()
     if not employee_id:
         raise SubjectError("employee id: required")

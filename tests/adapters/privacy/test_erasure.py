@@ -5,6 +5,7 @@ concurrent ingest about the same person finish without a deadlock."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -342,3 +343,22 @@ def test_two_peoples_voiding_statements_of_one_statement_both_stay_through_both_
 def assert_no_trace_in_statements() -> None:
     assert not StatementAgent.objects.filter(agent_ifi=agent_ifi(PERSON)).exists()
     assert not [trace for trace in TRACES if Statement.objects.filter(payload__contains=trace).exists()]
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_an_erasure_by_mbox_reaches_the_statements_filed_under_its_sha1sum(xapi, mode):
+    """The mbox_sha1sum of the same mailto IRI names the same mailbox (Data 2.4.2.3): an erasure
+    naming the mbox leaves no statement the person made under its hashed form."""
+    digest = hashlib.sha1(PERSON["mbox"].encode()).hexdigest()
+    hashed = statement(actor={"objectType": "Agent", "name": "Pat Person", "mbox_sha1sum": digest})
+    xapi.post_statements([hashed, statement(actor=PERSON)])
+
+    outcome = erase_subject(subject_for(agent=PERSON), mode=mode, requested_by="test")
+
+    assert outcome.request.counts["own_statements"] == 2
+    assert not StatementAgent.objects.filter(agent_ifi=f"mbox_sha1sum::{digest}").exists()
+    assert not any(
+        trace in payload
+        for payload in Statement.objects.values_list("payload", flat=True)
+        for trace in TRACES
+    )

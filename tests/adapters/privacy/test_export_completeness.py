@@ -405,14 +405,8 @@ def test_a_2_0_statements_context_agents_are_exported_as_stored_not_downgraded()
     assert json.loads(line)["context"]["contextAgents"] == body["context"]["contextAgents"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subject_for(agent=...) takes that IFI alone, as the README's Export says ('covers that "
-    "identifier'); the mbox_sha1sum of the same mailto IRI names the same mailbox, and an erasure by "
-    "agent leaves those statements too. Adding it changes an erasure's fingerprint (repeat requests "
-    "by agent would no longer be recognised): for the owner to decide.",
-)
 def test_an_export_by_mbox_holds_the_statements_filed_under_that_addresses_sha1sum():
+    """The mbox_sha1sum of the same mailto IRI names the same mailbox (Data 2.4.2.3)."""
     ada = person("E1")
     by_mbox, _ = naming(ada["mbox"], "actor")
     by_sha1, _ = naming(ada["mbox_sha1sum"], "actor")

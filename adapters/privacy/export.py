@@ -27,14 +27,14 @@ from __future__ import annotations
 import logging
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
-from adapters.privacy.export_parts import extension, write_attachments, write_skills
+from adapters.privacy.export_parts import extension, fields, iso, line, write_attachments, write_skills
 from adapters.privacy.subjects import Subject
 from lrs.documents.models import Document
 from lrs.statements.indexing import statement_attachment_hashes
@@ -150,27 +150,8 @@ class _Sink:
         return data
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _fields(row: Any, *names: str) -> dict[str, Any]:
-    """Named fields of a row as JSON values (times in UTC ISO 8601, dates as YYYY-MM-DD)."""
-    return {name: _json_value(getattr(row, name)) for name in names}
-
-
-def _line(value: Any) -> bytes:
-    return compact_json(value).encode() + b"\n"
-
-
 def _range(values: list[datetime]) -> dict[str, str | None] | None:
-    return {"first": _iso(min(values)), "last": _iso(max(values))} if values else None
+    return {"first": iso(min(values)), "last": iso(max(values))} if values else None
 
 
 def _delivery_record(delivery: Delivery, attempts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,11 +162,11 @@ def _delivery_record(delivery: Delivery, attempts: list[dict[str, Any]]) -> dict
         "kind": delivery.kind,
         "status": delivery.status,
         "attempts": delivery.attempts,
-        "created_at": _iso(delivery.created_at),
-        "updated_at": _iso(delivery.updated_at),
-        "dispatched_at": _iso(delivery.dispatched_at),
-        "delivered_at": _iso(delivery.delivered_at),
-        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "created_at": iso(delivery.created_at),
+        "updated_at": iso(delivery.updated_at),
+        "dispatched_at": iso(delivery.dispatched_at),
+        "delivered_at": iso(delivery.delivered_at),
+        "next_attempt_at": iso(delivery.next_attempt_at),
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
         "target_reference": delivery.external_id,
@@ -254,7 +235,7 @@ class SubjectExport:
         with archive.open(self._entry(name), "w", force_zip64=True) as entry:
             for page in statement_key_pages(self.subject, voided=voided, page_size=self.page_size):
                 for statement in statements_by_pk([pk for _stored, pk in page], query=EXPORT_QUERY):
-                    entry.write(_line(statement))
+                    entry.write(line(statement))
                     self._attachments.update(statement_attachment_hashes(statement))
                     count += 1
                 self._stored = [min([*self._stored, page[0][0]]), max([*self._stored, page[-1][0]])]
@@ -303,7 +284,7 @@ class SubjectExport:
             id_name: document.document_id,
             "contentType": document.content_type,
             "etag": document.etag,
-            "updated": _iso(document.updated),
+            "updated": iso(document.updated),
             "content": content_name.removeprefix("documents/"),
         }
         if document.activity_id:
@@ -326,12 +307,12 @@ class SubjectExport:
                     "delivery_id", "number"
                 ):
                     log.setdefault(attempt.delivery_id, []).append(
-                        _fields(
+                        fields(
                             attempt, "number", "started_at", "duration_ms", "status_code", "outcome", "error"
                         )
                     )
                 for row in rows:
-                    entry.write(_line(_delivery_record(row, log.get(row.id, []))))
+                    entry.write(line(_delivery_record(row, log.get(row.id, []))))
                     attempts += len(log.get(row.id, []))
                 deliveries += len(rows)
                 yield sink.take()
@@ -341,13 +322,13 @@ class SubjectExport:
     def _identity(self, archive: zipfile.ZipFile) -> None:
         employee_ids = _employee_ids(self.subject)
         links = [
-            _fields(link, "employee_id", "kind", "value", "source", "created_at")
+            fields(link, "employee_id", "kind", "value", "source", "created_at")
             for link in IdentityLink.objects.filter(
                 Q(id__in=[link.id for link in self.subject.links]) | Q(employee_id__in=employee_ids)
             ).order_by("employee_id", "id")
         ]
         employees = [
-            _fields(employee, *EMPLOYEE_FIELDS)
+            fields(employee, *EMPLOYEE_FIELDS)
             for employee in Employee.objects.filter(employee_id__in=employee_ids).order_by("employee_id")
         ]
         # A move is filed under the employee it went to; the one it was taken from is in ``before``.
@@ -361,7 +342,7 @@ class SubjectExport:
             last_id = 0
             while page := list(history.filter(id__gt=last_id).order_by("id")[:HISTORY_PAGE]):
                 for change in page:
-                    record = _fields(change, *CHANGE_FIELDS)
+                    record = fields(change, *CHANGE_FIELDS)
                     entry.write((b"," if changes else b"") + compact_json(record).encode())
                     changes += 1
                 last_id = page[-1].id
@@ -375,7 +356,7 @@ class SubjectExport:
     def _manifest(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "generated_at": _iso(self._generated_at),
+            "generated_at": iso(self._generated_at),
             "subject": {
                 "agents": [agent_of(ifi) for ifi in sorted(self.subject.ifis)],
                 "employee_id": self.subject.employee_id or None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import mimetypes
 import zipfile
 from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 from adapters.models import SkillEvidence, SkillRecord, Target
@@ -38,39 +39,55 @@ def extension(content_type: str) -> str:
     return mimetypes.guess_extension(media_type) or ".bin"
 
 
-def _time(value: Any) -> Any:
-    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else value
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def fields(row: Any, *names: str) -> dict[str, Any]:
+    """Named fields of a row as JSON values (times in UTC ISO 8601, dates as YYYY-MM-DD)."""
+    return {name: _json_value(getattr(row, name)) for name in names}
+
+
+def line(value: Any) -> bytes:
+    """One line of a ``.jsonl`` part."""
+    return compact_json(value).encode() + b"\n"
+
+
+def _skill_key(row: SkillRecord | SkillEvidence) -> tuple[int, str, str]:
+    return (row.target_id, row.member_id, row.competency_code)
 
 
 def write_skills(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, employee_ids: list[str]) -> dict[str, int]:
     """Write ``skills.jsonl`` (one line per target, member and competency, with the record, or
     None when none was sent, and its evidence); return the counts for the manifest."""
-    records = SkillRecord.objects.filter(member_id__in=employee_ids)
-    evidence = SkillEvidence.objects.filter(member_id__in=employee_ids)
-    keys = sorted(
-        set(records.values_list("target_id", "member_id", "competency_code"))
-        | set(evidence.values_list("target_id", "member_id", "competency_code"))
-    )
+    records = {_skill_key(row): row for row in SkillRecord.objects.filter(member_id__in=employee_ids)}
+    evidence: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+    for row in SkillEvidence.objects.filter(member_id__in=employee_ids).order_by("timestamp", "id"):
+        evidence.setdefault(_skill_key(row), []).append(
+            {"statement": str(row.statement_uuid)} | fields(row, *EVIDENCE_FIELDS)
+        )
+    keys = sorted(set(records) | set(evidence))
     names = dict(Target.objects.filter(id__in={key[0] for key in keys}).values_list("id", "name"))
     counts = {"skill_records": 0, "skill_evidence": 0}
     with archive.open(entry, "w") as out:
-        for target_id, member_id, code in keys:
-            key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
-            record = records.filter(**key).first()
-            rows = [
-                {"statement": str(row.statement_uuid)}
-                | {name: _time(getattr(row, name)) for name in EVIDENCE_FIELDS}
-                for row in evidence.filter(**key).order_by("timestamp", "id")
-            ]
-            line = {
+        for skill in keys:
+            target_id, member_id, code = skill
+            record, rows = records.get(skill), evidence.get(skill, [])
+            entry_line = {
                 "target": names.get(target_id),
                 "member": member_id,
                 "competency": code,
                 "record": record.record if record is not None else None,
-                "updated_at": _time(record.updated_at) if record is not None else None,
+                "updated_at": iso(record.updated_at) if record is not None else None,
                 "evidence": rows,
             }
-            out.write(compact_json(line).encode() + b"\n")
+            out.write(line(entry_line))
             counts["skill_records"] += record is not None and record.record is not None
             counts["skill_evidence"] += len(rows)
     return counts

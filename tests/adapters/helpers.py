@@ -286,3 +286,43 @@ def run_pending(
         fake.clear_queue()  # a failure this delivery did not use lapses
         if after is not None:
             after(delivery_id)
+
+
+def erase_while_sending(monkeypatch, delivery_id: int, *, mode: str, employee_id: str = "E100") -> None:
+    """Run the webhook delivery in a worker thread whose send waits for its turn (under the rate
+    limit: it read its statement already), erase the person while it waits, then let it go and run
+    the sweep's next ``finish_erasures``, once the send settled."""
+    import threading
+
+    from django.db import connections
+
+    from adapters.delivery.drain import delivery_send
+    from adapters.privacy.erasure import erase_subject, finish_erasures
+    from adapters.privacy.subjects import subject_for
+    from adapters.webhook.adapter import WebhookAdapter
+
+    ready, go = threading.Event(), threading.Event()
+    real_send = WebhookAdapter.send_prepared
+
+    def send_in_its_slot(self, prepared):
+        ready.set()
+        go.wait(10)
+        return real_send(self, prepared)
+
+    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
+
+    def worker() -> None:
+        try:
+            delivery_send(delivery_id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        erase_subject(subject_for(employee_id=employee_id), mode=mode, requested_by="dpo")
+    finally:
+        go.set()
+        thread.join(20)
+    finish_erasures()

@@ -7,19 +7,13 @@ for the person's other statements, or the receiver hears of them after it was to
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from django.db import connections
 
 from adapters.delivery import outbox
-from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, ErasureRequest, Target
-from adapters.privacy.erasure import erase_subject, finish_erasures
-from adapters.privacy.subjects import subject_for
-from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, voiding
 from tests.conftest import make_statement
 
 ADDRESS = "learner@example.com"  # E100
@@ -46,31 +40,7 @@ def test_a_send_of_the_persons_kept_voiding_statement_reaches_the_receiver_befor
         expand_outbox()
     [delivery] = Delivery.objects.filter(target__name="hook", kind="deliver")
 
-    ready, go = threading.Event(), threading.Event()
-    real_send = WebhookAdapter.send_prepared
-
-    def send_in_its_slot(self, prepared):
-        ready.set()
-        go.wait(10)  # its turn under the rate limit: the voiding statement was read before the erasure
-        return real_send(self, prepared)
-
-    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
-
-    def worker() -> None:
-        try:
-            delivery_send(delivery.id)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
-    finally:
-        go.set()
-        thread.join(20)
-    finish_erasures()  # the sweep's next pass, once the send settled
+    erase_while_sending(monkeypatch, delivery.id, mode="delete")
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
     events = webhook_target.effects()
     order = [event["event"] for event in events]

@@ -6,11 +6,9 @@ told of the person after it was told to erase them (README, "Privacy")."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from adapters.delivery import outbox, queue
@@ -19,9 +17,8 @@ from adapters.delivery.replay import deliveries_replay
 from adapters.models import Delivery, ErasureRequest, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
-from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, voiding
+from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, voiding
 from tests.conftest import make_statement
 
 PERSON = {"objectType": "Agent", "name": "A Learner", "mbox": "mailto:learner@example.com"}  # E100
@@ -50,31 +47,7 @@ def test_a_send_of_anothers_statement_naming_the_person_does_not_reach_the_recei
     expand_outbox()
     [delivery] = Delivery.objects.all()
 
-    ready, go = threading.Event(), threading.Event()
-    real_send = WebhookAdapter.send_prepared
-
-    def send_in_its_slot(self, prepared):
-        ready.set()
-        go.wait(10)  # its turn under the rate limit: Bee's statement was read before the erasure
-        return real_send(self, prepared)
-
-    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
-
-    def worker() -> None:
-        try:
-            delivery_send(delivery.id)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
-    finally:
-        go.set()
-        thread.join(20)
-    finish_erasures()  # the sweep's next pass, once the send settled
+    erase_while_sending(monkeypatch, delivery.id, mode="pseudonymise")
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
     events = webhook_target.effects()
     order = [event["event"] for event in events]

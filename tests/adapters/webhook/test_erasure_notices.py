@@ -4,19 +4,15 @@ receiver is never told of the person after it was told to erase them."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 
 from adapters.delivery import outbox
-from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import COURSE, expand_outbox, store_now
+from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, store_now
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -92,31 +88,7 @@ def test_a_delivery_being_sent_during_an_erasure_does_not_reach_the_receiver_aft
     expand_outbox()
     [delivery] = Delivery.objects.all()
 
-    ready, go = threading.Event(), threading.Event()
-    real_send = WebhookAdapter.send_prepared
-
-    def send_in_its_slot(self, prepared):
-        ready.set()
-        go.wait(10)  # its turn under the rate limit
-        return real_send(self, prepared)
-
-    monkeypatch.setattr(WebhookAdapter, "send_prepared", send_in_its_slot)
-
-    def worker() -> None:
-        try:
-            delivery_send(delivery.id)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
-    finally:
-        go.set()
-        thread.join(20)
-    finish_erasures()  # the sweep's next pass, once the send settled
+    erase_while_sending(monkeypatch, delivery.id, mode="delete")
     order = [effect["event"] for effect in webhook_target.effects()]
     assert order == ["statement.stored", "actor.erased"], order
 

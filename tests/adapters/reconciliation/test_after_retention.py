@@ -14,14 +14,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from adapters.delivery.outbox import erased_statement_digest
-from adapters.models import Delivery, ErasedStatement, SkillRecord, Target
+from adapters.models import Delivery, ErasedStatement, SkillRecord
 from adapters.privacy.retention import Policy, apply_retention
-from adapters.reconciliation.run import reconcile
 from lrs.statements.models import Statement
-from tests.adapters.helpers import COURSE, scored_completion, store_now
+from tests.adapters.helpers import COURSE, reconcile_now, scored_completion, store_now
 from tests.conftest import make_statement
 
 pytestmark = pytest.mark.django_db
@@ -44,17 +42,6 @@ def old_and_new(capture, pms, mode: str) -> tuple[str, str]:
     return old, new
 
 
-def reconcile_last_hour(capture, *, repair: bool = False, target: str = "pms"):
-    now = timezone.now()
-    with capture(execute=True):
-        return reconcile(
-            target=Target.objects.get(name=target),
-            since=now - timedelta(hours=1),
-            until=now + timedelta(minutes=1),
-            repair=repair,
-        )
-
-
 def test_the_pms_event_of_a_statement_retention_deleted_is_no_mismatch(
     pms_target, django_capture_on_commit_callbacks
 ):
@@ -62,7 +49,7 @@ def test_the_pms_event_of_a_statement_retention_deleted_is_no_mismatch(
     old, _new = old_and_new(capture, pms_target, "delete")
     assert not Statement.objects.filter(statement_id=old).exists()
 
-    run = reconcile_last_hour(capture)
+    run = reconcile_now(capture, "pms")
 
     assert (run.counts["missing"], run.counts["extra"], run.counts["different"]) == (0, 0, 0), run.mismatches
     assert run.drift_percent == 0.0
@@ -76,7 +63,7 @@ def test_a_repair_leaves_the_pms_event_of_a_statement_retention_pseudonymised(
     old, new = old_and_new(capture, pms_target, "pseudonymise")
     assert "learner@example.com" not in Statement.objects.get(statement_id=old).payload
 
-    run = reconcile_last_hour(capture, repair=True)
+    run = reconcile_now(capture, "pms", repair=True)
 
     assert sorted(event["statementId"] for event in pms_target.events().values()) == sorted([old, new])
     assert run.counts["extra"] == 0 and run.counts["repaired"] == 0, run.mismatches
@@ -93,7 +80,7 @@ def test_the_marketplace_record_resting_on_evidence_retention_deleted_is_no_mism
     cutoff = Statement.objects.get(statement_id=new).stored
     apply_retention(policy=Policy(statement_days=30, attempt_body_days=0), now=cutoff + timedelta(days=30))
 
-    run = reconcile_last_hour(capture, repair=True, target="market")
+    run = reconcile_now(capture, "market", repair=True)
 
     assert run.counts["different"] == 0 and run.counts["repaired"] == 0, run.mismatches
     assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5
@@ -116,7 +103,7 @@ def test_a_later_statement_recomputes_the_aged_out_marketplace_record_and_it_is_
     assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] < 5
     assert not SkillRecord.objects.get(member_id="E100").evidence_aged_out
 
-    run = reconcile_last_hour(capture, target="market")
+    run = reconcile_now(capture, "market")
     assert (run.counts["aged_out"], run.counts["different"], run.counts["missing"]) == (0, 0, 0)
 
 
@@ -131,7 +118,7 @@ def test_an_aged_out_marketplace_record_the_marketplace_lost_is_still_missing(
     apply_retention(policy=Policy(statement_days=30, attempt_body_days=0), now=cutoff + timedelta(days=30))
     market_target.reset_state()
 
-    run = reconcile_last_hour(capture, target="market")
+    run = reconcile_now(capture, "market")
 
     assert (run.counts["aged_out"], run.counts["missing"]) == (0, 1), run.mismatches
 
@@ -148,7 +135,7 @@ def test_the_pms_event_of_a_statement_an_erasure_deleted_stays_extra_after_reten
     ErasedStatement.objects.create(digest=erased_statement_digest(erased))
     Statement.objects.filter(statement_id=erased).delete()  # as the erasure's sweep leaves it
 
-    run = reconcile_last_hour(capture)
+    run = reconcile_now(capture, "pms")
 
     assert [(m["kind"], m["key"]) for m in run.mismatches] == [("extra", erased)]
     assert run.counts["aged_out"] == 1
@@ -164,6 +151,6 @@ def test_without_a_deleting_retention_the_event_of_an_unknown_statement_is_extra
     Delivery.objects.filter(statement__statement_id=stray).delete()
     Statement.objects.filter(statement_id=stray).delete()
 
-    run = reconcile_last_hour(capture)
+    run = reconcile_now(capture, "pms")
 
     assert [(m["kind"], m["key"]) for m in run.mismatches] == [("extra", stray)]

@@ -326,3 +326,35 @@ def erase_while_sending(monkeypatch, delivery_id: int, *, mode: str, employee_id
         go.set()
         thread.join(20)
     finish_erasures()
+
+
+def pending_deliveries(count: int, monkeypatch) -> None:
+    """``count`` statements stored and their deliveries written, none sent yet (under test the
+    worker's expansion runs eagerly at commit, and would drain them at once)."""
+    from adapters.delivery import outbox
+    from lrs.statements.store import statement_store
+    from tests.conftest import make_statement
+
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
+    expand_outbox()
+
+
+def claimed_until(target, seconds: float) -> list:
+    """The target's due deliveries claimed by this worker, the claim ending ``seconds`` from now in
+    the database and in memory alike (nothing else has touched it)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from adapters.delivery.drain import claim_due
+    from adapters.models import Delivery
+
+    claimed = claim_due(target, 10)
+    assert claimed
+    ends = timezone.now() + timedelta(seconds=seconds)
+    Delivery.objects.filter(id__in=[delivery.id for delivery in claimed]).update(claimed_until=ends)
+    for delivery in claimed:
+        delivery.claimed_until = ends
+    return claimed

@@ -18,23 +18,15 @@ import responses
 from django.utils import timezone
 
 from adapters.base import Prepared
-from adapters.delivery import batch, outbox, outcomes, pacing, queue, replay, sweep
+from adapters.delivery import batch, outcomes, pacing, queue, replay, sweep
 from adapters.delivery import drain as drains
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops.instruments import OUTCOMES_DROPPED
 from adapters.outbound import OutboundRequest
-from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox
-from tests.conftest import HOOK, make_statement
+from tests.adapters.helpers import pending_deliveries
+from tests.conftest import HOOK
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _pending(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
-    expand_outbox()
 
 
 def _stalled_batch(target, monkeypatch: pytest.MonkeyPatch) -> list[outcomes.Outcome]:
@@ -56,7 +48,7 @@ def test_an_outcome_written_after_the_claim_ran_out_and_another_worker_delivered
     target, monkeypatch
 ):
     responses.post(HOOK, status=500)
-    _pending(3, monkeypatch)
+    pending_deliveries(3, monkeypatch)
     stalled = _stalled_batch(target, monkeypatch)
 
     responses.replace(responses.POST, HOOK, status=200)
@@ -74,7 +66,7 @@ def test_an_outcome_written_after_the_claim_ran_out_and_another_worker_delivered
 @responses.activate
 def test_an_outcome_written_after_the_claim_ran_out_leaves_an_admins_cancel_alone(target, monkeypatch):
     responses.post(HOOK, status=500)
-    _pending(2, monkeypatch)
+    pending_deliveries(2, monkeypatch)
     stalled = _stalled_batch(target, monkeypatch)
     ids = list(Delivery.objects.values_list("id", flat=True))
     assert replay.deliveries_cancel(delivery_ids=ids) == 2  # put back, so no longer in flight
@@ -92,7 +84,7 @@ def test_an_outcome_written_late_is_kept_when_nobody_took_the_deliveries_over(ta
     """Past the claim but before any sweep: the deliveries are still in flight under this claim,
     so the outcome is the truth and sending again would be waste."""
     responses.post(HOOK, status=200)
-    _pending(2, monkeypatch)
+    pending_deliveries(2, monkeypatch)
     claimed = drains.claim_due(target, 10)
     done = batch.run(target, claimed)
     Delivery.objects.update(claimed_until=claimed[0].claimed_until)  # unchanged, merely passed
@@ -109,7 +101,7 @@ def test_a_request_is_not_sent_once_the_batchs_claim_has_run_out(target, monkeyp
     the sweep may have put the deliveries back, and whatever came next (another worker's send,
     the retraction that must come strictly after it, an erasure) must not be overtaken by it."""
     responses.post(HOOK, status=200)
-    _pending(2, monkeypatch)
+    pending_deliveries(2, monkeypatch)
     claimed = drains.claim_due(target, 10)
     for delivery in claimed:
         delivery.claimed_until = timezone.now() - timedelta(seconds=1)  # the stall, as it ends
@@ -130,7 +122,7 @@ def test_where_a_stalled_worker_would_have_posted_is_not_kept_on_deliveries_put_
     places, ``batch._keep_destinations``). A worker whose claim ran out sends nothing, so it must
     not write over the places the delivery's owner now keeps (a retry looks only there)."""
     responses.post(HOOK, status=500)
-    _pending(1, monkeypatch)
+    pending_deliveries(1, monkeypatch)
     claimed = drains.claim_due(target, 10)
     Delivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
     with monkeypatch.context() as patched:
@@ -154,7 +146,7 @@ def test_a_stalled_worker_books_none_of_the_targets_rate_limited_send_slots(targ
     responses.post(HOOK, status=200)
     Target.objects.filter(pk=target.pk).update(rate_limit_per_second=2)
     target.refresh_from_db()
-    _pending(4, monkeypatch)
+    pending_deliveries(4, monkeypatch)
     claimed = drains.claim_due(target, 10)
     for delivery in claimed:
         delivery.claimed_until = timezone.now() - timedelta(seconds=1)

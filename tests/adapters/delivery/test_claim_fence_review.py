@@ -16,41 +16,19 @@ that may not re-send an unknown outcome, Teams or a Slack incoming webhook, it i
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import pytest
 import responses
-from django.utils import timezone
 
-from adapters.delivery import batch, outbox, outcomes, queue, sweep
+from adapters.delivery import batch, outcomes, queue, sweep
 from adapters.delivery import drain as drains
 from adapters.models import Delivery
-from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox
-from tests.conftest import HOOK, make_statement
+from tests.adapters.helpers import claimed_until, pending_deliveries
+from tests.conftest import HOOK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LEFT = 1.0  # seconds left of the claim when the worker reaches the send (the target's timeout: 10 s)
-
-
-def _pending(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
-    expand_outbox()
-
-
-def _claimed_running_out(target) -> list[Delivery]:
-    """A claimed batch whose claim ends ``LEFT`` seconds from now, in the database and in memory
-    alike (the worker still owns it: nothing else has touched it)."""
-    claimed = drains.claim_due(target, 10)
-    assert claimed
-    ends = timezone.now() + timedelta(seconds=LEFT)
-    Delivery.objects.filter(id__in=[d.id for d in claimed]).update(claimed_until=ends)
-    for delivery in claimed:
-        delivery.claimed_until = ends
-    return claimed
 
 
 @responses.activate
@@ -58,8 +36,8 @@ def test_a_request_that_cannot_end_before_the_claim_runs_out_is_not_started(targ
     """(A sequential batch renews its claim instead, while it is still its own:
     ``test_claim_renewal.py``.)"""
     responses.post(HOOK, status=200)
-    _pending(2, monkeypatch)
-    claimed = _claimed_running_out(target)
+    pending_deliveries(2, monkeypatch)
+    claimed = claimed_until(target, LEFT)
 
     waited = batch.run(target, claimed)
 
@@ -84,8 +62,8 @@ def test_a_send_started_just_before_the_claim_ended_is_not_made_twice(target, mo
         return (200, {}, "{}")
 
     responses.add_callback(responses.POST, HOOK, callback=answer)
-    _pending(1, monkeypatch)
-    claimed = _claimed_running_out(target)
+    pending_deliveries(1, monkeypatch)
+    claimed = claimed_until(target, LEFT)
 
     outcomes.persist(target, batch.run(target, claimed))  # the worker whose claim was running out
     drains._one_batch(target)  # another worker, on whatever the sweep put back

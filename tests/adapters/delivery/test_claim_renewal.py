@@ -21,9 +21,9 @@ from adapters.delivery.pacing import claims
 from adapters.marketplace.adapter import MarketplaceAdapter
 from adapters.models import CompetencyMapping, Delivery, Target
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox, scored_completion
+from tests.adapters.helpers import claimed_until, expand_outbox, pending_deliveries, scored_completion
 from tests.adapters.target_fixtures import SKILLS_MAPPING
-from tests.conftest import HOOK, make_statement
+from tests.conftest import HOOK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,10 +31,7 @@ SEND_SECONDS = 0.6  # each send; the claim covers one send and a bit, not three
 
 
 def _claimed_sequential_batch(target, monkeypatch: pytest.MonkeyPatch, count: int) -> list[Delivery]:
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
-    expand_outbox()
+    pending_deliveries(count, monkeypatch)
     target.config = {**target.config, "timeout_seconds": 0.5}  # a send may take 2 x 0.5 s
     target.save()
     adapter_class = type(batch.adapter_for(target.adapter, target.config))
@@ -46,12 +43,7 @@ def _claimed_sequential_batch(target, monkeypatch: pytest.MonkeyPatch, count: in
         return real_effect(self, statement, context)
 
     monkeypatch.setattr(adapter_class, "effect", slow_effect)
-    claimed = drains.claim_due(target, 10)
-    short = timezone.now() + timedelta(seconds=1.4)  # room for the first send only
-    Delivery.objects.filter(id__in=[d.id for d in claimed]).update(claimed_until=short)
-    for delivery in claimed:
-        delivery.claimed_until = short
-    return claimed
+    return claimed_until(target, 1.4)  # room for the first send only
 
 
 @responses.activate

@@ -15,11 +15,10 @@ import responses
 from django.db import connection
 
 from adapters.delivery import drain as drains
-from adapters.delivery import outbox, outcomes, queue
+from adapters.delivery import outcomes, queue
 from adapters.models import Attempt, Delivery
-from lrs.statements.store import statement_store
-from tests.adapters.helpers import expand_outbox
-from tests.conftest import HOOK, make_statement
+from tests.adapters.helpers import pending_deliveries
+from tests.conftest import HOOK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,15 +55,6 @@ def transactions_that_wrote() -> Iterator[list[str]]:
         del connection.commit
 
 
-def _pending(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``count`` deliveries due, none sent yet (under test the worker's expansion runs eagerly at
-    commit, and would drain them at once)."""
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
-        statement_store(statements=[make_statement() for _ in range(count)], credential=None)
-    expand_outbox()
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the claim's SQL is PostgreSQL's")
 @responses.activate
 @pytest.mark.parametrize("count", [3, 8])
@@ -75,7 +65,7 @@ def test_a_drained_batch_commits_twice_its_claim_and_then_all_that_came_of_it(
     transaction as it is taken."""
     settings.LRS_DRAIN_BATCH = 8
     responses.post(HOOK, status=200)
-    _pending(count, monkeypatch)
+    pending_deliveries(count, monkeypatch)
     # A full batch recruits another drain: recorded, not run here (eagerly it would claim too).
     settings.CELERY_TASK_ALWAYS_EAGER = False
     published: list[tuple] = []
@@ -91,7 +81,7 @@ def test_a_drained_batch_commits_twice_its_claim_and_then_all_that_came_of_it(
 @responses.activate
 def test_attempt_rows_and_the_deliveries_state_are_written_together_or_not_at_all(target, monkeypatch):
     responses.post(HOOK, status=200)
-    _pending(3, monkeypatch)
+    pending_deliveries(3, monkeypatch)
 
     def broken(*args):
         raise RuntimeError("the database went away mid-write")

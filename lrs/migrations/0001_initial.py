@@ -5,155 +5,109 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
-    dependencies = []
+    dependencies = [
+    ]
 
     operations = [
         migrations.CreateModel(
-            name="Credential",
+            name='Credential',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=200, unique=True)),
-                ("key", models.CharField(max_length=100, unique=True)),
-                ("secret_digest", models.CharField(editable=False, max_length=64)),
-                (
-                    "scopes",
-                    models.JSONField(
-                        default=list, help_text='xAPI scopes, e.g. ["all"] or ["statements/write"]'
-                    ),
-                ),
-                ("is_active", models.BooleanField(default=True)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=200, unique=True)),
+                ('key', models.CharField(max_length=100, unique=True)),
+                ('secret_digest', models.CharField(editable=False, max_length=64)),
+                ('scopes', models.JSONField(default=list, help_text='xAPI scopes, e.g. ["all"] or ["statements/write"]')),
+                ('is_active', models.BooleanField(default=True)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "ordering": ["name"],
+                'ordering': ['name'],
             },
         ),
         migrations.CreateModel(
-            name="Statement",
+            name='Statement',
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("statement_id", models.UUIDField(unique=True)),
-                ("payload", models.TextField(help_text="The statement as stored, JSON")),
-                ("stored", models.DateTimeField()),
-                ("timestamp", models.DateTimeField()),
-                ("version", models.CharField(max_length=16)),
-                ("verb_id", models.TextField()),
-                ("actor_ifi", models.TextField(blank=True, null=True)),
-                ("object_type", models.CharField(max_length=16)),
-                ("object_activity_id", models.TextField(blank=True, null=True)),
-                ("object_agent_ifi", models.TextField(blank=True, null=True)),
-                ("object_statement_id", models.UUIDField(blank=True, null=True)),
-                ("registration", models.UUIDField(blank=True, null=True)),
-                ("authority_ifi", models.TextField(blank=True, null=True)),
-                ("is_voiding", models.BooleanField(default=False)),
-                ("voided", models.BooleanField(default=False)),
-                (
-                    "credential",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to="lrs.credential",
-                    ),
-                ),
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('statement_id', models.UUIDField(unique=True)),
+                ('payload', models.TextField(help_text='The statement as stored, JSON')),
+                ('stored', models.DateTimeField()),
+                ('timestamp', models.DateTimeField()),
+                ('version', models.CharField(max_length=16)),
+                ('verb_id', models.TextField()),
+                ('actor_ifi', models.TextField(blank=True, null=True)),
+                ('object_type', models.CharField(max_length=16)),
+                ('object_activity_id', models.TextField(blank=True, null=True)),
+                ('object_agent_ifi', models.TextField(blank=True, null=True)),
+                ('object_statement_id', models.UUIDField(blank=True, null=True)),
+                ('registration', models.UUIDField(blank=True, null=True)),
+                ('authority_ifi', models.TextField(blank=True, null=True)),
+                ('is_voiding', models.BooleanField(default=False)),
+                ('voided', models.BooleanField(default=False)),
+                ('credential', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='lrs.credential')),
             ],
         ),
         migrations.CreateModel(
-            name="StatementActivity",
+            name='StatementActivity',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("activity_id", models.TextField()),
-                ("direct", models.BooleanField()),
-                ("stored", models.DateTimeField()),
-                (
-                    "statement",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="activities",
-                        to="lrs.statement",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('activity_id', models.TextField()),
+                ('direct', models.BooleanField()),
+                ('stored', models.DateTimeField()),
+                ('statement', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='lrs.statement')),
             ],
         ),
         migrations.CreateModel(
-            name="StatementAgent",
+            name='StatementAgent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("agent_ifi", models.TextField()),
-                ("direct", models.BooleanField()),
-                ("stored", models.DateTimeField()),
-                (
-                    "statement",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="agents",
-                        to="lrs.statement",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('agent_ifi', models.TextField()),
+                ('direct', models.BooleanField()),
+                ('stored', models.DateTimeField()),
+                ('statement', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='agents', to='lrs.statement')),
             ],
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(fields=["stored", "id"], name="stmt_stored"),
+            model_name='statement',
+            index=models.Index(fields=['stored', 'id'], name='stmt_stored'),
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(fields=["verb_id", "stored", "id"], name="stmt_verb_stored"),
+            model_name='statement',
+            index=models.Index(fields=['verb_id', 'stored', 'id'], name='stmt_verb_stored'),
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(fields=["registration", "stored", "id"], name="stmt_registration_stored"),
+            model_name='statement',
+            index=models.Index(fields=['registration', 'stored', 'id'], name='stmt_registration_stored'),
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(fields=["credential", "stored", "id"], name="stmt_credential_stored"),
+            model_name='statement',
+            index=models.Index(fields=['credential', 'stored', 'id'], name='stmt_credential_stored'),
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(fields=["object_statement_id"], name="stmt_object_statement"),
+            model_name='statement',
+            index=models.Index(fields=['object_statement_id'], name='stmt_object_statement'),
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(
-                condition=models.Q(("object_statement_id__isnull", False)),
-                fields=["stored", "id"],
-                name="stmt_refs_stored",
-            ),
+            model_name='statement',
+            index=models.Index(condition=models.Q(('object_statement_id__isnull', False)), fields=['stored', 'id'], name='stmt_refs_stored'),
         ),
         migrations.AddIndex(
-            model_name="statementactivity",
-            index=models.Index(fields=["activity_id", "stored", "statement"], name="stmtactivity_id_stored"),
+            model_name='statementactivity',
+            index=models.Index(fields=['activity_id', 'stored', 'statement'], name='stmtactivity_id_stored'),
         ),
         migrations.AddIndex(
-            model_name="statementactivity",
-            index=models.Index(fields=["statement"], name="stmtactivity_statement"),
+            model_name='statementactivity',
+            index=models.Index(fields=['statement'], name='stmtactivity_statement'),
         ),
         migrations.AddIndex(
-            model_name="statementagent",
-            index=models.Index(fields=["agent_ifi", "stored", "statement"], name="stmtagent_ifi_stored"),
+            model_name='statementagent',
+            index=models.Index(fields=['agent_ifi', 'stored', 'statement'], name='stmtagent_ifi_stored'),
         ),
         migrations.AddIndex(
-            model_name="statementagent",
-            index=models.Index(fields=["statement"], name="stmtagent_statement"),
+            model_name='statementagent',
+            index=models.Index(fields=['statement'], name='stmtagent_statement'),
         ),
     ]

@@ -4,25 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0001_initial"),
+        ('lrs', '0001_initial'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="AttachmentContent",
+            name='AttachmentContent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("sha2", models.CharField(max_length=128, unique=True)),
-                ("content_type", models.CharField(max_length=255)),
-                ("length", models.BigIntegerField()),
-                ("data", models.BinaryField()),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('sha2', models.CharField(max_length=128, unique=True)),
+                ('content_type', models.CharField(max_length=255)),
+                ('length', models.BigIntegerField()),
+                ('data', models.BinaryField()),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
         ),
     ]

@@ -4,84 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0002_attachment_content"),
+        ('lrs', '0002_attachment_content'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Activity",
+            name='Activity',
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("activity_id", models.TextField(unique=True)),
-                ("definition", models.JSONField(blank=True, default=dict)),
-                ("updated", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('activity_id', models.TextField(unique=True)),
+                ('definition', models.JSONField(blank=True, default=dict)),
+                ('updated', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "verbose_name_plural": "activities",
+                'verbose_name_plural': 'activities',
             },
         ),
         migrations.CreateModel(
-            name="Document",
+            name='Document',
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("state", "State"),
-                            ("activity_profile", "Activity profile"),
-                            ("agent_profile", "Agent profile"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "activity_id",
-                    models.TextField(
-                        blank=True, default="", help_text="activityId; empty for agent profiles"
-                    ),
-                ),
-                (
-                    "agent_ifi",
-                    models.TextField(
-                        blank=True,
-                        default="",
-                        help_text="IFI of the agent (lrs.xapi.agents.agent_ifi); empty for activity profiles",
-                    ),
-                ),
-                (
-                    "registration",
-                    models.UUIDField(blank=True, help_text="State only; NULL when none was given", null=True),
-                ),
-                ("document_id", models.TextField(help_text="stateId or profileId")),
-                ("content", models.BinaryField()),
-                ("content_type", models.CharField(max_length=255)),
-                (
-                    "etag",
-                    models.CharField(help_text='Quoted SHA-1 hex of the content: "<40 hex>"', max_length=42),
-                ),
-                ("updated", models.DateTimeField()),
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('kind', models.CharField(choices=[('state', 'State'), ('activity_profile', 'Activity profile'), ('agent_profile', 'Agent profile')], max_length=16)),
+                ('activity_id', models.TextField(blank=True, default='', help_text='activityId; empty for agent profiles')),
+                ('agent_ifi', models.TextField(blank=True, default='', help_text='IFI of the agent (lrs.xapi.agents.agent_ifi); empty for activity profiles')),
+                ('registration', models.UUIDField(blank=True, help_text='State only; NULL when none was given', null=True)),
+                ('document_id', models.TextField(help_text='stateId or profileId')),
+                ('content', models.BinaryField()),
+                ('content_type', models.CharField(max_length=255)),
+                ('etag', models.CharField(help_text='Quoted SHA-1 hex of the content: "<40 hex>"', max_length=42)),
+                ('updated', models.DateTimeField()),
             ],
             options={
-                "indexes": [
-                    models.Index(
-                        fields=["kind", "activity_id", "agent_ifi", "updated"],
-                        name="document_context_updated",
-                    )
-                ],
-                "constraints": [
-                    models.UniqueConstraint(
-                        condition=models.Q(("registration__isnull", True)),
-                        fields=("kind", "activity_id", "agent_ifi", "document_id"),
-                        name="document_key_unique_no_registration",
-                    ),
-                    models.UniqueConstraint(
-                        condition=models.Q(("registration__isnull", False)),
-                        fields=("kind", "activity_id", "agent_ifi", "registration", "document_id"),
-                        name="document_key_unique_registration",
-                    ),
-                ],
+                'indexes': [models.Index(fields=['kind', 'activity_id', 'agent_ifi', 'updated'], name='document_context_updated')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('registration__isnull', True)), fields=('kind', 'activity_id', 'agent_ifi', 'document_id'), name='document_key_unique_no_registration'), models.UniqueConstraint(condition=models.Q(('registration__isnull', False)), fields=('kind', 'activity_id', 'agent_ifi', 'registration', 'document_id'), name='document_key_unique_registration')],
             },
         ),
     ]

@@ -5,36 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0003_activity_document"),
+        ('lrs', '0003_activity_document'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="statement",
-            name="credential",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                to="lrs.credential",
-            ),
+            model_name='statement',
+            name='credential',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to='lrs.credential'),
         ),
         migrations.AddIndex(
-            model_name="statementactivity",
-            index=models.Index(
-                condition=models.Q(("direct", True)),
-                fields=["activity_id", "stored", "statement"],
-                name="stmtactivity_direct_stored",
-            ),
+            model_name='statementactivity',
+            index=models.Index(condition=models.Q(('direct', True)), fields=['activity_id', 'stored', 'statement'], name='stmtactivity_direct_stored'),
         ),
         migrations.AddIndex(
-            model_name="statementagent",
-            index=models.Index(
-                condition=models.Q(("direct", True)),
-                fields=["agent_ifi", "stored", "statement"],
-                name="stmtagent_direct_stored",
-            ),
+            model_name='statementagent',
+            index=models.Index(condition=models.Q(('direct', True)), fields=['agent_ifi', 'stored', 'statement'], name='stmtagent_direct_stored'),
         ),
     ]

@@ -4,25 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0004_query_indexes"),
+        ('lrs', '0004_query_indexes'),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="statement",
-            name="stmt_registration_stored",
+            model_name='statement',
+            name='stmt_registration_stored',
         ),
         migrations.RemoveIndex(
-            model_name="statement",
-            name="stmt_object_statement",
+            model_name='statement',
+            name='stmt_object_statement',
         ),
         migrations.AddIndex(
-            model_name="statement",
-            index=models.Index(
-                condition=models.Q(("registration__isnull", False)),
-                fields=["registration", "stored", "id"],
-                name="stmt_registration_stored",
-            ),
+            model_name='statement',
+            index=models.Index(condition=models.Q(('registration__isnull', False)), fields=['registration', 'stored', 'id'], name='stmt_registration_stored'),
         ),
     ]

@@ -5,43 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0005_leaner_statement_indexes"),
+        ('lrs', '0005_leaner_statement_indexes'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="statement",
-            name="credential",
-            field=models.ForeignKey(
-                blank=True,
-                db_constraint=False,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                to="lrs.credential",
-            ),
+            model_name='statement',
+            name='credential',
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to='lrs.credential'),
         ),
         migrations.AlterField(
-            model_name="statementactivity",
-            name="statement",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="activities",
-                to="lrs.statement",
-            ),
+            model_name='statementactivity',
+            name='statement',
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='lrs.statement'),
         ),
         migrations.AlterField(
-            model_name="statementagent",
-            name="statement",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="agents",
-                to="lrs.statement",
-            ),
+            model_name='statementagent',
+            name='statement',
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='agents', to='lrs.statement'),
         ),
     ]

@@ -51,52 +51,39 @@ def _to_surrogate_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0006_ingest_foreign_keys_without_constraints"),
+        ('lrs', '0006_ingest_foreign_keys_without_constraints'),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="statementactivity",
-            name="stmtactivity_statement",
+            model_name='statementactivity',
+            name='stmtactivity_statement',
         ),
         migrations.RemoveIndex(
-            model_name="statementagent",
-            name="stmtagent_statement",
+            model_name='statementagent',
+            name='stmtagent_statement',
         ),
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.RemoveField(
-                    model_name="statementactivity",
-                    name="id",
+                    model_name='statementactivity',
+                    name='id',
                 ),
                 migrations.RemoveField(
-                    model_name="statementagent",
-                    name="id",
+                    model_name='statementagent',
+                    name='id',
                 ),
                 migrations.AddField(
-                    model_name="statementactivity",
-                    name="pk",
-                    field=models.CompositePrimaryKey(
-                        "statement_id",
-                        "activity_id",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
+                    model_name='statementactivity',
+                    name='pk',
+                    field=models.CompositePrimaryKey('statement_id', 'activity_id', blank=True, editable=False, primary_key=True, serialize=False),
                 ),
                 migrations.AddField(
-                    model_name="statementagent",
-                    name="pk",
-                    field=models.CompositePrimaryKey(
-                        "statement_id",
-                        "agent_ifi",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
+                    model_name='statementagent',
+                    name='pk',
+                    field=models.CompositePrimaryKey('statement_id', 'agent_ifi', blank=True, editable=False, primary_key=True, serialize=False),
                 ),
             ],
         ),

@@ -41,34 +41,21 @@ def fill_references(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0007_index_rows_composite_primary_keys"),
+        ('lrs', '0007_index_rows_composite_primary_keys'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="StatementAttachment",
+            name='StatementAttachment',
             fields=[
-                (
-                    "pk",
-                    models.CompositePrimaryKey(
-                        "statement_id", "sha2", blank=True, editable=False, primary_key=True, serialize=False
-                    ),
-                ),
-                ("sha2", models.CharField(max_length=128)),
-                (
-                    "statement",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="attachment_refs",
-                        to="lrs.statement",
-                    ),
-                ),
+                ('pk', models.CompositePrimaryKey('statement_id', 'sha2', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('sha2', models.CharField(max_length=128)),
+                ('statement', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attachment_refs', to='lrs.statement')),
             ],
             options={
-                "indexes": [models.Index(fields=["sha2"], name="stmtattachment_sha2")],
+                'indexes': [models.Index(fields=['sha2'], name='stmtattachment_sha2')],
             },
         ),
         migrations.RunPython(fill_references, migrations.RunPython.noop, elidable=True),

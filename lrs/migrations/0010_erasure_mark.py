@@ -4,16 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("lrs", "0009_voiding_statements_by_target"),
+        ('lrs', '0009_voiding_statements_by_target'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="ErasureMark",
+            name='ErasureMark',
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
         ),
     ]

@@ -137,9 +137,8 @@ def run(
             done = []
             room, began = claims.send_seconds(target, adapter), timezone.now()
             for delivery, statement in ready:
-                claims.renew(
-                    deliveries, room, began=began
-                )  # all of the batch: outcomes are written at its end
+                # All of the batch, sent or not: every outcome is written at its end.
+                claims.renew(deliveries, room, began=began)
                 if claims.turn(schedule, delivery.claimed_until, room):
                     room_for = functools.partial(claims.covers, deliveries, delivery, began=began)
                     done.append(_whole(adapter, target, delivery, statement, policy, room_for))

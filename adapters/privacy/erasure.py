@@ -28,13 +28,10 @@ of the identifiers, so a repeat is recognised and reports the first request's co
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,7 +52,7 @@ from adapters.models import (
 )
 from adapters.privacy import notices
 from adapters.privacy.per_target import evidence_recorded_late, notice_blocker, notice_for, retraction_blocker
-from adapters.privacy.subjects import Subject
+from adapters.privacy.subjects import Subject, pseudonym
 from lrs.documents.services import documents_of_agents_delete
 from lrs.statements.erasure import (
     delete_statements,
@@ -74,14 +71,6 @@ ERASED = "erased"  # what an erased error text or excerpt reads
 
 def on_erasure(target: Target) -> str:
     return target.config.get("on_erasure") or DEFAULT_POLICY.get(target.adapter, "ignore")
-
-
-def pseudonym(ifi: str, home_page: str = "") -> dict[str, str]:
-    """The stable pseudonymous account of an IFI, keyed (``LRS_PSEUDONYM_KEY``, else from SECRET_KEY)
-    on ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
-    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
-    name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
-    return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
 
 
 @dataclass
@@ -130,7 +119,7 @@ class ErasureOutcome:
 
 
 def plan_erasure(subject: Subject) -> ErasurePlan:
-    found = statements_naming(subject.ifis)
+    found = statements_naming(subject.statement_ifis)
     made = (
         Delivery.objects.filter(statement_id__in=found.own, kind=DELIVER, status=Delivery.DELIVERED)
         .values_list("target__name", flat=True)
@@ -203,7 +192,10 @@ def erase_subject(
             counts["voiding_statements_kept"] = len(holding)
         # The statements: the person's own and others naming them, rewritten without them.
         counts["statements_pseudonymised"] = pseudonymise_statements(
-            plan.own_statements + plan.other_statements, subject.ifis, pseudonym, to_voiding_core=holding
+            plan.own_statements + plan.other_statements,
+            subject.statement_ifis,
+            pseudonym,
+            to_voiding_core=holding,
         )
         doomed = [pk for pk in plan.own_statements if pk not in holding]
         if mode == ErasureRequest.DELETE and doomed:

@@ -74,7 +74,7 @@ def agent_of(ifi: str) -> dict[str, Any]:
 
 
 def _statement_rows(subject: Subject) -> QuerySet:
-    return StatementAgent.objects.filter(agent_ifi__in=sorted(subject.ifis))
+    return StatementAgent.objects.filter(agent_ifi__in=sorted(subject.statement_ifis))
 
 
 def statement_count(subject: Subject) -> int:

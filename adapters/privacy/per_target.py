@@ -5,7 +5,8 @@ retractions run again for evidence a delivery recorded late (``evidence_recorded
 A notice names the person as that target was told of them, or it names no one the target holds:
 the employee id (when the erasure names one, or the identity links of the agent it names give
 one), and the target's own keyed pseudonyms of each of the person's identifiers (what a webhook
-sent for statements of theirs made before they were linked, or under ``pseudonymise``). Only
+sent for statements of theirs made before they were linked, or under ``pseudonymise``; and of
+the pseudonyms a pseudonymising retention gave those identifiers, which a backfill sends). Only
 pseudonyms are kept on the request until the notice is taken, never the identifiers.
 """
 
@@ -55,7 +56,9 @@ def notice_for(target: Target, subject: Subject) -> dict[str, Any]:
     context = DeliveryContext(target_name=target.name, kind="erasure", idempotency_key="")
     try:
         adapter = adapter_for(target.adapter, target.config)
-        pseudonyms = sorted({adapter.pseudonym(ifi, context, remember=False) for ifi in subject.ifis})
+        pseudonyms = sorted(
+            {adapter.pseudonym(ifi, context, remember=False) for ifi in subject.statement_ifis}
+        )
     except SecretUnavailable as exc:
         # Its pseudonym key is missing now: the employee id alone, and the admin is told.
         logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)

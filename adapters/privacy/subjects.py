@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from adapters.identity.history import actor_ifis
-from adapters.identity.resolution import actor_lookup_key, email_lookup_key
+from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
 from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
@@ -41,6 +41,22 @@ class Subject:
         if self.employee_id:
             return keyed_hash(f"employee:{self.employee_id}")
         return keyed_hash(self.named_ifi or "\n".join(sorted(self.ifis)))
+
+    @property
+    def statement_ifis(self) -> frozenset[str]:
+        """``ifis`` and the pseudonym a pseudonymising retention gives each of them (README
+        "Retention"): statements it aged out name the person under those, which the LRS can
+        link back to them, and their effects stay at the targets until an erasure takes them."""
+        home_page = retention_pseudonym_homepage()
+        return self.ifis | {agent_ifi({"account": pseudonym(ifi, home_page)}) for ifi in self.ifis}
+
+
+def pseudonym(ifi: str, home_page: str = "") -> dict[str, str]:
+    """The stable pseudonymous account of an IFI, keyed (``LRS_PSEUDONYM_KEY``, else from SECRET_KEY)
+    on ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
+    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
+    name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
+    return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
 
 
 def keyed_hash(text: str) -> str:

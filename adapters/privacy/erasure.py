@@ -231,6 +231,7 @@ def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, 
     entries: dict[str, dict[str, Any]] = {}
     for name, policy in plan.policies.items():
         entry: dict[str, Any] = {"policy": policy, "retractions": plan.retractions.get(name, 0)}
+        entry["target_id"] = targets[name].id  # found by it later: the name may change meanwhile
         if policy == "retract" and name in plan.not_retractable:
             entry["retractions"] = 0
             entry["note"] = retraction_blocker(targets[name])
@@ -272,7 +273,7 @@ def _finish(request: ErasureRequest) -> int:
             # pseudonymised) would reach the target after the notice and leave it holding what
             # it was to erase; a retraction still to be made (voided before), that target's.
             return 0
-        notices.notify(request, notices.retraction_first(pks, owed))  # those left: next run
+        notices.notify(request, notices.retraction_first(request, pks, owed))  # those left: next run
         if notices.unsent(request):
             return 0
     if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):

@@ -26,18 +26,29 @@ def unsent(request: ErasureRequest) -> list[str]:
     return [name for name, entry in request.targets.items() if "notice" in entry]
 
 
-def retraction_first(pks: list[int], target_names: list[str]) -> set[str]:
+def retraction_first(request: ErasureRequest, pks: list[int], target_names: list[str]) -> set[str]:
     """The targets owed a notice where a retraction of the person's statement (voided before the
     erasure) is still to be made: it names them, so it goes before that target's notice, not
     after (another target's notice need not wait for it). One stuck (dead, held, unknown) does
     not hold the notice back: it is an admin's to settle."""
     if not pks:
         return set()
+    targets = {name: target for name in target_names if (target := target_of(request, name)) is not None}
     to_make = [Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT]
     rows = Delivery.objects.filter(
-        statement_id__in=pks, kind=RETRACT, status__in=to_make, target__name__in=target_names
+        statement_id__in=pks, kind=RETRACT, status__in=to_make, target_id__in=[t.id for t in targets.values()]
     )
-    return set(rows.values_list("target__name", flat=True))
+    waiting = set(rows.values_list("target_id", flat=True))
+    return {name for name, target in targets.items() if target.id in waiting}
+
+
+def target_of(request: ErasureRequest, name: str) -> Target | None:
+    """The target a request's entry is about: by the id recorded with it, so an admin renaming
+    the target meanwhile does not lose its notice (by name for requests recorded before ids)."""
+    entry = request.targets[name]
+    if "target_id" in entry:
+        return Target.objects.filter(id=entry["target_id"]).first()
+    return Target.objects.filter(name=name).first()
 
 
 def notify(request: ErasureRequest, waiting: set[str] | frozenset[str] = frozenset()) -> int:
@@ -47,21 +58,21 @@ def notify(request: ErasureRequest, waiting: set[str] | frozenset[str] = frozens
         if name in waiting:
             continue
         entry = request.targets[name]
-        target = Target.objects.filter(name=name).first()
+        target = target_of(request, name)
         if target is None or not target.enabled:
             entry.pop("notice")
             entry["notified"] = "target removed or disabled"
             continue
         notice = ErasureNotice(
             key=f"erasure-{request.pk}",
-            target_name=name,
+            target_name=target.name,
             employee_id=entry["notice"]["employee_id"],
             pseudonyms=tuple(entry["notice"]["pseudonyms"]),
             erased_at=request.requested_at.isoformat(),
         )
         entry["attempts"] = entry.get("attempts", 0) + 1
         context = DeliveryContext(
-            target_name=name, kind="erasure", idempotency_key=notice.key, attempt=entry["attempts"]
+            target_name=target.name, kind="erasure", idempotency_key=notice.key, attempt=entry["attempts"]
         )
         try:
             with transaction.atomic():  # a database error here leaves the erasure's transaction usable

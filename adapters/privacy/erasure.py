@@ -272,9 +272,11 @@ def _finish(request: ErasureRequest) -> int:
             # sending (an erasure cannot cancel it; it read the statement before it was
             # pseudonymised) would reach the target after the notice and leave it holding what
             # it was to erase; a retraction still to be made (voided before), that target's.
+            _waiting(request, pks)  # recorded for the admin: what it waits for
             return 0
         notices.notify(request, notices.retraction_first(request, pks, owed))  # those left: next run
         if notices.unsent(request):
+            _waiting(request, pks)
             return 0
     if pks and (_waiting(request, pks) or evidence_recorded_late(pks)):
         return 0
@@ -333,7 +335,10 @@ def _forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
 def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
     """Whether the request must wait: a retraction not made yet (pending, retrying, in flight;
     or stuck: held, dead, outcome unknown, which an admin must settle, by replaying or cancelling
-    it), or an original delivery still being sent (its worker must not find its rows gone)."""
+    it), or an original delivery still being sent (its worker must not find its rows gone).
+    Records the retractions not made yet, by status, on the request (``retractions_waiting``)."""
+    if not pks:
+        return False
     rows = Delivery.objects.filter(statement_id__in=pks)
     sending = _sending(pks)
     stuck = list(

@@ -1,4 +1,5 @@
-"""A target owed an ``actor.erased`` notice keeps it when an admin renames the target meanwhile
+"""While a target's ``actor.erased`` notice waits, the request says what for; and the target
+keeps the notice when an admin renames it meanwhile
 (the name is editable in the admin): the request finds the target by its id, not by the name it
 had when the erasure was made. Before, the notice was dropped as "target removed or disabled"
 and the receiver never learnt of the erasure."""
@@ -26,6 +27,14 @@ def hook(webhook_target, monkeypatch) -> Target:
         name="hook",
         adapter="webhook",
         config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
+    )
+
+
+def voided(statement_id: str) -> dict:
+    return make_statement(
+        actor_email="learner@example.com",
+        verb="http://adlnet.gov/expapi/verbs/voided",
+        object={"objectType": "StatementRef", "id": statement_id},
     )
 
 
@@ -59,13 +68,8 @@ def test_the_notice_of_a_renamed_target_still_waits_for_its_retraction_to_be_mad
         capture,
         make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
     )
-    voiding = make_statement(
-        actor_email="learner@example.com",
-        verb="http://adlnet.gov/expapi/verbs/voided",
-        object={"objectType": "StatementRef", "id": statement_id},
-    )
     webhook_target.set_default(status(503))
-    store_now(capture, voiding)  # its retraction fails: retrying
+    store_now(capture, voided(statement_id))  # its retraction fails: retrying
     assert Delivery.objects.filter(kind="retract", status=Delivery.RETRYING).exists()
     webhook_target.set_default(status(200))
     outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
@@ -82,3 +86,23 @@ def test_the_notice_of_a_renamed_target_still_waits_for_its_retraction_to_be_mad
     events = [e["event"] for e in webhook_target.effects()]
     assert events[-2:] == ["statement.voided", "actor.erased"], events
     assert ErasureRequest.objects.get(pk=outcome.request.pk).status == ErasureRequest.DONE
+
+
+def test_a_request_whose_notice_waits_for_a_retraction_says_so(
+    webhook_target, hook, fake_env, django_capture_on_commit_callbacks
+):
+    """An admin looking at a request still retracting sees why: the retraction it waits for,
+    by status, as for a request waiting on its own retractions (README, "Privacy")."""
+    capture = django_capture_on_commit_callbacks
+    [statement_id] = store_now(
+        capture,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    webhook_target.set_default(status(503))
+    store_now(capture, voided(statement_id))  # its retraction fails: retrying
+
+    outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+
+    request = ErasureRequest.objects.get(pk=outcome.request.pk)
+    assert request.status == ErasureRequest.RETRACTING and "notice" in request.targets["hook"]
+    assert request.counts["retractions_waiting"] == {"retrying": 1}

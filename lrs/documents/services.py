@@ -14,6 +14,7 @@ loser re-runs its whole write once, now seeing the winner's row (so an
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -55,6 +56,8 @@ def _check_json(content: bytes, content_type: str) -> None:
         parse_json_document(content, path="body")
 
 
+_TICK = timedelta(microseconds=1)  # the resolution of a stored timestamp
+
 # Computes (content, content_type) to store from the locked existing row (None: there is none).
 _Change = Callable[[Document | None], tuple[bytes, str]]
 
@@ -82,7 +85,9 @@ def _write(key: DocumentKey, change: _Change) -> Document:
                 existing.content = content
                 existing.content_type = content_type
                 existing.etag = etag_for(content)
-                existing.updated = max(now, existing.updated)
+                # Strictly after its previous change, even with the clock stepped back: a client
+                # that saw that change finds this one with an exclusive ``since`` (Communication 2.3).
+                existing.updated = max(now, existing.updated + _TICK)
                 existing.save(update_fields=["content", "content_type", "etag", "updated"])
                 return existing
         except IntegrityError:

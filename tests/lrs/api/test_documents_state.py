@@ -246,6 +246,22 @@ def test_since_lists_only_documents_changed_after_it_exclusive(xapi):
     assert send(xapi, "get", STATE, context(since=exactly)).json() == []
 
 
+def test_a_change_made_while_the_clock_stepped_back_is_still_after_the_one_before(xapi, monkeypatch):
+    """``since`` is exclusive (Communication 2.3): a client that saw the document's last change
+    asks for what changed after it. A change made while the server's clock stands earlier (an
+    NTP step back) keeps the document's time moving forward, so that client finds it; had it
+    kept the previous time, ``since`` would exclude it for good."""
+    send(xapi, "put", STATE, state(stateId="doc"), {"v": 1})
+    seen = Document.objects.get(document_id="doc").updated
+    stepped_back = seen - timedelta(seconds=5)
+    monkeypatch.setattr("lrs.documents.services.timezone.now", lambda: stepped_back)
+
+    send(xapi, "post", STATE, state(stateId="doc"), {"v": 2})
+
+    assert Document.objects.get(document_id="doc").updated > seen
+    assert send(xapi, "get", STATE, context(since=seen.isoformat())).json() == ["doc"]
+
+
 def test_delete_of_one_state_removes_only_it(xapi):
     send(xapi, "put", STATE, state(stateId="a"), {})
     send(xapi, "put", STATE, state(stateId="b"), {})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -71,16 +71,17 @@ class StatementPage:
 def consistent_through() -> datetime:
     """The latest ``stored`` time up to which every statement is visible to queries.
 
-    ``stored`` is taken when a batch's transaction starts, so a slow batch can
-    commit statements older than ones already visible. On PostgreSQL, no
-    statement still uncommitted can have ``stored`` earlier than the start of
-    the oldest open write transaction (every storing transaction takes its
-    transaction id before it reads its ``stored`` time), so that start is an
-    honest bound. Call it *before* running the query it describes.
+    ``stored`` is taken when a batch's transaction starts, so a slow batch can commit statements
+    older than ones already visible. On PostgreSQL, no statement still uncommitted can have
+    ``stored`` earlier than the start of the oldest open write transaction (every storing
+    transaction takes its transaction id before it reads its ``stored`` time): an honest bound.
+    On SQLite a batch takes the write lock at BEGIN (config/settings.py) and its ``stored`` after:
+    the time read holding that lock (once a batch being written committed) is as honest.
+    Call it *before* running the query it describes.
     """
-    now = timezone.now()
     if connection.vendor != "postgresql":
-        return now
+        with transaction.atomic():
+            return timezone.now()
     with connection.cursor() as cursor:
         # The clock first, then the writers: read after the scan, the clock could pass the stored
         # time of a writer that took its transaction id in between (unseen by the scan).

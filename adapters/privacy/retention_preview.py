@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from adapters.models import Attempt, Delivery
+from adapters.models import Attempt, Delivery, OutboxBatch
 from adapters.privacy.retention import (
     DELETE,
     OPEN,
@@ -33,6 +33,9 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         if (start := _resume_from(policy.mode)) is not None:
             old = old.filter(stored__gte=start)
         still_open = Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN))
+        # Or in an outbox batch not yet expanded (``_still_needed``): few rows, read whole.
+        unexpanded = {pk for pks in OutboxBatch.objects.values_list("statement_pks", flat=True) for pk in pks}
+        still_open = still_open | Q(id__in=sorted(unexpanded))
         kept = old.filter(still_open).count()
         verb = "deleted" if policy.mode == DELETE else "pseudonymised"
         counts[f"statements_{verb}"] = old.count() - kept
@@ -40,7 +43,8 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         if policy.mode == DELETE:  # voiding statements whose target stays (``delete_batch``)
             target_stays = Statement.objects.filter(
                 Q(stored__gte=cutoff)
-                | Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN)),
+                | Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN))
+                | Q(id__in=sorted(unexpanded)),
                 statement_id=OuterRef("object_statement_id"),
                 is_voiding=False,
             )

@@ -155,9 +155,12 @@ def test_a_statement_in_an_outbox_batch_not_yet_expanded_is_kept():
     OutboxBatch.objects.create(
         id=pks[1], statement_pks=[pks[1]], last_statement_pk=pks[1], target_ids=[], created_at=timezone.now()
     )
+    preview = retention_preview()["counts"]
     run = apply_retention()
     assert present(pks) == {pks[1]}
     assert run.counts["statements_kept_open"] == 1
+    # The dry run counts it as the run does.
+    assert (preview["statements_deleted"], preview["statements_kept_open"]) == (2, 1)
 
 
 def test_a_voiding_statement_stays_while_the_statement_it_voids_is_kept():

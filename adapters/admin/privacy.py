@@ -23,7 +23,17 @@ from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import Subject, SubjectError, subject_for
 
 # Who may export: whoever may already read all of it in the admin (statements, deliveries, links).
-EXPORT_PERMISSIONS = ("lrs.view_statement", "adapters.view_delivery", "adapters.view_identitylink")
+# Every kind of record the ZIP holds (adapters.privacy.export): who may not view one may not export it.
+EXPORT_PERMISSIONS = (
+    "lrs.view_statement",
+    "lrs.view_document",
+    "adapters.view_delivery",
+    "adapters.view_attempt",
+    "adapters.view_identitylink",
+    "adapters.view_employee",
+    "adapters.view_identitychange",
+    "adapters.view_skillrecord",
+)
 
 # Two small pages, kept here rather than as template files beside the others.
 _CHANGE_LIST = """{% extends "admin/change_list.html" %}

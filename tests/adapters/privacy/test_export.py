@@ -282,6 +282,38 @@ def test_an_export_of_thousands_of_statements_reads_them_a_page_at_a_time_in_bou
     assert export_peak < all_at_once / 3, (export_peak, all_at_once)
 
 
+def test_the_admin_export_needs_view_permission_on_every_kind_of_record_it_holds(people, client):
+    """The ZIP holds statements, documents, deliveries and their attempts, identity links, the
+    employee record and identity history, and skill records: a user who may not view one of
+    those may not export it either."""
+    from django.contrib.auth.models import Permission
+
+    url = "/admin/adapters/retentionrun/export/"
+    clerk = get_user_model().objects.create_user("clerk", "clerk@example.com", "pw-for-tests", is_staff=True)
+    needed = [
+        ("lrs", "view_statement"),
+        ("lrs", "view_document"),
+        ("adapters", "view_delivery"),
+        ("adapters", "view_attempt"),
+        ("adapters", "view_identitylink"),
+        ("adapters", "view_employee"),
+        ("adapters", "view_identitychange"),
+        ("adapters", "view_skillrecord"),
+    ]
+    for app_label, codename in needed:
+        clerk.user_permissions.set(
+            Permission.objects.get(content_type__app_label=a, codename=c) for a, c in needed if c != codename
+        )
+        clerk = get_user_model().objects.get(pk=clerk.pk)  # permissions are cached per instance
+        client.force_login(clerk)
+        assert client.get(url).status_code == 403, f"exported without {app_label}.{codename}"
+    clerk.user_permissions.set(
+        Permission.objects.get(content_type__app_label=a, codename=c) for a, c in needed
+    )
+    client.force_login(get_user_model().objects.get(pk=clerk.pk))
+    assert client.get(url).status_code == 200
+
+
 def test_the_admin_streams_a_persons_zip_to_whoever_may_read_all_their_records(people, client):
     url = "/admin/adapters/retentionrun/export/"
     staff = get_user_model().objects.create_user("clerk", "clerk@example.com", "pw-for-tests", is_staff=True)

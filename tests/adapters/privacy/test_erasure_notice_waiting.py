@@ -30,12 +30,23 @@ def hook(webhook_target, monkeypatch) -> Target:
     )
 
 
-def voided(statement_id: str) -> dict:
-    return make_statement(
-        actor_email="learner@example.com",
-        verb="http://adlnet.gov/expapi/verbs/voided",
-        object={"objectType": "StatementRef", "id": statement_id},
+def voided_with_its_retraction_failing(webhook_target, capture) -> None:
+    """The learner's statement delivered, then voided; the target refuses the retraction
+    (503), which waits to be tried again."""
+    [statement_id] = store_now(
+        capture,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
     )
+    webhook_target.set_default(status(503))
+    store_now(
+        capture,
+        make_statement(
+            actor_email="learner@example.com",
+            verb="http://adlnet.gov/expapi/verbs/voided",
+            object={"objectType": "StatementRef", "id": statement_id},
+        ),
+    )
+    assert Delivery.objects.filter(kind="retract", status=Delivery.RETRYING).exists()
 
 
 def erased_notices(webhook_target) -> list[dict]:
@@ -63,14 +74,7 @@ def test_the_notice_of_a_renamed_target_still_waits_for_its_retraction_to_be_mad
 ):
     """The person's statement voided before the erasure: its ``statement.voided`` still to be
     made at this target goes before the notice (``notices.retraction_first``), renamed or not."""
-    capture = django_capture_on_commit_callbacks
-    [statement_id] = store_now(
-        capture,
-        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
-    )
-    webhook_target.set_default(status(503))
-    store_now(capture, voided(statement_id))  # its retraction fails: retrying
-    assert Delivery.objects.filter(kind="retract", status=Delivery.RETRYING).exists()
+    voided_with_its_retraction_failing(webhook_target, django_capture_on_commit_callbacks)
     webhook_target.set_default(status(200))
     outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
     assert erased_notices(webhook_target) == []  # the retraction is still to be made
@@ -93,13 +97,7 @@ def test_a_request_whose_notice_waits_for_a_retraction_says_so(
 ):
     """An admin looking at a request still retracting sees why: the retraction it waits for,
     by status, as for a request waiting on its own retractions (README, "Privacy")."""
-    capture = django_capture_on_commit_callbacks
-    [statement_id] = store_now(
-        capture,
-        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
-    )
-    webhook_target.set_default(status(503))
-    store_now(capture, voided(statement_id))  # its retraction fails: retrying
+    voided_with_its_retraction_failing(webhook_target, django_capture_on_commit_callbacks)
 
     outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
 

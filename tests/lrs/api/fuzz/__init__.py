@@ -1,0 +1,1 @@
+"""Adversarial fuzzing of the xAPI HTTP API: bad input gets a clear 4xx and nothing is stored."""

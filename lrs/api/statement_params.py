@@ -66,7 +66,8 @@ def _parse_limit(params: Mapping[str, str]) -> int:
     raw = params.get("limit")
     if raw is None:
         return 0
-    if not raw.isdigit():
+    # str.isdigit() is also true of "²" and other digits int() does not read: ASCII digits only.
+    if not (raw.isascii() and raw.isdigit()):
         raise XAPIValidationError(
             f"limit must be a non-negative integer, got {raw!r}", path="limit", rule="limit"
         )

@@ -5,10 +5,13 @@ the rule (Communication 3.2, https://github.com/adlnet/xAPI-Spec/blob/master/xAP
 from __future__ import annotations
 
 import json
+import uuid
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import XAPIClient
+from lrs.statements.models import Statement
+from tests.conftest import XAPIClient, make_statement
 
 pytestmark = pytest.mark.django_db
 
@@ -27,3 +30,33 @@ def test_a_limit_of_non_ascii_digits_is_a_400_naming_limit(xapi: XAPIClient, lim
     # or fullwidth one int() would read, but the parameter is a non-negative integer in ASCII digits
     # (Communication 2.1.3, the limit parameter).
     assert_400(xapi.get_statements(limit=limit), "limit", "limit")
+
+
+def _alternate(xapi: XAPIClient, body: bytes, charset: str = ""):
+    return xapi.client.generic(
+        "POST",
+        "/xapi/statements?method=PUT",
+        body,
+        content_type="application/x-www-form-urlencoded" + charset,
+    )
+
+
+def test_an_alternate_syntax_form_that_is_not_utf_8_is_a_400_and_stores_nothing(xapi: XAPIClient) -> None:
+    # Communication 1.3: the form is application/x-www-form-urlencoded, UTF-8 unless its charset
+    # says otherwise; bytes that are not text in that charset are bad input.
+    form = urlencode(
+        {
+            "statementId": str(uuid.uuid4()),
+            "content": json.dumps(make_statement()),
+            "Authorization": xapi.headers["Authorization"],
+            "X-Experience-API-Version": "1.0.3",
+        }
+    ).encode()
+    assert_400(_alternate(xapi, form + b"&x=\xff"), "body", "charset")
+    assert not Statement.objects.exists()
+
+
+def test_an_alternate_syntax_form_decoding_to_a_lone_surrogate_is_a_400(xapi: XAPIClient) -> None:
+    # unicode_escape is a text codec Django accepts as a charset; "\ud800" in it is a lone surrogate,
+    # not a Unicode character.
+    assert_400(_alternate(xapi, b"content=\\ud800", "; charset=unicode_escape"), "body", "charset")

@@ -35,6 +35,27 @@ class _Headers(dict):
         return super().get(key.lower(), default)
 
 
+def _form_text(request: HttpRequest) -> str:
+    """The form body as text in the charset its Content-Type names (UTF-8 by default), or a 400:
+    a charset Python has no text codec for, bytes that are not text in it, or text that is not
+    Unicode characters (a lone surrogate, which codecs such as unicode_escape can produce)."""
+    charset = request.encoding or "utf-8"
+    try:
+        text = request.body.decode(charset)
+        text.encode("utf-8")
+    except LookupError:
+        raise XAPIValidationError(
+            f"the form's charset {charset[:40]!r} is not a text encoding this LRS reads; send UTF-8",
+            path="Content-Type",
+            rule="charset",
+        ) from None
+    except UnicodeError:
+        raise XAPIValidationError(
+            f"the form body is not {charset[:40]} text", path="body", rule="charset"
+        ) from None
+    return text
+
+
 def unwrap(request: HttpRequest) -> XAPIRequest:
     method = request.GET.get("method", "").upper()
     if method not in METHODS:
@@ -55,8 +76,7 @@ def unwrap(request: HttpRequest) -> XAPIRequest:
             path="Content-Type",
             rule="alternate-content-type",
         )
-    charset = request.encoding or "utf-8"
-    fields = dict(parse_qsl(request.body.decode(charset), keep_blank_values=True))
+    fields = dict(parse_qsl(_form_text(request), keep_blank_values=True))
     # The outer request's own Content-Type and Content-Length describe the form, not the content.
     headers = _Headers(
         {

@@ -60,3 +60,12 @@ def test_an_alternate_syntax_form_decoding_to_a_lone_surrogate_is_a_400(xapi: XA
     # unicode_escape is a text codec Django accepts as a charset; "\ud800" in it is a lone surrogate,
     # not a Unicode character.
     assert_400(_alternate(xapi, b"content=\\ud800", "; charset=unicode_escape"), "body", "charset")
+
+
+def test_an_empty_batch_stores_nothing_and_answers_an_empty_list_of_ids(xapi: XAPIClient) -> None:
+    # Communication 2.1.2 (POST Statements): the answer is the "Array of Statement id(s) ... in the
+    # same order as the corresponding stored Statements"; of none, that is [].
+    response = xapi.post_statements([])
+    assert response.status_code == 200, response.content
+    assert response.json() == []
+    assert not Statement.objects.exists()

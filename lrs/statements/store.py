@@ -243,7 +243,7 @@ def statement_store(
     reject_nul_in_definitions(statements, definitions, many=many)
     single = (
         Single.DECLINED
-        if len(statements) > 1 or parts_by_sha2
+        if len(statements) != 1 or parts_by_sha2
         else store_single(
             statements[0], ids[0], credential=credential, version=version, definitions=definitions
         )

@@ -69,3 +69,16 @@ def test_an_empty_batch_stores_nothing_and_answers_an_empty_list_of_ids(xapi: XA
     assert response.status_code == 200, response.content
     assert response.json() == []
     assert not Statement.objects.exists()
+
+
+@pytest.mark.parametrize(("pair", "rule"), [("=x", "unknown-parameter"), ("=%00", "no-nul")])
+def test_a_query_parameter_with_an_empty_name_is_a_400_naming_it(
+    xapi: XAPIClient, pair: str, rule: str
+) -> None:
+    # "?=x": Communication 3.2, "any parameters which the LRS does not recognize" are a 400; it is
+    # named '""' rather than left unnamed.
+    response = xapi.client.get(
+        f"/xapi/activities?activityId=http://example.com/a&{pair}", headers=xapi.headers
+    )
+    assert_400(response, '""', rule)
+    assert '""' in response.json()["message"]

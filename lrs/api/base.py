@@ -149,19 +149,20 @@ def reject_nul_params(params: Mapping[str, str]) -> None:
     text, which in PostgreSQL cannot hold U+0000: refused as bad input instead of failing there."""
     for name, value in params.items():
         if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "?") or '""'  # an empty name too is named
             raise XAPIValidationError(
-                f"query parameter {name.replace(chr(0), '?')!r} must not contain U+0000",
-                path=name.replace("\x00", "?"),
-                rule="no-nul",
+                f"query parameter {shown} must not contain U+0000", path=shown, rule="no-nul"
             )
 
 
 def reject_unknown_params(params: Mapping[str, str], allowed: set[str] | frozenset[str]) -> None:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
+        # A parameter with an empty name (``?=x``, ``&=``) is named '""', not left unnamed.
+        names = [name or '""' for name in unknown]
         raise XAPIValidationError(
-            f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-            path=unknown[0],
+            f"unknown query parameter(s) {', '.join(names)}; allowed: {', '.join(sorted(allowed))}",
+            path=names[0],
             rule="unknown-parameter",
         )
 

@@ -82,3 +82,11 @@ def test_a_query_parameter_with_an_empty_name_is_a_400_naming_it(
     )
     assert_400(response, '""', rule)
     assert '""' in response.json()["message"]
+
+
+@pytest.mark.parametrize("token", ["é", "ÿÿÿÿ"])
+def test_basic_credentials_with_non_ascii_characters_are_a_401(xapi: XAPIClient, token: str) -> None:
+    # Base64 is ASCII; a header a proxy or client mangled is malformed credentials (Communication 4.1).
+    response = xapi.get("/xapi/statements", headers={"Authorization": f"Basic {token}"})
+    assert response.status_code == 401, response.content
+    assert response.json()["rule"] == "auth-malformed"

@@ -10,7 +10,6 @@ with the realm the identity API names too.
 from __future__ import annotations
 
 import base64
-import binascii
 import threading
 import time
 
@@ -33,7 +32,7 @@ def credential_from_header(authorization: str | None) -> Credential:
         raise XAPIUnauthorized("only HTTP Basic authentication is supported", rule="auth-scheme")
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, a token with non-ASCII characters, a decoding not UTF-8
         raise XAPIUnauthorized("malformed Basic credentials", rule="auth-malformed") from None
     key, sep, secret = decoded.partition(":")
     if not sep:

@@ -4,6 +4,8 @@ the rule (Communication 3.2, https://github.com/adlnet/xAPI-Spec/blob/master/xAP
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from urllib.parse import urlencode
@@ -11,7 +13,9 @@ from urllib.parse import urlencode
 import pytest
 
 from lrs.statements.models import Statement
+from lrs.xapi.signatures import SIGNATURE_USAGE_TYPE
 from tests.conftest import XAPIClient, make_statement
+from tests.lrs.api.test_statements_attachments import BOUNDARY, post_multipart
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +94,33 @@ def test_basic_credentials_with_non_ascii_characters_are_a_401(xapi: XAPIClient,
     response = xapi.get("/xapi/statements", headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 401, response.content
     assert response.json()["rule"] == "auth-malformed"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("alg", [[], {"name": "RS256"}, None, 256])
+def test_a_jws_whose_alg_is_not_a_string_is_a_400_naming_the_algorithm(xapi: XAPIClient, alg: object) -> None:
+    # Data 2.6 (Signed Statements): "The JWS signature MUST use an algorithm of "RS256", "RS384",
+    # or "RS512""; an array or object there is a malformed signature, not a crash.
+    statement = make_statement()
+    header, payload = json.dumps({"alg": alg}).encode(), json.dumps(statement).encode()
+    token = f"{_b64url(header)}.{_b64url(payload)}.{_b64url(b'sig')}"
+    sha2 = hashlib.sha256(token.encode()).hexdigest()
+    statement["attachments"] = [
+        {
+            "usageType": SIGNATURE_USAGE_TYPE,
+            "display": {"en-US": "signature"},
+            "contentType": "application/octet-stream",
+            "length": len(token),
+            "sha2": sha2,
+        }
+    ]
+    body = (
+        f"--{BOUNDARY}\r\nContent-Type: application/json\r\n\r\n{json.dumps(statement)}\r\n"
+        f"--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nX-Experience-API-Hash: {sha2}\r\n\r\n"
+        f"{token}\r\n--{BOUNDARY}--"
+    ).encode()
+    assert_400(post_multipart(xapi, body), "statement.attachments[0].jws.header.alg", "signature-algorithm")
+    assert not Statement.objects.exists()

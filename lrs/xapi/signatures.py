@@ -131,7 +131,7 @@ def _certificate_key(x5c: object, path: str) -> rsa.RSAPublicKey:
 def _verify_jws(jws: JWSParts, path: str) -> dict[str, Any]:
     """Check the header and (with x5c) the signature; return the payload statement."""
     algorithm = jws.header.get("alg")
-    if algorithm not in ALGORITHMS:
+    if type(algorithm) is not str or algorithm not in ALGORITHMS:  # an array or object is unhashable
         fail(
             f"the JWS algorithm must be RS256, RS384 or RS512, got {algorithm!r}",
             f"{path}.header.alg",

@@ -35,6 +35,7 @@ from lrs.documents.services import document_delete, document_post, document_put,
 from lrs.xapi.agents import agent_ifi, parse_agent_param
 from lrs.xapi.documents import DocumentKind, Preconditions, content_type_of, etag_for, if_none_match_hits
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
+from lrs.xapi.identifier_lengths import check_document_key_length
 from lrs.xapi.iris import is_iri
 from lrs.xapi.timestamps import parse_timestamp
 from lrs.xapi.uuids import parse_uuid
@@ -235,16 +236,19 @@ class StateView(_DocumentView):
 
     def key(self, request: XAPIRequest) -> DocumentKey:
         activity_id, ifi, registration = self._parts(request)
+        document_id = parse_document_id(request.params, self.id_param)
+        check_document_key_length((("activityId", activity_id), ("agent", ifi), (self.id_param, document_id)))
         return DocumentKey(
             kind=self.kind,
             activity_id=activity_id,
             agent_ifi=ifi,
             registration=registration,
-            document_id=parse_document_id(request.params, self.id_param),
+            document_id=document_id,
         )
 
     def context(self, request: XAPIRequest) -> DocumentContext:
         activity_id, ifi, registration = self._parts(request)
+        check_document_key_length((("activityId", activity_id), ("agent", ifi)))
         return DocumentContext(
             kind=self.kind, activity_id=activity_id, agent_ifi=ifi, registration=registration
         )
@@ -267,11 +271,10 @@ class ActivityProfileView(_DocumentView):
     key_params = frozenset({"activityId"})
 
     def key(self, request: XAPIRequest) -> DocumentKey:
-        return DocumentKey(
-            kind=self.kind,
-            activity_id=parse_activity_id(request.params),
-            document_id=parse_document_id(request.params, self.id_param),
-        )
+        activity_id = parse_activity_id(request.params)
+        document_id = parse_document_id(request.params, self.id_param)
+        check_document_key_length((("activityId", activity_id), (self.id_param, document_id)))
+        return DocumentKey(kind=self.kind, activity_id=activity_id, document_id=document_id)
 
     def context(self, request: XAPIRequest) -> DocumentContext:
         return DocumentContext(kind=self.kind, activity_id=parse_activity_id(request.params))
@@ -286,11 +289,10 @@ class AgentProfileView(_DocumentView):
     key_params = frozenset({"agent"})
 
     def key(self, request: XAPIRequest) -> DocumentKey:
-        return DocumentKey(
-            kind=self.kind,
-            agent_ifi=_agent_ifi(request.params, allow_group=False),
-            document_id=parse_document_id(request.params, self.id_param),
-        )
+        ifi = _agent_ifi(request.params, allow_group=False)
+        document_id = parse_document_id(request.params, self.id_param)
+        check_document_key_length((("agent", ifi), (self.id_param, document_id)))
+        return DocumentKey(kind=self.kind, agent_ifi=ifi, document_id=document_id)
 
     def context(self, request: XAPIRequest) -> DocumentContext:
         return DocumentContext(kind=self.kind, agent_ifi=_agent_ifi(request.params, allow_group=False))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrs.xapi.extensions import validate_extensions
+from lrs.xapi.identifier_lengths import check_identifier_length
 from lrs.xapi.interactions import INTERACTION_PROPERTIES, validate_interaction
 from lrs.xapi.iris import is_iri, is_irl
 from lrs.xapi.json_types import check_properties, fail, require_object, require_string, short
@@ -73,6 +74,7 @@ def validate_activity(obj: object, *, path: str) -> dict[str, Any]:
         )
     if not is_iri(activity["id"]):
         _not_iri(activity["id"], f"{path}.id", "an Activity id must be an absolute IRI")
+    check_identifier_length(activity["id"], f"{path}.id", "an Activity id")
     if "definition" in activity:
         validate_activity_definition(activity["definition"], path=f"{path}.definition")
     return activity

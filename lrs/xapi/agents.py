@@ -25,6 +25,7 @@ import json
 import re
 from typing import Any
 
+from lrs.xapi.identifier_lengths import check_identifier_length
 from lrs.xapi.iris import is_iri, is_irl
 from lrs.xapi.json_types import (
     check_properties,
@@ -78,6 +79,7 @@ def _validate_ifi(name: str, value: object, parent: str) -> None:
             # as text; PostgreSQL text cannot hold U+0000 (the IRI forms of the other IFIs already
             # exclude control characters).
             fail("an account name must not contain U+0000", f"{path}.name", "no-nul")
+        check_identifier_length(home_page + account["name"], path, "an account's homePage and name together")
         return
     if type(value) is not str:
         wrong_type("a string", value, f"{parent}.{name}")
@@ -97,6 +99,7 @@ def _validate_ifi(name: str, value: object, parent: str) -> None:
             )
     elif not is_iri(value):
         fail(f"openid must be an absolute URI, got {short(value)}", f"{parent}.openid", "iri")
+    check_identifier_length(value, f"{parent}.{name}", f"an {name}")
 
 
 def _check_one_ifi(ifis: list[str], path: str, what: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrs.xapi.identifier_lengths import check_identifier_length
 from lrs.xapi.iris import is_iri
 from lrs.xapi.json_types import check_properties, fail, require_object, require_string, short
 from lrs.xapi.language_maps import validate_language_map
@@ -28,6 +29,7 @@ def validate_verb(obj: object, *, path: str) -> dict[str, Any]:
     if not is_iri(verb["id"]):
         verb_id = require_string(verb["id"], f"{path}.id")
         fail(f"a Verb id must be an absolute IRI, got {short(verb_id)}", f"{path}.id", "iri")
+    check_identifier_length(verb["id"], f"{path}.id", "a Verb id")
     if "display" in verb:
         validate_language_map(verb["display"], path=f"{path}.display")
     return verb

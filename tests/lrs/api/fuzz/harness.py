@@ -68,9 +68,10 @@ Param = tuple[str | bytes, str | bytes]
 
 
 def tally(label: object) -> None:
-    """``hypothesis.event`` in ASCII (the statistics are written as UTF-8, which a lone surrogate
-    in a fuzzed key is not)."""
-    event(str(label).encode("ascii", "backslashreplace").decode())
+    """``hypothesis.event`` in printable ASCII, escapes for the rest: the statistics are written as
+    UTF-8, which a lone surrogate in a fuzzed key is not, and a NUL in them makes tools read the
+    test output as binary."""
+    event(str(label).encode("unicode_escape").decode("ascii"))
 
 
 def encode(part: str | bytes) -> str:

@@ -207,5 +207,6 @@ def test_odd_query_parameters_are_answered_below_500_and_a_rejection_names_the_p
             )
             assert (
                 any(path == name or path.startswith((f"{name}.", f"{name}[")) for name in named)
-                or path.replace("?", "\x00") in named
+                # A U+0000 in a name is shown as "?" (the name must be printable in the answer).
+                or path in {name.replace("\x00", "?") for name in named}
             ), (path, params, body)

@@ -13,6 +13,9 @@ The promise under test: bad input gets a clear error and nothing is lost. For ev
 Requests go through ``Client.generic`` with bytes bodies and hand-built query strings, so the
 fuzz can send what a browser or a broken client can: repeated parameters, percent-encoded bytes
 that are not UTF-8, a ``Content-Type`` whose charset names no codec.
+
+``LRS_API_FUZZ_EXAMPLES`` sets the examples of each property (default 100: about 20 s for the
+folder; it was run at 3,000 on PostgreSQL and on SQLite, ``DATABASE_URL=sqlite:///...``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from lrs.documents.models import Document
 from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementAttachment
 from tests.conftest import XAPIClient
 
-EXAMPLES = int(os.environ.get("LRS_API_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("LRS_API_FUZZ_EXAMPLES", "100"))
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,

@@ -1,0 +1,200 @@
+"""An independent model of identity for the identity property test: which employee each xAPI
+identifier is linked to (HRIS feed, admin links, unlinks and moves), employee records (leavers,
+managers), and, per statement, what its deliveries to the PMS and the marketplace last did.
+
+The rules it follows, and where they are stated:
+
+- resolution (adapters/identity/resolution.py, README "Identities"): an ``mbox`` resolves through
+  its lower-cased address; an ``mbox_sha1sum`` or an ``account`` through a link of that kind
+  only; no employee: held "unmapped", several: held "ambiguous"; an employee who left on or before
+  the statement's UTC date: held "terminated";
+- the HRIS feed (adapters/identity/hris.py, README "HRIS delta feed"): a row's e-mails and
+  accounts are the employee's complete HRIS identifiers (those the feed linked before and leaves
+  out now are unlinked; links from elsewhere are never touched); a row that would link an
+  identifier another employee holds is rejected whole; a termination without a date keeps the
+  date first given, or today;
+- holds (adapters/identity/holds.py): a link change releases the deliveries held on the keys it
+  touched; a re-hire releases nothing; an admin may release every held delivery;
+- deliveries already made are reported, not rewritten (README "Identities"): a statement's
+  effects stay under the employee its delivery named, until a reconciliation repair moves them to
+  the employee its actor names now (adapters/reconciliation/repair.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+PEOPLE = ("ann", "bob", "cy")
+EMPLOYEES = ("E1", "E2", "E3")
+MANAGERS = ("", "M1", "M2")
+HOME_PAGE = "https://lms.example.com"
+# A statement's actor: the person's address (as linked, or spelled in capitals), its SHA-1, or
+# their LMS account.
+FORMS = ("mbox", "mbox_capitals", "mbox_sha1sum", "account")
+Token = tuple[str, str]  # (identifier kind: email, mbox_sha1sum, account; person)
+
+
+def address(person: str) -> str:
+    return f"{person}@example.com"
+
+
+def sha1_of(person: str) -> str:
+    return hashlib.sha1(f"mailto:{address(person)}".encode()).hexdigest()
+
+
+def actor(person: str, form: str) -> dict:
+    if form == "mbox":
+        return {"objectType": "Agent", "mbox": f"mailto:{address(person)}"}
+    if form == "mbox_capitals":
+        return {"objectType": "Agent", "mbox": f"mailto:{address(person).capitalize().replace('@e', '@E')}"}
+    if form == "mbox_sha1sum":
+        return {"objectType": "Agent", "mbox_sha1sum": sha1_of(person)}
+    return {"objectType": "Agent", "account": {"homePage": HOME_PAGE, "name": person}}
+
+
+def token_of(person: str, form: str) -> Token:
+    return ("email" if form.startswith("mbox") and form != "mbox_sha1sum" else form, person)
+
+
+@dataclass
+class Employee:
+    terminated_on: date | None = None
+    manager: str = ""
+    effective: date | None = None
+
+
+@dataclass
+class Statement:
+    id: str
+    token: Token
+    day: date
+    scaled: float | None
+    timestamp: str
+    voided: bool = False
+    # What its deliveries last did: ("pending",), ("held", key), ("delivered", employee, manager),
+    # ("gone",) (retracted by a repair: its actor names no one now).
+    state: tuple = ("pending",)
+    # The member whose marketplace record its evidence counts for (None: no one's).
+    member: str | None = None
+
+
+@dataclass
+class Model:
+    links: dict[Token, dict[str, str]] = field(default_factory=dict)  # token -> employee -> source
+    employees: dict[str, Employee] = field(default_factory=dict)
+    statements: list[Statement] = field(default_factory=list)
+
+    # -- identity ------------------------------------------------------------------------
+
+    def owners(self, token: Token) -> set[str]:
+        return set(self.links.get(token, {}))
+
+    def employee(self, employee_id: str) -> Employee:
+        return self.employees.get(employee_id) or Employee()
+
+    def resolve(self, statement: Statement) -> tuple:
+        """("delivered", employee, manager) or ("held", key) under the links as they are now."""
+        owners = sorted(self.owners(statement.token))
+        if len(owners) != 1:
+            return ("held", statement.token)
+        [employee_id] = owners
+        left = self.employee(employee_id).terminated_on
+        if left is not None and statement.day >= left:
+            return ("held", f"terminated:{employee_id}")
+        return ("delivered", employee_id, self.employee(employee_id).manager)
+
+    def release(self, tokens: set[Token]) -> None:
+        for statement in self.statements:
+            if statement.state[0] == "held" and statement.state[1] in tokens:
+                statement.state = ("pending",)
+
+    def release_all(self) -> None:
+        for statement in self.statements:
+            if statement.state[0] == "held":
+                statement.state = ("pending",)
+
+    def link(self, employee_id: str, token: Token) -> None:
+        self.links.setdefault(token, {}).setdefault(employee_id, "api")
+        self.release({token})
+
+    def unlink(self, employee_id: str, token: Token) -> None:
+        del self.links[token][employee_id]
+        self.release({token})
+
+    def move(self, token: Token, source: str, target: str) -> None:
+        del self.links[token][source]
+        self.links[token].setdefault(target, "api")
+        self.release({token})
+
+    def hris_row(
+        self, employee_id: str, tokens: set[Token], terminated: bool, effective: date | None, manager: str
+    ) -> str:
+        """Apply one HRIS row; its result (created, updated, unchanged, rejected)."""
+        held = {token for token, owners in self.links.items() if employee_id in owners}
+        for token in tokens - held:
+            if self.owners(token) - {employee_id}:
+                return "rejected"
+        removing = {token for token in held - tokens if self.links[token][employee_id] == "hris"}
+        for token in tokens - held:
+            self.links.setdefault(token, {})[employee_id] = "hris"
+        for token in removing:
+            del self.links[token][employee_id]
+        known = self.employees.get(employee_id)
+        terminated_on = None
+        if terminated:
+            earlier = known.terminated_on if known is not None else None
+            terminated_on = effective or earlier or datetime.now(UTC).date()
+        record = Employee(terminated_on=terminated_on, manager=manager, effective=effective)
+        self.employees[employee_id] = record
+        self.release((tokens - held) | removing)
+        if known is None:
+            return "created"
+        return "updated" if (tokens - held) or removing or record != known else "unchanged"
+
+    # -- deliveries ----------------------------------------------------------------------
+
+    def drained(self) -> None:
+        """Every due delivery ran: each pending live statement resolved under today's links."""
+        for statement in self.statements:
+            if statement.state == ("pending",) and not statement.voided:
+                statement.state = self.resolve(statement)
+                if statement.state[0] == "delivered":
+                    statement.member = statement.state[1]
+
+    def void(self, statement: Statement) -> None:
+        statement.voided = True
+        statement.state, statement.member = ("gone",), None
+
+    def member_now(self, statement: Statement) -> str | None:
+        """The member a marketplace reconciliation counts the statement's evidence for: the one
+        its actor names now; one naming no one now (unlinked, left) is left where its delivery
+        put it (adapters/marketplace/reconcile.py ``moved``)."""
+        now = self.resolve(statement)
+        return now[1] if now[0] == "delivered" else statement.member
+
+    def repaired(self) -> None:
+        """A reconciliation repair, drained: every live statement's effects as its actor names
+        them now. An event naming the right employee is left as it is (the manager is not among
+        the fields reconciliation compares: adapters/pms/adapter.py ``RECONCILED_FIELDS``); the
+        PMS's event of a statement naming no one now is retracted (an extra event), its
+        marketplace evidence stays where it is (``member_now``)."""
+        for statement in self.statements:
+            if statement.voided:
+                continue
+            now = self.resolve(statement)
+            statement.member = self.member_now(statement)
+            if now[0] == "delivered":
+                if statement.state[:2] != now[:2]:
+                    statement.state = now
+            elif statement.state[0] == "delivered":
+                statement.state = ("gone",)
+
+    def live_delivered(self) -> dict[str, tuple[str, str]]:
+        """statement id -> (employee, manager) its effects stand under."""
+        return {
+            s.id: (s.state[1], s.state[2])
+            for s in self.statements
+            if not s.voided and s.state[0] == "delivered"
+        }

@@ -30,9 +30,10 @@ PEOPLE = ("ann", "bob", "cy")
 EMPLOYEES = ("E1", "E2", "E3")
 MANAGERS = ("", "M1", "M2")
 HOME_PAGE = "https://lms.example.com"
-# A statement's actor: the person's address (as linked, or spelled in capitals), its SHA-1, or
-# their LMS account.
-FORMS = ("mbox", "mbox_capitals", "mbox_sha1sum", "account")
+# A statement's actor: the person's address (as linked, spelled in capitals, with a +alias, or as
+# the one member of an anonymous Group), its SHA-1, or their LMS account.
+FORMS = ("mbox", "mbox_capitals", "mbox_alias", "group", "mbox_sha1sum", "account")
+EMAIL_FORMS = ("mbox", "mbox_capitals", "mbox_alias", "group")
 Token = tuple[str, str]  # (identifier kind: email, mbox_sha1sum, account; person)
 
 
@@ -49,13 +50,17 @@ def actor(person: str, form: str) -> dict:
         return {"objectType": "Agent", "mbox": f"mailto:{address(person)}"}
     if form == "mbox_capitals":
         return {"objectType": "Agent", "mbox": f"mailto:{address(person).capitalize().replace('@e', '@E')}"}
+    if form == "mbox_alias":
+        return {"objectType": "Agent", "mbox": f"mailto:{person}+lms@example.com"}
+    if form == "group":
+        return {"objectType": "Group", "member": [actor(person, "mbox")]}
     if form == "mbox_sha1sum":
         return {"objectType": "Agent", "mbox_sha1sum": sha1_of(person)}
     return {"objectType": "Agent", "account": {"homePage": HOME_PAGE, "name": person}}
 
 
 def token_of(person: str, form: str) -> Token:
-    return ("email" if form.startswith("mbox") and form != "mbox_sha1sum" else form, person)
+    return ("email" if form in EMAIL_FORMS else form, person)
 
 
 @dataclass

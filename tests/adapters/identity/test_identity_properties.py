@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from adapters.base import DELIVER
 from adapters.delivery.drain import delivery_send
+from adapters.delivery.drain import drain as engine_drain
 from adapters.identity.holds import deliveries_release
 from adapters.identity.hris import HrisRow, hris_import
 from adapters.identity.links import (
@@ -44,6 +45,7 @@ from lrs.statements.store import statement_store
 from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding
 from tests.adapters.identity.identity_model import (
     EMPLOYEES,
+    FORMS,
     HOME_PAGE,
     MANAGERS,
     PEOPLE,
@@ -81,11 +83,12 @@ STEPS = (
 )
 
 
-def identifiers(tokens: set[Token]) -> Identifiers:
+def identifiers(tokens: set[Token], *, alias: bool = False) -> Identifiers:
+    """``alias``: an address as ``person+hr@...``, the same mailbox (README "Identities")."""
     given = Identifiers()
     for kind, person in sorted(tokens):
         if kind == "email":
-            given.emails.append(address(person))
+            given.emails.append(f"{person}+hr@example.com" if alias else address(person))
         elif kind == "account":
             given.accounts.append({"homePage": HOME_PAGE, "name": person})
         else:
@@ -108,7 +111,7 @@ def hris_step(model: Model, data: st.DataObject) -> None:
         terminated = data.draw(st.booleans(), label="terminated")
         effective = data.draw(st.sampled_from(LEAVING_DATES), label="effective") if terminated else None
         manager = data.draw(st.sampled_from(MANAGERS), label="manager")
-        given = identifiers(tokens)
+        given = identifiers(tokens, alias=data.draw(st.booleans(), label="alias"))
         rows.append(
             HrisRow(
                 line=line,
@@ -128,7 +131,8 @@ def link_step(model: Model, data: st.DataObject, kind: str) -> None:
     if kind == "link" or not linked:
         employee_id = data.draw(st.sampled_from(EMPLOYEES), label="employee")
         token = data.draw(st.tuples(st.sampled_from(LINK_KINDS), st.sampled_from(PEOPLE)), label="identifier")
-        identity_links_upsert(employee_id=employee_id, identifiers=identifiers({token}))
+        alias = data.draw(st.booleans(), label="alias")
+        identity_links_upsert(employee_id=employee_id, identifiers=identifiers({token}, alias=alias))
         model.link(employee_id, token)
         return
     token, employee_id = data.draw(st.sampled_from(linked), label="link")
@@ -143,9 +147,7 @@ def link_step(model: Model, data: st.DataObject, kind: str) -> None:
 
 def statement_step(model: Model, data: st.DataObject) -> None:
     person = data.draw(st.sampled_from(PEOPLE), label="person")
-    form = data.draw(
-        st.sampled_from(("mbox", "mbox", "mbox_capitals", "mbox_sha1sum", "account")), label="form"
-    )
+    form = data.draw(st.sampled_from(("mbox", *FORMS)), label="form")
     day = data.draw(st.sampled_from(DAYS), label="day")
     scaled = data.draw(st.sampled_from([None, 0.4, 0.8, 0.95]), label="scaled")
     verb = "scored" if scaled is not None and data.draw(st.booleans(), label="scored") else "completed"
@@ -164,9 +166,14 @@ def statement_step(model: Model, data: st.DataObject) -> None:
 
 
 def drain(fakes: dict[str, object], model: Model, data: st.DataObject) -> None:
-    """Every due delivery, in an order hypothesis chooses, some after a failed attempt (a 500 the
-    target applied or not): never enough to give up."""
+    """Every due delivery: by the worker's drain, batch by batch, or one by one in an order
+    hypothesis chooses, some after a failed attempt (a 500 the target applied or not): never
+    enough to give up."""
     expand_outbox()
+    if data.draw(st.booleans(), label="batched"):
+        # The worker's drain: batches resolved together (``resolution.prefetched``).
+        claimed = sum(engine_drain(Target.objects.get(name=name).id, slot=0) for name in fakes)
+        event(f"the worker's drain claimed {min(claimed, 2)}+")
     while due := sorted(
         Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]).values_list("id", flat=True)
     ):

@@ -77,7 +77,9 @@ class Statement:
     day: date
     scaled: float | None
     timestamp: str
+    form: str = "mbox"
     voided: bool = False
+    ever_delivered: bool = False  # a delivery of it was made (under some employee)
     # What its deliveries last did: ("pending",), ("held", key), ("delivered", employee, manager),
     # ("gone",) (retracted by a repair: its actor names no one now).
     state: tuple = ("pending",)
@@ -167,6 +169,7 @@ class Model:
                 statement.state = self.resolve(statement)
                 if statement.state[0] == "delivered":
                     statement.member = statement.state[1]
+                    statement.ever_delivered = True
 
     def void(self, statement: Statement) -> None:
         statement.voided = True
@@ -192,9 +195,26 @@ class Model:
             statement.member = self.member_now(statement)
             if now[0] == "delivered":
                 if statement.state[:2] != now[:2]:
-                    statement.state = now
+                    statement.state, statement.ever_delivered = now, True
             elif statement.state[0] == "delivered":
                 statement.state = ("gone",)
+
+    def reported(self, token: Token, linked_value: str) -> list[list[str]]:
+        """What taking the link away reports as delivered under it ([target, statement id], README
+        "Identities"): the deliveries made of statements whose actor is the identifier as linked,
+        or with a lower-cased local part, alone or as an anonymous Group's member (an address
+        spelled otherwise, or with a +alias, is not listed)."""
+        kind, person = token
+
+        def listed(statement: Statement) -> bool:
+            if statement.token != token or not statement.ever_delivered:
+                return False
+            if kind != "email":
+                return True
+            local, _, _domain = linked_value.rpartition("@")
+            return statement.form in ("mbox", "group") and local.lower() == person
+
+        return sorted([name, s.id] for s in self.statements if listed(s) for name in ("market", "pms"))
 
     def live_delivered(self) -> dict[str, tuple[str, str]]:
         """statement id -> (employee, manager) its effects stand under."""

@@ -80,6 +80,18 @@ def test_an_identifier_moves_between_employees_when_the_losing_row_comes_first()
     assert IdentityLink.objects.get(lookup_key="email:sam@example.com").employee_id == "E2"
 
 
+def test_a_later_row_of_an_employee_the_same_file_created_reports_what_it_changed_not_created():
+    # The rows are applied in order, each reported against what the rows before left (module
+    # docstring of adapters/identity/hris.py): one employee is created once, so "created" counts
+    # the employees a file created.
+    results = run(
+        HEADER
+        + "E1,sam@example.com,,active,,,\nE1,sam@example.com,,active,,,\nE1,sam@example.com,,active,,M1,\n"
+    )
+    assert [row["result"] for row in results] == ["created", "unchanged", "updated"]
+    assert results[2]["changes"] == ["manager_id: - -> M1"]
+
+
 def test_json_lines_rows_and_unreadable_rows_are_reported_per_line():
     text = "\n".join(
         [

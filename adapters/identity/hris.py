@@ -277,17 +277,15 @@ def _plan_employee(plan: _Plan, row: HrisRow, changed_by: str) -> tuple[list[str
         return [], True
     before = {name: getattr(employee, name) for name in fields}
     differing = [name for name, value in fields.items() if before[name] != value]
-    if not differing:
-        return [], row.employee_id in plan.new_employees
+    if not differing:  # as the HRIS gave it before (a row earlier in the file included)
+        return [], False
     for name in differing:
         setattr(employee, name, fields[name])
     employee.updated_at = timezone.now()
     if row.employee_id not in plan.new_employees:
         plan.changed_employees[row.employee_id] = employee
     plan.changes.append(_record_change(row, IdentityChange.EMPLOYEE_UPDATED, changed_by, before, fields))
-    return [f"{name}: {before[name] or '-'} -> {fields[name] or '-'}" for name in differing], (
-        row.employee_id in plan.new_employees
-    )
+    return [f"{name}: {before[name] or '-'} -> {fields[name] or '-'}" for name in differing], False
 
 
 def _jsonable(values: dict[str, object] | None) -> dict[str, object] | None:

@@ -200,8 +200,8 @@ def _direct_keys(query: StatementQuery, limit: int) -> list[tuple[datetime, int]
 def _content_filter_correlated(query: StatementQuery) -> Q:
     """The content filter for one statement checked at a time (agent/activity as EXISTS on the
     statement's own index rows), so that PostgreSQL probes each candidate instead of building
-    the whole matching set."""
-    condition = Q()
+    the whole matching set. A StatementRef target counts only if the credential may read it."""
+    condition = Q() if query.credential_id is None else Q(credential_id=query.credential_id)
     if query.verb_id is not None:
         condition &= Q(verb_id=query.verb_id)
     if query.registration is not None:

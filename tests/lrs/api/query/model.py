@@ -138,7 +138,8 @@ class Store:
         seen: set[str] = set()
         current: Stored | None = statement
         while current is not None and current.statement_id not in seen:
-            if matches_itself(current, query):
+            # statements/read/mine: a target counts only when the credential may read it.
+            if matches_itself(current, query) and query.mine in (None, current.by):
                 return True
             seen.add(current.statement_id)
             if self.ref_depth is not None and len(seen) > self.ref_depth:

@@ -26,6 +26,7 @@ from lrs.api.statement_params import (
 )
 from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
+from lrs.statements.indexing import statement_attachment_hashes
 from lrs.statements.selectors import (
     StatementQuery,
     attachment_hashes,
@@ -154,7 +155,7 @@ class StatementsView(XAPIView):
             next_params["cursor"] = encode_cursor(page.more_after)
             more = f"{reverse('xapi-statements')}?{urlencode(next_params)}"
         text = '{"statements":[' + ",".join(page.statements) + '],"more":' + json.dumps(more) + "}"
-        response = _response(text, page.attachment_sha2s)
+        response = _response(text, _servable(page.attachment_sha2s, page.statements, query.credential_id))
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         return response
 
@@ -184,7 +185,8 @@ class StatementsView(XAPIView):
                 rule="not-found",
             )
         text, row = found
-        response = _response(text, attachment_hashes([row.payload]) if with_attachments else [])
+        sha2s = attachment_hashes([row.payload]) if with_attachments else []
+        response = _response(text, _servable(sha2s, [row.payload], query.credential_id))
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         response["Last-Modified"] = http_date(row.stored.timestamp())
         return response
@@ -195,6 +197,18 @@ class StatementsView(XAPIView):
         if credential is None or credential.allows(scopes.STATEMENTS_READ):
             return None
         return credential.id
+
+
+def _servable(sha2s: list[str], statements: list[str], mine_only: int | None) -> list[str]:
+    """The attachment bytes a statements/read/mine credential may be sent: those its statements
+    had to send themselves. An attachment with a fileUrl needs no part (Communication 1.5.2), so
+    naming another statement's hash that way must not fetch that statement's bytes."""
+    if mine_only is None or not sha2s:
+        return sha2s
+    sent: set[str] = set()
+    for text in statements:
+        sent.update(statement_attachment_hashes(json.loads(text), with_file_url=False))
+    return [sha2 for sha2 in sha2s if sha2 in sent]
 
 
 def _languages(request: XAPIRequest) -> list[str]:

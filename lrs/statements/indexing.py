@@ -86,11 +86,13 @@ def statement_index_entries(statement: dict) -> tuple[dict[str, bool], dict[str,
     return agents, activities
 
 
-def statement_attachment_hashes(statement: dict) -> list[str]:
+def statement_attachment_hashes(statement: dict, *, with_file_url: bool = True) -> list[str]:
     """The ``sha2`` of each attachment of a stored statement and of its SubStatement, in order,
     without repeats: the hashes whose bytes it needs (Data 2.4.11, 2.4.4.3 SubStatement). In lower
     case, as the bytes are kept (``lrs.xapi.multipart``): a statement may write its hex digits in
-    either case."""
+    either case. ``with_file_url=False``: only those without a ``fileUrl``, whose bytes the
+    statement itself had to send (Communication 1.5.2); one with a fileUrl may name bytes another
+    statement sent."""
     hashes: dict[str, None] = {}
     holders = [statement]
     obj = statement.get("object")
@@ -98,6 +100,8 @@ def statement_attachment_hashes(statement: dict) -> list[str]:
         holders.append(obj)
     for holder in holders:
         for attachment in holder.get("attachments") or ():
-            if isinstance(attachment, dict) and isinstance(attachment.get("sha2"), str):
+            if not isinstance(attachment, dict) or (not with_file_url and "fileUrl" in attachment):
+                continue
+            if isinstance(attachment.get("sha2"), str):
                 hashes.setdefault(attachment["sha2"].lower(), None)
     return list(hashes)

@@ -101,6 +101,11 @@ def test_attachments_true_serves_no_bytes_another_credential_sent(xapi, mine):
     for response in (single, listing):
         assert response.status_code == 200
         assert SECRET_PDF not in response.content
+    # Its own bytes, sent as a part, still come back.
+    own_pdf = b"%PDF-1.4 the content's own certificate"
+    sent = multipart([make_statement(attachments=[attachment_meta(own_pdf)])], [(own_pdf, "application/pdf")])
+    assert post_multipart(mine, sent).status_code == 200
+    assert own_pdf in mine.get_statements(attachments="true").content
 
 
 def test_a_part_less_statement_naming_a_stored_hash_does_not_adopt_those_bytes(xapi, mine):

@@ -31,7 +31,14 @@ class AgentsView(XAPIView):
 
     def get(self, request: XAPIRequest) -> HttpResponse:
         reject_unknown_params(request.params, {"agent"})
-        person = person_get(parse_agent(request.params, allow_group=False))
+        credential = request.credential
+        every = credential is None or credential.allows(scopes.STATEMENTS_READ)
+        person = person_get(
+            parse_agent(request.params, allow_group=False),
+            # Names only from statements the credential may read (Communication 4.2 scopes).
+            from_statements=every or credential.allows(scopes.STATEMENTS_READ_MINE),
+            credential_id=None if every else credential.id,
+        )
         body = json.dumps(person, ensure_ascii=False)
         response = json_response(None, text=body)
         response["ETag"] = etag_for(body.encode("utf-8"))

@@ -32,11 +32,14 @@ def _agents_in(
             yield from _agents_in(item, skip=skip)
 
 
-def _names_seen(ifi: str) -> list[str]:
+def _names_seen(ifi: str, credential_id: int | None) -> list[str]:
+    rows = StatementAgent.objects.filter(agent_ifi=ifi)
+    if credential_id is not None:
+        rows = rows.filter(statement__credential_id=credential_id)
     statement_pks = list(
-        StatementAgent.objects.filter(agent_ifi=ifi)
-        .order_by("-stored", "-statement_id")
-        .values_list("statement_id", flat=True)[:PERSON_STATEMENTS_SCANNED]
+        rows.order_by("-stored", "-statement_id").values_list("statement_id", flat=True)[
+            :PERSON_STATEMENTS_SCANNED
+        ]
     )
     names: list[str] = []
     payloads = (
@@ -52,7 +55,9 @@ def _names_seen(ifi: str) -> list[str]:
     return names
 
 
-def person_get(agent: dict[str, Any]) -> dict[str, Any]:
+def person_get(
+    agent: dict[str, Any], *, from_statements: bool = True, credential_id: int | None = None
+) -> dict[str, Any]:
     """The Person object for an Agent (Communication 2.4).
 
     This LRS knows one identifier per person (it does not link identifiers), so the
@@ -62,11 +67,16 @@ def person_get(agent: dict[str, Any]) -> dict[str, Any]:
     the LRS MUST still return a Person Object when queried, but that Person Object
     will only include the information associated with the requested Agent." Every
     property is present as an array, empty when nothing is known.
+
+    Names come only from statements the asker may read: none with ``from_statements=False`` (a
+    credential that reads no statements), only those stored with ``credential_id`` when given
+    (statements/read/mine), so no credential learns the name behind an identifier from
+    statements it could not read itself.
     """
     ifi = agent_ifi(agent)
     names: list[str] = [agent["name"]] if isinstance(agent.get("name"), str) else []
-    if ifi is not None:
-        names.extend(name for name in _names_seen(ifi) if name not in names)
+    if ifi is not None and from_statements:
+        names.extend(name for name in _names_seen(ifi, credential_id) if name not in names)
     person: dict[str, Any] = {"objectType": "Person", "name": names}
     for prop in IFI_PROPERTIES:
         value = agent.get(prop)

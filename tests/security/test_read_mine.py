@@ -135,3 +135,7 @@ def test_agents_resource_names_only_what_the_credential_may_read(xapi, xapi_for)
         person = xapi_for(scopes).get("/xapi/agents", {"agent": agent}).json()
         assert person["name"] == [], scopes
     assert xapi.get("/xapi/agents", {"agent": agent}).json()["name"] == ["Jane Roe"]
+    # What it stored itself it may read back.
+    mine = xapi_for(["statements/write", "statements/read/mine"])
+    mine.post_statements(make_statement() | {"actor": {"name": "J. Roe", "mbox": OTHER}})
+    assert mine.get("/xapi/agents", {"agent": agent}).json()["name"] == ["J. Roe"]

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 
 from adapters.outbound import OutboundRequest
+from adapters.secrets import resolved_values
 
 REDACTED = "[redacted]"
 # An idempotency key (``Idempotency-Key``, a batch item's ``idempotencyKey``) is no secret: an
@@ -38,6 +39,43 @@ SECRET_JSON_FIELD = re.compile(
     r"(secret|token|password|passwd|passphrase|cookie|signature|authorization|assertion"
     r"|credentials?|authcode)$|(?<!idempotency)key$|^(auth|code)$"
 )
+
+
+# Credentials named by their place in free text (an error message, a target's answer echoing the
+# request, a log line): a URL's password (``https://user:password@host``), the credential after
+# ``Authorization`` ("Authorization: Bearer ...", {'Authorization': 'Basic ...'}), and OAuth token
+# and secret fields in JSON, Python reprs or forms.
+_BETWEEN = r"""\\?["']?\s*[:=]\s*\\?["']?"""
+_VALUE = r"""[^\s"'\\,;&{}\[\]]+"""
+URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]+@")
+AUTHORIZATION = re.compile(rf"(?i)(\bauthorization{_BETWEEN}(?:[A-Za-z]+\s+)?){_VALUE}")
+TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "password")
+TOKEN_FIELD = re.compile(rf"(?i)(\b(?:{'|'.join(TOKEN_FIELDS)}){_BETWEEN}){_VALUE}")
+
+
+def redacted_credentials(text: str) -> str:
+    """``text`` with every credential named by its place (above) replaced. The patterns run only
+    where their word occurs: they cost more than the rest of a log line's formatting."""
+    if "@" in text and "://" in text:
+        text = URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    lowered = text.lower()
+    if "authorization" in lowered:
+        text = AUTHORIZATION.sub(rf"\1{REDACTED}", text)
+    if any(name in lowered for name in TOKEN_FIELDS):
+        text = TOKEN_FIELD.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+def redacted_text(text: str) -> str:
+    """Free text kept for an operator (an attempt's error, a target's answer, the request sent):
+    every secret value resolved in this process (``adapters.secrets``) and every credential named
+    by its place replaced."""
+    if not text:
+        return text
+    for secret in resolved_values():
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return redacted_credentials(text)
 
 
 def redacted_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -18,15 +18,14 @@ delivery attempt's line. An exception is the ``exc_info`` string.
 Masking is done on the finished line, whichever logger wrote it, so a leak that a library adds
 later is caught too: every secret value resolved in this process (``adapters.secrets``; also as
 JSON-escaped, percent-encoded and, for a secret URL, path-only text) and any credential after
-``Authorization`` or in a token field (``access_token``, ``client_secret``...) becomes
-``[redacted]``.
+``Authorization``, in a token field (``access_token``, ``client_secret``...) or as a URL's
+password (``https://user:password@host``) becomes ``[redacted]``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,23 +33,12 @@ from urllib.parse import quote, urlsplit
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+from adapters.redaction import REDACTED, redacted_credentials
 from adapters.secrets import resolved_values
 
-MASK = "[redacted]"
+MASK = REDACTED
 # Shorter values would mask ordinary words in every line; no real secret is that short.
 MIN_SECRET_LENGTH = 6
-
-# What may stand between a field name and its value: a closing quote (escaped inside a JSON
-# string), ":" or "=", and an opening quote.
-_BETWEEN = r"""\\?["']?\s*[:=]\s*\\?["']?"""
-_VALUE = r"""[^\s"'\\,;&{}\[\]]+"""
-# "Authorization: Basic ...", {'Authorization': 'Bearer ...'}, "authorization=...": the credential
-# after the scheme word. requests-oauthlib prints the token request's headers at DEBUG.
-_AUTHORIZATION = re.compile(rf"(?i)(\bauthorization{_BETWEEN}(?:[A-Za-z]+\s+)?){_VALUE}")
-# Token and secret fields of OAuth bodies, in JSON, Python reprs or forms: requests-oauthlib
-# prints the token response and the token it obtained at DEBUG.
-_TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "password")
-_TOKEN_FIELD = re.compile(rf"(?i)(\b(?:{'|'.join(_TOKEN_FIELDS)}){_BETWEEN}){_VALUE}")
 
 # Extra record attributes never written: Django's django.request and django.security records
 # carry the HttpRequest, whose text form holds the query string (agent JSON, e-mail addresses);
@@ -96,13 +84,8 @@ def redact(text: str) -> str:
     for form in _secret_forms():
         if form in text:
             text = text.replace(form, MASK)
-    # The patterns cost more than the line's other work: run them only where their word occurs.
-    lowered = text.lower()
-    if "authorization" in lowered:
-        text = _AUTHORIZATION.sub(rf"\1{MASK}", text)
-    if any(name in lowered for name in _TOKEN_FIELDS):
-        text = _TOKEN_FIELD.sub(rf"\1{MASK}", text)
-    return text
+    # A URL's password, the credential after Authorization, OAuth token fields (adapters.redaction).
+    return redacted_credentials(text)
 
 
 class PlainFormatter(logging.Formatter):

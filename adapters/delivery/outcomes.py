@@ -23,9 +23,8 @@ from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import arrays, pacing, queue
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops import instruments
-from adapters.redaction import REDACTED, readable_body, redacted_pairs
+from adapters.redaction import readable_body, redacted_pairs, redacted_text
 from adapters.rules.retry import RetryPolicy, decide
-from adapters.secrets import resolved_values
 from lrs.statements.bulk import insert_tuples
 
 logger = logging.getLogger(__name__)
@@ -199,8 +198,9 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
                     max(0, int(((outcome.finished or now) - outcome.started).total_seconds() * 1000)),
                     outcome.status_code,
                     outcome.attempt,
-                    _storable(outcome.error[:EXCERPT_CHARS]),
-                    _storable((outcome.excerpt or "")[:EXCERPT_CHARS]),
+                    # Redacted before cut, so no secret is left half shown at the cut.
+                    _storable(outcome.error)[:EXCERPT_CHARS],
+                    _storable(outcome.excerpt or "")[:EXCERPT_CHARS],
                     # Failures only: a success keeps the hot path and the table lean.
                     _storable(request_summary(outcome.requests))
                     if outcome.requests and outcome.attempt != Attempt.SUCCESS
@@ -248,6 +248,7 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
 def _storable(text: str) -> str:
     """Text PostgreSQL takes: without U+0000, which a target's answer may hold (a text column
     refuses it, and the batch's whole outcome, rolled back, would be sent again and again)."""
+    text = redacted_text(text)  # a target's answer or an error may name a secret (adapters.redaction)
     return text.replace("\x00", "") if "\x00" in text else text
 
 
@@ -266,11 +267,7 @@ def request_summary(requests: list[OutboundRequest]) -> str:
         if body:
             lines += ["", body[:EXCERPT_CHARS] + (" [...]" if len(body) > EXCERPT_CHARS else "")]
         parts.append("\n".join(lines))
-    text = "\n\n".join(parts)
-    for secret in resolved_values():
-        if len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
+    return redacted_text("\n\n".join(parts))
 
 
 _COLUMN_TYPES = {

@@ -391,8 +391,15 @@ LRS_RETENTION_BATCH_SIZE = env_int("LRS_RETENTION_BATCH_SIZE", 1000, minimum=1)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # TLS ends at the proxy in front, which must set (or strip) X-Forwarded-Proto: a client's own
+    # header would otherwise count as HTTPS. README, "Production".
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+    # For a proxy that does not redirect to HTTPS or send HSTS itself (Django's deploy check W004,
+    # W008); the probes and metrics scrapes come over plain HTTP inside the network.
+    SECURE_SSL_REDIRECT = env_bool("LRS_SSL_REDIRECT", False)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env_int("LRS_HSTS_SECONDS", 0, minimum=0)
 
 # Log lines (config/logs.py): plain text, or one JSON object per line for a log collector; secrets
 # masked in both. Celery workers and beat log the same way.

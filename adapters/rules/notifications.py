@@ -10,6 +10,7 @@ actor's ``name`` alone (:func:`learner_name`), never by an identifier such as an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,13 +32,25 @@ VERB_PHRASES = {
 NO_NAME = "A learner"
 
 
+# Something shaped like an e-mail address anywhere in a name ("jane@example.com", "Jane <jane@...>").
+_ADDRESS = re.compile(r"[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+")
+
+
 def learner_name(statement: dict) -> str:
     """What a chat notification calls the learner: the actor's ``name``, else "A learner". Never
     an identifier (``actor_display`` falls back to the e-mail address, the account name or the
-    OpenID): a channel is a wide audience, and an actor without a name is common from an LMS."""
+    OpenID): a channel is a wide audience, and an actor without a name is common from an LMS. A
+    name that is an identifier all the same (an LMS filling ``name`` with the login or the e-mail
+    address) or holds an e-mail address is no name either."""
     actor = statement.get("actor")
     name = actor.get("name") if isinstance(actor, dict) else None
-    return name.strip() if isinstance(name, str) and name.strip() else NO_NAME
+    if not isinstance(name, str) or not name.strip() or _ADDRESS.search(name):
+        return NO_NAME
+    account = actor.get("account") if isinstance(actor.get("account"), dict) else {}
+    identifiers = {
+        str(value).strip().casefold() for value in (account.get("name"), actor.get("openid")) if value
+    }
+    return NO_NAME if name.strip().casefold() in identifiers else name.strip()
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""``manage.py create_credential NAME --scopes all [--key K --secret S] [--dry-run]``
+"""``manage.py create_credential NAME --scopes all [--key K] [--secret S | --secret-file PATH] [--dry-run]``
 
 Creates or updates an xAPI credential by name, so provisioning scripts can run it
 repeatedly. Prints the key and secret only when it generated them (a secret passed
-in is never echoed, and only its digest is stored). Exit status 1 for an unknown scope.
+in is never echoed, and only its digest is stored). ``--secret-file`` reads it from a file (a
+Docker or Kubernetes secret), so it stays out of the shell history and the process list. Exit
+status 1 for an unknown scope or an unreadable secret file.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,6 +31,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--key", help="the public key (generated when absent for a new credential)")
         parser.add_argument("--secret", help="the secret (generated when absent for a new credential)")
+        parser.add_argument(
+            "--secret-file", help="a file holding the secret (kept out of shell history and the process list)"
+        )
         parser.add_argument("--inactive", action="store_true", help="disable the credential")
         parser.add_argument(
             "--dry-run",
@@ -40,13 +46,18 @@ class Command(BaseCommand):
             scopes = scope_rules.parse(options["scopes"])
         except ValueError as exc:
             raise CommandError(f"--scopes: {exc}") from None
+        secret = options["secret"]
+        if options["secret_file"]:
+            if secret:
+                raise CommandError("give --secret or --secret-file, not both")
+            secret = _secret_from(Path(options["secret_file"]))
         # Upserted and, in a dry run, rolled back: the answer is the service's own, not a guess.
         with transaction.atomic():
             result = credential_upsert(
                 name=options["name"],
                 scopes=scopes,
                 key=options["key"],
-                secret=options["secret"],
+                secret=secret,
                 is_active=not options["inactive"],
             )
             if options["dry_run"]:
@@ -63,3 +74,14 @@ class Command(BaseCommand):
             self.stdout.write(f"key:    {result.credential.key}")
         if result.generated_secret:
             self.stdout.write(f"secret: {result.generated_secret}")
+
+
+def _secret_from(path: Path) -> str:
+    """The secret a file holds, without its trailing line break; the file is named, never its text."""
+    try:
+        secret = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        raise CommandError(f"--secret-file: {path} cannot be read") from None
+    if not secret:
+        raise CommandError(f"--secret-file: {path} is empty")
+    return secret

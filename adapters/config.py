@@ -7,10 +7,13 @@ Every adapter publishes a JSON schema for its configuration; secret fields
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
+from adapters.redaction import SECRET_NAME
 from adapters.registry import UnknownAdapter, adapter_class
 from adapters.rules.filters import FILTER_SCHEMA
 from adapters.secrets import SECRET_REF_SCHEMA, secret_fields
@@ -53,3 +56,41 @@ def validate_target_config(*, adapter: str, config: Any, filter_rules: Any) -> N
     }
     first_error(plain_schema, config, "config")
     first_error(FILTER_SCHEMA, filter_rules, "filter")
+    _no_secret_values(schema, config)
+
+
+def _no_secret_values(schema: dict[str, Any], config: dict[str, Any]) -> None:
+    """What the schema cannot say: a header whose name looks secret (``Authorization``, an API key,
+    a cookie) is a reference, not text; no URL anywhere carries a password."""
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("secret_names") and isinstance(config.get(name), dict):
+            for key, value in config[name].items():
+                if isinstance(value, str) and SECRET_NAME.search(key):
+                    raise ConfigProblem(
+                        "config",
+                        f'config.{name}.{key} looks secret: give a reference such as {{"env": "VAR"}} '
+                        'or {"file": "/run/secrets/name"}, not the value',
+                    )
+    for where, text in _strings(config, "config"):
+        if "://" in text and "@" in text:
+            try:
+                password = urlsplit(text).password
+            except ValueError:
+                continue
+            if password:
+                raise ConfigProblem(
+                    "config",
+                    f"{where} is a URL with a password in it: put the credential in a secret "
+                    "(a reference to the environment or a file), not in the URL",
+                )
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{where}[{index}]")

@@ -21,6 +21,23 @@ SECRET_REF_SCHEMA: dict[str, Any] = {
 }
 
 
+# Extra headers of a target (a webhook's ``headers``): plain text, or a reference for a value that
+# is a secret; adapters.config refuses a header whose name looks secret written out as text.
+HEADERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"anyOf": [{"type": "string"}, SECRET_REF_SCHEMA]},
+    "secret_names": True,
+}
+
+
+def resolved_headers(headers: dict[str, Any]) -> dict[str, str]:
+    """``HEADERS_SCHEMA`` headers with every reference resolved."""
+    return {
+        name: resolve(value, field=f"headers.{name}") if isinstance(value, dict) else value
+        for name, value in headers.items()
+    }
+
+
 class SecretUnavailable(Exception):
     """A referenced secret cannot be read; the message names the reference, never a value."""
 

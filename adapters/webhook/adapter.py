@@ -69,6 +69,7 @@ from adapters.base import (
 )
 from adapters.identity.resolution import TERMINATED, employee_for_statement, prefetched
 from adapters.rules.pseudonyms import pseudonymise_agents
+from adapters.secrets import HEADERS_SCHEMA, resolved_headers
 from adapters.webhook.signing import SCHEMES, STANDARD, signature_headers
 from lrs.xapi.agents import agent_ifi
 
@@ -178,7 +179,7 @@ class WebhookAdapter(Adapter):
                 "description": "minimal (default: no names or addresses) or full (the whole statement)",
             },
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "headers": HEADERS_SCHEMA,  # extra headers; a secret one as {"env": ...} or {"file": ...}
             "batch_size": {
                 "type": "integer",
                 "minimum": 1,
@@ -280,7 +281,7 @@ class WebhookAdapter(Adapter):
     def _signed_body(self, event: str, body: bytes, key: str, correlation_id: str) -> OutboundRequest:
         scheme = self.config.get("signature", STANDARD)
         headers = {
-            **self.config.get("headers", {}),
+            **resolved_headers(self.config.get("headers", {})),
             "Content-Type": "application/json",
             "Idempotency-Key": key,
             "X-LRS-Event": event,

@@ -19,6 +19,10 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # set empty: no access log
+# The path without its query string (xAPI queries name people: agent={"mbox": ...}), and neither
+# the Referer (an xAPI launch URL carries auth=Basic ... and the actor) nor the Basic user: the
+# default format ('"%(r)s" ... "%(f)s"', %(u)s) writes all three. As config/request_log.py.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 if os.environ.get("LOG_FORMAT") == "json":
     # One JSON object per line from every logger: the LRS's own request line (config/request_log,
     # with no query string, which may hold personal data) replaces gunicorn's access log, and

@@ -9,7 +9,7 @@ Not allowed in xAPI 2.0 (checked by the caller once the version is known).
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from django.http import HttpRequest
 
@@ -56,6 +56,14 @@ def _form_text(request: HttpRequest) -> str:
     return text
 
 
+def _cross_site(request: HttpRequest) -> bool:
+    """Whether a browser sent this from another site: its Origin is not this host's."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    return urlsplit(origin).netloc.lower() != request.get_host().lower()
+
+
 def unwrap(request: HttpRequest) -> XAPIRequest:
     method = request.GET.get("method", "").upper()
     if method not in METHODS:
@@ -85,6 +93,11 @@ def unwrap(request: HttpRequest) -> XAPIRequest:
             if key.lower() not in {"content-type", "content-length"}
         }
     )
+    if "authorization" not in {name.lower() for name in fields} and _cross_site(request):
+        # Headers travel as form fields here (Communication 1.3), Authorization too. A browser
+        # sends a form POST from any site without a preflight and attaches a Basic credential it
+        # cached from an earlier prompt: taken as authenticated, that would forge requests.
+        headers.pop("authorization", None)
     params: dict[str, str] = {}
     content = fields.pop("content", "")
     for name, value in fields.items():

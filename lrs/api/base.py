@@ -92,7 +92,8 @@ class XAPIView(View):
                     rule="alternate-syntax-v2",
                 )
             if self.authenticated:
-                xapi_request.credential = authenticate(request, xapi_request.header("Authorization"))
+                # The request as read (alternate syntax: its form fields), never the raw header behind it.
+                xapi_request.credential = authenticate(request, xapi_request.header("Authorization") or "")
                 self._check_scopes(xapi_request)
             reject_nul_params(xapi_request.params)
             handler: Callable[..., HttpResponse] | None = getattr(

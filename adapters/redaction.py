@@ -48,7 +48,12 @@ SECRET_JSON_FIELD = re.compile(
 _BETWEEN = r"""\\?["']?\s*[:=]\s*\\?["']?"""
 _VALUE = r"""[^\s"'\\,;&{}\[\]]+"""
 URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]+@")
-AUTHORIZATION = re.compile(rf"(?i)(\bauthorization{_BETWEEN}(?:[A-Za-z]+\s+)?){_VALUE}")
+# After Authorization: a known scheme word is kept, and the rest of the value (to the end of the
+# line, a quote or a separator, spaces included) goes: a letters-only credential followed by more
+# text must not pass for the scheme.
+_SCHEMES = "basic|bearer|digest|token|negotiate|ntlm|hoba|mutual|vapid|hmac|apikey|sharedkey|oauth|dsn"
+_REST = r"""[^\s"'\\,;&{}\[\]][^\r\n"'\\,;&{}\[\]]*"""
+AUTHORIZATION = re.compile(rf"(?i)(\bauthorization{_BETWEEN}(?:(?:{_SCHEMES})[ \t]+)?){_REST}")
 TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "password")
 TOKEN_FIELD = re.compile(rf"(?i)(\b(?:{'|'.join(TOKEN_FIELDS)}){_BETWEEN}){_VALUE}")
 

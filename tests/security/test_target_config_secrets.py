@@ -69,3 +69,16 @@ def test_a_secret_header_by_reference_is_sent_resolved_and_never_kept(
     assert sent["X-Api-Key"] == api_key and sent["X-Tenant"] == "acme"
     kept = json.dumps(list(Attempt.objects.values_list("request", "error", "response_excerpt")))
     assert "X-Api-Key" in kept and api_key not in kept
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product decision: a webhook's url is plain configuration (database, admin, targets file), "
+    "yet receivers such as Azure Functions authenticate by a key in it (?code=, ?token=); refusing "
+    "such URLs breaks those targets unless url may also be a reference ({'env': ...}), as Slack's "
+    "webhook_url is",
+)
+def test_a_url_with_a_secret_query_parameter_is_refused_or_given_by_reference() -> None:
+    url = "https://fn.example.test/api/lrs?code=function-key-123456"
+    with pytest.raises(ConfigProblem):
+        validate_target_config(adapter="webhook", config={"url": url, "secret": SIGNING}, filter_rules={})

@@ -136,3 +136,21 @@ def test_a_password_in_a_webhook_url_is_not_kept(monkeypatch, django_capture_on_
     assert URL_PASSWORD not in text
     assert "hookuser" in text or "hooks.example.test" in text or "failed" in text
     json.dumps(text)  # the kept text is plain text an admin page can render
+
+
+FUNCTION_KEY = "azure-function-key-never-kept-77"
+
+
+def test_a_secret_query_parameter_in_a_url_named_by_an_error_is_not_kept(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # Azure Functions and many receivers authenticate by ?code= or ?token= in the URL itself.
+    monkeypatch.setenv("HOOK_SECRET", "whsec_" + "a" * 32)
+    url = f"https://hooks.example.test:99999/api/lrs?code={FUNCTION_KEY}&tenant=acme"
+    Target.objects.create(
+        name="hook", adapter="webhook", config={"url": url, "secret": {"env": "HOOK_SECRET"}}
+    )
+    store_now(django_capture_on_commit_callbacks, make_statement())
+    text = kept_text()
+    assert "tenant=acme" in text  # the URL was named, so the check below means something
+    assert FUNCTION_KEY not in text

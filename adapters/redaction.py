@@ -42,7 +42,8 @@ SECRET_JSON_FIELD = re.compile(
 
 
 # Credentials named by their place in free text (an error message, a target's answer echoing the
-# request, a log line): a URL's password (``https://user:password@host``), the credential after
+# request, a log line): a URL's password (``https://user:password@host``) and secret-named query
+# parameters, the credential after
 # ``Authorization`` ("Authorization: Bearer ...", {'Authorization': 'Basic ...'}), and OAuth token
 # and secret fields in JSON, Python reprs or forms.
 _BETWEEN = r"""\\?["']?\s*[:=]\s*\\?["']?"""
@@ -58,11 +59,26 @@ TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "p
 TOKEN_FIELD = re.compile(rf"(?i)(\b(?:{'|'.join(TOKEN_FIELDS)}){_BETWEEN}){_VALUE}")
 
 
+# A URL's query string in free text: its secret-named parameters (?code=, ?token=, ?sig=...).
+_URL_QUERY = re.compile(r"""(?i)(\b[a-z][a-z0-9+.-]*://[^\s"'<>?#]*\?)([^\s"'<>#]+)""")
+
+
+def _query_redacted(match: re.Match[str]) -> str:
+    pairs = []
+    for pair in match.group(2).split("&"):
+        name, sep, _value = pair.partition("=")
+        pairs.append(f"{name}={REDACTED}" if sep and SECRET_NAME.search(name) else pair)
+    return match.group(1) + "&".join(pairs)
+
+
 def redacted_credentials(text: str) -> str:
     """``text`` with every credential named by its place (above) replaced. The patterns run only
     where their word occurs: they cost more than the rest of a log line's formatting."""
-    if "@" in text and "://" in text:
-        text = URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    if "://" in text:
+        if "@" in text:
+            text = URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+        if "?" in text:
+            text = _URL_QUERY.sub(_query_redacted, text)
     lowered = text.lower()
     if "authorization" in lowered:
         text = AUTHORIZATION.sub(rf"\1{REDACTED}", text)

@@ -1,7 +1,8 @@
 """Property: whatever text surrounds it, a target's secret is gone from what the LRS keeps of a
 failed delivery (``adapters.redaction.redacted_text``, applied to attempt rows and last errors):
-a secret value resolved in this process, a URL's password, the credential after Authorization and
-an OAuth token field. ``LRS_HELPERSEC_EXAMPLES`` raises the number of examples (default 200)."""
+a secret value resolved in this process, a URL's password, a secret-named query parameter of a
+URL, the credential after Authorization and an OAuth token field. ``LRS_HELPERSEC_EXAMPLES``
+raises the number of examples (default 200)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ after = st.builds(
     prefix=before,
     suffix=after,
     secret=st.text(alphabet=URL_SAFE, min_size=8, max_size=40),
-    form=st.sampled_from(["resolved", "url-password", "authorization", "token-field"]),
+    form=st.sampled_from(["resolved", "url-password", "url-query", "authorization", "token-field"]),
     scheme=st.sampled_from(["Bearer ", "Basic ", "token ", ""]),
 )
 def test_no_secret_survives_redaction_whatever_surrounds_it(
@@ -42,6 +43,7 @@ def test_no_secret_survives_redaction_whatever_surrounds_it(
     shown = {
         "resolved": secret,
         "url-password": f"https://svc-user:{secret}@hooks.example.test/in?x=1",
+        "url-query": f"https://fn.example.test/api/lrs?tenant=a&code={secret}&x=1",
         "authorization": f"Authorization: {scheme}{secret}",
         "token-field": f'{{"access_token": "{secret}", "expires_in": 3600}}',
     }[form]

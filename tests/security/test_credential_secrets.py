@@ -1,7 +1,9 @@
 """An xAPI credential's secret is kept only as a digest and shown once, when generated: never in a
 log record (whatever logger, at any level), an answer, an admin page or a command's output beyond
 that one display. Checked over whole request cycles with a good and a bad secret, in the plain and
-the alternate request syntax (Communication 1.3: the credential travels in the form body there)."""
+the alternate request syntax (Communication 1.3: the credential travels in the form body there).
+A chosen secret can be provisioned from a file (the Docker / Kubernetes secret convention of
+config/env.py), so it never sits in a shell history or the process list as ``--secret`` does."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import hashlib
 import io
 import json
 import logging
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from lrs.credentials.models import Credential
@@ -149,3 +152,36 @@ def test_the_digest_is_not_the_secret_and_comparison_is_constant_time(monkeypatc
     )
     assert response.status_code == 401
     assert len(calls) == 3
+
+
+PROVISIONED = "provisioned-secret-6b2e0c1d9f"
+
+
+def test_create_credential_reads_the_secret_from_a_file_and_never_prints_it(tmp_path: Path) -> None:
+    path = tmp_path / "lms_secret"
+    path.write_text(PROVISIONED + "\n")
+    out = io.StringIO()
+    call_command("create_credential", "lms", "--scopes", "all", "--secret-file", str(path), stdout=out)
+    assert Credential.objects.get(name="lms").check_secret(PROVISIONED)
+    assert PROVISIONED not in out.getvalue() and "secret:" not in out.getvalue()
+
+
+def test_create_credential_refuses_an_unreadable_or_empty_secret_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for path in (tmp_path / "missing", empty):
+        with pytest.raises(CommandError, match=r"--secret-file: .*(cannot be read|is empty)"):
+            call_command("create_credential", "lms", "--scopes", "all", "--secret-file", str(path))
+    assert not Credential.objects.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product decision: secrets are kept as one unsalted SHA-256 (fast on purpose: one per "
+    "request), safe for the generated 43-character secrets but crackable offline for a short "
+    "operator-chosen one (admin new_secret, --secret); a minimum length (e.g. 16) would refuse "
+    "what tests/lrs/credentials/test_command_dry_runs.py and existing provisioning scripts pass",
+)
+def test_an_operator_chosen_secret_shorter_than_16_characters_is_refused() -> None:
+    with pytest.raises(CommandError):
+        call_command("create_credential", "lms", "--scopes", "all", "--secret", "password")

@@ -39,7 +39,7 @@ def _form_text(request: HttpRequest) -> str:
     """The form body as text in the charset its Content-Type names (UTF-8 by default), or a 400:
     a charset Python has no text codec for, bytes that are not text in it, or text that is not
     Unicode characters (a lone surrogate, which codecs such as unicode_escape can produce)."""
-    charset = request.encoding or "utf-8"
+    charset = request.encoding or request.content_params.get("charset") or "utf-8"
     try:
         text = request.body.decode(charset)
         text.encode("utf-8")

@@ -117,6 +117,12 @@ class StatementsView(XAPIView):
         statement_id = parse_uuid(request.params["statementId"], path="statementId")
         statement, parts = _statements_body(request)
         request.statement_count = 1
+        if isinstance(statement, list):  # Communication 2.1.1: PUT stores the one statement it names
+            raise XAPIValidationError(
+                "PUT takes one statement (a JSON object), not an array: POST sends several",
+                path="statement",
+                rule="type",
+            )
         if isinstance(statement, dict):
             if "id" in statement and str(statement["id"]).lower() != str(statement_id):
                 raise XAPIValidationError(
@@ -125,7 +131,7 @@ class StatementsView(XAPIView):
                     rule="id-matches-parameter",
                 )
             statement = {**statement, "id": str(statement_id)} if "id" not in statement else statement
-        _store(request, [statement], parts, as_array=isinstance(statement, list))
+        _store(request, [statement], parts, as_array=False)
         return HttpResponse(status=204)
 
     def post(self, request: XAPIRequest) -> HttpResponse:

@@ -26,6 +26,12 @@ class ConfigProblem(Exception):
         self.message = message
 
 
+class SecretInConfig(ConfigProblem):
+    """A secret value written out where a reference belongs: refused on save; for a target
+    stored before the rule, a warning (``adapters.targets.checks``), not an error that would
+    stop ``migrate`` on the upgrade that brought it."""
+
+
 def first_error(schema: dict[str, Any], instance: Any, prefix: str) -> None:
     errors = sorted(Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
@@ -66,7 +72,7 @@ def _no_secret_values(schema: dict[str, Any], config: dict[str, Any]) -> None:
         if prop.get("secret_names") and isinstance(config.get(name), dict):
             for key, value in config[name].items():
                 if isinstance(value, str) and SECRET_NAME.search(key):
-                    raise ConfigProblem(
+                    raise SecretInConfig(
                         "config",
                         f'config.{name}.{key} looks secret: give a reference such as {{"env": "VAR"}} '
                         'or {"file": "/run/secrets/name"}, not the value',
@@ -78,7 +84,7 @@ def _no_secret_values(schema: dict[str, Any], config: dict[str, Any]) -> None:
             except ValueError:
                 continue
             if password:
-                raise ConfigProblem(
+                raise SecretInConfig(
                     "config",
                     f"{where} is a URL with a password in it: put the credential in a secret "
                     "(a reference to the environment or a file), not in the URL",

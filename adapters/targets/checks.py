@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.checks import Error, register
+from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError
 from jsonschema import Draft202012Validator, ValidationError
 
-from adapters.config import ConfigProblem, validate_target_config
+from adapters.config import ConfigProblem, SecretInConfig, validate_target_config
 from adapters.registry import UnknownAdapter, adapter_class
 from adapters.secrets import SECRET_REF_SCHEMA, secret_fields
 
@@ -120,6 +121,11 @@ def check_targets(app_configs: Any = None, databases: Any = None, **kwargs: Any)
     for target in targets:
         try:
             validate_target_config(adapter=target.adapter, config=target.config, filter_rules=target.filter)
+        except SecretInConfig as problem:  # saved before the rule: it still sends (see SecretInConfig)
+            hint = "Edit the target: give the value as a reference; it cannot be saved as it is."
+            problems.append(
+                CheckWarning(f"target {target.name!r}: {problem}", hint=hint, id="adapters.W001", obj=target)
+            )
         except ConfigProblem as problem:
             problems.append(Error(f"target {target.name!r}: {problem}", id="adapters.E001", obj=target))
             continue

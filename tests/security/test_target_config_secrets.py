@@ -82,3 +82,39 @@ def test_a_url_with_a_secret_query_parameter_is_refused_or_given_by_reference() 
     url = "https://fn.example.test/api/lrs?code=function-key-123456"
     with pytest.raises(ConfigProblem):
         validate_target_config(adapter="webhook", config={"url": url, "secret": SIGNING}, filter_rules={})
+
+
+@pytest.mark.django_db
+def test_a_stored_target_with_a_secret_written_out_is_a_warning_that_does_not_stop_migrate(
+    monkeypatch,
+) -> None:
+    """Targets saved before the rule (a plain ``Authorization`` header was valid configuration)
+    are flagged by ``manage.py check`` as a warning naming the field; an error would stop
+    ``migrate`` (it runs the database checks) on the upgrade that brought the rule. Saving the
+    target (admin, targets file) is refused until it holds a reference."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from adapters.targets.checks import check_targets
+
+    monkeypatch.setenv("HOOK_SECRET", "hook-secret-value")
+    target = Target(
+        name="legacy",
+        adapter="webhook",
+        config={
+            "url": "https://hooks.example.test/lrs",
+            "secret": SIGNING,
+            "headers": {"Authorization": "Bearer x1"},
+        },
+    )
+    Target.objects.bulk_create([target])  # as stored before the rule: no clean()
+    [problem] = check_targets(databases=["default"])
+    assert problem.id == "adapters.W001" and "headers.Authorization" in problem.msg
+    try:
+        call_command("migrate", verbosity=0, stdout=io.StringIO(), stderr=io.StringIO())
+    except SystemCheckError as exc:  # pragma: no cover - the failure this test guards against
+        pytest.fail(f"migrate stopped: {exc}")
+    with pytest.raises(Exception, match=r"headers\.Authorization"):
+        Target.objects.get(name="legacy").full_clean()

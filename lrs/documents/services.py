@@ -13,11 +13,12 @@ loser re-runs its whole write once, now seeing the winner's row (so an
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lrs.documents.models import Document
@@ -56,6 +57,24 @@ def _check_json(content: bytes, content_type: str) -> None:
         parse_json_document(content, path="body")
 
 
+def _lock_context(key: DocumentKey) -> None:
+    """Writes of one context (the documents an id list shows) one after the other, until commit.
+
+    A write reads the clock before it commits; were two writes of a context to overlap, the one
+    that read it first could commit last, after a client listed the other and was given its time
+    as Last-Modified: polling with that ``since`` (exclusive), the client would never see the
+    first. Serialised, a write reads the clock only once the previous one committed, so ``updated``
+    follows commit order within the context (Communication 2.3, 2.6, 2.7 ``since``).
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one write transaction at a time already
+    digest = hashlib.blake2b(f"{key.kind.value}\0{key.activity_id}\0{key.agent_ifi}".encode(), digest_size=8)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest.digest(), "big", signed=True)]
+        )
+
+
 _TICK = timedelta(microseconds=1)  # the resolution of a stored timestamp
 
 # Computes (content, content_type) to store from the locked existing row (None: there is none).
@@ -66,6 +85,7 @@ def _write(key: DocumentKey, change: _Change) -> Document:
     for attempt in range(2):
         try:
             with transaction.atomic():
+                _lock_context(key)
                 existing = document_queryset(key, Document.objects.select_for_update()).first()
                 content, content_type = change(existing)
                 _check_size(content)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from lrs.documents.models import Document
@@ -77,6 +78,17 @@ def _lock_context(key: DocumentKey) -> None:
 
 _TICK = timedelta(microseconds=1)  # the resolution of a stored timestamp
 
+
+def _after_context_changes(key: DocumentKey, now: datetime) -> datetime:
+    """``now``, or just after the context's latest change if that is later (a clock stepped back,
+    or another server's clock ahead of this one's): with the context locked, strictly after every
+    change a client may have been given as Last-Modified, so an exclusive ``since`` finds this one
+    (Communication 2.3, 2.6, 2.7)."""
+    context = DocumentContext(kind=key.kind, activity_id=key.activity_id, agent_ifi=key.agent_ifi)
+    latest = context_queryset(context).aggregate(latest=Max("updated"))["latest"]
+    return now if latest is None else max(now, latest + _TICK)
+
+
 # Computes (content, content_type) to store from the locked existing row (None: there is none).
 _Change = Callable[[Document | None], tuple[bytes, str]]
 
@@ -89,7 +101,7 @@ def _write(key: DocumentKey, change: _Change) -> Document:
                 existing = document_queryset(key, Document.objects.select_for_update()).first()
                 content, content_type = change(existing)
                 _check_size(content)
-                now = timezone.now()
+                now = _after_context_changes(key, timezone.now())
                 if existing is None:
                     return Document.objects.create(
                         kind=key.kind.value,
@@ -105,9 +117,7 @@ def _write(key: DocumentKey, change: _Change) -> Document:
                 existing.content = content
                 existing.content_type = content_type
                 existing.etag = etag_for(content)
-                # Strictly after its previous change, even with the clock stepped back: a client
-                # that saw that change finds this one with an exclusive ``since`` (Communication 2.3).
-                existing.updated = max(now, existing.updated + _TICK)
+                existing.updated = now
                 existing.save(update_fields=["content", "content_type", "etag", "updated"])
                 return existing
         except IntegrityError:

@@ -24,12 +24,11 @@ from lrs.xapi.agents import agent_ifi
 from lrs.xapi.documents import DocumentKind, Preconditions
 from tests.conftest import XAPIClient
 from tests.lrs.api.document_helpers import ACTIVITY_PROFILE, AGENT, AGENT_PROFILE, STATE, send
-from tests.lrs.concurrency.threads import at_once, client_like, statuses
+from tests.lrs.concurrency.threads import ROUNDS, at_once, client_like, statuses
 from tests.lrs.statements.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROUNDS = 4  # each race is run again: a different interleaving each time, the same outcome
 WRITERS = 6
 
 RESOURCES = pytest.mark.parametrize(

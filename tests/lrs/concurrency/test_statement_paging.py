@@ -81,8 +81,17 @@ def _pages(xapi: XAPIClient, params: dict) -> Iterator[tuple[list[str], datetime
         response = xapi.client.get(body["more"], headers=xapi._headers(None))
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"agent": '{"mbox": "mailto:learner@example.com"}'},
+        {"verb": "http://adlnet.gov/expapi/verbs/completed"},
+    ],
+    ids=["all", "by agent (index table walk)", "by verb"],
+)
 def test_a_descending_walk_during_a_burst_repeats_nothing_and_misses_nothing_stored_before_it(
-    xapi: XAPIClient,
+    xapi: XAPIClient, query: dict
 ):
     for _ in range(5):
         assert xapi.post_statements(_batch()).status_code == 200
@@ -91,7 +100,7 @@ def test_a_descending_walk_during_a_burst_repeats_nothing_and_misses_nothing_sto
     seen: list[str] = []
     try:
         burst.start()
-        for ids, _through in _pages(xapi, {"limit": PAGE}):
+        for ids, _through in _pages(xapi, {**query, "limit": PAGE}):
             seen += ids
     finally:
         burst.join()

@@ -9,6 +9,7 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#212-post-s
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -17,13 +18,14 @@ from typing import Any
 import pytest
 
 from lrs.activities.models import Activity
+from lrs.attachment_store import AttachmentContent
 from lrs.statements.models import Statement
 from tests.conftest import XAPIClient, make_statement
-from tests.lrs.concurrency.threads import at_once, client_like, statuses
+from tests.lrs.api.test_statements_attachments import attachment_meta, multipart, post_multipart
+from tests.lrs.concurrency.threads import ROUNDS, at_once, client_like, statuses
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_statement_caches")]
 
-ROUNDS = 4
 WRITERS = 5
 
 
@@ -130,3 +132,59 @@ def test_definitions_sent_at_once_by_many_clients_all_reach_the_canonical_defini
             names = Activity.objects.get(activity_id=activity).definition["name"]
             expected = set(languages) | ({"en-US"} if activity == activities[0] else set())
             assert set(names) == expected, (activity, names)
+
+
+def test_one_new_attachment_sent_at_once_by_many_clients_is_kept_once_and_served_to_each(xapi: XAPIClient):
+    # Communication 1.5.2: each statement's attachment is served back with it; the bytes are kept
+    # once per hash (lrs.attachment_store), whoever inserts them first.
+    for _ in range(ROUNDS):
+        data = uuid.uuid4().bytes * 64
+        statements = [_new(attachments=[attachment_meta(data)]) for _ in range(WRITERS)]
+        calls = [
+            partial(post_multipart, client_like(xapi), multipart(s, [(data, "application/pdf")]))
+            for s in statements
+        ]
+        assert statuses(at_once(calls)) == [200] * WRITERS
+        assert AttachmentContent.objects.filter(sha2=hashlib.sha256(data).hexdigest()).count() == 1
+        for statement in statements:
+            response = xapi.get_statements(statementId=statement["id"], attachments="true")
+            assert response.status_code == 200 and data in response.content
+
+
+def test_a_batch_of_a_target_and_its_voiding_statement_sent_by_two_clients_at_once_is_stored_once(
+    xapi: XAPIClient,
+):
+    # A client retrying while its first attempt is still being written: the same content, a no-op
+    # (2.1.2); the target is voided whichever request wrote it (Data 2.3.2).
+    for _ in range(ROUNDS):
+        target = _new()
+        voiding = _new(
+            verb="http://adlnet.gov/expapi/verbs/voided",
+            object={"objectType": "StatementRef", "id": target["id"]},
+        )
+        codes = statuses(
+            at_once([_post(xapi, [target, voiding]), _post(xapi, [dict(target), dict(voiding)])])
+        )
+        assert codes == [200, 200]
+        assert xapi.get_statements(statementId=target["id"]).status_code == 404
+        assert xapi.get_statements(voidedStatementId=target["id"]).status_code == 200
+        assert _stored([target["id"], voiding["id"]]) == {target["id"], voiding["id"]}
+
+
+def test_two_voiding_statements_of_one_target_sent_at_once_both_stored_and_the_target_voided(
+    xapi: XAPIClient,
+):
+    for _ in range(ROUNDS):
+        target = _new()
+        assert xapi.post_statements(target).status_code == 200
+        voidings = [
+            _new(
+                verb="http://adlnet.gov/expapi/verbs/voided",
+                object={"objectType": "StatementRef", "id": target["id"]},
+            )
+            for _ in range(WRITERS)
+        ]
+        assert statuses(at_once([_post(xapi, voiding) for voiding in voidings])) == [200] * WRITERS
+        assert xapi.get_statements(voidedStatementId=target["id"]).status_code == 200
+        for voiding in voidings:
+            assert xapi.get_statements(statementId=voiding["id"]).status_code == 200

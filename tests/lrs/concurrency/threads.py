@@ -3,6 +3,7 @@ database connection (closed when the thread ends), released together by a barrie
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,9 @@ from django.db import connection
 from tests.conftest import XAPIClient
 
 TIMEOUT = 30  # seconds; a thread still running then is a hang, reported by the test
+# How many times each race is run (another interleaving each time, the same outcome asked for):
+# small in CI; raise it to hunt for a rare interleaving.
+ROUNDS = int(os.environ.get("LRS_CONCURRENCY_ROUNDS", "4"))
 
 
 def client_like(xapi: XAPIClient) -> XAPIClient:

@@ -17,12 +17,11 @@ from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 
 from lrs.documents import services
 from tests.conftest import XAPIClient
 from tests.lrs.api.document_helpers import ACTIVITY_PROFILE, AGENT, AGENT_PROFILE, STATE, send
-from tests.lrs.concurrency.threads import client_like
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY, client_like
 from tests.lrs.statements.races import in_thread, wait_for_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,7 +63,7 @@ def _poll(xapi: XAPIClient, path: str, params: dict, since: datetime) -> tuple[l
 
 @CONTEXTS
 @pytest.mark.usefixtures("second_per_write")
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite runs one writer at a time")
+@POSTGRESQL_ONLY
 def test_a_document_committed_after_a_later_one_is_still_found_by_the_next_poll(
     xapi: XAPIClient, path: str, params: dict
 ):

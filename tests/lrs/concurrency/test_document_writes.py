@@ -24,10 +24,10 @@ from lrs.xapi.agents import agent_ifi
 from lrs.xapi.documents import DocumentKind, Preconditions
 from tests.conftest import XAPIClient
 from tests.lrs.api.document_helpers import ACTIVITY_PROFILE, AGENT, AGENT_PROFILE, STATE, send
-from tests.lrs.concurrency.threads import ROUNDS, at_once, client_like, statuses
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY, ROUNDS, at_once, client_like, statuses
 from tests.lrs.statements.races import race
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), POSTGRESQL_ONLY]
 
 WRITERS = 6
 

@@ -20,9 +20,13 @@ from django.db import connection
 from lrs.statements.models import Statement
 from lrs.xapi.timestamps import parse_timestamp
 from tests.conftest import XAPIClient, make_statement
-from tests.lrs.concurrency.threads import TIMEOUT, client_like
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY, TIMEOUT, client_like
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_statement_caches")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_statement_caches"),
+    POSTGRESQL_ONLY,
+]
 
 WRITERS = 3
 BATCHES = 8  # per writer

@@ -22,9 +22,13 @@ from lrs.attachment_store import AttachmentContent
 from lrs.statements.models import Statement
 from tests.conftest import XAPIClient, make_statement
 from tests.lrs.api.test_statements_attachments import attachment_meta, multipart, post_multipart
-from tests.lrs.concurrency.threads import ROUNDS, at_once, client_like, statuses
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY, ROUNDS, at_once, client_like, statuses
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_statement_caches")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_statement_caches"),
+    POSTGRESQL_ONLY,
+]
 
 WRITERS = 5
 

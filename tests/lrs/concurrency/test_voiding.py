@@ -17,10 +17,14 @@ import pytest
 
 from lrs.statements.store import statement_store, void_late_targets
 from tests.conftest import XAPIClient, make_statement
-from tests.lrs.concurrency.threads import ROUNDS, at_once, client_like, statuses
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY, ROUNDS, at_once, client_like, statuses
 from tests.lrs.statements.races import race
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_statement_caches")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_statement_caches"),
+    POSTGRESQL_ONLY,
+]
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 

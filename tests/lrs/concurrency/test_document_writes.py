@@ -181,3 +181,24 @@ def test_a_put_on_an_etag_waiting_on_a_delete_gets_412_once_the_document_is_gone
     assert raced.waited
     assert type(raced.second.error).__name__ == "XAPIPreconditionFailed", raced.second
     assert document_get(key) is None
+
+
+@RESOURCES
+@pytest.mark.parametrize("method", ["put", "post"])
+def test_a_delete_and_a_write_made_on_the_same_etag_at_once_one_wins_and_the_other_gets_412(
+    xapi: XAPIClient, path: str, params: dict, method: str
+):
+    # 3.1: whichever runs second finds the ETag it names gone (deleted, or changed by the write).
+    for _ in range(ROUNDS):
+        document = _document(path, params)
+        assert send(xapi, "put", path, document, {"v": 0}, headers={"If-None-Match": "*"}).status_code == 204
+        match = {"If-Match": send(xapi, "get", path, document)["ETag"]}
+        delete = partial(send, client_like(xapi), "delete", path, document, headers=match)
+        write = partial(send, client_like(xapi), method, path, document, {"w": 1}, headers=match)
+        deleted, written = statuses(at_once([delete, write]))
+        assert sorted([deleted, written]) == [204, 412], (deleted, written)
+        served = send(xapi, "get", path, document)
+        if deleted == 204:
+            assert served.status_code == 404
+        else:
+            assert served.json() == ({"v": 0, "w": 1} if method == "post" else {"w": 1})

@@ -5,10 +5,13 @@ xAPI 1.0.3 Communication 2.2-2.7 and 3.1 (Concurrency); IEEE 9274.1.1 (xAPI 2.0)
 :mod:`lrs.xapi.documents`; this module
 applies them to the rows, each write in one transaction with the document row
 locked, so that a precondition is checked against the row that is then changed.
+On PostgreSQL the writes of one context (activity / agent) also run one after the
+other (``_lock_context``), so that ``updated`` follows commit order for ``since``.
 
-Two requests creating the same new document race on the unique constraint; the
-loser re-runs its whole write once, now seeing the winner's row (so an
-``If-None-Match: *`` PUT that lost answers 412, as it should).
+Two requests creating the same new document then find each other's row; without
+that lock (SQLite) they race on the unique constraint, and the loser re-runs its
+whole write once, now seeing the winner's row (so an ``If-None-Match: *`` PUT
+that lost answers 412, as it should).
 """
 
 from __future__ import annotations

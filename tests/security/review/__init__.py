@@ -1,0 +1,1 @@
+"""Second review of the security fixes: holes and regressions they left."""

@@ -1,0 +1,55 @@
+"""``statements/read/mine`` and StatementRef chains (Communication 2.1.3, "Filter Conditions for
+StatementRefs": "This rule applies recursively"). One link is guarded (a target the credential may
+not read does not count); a chain two links long must be guarded the same way at every link, or
+the answer tells the credential what a statement it may not read refers to."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import XAPIClient, make_statement
+
+pytestmark = pytest.mark.django_db
+
+EXPERIENCED = "http://adlnet.gov/expapi/verbs/experienced"
+
+
+@pytest.fixture
+def mine(xapi_for) -> XAPIClient:
+    return xapi_for(["statements/write", "statements/read/mine"], name="content")
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [statement["id"] for statement in response.json()["statements"]]
+
+
+def ref(statement_id: str) -> dict:
+    return {"objectType": "StatementRef", "id": statement_id}
+
+
+def test_a_chain_through_a_statement_it_may_not_read_does_not_match(xapi, mine) -> None:
+    """mine's A refers to the other credential's B, which refers to mine's C. Were A returned for
+    C's actor, mine would learn that B (which it cannot read) refers to C: the answer must not
+    depend on what B holds."""
+    own_target = str(uuid.uuid4())
+    mine.post_statements(make_statement(actor_email="owned.target@example.com", statement_id=own_target))
+    theirs = str(uuid.uuid4())
+    xapi.post_statements(make_statement(statement_id=theirs, verb=EXPERIENCED, object=ref(own_target)))
+    [referring] = mine.post_statements(make_statement(verb=EXPERIENCED, object=ref(theirs))).json()
+    agent = json.dumps({"mbox": "mailto:owned.target@example.com"})
+    assert ids(mine.get_statements(agent=agent)) == [own_target]
+    # An all-reading credential follows the chain, as the spec says.
+    assert referring in ids(xapi.get_statements(agent=agent))
+
+
+def test_a_chain_of_its_own_statements_two_links_long_still_matches(mine) -> None:
+    target = str(uuid.uuid4())
+    mine.post_statements(make_statement(actor_email="chained@example.com", statement_id=target))
+    [middle] = mine.post_statements(make_statement(verb=EXPERIENCED, object=ref(target))).json()
+    [outer] = mine.post_statements(make_statement(verb=EXPERIENCED, object=ref(middle))).json()
+    agent = json.dumps({"mbox": "mailto:chained@example.com"})
+    assert set(ids(mine.get_statements(agent=agent))) == {target, middle, outer}

@@ -94,13 +94,18 @@ class StatementRefChainExists(models.Expression):
     it targets if that one is a StatementRef too, and so on; a cycle ends where it closes) reaches
     one of ``targets`` (a ``Statement`` queryset). ``WITH RECURSIVE`` on PostgreSQL and SQLite,
     each link found by the unique ``statement_id``: for Communication 2.1.3, "Filter Conditions for
-    StatementRefs": "This rule applies recursively"."""
+    StatementRefs": "This rule applies recursively". With ``credential_id`` (statements/read/mine)
+    the chain goes on only through that credential's statements: a link it may not read must not
+    decide the answer."""
 
     output_field = models.BooleanField()
     _CHAIN = "stmtref_chain"
 
-    def __init__(self, start: models.Expression, targets: models.QuerySet) -> None:
+    def __init__(
+        self, start: models.Expression, targets: models.QuerySet, *, credential_id: int | None = None
+    ) -> None:
         super().__init__()
+        self.credential_id = credential_id
         link = RawSQL(f"{self._CHAIN}.id", ())  # noqa: S611 (a constant: the chain's column)
         self.start, self.targets = start, models.Exists(targets.filter(statement_id=link))
 
@@ -114,12 +119,15 @@ class StatementRefChainExists(models.Expression):
         start, start_params = compiler.compile(self.start)
         targets, targets_params = compiler.compile(self.targets)
         table, chain = connection.ops.quote_name(Statement._meta.db_table), self._CHAIN
+        mine, mine_params = (
+            ("", []) if self.credential_id is None else (" AND s.credential_id = %s", [self.credential_id])
+        )
         sql = (
             f"EXISTS (WITH RECURSIVE {chain}(id) AS (SELECT {start} "  # noqa: S608 (no user text)
             f"UNION SELECT s.object_statement_id FROM {table} s JOIN {chain} c ON s.statement_id = c.id "
-            f"WHERE s.object_statement_id IS NOT NULL) SELECT 1 FROM {chain} WHERE {targets})"
+            f"WHERE s.object_statement_id IS NOT NULL{mine}) SELECT 1 FROM {chain} WHERE {targets})"
         )
-        return sql, [*start_params, *targets_params]
+        return sql, [*start_params, *mine_params, *targets_params]
 
 
 class StatementAgent(models.Model):

@@ -238,7 +238,7 @@ def _chained_keys(query: StatementQuery, limit: int, referring: QuerySet, matchi
     found: list[tuple[datetime, int]] = []
     refers_on = Statement.objects.filter(object_statement_id__isnull=False).values("statement_id")
     candidates = _ordered(referring.filter(object_statement_id__in=refers_on), query.ascending)
-    chain = StatementRefChainExists(F("object_statement_id"), matching)
+    chain = StatementRefChainExists(F("object_statement_id"), matching, credential_id=query.credential_id)
     for start in itertools.count(0, CHAIN_PAGE):
         page = list(candidates.values_list("stored", "id")[start : start + CHAIN_PAGE])
         ids = set(Statement.objects.filter(chain, id__in=[pk for _, pk in page]).values_list("id", flat=True))

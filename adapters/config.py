@@ -7,13 +7,13 @@ Every adapter publishes a JSON schema for its configuration; secret fields
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
-from adapters.redaction import SECRET_NAME
 from adapters.registry import UnknownAdapter, adapter_class
 from adapters.rules.filters import FILTER_SCHEMA
 from adapters.secrets import SECRET_REF_SCHEMA, secret_fields
@@ -71,7 +71,7 @@ def _no_secret_values(schema: dict[str, Any], config: dict[str, Any]) -> None:
     for name, prop in (schema.get("properties") or {}).items():
         if prop.get("secret_names") and isinstance(config.get(name), dict):
             for key, value in config[name].items():
-                if isinstance(value, str) and SECRET_NAME.search(key):
+                if isinstance(value, str) and _credential_header(key):
                     raise SecretInConfig(
                         "config",
                         f'config.{name}.{key} looks secret: give a reference such as {{"env": "VAR"}} '
@@ -89,6 +89,21 @@ def _no_secret_values(schema: dict[str, Any], config: dict[str, Any]) -> None:
                     f"{where} is a URL with a password in it: put the credential in a secret "
                     "(a reference to the environment or a file), not in the URL",
                 )
+
+
+# A header name's words that say it carries a credential. Word by word, not redaction's SECRET_NAME
+# (made for masking, where a false hit costs nothing): that matches X-Country-Code, X-Assigned-Team.
+_CREDENTIAL_WORDS = {"auth", "authorization", "key", "session", "sig", "credential", "credentials", "bearer"}
+_CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "signature", "cookie")
+
+
+def _credential_header(name: str) -> bool:
+    words = [word for word in re.split(r"[^a-z0-9]+", name.lower()) if word]
+    return any(
+        (word in _CREDENTIAL_WORDS and not (word == "key" and words[:index][-1:] == ["idempotency"]))
+        or word.endswith(_CREDENTIAL_ENDINGS)
+        for index, word in enumerate(words)
+    )
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:

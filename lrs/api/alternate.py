@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from lrs.api.request import XAPIRequest
@@ -57,11 +58,20 @@ def _form_text(request: HttpRequest) -> str:
 
 
 def _cross_site(request: HttpRequest) -> bool:
-    """Whether a browser sent this from another site: its Origin is not this host's."""
-    origin = request.headers.get("Origin")
-    if not origin:
+    """Whether a browser sent this from another site: its Origin (or, from a browser that sends
+    none on a form POST, such as Internet Explorer 11, its Referer) is neither this host nor one of
+    ``CSRF_TRUSTED_ORIGINS`` (a proxy in front may pass its own Host, as for Django's CSRF check)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
         return False
-    return urlsplit(origin).netloc.lower() != request.get_host().lower()
+    try:
+        parts = urlsplit(source)  # Origin "null" has no host: cross-site
+    except ValueError:
+        return True
+    if parts.netloc and parts.netloc.lower() == request.get_host().lower():
+        return False
+    trusted = {origin.lower().rstrip("/") for origin in settings.CSRF_TRUSTED_ORIGINS}
+    return f"{parts.scheme}://{parts.netloc}".lower() not in trusted
 
 
 def unwrap(request: HttpRequest) -> XAPIRequest:

@@ -13,10 +13,11 @@ was sent."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 
@@ -87,15 +88,40 @@ def redacted_credentials(text: str) -> str:
     return text
 
 
+def secret_forms(value: str) -> set[str]:
+    """The ways a secret can show up in text: as is, JSON-escaped, percent-encoded, and for a
+    secret URL (a Slack or Teams incoming webhook) its path and query, which is what urllib3
+    prints of the URL it failed on."""
+    forms = {value, json.dumps(value)[1:-1], quote(value, safe="")}
+    if value.startswith(("http://", "https://")):
+        parts = urlsplit(value)
+        forms.add(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return forms
+
+
+_forms_cache: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+
+
+def _resolved_forms() -> tuple[str, ...]:
+    """Every form of every secret resolved so far, longest first (a secret URL masked whole before
+    its path is looked for); rebuilt only when the resolved secrets changed."""
+    global _forms_cache
+    values = resolved_values()
+    if values != _forms_cache[0]:
+        forms = {form for value in values for form in secret_forms(value) if len(form) >= 4}
+        _forms_cache = (values, tuple(sorted(forms, key=len, reverse=True)))
+    return _forms_cache[1]
+
+
 def redacted_text(text: str) -> str:
     """Free text kept for an operator (an attempt's error, a target's answer, the request sent):
-    every secret value resolved in this process (``adapters.secrets``) and every credential named
-    by its place replaced."""
+    every secret value resolved in this process (``adapters.secrets``), in each of its forms, and
+    every credential named by its place replaced."""
     if not text:
         return text
-    for secret in resolved_values():
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, REDACTED)
+    for form in _resolved_forms():
+        if form in text:
+            text = text.replace(form, REDACTED)
     return redacted_credentials(text)
 
 

@@ -24,16 +24,14 @@ password (``https://user:password@host``) becomes ``[redacted]``.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from adapters.redaction import REDACTED, redacted_credentials
+from adapters.redaction import REDACTED, redacted_credentials, secret_forms
 from adapters.secrets import resolved_values
 
 MASK = REDACTED
@@ -49,14 +47,8 @@ _variants: tuple[int, tuple[str, ...]] = (0, ())
 
 
 def _forms(value: str) -> set[str]:
-    """The ways a secret can show up in a line: as is, JSON-escaped, percent-encoded, and for a
-    secret URL (a Slack or Teams incoming webhook) its path and query, which is what urllib3
-    prints at DEBUG."""
-    forms = {value, json.dumps(value)[1:-1], quote(value, safe="")}
-    if value.startswith(("http://", "https://")):
-        parts = urlsplit(value)
-        forms.add(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    """The forms of a secret masked (adapters.redaction.secret_forms), those long enough."""
+    return {form for form in secret_forms(value) if len(form) >= MIN_SECRET_LENGTH}
 
 
 def _secret_forms() -> tuple[str, ...]:

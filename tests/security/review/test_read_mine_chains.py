@@ -53,3 +53,22 @@ def test_a_chain_of_its_own_statements_two_links_long_still_matches(mine) -> Non
     [outer] = mine.post_statements(make_statement(verb=EXPERIENCED, object=ref(middle))).json()
     agent = json.dumps({"mbox": "mailto:chained@example.com"})
     assert set(ids(mine.get_statements(agent=agent))) == {target, middle, outer}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product decision: a re-sent statement equal to the stored one is a no-op 200 and a "
+    "different one a 409 (Communication 2.1.1; the store compares without the authority the LRS "
+    "sets, Data 2.3.1 Statement Comparison), so a statements/read/mine credential that knows another credential's "
+    "statement id can confirm guesses of its content (its actor, result) by 200 against 409. "
+    "Answering 409 whenever the stored one is another credential's would break a client re-sending "
+    "a batch another of its credentials stored (key rotation) and departs from that comparison rule",
+)
+def test_re_sending_another_credentials_statement_does_not_confirm_its_content(xapi, mine) -> None:
+    theirs = str(uuid.uuid4())
+    xapi.post_statements(make_statement(statement_id=theirs, actor_email="guessed.person@example.com"))
+    right_guess = mine.post_statements(
+        make_statement(statement_id=theirs, actor_email="guessed.person@example.com")
+    )
+    wrong_guess = mine.post_statements(make_statement(statement_id=theirs, actor_email="other@example.com"))
+    assert right_guess.status_code == wrong_guess.status_code == 409

@@ -59,8 +59,9 @@ def test_a_chain_of_its_own_statements_two_links_long_still_matches(mine) -> Non
     strict=True,
     reason="product decision: a re-sent statement equal to the stored one is a no-op 200 and a "
     "different one a 409 (Communication 2.1.1; the store compares without the authority the LRS "
-    "sets, Data 2.3.1 Statement Comparison), so a statements/read/mine credential that knows another credential's "
-    "statement id can confirm guesses of its content (its actor, result) by 200 against 409. "
+    "sets, Data 2.3.1 Statement Comparison), so a statements/read/mine credential that knows "
+    "another credential's statement id can confirm guesses of its content (its actor, result) by "
+    "200 against 409. "
     "Answering 409 whenever the stored one is another credential's would break a client re-sending "
     "a batch another of its credentials stored (key rotation) and departs from that comparison rule",
 )

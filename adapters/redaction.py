@@ -56,6 +56,13 @@ URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]+@"
 _SCHEMES = "basic|bearer|digest|token|negotiate|ntlm|hoba|mutual|vapid|hmac|apikey|sharedkey|oauth|dsn"
 _REST = r"""[^\s"'\\,;&{}\[\]][^\r\n"'\\,;&{}\[\]]*"""
 AUTHORIZATION = re.compile(rf"(?i)(\bauthorization{_BETWEEN}(?:(?:{_SCHEMES})[ \t]+)?){_REST}")
+# A bearer token wherever it is shown (RFC 6750 2.1, b64token): an echoing server may show the header
+# as {"Authorization":["Bearer ..."]} (Go), Authorization,Bearer ... (Node's rawHeaders) or a pair
+# list, none of which the pattern above reads. A challenge's parameters (3: realm, scope, error...)
+# are no token.
+BEARER = re.compile(
+    r"(?i)(\bbearer[ \t]+)(?!(?:realm|scope|error|error_description|error_uri)[ \t]*=)[A-Za-z0-9\-._~+/]+=*"
+)
 TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "password")
 TOKEN_FIELD = re.compile(rf"(?i)(\b(?:{'|'.join(TOKEN_FIELDS)}){_BETWEEN}){_VALUE}")
 
@@ -83,6 +90,8 @@ def redacted_credentials(text: str) -> str:
     lowered = text.lower()
     if "authorization" in lowered:
         text = AUTHORIZATION.sub(rf"\1{REDACTED}", text)
+    if "bearer" in lowered:
+        text = BEARER.sub(rf"\1{REDACTED}", text)
     if any(name in lowered for name in TOKEN_FIELDS):
         text = TOKEN_FIELD.sub(rf"\1{REDACTED}", text)
     return text

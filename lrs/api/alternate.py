@@ -9,10 +9,11 @@ Not allowed in xAPI 2.0 (checked by the caller once the version is known).
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.http import is_same_domain
 
 from lrs.api.request import XAPIRequest
 from lrs.xapi.errors import XAPIValidationError
@@ -70,8 +71,18 @@ def _cross_site(request: HttpRequest) -> bool:
         return True
     if parts.netloc and parts.netloc.lower() == request.get_host().lower():
         return False
-    trusted = {origin.lower().rstrip("/") for origin in settings.CSRF_TRUSTED_ORIGINS}
-    return f"{parts.scheme}://{parts.netloc}".lower() not in trusted
+    return not any(_trusted(parts, origin) for origin in settings.CSRF_TRUSTED_ORIGINS)
+
+
+def _trusted(source: SplitResult, origin: str) -> bool:
+    """Whether ``source`` is the trusted ``origin``, read as Django's CSRF check reads it: a
+    ``*.`` host stands for every subdomain (``is_same_domain``)."""
+    trusted = urlsplit(origin.lower().rstrip("/"))
+    if trusted.scheme != source.scheme.lower() or not source.netloc:
+        return False
+    if "*" in trusted.netloc:
+        return is_same_domain(source.netloc.lower(), trusted.netloc.lstrip("*"))
+    return trusted.netloc == source.netloc.lower()
 
 
 def unwrap(request: HttpRequest) -> XAPIRequest:

@@ -76,3 +76,15 @@ def test_a_page_of_a_trusted_origin_behind_a_proxy_that_rewrites_host_may_send_t
 ) -> None:
     assert put_with(make_credential, {"Origin": "https://lrs.example.com"}) == (204, True)
     assert put_with(make_credential, {"Origin": "https://other.example.com"}) == (401, False)
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://*.example.com"])
+def test_a_page_of_a_trusted_wildcard_origin_may_send_the_header(make_credential) -> None:
+    """Django's CSRF check reads ``https://*.example.com`` as every subdomain of example.com,
+    over https; the guard reads it the same way."""
+    assert put_with(make_credential, {"Origin": "https://lrs.example.com"}) == (204, True)
+    assert put_with(make_credential, {"Origin": "http://lrs.example.com"}) == (
+        401,
+        False,
+    )  # the scheme counts
+    assert put_with(make_credential, {"Origin": "https://example.com.evil.test"}) == (401, False)

@@ -10,18 +10,13 @@ import uuid
 
 import pytest
 
-from tests.conftest import XAPIClient, make_statement
+from tests.conftest import make_statement
 from tests.lrs.api.test_statements_attachments import BOUNDARY, attachment_meta, multipart, post_multipart
 
 pytestmark = pytest.mark.django_db
 
 OTHER = "mailto:other.person@example.com"
 SECRET_PDF = b"%PDF-1.4 another person's medical certificate"
-
-
-@pytest.fixture
-def mine(xapi_for) -> XAPIClient:
-    return xapi_for(["statements/write", "statements/read/mine"], name="content")
 
 
 def ids(response) -> list[str]:

@@ -10,21 +10,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import XAPIClient, make_statement
+from tests.conftest import make_statement
+from tests.security.test_read_mine import ids
 
 pytestmark = pytest.mark.django_db
 
 EXPERIENCED = "http://adlnet.gov/expapi/verbs/experienced"
-
-
-@pytest.fixture
-def mine(xapi_for) -> XAPIClient:
-    return xapi_for(["statements/write", "statements/read/mine"], name="content")
-
-
-def ids(response) -> list[str]:
-    assert response.status_code == 200, response.content
-    return [statement["id"] for statement in response.json()["statements"]]
 
 
 def ref(statement_id: str) -> dict:

@@ -1,4 +1,4 @@
-"""Fixtures of the statement store's tests."""
+"""Fixtures of the LRS tests (the statement store's, and the concurrency tests' writes)."""
 
 from __future__ import annotations
 

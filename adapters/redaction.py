@@ -13,6 +13,7 @@ was sent."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -108,18 +109,20 @@ def secret_forms(value: str) -> set[str]:
     return forms
 
 
-_forms_cache: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
+@functools.lru_cache(maxsize=8)
+def secret_forms_of(values: frozenset[str], min_length: int) -> tuple[str, ...]:
+    """Every form (``secret_forms``) of these secrets at least ``min_length`` long, longest first
+    (a secret URL masked whole before its path is looked for); built once per set of secrets."""
+    forms = {form for value in values for form in secret_forms(value) if len(form) >= min_length}
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
-def _resolved_forms() -> tuple[str, ...]:
-    """Every form of every secret resolved so far, longest first (a secret URL masked whole before
-    its path is looked for); rebuilt only when the resolved secrets changed."""
-    global _forms_cache
-    values = resolved_values()
-    if values != _forms_cache[0]:
-        forms = {form for value in values for form in secret_forms(value) if len(form) >= 4}
-        _forms_cache = (values, tuple(sorted(forms, key=len, reverse=True)))
-    return _forms_cache[1]
+def masked(text: str, forms: Iterable[str]) -> str:
+    """``text`` with each of these secret forms and every credential named by its place replaced."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return redacted_credentials(text)
 
 
 def redacted_text(text: str) -> str:
@@ -128,10 +131,7 @@ def redacted_text(text: str) -> str:
     every credential named by its place replaced."""
     if not text:
         return text
-    for form in _resolved_forms():
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return redacted_credentials(text)
+    return masked(text, secret_forms_of(resolved_values(), 4))
 
 
 def redacted_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -31,10 +31,9 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from adapters.redaction import REDACTED, redacted_credentials, secret_forms
+from adapters.redaction import masked, secret_forms_of
 from adapters.secrets import resolved_values
 
-MASK = REDACTED
 # Shorter values would mask ordinary words in every line; no real secret is that short.
 MIN_SECRET_LENGTH = 6
 
@@ -42,24 +41,6 @@ MIN_SECRET_LENGTH = 6
 # carry the HttpRequest, whose text form holds the query string (agent JSON, e-mail addresses);
 # the request id is written as request_id.
 _DROPPED = ("request", "correlation_id")
-
-_variants: tuple[int, tuple[str, ...]] = (0, ())
-
-
-def _forms(value: str) -> set[str]:
-    """The forms of a secret masked (adapters.redaction.secret_forms), those long enough."""
-    return {form for form in secret_forms(value) if len(form) >= MIN_SECRET_LENGTH}
-
-
-def _secret_forms() -> tuple[str, ...]:
-    """Every form of every secret resolved so far, longest first (so a secret URL is masked
-    whole before its path is looked for). Rebuilt only when a new secret was resolved."""
-    global _variants
-    values = set(resolved_values()) | _settings_secrets()
-    if len(values) != _variants[0]:
-        forms = set().union(*(_forms(value) for value in values)) if values else set()
-        _variants = (len(values), tuple(sorted(forms, key=len, reverse=True)))
-    return _variants[1]
 
 
 def _settings_secrets() -> set[str]:
@@ -73,11 +54,8 @@ def _settings_secrets() -> set[str]:
 
 def redact(text: str) -> str:
     """``text`` with every known secret and every header or token-field credential masked."""
-    for form in _secret_forms():
-        if form in text:
-            text = text.replace(form, MASK)
-    # A URL's password, the credential after Authorization, OAuth token fields (adapters.redaction).
-    return redacted_credentials(text)
+    secrets = resolved_values() | _settings_secrets()
+    return masked(text, secret_forms_of(secrets, MIN_SECRET_LENGTH))
 
 
 class PlainFormatter(logging.Formatter):

@@ -31,13 +31,12 @@ class AgentsView(XAPIView):
 
     def get(self, request: XAPIRequest) -> HttpResponse:
         reject_unknown_params(request.params, {"agent"})
-        credential = request.credential
-        every = credential is None or credential.allows(scopes.STATEMENTS_READ)
+        own_only = request.reads_own_statements_only
         person = person_get(
             parse_agent(request.params, allow_group=False),
             # Names only from statements the credential may read (Communication 4.2 scopes).
-            from_statements=every or credential.allows(scopes.STATEMENTS_READ_MINE),
-            credential_id=None if every else credential.id,
+            from_statements=own_only is None or request.credential.allows(scopes.STATEMENTS_READ_MINE),
+            credential_id=own_only,
         )
         body = json.dumps(person, ensure_ascii=False)
         response = json_response(None, text=body)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from lrs.credentials import scopes
 from lrs.credentials.models import Credential
 from lrs.xapi import versions
 from lrs.xapi.errors import XAPIValidationError
@@ -30,6 +31,15 @@ class XAPIRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
+
+    @property
+    def reads_own_statements_only(self) -> int | None:
+        """The credential whose statements alone this request may read (``statements/read/mine``
+        without ``statements/read``, Communication 4.2); None when it may read every statement."""
+        credential = self.credential
+        if credential is None or credential.allows(scopes.STATEMENTS_READ):
+            return None
+        return credential.id
 
     def json_body(self, *, path: str = "body") -> Any:
         return parse_json(self.body, path=path)

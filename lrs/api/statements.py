@@ -151,7 +151,7 @@ class StatementsView(XAPIView):
             params,
             version=request.version,
             accept_language=request.header("Accept-Language"),
-            credential_id=self._mine_only(request),
+            credential_id=request.reads_own_statements_only,
         )
         through = consistent_through()
         page = statement_list(query)
@@ -180,7 +180,7 @@ class StatementsView(XAPIView):
             version=request.version,
             format=parse_format(params),
             languages=tuple(_languages(request)),
-            credential_id=self._mine_only(request),
+            credential_id=request.reads_own_statements_only,
         )
         through = consistent_through()
         found = statement_get(statement_id=statement_id, voided=voided, query=query)
@@ -196,13 +196,6 @@ class StatementsView(XAPIView):
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         response["Last-Modified"] = http_date(row.stored.timestamp())
         return response
-
-    @staticmethod
-    def _mine_only(request: XAPIRequest) -> int | None:
-        credential = request.credential
-        if credential is None or credential.allows(scopes.STATEMENTS_READ):
-            return None
-        return credential.id
 
 
 def _servable(sha2s: list[str], statements: list[str], mine_only: int | None) -> list[str]:

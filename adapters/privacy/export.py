@@ -20,21 +20,33 @@ The archive holds:
 
 The archive is written as it is read (``zipfile`` on an unseekable sink, drained after every page):
 memory holds one page of statements (``PAGE_SIZE``) or one document, whatever the person's volume.
+Every part is read in one snapshot (``read_snapshot``): the files are read by separate queries,
+and a statement voided between two of them would otherwise be in both statement files, or in neither.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
-from adapters.privacy.export_parts import extension, fields, iso, line, write_attachments, write_skills
+from adapters.privacy.export_parts import (
+    delivery_record,
+    extension,
+    fields,
+    iso,
+    line,
+    write_attachments,
+    write_skills,
+)
 from adapters.privacy.subjects import Subject
 from lrs.documents.models import Document
 from lrs.statements.indexing import statement_attachment_hashes
@@ -125,6 +137,35 @@ def statement_key_pages(
         after = page[-1]
 
 
+@contextlib.contextmanager
+def read_snapshot() -> Iterator[None]:
+    """One transaction whose reads all see the database as it was at the first of them.
+    PostgreSQL: REPEATABLE READ, read only (it takes no lock a writer waits for; the rows it reads
+    are kept from VACUUM until it ends). SQLite (development): its transactions are serializable,
+    but the settings begin them IMMEDIATE, holding the write lock for the export's length; this one
+    is DEFERRED, a reader (with the rollback journal a writer's commit waits for it, up to the busy
+    timeout). Inside a caller's transaction the caller's isolation holds: the level can only be
+    set before a transaction's first query."""
+    if connection.in_atomic_block:
+        yield
+        return
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()  # connecting sets transaction_mode from the settings
+        mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
+        try:
+            with transaction.atomic():
+                connection.transaction_mode = mode
+                yield
+        finally:
+            connection.transaction_mode = mode
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 class _Sink:
     """Where ``zipfile`` writes: it keeps the bytes until ``take`` hands them on. It can tell its
     position but not seek, so ``zipfile`` streams (sizes in data descriptors after each entry)."""
@@ -152,28 +193,6 @@ class _Sink:
 
 def _range(values: list[datetime]) -> dict[str, str | None] | None:
     return {"first": iso(min(values)), "last": iso(max(values))} if values else None
-
-
-def _delivery_record(delivery: Delivery, attempts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "statement": str(delivery.statement_uuid),
-        "target": delivery.target.name,
-        "adapter": delivery.target.adapter,
-        "kind": delivery.kind,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "created_at": iso(delivery.created_at),
-        "updated_at": iso(delivery.updated_at),
-        "dispatched_at": iso(delivery.dispatched_at),
-        "delivered_at": iso(delivery.delivered_at),
-        "next_attempt_at": iso(delivery.next_attempt_at),
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "target_reference": delivery.external_id,
-        # Response excerpts stay out: they are the target's text, not a record about the person,
-        # and are pruned after LRS_ATTEMPT_BODY_RETENTION_DAYS anyway.
-        "attempt_log": attempts,
-    }
 
 
 class SubjectExport:
@@ -212,7 +231,10 @@ class SubjectExport:
         who = self.subject.fingerprint[:16]
         logger.info("subject export of %s by %s started", who, self.requested_by or "-")
         sink = _Sink()
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+        with (
+            read_snapshot(),
+            zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,  # type: ignore[arg-type]
+        ):
             for name, voided in (("statements.jsonl", False), ("voided_statements.jsonl", True)):
                 yield from self._statements(archive, sink, name, voided=voided)
             for _ in write_attachments(archive, self._entry, self._attachments, self._counts):
@@ -312,7 +334,7 @@ class SubjectExport:
                         )
                     )
                 for row in rows:
-                    entry.write(line(_delivery_record(row, log.get(row.id, []))))
+                    entry.write(line(delivery_record(row, log.get(row.id, []))))
                     attempts += len(log.get(row.id, []))
                 deliveries += len(rows)
                 yield sink.take()

@@ -4,6 +4,7 @@
   as that target holding it and the evidence it rests on (adapters/models/skills.py). Both are
   filed by employee id, as the marketplace's members are (its pseudonym of them is computed when
   sent);
+- ``deliveries.jsonl``: a line per delivery of the person's statements (``delivery_record``);
 - ``attachments/<sha2><ext>``: the bytes of the attachments of the person's statements, one at a
   time (the statements carry only their metadata; ``lrs.attachment_store``).
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from adapters.models import SkillEvidence, SkillRecord, Target
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
 from lrs.attachment_store import attachment_store
 from lrs.xapi.json_types import compact_json
 
@@ -107,3 +108,26 @@ def write_attachments(
         archive.writestr(entry(f"attachments/{sha2}{extension(part.content_type)}"), part.data)
         counts["attachments"] += 1
         yield None
+
+
+def delivery_record(delivery: Delivery, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A line of ``deliveries.jsonl``: one delivery of the person's statements and its attempts."""
+    return {
+        "statement": str(delivery.statement_uuid),
+        "target": delivery.target.name,
+        "adapter": delivery.target.adapter,
+        "kind": delivery.kind,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "created_at": iso(delivery.created_at),
+        "updated_at": iso(delivery.updated_at),
+        "dispatched_at": iso(delivery.dispatched_at),
+        "delivered_at": iso(delivery.delivered_at),
+        "next_attempt_at": iso(delivery.next_attempt_at),
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "target_reference": delivery.external_id,
+        # Response excerpts stay out: they are the target's text, not a record about the person,
+        # and are pruned after LRS_ATTEMPT_BODY_RETENTION_DAYS anyway.
+        "attempt_log": attempts,
+    }

@@ -396,6 +396,33 @@ def test_an_identifier_moved_away_from_the_employee_is_in_their_identity_history
     assert history[1]["before"]["employee_id"] == "E1"
 
 
+def test_the_deliveries_made_under_an_identifier_before_it_moved_are_in_the_identity_history():
+    """A move reports the deliveries already made under the old mapping (``delivered_under_previous``,
+    README "Identities"): what was sent about the person, so part of their export."""
+    identity_links_upsert(
+        employee_id="E1", identifiers=Identifiers(emails=["desk@example.com"]), source="admin"
+    )
+    body, _ = naming({"objectType": "Agent", "mbox": "mailto:desk@example.com"}, "actor")
+    statement_store(statements=[body], credential=None)
+    row = Statement.objects.get(statement_id=body["id"])
+    Delivery.objects.create(
+        target=Target.objects.create(name="pms", adapter="pms", config={}),
+        statement=row,
+        statement_uuid=row.statement_id,
+        status=Delivery.DELIVERED,
+        idempotency_key="key-desk",
+        next_attempt_at=timezone.now(),
+        delivered_at=timezone.now(),
+    )
+    identity_links_move(
+        identifiers=Identifiers(emails=["desk@example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+
+    history = json.loads(export(subject_for(employee_id="E1"))["identity.json"])["history"]
+    [moved] = [change for change in history if change["action"] == "link_moved"]
+    assert moved.get("delivered_under_previous") == [["pms", body["id"]]], moved
+
+
 def test_a_2_0_statements_context_agents_are_exported_as_stored_not_downgraded():
     ada = person("E1")
     body, version = naming(ada["account"], "context_agent")

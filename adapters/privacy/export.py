@@ -15,7 +15,8 @@ The archive holds:
 - ``skills.jsonl``: the person's marketplace skill records and their evidence (``export_parts``);
 - ``attachments/<sha2><ext>``: the bytes of their statements' attachments (``export_parts``);
 - ``identity.json``: the identity links, the employee records (as the HRIS feed described them)
-  and the identity history of the person;
+  and the identity history of the person, each change with the deliveries made under the mapping
+  it ended (``delivered_under_previous``: what was sent about them);
 - ``manifest.json`` (written last): counts, time ranges, when it was generated, whom it is about.
 
 The archive is written as it is read (``zipfile`` on an unseekable sink, drained after every page):
@@ -39,6 +40,7 @@ from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
 from adapters.privacy.export_parts import (
+    agent_of,
     delivery_record,
     extension,
     fields,
@@ -71,18 +73,12 @@ EMPLOYEE_FIELDS = (
     "department",
     "updated_at",
 )
-CHANGE_FIELDS = ("at", "employee_id", "action", "identifier", "source", "changed_by", "before", "after")
+CHANGE_FIELDS = (
+    *("at", "employee_id", "action", "identifier", "source", "changed_by", "before", "after"),
+    "delivered_under_previous",  # [target, statement id]: what was sent about them before a move
+)
 
 Progress = Callable[[int], None]
-
-
-def agent_of(ifi: str) -> dict[str, Any]:
-    """The xAPI Agent an IFI in the store's form (``lrs.xapi.agents.agent_ifi``) stands for."""
-    kind, _, value = ifi.partition("::")
-    if kind == "account":
-        home_page, _, name = value.partition("::")
-        return {"objectType": "Agent", "account": {"homePage": home_page, "name": name}}
-    return {"objectType": "Agent", kind: value}  # mbox, mbox_sha1sum, openid: the value as filed
 
 
 def _statement_rows(subject: Subject) -> QuerySet:
@@ -395,6 +391,6 @@ class SubjectExport:
                 "documents/": "per document: NNNNN.meta.json (its key) and NNNNN.content.* (as stored)",
                 "deliveries.jsonl": "what the fan-out did with those statements, per target",
                 "skills.jsonl": "marketplace skill records and their evidence, per target and competency",
-                "identity.json": "identity links, employee records, identity history",
+                "identity.json": "identity links, employee records, identity history with delivery reports",
             },
         }

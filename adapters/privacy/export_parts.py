@@ -33,6 +33,15 @@ EVIDENCE_FIELDS = (
 )
 
 
+def agent_of(ifi: str) -> dict[str, Any]:
+    """The xAPI Agent an IFI in the store's form (``lrs.xapi.agents.agent_ifi``) stands for."""
+    kind, _, value = ifi.partition("::")
+    if kind == "account":
+        home_page, _, name = value.partition("::")
+        return {"objectType": "Agent", "account": {"homePage": home_page, "name": name}}
+    return {"objectType": "Agent", kind: value}  # mbox, mbox_sha1sum, openid: the value as filed
+
+
 def extension(content_type: str) -> str:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "application/json" or media_type.endswith("+json"):

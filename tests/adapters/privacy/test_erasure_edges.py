@@ -11,8 +11,15 @@ from unittest import mock
 
 import pytest
 
-from adapters.identity.links import Identifiers, identity_links_remove, identity_links_upsert
-from adapters.models import Delivery, Employee, ErasureRequest, IdentityChange, Target
+from adapters.identity.hris import hris_import, rows_from_text
+from adapters.identity.links import (
+    Identifiers,
+    identity_links_move,
+    identity_links_remove,
+    identity_links_upsert,
+)
+from adapters.identity.resolution import email_lookup_key
+from adapters.models import Delivery, Employee, ErasureRequest, IdentityChange, IdentityLink, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from lrs.statements.models import Statement, StatementAgent
@@ -60,6 +67,39 @@ def test_an_agent_erasure_removes_the_history_rows_naming_the_identifier():
     identity_links_upsert(employee_id="E7", identifiers=Identifiers(emails=["pat@example.com"]))
     erase_subject(subject_for(agent={"mbox": "mailto:pat@example.com"}), mode="delete", requested_by="dpo")
     assert not IdentityChange.objects.filter(identifier="email:pat@example.com").exists()
+
+
+def test_an_erased_employee_is_named_in_no_history_row_kept_under_another_employee():
+    """A move is filed under the employee it went to, naming the one it came from (``before``); an
+    HRIS row names a manager. Erasing that employee deletes their own history and blanks them where
+    another's employee record names them: the rows kept under the other must not name them either.
+    (Their identifier here was linked before the identity history existed: no row of theirs names
+    it, so the move's row is not found by it.)"""
+    identity_links_upsert(employee_id="E1", identifiers=Identifiers(emails=["e1@example.com"]))
+    IdentityLink.objects.create(
+        employee_id="E1",
+        kind="email",
+        value="desk@example.com",
+        lookup_key=email_lookup_key("desk@example.com"),
+        source="admin",
+    )
+    Employee.objects.create(employee_id="E1")
+    text = "employee_id,emails,accounts,status,effective_date,manager_id,department\nE6,,,active,,E1,Safety\n"
+    hris_import(rows_from_text(text, jsonl=False))
+    identity_links_move(
+        identifiers=Identifiers(emails=["desk@example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+
+    erase_subject(subject_for(employee_id="E1"), mode="delete", requested_by="dpo")
+
+    kept = list(IdentityChange.objects.values("employee_id", "action", "before", "after"))
+    assert '"E1"' not in json.dumps(kept), kept
+    # The others' rows stay: E2's identifier came to them, E6 was hired.
+    assert sorted((row["employee_id"], row["action"]) for row in kept) == [
+        ("E2", "link_moved"),
+        ("E6", "employee_created"),
+    ]
+    assert Employee.objects.get(employee_id="E6").manager_id == ""
 
 
 def test_an_erasure_that_fails_half_way_changes_nothing(xapi):

@@ -38,6 +38,7 @@ from django.utils import timezone
 from adapters.base import DELIVER, RETRACT
 from adapters.delivery.outbox import erased_statement_digest
 from adapters.delivery.voiding import cancel_unsent, deliveries_for_voided
+from adapters.identity import history
 from adapters.models import (
     Attempt,
     Delivery,
@@ -395,4 +396,5 @@ def _erase_identity(subject: Subject) -> dict[str, int]:
         counts["identity_history"] += IdentityChange.objects.filter(employee_id=employee).delete()[0]
         counts["employees"] = Employee.objects.filter(employee_id=employee).delete()[0]
         Employee.objects.filter(manager_id=employee).update(manager_id="")  # named nowhere any more
+        counts["identity_history_scrubbed"] = history.employee_erased(employee)  # others' rows
     return counts

@@ -54,6 +54,7 @@ from adapters.models import (
 from adapters.privacy import notices
 from adapters.privacy.per_target import evidence_recorded_late, notice_blocker, notice_for, retraction_blocker
 from adapters.privacy.subjects import Subject, pseudonym
+from lrs.documents.models import Document
 from lrs.documents.services import documents_of_agents_delete
 from lrs.statements.erasure import (
     delete_statements,
@@ -134,7 +135,7 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
     return ErasurePlan(
         own_statements=found.own,
         other_statements=found.others,
-        documents=_documents_count(subject),
+        documents=Document.objects.filter(agent_ifi__in=sorted(subject.ifis)).count(),
         identity_links=len(subject.links),
         retractions={
             name: count
@@ -215,7 +216,8 @@ def erase_subject(
                 **counts,
             },
             targets=_target_entries(plan, subject),
-            statement_pks=doomed,
+            # All their own: a failed send of a kept voiding statement is cancelled at the finish too.
+            statement_pks=plan.own_statements,
             # With the voiding ones kept (delete mode): rewritten and kept, as others', not deleted.
             other_statement_pks=plan.other_statements + sorted(holding),
             status=ErasureRequest.RETRACTING,
@@ -265,7 +267,7 @@ def finish_erasures(*, request_ids: list[int] | None = None) -> int:
 def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
     pks = request.statement_pks or []
-    others = request.other_statement_pks or []
+    others = request.other_statement_pks or []  # with the person's kept voiding statements (delete mode)
     cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
     if owed := notices.unsent(request):
         if (pks or others) and _sending(pks + others):
@@ -286,18 +288,18 @@ def _finish(request: ErasureRequest) -> int:
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
-    if pks and request.mode == ErasureRequest.DELETE:
+    if (doomed := sorted(set(pks) - set(others))) and request.mode == ErasureRequest.DELETE:
         # Their ids, kept hashed: one stored again is a new record, sent under keys naming this
         # erasure (a new row for an id erased before: a record stored after it is this one's).
-        ids = Statement.objects.filter(id__in=pks).values_list("statement_id", flat=True)
+        ids = Statement.objects.filter(id__in=doomed).values_list("statement_id", flat=True)
         digests = [erased_statement_digest(str(id_)) for id_ in ids]
         ErasedStatement.objects.filter(digest__in=digests).delete()
         ErasedStatement.objects.bulk_create(
             [ErasedStatement(digest=digest) for digest in digests], ignore_conflicts=True
         )
-        attempts = Attempt.objects.filter(delivery__statement_id__in=pks).delete()[0]
-        deliveries = Delivery.objects.filter(statement_id__in=pks).delete()[0]
-        removed = delete_statements(pks)
+        attempts = Attempt.objects.filter(delivery__statement_id__in=doomed).delete()[0]
+        deliveries = Delivery.objects.filter(statement_id__in=doomed).delete()[0]
+        removed = delete_statements(doomed)
         request.counts = {
             **request.counts,
             "statements_deleted": removed["statements"],
@@ -356,12 +358,6 @@ def _waiting(request: ErasureRequest, pks: list[int]) -> bool:
 
 def _sending(pks: list[int]) -> bool:
     return Delivery.objects.filter(statement_id__in=pks, status=Delivery.IN_FLIGHT).exists()
-
-
-def _documents_count(subject: Subject) -> int:
-    from lrs.documents.models import Document
-
-    return Document.objects.filter(agent_ifi__in=sorted(subject.ifis)).count()
 
 
 def _scrub_deliveries(statement_pks: list[int], lookup_keys: frozenset[str]) -> int:

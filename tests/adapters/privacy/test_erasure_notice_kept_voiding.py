@@ -2,7 +2,8 @@
 (another learner's statement they voided: ``voiding_statements_holding_targets``), pseudonymised
 and cut down, and leaves it out of the statements it deletes. A send of it under way when the
 erasure committed read it before: its ``actor.erased`` notice must still wait for that send, as
-for the person's other statements, or the receiver hears of them after it was told to erase them."""
+for the person's other statements, or the receiver hears of them after it was told to erase them;
+and one that failed is cancelled when the erasure finishes, as theirs are, not retried after it."""
 
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ def test_a_failed_send_of_the_persons_kept_voiding_statement_is_not_retried_afte
     finish_erasures()
 
     assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    assert Delivery.objects.get(id=delivery.id).status == Delivery.CANCELLED
     events = webhook_target.effects()
     order = [event["event"] for event in events]
     assert "actor.erased" in order, order

@@ -7,6 +7,8 @@ https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#21-stateme
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,10 +28,10 @@ from lrs.api.statement_params import (
 )
 from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
-from lrs.statements.indexing import statement_attachment_hashes
+from lrs.statements.indexing import attachment_hashes, statement_attachment_hashes
 from lrs.statements.selectors import (
+    StatementPage,
     StatementQuery,
-    attachment_hashes,
     consistent_through,
     statement_get,
     statement_list,
@@ -43,6 +45,8 @@ from lrs.xapi.timestamps import format_timestamp
 from lrs.xapi.uuids import parse_uuid
 
 STATEMENT_CONTENT_TYPES = {"application/json"}
+# How long an ascending page with nothing yet in order waits for writers (``_page_in_order``).
+CONSISTENCY_WAIT_SECONDS = 1.0
 
 
 def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
@@ -153,12 +157,12 @@ class StatementsView(XAPIView):
             accept_language=request.header("Accept-Language"),
             credential_id=request.reads_own_statements_only,
         )
-        through = consistent_through()
-        page = statement_list(query)
+        through, page = _page_in_order(query)
         more = ""
-        if page.more_after is not None:
+        if page.more_after is not None or page.held_back:
             next_params = {key: value for key, value in params.items() if key != "cursor"}
-            next_params["cursor"] = encode_cursor(page.more_after)
+            if page.more_after is not None:
+                next_params["cursor"] = encode_cursor(page.more_after)
             more = f"{reverse('xapi-statements')}?{urlencode(next_params)}"
         text = '{"statements":[' + ",".join(page.statements) + '],"more":' + json.dumps(more) + "}"
         response = _response(text, _servable(page.attachment_sha2s, page.statements, query.credential_id))
@@ -196,6 +200,30 @@ class StatementsView(XAPIView):
         response["X-Experience-API-Consistent-Through"] = format_timestamp(through)
         response["Last-Modified"] = http_date(row.stored.timestamp())
         return response
+
+
+def _page_in_order(query: StatementQuery) -> tuple[datetime, StatementPage]:
+    """The Consistent-Through and the page it describes. Ascending, the page serves nothing stored
+    after that time (Communication 2.1.3: every statement stored before it is available; one
+    stored after it may still be behind a batch being written, and a client walking on from the
+    last ``stored`` it saw, by ``more`` or ``since``, would pass it for good). Matches stored
+    later are left to ``more``, which stays non-empty: an empty page with a ``more`` link means
+    "more is stored, not yet in order: come back". Such a page is answered only after waiting up
+    to CONSISTENCY_WAIT_SECONDS for the writers to finish, so a client following ``more`` in a
+    loop does not spin, and a short write elsewhere rarely shows at all. Descending pages (the
+    latest statements) are served at once; a poller reading them takes the page's
+    Consistent-Through as its next ``since``.
+    https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#213-get-statements
+    """
+    deadline = time.monotonic() + CONSISTENCY_WAIT_SECONDS
+    pause = 0.01
+    while True:
+        through = consistent_through()
+        page = statement_list(query, through=through if query.ascending else None)
+        if page.statements or not page.held_back or time.monotonic() >= deadline:
+            return through, page
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _servable(sha2s: list[str], statements: list[str], mine_only: int | None) -> list[str]:

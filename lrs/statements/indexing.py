@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrs.xapi.agents import agent_ifi
+from lrs.xapi.json_fast import parse_stored
 
 AGENT_TYPES = {"Agent", "Group"}
 
@@ -104,4 +105,14 @@ def statement_attachment_hashes(statement: dict, *, with_file_url: bool = True) 
                 continue
             if isinstance(attachment.get("sha2"), str):
                 hashes.setdefault(attachment["sha2"].lower(), None)
+    return list(hashes)
+
+
+def attachment_hashes(payloads: list[str]) -> list[str]:
+    """The ``sha2`` of every attachment of these stored statements and of their SubStatements, in
+    order, without repeats (for ``attachments=true`` responses, Communication 2.1.3)."""
+    hashes: dict[str, None] = {}
+    for payload in payloads:
+        if '"attachments"' in payload:
+            hashes.update(dict.fromkeys(statement_attachment_hashes(parse_stored(payload))))
     return list(hashes)

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from lrs.statements.indexing import statement_attachment_hashes
+from lrs.statements.indexing import attachment_hashes
 from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementRefChainExists
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format, statement_without_v2_properties
 from lrs.xapi.json_fast import parse_stored
@@ -64,6 +64,7 @@ class StatementQuery:
 class StatementPage:
     statements: list[str]  # JSON texts, in the requested format
     more_after: tuple[datetime, int] | None = None
+    held_back: bool = False  # matches stored after ``through`` (statement_list): more to come
     statement_pks: list[int] = field(default_factory=list)
     attachment_sha2s: list[str] = field(default_factory=list)  # filled when query.attachments
 
@@ -248,12 +249,15 @@ def _chained_keys(query: StatementQuery, limit: int, referring: QuerySet, matchi
     return found
 
 
-def statement_list(query: StatementQuery) -> StatementPage:
+def statement_list(query: StatementQuery, *, through: datetime | None = None) -> StatementPage:
     """One page of statements matching ``query``, newest first unless ``ascending``.
 
     Statements whose object is a StatementRef to a matching statement match too
     (Communication 2.1.3, "Filter Conditions for StatementRefs"); that second,
     small query runs over the partial index of referring statements.
+    ``through`` (ascending only; the ``consistent_through`` read before): an ascending page stops
+    there. A slow batch commits statements stored before ones already visible, so a walk past
+    ``through`` could leave one behind it for good; what matches later is ``held_back``.
     """
     limit = page_limit(query.limit)
     keys = _direct_keys(query, limit)
@@ -261,7 +265,12 @@ def statement_list(query: StatementQuery) -> StatementPage:
         extra = _referring_keys(query, limit, keys)
         if extra:
             keys = sorted(set(keys) | set(extra), reverse=not query.ascending)[: limit + 1]
-    more_after = None
+    if through is not None and query.ascending:  # ascending: those stored after it come last
+        in_order = [key for key in keys if key[0] <= through]
+        held_back, keys = len(in_order) < len(keys), in_order
+    else:
+        held_back = False
+    more_after = (keys[-1] if keys else query.after) if held_back else None
     if len(keys) > limit:
         keys = keys[:limit]
         more_after = keys[-1]
@@ -272,19 +281,10 @@ def statement_list(query: StatementQuery) -> StatementPage:
     return StatementPage(
         statements=[render(payload) for payload in ordered_payloads],
         more_after=more_after,
+        held_back=held_back,
         statement_pks=pks,
         attachment_sha2s=attachment_hashes(ordered_payloads) if query.attachments else [],
     )
-
-
-def attachment_hashes(payloads: list[str]) -> list[str]:
-    """The ``sha2`` of every attachment of these stored statements and of their SubStatements, in
-    order, without repeats (for ``attachments=true`` responses, Communication 2.1.3)."""
-    hashes: dict[str, None] = {}
-    for payload in payloads:
-        if '"attachments"' in payload:
-            hashes.update(dict.fromkeys(statement_attachment_hashes(parse_stored(payload))))
-    return list(hashes)
 
 
 def payload_renderer(query: StatementQuery) -> Callable[[str], str]:

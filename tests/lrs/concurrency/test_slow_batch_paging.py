@@ -122,7 +122,8 @@ def test_an_ascending_walk_following_more_sees_a_slow_batch_that_committed_after
     assert stored == sorted(stored)
 
 
-def test_a_poller_taking_the_last_stored_it_saw_as_since_sees_a_slow_batch(xapi: XAPIClient):
+def test_a_poller_taking_the_last_stored_it_saw_as_since_sees_a_slow_batch(xapi: XAPIClient, monkeypatch):
+    monkeypatch.setattr(statements_view, "CONSISTENCY_WAIT_SECONDS", 0.2, raising=False)
     early, slow, fast = _batch(), _batch(), _batch()
     assert xapi.post_statements(early).status_code == 200
     since = early_stored = max(statement["stored"] for statement in _page(xapi, {"ascending": "true"})[0])
@@ -188,7 +189,7 @@ def test_a_descending_page_serves_the_newest_statements_without_waiting_for_a_sl
     xapi: XAPIClient,
 ):
     """Descending reads (the latest statements) are not held back: a poller reading descending
-    takes the first page's Consistent-Through as its next ``since`` (README, "Querying")."""
+    takes the first page's Consistent-Through as its next ``since`` (README, "Behaviour worth knowing")."""
     slow, fast = _batch(), _batch()
     with _slow_batch(xapi, slow):
         assert xapi.post_statements(fast).status_code == 200

@@ -135,3 +135,44 @@ def test_a_substatements_attachment_sent_as_a_part_is_served_back_with_it(xapi):
     ):
         assert served["Content-Type"].startswith("multipart/mixed")
         assert own in served.content and inner in served.content
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "iso-8859-1", "rot13"])
+def test_a_statement_part_declaring_another_charset_than_utf_8_is_400_naming_it(xapi, charset):
+    pdf = b"%PDF-1.4 certificate"
+    body = multipart(make_statement(attachments=[attachment_meta(pdf)]), [(pdf, "application/pdf")])
+    body = body.replace(
+        b"Content-Type: application/json", f"Content-Type: application/json; charset={charset}".encode(), 1
+    )
+    response = post_multipart(xapi, body)
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert (error["path"], error["rule"]) == ("multipart[0].Content-Type", "charset")
+    assert f"charset={charset}" in error["message"]
+    assert not Statement.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "iso-8859-1"])
+def test_a_json_statement_body_declaring_another_charset_than_utf_8_is_400_naming_it(xapi, charset):
+    response = xapi.client.generic(  # post() would re-encode the body in that charset
+        "POST",
+        "/xapi/statements",
+        json.dumps(make_statement()).encode(),
+        content_type=f"application/json; charset={charset}",
+        headers=xapi.headers,
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert (error["path"], error["rule"]) == ("Content-Type", "charset")
+    assert f"charset={charset}" in error["message"]
+    assert not Statement.objects.exists()
+
+
+def test_a_json_statement_body_declaring_utf_8_is_stored(xapi):
+    response = xapi.client.post(
+        "/xapi/statements",
+        json.dumps(make_statement()),
+        content_type="application/json; charset=UTF-8",
+        headers=xapi.headers,
+    )
+    assert response.status_code == 200, response.content

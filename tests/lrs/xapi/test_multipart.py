@@ -552,3 +552,76 @@ def test_response_sends_each_hash_once_and_sanitises_content_types() -> None:
 def test_response_rejects_a_non_digest() -> None:
     with pytest.raises(ValueError, match="SHA-2"):
         build_multipart_response("{}", [AttachmentPart("abc", "text/plain", b"x")])
+
+
+def _first_part_declaring(content_type: str, statement_bytes: bytes) -> bytes:
+    dashes = "--" + SUITE_BOUNDARY
+    head = (dashes + CRLF + f"Content-Type: {content_type}" + CRLF + CRLF).encode()
+    return head + statement_bytes + (CRLF + dashes + "--" + CRLF).encode()
+
+
+@pytest.mark.parametrize(
+    "charset",
+    ["utf-16", "UTF-16LE", "utf-32", "iso-8859-1", "windows-1252", "rot13", "base64", "nonsense", ""],
+)
+def test_a_statement_part_declaring_a_charset_other_than_utf_8_is_rejected_naming_it(charset: str) -> None:
+    """Communication 1.4 ("All strings MUST be encoded and interpreted as UTF-8") and RFC 8259 8.1:
+    statements are UTF-8 JSON. A part that says otherwise is refused, not read as UTF-8 against
+    what its sender said (nor, for a codec such as rot13, decoded at all)."""
+    body = _first_part_declaring(
+        f"application/json; charset={charset}", json.dumps(cmi5_completed()).encode()
+    )
+    error = rejects(
+        lambda: parse_statement_request(body, SUITE_HEADER), rule="charset", path="multipart[0].Content-Type"
+    )
+    assert f"charset={charset}" in error.message
+
+
+def test_a_statement_part_in_utf_16_without_a_charset_is_rejected_as_not_utf_8() -> None:
+    """As a statements body is (``lrs.api.request.parse_json``): JSON's own UTF-16 detection
+    (RFC 4627 3, dropped by RFC 8259) must not take the part."""
+    body = _first_part_declaring("application/json", json.dumps(cmi5_completed()).encode("utf-16"))
+    rejects(lambda: parse_statement_request(body, SUITE_HEADER), rule="utf-8", path="multipart[0]")
+
+
+def test_a_statement_part_in_utf_8_with_a_byte_order_mark_is_read_as_a_body_is() -> None:
+    statement = cmi5_completed()
+    body = _first_part_declaring("application/json", b"\xef\xbb\xbf" + json.dumps(statement).encode())
+    assert parse_statement_request(body, SUITE_HEADER)[0] == statement
+
+
+def test_a_statement_part_truly_in_utf_16_is_rejected_for_its_charset() -> None:
+    text = json.dumps(cmi5_completed()).encode("utf-16")
+    body = _first_part_declaring("application/json; charset=utf-16", text)
+    rejects(
+        lambda: parse_statement_request(body, SUITE_HEADER), rule="charset", path="multipart[0].Content-Type"
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "application/json;charset=utf8",
+        "application/json; charset=us-ascii",
+    ],
+)
+def test_a_statement_part_in_utf_8_declared_as_utf_8_or_ascii_is_read(content_type: str) -> None:
+    statement = cmi5_completed()
+    parsed, _parts = parse_statement_request(
+        _first_part_declaring(content_type, json.dumps(statement).encode()), SUITE_HEADER
+    )
+    assert parsed == statement
+
+
+def test_a_statement_part_declared_us_ascii_holding_other_bytes_is_rejected() -> None:
+    statement = {**cmi5_completed(), "result": {"response": "Grüße"}}
+    body = _first_part_declaring(
+        "application/json; charset=us-ascii", json.dumps(statement, ensure_ascii=False).encode()
+    )
+    rejects(
+        lambda: parse_statement_request(body, SUITE_HEADER), rule="charset", path="multipart[0].Content-Type"
+    )

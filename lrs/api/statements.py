@@ -37,6 +37,7 @@ from lrs.statements.selectors import (
     statement_list,
 )
 from lrs.statements.store import statement_store
+from lrs.xapi.charsets import check_statements_charset
 from lrs.xapi.errors import XAPINotFound, XAPIValidationError
 from lrs.xapi.formats import parse_accept_language
 from lrs.xapi.multipart import AttachmentPart, build_multipart_response, parse_statement_request
@@ -61,6 +62,9 @@ def _statements_body(request: XAPIRequest) -> tuple[Any, list[AttachmentPart]]:
             path="Content-Type",
             rule="content-type",
         )
+    check_statements_charset(
+        request.header("Content-Type") or "", request.body, path="Content-Type", what="the statements body"
+    )
     return request.json_body(path=body_path(request.body)), []
 
 

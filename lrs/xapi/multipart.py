@@ -12,9 +12,12 @@ RFC 2046 5.1.1 (the multipart syntax): https://www.rfc-editor.org/rfc/rfc2046#se
   ``multipart-close``). A preamble (the ADL suite sends a leading CRLF) and an
   epilogue are ignored; the delimiter line may carry trailing spaces.
 * "The first part of the multipart document MUST contain the Statements
-  themselves, with type application/json" (rule ``multipart-first-part``;
-  parameters such as ``charset`` are allowed). Its JSON is parsed strictly
-  (rules ``json``, ``duplicate-property``).
+  themselves, with type application/json" (rule ``multipart-first-part``).
+  Its JSON is UTF-8, as a statements body is (Communication 1.4): a ``charset``
+  parameter naming anything else is refused naming it (rule ``charset``, path
+  ``multipart[0].Content-Type``), bytes that are not UTF-8 too (rule ``utf-8``,
+  path ``multipart[0]``); see :mod:`lrs.xapi.charsets` for why. The JSON is
+  parsed strictly (rules ``json``, ``duplicate-property``).
 * Every further part "MUST include an X-Experience-API-Hash parameter" (rule
   ``attachment-hash-header``) and "MUST include a Content-Transfer-Encoding
   parameter with a value of binary"; the LRS "SHOULD assume a
@@ -58,6 +61,7 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
 
+from lrs.xapi.charsets import check_statements_charset, statements_text
 from lrs.xapi.json_types import fail, parse_json
 from lrs.xapi.statement import body_path
 
@@ -200,10 +204,13 @@ def parse_statement_request(body: bytes, content_type_header: str) -> tuple[obje
             "multipart[0].Content-Type",
             "multipart-first-part",
         )
+    what = "the statements part (multipart[0])"
+    check_statements_charset(first_type, statement_bytes, path="multipart[0].Content-Type", what=what)
+    text = statements_text(statement_bytes, path="multipart[0]", what=what)
     try:
-        statements = parse_json(statement_bytes, path=body_path(statement_bytes))
+        statements = parse_json(text, path=body_path(text))
     except RecursionError:
-        fail("the statements JSON is nested too deeply", body_path(statement_bytes), "json")
+        fail("the statements JSON is nested too deeply", body_path(text), "json")
     parts: list[AttachmentPart] = []
     for index, raw in enumerate(raw_parts[1:], start=1):
         path = f"multipart[{index}]"

@@ -34,6 +34,12 @@ from lrs.statements.models import Statement
 
 # Up to this many statements go in with one multi-table INSERT (one round trip); more use COPY.
 SMALL_BATCH = 10
+# A transaction storing statements says so before it reads its ``stored`` time: its
+# ``application_name`` (for the transaction only: ``set_config(..., true)``, reported to
+# ``pg_stat_activity`` at once). ``selectors.consistent_through`` waits for those alone, not for any
+# other write held open (an erasure, a retention run, a worker's claim).
+STORING_APPLICATION_NAME = "lrs: storing statements"
+STORING_MARK = f"set_config('application_name', '{STORING_APPLICATION_NAME}', true)"
 
 
 @dataclass(frozen=True)

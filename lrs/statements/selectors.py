@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from lrs.statements.bulk import STORING_APPLICATION_NAME
 from lrs.statements.indexing import attachment_hashes
 from lrs.statements.models import Statement, StatementActivity, StatementAgent, StatementRefChainExists
 from lrs.xapi.formats import statement_canonical_format, statement_ids_format, statement_without_v2_properties
@@ -73,24 +74,23 @@ def consistent_through() -> datetime:
     """The latest ``stored`` time up to which every statement is visible to queries.
 
     ``stored`` is taken when a batch's transaction starts, so a slow batch can commit statements
-    older than ones already visible. On PostgreSQL, no statement still uncommitted can have
-    ``stored`` earlier than the start of the oldest open write transaction (every storing
-    transaction takes its transaction id before it reads its ``stored`` time): an honest bound.
+    older than ones already visible. On PostgreSQL none still uncommitted has ``stored`` before the
+    start of the oldest open transaction storing statements (each takes its transaction id and
+    mark, ``bulk.STORING_MARK``, before its ``stored``): an honest bound, no other write holds back.
     On SQLite a batch takes the write lock at BEGIN (config/settings.py) and its ``stored`` after:
-    the time read holding that lock (once a batch being written committed) is as honest.
-    Call it *before* running the query it describes.
+    the time read holding that lock is as honest. Call it *before* running the query it describes.
     """
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return timezone.now()
     with connection.cursor() as cursor:
-        # The clock first, then the writers: read after the scan, the clock could pass the stored
-        # time of a writer that took its transaction id in between (unseen by the scan).
+        # The clock first, then the writers: read after the scan, the clock could pass the stored time
+        # of a writer that took its transaction id in between (unseen by the scan).
         cursor.execute(
-            "WITH c AS MATERIALIZED (SELECT clock_timestamp() AS now) "
-            "SELECT c.now, (SELECT min(xact_start) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) "
-            "FROM c"
+            "WITH c AS MATERIALIZED (SELECT clock_timestamp() AS now) SELECT c.now, (SELECT min(xact_start) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL "
+            "AND pid <> pg_backend_pid() AND application_name = %s) FROM c",
+            [STORING_APPLICATION_NAME],
         )
         db_now, oldest_writer = cursor.fetchone()
     return min(db_now, oldest_writer) if oldest_writer is not None else db_now

@@ -53,6 +53,7 @@ from lrs.activities.models import Activity
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
+    STORING_MARK,
     CompanionRows,
     db_columns,
     execute_prepared,
@@ -304,9 +305,9 @@ def _single_insert_sql(
         where="g.ok AND NOT v.found",
     )
     parts = [
-        # The transaction id first, then the clock (see selectors.consistent_through): t reads x,
+        # The mark and transaction id first, then the clock (see selectors.consistent_through): t reads x,
         # and both are materialized, so PostgreSQL cannot evaluate them the other way round.
-        "x AS MATERIALIZED (SELECT pg_current_xact_id())",
+        f"x AS MATERIALIZED (SELECT {STORING_MARK}, pg_current_xact_id())",
         "t AS MATERIALIZED (SELECT clock_timestamp() AS stored FROM x)",
         # The cached definitions are still the stored ones (and every activity exists).
         f"g AS MATERIALIZED (SELECT count(*) = %s AS ok FROM {quote(activity.db_table)} a "  # noqa: S608

@@ -28,6 +28,7 @@ from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
+    STORING_MARK,
     execute_planned,
     execute_prepared,
     insert_statement_rows,
@@ -73,10 +74,9 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str], *, look_up_ids: bool
     canonical definitions of the batch's activities (read without a lock: see
     ``activity_definitions_update``).
 
-    ``stored`` is read from the database clock after the transaction takes its id, so
-    from then on ``selectors.consistent_through`` sees the transaction in
-    ``pg_stat_activity`` and never reports a time later than the ``stored`` of
-    statements not yet committed.
+    ``stored`` is read from the database clock after the transaction takes its id and its mark
+    (``bulk.STORING_MARK``), so ``selectors.consistent_through`` sees it in ``pg_stat_activity``
+    and never reports a time later than the ``stored`` of statements not yet committed.
 
     Prepared (``bulk.execute_prepared``): each look-up probes an index once per id (LATERAL,
     LIMIT 1), best whatever the table's size or statistics. As ``= ANY(array)`` look-ups they
@@ -124,7 +124,7 @@ def _prelude_sql(sequence: str, *, look_up_ids: bool) -> str:
     )
     return (
         "WITH batch AS MATERIALIZED (SELECT unnest(%b::uuid[]) AS id) "  # noqa: S608 (the literal is quoted by psycopg)
-        "SELECT pg_current_xact_id(), clock_timestamp(), "
+        f"SELECT ({STORING_MARK}, pg_current_xact_id()), clock_timestamp(), "
         f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)), "
         f"{stored_ids}, "
         "ARRAY(SELECT batch.id FROM batch CROSS JOIN LATERAL "

@@ -124,3 +124,31 @@ def test_a_reader_sees_every_statement_stored_up_to_the_consistent_through_it_wa
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL reads the open writers")
+def test_a_long_write_that_stores_no_statement_does_not_hold_consistent_through_back():
+    """Only transactions storing statements can commit one with an earlier ``stored``. Another
+    write held open (an erasure, a retention run, a worker's claim, an admin's edit) must not hold
+    ascending pages back for as long as it runs."""
+    started, release = threading.Event(), threading.Event()
+    began: list = []
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id(), clock_timestamp()")  # holds a transaction id
+                began.append(cursor.fetchone()[1])
+                started.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        assert started.wait(10)
+        assert consistent_through() > began[0]
+    finally:
+        release.set()
+        writer.join()

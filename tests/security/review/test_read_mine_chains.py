@@ -16,6 +16,8 @@ from tests.security.test_read_mine import ids
 pytestmark = pytest.mark.django_db
 
 EXPERIENCED = "http://adlnet.gov/expapi/verbs/experienced"
+PASSED = "http://adlnet.gov/expapi/verbs/passed"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
 
 def ref(statement_id: str) -> dict:
@@ -64,3 +66,20 @@ def test_re_sending_another_credentials_statement_does_not_confirm_its_content(x
     )
     wrong_guess = mine.post_statements(make_statement(statement_id=theirs, actor_email="other@example.com"))
     assert right_guess.status_code == wrong_guess.status_code == 409
+
+
+def test_its_voiding_statement_of_a_statement_it_may_not_read_does_not_match_through_it(xapi, mine) -> None:
+    """mine voids the other credential's B (before B is stored: voided either way, Data 2.3.2); B
+    matches the filter itself and refers to mine's C, which matches too. Neither B's verb nor what B
+    refers to may decide whether mine's voiding statement is returned (the property walk's
+    falsifying example in tests/lrs/api/query/test_paging_properties.py, as a plain case)."""
+    own = str(uuid.uuid4())
+    mine.post_statements(make_statement(verb=PASSED, statement_id=own))
+    theirs = str(uuid.uuid4())
+    [voiding] = mine.post_statements(make_statement(verb=VOIDED, object=ref(theirs))).json()
+    xapi.post_statements(make_statement(statement_id=theirs, verb=PASSED, object=ref(own)))
+    assert xapi.get_statements(voidedStatementId=theirs).status_code == 200
+    assert ids(mine.get_statements(verb=PASSED)) == [own]
+    assert ids(mine.get_statements(verb=PASSED, ascending="true")) == [own]
+    # An all-reading credential gets the voiding statement (B matches; B itself is voided).
+    assert ids(xapi.get_statements(verb=PASSED)) == [voiding, own]

@@ -7,7 +7,9 @@
   the SubStatement's Object;
 - ``verb`` and ``registration`` match the statement's own;
 - a statement whose Object is a StatementRef also matches the non-time filters when the statement
-  it targets does, recursively ("a targets b which targets c"), voided targets included;
+  it targets does, recursively ("a targets b which targets c"), voided targets included; for a
+  ``statements/read/mine`` credential the chain goes only through statements it stored itself (one
+  it may not read ends it: the LRS's rule, README "Pointing an LMS at the LRS");
 - ``since`` is exclusive and ``until`` inclusive, on the returned statement's own ``stored``;
 - voided statements are never listed (a voiding statement is listed and matches as above);
 - newest first by ``stored`` unless ``ascending``, ties in one order (the primary key here);
@@ -138,8 +140,12 @@ class Store:
         seen: set[str] = set()
         current: Stored | None = statement
         while current is not None and current.statement_id not in seen:
-            # statements/read/mine: a target counts only when the credential may read it.
-            if matches_itself(current, query) and query.mine in (None, current.by):
+            # statements/read/mine: a statement it may not read ends the chain. Neither whether it
+            # matches nor what it refers to may decide the answer, or the answer would tell what
+            # that statement holds (tests/security/test_read_mine.py, review/test_read_mine_chains.py).
+            if query.mine not in (None, current.by):
+                return False
+            if matches_itself(current, query):
                 return True
             seen.add(current.statement_id)
             if self.ref_depth is not None and len(seen) > self.ref_depth:

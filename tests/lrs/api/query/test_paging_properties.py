@@ -12,8 +12,9 @@ never earlier than the ``stored`` of a statement served, and ``statementId`` /
 ``stored`` of the store before them before anything reads them (a coarse clock: ties across
 requests).
 
-The model follows one StatementRef, as the LRS does; the spec says any number (the xfail test
-of chains in tests/lrs/api/test_statements_voiding.py).
+The model follows chains of StatementRefs to their end, as the spec says; for the
+``statements/read/mine`` credential only along its own statements (README, "Pointing an LMS at
+the LRS").
 
 ``LRS_QUERY_PROPERTY_EXAMPLES`` raises the number of examples (default 30).
 """

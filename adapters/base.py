@@ -26,6 +26,7 @@ from django.conf import settings
 
 from adapters import http
 from adapters.outbound import AdapterError, OutboundRequest, SendResult
+from adapters.rules.keys import held_key_of
 from adapters.rules.pseudonyms import derived_key, pseudonym
 
 __all__ = [
@@ -74,12 +75,13 @@ def stored_again_of(key: str) -> str | None:
 
 class DeliveryHeld(Exception):
     """The statement cannot be translated yet (e.g. its actor maps to no employee): the delivery
-    waits, neither dead nor lost, until ``key`` is resolved (an identity link appears)."""
+    waits, neither dead nor lost, until ``key`` is resolved (an identity link appears). ``key`` is
+    kept as ``adapters.rules.keys.held_key_of`` gives it (a long one as its digest)."""
 
     def __init__(self, reason: str, *, key: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
-        self.key = key
+        self.key = held_key_of(key)
         self.detail = detail
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from adapters.delivery import queue
 from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED
 from adapters.models import Delivery, IdentityLink
+from adapters.rules.keys import held_key_of
 
 
 def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> list[int]:
@@ -23,7 +24,10 @@ def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> 
     if not chosen and not wanted:
         return []
     held = Delivery.objects.filter(status=Delivery.HELD)
-    held = held.filter(id__in=chosen) if chosen else held.filter(held_key__in=wanted)
+    if chosen:
+        held = held.filter(id__in=chosen)
+    else:  # as the deliveries recorded them (a long identifier by its digest)
+        held = held.filter(held_key__in=sorted({held_key_of(key) for key in wanted}))
     released = list(held.values_list("id", flat=True))
     if released:
         Delivery.objects.filter(id__in=released).update(

@@ -41,6 +41,10 @@ the record is recomputed from the store, sent and recorded under a lock. Each wr
 ``Idempotency-Key`` names the record (member, competency) and carries its write number: a retry
 of a write that went unanswered keeps its key (the marketplace drops it if the first landed); any
 other write, even of a record sent before or of another member's record, is new and is applied.
+The marketplace takes keys of at most 255 printable ASCII characters: a longer one (a long
+employee id or competency code) is sent as its SHA-256 digest (``adapters.rules.keys.fitted``),
+so no record is kept from the marketplace by the length of its names. Competency codes are at
+most 200 characters (``adapters.rules.competencies.MAX_CODE_LENGTH``), employee ids too.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyAward, CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
+from adapters.rules.keys import fitted
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
 from lrs.statements.selectors import statements_keyed_by_pk, voided_by
 
@@ -93,6 +98,14 @@ def active_competency_mapping(version: str | None = None) -> CompetencyMapping |
 
 def _digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# The marketplace takes an Idempotency-Key of at most 255 printable ASCII characters (our internal
+# contract, as tests/targets/fake_protocol.py enforces it). A key naming a long employee id (up to
+# 200 characters, three times that percent-encoded), a long or non-ASCII competency code, or a
+# repair of a re-stored statement does not fit: it is sent as its digest instead, stable (a retry
+# sends the same); a key that fits is sent as it always was, so a retry keeps its first key.
+IDEMPOTENCY_KEY_LIMIT = 255
 
 
 @dataclass(frozen=True)
@@ -270,7 +283,11 @@ class MarketplaceAdapter(OAuthAdapter):
             url=self.config["base_url"].rstrip("/") + path,
             json=record,
             headers={
-                "Idempotency-Key": f"{context.idempotency_key}:{member}:{code}:{number}:{suffix}",
+                "Idempotency-Key": fitted(
+                    f"{context.idempotency_key}:{member}:{code}:{number}:{suffix}",
+                    IDEMPOTENCY_KEY_LIMIT,
+                    ascii_only=True,
+                ),
                 **({"Content-Type": "application/json"} if record is not None else {}),
             },
             timeout=float(self.config.get("timeout_seconds", 10)),

@@ -183,7 +183,7 @@ def erase_subject(
             statement_id__in=plan.own_statements, erased_at__isnull=True
         ).update(erased_at=timezone.now())
         counts["delivery_records_scrubbed"] = _scrub_deliveries(
-            plan.own_statements + plan.other_statements, subject.lookup_keys
+            plan.own_statements + plan.other_statements, subject.held_keys
         )
         # A voiding statement of theirs whose target stays is kept in delete mode too (Data 2.3.2:
         # voided if and only if a voiding statement refers to it), pseudonymised and cut down to
@@ -308,9 +308,9 @@ def _finish(request: ErasureRequest) -> int:
             "attempts_deleted": attempts,
         }
     elif pks:  # what attempts made since the erasure recorded (an answer may quote the person)
-        _scrub_deliveries(pks, frozenset())
+        _scrub_deliveries(pks, [])
     if others:
-        _scrub_deliveries(others, frozenset())
+        _scrub_deliveries(others, [])
     erased.delete()
     _forget_revoked_records(records)
     # Retractions and notices sent since the erasure named the person again in some process's
@@ -360,7 +360,7 @@ def _sending(pks: list[int]) -> bool:
     return Delivery.objects.filter(statement_id__in=pks, status=Delivery.IN_FLIGHT).exists()
 
 
-def _scrub_deliveries(statement_pks: list[int], lookup_keys: frozenset[str]) -> int:
+def _scrub_deliveries(statement_pks: list[int], held_keys: list[str]) -> int:
     """Personal data in delivery records of these statements: error texts, response excerpts (a
     target's answer may quote the learner), the requests recorded for failed attempts (they carry
     the employee id), and the person's held keys (their e-mail address). Another learner's held
@@ -371,7 +371,7 @@ def _scrub_deliveries(statement_pks: list[int], lookup_keys: frozenset[str]) -> 
         error=ERASED, response_excerpt="", request=""
     )
     # (Held ones keep it a moment longer: ``_erase_identity`` finds them by it to cancel them.)
-    deliveries.filter(held_key__in=sorted(lookup_keys)).exclude(status=Delivery.HELD).update(held_key="")
+    deliveries.filter(held_key__in=held_keys).exclude(status=Delivery.HELD).update(held_key="")
     return deliveries.exclude(last_error="").update(last_error=ERASED)
 
 
@@ -379,7 +379,8 @@ def _erase_identity(subject: Subject) -> dict[str, int]:
     counts = {"identity_links": 0, "identity_history": 0, "employees": 0, "held_deliveries": 0}
     keys = sorted(subject.lookup_keys)
     if keys:
-        counts["held_deliveries"] = Delivery.objects.filter(status=Delivery.HELD, held_key__in=keys).update(
+        held = Delivery.objects.filter(status=Delivery.HELD, held_key__in=subject.held_keys)
+        counts["held_deliveries"] = held.update(
             status=Delivery.CANCELLED, held_key="", last_error="actor erased", updated_at=timezone.now()
         )
         counts["identity_links"] = IdentityLink.objects.filter(lookup_key__in=keys).delete()[0]

@@ -14,6 +14,7 @@ from django.conf import settings
 from adapters.identity.history import actor_ifis
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
+from adapters.rules.keys import held_key_of
 from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
 from lrs.xapi.agents import agent_ifi, validate_actor
@@ -33,6 +34,12 @@ class Subject:
     lookup_keys: frozenset[str] = frozenset()
     # The identifier an agent named, when ``ifis`` holds more (an mbox's SHA-1 form).
     named_ifi: str = ""
+
+    @property
+    def held_keys(self) -> list[str]:
+        """The keys the person's held deliveries wait for, as those record them (a long one as
+        its digest, ``adapters.rules.keys.held_key_of``)."""
+        return sorted({held_key_of(key) for key in self.lookup_keys})
 
     @property
     def fingerprint(self) -> str:

@@ -43,6 +43,9 @@ from typing import Any, TypeAlias, TypedDict
 from adapters.rules.normalise import score_0_100
 
 MIN_LEVEL, MAX_LEVEL = 1, 5
+# A code names a marketplace record: the ledger's rows keep it in 200 characters
+# (adapters/models/skills.py), so a longer one would fail every delivery that awards it.
+MAX_CODE_LENGTH = 200
 FAILED_VERB = "http://adlnet.gov/expapi/verbs/failed"
 _ROOT = "(top level)"
 
@@ -294,6 +297,8 @@ class _Parser:
         for position, code in enumerate(codes):
             if not _text(code):
                 self.fail(f"{path}.codes[{position}]", "must be a non-empty string")
+            elif len(code) > MAX_CODE_LENGTH:
+                self.fail(f"{path}.codes[{position}]", f"must be at most {MAX_CODE_LENGTH} characters")
             elif code in codes[:position]:
                 self.fail(f"{path}.codes[{position}]", f"duplicate code {code!r}")
         award_on_failure = raw.get("award_on_failure", False)

@@ -22,11 +22,16 @@ mapping sends one when the deciding statement's actor has it and the target is n
 A statement is evidence for the member its delivery last named: run again after an identity link
 moved (a forced backfill, a reconciliation repair), its evidence moves to the member named now and
 the former member's record is recomputed without it; a void recomputes every member's record it
-was evidence for. A delivery reads its statement again once it holds the records it changes and
-works from that: a statement erased (pseudonymised: its actor names no one; or hidden) or voided
-after its batch read it records no evidence and sends nothing of it (hidden or voided, the
-delivery ends cancelled, naming the void, as one claimed after it would). A statement whose actor is a
-pseudonym (its learner erased) never waits to be linked: its delivery sends nothing.
+was evidence for. Run again when its actor names no one (unlinked, ambiguous, or an employee who
+left on or before its timestamp, without ``include_terminated``), it evidences no one: each record
+it was evidence for is recomputed without it and the delivery waits held, as one made now would,
+until the learner is linked again. So the marketplace holds evidence of exactly the statements the
+PMS holds events of (adapters/pms/adapter.py: none for one whose actor maps to no employee), and
+their reconciliations agree. A delivery reads its statement again once it holds the records it
+changes and works from that: a statement erased (pseudonymised: its actor names no one; or
+hidden) or voided after its batch read it records no evidence and sends nothing of it (hidden or
+voided, the delivery ends cancelled, naming the void, as one claimed after it would). A statement
+whose actor is a pseudonym (its learner erased) never waits to be linked: its delivery sends nothing.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement
@@ -64,6 +69,7 @@ from adapters.base import (
     AdapterError,
     DeliveryBusy,
     DeliveryContext,
+    DeliveryHeld,
     NothingToSend,
     OutboundRequest,
     RecordPair,
@@ -110,14 +116,18 @@ IDEMPOTENCY_KEY_LIMIT = 255
 
 @dataclass(frozen=True)
 class Plan:
-    """What a delivery changes: the member the statement names now (None: a retraction, which
-    only recomputes), the competencies it awards them, and every (member, competency) record to
-    recompute: those its evidence was recorded under (another member's, if its identity link moved
-    since; a competency a corrected mapping no longer awards) and those it evidences now."""
+    """What a delivery changes: the member the statement names now (None: a retraction, or a
+    delivery naming no one now, ``held``: both only recompute), the competencies it awards them,
+    and every (member, competency) record to recompute: those its evidence was recorded under
+    (another member's, if its identity link moved since; a competency a corrected mapping no longer
+    awards) and those it evidences now."""
 
     member_id: str | None
     awards: list[CompetencyAward]
     keys: list[skills.Key]
+    # A delivery whose actor names no one now, with evidence recorded before: it takes that
+    # evidence out of every record it is in (member_id None), then waits held for this reason.
+    held: DeliveryHeld | None = None
 
     @property
     def awarded(self) -> set[str]:
@@ -165,7 +175,12 @@ class MarketplaceAdapter(OAuthAdapter):
         if not awards and not recorded:
             version = mapping.version if mapping is not None else "(no mapping is active)"
             raise NothingToSend(f"the statement evidences no competency under mapping {version}")
-        member_id = employee_for_statement(statement, context)
+        try:
+            member_id = employee_for_statement(statement, context)
+        except DeliveryHeld as held:
+            if not recorded:
+                raise
+            return Plan(None, [], recorded, held=held)  # its evidence comes out, then it waits
         return Plan(member_id, awards, sorted(set(recorded) | {(member_id, award.code) for award in awards}))
 
     def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
@@ -190,6 +205,8 @@ class MarketplaceAdapter(OAuthAdapter):
                 statement=statement,
                 awards=plan.awards,
             )
+        elif plan.held is not None:  # counts for no one now
+            skills.evidence_withdraw(context.target_id, context.statement_pk)
         policy = self.config.get("level_policy", "highest")
         members: dict[str, list[str]] = {}
         for member_id, code in plan.keys:
@@ -330,11 +347,13 @@ class MarketplaceAdapter(OAuthAdapter):
                     )
                     result = self.send(self._request(code, record, member), member)
                     skills.record_held(context.target_id, member_id, code, record, lease=lease_token)
-            if plan.member_id is not None:
+            if plan.member_id is not None or plan.held is not None:
                 # Only now that their records are recomputed without it: a delivery that stops
                 # before this point leaves the rows, so its retry recomputes those records again.
                 target_id, pk = context.target_id, context.statement_pk
                 skills.evidence_drop(target_id, pk, keep_member=plan.member_id, keep_codes=plan.awarded)
+            if plan.held is not None:
+                raise plan.held
             return result
 
     def _as_stored_now(self, statement: dict, context: DeliveryContext, plan: Plan) -> tuple[dict, Plan]:

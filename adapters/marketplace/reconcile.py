@@ -5,7 +5,10 @@ it) against the member's skills the marketplace reports (``GET /api/v1/members/{
 A statement counts for the member its actor names now, as in the PMS's reconciliation: one whose
 evidence is recorded under another member (an identity link moved since its delivery) counts for
 the member named now and not the former one, so both records show as mismatches, and the repair
-runs its delivery again, which moves the evidence and recomputes both.
+runs its delivery again, which moves the evidence and recomputes both. One whose actor names no
+one now (unlinked, ambiguous, left before its timestamp) counts for no one, as the PMS's run
+expects no event of it: the former member's record shows as a mismatch, and the repair runs its
+delivery again, which takes the evidence out, recomputes the record and waits held.
 
 A live statement the target's filter takes that the competency mapping awards a competency but
 whose delivery never recorded evidence here (it never ran: a lost broker message, a dead worker)
@@ -35,11 +38,12 @@ from adapters.base import (
     AdapterError,
     DeliveryContext,
     DeliveryHeld,
+    NothingToSend,
     OutboundRequest,
     RecordPair,
 )
 from adapters.delivery.replay import pages_taken
-from adapters.identity.resolution import employee_for_statement
+from adapters.identity.resolution import employee_for_statement, nothing_for_erased
 from adapters.marketplace import skills
 from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
 from adapters.rules.competencies import competencies_for
@@ -75,19 +79,23 @@ def touched(target_id: int, since: datetime, until: datetime) -> Iterator[tuple[
 
 def moved(
     adapter: MarketplaceAdapter, target_id: int, context: DeliveryContext, since: datetime, until: datetime
-) -> dict[int, str]:
+) -> dict[int, str | None]:
     """Live statements stored in the window whose evidence is recorded under a member other than
-    the one their actor names now: statement primary key -> the member named now. A statement
-    whose actor names no one now (unlinked, left) is left where it is, as its delivery would."""
+    the one their actor names now: statement primary key -> the member named now, None when it
+    names no one now (unlinked, ambiguous, left: its delivery takes the evidence out). Erased
+    evidence is the erasure's (flagged, retracted)."""
     rows = (
         SkillEvidence.objects.filter(
-            target_id=target_id, statement__stored__gt=since, statement__stored__lte=until
+            target_id=target_id,
+            statement__stored__gt=since,
+            statement__stored__lte=until,
+            erased_at__isnull=True,
         )
         .values_list("statement_id", "member_id")
         .distinct()
         .order_by("statement_id")
     )
-    found: dict[int, str] = {}
+    found: dict[int, str | None] = {}
     recorded: dict[int, set[str]] = {}
     for pk, member_id in rows.iterator(chunk_size=2000):
         if len(recorded) >= CHUNK and pk not in recorded:
@@ -99,23 +107,34 @@ def moved(
 
 def _moved(
     adapter: MarketplaceAdapter, context: DeliveryContext, recorded: dict[int, set[str]]
-) -> dict[int, str]:
-    named = _named_now(adapter, context, statements_keyed_by_pk(set(recorded), live_only=True))
+) -> dict[int, str | None]:
+    live = statements_keyed_by_pk(set(recorded), live_only=True)
+    named = _named_now(adapter, context, live, unnamed=True)
     return {pk: member_id for pk, member_id in named.items() if recorded[pk] != {member_id}}
 
 
 def _named_now(
-    adapter: MarketplaceAdapter, context: DeliveryContext, statements: dict[int, dict[str, Any]]
-) -> dict[int, str]:
+    adapter: MarketplaceAdapter,
+    context: DeliveryContext,
+    statements: dict[int, dict[str, Any]],
+    *,
+    unnamed: bool = False,
+) -> dict[int, str | None]:
     """Statement primary key -> the member its actor names now, as a delivery would resolve it;
-    a statement naming no one (held: unlinked, ambiguous, left) is left out."""
-    named = {}
+    a statement naming no one (held: unlinked, ambiguous, left) is left out, or maps to None
+    (``unnamed``). One whose actor is a pseudonym (erased, aged out) is left out: its delivery
+    sends nothing."""
+    named: dict[int, str | None] = {}
     with adapter.prefetch(list(statements.values())):
         for pk, statement in statements.items():
             try:
+                nothing_for_erased(statement["actor"])
                 named[pk] = employee_for_statement(statement, context)
-            except DeliveryHeld:
+            except NothingToSend:
                 continue
+            except DeliveryHeld:
+                if unnamed:
+                    named[pk] = None
     return named
 
 
@@ -158,7 +177,7 @@ def undelivered(
         }:
             del awarding[pk]
         found = _named_now(adapter, context, {pk: statement for pk, (statement, _awards) in awarding.items()})
-        named |= found
+        named |= {pk: member_id for pk, member_id in found.items() if member_id is not None}
         for pk in found:
             statement, awards = awarding[pk]
             rows += [(award.code, skills.evidence_of(statement, award), pk) for award in awards]
@@ -179,7 +198,7 @@ def record_pairs(
     # delivery, or never recorded at all (their delivery never ran). Both arrive at the member
     # named now, and the repair of the record runs their delivery.
     moves = moved(adapter, target_id, context, since, until)
-    arriving = skills.statement_rows(target_id, list(moves))
+    arriving = skills.statement_rows(target_id, [pk for pk, member_id in moves.items() if member_id])
     unsent, unsent_rows = undelivered(adapter, context, since, until)
     moves |= unsent
     arriving += unsent_rows
@@ -187,7 +206,7 @@ def record_pairs(
     for member_id, codes in touched(target_id, since, until):
         seen.add(member_id)
         yield from _member_pairs(adapter, member_id, codes, moves, arriving, context)
-    for member_id in sorted(set(moves.values()) - seen):  # named now, no evidence recorded yet
+    for member_id in sorted({m for m in moves.values() if m is not None} - seen):  # named now, none recorded
         yield from _member_pairs(adapter, member_id, [], moves, arriving, context)
 
 
@@ -195,7 +214,7 @@ def _member_pairs(
     adapter: MarketplaceAdapter,
     member_id: str,
     codes: list[str],
-    moves: dict[int, str],
+    moves: dict[int, str | None],
     arriving: list[tuple[str, Evidence, int]],
     context: DeliveryContext,
 ) -> Iterator[RecordPair]:

@@ -86,12 +86,25 @@ def evidence_put(
     ).update(superseded=True)
 
 
-def evidence_drop(target_id: int, statement_pk: int, *, keep_member: str, keep_codes: set[str]) -> None:
+def evidence_withdraw(target_id: int, statement_pk: int) -> None:
+    """The statement evidences no one now (its actor names no one): its rows no longer count, as
+    ``evidence_put`` marks those of another member; ``evidence_drop`` deletes them once the records
+    are recomputed without it."""
+    SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, superseded=False).update(
+        superseded=True
+    )
+
+
+def evidence_drop(
+    target_id: int, statement_pk: int, *, keep_member: str | None, keep_codes: set[str]
+) -> None:
     """Forget the statement's evidence but for the competencies it awards the member it names now
-    (``keep_member``, ``keep_codes``); call once the other records are recomputed without it."""
-    SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk).exclude(
-        member_id=keep_member, competency_code__in=keep_codes
-    ).delete()
+    (``keep_member``, ``keep_codes``; None: it names no one, all goes); call once the other records
+    are recomputed without it."""
+    rows = SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk)
+    if keep_member is not None:
+        rows = rows.exclude(member_id=keep_member, competency_code__in=keep_codes)
+    rows.delete()
 
 
 def keys_of_statement(target_id: int, statement_pk: int) -> list[Key]:

@@ -85,6 +85,9 @@ class Statement:
     state: tuple = ("pending",)
     # The member whose marketplace record its evidence counts for (None: no one's).
     member: str | None = None
+    # Its marketplace delivery, run again by a repair once its actor named no one, took its
+    # evidence out and waits held: ("held", key); ("pending",) once released; None otherwise.
+    market: tuple | None = None
 
 
 @dataclass
@@ -116,11 +119,15 @@ class Model:
         for statement in self.statements:
             if statement.state[0] == "held" and statement.state[1] in tokens:
                 statement.state = ("pending",)
+            if statement.market and statement.market[0] == "held" and statement.market[1] in tokens:
+                statement.market = ("pending",)
 
     def release_all(self) -> None:
         for statement in self.statements:
             if statement.state[0] == "held":
                 statement.state = ("pending",)
+            if statement.market and statement.market[0] == "held":
+                statement.market = ("pending",)
 
     def link(self, employee_id: str, token: Token) -> None:
         self.links.setdefault(token, {}).setdefault(employee_id, "api")
@@ -170,28 +177,36 @@ class Model:
                 if statement.state[0] == "delivered":
                     statement.member = statement.state[1]
                     statement.ever_delivered = True
+            if statement.market == ("pending",) and not statement.voided:  # the marketplace's alone
+                now = self.resolve(statement)
+                statement.member = now[1] if now[0] == "delivered" else None
+                statement.market = None if now[0] == "delivered" else now
 
     def void(self, statement: Statement) -> None:
         statement.voided = True
-        statement.state, statement.member = ("gone",), None
+        statement.state, statement.member, statement.market = ("gone",), None, None
 
     def member_now(self, statement: Statement) -> str | None:
         """The member a marketplace reconciliation counts the statement's evidence for: the one
-        its actor names now; one naming no one now (unlinked, left) is left where its delivery
-        put it (adapters/marketplace/reconcile.py ``moved``)."""
+        its actor names now; None for one naming no one now (unlinked, ambiguous, left), as the
+        PMS's run expects no event of it (adapters/marketplace/reconcile.py ``moved``)."""
         now = self.resolve(statement)
-        return now[1] if now[0] == "delivered" else statement.member
+        return now[1] if now[0] == "delivered" else None
 
     def repaired(self) -> None:
         """A reconciliation repair, drained: every live statement's effects as its actor names
         them now. An event naming the right employee is left as it is (the manager is not among
         the fields reconciliation compares: adapters/pms/adapter.py ``RECONCILED_FIELDS``); the
-        PMS's event of a statement naming no one now is retracted (an extra event), its
-        marketplace evidence stays where it is (``member_now``)."""
+        PMS's event of a statement naming no one now is retracted (an extra event), and its
+        marketplace delivery, run again, takes its evidence out and waits held."""
         for statement in self.statements:
             if statement.voided:
                 continue
             now = self.resolve(statement)
+            if now[0] == "delivered":
+                statement.market = None  # its evidence recorded (moved, or its held delivery run)
+            elif statement.member is not None:
+                statement.market = now
             statement.member = self.member_now(statement)
             if now[0] == "delivered":
                 if statement.state[:2] != now[:2]:

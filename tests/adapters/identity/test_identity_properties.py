@@ -236,6 +236,9 @@ def assert_targets_hold_the_model(fakes: dict[str, object], model: Model) -> Non
         if statement.state[0] == "held" and not statement.voided:
             rows = Delivery.objects.filter(statement_uuid=statement.id, kind=DELIVER)
             assert {row.status for row in rows} == {Delivery.HELD}, (statement, list(rows.values()))
+        if statement.market and not statement.voided:  # its evidence taken out by a repair
+            row = Delivery.objects.get(statement_uuid=statement.id, kind=DELIVER, target__name="market")
+            assert row.status == Delivery.HELD, (statement, row.last_error)
 
 
 def reconcile_step(fakes: dict[str, object], model: Model, data: st.DataObject) -> None:

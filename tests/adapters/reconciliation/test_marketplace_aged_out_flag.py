@@ -1,0 +1,68 @@
+"""When a marketplace record stops being "aged out" (``SkillRecord.evidence_aged_out``, set by
+retention when it deletes evidence of the record): README "Retention" says the marketplace keeps
+the record "until a later statement of the member recomputes" it, and reconciliation does not
+judge it before. A delivery that recomputes it without the deleted evidence and finds the record
+the marketplace holds already right has recomputed it too; and a statement whose delivery is owed
+to the record (it never ran) is the later statement that recomputes it: its repair does what its
+delivery would. Neither may leave real drift reported as aged out and never repaired."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.delivery.replay import backfill
+from adapters.models import SkillRecord, Target
+from adapters.privacy.retention import Policy, apply_retention
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox, reconcile_now, scored_completion, store_now, voiding
+
+pytestmark = pytest.mark.django_db
+KEY = ("E100", "SAFETY-BASICS")
+
+
+def _aged_out_without_effect(capture) -> list[str]:
+    """An old level-2 statement, then ten level-3 ones, later: the record (level 3, the ten latest
+    as evidence) does not rest on the old one, which retention then deletes. Returns the ten."""
+    store_now(capture, scored_completion(0.1, timestamp="2026-01-01T10:00:00Z"))
+    ten = [
+        store_now(capture, scored_completion(0.55, timestamp=f"2026-02-{day:02d}T10:00:00Z"))[0]
+        for day in range(1, 11)
+    ]
+    cutoff = Statement.objects.get(statement_id=ten[0]).stored
+    apply_retention(policy=Policy(statement_days=30, attempt_body_days=0), now=cutoff + timedelta(days=30))
+    assert SkillRecord.objects.get(member_id="E100").evidence_aged_out
+    return ten
+
+
+def test_a_delivery_finding_the_recomputed_record_already_held_ends_its_aged_out_state(
+    market_target, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    ten = _aged_out_without_effect(capture)
+    held = market_target.skills()[KEY]
+    with capture(execute=True):
+        backfill(target=Target.objects.get(name="market"), force=True)  # recomputes: nothing to send
+    assert market_target.skills()[KEY] == held
+    assert not SkillRecord.objects.get(member_id="E100").evidence_aged_out
+    # So a void whose retraction never ran (a lost broker message) is drift again, and repaired.
+    statement_store(statements=[voiding(ten[-1])], credential=None)
+    expand_outbox()
+    run = reconcile_now(capture, "market", repair=True)
+    assert (run.counts["aged_out"], run.counts["different"]) == (0, 1), run.mismatches
+    assert ten[-1] not in {item["statementId"] for item in market_target.skills()[KEY]["evidence"]}
+
+
+def test_a_statement_whose_delivery_never_ran_is_not_hidden_by_an_aged_out_record(
+    market_target, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    _aged_out_without_effect(capture)
+    [lost] = statement_store(statements=[scored_completion(0.95)], credential=None)
+    expand_outbox()  # its delivery is written, and never runs (a lost broker message)
+    run = reconcile_now(capture, "market", repair=True)
+    assert (run.counts["aged_out"], run.counts["different"]) == (0, 1), run.mismatches
+    assert market_target.skills()[KEY]["level"] == 5
+    assert lost in {item["statementId"] for item in market_target.skills()[KEY]["evidence"]}

@@ -46,10 +46,8 @@ the record is recomputed from the store, sent and recorded under a lock. Each wr
 ``Idempotency-Key`` names the record (member, competency) and carries its write number: a retry
 of a write that went unanswered keeps its key (the marketplace drops it if the first landed); any
 other write, even of a record sent before or of another member's record, is new and is applied.
-The marketplace takes keys of at most 255 printable ASCII characters: a longer one (a long
-employee id or competency code) is sent as its SHA-256 digest (``adapters.rules.keys.fitted``),
-so no record is kept from the marketplace by the length of its names. Competency codes are at
-most 200 characters (``adapters.rules.competencies.MAX_CODE_LENGTH``), employee ids too.
+Keys are at most 255 printable ASCII characters: a longer one (a long employee id or competency
+code) is sent as its SHA-256 digest (``adapters.rules.keys.fitted``, ``IDEMPOTENCY_KEY_LIMIT``).
 """
 
 from __future__ import annotations
@@ -125,8 +123,7 @@ class Plan:
     member_id: str | None
     awards: list[CompetencyAward]
     keys: list[skills.Key]
-    # A delivery whose actor names no one now, with evidence recorded before: it takes that
-    # evidence out of every record it is in (member_id None), then waits held for this reason.
+    # Its actor names no one now, and its evidence was recorded: out it goes, then it waits held.
     held: DeliveryHeld | None = None
 
     @property
@@ -339,14 +336,17 @@ class MarketplaceAdapter(OAuthAdapter):
             context = replace(context, resolved=self._resolve(statement, context, plan))
             result = SendResult(status_code=None, note="the marketplace already holds the right records")
             for member in self._by_member(context):
-                member_id = member.resolved["member_id"]
-                for code, record in self.changes(member):
+                member_id, changes = member.resolved["member_id"], self.changes(member)
+                for code, record in changes:
                     number, writing = self._write(code, record, member)
                     skills.record_sending(
                         context.target_id, member_id, code, number=number, writing=writing, lease=lease_token
                     )
                     result = self.send(self._request(code, record, member), member)
                     skills.record_held(context.target_id, member_id, code, record, lease=lease_token)
+                sent, found = dict(changes), member.resolved["skills"]
+                unchanged = {code: skill["held"] for code, skill in found.items() if code not in sent}
+                skills.recomputed(context.target_id, member_id, unchanged, lease=lease_token)
             if plan.member_id is not None or plan.held is not None:
                 # Only now that their records are recomputed without it: a delivery that stops
                 # before this point leaves the rows, so its retry recomputes those records again.

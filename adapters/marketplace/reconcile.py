@@ -21,7 +21,8 @@ held.
 A record whose evidence retention deleted since it was sent (``SkillRecord.evidence_aged_out``)
 and that the marketplace holds as sent is reported aged out, not compared: it stands until a
 later delivery of the member's recomputes it (README "Retention"), and a repair must not lower
-it before then."""
+it before then; but one a statement's delivery is owed to (it never ran, or its evidence moved)
+is compared, and its repair is that delivery."""
 
 from __future__ import annotations
 
@@ -251,9 +252,11 @@ def _member_pairs(
             repair_pk = next((pk for row_code, _item, pk in rows if row_code == code), None)
             repair_kind = RETRACT
         # Retention deleted evidence of the record since it was sent, and the marketplace holds it
-        # as sent: it stands until a later delivery recomputes it (README "Retention").
+        # as sent: it stands until a later delivery recomputes it (README "Retention"). Unless a
+        # delivery is owed to it (``moving``: never ran, or its evidence moved): the repair runs
+        # that delivery, which recomputes it as it would have, so the difference is judged.
         holds = found.get(code)
-        aged_out = held[code].aged_out and expected != holds and held[code].record == holds
+        aged_out = held[code].aged_out and expected != holds and held[code].record == holds and not moving
         yield RecordPair(
             f"{member_id}/{code}", expected, found.get(code), repair_pk, repair_kind, also, aged_out
         )

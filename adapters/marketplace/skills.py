@@ -233,6 +233,19 @@ def record_held(target_id: int, member_id: str, code: str, record: dict | None, 
         raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")
 
 
+def recomputed(target_id: int, member_id: str, unchanged: dict[str, Held], *, lease: str) -> None:
+    """These records were recomputed from the live evidence and the marketplace holds them as they
+    should be (nothing sent): one retention deleted evidence of (``aged_out``) no longer rests on
+    it, so it is no longer aged out (README "Retention": it stands "until a later statement of the
+    member recomputes" it) and reconciliation judges it again. A write that lands clears it too
+    (``record_held``). No query unless one is aged out."""
+    codes = [code for code, held in unchanged.items() if held.aged_out and held.record is not UNKNOWN]
+    if codes:
+        SkillRecord.objects.filter(
+            target_id=target_id, member_id=member_id, competency_code__in=codes, lease_token=lease
+        ).update(evidence_aged_out=False)
+
+
 def _row(target_id: int, key: Key) -> None:
     """Make sure the record's row exists (it carries the lease)."""
     if SkillRecord.objects.filter(target_id=target_id, member_id=key[0], competency_code=key[1]).exists():

@@ -56,7 +56,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar
@@ -76,9 +76,10 @@ from adapters.base import (
 )
 from adapters.identity.resolution import employee_for_statement, nothing_for_erased, prefetched, unprefetched
 from adapters.marketplace import reconcile, skills
+from adapters.marketplace.skills import Plan
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
-from adapters.rules.competencies import CompetencyAward, CompetencyMapping, competencies_for
+from adapters.rules.competencies import CompetencyMapping, competencies_for
 from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
 from adapters.rules.keys import fitted
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
@@ -110,25 +111,6 @@ def _digest(document: dict[str, Any]) -> str:
 # repair of a re-stored statement does not fit: it is sent as its digest instead, stable (a retry
 # sends the same); a key that fits is sent as it always was, so a retry keeps its first key.
 IDEMPOTENCY_KEY_LIMIT = 255
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a delivery changes: the member the statement names now (None: a retraction, or a
-    delivery naming no one now, ``held``: both only recompute), the competencies it awards them,
-    and every (member, competency) record to recompute: those its evidence was recorded under
-    (another member's, if its identity link moved since; a competency a corrected mapping no longer
-    awards) and those it evidences now."""
-
-    member_id: str | None
-    awards: list[CompetencyAward]
-    keys: list[skills.Key]
-    # Its actor names no one now, and its evidence was recorded: out it goes, then it waits held.
-    held: DeliveryHeld | None = None
-
-    @property
-    def awarded(self) -> set[str]:
-        return {award.code for award in self.awards}
 
 
 class MarketplaceAdapter(OAuthAdapter):
@@ -163,7 +145,7 @@ class MarketplaceAdapter(OAuthAdapter):
         if context.kind != DELIVER:  # a retraction recomputes every record the statement evidenced
             if not recorded:
                 raise NothingToSend("the statement evidenced no competency at this target")
-            return Plan(None, [], recorded)
+            return Plan(None, [], recorded, recorded=recorded)
         # A pseudonym is linked to no one and never will be: resolving it would hold the delivery
         # for good. Evidence recorded before is the erasure's (flagged, retracted).
         nothing_for_erased(statement["actor"])
@@ -177,8 +159,9 @@ class MarketplaceAdapter(OAuthAdapter):
         except DeliveryHeld as held:
             if not recorded:
                 raise
-            return Plan(None, [], recorded, held=held)  # its evidence comes out, then it waits
-        return Plan(member_id, awards, sorted(set(recorded) | {(member_id, award.code) for award in awards}))
+            return Plan(None, [], recorded, held=held, recorded=recorded)  # out it comes, then it waits
+        keys = sorted(set(recorded) | {(member_id, award.code) for award in awards})
+        return Plan(member_id, awards, keys, recorded=recorded)
 
     def prefetch(self, statements: list[dict]) -> AbstractContextManager[object]:
         return prefetched(statement["actor"] for statement in statements)
@@ -201,6 +184,7 @@ class MarketplaceAdapter(OAuthAdapter):
                 statement_pk=context.statement_pk,
                 statement=statement,
                 awards=plan.awards,
+                supersede=plan.drops,
             )
         elif plan.held is not None:  # counts for no one now
             skills.evidence_withdraw(context.target_id, context.statement_pk)
@@ -347,7 +331,7 @@ class MarketplaceAdapter(OAuthAdapter):
                 sent, found = dict(changes), member.resolved["skills"]
                 unchanged = {code: skill["held"] for code, skill in found.items() if code not in sent}
                 skills.recomputed(context.target_id, member_id, unchanged, lease=lease_token)
-            if plan.member_id is not None or plan.held is not None:
+            if plan.drops:
                 # Only now that their records are recomputed without it: a delivery that stops
                 # before this point leaves the rows, so its retry recomputes those records again.
                 target_id, pk = context.target_id, context.statement_pk

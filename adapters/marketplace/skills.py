@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from adapters.base import DeliveryBusy
+from adapters.base import DeliveryBusy, DeliveryHeld
 from adapters.models import SkillEvidence, SkillRecord
 from adapters.rules.competencies import CompetencyAward
 from adapters.rules.normalise import learning_completed, score_0_100
@@ -32,6 +32,37 @@ from lrs.xapi.timestamps import read_timestamp
 Key = tuple[str, str]  # (member id, competency code)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a delivery changes: the member the statement names now (None: a retraction, or a
+    delivery naming no one now, ``held``: both only recompute), the competencies it awards them,
+    and every (member, competency) record to recompute: those its evidence was recorded under
+    (``recorded``: another member's, if its identity link moved since; a competency a corrected
+    mapping no longer awards) and those it evidences now."""
+
+    member_id: str | None
+    awards: list[CompetencyAward]
+    keys: list[Key]
+    # Its actor names no one now, and its evidence was recorded: out it goes, then it waits held.
+    held: DeliveryHeld | None = None
+    recorded: list[Key] = field(default_factory=list)
+
+    @property
+    def awarded(self) -> set[str]:
+        return {award.code for award in self.awards}
+
+    @property
+    def drops(self) -> bool:
+        """Whether a delivery of it leaves evidence it recorded before (``evidence_put`` marks
+        it superseded, ``evidence_drop`` deletes it): a retraction never does (it records
+        nothing); a first delivery, or one again for the same member and awards, neither, and
+        costs neither query."""
+        if self.member_id is None and self.held is None:
+            return False
+        kept = {(self.member_id, code) for code in self.awarded} if self.held is None else set()
+        return bool(set(self.recorded) - kept)
+
+
 def evidence_put(
     *,
     target_id: int,
@@ -39,6 +70,7 @@ def evidence_put(
     statement_pk: int,
     statement: dict[str, Any],
     awards: list[CompetencyAward],
+    supersede: bool = True,
 ) -> None:
     """Record what the statement evidences now for ``member_id`` (idempotent; a re-evaluation
     under a corrected mapping updates the levels). Its rows that no longer count, under other
@@ -46,7 +78,8 @@ def evidence_put(
     mapping), are left to ``evidence_drop``: they are what lets a retry find the records still to
     recompute without it. They are marked superseded at once, so no delivery (this one, or another
     statement's recomputing the same record before this one is sent) counts them meanwhile. Each
-    row holds what ``evidence_of`` gives for its award."""
+    row holds what ``evidence_of`` gives for its award. ``supersede`` False: it has no other rows
+    (``Plan.drops``), and that UPDATE is left out."""
     timestamp = read_timestamp(statement["timestamp"])
     completed = learning_completed(statement)
     score = score_0_100((statement.get("result") or {}).get("score"))
@@ -80,6 +113,8 @@ def evidence_put(
             "superseded",
         ],
     )
+    if not supersede:
+        return
     awarded = {award.code for award in awards}
     SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, superseded=False).exclude(
         member_id=member_id, competency_code__in=awarded

@@ -29,6 +29,7 @@ Semantics of :func:`competencies_for`:
   nothing; a statement without a usable score gets ``no_score`` (or nothing).
 * Which verbs count (completed, passed, ...) is the target's filter's business
   (``adapters.rules.filters``), not the mapping's.
+* A code is at most ``MAX_CODE_LENGTH`` (200) characters: the marketplace's ledger keeps it.
 
 Pure Python: no Django, no database.
 """

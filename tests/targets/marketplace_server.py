@@ -2,10 +2,10 @@
 
 * ``POST /oauth/token``: as the PMS (client credentials, HTTP Basic or form).
 * ``PUT /api/v1/members/{memberId}/skills/{competencyCode}``: ``Authorization: Bearer``,
-  ``Idempotency-Key``, JSON ``{"memberId", "email"?, "competencyCode", "level" (1-5),
-  "mappingVersion"?, "learningCompleted": {"completed", "date" (YYYY-MM-DD)}, "score" (0-100 or
-  null), "evidence": [{"statementId" (UUID), "activityId", "date"?}] (1 to 50), "badges"?,
-  "certificates"?}``,
+  ``Idempotency-Key`` (at most 255 printable ASCII characters, as every fake here), JSON
+  ``{"memberId", "email"?, "competencyCode", "level" (1-5), "mappingVersion"?,
+  "learningCompleted": {"completed", "date" (YYYY-MM-DD)}, "score" (0-100 or null), "evidence":
+  [{"statementId" (UUID), "activityId", "date"?}] (1 to 50), "badges"?, "certificates"?}``,
   nothing else; ``memberId``/``competencyCode`` must equal the path's. 201 when the skill is new
   (or was revoked), 200 when it is updated; a repeated key replays the first answer without a
   second effect (``Idempotent-Replayed: true``), the same key with another body -> 422.

@@ -66,3 +66,38 @@ def test_a_statement_whose_delivery_never_ran_is_not_hidden_by_an_aged_out_recor
     assert (run.counts["aged_out"], run.counts["different"]) == (0, 1), run.mismatches
     assert market_target.skills()[KEY]["level"] == 5
     assert lost in {item["statementId"] for item in market_target.skills()[KEY]["evidence"]}
+
+
+def test_a_write_computed_before_retention_deleted_its_evidence_leaves_the_record_aged_out(
+    market_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Retention runs while a delivery of the member is under way: it deletes evidence the delivery
+    has already read, and marks the record. The delivery's write, computed with that evidence,
+    lands after: the marketplace holds a record resting on deleted evidence, so it must stay aged
+    out, not be judged (and lowered by a repair) as drift."""
+    from adapters.delivery.drain import delivery_send
+    from adapters.marketplace import adapter
+    from adapters.models import Delivery
+
+    capture = django_capture_on_commit_callbacks
+    store_now(capture, scored_completion(0.95))  # level 5, retention deletes it below
+    [new] = statement_store(statements=[scored_completion(0.55)], credential=None)
+    expand_outbox()
+    read = adapter.statements_keyed_by_pk
+
+    def read_then_retention(pks, **kwargs):
+        found = read(pks, **kwargs)
+        if len(found) == 2:  # the live evidence of the record, the old statement with it
+            monkeypatch.setattr(adapter, "statements_keyed_by_pk", read)
+            cutoff = Statement.objects.get(statement_id=new).stored
+            policy = Policy(statement_days=30, attempt_body_days=0)
+            apply_retention(policy=policy, now=cutoff + timedelta(days=30))
+        return found
+
+    monkeypatch.setattr(adapter, "statements_keyed_by_pk", read_then_retention)
+    delivery_send(Delivery.objects.get(statement_uuid=new).id)
+    assert market_target.skills()[KEY]["level"] == 5  # computed with the deleted evidence
+    assert SkillRecord.objects.get(member_id="E100").evidence_aged_out
+    run = reconcile_now(capture, "market", repair=True)
+    assert (run.counts["aged_out"], run.counts["different"]) == (1, 0), run.mismatches
+    assert market_target.skills()[KEY]["level"] == 5

@@ -194,9 +194,11 @@ class MarketplaceAdapter(OAuthAdapter):
             members.setdefault(member_id, []).append(code)
         resolved = []
         for member_id, codes in sorted(members.items()):
+            # What we know the marketplace holds first: a record it shows aged out was marked
+            # before the evidence is read, so the write recomputed from it may end that mark.
+            held = skills.held_records(context.target_id, member_id, codes)
             rows = skills.evidence_rows(context.target_id, member_id, codes)  # none superseded
             live = statements_keyed_by_pk({pk for _code, _item, pk in rows}, live_only=True)
-            held = skills.held_records(context.target_id, member_id, codes)
             found: dict[str, Any] = {}
             for code in codes:
                 pieces = {item: pk for row_code, item, pk in rows if row_code == code and pk in live}
@@ -327,7 +329,8 @@ class MarketplaceAdapter(OAuthAdapter):
                         context.target_id, member_id, code, number=number, writing=writing, lease=lease_token
                     )
                     result = self.send(self._request(code, record, member), member)
-                    skills.record_held(context.target_id, member_id, code, record, lease=lease_token)
+                    seen, target_id = member.resolved["skills"][code]["held"], context.target_id
+                    skills.record_held(target_id, member_id, code, record, lease=lease_token, seen=seen)
                 sent, found = dict(changes), member.resolved["skills"]
                 unchanged = {code: skill["held"] for code, skill in found.items() if code not in sent}
                 skills.recomputed(context.target_id, member_id, unchanged, lease=lease_token)

@@ -253,16 +253,24 @@ def record_sending(
         raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")
 
 
-def record_held(target_id: int, member_id: str, code: str, record: dict | None, *, lease: str) -> None:
+def record_held(
+    target_id: int, member_id: str, code: str, record: dict | None, *, lease: str, seen: Held
+) -> None:
     """The marketplace accepted this record (None: the deletion): the write in flight is over.
     Only while this delivery still holds the record's lease (``lease``, from ``exclusive``). One
     whose lease ran out during a slow send may have been overtaken by another delivery's write,
     answered before or after its own: which the marketplace holds last is not known, so the
     record is marked unconfirmed (the next recomputation sends whatever the evidence gives) and
-    ``DeliveryBusy`` has the delivery run again, which recomputes it now."""
+    ``DeliveryBusy`` has the delivery run again, which recomputes it now.
+
+    The record is no longer aged out if the delivery read it so (``seen``, read before the
+    evidence): it was recomputed without the evidence retention deleted. A mark set since may
+    rest on evidence this record was computed from: it stays (it no longer matters once the
+    evidence gives what the marketplace holds: ``recomputed`` ends it on a later delivery)."""
     key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
+    aged_out = {"evidence_aged_out": False} if seen.aged_out else {}
     if not SkillRecord.objects.filter(**key, lease_token=lease).update(
-        record=record, unconfirmed=False, writing="", evidence_aged_out=False, updated_at=timezone.now()
+        record=record, unconfirmed=False, writing="", updated_at=timezone.now(), **aged_out
     ):
         SkillRecord.objects.filter(**key).update(unconfirmed=True, updated_at=timezone.now())
         raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")

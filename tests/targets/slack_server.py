@@ -2,8 +2,13 @@
 
 Methods: ``chat.postMessage`` (with message ``metadata``), ``users.lookupByEmail``,
 ``conversations.open``, ``conversations.history`` (newest first; ``metadata`` only with
-``include_all_metadata``; ``oldest``/``latest``/``limit``/``cursor``) and ``conversations.list``
-(``types``, ``limit``, ``cursor``). Answers as Slack does: Web API results are HTTP 200
+``include_all_metadata``; ``oldest``/``latest``/``limit``/``cursor``; channel ids only) and
+``conversations.list`` (``types``, ``exclude_archived``, ``limit``, ``cursor``). Channels have
+ids that outlive their names, as in Slack: ``rename_channel`` gives a channel a new name (its id,
+members and history stay), after which its old name may be given to another channel; posting by
+name finds the channel so named at that moment, and ``chat.postMessage`` answers the id it
+posted into (https://api.slack.com/methods/chat.postMessage, "channel" in the response).
+Answers as Slack does: Web API results are HTTP 200
 ``{"ok": true, ...}`` or
 ``{"ok": false, "error": ...}`` (``not_authed``, ``invalid_auth``, ``channel_not_found``,
 ``not_in_channel``, ``is_archived``, ``users_not_found``, ``user_not_found``), except rate
@@ -108,6 +113,17 @@ class SlackServer(FakeServer):
             self._channels[name.lstrip("#")] = channel_id
             if member:
                 self._members.add(channel_id)
+        return channel_id
+
+    def rename_channel(self, channel: str, new_name: str) -> str:
+        """Give a channel (a name or an id) a new name, as an admin renaming it in Slack does:
+        its id, members and messages stay; its old name is free for another channel
+        (https://api.slack.com/methods/conversations.rename). Returns the channel's id."""
+        with self._config_lock:
+            channel_id = self._channels.get(channel.lstrip("#"), channel)
+            old = next(name for name, known in self._channels.items() if known == channel_id)
+            del self._channels[old]
+            self._channels[new_name.lstrip("#")] = channel_id
         return channel_id
 
     def leave_channel(self, channel: str) -> None:
@@ -425,17 +441,24 @@ class SlackServer(FakeServer):
             return answer(problem)
         check_list(arguments)
 
+        # Archived channels are listed unless ``exclude_archived`` is true (the default is false:
+        # https://api.slack.com/methods/conversations.list).
+        exclude_archived = str(arguments.get("exclude_archived", "")).lower() in ("true", "1")
+
         def listing() -> Reply:
             with self._config_lock:
                 channels = [
                     {
                         "id": channel_id,
                         "name": name,
+                        "name_normalized": name,
                         "is_channel": True,
+                        "is_private": False,
                         "is_archived": channel_id in self._archived,
                         "is_member": channel_id in self._members,
                     }
                     for name, channel_id in self._channels.items()
+                    if not (exclude_archived and channel_id in self._archived)
                 ]
             return self._page(channels, arguments, "channels")
 

@@ -317,3 +317,31 @@ def test_conversations_list_names_each_channel_id(slack_server: SlackServer) -> 
         "general": "C0000000001",
         "learning": "C0000000002",
     }
+
+
+def test_a_renamed_channel_keeps_its_id_and_history_and_frees_its_name(slack_server: SlackServer) -> None:
+    """As in Slack, a channel's id outlives its name: posts by name go to the channel so named at
+    that moment, and chat.postMessage answers the id it posted into."""
+    first = post_message(slack_server, channel="#learning", text="before").json()
+    assert first["channel"] == "C0000000002"
+    assert slack_server.rename_channel("#learning", "learning-2025") == "C0000000002"
+    gone = post_message(slack_server, channel="#learning").json()
+    assert gone == {"ok": False, "error": "channel_not_found"}
+    reused = slack_server.add_channel("#learning", "C0000000003")
+    assert post_message(slack_server, channel="#learning", text="after").json()["channel"] == reused
+    history = read(slack_server, "conversations.history", channel="C0000000002")
+    assert [m["text"] for m in history["messages"]] == ["before"]
+    listed = read(slack_server, "conversations.list")
+    assert {c["name"]: c["id"] for c in listed["channels"]} == {
+        "general": "C0000000001",
+        "learning-2025": "C0000000002",
+        "learning": "C0000000003",
+    }
+
+
+def test_conversations_list_leaves_archived_channels_out_only_when_asked(slack_server: SlackServer) -> None:
+    slack_server.archive_channel("learning")
+    listed = read(slack_server, "conversations.list")
+    assert {c["name"]: c["is_archived"] for c in listed["channels"]} == {"general": False, "learning": True}
+    current = read(slack_server, "conversations.list", exclude_archived="true")
+    assert [c["name"] for c in current["channels"]] == ["general"]

@@ -1,0 +1,71 @@
+"""Slack: a delivery's message is looked for where it went, the channel Slack posted into, not
+wherever its name points by the retry (the adapter's contract, adapters/slack/adapter.py): a
+channel keeps its id through a rename, and its old name may be given to another channel."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.delivery.drain import delivery_send
+from adapters.models import Delivery, Target
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then, hang
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
+
+LEARNING = "C0000000002"
+
+
+def completion() -> dict:
+    return make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True})
+
+
+def _retry(delivery: Delivery, django_capture_on_commit_callbacks) -> str:
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        return delivery_send(delivery.pk)
+
+
+def test_a_channel_renamed_and_its_name_reused_between_attempts_does_not_double_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    slack_target.enqueue(applied_then(500))  # posted in #learning, then answered 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+    # Before the retry, #learning becomes #learning-2025 and a new channel is named #learning.
+    slack_target.rename_channel("#learning", "#learning-2025")
+    slack_target.add_channel("#learning", "C0000000003")
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+
+
+def test_a_late_answer_from_a_channel_renamed_before_the_retry_does_not_double_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """The admin renames the channel and routes the course to its new name; meanwhile another
+    channel takes the old name. The message posted (no answer in time) is found by the channel's
+    id, whatever it is called now."""
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "timeout_seconds": 0.3})
+    slack_target.enqueue(hang(1.0))  # Slack posts the message but answers after our timeout
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert slack_target.wait_for(lambda fake: len(fake.messages()) == 1, timeout=5)
+    slack_target.rename_channel("#learning", "#courses")
+    slack_target.add_channel("#learning", "C0000000003")
+    config = {**target.config, "timeout_seconds": 0.3, "channels_by_prefix": []}
+    Target.objects.filter(pk=target.pk).update(config={**config, "default_channel": "#learning"})
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+
+
+def test_the_place_kept_with_a_delivery_is_the_channel_id_slack_posts_into(
+    slack_target, django_capture_on_commit_callbacks
+):
+    slack_target.enqueue(applied_then(500))
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.external_id == LEARNING
+    assert [r.json["channel"] for r in slack_target.requests_for("chat.postMessage")] == [LEARNING]

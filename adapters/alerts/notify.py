@@ -15,6 +15,7 @@ from django.utils import timezone
 from adapters.base import AdapterError, AlertNotice, DeliveryContext
 from adapters.models import Alert, Target
 from adapters.outbound import failure_text
+from adapters.redaction import redacted_text
 from adapters.registry import adapter_for
 from adapters.secrets import SecretUnavailable
 
@@ -122,6 +123,9 @@ def _send(alert: Alert, transition: dict, receiver: Target) -> dict:
         failure = exc
     if failure is not None:
         record.pop("status", None)
-        record["error"] = failure_text(failure, (AdapterError, SecretUnavailable, NotImplementedError))
+        # Kept for the admin: an adapter's error may quote a credential or a secret URL.
+        record["error"] = redacted_text(
+            failure_text(failure, (AdapterError, SecretUnavailable, NotImplementedError))
+        )
         logger.warning("alert %s to %s not sent: %s", notice.key, receiver.name, record["error"])
     return record

@@ -16,6 +16,7 @@ from django.utils import timezone
 from adapters.base import RETRACT, AdapterError, DeliveryContext, ErasureNotice
 from adapters.models import Delivery, ErasureRequest, Target
 from adapters.outbound import failure_text
+from adapters.redaction import redacted_text
 from adapters.registry import adapter_for
 from adapters.secrets import SecretUnavailable
 
@@ -80,7 +81,8 @@ def notify(request: ErasureRequest, waiting: set[str] | frozenset[str] = frozens
                 for outbound in adapter.erasure_requests(notice):
                     adapter.send(outbound, context)
         except Exception as exc:  # this target's failure, not the other targets' or the erasure's
-            entry["last_error"] = failure_text(exc, (AdapterError, SecretUnavailable))[:500]
+            # Kept for the admin: an adapter's error may quote a credential or a secret URL.
+            entry["last_error"] = redacted_text(failure_text(exc, (AdapterError, SecretUnavailable)))[:500]
             logger.warning("erasure notice %s to %s not sent: %s", notice.key, name, entry["last_error"])
             if entry["attempts"] >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
                 # Given up (recorded): the erasure must not wait, holding the employee id, for ever.

@@ -42,6 +42,7 @@ from django.utils import timezone
 from adapters.identity.resolution import retention_pseudonym_homepage
 from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence, SkillRecord
 from adapters.privacy.erasure import pseudonym
+from adapters.redaction import redacted_text
 from lrs.documents.models import Document
 from lrs.statements.erasure import (
     delete_statements,
@@ -163,7 +164,7 @@ def apply_retention(*, policy: Policy | None = None, now: datetime | None = None
         if cutoffs["attempt_bodies"] is not None:
             _attempt_bodies(run, policy.batch_size, cutoffs["attempt_bodies"])
     except Exception as exc:
-        record.error = f"{type(exc).__name__}: {exc}"
+        record.error = redacted_text(f"{type(exc).__name__}: {exc}")  # kept for the admin
         logger.exception("retention run %s failed", record.pk)
         raise
     finally:

@@ -30,6 +30,7 @@ from adapters.reconciliation.drill import mismatched_keys
 from adapters.reconciliation.expected import AgedOut, Expected, expected_records, stored_day, unretracted
 from adapters.reconciliation.repair import repair_mismatches
 from adapters.reconciliation.tally import Tallies
+from adapters.redaction import redacted_text
 from adapters.registry import adapter_for
 from lrs.statements.selectors import StatementQuery, statement_window_count, stored_by_statement_id
 
@@ -126,7 +127,9 @@ def reconcile(
             else 0
         )
     except Exception as exc:
-        run.error = f"{type(exc).__name__}: {exc}"
+        # Shown in the admin: a target's failure may quote a credential, the URL it was asked
+        # with or its answer, redacted as a delivery attempt's error is.
+        run.error = redacted_text(f"{type(exc).__name__}: {exc}")
         run.finished_at = timezone.now()
         if not dry_run:
             run.save(update_fields=["error", "finished_at"])

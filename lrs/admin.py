@@ -10,12 +10,15 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -26,6 +29,8 @@ from lrs.xapi.agents import agent_ifi
 
 # (title, render(statement) -> HTML) for each section another app adds to the statement page.
 statement_panels: list[tuple[str, Callable[[Statement], SafeString]]] = []
+# A secret the admin generated while saving, until the answer to that request shows it.
+_generated_secrets: WeakKeyDictionary[HttpRequest, str] = WeakKeyDictionary()
 
 
 def seconds(value: datetime | None) -> str:
@@ -239,7 +244,28 @@ class CredentialAdmin(admin.ModelAdmin):
             obj.set_secret(generated)
         super().save_model(request, obj, form, change)
         if generated:
-            # Shown once: only the digest is stored.
-            messages.warning(
-                request, f"Key {obj.key}, secret {generated}: copy the secret now, it is not stored."
-            )
+            _generated_secrets[request] = generated  # shown once by response_add
+
+    def response_add(
+        self, request: HttpRequest, obj: Credential, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """A generated secret is shown once, in the answer to the add itself, with a link on to
+        where saving leads (the list, the credential, another add). Only its digest is stored; and
+        not as a message: Django's default message storage keeps messages in a cookie (signed, not
+        encrypted), where the secret would travel with each request and rest in the browser
+        (https://docs.djangoproject.com/en/stable/ref/contrib/messages/#storage-backends)."""
+        response = super().response_add(request, obj, post_url_continue)
+        secret = _generated_secrets.pop(request, None)
+        if secret is None:
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Secret of {obj}",
+            "credential": obj,
+            "secret": secret,
+            "continue_url": response.url if isinstance(response, HttpResponseRedirect) else "",
+        }
+        shown = TemplateResponse(request, "admin/lrs/credential/secret_shown.html", context)
+        add_never_cache_headers(shown)  # no-store: the page is not kept by the browser or a proxy
+        return shown

@@ -16,12 +16,16 @@ messages the privacy defaults allow:
   looks for that key in the channel's recent history (``conversations.history`` with
   ``include_all_metadata``) and posts only if it is not there. It looks in the conversations
   earlier attempts posted to as well, written on the delivery before each post goes out (the
-  channels, or that it was the learner's direct messages), so a routing change between attempts
-  (an admin moving a course to another channel) does not post a second message elsewhere, even
-  after a worker died between posting and recording it; a channel the bot can no longer read is
-  passed over. A forced backfill never re-posts a delivered message. Incoming webhooks offer no
-  such look-up: there, an ambiguous failure parks the delivery as "outcome unknown" for an admin
-  instead of risking a second message.
+  channels' ids, or that it was the learner's direct messages), so a routing change between
+  attempts (an admin moving a course to another channel) does not post a second message
+  elsewhere, even after a worker died between posting and recording it; a channel the bot can no
+  longer read is passed over. A routed channel name is resolved to its id before the post
+  (``conversations.list``, cached: ``adapters.slack.channels``) and the post goes to that id, so
+  a channel renamed between attempts, its old name perhaps given to another channel, is still
+  where the retry looks. (The id in ``chat.postMessage``'s answer comes too late for this: the
+  attempts that need it are those whose answer never came.) A forced backfill never re-posts a
+  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
+  the delivery as "outcome unknown" for an admin instead of risking a second message.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
   honours ``Retry-After``.
@@ -32,14 +36,10 @@ https://api.slack.com/metadata/using
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode
-
-from django.core.cache import cache
 
 from adapters.base import (
     PRIVACY_CONFIG_PROPERTIES,
@@ -54,7 +54,8 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
-from adapters.slack.errors import PERMANENT_ERRORS
+from adapters.slack.channels import ChannelIds, is_conversation_id, is_user_id
+from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
 
 METADATA_EVENT = "lrs_learning_record"
 # How far back before the delivery was created its message is looked for.
@@ -64,8 +65,7 @@ HISTORY_PAGE = 200
 # no channel is so named (lower case, digits, "-" and "_").
 DIRECT_MESSAGE = "@direct-message"
 KEPT_PLACES = 3
-KEPT_PLACE_CHARS = 66  # three fit in Delivery.external_id (200); few Slack names are longer
-CHANNEL_IDS_CACHE_SECONDS = 3600
+KEPT_PLACE_CHARS = 66  # three fit in Delivery.external_id (200); Slack ids are about 11
 
 
 class SlackAdapter(Adapter):
@@ -148,10 +148,10 @@ class SlackAdapter(Adapter):
 
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
-        """A bot's retry looks before it posts: the learner's user (direct messages), a page of
-        the history of the conversations the last three attempts posted to (their direct-message
-        conversation opened, a page of channels listed) and of the one it posts to, then the
-        post."""
+        """A bot's retry looks before it posts: the learner's user (direct messages), the routed
+        channel's id (a page of channels listed, unless cached), a page of the history of the
+        conversations the last three attempts posted to (their direct-message conversation
+        opened) and of the one it posts to, then the post."""
         return 8 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
@@ -179,18 +179,43 @@ class SlackAdapter(Adapter):
         # target's direct_message changed since): its look-up needs their Slack user.
         earlier_dm = DIRECT_MESSAGE in context.external_id.split() and context.attempt > 1
         to_user = to_learner and not self.pseudonymised
-        if self.config.get("mode") != "bot" or not (to_user or earlier_dm):
+        if self.config.get("mode") != "bot":
             return {"audience": told.audience}
-        email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
-        user = self._slack_user(email, context) if email else None
-        if user is None and told.audience == "learner":
-            return {"audience": None, "reason": f"{told.reason}, but the learner has no Slack account here"}
-        return {"audience": told.audience, "slack_user": user if to_user else None, "earlier_user": user}
+        resolved: dict[str, Any] = {"audience": told.audience}
+        if to_user or earlier_dm:
+            email = email_from_actor(
+                statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
+            )
+            user = self._slack_user(email, context) if email else None
+            if user is None and told.audience == "learner":
+                return {
+                    "audience": None,
+                    "reason": f"{told.reason}, but the learner has no Slack account here",
+                }
+            resolved.update(slack_user=user if to_user else None, earlier_user=user)
+        if not resolved.get("slack_user"):
+            activity_id = notification_for(statement, preferred_languages=[], include_score=False).activity_id
+            resolved.update(self._routed_channel(self.channel_for(activity_id)))
+        return resolved
+
+    def _routed_channel(self, channel: str) -> dict[str, Any]:
+        """The id to post into for the channel the routing names (an id or user id as given), and
+        whether it came from the cached listing (``channel_cached``): a post there that finds no
+        such channel drops that listing and is retried on a fresh one."""
+        if is_conversation_id(channel) or is_user_id(channel):
+            return {"channel_id": channel}
+        directory = self._channel_directory()
+        channel_id = directory.id_for(channel)
+        if channel_id is None:
+            raise AdapterError(
+                f"Slack has no channel named {channel!r} the bot can see (channel_not_found)", permanent=True
+            )
+        return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
 
     def _slack_user(self, email: str, context: DeliveryContext) -> str | None:
         lookup = self._bot_request("users.lookupByEmail", f"?{urlencode({'email': email})}")
         try:
-            answer = self._checked(http_send(lookup, correlation_id=context.correlation_id))
+            answer = checked(http_send(lookup, correlation_id=context.correlation_id))
         except AdapterError as error:
             if "users_not_found" in error.message:
                 return None  # not in this workspace: the channel rule applies
@@ -220,7 +245,11 @@ class SlackAdapter(Adapter):
                 json={"text": text, "blocks": blocks},
                 timeout=self._timeout(),
             )
-        channel = context.resolved.get("slack_user") or self.channel_for(note.activity_id)
+        channel = (
+            context.resolved.get("slack_user")
+            or context.resolved.get("channel_id")
+            or self.channel_for(note.activity_id)
+        )
         metadata = {
             "event_type": METADATA_EVENT,
             "event_payload": {"idempotency_key": context.idempotency_key},
@@ -287,7 +316,7 @@ class SlackAdapter(Adapter):
             "limit": str(HISTORY_PAGE),
         }
         while True:
-            page = self._checked(
+            page = checked(
                 http_send(
                     self._bot_request("conversations.history", f"?{urlencode(query)}"), correlation_id=""
                 )
@@ -302,56 +331,43 @@ class SlackAdapter(Adapter):
             query["cursor"] = cursor
 
     def _conversation_id(self, channel: str, context: DeliveryContext) -> str:
-        """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: a
-        channel name (``#learning``), a user id (their direct-message channel) or an id."""
-        if channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.isupper():
+        """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,
+        a user id (their direct-message channel), or a channel name (kept by a delivery attempted
+        before places were kept as ids: the channel so named now)."""
+        if is_conversation_id(channel):
             return channel
-        if channel[:1] in ("U", "W") and channel.isupper():
-            opened = self._checked(
+        if is_user_id(channel):
+            opened = checked(
                 http_send(self._bot_request("conversations.open", json={"users": channel}), correlation_id="")
             )
             return opened["channel"]["id"]
-        name = channel.lstrip("#")
-        ids = self._channel_ids()
-        if name not in ids:
-            raise AdapterError(f"Slack has no channel named {name!r} the bot can see", permanent=True)
-        return ids[name]
+        channel_id = self._channel_directory().id_for(channel)
+        if channel_id is None:
+            raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
+        return channel_id
 
     @staticmethod
     def _kept_places(context: DeliveryContext, channel: str) -> str:
         """Where a later attempt should look for this delivery's message, should the routing
         change meanwhile: the conversations the last three attempts posted to, this one's last,
         space apart (Slack names and ids hold no spaces; three bound the requests of a retry,
-        ``requests_per_send``, and fit the column). A channel as given (a name, or an id) up to
-        ``KEPT_PLACE_CHARS``; for a learner's direct messages only that they went there (their user id
-        would be personal data kept with the delivery: the look-up finds it again)."""
-        place = DIRECT_MESSAGE if channel[:1] in ("U", "W", "D") and channel.isupper() else channel
+        ``requests_per_send``, and fit the column). A channel by its id (a rename leaves it
+        where it was), up to ``KEPT_PLACE_CHARS``; for a learner's direct messages only that they
+        went there (their user id would be personal data kept with the delivery: the look-up
+        finds it again)."""
+        direct = is_user_id(channel) or (channel[:1] == "D" and is_conversation_id(channel))
+        place = DIRECT_MESSAGE if direct else channel
         if len(place) > KEPT_PLACE_CHARS:  # a very long name: not kept (a routing change from it may double)
             place = ""
         places = [p for p in context.external_id.split() if p != place] + [place]
         return " ".join([kept for kept in places if kept][-KEPT_PLACES:])
 
-    def _channel_ids(self) -> dict[str, str]:
-        key = (
-            "lrs:slack-channels:"
-            + hashlib.sha256(f"{self.api_base}|{self.secrets['bot_token']}".encode()).hexdigest()
-        )
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-        ids: dict[str, str] = {}
-        query = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": "1000"}
-        while True:
-            page = self._checked(
-                http_send(self._bot_request("conversations.list", f"?{urlencode(query)}"), correlation_id="")
-            )
-            ids.update({c["name"]: c["id"] for c in page.get("channels") or []})
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-            query["cursor"] = cursor
-        cache.set(key, ids, timeout=CHANNEL_IDS_CACHE_SECONDS)
-        return ids
+    def _channel_directory(self) -> ChannelIds:
+        def list_page(query: dict[str, str]) -> dict[str, Any]:
+            request = self._bot_request("conversations.list", f"?{urlencode(query)}")
+            return checked(http_send(request, correlation_id=""))
+
+        return ChannelIds(self.api_base, self.secrets["bot_token"], list_page)
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         if self.config.get("mode") == "bot" and context.attempt > 1:
@@ -367,26 +383,16 @@ class SlackAdapter(Adapter):
                 error.permanent = True
             raise
         if self.config.get("mode") == "bot":
-            self._checked(result)
+            try:
+                checked(result)
+            except AdapterError as error:
+                if context.resolved.get("channel_cached") and any(e in error.message for e in CHANNEL_ERRORS):
+                    # The cached listing may be out of date (the channel renamed, archived or
+                    # deleted since): list afresh on the retry rather than give up on it.
+                    self._channel_directory().forget()
+                    error.permanent = False
+                raise
         return result
-
-    @staticmethod
-    def _checked(result: SendResult) -> dict[str, Any]:
-        try:
-            answer = json.loads(result.body or "{}")
-        except ValueError:
-            raise AdapterError(
-                "Slack answered something that is not JSON", response_body=result.body
-            ) from None
-        if answer.get("ok"):
-            return answer
-        error = answer.get("error", "unknown_error")
-        raise AdapterError(
-            f"Slack refused: {error}",
-            permanent=error in PERMANENT_ERRORS,
-            status_code=result.status_code,
-            response_body=result.body,
-        )
 
 
 def _mrkdwn(text: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 
 from adapters.base import DeliveryContext, NothingToSend, OutboundRequest
 from adapters.identity.links import Identifiers, identity_links_upsert
@@ -55,6 +56,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 SECRETS = {"client_secret": "s", "bot_token": "xoxb-test", "refresh_token": "r"}
+# What Slack's conversations.list answers a bot target's resolve (a routed name to the channel id
+# it posts into: adapters/slack/channels.py).
+SLACK_CHANNELS = {
+    "ok": True,
+    "channels": [{"id": "C0LEARNING1", "name": "learning"}, {"id": "C0SAFETY01", "name": "safety"}],
+}
 LEVELS = {"thresholds": [[90, 5], [75, 4], [50, 3], [0, 2]], "no_score": 3}
 
 
@@ -114,7 +121,9 @@ def test_translation_matches_the_golden_file(target: str, case: str, directory) 
         statement_pk=statement_pk,
     )
     try:
-        context = replace(context, resolved=adapter.resolve(statement, context))
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as slack:
+            slack.get("https://slack.com/api/conversations.list", json=SLACK_CHANNELS)
+            context = replace(context, resolved=adapter.resolve(statement, context))
         produced = request_json(adapter.translate(statement, context))
     except NothingToSend:  # the right effect is no request (a private outcome, no competency)
         produced = []

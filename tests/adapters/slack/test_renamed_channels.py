@@ -5,12 +5,13 @@ channel keeps its id through a rename, and its old name may be given to another 
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, hang
+from tests.targets.behaviours import applied_then, hang, ok
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -30,13 +31,14 @@ def _retry(delivery: Delivery, django_capture_on_commit_callbacks) -> str:
 def test_a_channel_renamed_and_its_name_reused_between_attempts_does_not_double_the_message(
     slack_target, django_capture_on_commit_callbacks
 ):
-    slack_target.enqueue(applied_then(500))  # posted in #learning, then answered 500
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then answered 500
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
     # Before the retry, #learning becomes #learning-2025 and a new channel is named #learning.
     slack_target.rename_channel("#learning", "#learning-2025")
     slack_target.add_channel("#learning", "C0000000003")
+    cache.clear()  # the channels listed afresh since: #learning is C0000000003 now
     assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
 
@@ -49,7 +51,7 @@ def test_a_late_answer_from_a_channel_renamed_before_the_retry_does_not_double_t
     id, whatever it is called now."""
     target = Target.objects.get(name="slack")
     Target.objects.filter(pk=target.pk).update(config={**target.config, "timeout_seconds": 0.3})
-    slack_target.enqueue(hang(1.0))  # Slack posts the message but answers after our timeout
+    slack_target.enqueue(ok(), hang(1.0))  # listed; Slack posts but answers after our timeout
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
     assert slack_target.wait_for(lambda fake: len(fake.messages()) == 1, timeout=5)
@@ -64,8 +66,25 @@ def test_a_late_answer_from_a_channel_renamed_before_the_retry_does_not_double_t
 def test_the_place_kept_with_a_delivery_is_the_channel_id_slack_posts_into(
     slack_target, django_capture_on_commit_callbacks
 ):
-    slack_target.enqueue(applied_then(500))
+    slack_target.enqueue(ok(), applied_then(500))
     store_now(django_capture_on_commit_callbacks, completion())
     delivery = Delivery.objects.get()
     assert delivery.external_id == LEARNING
     assert [r.json["channel"] for r in slack_target.requests_for("chat.postMessage")] == [LEARNING]
+
+
+def test_a_post_into_a_channel_renamed_away_within_the_cached_listing_is_retried_on_a_fresh_one(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """The listing kept says #learning is C0000000002, but that channel was renamed and archived
+    and a new #learning made: the post is refused (nothing posted), the listing dropped, and the
+    retry posts into the channel named #learning now instead of dead-lettering the delivery."""
+    store_now(django_capture_on_commit_callbacks, completion())  # the channels listed and kept
+    slack_target.rename_channel("#learning", "#learning-old")
+    slack_target.archive_channel("#learning-old")
+    slack_target.add_channel("#learning", "C0000000003")
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.order_by("-pk").first()
+    assert delivery.status == Delivery.RETRYING, delivery.last_error
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING, "C0000000003"]

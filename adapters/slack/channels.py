@@ -1,0 +1,76 @@
+"""Slack channel names to channel ids, for a bot target.
+
+A Slack channel's id outlives its name: a channel renamed keeps its id, members and history, and
+its old name may go to another channel (https://api.slack.com/methods/conversations.rename). So
+the adapter posts into, and keeps with a delivery, the id its routing's name stands for: a later
+attempt looks for the message in the channel it went to, whatever that channel is called by then.
+
+The ids come from ``conversations.list`` (paginated; https://api.slack.com/methods/conversations.list),
+kept in the shared cache per target (API base and bot token) for ``IDS_CACHE_SECONDS``: one
+listing a target every few minutes, not one a message (the method is rate-limited, Tier 2). A
+name not in the listing kept is looked up afresh, at most once every ``MISS_REFRESH_SECONDS`` (a
+channel made a moment ago is found; a misconfigured name does not list the workspace each time).
+A channel renamed within the cached window still gets messages sent by its old name until the
+listing is renewed: a message in the channel that was so named, never a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+
+IDS_CACHE_SECONDS = 600
+MISS_REFRESH_SECONDS = 60
+LIST_PAGE = "1000"  # conversations.list's largest page
+
+
+def is_conversation_id(channel: str) -> bool:
+    """A channel, private group or direct-message id (``C…``, ``G…``, ``D…``), not a name."""
+    return channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.isupper()
+
+
+def is_user_id(channel: str) -> bool:
+    """A user id (``U…``, ``W…``): ``chat.postMessage`` posts into their direct messages."""
+    return channel[:1] in ("U", "W") and channel[1:].isalnum() and channel.isupper()
+
+
+class ChannelIds:
+    """The ids of the channels a bot can see, by name (without ``#``)."""
+
+    def __init__(self, api_base: str, bot_token: str, list_page: Callable[[dict[str, str]], dict[str, Any]]):
+        # The token in the key only as a digest: two targets share a listing only with one token.
+        self.key = "lrs:slack-channel-ids:" + hashlib.sha256(f"{api_base}|{bot_token}".encode()).hexdigest()
+        self._list_page = list_page
+        self.listed_now = False  # whether the last ``id_for`` listed the channels (not the cache)
+
+    def id_for(self, name: str) -> str | None:
+        """The id of the channel named ``name`` (``#`` or not), or None when the bot sees none."""
+        name = name.lstrip("#")
+        kept = cache.get(self.key)
+        self.listed_now = False
+        if kept is None or (name not in kept["ids"] and time.time() - kept["at"] >= MISS_REFRESH_SECONDS):
+            kept = self._listed()
+            self.listed_now = True
+        return kept["ids"].get(name)
+
+    def forget(self) -> None:
+        """Drop the kept listing (a post into one of its ids found no such channel)."""
+        cache.delete(self.key)
+
+    def _listed(self) -> dict[str, Any]:
+        ids: dict[str, str] = {}
+        query = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": LIST_PAGE}
+        while True:
+            page = self._list_page(query)
+            ids.update({channel["name"]: channel["id"] for channel in page.get("channels") or []})
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+            query = {**query, "cursor": cursor}
+        kept = {"at": time.time(), "ids": ids}
+        cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+        return kept

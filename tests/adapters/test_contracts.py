@@ -16,7 +16,7 @@ from django.utils import timezone
 from adapters.models import CompetencyMapping, Delivery, Target
 from lrs.statements.store import statement_store
 from tests.conftest import make_statement
-from tests.targets.behaviours import retry_after, status
+from tests.targets.behaviours import ok, retry_after, status
 
 pytestmark = pytest.mark.django_db
 
@@ -221,8 +221,9 @@ def test_slack_unknown_channel_is_permanent(slack, django_capture_on_commit_call
 
 
 def test_slack_rate_limit_honours_retry_after(slack, django_capture_on_commit_callbacks):
-    slack.enqueue(retry_after(20))
+    slack.enqueue(ok(), retry_after(20))  # the channels listed (#learning's id); the post refused
     store(django_capture_on_commit_callbacks, completion())
+    assert slack.requests_for("chat.postMessage")[-1].status == 429
     delivery = only_delivery()
     assert delivery.status == Delivery.RETRYING
     assert delivery.next_attempt_at >= timezone.now() + timedelta(seconds=19)

@@ -118,3 +118,32 @@ def test_pseudonymise_switched_on_after_a_direct_message_does_not_double_it(
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.DELIVERED
     assert len(slack_target.messages()) == 1, [m["channel"] for m in slack_target.messages()]
+
+
+def test_a_message_posted_four_routings_ago_is_still_looked_for_before_posting_again(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """The first attempt posts in #learning (the answer lost); three retries, each under a new
+    routing, fail while looking (Slack's history answers 500). A place nobody has looked in yet
+    is never dropped: the fifth attempt still finds the message in #learning."""
+    target = Target.objects.get(name="slack")
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert len(slack_target.messages()) == 1
+    for channel in ("#general", "#courses", "#news"):
+        if channel != "#general":
+            slack_target.add_channel(channel)
+        config = {**target.config, "channels_by_prefix": [], "default_channel": channel}
+        Target.objects.filter(pk=target.pk).update(config=config)
+        cache.clear()
+        slack_target.clear_queue()
+        slack_target.enqueue(ok(), status(500))  # listed; the look-up in #learning answered 500
+        _due(delivery)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert delivery_send(delivery.pk) == Delivery.RETRYING
+    slack_target.clear_queue()
+    _due(delivery)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_send(delivery.pk) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == ["C0000000002"]

@@ -14,18 +14,17 @@ messages the privacy defaults allow:
 - Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that
   may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
   looks for that key in the channel's recent history (``conversations.history`` with
-  ``include_all_metadata``) and posts only if it is not there. It looks in the conversations
-  earlier attempts posted to as well, written on the delivery before each post goes out (the
-  channels' ids, or that it was the learner's direct messages), so a routing change between
-  attempts (an admin moving a course to another channel) does not post a second message
-  elsewhere, even after a worker died between posting and recording it; a channel the bot can no
-  longer read is passed over. A routed channel name is resolved to its id before the post
-  (``conversations.list``, cached: ``adapters.slack.channels``) and the post goes to that id, so
-  a channel renamed between attempts, its old name perhaps given to another channel, is still
-  where the retry looks. (The id in ``chat.postMessage``'s answer comes too late for this: the
-  attempts that need it are those whose answer never came.) A forced backfill never re-posts a
-  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks
-  the delivery as "outcome unknown" for an admin instead of risking a second message.
+  ``include_all_metadata``) and posts only if it is not there. It looks where earlier attempts
+  posted as well, written on the delivery before each post goes out (the channel's id, or that
+  it was the learner's direct messages) and replaced only once looked in, so a routing change
+  between attempts (an admin moving a course elsewhere) posts no second message, even after a
+  worker died between posting and recording it; a channel the bot can no longer read is passed
+  over. A routed channel name is resolved to its id before the post (``conversations.list``,
+  cached: ``adapters.slack.channels``), so a channel renamed between attempts, its old name
+  perhaps given to another, is still where the retry looks (the id ``chat.postMessage`` answers
+  comes too late: the attempts that need it are those whose answer never came). A forced
+  backfill never re-posts a delivered message. Incoming webhooks offer no such look-up: there, an
+  ambiguous failure parks the delivery as "outcome unknown" for an admin instead.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
   honours ``Retry-After``.
@@ -54,18 +53,13 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
-from adapters.slack.channels import ChannelIds, is_conversation_id, is_user_id
+from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
 
 METADATA_EVENT = "lrs_learning_record"
 # How far back before the delivery was created its message is looked for.
 HISTORY_MARGIN_SECONDS = 300
 HISTORY_PAGE = 200
-# Kept with a delivery whose message went to the learner's direct messages (``_kept_places``):
-# no channel is so named (lower case, digits, "-" and "_").
-DIRECT_MESSAGE = "@direct-message"
-KEPT_PLACES = 3
-KEPT_PLACE_CHARS = 66  # three fit in Delivery.external_id (200); Slack ids are about 11
 
 
 class SlackAdapter(Adapter):
@@ -149,9 +143,10 @@ class SlackAdapter(Adapter):
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
         """A bot's retry looks before it posts: the learner's user (direct messages), the routed
-        channel's id (a page of channels listed, unless cached), a page of the history of the
-        conversations the last three attempts posted to (their direct-message conversation
-        opened) and of the one it posts to, then the post."""
+        channel's id (a page of channels listed, unless cached), a page of the history of where
+        earlier attempts posted (up to three places kept by a delivery from before places were
+        replaced once looked in; a direct-message conversation opened) and of where it posts,
+        then the post."""
         return 8 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
@@ -196,6 +191,9 @@ class SlackAdapter(Adapter):
         if not resolved.get("slack_user"):
             activity_id = notification_for(statement, preferred_languages=[], include_score=False).activity_id
             resolved.update(self._routed_channel(self.channel_for(activity_id)))
+        if context.attempt > 1:  # before this attempt's place replaces the earlier ones
+            current = resolved.get("slack_user") or resolved.get("channel_id") or ""
+            resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"))
         return resolved
 
     def _routed_channel(self, channel: str) -> dict[str, Any]:
@@ -261,9 +259,9 @@ class SlackAdapter(Adapter):
             "unfurl_links": False,
             "metadata": metadata,
         }
-        return replace(
-            self._bot_request("chat.postMessage", json=body), destination=self._kept_places(context, channel)
-        )
+        # Found already posted: the places kept stay as they are (nothing is posted).
+        place = "" if context.resolved.get("posted") else kept_place(channel)
+        return replace(self._bot_request("chat.postMessage", json=body), destination=place)
 
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The alert as a message: to the incoming webhook's channel, or with a bot to
@@ -286,16 +284,19 @@ class SlackAdapter(Adapter):
 
     # -- at most one message per delivery ---------------------------------------------------------
 
-    def _already_posted(self, request: OutboundRequest, context: DeliveryContext) -> str | None:
-        """The ts of this delivery's message if an earlier attempt posted it, found by the key in
-        the message metadata of the history since the delivery was created: of the conversation
-        an earlier attempt posted to, then of the one this attempt would post to. A conversation
-        the bot can no longer read (removed from it, archived, deleted) is passed over: a message
-        there, if any, is out of the bot's sight, and the routing now names another."""
+    def _posted_earlier(self, context: DeliveryContext, current: str, earlier_user: str | None) -> str | None:
+        """The ts of this delivery's message if an earlier attempt posted it in a conversation
+        kept with the delivery other than ``current`` (which ``send`` looks in, once it is kept),
+        found by the key in the message metadata of the history since the delivery was created.
+        Looked for while preparing, before this attempt's place is written in their stead: a
+        look-up that fails fails the attempt with the places as they were, so none is dropped
+        before it was looked in, whatever the routing did meanwhile. A conversation the bot can
+        no longer read (removed from it, archived, deleted) is passed over: a message there, if
+        any, is out of the bot's sight, and the routing now names another."""
         for earlier in context.external_id.split():
             if earlier == DIRECT_MESSAGE:
-                earlier = context.resolved.get("earlier_user") or ""
-            if not earlier or earlier == request.json["channel"]:
+                earlier = earlier_user or ""
+            if not earlier or earlier == current:
                 continue
             try:
                 ts = self._posted_in(self._conversation_id(earlier, context), context)
@@ -305,7 +306,7 @@ class SlackAdapter(Adapter):
                 ts = None
             if ts is not None:
                 return ts
-        return self._posted_in(self._conversation_id(request.json["channel"], context), context)
+        return None
 
     def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
         created = context.created_at.timestamp() if context.created_at else time.time() - 86400
@@ -346,22 +347,6 @@ class SlackAdapter(Adapter):
             raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
         return channel_id
 
-    @staticmethod
-    def _kept_places(context: DeliveryContext, channel: str) -> str:
-        """Where a later attempt should look for this delivery's message, should the routing
-        change meanwhile: the conversations the last three attempts posted to, this one's last,
-        space apart (Slack names and ids hold no spaces; three bound the requests of a retry,
-        ``requests_per_send``, and fit the column). A channel by its id (a rename leaves it
-        where it was), up to ``KEPT_PLACE_CHARS``; for a learner's direct messages only that they
-        went there (their user id would be personal data kept with the delivery: the look-up
-        finds it again)."""
-        direct = is_user_id(channel) or (channel[:1] == "D" and is_conversation_id(channel))
-        place = DIRECT_MESSAGE if direct else channel
-        if len(place) > KEPT_PLACE_CHARS:  # a very long name: not kept (a routing change from it may double)
-            place = ""
-        places = [p for p in context.external_id.split() if p != place] + [place]
-        return " ".join([kept for kept in places if kept][-KEPT_PLACES:])
-
     def _channel_directory(self) -> ChannelIds:
         def list_page(query: dict[str, str]) -> dict[str, Any]:
             request = self._bot_request("conversations.list", f"?{urlencode(query)}")
@@ -371,8 +356,11 @@ class SlackAdapter(Adapter):
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         if self.config.get("mode") == "bot" and context.attempt > 1:
-            # An earlier attempt may have posted it (timed out, or a 5xx after posting): look first.
-            ts = self._already_posted(request, context)
+            # An earlier attempt may have posted it (timed out, or a 5xx after posting): found by
+            # ``resolve`` in an earlier place, or looked for here in the one just kept.
+            ts = context.resolved.get("posted") or self._posted_in(
+                self._conversation_id(request.json["channel"], context), context
+            )
             if ts is not None:
                 return SendResult(status_code=200, note=f"already posted (message {ts}), not posted again")
         try:

@@ -26,6 +26,10 @@ from django.core.cache import cache
 IDS_CACHE_SECONDS = 600
 MISS_REFRESH_SECONDS = 60
 LIST_PAGE = "1000"  # conversations.list's largest page
+# Kept with a delivery whose message went to the learner's direct messages (``kept_place``): no
+# channel id or name is so written.
+DIRECT_MESSAGE = "@direct-message"
+KEPT_PLACE_CHARS = 200  # Delivery.external_id; Slack ids are about 11
 
 
 def is_conversation_id(channel: str) -> bool:
@@ -36,6 +40,17 @@ def is_conversation_id(channel: str) -> bool:
 def is_user_id(channel: str) -> bool:
     """A user id (``U…``, ``W…``): ``chat.postMessage`` posts into their direct messages."""
     return channel[:1] in ("U", "W") and channel[1:].isalnum() and channel.isupper()
+
+
+def kept_place(channel: str) -> str:
+    """Where a later attempt should look for a delivery's message, should the routing change
+    meanwhile: the conversation this attempt posts to (those of earlier attempts were looked in
+    while preparing it). A channel by its id (a rename leaves it where it was); for a learner's
+    direct messages only that they went there (their user id would be personal data kept with the
+    delivery: the look-up finds it again)."""
+    direct = is_user_id(channel) or (channel[:1] == "D" and is_conversation_id(channel))
+    place = DIRECT_MESSAGE if direct else channel
+    return place if len(place) <= KEPT_PLACE_CHARS else ""
 
 
 class ChannelIds:

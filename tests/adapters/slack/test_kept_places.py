@@ -32,8 +32,10 @@ def _due(delivery: Delivery) -> None:
 def test_a_retry_looking_in_every_kept_place_posts_within_its_claim(
     slack_target, settings, django_capture_on_commit_callbacks
 ):
-    """Four routings over four attempts: the retry looks in the three places kept and the one it
-    posts to, within the requests its claim (claim_seconds) was sized for."""
+    """Four routings over four attempts: each retry replaces the places it looked in by the one it
+    posts to; a retry looking in three places kept (as a delivery attempted before places were
+    replaced kept them) and the one it posts to does so within the requests its claim
+    (claim_seconds) was sized for."""
     settings.LRS_DELIVERY_CLAIM_SECONDS = 1  # the floor out of the way, as in test_claims.py
     target = Target.objects.get(name="slack")
     config = {**target.config, "direct_message": True, "timeout_seconds": 1.0}
@@ -54,13 +56,15 @@ def test_a_retry_looking_in_every_kept_place_posts_within_its_claim(
     Target.objects.filter(pk=target.pk).update(config=config)
     _due(delivery)
     slack_target.clear_queue()
-    slack_target.enqueue(*[ok()] * 5, retry_after(1))
+    slack_target.enqueue(ok(), ok(), retry_after(1))  # #learning looked in, #general, the post
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.RETRYING
     delivery.refresh_from_db()
-    # Kept by channel id (a rename between attempts leaves the channel where it was).
-    assert delivery.external_id == "@direct-message C0000000002 C0000000001", delivery.external_id
+    # Only where this attempt posted, by channel id: the earlier places were looked in first.
+    assert delivery.external_id == "C0000000001", delivery.external_id
     assert slack_target.messages() == []
+    # Three places kept, as a delivery attempted before places were replaced once looked in.
+    Delivery.objects.filter(pk=delivery.pk).update(external_id="@direct-message C0000000002 C0000000001")
     # And routed to a new channel: the retry looks in three earlier places and the new one.
     slack_target.add_channel("#courses")
     config = {**config, "default_channel": "#courses"}

@@ -113,8 +113,8 @@ def announced(learner: str, kind: str, mode: str, failures: str) -> bool:
 class Run:
     def __init__(self, slack, data, mode: str):
         self.slack, self.data, self.mode, self.hangs = slack, data, mode, 0
-        # At most two routing changes: a delivery's attempts then post to at most three places,
-        # all of which the adapter keeps (KEPT_PLACES); more may double a message, by contract.
+        # At most two routing changes (more make examples slow; the adapter keeps every place
+        # until it was looked in, test_kept_places.py, so more would double nothing either).
         self.reroutes_left = 2
 
     def configure(self, changes: dict) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -314,9 +315,11 @@ def _concurrently(
         claim = min(claims.ends([sendable[index][0] for index in members]), default=None)
         together = [sendable[index][2] for index in members]
         # ``requests_per_send`` counts the look-ups preparing made at the target (Slack: the
-        # learner, the channel's id): the send needs only what is left of that time.
-        left = max(claims.request_timeout(target), room - min(preparing[index] for index in members))
-        return _attempt(adapter, together, per_request, schedule, lanes, claim, left)
+        # learner, the channel's id, earlier places): the send needs only what is left of them,
+        # counted in whole timeouts (preparing's own database reads are not requests).
+        timeout = claims.request_timeout(target)
+        spent = timeout * math.floor(min(preparing[index] for index in members) / timeout)
+        return _attempt(adapter, together, per_request, schedule, lanes, claim, max(timeout, room - spent))
 
     def send(unit: int) -> None:  # on a lane: one request, carrying one delivery or several
         arrays.send_splitting(

@@ -204,6 +204,8 @@ class SlackAdapter(Adapter):
             return {"channel_id": channel}
         directory = self._channel_directory()
         channel_id = directory.id_for(channel)
+        if channel_id is None and directory.may_not_list:
+            return {"channel_id": channel}  # by name, as before places were kept as ids (channels.py)
         if channel_id is None:
             raise AdapterError(
                 f"Slack has no channel named {channel!r} the bot can see (channel_not_found)", permanent=True

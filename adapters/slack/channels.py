@@ -12,16 +12,25 @@ name not in the listing kept is looked up afresh, at most once every ``MISS_REFR
 channel made a moment ago is found; a misconfigured name does not list the workspace each time).
 A channel renamed within the cached window still gets messages sent by its old name until the
 listing is renewed: a message in the channel that was so named, never a second one.
+
+A bot token without ``channels:read`` cannot list (``missing_scope``): that refusal is kept like a
+listing, and the adapter posts by name as it did before places were kept as ids (a rename between
+attempts can then double a message; a warning says which scope would prevent it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
+
+from adapters.base import AdapterError
+
+log = logging.getLogger(__name__)
 
 IDS_CACHE_SECONDS = 600
 MISS_REFRESH_SECONDS = 60
@@ -61,6 +70,7 @@ class ChannelIds:
         self.key = "lrs:slack-channel-ids:" + hashlib.sha256(f"{api_base}|{bot_token}".encode()).hexdigest()
         self._list_page = list_page
         self.listed_now = False  # whether the last ``id_for`` listed the channels (not the cache)
+        self.may_not_list = False  # whether the token lacks the scope to list them
 
     def id_for(self, name: str) -> str | None:
         """The id of the channel named ``name`` (``#`` or not), or None when the bot sees none."""
@@ -70,6 +80,7 @@ class ChannelIds:
         if kept is None or (name not in kept["ids"] and time.time() - kept["at"] >= MISS_REFRESH_SECONDS):
             kept = self._listed()
             self.listed_now = True
+        self.may_not_list = bool(kept.get("may_not_list"))
         return kept["ids"].get(name)
 
     def forget(self) -> None:
@@ -80,7 +91,19 @@ class ChannelIds:
         ids: dict[str, str] = {}
         query = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": LIST_PAGE}
         while True:
-            page = self._list_page(query)
+            try:
+                page = self._list_page(query)
+            except AdapterError as error:
+                if "missing_scope" not in error.message:
+                    raise
+                log.warning(
+                    "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
+                    "and groups:read for private ones): posting by channel name, which a rename "
+                    "between attempts can double"
+                )
+                kept = {"at": time.time(), "ids": {}, "may_not_list": True}
+                cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+                return kept
             ids.update({channel["name"]: channel["id"] for channel in page.get("channels") or []})
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

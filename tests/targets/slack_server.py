@@ -105,8 +105,14 @@ class SlackServer(FakeServer):
         self._messages: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
         self._config_lock = threading.Lock()
+        self._withheld_scopes: set[str] = set()
 
     # -- configuration -----------------------------------------------------------------------
+    def withhold_scope(self, scope: str) -> None:
+        """The bot token lacks ``scope`` (e.g. ``channels:read``): the methods needing it answer
+        ``missing_scope`` (https://api.slack.com/methods/conversations.list#errors)."""
+        self._withheld_scopes.add(scope)
+
     def add_channel(self, name: str, channel_id: str | None = None, member: bool = True) -> str:
         channel_id = channel_id or f"C{secrets.token_hex(5).upper()}"
         with self._config_lock:
@@ -440,6 +446,18 @@ class SlackServer(FakeServer):
         if problem:
             return answer(problem)
         check_list(arguments)
+        if "channels:read" in self._withheld_scopes:
+            return answer(
+                json_reply(
+                    200,
+                    {
+                        "ok": False,
+                        "error": "missing_scope",
+                        "needed": "channels:read",
+                        "provided": "chat:write",
+                    },
+                )
+            )
 
         # Archived channels are listed unless ``exclude_archived`` is true (the default is false:
         # https://api.slack.com/methods/conversations.list).

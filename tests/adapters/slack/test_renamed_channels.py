@@ -88,3 +88,21 @@ def test_a_post_into_a_channel_renamed_away_within_the_cached_listing_is_retried
     assert delivery.status == Delivery.RETRYING, delivery.last_error
     assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING, "C0000000003"]
+
+
+def test_a_bot_that_may_not_list_channels_still_posts_by_the_routed_name(
+    slack_target, django_capture_on_commit_callbacks, caplog
+):
+    """A bot token without ``channels:read`` cannot turn a name into an id. It posted by name
+    before channels were kept by id, and still does (the message is kept under the name, as then),
+    rather than every message becoming a dead letter after an upgrade; a warning names the scope."""
+    slack_target.withhold_scope("channels:read")
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+    assert delivery.external_id == "#learning"
+    assert "channels:read" in caplog.text
+    store_now(django_capture_on_commit_callbacks, completion())  # the refusal is remembered a while
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING, LEARNING]
+    assert len(slack_target.requests_for("conversations.list")) == 1

@@ -17,7 +17,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.identity.links import Identifiers, identity_links_move, identity_links_upsert
+from adapters.identity.links import (
+    Identifiers,
+    identity_links_move,
+    identity_links_remove,
+    identity_links_upsert,
+)
 from adapters.models import Delivery, Employee, SkillEvidence, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.export import SubjectExport, subject_is_known
@@ -421,6 +426,35 @@ def test_the_deliveries_made_under_an_identifier_before_it_moved_are_in_the_iden
     history = json.loads(export(subject_for(employee_id="E1"))["identity.json"])["history"]
     [moved] = [change for change in history if change["action"] == "link_moved"]
     assert moved.get("delivered_under_previous") == [["pms", body["id"]]], moved
+
+
+def test_an_agents_export_holds_the_history_of_its_identifier_unlinked_since():
+    """Named by an agent whose identifier the feed unlinked (a leaver), the person's identity
+    history is still the rows naming that identifier: their link and its removal, with the
+    deliveries made under it (``delivered_under_previous``: what was sent about them). The erasure
+    of the same agent deletes exactly those rows as the person's; the export left them out."""
+    address = "leaver@example.com"
+    identity_links_upsert(employee_id="E1", identifiers=Identifiers(emails=[address]), source="admin")
+    body, _ = naming({"objectType": "Agent", "mbox": f"mailto:{address}"}, "actor")
+    statement_store(statements=[body], credential=None)
+    row = Statement.objects.get(statement_id=body["id"])
+    Delivery.objects.create(
+        target=Target.objects.create(name="pms", adapter="pms", config={}),
+        statement=row,
+        statement_uuid=row.statement_id,
+        status=Delivery.DELIVERED,
+        idempotency_key="key-leaver",
+        next_attempt_at=timezone.now(),
+        delivered_at=timezone.now(),
+    )
+    identity_links_remove(employee_id="E1", identifiers=Identifiers(emails=[address]))
+
+    history = json.loads(export(subject_for(agent={"mbox": f"mailto:{address}"}))["identity.json"])["history"]
+    assert [(change["action"], change["employee_id"]) for change in history] == [
+        ("link_added", "E1"),
+        ("link_removed", "E1"),
+    ], history
+    assert history[1]["delivered_under_previous"] == [["pms", body["id"]]]
 
 
 def test_a_2_0_statements_context_agents_are_exported_as_stored_not_downgraded():

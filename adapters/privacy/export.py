@@ -350,8 +350,11 @@ class SubjectExport:
             for employee in Employee.objects.filter(employee_id__in=employee_ids).order_by("employee_id")
         ]
         # A move is filed under the employee it went to; the one it was taken from is in ``before``.
+        # Named by an agent: also the rows of its identifier (unlinked since, it links to no one),
+        # those its erasure deletes as the person's (erasure._erase_identity).
+        by_key = Q(identifier__in=sorted(self.subject.lookup_keys)) if not self.subject.employee_id else Q()
         history = IdentityChange.objects.filter(
-            Q(employee_id__in=employee_ids) | Q(before__employee_id__in=employee_ids)
+            Q(employee_id__in=employee_ids) | Q(before__employee_id__in=employee_ids) | by_key
         )
         changes = 0
         with archive.open(self._entry("identity.json"), "w") as entry:

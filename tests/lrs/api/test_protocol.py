@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -136,6 +136,58 @@ def test_alternate_syntax_put_stores_a_statement(xapi):
     )
     assert response.status_code == 204, response.content
     assert xapi.get_statements(statementId=statement_id).status_code == 200
+
+
+def _alternate_put(xapi: XAPIClient, name: str, *, form_charset: str) -> tuple[str, object]:
+    """PUT by the alternate syntax a statement whose actor's name is ``name``, the form encoded in
+    ``form_charset`` (percent-escapes of that charset's bytes, as a browser's form sends them)."""
+    statement_id = str(uuid.uuid4())
+    statement = make_statement()
+    statement["actor"]["name"] = name
+    form = urlencode(
+        {
+            "statementId": statement_id,
+            "content": json.dumps(statement, ensure_ascii=False),
+            "Authorization": xapi.headers["Authorization"],
+            "X-Experience-API-Version": "1.0.3",
+            "Content-Type": "application/json",
+        },
+        encoding=form_charset,
+    )
+    response = xapi.client.post(
+        "/xapi/statements?method=PUT",
+        form,
+        content_type=f"application/x-www-form-urlencoded; charset={form_charset}",
+    )
+    return statement_id, response
+
+
+def test_alternate_syntax_percent_escapes_are_read_in_the_forms_charset(xapi):
+    """A form in ISO-8859-1 (a page's charset, Communication 1.3) sends "é" as %E9: read in that
+    charset, as its raw bytes are, the statement holds "é", not U+FFFD."""
+    statement_id, response = _alternate_put(xapi, "Ren\u00e9", form_charset="iso-8859-1")
+    assert response.status_code == 204, response.content
+    stored = xapi.get_statements(statementId=statement_id).json()
+    assert stored["actor"]["name"] == "Ren\u00e9"
+
+
+def test_alternate_syntax_percent_escapes_that_are_not_utf_8_are_a_400_and_store_nothing(xapi):
+    """In a UTF-8 form, %E9 alone is no UTF-8: bad input (rule charset, as the form's raw bytes
+    are), not a statement stored with U+FFFD in place of what the client meant."""
+    form = urlencode(
+        {
+            "statementId": str(uuid.uuid4()),
+            "Authorization": xapi.headers["Authorization"],
+            "X-Experience-API-Version": "1.0.3",
+        }
+    )
+    body = form + "&content=" + quote(json.dumps(make_statement())).replace("A%20Learner", "Ren%E9")
+    response = xapi.client.post(
+        "/xapi/statements?method=PUT", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["rule"] == "charset", response.json()
+    assert xapi.get_statements().json()["statements"] == []
 
 
 def test_alternate_syntax_with_other_query_parameters_is_400(xapi):

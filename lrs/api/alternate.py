@@ -37,14 +37,20 @@ class _Headers(dict):
         return super().get(key.lower(), default)
 
 
-def _form_text(request: HttpRequest) -> str:
-    """The form body as text in the charset its Content-Type names (UTF-8 by default), or a 400:
-    a charset Python has no text codec for, bytes that are not text in it, or text that is not
-    Unicode characters (a lone surrogate, which codecs such as unicode_escape can produce)."""
+def _form_fields(request: HttpRequest) -> dict[str, str]:
+    """The form's fields, read in the charset its Content-Type names (UTF-8 by default), its
+    percent-escapes too (a browser's form escapes the bytes of that charset: "é" is %E9 in
+    ISO-8859-1), or a 400: a charset Python has no text codec for, bytes or escapes that are not
+    text in it (not replaced by U+FFFD: the statements would hold other text than was sent), or
+    text that is not Unicode characters (a lone surrogate, which codecs such as unicode_escape can
+    produce). https://url.spec.whatwg.org/#application/x-www-form-urlencoded"""
     charset = request.encoding or request.content_params.get("charset") or "utf-8"
     try:
         text = request.body.decode(charset)
-        text.encode("utf-8")
+        fields = dict(parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict"))
+        for name, value in fields.items():
+            name.encode("utf-8")
+            value.encode("utf-8")
     except LookupError:
         raise XAPIValidationError(
             f"the form's charset {charset[:40]!r} is not a text encoding this LRS reads; send UTF-8",
@@ -55,7 +61,7 @@ def _form_text(request: HttpRequest) -> str:
         raise XAPIValidationError(
             f"the form body is not {charset[:40]} text", path="body", rule="charset"
         ) from None
-    return text
+    return fields
 
 
 def _cross_site(request: HttpRequest) -> bool:
@@ -105,7 +111,7 @@ def unwrap(request: HttpRequest) -> XAPIRequest:
             path="Content-Type",
             rule="alternate-content-type",
         )
-    fields = dict(parse_qsl(_form_text(request), keep_blank_values=True))
+    fields = _form_fields(request)
     # The outer request's own Content-Type and Content-Length describe the form, not the content.
     headers = _Headers(
         {

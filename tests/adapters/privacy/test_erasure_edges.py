@@ -102,6 +102,30 @@ def test_an_erased_employee_is_named_in_no_history_row_kept_under_another_employ
     assert Employee.objects.get(employee_id="E6").manager_id == ""
 
 
+def test_an_employee_named_only_in_anothers_history_can_be_erased_and_is_then_named_nowhere():
+    """An employee whose one identifier was linked before the identity history existed, and moved
+    to another employee since, with no HRIS record (links made through the identity API): the move's
+    row, filed under the other, still names them (``before``). They must be erasable by their
+    employee id, the erasure blanking them there as it does for an employee with other records;
+    refused as unknown ("no identifier is linked"), the row named them for good."""
+    IdentityLink.objects.create(
+        employee_id="E1",
+        kind="email",
+        value="desk@example.com",
+        lookup_key=email_lookup_key("desk@example.com"),
+        source="admin",
+    )
+    identity_links_move(
+        identifiers=Identifiers(emails=["desk@example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+
+    erase_subject(subject_for(employee_id="E1"), mode="delete", requested_by="dpo")
+
+    kept = list(IdentityChange.objects.values("employee_id", "action", "before", "after"))
+    assert '"E1"' not in json.dumps(kept), kept
+    assert [(row["employee_id"], row["action"]) for row in kept] == [("E2", "link_moved")]
+
+
 def test_an_erasure_that_fails_half_way_changes_nothing(xapi):
     xapi.post_statements(make_statement(actor_email="pat@example.com"))
     before = Statement.objects.values_list("payload", flat=True).get()

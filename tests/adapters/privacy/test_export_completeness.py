@@ -23,7 +23,8 @@ from adapters.identity.links import (
     identity_links_remove,
     identity_links_upsert,
 )
-from adapters.models import Delivery, Employee, SkillEvidence, SkillRecord, Target
+from adapters.identity.resolution import email_lookup_key
+from adapters.models import Delivery, Employee, IdentityLink, SkillEvidence, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import SubjectError, subject_for
@@ -455,6 +456,28 @@ def test_an_agents_export_holds_the_history_of_its_identifier_unlinked_since():
         ("link_removed", "E1"),
     ], history
     assert history[1]["delivered_under_previous"] == [["pms", body["id"]]]
+
+
+def test_an_employee_named_only_in_anothers_history_is_known_and_exported():
+    """Their one identifier, linked before the identity history existed (no row of theirs), moved
+    to another employee; no HRIS record. The move's row names them (``before``) and what was sent
+    about them (``delivered_under_previous``): their export holds it, not "nothing is known"."""
+    IdentityLink.objects.create(
+        employee_id="E1",
+        kind="email",
+        value="desk@example.com",
+        lookup_key=email_lookup_key("desk@example.com"),
+        source="admin",
+    )
+    identity_links_move(
+        identifiers=Identifiers(emails=["desk@example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+
+    subject = subject_for(employee_id="E1")
+    assert subject_is_known(subject)
+    history = json.loads(export(subject)["identity.json"])["history"]
+    moves = [(change["action"], change["before"]["employee_id"]) for change in history]
+    assert moves == [("link_moved", "E1")]
 
 
 def test_a_2_0_statements_context_agents_are_exported_as_stored_not_downgraded():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from adapters.base import DELIVER
 from adapters.models import Delivery, IdentityChange, IdentityLink
@@ -82,6 +82,16 @@ def delivered_under(link: IdentityLink) -> list[list[str]]:
     return [[target, str(uuids[pk])] for target, pk in rows if pk in uuids]
 
 
+def rows_naming(employee_id: str) -> QuerySet:
+    """The history rows whose ``before`` or ``after`` names the employee (as the one an identifier
+    was linked to, or as a manager), whoever they are filed under."""
+    named = Q()
+    for state in ("before", "after"):
+        for name in ("employee_id", "manager_id"):
+            named |= Q(**{f"{state}__{name}": employee_id})
+    return IdentityChange.objects.filter(named)
+
+
 def employee_erased(employee_id: str) -> int:
     """Blank ``employee_id`` where history rows filed under other employees name it: a move's
     ``before`` (the employee an identifier was taken from), an HRIS row's manager. An erasure
@@ -90,11 +100,7 @@ def employee_erased(employee_id: str) -> int:
     employee records stay with the manager blanked (README "Privacy"). Found by the employee id,
     not by an identifier: one linked before the history existed is in no row of the erased
     employee's. The history is append-only but for erasure. Returns how many rows changed."""
-    named = Q()
-    for state in ("before", "after"):
-        for name in ("employee_id", "manager_id"):
-            named |= Q(**{f"{state}__{name}": employee_id})
-    rows = IdentityChange.objects.filter(named).exclude(employee_id=employee_id)
+    rows = rows_naming(employee_id).exclude(employee_id=employee_id)
     changed = 0
     for change in rows.only("id", "before", "after"):
         IdentityChange.objects.filter(id=change.id).update(

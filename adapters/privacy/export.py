@@ -96,12 +96,13 @@ def _employee_ids(subject: Subject) -> list[str]:
 
 def subject_is_known(subject: Subject) -> bool:
     """Whether the LRS holds anything about the person: a statement, a document, an identity link,
-    an employee record (the HRIS feed's, before any identifier was linked)."""
+    an employee record (the HRIS feed's, before any linking), a history row a move from them left."""
     return bool(
         subject.links
         or _statement_rows(subject).exists()
         or Document.objects.filter(agent_ifi__in=sorted(subject.ifis)).exists()
         or Employee.objects.filter(employee_id__in=_employee_ids(subject)).exists()
+        or IdentityChange.objects.filter(before__employee_id__in=_employee_ids(subject)).exists()
     )
 
 

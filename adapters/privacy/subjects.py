@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from adapters.identity.history import actor_ifis
+from adapters.identity.history import actor_ifis, rows_naming
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
 from adapters.rules.keys import held_key_of
@@ -108,6 +108,10 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     if not keys and not Employee.objects.filter(employee_id=employee_id).exists():
         if ErasureRequest.objects.filter(subject_hash=keyed_hash(f"employee:{employee_id}")).exists():
             return Subject(ifis=frozenset(), employee_id=employee_id)  # erased before: a repeat
+        if rows_naming(employee_id).exists():
+            # Named only in others' history rows (a link made before the history existed, moved
+            # away; no HRIS record): still someone an export shows them to, an erasure blanks.
+            return Subject(ifis=frozenset(), employee_id=employee_id)
         raise SubjectError(f"employee id: no identifier is linked to {employee_id!r}")
     ifis = {ifi for link in links for ifi in actor_ifis(link)}
     for key in keys:

@@ -101,3 +101,43 @@ def test_a_write_computed_before_retention_deleted_its_evidence_leaves_the_recor
     run = reconcile_now(capture, "market", repair=True)
     assert (run.counts["aged_out"], run.counts["different"]) == (1, 0), run.mismatches
     assert market_target.skills()[KEY]["level"] == 5
+
+
+def test_a_write_computed_before_retention_deleted_more_of_an_aged_out_records_evidence_leaves_it_aged_out(
+    market_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """As above, with the record already aged out when the delivery reads it (an earlier run
+    deleted older evidence): that the delivery read the mark does not make its write rest on live
+    evidence only. Retention deletes evidence the delivery has read (the mark, already set, does
+    not change); the write computed with it lands: it still rests on deleted evidence and must
+    stay aged out, not be judged (and lowered by a repair) as drift."""
+    from adapters.delivery.drain import delivery_send
+    from adapters.marketplace import adapter
+    from adapters.models import Delivery
+
+    capture = django_capture_on_commit_callbacks
+    policy = Policy(statement_days=30, attempt_body_days=0)
+    store_now(capture, scored_completion(0.1, timestamp="2026-01-01T10:00:00Z"))
+    [high] = store_now(capture, scored_completion(0.95))  # level 5, retention deletes it below
+    apply_retention(policy=policy, now=Statement.objects.get(statement_id=high).stored + timedelta(days=30))
+    assert SkillRecord.objects.get(member_id="E100").evidence_aged_out  # the oldest one is gone
+    [new] = statement_store(statements=[scored_completion(0.55)], credential=None)
+    expand_outbox()
+    read = adapter.statements_keyed_by_pk
+
+    def read_then_retention(pks, **kwargs):
+        found = read(pks, **kwargs)
+        if len(found) == 2:  # the live evidence of the record, the level-5 statement with it
+            monkeypatch.setattr(adapter, "statements_keyed_by_pk", read)
+            cutoff = Statement.objects.get(statement_id=new).stored
+            apply_retention(policy=policy, now=cutoff + timedelta(days=30))
+        return found
+
+    monkeypatch.setattr(adapter, "statements_keyed_by_pk", read_then_retention)
+    delivery_send(Delivery.objects.get(statement_uuid=new).id)
+    assert not Statement.objects.filter(statement_id=high).exists()
+    assert market_target.skills()[KEY]["level"] == 5  # computed with the deleted evidence
+    assert SkillRecord.objects.get(member_id="E100").evidence_aged_out
+    run = reconcile_now(capture, "market", repair=True)
+    assert (run.counts["aged_out"], run.counts["different"]) == (1, 0), run.mismatches
+    assert market_target.skills()[KEY]["level"] == 5

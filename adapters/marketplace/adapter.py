@@ -206,7 +206,7 @@ class MarketplaceAdapter(OAuthAdapter):
                 found[code] = {
                     "state": state,
                     "statement": live[pieces[state.deciding]] if state is not None else None,
-                    "held": held[code],
+                    "held": replace(held[code], computed_from=frozenset(pieces.values())),
                 }
             resolved.append({"member_id": member_id, "skills": found})
         return {"members": resolved}

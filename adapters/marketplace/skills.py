@@ -223,12 +223,15 @@ class Held:
     """What we know of one record at the marketplace: the record it last accepted (None: none, or
     deleted; ``UNKNOWN`` when a write since went unanswered), how many writes were started, and
     the write still unanswered ("" none; see ``SkillRecord.writing``); ``aged_out``: retention
-    deleted evidence it was computed from since (``SkillRecord.evidence_aged_out``)."""
+    deleted evidence it was computed from since (``SkillRecord.evidence_aged_out``).
+    ``computed_from``: the statements (primary keys) whose evidence the delivery read and
+    computed the record from, once it has (``aged_out_end``)."""
 
     record: Any = None
     writes: int = 0
     writing: str = ""
     aged_out: bool = False
+    computed_from: frozenset[int] = frozenset()
 
 
 def held_records(target_id: int, member_id: str, codes: list[str]) -> dict[str, Held]:
@@ -264,16 +267,17 @@ def record_held(
     ``DeliveryBusy`` has the delivery run again, which recomputes it now.
 
     The record is no longer aged out if the delivery read it so (``seen``, read before the
-    evidence): it was recomputed without the evidence retention deleted. A mark set since may
+    evidence) and the evidence it computed the record from is all still there
+    (``aged_out_end``). A mark set since, or set again by a later run (it looks the same), may
     rest on evidence this record was computed from: it stays (it no longer matters once the
     evidence gives what the marketplace holds: ``recomputed`` ends it on a later delivery)."""
     key = {"target_id": target_id, "member_id": member_id, "competency_code": code}
-    aged_out = {"evidence_aged_out": False} if seen.aged_out else {}
     if not SkillRecord.objects.filter(**key, lease_token=lease).update(
-        record=record, unconfirmed=False, writing="", updated_at=timezone.now(), **aged_out
+        record=record, unconfirmed=False, writing="", updated_at=timezone.now()
     ):
         SkillRecord.objects.filter(**key).update(unconfirmed=True, updated_at=timezone.now())
         raise DeliveryBusy(f"the lease on skill record {(member_id, code)} ran out: the delivery runs again")
+    aged_out_end(target_id, member_id, {code: seen}, lease=lease)
 
 
 def recomputed(target_id: int, member_id: str, unchanged: dict[str, Held], *, lease: str) -> None:
@@ -282,11 +286,41 @@ def recomputed(target_id: int, member_id: str, unchanged: dict[str, Held], *, le
     it, so it is no longer aged out (README "Retention": it stands "until a later statement of the
     member recomputes" it) and reconciliation judges it again. A write that lands clears it too
     (``record_held``). No query unless one is aged out."""
-    codes = [code for code, held in unchanged.items() if held.aged_out and held.record is not UNKNOWN]
-    if codes:
-        SkillRecord.objects.filter(
-            target_id=target_id, member_id=member_id, competency_code__in=codes, lease_token=lease
-        ).update(evidence_aged_out=False)
+    known = {code: held for code, held in unchanged.items() if held.record is not UNKNOWN}
+    aged_out_end(target_id, member_id, known, lease=lease)
+
+
+def aged_out_end(target_id: int, member_id: str, seen: dict[str, Held], *, lease: str) -> None:
+    """End the aged-out state of the records the delivery read aged out (``seen``) and now holds
+    as computed from live evidence: only where every piece it computed the record from
+    (``Held.computed_from``) is still recorded. Retention may delete some of it after the
+    delivery read it; its mark is then already set, or set again to the same value, so that the
+    delivery read the mark does not tell (a write computed with deleted evidence stays aged out).
+    The record's row is locked first: a retention run that deleted evidence committed before
+    (its deletions are seen next), or waits to mark the record until this ends (its mark stays).
+    No query unless one is aged out."""
+    codes = sorted(code for code, held in seen.items() if held.aged_out)
+    if not codes:
+        return
+    records = SkillRecord.objects.filter(
+        target_id=target_id, member_id=member_id, competency_code__in=codes, lease_token=lease
+    )
+    with transaction.atomic():
+        marked = list(
+            records.select_for_update()
+            .filter(evidence_aged_out=True)
+            .values_list("competency_code", flat=True)
+        )
+        if not marked:
+            return
+        present = set(
+            SkillEvidence.objects.filter(
+                target_id=target_id, member_id=member_id, competency_code__in=marked
+            ).values_list("competency_code", "statement_id")
+        )
+        ended = [code for code in marked if {(code, pk) for pk in seen[code].computed_from} <= present]
+        if ended:
+            records.filter(competency_code__in=ended).update(evidence_aged_out=False)
 
 
 def _row(target_id: int, key: Key) -> None:

@@ -11,7 +11,7 @@ from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, hang, ok
+from tests.targets.behaviours import applied_then, hang, ok, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -106,3 +106,21 @@ def test_a_bot_that_may_not_list_channels_still_posts_by_the_routed_name(
     store_now(django_capture_on_commit_callbacks, completion())  # the refusal is remembered a while
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING, LEARNING]
     assert len(slack_target.requests_for("conversations.list")) == 1
+
+
+def test_a_bot_that_may_not_list_channels_retries_a_post_refused_before_it_was_made(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """A post by the routed name that Slack refused without posting (rate limited: HTTP 429) is
+    retried, and the retry posts it: a channel the bot cannot turn into an id is still the
+    channel it posts into by name, not one that does not exist (a dead letter, the message never
+    posted)."""
+    slack_target.withhold_scope("channels:read")
+    slack_target.enqueue(status(429, {"Retry-After": "30"}))  # the post refused (the listing is, always)
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING, delivery.last_error
+    assert slack_target.messages() == []
+    status_now = _retry(delivery, django_capture_on_commit_callbacks)
+    assert status_now == Delivery.DELIVERED, Delivery.objects.get().last_error
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]

@@ -120,6 +120,8 @@ class DeliveryContext:
     # without answering (``maybe_applied``), or a repair under a key of its own.
     original_external_id: str = ""
     original_uncertain: bool = False
+    # An earlier attempt of this very delivery may have taken effect (``Delivery.maybe_applied``).
+    maybe_applied: bool = False
     # What an earlier attempt of this very delivery kept in ``Delivery.external_id``: the id the
     # target gave, or where its effect went (``OutboundRequest.destination``).
     external_id: str = ""

@@ -194,6 +194,7 @@ def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
         original_uncertain=bool(
             original and (original.maybe_applied or REPAIR_KEY_MARKER in original.idempotency_key)
         ),
+        maybe_applied=delivery.maybe_applied,
         external_id=delivery.external_id,
         created_at=delivery.created_at,
         target_id=target.id,

@@ -150,8 +150,9 @@ class SlackAdapter(Adapter):
         return 8 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
-        # A bot can look its message up before posting again; an incoming webhook cannot.
-        return self.config.get("mode") == "bot"
+        # A bot can look its message up before posting again; an incoming webhook cannot, nor a
+        # bot that may not list channels, posting by name (channels.py).
+        return self.config.get("mode") == "bot" and not self._channel_directory().refused()
 
     def _bot_request(self, method: str, url_or_query: str = "", *, json: Any = None) -> OutboundRequest:
         headers = {"Authorization": f"Bearer {self.secrets['bot_token']}"}
@@ -204,8 +205,8 @@ class SlackAdapter(Adapter):
             return {"channel_id": channel}
         directory = self._channel_directory()
         channel_id = directory.id_for(channel)
-        if channel_id is None and directory.may_not_list:
-            return {"channel_id": channel}  # by name, as before places were kept as ids (channels.py)
+        if channel_id is None and directory.may_not_list:  # as before places were kept as ids
+            return {"channel_id": channel, "by_name": True}  # where no retry can look (channels.py)
         if channel_id is None:
             raise AdapterError(
                 f"Slack has no channel named {channel!r} the bot can see (channel_not_found)", permanent=True
@@ -360,9 +361,14 @@ class SlackAdapter(Adapter):
         if self.config.get("mode") == "bot" and context.attempt > 1:
             # An earlier attempt may have posted it (timed out, or a 5xx after posting): found by
             # ``resolve`` in an earlier place, or looked for here in the one just kept.
-            ts = context.resolved.get("posted") or self._posted_in(
-                self._conversation_id(request.json["channel"], context), context
-            )
+            # By name (the bot may not list channels): no id to look in, so not sent again blindly.
+            ts = context.resolved.get("posted")
+            if not ts and context.resolved.get("by_name") and context.maybe_applied:
+                raise AdapterError(
+                    "an earlier attempt may have posted it, and the bot cannot look", ambiguous=True
+                )
+            if not ts and not context.resolved.get("by_name"):
+                ts = self._posted_in(self._conversation_id(request.json["channel"], context), context)
             if ts is not None:
                 return SendResult(status_code=200, note=f"already posted (message {ts}), not posted again")
         try:

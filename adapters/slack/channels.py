@@ -15,7 +15,11 @@ listing is renewed: a message in the channel that was so named, never a second o
 
 A bot token without ``channels:read`` cannot list (``missing_scope``): that refusal is kept like a
 listing, and the adapter posts by name as it did before places were kept as ids (a rename between
-attempts can then double a message; a warning says which scope would prevent it).
+attempts can then double a message; a warning says which scope would prevent it). Nor can it look
+for a message in a channel it names so (``conversations.history`` takes ids): a retry posts when no
+earlier attempt may have posted (Slack refused it: a 429, a refused connection), and an attempt
+that may have (a timeout, a 5xx) is parked as "outcome unknown" for an admin, as an incoming
+webhook's is.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ class ChannelIds:
             self.listed_now = True
         self.may_not_list = bool(kept.get("may_not_list"))
         return kept["ids"].get(name)
+
+    def refused(self) -> bool:
+        """Whether the listing kept is the token's refusal to list (no request is made)."""
+        return bool((cache.get(self.key) or {}).get("may_not_list"))
 
     def forget(self) -> None:
         """Drop the kept listing (a post into one of its ids found no such channel)."""

@@ -124,3 +124,17 @@ def test_a_bot_that_may_not_list_channels_retries_a_post_refused_before_it_was_m
     status_now = _retry(delivery, django_capture_on_commit_callbacks)
     assert status_now == Delivery.DELIVERED, Delivery.objects.get().last_error
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+
+
+def test_a_bot_that_may_not_list_channels_parks_a_post_that_may_have_been_made(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted, then answered 500: a bot that cannot look in the channel it named (no id) does not
+    post again blindly; the delivery waits as "outcome unknown" for an admin, as an incoming
+    webhook's does."""
+    slack_target.withhold_scope("channels:read")
+    slack_target.enqueue(applied_then(500))
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.UNKNOWN, delivery.last_error
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]

@@ -117,3 +117,25 @@ def test_an_erasure_of_a_learner_with_a_long_openid_cancels_their_held_delivery(
     erase_subject(subject_for(agent=actor), mode="pseudonymise", requested_by="test")
     delivery = Delivery.objects.get(kind="deliver")
     assert (delivery.status, delivery.held_key) == (Delivery.CANCELLED, "")
+
+
+def test_the_conflict_report_names_the_employees_an_ambiguous_long_openid_is_linked_to(
+    market_target, django_capture_on_commit_callbacks
+):
+    """An openid of 495 characters fits an identity link (its value holds 500, its lookup key
+    600) but its lookup key (``openid::`` and the openid) does not fit ``Delivery.held_key``: the
+    delivery keeps its digest. Linked to two employees, the report of held deliveries still names
+    both, so an admin can see whose link to remove."""
+    from adapters.identity.holds import identity_conflicts
+    from adapters.identity.resolution import AMBIGUOUS
+
+    openid = "https://id.example.com/" + "o" * (495 - len("https://id.example.com/"))
+    for employee_id in ("E201", "E202"):
+        identity_links_upsert(employee_id=employee_id, identifiers=Identifiers(openids=[openid]))
+    statement = _completion()
+    statement["actor"] = {"objectType": "Agent", "openid": openid}
+    store_now(django_capture_on_commit_callbacks, statement)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.HELD and delivery.last_error.startswith(AMBIGUOUS)
+    [group] = identity_conflicts()
+    assert (group.reason, group.deliveries, group.candidates) == (AMBIGUOUS, 1, ["E201", "E202"])

@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from adapters.delivery import queue
 from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED
 from adapters.models import Delivery, IdentityLink
-from adapters.rules.keys import held_key_of
+from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
 
 def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> list[int]:
@@ -61,8 +62,23 @@ def identity_conflicts() -> list[HeldGroup]:
         )
         group = report.setdefault(key, HeldGroup(key=key, reason=reason, deliveries=0, candidates=[]))
         group.deliveries += row["n"]
+    digested = _links_by_digest([key for key in report if key.startswith(DIGEST_PREFIX)])
     for group in report.values():
-        group.candidates = sorted(
-            set(IdentityLink.objects.filter(lookup_key=group.key).values_list("employee_id", flat=True))
-        )
+        linked = IdentityLink.objects.filter(lookup_key=group.key).values_list("employee_id", flat=True)
+        group.candidates = sorted(set(linked) | digested.get(group.key, set()))
     return list(report.values())
+
+
+def _links_by_digest(keys: list[str]) -> dict[str, set[str]]:
+    """Held key (a digest) -> the employees linked to the lookup key it stands for: a lookup key
+    longer than ``Delivery.held_key`` holds is kept there as its digest (``held_key_of``), yet
+    fits an identity link (600 characters), so an ambiguous one has candidates. Only the few links
+    that long are read."""
+    if not keys:
+        return {}
+    found: dict[str, set[str]] = {}
+    long_links = IdentityLink.objects.annotate(chars=Length("lookup_key")).filter(chars__gt=HELD_KEY_LIMIT)
+    for lookup_key, employee_id in long_links.values_list("lookup_key", "employee_id").iterator():
+        if (digest := held_key_of(lookup_key)) in keys:
+            found.setdefault(digest, set()).add(employee_id)
+    return found

@@ -13,13 +13,15 @@ channel made a moment ago is found; a misconfigured name does not list the works
 A channel renamed within the cached window still gets messages sent by its old name until the
 listing is renewed: a message in the channel that was so named, never a second one.
 
-A bot token without ``channels:read`` cannot list (``missing_scope``): that refusal is kept like a
-listing, and the adapter posts by name as it did before places were kept as ids (a rename between
-attempts can then double a message; a warning says which scope would prevent it). Nor can it look
-for a message in a channel it names so (``conversations.history`` takes ids): a retry posts when no
-earlier attempt may have posted (Slack refused it: a 429, a refused connection), and an attempt
-that may have (a timeout, a 5xx) is parked as "outcome unknown" for an admin, as an incoming
-webhook's is.
+A token without ``groups:read`` may list public channels only: a listing asking for private ones
+too is refused (``missing_scope``), so it is asked again for public ones, and a name not among them
+(a private channel, perhaps) is posted to by name. A bot token without ``channels:read`` cannot
+list at all: that refusal is kept like a listing, and the adapter posts by name as it did before
+places were kept as ids (a rename between attempts can then double a message; a warning says which
+scope would prevent it). Nor can it look for a message in a channel it names so
+(``conversations.history`` takes ids): a retry posts when no earlier attempt may have posted (Slack
+refused it: a 429, a refused connection), and an attempt that may have (a timeout, a 5xx) is parked
+as "outcome unknown" for an admin, as an incoming webhook's is.
 """
 
 from __future__ import annotations
@@ -84,39 +86,54 @@ class ChannelIds:
         if kept is None or (name not in kept["ids"] and time.time() - kept["at"] >= MISS_REFRESH_SECONDS):
             kept = self._listed()
             self.listed_now = True
-        self.may_not_list = bool(kept.get("may_not_list"))
-        return kept["ids"].get(name)
+        found = kept["ids"].get(name)
+        # A name the bot may not have been allowed to list: posted to by name (see above).
+        self.may_not_list = bool(kept.get("may_not_list") or (kept.get("public_only") and found is None))
+        return found
 
     def refused(self) -> bool:
-        """Whether the listing kept is the token's refusal to list (no request is made)."""
-        return bool((cache.get(self.key) or {}).get("may_not_list"))
+        """Whether the listing kept is the token's refusal to list, or of public channels only, so
+        some names are posted to by name (no request is made)."""
+        kept = cache.get(self.key) or {}
+        return bool(kept.get("may_not_list") or kept.get("public_only"))
 
     def forget(self) -> None:
         """Drop the kept listing (a post into one of its ids found no such channel)."""
         cache.delete(self.key)
 
     def _listed(self) -> dict[str, Any]:
-        ids: dict[str, str] = {}
-        query = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": LIST_PAGE}
-        while True:
+        for types in ("public_channel,private_channel", "public_channel"):
             try:
-                page = self._list_page(query)
+                ids = self._listing(types)
             except AdapterError as error:
                 if "missing_scope" not in error.message:
                     raise
+                continue
+            kept = {"at": time.time(), "ids": ids, "public_only": "private" not in types}
+            if kept["public_only"]:
                 log.warning(
-                    "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
-                    "and groups:read for private ones): posting by channel name, which a rename "
-                    "between attempts can double"
+                    "The Slack bot token may not list private channels (missing_scope: it needs "
+                    "groups:read): a private channel is posted to by name, which a rename between "
+                    "attempts can double"
                 )
-                kept = {"at": time.time(), "ids": {}, "may_not_list": True}
-                cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
-                return kept
+            break
+        else:
+            log.warning(
+                "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
+                "and groups:read for private ones): posting by channel name, which a rename "
+                "between attempts can double"
+            )
+            kept = {"at": time.time(), "ids": {}, "may_not_list": True}
+        cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+        return kept
+
+    def _listing(self, types: str) -> dict[str, str]:
+        ids: dict[str, str] = {}
+        query = {"types": types, "exclude_archived": "true", "limit": LIST_PAGE}
+        while True:
+            page = self._list_page(query)
             ids.update({channel["name"]: channel["id"] for channel in page.get("channels") or []})
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                break
+                return ids
             query = {**query, "cursor": cursor}
-        kept = {"at": time.time(), "ids": ids}
-        cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
-        return kept

@@ -106,6 +106,7 @@ class SlackServer(FakeServer):
         self._ts = itertools.count(1)
         self._config_lock = threading.Lock()
         self._withheld_scopes: set[str] = set()
+        self._private: set[str] = set()
 
     # -- configuration -----------------------------------------------------------------------
     def withhold_scope(self, scope: str) -> None:
@@ -113,12 +114,16 @@ class SlackServer(FakeServer):
         ``missing_scope`` (https://api.slack.com/methods/conversations.list#errors)."""
         self._withheld_scopes.add(scope)
 
-    def add_channel(self, name: str, channel_id: str | None = None, member: bool = True) -> str:
+    def add_channel(
+        self, name: str, channel_id: str | None = None, member: bool = True, private: bool = False
+    ) -> str:
         channel_id = channel_id or f"C{secrets.token_hex(5).upper()}"
         with self._config_lock:
             self._channels[name.lstrip("#")] = channel_id
             if member:
                 self._members.add(channel_id)
+            if private:
+                self._private.add(channel_id)
         return channel_id
 
     def rename_channel(self, channel: str, new_name: str) -> str:
@@ -446,14 +451,19 @@ class SlackServer(FakeServer):
         if problem:
             return answer(problem)
         check_list(arguments)
-        if "channels:read" in self._withheld_scopes:
+        # Each type listed needs its scope: public_channel channels:read, private_channel
+        # groups:read (https://api.slack.com/methods/conversations.list, "Required scopes").
+        types = set(str(arguments.get("types") or "public_channel").split(","))
+        needed = {"public_channel": "channels:read", "private_channel": "groups:read"}
+        missing = sorted(needed[t] for t in types if t in needed and needed[t] in self._withheld_scopes)
+        if missing:
             return answer(
                 json_reply(
                     200,
                     {
                         "ok": False,
                         "error": "missing_scope",
-                        "needed": "channels:read",
+                        "needed": ",".join(missing),
                         "provided": "chat:write",
                     },
                 )
@@ -471,12 +481,13 @@ class SlackServer(FakeServer):
                         "name": name,
                         "name_normalized": name,
                         "is_channel": True,
-                        "is_private": False,
+                        "is_private": channel_id in self._private,
                         "is_archived": channel_id in self._archived,
                         "is_member": channel_id in self._members,
                     }
                     for name, channel_id in self._channels.items()
                     if not (exclude_archived and channel_id in self._archived)
+                    and ("private_channel" if channel_id in self._private else "public_channel") in types
                 ]
             return self._page(channels, arguments, "channels")
 

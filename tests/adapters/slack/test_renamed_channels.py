@@ -105,7 +105,8 @@ def test_a_bot_that_may_not_list_channels_still_posts_by_the_routed_name(
     assert "channels:read" in caplog.text
     store_now(django_capture_on_commit_callbacks, completion())  # the refusal is remembered a while
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING, LEARNING]
-    assert len(slack_target.requests_for("conversations.list")) == 1
+    # Both kinds of channel, then public ones alone, were refused once; the refusal is remembered.
+    assert len(slack_target.requests_for("conversations.list")) == 2
 
 
 def test_a_bot_that_may_not_list_channels_retries_a_post_refused_before_it_was_made(
@@ -138,3 +139,35 @@ def test_a_bot_that_may_not_list_channels_parks_a_post_that_may_have_been_made(
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.UNKNOWN, delivery.last_error
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+
+
+def test_a_bot_that_may_list_public_channels_only_posts_into_a_public_channel_by_its_id(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """A token with channels:read but not groups:read: Slack refuses a listing that asks for private
+    channels too (missing_scope), not one of public channels alone. The public channel is still
+    posted to, and kept, by its id: a rename cannot double its messages."""
+    slack_target.withhold_scope("groups:read")
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+    assert delivery.external_id == LEARNING
+
+
+def test_a_private_channel_a_bot_may_not_list_is_still_posted_to_by_name(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Without groups:read a private channel is in no listing the bot may make; it posted there by
+    name before channels were kept by id, and still does (not a dead letter for a channel that
+    exists)."""
+    slack_target.withhold_scope("groups:read")
+    secret_room = slack_target.add_channel("#learning-private", "G0000000007", private=True)
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": "#learning-private"}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    assert [m["channel"] for m in slack_target.messages()] == [secret_room]
+    assert delivery.external_id == "#learning-private"

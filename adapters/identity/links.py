@@ -51,6 +51,13 @@ class IdentityInputError(ValueError):
     """A link that cannot be made; the message names the field (and CSV line)."""
 
 
+# What a link holds (IdentityLink's columns): a longer identifier is refused by name, not cut short
+# or left to the database (a DataError, which the API would answer 500).
+_EMPLOYEE_ID_CHARS = IdentityLink._meta.get_field("employee_id").max_length
+_VALUE_CHARS = IdentityLink._meta.get_field("value").max_length
+_KEY_CHARS = IdentityLink._meta.get_field("lookup_key").max_length
+
+
 @dataclass
 class Identifiers:
     emails: list[str] = field(default_factory=list)
@@ -60,6 +67,20 @@ class Identifiers:
 
 
 def links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[IdentityLink]:
+    links = _links_for(employee_id, identifiers, source)
+    counters: dict[str, int] = {}
+    fields = {"email": "emails", "account": "accounts", "openid": "openids", "mbox_sha1sum": "mbox_sha1sums"}
+    for link in links:
+        index = counters[link.kind] = counters.get(link.kind, -1) + 1
+        if len(link.value) > _VALUE_CHARS or len(link.lookup_key) > _KEY_CHARS:
+            raise IdentityInputError(
+                f"{fields[link.kind]}[{index}]: longer than an identity link holds "
+                f"({_VALUE_CHARS} characters)"
+            )
+    return links
+
+
+def _links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[IdentityLink]:
     links = []
     for index, email in enumerate(identifiers.emails):
         try:
@@ -137,6 +158,8 @@ def _required(employee_id: str) -> str:
     employee_id = (employee_id or "").strip()
     if not employee_id:
         raise IdentityInputError("employee_id: required")
+    if len(employee_id) > _EMPLOYEE_ID_CHARS:
+        raise IdentityInputError(f"employee_id: longer than {_EMPLOYEE_ID_CHARS} characters")
     return employee_id
 
 

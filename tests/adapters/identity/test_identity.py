@@ -262,3 +262,38 @@ def test_an_actor_outside_the_prefetched_batch_is_still_looked_up():
     with prefetched([{"mbox": "mailto:one@example.com"}]):
         assert employee_for_actor({"mbox": "mailto:two@example.com"}) == "E2"
         assert employee_email("E2") == "two@example.com"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"openids": ["https://id.example.com/" + "a" * 600]}, "openids"),
+        ({"emails": ["a" * 600 + "@example.com"]}, "emails"),
+        ({"accounts": [{"homePage": "https://hr.example.com", "name": "n" * 600}]}, "accounts"),
+        ({"accounts": [{"homePage": "https://hr.example.com/" + "h" * 600, "name": "n"}]}, "accounts"),
+    ],
+)
+def test_identity_api_refuses_an_identifier_too_long_to_link_naming_the_field(identity_client, body, field):
+    """An identifier longer than a link holds is a 400 naming it, not a database error (a 500) and
+    not a link cut short; nothing is linked."""
+    response = identity_client.client.patch(
+        "/api/identity/employees/E1",
+        json.dumps(body),
+        content_type="application/json",
+        headers=identity_client.headers,
+    )
+    assert response.status_code == 400, response.content
+    assert field in json.dumps(response.json())
+    assert not IdentityLink.objects.exists()
+
+
+def test_identity_api_refuses_an_employee_id_too_long_naming_it(identity_client):
+    response = identity_client.client.patch(
+        "/api/identity/employees/" + "E" * 201,
+        json.dumps({"emails": ["grace@example.com"]}),
+        content_type="application/json",
+        headers=identity_client.headers,
+    )
+    assert response.status_code == 400, response.content
+    assert "employee_id" in json.dumps(response.json())
+    assert not IdentityLink.objects.exists()

@@ -16,6 +16,7 @@ from adapters.management.cli import add_progress_argument, progress_bar
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.run import reconcile
 from adapters.reconciliation.tasks import default_window, drift_judged
+from adapters.redaction import redacted_text
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.timestamps import parse_timestamp
 
@@ -125,7 +126,9 @@ class Command(BaseCommand):
                     dry_run=dry_run,
                 )
         except Exception as exc:  # the target cannot be read, a secret is missing (recorded on a stored run)
-            raise CommandError(f"reconciliation of {target.name} failed: {exc}", returncode=2) from None
+            # On stderr, so in a cron log or a CI job's output: redacted as the stored run's error is.
+            failure = redacted_text(str(exc))
+            raise CommandError(f"reconciliation of {target.name} failed: {failure}", returncode=2) from None
         if not dry_run:
             drift_judged(target)
         figures = summary(run, dry_run=dry_run)

@@ -39,3 +39,20 @@ def test_a_failed_run_keeps_no_credential_a_target_quoted(pms_target, monkeypatc
     assert error.startswith(type(failure).__name__), error
     for secret in ("tok-Xy12ab34cd", "sig-Qw98er76", "pms-secret"):
         assert secret not in error, error
+
+
+def test_the_reconcile_command_prints_no_credential_a_target_quoted(pms_target, monkeypatch):
+    """The command's failure line goes to stderr, so to a cron log or a CI job's output: redacted
+    as the stored run's error is."""
+    from django.core.management import CommandError, call_command
+
+    def read_back(self, since):
+        raise AdapterError(LEAKY)
+        yield  # a generator, as the adapter's is
+
+    monkeypatch.setattr(PMSAdapter, "read_back", read_back)
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile", "--target", "pms", "--no-progress")
+    assert "reconciliation of pms failed" in str(failed.value)
+    for secret in ("tok-Xy12ab34cd", "sig-Qw98er76", "pms-secret"):
+        assert secret not in str(failed.value), failed.value

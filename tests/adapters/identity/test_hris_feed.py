@@ -241,3 +241,22 @@ def test_two_imports_at_once_cannot_both_link_one_address_to_different_employees
             "employee_id", flat=True
         )
     ) == ["E1"]
+
+
+@pytest.mark.parametrize("column", ["manager_id", "department"])
+def test_a_row_whose_manager_or_department_is_longer_than_an_employee_holds_is_rejected_naming_it(
+    client, make_credential, column
+):
+    """A value longer than the employee record holds (200 characters) rejects its row naming the
+    column; it is not a database error that fails the whole file with a 500."""
+    credential, secret = make_credential("hris", ["identity/write"])
+    auth = "Basic " + base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
+    rows = [{"employee_id": "E1", column: "x" * 201}, {"employee_id": "E2", "emails": ["e2@example.com"]}]
+    answer = client.post(
+        "/api/identity/hris", rows, content_type="application/json", headers={"Authorization": auth}
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert answer.json()["results"][0]["reason"].startswith(f"{column}:")
+    assert not Employee.objects.filter(employee_id="E1").exists()
+    assert Employee.objects.filter(employee_id="E2").exists()

@@ -149,9 +149,19 @@ def _row(line: int, row: dict, *, emails: list[str], accounts: list[dict]) -> Hr
         identifiers=Identifiers(emails=list(emails), accounts=list(accounts)),
         status=status,
         effective_date=effective_date,
-        manager_id=str(row.get("manager_id") or "").strip(),
-        department=str(row.get("department") or "").strip(),
+        manager_id=_held(row, "manager_id"),
+        department=_held(row, "department"),
     )
+
+
+def _held(row: dict, column: str) -> str:
+    """The column as the employee record holds it: a longer value rejects the row naming it,
+    not a database error failing the whole file (a 500 from the HRIS API)."""
+    value = str(row.get(column) or "").strip()
+    limit = Employee._meta.get_field(column).max_length
+    if len(value) > limit:
+        raise IdentityInputError(f"{column}: longer than {limit} characters")
+    return value
 
 
 # -- applying -------------------------------------------------------------------------

@@ -171,3 +171,28 @@ def test_a_private_channel_a_bot_may_not_list_is_still_posted_to_by_name(
     assert delivery.status == Delivery.DELIVERED, delivery.last_error
     assert [m["channel"] for m in slack_target.messages()] == [secret_room]
     assert delivery.external_id == "#learning-private"
+
+
+def test_a_post_by_name_into_a_private_channel_is_not_doubled_when_the_retry_is_routed_to_a_public_one(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Without groups:read a private channel is posted to, and kept, by name. Its worker stopped
+    after posting (the sweep: retrying, maybe applied); before the retry the course is routed to a
+    public channel and the listing kept has expired. The bot cannot look in a channel it may not
+    list: the earlier place is not "a channel it can no longer read" (passed over), so the retry
+    does not post a second message blindly; it is parked as outcome unknown for an admin."""
+    slack_target.withhold_scope("groups:read")
+    secret_room = slack_target.add_channel("#learning-private", "G0000000007", private=True)
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": "#learning-private"}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.external_id == "#learning-private"
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.RETRYING, claimed_until=None, maybe_applied=True, delivered_at=None
+    )
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": []})
+    cache.clear()  # the listing kept has expired
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.UNKNOWN
+    assert [m["channel"] for m in slack_target.messages()] == [secret_room]

@@ -297,3 +297,16 @@ def test_identity_api_refuses_an_employee_id_too_long_naming_it(identity_client)
     assert response.status_code == 400, response.content
     assert "employee_id" in json.dumps(response.json())
     assert not IdentityLink.objects.exists()
+
+
+def test_identity_api_refuses_a_move_from_an_employee_id_too_long_naming_from(identity_client):
+    """``from`` longer than an employee id holds is a 400 naming ``from`` (the field the caller
+    gave), not the employee of the path, which is fine."""
+    response = identity_client.client.patch(
+        "/api/identity/employees/E1",
+        json.dumps({"from": "F" * 201, "emails": ["grace@example.com"]}),
+        content_type="application/json",
+        headers=identity_client.headers,
+    )
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["from"], response.json()

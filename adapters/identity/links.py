@@ -154,12 +154,13 @@ def identity_links_upsert(
     return len(fresh)
 
 
-def _required(employee_id: str) -> str:
+def _required(employee_id: str, field: str = "employee_id") -> str:
+    """``field``: what the caller named it (``from``, the employee a move takes identifiers from)."""
     employee_id = (employee_id or "").strip()
     if not employee_id:
-        raise IdentityInputError("employee_id: required")
+        raise IdentityInputError(f"{field}: required")
     if len(employee_id) > _EMPLOYEE_ID_CHARS:
-        raise IdentityInputError(f"employee_id: longer than {_EMPLOYEE_ID_CHARS} characters")
+        raise IdentityInputError(f"{field}: longer than {_EMPLOYEE_ID_CHARS} characters")
     return employee_id
 
 
@@ -244,7 +245,7 @@ def identity_links_move(
     are released (resolved again, now to the second employee); deliveries already made for the
     first are reported (history and result), not rewritten."""
     hold_identity_lock()
-    source_employee, target_employee = _required(from_employee_id), _required(to_employee_id)
+    source_employee, target_employee = _required(from_employee_id, "from"), _required(to_employee_id)
     if source_employee == target_employee:
         raise IdentityInputError("from: the identifiers are already linked to this employee")
     links = _linked(source_employee, identifiers, source)

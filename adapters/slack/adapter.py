@@ -143,11 +143,11 @@ class SlackAdapter(Adapter):
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
         """A bot's retry looks before it posts: the learner's user (direct messages), the routed
-        channel's id (a page of channels listed, unless cached), a page of the history of where
-        earlier attempts posted (up to three places kept by a delivery from before places were
-        replaced once looked in; a direct-message conversation opened) and of where it posts,
-        then the post."""
-        return 8 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
+        channel's id (a page of channels listed, unless cached; two without groups:read, the first
+        refused), a page of the history of where earlier attempts posted (up to three places kept
+        by a delivery from before places were replaced once looked in; a direct-message
+        conversation opened) and of where it posts, then the post."""
+        return 9 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
         # A bot can look its message up before posting again; an incoming webhook cannot, nor a

@@ -29,14 +29,18 @@ def _due(delivery: Delivery) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
 
 
+@pytest.mark.parametrize("withheld", [None, "groups:read"], ids=["all-scopes", "no-groups-read"])
 def test_a_retry_looking_in_every_kept_place_posts_within_its_claim(
-    slack_target, settings, django_capture_on_commit_callbacks
+    slack_target, settings, django_capture_on_commit_callbacks, withheld
 ):
     """Four routings over four attempts: each retry replaces the places it looked in by the one it
     posts to; a retry looking in three places kept (as a delivery attempted before places were
     replaced kept them) and the one it posts to does so within the requests its claim
-    (claim_seconds) was sized for."""
+    (claim_seconds) was sized for. Without groups:read the channels are listed twice (both kinds,
+    refused; then public ones)."""
     settings.LRS_DELIVERY_CLAIM_SECONDS = 1  # the floor out of the way, as in test_claims.py
+    if withheld:
+        slack_target.withhold_scope(withheld)
     target = Target.objects.get(name="slack")
     config = {**target.config, "direct_message": True, "timeout_seconds": 1.0}
     Target.objects.filter(pk=target.pk).update(config=config)

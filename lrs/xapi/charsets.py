@@ -27,16 +27,22 @@ _UTF_8 = frozenset({"utf-8", "utf8"})
 _US_ASCII = frozenset({"us-ascii", "ascii"})
 
 
-def declared_charset(content_type: str) -> str | None:
-    """The ``charset`` parameter of a Content-Type value as sent (quotes removed), or None."""
+def content_type_param(content_type: str, name: str) -> str | None:
+    """A parameter of a Content-Type value as sent (quotes removed, an RFC 2231 encoded value
+    decoded), or None."""
     header = Message()
     header["Content-Type"] = content_type
-    value = header.get_param("charset")
+    value = header.get_param(name)
     if value is None:
         return None
     if isinstance(value, tuple):  # an RFC 2231 encoded value
         value = collapse_rfc2231_value(value)
     return str(value)
+
+
+def declared_charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value as sent, or None."""
+    return content_type_param(content_type, "charset")
 
 
 def check_statements_charset(content_type: str, data: bytes, *, path: str, what: str) -> None:

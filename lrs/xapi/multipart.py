@@ -57,11 +57,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from typing import Any
 
-from lrs.xapi.charsets import check_statements_charset, statements_text
+from lrs.xapi.charsets import check_statements_charset, content_type_param, statements_text
 from lrs.xapi.json_types import fail, parse_json
 from lrs.xapi.statement import body_path
 
@@ -107,12 +105,8 @@ def _boundary(content_type_header: str) -> str:
             "Content-Type",
             "content-type",
         )
-    header = Message()
-    header["Content-Type"] = content_type_header
-    boundary = header.get_param("boundary")
-    if isinstance(boundary, tuple):  # an RFC 2231 encoded value
-        boundary = collapse_rfc2231_value(boundary)
-    if not isinstance(boundary, str) or not _SAFE_HEADER_VALUE.match(boundary):
+    boundary = content_type_param(content_type_header, "boundary")
+    if boundary is None or not _SAFE_HEADER_VALUE.match(boundary):
         fail(
             "multipart/mixed requires a boundary parameter of printable ASCII characters, "
             "e.g. 'multipart/mixed; boundary=abc123'",

@@ -82,12 +82,16 @@ def delivered_under(link: IdentityLink) -> list[list[str]]:
     return [[target, str(uuids[pk])] for target, pk in rows if pk in uuids]
 
 
+# Where a history row's ``before`` or ``after`` names an employee.
+_NAMING_FIELDS = ("employee_id", "manager_id")
+
+
 def rows_naming(employee_id: str) -> QuerySet:
     """The history rows whose ``before`` or ``after`` names the employee (as the one an identifier
     was linked to, or as a manager), whoever they are filed under."""
     named = Q()
     for state in ("before", "after"):
-        for name in ("employee_id", "manager_id"):
+        for name in _NAMING_FIELDS:
             named |= Q(**{f"{state}__{name}": employee_id})
     return IdentityChange.objects.filter(named)
 
@@ -113,5 +117,7 @@ def employee_erased(employee_id: str) -> int:
 def _without(state: Any, employee_id: str) -> Any:
     if not isinstance(state, dict):
         return state
-    named = ("employee_id", "manager_id")
-    return {name: "" if name in named and value == employee_id else value for name, value in state.items()}
+    return {
+        name: "" if name in _NAMING_FIELDS and value == employee_id else value
+        for name, value in state.items()
+    }

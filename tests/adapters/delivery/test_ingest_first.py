@@ -14,7 +14,7 @@ from django.core.cache import cache
 
 from adapters.delivery import outbox
 from adapters.delivery.pacing import ingest_first
-from tests.adapters.helpers import free_port, metric_samples, wait_until, webhook_targets_file
+from tests.adapters.helpers import metric_samples, restartable_port, wait_until, webhook_targets_file
 from tests.conftest import HOOK, make_statement
 
 PRESSURE = (
@@ -262,7 +262,9 @@ def test_a_real_worker_yields_while_a_real_web_process_ingests_unless_turned_off
 ):
     targets = webhook_targets_file(tmp_path, webhook_target.url)
     stack = private_stack(private_redis.url, LRS_TARGETS_FILE=str(targets), TEST_WEBHOOK_SECRET=SECRET)
-    port = free_port()
+    # Below the ephemeral range: the worker binds it seconds later, and a port free_port picks may
+    # meanwhile be any outgoing connection's, or another test's (a page not the worker's was read).
+    port = restartable_port()
     worker_env = {
         key: stack.env[key] for key in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "LRS_TARGETS_FILE")
     }

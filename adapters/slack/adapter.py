@@ -11,20 +11,20 @@ messages the privacy defaults allow:
   ``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"``
   tells the learner alone. The score is shown only with ``include_score``; ``pseudonymise``
   names nobody ("A learner").
-- Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that
-  may have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first
-  looks for that key in the channel's recent history (``conversations.history`` with
-  ``include_all_metadata``) and posts only if it is not there. It looks where earlier attempts
-  posted as well, written on the delivery before each post goes out (the channel's id, or that
-  it was the learner's direct messages) and replaced only once looked in, so a routing change
-  between attempts (an admin moving a course elsewhere) posts no second message, even after a
-  worker died between posting and recording it; a channel the bot can no longer read is passed
-  over. A routed channel name is resolved to its id before the post (``conversations.list``,
-  cached: ``adapters.slack.channels``), so a channel renamed between attempts, its old name
-  perhaps given to another, is still where the retry looks (the id ``chat.postMessage`` answers
-  comes too late: the attempts that need it are those whose answer never came). A forced
-  backfill never re-posts a delivered message. Incoming webhooks offer no such look-up: there, an
-  ambiguous failure parks the delivery as "outcome unknown" for an admin instead.
+- Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that may
+  have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first looks for
+  that key in the channel's recent history (``conversations.history`` with ``include_all_metadata``;
+  ``adapters.slack.lookups``) and posts only if it is not there. It looks where earlier attempts
+  posted as well, written on the delivery before each post goes out (the channel's id, or that it
+  was the learner's direct messages) and replaced only once looked in, so a routing change between
+  attempts (an admin moving a course elsewhere) posts no second message, even after a worker died
+  between posting and recording it; a channel the bot can no longer read is passed over. A routed
+  channel name is resolved to its id before the post (``conversations.list``, cached:
+  ``adapters.slack.channels``), so a channel renamed between attempts, its old name perhaps given to
+  another, is still where the retry looks (the id ``chat.postMessage`` answers comes too late: the
+  attempts that need it are those whose answer never came). A forced backfill never re-posts a
+  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks the
+  delivery as "outcome unknown" for an admin instead.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
   honours ``Retry-After``.
@@ -35,7 +35,6 @@ https://api.slack.com/metadata/using
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -53,16 +52,14 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
-from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id, kept_place
+from adapters.slack.channels import DIRECT_MESSAGE, is_conversation_id, is_user_id, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
+from adapters.slack.lookups import Lookups
 
 METADATA_EVENT = "lrs_learning_record"
-# How far back before the delivery was created its message is looked for.
-HISTORY_MARGIN_SECONDS = 300
-HISTORY_PAGE = 200
 
 
-class SlackAdapter(Adapter):
+class SlackAdapter(Lookups, Adapter):
     name = "slack"
     description = "Slack messages (bot token or incoming webhook)"
     config_schema: ClassVar[dict[str, Any]] = {
@@ -124,13 +121,6 @@ class SlackAdapter(Adapter):
     repeatable = False
     carries_alerts = True
 
-    @property
-    def api_base(self) -> str:
-        return self.config.get("api_base", "https://slack.com/api").rstrip("/")
-
-    def _timeout(self) -> float:
-        return float(self.config.get("timeout_seconds", 10))
-
     def channel_for(self, activity_id: str) -> str:
         by_activity = self.config.get("channels_by_activity", {})
         if activity_id in by_activity:
@@ -153,18 +143,6 @@ class SlackAdapter(Adapter):
         # A bot can look its message up before posting again; an incoming webhook cannot, nor a
         # bot that may not list channels, posting by name (channels.py).
         return self.config.get("mode") == "bot" and not self._channel_directory().refused()
-
-    def _bot_request(self, method: str, url_or_query: str = "", *, json: Any = None) -> OutboundRequest:
-        headers = {"Authorization": f"Bearer {self.secrets['bot_token']}"}
-        if json is not None:
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        return OutboundRequest(
-            method="POST" if json is not None else "GET",
-            url=f"{self.api_base}/{method}{url_or_query}",
-            json=json,
-            headers=headers,
-            timeout=self._timeout(),
-        )
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         told = configured_announcement(statement, self.config)
@@ -284,82 +262,6 @@ class SlackAdapter(Adapter):
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": notice.key}}
         body = {"channel": channel, "text": text, "unfurl_links": False, "metadata": metadata}
         return [self._bot_request("chat.postMessage", json=body)]
-
-    # -- at most one message per delivery ---------------------------------------------------------
-
-    def _posted_earlier(self, context: DeliveryContext, current: str, earlier_user: str | None) -> str | None:
-        """The ts of this delivery's message if an earlier attempt posted it in a conversation
-        kept with the delivery other than ``current`` (which ``send`` looks in, once it is kept),
-        found by the key in the message metadata of the history since the delivery was created.
-        Looked for while preparing, before this attempt's place is written in their stead: a
-        look-up that fails fails the attempt with the places as they were, so none is dropped
-        before it was looked in, whatever the routing did meanwhile. A conversation the bot can
-        no longer read (removed from it, archived, deleted) is passed over: a message there, if
-        any, is out of the bot's sight, and the routing now names another."""
-        for earlier in context.external_id.split():
-            if earlier == DIRECT_MESSAGE:
-                earlier = earlier_user or ""
-            if not earlier or earlier == current:
-                continue
-            try:
-                ts = self._posted_in(self._conversation_id(earlier, context), context)
-            except AdapterError as error:
-                if not error.permanent:
-                    raise
-                ts = None
-            if ts is not None:
-                return ts
-        return None
-
-    def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
-        created = context.created_at.timestamp() if context.created_at else time.time() - 86400
-        query = {
-            "channel": channel,
-            "include_all_metadata": "true",
-            "oldest": f"{created - HISTORY_MARGIN_SECONDS:.6f}",
-            "limit": str(HISTORY_PAGE),
-        }
-        while True:
-            page = checked(
-                http_send(
-                    self._bot_request("conversations.history", f"?{urlencode(query)}"), correlation_id=""
-                )
-            )
-            for message in page.get("messages") or []:
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("idempotency_key") == context.idempotency_key:
-                    return message.get("ts")
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                return None
-            query["cursor"] = cursor
-
-    def _conversation_id(self, channel: str, context: DeliveryContext) -> str:
-        """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,
-        a user id (their direct-message channel), or a channel name (kept by a delivery attempted
-        before places were kept as ids: the channel so named now)."""
-        if is_conversation_id(channel):
-            return channel
-        if is_user_id(channel):
-            opened = checked(
-                http_send(self._bot_request("conversations.open", json={"users": channel}), correlation_id="")
-            )
-            return opened["channel"]["id"]
-        directory = self._channel_directory()
-        channel_id = directory.id_for(channel)
-        if channel_id is None and directory.may_not_list and context.maybe_applied:
-            # A name it may not list (channels.py): not passed over as unread, which would post again.
-            raise AdapterError(f"it may be posted in {channel!r}, and the bot cannot look", ambiguous=True)
-        if channel_id is None:
-            raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
-        return channel_id
-
-    def _channel_directory(self) -> ChannelIds:
-        def list_page(query: dict[str, str]) -> dict[str, Any]:
-            request = self._bot_request("conversations.list", f"?{urlencode(query)}")
-            return checked(http_send(request, correlation_id=""))
-
-        return ChannelIds(self.api_base, self.secrets["bot_token"], list_page)
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         if self.config.get("mode") == "bot" and context.attempt > 1:

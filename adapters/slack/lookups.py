@@ -1,0 +1,123 @@
+"""How a Slack bot retry finds its delivery's message before posting again (the adapter's
+contract, ``adapters.slack.adapter``): by the idempotency key in the message metadata of a
+conversation's recent history (``conversations.history`` with ``include_all_metadata``), in the
+places earlier attempts kept with the delivery and in the one this attempt posts to.
+
+https://api.slack.com/methods/conversations.history, https://api.slack.com/metadata/using
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from adapters.base import AdapterError, DeliveryContext, OutboundRequest
+from adapters.http import send as http_send
+from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id
+from adapters.slack.errors import checked
+
+# How far back before the delivery was created its message is looked for.
+HISTORY_MARGIN_SECONDS = 300
+HISTORY_PAGE = 200
+
+
+class Lookups:
+    """The Web API requests of ``SlackAdapter`` and a bot's look-ups: where earlier attempts
+    posted, and the channel ids its routing's names stand for."""
+
+    config: dict[str, Any]
+    secrets: dict[str, str]
+
+    @property
+    def api_base(self) -> str:
+        return self.config.get("api_base", "https://slack.com/api").rstrip("/")
+
+    def _timeout(self) -> float:
+        return float(self.config.get("timeout_seconds", 10))
+
+    def _bot_request(self, method: str, url_or_query: str = "", *, json: Any = None) -> OutboundRequest:
+        headers = {"Authorization": f"Bearer {self.secrets['bot_token']}"}
+        if json is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        return OutboundRequest(
+            method="POST" if json is not None else "GET",
+            url=f"{self.api_base}/{method}{url_or_query}",
+            json=json,
+            headers=headers,
+            timeout=self._timeout(),
+        )
+
+    def _posted_earlier(self, context: DeliveryContext, current: str, earlier_user: str | None) -> str | None:
+        """The ts of this delivery's message if an earlier attempt posted it in a conversation
+        kept with the delivery other than ``current`` (which ``send`` looks in, once it is kept),
+        found by the key in the message metadata of the history since the delivery was created.
+        Looked for while preparing, before this attempt's place is written in their stead: a
+        look-up that fails fails the attempt with the places as they were, so none is dropped
+        before it was looked in, whatever the routing did meanwhile. A conversation the bot can
+        no longer read (removed from it, archived, deleted) is passed over: a message there, if
+        any, is out of the bot's sight, and the routing now names another."""
+        for earlier in context.external_id.split():
+            if earlier == DIRECT_MESSAGE:
+                earlier = earlier_user or ""
+            if not earlier or earlier == current:
+                continue
+            try:
+                ts = self._posted_in(self._conversation_id(earlier, context), context)
+            except AdapterError as error:
+                if not error.permanent:
+                    raise
+                ts = None
+            if ts is not None:
+                return ts
+        return None
+
+    def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
+        created = context.created_at.timestamp() if context.created_at else time.time() - 86400
+        query = {
+            "channel": channel,
+            "include_all_metadata": "true",
+            "oldest": f"{created - HISTORY_MARGIN_SECONDS:.6f}",
+            "limit": str(HISTORY_PAGE),
+        }
+        while True:
+            page = checked(
+                http_send(
+                    self._bot_request("conversations.history", f"?{urlencode(query)}"), correlation_id=""
+                )
+            )
+            for message in page.get("messages") or []:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("idempotency_key") == context.idempotency_key:
+                    return message.get("ts")
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return None
+            query["cursor"] = cursor
+
+    def _conversation_id(self, channel: str, context: DeliveryContext) -> str:
+        """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,
+        a user id (their direct-message channel), or a channel name (kept by a delivery attempted
+        before places were kept as ids: the channel so named now)."""
+        if is_conversation_id(channel):
+            return channel
+        if is_user_id(channel):
+            opened = checked(
+                http_send(self._bot_request("conversations.open", json={"users": channel}), correlation_id="")
+            )
+            return opened["channel"]["id"]
+        directory = self._channel_directory()
+        channel_id = directory.id_for(channel)
+        if channel_id is None and directory.may_not_list and context.maybe_applied:
+            # A name it may not list (channels.py): not passed over as unread, which would post again.
+            raise AdapterError(f"it may be posted in {channel!r}, and the bot cannot look", ambiguous=True)
+        if channel_id is None:
+            raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
+        return channel_id
+
+    def _channel_directory(self) -> ChannelIds:
+        def list_page(query: dict[str, str]) -> dict[str, Any]:
+            request = self._bot_request("conversations.list", f"?{urlencode(query)}")
+            return checked(http_send(request, correlation_id=""))
+
+        return ChannelIds(self.api_base, self.secrets["bot_token"], list_page)

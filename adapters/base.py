@@ -283,7 +283,8 @@ class Adapter:
     def may_resend_unknown_outcome(self) -> bool:
         """Whether an attempt that may have taken effect (``AdapterError.ambiguous``) may be sent
         again: yes where the target drops repeats by idempotency key or the adapter looks before
-        re-sending; no parks the delivery as "outcome unknown" for an admin to resolve."""
+        re-sending; no parks the delivery as "outcome unknown" for an admin to resolve (as an
+        error ``unlookable`` does, one the adapter cannot look for although it can for others)."""
         return True
 
     @classmethod

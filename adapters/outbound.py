@@ -17,6 +17,9 @@ class AdapterError(Exception):
     ``ambiguous``: the request may have reached the target and taken effect although no success
     came back (a read timeout, a connection lost after sending, a 5xx). Sending again is safe
     only where the target drops repeats or the adapter looks before re-sending.
+    ``unlookable``: an ambiguous failure of an effect this adapter cannot look for before sending
+    again, although it can for others (``Adapter.may_resend_unknown_outcome``): parked as outcome
+    unknown, as every one is at a target offering no look-up (a Slack post by channel name).
     """
 
     def __init__(
@@ -29,6 +32,7 @@ class AdapterError(Exception):
         response_body: str = "",
         disable_target: bool = False,
         ambiguous: bool = False,
+        unlookable: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -38,6 +42,7 @@ class AdapterError(Exception):
         self.response_body = response_body
         self.disable_target = disable_target
         self.ambiguous = ambiguous
+        self.unlookable = unlookable
         # The request that failed, when it was an HTTP request (``adapters.http.send`` sets it):
         # a delivery run whole records it for the admin (redacted) like a batch's prepared ones.
         self.request: OutboundRequest | None = None

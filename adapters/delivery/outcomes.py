@@ -134,7 +134,7 @@ def failed(
         "started": started,
         "finished": now,
     }
-    if error.ambiguous and not may_resend_unknown:
+    if error.ambiguous and (not may_resend_unknown or error.unlookable):
         reason = f"outcome unknown: {error.message}; mark it delivered or send it again"
         return Outcome(delivery, Delivery.UNKNOWN, Attempt.UNKNOWN, error=reason, **common)
     decision = decide(

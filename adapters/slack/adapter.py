@@ -140,9 +140,11 @@ class SlackAdapter(Lookups, Adapter):
         return 9 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
-        # A bot can look its message up before posting again; an incoming webhook cannot, nor a
-        # bot that may not list channels, posting by name (channels.py).
-        return self.config.get("mode") == "bot" and not self._channel_directory().refused()
+        # A bot can look its message up before posting again, in a conversation it has the id of;
+        # an incoming webhook cannot. A bot's post by channel name (a channel it may not list:
+        # channels.py) is the exception, marked on its error (``unlookable``): parked alone, not
+        # every post of a token lacking groups:read or channels:read.
+        return self.config.get("mode") == "bot"
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
         told = configured_announcement(statement, self.config)
@@ -271,7 +273,9 @@ class SlackAdapter(Lookups, Adapter):
             ts = context.resolved.get("posted")
             if not ts and context.resolved.get("by_name") and context.maybe_applied:
                 raise AdapterError(
-                    "an earlier attempt may have posted it, and the bot cannot look", ambiguous=True
+                    "an earlier attempt may have posted it, and the bot cannot look",
+                    ambiguous=True,
+                    unlookable=True,
                 )
             if not ts and not context.resolved.get("by_name"):
                 ts = self._posted_in(self._conversation_id(request.json["channel"], context), context)
@@ -283,6 +287,8 @@ class SlackAdapter(Lookups, Adapter):
             # Incoming webhooks answer errors as plain text with 400/403/404/410.
             if error.response_body.strip() in PERMANENT_ERRORS:
                 error.permanent = True
+            # Posted by name, perhaps: the retry would have no id to look in.
+            error.unlookable = error.ambiguous and bool(context.resolved.get("by_name"))
             raise
         if self.config.get("mode") == "bot":
             try:

@@ -91,12 +91,6 @@ class ChannelIds:
         self.may_not_list = bool(kept.get("may_not_list") or (kept.get("public_only") and found is None))
         return found
 
-    def refused(self) -> bool:
-        """Whether the listing kept is the token's refusal to list, or of public channels only, so
-        some names are posted to by name (no request is made)."""
-        kept = cache.get(self.key) or {}
-        return bool(kept.get("may_not_list") or kept.get("public_only"))
-
     def forget(self) -> None:
         """Drop the kept listing (a post into one of its ids found no such channel)."""
         cache.delete(self.key)

@@ -110,7 +110,9 @@ class Lookups:
         channel_id = directory.id_for(channel)
         if channel_id is None and directory.may_not_list and context.maybe_applied:
             # A name it may not list (channels.py): not passed over as unread, which would post again.
-            raise AdapterError(f"it may be posted in {channel!r}, and the bot cannot look", ambiguous=True)
+            raise AdapterError(
+                f"it may be posted in {channel!r}, and the bot cannot look", ambiguous=True, unlookable=True
+            )
         if channel_id is None:
             raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
         return channel_id

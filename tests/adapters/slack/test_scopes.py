@@ -47,3 +47,20 @@ def test_a_post_into_a_public_channel_without_groups_read_that_may_have_been_mad
     assert delivery.status == Delivery.RETRYING, (delivery.status, delivery.last_error)
     assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]
+
+
+def test_a_post_by_name_into_a_private_channel_without_groups_read_that_may_have_been_made_is_parked(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """The one post such a bot cannot look for: by name, into a channel it may not list (no id for
+    conversations.history). It is not sent again blindly."""
+    slack_target.withhold_scope("groups:read")
+    secret_room = slack_target.add_channel("#learning-private", "G0000000007", private=True)
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": "#learning-private"}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+    slack_target.enqueue(ok(), applied_then(500))  # public channels listed; posted, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.UNKNOWN, (delivery.status, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [secret_room]

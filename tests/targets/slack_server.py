@@ -107,12 +107,20 @@ class SlackServer(FakeServer):
         self._config_lock = threading.Lock()
         self._withheld_scopes: set[str] = set()
         self._private: set[str] = set()
+        self._listed_at_most: int | None = None
 
     # -- configuration -----------------------------------------------------------------------
     def withhold_scope(self, scope: str) -> None:
         """The bot token lacks ``scope`` (e.g. ``channels:read``): the methods needing it answer
         ``missing_scope`` (https://api.slack.com/methods/conversations.list#errors)."""
         self._withheld_scopes.add(scope)
+
+    def list_at_most(self, channels: int) -> None:
+        """``conversations.list`` pages hold at most ``channels`` channels, whatever ``limit`` asks:
+        Slack "may return fewer than the requested number of items, even if the end of the list
+        hasn't been reached" (https://api.slack.com/methods/conversations.list, ``limit``), and a
+        large workspace's listing takes many pages."""
+        self._listed_at_most = channels
 
     def add_channel(
         self, name: str, channel_id: str | None = None, member: bool = True, private: bool = False
@@ -489,14 +497,16 @@ class SlackServer(FakeServer):
                     if not (exclude_archived and channel_id in self._archived)
                     and ("private_channel" if channel_id in self._private else "public_channel") in types
                 ]
-            return self._page(channels, arguments, "channels")
+            return self._page(channels, arguments, "channels", at_most=self._listed_at_most)
 
         return perform(listing)
 
     @staticmethod
-    def _page(items: list[dict[str, Any]], arguments: dict[str, Any], field: str) -> Reply:
+    def _page(
+        items: list[dict[str, Any]], arguments: dict[str, Any], field: str, at_most: int | None = None
+    ) -> Reply:
         start = int(arguments.get("cursor") or 0)
-        limit = int(arguments.get("limit", 100))
+        limit = min(int(arguments.get("limit", 100)), at_most or 1000)
         page, more = items[start : start + limit], start + limit < len(items)
         payload: dict[str, Any] = {
             "ok": True,

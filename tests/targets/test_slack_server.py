@@ -345,3 +345,24 @@ def test_conversations_list_leaves_archived_channels_out_only_when_asked(slack_s
     assert {c["name"]: c["is_archived"] for c in listed["channels"]} == {"general": False, "learning": True}
     current = read(slack_server, "conversations.list", exclude_archived="true")
     assert [c["name"] for c in current["channels"]] == ["general"]
+
+
+def test_conversations_list_pages_by_cursor_and_may_give_fewer_than_the_limit(
+    slack_server: SlackServer,
+) -> None:
+    for number in range(25):
+        slack_server.add_channel(f"#team-{number:02d}")
+    slack_server.list_at_most(10)
+    names: list[str] = []
+    pages = 0
+    arguments = {"limit": "1000"}
+    while True:
+        page = read(slack_server, "conversations.list", **arguments)
+        pages += 1
+        assert len(page["channels"]) <= 10
+        names += [channel["name"] for channel in page["channels"]]
+        arguments["cursor"] = page["response_metadata"]["next_cursor"]
+        if not arguments["cursor"]:
+            break
+    assert pages == 3
+    assert names == ["general", "learning", *(f"team-{number:02d}" for number in range(25))]

@@ -1,0 +1,58 @@
+"""Slack: in a workspace of many channels, and in a busy channel, a message still lands once, in
+the routed channel (the adapter's contract, adapters/slack/adapter.py): a channel listing or a
+page of history is read whole, however long."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.delivery.drain import delivery_send
+from adapters.models import Delivery, Target
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
+
+LEARNING = "C0000000002"
+
+
+def completion() -> dict:
+    return make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True})
+
+
+def _route_to(channel: str) -> None:
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": channel}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+
+
+def test_a_channel_listed_after_dozens_of_others_gets_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    for number in range(50):
+        slack_target.add_channel(f"#team-{number:02d}")
+    wanted = slack_target.add_channel("#course-news")
+    _route_to("#course-news")
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]
+
+
+def test_a_post_that_may_have_been_made_in_a_busy_channel_is_found_and_not_doubled(
+    slack_target, django_capture_on_commit_callbacks
+):
+    store_now(django_capture_on_commit_callbacks, *[completion() for _ in range(30)])
+    assert len(slack_target.messages(LEARNING)) == 30
+    slack_target.enqueue(applied_then(500))  # posted in #learning (listing kept), then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert len(slack_target.messages(LEARNING)) == 31
+    delivery = Delivery.objects.order_by("-id").first()
+    assert delivery.status == Delivery.RETRYING, (delivery.status, delivery.last_error)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(slack_target.messages(LEARNING)) == 31

@@ -46,6 +46,9 @@ class Lookups:
             json=json,
             headers=headers,
             timeout=self._timeout(),
+            # A Web API answer is JSON, read whole (a page of channels or of history runs to tens
+            # of kilobytes): the excerpt kept with an attempt would cut it short of parsing.
+            whole_answer=True,
         )
 
     def _posted_earlier(self, context: DeliveryContext, current: str, earlier_user: str | None) -> str | None:

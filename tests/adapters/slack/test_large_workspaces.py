@@ -1,6 +1,8 @@
 """Slack: in a workspace of many channels, and in a busy channel, a message still lands once, in
 the routed channel (the adapter's contract, adapters/slack/adapter.py): a channel listing or a
-page of history is read whole, however long."""
+page of history is read whole, however long, and no attempt makes more requests than the claim
+was sized for (``SlackAdapter.requests_per_send``): a send outliving its claim could be made
+twice (the sweep hands the delivery to another worker, which finds nothing yet and posts too)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
+from adapters.slack.adapter import SlackAdapter
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then
@@ -56,3 +59,36 @@ def test_a_post_that_may_have_been_made_in_a_busy_channel_is_found_and_not_doubl
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert len(slack_target.messages(LEARNING)) == 31
+
+
+def test_a_channel_on_the_last_of_many_listing_pages_gets_the_message_once_within_each_attempts_budget(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """2,500 channels, at most 200 a page (Slack may give fewer than the limit asks): 13 pages of
+    listing before the routed channel, more than one send's requests."""
+    slack_target.list_at_most(200)
+    for number in range(2500):
+        slack_target.add_channel(f"#team-{number:04d}")
+    wanted = slack_target.add_channel("#course-news")  # on the last page
+    _route_to("#course-news")
+    budget = SlackAdapter.requests_per_send(Target.objects.get(name="slack").config)
+
+    made: list[int] = []
+    before = len(slack_target.requests)
+    store_now(django_capture_on_commit_callbacks, completion())
+    made.append(len(slack_target.requests) - before)
+    delivery = Delivery.objects.get()
+    for _ in range(10):  # each later attempt as soon as it may run
+        delivery.refresh_from_db()
+        if delivery.status != Delivery.RETRYING:
+            break
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        before = len(slack_target.requests)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+        made.append(len(slack_target.requests) - before)
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]
+    assert max(made) <= budget, f"requests made by each attempt: {made}; one send is budgeted {budget}"

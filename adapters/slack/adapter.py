@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, ClassVar
-from urllib.parse import urlencode
 
 from adapters.base import (
     PRIVACY_CONFIG_PROPERTIES,
@@ -52,6 +51,7 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
+from adapters.slack.budget import Budget
 from adapters.slack.channels import DIRECT_MESSAGE, is_conversation_id, is_user_id, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
 from adapters.slack.lookups import Lookups
@@ -136,7 +136,8 @@ class SlackAdapter(Lookups, Adapter):
         channel's id (a page of channels listed, unless cached; two without groups:read, the first
         refused), a page of the history of where earlier attempts posted (up to three places kept
         by a delivery from before places were replaced once looked in; a direct-message
-        conversation opened) and of where it posts, then the post."""
+        conversation opened) and of where it posts, then the post. No attempt makes more
+        (``adapters.slack.budget``): a listing of more pages goes on in the next attempt."""
         return 9 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
@@ -157,12 +158,13 @@ class SlackAdapter(Lookups, Adapter):
         to_user = to_learner and not self.pseudonymised
         if self.config.get("mode") != "bot":
             return {"audience": told.audience}
-        resolved: dict[str, Any] = {"audience": told.audience}
+        budget = Budget(self.requests_per_send(self.config))
+        resolved: dict[str, Any] = {"audience": told.audience, "budget": budget}
         if to_user or earlier_dm:
             email = email_from_actor(
                 statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
             )
-            user = self._slack_user(email, context) if email else None
+            user = self._slack_user(email, context, budget) if email else None
             if user is None and told.audience == "learner":
                 return {
                     "audience": None,
@@ -171,19 +173,19 @@ class SlackAdapter(Lookups, Adapter):
             resolved.update(slack_user=user if to_user else None, earlier_user=user)
         if not resolved.get("slack_user"):
             activity_id = notification_for(statement, preferred_languages=[], include_score=False).activity_id
-            resolved.update(self._routed_channel(self.channel_for(activity_id)))
+            resolved.update(self._routed_channel(self.channel_for(activity_id), budget))
         if context.attempt > 1:  # before this attempt's place replaces the earlier ones
             current = resolved.get("slack_user") or resolved.get("channel_id") or ""
-            resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"))
+            resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"), budget)
         return resolved
 
-    def _routed_channel(self, channel: str) -> dict[str, Any]:
+    def _routed_channel(self, channel: str, budget: Budget) -> dict[str, Any]:
         """The id to post into for the channel the routing names (an id or user id as given), and
         whether it came from the cached listing (``channel_cached``): a post there that finds no
         such channel drops that listing and is retried on a fresh one."""
         if is_conversation_id(channel) or is_user_id(channel):
             return {"channel_id": channel}
-        directory = self._channel_directory()
+        directory = self._channel_directory(budget)
         channel_id = directory.id_for(channel)
         if channel_id is None and directory.may_not_list:  # as before places were kept as ids
             return {"channel_id": channel, "by_name": True}  # where no retry can look (channels.py)
@@ -193,10 +195,11 @@ class SlackAdapter(Lookups, Adapter):
             )
         return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
 
-    def _slack_user(self, email: str, context: DeliveryContext) -> str | None:
-        lookup = self._bot_request("users.lookupByEmail", f"?{urlencode({'email': email})}")
+    def _slack_user(self, email: str, context: DeliveryContext, budget: Budget) -> str | None:
         try:
-            answer = checked(http_send(lookup, correlation_id=context.correlation_id))
+            answer = self._look(
+                budget, "users.lookupByEmail", {"email": email}, correlation_id=context.correlation_id
+            )
         except AdapterError as error:
             if "users_not_found" in error.message:
                 return None  # not in this workspace: the channel rule applies
@@ -278,7 +281,9 @@ class SlackAdapter(Lookups, Adapter):
                     unlookable=True,
                 )
             if not ts and not context.resolved.get("by_name"):
-                ts = self._posted_in(self._conversation_id(request.json["channel"], context), context)
+                budget = context.resolved.get("budget") or Budget(self.requests_per_send(self.config))
+                channel = self._conversation_id(request.json["channel"], context, budget)
+                ts = self._posted_in(channel, context, budget)
             if ts is not None:
                 return SendResult(status_code=200, note=f"already posted (message {ts}), not posted again")
         try:

@@ -13,6 +13,16 @@ channel made a moment ago is found; a misconfigured name does not list the works
 A channel renamed within the cached window still gets messages sent by its old name until the
 listing is renewed: a message in the channel that was so named, never a second one.
 
+A workspace of thousands of channels lists in several pages (at most ``LIST_PAGE`` channels each,
+often fewer: Slack may give fewer than asked before the end), more than one attempt may request
+(``adapters.slack.budget``: a send making more than its claim was sized for could be made twice).
+So a listing stops at the page naming the channel sought and is kept with its cursor; one that
+runs out of budget first is kept as far as it got, and the delivery runs again a moment later,
+not counting an attempt (``DeliveryBusy``). Every attempt, of any delivery of the target, pages
+on from where the last stopped: the workspace is listed once, over a few attempts, then cached as
+above, rather than every delivery re-listing it from the start (and a 5,000-channel workspace
+costing each of them its Tier 2 quota of pages).
+
 A token without ``groups:read`` may list public channels only: a listing asking for private ones
 too is refused (``missing_scope``), so it is asked again for public ones, and a name not among them
 (a private channel, perhaps) is posted to by name. A bot token without ``channels:read`` cannot
@@ -34,7 +44,8 @@ from typing import Any
 
 from django.core.cache import cache
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, DeliveryBusy
+from adapters.slack.budget import OverBudget
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +90,17 @@ class ChannelIds:
         self.may_not_list = False  # whether the token lacks the scope to list them
 
     def id_for(self, name: str) -> str | None:
-        """The id of the channel named ``name`` (``#`` or not), or None when the bot sees none."""
+        """The id of the channel named ``name`` (``#`` or not), or None when the bot sees none.
+        ``DeliveryBusy`` when the listing needs more pages than this attempt may request: it goes
+        on from there in the next."""
         name = name.lstrip("#")
         kept = cache.get(self.key)
         self.listed_now = False
-        if kept is None or (name not in kept["ids"] and time.time() - kept["at"] >= MISS_REFRESH_SECONDS):
-            kept = self._listed()
+        if kept is None or (
+            name not in kept["ids"]
+            and (kept.get("cursor") or time.time() - kept["at"] >= MISS_REFRESH_SECONDS)
+        ):
+            kept = self._listed(name, kept if kept is not None and kept.get("cursor") else None)
             self.listed_now = True
         found = kept["ids"].get(name)
         # A name the bot may not have been allowed to list: posted to by name (see above).
@@ -95,39 +111,60 @@ class ChannelIds:
         """Drop the kept listing (a post into one of its ids found no such channel)."""
         cache.delete(self.key)
 
-    def _listed(self) -> dict[str, Any]:
+    def _listed(self, name: str, unfinished: dict[str, Any] | None) -> dict[str, Any]:
+        """The listing kept once it names ``name`` or is whole: ``unfinished`` paged on, or a new
+        one (both kinds of channel, else public ones, else the refusal)."""
+        if unfinished is not None:
+            return self._listing(unfinished, name)
         for types in ("public_channel,private_channel", "public_channel"):
+            begun = {"at": time.time(), "ids": {}, "types": types, "cursor": ""}
             try:
-                ids = self._listing(types)
+                kept = self._listing({**begun, "public_only": "private" not in types}, name)
             except AdapterError as error:
                 if "missing_scope" not in error.message:
                     raise
                 continue
-            kept = {"at": time.time(), "ids": ids, "public_only": "private" not in types}
             if kept["public_only"]:
                 log.warning(
                     "The Slack bot token may not list private channels (missing_scope: it needs "
                     "groups:read): a private channel is posted to by name, which a rename between "
                     "attempts can double"
                 )
-            break
-        else:
-            log.warning(
-                "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
-                "and groups:read for private ones): posting by channel name, which a rename "
-                "between attempts can double"
-            )
-            kept = {"at": time.time(), "ids": {}, "may_not_list": True}
+            return kept
+        log.warning(
+            "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
+            "and groups:read for private ones): posting by channel name, which a rename "
+            "between attempts can double"
+        )
+        kept = {"at": time.time(), "ids": {}, "may_not_list": True}
         cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
         return kept
 
-    def _listing(self, types: str) -> dict[str, str]:
-        ids: dict[str, str] = {}
-        query = {"types": types, "exclude_archived": "true", "limit": LIST_PAGE}
+    def _listing(self, kept: dict[str, Any], name: str) -> dict[str, Any]:
+        """Page on from ``kept``'s cursor until ``name`` is listed or no page is left, keeping
+        what was listed: a workspace of thousands of channels may take more pages than one attempt
+        may request (``budget``; Slack may give fewer channels a page than asked), and the next
+        attempt, or another delivery, goes on from there rather than from the start."""
         while True:
-            page = self._list_page(query)
-            ids.update({channel["name"]: channel["id"] for channel in page.get("channels") or []})
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return ids
-            query = {**query, "cursor": cursor}
+            query = {"types": kept["types"], "exclude_archived": "true", "limit": LIST_PAGE}
+            if kept["cursor"]:
+                query["cursor"] = kept["cursor"]
+            try:
+                page = self._list_page(query)
+            except OverBudget:
+                if kept["cursor"]:  # without one it would read as a whole listing
+                    cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+                raise DeliveryBusy(
+                    f"listing the Slack channels goes on in the next attempt ({len(kept['ids'])} "
+                    f"listed, {name!r} not among them yet)"
+                ) from None
+            except AdapterError as error:
+                if "invalid_cursor" in error.message:  # expired: the next attempt starts afresh
+                    self.forget()
+                raise
+            listed = {channel["name"]: channel["id"] for channel in page.get("channels") or []}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            kept = {**kept, "ids": {**kept["ids"], **listed}, "cursor": cursor}
+            if not cursor or name in kept["ids"]:
+                cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+                return kept

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from adapters.base import AdapterError, DeliveryContext, OutboundRequest
 from adapters.http import send as http_send
+from adapters.slack.budget import Budget
 from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id
 from adapters.slack.errors import checked
 
@@ -51,7 +52,23 @@ class Lookups:
             whole_answer=True,
         )
 
-    def _posted_earlier(self, context: DeliveryContext, current: str, earlier_user: str | None) -> str | None:
+    def _look(
+        self,
+        budget: Budget,
+        method: str,
+        query: dict[str, str] | None = None,
+        *,
+        json: Any = None,
+        correlation_id: str = "",
+    ) -> dict[str, Any]:
+        """A look-up (any request but the post), counted against the attempt's ``budget``."""
+        budget.spend(method)
+        request = self._bot_request(method, f"?{urlencode(query)}" if query is not None else "", json=json)
+        return checked(http_send(request, correlation_id=correlation_id))
+
+    def _posted_earlier(
+        self, context: DeliveryContext, current: str, earlier_user: str | None, budget: Budget
+    ) -> str | None:
         """The ts of this delivery's message if an earlier attempt posted it in a conversation
         kept with the delivery other than ``current`` (which ``send`` looks in, once it is kept),
         found by the key in the message metadata of the history since the delivery was created.
@@ -66,7 +83,7 @@ class Lookups:
             if not earlier or earlier == current:
                 continue
             try:
-                ts = self._posted_in(self._conversation_id(earlier, context), context)
+                ts = self._posted_in(self._conversation_id(earlier, context, budget), context, budget)
             except AdapterError as error:
                 if not error.permanent:
                     raise
@@ -75,7 +92,7 @@ class Lookups:
                 return ts
         return None
 
-    def _posted_in(self, channel: str, context: DeliveryContext) -> str | None:
+    def _posted_in(self, channel: str, context: DeliveryContext, budget: Budget) -> str | None:
         created = context.created_at.timestamp() if context.created_at else time.time() - 86400
         query = {
             "channel": channel,
@@ -84,11 +101,7 @@ class Lookups:
             "limit": str(HISTORY_PAGE),
         }
         while True:
-            page = checked(
-                http_send(
-                    self._bot_request("conversations.history", f"?{urlencode(query)}"), correlation_id=""
-                )
-            )
+            page = self._look(budget, "conversations.history", query)
             for message in page.get("messages") or []:
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
                 if payload.get("idempotency_key") == context.idempotency_key:
@@ -98,18 +111,15 @@ class Lookups:
                 return None
             query["cursor"] = cursor
 
-    def _conversation_id(self, channel: str, context: DeliveryContext) -> str:
+    def _conversation_id(self, channel: str, context: DeliveryContext, budget: Budget) -> str:
         """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,
         a user id (their direct-message channel), or a channel name (kept by a delivery attempted
         before places were kept as ids: the channel so named now)."""
         if is_conversation_id(channel):
             return channel
         if is_user_id(channel):
-            opened = checked(
-                http_send(self._bot_request("conversations.open", json={"users": channel}), correlation_id="")
-            )
-            return opened["channel"]["id"]
-        directory = self._channel_directory()
+            return self._look(budget, "conversations.open", json={"users": channel})["channel"]["id"]
+        directory = self._channel_directory(budget)
         channel_id = directory.id_for(channel)
         if channel_id is None and directory.may_not_list and context.maybe_applied:
             # A name it may not list (channels.py): not passed over as unread, which would post again.
@@ -120,9 +130,10 @@ class Lookups:
             raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
         return channel_id
 
-    def _channel_directory(self) -> ChannelIds:
+    def _channel_directory(self, budget: Budget | None = None) -> ChannelIds:
+        """The channel ids by name; listing pages paid from ``budget`` (none: no listing)."""
+
         def list_page(query: dict[str, str]) -> dict[str, Any]:
-            request = self._bot_request("conversations.list", f"?{urlencode(query)}")
-            return checked(http_send(request, correlation_id=""))
+            return self._look(budget or Budget(0), "conversations.list", query)
 
         return ChannelIds(self.api_base, self.secrets["bot_token"], list_page)

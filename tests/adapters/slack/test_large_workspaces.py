@@ -7,13 +7,14 @@ twice (the sweep hands the delivery to another worker, which finds nothing yet a
 from __future__ import annotations
 
 import pytest
+import requests
 
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.slack.adapter import SlackAdapter
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then
+from tests.targets.behaviours import applied_then, ok
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -92,3 +93,34 @@ def test_a_channel_on_the_last_of_many_listing_pages_gets_the_message_once_withi
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [wanted]
     assert max(made) <= budget, f"requests made by each attempt: {made}; one send is budgeted {budget}"
+
+
+def test_a_retry_in_a_channel_of_more_history_than_one_attempt_may_read_posts_nothing_blindly(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted (the answer lost), then 2,000 messages in #learning: the retry would read 11 pages
+    of history to reach its own. It reads what its budget allows and, not having looked through,
+    posts nothing: tried again later, never a second message, never more requests than budgeted."""
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and len(slack_target.messages(LEARNING)) == 1
+    with requests.Session() as session:
+        for number in range(2000):
+            session.post(
+                f"{slack_target.api_url}/chat.postMessage",
+                json={"channel": LEARNING, "text": f"chatter {number}"},
+                headers={"Authorization": f"Bearer {slack_target.bot_token}"},
+                timeout=5,
+            ).raise_for_status()
+    budget = SlackAdapter.requests_per_send(Target.objects.get(name="slack").config)
+    before = len(slack_target.requests)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    made = len(slack_target.requests) - before
+    ours = [m for m in slack_target.messages(LEARNING) if m["metadata"]]
+    assert len(ours) == 1
+    assert made <= budget, f"{made} requests in one attempt; one send is budgeted {budget}"
+    delivery.refresh_from_db()
+    assert delivery.status in (Delivery.RETRYING, Delivery.DELIVERED), (delivery.status, delivery.last_error)

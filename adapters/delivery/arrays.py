@@ -34,13 +34,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.base import DeliveryBusy, OutboundRequest, Prepared, SendResult
 from adapters.models import Delivery
 from adapters.outbound import AdapterError
+from adapters.redaction import readable_body, redacted_pairs, redacted_text
 from adapters.rules.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
+
+# What an attempt record keeps of an error, a target's answer or a request's body.
+EXCERPT_CHARS = 2000
 
 Answer = SendResult | BaseException
 
@@ -167,3 +172,21 @@ def _gone(answers: list[Answer | None], members: list[int]) -> AdapterError | No
         if isinstance(answer, AdapterError) and answer.disable_target:
             return answer
     return None
+
+
+def request_summary(requests: list[OutboundRequest]) -> str:
+    """What was sent, for an operator: method and URL (secret query values redacted), headers
+    (authorization, signatures, keys and tokens redacted), the body cut to ``EXCERPT_CHARS`` (JSON
+    and form fields named like secrets redacted: ``adapters.redaction``); any resolved secret
+    value left anywhere (a webhook URL, a body) is redacted too."""
+    parts = []
+    for request in requests:
+        url = urlsplit(request.url)
+        query = urlencode(redacted_pairs(parse_qsl(url.query)))
+        lines = [f"{request.method} {urlunsplit(url._replace(query=query))}"]
+        lines += [f"{name}: {value}" for name, value in redacted_pairs(request.headers.items())]
+        body = readable_body(request)
+        if body:
+            lines += ["", body[:EXCERPT_CHARS] + (" [...]" if len(body) > EXCERPT_CHARS else "")]
+        parts.append("\n".join(lines))
+    return redacted_text("\n\n".join(parts))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from django.conf import settings
@@ -21,15 +20,15 @@ from django.utils import timezone
 
 from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import arrays, pacing, queue
+from adapters.delivery.arrays import EXCERPT_CHARS, request_summary
 from adapters.models import Attempt, Delivery, Target
 from adapters.ops import instruments
-from adapters.redaction import readable_body, redacted_pairs, redacted_text
+from adapters.redaction import redacted_text
 from adapters.rules.retry import RetryPolicy, decide
 from lrs.statements.bulk import insert_tuples
 
 logger = logging.getLogger(__name__)
 
-EXCERPT_CHARS = 2000
 # A retraction whose original is still being sent waits this long before looking again.
 DEPENDENCY_WAIT_SECONDS = 5
 # A delivery whose state at the target another delivery is changing waits this long.
@@ -250,24 +249,6 @@ def _storable(text: str) -> str:
     refuses it, and the batch's whole outcome, rolled back, would be sent again and again)."""
     text = redacted_text(text)  # a target's answer or an error may name a secret (adapters.redaction)
     return text.replace("\x00", "") if "\x00" in text else text
-
-
-def request_summary(requests: list[OutboundRequest]) -> str:
-    """What was sent, for an operator: method and URL (secret query values redacted), headers
-    (authorization, signatures, keys and tokens redacted), the body cut to ``EXCERPT_CHARS`` (JSON
-    and form fields named like secrets redacted: ``adapters.redaction``); any resolved secret
-    value left anywhere (a webhook URL, a body) is redacted too."""
-    parts = []
-    for request in requests:
-        url = urlsplit(request.url)
-        query = urlencode(redacted_pairs(parse_qsl(url.query)))
-        lines = [f"{request.method} {urlunsplit(url._replace(query=query))}"]
-        lines += [f"{name}: {value}" for name, value in redacted_pairs(request.headers.items())]
-        body = readable_body(request)
-        if body:
-            lines += ["", body[:EXCERPT_CHARS] + (" [...]" if len(body) > EXCERPT_CHARS else "")]
-        parts.append("\n".join(lines))
-    return redacted_text("\n\n".join(parts))
 
 
 _COLUMN_TYPES = {

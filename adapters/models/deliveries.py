@@ -180,7 +180,7 @@ class Attempt(models.Model):
     error = models.TextField(blank=True, default="")
     response_excerpt = models.TextField(blank=True, default="")
     # The request this attempt sent, as recorded for a failed attempt: method, URL, headers with
-    # secrets redacted, body cut short (adapters.delivery.outcomes.request_summary).
+    # secrets redacted, body cut short (adapters.delivery.arrays.request_summary).
     request = models.TextField(blank=True, default="", db_default="")
 
     class Meta:

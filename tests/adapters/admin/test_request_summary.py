@@ -5,7 +5,7 @@ value resolved in this process wherever it turns up)."""
 from __future__ import annotations
 
 from adapters.base import OutboundRequest
-from adapters.delivery.outcomes import EXCERPT_CHARS, request_summary
+from adapters.delivery.arrays import EXCERPT_CHARS, request_summary
 from adapters.redaction import REDACTED
 from adapters.secrets import resolve
 

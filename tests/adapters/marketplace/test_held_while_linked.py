@@ -1,0 +1,108 @@
+"""A delivery resolved while its learner names no one, whose learner is linked while it runs: the
+link's release (adapters/identity/holds.py) finds it in flight, not held, and passes it by. It
+must not then be recorded held for good (until a reconciliation): the link committed, so it is
+resolved again and delivered, as one held a moment earlier would have been released."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from adapters.delivery import outbox, outcomes
+from adapters.delivery.drain import delivery_send, drain
+from adapters.identity.links import Identifiers, identity_links_remove, identity_links_upsert
+from adapters.models import Delivery, Target
+from lrs.statements.store import statement_store
+from tests.adapters.helpers import expand_outbox, scored_completion, store_now
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NEWCOMER = Identifiers(emails=["newcomer@example.com"])
+
+
+def _send_linking_meanwhile(monkeypatch, delivery_id: int, link) -> None:
+    """Run the delivery in a worker thread of its own (its own connection) that stops once its
+    learner was resolved and its outcome is known, before the outcome is written; ``link()``
+    commits meanwhile, then the worker goes on and writes it."""
+    resolved, go = threading.Event(), threading.Event()
+    real_persist = outcomes.persist
+
+    def persist_after_the_link(target, done):
+        resolved.set()
+        go.wait(10)
+        return real_persist(target, done)
+
+    monkeypatch.setattr(outcomes, "persist", persist_after_the_link)
+    Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            delivery_send(delivery_id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert resolved.wait(10), "the delivery never got to writing its outcome"
+        link()
+    finally:
+        go.set()
+        thread.join(20)
+    monkeypatch.setattr(outcomes, "persist", real_persist)
+    assert not thread.is_alive() and not errors, errors
+
+
+def _drain() -> None:
+    """The marketplace's next drain: what is due runs (a delivery held waits)."""
+    drain(Target.objects.get(name="market").id, slot=0)
+
+
+def test_a_delivery_resolved_unmapped_while_its_learner_is_linked_is_delivered_not_left_held(
+    market_target, monkeypatch
+):
+    with monkeypatch.context() as patched:  # its delivery written, not sent yet
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        [statement_id] = statement_store(
+            statements=[scored_completion(0.95, email="newcomer@example.com")], credential=None
+        )
+    expand_outbox()
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    _send_linking_meanwhile(
+        monkeypatch, delivery.id, lambda: identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)
+    )
+    assert Delivery.objects.get(id=delivery.id).status != Delivery.HELD
+    _drain()
+    record = market_target.skills().get(("E100", "SAFETY-BASICS"))
+    assert record is not None and record["level"] == 5
+    assert Delivery.objects.get(id=delivery.id).status == Delivery.DELIVERED
+
+
+def test_evidence_taken_out_while_its_learner_is_linked_again_comes_back(
+    market_target, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The unnamed-statement rule: run again while its learner is unlinked, a delivery takes its
+    evidence out of the member's record and waits held. Linked again while it runs, the member
+    must get the evidence back, not wait for a reconciliation."""
+    capture = django_capture_on_commit_callbacks
+    identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)
+    [statement_id] = store_now(
+        capture, scored_completion(0.95, email="newcomer@example.com", timestamp="2026-03-10T10:00:00Z")
+    )
+    assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5
+    identity_links_remove(employee_id="E100", identifiers=NEWCOMER)
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    Delivery.objects.filter(id=delivery.id).update(status=Delivery.PENDING)  # run again (a repair)
+    _send_linking_meanwhile(
+        monkeypatch, delivery.id, lambda: identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)
+    )
+    assert Delivery.objects.get(id=delivery.id).status != Delivery.HELD
+    _drain()
+    record = market_target.skills().get(("E100", "SAFETY-BASICS"))
+    assert record is not None and statement_id in {item["statementId"] for item in record["evidence"]}

@@ -49,7 +49,7 @@ from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
 from adapters.delivery.pacing import UNPACED, Schedule, claims
 from adapters.delivery.pacing.lanes import Lanes
-from adapters.models import Delivery, Target
+from adapters.models import Delivery, IdentityChange, Target
 from adapters.registry import adapter_for
 from adapters.rules.retry import RetryPolicy
 from adapters.secrets import SecretUnavailable
@@ -133,6 +133,7 @@ def run(
             settled.append(outcomes.failed(delivery, error, timezone.now(), policy, may_resend_unknown=False))
         else:
             ready.append((delivery, statement))
+    seen = identity_seen()  # before any learner is resolved (``outcomes._holds_overtaken``)
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
@@ -149,9 +150,17 @@ def run(
         else:
             done = _concurrently(adapter, target, ready, policy, schedule, timing or Timing())
     for outcome in done:  # the delivery lag: from the statement's stored time (deliveries only)
+        if outcome.status == Delivery.HELD:
+            outcome.identity_seen = seen
         if outcome.delivery.kind == DELIVER:
             outcome.stored = _stored_time(live[outcome.delivery.statement_id])
     return settled + done
+
+
+def identity_seen() -> int:
+    """The last identity change committed (``IdentityChange`` id; 0: none), read before a batch
+    resolves its learners: a change committed after it is above it (``outcomes._holds_overtaken``)."""
+    return IdentityChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _stored_time(statement: dict) -> datetime | None:

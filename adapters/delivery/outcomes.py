@@ -21,9 +21,10 @@ from django.utils import timezone
 from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import arrays, pacing, queue
 from adapters.delivery.arrays import EXCERPT_CHARS, request_summary
-from adapters.models import Attempt, Delivery, Target
+from adapters.models import Attempt, Delivery, IdentityChange, Target
 from adapters.ops import instruments
 from adapters.redaction import redacted_text
+from adapters.rules.keys import IDENTITY_LOCK_KEY, held_key_of
 from adapters.rules.retry import RetryPolicy, decide
 from lrs.statements.bulk import insert_tuples
 
@@ -67,6 +68,7 @@ class Outcome:
     stored: datetime | None = None
     # The requests sent (``batch`` sets them): summarised, redacted, with a failed attempt only.
     requests: list[OutboundRequest] | None = None
+    identity_seen: int | None = None  # held: ``batch.identity_seen()`` before it was resolved
 
     @property
     def counted(self) -> bool:
@@ -109,6 +111,25 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
         started=started,
         finished=timezone.now(),
     )
+
+
+def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
+    """Held outcomes whose key an identity change committed on since their learner was resolved
+    run again now instead (held again if still unresolved): the change's release passed them by
+    in flight. Under ``IDENTITY_LOCK_KEY`` shared, until the holds commit: the ordering argument
+    is ``adapters.identity.links.hold_identity_lock``'s."""
+    held = [o for o in outcomes if o.status == Delivery.HELD and o.identity_seen is not None]
+    if not held:
+        return outcomes
+    if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [IDENTITY_LOCK_KEY])
+    since = min(o.identity_seen or 0 for o in held)
+    rows = IdentityChange.objects.filter(id__gt=since).exclude(identifier="").values_list("id", "identifier")
+    changed = [(n, held_key_of(key)) for n, key in rows]
+    late = {id(o) for o in held if any(n > (o.identity_seen or 0) and k == o.held_key for n, k in changed)}
+    why = "its learner's identity changed while it was resolved: resolved again"
+    return [released(o.delivery, at=now, reason=why) if id(o) in late else o for o in outcomes]
 
 
 def failed(
@@ -182,45 +203,46 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
         return
     now = timezone.now()
     claims = {outcome.delivery.id: outcome.delivery.claimed_until for outcome in outcomes}
-    attempts = []
-    for outcome in outcomes:
-        delivery = outcome.delivery
-        if not outcome.counted:
-            delivery.attempts -= 1  # the claim counted one; this was not an attempt
-        if outcome.attempt is not None:
-            attempts.append(
-                (
-                    delivery.id,
-                    max(delivery.attempts, 1) if outcome.attempt == Attempt.HELD else delivery.attempts,
-                    outcome.started,
-                    # Not below zero: a clock stepped back between start and finish.
-                    max(0, int(((outcome.finished or now) - outcome.started).total_seconds() * 1000)),
-                    outcome.status_code,
-                    outcome.attempt,
-                    # Redacted before cut, so no secret is left half shown at the cut.
-                    _storable(outcome.error)[:EXCERPT_CHARS],
-                    _storable(outcome.excerpt or "")[:EXCERPT_CHARS],
-                    # Failures only: a success keeps the hot path and the table lean.
-                    _storable(request_summary(outcome.requests))
-                    if outcome.requests and outcome.attempt != Attempt.SUCCESS
-                    else "",
-                )
-            )
-        delivery.status = outcome.status
-        delivery.claimed_until = None
-        delivery.last_error = _storable(outcome.error)
-        delivery.last_status_code = outcome.status_code
-        delivery.delivered_at = now if outcome.status == Delivery.DELIVERED else None
-        if outcome.next_attempt_at is not None:
-            delivery.next_attempt_at = outcome.next_attempt_at
-        delivery.held_key = outcome.held_key
-        if outcome.external_id:
-            delivery.external_id = outcome.external_id
-        delivery.maybe_applied = delivery.maybe_applied or outcome.maybe_applied
-        delivery.updated_at = now
     # One commit for all that came of the batch, and nothing of it if any of it fails: the
     # deliveries then stay claimed and run again when the claim runs out.
     with transaction.atomic():
+        outcomes = _holds_overtaken(outcomes, now)
+        attempts = []
+        for outcome in outcomes:
+            delivery = outcome.delivery
+            if not outcome.counted:
+                delivery.attempts -= 1  # the claim counted one; this was not an attempt
+            if outcome.attempt is not None:
+                attempts.append(
+                    (
+                        delivery.id,
+                        max(delivery.attempts, 1) if outcome.attempt == Attempt.HELD else delivery.attempts,
+                        outcome.started,
+                        # Not below zero: a clock stepped back between start and finish.
+                        max(0, int(((outcome.finished or now) - outcome.started).total_seconds() * 1000)),
+                        outcome.status_code,
+                        outcome.attempt,
+                        # Redacted before cut, so no secret is left half shown at the cut.
+                        _storable(outcome.error)[:EXCERPT_CHARS],
+                        _storable(outcome.excerpt or "")[:EXCERPT_CHARS],
+                        # Failures only: a success keeps the hot path and the table lean.
+                        _storable(request_summary(outcome.requests))
+                        if outcome.requests and outcome.attempt != Attempt.SUCCESS
+                        else "",
+                    )
+                )
+            delivery.status = outcome.status
+            delivery.claimed_until = None
+            delivery.last_error = _storable(outcome.error)
+            delivery.last_status_code = outcome.status_code
+            delivery.delivered_at = now if outcome.status == Delivery.DELIVERED else None
+            if outcome.next_attempt_at is not None:
+                delivery.next_attempt_at = outcome.next_attempt_at
+            delivery.held_key = outcome.held_key
+            if outcome.external_id:
+                delivery.external_id = outcome.external_id
+            delivery.maybe_applied = delivery.maybe_applied or outcome.maybe_applied
+            delivery.updated_at = now
         kept = _write([outcome.delivery for outcome in outcomes], claims)
         # Plain tuples, one COPY (``insert_tuples``): model instances and the ORM's INSERT of a
         # batch's attempts cost about a tenth of a drained batch's CPU.

@@ -18,10 +18,8 @@ from adapters.identity import history
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
+from adapters.rules.keys import IDENTITY_LOCK_KEY
 from lrs.xapi.agents import agent_ifi
-
-# Any constant: the advisory-lock key all identity writers take (pg_advisory_xact_lock).
-IDENTITY_LOCK_KEY = 0x1D_E7_17_1E5
 
 
 def hold_identity_lock() -> None:
@@ -29,7 +27,17 @@ def hold_identity_lock() -> None:
     about to link against the links it read (the HRIS feed rejects a row that would make an
     identifier ambiguous); two writers at once would each check without the other's links and
     could together link one identifier to two employees. Identity changes are rare: one at a
-    time costs nothing that matters. SQLite writes one transaction at a time anyway."""
+    time costs nothing that matters. SQLite writes one transaction at a time anyway.
+
+    A drain writing held deliveries takes the lock shared until they commit
+    (``adapters.delivery.outcomes._holds_overtaken``), so a change's release (run under the lock,
+    before the change commits) misses no hold on its key that the change would have resolved,
+    though the release finds such a delivery in flight, not yet held. Either the change committed
+    first: the drain, once it has the lock, reads it (its ``IdentityChange`` id is above the last
+    one committed before the batch resolved its learners: writers run one at a time under this
+    lock and take their ids in it) and runs the delivery again instead of holding it. Or the drain
+    committed first: this lock waited for it, and the release, run after, finds the delivery
+    held. A change committed before the batch read that last id, its resolution saw."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IDENTITY_LOCK_KEY])

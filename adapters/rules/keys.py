@@ -13,6 +13,10 @@ import hashlib
 DIGEST_PREFIX = "sha256:"
 # ``Delivery.held_key`` holds 500 characters; the usual key is the actor's lookup key.
 HELD_KEY_LIMIT = 500
+# Any constant: the PostgreSQL advisory-lock key (pg_advisory_xact_lock) identity writers take
+# exclusively (``adapters.identity.links.hold_identity_lock``) and a drain writing held deliveries
+# takes shared (``adapters.delivery.outcomes``), so that a hold and a link for its key are ordered.
+IDENTITY_LOCK_KEY = 0x1D_E7_17_1E5
 
 
 def fitted(key: str, limit: int, *, ascii_only: bool = False) -> str:

@@ -42,7 +42,10 @@ the mapping cannot take (badges given as an object) is left out, so one statemen
 never keeps the member's record from the marketplace; a required one fails the delivery for good.
 Competencies come from the active versioned competency mapping (or the configured version).
 Deliveries that change the same record are serialised (``adapters.marketplace.skills.exclusive``):
-the record is recomputed from the store, sent and recorded under a lock. Each write's
+the record is recomputed from the store, sent and recorded under a lock. Where a statement's
+evidence is recorded is read again, and its evidence recorded, under a lock of the statement's
+(``skills.recorded_now``): two runs of its delivery at once (a stalled one and the one that took
+it over, an identity link moved in between) never leave it evidence of two members. Each write's
 ``Idempotency-Key`` names the record (member, competency) and carries its write number: a retry
 of a write that went unanswered keeps its key (the marketplace drops it if the first landed); any
 other write, even of a record sent before or of another member's record, is new and is applied.
@@ -319,7 +322,8 @@ class MarketplaceAdapter(OAuthAdapter):
         with skills.exclusive(context.target_id, plan.keys, seconds=lease) as lease_token:
             if context.kind == DELIVER:
                 statement, plan = self._as_stored_now(statement, context, plan)
-            context = replace(context, resolved=self._resolve(statement, context, plan))
+            with skills.recorded_now(context.target_id, context.statement_pk, plan) as plan:
+                context = replace(context, resolved=self._resolve(statement, context, plan))
             result = SendResult(status_code=None, note="the marketplace already holds the right records")
             for member in self._by_member(context):
                 member_id, changes = member.resolved["member_id"], self.changes(member)

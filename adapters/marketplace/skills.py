@@ -10,15 +10,16 @@ transaction mode and on SQLite, and a worker that dies loses it when it runs out
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -56,7 +57,7 @@ class Plan:
         """Whether a delivery of it leaves evidence it recorded before (``evidence_put`` marks
         it superseded, ``evidence_drop`` deletes it): a retraction never does (it records
         nothing); a first delivery, or one again for the same member and awards, neither, and
-        costs neither query."""
+        costs neither query. Of ``recorded`` as ``recorded_now`` read it, under the lease."""
         if self.member_id is None and self.held is None:
             return False
         kept = {(self.member_id, code) for code in self.awarded} if self.held is None else set()
@@ -119,6 +120,38 @@ def evidence_put(
     SkillEvidence.objects.filter(target_id=target_id, statement_id=statement_pk, superseded=False).exclude(
         member_id=member_id, competency_code__in=awarded
     ).update(superseded=True)
+
+
+@contextmanager
+def recorded_now(target_id: int, statement_pk: int | None, plan: Plan) -> Iterator[Plan]:
+    """``plan`` with what the statement's evidence is recorded under now (``recorded``), read
+    under a lock of the statement's at this target held until the block ends, in which the
+    delivery records its evidence. The plan read it before its leases, and another run of the
+    statement's delivery may have recorded it since: one that took the delivery over when this
+    one's claim ran out, planned after its identity link moved, leases other members' records,
+    which these leases do not exclude. Whichever of the two records first, the other reads it
+    here. Recorded under a record this plan does not hold: ``DeliveryBusy``, the delivery runs
+    again and plans it (moves the evidence out of it). So the statement is never evidence of two
+    members at once. (SQLite runs one writing transaction at a time.)"""
+    with transaction.atomic():
+        if statement_pk is None:  # not a stored statement's (an adapter called on its own)
+            yield plan
+            return
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_statement_lock(target_id, statement_pk)])
+        recorded = keys_of_statement(target_id, statement_pk)
+        if not set(recorded) <= set(plan.keys):
+            raise DeliveryBusy(
+                f"the statement's evidence was recorded under {recorded} meanwhile: the delivery runs again"
+            )
+        yield plan if recorded == plan.recorded else replace(plan, recorded=recorded)
+
+
+def _statement_lock(target_id: int, statement_pk: int) -> int:
+    """The advisory-lock key (a signed 64-bit integer) of a statement's evidence at a target."""
+    digest = hashlib.sha256(f"skill-evidence:{target_id}:{statement_pk}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def evidence_withdraw(target_id: int, statement_pk: int) -> None:

@@ -331,6 +331,8 @@ def aged_out_end(target_id: int, member_id: str, seen: dict[str, Held], *, lease
     delivery read the mark does not tell (a write computed with deleted evidence stays aged out).
     The record's row is locked first: a retention run that deleted evidence committed before
     (its deletions are seen next), or waits to mark the record until this ends (its mark stays).
+    Several are locked in primary-key order, as retention locks those it marks
+    (``adapters.privacy.retention``): in two orders, the two could deadlock.
     No query unless one is aged out."""
     codes = sorted(code for code, held in seen.items() if held.aged_out)
     if not codes:
@@ -342,6 +344,7 @@ def aged_out_end(target_id: int, member_id: str, seen: dict[str, Held], *, lease
         marked = list(
             records.select_for_update()
             .filter(evidence_aged_out=True)
+            .order_by("pk")
             .values_list("competency_code", flat=True)
         )
         if not marked:

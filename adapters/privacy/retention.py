@@ -260,7 +260,13 @@ def _evidence_delete(pks: list[int]) -> int:
         member_id=OuterRef("member_id"),
         competency_code=OuterRef("competency_code"),
     )
-    SkillRecord.objects.filter(Exists(of_record)).update(evidence_aged_out=True)
+    # Locked in primary-key order, as a delivery ending records' aged-out state locks them
+    # (``skills.aged_out_end``): an UPDATE locks rows in whatever order its plan meets them, and
+    # two transactions locking the same rows in two orders can deadlock.
+    marked = SkillRecord.objects.filter(Exists(of_record)).order_by("pk").select_for_update()
+    SkillRecord.objects.filter(pk__in=list(marked.values_list("pk", flat=True))).update(
+        evidence_aged_out=True
+    )
     return evidence.delete()[0]
 
 

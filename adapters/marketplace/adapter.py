@@ -25,13 +25,15 @@ the former member's record is recomputed without it; a void recomputes every mem
 was evidence for. Run again when its actor names no one (unlinked, ambiguous, or an employee who
 left on or before its timestamp, without ``include_terminated``), it evidences no one: each record
 it was evidence for is recomputed without it and the delivery waits held, as one made now would,
-until the learner is linked again. So the marketplace holds evidence of exactly the statements the
-PMS holds events of (adapters/pms/adapter.py: none for one whose actor maps to no employee), and
-their reconciliations agree. A delivery reads its statement again once it holds the records it
-changes and works from that: a statement erased (pseudonymised: its actor names no one; or
-hidden) or voided after its batch read it records no evidence and sends nothing of it (hidden or
-voided, the delivery ends cancelled, naming the void, as one claimed after it would). A statement
-whose actor is a pseudonym (its learner erased) never waits to be linked: its delivery sends nothing.
+until the learner is linked again (a link committed while it ran runs it again at once, and the
+evidence comes back: ``adapters.delivery.outcomes``). So the marketplace holds evidence of exactly
+the statements the PMS holds events of (adapters/pms/adapter.py: none for one whose actor maps to
+no employee), and their reconciliations agree. A delivery reads its statement again once it holds
+the records it changes and works from that: a statement erased (pseudonymised: its actor names no
+one; or hidden) or voided after its batch read it records no evidence and sends nothing of it
+(hidden or voided, the delivery ends cancelled, naming the void, as one claimed after it would). A
+statement whose actor is a pseudonym (its learner erased) never waits to be linked: its delivery
+sends nothing.
 
 ``PUT {base_url}/api/v1/members/{memberId}/skills/{competencyCode}`` with a body built by the CSV
 field mapping (``adapters/marketplace/mapping.csv``), where the ``xapi`` source is the statement

@@ -6,15 +6,21 @@ resolved again and delivered, as one held a moment earlier would have been relea
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from adapters.delivery import outbox, outcomes
 from adapters.delivery.drain import delivery_send, drain
-from adapters.identity.links import Identifiers, identity_links_remove, identity_links_upsert
+from adapters.identity.links import (
+    Identifiers,
+    hold_identity_lock,
+    identity_links_remove,
+    identity_links_upsert,
+)
 from adapters.models import Delivery, Target
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox, scored_completion, store_now
@@ -106,3 +112,47 @@ def test_evidence_taken_out_while_its_learner_is_linked_again_comes_back(
     _drain()
     record = market_target.skills().get(("E100", "SAFETY-BASICS"))
     assert record is not None and statement_id in {item["statementId"] for item in record["evidence"]}
+
+
+def test_a_drain_holding_a_delivery_does_not_wait_for_a_long_identity_write(market_target, monkeypatch):
+    """An HRIS import holds the identity lock for its whole transaction, minutes for a big feed.
+    A drain whose batch would hold a delivery meanwhile must not stall behind it: the delivery
+    runs again a little later, resolved against what the import committed."""
+    with monkeypatch.context() as patched:  # its delivery written, not sent yet
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        [statement_id] = statement_store(
+            statements=[scored_completion(0.95, email="newcomer@example.com")], credential=None
+        )
+    expand_outbox()
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    Delivery.objects.filter(id=delivery.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    writing, finish = threading.Event(), threading.Event()
+
+    def long_identity_write() -> None:
+        try:
+            with transaction.atomic():
+                hold_identity_lock()
+                writing.set()
+                finish.wait(20)
+                identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=long_identity_write)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        started = time.monotonic()
+        delivery_send(delivery.id)
+        waited = time.monotonic() - started
+    finally:
+        finish.set()
+        writer.join(20)
+    assert waited < 5, f"the drain waited {waited:.1f} s for the identity write"
+    row = Delivery.objects.get(id=delivery.id)
+    assert row.status == Delivery.RETRYING and row.next_attempt_at > timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(id=delivery.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    _drain()
+    record = market_target.skills().get(("E100", "SAFETY-BASICS"))
+    assert record is not None and record["level"] == 5
+    assert Delivery.objects.get(id=delivery.id).status == Delivery.DELIVERED

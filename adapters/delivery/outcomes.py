@@ -24,7 +24,7 @@ from adapters.delivery.arrays import EXCERPT_CHARS, request_summary
 from adapters.models import Attempt, Delivery, IdentityChange, Target
 from adapters.ops import instruments
 from adapters.redaction import redacted_text
-from adapters.rules.keys import IDENTITY_LOCK_KEY, held_key_of
+from adapters.rules.keys import IDENTITY_LOCK_KEY
 from adapters.rules.retry import RetryPolicy, decide
 from lrs.statements.bulk import insert_tuples
 
@@ -114,20 +114,28 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
 
 
 def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
-    """Held outcomes whose key an identity change committed on since their learner was resolved
-    run again now instead (held again if still unresolved): the change's release passed them by
-    in flight. Under ``IDENTITY_LOCK_KEY`` shared, until the holds commit: the ordering argument
-    is ``adapters.identity.links.hold_identity_lock``'s."""
+    """Held outcomes resolved before an identity change that committed since run again instead
+    (held again if still unresolved): the change's release passed them by in flight. Any change
+    counts, not only one naming the held key: a linked address also releases what waits under its
+    SHA-1 form and its other spellings (``adapters.identity.holds``), and changes are rare. Under
+    ``IDENTITY_LOCK_KEY`` shared, until the holds commit: the ordering argument is
+    ``adapters.identity.links.hold_identity_lock``'s. While an identity write holds the lock (an
+    HRIS import may run for minutes) the drain does not wait for it: those deliveries run again a
+    little later, resolved then against what the write committed."""
     held = [o for o in outcomes if o.status == Delivery.HELD and o.identity_seen is not None]
     if not held:
         return outcomes
     if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [IDENTITY_LOCK_KEY])
-    since = min(o.identity_seen or 0 for o in held)
-    rows = IdentityChange.objects.filter(id__gt=since).exclude(identifier="").values_list("id", "identifier")
-    changed = [(n, held_key_of(key)) for n, key in rows]
-    late = {id(o) for o in held if any(n > (o.identity_seen or 0) and k == o.held_key for n, k in changed)}
+            cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [IDENTITY_LOCK_KEY])
+            free = cursor.fetchone()[0]
+        if not free:
+            later = now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)
+            busy = "an identity change was being written while it was resolved: resolved again"
+            chosen = {id(o) for o in held}
+            return [released(o.delivery, at=later, reason=busy) if id(o) in chosen else o for o in outcomes]
+    latest = IdentityChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    late = {id(o) for o in held if (o.identity_seen or 0) < latest}
     why = "its learner's identity changed while it was resolved: resolved again"
     return [released(o.delivery, at=now, reason=why) if id(o) in late else o for o in outcomes]
 

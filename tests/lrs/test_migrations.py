@@ -131,3 +131,43 @@ def test_members_of_a_group_actor_stored_before_are_filed_as_direct():
             (8, "mbox::mailto:b@example.com", True),
             (7, "mbox::mailto:t@example.com", False),
         ]
+
+
+REFERRING_BY_ID = ("lrs", "0012_referring_statements_by_id")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_afterwards")
+def test_credentials_holding_all_before_the_upgrade_keep_the_identity_api():
+    """``all`` no longer implies ``identity/write`` (lrs.credentials.scopes): a credential that
+    used it, an HRIS feed's, is granted it by name on upgrade instead of being refused silently."""
+    _migrate(REFERRING_BY_ID)
+    executor = MigrationExecutor(connection)
+    old = executor.loader.project_state([REFERRING_BY_ID]).apps.get_model("lrs", "Credential")
+    before = {
+        "hris-feed": ["all"],
+        "revoked": ["all", "statements/write"],
+        "explicit": ["all", "identity/write"],
+        "reader": ["statements/read"],
+        "identity-only": ["identity/write"],
+    }
+    for name, scopes in before.items():
+        old.objects.create(
+            name=name, key=name, secret_digest="0" * 64, scopes=scopes, is_active=name != "revoked"
+        )
+    _migrate_to_latest()
+    from lrs.credentials.models import Credential
+
+    assert dict(Credential.objects.values_list("name", "scopes")) == {
+        "hris-feed": ["all", "identity/write"],
+        "revoked": ["all", "statements/write", "identity/write"],
+        "explicit": ["all", "identity/write"],
+        "reader": ["statements/read"],
+        "identity-only": ["identity/write"],
+    }
+    assert Credential.objects.get(name="hris-feed").allows("identity/write")
+
+
+def _migrate_to_latest() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -139,6 +139,26 @@ def test_identity_api_needs_credentials_with_the_identity_scope(identity_client,
     assert reader.client.get(url, headers=reader.headers).status_code == 403
 
 
+def test_a_credential_with_all_is_refused_the_identity_api_naming_the_scope_it_lacks(xapi_for):
+    """``all`` is unrestricted access to the xAPI resources (Communication 4.2,
+    https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Communication.md#oauth-authorization-scope),
+    not the identity map that decides which employee a statement lands on: an LMS's or the
+    conformance suite's credential must not re-map people."""
+    url = "/api/identity/employees/E42"
+    body = json.dumps({"emails": ["grace@example.com"]})
+    lms = xapi_for(["all"], version="")
+    refused = lms.client.patch(url, body, content_type="application/json", headers=lms.headers)
+    assert refused.status_code == 403
+    assert "identity/write" in refused.json()["detail"]
+    assert not IdentityLink.objects.filter(employee_id="E42").exists()
+    hris = xapi_for(["all", "identity/write"], version="")
+    granted = hris.client.patch(url, body, content_type="application/json", headers=hris.headers)
+    assert granted.status_code == 200
+    assert list(IdentityLink.objects.filter(employee_id="E42").values_list("value", flat=True)) == [
+        "grace@example.com"
+    ]
+
+
 def test_identity_api_names_the_bad_field(identity_client):
     response = identity_client.client.patch(
         "/api/identity/employees/E1",

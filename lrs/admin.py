@@ -204,7 +204,12 @@ class StatementAdmin(admin.ModelAdmin):
 
 class CredentialForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(scope, scope) for scope in scope_rules.KNOWN_SCOPES], widget=forms.CheckboxSelectMultiple
+        choices=[(scope, scope) for scope in scope_rules.KNOWN_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=(
+            f"{scope_rules.ALL} is every xAPI scope (xAPI Communication 4.2); {scope_rules.IDENTITY_WRITE} "
+            f"(the identity API) and {scope_rules.PRIVACY} (the privacy API) are granted by name only."
+        ),
     )
     new_secret = forms.CharField(
         required=False,

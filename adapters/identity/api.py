@@ -1,6 +1,6 @@
 """The identity API, keyed on the employee id. HTTP Basic with an LRS credential that has the
-``identity/write`` scope; every change is recorded in the identity history under the
-credential's name.
+``identity/write`` scope, granted by name (``all`` is the xAPI resources only: it does not include
+it); every change is recorded in the identity history under the credential's name.
 
 - ``PATCH /api/identity/employees/<employee_id>`` with
   ``{"emails": [...], "accounts": [{"homePage", "name"}], "openids": [...], "mbox_sha1sums": [...]}``
@@ -124,7 +124,10 @@ class LinkSerializer(serializers.ModelSerializer):
 _REFUSED = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description="invalid input: {field: [messages]}"),
     401: OpenApiResponse(OpenApiTypes.OBJECT, description="no credential, or a wrong one: {detail}"),
-    403: OpenApiResponse(OpenApiTypes.OBJECT, description="the credential lacks identity/write: {detail}"),
+    403: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="the credential lacks identity/write (all does not include it): {detail}",
+    ),
 }
 
 

@@ -17,30 +17,24 @@ ALL = "all"
 DEFINE = "define"
 STATE = "state"
 PROFILE = "profile"
-# Not an xAPI scope: managing the identity map (actor -> employee id) through its API.
+# Not an xAPI scope, and not in "all": managing the identity map (actor -> employee id) through
+# its API, which decides which employee a statement lands on downstream (PMS, marketplace). A
+# credential made for an LRS client (an LMS, the conformance suite) typically holds "all" and must
+# not re-map people: this is granted by name (migration 0013 did so for credentials holding "all").
 IDENTITY_WRITE = "identity/write"
 # Not an xAPI scope, and not in "all": erasing and exporting a person (DSAR tooling only).
 PRIVACY = "privacy"
 
-KNOWN_SCOPES = (
-    STATEMENTS_WRITE,
-    STATEMENTS_READ,
-    STATEMENTS_READ_MINE,
-    ALL_READ,
-    ALL,
-    DEFINE,
-    STATE,
-    PROFILE,
-    IDENTITY_WRITE,
-    PRIVACY,
-)
+# The xAPI scopes (Communication 4.2): "all" is "unrestricted access" to these resources only.
+XAPI_SCOPES = (STATEMENTS_WRITE, STATEMENTS_READ, STATEMENTS_READ_MINE, ALL_READ, ALL, DEFINE, STATE, PROFILE)
 
-# What each scope implies beyond itself: "all" is everything, "all/read" every read.
+# What each scope implies beyond itself: "all" every xAPI scope, "all/read" every read.
 _IMPLIED = {
-    ALL: set(KNOWN_SCOPES) - {PRIVACY},
+    ALL: set(XAPI_SCOPES),
     ALL_READ: {ALL_READ, STATEMENTS_READ, STATEMENTS_READ_MINE},
     STATEMENTS_READ: {STATEMENTS_READ, STATEMENTS_READ_MINE},
 }
+KNOWN_SCOPES = (*XAPI_SCOPES, IDENTITY_WRITE, PRIVACY)
 
 
 def expand(granted: Iterable[str]) -> set[str]:

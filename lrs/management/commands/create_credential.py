@@ -27,7 +27,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             default="statements/write,statements/read/mine",
-            help=f"comma-separated xAPI scopes; known: {', '.join(scope_rules.KNOWN_SCOPES)}",
+            help=(
+                f"comma-separated scopes; known: {', '.join(scope_rules.KNOWN_SCOPES)}. "
+                f"{scope_rules.ALL} is every xAPI scope; {scope_rules.IDENTITY_WRITE} (the identity API) "
+                f"and {scope_rules.PRIVACY} (the privacy API) are granted by name only"
+            ),
         )
         parser.add_argument("--key", help="the public key (generated when absent for a new credential)")
         parser.add_argument("--secret", help="the secret (generated when absent for a new credential)")

@@ -56,7 +56,19 @@ except Exception as exc:  # dj_database_url raises several types for a malformed
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite: wait for the writer lock instead of failing, and take it at BEGIN so
     # concurrent batches queue rather than deadlock (Django 5.1+ "transaction_mode").
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL journal (https://www.sqlite.org/wal.html; Django's init_command,
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#setting-pragma-options): a reader keeps
+    # its snapshot without holding writers back, so a statement POST commits while an export
+    # (adapters/privacy/export.py read_snapshot) or a GET reads; with the rollback journal the
+    # commit waited for them up to the busy timeout. Writers still queue one at a time. The mode is
+    # kept in the file (a database in memory stays "memory"). synchronous stays FULL, SQLite's
+    # default, not WAL's usual NORMAL: NORMAL skips the sync at each commit, and a power loss could
+    # then take back statements the LRS had already answered 200 for.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif env_bool("LRS_DB_PREPARED_STATEMENTS", True):
     # PostgreSQL: the statement store's insert runs as a prepared statement (lrs/bulk.py), planned

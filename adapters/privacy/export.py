@@ -140,9 +140,9 @@ def read_snapshot() -> Iterator[None]:
     PostgreSQL: REPEATABLE READ, read only (it takes no lock a writer waits for; the rows it reads
     are kept from VACUUM until it ends). SQLite (development): its transactions are serializable,
     but the settings begin them IMMEDIATE, holding the write lock for the export's length; this one
-    is DEFERRED, a reader (with the rollback journal a writer's commit waits for it, up to the busy
-    timeout). Inside a caller's transaction the caller's isolation holds: the level can only be
-    set before a transaction's first query."""
+    is DEFERRED, a reader (WAL mode, config/settings.py: no writer waits for it; the WAL file grows
+    until it ends). Inside a caller's transaction the caller's isolation holds: the level can only
+    be set before a transaction's first query."""
     if connection.in_atomic_block:
         yield
         return

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from adapters.models import Attempt, Delivery, Employee, IdentityChange, IdentityLink
 from adapters.privacy.export_parts import (
+    Sink,
     agent_of,
     delivery_record,
     extension,
@@ -163,31 +164,6 @@ def read_snapshot() -> Iterator[None]:
         yield
 
 
-class _Sink:
-    """Where ``zipfile`` writes: it keeps the bytes until ``take`` hands them on. It can tell its
-    position but not seek, so ``zipfile`` streams (sizes in data descriptors after each entry)."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self._position = 0
-
-    def write(self, data: bytes) -> int:
-        self._chunks.append(bytes(data))
-        self._position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._position
-
-    def flush(self) -> None:
-        return None
-
-    def take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
-
-
 def _range(values: list[datetime]) -> dict[str, str | None] | None:
     return {"first": iso(min(values)), "last": iso(max(values))} if values else None
 
@@ -227,7 +203,7 @@ class SubjectExport:
         # Who exported whom, without the identifiers: the keyed hash recognises the person.
         who = self.subject.fingerprint[:16]
         logger.info("subject export of %s by %s started", who, self.requested_by or "-")
-        sink = _Sink()
+        sink = Sink()
         with (
             read_snapshot(),
             zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,  # type: ignore[arg-type]
@@ -247,7 +223,7 @@ class SubjectExport:
         logger.info("subject export of %s done: %s", who, manifest["counts"])
 
     def _statements(
-        self, archive: zipfile.ZipFile, sink: _Sink, name: str, *, voided: bool
+        self, archive: zipfile.ZipFile, sink: Sink, name: str, *, voided: bool
     ) -> Iterator[bytes]:
         count = 0
         # zip64 up front: the entry's size is not known before it is written, and may pass 4 GiB.
@@ -263,7 +239,7 @@ class SubjectExport:
                 yield sink.take()
         self._counts["voided_statements" if voided else "statements"] = count
 
-    def _documents(self, archive: zipfile.ZipFile, sink: _Sink) -> Iterator[bytes]:
+    def _documents(self, archive: zipfile.ZipFile, sink: Sink) -> Iterator[bytes]:
         documents = Document.objects.filter(agent_ifi__in=sorted(self.subject.ifis)).exclude(agent_ifi="")
         count = 0
         last_id = 0
@@ -312,7 +288,7 @@ class SubjectExport:
             meta["registration"] = str(document.registration)
         return meta
 
-    def _deliveries(self, archive: zipfile.ZipFile, sink: _Sink) -> Iterator[bytes]:
+    def _deliveries(self, archive: zipfile.ZipFile, sink: Sink) -> Iterator[bytes]:
         deliveries = attempts = 0
         with archive.open(self._entry("deliveries.jsonl"), "w", force_zip64=True) as entry:
             for page in statement_key_pages(self.subject, page_size=self.page_size):

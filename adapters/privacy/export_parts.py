@@ -6,7 +6,9 @@
   sent);
 - ``deliveries.jsonl``: a line per delivery of the person's statements (``delivery_record``);
 - ``attachments/<sha2><ext>``: the bytes of the attachments of the person's statements, one at a
-  time (the statements carry only their metadata; ``lrs.attachment_store``).
+  time (the statements carry only their metadata; ``lrs.attachment_store``);
+
+and the ``Sink`` the archive is written to, drained as it goes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,31 @@ EVIDENCE_FIELDS = (
     "superseded",
     "erased_at",
 )
+
+
+class Sink:
+    """Where ``zipfile`` writes: it keeps the bytes until ``take`` hands them on. It can tell its
+    position but not seek, so ``zipfile`` streams (sizes in data descriptors after each entry)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._position = 0
+
+    def write(self, data: bytes) -> int:
+        self._chunks.append(bytes(data))
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        return None
+
+    def take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
 
 
 def agent_of(ifi: str) -> dict[str, Any]:

@@ -1,18 +1,24 @@
 """A subject export reads one consistent snapshot: a statement voided while the export runs is in
 ``statements.jsonl`` or in ``voided_statements.jsonl``, as it stood when the export began, never
-in both and never in neither (the two files are read by separate queries)."""
+in both and never in neither (the two files are read by separate queries); the progress bar's
+total is counted in that snapshot too."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
 import uuid
 import zipfile
+from collections.abc import Iterator
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections
 
+from adapters.management.cli import progress_bar
+from adapters.management.commands import export_actor
 from adapters.privacy import export as export_module
 from adapters.privacy.export import SubjectExport
 from adapters.privacy.subjects import subject_for
@@ -79,3 +85,44 @@ def test_a_statement_voided_while_the_export_runs_is_in_exactly_one_statement_fi
     assert voided == []  # as it stood when the export began
     assert export.manifest is not None
     assert (export.manifest["counts"]["statements"], export.manifest["counts"]["voided_statements"]) == (3, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_progress_total_is_the_number_of_statements_exported_when_one_is_stored_just_before(
+    monkeypatch, tmp_path
+):
+    """A statement naming the person commits after ``manage.py export_actor`` starts and before the
+    export's snapshot does: it is exported, and the bar's total must count it (a bar ending at 3/2
+    tells the operator the export ran past its end)."""
+    statement_store(
+        statements=[make_statement(actor_email=ADA, statement_id=str(uuid.uuid4())) for _ in range(2)],
+        credential=None,
+    )
+    snapshot = export_module.read_snapshot
+
+    @contextlib.contextmanager
+    def one_stored_just_before() -> Iterator[None]:
+        statement_store(
+            statements=[make_statement(actor_email=ADA, statement_id=str(uuid.uuid4()))], credential=None
+        )
+        with snapshot():
+            yield
+
+    bars: list = []
+
+    def recorded_bar(*args, **kwargs):
+        bars.append(progress_bar(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(export_module, "read_snapshot", one_stored_just_before)
+    monkeypatch.setattr(export_actor, "progress_bar", recorded_bar)
+    output = tmp_path / "export.zip"
+    agent = json.dumps({"mbox": f"mailto:{ADA}"})
+    call_command(
+        "export_actor", "--agent", agent, "--output", str(output), stdout=io.StringIO(), stderr=io.StringIO()
+    )
+
+    with zipfile.ZipFile(output) as archive:
+        exported = len(_ids(archive.read("statements.jsonl")))
+    assert exported == 3
+    assert (bars[0].n, bars[0].total) == (exported, exported)

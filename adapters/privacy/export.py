@@ -87,7 +87,7 @@ def _statement_rows(subject: Subject) -> QuerySet:
 
 
 def statement_count(subject: Subject) -> int:
-    """How many statements name the person (the progress bar's total)."""
+    """How many statements name the person (the progress bar's total, ``SubjectExport(total=)``)."""
     return _statement_rows(subject).values("statement_id").distinct().count()
 
 
@@ -177,11 +177,13 @@ class SubjectExport:
         *,
         requested_by: str = "",
         progress: Progress | None = None,
+        total: Progress | None = None,
         page_size: int = PAGE_SIZE,
     ):
         self.subject = subject
         self.requested_by = requested_by
         self.progress = progress
+        self.total = total  # told how many statements ``progress`` will count, in the snapshot
         self.page_size = page_size
         self.manifest: dict[str, Any] | None = None
         self._counts: dict[str, int] = {}
@@ -208,6 +210,9 @@ class SubjectExport:
             read_snapshot(),
             zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,  # type: ignore[arg-type]
         ):
+            # In the snapshot: counted before it, a statement stored in between was exported, not counted.
+            if self.total is not None:
+                self.total(statement_count(self.subject))
             for name, voided in (("statements.jsonl", False), ("voided_statements.jsonl", True)):
                 yield from self._statements(archive, sink, name, voided=voided)
             for _ in write_attachments(archive, self._entry, self._attachments, self._counts):

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.management.cli import add_progress_argument, progress_bar
-from adapters.privacy.export import SubjectExport, statement_count, subject_is_known
+from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import SubjectError, subject_for
 
 
@@ -44,10 +44,12 @@ class Command(BaseCommand):
         to_stdout = options["output"] == "-"
         if to_stdout and sys.stdout.isatty():
             raise CommandError("--output -: standard output is a terminal; redirect it to a file")
-        bar = progress_bar(
-            self, total=statement_count(subject), unit="stmt", desc="export", disable=options["no_progress"]
+        bar = progress_bar(self, total=None, unit="stmt", desc="export", disable=options["no_progress"])
+        # The total is counted inside the export's snapshot, so it is what the export writes; it
+        # comes before the first statement is counted, and reset(total) sets it.
+        export = SubjectExport(
+            subject, requested_by="manage.py export_actor", progress=bar.update, total=bar.reset
         )
-        export = SubjectExport(subject, requested_by="manage.py export_actor", progress=bar.update)
         with bar:
             if to_stdout:
                 for chunk in export.chunks():

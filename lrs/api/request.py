@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from lrs.credentials import scopes
 from lrs.credentials.models import Credential
 from lrs.xapi import versions
+from lrs.xapi.charsets import statements_text
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_types import parse_json as strict_json
 
@@ -47,10 +48,7 @@ class XAPIRequest:
 
 def parse_json(body: bytes, *, path: str = "body") -> Any:
     """Strict JSON (duplicate keys and NaN rejected, Data 2.2) from a UTF-8 request body."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise XAPIValidationError("the body is not UTF-8 text", path=path, rule="utf-8") from None
+    text = statements_text(body, path=path, what="the body")
     if not text.strip():
         raise XAPIValidationError(
             "the body is empty; a JSON document is required", path=path, rule="required"

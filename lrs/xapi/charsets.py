@@ -73,8 +73,11 @@ def check_statements_charset(content_type: str, data: bytes, *, path: str, what:
 def statements_text(data: bytes, *, path: str, what: str) -> str:
     """The statements' JSON text: UTF-8 (a byte order mark read past, RFC 8259 8.1 allows
     ignoring it), else a 400 (rule ``utf-8``). JSON's old UTF-16/32 detection (RFC 4627 3, which
-    ``json.loads`` still does for bytes) is not applied: RFC 8259 dropped it."""
+    ``json.loads`` still does for bytes) is not applied: RFC 8259 dropped it. The one reading of a
+    JSON body's bytes: a multipart request's statements part and a JSON request body
+    (``lrs.api.request.parse_json``) alike."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        fail(f"{what} is not UTF-8 text", path, "utf-8")
+        pass  # refused below, outside the handler: the decode error is no context of the 400
+    fail(f"{what} is not UTF-8 text", path, "utf-8")

@@ -5,16 +5,18 @@ managers), and, per statement, what its deliveries to the PMS and the marketplac
 The rules it follows, and where they are stated:
 
 - resolution (adapters/identity/resolution.py, README "Identities"): an ``mbox`` resolves through
-  its lower-cased address; an ``mbox_sha1sum`` or an ``account`` through a link of that kind
-  only; no employee: held "unmapped", several: held "ambiguous"; an employee who left on or before
-  the statement's UTC date: held "terminated";
+  its lower-cased address; an ``mbox_sha1sum`` through a link of that kind and through a linked
+  address it is the SHA-1 of (Data 2.4.2.3: the same mailbox), the employees of both together;
+  an ``account`` through a link of that kind only; no employee: held "unmapped", several: held
+  "ambiguous"; an employee who left on or before the statement's UTC date: held "terminated";
 - the HRIS feed (adapters/identity/hris.py, README "HRIS delta feed"): a row's e-mails and
   accounts are the employee's complete HRIS identifiers (those the feed linked before and leaves
   out now are unlinked; links from elsewhere are never touched); a row that would link an
   identifier another employee holds is rejected whole; a termination without a date keeps the
   date first given, or today;
 - holds (adapters/identity/holds.py): a link change releases the deliveries held on the keys it
-  touched; a re-hire releases nothing; an admin may release every held delivery;
+  touched (an address's: its SHA-1 form's too); a re-hire releases nothing; an admin may release
+  every held delivery;
 - deliveries already made are reported, not rewritten (README "Identities"): a statement's
   effects stay under the employee its delivery named, until a reconciliation repair moves them to
   the employee its actor names now (adapters/reconciliation/repair.py).
@@ -99,7 +101,11 @@ class Model:
     # -- identity ------------------------------------------------------------------------
 
     def owners(self, token: Token) -> set[str]:
-        return set(self.links.get(token, {}))
+        kind, person = token
+        owners = set(self.links.get(token, {}))
+        if kind == "mbox_sha1sum":  # the SHA-1 of the person's address: whoever it is linked to
+            owners |= set(self.links.get(("email", person), {}))
+        return owners
 
     def employee(self, employee_id: str) -> Employee:
         return self.employees.get(employee_id) or Employee()
@@ -116,6 +122,7 @@ class Model:
         return ("delivered", employee_id, self.employee(employee_id).manager)
 
     def release(self, tokens: set[Token]) -> None:
+        tokens = tokens | {("mbox_sha1sum", person) for kind, person in tokens if kind == "email"}
         for statement in self.statements:
             if statement.state[0] == "held" and statement.state[1] in tokens:
                 statement.state = ("pending",)
@@ -217,12 +224,16 @@ class Model:
     def reported(self, token: Token, linked_value: str) -> list[list[str]]:
         """What taking the link away reports as delivered under it ([target, statement id], README
         "Identities"): the deliveries made of statements whose actor is the identifier as linked,
-        or with a lower-cased local part, alone or as an anonymous Group's member (an address
-        spelled otherwise, or with a +alias, is not listed)."""
+        or with a lower-cased local part, alone or as an anonymous Group's member, or its SHA-1
+        (an address spelled otherwise, or with a +alias, is not listed)."""
         kind, person = token
 
         def listed(statement: Statement) -> bool:
-            if statement.token != token or not statement.ever_delivered:
+            if not statement.ever_delivered:
+                return False
+            if kind == "email" and statement.token == ("mbox_sha1sum", person):
+                return True  # every spelling linked here derives the person's plain address's SHA-1
+            if statement.token != token:
                 return False
             if kind != "email":
                 return True

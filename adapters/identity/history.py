@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from adapters.base import DELIVER
+from adapters.identity.digests import link_sha1_keys
 from adapters.models import Delivery, IdentityChange, IdentityLink
 from lrs.statements.models import Statement
 from lrs.statements.selectors import statement_pks_with_actor
@@ -51,12 +52,14 @@ def actor_ifis(link: IdentityLink) -> list[str]:
     """The IFIs (``lrs.xapi.agents.agent_ifi`` form) under which statements of this identifier
     are filed: for an e-mail address, as linked and in lower case (the domain is case-insensitive
     and stored lower-cased; a statement spelling the local part otherwise, or with a ``+alias``,
-    is not found here: the report then lists fewer deliveries than were made)."""
+    is not found here: the report then lists fewer deliveries than were made), and its SHA-1
+    forms, which resolve to it (``adapters.identity.digests.link_sha1_keys``)."""
     if link.kind == "email":
         address = link.value.strip().removeprefix("mailto:")
         local, _, domain = address.rpartition("@")
         forms = {address, f"{local.lower()}@{domain}"}
-        return sorted(ifi for form in forms if (ifi := agent_ifi({"mbox": f"mailto:{form}"})))
+        ifis = {ifi for form in forms if (ifi := agent_ifi({"mbox": f"mailto:{form}"}))}
+        return sorted(ifis | link_sha1_keys(link))
     if link.kind == "account":
         home_page, _, name = link.value.partition(" ")
         agent: dict[str, Any] = {"account": {"homePage": home_page, "name": name}}

@@ -12,7 +12,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from adapters.delivery import queue
-from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED
+from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED, linked_to
 from adapters.models import Delivery, IdentityLink
 from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
@@ -64,8 +64,8 @@ def identity_conflicts() -> list[HeldGroup]:
         group.deliveries += row["n"]
     digested = _links_by_digest([key for key in report if key.startswith(DIGEST_PREFIX)])
     for group in report.values():
-        linked = IdentityLink.objects.filter(lookup_key=group.key).values_list("employee_id", flat=True)
-        group.candidates = sorted(set(linked) | digested.get(group.key, set()))
+        linked = {employee for _, employee in linked_to([group.key])}  # a SHA-1's address's too
+        group.candidates = sorted(linked | digested.get(group.key, set()))
     return list(report.values())
 
 

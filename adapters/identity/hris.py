@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.identity import history
+from adapters.identity.digests import digests_derive, keys_of
 from adapters.identity.holds import deliveries_release
 from adapters.identity.links import Identifiers, IdentityInputError, hold_identity_lock, links_for
 from adapters.models import Employee, IdentityChange, IdentityLink
@@ -345,7 +346,8 @@ def _write(plan: _Plan) -> None:
         batch_size=1000,
     )
     IdentityLink.objects.bulk_create(plan.added, batch_size=2000, ignore_conflicts=True)
+    digests_derive({link.employee_id for link in plan.added})
     IdentityChange.objects.bulk_create(plan.changes, batch_size=2000)
-    keys = {link.lookup_key for link in plan.added} | {link.lookup_key for link in plan.removed}
+    keys = keys_of(plan.added) | keys_of(plan.removed)
     if keys:
         deliveries_release(keys=keys)

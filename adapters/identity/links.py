@@ -1,8 +1,10 @@
 """Identity links: an employee's identifiers, from admin, CSV imports and the identity API:
 added (``identity_links_upsert``, PATCH semantics: never duplicated), removed
 (``identity_links_remove``) or moved to another employee (``identity_links_move``), each change
-recorded in the identity history (``adapters.identity.history``). A change releases the
-deliveries held on its key (``adapters.identity.holds``), which are then resolved again.
+recorded in the identity history (``adapters.identity.history``). A linked address brings its
+SHA-1 forms (``adapters.identity.digests``), which go and move with it. A change releases the
+deliveries held on its keys, an address's SHA-1 forms too (``adapters.identity.holds``), which
+are then resolved again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from adapters.identity import history
+from adapters.identity.digests import digests_derive, keys_of
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
@@ -149,6 +152,7 @@ def identity_links_upsert(
     )
     fresh = list({link.lookup_key: link for link in links if link.lookup_key not in existing}.values())
     IdentityLink.objects.bulk_create(fresh, ignore_conflicts=True)
+    digests_derive([employee_id])
     for link in fresh:
         history.record(
             employee_id=employee_id,
@@ -158,7 +162,7 @@ def identity_links_upsert(
             identifier=link.lookup_key,
             after=history.link_state(link),
         )
-    deliveries_release(keys=keys)
+    deliveries_release(keys=keys_of(links))
     return len(fresh)
 
 
@@ -234,8 +238,8 @@ def identity_links_remove(
         _recorded(link, IdentityChange.LINK_REMOVED, employee_id, source=source, changed_by=changed_by)
         for link in links
     ]
-    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
-    deliveries_release(keys={link.lookup_key for link in links})
+    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()  # with their digests
+    deliveries_release(keys=keys_of(links))
     return removed
 
 
@@ -282,7 +286,8 @@ def identity_links_move(
         ],
         ignore_conflicts=True,  # the second employee had it too (an ambiguity now resolved)
     )
-    deliveries_release(keys={link.lookup_key for link in links})
+    digests_derive([target_employee])  # the address's SHA-1 forms move with it
+    deliveries_release(keys=keys_of(links))
     return moved
 
 

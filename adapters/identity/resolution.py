@@ -3,7 +3,10 @@
 Resolution matches the actor's lookup key: ``email:<normalised address>`` for ``mbox``
 (lower case, ``+alias`` stripped when ``LRS_IDENTITY_STRIP_PLUS_ALIASES``, dots ignored
 for ``LRS_IDENTITY_DOTLESS_DOMAINS``), else the canonical IFI (xAPI Data 2.4.2.3
-Inverse Functional Identifier). No employee: held as "unmapped identity"; several:
+Inverse Functional Identifier). An ``mbox_sha1sum`` matches a link of that kind and the SHA-1
+forms of linked addresses (``adapters.identity.digests``: the same mailbox), the employees of
+both together (an explicit SHA-1 link to another employee: ambiguous). No employee: held as
+"unmapped identity"; several:
 held as "ambiguous identity"; an employee who left before the statement: held as "terminated"
 (``employee_for_statement``).
 
@@ -24,7 +27,8 @@ from typing import Any
 from django.conf import settings
 
 from adapters.base import DeliveryContext, DeliveryHeld, NothingToSend
-from adapters.models import Employee, IdentityLink
+from adapters.identity.digests import SHA1_PREFIX
+from adapters.models import Employee, IdentityDigest, IdentityLink
 from adapters.rules.emails import normalise_email
 from lrs.xapi.agents import agent_ifi
 
@@ -87,9 +91,7 @@ def prefetched(actors: Iterable[dict[str, Any]]) -> Iterator[None]:
     what two queries loaded up front; anything else is looked up as usual."""
     keys = {key for actor in actors for key in _keys_for_actor(actor)}
     loaded = _Prefetch(employees_by_key={key: set() for key in keys})
-    for key, employee in IdentityLink.objects.filter(lookup_key__in=keys).values_list(
-        "lookup_key", "employee_id"
-    ):
+    for key, employee in linked_to(keys):
         loaded.employees_by_key[key].add(employee)
     employees = set().union(*loaded.employees_by_key.values()) if keys else set()
     loaded.email_by_employee = dict.fromkeys(employees)
@@ -124,11 +126,22 @@ def unprefetched() -> Iterator[None]:
         _prefetch.reset(token)
 
 
+def linked_to(keys: Iterable[str]) -> list[tuple[str, str]]:
+    """(key, employee id) of every link of these lookup keys and, for a SHA-1 key, of every linked
+    address it is a SHA-1 form of: one query, by indexed lookups."""
+    keys = sorted(set(keys))
+    links = IdentityLink.objects.filter(lookup_key__in=keys).values_list("lookup_key", "employee_id")
+    if hashed := [key for key in keys if key.startswith(SHA1_PREFIX)]:
+        derived = IdentityDigest.objects.filter(lookup_key__in=hashed)
+        links = links.union(derived.values_list("lookup_key", "link__employee_id"), all=True)
+    return list(links)
+
+
 def _employees_for(keys: list[str]) -> list[str]:
     loaded = _prefetch.get()
     if loaded is not None and all(key in loaded.employees_by_key for key in keys):
         return sorted(set().union(*(loaded.employees_by_key[key] for key in keys)))
-    return sorted(set(IdentityLink.objects.filter(lookup_key__in=keys).values_list("employee_id", flat=True)))
+    return sorted({employee for _, employee in linked_to(keys)})
 
 
 def retention_pseudonym_homepage() -> str:

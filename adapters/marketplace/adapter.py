@@ -17,7 +17,8 @@ whatever order they arrived or were delivered in (``adapters.rules.skills.skill_
 A statement whose evidence leaves the record as the marketplace already holds it sends nothing;
 one that changes it sends one ``PUT`` of the recomputed record; a void recomputes from the
 remaining evidence (``PUT``, or ``DELETE`` when none is left). Members are named by the employee id
-the identity link gives (a pseudonym with ``pseudonymise``); no e-mail is needed (the field
+the identity link gives (a pseudonym with ``pseudonymise``; an ``mbox_sha1sum`` actor is linked by
+its own link or by the linked address it is the SHA-1 of); no e-mail is needed (the field
 mapping sends one when the deciding statement's actor has it and the target is not pseudonymised).
 A statement is evidence for the member its delivery last named: run again after an identity link
 moved (a forced backfill, a reconciliation repair), its evidence moves to the member named now and

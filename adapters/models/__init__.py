@@ -9,7 +9,7 @@ Django. Nothing above them.
 """
 
 from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
-from adapters.models.identity import Employee, IdentityChange, IdentityLink, StoredToken
+from adapters.models.identity import Employee, IdentityChange, IdentityDigest, IdentityLink, StoredToken
 from adapters.models.privacy import ErasedStatement, ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
 from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
@@ -25,6 +25,7 @@ __all__ = [
     "ErasedStatement",
     "ErasureRequest",
     "IdentityChange",
+    "IdentityDigest",
     "IdentityLink",
     "OutboxBatch",
     "ReconciliationRun",

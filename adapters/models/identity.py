@@ -29,6 +29,28 @@ class IdentityLink(models.Model):
         return f"{self.employee_id} <- {self.kind} {self.value}"
 
 
+class IdentityDigest(models.Model):
+    """The SHA-1 form of a linked e-mail address: an actor identified by ``mbox_sha1sum``, the hex
+    SHA-1 of a ``mailto:`` IRI, names the same mailbox (xAPI 1.0.3 Data 2.4.2.3,
+    https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#inversefunctional), so it resolves
+    to the address's employee as if that SHA-1 were linked to them. Derived when the address is
+    linked (``adapters.identity.digests``), gone with the link (unlinked, moved, erased).
+
+    ``lookup_key``: ``mbox_sha1sum::<40 lower-case hex>``, the form resolution matches."""
+
+    link = models.ForeignKey(IdentityLink, on_delete=models.CASCADE, related_name="digests")
+    lookup_key = models.CharField(max_length=60)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "lookup_key"], name="identity_digest_once"),
+        ]
+        indexes = [models.Index(fields=["lookup_key"], name="identity_digest_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.lookup_key} -> {self.link_id}"
+
+
 class StoredToken(models.Model):
     """A rotating credential the LRS must keep (e.g. a Microsoft refresh token, renewed on every
     use), encrypted with a key derived from SECRET_KEY; see adapters/msteams/token_store.py."""

@@ -3,7 +3,8 @@
 **What the PMS holds** (the contract; tests/adapters/pms/ check it against the fake PMS):
 after any sequence of statements, voids, retries, replays and reorderings, the PMS holds exactly
 one learning event per live (stored, not voided) statement the target's filter takes whose actor
-maps to an employee, and none for any other statement. Each event carries the statement id, the
+maps to an employee (an ``mbox_sha1sum`` actor through its own link or a linked address it is the
+SHA-1 of: README "Identities"), and none for any other statement. Each event carries the statement id, the
 schema version, the employee id (the HRIS id the identity link gives; no e-mail is needed or
 sent), the activity's id and name, the 0-100 score beside the original scale (raw, min, max) and
 the statement's timestamp in UTC, and the employee's manager id when the HRIS feed gives one

@@ -39,6 +39,7 @@ from adapters.base import DELIVER, RETRACT
 from adapters.delivery.outbox import erased_statement_digest
 from adapters.delivery.voiding import cancel_unsent, deliveries_for_voided
 from adapters.identity import history
+from adapters.identity.digests import links_delete
 from adapters.models import (
     Attempt,
     Delivery,
@@ -383,13 +384,13 @@ def _erase_identity(subject: Subject) -> dict[str, int]:
         counts["held_deliveries"] = held.update(
             status=Delivery.CANCELLED, held_key="", last_error="actor erased", updated_at=timezone.now()
         )
-        counts["identity_links"] = IdentityLink.objects.filter(lookup_key__in=keys).delete()[0]
+        counts["identity_links"] = links_delete(IdentityLink.objects.filter(lookup_key__in=keys))
         # History rows naming the identifiers, whoever they are filed under (a move, a removal):
         # the identifier goes with them (the erasure request records that it happened).
         counts["identity_history"] = IdentityChange.objects.filter(identifier__in=keys).delete()[0]
     if subject.employee_id:
         employee = subject.employee_id
-        counts["identity_links"] += IdentityLink.objects.filter(employee_id=employee).delete()[0]
+        counts["identity_links"] += links_delete(IdentityLink.objects.filter(employee_id=employee))
         counts["identity_history"] += IdentityChange.objects.filter(employee_id=employee).delete()[0]
         counts["employees"] = Employee.objects.filter(employee_id=employee).delete()[0]
         Employee.objects.filter(manager_id=employee).update(manager_id="")  # named nowhere any more

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from adapters.identity.digests import mailbox_sha1_keys
 from adapters.identity.history import actor_ifis, rows_naming
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
@@ -92,8 +93,7 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
         links = tuple(IdentityLink.objects.filter(lookup_key=key)) if key else ()
         ifis = {ifi}
         if isinstance(agent.get("mbox"), str):  # the same mailbox, as statements may name it hashed
-            for iri in {agent["mbox"], ifi.removeprefix("mbox::")}:  # as given, and as filed
-                ifis.add(f"mbox_sha1sum::{hashlib.sha1(iri.encode()).hexdigest()}")  # noqa: S324
+            ifis |= mailbox_sha1_keys(agent["mbox"])  # as given, and as filed
         keys = frozenset({key} if key else ())
         return Subject(ifis=frozenset(ifis), links=links, lookup_keys=keys, named_ifi=ifi)
     employee_id = (employee_id or "").strip()
@@ -141,5 +141,4 @@ def _ifis_of_key(key: str) -> set[str]:
         except ValueError:
             continue
     found = {agent_ifi({"mbox": f"mailto:{spelled}"}) for spelled in spellings}
-    digests = {hashlib.sha1(f"mailto:{spelled}".encode()).hexdigest() for spelled in spellings}  # noqa: S324
-    return {ifi for ifi in found if ifi} | {f"mbox_sha1sum::{digest}" for digest in digests}
+    return {ifi for ifi in found if ifi} | mailbox_sha1_keys(*spellings)

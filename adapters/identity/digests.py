@@ -1,0 +1,75 @@
+"""The SHA-1 forms of a mailbox: an actor's ``mbox_sha1sum`` is the hex SHA-1 of a ``mailto:`` IRI
+(xAPI 1.0.3 Data 2.4.2.3,
+https://github.com/adlnet/xAPI-Spec/blob/master/xAPI-Data.md#inversefunctional), the same mailbox
+as the ``mbox`` it hashes. One derivation (``mailbox_sha1_keys``) serves resolution (a linked
+address's forms, kept as ``IdentityDigest`` rows so a statement by one resolves with one indexed
+lookup), the identity history and privacy (``adapters.privacy.subjects``: export and erasure).
+
+A SHA-1 cannot be normalised as an address is (case, ``+alias``, dotless domains): only the
+spellings hashed here meet. For a linked address those are the address as linked, as the store
+files it (domain lower-cased) and as resolution normalises it (the ``email:`` lookup key's
+address: what a client that lower-cases before hashing sends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from adapters.models import IdentityDigest, IdentityLink
+
+SHA1_PREFIX = "mbox_sha1sum::"
+
+
+def mailbox_sha1_keys(*addresses: str) -> set[str]:
+    """``mbox_sha1sum::<hex>`` (``lrs.xapi.agents.agent_ifi``'s form) of each address or
+    ``mailto:`` IRI, as given and as filed (the domain lower-cased, as ``agent_ifi`` files an
+    ``mbox``: Data 2.4.2.3, "The domain portions of email addresses are case insensitive"): the
+    SHA-1 of the UTF-8 ``mailto:`` IRI of each spelling."""
+    keys = set()
+    for given in addresses:
+        address = given[7:] if given[:7].lower() == "mailto:" else given
+        local, at, domain = address.rpartition("@")
+        for spelled in {address, f"{local}{at}{domain.lower()}" if at else address}:
+            digest = hashlib.sha1(f"mailto:{spelled}".encode()).hexdigest()  # noqa: S324 (xAPI's choice)
+            keys.add(f"{SHA1_PREFIX}{digest}")
+    return keys
+
+
+def link_sha1_keys(link: IdentityLink) -> set[str]:
+    """The SHA-1 forms an e-mail link stands for (none for another kind): of the address as linked
+    and as its lookup key normalises it."""
+    if link.kind != "email":
+        return set()
+    return mailbox_sha1_keys(link.value.strip(), link.lookup_key.removeprefix("email:"))
+
+
+def keys_of(links: Iterable[IdentityLink]) -> set[str]:
+    """Every key a change of these links touches: their lookup keys and their SHA-1 forms (held
+    deliveries wait for either)."""
+    return {key for link in links for key in {link.lookup_key, *link_sha1_keys(link)}}
+
+
+def digests_derive(employee_ids: Iterable[str]) -> int:
+    """Record the SHA-1 forms of these employees' e-mail links that have none yet (links just made:
+    a bulk insert that ignores conflicts gives no ids to the links it made). A moved or removed
+    link took its own with it (``on_delete``). Returns how many were recorded."""
+    employees = sorted(set(employee_ids))
+    if not employees:
+        return 0
+    bare = IdentityLink.objects.filter(employee_id__in=employees, kind="email", digests__isnull=True)
+    rows = [
+        IdentityDigest(link=link, lookup_key=key)
+        for link in bare.only("id", "kind", "value", "lookup_key")
+        for key in sorted(link_sha1_keys(link))
+    ]
+    IdentityDigest.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    return len(rows)
+
+
+def links_delete(links: QuerySet[IdentityLink]) -> int:
+    """Delete these links, their SHA-1 forms with them; returns how many links (not counting the
+    forms, which are no identifiers of their own)."""
+    return links.delete()[1].get(IdentityLink._meta.label, 0)

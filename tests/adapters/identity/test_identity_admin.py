@@ -109,3 +109,18 @@ def test_an_admin_can_cancel_a_held_delivery_instead(admin, pms_target, django_c
     admin.post("/admin/adapters/delivery/", {"action": "cancel", "_selected_action": [delivery.pk]})
     delivery.refresh_from_db()
     assert delivery.status == Delivery.CANCELLED and pms_target.events() == {}
+
+
+def test_the_held_report_waits_for_the_identifier_not_the_digest_of_a_long_one(
+    admin, pms_target, django_capture_on_commit_callbacks
+):
+    """A key longer than ``Delivery.held_key`` holds is kept as its SHA-256 digest
+    (``adapters.rules.keys.held_key_of``); the report names the identifier it stands for."""
+    account = {"homePage": "https://lms.example.com", "name": "n" * 520}
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(activity=COURSE, actor={"objectType": "Agent", "account": account}),
+    )
+    page = admin.get("/admin/adapters/identitylink/held/").content.decode()
+    assert "sha256:" not in page
+    assert f"account::https://lms.example.com::{'n' * 520}" in page

@@ -1,9 +1,11 @@
 """Held deliveries: a delivery whose actor maps to no employee (or to several) waits, neither
 dead nor lost, until its key resolves; a new identity link releases it. The conflict report groups
-what waits by key, with the employees that key matches."""
+what waits by key, with the employees that key matches, naming the identifier a long key's digest
+stands for."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,7 +14,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from adapters.delivery import queue
-from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED, linked_to
+from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED, actor_lookup_key, linked_to
 from adapters.models import Delivery, IdentityLink
 from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
@@ -44,6 +46,8 @@ class HeldGroup:
     reason: str
     deliveries: int
     candidates: list[str]
+    # What they wait for: the key, or, for a key kept as its digest, the identifier it stands for.
+    waiting_for: str = ""
 
 
 def identity_conflicts() -> list[HeldGroup]:
@@ -60,13 +64,36 @@ def identity_conflicts() -> list[HeldGroup]:
         reason = next(
             (known for known in (AMBIGUOUS, TERMINATED) if row["last_error"].startswith(known)), UNMAPPED
         )
-        group = report.setdefault(key, HeldGroup(key=key, reason=reason, deliveries=0, candidates=[]))
+        group = report.setdefault(
+            key, HeldGroup(key=key, reason=reason, deliveries=0, candidates=[], waiting_for=key)
+        )
         group.deliveries += row["n"]
     digested = _links_by_digest([key for key in report if key.startswith(DIGEST_PREFIX)])
     for group in report.values():
+        if group.key.startswith(DIGEST_PREFIX):
+            group.waiting_for = _identifier_of(group.key)
         linked = {employee for _, employee in linked_to([group.key])}  # a SHA-1's address's too
         group.candidates = sorted(linked | digested.get(group.key, set()))
     return list(report.values())
+
+
+def _identifier_of(held_key: str) -> str:
+    """The identifier a digest held key stands for, read from the actor of one statement held under
+    it (one query per such key: they are rare, keys over ``HELD_KEY_LIMIT`` characters); the digest
+    when none gives it (the statement is gone, or the key is not an actor's: a long employee id's
+    "terminated:" key)."""
+    payload = (
+        Delivery.objects.filter(status=Delivery.HELD, held_key=held_key)
+        .values_list("statement__payload", flat=True)
+        .first()
+    )
+    try:
+        actor = json.loads(payload)["actor"] if payload else {}
+    except (ValueError, KeyError, TypeError):
+        return held_key
+    agents = [actor, *(actor.get("member") or [])] if isinstance(actor, dict) else []
+    keys = (actor_lookup_key(agent) for agent in agents if isinstance(agent, dict))
+    return next((key for key in keys if key and held_key_of(key) == held_key), held_key)
 
 
 def _links_by_digest(keys: list[str]) -> dict[str, set[str]]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.db import connection
 
 from adapters.base import DeliveryHeld
+from adapters.identity.digests import digests_derive
 from adapters.identity.holds import identity_conflicts
 from adapters.identity.links import (
     Identifiers,
@@ -18,9 +20,9 @@ from adapters.identity.links import (
     identity_links_upsert,
 )
 from adapters.identity.resolution import AMBIGUOUS, UNMAPPED, employee_email, employee_for_actor, prefetched
-from adapters.models import Delivery, IdentityChange
+from adapters.models import Delivery, IdentityChange, IdentityLink
 from tests.adapters.helpers import COURSE, store_now
-from tests.conftest import make_statement
+from tests.conftest import make_statement, seq_scans_in_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +170,28 @@ def test_the_history_of_a_linked_address_names_it_not_its_sha1():
         (IdentityChange.LINK_ADDED, "email:sam@example.com"),
         (IdentityChange.LINK_MOVED, "email:sam@example.com"),
     ]
+
+
+def test_a_batch_of_sha1_actors_is_resolved_through_the_indexes_once_many_addresses_are_linked():
+    """Resolution is on the delivery path: a SHA-1 is found by an indexed lookup of its derived
+    forms, never by scanning the links (and hashing each address) per statement."""
+    people = range(3000)
+    IdentityLink.objects.bulk_create(
+        IdentityLink(
+            employee_id=f"E{n}", kind="email", value=f"p{n}@example.com", lookup_key=f"email:p{n}@example.com"
+        )
+        for n in people
+    )
+    digests_derive(f"E{n}" for n in people)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE adapters_identitylink")
+        cursor.execute("ANALYZE adapters_identitydigest")
+    actors = [hashed(f"p{n}@example.com") for n in (7, 1234, 2999)]
+    before = {
+        table: seq_scans_in_transaction(table)
+        for table in ("adapters_identitylink", "adapters_identitydigest")
+    }
+    with prefetched(actors):
+        assert [employee_for_actor(actor) for actor in actors] == ["E7", "E1234", "E2999"]
+    assert employee_for_actor(hashed("p42@example.com")) == "E42"
+    assert {table: seq_scans_in_transaction(table) for table in before} == before

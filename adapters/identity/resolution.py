@@ -6,9 +6,8 @@ for ``LRS_IDENTITY_DOTLESS_DOMAINS``), else the canonical IFI (xAPI Data 2.4.2.3
 Inverse Functional Identifier). An ``mbox_sha1sum`` matches a link of that kind and the SHA-1
 forms of linked addresses (``adapters.identity.digests``: the same mailbox), the employees of
 both together (an explicit SHA-1 link to another employee: ambiguous). No employee: held as
-"unmapped identity"; several:
-held as "ambiguous identity"; an employee who left before the statement: held as "terminated"
-(``employee_for_statement``).
+"unmapped identity"; several: held as "ambiguous identity"; an employee who left before the
+statement: held as "terminated" (``employee_for_statement``).
 
 A drain resolves a whole batch at once (``prefetched``): one query for the batch's links instead
 of one per delivery, which cost 4 ms each (90 % of a delivery to a fast target).

@@ -12,8 +12,8 @@ The rules it follows, and where they are stated:
 - the HRIS feed (adapters/identity/hris.py, README "HRIS delta feed"): a row's e-mails and
   accounts are the employee's complete HRIS identifiers (those the feed linked before and leaves
   out now are unlinked; links from elsewhere are never touched); a row that would link an
-  identifier another employee holds is rejected whole; a termination without a date keeps the
-  date first given, or today;
+  identifier another employee holds (an address: or its SHA-1) is rejected whole; a termination
+  without a date keeps the date first given, or today;
 - holds (adapters/identity/holds.py): a link change releases the deliveries held on the keys it
   touched (an address's: its SHA-1 form's too); a re-hire releases nothing; an admin may release
   every held delivery;
@@ -155,7 +155,8 @@ class Model:
         """Apply one HRIS row; its result (created, updated, unchanged, rejected)."""
         held = {token for token, owners in self.links.items() if employee_id in owners}
         for token in tokens - held:
-            if self.owners(token) - {employee_id}:
+            hashed = set(self.links.get(("mbox_sha1sum", token[1]), {})) if token[0] == "email" else set()
+            if (self.owners(token) | hashed) - {employee_id}:  # its SHA-1 linked elsewhere too
                 return "rejected"
         removing = {token for token in held - tokens if self.links[token][employee_id] == "hris"}
         for token in tokens - held:

@@ -5,6 +5,7 @@ feed's own identifiers kept in step with the HRIS (others untouched), 10,000 row
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import time
@@ -15,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from adapters.identity.hris import hris_import, rows_from_text
 from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.identity.resolution import employee_for_actor
 from adapters.models import Employee, IdentityChange, IdentityLink
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +59,17 @@ def test_a_row_that_would_make_an_identifier_ambiguous_is_rejected_whole_with_it
     assert not Employee.objects.filter(employee_id="E2").exists()
     assert not IdentityLink.objects.filter(employee_id="E2").exists()
     assert IdentityLink.objects.get(lookup_key="email:sam@example.com").employee_id == "E1"
+
+
+def test_a_row_linking_an_address_whose_sha1_another_employee_holds_is_rejected_as_ambiguous():
+    """An address's SHA-1 form is the same mailbox (Data 2.4.2.3): linking the address beside an
+    explicit link of its SHA-1 to another employee would make that SHA-1 ambiguous."""
+    digest = hashlib.sha1(b"mailto:sam@example.com").hexdigest()
+    identity_links_upsert(employee_id="E1", identifiers=Identifiers(mbox_sha1sums=[digest]))
+    [result] = run(HEADER + "E2,Sam@Example.com,,active,,,\n")
+    assert result["result"] == "rejected" and "is linked to employee E1" in result["reason"], result
+    assert not IdentityLink.objects.filter(employee_id="E2").exists()
+    assert employee_for_actor({"mbox_sha1sum": digest}) == "E1"
 
 
 def test_identifiers_the_hris_no_longer_lists_are_unlinked_and_others_kept():

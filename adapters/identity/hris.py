@@ -210,7 +210,7 @@ def _load(rows: list[HrisRow]) -> _Plan:
     keys = set()
     for row in rows:
         with contextlib.suppress(IdentityInputError):  # such a row is rejected when planned
-            keys |= {link.lookup_key for link in links_for(row.employee_id, row.identifiers, SOURCE)}
+            keys |= keys_of(links_for(row.employee_id, row.identifiers, SOURCE))  # SHA-1 forms too
     employees = {
         employee.employee_id: employee for employee in Employee.objects.filter(employee_id__in=employee_ids)
     }
@@ -230,10 +230,12 @@ def _plan_row(plan: _Plan, row: HrisRow, changed_by: str) -> RowResult:
         return RowResult(row.line, row.employee_id, "rejected", str(problem))
     held = plan.links.get(row.employee_id, {})
     for key, link in wanted.items():
-        others = plan.owners.get(key, set()) - {row.employee_id}
+        # An address's SHA-1 linked elsewhere is the same mailbox (adapters.identity.digests).
+        others = set().union(*(plan.owners.get(each, set()) for each in keys_of([link]))) - {row.employee_id}
         if key not in held and others:
+            whose = "" if plan.owners.get(key, set()) - {row.employee_id} else " (its SHA-1)"
             reason = (
-                f"{link.kind} {link.value} is linked to employee {', '.join(sorted(others))}: "
+                f"{link.kind} {link.value}{whose} is linked to employee {', '.join(sorted(others))}: "
                 "linking it here too would make it ambiguous; move it first"
             )
             return RowResult(row.line, row.employee_id, "rejected", reason)

@@ -67,7 +67,8 @@ def test_a_row_linking_an_address_whose_sha1_another_employee_holds_is_rejected_
     digest = hashlib.sha1(b"mailto:sam@example.com").hexdigest()
     identity_links_upsert(employee_id="E1", identifiers=Identifiers(mbox_sha1sums=[digest]))
     [result] = run(HEADER + "E2,Sam@Example.com,,active,,,\n")
-    assert result["result"] == "rejected" and "is linked to employee E1" in result["reason"], result
+    assert result["result"] == "rejected", result
+    assert "Sam@Example.com (its SHA-1) is linked to employee E1" in result["reason"]
     assert not IdentityLink.objects.filter(employee_id="E2").exists()
     assert employee_for_actor({"mbox_sha1sum": digest}) == "E1"
 

@@ -38,7 +38,12 @@ pseudonymisation retracts the event as before; an erasure removes a person's eve
 - A reconciliation repair (a key with ``REPAIR_KEY_MARKER``) replaces: the statement's other
   events at the PMS are deleted before the corrected one is created under the repair's key.
 - Read-back for reconciliation: ``GET .../learning-events?updatedSince=&cursor=&limit=``, page by
-  page; an event is compared on ``RECONCILED_FIELDS``.
+  page; an event is compared on ``RECONCILED_FIELDS`` (``reconciled``), the manager included: an
+  event sent before the HRIS feed gave another manager, or none (a manager's erasure blanks them
+  in their reports' records), is different, and its repair replaces it with the event sent now. A
+  PMS keeping history (``retraction: "event"``) is not read back (``can_read_back``): it is
+  reconciled by our deliveries, which do not record whom an event named, so a manager change is
+  not seen there.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ from adapters.rules.normalise import display_name, score_0_100, utc_iso8601
 ADL = "http://adlnet.gov/expapi/verbs/"
 SCHEMA_VERSION = "2"
 # What reconciliation compares between the event we would send and the one the PMS holds.
-RECONCILED_FIELDS = ("employeeId", "eventType", "courseId", "score", "timestamp")
+RECONCILED_FIELDS = ("employeeId", "managerId", "eventType", "courseId", "score", "timestamp")
 READ_BACK_PAGE = 500
 DEFAULT_EVENT_TYPES = {
     ADL + "completed": "course_completion",
@@ -113,6 +118,15 @@ def event_type(statement: dict, event_types: dict[str, str]) -> str:
     if isinstance(result.get("score"), dict):
         return "assessment_scored"
     return "course_completion"
+
+
+def reconciled(event: dict[str, Any]) -> dict[str, Any]:
+    """What reconciliation compares of an event (``RECONCILED_FIELDS``). An event naming no manager
+    omits ``managerId`` (the PMS's schema takes no empty one); a PMS answering it null or "" holds
+    the same: all three are "", so they hash alike (adapters/reconciliation/tally.py)."""
+    record = {name: event.get(name) for name in RECONCILED_FIELDS}
+    record["managerId"] = record["managerId"] or ""
+    return record
 
 
 def _number(value: Any) -> float | int | None:
@@ -328,8 +342,7 @@ class PMSAdapter(OAuthAdapter):
         return self.config.get("retraction", "delete") == "delete"
 
     def expected_record(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
-        event = self.event(statement, context)
-        return {name: event[name] for name in RECONCILED_FIELDS}
+        return reconciled(self.event(statement, context))
 
     def read_back(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
         context = DeliveryContext(target_name="", kind="read-back", idempotency_key="")
@@ -349,7 +362,7 @@ class PMSAdapter(OAuthAdapter):
             except ValueError:
                 raise AdapterError("the PMS answered the event list with something not JSON") from None
             for event in page.get("data") or []:
-                yield str(event.get("statementId")), {name: event.get(name) for name in RECONCILED_FIELDS}
+                yield str(event.get("statementId")), reconciled(event)
             if not page.get("nextCursor"):
                 return
             query["cursor"] = page["nextCursor"]

@@ -203,8 +203,9 @@ class Model:
 
     def repaired(self) -> None:
         """A reconciliation repair, drained: every live statement's effects as its actor names
-        them now. An event naming the right employee is left as it is (the manager is not among
-        the fields reconciliation compares: adapters/pms/adapter.py ``RECONCILED_FIELDS``); the
+        them now. An event naming the right employee and manager is left as it is; one naming
+        another manager than the HRIS gives now is replaced too (the manager is among the fields
+        reconciliation compares: adapters/pms/adapter.py ``RECONCILED_FIELDS``); the
         PMS's event of a statement naming no one now is retracted (an extra event), and its
         marketplace delivery, run again, takes its evidence out and waits held."""
         for statement in self.statements:
@@ -217,7 +218,7 @@ class Model:
                 statement.market = now
             statement.member = self.member_now(statement)
             if now[0] == "delivered":
-                if statement.state[:2] != now[:2]:
+                if statement.state != now:
                     statement.state, statement.ever_delivered = now, True
             elif statement.state[0] == "delivered":
                 statement.state = ("gone",)

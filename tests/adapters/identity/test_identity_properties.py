@@ -258,7 +258,7 @@ def reconcile_step(fakes: dict[str, object], model: Model, data: st.DataObject) 
         "missing": sum(1 for sid in expected_now if sid not in delivered),
         "extra": sum(1 for sid in delivered if sid not in expected_now),
         "different": sum(
-            1 for sid, whom in expected_now.items() if sid in delivered and delivered[sid][0] != whom[1]
+            1 for sid, whom in expected_now.items() if sid in delivered and delivered[sid] != whom[1:]
         ),
     }, (pms_run.mismatches, model)
     event(f"reconciled (repair: {repair}): PMS {'clean' if pms_run.drift_percent == 0 else 'drifted'}")

@@ -4,12 +4,17 @@ deliveries in any order with failed attempts applied or not, and damage done at 
 an event deleted, lost, edited, doubled, a retraction answered but not kept), a reconciliation
 with repair, once its repairs and the remaining deliveries have run, leaves the PMS holding
 exactly one event per live statement, with the reconciled fields the adapter would send now
-(current links), none for a voided statement, and a second run finds no drift and repairs
-nothing (adapters/pms/adapter.py, adapters/reconciliation/repair.py, README "Reconciliation").
+(current links, the HRIS's current manager), none for a voided statement, and a second run finds
+no drift and repairs nothing. A manager change after the repair is reported by the next run, as
+exactly the events sent before it (different), and its repair brings them up to date
+(adapters/pms/adapter.py, adapters/reconciliation/repair.py, README "Reconciliation").
+
+``LRS_PMS_RECONCILIATION_EXAMPLES`` sets how many cases (default sized for CI).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -39,6 +44,7 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ZONES = [UTC, dt_timezone(timedelta(hours=2)), dt_timezone(-timedelta(hours=5, minutes=30))]
 VERBS = {"completed": "course_completion", "passed": "assessment_scored"}
 DAMAGE = ["delete", "drop", "alter_score", "alter_employee", "duplicate", "lose_retraction"]
+EXAMPLES = int(os.environ.get("LRS_PMS_RECONCILIATION_EXAMPLES", "120"))
 
 
 # -- the PMS, as its API shows it ----------------------------------------------------------------
@@ -98,12 +104,19 @@ def statement_of(spec: dict, statement_id: str) -> dict:
     )
 
 
+def manager_of(employee_id: str) -> str:
+    return Employee.objects.filter(employee_id=employee_id).values_list("manager_id", flat=True).first() or ""
+
+
 def expected_now(spec: dict, statement_id: str) -> dict:
-    """The reconciled fields of the event the adapter would send now (current links)."""
+    """The reconciled fields of the event the adapter would send now (current links, the HRIS's
+    current manager; "" for none, as the PMS's event without ``managerId`` is compared)."""
     moment = BASE + timedelta(minutes=spec["minutes"], milliseconds=spec["ms"])
+    employee_id = linked_to(EMAILS[spec["who"]])
     return {
         "statementId": statement_id,
-        "employeeId": linked_to(EMAILS[spec["who"]]),
+        "employeeId": employee_id,
+        "managerId": manager_of(employee_id),
         "eventType": VERBS[spec["verb"]],
         "courseId": COURSE,
         "score": None if spec["scaled"] is None else round(spec["scaled"] * 100, 2),
@@ -111,8 +124,15 @@ def expected_now(spec: dict, statement_id: str) -> dict:
     }
 
 
+def compared(event: dict) -> dict:
+    """An event the PMS holds as reconciliation compares it, with its statement id (naming no
+    manager: "")."""
+    fields = {name: event.get(name) for name in RECONCILED_FIELDS}
+    return {"statementId": event["statementId"], **fields, "managerId": event.get("managerId") or ""}
+
+
 def change_manager(data) -> None:
-    """The HRIS feed gives an employee another manager (``managerId``: not a reconciled field)."""
+    """The HRIS feed gives an employee another manager, or none (``managerId``)."""
     Employee.objects.update_or_create(
         employee_id=data.draw(st.sampled_from(["E100", "E200"]), label="whose manager"),
         defaults={"manager_id": data.draw(st.sampled_from(["M1", "M2", ""]), label="manager")},
@@ -163,7 +183,7 @@ statement_specs = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_repair_leaves_the_pms_holding_what_the_live_statements_say_now(pms_target, data):
     pms = pms_target
@@ -211,19 +231,26 @@ def test_a_repair_leaves_the_pms_holding_what_the_live_statements_say_now(pms_ta
             run_pending(pms, data)
             statement_store(statements=[voiding(ids[index])], credential=None)
             expand_outbox()
-        if data.draw(st.booleans(), label="manager change after the repair"):
+        manager_changed = data.draw(st.booleans(), label="manager change after the repair")
+        if manager_changed:
             run_pending(pms, data)
             change_manager(data)
         voided |= late
         run_pending(pms, data, all_of_them=True)
+        if manager_changed:
+            # The events sent before the change name the manager of then: the next run reports
+            # exactly those, and its repair sends them naming the manager of now.
+            now = {ids[i]: expected_now(specs[i], ids[i]) for i in range(len(ids)) if i not in voided}
+            stale = {e["statementId"] for e in held(pms) if compared(e) != now.get(e["statementId"])}
+            followed = reconcile_pms(repair=True)
+            assert sorted((m["kind"], m["key"]) for m in followed.mismatches) == [
+                ("different", key) for key in sorted(stale)
+            ], followed.mismatches
+            run_pending(pms, data, all_of_them=True)
 
         events = held(pms)
         for index, statement_id in enumerate(ids):
-            own = [
-                {name: event.get(name) for name in ("statementId", *RECONCILED_FIELDS)}
-                for event in events
-                if event["statementId"] == statement_id
-            ]
+            own = [compared(event) for event in events if event["statementId"] == statement_id]
             if index in voided:
                 assert own == [], f"voided statement {index} still held: {own}"
             else:

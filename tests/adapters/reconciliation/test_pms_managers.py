@@ -141,3 +141,19 @@ def test_a_terminated_employees_event_follows_the_manager_of_the_termination_row
     assert [(m["kind"], m["key"]) for m in found.mismatches] == [("different", statement_id)]
     assert managers_held(pms_target, statement_id) == ["M2"]
     assert drift(run_now(django_capture_on_commit_callbacks)) == (0, 0, 0)
+
+
+def test_a_pms_keeping_history_is_not_read_back_so_a_manager_change_is_neither_reported_nor_repaired(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """``retraction: "event"``: reconciled by our deliveries, which do not record whom an event
+    named (adapters/pms/adapter.py): the event stays as sent, and no run repairs it over and over."""
+    target = Target.objects.get(name="pms")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "retraction": "event"})
+    feed("E100,learner@example.com,,active,,M1,")
+    [statement_id] = store_now(django_capture_on_commit_callbacks, completion())
+    feed("E100,learner@example.com,,active,,M2,")
+    for _ in range(2):
+        found = run_now(django_capture_on_commit_callbacks, repair=True)
+        assert not found.read_back and drift(found) == (0, 0, 0) and found.counts["repaired"] == 0
+    assert managers_held(pms_target, statement_id) == ["M1"]

@@ -14,7 +14,7 @@ from adapters.models import Delivery, Target
 from adapters.slack.adapter import SlackAdapter
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import applied_then, ok
+from tests.targets.behaviours import applied_then, ok, retry_after
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -124,3 +124,34 @@ def test_a_retry_in_a_channel_of_more_history_than_one_attempt_may_read_posts_no
     assert made <= budget, f"{made} requests in one attempt; one send is budgeted {budget}"
     delivery.refresh_from_db()
     assert delivery.status in (Delivery.RETRYING, Delivery.DELIVERED), (delivery.status, delivery.last_error)
+
+
+def test_a_listing_that_slack_rate_limits_every_few_pages_still_reaches_the_routed_channel(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Conversations.list is Tier 2 (https://api.slack.com/docs/rate-limits): a large workspace's
+    listing meets a 429 every few pages. 2,500 channels, 200 a page, the routed one on the 13th:
+    each attempt lists five pages and is then refused. The pages listed before the refusal were
+    answered, so the next attempt goes on after them; listing them again every attempt would
+    never get past the fifth page, and the message would never be posted."""
+    slack_target.list_at_most(200)
+    for number in range(2500):
+        slack_target.add_channel(f"#team-{number:04d}")
+    wanted = slack_target.add_channel("#course-news")
+    _route_to("#course-news")
+
+    slack_target.enqueue(ok(), ok(), ok(), ok(), ok(), retry_after(0))
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    for _ in range(5):
+        delivery.refresh_from_db()
+        if delivery.status != Delivery.RETRYING:
+            break
+        slack_target.enqueue(ok(), ok(), ok(), ok(), ok(), retry_after(0))
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.attempts, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]

@@ -18,10 +18,11 @@ often fewer: Slack may give fewer than asked before the end), more than one atte
 (``adapters.slack.budget``: a send making more than its claim was sized for could be made twice).
 So a listing stops at the page naming the channel sought and is kept with its cursor; one that
 runs out of budget first is kept as far as it got, and the delivery runs again a moment later,
-not counting an attempt (``DeliveryBusy``). Every attempt, of any delivery of the target, pages
-on from where the last stopped: the workspace is listed once, over a few attempts, then cached as
-above, rather than every delivery re-listing it from the start (and a 5,000-channel workspace
-costing each of them its Tier 2 quota of pages).
+not counting an attempt (``DeliveryBusy``); one refused on the way (a 429: the method is Tier 2)
+is kept as far as it got too, and its retry goes on from there. Every attempt, of any delivery of
+the target, pages on from where the last stopped: the workspace is listed once, over a few
+attempts, then cached as above, rather than every delivery re-listing it from the start (and a
+5,000-channel workspace costing each of them its Tier 2 quota of pages).
 
 A token without ``groups:read`` may list public channels only: a listing asking for private ones
 too is refused (``missing_scope``), so it is asked again for public ones, and a name not among them
@@ -152,8 +153,7 @@ class ChannelIds:
             try:
                 page = self._list_page(query)
             except OverBudget:
-                if kept["cursor"]:  # without one it would read as a whole listing
-                    cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+                self._keep_unfinished(kept)
                 raise DeliveryBusy(
                     f"listing the Slack channels goes on in the next attempt ({len(kept['ids'])} "
                     f"listed, {name!r} not among them yet)"
@@ -161,6 +161,8 @@ class ChannelIds:
             except AdapterError as error:
                 if "invalid_cursor" in error.message:  # expired: the next attempt starts afresh
                     self.forget()
+                else:  # a 429 (Tier 2), a 5xx, a timeout: the pages answered before it stand
+                    self._keep_unfinished(kept)
                 raise
             listed = {channel["name"]: channel["id"] for channel in page.get("channels") or []}
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
@@ -168,3 +170,12 @@ class ChannelIds:
             if not cursor or name in kept["ids"]:
                 cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
                 return kept
+
+    def _keep_unfinished(self, kept: dict[str, Any]) -> None:
+        """Keep a listing stopped short of its end, to be paged on by the next attempt: Slack
+        rate-limits ``conversations.list`` (Tier 2) and may refuse a large workspace's listing
+        every few pages, so an attempt that listed them again from the start would never get
+        further (https://api.slack.com/docs/rate-limits). Not one without a cursor: it would read
+        as a whole listing."""
+        if kept.get("cursor"):
+            cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)

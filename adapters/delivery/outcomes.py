@@ -10,6 +10,7 @@ the target's breaker, and the wake-ups for retries.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -329,15 +330,9 @@ def _write(deliveries: list[Delivery], claims: dict[int, datetime | None]) -> se
 
 
 def _summary(target: Target, outcomes: list[Outcome]) -> None:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    logger.info(
-        "%d deliveries to %s: %s",
-        len(outcomes),
-        target.name,
-        ", ".join(f"{count} {status}" for status, count in sorted(counts.items())),
-    )
+    counts = sorted(Counter(outcome.status for outcome in outcomes).items())
+    said = ", ".join(f"{count} {status}" for status, count in counts)
+    logger.info("%d deliveries to %s: %s", len(outcomes), target.name, said)
 
 
 def _pace(target: Target, outcomes: list[Outcome]) -> None:

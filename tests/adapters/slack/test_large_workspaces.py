@@ -155,3 +155,46 @@ def test_a_listing_that_slack_rate_limits_every_few_pages_still_reaches_the_rout
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.attempts, delivery.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [wanted]
+
+
+def _listed_whole(slack_target, capture, wanted: str) -> None:
+    """A first completion, sent until the workspace is listed as far as ``wanted`` and posted."""
+    store_now(capture, completion())
+    delivery = Delivery.objects.get()
+    for _ in range(5):
+        delivery.refresh_from_db()
+        if delivery.status != Delivery.RETRYING:
+            break
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with capture(execute=True):
+            delivery_send(delivery.pk)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]
+
+
+def test_a_misrouted_name_listed_afresh_keeps_the_channels_listed_before_for_the_other_deliveries(
+    slack_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """4,000 channels, 200 a page; the routed one on the 21st page is listed once. A course
+    routed to a channel nobody made lists the workspace afresh (a miss, the listing kept older
+    than ``MISS_REFRESH_SECONDS``), over a few attempts: meanwhile a completion routed to the
+    channel listed before is posted at once, not held back until the workspace is listed again."""
+    slack_target.list_at_most(200)
+    for number in range(4000):
+        slack_target.add_channel(f"#team-{number:04d}")
+    wanted = slack_target.add_channel("#course-news")
+    _route_to("#course-news")
+    _listed_whole(slack_target, django_capture_on_commit_callbacks, wanted)
+
+    elsewhere = "https://lms.example.com/other/typo-101"
+    target = Target.objects.get(name="slack")
+    misrouted = {**target.config, "channels_by_activity": {elsewhere: "#course-nwes"}}
+    Target.objects.filter(pk=target.pk).update(config=misrouted)
+    monkeypatch.setattr("adapters.slack.channels.MISS_REFRESH_SECONDS", 0)
+    typo = make_statement(actor_email="learner@example.com", activity=elsewhere, result={"completion": True})
+    store_now(django_capture_on_commit_callbacks, typo)
+    assert Delivery.objects.order_by("-id").first().status == Delivery.RETRYING  # listing afresh
+
+    store_now(django_capture_on_commit_callbacks, completion())
+    latest = Delivery.objects.order_by("-id").first()
+    assert latest.status == Delivery.DELIVERED, (latest.status, latest.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted, wanted]

@@ -9,9 +9,11 @@ The ids come from ``conversations.list`` (paginated; https://api.slack.com/metho
 kept in the shared cache per target (API base and bot token) for ``IDS_CACHE_SECONDS``: one
 listing a target every few minutes, not one a message (the method is rate-limited, Tier 2). A
 name not in the listing kept is looked up afresh, at most once every ``MISS_REFRESH_SECONDS`` (a
-channel made a moment ago is found; a misconfigured name does not list the workspace each time).
-A channel renamed within the cached window still gets messages sent by its old name until the
-listing is renewed: a message in the channel that was so named, never a second one.
+channel made a moment ago is found; a misconfigured name does not list the workspace each time),
+by a renewal kept beside the listing until it is whole: the names listed before are found
+meanwhile, not held back while a large workspace is listed again over a few attempts. A channel
+renamed within the cached window still gets messages sent by its old name until the listing is
+renewed: a message in the channel that was so named, never a second one.
 
 A workspace of thousands of channels lists in several pages (at most ``LIST_PAGE`` channels each,
 often fewer: Slack may give fewer than asked before the end), more than one attempt may request
@@ -101,8 +103,7 @@ class ChannelIds:
             name not in kept["ids"]
             and (kept.get("cursor") or time.time() - kept["at"] >= MISS_REFRESH_SECONDS)
         ):
-            kept = self._listed(name, kept if kept is not None and kept.get("cursor") else None)
-            self.listed_now = True
+            kept = self._listed(name, kept)
         found = kept["ids"].get(name)
         # A name the bot may not have been allowed to list: posted to by name (see above).
         self.may_not_list = bool(kept.get("may_not_list") or (kept.get("public_only") and found is None))
@@ -110,42 +111,57 @@ class ChannelIds:
 
     def forget(self) -> None:
         """Drop the kept listing (a post into one of its ids found no such channel)."""
-        cache.delete(self.key)
+        cache.delete_many([self.key, self.renewal_key])
 
-    def _listed(self, name: str, unfinished: dict[str, Any] | None) -> dict[str, Any]:
-        """The listing kept once it names ``name`` or is whole: ``unfinished`` paged on, or a new
-        one (both kinds of channel, else public ones, else the refusal)."""
-        if unfinished is not None:
-            return self._listing(unfinished, name)
+    @property
+    def renewal_key(self) -> str:
+        """Where a listing renewing the one kept goes on (a name missed: ``MISS_REFRESH_SECONDS``)
+        until whole: the names listed before are still found meanwhile, not held back until a
+        workspace of many pages is listed again over a few attempts."""
+        return self.key + ":renewal"
+
+    def _listed(self, name: str, kept: dict[str, Any] | None) -> dict[str, Any]:
+        """The listing once it names ``name`` or is whole: the first, unfinished, paged on; or a
+        renewal of the one ``kept`` (paged on, or begun); or a new one (both kinds of channel,
+        else public ones, else the refusal)."""
+        if kept is not None and kept.get("cursor"):
+            return self._listing(kept, name, self.key)
+        into = self.key if kept is None else self.renewal_key
+        renewal = cache.get(self.renewal_key) if kept is not None else None
+        if renewal is not None:
+            return renewal if name in renewal["ids"] else self._listing(renewal, name, into)
         for types in ("public_channel,private_channel", "public_channel"):
             begun = {"at": time.time(), "ids": {}, "types": types, "cursor": ""}
             try:
-                kept = self._listing({**begun, "public_only": "private" not in types}, name)
+                listed = self._listing({**begun, "public_only": "private" not in types}, name, into)
             except AdapterError as error:
                 if "missing_scope" not in error.message:
                     raise
                 continue
-            if kept["public_only"]:
+            if listed["public_only"]:
                 log.warning(
                     "The Slack bot token may not list private channels (missing_scope: it needs "
                     "groups:read): a private channel is posted to by name, which a rename between "
                     "attempts can double"
                 )
-            return kept
+            return listed
         log.warning(
             "The Slack bot token may not list channels (missing_scope: it needs channels:read, "
             "and groups:read for private ones): posting by channel name, which a rename "
             "between attempts can double"
         )
-        kept = {"at": time.time(), "ids": {}, "may_not_list": True}
-        cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
-        return kept
+        refused = {"at": time.time(), "ids": {}, "may_not_list": True}
+        cache.set(self.key, refused, timeout=IDS_CACHE_SECONDS)
+        cache.delete(self.renewal_key)
+        return refused
 
-    def _listing(self, kept: dict[str, Any], name: str) -> dict[str, Any]:
+    def _listing(self, kept: dict[str, Any], name: str, into: str) -> dict[str, Any]:
         """Page on from ``kept``'s cursor until ``name`` is listed or no page is left, keeping
-        what was listed: a workspace of thousands of channels may take more pages than one attempt
-        may request (``budget``; Slack may give fewer channels a page than asked), and the next
-        attempt, or another delivery, goes on from there rather than from the start."""
+        what was listed (under ``into``: the listing's key, or its renewal's): a workspace of
+        thousands of channels may take more pages than one attempt may request (``budget``; Slack
+        may give fewer channels a page than asked), and the next attempt, or another delivery,
+        goes on from there rather than from the start. Once whole, it is the listing kept."""
+        self.listed_now = True
         while True:
             query = {"types": kept["types"], "exclude_archived": "true", "limit": LIST_PAGE}
             if kept["cursor"]:
@@ -153,29 +169,34 @@ class ChannelIds:
             try:
                 page = self._list_page(query)
             except OverBudget:
-                self._keep_unfinished(kept)
+                self._keep_unfinished(kept, into)
                 raise DeliveryBusy(
                     f"listing the Slack channels goes on in the next attempt ({len(kept['ids'])} "
                     f"listed, {name!r} not among them yet)"
                 ) from None
             except AdapterError as error:
                 if "invalid_cursor" in error.message:  # expired: the next attempt starts afresh
-                    self.forget()
+                    cache.delete(into)
                 else:  # a 429 (Tier 2), a 5xx, a timeout: the pages answered before it stand
-                    self._keep_unfinished(kept)
+                    self._keep_unfinished(kept, into)
                 raise
             listed = {channel["name"]: channel["id"] for channel in page.get("channels") or []}
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
             kept = {**kept, "ids": {**kept["ids"], **listed}, "cursor": cursor}
-            if not cursor or name in kept["ids"]:
+            if not cursor:
                 cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+                if into != self.key:
+                    cache.delete(into)
+                return kept
+            if name in kept["ids"]:
+                cache.set(into, kept, timeout=IDS_CACHE_SECONDS)
                 return kept
 
-    def _keep_unfinished(self, kept: dict[str, Any]) -> None:
+    def _keep_unfinished(self, kept: dict[str, Any], into: str) -> None:
         """Keep a listing stopped short of its end, to be paged on by the next attempt: Slack
         rate-limits ``conversations.list`` (Tier 2) and may refuse a large workspace's listing
         every few pages, so an attempt that listed them again from the start would never get
         further (https://api.slack.com/docs/rate-limits). Not one without a cursor: it would read
         as a whole listing."""
         if kept.get("cursor"):
-            cache.set(self.key, kept, timeout=IDS_CACHE_SECONDS)
+            cache.set(into, kept, timeout=IDS_CACHE_SECONDS)

@@ -198,3 +198,34 @@ def test_a_misrouted_name_listed_afresh_keeps_the_channels_listed_before_for_the
     latest = Delivery.objects.order_by("-id").first()
     assert latest.status == Delivery.DELIVERED, (latest.status, latest.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [wanted, wanted]
+
+
+def _chatter(slack_target, channel: str, messages: int) -> None:
+    with requests.Session() as session:
+        for number in range(messages):
+            session.post(
+                f"{slack_target.api_url}/chat.postMessage",
+                json={"channel": channel, "text": f"chatter {number}"},
+                headers={"Authorization": f"Bearer {slack_target.bot_token}"},
+                timeout=5,
+            ).raise_for_status()
+
+
+def test_a_retry_after_slack_refused_the_post_is_posted_however_busy_the_channel_became(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Refused (429: nothing posted), then 2,000 messages in #learning before the retry: no
+    earlier attempt may have posted, so there is nothing to look for in more history than one
+    attempt may read, and the retry posts, once. Looking anyway would fail every retry unposted
+    until the delivery is given up: a lost message."""
+    slack_target.enqueue(ok(), retry_after(0))  # listed; the post refused
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and not slack_target.messages(LEARNING)
+    _chatter(slack_target, LEARNING, 2000)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len([m for m in slack_target.messages(LEARNING) if m["metadata"]]) == 1

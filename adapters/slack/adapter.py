@@ -132,12 +132,13 @@ class SlackAdapter(Lookups, Adapter):
 
     @classmethod
     def requests_per_send(cls, config: dict[str, Any]) -> int:
-        """A bot's retry looks before it posts: the learner's user (direct messages), the routed
-        channel's id (a page of channels listed, unless cached; two without groups:read, the first
-        refused), a page of the history of where earlier attempts posted (up to three places kept
-        by a delivery from before places were replaced once looked in; a direct-message
-        conversation opened) and of where it posts, then the post. No attempt makes more
-        (``adapters.slack.budget``): a listing of more pages goes on in the next attempt."""
+        """A bot's retry of a post that may have been made looks first: the learner's user
+        (direct messages), the routed channel's id (a page of channels listed, unless cached; two
+        without groups:read, the first refused), a page of the history of where earlier attempts
+        posted (up to three places kept by a delivery from before places were replaced once
+        looked in; a direct-message conversation opened) and of where it posts, then the post.
+        No attempt makes more (``adapters.slack.budget``): a listing of more pages goes on in the
+        next attempt."""
         return 9 if config.get("mode", "bot") == "bot" else super().requests_per_send(config)
 
     def may_resend_unknown_outcome(self) -> bool:
@@ -154,7 +155,7 @@ class SlackAdapter(Lookups, Adapter):
         to_learner = told.audience == "learner" or bool(self.config.get("direct_message"))
         # An earlier attempt went to the learner's direct messages, and this one may not (the
         # target's direct_message changed since): its look-up needs their Slack user.
-        earlier_dm = DIRECT_MESSAGE in context.external_id.split() and context.attempt > 1
+        earlier_dm = DIRECT_MESSAGE in context.external_id.split() and _may_have_posted(context)
         to_user = to_learner and not self.pseudonymised
         if self.config.get("mode") != "bot":
             return {"audience": told.audience}
@@ -174,7 +175,7 @@ class SlackAdapter(Lookups, Adapter):
         if not resolved.get("slack_user"):
             activity_id = notification_for(statement, preferred_languages=[], include_score=False).activity_id
             resolved.update(self._routed_channel(self.channel_for(activity_id), budget))
-        if context.attempt > 1:  # before this attempt's place replaces the earlier ones
+        if _may_have_posted(context):  # before this attempt's place replaces the earlier ones
             current = resolved.get("slack_user") or resolved.get("channel_id") or ""
             resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"), budget)
         return resolved
@@ -269,7 +270,7 @@ class SlackAdapter(Lookups, Adapter):
         return [self._bot_request("chat.postMessage", json=body)]
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
-        if self.config.get("mode") == "bot" and context.attempt > 1:
+        if self.config.get("mode") == "bot" and _may_have_posted(context):
             # An earlier attempt may have posted it (timed out, or a 5xx after posting): found by
             # ``resolve`` in an earlier place, or looked for here in the one just kept.
             # By name (the bot may not list channels): no id to look in, so not sent again blindly.
@@ -306,6 +307,16 @@ class SlackAdapter(Lookups, Adapter):
                     error.permanent = False
                 raise
         return result
+
+
+def _may_have_posted(context: DeliveryContext) -> bool:
+    """Whether an earlier attempt of the delivery may have posted its message, so this one looks
+    for it first: one whose request may have reached Slack unanswered (a timeout, a connection
+    lost, a 5xx; a worker that stopped mid-send: the sweep marks it), ``maybe_applied``. A retry
+    after Slack refused (a 429, ``"ok": false``, a connection refused) has nothing to find, and
+    looking through more history than one attempt may read (``budget``) would fail it unposted
+    every time, however often it is tried."""
+    return context.attempt > 1 and context.maybe_applied
 
 
 def _mrkdwn(text: str) -> str:

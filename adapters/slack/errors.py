@@ -44,8 +44,10 @@ def checked(result: SendResult) -> dict[str, Any]:
     makes (permanent for ``PERMANENT_ERRORS``)."""
     try:
         answer = json.loads(result.body or "{}")
-    except ValueError:
-        raise AdapterError("Slack answered something that is not JSON", response_body=result.body) from None
+    except ValueError:  # not Slack's answer (a proxy's page?): a post may have been made
+        raise AdapterError(
+            "Slack answered something that is not JSON", response_body=result.body, ambiguous=True
+        ) from None
     if answer.get("ok"):
         return answer
     error = answer.get("error", "unknown_error")

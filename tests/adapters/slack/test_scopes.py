@@ -64,3 +64,29 @@ def test_a_post_by_name_into_a_private_channel_without_groups_read_that_may_have
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.UNKNOWN, (delivery.status, delivery.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [secret_room]
+
+
+def test_groups_read_withdrawn_while_a_large_workspace_is_listed_falls_back_to_public_channels(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """2,500 channels, 200 a page, the routed one on the 13th: the first attempt lists as far as
+    its budget allows (the listing kept, to go on). An admin then takes groups:read from the bot:
+    the listing going on is refused (missing_scope), and the delivery lists the public channels
+    afresh, as a listing begun without the scope does, and is posted; not given up for good."""
+    slack_target.list_at_most(200)
+    for number in range(2500):
+        slack_target.add_channel(f"#team-{number:04d}")
+    wanted = slack_target.add_channel("#course-news")
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": "#course-news"}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and not slack_target.messages()  # listing goes on
+    slack_target.withhold_scope("groups:read")
+    for _ in range(5):
+        if _retry(delivery, django_capture_on_commit_callbacks) != Delivery.RETRYING:
+            break
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]

@@ -124,12 +124,19 @@ class ChannelIds:
         """The listing once it names ``name`` or is whole: the first, unfinished, paged on; or a
         renewal of the one ``kept`` (paged on, or begun); or a new one (both kinds of channel,
         else public ones, else the refusal)."""
-        if kept is not None and kept.get("cursor"):
-            return self._listing(kept, name, self.key)
-        into = self.key if kept is None else self.renewal_key
-        renewal = cache.get(self.renewal_key) if kept is not None else None
-        if renewal is not None:
-            return renewal if name in renewal["ids"] else self._listing(renewal, name, into)
+        unfinished = kept if kept is not None and kept.get("cursor") else None
+        into = self.key if kept is None or unfinished is not None else self.renewal_key
+        if unfinished is None and kept is not None:
+            unfinished = cache.get(self.renewal_key)
+            if unfinished is not None and name in unfinished["ids"]:
+                return unfinished
+        if unfinished is not None:
+            try:
+                return self._listing(unfinished, name, into)
+            except AdapterError as error:
+                if "missing_scope" not in error.message:
+                    raise
+                # A scope withdrawn since it began (dropped: ``_listing``): begun afresh below.
         for types in ("public_channel,private_channel", "public_channel"):
             begun = {"at": time.time(), "ids": {}, "types": types, "cursor": ""}
             try:
@@ -175,9 +182,11 @@ class ChannelIds:
                     f"listed, {name!r} not among them yet)"
                 ) from None
             except AdapterError as error:
-                if "invalid_cursor" in error.message:  # expired: the next attempt starts afresh
+                # A cursor expired, or a scope withdrawn meanwhile (``missing_scope``): the next
+                # attempt lists afresh. A 429 (Tier 2), a 5xx, a timeout: the pages before stand.
+                if "invalid_cursor" in error.message or error.permanent:
                     cache.delete(into)
-                else:  # a 429 (Tier 2), a 5xx, a timeout: the pages answered before it stand
+                else:
                     self._keep_unfinished(kept, into)
                 raise
             listed = {channel["name"]: channel["id"] for channel in page.get("channels") or []}

@@ -4,9 +4,8 @@ An adapter turns one stored statement (as ``GET /xapi/statements`` serves it)
 into requests for its system (``translate``, a pure function of the statement and what
 ``resolve`` looked up), and sends them (``send``, through ``adapters.http``, the one HTTP seam);
 ``effect`` runs the three for one delivery, and an adapter whose target keeps state derived from
-many statements (the marketplace) overrides it. Failures are ``AdapterError``;
-``permanent=True`` means retrying cannot help. Shaped after healthchecks' transports
-(``hc/api/transports.py``).
+many statements (the marketplace) overrides it. Failures are ``AdapterError``; ``permanent=True``
+means retrying cannot help. Shaped after healthchecks' transports (``hc/api/transports.py``).
 
 Every adapter states in its docstring what its target must *hold* after any sequence of
 statements, voids, retries, replays and reorderings; tests check that state, not requests.
@@ -242,6 +241,9 @@ class Adapter:
     repeatable: ClassVar[bool] = True
     # Whether a target of this adapter can be an alert target (``alert_requests``).
     carries_alerts: ClassVar[bool] = False
+    # ``resolve`` may hold a delivery until a link names its learner: a batch reads the last
+    # identity change first (``adapters.delivery.batch.identity_seen``); false saves that query.
+    holds_until_linked: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:
         self.config = config

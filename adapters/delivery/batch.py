@@ -133,7 +133,8 @@ def run(
             settled.append(outcomes.failed(delivery, error, timezone.now(), policy, may_resend_unknown=False))
         else:
             ready.append((delivery, statement))
-    seen = identity_seen()  # before any learner is resolved (``outcomes._holds_overtaken``)
+    # Before any learner is resolved (``outcomes._holds_overtaken``); not for a target that never holds.
+    seen = identity_seen() if adapter.holds_until_linked else None
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []

@@ -60,6 +60,7 @@ METADATA_EVENT = "lrs_learning_record"
 
 
 class SlackAdapter(Lookups, Adapter):
+    holds_until_linked = False  # it names the learner by the statement's actor, never a link
     name = "slack"
     description = "Slack messages (bot token or incoming webhook)"
     config_schema: ClassVar[dict[str, Any]] = {

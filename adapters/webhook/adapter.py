@@ -148,6 +148,7 @@ def minimal_statement(statement: dict) -> dict[str, Any]:
 
 
 class WebhookAdapter(Adapter):
+    holds_until_linked = False  # an unlinked learner gets a pseudonym; only a leaver waits
     name = "webhook"
     carries_alerts = True
     description = "POST each matching statement to a URL, signed (Standard Webhooks), with an idempotency key"

@@ -213,3 +213,27 @@ def test_an_anonymous_group_of_the_person_alone_is_theirs_and_its_effects_are_re
     assert outcome.request.counts["own_statements"] == 1
     finish_erasures()  # the sweep's next pass, once the retraction landed
     assert mode == "pseudonymise" or not Statement.objects.filter(statement_id=statement_id).exists()
+
+
+def test_a_leaver_the_feed_unlinked_is_erased_with_the_statements_by_the_sha1_of_their_address_as_linked(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """While linked, an address's SHA-1 forms resolve to its employee, the address as linked among
+    them (``adapters.identity.digests``): such statements are delivered as the employee's. Once the
+    feed unlinked the address, the employee's erasure must still find them (README "Erasure": a
+    leaver the feed unlinked is found, with the SHA-1 form), though no statement names the address
+    itself for the store to spell it from."""
+    header = "employee_id,emails,accounts,status,effective_date,manager_id,department\n"
+    hris_import(rows_from_text(header + "E8,Grace.Hopper@Example.com,,active,,,\n", jsonl=False))
+    sha1 = __import__("hashlib").sha1(b"mailto:Grace.Hopper@Example.com").hexdigest()
+    hashed = make_statement(activity=COURSE, result={"completion": True})
+    hashed["actor"] = {"objectType": "Agent", "mbox_sha1sum": sha1}
+    store_now(django_capture_on_commit_callbacks, hashed)
+    assert [event["employeeId"] for event in pms_target.events().values()] == ["E8"]
+    hris_import(rows_from_text(header + "E8,,,terminated,2026-11-30,,\n", jsonl=False))
+    assert not IdentityLink.objects.filter(employee_id="E8").exists()
+
+    erase_subject(subject_for(employee_id="E8"), mode="delete", requested_by="dpo")
+
+    assert not Statement.objects.filter(payload__icontains=sha1).exists()
+    assert not StatementAgent.objects.filter(agent_ifi=f"mbox_sha1sum::{sha1}").exists()

@@ -100,11 +100,19 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     if not employee_id:
         raise SubjectError("employee id: required")
     links = tuple(IdentityLink.objects.filter(employee_id=employee_id).order_by("id"))
-    keys = {link.lookup_key for link in links} | set(
+    keys = {link.lookup_key for link in links}
+    linked_addresses: set[str] = set()  # as their history rows spell them, linked here
+    for identifier, *states in (
         IdentityChange.objects.filter(employee_id=employee_id)
         .exclude(identifier="")
-        .values_list("identifier", flat=True)
-    )
+        .values_list("identifier", "before", "after")
+    ):
+        keys.add(identifier)
+        linked_addresses |= {
+            str(state.get("value") or "").strip()
+            for state in states
+            if isinstance(state, dict) and state.get("kind") == "email"
+        } - {""}
     if not keys and not Employee.objects.filter(employee_id=employee_id).exists():
         if ErasureRequest.objects.filter(subject_hash=keyed_hash(f"employee:{employee_id}")).exists():
             return Subject(ifis=frozenset(), employee_id=employee_id)  # erased before: a repeat
@@ -116,6 +124,10 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     ifis = {ifi for link in links for ifi in actor_ifis(link)}
     for key in keys:
         ifis |= _ifis_of_key(key)
+    # While linked, an address's SHA-1 forms resolved to the employee, the address as linked among
+    # them (adapters.identity.digests); unlinked since (a leaver the feed unlinked), no statement
+    # need spell the address for _ifis_of_key to find that form: the history row does.
+    ifis |= mailbox_sha1_keys(*linked_addresses)
     return Subject(ifis=frozenset(ifis), employee_id=employee_id, links=links, lookup_keys=frozenset(keys))
 
 

@@ -195,3 +195,25 @@ def test_a_batch_of_sha1_actors_is_resolved_through_the_indexes_once_many_addres
         assert [employee_for_actor(actor) for actor in actors] == ["E7", "E1234", "E2999"]
     assert employee_for_actor(hashed("p42@example.com")) == "E42"
     assert {table: seq_scans_in_transaction(table) for table in before} == before
+
+
+def test_an_address_moved_to_an_employee_who_has_it_spelled_otherwise_takes_its_sha1_forms_there(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """Linked to two employees, spelled two ways, the mailbox is ambiguous; moving one employee's
+    link to the other resolves it (``identity_links_move``: the second had it too). The SHA-1 of
+    the moved spelling is the same mailbox: it goes with the address to the second employee, and
+    on with it from there, rather than to no one."""
+    link("E1", "Sam@Example.com")
+    link("E2", "sam@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_move(
+            identifiers=Identifiers(emails=["Sam@Example.com"]), from_employee_id="E1", to_employee_id="E2"
+        )
+    store_now(django_capture_on_commit_callbacks, by_sha1("Sam@Example.com"))
+    assert pms_employees(pms_target) == ["E2"]
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_move(
+            identifiers=Identifiers(emails=["sam@example.com"]), from_employee_id="E2", to_employee_id="E3"
+        )
+    assert employee_for_actor(hashed("Sam@Example.com")) == "E3"

@@ -8,7 +8,8 @@ lookup), the identity history and privacy (``adapters.privacy.subjects``: export
 A SHA-1 cannot be normalised as an address is (case, ``+alias``, dotless domains): only the
 spellings hashed here meet. For a linked address those are the address as linked, as the store
 files it (domain lower-cased) and as resolution normalises it (the ``email:`` lookup key's
-address: what a client that lower-cases before hashing sends).
+address: what a client that lower-cases before hashing sends). A moved address takes its forms
+along, onto the link of the same key the employee it went to held already, if any (``digests_carry``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,30 @@ def digests_derive(employee_ids: Iterable[str]) -> int:
     ]
     IdentityDigest.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
     return len(rows)
+
+
+def digests_of(links: Iterable[IdentityLink]) -> dict[str, set[str]]:
+    """Lookup key -> the SHA-1 forms these links stand for: those recorded (a link that took
+    another's over in a move holds that one's too, ``digests_carry``) and those derived."""
+    chosen = list(links)
+    forms = {link.lookup_key: link_sha1_keys(link) for link in chosen}
+    recorded = IdentityDigest.objects.filter(link__in=[link.id for link in chosen if link.id])
+    for key, form in recorded.values_list("link__lookup_key", "lookup_key"):
+        forms.setdefault(key, set()).add(form)
+    return forms
+
+
+def digests_carry(employee_id: str, forms: dict[str, set[str]]) -> None:
+    """Record these SHA-1 forms (``digests_of``: of links moved here) on the employee's links of the
+    same lookup keys. A moved address whose key the employee held already, spelled otherwise, is
+    not inserted again (``identity_links_move``); its spelling's forms go to the link it held."""
+    held = IdentityLink.objects.filter(employee_id=employee_id, lookup_key__in=sorted(forms))
+    rows = [
+        IdentityDigest(link_id=link_id, lookup_key=form)
+        for link_id, key in held.values_list("id", "lookup_key")
+        for form in sorted(forms[key])
+    ]
+    IdentityDigest.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
 
 
 def links_delete(links: QuerySet[IdentityLink]) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from adapters.identity import history
-from adapters.identity.digests import digests_derive, keys_of
+from adapters.identity.digests import digests_carry, digests_derive, digests_of, keys_of
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
@@ -272,6 +272,7 @@ def identity_links_move(
         )
         for link in links
     ]
+    forms = digests_of(links)  # read before the delete takes them with the links
     IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
     IdentityLink.objects.bulk_create(
         [
@@ -286,8 +287,8 @@ def identity_links_move(
         ],
         ignore_conflicts=True,  # the second employee had it too (an ambiguity now resolved)
     )
-    digests_derive([target_employee])  # the address's SHA-1 forms move with it
-    deliveries_release(keys=keys_of(links))
+    digests_carry(target_employee, forms)  # the address's SHA-1 forms move with it
+    deliveries_release(keys=keys_of(links).union(*forms.values()))
     return moved
 
 

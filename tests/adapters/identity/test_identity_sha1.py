@@ -217,3 +217,22 @@ def test_an_address_moved_to_an_employee_who_has_it_spelled_otherwise_takes_its_
             identifiers=Identifiers(emails=["sam@example.com"]), from_employee_id="E2", to_employee_id="E3"
         )
     assert employee_for_actor(hashed("Sam@Example.com")) == "E3"
+
+
+def test_unlinking_an_address_releases_what_waits_for_a_sha1_form_it_took_over_in_a_move(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """E2's link took over the SHA-1 forms of E1's spelling of the address in a move; that SHA-1 is
+    also linked explicitly to E5: ambiguous. Unlinking E2's address leaves E5 alone: the held
+    delivery runs again and reaches E5."""
+    link("E1", "Sam@Example.com")
+    link("E2", "sam@example.com")
+    identity_links_move(
+        identifiers=Identifiers(emails=["Sam@Example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+    link_sha1("E5", "Sam@Example.com")
+    store_now(django_capture_on_commit_callbacks, by_sha1("Sam@Example.com"))
+    assert Delivery.objects.get(target__name="pms").last_error.startswith(AMBIGUOUS)
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_remove(employee_id="E2", identifiers=Identifiers(emails=["sam@example.com"]))
+    assert pms_employees(pms_target) == ["E5"]

@@ -81,6 +81,13 @@ def digests_of(links: Iterable[IdentityLink]) -> dict[str, set[str]]:
     return forms
 
 
+def keys_recorded(links: Iterable[IdentityLink]) -> set[str]:
+    """``keys_of`` these links and the SHA-1 forms recorded for them (one taken over in a move):
+    what their removal touches, read before they are deleted."""
+    chosen = list(links)
+    return keys_of(chosen).union(*digests_of(chosen).values())
+
+
 def digests_carry(employee_id: str, forms: dict[str, set[str]]) -> None:
     """Record these SHA-1 forms (``digests_of``: of links moved here) on the employee's links of the
     same lookup keys. A moved address whose key the employee held already, spelled otherwise, is

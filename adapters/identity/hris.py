@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.identity import history
-from adapters.identity.digests import digests_derive, keys_of
+from adapters.identity.digests import digests_derive, keys_of, keys_recorded
 from adapters.identity.holds import deliveries_release
 from adapters.identity.links import Identifiers, IdentityInputError, hold_identity_lock, links_for
 from adapters.models import Employee, IdentityChange, IdentityLink
@@ -335,6 +335,7 @@ def _change(
 
 
 def _write(plan: _Plan) -> None:
+    removed_keys = keys_recorded(plan.removed)  # read before the delete takes their SHA-1 forms
     if plan.removed:
         by_key = {link.lookup_key: link for link in plan.removed}
         for change in plan.changes:
@@ -350,6 +351,6 @@ def _write(plan: _Plan) -> None:
     IdentityLink.objects.bulk_create(plan.added, batch_size=2000, ignore_conflicts=True)
     digests_derive({link.employee_id for link in plan.added})
     IdentityChange.objects.bulk_create(plan.changes, batch_size=2000)
-    keys = keys_of(plan.added) | keys_of(plan.removed)
+    keys = keys_of(plan.added) | removed_keys
     if keys:
         deliveries_release(keys=keys)

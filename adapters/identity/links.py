@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from adapters.identity import history
-from adapters.identity.digests import digests_carry, digests_derive, digests_of, keys_of
+from adapters.identity.digests import digests_carry, digests_derive, digests_of, keys_of, keys_recorded
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
@@ -238,8 +238,9 @@ def identity_links_remove(
         _recorded(link, IdentityChange.LINK_REMOVED, employee_id, source=source, changed_by=changed_by)
         for link in links
     ]
-    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()  # with their digests
-    deliveries_release(keys=keys_of(links))
+    keys = keys_recorded(links)  # read before the delete takes their SHA-1 forms with them
+    IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
+    deliveries_release(keys=keys)
     return removed
 
 

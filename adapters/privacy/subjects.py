@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from adapters.identity.digests import mailbox_sha1_keys
+from adapters.identity.digests import SHA1_PREFIX, mailbox_sha1_keys
 from adapters.identity.history import actor_ifis, rows_naming
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
@@ -73,10 +73,11 @@ def keyed_hash(text: str) -> str:
 
 
 def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None = None) -> Subject:
-    """The person an agent (its IFI, and the identity links under its key) or an employee id
-    names: for an employee, every identifier linked to them or in their identity history (a
-    leaver the feed unlinked), and every spelling of their addresses the store holds (case,
-    ``+alias``, dotless domains: what resolution maps to them) with the SHA-1 forms."""
+    """The person an agent (its IFI, and the identity links under its key; for an ``mbox_sha1sum``
+    also the linked addresses it is a SHA-1 form of) or an employee id names: for an employee,
+    every identifier linked to them or in their identity history (a leaver the feed unlinked), and
+    every spelling of their addresses the store holds (case, ``+alias``, dotless domains: what
+    resolution maps to them) with the SHA-1 forms."""
     if (agent is None) == (employee_id is None):
         raise SubjectError("name the person by exactly one of an agent or an employee id")
     if agent is not None:
@@ -92,10 +93,19 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
         key = actor_lookup_key(agent)
         links = tuple(IdentityLink.objects.filter(lookup_key=key)) if key else ()
         ifis = {ifi}
+        keys = {key} if key else set()
         if isinstance(agent.get("mbox"), str):  # the same mailbox, as statements may name it hashed
             ifis |= mailbox_sha1_keys(agent["mbox"])  # as given, and as filed
-        keys = frozenset({key} if key else ())
-        return Subject(ifis=frozenset(ifis), links=links, lookup_keys=keys, named_ifi=ifi)
+        elif ifi.startswith(SHA1_PREFIX):
+            # The SHA-1 of a linked address names that mailbox (Data 2.4.2.3; ``digests``), as
+            # resolution takes it (``IdentityDigest``): the request covers the address as one
+            # naming it would, its link, the statements filed under it and their effects (else an
+            # erasure by the SHA-1 left the address linked and its events at the targets).
+            derived = tuple(IdentityLink.objects.filter(digests__lookup_key=ifi).order_by("id"))
+            links += tuple(link for link in derived if link not in links)
+            keys |= {link.lookup_key for link in derived}
+            ifis |= {form for link in derived for form in actor_ifis(link)}
+        return Subject(ifis=frozenset(ifis), links=links, lookup_keys=frozenset(keys), named_ifi=ifi)
     employee_id = (employee_id or "").strip()
     if not employee_id:
         raise SubjectError("employee id: required")

@@ -1,0 +1,69 @@
+"""An erasure leaves no delivery waiting under a key that names the erased person: not their
+address's lookup key, nor a SHA-1 form of their address (``mbox_sha1sum``, the same mailbox:
+xAPI Data 2.4.2.3; the forms ``adapters.identity.digests`` derives for a linked address). Such a
+delivery would stay held for an identity never to be linked, the held report naming the person."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from adapters.identity.holds import identity_conflicts
+from adapters.models import Delivery
+from adapters.privacy.erasure import erase_subject
+from adapters.privacy.subjects import subject_for
+from tests.adapters.helpers import COURSE, store_now
+from tests.conftest import make_statement
+
+pytestmark = pytest.mark.django_db
+ADDRESS = "pat@example.com"  # linked to no one: their deliveries are held (unmapped)
+SHA1 = hashlib.sha1(f"mailto:{ADDRESS}".encode()).hexdigest()
+PERSONS_KEYS = {f"email:{ADDRESS}", f"mbox_sha1sum::{SHA1}"}
+
+
+def completion(actor: dict) -> dict:
+    statement = make_statement(activity=COURSE, result={"completion": True})
+    statement["actor"] = actor
+    return statement
+
+
+def held_keys() -> set[str]:
+    return set(Delivery.objects.exclude(held_key="").values_list("held_key", flat=True))
+
+
+def test_a_group_delivery_held_under_the_sha1_of_the_erased_address_is_cancelled(
+    pms_target, django_capture_on_commit_callbacks
+):
+    # Another learner's group statement, the erased person a member by the SHA-1 of their address:
+    # held for it (the first member linked to no one), and the erasure rewrites it as another's.
+    group = {
+        "objectType": "Group",
+        "member": [{"mbox_sha1sum": SHA1}, {"mbox": "mailto:bee@example.com"}],
+    }
+    store_now(django_capture_on_commit_callbacks, completion(group))
+    assert held_keys() == {f"mbox_sha1sum::{SHA1}"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(agent={"mbox": f"mailto:{ADDRESS}"}), mode="delete", requested_by="dpo")
+
+    assert not held_keys() & PERSONS_KEYS
+    assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.CANCELLED]
+    assert not [group for group in identity_conflicts() if group.key in PERSONS_KEYS]
+
+
+def test_a_delivery_held_under_the_sha1_of_the_normalised_address_is_cancelled(
+    pms_target, django_capture_on_commit_callbacks
+):
+    # A client that lower-cases the address before hashing it names the mailbox the erasure names
+    # spelled otherwise: the SHA-1 form a link of that spelling derives (as its lookup key has it).
+    store_now(django_capture_on_commit_callbacks, completion({"mbox_sha1sum": SHA1}))
+    assert held_keys() == {f"mbox_sha1sum::{SHA1}"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(
+            subject_for(agent={"mbox": "mailto:Pat@Example.com"}), mode="delete", requested_by="dpo"
+        )
+
+    assert not held_keys() & PERSONS_KEYS
+    assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.CANCELLED]

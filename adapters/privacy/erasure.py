@@ -364,7 +364,7 @@ def _sending(pks: list[int]) -> bool:
 def _scrub_deliveries(statement_pks: list[int], held_keys: list[str]) -> int:
     """Personal data in delivery records of these statements: error texts, response excerpts (a
     target's answer may quote the learner), the requests recorded for failed attempts (they carry
-    the employee id), and the person's held keys (their e-mail address). Another learner's held
+    the employee id), and the person's held keys (their address, its SHA-1). Another learner's held
     key stays: it is how their delivery is released once they are linked (``_erase_identity``
     cancels the person's own held deliveries)."""
     deliveries = Delivery.objects.filter(statement_id__in=statement_pks)

@@ -39,8 +39,14 @@ class Subject:
     @property
     def held_keys(self) -> list[str]:
         """The keys the person's held deliveries wait for, as those record them (a long one as
-        its digest, ``adapters.rules.keys.held_key_of``)."""
-        return sorted({held_key_of(key) for key in self.lookup_keys})
+        its digest, ``adapters.rules.keys.held_key_of``): their lookup keys and the SHA-1 forms of
+        their addresses, as given and as a link of the address derives them (the address its
+        lookup key normalises: ``adapters.identity.digests``). Each names the same mailbox (Data
+        2.4.2.3) and resolves to that link: a delivery held under one, once the person is erased,
+        would wait for good, the held report naming them."""
+        addresses = [key.removeprefix("email:") for key in self.lookup_keys if key.startswith("email:")]
+        sha1_forms = {ifi for ifi in self.ifis if ifi.startswith(SHA1_PREFIX)} | mailbox_sha1_keys(*addresses)
+        return sorted({held_key_of(key) for key in self.lookup_keys | sha1_forms})
 
     @property
     def fingerprint(self) -> str:

@@ -49,11 +49,16 @@ from adapters.models import (
     IdentityChange,
     IdentityLink,
     SkillEvidence,
-    SkillRecord,
     Target,
 )
 from adapters.privacy import notices
-from adapters.privacy.per_target import evidence_recorded_late, notice_blocker, notice_for, retraction_blocker
+from adapters.privacy.per_target import (
+    evidence_recorded_late,
+    forget_revoked_records,
+    notice_blocker,
+    notice_for,
+    retraction_blocker,
+)
 from adapters.privacy.subjects import Subject, pseudonym
 from lrs.documents.models import Document
 from lrs.documents.services import documents_of_agents_delete
@@ -313,7 +318,7 @@ def _finish(request: ErasureRequest) -> int:
     if others:
         _scrub_deliveries(others, [])
     erased.delete()
-    _forget_revoked_records(records)
+    forget_revoked_records(records)
     # Retractions and notices sent since the erasure named the person again in some process's
     # memory (a marketplace retraction's member pseudonym): forgotten again, now they have settled.
     people_erased()
@@ -322,18 +327,6 @@ def _finish(request: ErasureRequest) -> int:
     request.finished_at = timezone.now()
     request.save(update_fields=["counts", "status", "statement_pks", "other_statement_pks", "finished_at"])
     return 1
-
-
-def _forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
-    """The mirror rows of the erased members' records the marketplace no longer holds (revoked by
-    the retractions, or by a corrected mapping before) and no evidence is left for: they would
-    name the member after the erasure. One still held, or whose last write is unconfirmed, stays."""
-    for target_id, member_id in {(target_id, member_id) for target_id, member_id, _code in keys}:
-        member = {"target_id": target_id, "member_id": member_id}
-        evidenced = SkillEvidence.objects.filter(**member).values_list("competency_code", flat=True)
-        SkillRecord.objects.filter(**member, record__isnull=True, unconfirmed=False).exclude(
-            competency_code__in=evidenced
-        ).delete()
 
 
 def _waiting(request: ErasureRequest, pks: list[int]) -> bool:

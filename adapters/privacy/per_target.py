@@ -1,6 +1,7 @@
 """What an erasure does at each target: whether the person's effects can be retracted there, the
 ``actor.erased`` notice a target told of erasures (``on_erasure: notify``) is owed, and the
-retractions run again for evidence a delivery recorded late (``evidence_recorded_late``).
+retractions run again for evidence a delivery recorded late (``evidence_recorded_late``), and the
+marketplace mirror's rows of revoked records forgotten once they settled (``forget_revoked_records``).
 
 A notice names the person as that target was told of them, or it names no one the target holds:
 the employee id (when the erasure names one, or the identity links of the agent it names give
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from adapters.base import RETRACT, DeliveryContext
 from adapters.delivery import queue
-from adapters.models import Delivery, SkillEvidence, Target
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable
@@ -86,3 +87,16 @@ def evidence_recorded_late(pks: list[int]) -> bool:
     Delivery.objects.filter(id__in=ids).update(status=Delivery.PENDING, next_attempt_at=now, updated_at=now)
     queue.after_commit(ids)
     return True
+
+
+def forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
+    """Once an erasure's retractions settled: the mirror rows of the erased members' records the
+    marketplace no longer holds (revoked by the retractions, or by a corrected mapping before) and
+    no evidence is left for: they would name the member after the erasure. One still held, or
+    whose last write is unconfirmed, stays."""
+    for target_id, member_id in {(target_id, member_id) for target_id, member_id, _code in keys}:
+        member = {"target_id": target_id, "member_id": member_id}
+        evidenced = SkillEvidence.objects.filter(**member).values_list("competency_code", flat=True)
+        SkillRecord.objects.filter(**member, record__isnull=True, unconfirmed=False).exclude(
+            competency_code__in=evidenced
+        ).delete()

@@ -1,8 +1,9 @@
-"""A delivery ending the aged-out state of a member's records (``skills.aged_out_end``) and
-retention marking the records whose evidence it deletes (``retention.delete_batch``) each lock
-several skill records in one transaction. Taken in different orders, the two deadlock (PostgreSQL
-detects it and aborts one: a failed retention batch or a delivery run again). Both must take them
-in one order, that of their primary keys.
+"""A delivery ending the aged-out state of a member's records (``skills.aged_out_end``), retention
+marking the records whose evidence it deletes (``retention.delete_batch``) and an erasure deleting
+the mirror rows of an erased member's revoked records (``per_target.forget_revoked_records``) each
+lock several skill records in one transaction. Taken in different orders, two of them deadlock
+(PostgreSQL detects it and aborts one: a failed retention batch, a delivery run again, an erasure
+finished a minute later). All must take them in one order, that of their primary keys.
 
 Which order each takes depends on its query plan (an index scan walks the unique key, a
 sequential scan the rows as stored), so a deadlock between the two is not reproducible at will on
@@ -24,7 +25,7 @@ from django.db import OperationalError, connection, connections, transaction
 
 from adapters.marketplace import skills
 from adapters.models import SkillEvidence, SkillRecord, Target
-from adapters.privacy import retention
+from adapters.privacy import per_target, retention
 from lrs.statements.models import Statement
 from lrs.statements.store import statement_store
 from tests.conftest import make_statement
@@ -141,3 +142,12 @@ def test_retention_marking_aged_out_records_locks_them_in_key_order(records):
     pk = SkillEvidence.objects.values_list("statement_id", flat=True).first()
     batch = lambda: retention.delete_batch([pk])  # noqa: E731
     assert not _held_while_waiting_for_the_first(first, second, batch), OUT_OF_ORDER
+
+
+def test_an_erasure_forgetting_revoked_records_locks_them_in_key_order(records):
+    first, second = records
+    SkillEvidence.objects.all().delete()  # erased: neither record is evidenced or held any more
+    keys = {(first.target_id, "E100", code) for code in CODES}
+    forget = lambda: per_target.forget_revoked_records(keys)  # noqa: E731
+    assert not _held_while_waiting_for_the_first(first, second, forget), OUT_OF_ORDER
+    assert not SkillRecord.objects.exists()  # both forgotten once the first was free

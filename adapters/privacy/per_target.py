@@ -18,6 +18,7 @@ import logging
 import operator
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -93,10 +94,24 @@ def forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
     """Once an erasure's retractions settled: the mirror rows of the erased members' records the
     marketplace no longer holds (revoked by the retractions, or by a corrected mapping before) and
     no evidence is left for: they would name the member after the erasure. One still held, or
-    whose last write is unconfirmed, stays."""
-    for target_id, member_id in {(target_id, member_id) for target_id, member_id, _code in keys}:
-        member = {"target_id": target_id, "member_id": member_id}
-        evidenced = SkillEvidence.objects.filter(**member).values_list("competency_code", flat=True)
-        SkillRecord.objects.filter(**member, record__isnull=True, unconfirmed=False).exclude(
-            competency_code__in=evidenced
-        ).delete()
+    whose last write is unconfirmed, stays.
+
+    The rows are locked first, all of them in primary-key order, as retention marking records
+    (``retention._evidence_delete``) and a delivery ending their aged-out state
+    (``skills.aged_out_end``) lock them: a DELETE locks rows in whatever order its plan meets
+    them, and two transactions locking the same rows in two orders can deadlock."""
+    members = sorted({(target_id, member_id) for target_id, member_id, _code in keys})
+    if not members:
+        return
+    of_members = functools.reduce(operator.or_, (Q(target_id=t, member_id=m) for t, m in members))
+    revoked = SkillRecord.objects.filter(of_members, record__isnull=True, unconfirmed=False)
+    with transaction.atomic():  # within the erasure's when it finishes one: locked until it commits
+        locked = list(
+            revoked.select_for_update()
+            .order_by("pk")
+            .values_list("pk", "target_id", "member_id", "competency_code")
+        )
+        evidenced = set(
+            SkillEvidence.objects.filter(of_members).values_list("target_id", "member_id", "competency_code")
+        )
+        SkillRecord.objects.filter(pk__in=[pk for pk, *key in locked if tuple(key) not in evidenced]).delete()

@@ -18,7 +18,6 @@ class AdaptersConfig(AppConfig):
         from adapters.identity.resolution import forget_email_keys
         from adapters.marketplace.adapter import field_mapping
         from adapters.ops import instruments  # noqa: F401  (counts the statements stored)
-        from adapters.privacy import follow_up  # noqa: F401
         from adapters.privacy import tasks as privacy_tasks  # noqa: F401
         from adapters.reconciliation import tasks as reconciliation_tasks  # noqa: F401
         from adapters.rules.field_mapping import FieldMappingError

@@ -281,7 +281,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "adapters.reconcile_nightly",
         "schedule": crontab(minute=0, hour=env_int("LRS_RECONCILE_HOUR", 2, minimum=0)),
     },
-    # Delete-mode erasures finish once their retractions settled (adapters/privacy/follow_up.py).
+    # Delete-mode erasures finish once their retractions settled (adapters/privacy/tasks.py).
     "erasures-finish": {"task": "adapters.finish_erasures", "schedule": 60},
     # The retention policy, nightly (adapters/privacy/retention.py).
     "retention-nightly": {

@@ -40,8 +40,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from adapters.identity.resolution import retention_pseudonym_homepage
-from adapters.models import Attempt, Delivery, OutboxBatch, RetentionRun, SkillEvidence, SkillRecord
+from adapters.models import Attempt, Delivery, RetentionRun, SkillEvidence, SkillRecord
 from adapters.privacy.erasure import pseudonym
+from adapters.privacy.retention_kept import still_needed
 from adapters.redaction import redacted_text
 from lrs.documents.models import Document
 from lrs.statements.erasure import (
@@ -58,9 +59,6 @@ DELETE = "delete"
 PSEUDONYMISE = "pseudonymise"
 MODES = (DELETE, PSEUDONYMISE)
 AREAS = ("statements", "documents", "attempt_bodies")
-# Deliveries that still need their statement: waiting, being sent, held for an identity, or
-# waiting for an admin to say whether an attempt took effect.
-OPEN = (Delivery.PENDING, Delivery.RETRYING, Delivery.IN_FLIGHT, Delivery.HELD, Delivery.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -194,25 +192,6 @@ def _statement_keys(
     return list(rows.order_by("stored", "id").values_list("stored", "id")[:limit])
 
 
-def _still_needed(pks: list[int]) -> set[int]:
-    """Which of these statements the fan-out still needs. Their deliveries stay locked until the
-    batch commits, so a worker cannot claim one between this check and the delete (it then finds
-    the row gone). Outbox batches are read first: one expanded in between has its deliveries
-    committed by the time they are read. Then the statements, skipping (keeping) those a void holds:
-    its retraction waits for the deliveries locked here, so waiting for it would deadlock."""
-    wanted = set(pks)
-    needed: set[int] = set()
-    for batch_pks in OutboxBatch.objects.filter(
-        id__lte=max(pks), last_statement_pk__gte=min(pks)
-    ).values_list("statement_pks", flat=True):
-        needed |= wanted.intersection(batch_pks)
-    deliveries = Delivery.objects.select_for_update().filter(statement_id__in=pks).order_by("id")
-    needed |= {pk for pk, status in deliveries.values_list("statement_id", "status") if status in OPEN}
-    free = Statement.objects.select_for_update(skip_locked=True).filter(id__in=pks).order_by("id")
-    held = wanted - set(free.values_list("id", flat=True))  # (or gone: another run deleted it)
-    return needed | set(Statement.objects.filter(id__in=held).values_list("id", flat=True))
-
-
 def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Counter[str]:
     """Delete these statements (those the fan-out does not still need) with everything keyed by
     them, in one transaction. A voiding statement whose target stays is kept instead, its people
@@ -220,7 +199,7 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
     for the caller to try again, cut down and count once its walk is over."""
     done: Counter[str] = Counter()
     with transaction.atomic():
-        needed = _still_needed(pks)
+        needed = still_needed(pks)
         holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed)
         gone = [pk for pk in pks if pk not in needed and pk not in holding]
         done["statements_kept_open"] = len(needed)
@@ -285,7 +264,7 @@ def pseudonymise_batch(pks: list[int]) -> Counter[str]:
     one transaction."""
     done: Counter[str] = Counter()
     with transaction.atomic():
-        needed = _still_needed(pks)
+        needed = still_needed(pks)
         todo = [pk for pk in pks if pk not in needed]
         done["statements_kept_open"] = len(needed)
         kept = _kept_agents()

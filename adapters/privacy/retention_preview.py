@@ -12,13 +12,13 @@ from django.utils import timezone
 from adapters.models import Attempt, Delivery, OutboxBatch
 from adapters.privacy.retention import (
     DELETE,
-    OPEN,
     Policy,
     _bodies_left,
     _iso,
     _old_documents,
     _resume_from,
 )
+from adapters.privacy.retention_kept import OPEN
 from lrs.documents.models import Document
 from lrs.statements.models import Statement
 
@@ -33,7 +33,7 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         if (start := _resume_from(policy.mode)) is not None:
             old = old.filter(stored__gte=start)
         still_open = Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN))
-        # Or in an outbox batch not yet expanded (``_still_needed``): few rows, read whole.
+        # Or in an outbox batch not yet expanded (``retention_kept.still_needed``): few rows, read whole.
         unexpanded = {pk for pks in OutboxBatch.objects.values_list("statement_pks", flat=True) for pk in pks}
         still_open = still_open | Q(id__in=sorted(unexpanded))
         kept = old.filter(still_open).count()

@@ -12,7 +12,9 @@ Per area, a number of days (0: kept forever), applied nightly by Celery beat
   statement with a delivery still open (pending, retrying, in flight, held, or outcome unknown)
   or in an outbox batch not yet expanded is kept and counted: the fan-out still needs it; so is
   a voiding statement whose target stays (stored after it, or kept for an open delivery), until
-  the target goes (``voiding_statements_holding_targets``, Data 2.3.2);
+  the target goes (``voiding_statements_holding_targets``, Data 2.3.2). ``delete`` also keeps, and
+  counts apart, a statement whose retraction is dead until an operator has it resent
+  (``retention_kept.dead_retractions``: the target still holds its effect);
 - state and agent-profile documents last changed more than ``LRS_DOCUMENT_RETENTION_DAYS`` ago
   are deleted (activity profiles name no person and are kept);
 - the bodies of delivery attempts (the error text, the target's response excerpt) started more
@@ -42,7 +44,7 @@ from django.utils import timezone
 from adapters.identity.resolution import retention_pseudonym_homepage
 from adapters.models import Attempt, Delivery, RetentionRun, SkillEvidence, SkillRecord
 from adapters.privacy.erasure import pseudonym
-from adapters.privacy.retention_kept import still_needed
+from adapters.privacy.retention_kept import dead_retractions, still_needed
 from adapters.redaction import redacted_text
 from lrs.documents.models import Document
 from lrs.statements.erasure import (
@@ -103,6 +105,7 @@ _COUNT_NAMES = {
         "statements_deleted",
         "statements_kept_open",
         "statements_kept_voiding",
+        "statements_kept_for_dead_retractions",
         "agent_index_rows",
         "activity_index_rows",
         "attachments_deleted",
@@ -200,9 +203,11 @@ def delete_batch(pks: list[int], kept_voiding: list[int] | None = None) -> Count
     done: Counter[str] = Counter()
     with transaction.atomic():
         needed = still_needed(pks)
-        holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed)
-        gone = [pk for pk in pks if pk not in needed and pk not in holding]
+        dead = dead_retractions(pks) - needed  # kept for an operator to resend
+        holding = voiding_statements_holding_targets(pk for pk in pks if pk not in needed | dead)
+        gone = [pk for pk in pks if pk not in needed | dead | holding]
         done["statements_kept_open"] = len(needed)
+        done["statements_kept_for_dead_retractions"] = len(dead)
         if kept_voiding is not None:
             kept_voiding.extend(sorted(holding))
         else:

@@ -1,8 +1,12 @@
 """What retention keeps past its cut-off (``adapters.privacy.retention``): the statements the
-fan-out still needs (``still_needed``)."""
+fan-out still needs (``still_needed``) and, deleting, those whose retraction is dead
+(``dead_retractions``)."""
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
+from adapters.base import RETRACT
 from adapters.models import Delivery, OutboxBatch
 from lrs.statements.models import Statement
 
@@ -28,3 +32,22 @@ def still_needed(pks: list[int]) -> set[int]:
     free = Statement.objects.select_for_update(skip_locked=True).filter(id__in=pks).order_by("id")
     held = wanted - set(free.values_list("id", flat=True))  # (or gone: another run deleted it)
     return needed | set(Statement.objects.filter(id__in=held).values_list("id", flat=True))
+
+
+def dead_retractions(pks: list[int]) -> set[int]:
+    """Which of these statements have a dead retraction (of a void, or of an erasure): the target
+    still holds the effect of a voided statement, and only that delivery, resent once an operator
+    has seen to it (``deliveries_replay``), can remove it: it reads the statement and
+    the delivery it undoes. Deleted with them, the target would keep the effect for good, and
+    reconciliation, finding the statement aged out, would no longer judge it. So a delete keeps
+    them, as an open delivery's. A dead *original* delivery keeps nothing: the target never took
+    the effect, and the statement aged out. (A pseudonymising run keeps every statement and its
+    deliveries, so a resent retraction finds them: README "Retention".) Read under the locks
+    ``still_needed`` took on these statements' deliveries."""
+    dead = Delivery.objects.filter(statement_id__in=pks, kind=RETRACT, status=Delivery.DEAD)
+    return set(dead.values_list("statement_id", flat=True))
+
+
+def has_dead_retraction() -> Exists:
+    """``dead_retractions`` as a condition on a statement query (the dry run's)."""
+    return Exists(Delivery.objects.filter(statement_id=OuterRef("id"), kind=RETRACT, status=Delivery.DEAD))

@@ -18,7 +18,7 @@ from adapters.privacy.retention import (
     _old_documents,
     _resume_from,
 )
-from adapters.privacy.retention_kept import OPEN
+from adapters.privacy.retention_kept import OPEN, has_dead_retraction
 from lrs.documents.models import Document
 from lrs.statements.models import Statement
 
@@ -40,11 +40,15 @@ def retention_preview(*, policy: Policy | None = None, now: datetime | None = No
         verb = "deleted" if policy.mode == DELETE else "pseudonymised"
         counts[f"statements_{verb}"] = old.count() - kept
         counts["statements_kept_open"] = kept
-        if policy.mode == DELETE:  # voiding statements whose target stays (``delete_batch``)
+        if policy.mode == DELETE:  # kept for a dead retraction; voiding statements whose target stays
+            dead = old.filter(has_dead_retraction()).exclude(still_open).count()
+            counts["statements_deleted"] -= dead
+            counts["statements_kept_for_dead_retractions"] = dead
             target_stays = Statement.objects.filter(
                 Q(stored__gte=cutoff)
                 | Exists(Delivery.objects.filter(statement_id=OuterRef("id"), status__in=OPEN))
-                | Q(id__in=sorted(unexpanded)),
+                | Q(id__in=sorted(unexpanded))
+                | has_dead_retraction(),
                 statement_id=OuterRef("object_statement_id"),
                 is_voiding=False,
             )

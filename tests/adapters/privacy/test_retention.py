@@ -461,6 +461,7 @@ def test_the_command_dry_run_counts_what_would_go_and_changes_nothing(target):
         "statements_deleted": 2,
         "statements_kept_open": 3,
         "statements_kept_voiding": 0,
+        "statements_kept_for_dead_retractions": 0,
         "attempt_bodies_pruned": 0,
     }
     assert Statement.objects.count() == 5 and not RetentionRun.objects.exists()

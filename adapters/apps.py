@@ -22,6 +22,7 @@ class AdaptersConfig(AppConfig):
         from adapters.reconciliation import tasks as reconciliation_tasks  # noqa: F401
         from adapters.rules.field_mapping import FieldMappingError
         from adapters.rules.pseudonyms import pseudonym
+        from adapters.slack import users as slack_users
         from adapters.targets import checks  # noqa: F401
         from adapters.targets.file import read_targets_file
         from lrs.statements.erasure import forget_people_too
@@ -29,6 +30,7 @@ class AdaptersConfig(AppConfig):
         # What the fan-out remembers of learners goes when a person is erased (lrs.statements.erasure).
         forget_people_too(pseudonym.cache_clear)
         forget_people_too(forget_email_keys)
+        forget_people_too(slack_users.forget)
 
         try:
             field_mapping()  # the marketplace CSV mapping template, validated at start-up

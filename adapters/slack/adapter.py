@@ -7,7 +7,8 @@ messages the privacy defaults allow:
 
 - A completion or pass is announced in the routed channel (a channel per activity id, then per
   course id prefix, then the default channel), or as a direct message to the learner found by
-  e-mail (``users.lookupByEmail``) with ``direct_message``. A failed result, a score below
+  e-mail (``users.lookupByEmail``, the answer remembered a while: ``adapters.slack.users``) with
+  ``direct_message``. A failed result, a score below
   ``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"``
   tells the learner alone. The score is shown only with ``include_score``; ``pseudonymise``
   names nobody ("A learner").
@@ -51,6 +52,7 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
+from adapters.slack import users
 from adapters.slack.budget import Budget
 from adapters.slack.channels import DIRECT_MESSAGE, is_conversation_id, is_user_id, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
@@ -166,7 +168,8 @@ class SlackAdapter(Lookups, Adapter):
             email = email_from_actor(
                 statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
             )
-            user = self._slack_user(email, context, budget) if email else None
+            name = str(statement["actor"].get("name") or "")
+            user = self._slack_user(email, name, context, budget, resolved) if email else None
             if user is None and told.audience == "learner":
                 return {
                     "audience": None,
@@ -197,15 +200,28 @@ class SlackAdapter(Lookups, Adapter):
             )
         return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
 
-    def _slack_user(self, email: str, context: DeliveryContext, budget: Budget) -> str | None:
+    def _slack_user(
+        self, email: str, name: str, context: DeliveryContext, budget: Budget, resolved: dict[str, Any]
+    ) -> str | None:
+        """The learner's Slack user id, None when the workspace has none for the address: looked up
+        (``users.lookupByEmail``) or remembered from a look-up lately (``adapters.slack.users``:
+        for how long, and why the name counts); ``resolved["user_key"]`` says which was kept."""
+        key = users.key_for(self.api_base, self.secrets["bot_token"], email, name)
+        known, user = users.remembered(key)
+        if known:
+            resolved["user_key"] = key  # a post there that finds no one drops it (``send``)
+            return user
         try:
             answer = self._look(
                 budget, "users.lookupByEmail", {"email": email}, correlation_id=context.correlation_id
             )
         except AdapterError as error:
             if "users_not_found" in error.message:
+                users.remember(key, None)
                 return None  # not in this workspace: the channel rule applies
             raise
+        if not answer["user"].get("deleted"):  # a deactivated account is asked about again
+            users.remember(key, answer["user"]["id"])
         return answer["user"]["id"]
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
@@ -305,6 +321,12 @@ class SlackAdapter(Lookups, Adapter):
                     # The cached listing may be out of date (the channel renamed, archived or
                     # deleted since): list afresh on the retry rather than give up on it.
                     self._channel_directory().forget()
+                    error.permanent = False
+                remembered = context.resolved.get("slack_user") and context.resolved.get("user_key")
+                if remembered and any(e in error.message for e in users.CONVERSATION_GONE):
+                    # The address's remembered account takes no message (re-assigned in Slack,
+                    # the old account deactivated): looked up afresh on the retry.
+                    users.drop(context.resolved["user_key"])
                     error.permanent = False
                 raise
         return result

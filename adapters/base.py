@@ -232,15 +232,13 @@ class Adapter:
     supports_retraction: ClassVar[bool] = False
     # The target acts on ``actor.erased`` notices (``erasure_requests``; ``on_erasure: notify``).
     takes_erasure_notices: ClassVar[bool] = False
-    # A retraction undoes its original's effect, so it waits for the original and is dropped when
-    # the original was never made. An adapter that recomputes the target's state from the live
-    # evidence instead (the marketplace) sets this false: its retraction runs in every case.
+    # A retraction undoes its original's effect: it waits for the original, dropped if never made.
+    # The marketplace recomputes state from the live evidence: false, its retraction always runs.
     retraction_needs_original: ClassVar[bool] = True
-    # Whether sending a delivered effect again is harmless (the target drops repeats by key, or
-    # the adapter recomputes state): a forced backfill re-sends only where it is. Chat is not.
+    # Sending a delivered effect again is harmless (repeats dropped by key, or state recomputed):
+    # a forced backfill re-sends only where it is. Chat is not.
     repeatable: ClassVar[bool] = True
-    # Whether a target of this adapter can be an alert target (``alert_requests``).
-    carries_alerts: ClassVar[bool] = False
+    carries_alerts: ClassVar[bool] = False  # a target of it can be an alert target (``alert_requests``)
     # ``resolve`` may hold a delivery until a link names its learner: a batch reads the last
     # identity change first (``adapters.delivery.batch.identity_seen``); false saves that query.
     holds_until_linked: ClassVar[bool] = True
@@ -303,9 +301,8 @@ class Adapter:
         return 1
 
     def send_together(self, prepared: list[Prepared]) -> SendResult:
-        """Send these deliveries' effects in one request (at most ``items_per_request``, each
-        prepared with exactly one request): what came back applies to every one of them. HTTP
-        only, as ``send_prepared``."""
+        """Send these deliveries' effects in one request (at most ``items_per_request``, each prepared with
+        exactly one request): what came back applies to every one of them. HTTP only, as ``send_prepared``."""
         raise NotImplementedError(f"the {self.name} adapter sends one delivery per request")
 
     @property
@@ -320,6 +317,10 @@ class Adapter:
         (the engine prepares a batch inside it: one query per batch instead of one per delivery).
         Adapters that resolve learners to employees load their identity links."""
         return nullcontext()
+
+    def lookups_ahead(self, statements: list[dict]) -> list[Callable[[], object]]:
+        """Preparing's look-ups, HTTP only, run first and concurrently by the engine (``pacing.ahead``)."""
+        return []
 
     def prepare(self, statement: dict, context: DeliveryContext) -> Prepared:
         """Resolve (may read the database and look things up at the target) and translate (or
@@ -358,9 +359,8 @@ class Adapter:
         return False
 
     def expected_record(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
-        """The fields the target should hold for this live statement (``context.resolved`` is
-        what ``resolve`` found), as ``read_back`` reports them: the two are compared field by
-        field."""
+        """The fields the target should hold for this live statement (``context.resolved`` is what ``resolve``
+        found), as ``read_back`` reports them: the two are compared field by field."""
         raise NotImplementedError
 
     def read_back(self, since: datetime) -> Iterator[tuple[str, dict[str, Any]]]:

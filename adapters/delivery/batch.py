@@ -47,7 +47,7 @@ from adapters.base import (
 )
 from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
-from adapters.delivery.pacing import UNPACED, Schedule, claims
+from adapters.delivery.pacing import UNPACED, Schedule, ahead, claims
 from adapters.delivery.pacing.lanes import Lanes
 from adapters.models import Delivery, IdentityChange, Target
 from adapters.registry import adapter_for
@@ -288,12 +288,14 @@ def _concurrently(
     schedule: Schedule,
     timing: Timing,
 ) -> list[Outcome]:
-    """Prepare each delivery here (database reads), then send them on lanes of the sending pool,
-    at most this drain's share of the target's concurrency in flight (fewer when the target
-    answers fast enough not to need them: ``pacing.lanes.Lanes``), each in its booked slot."""
+    """Prepare each delivery here (database reads; look-ups at the target made ahead: ``pacing.ahead``),
+    then send them on lanes of the sending pool, at most this drain's share of the target's concurrency
+    in flight (fewer when it answers fast enough not to need them: ``pacing.lanes.Lanes``), each in
+    its booked slot."""
     results: list[Outcome] = []
     sendable: list[tuple[Delivery, datetime, Prepared]] = []
     preparing: list[float] = []  # seconds each sendable delivery's preparation took
+    ahead.look_ahead(adapter, target, ready, schedule, _sending_pool())
     for delivery, statement in ready:
         started = timezone.now()
         try:

@@ -36,7 +36,9 @@ https://api.slack.com/metadata/using
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any, ClassVar
 
 from adapters.base import (
@@ -123,6 +125,7 @@ class SlackAdapter(Lookups, Adapter):
     # A delivered message is never posted again (a forced backfill skips it).
     repeatable = False
     carries_alerts = True
+    looked_ahead: frozenset[str] | set[str] = frozenset()  # keys of this batch's look-ups ahead
 
     def channel_for(self, activity_id: str) -> str:
         by_activity = self.config.get("channels_by_activity", {})
@@ -165,11 +168,8 @@ class SlackAdapter(Lookups, Adapter):
         budget = Budget(self.requests_per_send(self.config))
         resolved: dict[str, Any] = {"audience": told.audience, "budget": budget}
         if to_user or earlier_dm:
-            email = email_from_actor(
-                statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset()
-            )
-            name = str(statement["actor"].get("name") or "")
-            user = self._slack_user(email, name, context, budget, resolved) if email else None
+            email, name = _learner(statement)
+            user = self._slack_user(email, name, budget, resolved, context.correlation_id) if email else None
             if user is None and told.audience == "learner":
                 return {
                     "audience": None,
@@ -200,8 +200,27 @@ class SlackAdapter(Lookups, Adapter):
             )
         return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
 
+    def lookups_ahead(self, statements: list[dict]) -> list[Callable[[], object]]:
+        """The learners these statements' direct messages go to, each not remembered looked up once,
+        before the batch is prepared, concurrently (``adapters.delivery.pacing.ahead``)."""
+        if self.config.get("mode") != "bot" or self.pseudonymised:
+            return []
+        wanted: dict[str, tuple[str, str]] = {}
+        for statement in statements:
+            told = configured_announcement(statement, self.config)
+            if told.audience is None or not (told.audience == "learner" or self.config.get("direct_message")):
+                continue  # as ``resolve`` (a retry's look-up for an earlier place is its own)
+            email, name = _learner(statement)
+            if not email:
+                continue
+            key = users.key_for(self.api_base, self.secrets["bot_token"], email, name)
+            if not users.remembered(key)[0]:
+                wanted.setdefault(key, (email, name))
+        self.looked_ahead = set(wanted)
+        return [partial(self._slack_user, email, name, Budget(2), {}) for email, name in wanted.values()]
+
     def _slack_user(
-        self, email: str, name: str, context: DeliveryContext, budget: Budget, resolved: dict[str, Any]
+        self, email: str, name: str, budget: Budget, resolved: dict[str, Any], correlation_id: str = ""
     ) -> str | None:
         """The learner's Slack user id, None when the workspace has none for the address: looked up
         (``users.lookupByEmail``) or remembered from a look-up lately (``adapters.slack.users``:
@@ -209,11 +228,13 @@ class SlackAdapter(Lookups, Adapter):
         key = users.key_for(self.api_base, self.secrets["bot_token"], email, name)
         known, user = users.remembered(key)
         if known:
+            if key in self.looked_ahead:  # this batch's request: counted as this attempt's
+                budget.spend("users.lookupByEmail")
             resolved["user_key"] = key  # a post there that finds no one drops it (``send``)
             return user
         try:
             answer = self._look(
-                budget, "users.lookupByEmail", {"email": email}, correlation_id=context.correlation_id
+                budget, "users.lookupByEmail", {"email": email}, correlation_id=correlation_id
             )
         except AdapterError as error:
             if "users_not_found" in error.message:
@@ -340,6 +361,13 @@ def _may_have_posted(context: DeliveryContext) -> bool:
     looking through more history than one attempt may read (``budget``) would fail it unposted
     every time, however often it is tried."""
     return context.attempt > 1 and context.maybe_applied
+
+
+def _learner(statement: dict) -> tuple[str | None, str]:
+    """The actor's e-mail address (as Slack holds it: no alias folded) and name."""
+    actor = statement["actor"]
+    email = email_from_actor(actor, strip_plus_aliases=False, dotless_domains=frozenset())
+    return email, str(actor.get("name") or "")
 
 
 def _mrkdwn(text: str) -> str:

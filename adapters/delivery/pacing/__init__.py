@@ -16,6 +16,7 @@ at most, fewer when the target's latency does not need them (``Lanes``, the ``la
 
 Ingest first (``ingest_first``): the fan-out as a whole yields to a burst of ingest when the CPU
 is contended. Claims (``claims``): a batch sends only while its claim, a lease, can cover it.
+Look-ups ahead (``ahead``): preparing's look-ups at the target, paced as sends are.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ seconds preparing, a look-up at a time (``bench/slack_dm.py``)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from adapters.base import Adapter
+from adapters.base import Adapter, AdapterError
 from adapters.delivery.pacing import Schedule, claims, sends_per_drain
 from adapters.delivery.pacing.lanes import Lanes
 from adapters.models import Delivery, Target
@@ -37,12 +38,17 @@ def look_ahead(
     room = claims.request_timeout(target)
     lanes = Lanes(target.id, sends_per_drain(target))
 
+    throttled = threading.Event()
+
     def look(index: int) -> None:  # on a lane
-        if not claims.turn(schedule, claim, room):
+        if throttled.is_set() or not claims.turn(schedule, claim, room):
             return  # preparing finds nothing remembered and sends nothing either (the claim)
         try:
             lanes.timed(lookups[index])
         except Exception as error:  # preparing asks again, and its delivery's outcome tells
-            logger.info("a look-up ahead at %s failed: %s", target.name, error)
+            if isinstance(error, AdapterError) and (error.status_code == 429 or error.retry_after):
+                throttled.set()  # the target asks to slow down: no more of them from this batch
+            # Not the message: a look-up's may carry its URL, and that the learner's address.
+            logger.info("a look-up ahead at %s failed (%s)", target.name, type(error).__name__)
 
     lanes.run(len(lookups), look, pool)

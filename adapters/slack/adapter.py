@@ -217,7 +217,7 @@ class SlackAdapter(Lookups, Adapter):
             if not users.remembered(key)[0]:
                 wanted.setdefault(key, (email, name))
         self.looked_ahead = set(wanted)
-        return [partial(self._slack_user, email, name, Budget(2), {}) for email, name in wanted.values()]
+        return [partial(self._looked_up, key, email, Budget(2)) for key, (email, _) in wanted.items()]
 
     def _slack_user(
         self, email: str, name: str, budget: Budget, resolved: dict[str, Any], correlation_id: str = ""
@@ -226,12 +226,16 @@ class SlackAdapter(Lookups, Adapter):
         (``users.lookupByEmail``) or remembered from a look-up lately (``adapters.slack.users``:
         for how long, and why the name counts); ``resolved["user_key"]`` says which was kept."""
         key = users.key_for(self.api_base, self.secrets["bot_token"], email, name)
+        if key in self.looked_ahead:  # this batch's request ahead, found or not: this attempt's too
+            budget.spend("users.lookupByEmail")
         known, user = users.remembered(key)
         if known:
-            if key in self.looked_ahead:  # this batch's request: counted as this attempt's
-                budget.spend("users.lookupByEmail")
             resolved["user_key"] = key  # a post there that finds no one drops it (``send``)
             return user
+        return self._looked_up(key, email, budget, correlation_id)
+
+    def _looked_up(self, key: str, email: str, budget: Budget, correlation_id: str = "") -> str | None:
+        """``users.lookupByEmail``'s answer for ``email``, remembered under ``key``."""
         try:
             answer = self._look(
                 budget, "users.lookupByEmail", {"email": email}, correlation_id=correlation_id

@@ -6,12 +6,15 @@ arrive is asserted, never how long the batch took (bench/slack_dm.py measures th
 from __future__ import annotations
 
 import pytest
+import requests
 
-from adapters.delivery.drain import drain
+from adapters.delivery.drain import delivery_send, drain
 from adapters.models import Delivery, Target
+from adapters.slack import users as slack_users
+from adapters.slack.adapter import SlackAdapter
 from tests.adapters.helpers import COURSE, busiest_second, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import hang
+from tests.targets.behaviours import hang, ok, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -68,3 +71,48 @@ def test_a_batch_looks_its_learners_up_within_the_rate_limit(
         if request.route in ("users.lookupByEmail", "chat.postMessage")
     )
     assert busiest_second(arrivals) <= 5, "the target's rate limit counts every request made to it"
+
+
+def test_a_retry_whose_learner_is_looked_up_ahead_makes_no_more_requests_than_budgeted(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """A direct message refused (a 500, nothing posted); then 1,300 messages in that conversation:
+    the retry reads seven pages of history before it may post, as many look-ups as one attempt may
+    make beside its post. The learner's look-up, made ahead of preparing (the answer no longer
+    remembered), is one of the requests its claim was sized for: the retry posts in a later attempt
+    rather than make one request more."""
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "direct_message": True})
+    slack_target.enqueue(ok(), status(500))  # the learner found; the DM refused
+    completion = make_statement(activity=COURSE, result={"completion": True})
+    store_now(django_capture_on_commit_callbacks, completion)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and slack_target.messages() == []
+    headers = {"Authorization": f"Bearer {slack_target.bot_token}"}
+    with requests.Session() as session:
+        opened = session.post(
+            f"{slack_target.api_url}/conversations.open", json={"users": "U0000000001"}, headers=headers
+        )
+        conversation = opened.json()["channel"]["id"]
+        for number in range(1300):
+            session.post(
+                f"{slack_target.api_url}/chat.postMessage",
+                json={"channel": conversation, "text": f"chatter {number}"},
+                headers=headers,
+                timeout=5,
+            ).raise_for_status()
+    slack_users.forget()
+    budget = SlackAdapter.requests_per_send(Target.objects.get(name="slack").config)
+    made: list[int] = []
+    for _ in range(3):
+        delivery.refresh_from_db()
+        if delivery.status != Delivery.RETRYING:
+            break
+        before = len(slack_target.requests)
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+        made.append(len(slack_target.requests) - before)
+    assert len(slack_target.requests_for("users.lookupByEmail")) >= 2  # the retry looked the learner up
+    assert max(made) <= budget, f"requests made by each attempt: {made}; one send is budgeted {budget}"
+    assert len([m for m in slack_target.messages() if m["metadata"]]) == 1

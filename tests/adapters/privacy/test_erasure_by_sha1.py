@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import IdentityDigest, IdentityLink
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
@@ -81,3 +82,24 @@ def test_an_export_by_the_sha1_of_a_linked_address_holds_the_statements_by_the_a
     assert [(link["employee_id"], link["value"]) for link in identity["links"]] == [
         ("E100", "learner@example.com")
     ]
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_an_erasure_by_the_sha1_of_the_mailbox_a_link_matches_erases_the_statements_naming_that_mailbox(
+    pms_target, django_capture_on_commit_callbacks, mode
+):
+    # Linked with a +alias: the link matches ada@example.com (the alias stripped), so a statement
+    # naming that mailbox is E200's, and the link derives that mailbox's SHA-1 (its lookup key's).
+    # A request by that SHA-1 names the mailbox (Data 2.4.2.3) as one by the mbox would.
+    identity_links_upsert(employee_id="E200", identifiers=Identifiers(emails=["ada+lms@example.com"]))
+    store_now(django_capture_on_commit_callbacks, completion(0.92, email="ada@example.com"))
+    assert [event["employeeId"] for event in pms_target.events().values()] == ["E200"]
+    named = {"objectType": "Agent", "mbox_sha1sum": hashlib.sha1(b"mailto:ada@example.com").hexdigest()}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(agent=named), mode=mode, requested_by="dpo")
+    finish_erasures()
+
+    assert outcome.request.counts["own_statements"] == 1
+    assert not IdentityLink.objects.filter(employee_id="E200").exists()
+    assert pms_target.events() == {}

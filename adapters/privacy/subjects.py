@@ -111,6 +111,13 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
             links += tuple(link for link in derived if link not in links)
             keys |= {link.lookup_key for link in derived}
             ifis |= {form for link in derived for form in actor_ifis(link)}
+            # And the mailbox it is the SHA-1 of, as an mbox names it: a link derives the SHA-1 of
+            # the address its lookup key matches too (``link_sha1_keys``), which a statement may
+            # spell as such (``ada@`` for a link of ``ada+lms@``) and resolves by to the link.
+            named = {spelled for link in derived for spelled in _linked_spellings(link)}
+            named = {spelled for spelled in named if ifi in mailbox_sha1_keys(spelled)}
+            ifis |= {agent_ifi({"mbox": f"mailto:{spelled}"}) or "" for spelled in named} - {""}
+            ifis |= mailbox_sha1_keys(*named)
         return Subject(ifis=frozenset(ifis), links=links, lookup_keys=frozenset(keys), named_ifi=ifi)
     employee_id = (employee_id or "").strip()
     if not employee_id:
@@ -145,6 +152,16 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     # need spell the address for _ifis_of_key to find that form: the history row does.
     ifis |= mailbox_sha1_keys(*linked_addresses)
     return Subject(ifis=frozenset(ifis), employee_id=employee_id, links=links, lookup_keys=frozenset(keys))
+
+
+def _linked_spellings(link: IdentityLink) -> set[str]:
+    """The addresses an e-mail link derives SHA-1 forms of (``digests.link_sha1_keys``): as
+    linked, and as its lookup key normalises it."""
+    if link.kind != "email":
+        return set()
+    value = link.value.strip()
+    value = value[7:] if value[:7].lower() == "mailto:" else value
+    return {value, link.lookup_key.removeprefix("email:")}
 
 
 def _ifis_of_key(key: str) -> set[str]:

@@ -67,3 +67,29 @@ def test_a_statement_whose_original_delivery_died_goes(pms_target, django_captur
     run = apply_retention(policy=POLICY, now=aged)
     assert not Statement.objects.exists() and not Delivery.objects.exists()
     assert (run.counts[KEPT], run.counts["statements_deleted"]) == (0, 1)
+
+
+def test_an_operator_may_give_up_a_dead_retraction_and_retention_then_lets_its_statement_go(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """A target that never takes the retraction (the PMS refuses it for good): without a way to
+    give it up, the statement, its person in it, would be kept forever. Cancelled by an operator
+    (admin *Cancel*), the target keeps the event, on record as given up, and the next run deletes."""
+    from adapters.delivery.replay import deliveries_cancel
+
+    capture = django_capture_on_commit_callbacks
+    [statement_id] = store_now(capture, scored_completion(0.9))
+    pms_target.enqueue(status(400))
+    store_now(capture, voiding(statement_id))
+    retraction = Delivery.objects.get(kind=RETRACT)
+    assert retraction.status == Delivery.DEAD
+
+    assert deliveries_cancel(delivery_ids=[retraction.id]) == 1
+    cancelled = Delivery.objects.get(id=retraction.id)
+    assert cancelled.status == Delivery.CANCELLED and "cancelled by admin" in cancelled.last_error
+
+    aged = max(Statement.objects.values_list("stored", flat=True)) + timedelta(days=31)
+    run = apply_retention(policy=POLICY, now=aged)
+    assert not Statement.objects.exists()
+    assert (run.counts[KEPT], run.counts["statements_deleted"]) == (0, 2)
+    assert len(pms_target.events()) == 1  # the operator's choice: the PMS keeps the event

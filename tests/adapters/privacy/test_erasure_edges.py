@@ -11,6 +11,7 @@ from unittest import mock
 
 import pytest
 
+from adapters.delivery.replay import deliveries_cancel
 from adapters.identity.hris import hris_import, rows_from_text
 from adapters.identity.links import (
     Identifiers,
@@ -157,7 +158,7 @@ def test_statements_wait_while_a_retraction_is_stuck_and_go_once_it_is_settled(
         "dead": 1
     }
     assert Statement.objects.exists()
-    Delivery.objects.filter(pk=retraction.pk).update(status=Delivery.CANCELLED)  # an admin's decision
+    assert deliveries_cancel(delivery_ids=[retraction.pk]) == 1  # an admin gives it up (admin Cancel)
     assert finish_erasures() == 1 and not Statement.objects.exists()
 
 

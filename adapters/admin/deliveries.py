@@ -234,7 +234,7 @@ class DeliveryAdmin(ReadOnly):
         ids = deliveries_resolve_unknown(delivery_ids=queryset.values_list("id", flat=True), delivered=False)
         self.message_user(request, f"sending {len(ids)} deliveries again")
 
-    @admin.action(description="Cancel (pending / retrying / held)")
+    @admin.action(description="Cancel (pending / retrying / held; dead: give up, the target keeps it)")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = deliveries_cancel(delivery_ids=queryset.values_list("id", flat=True))
         self.message_user(

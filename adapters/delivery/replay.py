@@ -162,10 +162,13 @@ def deliveries_resolve_unknown(*, delivery_ids: Iterable[int], delivered: bool) 
 
 def deliveries_cancel(*, delivery_ids: Iterable[int]) -> int:
     """Close deliveries that wait (pending, retrying, or held: e.g. a leaver's statement an admin
-    decides never to send); one in flight is left to finish."""
-    return Delivery.objects.filter(
-        id__in=list(delivery_ids), status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]
-    ).update(status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now())
+    decides never to send) or died (an operator gives up: e.g. a retraction the target never
+    takes, which keeps its statement from retention and an erasure from finishing; the target
+    keeps what it holds, on record as cancelled by admin); one in flight is left to finish."""
+    waiting_or_dead = [Delivery.PENDING, Delivery.RETRYING, Delivery.HELD, Delivery.DEAD]
+    return Delivery.objects.filter(id__in=list(delivery_ids), status__in=waiting_or_dead).update(
+        status=Delivery.CANCELLED, last_error="cancelled by admin", updated_at=timezone.now()
+    )
 
 
 # -- Backfill --------------------------------------------------------------------------------------

@@ -39,12 +39,18 @@ def mailbox_sha1_keys(*addresses: str) -> set[str]:
     return keys
 
 
-def link_sha1_keys(link: IdentityLink) -> set[str]:
-    """The SHA-1 forms an e-mail link stands for (none for another kind): of the address as linked
+def link_addresses(link: IdentityLink) -> set[str]:
+    """The addresses an e-mail link stands for (none for another kind): as linked (no ``mailto:``)
     and as its lookup key normalises it."""
     if link.kind != "email":
         return set()
-    return mailbox_sha1_keys(link.value.strip(), link.lookup_key.removeprefix("email:"))
+    value = link.value.strip()
+    return {value[7:] if value[:7].lower() == "mailto:" else value, link.lookup_key.removeprefix("email:")}
+
+
+def link_sha1_keys(link: IdentityLink) -> set[str]:
+    """The SHA-1 forms an e-mail link stands for: of each of its ``link_addresses``."""
+    return mailbox_sha1_keys(*link_addresses(link))
 
 
 def keys_of(links: Iterable[IdentityLink]) -> set[str]:

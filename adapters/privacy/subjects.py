@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from adapters.identity.digests import SHA1_PREFIX, mailbox_sha1_keys
+from adapters.identity.digests import SHA1_PREFIX, link_addresses, mailbox_sha1_keys
 from adapters.identity.history import actor_ifis, rows_naming
 from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
@@ -114,7 +114,7 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
             # And the mailbox it is the SHA-1 of, as an mbox names it: a link derives the SHA-1 of
             # the address its lookup key matches too (``link_sha1_keys``), which a statement may
             # spell as such (``ada@`` for a link of ``ada+lms@``) and resolves by to the link.
-            named = {spelled for link in derived for spelled in _linked_spellings(link)}
+            named = {spelled for link in derived for spelled in link_addresses(link)}
             named = {spelled for spelled in named if ifi in mailbox_sha1_keys(spelled)}
             ifis |= {agent_ifi({"mbox": f"mailto:{spelled}"}) or "" for spelled in named} - {""}
             ifis |= mailbox_sha1_keys(*named)
@@ -152,16 +152,6 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     # need spell the address for _ifis_of_key to find that form: the history row does.
     ifis |= mailbox_sha1_keys(*linked_addresses)
     return Subject(ifis=frozenset(ifis), employee_id=employee_id, links=links, lookup_keys=frozenset(keys))
-
-
-def _linked_spellings(link: IdentityLink) -> set[str]:
-    """The addresses an e-mail link derives SHA-1 forms of (``digests.link_sha1_keys``): as
-    linked, and as its lookup key normalises it."""
-    if link.kind != "email":
-        return set()
-    value = link.value.strip()
-    value = value[7:] if value[:7].lower() == "mailto:" else value
-    return {value, link.lookup_key.removeprefix("email:")}
 
 
 def _ifis_of_key(key: str) -> set[str]:

@@ -240,7 +240,7 @@ class Adapter:
     repeatable: ClassVar[bool] = True
     carries_alerts: ClassVar[bool] = False  # a target of it can be an alert target (``alert_requests``)
     # ``resolve`` may hold a delivery until a link names its learner: a batch reads the last
-    # identity change first (``adapters.delivery.batch.identity_seen``); false saves that query.
+    # identity change first (``delivery.outcomes.last_identity_change``); false saves that query.
     holds_until_linked: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:

@@ -49,7 +49,7 @@ from adapters.delivery import arrays, outcomes, pacing
 from adapters.delivery.outcomes import Outcome
 from adapters.delivery.pacing import UNPACED, Schedule, ahead, claims
 from adapters.delivery.pacing.lanes import Lanes
-from adapters.models import Delivery, IdentityChange, Target
+from adapters.models import Delivery, Target
 from adapters.registry import adapter_for
 from adapters.rules.retry import RetryPolicy
 from adapters.secrets import SecretUnavailable
@@ -134,7 +134,7 @@ def run(
         else:
             ready.append((delivery, statement))
     # Before any learner is resolved (``outcomes._holds_overtaken``); not for a target that never holds.
-    seen = identity_seen() if adapter.holds_until_linked else None
+    seen = outcomes.last_identity_change() if adapter.holds_until_linked else None
     with adapter.prefetch([statement for _, statement in ready]):
         if adapter.sequential:
             done = []
@@ -156,12 +156,6 @@ def run(
         if outcome.delivery.kind == DELIVER:
             outcome.stored = _stored_time(live[outcome.delivery.statement_id])
     return settled + done
-
-
-def identity_seen() -> int:
-    """The last identity change committed (``IdentityChange`` id; 0: none), read before a batch
-    resolves its learners: a change committed after it is above it (``outcomes._holds_overtaken``)."""
-    return IdentityChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _stored_time(statement: dict) -> datetime | None:

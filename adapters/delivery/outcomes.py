@@ -1,10 +1,8 @@
-"""What came of claimed deliveries, written back in bulk: one INSERT of attempts and one UPDATE of
-deliveries per batch, not several round trips per delivery (pretix ``api/webhooks.py`` records
-every attempt; we record them together).
-
-An ``Outcome`` is built for each claimed delivery from what its adapter did (``from_result``,
-``from_error``...) and ``persist`` writes the batch: the attempt rows, the deliveries' new state,
-the target's breaker, and the wake-ups for retries.
+"""What came of claimed deliveries, written back in bulk: one INSERT of attempts and one UPDATE of deliveries
+per batch, not several round trips per delivery (pretix ``api/webhooks.py`` records every attempt; we
+record them together). An ``Outcome`` is built for each claimed delivery from what its adapter did
+(``from_result``, ``from_error``...) and ``persist`` writes the batch: the attempt rows, the deliveries'
+new state, the target's breaker, and the wake-ups for retries.
 """
 
 from __future__ import annotations
@@ -69,7 +67,7 @@ class Outcome:
     stored: datetime | None = None
     # The requests sent (``batch`` sets them): summarised, redacted, with a failed attempt only.
     requests: list[OutboundRequest] | None = None
-    identity_seen: int | None = None  # held: ``batch.identity_seen()`` before it was resolved
+    identity_seen: int | None = None  # held: ``last_identity_change()`` before it was resolved
 
     @property
     def counted(self) -> bool:
@@ -115,30 +113,33 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
 
 
 def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
-    """Held outcomes resolved before an identity change that committed since run again instead
-    (held again if still unresolved): the change's release passed them by in flight. Any change
-    counts, not only one naming the held key: a linked address also releases what waits under its
-    SHA-1 form and its other spellings (``adapters.identity.holds``), and changes are rare. Under
-    ``IDENTITY_LOCK_KEY`` shared, until the holds commit: the ordering argument is
-    ``adapters.identity.links.hold_identity_lock``'s. While an identity write holds the lock (an
-    HRIS import may run for minutes) the drain does not wait for it: those deliveries run again a
-    little later, resolved then against what the write committed."""
+    """Held outcomes resolved before an identity change committed since run again instead (held again
+    if still unresolved): the change's release passed them by in flight. Any change counts, not only one
+    naming the held key (a linked address also releases its SHA-1 forms and other spellings; changes are
+    rare). Under ``IDENTITY_LOCK_KEY`` shared until the holds commit (the ordering argument is
+    ``adapters.identity.links.hold_identity_lock``'s); while an identity write holds the lock (an HRIS
+    import may take minutes) they run again a little later instead of waiting for it."""
     held = [o for o in outcomes if o.status == Delivery.HELD and o.identity_seen is not None]
     if not held:
         return outcomes
+    free = True
     if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [IDENTITY_LOCK_KEY])
             free = cursor.fetchone()[0]
-        if not free:
-            later = now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)
-            busy = "an identity change was being written while it was resolved: resolved again"
-            chosen = {id(o) for o in held}
-            return [released(o.delivery, at=later, reason=busy) if id(o) in chosen else o for o in outcomes]
-    latest = IdentityChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    late = {id(o) for o in held if (o.identity_seen or 0) < latest}
-    why = "its learner's identity changed while it was resolved: resolved again"
-    return [released(o.delivery, at=now, reason=why) if id(o) in late else o for o in outcomes]
+    if free:
+        latest = last_identity_change()
+        late, at = {id(o) for o in held if (o.identity_seen or 0) < latest}, now
+        why = "its learner's identity changed while it was resolved: resolved again"
+    else:
+        late, at = {id(o) for o in held}, now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)
+        why = "an identity change was being written while it was resolved: resolved again"
+    return [released(o.delivery, at=at, reason=why) if id(o) in late else o for o in outcomes]
+
+
+def last_identity_change() -> int:
+    """The last ``IdentityChange`` id committed (0: none): read before a batch resolves its learners."""
+    return IdentityChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def failed(

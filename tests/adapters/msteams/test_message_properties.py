@@ -6,10 +6,12 @@ and replays of dead letters happen in, Teams holds at most one notification per 
 an admin has resolved what waits as "outcome unknown" (by looking, modelled here), exactly one for
 each live statement the privacy defaults announce and none for the rest (the adapter's contract,
 adapters/msteams/adapter.py). An attempt that may have reached Graph is never sent again blindly.
+``LRS_TEAMS_PROPERTY_EXAMPLES`` sets the number of examples per mode (default 40).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -63,6 +65,7 @@ CHANGES = {
         {"include_score": False},
     ],
 }
+EXAMPLES = int(os.environ.get("LRS_TEAMS_PROPERTY_EXAMPLES", "40"))
 FAILURES = ["500", "applied 500", "hang", "429", "expired token", "token 500", "crash"]
 
 
@@ -183,7 +186,7 @@ class Run:
 
 
 @pytest.mark.parametrize("mode", ["activity_feed", "channel_message"])
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_interleaving_leaves_one_notification_per_announced_statement(graph, mode, data):
     with transaction.atomic():

@@ -1,8 +1,11 @@
 """Webhook batches, property-based: any sequence of stores, voids and drains answered 200, 500,
 applied-then-500, 429 or 422 leaves the receiver holding the adapter's contract per item key, and
-a delivery is given up only on an answer to it alone."""
+a delivery is given up only on an answer to it alone. ``LRS_WEBHOOK_BATCH_EXAMPLES`` sets the number
+of examples (default 60)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from django.db import transaction
@@ -25,11 +28,12 @@ def holdings(receiver: WebhookServer) -> dict[str, list[str]]:
     return held
 
 
+EXAMPLES = int(os.environ.get("LRS_WEBHOOK_BATCH_EXAMPLES", "60"))
 ANSWERS = st.sampled_from([None, None, status(500), applied_then(500), status(429), status(422)])
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_sequence_of_statements_voids_and_failed_arrays_leaves_the_receiver_holding_the_contract(
     receiver, monkeypatch, no_recruiting, data

@@ -7,8 +7,10 @@ From Microsoft's documentation: ``sendActivityNotification`` takes ``topic`` (``
 message is a chatMessage: only ``body`` is required; a card is an attachment whose ``content``
 is the card serialised as a *string* and which the HTML body references with
 ``<attachment id="..."></attachment>``. Graph errors are ``{"error": {"code", "message",
-"innerError"}}``; token endpoint errors are ``{"error", "error_description": "AADSTS...",
-"error_codes", ...}``, 401 for ``invalid_client`` and 400 otherwise.
+"innerError"}}``; a channel message above Teams' size limit (about 28 KB, the HTML with it:
+``MESSAGE_SIZE_LIMIT``) is refused 413 ``RequestEntityTooLarge``; token endpoint errors are
+``{"error", "error_description": "AADSTS...", "error_codes", ...}``, 401 for ``invalid_client``
+and 400 otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ GRAPH_DEFAULT_SCOPE = f"{GRAPH_RESOURCE}/.default"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 CHANNEL_MESSAGE_SCOPES = frozenset({"channelmessage.send", "group.readwrite.all"})
+# Teams' limit on one message, the HTML body and its attachments included (about 28 KB, "Request
+# Entity too large" beyond it): https://learn.microsoft.com/microsoftteams/limits-specifications-teams
+# (Chat, "Number of characters in a message") and https://learn.microsoft.com/connectors/teams/
+# ("Message size limit"). The fake took any size before: a message Teams refuses passed here.
+MESSAGE_SIZE_LIMIT = 28 * 1024
 
 _NAME_VALUE = {
     "type": "object",
@@ -160,6 +167,13 @@ def check_channel_message(body: Any) -> None:
             except ValueError:
                 raise ContractError(f"{where} is not valid JSON") from None
             _check_card(card, where)
+
+
+def message_size(body: dict[str, Any]) -> int:
+    """The bytes of a chatMessage Teams counts against ``MESSAGE_SIZE_LIMIT``: the body's content
+    and the attachments' (UTF-8)."""
+    parts = [body["body"]["content"], *(a.get("content") or "" for a in body.get("attachments") or [])]
+    return sum(len(part.encode()) for part in parts)
 
 
 def scope_names(scope: str) -> set[str]:

@@ -8,6 +8,7 @@
 * ``POST /v1.0/teams/{team}/channels/{channel}/messages`` needs a delegated token with
   ``ChannelMessage.Send`` -> 201 chatMessage; an application token gets Graph's 401
   "Message POST is allowed in application-only context only for import purposes".
+* A channel message over Teams' size limit (``graph_contract.MESSAGE_SIZE_LIMIT``) -> 413.
 * Expired or unknown tokens -> 401 ``InvalidAuthenticationToken``; ``retry_after()`` behaviours
   answer 429 ``TooManyRequests`` with ``Retry-After``, as Graph throttles.
 """
@@ -38,11 +39,13 @@ from tests.targets.graph_contract import (
     CHANNEL_MESSAGE_SCOPES,
     GRAPH_DEFAULT_SCOPE,
     GRAPH_STATUS_CODES,
+    MESSAGE_SIZE_LIMIT,
     aad_error,
     check_activity,
     check_channel_message,
     full_scope,
     graph_error,
+    message_size,
     scope_names,
 )
 from tests.targets.oauth import NO_STORE, Token, TokenStore, client_auth
@@ -235,6 +238,8 @@ class GraphServer(FakeServer):
             )
         body = request.json_body()
         check_channel_message(body)
+        if message_size(body) > MESSAGE_SIZE_LIMIT:
+            return answer(graph_error(request, 413, "RequestEntityTooLarge", "Request Entity too large"))
         team, channel = unquote(messages.group(1)), unquote(messages.group(2))
         return perform(lambda: self._post(request, team, channel, body, token))
 

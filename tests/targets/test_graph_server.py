@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.targets.fake_base import retry_after, status
+from tests.targets.graph_contract import MESSAGE_SIZE_LIMIT
 from tests.targets.graph_server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -277,6 +278,16 @@ def test_channel_message_shape_violations(graph_server: GraphServer, body: Any, 
     response = post_message(graph_server, body)
     assert response.status_code == 400 and reason in response.json()["error"]["message"], response.text
     assert graph_server.channel_messages() == []
+
+
+def test_a_channel_message_over_the_teams_size_limit_is_refused_413(graph_server: GraphServer) -> None:
+    """Teams refuses a message above about 28 KB (HTML included): "Request Entity too large"."""
+    token = user_token(graph_server)
+    fits = "é" * (MESSAGE_SIZE_LIMIT // 2)  # two bytes each in UTF-8
+    assert post_message(graph_server, {"body": {"content": fits}}, token).status_code == 201
+    refused = post_message(graph_server, {"body": {"content": fits + "é"}}, token)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (413, "RequestEntityTooLarge")
+    assert len(graph_server.channel_messages()) == 1
 
 
 def test_unknown_users_and_channels_when_configured() -> None:

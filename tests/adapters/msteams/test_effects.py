@@ -1,0 +1,150 @@
+"""What Teams holds (adapters/msteams/adapter.py, "What Teams holds") after sequences the property
+test does not draw: throttling honoured, a learner known only by an unmapped account, a void that
+reaches the LRS before its statement, an erasure while a notification waits, a message of an
+activity whose name is long. Checked on what the fake Graph holds, not on requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from adapters.delivery.drain import delivery_send
+from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.models import Delivery, Target
+from adapters.privacy.erasure import erase_subject
+from adapters.privacy.subjects import subject_for
+from tests.adapters.helpers import COURSE, store_now, teams_channel_config, teams_feed_config, voiding
+from tests.conftest import make_statement
+from tests.targets.behaviours import retry_after, status
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
+
+CHANNEL = "19:learning@thread.tacv2"
+LMS = "https://lms.example.com"
+
+
+@pytest.fixture
+def feed(fake_env, graph_server):
+    Target.objects.create(name="teams", adapter="msteams", config=teams_feed_config(graph_server))
+    return graph_server
+
+
+@pytest.fixture
+def channel(fake_env, graph_server, monkeypatch):
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    Target.objects.create(name="teams", adapter="msteams", config=teams_channel_config(graph_server, CHANNEL))
+    return graph_server
+
+
+def completion(**extra) -> dict:
+    extra.setdefault("statement_id", str(uuid.uuid4()))
+    return make_statement(
+        actor_email="learner@example.com", activity=COURSE, result={"completion": True}, **extra
+    )
+
+
+def send_due_now(delivery: Delivery) -> str | None:
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    Target.objects.update(paused_until=None, consecutive_failures=0)
+    return delivery_send(delivery.pk)
+
+
+def test_a_429_waits_as_long_as_graph_asks_then_the_learner_is_notified_once(
+    feed, django_capture_on_commit_callbacks
+):
+    feed.enqueue(retry_after(120))
+    before = timezone.now()
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    # Graph said it did not take it (429): an ordinary retry, not "outcome unknown", not before it asked.
+    assert delivery.status == Delivery.RETRYING and not delivery.maybe_applied, delivery.last_error
+    assert delivery.next_attempt_at >= before + timedelta(seconds=120)
+    assert feed.notifications() == []
+    assert send_due_now(delivery) == Delivery.DELIVERED
+    assert [n["user"] for n in feed.notifications()] == ["learner@example.com"]
+
+
+def test_a_learner_known_only_by_an_unmapped_account_is_held_then_notified_once_linked(
+    feed, django_capture_on_commit_callbacks
+):
+    """The activity feed needs the learner: an LMS account no link names waits (held), and the
+    link that names it releases it to the address the link gives, once."""
+    account = {"homePage": LMS, "name": "u-4711"}
+    statement = make_statement(activity=COURSE, result={"completion": True})
+    statement["actor"] = {"objectType": "Agent", "name": "Ada", "account": account}
+    store_now(django_capture_on_commit_callbacks, statement)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.HELD and feed.notifications() == [], delivery.last_error
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_upsert(
+            employee_id="E200",
+            identifiers=Identifiers(emails=["ada@example.com"], accounts=[account]),
+        )
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert [n["user"] for n in feed.notifications()] == ["ada@example.com"]
+
+
+@pytest.mark.parametrize("mode", ["activity_feed", "channel_message"])
+def test_a_void_that_reaches_the_lrs_before_its_statement_notifies_no_one(
+    mode, fake_env, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """xAPI Data 2.3.2: a voiding statement may come first; the statement is voided when it
+    comes, so Teams never hears of it."""
+    monkeypatch.setenv("GRAPH_REFRESH", graph_server.issue_refresh_token())
+    config = (
+        teams_feed_config(graph_server)
+        if mode == "activity_feed"
+        else teams_channel_config(graph_server, CHANNEL)
+    )
+    Target.objects.create(name="teams", adapter="msteams", config=config)
+    original = completion()
+    store_now(django_capture_on_commit_callbacks, voiding(original["id"]))
+    store_now(django_capture_on_commit_callbacks, original)
+    assert graph_server.notifications() == [] and graph_server.channel_messages() == []
+    assert not Delivery.objects.filter(
+        status__in=[Delivery.PENDING, Delivery.RETRYING, Delivery.HELD]
+    ).exists()
+
+
+def test_an_erasure_while_a_notification_waits_for_its_retry_cancels_it(
+    feed, django_capture_on_commit_callbacks
+):
+    """The learner is erased while their notification waits after a refused attempt: it is never
+    sent (deliveries not yet made are cancelled), and a forced backfill sends nothing for them."""
+    from adapters.delivery.replay import backfill
+
+    feed.enqueue(status(503))
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.CANCELLED
+    send_due_now(delivery)
+    with django_capture_on_commit_callbacks(execute=True):
+        backfill(target=Target.objects.get(name="teams"), force=True)
+    assert feed.notifications() == []
+    # The backfill re-evaluated it: nothing to send for a pseudonym, nothing left waiting.
+    again = Delivery.objects.get(pk=delivery.pk)
+    assert again.status in (Delivery.CANCELLED, Delivery.DELIVERED), (again.status, again.last_error)
+
+
+def test_a_completion_of_an_activity_with_a_long_name_reaches_the_channel(
+    channel, django_capture_on_commit_callbacks
+):
+    """xAPI sets no length on an activity's name (an LMS may put the course description in it);
+    the channel message is one Teams takes (about 28 KB at most), naming the activity by its
+    beginning, not a message Teams refuses for good, leaving the completion unannounced."""
+    statement = completion()
+    statement["object"]["definition"]["name"] = {"en-US": "Arbeitssicherheit & Gesundheitsschutz " * 800}
+    store_now(django_capture_on_commit_callbacks, statement)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    [message] = channel.channel_messages()
+    assert message["body"]["content"].startswith(
+        "<p><b>A Learner</b> completed Arbeitssicherheit &amp; Gesundheitsschutz"
+    )

@@ -3,7 +3,8 @@
 **What Teams holds** (the contract): at most one notification per delivery, in effect, and only
 what the privacy defaults allow: completions and passes (a failed result, a score below
 ``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"`` sends
-it to the learner's own activity feed), the score only with ``include_score``. Graph offers no way
+it to the learner's own activity feed), the score only with ``include_score``; an activity or
+learner name too long for a Teams message is cut to its beginning, not refused. Graph offers no way
 to look a notification up, so an attempt that may have reached it (a timeout after sending, a
 connection lost, a 5xx) is never sent again blindly: the delivery waits as "outcome unknown" for
 an admin to mark it delivered or send it again, and a forced backfill never re-sends a delivered
@@ -29,6 +30,7 @@ import hashlib
 import html
 import json
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -52,6 +54,18 @@ from adapters.rules.notifications import NO_NAME, configured_announcement, notif
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"
+# Teams refuses a message above about 28 KB, its HTML included (413 "Request Entity too large"),
+# and would refuse it on every attempt: https://learn.microsoft.com/microsoftteams/limits-specifications-teams
+# (Chat, "Number of characters in a message"). xAPI sets no length on a name (an LMS may put a
+# course's description in it), so a message names the activity and the learner by their beginning:
+# at most 6 bytes an escaped character (``&quot;``), well within the limit whatever they hold.
+MAX_ACTIVITY_CHARS = 1000
+MAX_LEARNER_CHARS = 200
+
+
+def beginning(text: str, limit: int) -> str:
+    """``text``, or its first characters and an ellipsis when it is longer than ``limit``."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 class TeamsAdapter(OAuthAdapter):
@@ -153,6 +167,11 @@ class TeamsAdapter(OAuthAdapter):
             statement,
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
             include_score=self.config.get("include_score", False),
+        )
+        note = replace(
+            note,
+            learner=beginning(note.learner, MAX_LEARNER_CHARS),
+            activity=beginning(note.activity, MAX_ACTIVITY_CHARS),
         )
         headers = {"Content-Type": "application/json"}
         if self.config["mode"] == "channel_message":

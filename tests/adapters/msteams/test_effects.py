@@ -148,3 +148,24 @@ def test_a_completion_of_an_activity_with_a_long_name_reaches_the_channel(
     assert message["body"]["content"].startswith(
         "<p><b>A Learner</b> completed Arbeitssicherheit &amp; Gesundheitsschutz"
     )
+
+
+def test_a_feed_configured_with_the_reserved_system_default_type_notifies_the_learner(
+    fake_env, graph_server, django_capture_on_commit_callbacks
+):
+    """``activity_type: systemDefault``, Graph's reserved type that needs no entry in the Teams
+    app's manifest, takes its text from a ``systemDefaultText`` template parameter, which Graph
+    requires (https://learn.microsoft.com/graph/teams-send-activityfeednotifications, "systemDefault");
+    the configuration schema accepts the type, so the learner is notified."""
+    Target.objects.create(
+        name="teams",
+        adapter="msteams",
+        config=teams_feed_config(graph_server, activity_type="systemDefault"),
+    )
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    [notification] = graph_server.notifications()
+    assert notification["user"] == "learner@example.com"
+    parameters = {p["name"]: p["value"] for p in notification["templateParameters"]}
+    assert parameters["systemDefaultText"] == "A Learner completed Safety 101"

@@ -61,6 +61,10 @@ DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_acces
 # at most 6 bytes an escaped character (``&quot;``), well within the limit whatever they hold.
 MAX_ACTIVITY_CHARS = 1000
 MAX_LEARNER_CHARS = 200
+# Graph's reserved activity type, declared in no app manifest: its text is the ``systemDefaultText``
+# template parameter, which Graph requires with it (400 without):
+# https://learn.microsoft.com/graph/teams-send-activityfeednotifications ("systemDefault").
+SYSTEM_DEFAULT = "systemDefault"
 
 
 def beginning(text: str, limit: int) -> str:
@@ -196,17 +200,21 @@ class TeamsAdapter(OAuthAdapter):
             note.activity_id if note.activity_id.startswith("https://") else "https://teams.microsoft.com"
         )
         user = quote(recipient, safe="@")
+        activity_type = self.config.get("activity_type", "learningCompleted")
+        parameters = [
+            {"name": "learner", "value": note.learner},
+            {"name": "activity", "value": note.activity},
+        ]
+        if activity_type == SYSTEM_DEFAULT:
+            parameters.append({"name": "systemDefaultText", "value": note.text})
         return OutboundRequest(
             method="POST",
             url=f"{self.graph_base}/v1.0/users/{user}/teamwork/sendActivityNotification",
             json={
                 "topic": {"source": "text", "value": note.activity[:100] or "Learning", "webUrl": web_url},
-                "activityType": self.config.get("activity_type", "learningCompleted"),
+                "activityType": activity_type,
                 "previewText": {"content": note.text[:150]},
-                "templateParameters": [
-                    {"name": "learner", "value": note.learner},
-                    {"name": "activity", "value": note.activity},
-                ],
+                "templateParameters": parameters,
             },
             headers=headers,
             timeout=self._timeout(),

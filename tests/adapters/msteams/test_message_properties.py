@@ -4,7 +4,8 @@ expired token, a failing token endpoint, the worker dying before it recorded an 
 configuration changes between attempts, forced backfills
 and replays of dead letters happen in, Teams holds at most one notification per delivery; and once
 an admin has resolved what waits as "outcome unknown" (by looking, modelled here), exactly one for
-each live statement the privacy defaults announce and none for the rest (the adapter's contract,
+each live statement the privacy defaults announce (drawn: ``failures``, ``min_score``,
+``announce_scores``) and none for the rest (the adapter's contract,
 adapters/msteams/adapter.py). An attempt that may have reached Graph is never sent again blindly.
 ``LRS_TEAMS_PROPERTY_EXAMPLES`` sets the number of examples per mode (default 40).
 """
@@ -107,11 +108,18 @@ def statement_for(index: int, learner: str, activity: str, kind: str, statement_
     return statement
 
 
-def announced(kind: str, mode: str, failures: str) -> bool:
-    """What the privacy defaults let Teams hear of a statement (the config changes never change it)."""
-    if kind in ("completed", "passed"):
-        return True
-    return kind == "failed" and mode == "activity_feed" and failures == "direct_message"
+SCORES = {"completed": None, "passed": 90, "failed": 20, "scored": 70}  # 0-100, from statement_for
+
+
+def announced(kind: str, mode: str, announce: dict) -> bool:
+    """What the privacy defaults let Teams hear of a statement under the target's ``failures``,
+    ``min_score`` and ``announce_scores`` (the config changes between attempts never change it)."""
+    if kind == "scored" and not announce.get("announce_scores"):
+        return False  # a bare score: private unless announced
+    score, min_score = SCORES[kind], announce.get("min_score")
+    if kind == "failed" or (min_score is not None and score is not None and score < min_score):
+        return mode == "activity_feed" and announce["failures"] == "direct_message"
+    return True
 
 
 class Run:
@@ -191,7 +199,12 @@ class Run:
 def test_any_interleaving_leaves_one_notification_per_announced_statement(graph, mode, data):
     with transaction.atomic():
         graph.reset()
-        failures = data.draw(st.sampled_from(["skip", "direct_message"]), label="failures")
+        announce = {
+            "failures": data.draw(st.sampled_from(["skip", "direct_message"]), label="failures"),
+            "announce_scores": data.draw(st.booleans(), label="announce_scores"),
+        }
+        if (min_score := data.draw(st.sampled_from([None, 80, 95]), label="min_score")) is not None:
+            announce["min_score"] = min_score
         config = (
             teams_feed_config(graph)
             if mode == "activity_feed"
@@ -200,7 +213,7 @@ def test_any_interleaving_leaves_one_notification_per_announced_statement(graph,
         Target.objects.create(
             name="teams",
             adapter="msteams",
-            config={**config, "timeout_seconds": TIMEOUT, "failures": failures},
+            config={**config, "timeout_seconds": TIMEOUT, **announce},
             max_attempts=3,  # some deliveries die, to be replayed or backfilled
         )
         pieces = data.draw(
@@ -255,11 +268,11 @@ def test_any_interleaving_leaves_one_notification_per_announced_statement(graph,
                 assert len(own) <= 1, own
                 if delivery.status == Delivery.CANCELLED and not delivery.maybe_applied:
                     assert own == [], own
-                if delivery.status == Delivery.DELIVERED and announced(kind, mode, failures):
+                if delivery.status == Delivery.DELIVERED and announced(kind, mode, announce):
                     assert len(own) == 1, own
             else:
                 assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
-                assert len(own) == (1 if announced(kind, mode, failures) else 0), (pieces[index], own)
+                assert len(own) == (1 if announced(kind, mode, announce) else 0), (pieces[index], own)
         # Nothing else: nothing for a voiding statement or anything unannounced.
         assert all(any(text.startswith(marker) for marker in run.markers.values()) for text in texts), texts
         # Nothing left undone for a live statement (one voided while it lay dead stays dead).

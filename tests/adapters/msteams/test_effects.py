@@ -41,9 +41,8 @@ def channel(fake_env, graph_server, monkeypatch):
 
 def completion(**extra) -> dict:
     extra.setdefault("statement_id", str(uuid.uuid4()))
-    return make_statement(
-        actor_email="learner@example.com", activity=COURSE, result={"completion": True}, **extra
-    )
+    extra.setdefault("result", {"completion": True})
+    return make_statement(actor_email="learner@example.com", activity=COURSE, **extra)
 
 
 def send_due_now(delivery: Delivery) -> str | None:
@@ -169,3 +168,19 @@ def test_a_feed_configured_with_the_reserved_system_default_type_notifies_the_le
     assert notification["user"] == "learner@example.com"
     parameters = {p["name"]: p["value"] for p in notification["templateParameters"]}
     assert parameters["systemDefaultText"] == "A Learner completed Safety 101"
+
+
+def test_reconciliation_owes_a_channel_only_what_it_announces(channel, django_capture_on_commit_callbacks):
+    """A completion posted, a failed result and a bare score (never announced in a channel), a
+    completion voided after its post: reconciliation finds nothing missing and nothing extra."""
+    from tests.adapters.helpers import reconcile_now
+
+    posted, voided = completion(), completion()
+    failed = completion(verb="http://adlnet.gov/expapi/verbs/failed", result={"success": False})
+    scored = completion(verb="http://adlnet.gov/expapi/verbs/scored", result={"score": {"scaled": 0.5}})
+    store_now(django_capture_on_commit_callbacks, posted, failed, scored, voided)
+    store_now(django_capture_on_commit_callbacks, voiding(voided["id"]))
+    assert len(channel.channel_messages()) == 2
+    run = reconcile_now(django_capture_on_commit_callbacks, "teams")
+    assert (run.counts["missing"], run.counts["extra"]) == (0, 0), (run.counts, run.mismatches)
+    assert len(channel.channel_messages()) == 2

@@ -14,6 +14,7 @@ from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, store_now
 from tests.conftest import make_statement
+from tests.targets.webhook_server import applied_then
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +124,26 @@ def test_a_notice_failing_unexpectedly_at_one_target_is_its_failure_alone(
     assert "notified" in targets["other"] and "notice" in targets["hook"]
     assert targets["hook"]["last_error"] == "unexpected error: ValueError"
     assert [e["event"] for e in hook.effects()].count("actor.erased") == 1
+
+
+def test_a_notice_taken_but_answered_500_is_sent_again_under_its_key_and_held_once(
+    hook, fake_env, django_capture_on_commit_callbacks
+):
+    """The receiver applies the ``actor.erased`` notice, then fails to say so (a 500): the next
+    run sends it again with the same ``webhook-id``, so a receiver dropping repeats holds it once."""
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    hook.enqueue(applied_then(500))
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    outcome.request.refresh_from_db()
+    assert "notice" in outcome.request.targets["hook"]  # owed still: to be sent again
+    finish_erasures()
+    notices = [r for r in hook.requests if r.json.get("event") == "actor.erased"]
+    assert [r.status for r in notices] == [500, 200]
+    assert notices[0].header("webhook-id") == notices[1].header("webhook-id")
+    assert [e["event"] for e in hook.effects()].count("actor.erased") == 1
+    outcome.request.refresh_from_db()
+    assert "notified" in outcome.request.targets["hook"]

@@ -207,3 +207,40 @@ def test_a_learner_linked_by_account_without_an_address_is_notified_once_an_addr
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert [n["user"] for n in feed.notifications()] == ["bo@example.com"]
+
+
+def test_a_feed_send_makes_no_more_requests_than_its_claim_is_sized_for(
+    feed, django_capture_on_commit_callbacks
+):
+    """``requests_per_send`` sizes the claim a send runs under (``drain.claim_seconds``); a send
+    making more could outlast it, the sweep would take the delivery as stalled, and one Graph
+    took would wait as "outcome unknown" for an admin. The most one feed send makes: a token, the
+    post refused 401 (the token revoked early), a fresh token, the post."""
+    from adapters.msteams.adapter import TeamsAdapter
+
+    feed.enqueue(status(401))
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert Delivery.objects.get().status == Delivery.DELIVERED and len(feed.notifications()) == 1
+    routes = [r.route for r in feed.requests]
+    assert len(routes) <= TeamsAdapter.requests_per_send(Target.objects.get(name="teams").config), routes
+
+
+def test_a_channel_send_makes_no_more_requests_than_its_claim_is_sized_for(
+    fake_env, graph_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The most one channel send makes: the configured refresh token refused (lapsed), the one an
+    earlier version stored under the legacy key, the post refused 401, a fresh token, the post."""
+    from adapters.msteams.adapter import TeamsAdapter
+    from adapters.msteams.token_store import token_put
+
+    monkeypatch.setenv("GRAPH_REFRESH", "consented-long-ago-and-expired")
+    config = teams_channel_config(graph_server, CHANNEL)
+    target = Target.objects.create(name="teams", adapter="msteams", config=config)
+    legacy = TeamsAdapter(config, {"refresh_token": "unused"})._legacy_store_key
+    token_put(legacy, graph_server.issue_refresh_token())
+    graph_server.enqueue(status(401))
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert Delivery.objects.get().status == Delivery.DELIVERED, Delivery.objects.get().last_error
+    assert len(graph_server.channel_messages()) == 1
+    routes = [r.route for r in graph_server.requests]
+    assert len(routes) <= TeamsAdapter.requests_per_send(target.config), routes

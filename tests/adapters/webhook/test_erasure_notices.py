@@ -147,3 +147,21 @@ def test_a_notice_taken_but_answered_500_is_sent_again_under_its_key_and_held_on
     assert [e["event"] for e in hook.effects()].count("actor.erased") == 1
     outcome.request.refresh_from_db()
     assert "notified" in outcome.request.targets["hook"]
+
+
+def test_a_learner_erased_after_the_target_was_renamed_is_named_by_the_pseudonym_the_receiver_holds(
+    hook, django_capture_on_commit_callbacks
+):
+    """The target's name is editable in the admin, and without a ``pseudonym_key`` it keys the
+    pseudonyms (``Adapter.pseudonym``): statements sent before a rename named the unlinked learner
+    by a pseudonym of the former name. The notice must name them by it too, or the receiver
+    cannot find whom to erase."""
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="nobody@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    Target.objects.filter(name="hook").update(name="hr-hook")  # an admin renames it
+    erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)

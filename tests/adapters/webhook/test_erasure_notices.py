@@ -165,3 +165,24 @@ def test_a_learner_erased_after_the_target_was_renamed_is_named_by_the_pseudonym
     erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
     [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
     assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)
+
+
+def test_a_pseudonymising_webhook_renamed_before_an_erasure_names_the_employee_as_it_was_told(
+    webhook_target, fake_env, monkeypatch, django_capture_on_commit_callbacks
+):
+    """``pseudonymise``: statement.stored named the linked employee by a pseudonym keyed by the
+    target's name then; after a rename the notice names them by it too."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    config = {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, "pseudonymise": True}
+    Target.objects.create(name="hook", adapter="webhook", config=config)
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in webhook_target.effects() if e["event"] == "statement.stored"]
+    Target.objects.filter(name="hook").update(name="hr-hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    [erased] = [e for e in webhook_target.effects() if e["event"] == "actor.erased"]
+    named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
+    assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)

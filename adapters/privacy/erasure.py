@@ -248,7 +248,9 @@ def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, 
             if (blocker := notice_blocker(targets[name])) is not None:
                 entry["note"] = blocker
             else:
-                entry["notice"] = notice_for(targets[name], subject)
+                entry["notice"] = notice_for(
+                    targets[name], subject, plan.own_statements + plan.other_statements
+                )
         entries[name] = entry
     return entries
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -51,21 +52,42 @@ def notice_blocker(target: Target) -> str | None:
     return None
 
 
-def notice_for(target: Target, subject: Subject) -> dict[str, Any]:
-    """The names the target's notice carries (see the module docstring)."""
+def notice_for(target: Target, subject: Subject, statement_pks: Iterable[int] = ()) -> dict[str, Any]:
+    """The names the target's notice carries (see the module docstring), under every name the
+    target had when it was sent ``statement_pks`` (the person's statements, and others' naming
+    them): without a ``pseudonym_key`` the target's name keys its pseudonyms (``Adapter.pseudonym``),
+    and an admin may have renamed it since (``names_sent_under``)."""
     employee_ids = sorted({link.employee_id for link in subject.links})
     employee_id = subject.employee_id or (employee_ids[0] if len(employee_ids) == 1 else "")
-    context = DeliveryContext(target_name=target.name, kind="erasure", idempotency_key="")
+    former = names_sent_under(target, statement_pks) - {target.name}
     try:
         adapter = adapter_for(target.adapter, target.config)
-        pseudonyms = sorted(
-            {adapter.pseudonym(ifi, context, remember=False) for ifi in subject.statement_ifis}
-        )
+        pseudonyms: set[str] = set()
+        for name in (target.name, *sorted(former)):
+            context = DeliveryContext(target_name=name, kind="erasure", idempotency_key="")
+            pseudonyms.update(
+                adapter.pseudonym(ifi, context, remember=False) for ifi in subject.statement_ifis
+            )
+            if name in former and employee_id and adapter.pseudonymised:
+                # ``pseudonymise``: statement.stored named the employee by this pseudonym then.
+                pseudonyms.add(adapter.pseudonym(employee_id, context, remember=False))
     except SecretUnavailable as exc:
         # Its pseudonym key is missing now: the employee id alone, and the admin is told.
         logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)
-        pseudonyms = []
-    return {"employee_id": employee_id, "pseudonyms": pseudonyms}
+        pseudonyms = set()
+    return {"employee_id": employee_id, "pseudonyms": sorted(pseudonyms)}
+
+
+def names_sent_under(target: Target, statement_pks: Iterable[int]) -> set[str]:
+    """The names the target had when these statements' deliveries to it were made: each key names
+    it (``{statement id}:{target name}:{kind}...``, ``adapters.delivery.outbox.idempotency_key``;
+    a target's name is a slug, without a colon)."""
+    keys = (
+        Delivery.objects.filter(target=target, statement_id__in=list(statement_pks))
+        .values_list("idempotency_key", flat=True)
+        .distinct()
+    )
+    return {key.split(":", 2)[1] for key in keys if key.count(":") >= 2}
 
 
 def evidence_recorded_late(pks: list[int]) -> bool:

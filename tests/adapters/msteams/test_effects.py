@@ -244,3 +244,20 @@ def test_a_channel_send_makes_no_more_requests_than_its_claim_is_sized_for(
     assert len(graph_server.channel_messages()) == 1
     routes = [r.route for r in graph_server.requests]
     assert len(routes) <= TeamsAdapter.requests_per_send(target.config), routes
+
+
+def test_a_reconciliation_repair_never_resends_a_notification_of_unknown_outcome(
+    feed, django_capture_on_commit_callbacks
+):
+    """Graph made the notification but answered 502: the delivery waits as "outcome unknown".
+    Reconciliation counts it missing (no delivery says it arrived); its repair must not post it
+    again blindly: it waits for the admin still."""
+    from tests.adapters.helpers import reconcile_now
+    from tests.targets.behaviours import applied_then
+
+    feed.enqueue(applied_then(502))
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert Delivery.objects.get().status == Delivery.UNKNOWN and len(feed.notifications()) == 1
+    reconcile_now(django_capture_on_commit_callbacks, "teams", repair=True)
+    assert len(feed.notifications()) == 1
+    assert Delivery.objects.get().status == Delivery.UNKNOWN

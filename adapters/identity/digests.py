@@ -59,6 +59,13 @@ def keys_of(links: Iterable[IdentityLink]) -> set[str]:
     return {key for link in links for key in {link.lookup_key, *link_sha1_keys(link)}}
 
 
+def sha1_links_of(links: Iterable[IdentityLink]) -> set[str]:
+    """The lookup keys of the explicit ``mbox_sha1sum`` links among these: an ``mbox`` whose
+    mailbox they are the SHA-1 of resolves by them too (``adapters.identity.resolution.agent_keys``),
+    so a change of one releases what waits under that address (``holds.deliveries_release``)."""
+    return {link.lookup_key for link in links if link.kind == "mbox_sha1sum"}
+
+
 def digests_derive(employee_ids: Iterable[str]) -> int:
     """Record the SHA-1 forms of these employees' e-mail links that have none yet (links just made:
     a bulk insert that ignores conflicts gives no ids to the links it made). A moved or removed

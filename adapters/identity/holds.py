@@ -1,7 +1,7 @@
 """Held deliveries: a delivery whose actor maps to no employee (or to several) waits, neither
-dead nor lost, until its key resolves; a new identity link releases it. The conflict report groups
-what waits by key, with the employees that key matches, naming the identifier a long key's digest
-stands for."""
+dead nor lost, until its key resolves; a new identity link releases it (an explicit SHA-1 link:
+what waits under the address it is the SHA-1 of too). The conflict report groups what waits by
+key, with the employees that key matches, naming the identifier a long key's digest stands for."""
 
 from __future__ import annotations
 
@@ -9,22 +9,34 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 
 from adapters.delivery import queue
-from adapters.identity.resolution import AMBIGUOUS, TERMINATED, UNMAPPED, actor_lookup_key, linked_to
+from adapters.identity.digests import mailbox_sha1_keys
+from adapters.identity.resolution import (
+    AMBIGUOUS,
+    TERMINATED,
+    UNMAPPED,
+    actor_lookup_key,
+    agent_keys,
+    linked_to,
+)
 from adapters.models import Delivery, IdentityLink
 from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
 
-def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> list[int]:
+def deliveries_release(
+    *, keys: Iterable[str] = (), ids: Iterable[int] = (), sha1_links: Iterable[str] = ()
+) -> list[int]:
     """Held deliveries whose key can now be resolved go back to pending (e.g. a new identity link),
     or these held deliveries (an admin's decision, e.g. after a re-hire): they are resolved again
-    when sent, and held again if still unresolved."""
-    chosen, wanted = list(ids), list(keys)
-    if not chosen and not wanted:
+    when sent, and held again if still unresolved. ``sha1_links``: the lookup keys of the explicit
+    ``mbox_sha1sum`` links changed, which an ``mbox`` resolves by too (``agent_keys``): what waits
+    under such an address's key is released as well."""
+    chosen, wanted, hashed = list(ids), list(keys), set(sha1_links)
+    if not chosen and not wanted and not hashed:
         return []
     held = Delivery.objects.filter(status=Delivery.HELD)
     if chosen:
@@ -32,12 +44,34 @@ def deliveries_release(*, keys: Iterable[str] = (), ids: Iterable[int] = ()) -> 
     else:  # as the deliveries recorded them (a long identifier by its digest)
         held = held.filter(held_key__in=sorted({held_key_of(key) for key in wanted}))
     released = list(held.values_list("id", flat=True))
+    if hashed and not chosen:
+        released = sorted(set(released) | set(_held_by_mailbox(hashed)))
     if released:
         Delivery.objects.filter(id__in=released).update(
             status=Delivery.PENDING, next_attempt_at=timezone.now(), held_key="", updated_at=timezone.now()
         )
         queue.after_commit(released)
     return released
+
+
+def _held_by_mailbox(sha1_keys: set[str]) -> list[int]:
+    """Held deliveries waiting under an address (its lookup key, or that key's digest) whose actor,
+    or a member of it, is an ``mbox`` with one of these SHA-1 forms. The key does not say how the
+    statement spelled the address, which its SHA-1 depends on (as written, as filed): the actors
+    are read, one query, only when an explicit SHA-1 link changes (rare; what is held, few)."""
+    waiting = Delivery.objects.filter(
+        Q(held_key__startswith="email:") | Q(held_key__startswith=DIGEST_PREFIX), status=Delivery.HELD
+    )
+    found = []
+    for delivery_id, payload in waiting.values_list("id", "statement__payload").iterator():
+        try:
+            actor = json.loads(payload)["actor"] if payload else {}
+        except (ValueError, KeyError, TypeError):
+            continue
+        agents = [actor, *(actor.get("member") or [])] if isinstance(actor, dict) else []
+        if any(sha1_keys.intersection(agent_keys(agent)) for agent in agents if isinstance(agent, dict)):
+            found.append(delivery_id)
+    return found
 
 
 @dataclass
@@ -72,9 +106,18 @@ def identity_conflicts() -> list[HeldGroup]:
     for group in report.values():
         if group.key.startswith(DIGEST_PREFIX):
             group.waiting_for = _identifier_of(group.key)
-        linked = {employee for _, employee in linked_to([group.key])}  # a SHA-1's address's too
+        linked = {employee for _, employee in linked_to(_keys_of_held(group.key))}
         group.candidates = sorted(linked | digested.get(group.key, set()))
     return list(report.values())
+
+
+def _keys_of_held(held_key: str) -> list[str]:
+    """What a held key matches: itself (a SHA-1's address's links too: ``linked_to``) and, for an
+    address, the ``mbox_sha1sum`` links of its SHA-1 as matched (``agent_keys``; the statements'
+    own spellings' forms are not in the key)."""
+    if held_key.startswith("email:"):
+        return [held_key, *sorted(mailbox_sha1_keys(held_key.removeprefix("email:")))]
+    return [held_key]
 
 
 def _identifier_of(held_key: str) -> str:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from adapters.identity import history
-from adapters.identity.digests import digests_carry, digests_derive, digests_of, keys_of, keys_recorded
+from adapters.identity.digests import (
+    digests_carry,
+    digests_derive,
+    digests_of,
+    keys_of,
+    keys_recorded,
+    sha1_links_of,
+)
 from adapters.identity.holds import deliveries_release
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
@@ -162,7 +169,7 @@ def identity_links_upsert(
             identifier=link.lookup_key,
             after=history.link_state(link),
         )
-    deliveries_release(keys=keys_of(links))
+    deliveries_release(keys=keys_of(links), sha1_links=sha1_links_of(links))
     return len(fresh)
 
 
@@ -240,7 +247,7 @@ def identity_links_remove(
     ]
     keys = keys_recorded(links)  # read before the delete takes their SHA-1 forms with them
     IdentityLink.objects.filter(id__in=[link.id for link in links]).delete()
-    deliveries_release(keys=keys)
+    deliveries_release(keys=keys, sha1_links=sha1_links_of(links))
     return removed
 
 
@@ -289,7 +296,7 @@ def identity_links_move(
         ignore_conflicts=True,  # the second employee had it too (an ambiguity now resolved)
     )
     digests_carry(target_employee, forms)  # the address's SHA-1 forms move with it
-    deliveries_release(keys=keys_of(links).union(*forms.values()))
+    deliveries_release(keys=keys_of(links).union(*forms.values()), sha1_links=sha1_links_of(links))
     return moved
 
 

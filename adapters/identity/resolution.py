@@ -5,7 +5,9 @@ Resolution matches the actor's lookup key: ``email:<normalised address>`` for ``
 for ``LRS_IDENTITY_DOTLESS_DOMAINS``), else the canonical IFI (xAPI Data 2.4.2.3
 Inverse Functional Identifier). An ``mbox_sha1sum`` matches a link of that kind and the SHA-1
 forms of linked addresses (``adapters.identity.digests``: the same mailbox), the employees of
-both together (an explicit SHA-1 link to another employee: ambiguous). No employee: held as
+both together (an explicit SHA-1 link to another employee: ambiguous). The reverse too: an
+``mbox`` matches its address's links and the ``mbox_sha1sum`` links of its SHA-1 forms
+(``agent_keys``). No employee: held as
 "unmapped identity"; several: held as "ambiguous identity"; an employee who left before the
 statement: held as "terminated" (``employee_for_statement``).
 
@@ -26,7 +28,7 @@ from typing import Any
 from django.conf import settings
 
 from adapters.base import DeliveryContext, DeliveryHeld, NothingToSend
-from adapters.identity.digests import SHA1_PREFIX
+from adapters.identity.digests import SHA1_PREFIX, mailbox_sha1_keys
 from adapters.models import Employee, IdentityDigest, IdentityLink
 from adapters.rules.emails import normalise_email
 from lrs.xapi.agents import agent_ifi
@@ -65,12 +67,31 @@ def actor_lookup_key(actor: dict[str, Any]) -> str | None:
     return agent_ifi(actor)
 
 
-def _keys_for_actor(actor: dict[str, Any]) -> list[str]:
-    own = actor_lookup_key(actor)
-    if own is not None:
+def agent_keys(agent: dict[str, Any]) -> list[str]:
+    """The keys an Agent or identified Group resolves by, its lookup key first (what a delivery is
+    held under; none for an anonymous Group). For an ``mbox``, the SHA-1 forms of its mailbox too
+    (Data 2.4.2.3: an ``mbox_sha1sum`` linked explicitly is the same mailbox): those a link of its
+    address would derive (``adapters.identity.digests``), of the address as written, as the store
+    files it (domain lower-cased) and as its lookup key matches it, since a SHA-1 cannot be
+    normalised. So an ``mbox`` meets an explicit SHA-1 link exactly when linking its address
+    would have the statements by that SHA-1 resolve to the address's employee."""
+    own = actor_lookup_key(agent)
+    if own is None:
+        return []
+    mbox = agent.get("mbox")
+    if not isinstance(mbox, str) or not mbox:
         return [own]
-    # An anonymous Group is resolved through its members (all must be linked to the same employee).
-    return [key for member in actor.get("member") or [] if (key := actor_lookup_key(member))]
+    matched = [own.removeprefix("email:")] if own.startswith("email:") else []
+    return [own, *sorted(mailbox_sha1_keys(mbox, *matched) - {own})]
+
+
+def _key_groups(actor: dict[str, Any]) -> list[list[str]]:
+    """``agent_keys`` of the actor, or, for an anonymous Group, of each member (a Group is resolved
+    through its members: all must be linked to the same employee)."""
+    own = agent_keys(actor)
+    if own:
+        return [own]
+    return [keys for member in actor.get("member") or [] if (keys := agent_keys(member))]
 
 
 @dataclass
@@ -88,7 +109,7 @@ _prefetch: ContextVar[_Prefetch | None] = ContextVar("identity_prefetch", defaul
 def prefetched(actors: Iterable[dict[str, Any]]) -> Iterator[None]:
     """Within the block, resolving these actors (and their employees' e-mail addresses) reads
     what two queries loaded up front; anything else is looked up as usual."""
-    keys = {key for actor in actors for key in _keys_for_actor(actor)}
+    keys = {key for actor in actors for group in _key_groups(actor) for key in group}
     loaded = _Prefetch(employees_by_key={key: set() for key in keys})
     for key, employee in linked_to(keys):
         loaded.employees_by_key[key].add(employee)
@@ -184,18 +205,19 @@ def nothing_for_erased(actor: dict[str, Any]) -> None:
 
 def employee_for_actor(actor: dict[str, Any]) -> str:
     """The employee id of a statement's actor, or ``DeliveryHeld`` with the reason."""
-    keys = _keys_for_actor(actor)
-    if not keys:
+    groups = _key_groups(actor)
+    if not groups:
         raise DeliveryHeld(UNMAPPED, key="anonymous", detail="the actor has no identifier")
-    employees = _employees_for(keys)
+    keys = [group[0] for group in groups]  # the lookup keys (an mbox's SHA-1 forms go unnamed)
+    employees = _employees_for([key for group in groups for key in group])
     if not employees:
         raise DeliveryHeld(UNMAPPED, key=keys[0], detail=f"no employee is linked to {', '.join(keys)}")
     if actor_lookup_key(actor) is None:  # an anonymous Group: every member must be the employee
-        for key in keys:
-            if not _employees_for([key]):
+        for group in groups:
+            if not _employees_for(group):
                 # Not "the linked member's": the statement would be theirs at the target, and an
                 # erasure of them would not see it as theirs (it names someone else too).
-                raise DeliveryHeld(UNMAPPED, key=key, detail=f"no employee is linked to {key}")
+                raise DeliveryHeld(UNMAPPED, key=group[0], detail=f"no employee is linked to {group[0]}")
     if len(employees) > 1:
         raise DeliveryHeld(
             AMBIGUOUS, key=keys[0], detail=f"{', '.join(keys)} is linked to employees {', '.join(employees)}"

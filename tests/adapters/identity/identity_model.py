@@ -5,8 +5,9 @@ managers), and, per statement, what its deliveries to the PMS and the marketplac
 The rules it follows, and where they are stated:
 
 - resolution (adapters/identity/resolution.py, README "Identities"): an ``mbox`` resolves through
-  its lower-cased address; an ``mbox_sha1sum`` through a link of that kind and through a linked
-  address it is the SHA-1 of (Data 2.4.2.3: the same mailbox), the employees of both together;
+  its lower-cased address and through an ``mbox_sha1sum`` link of that address's SHA-1; an
+  ``mbox_sha1sum`` through a link of that kind and through a linked address it is the SHA-1 of
+  (Data 2.4.2.3: the same mailbox), the employees of both together;
   an ``account`` through a link of that kind only; no employee: held "unmapped", several: held
   "ambiguous"; an employee who left on or before the statement's UTC date: held "terminated";
 - the HRIS feed (adapters/identity/hris.py, README "HRIS delta feed"): a row's e-mails and
@@ -15,7 +16,8 @@ The rules it follows, and where they are stated:
   identifier another employee holds (an address: or its SHA-1) is rejected whole; a termination
   without a date keeps the date first given, or today;
 - holds (adapters/identity/holds.py): a link change releases the deliveries held on the keys it
-  touched (an address's: its SHA-1 form's too); a re-hire releases nothing; an admin may release
+  touched (an address's: its SHA-1 form's too; a SHA-1's: its address's too); a re-hire releases
+  nothing; an admin may release
   every held delivery;
 - deliveries already made are reported, not rewritten (README "Identities"): a statement's
   effects stay under the employee its delivery named, until a reconciliation repair moves them to
@@ -105,6 +107,8 @@ class Model:
         owners = set(self.links.get(token, {}))
         if kind == "mbox_sha1sum":  # the SHA-1 of the person's address: whoever it is linked to
             owners |= set(self.links.get(("email", person), {}))
+        if kind == "email":  # every spelling matches the plain address, whose SHA-1 may be linked
+            owners |= set(self.links.get(("mbox_sha1sum", person), {}))
         return owners
 
     def employee(self, employee_id: str) -> Employee:
@@ -123,6 +127,7 @@ class Model:
 
     def release(self, tokens: set[Token]) -> None:
         tokens = tokens | {("mbox_sha1sum", person) for kind, person in tokens if kind == "email"}
+        tokens = tokens | {("email", person) for kind, person in tokens if kind == "mbox_sha1sum"}
         for statement in self.statements:
             if statement.state[0] == "held" and statement.state[1] in tokens:
                 statement.state = ("pending",)

@@ -163,6 +163,5 @@ def test_a_prefetched_batch_resolves_mbox_actors_through_sha1_links_in_the_same_
     one_by_one = resolve_all()
     assert [result[0] for result in one_by_one] == [AMBIGUOUS, "E3", "E4", "E5", "E4", UNMAPPED]
     # The prefetch's three queries (links, addresses, employees), the SHA-1 forms among the keys.
-    with django_assert_num_queries(3):
-        with prefetched(actors), django_assert_num_queries(0):
-            assert resolve_all() == one_by_one
+    with django_assert_num_queries(3), prefetched(actors), django_assert_num_queries(0):
+        assert resolve_all() == one_by_one

@@ -103,3 +103,76 @@ def test_an_erasure_by_the_sha1_of_the_mailbox_a_link_matches_erases_the_stateme
     assert outcome.request.counts["own_statements"] == 1
     assert not IdentityLink.objects.filter(employee_id="E200").exists()
     assert pms_target.events() == {}
+
+
+# The reverse: a request naming the address (``mbox``) covers the explicit ``mbox_sha1sum`` link
+# of its mailbox (an ``mbox`` resolves through it: ``adapters.identity.resolution.agent_keys``),
+# and the statements filed under that SHA-1, as a request naming the SHA-1 covers the address.
+ADA_SHA1 = hashlib.sha1(b"mailto:ada@example.com").hexdigest()
+
+
+def ada_known_by_sha1_only(capture) -> list[str]:
+    """E300 is linked by the SHA-1 of ada@example.com alone; a completion by the address and one
+    by the SHA-1 both reach the PMS and the marketplace under E300. Their ids."""
+    identity_links_upsert(employee_id="E300", identifiers=Identifiers(mbox_sha1sums=[ADA_SHA1]))
+    by_address = completion(0.92, email="ada@example.com")
+    by_sha1 = completion(0.8)
+    by_sha1["actor"] = {"objectType": "Agent", "mbox_sha1sum": ADA_SHA1}
+    return store_now(capture, by_address, by_sha1)
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+@pytest.mark.parametrize("spelled", ["ada@example.com", "Ada@Example.com"])
+def test_an_erasure_by_an_address_erases_the_explicit_link_of_its_sha1_and_the_statements_under_it(
+    pms_target, market_target, django_capture_on_commit_callbacks, mode, spelled
+):
+    """As written or spelled otherwise (the SHA-1 linked is of the address as matched)."""
+    identity_links_upsert(employee_id="E300", identifiers=Identifiers(mbox_sha1sums=[ADA_SHA1]))
+    by_sha1 = completion(0.8)
+    by_sha1["actor"] = {"objectType": "Agent", "mbox_sha1sum": ADA_SHA1}
+    store_now(django_capture_on_commit_callbacks, completion(0.92, email=spelled), by_sha1)
+    assert sorted(event["employeeId"] for event in pms_target.events().values()) == ["E300", "E300"]
+    assert ("E300", "SAFETY-BASICS") in market_target.skills()
+
+    named = {"objectType": "Agent", "mbox": f"mailto:{spelled}"}
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(agent=named), mode=mode, requested_by="dpo")
+    finish_erasures()
+
+    assert outcome.request.counts["own_statements"] == 2
+    assert not IdentityLink.objects.filter(employee_id="E300").exists()
+    assert pms_target.events() == {}
+    assert ("E300", "SAFETY-BASICS") not in market_target.skills()
+
+
+def test_the_erase_actor_command_by_an_address_dry_run_counts_its_sha1_link_and_statements(
+    pms_target, django_capture_on_commit_callbacks
+):
+    ada_known_by_sha1_only(django_capture_on_commit_callbacks)
+    out = io.StringIO()
+    agent = {"objectType": "Agent", "mbox": "mailto:ada@example.com"}
+    call_command("erase_actor", "--agent", json.dumps(agent), "--dry-run", "--json", stdout=out)
+    plan = json.loads(out.getvalue())
+    assert (plan["own_statements"], plan["identity_links"], plan["retractions"]) == (2, 1, {"pms": 2})
+
+
+def test_an_export_by_an_address_holds_the_statements_by_its_sha1_and_the_sha1_link(
+    pms_target, django_capture_on_commit_callbacks, tmp_path: Path
+):
+    ids = ada_known_by_sha1_only(django_capture_on_commit_callbacks)
+    output = tmp_path / "export.zip"
+    agent = {"objectType": "Agent", "mbox": "mailto:ada@example.com"}
+    call_command(
+        "export_actor",
+        "--agent",
+        json.dumps(agent),
+        "--output",
+        str(output),
+        "--no-progress",
+        stdout=io.StringIO(),
+    )
+    with zipfile.ZipFile(output) as archive:
+        statements = [json.loads(line) for line in archive.read("statements.jsonl").decode().splitlines()]
+        identity = json.loads(archive.read("identity.json"))
+    assert sorted(statement["id"] for statement in statements) == sorted(ids)
+    assert [(link["employee_id"], link["value"]) for link in identity["links"]] == [("E300", ADA_SHA1)]

@@ -13,7 +13,12 @@ from django.conf import settings
 
 from adapters.identity.digests import SHA1_PREFIX, link_addresses, mailbox_sha1_keys
 from adapters.identity.history import actor_ifis, rows_naming
-from adapters.identity.resolution import actor_lookup_key, email_lookup_key, retention_pseudonym_homepage
+from adapters.identity.resolution import (
+    actor_lookup_key,
+    agent_keys,
+    email_lookup_key,
+    retention_pseudonym_homepage,
+)
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
 from adapters.rules.keys import held_key_of
 from lrs.documents.models import Document
@@ -79,8 +84,9 @@ def keyed_hash(text: str) -> str:
 
 
 def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None = None) -> Subject:
-    """The person an agent (its IFI, and the identity links under its key; for an ``mbox_sha1sum``
-    also the linked addresses it is a SHA-1 form of) or an employee id names: for an employee,
+    """The person an agent (its IFI, and the identity links under its key; for an ``mbox`` also
+    its SHA-1 forms and their ``mbox_sha1sum`` links; for an ``mbox_sha1sum`` also the linked
+    addresses it is a SHA-1 form of) or an employee id names: for an employee,
     every identifier linked to them or in their identity history (a leaver the feed unlinked), and
     every spelling of their addresses the store holds (case, ``+alias``, dotless domains: what
     resolution maps to them) with the SHA-1 forms."""
@@ -101,7 +107,15 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
         ifis = {ifi}
         keys = {key} if key else set()
         if isinstance(agent.get("mbox"), str):  # the same mailbox, as statements may name it hashed
-            ifis |= mailbox_sha1_keys(agent["mbox"])  # as given, and as filed
+            # The SHA-1 forms resolution takes the mbox by (as given, as filed, as matched:
+            # ``agent_keys``), and their explicit ``mbox_sha1sum`` links, which resolve it (Data
+            # 2.4.2.3): else an erasure by the address left such a link, and the statements filed
+            # under its SHA-1 and their events at the targets, for a request by the SHA-1 to find.
+            forms = set(agent_keys(agent)) - keys
+            ifis |= forms
+            hashed = tuple(IdentityLink.objects.filter(lookup_key__in=sorted(forms)).order_by("id"))
+            links += tuple(link for link in hashed if link not in links)
+            keys |= {link.lookup_key for link in hashed}
         elif ifi.startswith(SHA1_PREFIX):
             # The SHA-1 of a linked address names that mailbox (Data 2.4.2.3; ``digests``), as
             # resolution takes it (``IdentityDigest``): the request covers the address as one

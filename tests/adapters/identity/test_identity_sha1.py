@@ -236,3 +236,26 @@ def test_unlinking_an_address_releases_what_waits_for_a_sha1_form_it_took_over_i
     with django_capture_on_commit_callbacks(execute=True):
         identity_links_remove(employee_id="E2", identifiers=Identifiers(emails=["sam@example.com"]))
     assert pms_employees(pms_target) == ["E5"]
+
+
+def test_moving_an_address_on_reports_the_deliveries_made_under_the_sha1_forms_it_took_over(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """E2's link took over the SHA-1 forms of E1's spelling of the address in a move
+    (``digests_carry``); a statement by that SHA-1 reached the PMS under E2. Moving E2's address on
+    takes those forms along, so what was delivered under them was delivered under the mapping the
+    move changes: reported, as for the address's own forms."""
+    link("E1", "Sam@Example.com")
+    link("E2", "sam@example.com")
+    identity_links_move(
+        identifiers=Identifiers(emails=["Sam@Example.com"]), from_employee_id="E1", to_employee_id="E2"
+    )
+    [statement_id] = store_now(django_capture_on_commit_callbacks, by_sha1("Sam@Example.com"))
+    assert pms_employees(pms_target) == ["E2"]
+    with django_capture_on_commit_callbacks(execute=True):
+        [moved] = identity_links_move(
+            identifiers=Identifiers(emails=["sam@example.com"]), from_employee_id="E2", to_employee_id="E3"
+        )
+    assert moved.delivered_under_previous == [["pms", statement_id]]
+    change = IdentityChange.objects.get(action=IdentityChange.LINK_MOVED, employee_id="E3")
+    assert change.delivered_under_previous == [["pms", statement_id]]

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from adapters.base import DELIVER
-from adapters.identity.digests import link_sha1_keys
+from adapters.identity.digests import digests_of
 from adapters.models import Delivery, IdentityChange, IdentityLink
 from lrs.statements.models import Statement
 from lrs.statements.selectors import statement_pks_with_actor
@@ -53,13 +53,15 @@ def actor_ifis(link: IdentityLink) -> list[str]:
     are filed: for an e-mail address, as linked and in lower case (the domain is case-insensitive
     and stored lower-cased; a statement spelling the local part otherwise, or with a ``+alias``,
     is not found here: the report then lists fewer deliveries than were made), and its SHA-1
-    forms, which resolve to it (``adapters.identity.digests.link_sha1_keys``)."""
+    forms, which resolve to it: those it derives and those it took over in a move from a link of
+    the same key spelled otherwise (``adapters.identity.digests.digests_of``), read while the link
+    is still there."""
     if link.kind == "email":
         address = link.value.strip().removeprefix("mailto:")
         local, _, domain = address.rpartition("@")
         forms = {address, f"{local.lower()}@{domain}"}
         ifis = {ifi for form in forms if (ifi := agent_ifi({"mbox": f"mailto:{form}"}))}
-        return sorted(ifis | link_sha1_keys(link))
+        return sorted(ifis | digests_of([link]).get(link.lookup_key, set()))
     if link.kind == "account":
         home_page, _, name = link.value.partition(" ")
         agent: dict[str, Any] = {"account": {"homePage": home_page, "name": name}}

@@ -90,3 +90,29 @@ def test_groups_read_withdrawn_while_a_large_workspace_is_listed_falls_back_to_p
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [wanted]
+
+
+def test_a_private_channel_routed_by_name_without_groups_read_does_not_relist_the_workspace_every_minute(
+    slack_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """1,000 public channels, 200 a page; the course routed by name to a private channel the
+    token may not list (no groups:read): the public listing is kept, and the name is not in it by
+    nature, not because the listing is stale. Each completion a minute after the last (the miss
+    refresh due) is posted by name, once, without listing the public workspace again (six pages
+    each time) while the listing itself is kept."""
+    slack_target.withhold_scope("groups:read")
+    slack_target.list_at_most(200)
+    for number in range(1000):
+        slack_target.add_channel(f"#team-{number:04d}")
+    secret_room = slack_target.add_channel("#learning-private", "G0000000007", private=True)
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": "#learning-private"}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+    store_now(django_capture_on_commit_callbacks, completion())
+    listed_once = len(slack_target.requests_for("conversations.list"))
+    assert listed_once >= 6  # the refused listing with private channels, then the public pages
+    monkeypatch.setattr("adapters.slack.channels.MISS_REFRESH_SECONDS", 0)  # a minute later, each
+    store_now(django_capture_on_commit_callbacks, completion(), completion())
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 3
+    assert [m["channel"] for m in slack_target.messages()] == [secret_room] * 3
+    assert len(slack_target.requests_for("conversations.list")) == listed_once

@@ -28,7 +28,9 @@ attempts, then cached as above, rather than every delivery re-listing it from th
 
 A token without ``groups:read`` may list public channels only: a listing asking for private ones
 too is refused (``missing_scope``), so it is asked again for public ones, and a name not among them
-(a private channel, perhaps) is posted to by name. A bot token without ``channels:read`` cannot
+(a private channel, perhaps) is posted to by name; such a miss does not list the workspace afresh
+(it is one by nature, not by age): the public listing is renewed as any listing is, after
+``IDS_CACHE_SECONDS``, and a refused one likewise. A bot token without ``channels:read`` cannot
 list at all: that refusal is kept like a listing, and the adapter posts by name as it did before
 places were kept as ids (a rename between attempts can then double a message; a warning says which
 scope would prevent it). Nor can it look for a message in a channel it names so
@@ -99,15 +101,24 @@ class ChannelIds:
         name = name.lstrip("#")
         kept = cache.get(self.key)
         self.listed_now = False
-        if kept is None or (
-            name not in kept["ids"]
-            and (kept.get("cursor") or time.time() - kept["at"] >= MISS_REFRESH_SECONDS)
-        ):
+        if kept is None or (name not in kept["ids"] and (kept.get("cursor") or self._miss_refresh_due(kept))):
             kept = self._listed(name, kept)
         found = kept["ids"].get(name)
         # A name the bot may not have been allowed to list: posted to by name (see above).
         self.may_not_list = bool(kept.get("may_not_list") or (kept.get("public_only") and found is None))
         return found
+
+    @staticmethod
+    def _miss_refresh_due(kept: dict[str, Any]) -> bool:
+        """Whether a name missing from a whole listing is worth listing afresh for: only from a
+        listing of every channel the bot may see, and at most every ``MISS_REFRESH_SECONDS``. A
+        listing of public channels alone (no ``groups:read``) or a refused one misses private
+        channels by nature, not by age: the name is posted to by name, and listed for again only
+        when the listing itself is renewed (``IDS_CACHE_SECONDS``), not every minute, each time
+        a public workspace of many pages."""
+        if kept.get("public_only") or kept.get("may_not_list"):
+            return False
+        return time.time() - kept["at"] >= MISS_REFRESH_SECONDS
 
     def forget(self) -> None:
         """Drop the kept listing (a post into one of its ids found no such channel)."""

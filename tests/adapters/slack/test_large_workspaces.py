@@ -12,6 +12,7 @@ import requests
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.slack.adapter import SlackAdapter
+from adapters.slack.channels import ChannelIds
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, ok, retry_after
@@ -229,3 +230,40 @@ def test_a_retry_after_slack_refused_the_post_is_posted_however_busy_the_channel
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert len([m for m in slack_target.messages(LEARNING) if m["metadata"]]) == 1
+
+
+def test_a_retry_whose_listing_takes_its_last_look_up_runs_again_without_counting_an_attempt(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted (the answer lost: a 500), then the channel listing expired. 1,450 channels, 200 a
+    page: the retry lists eight pages to find #course-news again, every look-up its budget allows,
+    so it cannot read the history before posting. As when a listing itself runs out of budget, it
+    runs again without counting an attempt (the listing is kept: the next finds it there and
+    looks), not as a failed attempt, of which too many would give the message up unposted."""
+    slack_target.list_at_most(200)
+    for number in range(1450):
+        slack_target.add_channel(f"#team-{number:04d}")
+    wanted = slack_target.add_channel("#course-news")  # on the eighth page
+    _route_to("#course-news")
+    slack_target.enqueue(*[ok()] * 8, applied_then(500))  # listed; posted, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and delivery.attempts == 1, (
+        delivery.status,
+        delivery.last_error,
+    )
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]
+    ChannelIds(slack_target.api_url, slack_target.bot_token, lambda query: {}).forget()  # expired
+
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1, (delivery.attempts, delivery.last_error)
+
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert [m["channel"] for m in slack_target.messages()] == [wanted]

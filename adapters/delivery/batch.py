@@ -385,7 +385,7 @@ def _attempt(
             if per_request == 1 or len(first.requests) != 1:
                 return lanes.timed(lambda: adapter.send_prepared(first))
             return lanes.timed(lambda: adapter.send_together(together))
-    except AdapterError as exc:
+    except (AdapterError, DeliveryBusy) as exc:  # busy: nothing went out (Slack's look first)
         return exc
     except SecretUnavailable as exc:  # one error for the request, whatever it carried (the breaker)
         return AdapterError(str(exc))

@@ -5,6 +5,12 @@ were sized for (``adapters.delivery.drain.claim_seconds``): a send that made mor
 its claim, and the sweep hand the delivery to another worker, which finds nothing yet and posts
 too. So the look-ups stop one short of it, the last request being the post's; what they could not
 do is done by a later attempt (a channel listing goes on where it stopped: ``channels``).
+
+Which kind of later attempt: one that runs again without counting (``DeliveryBusy``) when this one
+spent look-ups on a channel listing, kept for the next (``listed``): the next lists less or
+nothing and gets further, whether its budget ran out within the listing or after it, on the
+history. One whose look-ups went on the history alone is a failed attempt: the next would read the
+same history, and only attempts counted give up a delivery that can never look far enough.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ class Budget:
     def __init__(self, requests: int) -> None:
         self.allowed = requests
         self.left = requests
+        self.listed = False  # whether a look-up went on a page of the channel listing
 
     def spend(self, method: str) -> None:
         """Count one look-up (``method``), or raise ``OverBudget`` when only the post's is left."""
@@ -32,3 +39,4 @@ class Budget:
                 "history longer than they read, since the delivery was created); not posted"
             )
         self.left -= 1
+        self.listed = self.listed or method == "conversations.list"

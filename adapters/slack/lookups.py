@@ -12,9 +12,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from adapters.base import AdapterError, DeliveryContext, OutboundRequest
+from adapters.base import AdapterError, DeliveryBusy, DeliveryContext, OutboundRequest
 from adapters.http import send as http_send
-from adapters.slack.budget import Budget
+from adapters.slack.budget import Budget, OverBudget
 from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id
 from adapters.slack.errors import checked
 
@@ -61,8 +61,15 @@ class Lookups:
         json: Any = None,
         correlation_id: str = "",
     ) -> dict[str, Any]:
-        """A look-up (any request but the post), counted against the attempt's ``budget``."""
-        budget.spend(method)
+        """A look-up (any request but the post), counted against the attempt's ``budget``. Over
+        it after a listing (``Budget.listed``): run again without counting, as a listing stopped
+        part way is (``channels``), since the next attempt finds the listing kept."""
+        try:
+            budget.spend(method)
+        except OverBudget as over:
+            if budget.listed and method != "conversations.list":  # the listing's own: channels.py
+                raise DeliveryBusy(f"{over.message}; the channels listed are kept for the next") from None
+            raise
         request = self._bot_request(method, f"?{urlencode(query)}" if query is not None else "", json=json)
         return checked(http_send(request, correlation_id=correlation_id))
 

@@ -2,7 +2,8 @@
 
 Methods: ``chat.postMessage`` (with message ``metadata``), ``users.lookupByEmail``,
 ``conversations.open``, ``conversations.history`` (newest first; ``metadata`` only with
-``include_all_metadata``; ``oldest``/``latest``/``limit``/``cursor``; channel ids only) and
+``include_all_metadata``; ``oldest``/``latest``/``inclusive``/``limit``/``cursor``; channel ids only;
+``ts`` from Slack's clock, which ``skew_clock`` sets apart from this host's) and
 ``conversations.list`` (``types``, ``exclude_archived``, ``limit``, ``cursor``). Channels have
 ids that outlive their names, as in Slack: ``rename_channel`` gives a channel a new name (its id,
 members and history stay), after which its old name may be given to another channel; posting by
@@ -21,7 +22,6 @@ Contract violations of the Web API are answered HTTP 400 (real Slack says 200
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
 import threading
@@ -103,7 +103,8 @@ class SlackServer(FakeServer):
         self._revoked_hooks: set[str] = set()
         self._ims: dict[str, str] = {}
         self._messages: list[dict[str, Any]] = []
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
+        self._clock_skew = 0.0
         self._config_lock = threading.Lock()
         self._withheld_scopes: set[str] = set()
         self._private: set[str] = set()
@@ -114,6 +115,12 @@ class SlackServer(FakeServer):
         """The bot token lacks ``scope`` (e.g. ``channels:read``): the methods needing it answer
         ``missing_scope`` (https://api.slack.com/methods/conversations.list#errors)."""
         self._withheld_scopes.add(scope)
+
+    def skew_clock(self, seconds: float) -> None:
+        """Slack's clock runs ``seconds`` ahead of this host's (behind, if negative): a message's
+        ``ts`` is Slack's time of posting, not the sender's (https://api.slack.com/messaging/retrieving,
+        "ts"). A test also moves it on to stand for time passing at Slack."""
+        self._clock_skew = seconds
 
     def list_at_most(self, channels: int) -> None:
         """``conversations.list`` pages hold at most ``channels`` channels, whatever ``limit`` asks:
@@ -347,7 +354,10 @@ class SlackServer(FakeServer):
         return perform(post)
 
     def _store(self, channel: str, body: dict[str, Any], via: str) -> str:
-        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        # Slack's time of posting, to the microsecond, unique (a later message never gets an
+        # earlier or equal ts). Called under ``state_lock``.
+        self._last_ts = max(time.time() + self._clock_skew, self._last_ts + 0.000001)
+        ts = f"{self._last_ts:.6f}"
         self._messages.append(
             {
                 "channel": channel,
@@ -437,6 +447,8 @@ class SlackServer(FakeServer):
             if not member:
                 return json_reply(200, {"ok": False, "error": "not_in_channel"})
             oldest, latest = float(arguments.get("oldest", 0)), float(arguments.get("latest", 9e12))
+            # ``inclusive``: messages at exactly ``oldest`` or ``latest`` too (by default neither).
+            inclusive = str(arguments.get("inclusive", "")).lower() in ("true", "1")
             with_metadata = str(arguments.get("include_all_metadata", "")).lower() in ("true", "1")
             found = [
                 {
@@ -448,7 +460,8 @@ class SlackServer(FakeServer):
                     **({"metadata": m["metadata"]} if with_metadata and m["metadata"] else {}),
                 }
                 for m in reversed(self._messages)
-                if m["channel"] == channel and oldest < float(m["ts"]) < latest
+                if m["channel"] == channel
+                and (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
             ]
             return self._page(found, arguments, "messages")
 

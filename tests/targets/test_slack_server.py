@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -309,6 +310,24 @@ def test_history_lists_newest_first_with_metadata_only_when_asked(slack_server: 
         timeout=5,
     )
     assert by_name.status_code == 400 and by_name.json()["error"] == "invalid_arguments"
+
+
+def test_history_reads_a_time_window_of_slacks_clock(slack_server: SlackServer) -> None:
+    """``oldest``/``latest`` bound the messages by ``ts``, Slack's time of posting; ``inclusive``
+    takes those at exactly either bound too. ``skew_clock`` sets Slack's clock apart from ours."""
+    before = time.time()
+    one = float(post_message(slack_server, text="one").json()["ts"])
+    slack_server.skew_clock(600)  # ten minutes pass at Slack
+    two = float(post_message(slack_server, text="two").json()["ts"])
+    assert before <= one < before + 5 and two >= one + 600
+
+    def texts(**window: Any) -> list[str]:
+        found = read(slack_server, "conversations.history", channel="C0000000001", **window)
+        return [m["text"] for m in found["messages"]]
+
+    assert texts(oldest=f"{before - 1:.6f}", latest=f"{one + 60:.6f}") == ["one"]
+    assert texts(oldest=f"{one:.6f}", latest=f"{two:.6f}") == []
+    assert texts(oldest=f"{one:.6f}", latest=f"{two:.6f}", inclusive="true") == ["two", "one"]
 
 
 def test_conversations_list_names_each_channel_id(slack_server: SlackServer) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
-from adapters.models import Delivery, Target
+from adapters.delivery.sweep import sweep_due
+from adapters.models import Attempt, Delivery, Target
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.channels import ChannelIds
 from tests.adapters.helpers import COURSE, store_now
@@ -267,3 +269,61 @@ def test_a_retry_whose_listing_takes_its_last_look_up_runs_again_without_countin
     delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert [m["channel"] for m in slack_target.messages()] == [wanted]
+
+
+def _ours(slack_target) -> list[dict]:
+    return [m for m in slack_target.messages(LEARNING) if m["metadata"]]
+
+
+@pytest.mark.parametrize("slack_clock", [-90.0, 0.0, 90.0], ids=["slack-behind", "in-step", "slack-ahead"])
+def test_a_post_that_may_have_been_made_is_found_however_busy_the_channel_became_since(
+    slack_target, django_capture_on_commit_callbacks, slack_clock: float
+):
+    """Posted (the answer lost: a 500); then, an hour later, 1,600 messages in #learning before
+    the retry: more than one attempt may read back through, newest first, to reach its own. The
+    retry reads only the time the attempt that may have posted took (``oldest``/``latest``, with a
+    margin for Slack's clock, which stamps ``ts``, not being ours: here it is 90 s apart), so it
+    finds the message and posts no second one, where it would otherwise fail every attempt and be
+    given up, a message Slack holds but the LRS calls a dead letter."""
+    slack_target.skew_clock(slack_clock)
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and len(_ours(slack_target)) == 1
+    slack_target.skew_clock(slack_clock + 3600)  # an hour passes at Slack
+    _chatter(slack_target, LEARNING, 1600)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(_ours(slack_target)) == 1
+
+
+def test_a_post_whose_worker_stopped_before_recording_it_is_found_however_busy_the_channel_became_since(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted, and the worker stopped before it recorded the answer: the sweep puts the delivery
+    back once its claim has run out, nothing recorded of the attempt but when it was claimed and
+    until when. 1,600 messages in #learning an hour later: the retry reads the claim's time alone,
+    finds the message, and posts no second one."""
+    claimed_at = timezone.now()
+    store_now(django_capture_on_commit_callbacks, completion())
+    assert len(_ours(slack_target)) == 1
+    delivery = Delivery.objects.get()
+    Delivery.objects.filter(pk=delivery.pk).update(  # as its worker left it: in flight, unrecorded
+        status=Delivery.IN_FLIGHT, claimed_until=timezone.now(), updated_at=claimed_at, delivered_at=None
+    )
+    Attempt.objects.filter(delivery=delivery).delete()
+    slack_target.skew_clock(3600)  # an hour passes at Slack
+    _chatter(slack_target, LEARNING, 1600)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due()  # the claim has run out: put back, as one that may have posted
+    delivery.refresh_from_db()
+    if delivery.status == Delivery.RETRYING:
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+        delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(_ours(slack_target)) == 1

@@ -119,18 +119,18 @@ class DeliveryContext:
     # without answering (``maybe_applied``), or a repair under a key of its own.
     original_external_id: str = ""
     original_uncertain: bool = False
-    # An earlier attempt of this very delivery may have taken effect (``Delivery.maybe_applied``).
+    # An earlier attempt of this very delivery may have taken effect (``Delivery.maybe_applied``);
+    # when those that may have ran, the first's start to the last's end, if recorded (else None).
     maybe_applied: bool = False
+    maybe_applied_between: tuple[datetime, datetime] | None = None
     # What an earlier attempt of this very delivery kept in ``Delivery.external_id``: the id the
     # target gave, or where its effect went (``OutboundRequest.destination``).
     external_id: str = ""
-    # When the delivery was created (a chat adapter looks for its message from then on).
-    created_at: datetime | None = None
+    created_at: datetime | None = None  # when the delivery was created
     # Database keys, for adapters that keep state per target (the marketplace's evidence).
     target_id: int | None = None
     statement_pk: int | None = None
-    # The target receives statements of employees who left (config ``include_terminated``).
-    include_terminated: bool = False
+    include_terminated: bool = False  # the target takes employees who left (its config says)
     # A send run whole (``sequential``): whether the delivery's claim covers one of that many
     # seconds, renewed if need be, for an adapter that knows its size once planned (the marketplace).
     room_for: Callable[[float], bool] | None = None

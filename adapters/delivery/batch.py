@@ -199,6 +199,7 @@ def context_for(target: Target, delivery: Delivery) -> DeliveryContext:
             original and (original.maybe_applied or REPAIR_KEY_MARKER in original.idempotency_key)
         ),
         maybe_applied=delivery.maybe_applied,
+        maybe_applied_between=delivery.maybe_applied_between(),  # a query only when maybe_applied
         external_id=delivery.external_id,
         created_at=delivery.created_at,
         target_id=target.id,

@@ -201,7 +201,7 @@ _FIELDS = [
 
 ATTEMPT_COLUMNS = (
     "delivery_id", "number", "started_at", "duration_ms", "status_code", "outcome", "error",
-    "response_excerpt", "request",
+    "response_excerpt", "request", "maybe_applied",
 )  # fmt: skip
 
 
@@ -239,6 +239,7 @@ def persist(target: Target, outcomes: list[Outcome]) -> None:
                         _storable(request_summary(outcome.requests))
                         if outcome.requests and outcome.attempt != Attempt.SUCCESS
                         else "",
+                        outcome.maybe_applied,  # where a retry looks (``Delivery.maybe_applied_between``)
                     )
                 )
             delivery.status = outcome.status
@@ -384,14 +385,8 @@ def _log(target: Target, outcome: Outcome) -> None:
         if logger.isEnabledFor(logging.DEBUG):  # the hot path: a thousand a second
             logger.debug("delivered %s to %s (attempt %d)", key, target.name, delivery.attempts, extra=fields)
     elif outcome.failure is not None:
-        logger.warning(
-            "delivery %s to %s failed (attempt %d): %s",
-            key,
-            target.name,
-            delivery.attempts,
-            outcome.error,
-            extra=fields,
-        )
+        failed_as = (key, target.name, delivery.attempts, outcome.error)
+        logger.warning("delivery %s to %s failed (attempt %d): %s", *failed_as, extra=fields)
     elif outcome.status == Delivery.HELD:
         logger.info("delivery %s held: %s", key, outcome.error, extra=fields)
     elif outcome.status == Delivery.CANCELLED:

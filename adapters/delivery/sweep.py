@@ -20,12 +20,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from adapters.delivery import outbox, queue
 from adapters.delivery.drain import has_due
-from adapters.models import Delivery, OutboxBatch, Target
+from adapters.models import Attempt, Delivery, OutboxBatch, Target
 from lrs.statements.store import void_late_targets
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ VOID_LATE_WINDOW_SECONDS = 600
 # An outbox batch not expanded this long after it was stored is expanded by the sweep (its
 # dispatch message was lost, e.g. the broker restarted without persistence).
 REDISPATCH_GRACE_SECONDS = 60
+
+STOPPED_MID_SEND = "its worker stopped mid-send (the claim ran out): it may have taken effect"
 
 
 def _expand_isolating_failures(batch_ids: list[int]) -> int:
@@ -69,15 +72,49 @@ def sweep_due(*, limit: int = 1000) -> int:
         OutboxBatch.objects.filter(forgotten).order_by("id").values_list("id", flat=True)[:limit]
     )
     expanded = _expand_isolating_failures(unexpanded)
-    # Still in flight past its claim: its worker died mid-send, perhaps after sending.
-    stuck = Delivery.objects.filter(status=Delivery.IN_FLIGHT, claimed_until__lt=now)
-    put_back = stuck.update(
-        status=Delivery.RETRYING, claimed_until=None, next_attempt_at=now, maybe_applied=True, updated_at=now
-    )
+    put_back = _put_back_stuck(now)
     for target_id in Target.objects.values_list("id", flat=True):
         if has_due(target_id):
             queue.request_drain(target_id, after_commit=False)
     return expanded + put_back
+
+
+def _put_back_stuck(now) -> int:
+    """Put back the deliveries still in flight past their claim: their worker died mid-send,
+    perhaps after sending (``maybe_applied``). Each stopped attempt is recorded as the one that may
+    have taken effect it is, from its claim (the claim wrote ``updated_at``, and nothing after it
+    does while in flight) to the claim's end, past which no send of it starts or runs
+    (``pacing.claims``): a retry that looks for its effect looks in that time
+    (``Delivery.maybe_applied_between``), not back through all since the delivery was created."""
+    with transaction.atomic():
+        stuck = Delivery.objects.filter(status=Delivery.IN_FLIGHT, claimed_until__lt=now)
+        rows = list(
+            stuck.select_for_update(skip_locked=True).values_list(
+                "id", "attempts", "updated_at", "claimed_until"
+            )
+        )
+        Attempt.objects.bulk_create(
+            [
+                Attempt(
+                    delivery_id=delivery_id,
+                    number=number,
+                    started_at=claimed,
+                    duration_ms=max(0, int((until - claimed).total_seconds() * 1000)),
+                    outcome=Attempt.RETRY,
+                    error=STOPPED_MID_SEND,
+                    maybe_applied=True,
+                )
+                for delivery_id, number, claimed, until in rows
+            ],
+            batch_size=1000,
+        )
+        return Delivery.objects.filter(id__in=[row[0] for row in rows]).update(
+            status=Delivery.RETRYING,
+            claimed_until=None,
+            next_attempt_at=now,
+            maybe_applied=True,
+            updated_at=now,
+        )
 
 
 def sweep_void_late() -> int:

@@ -7,6 +7,8 @@ worker writes them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import models
 
 from adapters.base import DELIVER, RETRACT
@@ -128,6 +130,22 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.statement_uuid} -> {self.target_id}"
 
+    def maybe_applied_between(self) -> tuple[datetime, datetime] | None:
+        """When the attempts that may have taken effect ran, from the first's start to the last's
+        end: those recorded ``maybe_applied``, and a success (a delivered one sent again, as a
+        forced backfill does). None when there is none to go by (``maybe_applied`` set before
+        attempts recorded it): a retry then looks from the delivery's creation on."""
+        if not self.maybe_applied:
+            return None
+        ran = self.attempt_log.filter(models.Q(maybe_applied=True) | models.Q(outcome=Attempt.SUCCESS))
+        times = [
+            (start, start + timedelta(milliseconds=ms))
+            for start, ms in ran.values_list("started_at", "duration_ms")
+        ]
+        if not times:
+            return None
+        return min(start for start, _ in times), max(end for _, end in times)
+
 
 class OutboxBatch(models.Model):
     """The outbox entry of one stored batch: its statements that enabled targets take.
@@ -182,6 +200,10 @@ class Attempt(models.Model):
     # The request this attempt sent, as recorded for a failed attempt: method, URL, headers with
     # secrets redacted, body cut short (adapters.delivery.arrays.request_summary).
     request = models.TextField(blank=True, default="", db_default="")
+    # Its request may have taken effect with no success back (``AdapterError.ambiguous``), or its
+    # worker stopped mid-send (the sweep records it so, claimed to claim's end): when it ran is
+    # where a retry looks for its effect (``Delivery.maybe_applied_between``).
+    maybe_applied = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["delivery", "number"]

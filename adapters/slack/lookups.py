@@ -18,9 +18,17 @@ from adapters.slack.budget import Budget, OverBudget
 from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id
 from adapters.slack.errors import checked
 
-# How far back before the delivery was created its message is looked for.
+# How far back before the delivery was created its message is looked for, when no attempt that
+# may have posted it is recorded with its time (``DeliveryContext.maybe_applied_between``).
 HISTORY_MARGIN_SECONDS = 300
 HISTORY_PAGE = 200
+# How far either side of the time the attempts that may have posted ran their message is looked
+# for. A message's ``ts`` is Slack's clock; the attempts' times are our workers'. NTP keeps both
+# within a second; two minutes also cover a worker clock a minute or more off (a host without time
+# sync drifts seconds a day) and a post Slack writes a while after our client stopped waiting (a
+# timeout: the attempt's recorded end is when we gave up). A wider margin costs little: four
+# minutes more of the channel read, within one page (``HISTORY_PAGE``) below 50 messages a minute.
+CLOCK_MARGIN_SECONDS = 120
 
 
 class Lookups:
@@ -100,13 +108,20 @@ class Lookups:
         return None
 
     def _posted_in(self, channel: str, context: DeliveryContext, budget: Budget) -> str | None:
-        created = context.created_at.timestamp() if context.created_at else time.time() - 86400
-        query = {
-            "channel": channel,
-            "include_all_metadata": "true",
-            "oldest": f"{created - HISTORY_MARGIN_SECONDS:.6f}",
-            "limit": str(HISTORY_PAGE),
-        }
+        """The ts of this delivery's message in ``channel``, by the key in its metadata: looked for
+        in the time the attempts that may have posted it ran (``oldest``/``latest``, inclusive,
+        ``CLOCK_MARGIN_SECONDS`` either side), so a channel that has had more messages since than
+        one attempt may read (``budget``) does not keep the retry from finding it; without such a
+        time recorded, in all since the delivery was created, newest first."""
+        query = {"channel": channel, "include_all_metadata": "true", "limit": str(HISTORY_PAGE)}
+        if context.maybe_applied_between is not None:
+            first, last = (moment.timestamp() for moment in context.maybe_applied_between)
+            query["oldest"] = f"{first - CLOCK_MARGIN_SECONDS:.6f}"
+            query["latest"] = f"{last + CLOCK_MARGIN_SECONDS:.6f}"
+            query["inclusive"] = "true"
+        else:
+            created = context.created_at.timestamp() if context.created_at else time.time() - 86400
+            query["oldest"] = f"{created - HISTORY_MARGIN_SECONDS:.6f}"
         while True:
             page = self._look(budget, "conversations.history", query)
             for message in page.get("messages") or []:

@@ -59,8 +59,12 @@ def test_an_outcome_written_after_the_claim_ran_out_and_another_worker_delivered
     assert OUTCOMES_DROPPED.labels(target.name)._value.get() - dropped == 3  # for operators to see
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
-    assert set(Attempt.objects.values_list("outcome", flat=True)) == {Attempt.SUCCESS}
-    assert Attempt.objects.count() == 3
+    # The sweep's record of each stopped attempt (its time: where a chat retry looks), then the
+    # other worker's success; nothing of the stalled worker's.
+    assert (
+        sorted(Attempt.objects.values_list("outcome", "error"))
+        == [(Attempt.RETRY, sweep.STOPPED_MID_SEND)] * 3 + [(Attempt.SUCCESS, "")] * 3
+    )
 
 
 @responses.activate
@@ -75,8 +79,9 @@ def test_an_outcome_written_after_the_claim_ran_out_leaves_an_admins_cancel_alon
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.CANCELLED}
     # No attempt recorded after the fact: the request it would keep names the learner, and an
-    # erasure that ran once the deliveries were put back has blanked what they recorded.
-    assert not Attempt.objects.exists()
+    # erasure that ran once the deliveries were put back has blanked what they recorded. Only the
+    # sweep's record that each stopped (when, no request).
+    assert list(Attempt.objects.values_list("error", "request")) == [(sweep.STOPPED_MID_SEND, "")] * 2
 
 
 @responses.activate

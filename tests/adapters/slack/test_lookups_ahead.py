@@ -5,8 +5,11 @@ arrive is asserted, never how long the batch took (bench/slack_dm.py measures th
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send, drain
 from adapters.models import Delivery, Target
@@ -14,7 +17,7 @@ from adapters.slack import users as slack_users
 from adapters.slack.adapter import SlackAdapter
 from tests.adapters.helpers import COURSE, busiest_second, store_now
 from tests.conftest import make_statement
-from tests.targets.behaviours import hang, ok, status
+from tests.targets.behaviours import hang, ok, retry_after, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -116,3 +119,35 @@ def test_a_retry_whose_learner_is_looked_up_ahead_makes_no_more_requests_than_bu
     assert len(slack_target.requests_for("users.lookupByEmail")) >= 2  # the retry looked the learner up
     assert max(made) <= budget, f"requests made by each attempt: {made}; one send is budgeted {budget}"
     assert len([m for m in slack_target.messages() if m["metadata"]]) == 1
+
+
+def test_a_batch_asks_slack_nothing_more_once_a_look_up_is_throttled(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """20 learners not looked up lately; Slack answers the first look-up 429 with Retry-After: 30
+    (users.lookupByEmail is rate-limited per method and workspace, and a 429 asks the caller to
+    wait that long: https://api.slack.com/apis/rate-limits). The look-ups ahead stop at it, and so
+    does preparing: no learner is looked up again, nor told, until Retry-After has passed; then
+    each is told once, in their own conversation."""
+    users = _dm_target(slack_target, concurrency=1)
+    slack_target.enqueue(retry_after(30))
+    asked_at = timezone.now()
+    store_now(django_capture_on_commit_callbacks, *_completions())
+    assert len(slack_target.requests_for("users.lookupByEmail")) == 1
+    assert slack_target.messages() == []
+    waiting = Delivery.objects.filter(status=Delivery.RETRYING)
+    assert waiting.count() == 20
+    retried_at = waiting.values_list("next_attempt_at", flat=True)
+    assert all(at >= asked_at + timedelta(seconds=29) for at in retried_at)
+
+    waiting.update(next_attempt_at=timezone.now())  # Retry-After has passed
+    target = Target.objects.get(name="slack")
+    Target.objects.filter(pk=target.pk).update(paused_until=None, consecutive_failures=0)
+    for _ in range(5):
+        if Delivery.objects.filter(status=Delivery.DELIVERED).count() == 20:
+            break
+        with django_capture_on_commit_callbacks(execute=True):
+            drain(target.pk)
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 20
+    for user_id in users.values():
+        assert len(slack_target.messages("D" + user_id[1:])) == 1

@@ -36,7 +36,7 @@ class Budget:
         if self.left <= 1:
             raise OverBudget(
                 f"{method} would be a request more than the {self.allowed} one attempt may make (a "
-                "history longer than they read, since the delivery was created); not posted"
+                "history longer than they read, or a listing); not posted"
             )
         self.left -= 1
         self.listed = self.listed or method == "conversations.list"

@@ -86,7 +86,7 @@ class Lookups:
     ) -> str | None:
         """The ts of this delivery's message if an earlier attempt posted it in a conversation
         kept with the delivery other than ``current`` (which ``send`` looks in, once it is kept),
-        found by the key in the message metadata of the history since the delivery was created.
+        found by the key in the message metadata of its history (``_posted_in``).
         Looked for while preparing, before this attempt's place is written in their stead: a
         look-up that fails fails the attempt with the places as they were, so none is dropped
         before it was looked in, whatever the routing did meanwhile. A conversation the bot can

@@ -4,9 +4,13 @@ receiver is never told of the person after it was told to erase them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from adapters.delivery import outbox
+from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
@@ -14,6 +18,7 @@ from adapters.webhook.adapter import WebhookAdapter
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, store_now
 from tests.conftest import make_statement
+from tests.targets.behaviours import status
 from tests.targets.webhook_server import applied_then
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +191,35 @@ def test_a_pseudonymising_webhook_renamed_before_an_erasure_names_the_employee_a
     [erased] = [e for e in webhook_target.effects() if e["event"] == "actor.erased"]
     named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
     assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)
+
+
+def rename(old: str, new: str) -> None:
+    """As an admin renames a target (the change form saves the model)."""
+    target = Target.objects.get(name=old)
+    target.name = new
+    target.save()
+
+
+def test_a_learner_sent_under_a_name_the_target_had_after_the_delivery_was_queued_is_named_by_it(
+    hook, django_capture_on_commit_callbacks
+):
+    """A delivery's key names the target as it was when the delivery was queued; its payload is
+    keyed by the name it has when it is sent (``batch.context_for``). Queued as "hook", refused
+    once, the target renamed "hr-hook", then sent: the receiver holds the learner's pseudonym
+    under "hr-hook". Renamed again before the erasure, the notice must still name them by it."""
+    hook.enqueue(status(503))
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="nobody@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [delivery] = Delivery.objects.all()
+    assert delivery.status == Delivery.RETRYING
+    rename("hook", "hr-hook")
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    Target.objects.update(paused_until=None, consecutive_failures=0)
+    delivery_send(delivery.pk)
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    rename("hr-hook", "lms-hook")
+    erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)

@@ -13,8 +13,10 @@ from adapters.delivery import outbox
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.retention import Policy, apply_retention
 from adapters.privacy.subjects import subject_for
 from adapters.webhook.adapter import WebhookAdapter
+from lrs.statements.models import Statement
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, erase_while_sending, expand_outbox, store_now
 from tests.conftest import make_statement
@@ -220,6 +222,25 @@ def test_a_learner_sent_under_a_name_the_target_had_after_the_delivery_was_queue
     delivery_send(delivery.pk)
     [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
     rename("hr-hook", "lms-hook")
+    erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)
+
+
+def test_a_learner_whose_statements_retention_deleted_is_named_by_the_former_name_they_went_under(
+    hook, django_capture_on_commit_callbacks
+):
+    """Retention (``delete``) removed the statement and its delivery, so no key tells the name
+    the target had when it was sent; the receiver still holds the learner's pseudonym under it."""
+    [sent] = store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="nobody@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    rename("hook", "hr-hook")
+    aged = Statement.objects.get(statement_id=sent).stored + timedelta(days=31)
+    apply_retention(policy=Policy(statement_days=30, mode="delete", attempt_body_days=0), now=aged)
+    assert not Delivery.objects.exists()
     erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
     [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
     assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)

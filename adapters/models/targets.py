@@ -3,6 +3,8 @@ breaker state."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -54,6 +56,11 @@ class Target(models.Model):
         help_text="Statements (the fan-out), the LRS's alerts, or both",
     )
     source = models.CharField(max_length=10, default=SOURCE_ADMIN, editable=False)
+    # The names an admin renamed the target from, oldest first: without a ``pseudonym_key`` its
+    # name keys the pseudonyms it is sent (``Adapter.pseudonym``), so an erasure notice names the
+    # person under each (``adapters.privacy.per_target.notice_for``), even once retention deleted
+    # the deliveries whose keys showed them, or a delivery went out under a name its key lacks.
+    former_names = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +69,15 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            before = Target.objects.filter(pk=self.pk).values_list("name", flat=True).first()
+            if before is not None and before != self.name and before not in self.former_names:
+                self.former_names = [*self.former_names, before]
+                if kwargs.get("update_fields") is not None:
+                    kwargs["update_fields"] = {*kwargs["update_fields"], "former_names"}
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         try:

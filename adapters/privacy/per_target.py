@@ -54,12 +54,16 @@ def notice_blocker(target: Target) -> str | None:
 
 def notice_for(target: Target, subject: Subject, statement_pks: Iterable[int] = ()) -> dict[str, Any]:
     """The names the target's notice carries (see the module docstring), under every name the
-    target had when it was sent ``statement_pks`` (the person's statements, and others' naming
-    them): without a ``pseudonym_key`` the target's name keys its pseudonyms (``Adapter.pseudonym``),
-    and an admin may have renamed it since (``names_sent_under``)."""
+    target has had: without a ``pseudonym_key`` the target's name keys its pseudonyms
+    (``Adapter.pseudonym``), and an admin may have renamed it since it was sent the person's
+    statements. The names it was renamed from (``Target.former_names``: a delivery is sent under
+    the name the target has then, which its key, made when it was queued, may not show, and
+    retention may have deleted it), and those the keys of its deliveries of ``statement_pks``
+    (the person's statements, and others' naming them) show (``names_sent_under``: renames made
+    before the target kept its former names)."""
     employee_ids = sorted({link.employee_id for link in subject.links})
     employee_id = subject.employee_id or (employee_ids[0] if len(employee_ids) == 1 else "")
-    former = names_sent_under(target, statement_pks) - {target.name}
+    former = (names_sent_under(target, statement_pks) | set(target.former_names or ())) - {target.name}
     try:
         adapter = adapter_for(target.adapter, target.config)
         pseudonyms: set[str] = set()

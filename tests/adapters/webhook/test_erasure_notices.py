@@ -244,3 +244,30 @@ def test_a_learner_whose_statements_retention_deleted_is_named_by_the_former_nam
     erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
     [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
     assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)
+
+
+def test_a_pseudonymising_webhook_renamed_while_its_notice_waits_is_told_the_employee_as_it_knew_them(
+    webhook_target, fake_env, monkeypatch, django_capture_on_commit_callbacks
+):
+    """``pseudonymise``: statement.stored named the employee by a pseudonym keyed by the target's
+    name then. The receiver refuses the notice (down for a while) and an admin renames the target
+    meanwhile: the notice sent later must still name the employee by that pseudonym, not only by
+    one keyed by the new name, which the receiver never saw."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    config = {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, "pseudonymise": True}
+    Target.objects.create(name="hook", adapter="webhook", config=config)
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in webhook_target.effects() if e["event"] == "statement.stored"]
+    webhook_target.enqueue(status(503))
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="pseudonymise", requested_by="dpo")
+    outcome.request.refresh_from_db()
+    assert "notice" in outcome.request.targets["hook"]  # owed still
+    rename("hook", "hr-hook")
+    finish_erasures()
+    [erased] = [e for e in webhook_target.effects() if e["event"] == "actor.erased"]
+    named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
+    assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)

@@ -72,13 +72,12 @@ def notice_for(target: Target, subject: Subject, statement_pks: Iterable[int] = 
             pseudonyms.update(
                 adapter.pseudonym(ifi, context, remember=False) for ifi in subject.statement_ifis
             )
-            if name in former and employee_id and adapter.pseudonymised:
-                # ``pseudonymise``: statement.stored named the employee by this pseudonym then (the
-                # notice's ``pseudonym`` is the one under the current name: not twice).
+            if employee_id and adapter.pseudonymised:
+                # ``pseudonymise``: statement.stored named the employee by this pseudonym then. The
+                # current name's too: the notice's ``pseudonym`` is keyed by the name the target
+                # has when the notice is sent, which an admin may change while it waits
+                # (``WebhookAdapter.erasure_requests`` does not list it twice).
                 pseudonyms.add(adapter.pseudonym(employee_id, context, remember=False))
-        if former and employee_id and adapter.pseudonymised:
-            current = DeliveryContext(target_name=target.name, kind="erasure", idempotency_key="")
-            pseudonyms.discard(adapter.pseudonym(employee_id, current, remember=False))
     except SecretUnavailable as exc:
         # Its pseudonym key is missing now: the employee id alone, and the admin is told.
         logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)

@@ -324,8 +324,10 @@ class WebhookAdapter(Adapter):
                 if self.pseudonymised
                 else {"employeeId": notice.employee_id}
             )
-        if notice.pseudonyms:
-            person["pseudonyms"] = list(notice.pseudonyms)
+        # Not again the ``pseudonym`` above (``notice_for`` lists the employee's under every name
+        # the target has had, its current one included).
+        if pseudonyms := [name for name in notice.pseudonyms if name != person.get("pseudonym")]:
+            person["pseudonyms"] = pseudonyms
         payload = {"event": ERASED_EVENT, "actor": person, "erasedAt": notice.erased_at}
         return [self._signed(ERASED_EVENT, payload, notice.key)]
 

@@ -271,3 +271,4 @@ def test_a_pseudonymising_webhook_renamed_while_its_notice_waits_is_told_the_emp
     [erased] = [e for e in webhook_target.effects() if e["event"] == "actor.erased"]
     named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
     assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)
+    assert erased["actor"]["pseudonym"] not in erased["actor"]["pseudonyms"], erased  # not twice

@@ -18,7 +18,7 @@ from adapters.privacy.erasure import erase_subject
 from adapters.privacy.subjects import subject_for
 from tests.adapters.helpers import COURSE, store_now, teams_channel_config, teams_feed_config, voiding
 from tests.conftest import make_statement
-from tests.targets.behaviours import retry_after, status
+from tests.targets.behaviours import hang, retry_after, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -261,3 +261,28 @@ def test_a_reconciliation_repair_never_resends_a_notification_of_unknown_outcome
     reconcile_now(django_capture_on_commit_callbacks, "teams", repair=True)
     assert len(feed.notifications()) == 1
     assert Delivery.objects.get().status == Delivery.UNKNOWN
+
+
+def test_a_feed_send_lasts_no_longer_than_its_claim_is_sized_for_when_the_token_endpoint_is_slow(
+    fake_env, graph_server, django_capture_on_commit_callbacks
+):
+    """A send's claim covers ``requests_per_send`` requests of the target's ``timeout_seconds``
+    each (``pacing.claims.send_seconds``): the token request too. The identity platform answers
+    after 6 s, the target's timeout is 1 s: the send must give up within its 4 requests' 4 s (the
+    token request failing, nothing posted, to be tried again), not wait out a timeout of its own."""
+    import time
+
+    from adapters.delivery.pacing.claims import send_seconds
+    from adapters.registry import adapter_for
+
+    config = teams_feed_config(graph_server, timeout_seconds=1)
+    target = Target.objects.create(name="teams", adapter="msteams", config=config)
+    graph_server.enqueue_token(hang(6))
+    began = time.monotonic()
+    store_now(django_capture_on_commit_callbacks, completion())
+    took = time.monotonic() - began
+    budget = send_seconds(target, adapter_for(target.adapter, target.config))
+    assert took <= budget, (took, budget)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and not delivery.maybe_applied, delivery.last_error
+    assert graph_server.notifications() == []

@@ -92,12 +92,12 @@ def fetch_token(credentials: ClientCredentials, *, timeout: float = 10.0) -> dic
         raise AdapterError(f"token request failed: {type(exc).__name__}") from None
 
 
-def bearer_token(credentials: ClientCredentials, *, refresh: bool = False) -> str:
+def bearer_token(credentials: ClientCredentials, *, refresh: bool = False, timeout: float = 10.0) -> str:
     if not refresh:
         cached = cache.get(credentials.cache_key)
         if cached:
             return cached
-    token = fetch_token(credentials)
+    token = fetch_token(credentials, timeout=timeout)
     expires_in = int(token.get("expires_in") or 300)
     cache.set(
         credentials.cache_key, token["access_token"], timeout=max(1, expires_in - EXPIRY_MARGIN_SECONDS)
@@ -119,8 +119,11 @@ class OAuthAdapter(Adapter):
         )
 
     def bearer(self, *, refresh: bool) -> str:
-        """The access token to send (a fresh one when ``refresh``)."""
-        return bearer_token(self.credentials(), refresh=refresh)
+        """The access token to send (a fresh one when ``refresh``). The token request waits no
+        longer than any other request to the target (its ``timeout_seconds``): a send's claim is
+        sized for ``requests_per_send`` requests of that timeout (``pacing.claims.send_seconds``)."""
+        timeout = float(self.config.get("timeout_seconds", 10))
+        return bearer_token(self.credentials(), refresh=refresh, timeout=timeout)
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
         for refresh in (False, True):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('adapters', '0029_identity_digests'),
+        ('adapters', '0030_attempt_maybe_applied'),
     ]
 
     operations = [

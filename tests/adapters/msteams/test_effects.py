@@ -186,29 +186,6 @@ def test_reconciliation_owes_a_channel_only_what_it_announces(channel, django_ca
     assert len(channel.channel_messages()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product decision: a feed notification for an employee linked by account but with no e-mail "
-        "address dies (permanent) rather than waiting, held, for an address link as an unmapped "
-        "account does; an address linked later does not bring it back (an admin must replay it)"
-    ),
-)
-def test_a_learner_linked_by_account_without_an_address_is_notified_once_an_address_is_linked(
-    feed, django_capture_on_commit_callbacks
-):
-    account = {"homePage": LMS, "name": "u-4712"}
-    identity_links_upsert(employee_id="E300", identifiers=Identifiers(accounts=[account]))
-    statement = completion()
-    statement["actor"] = {"objectType": "Agent", "name": "Bo", "account": account}
-    store_now(django_capture_on_commit_callbacks, statement)
-    with django_capture_on_commit_callbacks(execute=True):
-        identity_links_upsert(employee_id="E300", identifiers=Identifiers(emails=["bo@example.com"]))
-    delivery = Delivery.objects.get()
-    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
-    assert [n["user"] for n in feed.notifications()] == ["bo@example.com"]
-
-
 def test_a_feed_send_makes_no_more_requests_than_its_claim_is_sized_for(
     feed, django_capture_on_commit_callbacks
 ):

@@ -1,6 +1,7 @@
-"""Held deliveries: a delivery whose actor maps to no employee (or to several) waits, neither
-dead nor lost, until its key resolves; a new identity link releases it (an explicit SHA-1 link:
-what waits under the address it is the SHA-1 of too). The conflict report groups what waits by
+"""Held deliveries: a delivery whose actor maps to no employee (or to several), or to one with no
+e-mail address where the target needs one, waits, neither dead nor lost, until its key resolves;
+a new identity link releases it (an explicit SHA-1 link: what waits under the address it is the
+SHA-1 of too; an address: what waits for its employee to have one). The conflict report groups what waits by
 key, with the employees that key matches, naming the identifier a long key's digest stands for."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from adapters.delivery import queue
 from adapters.identity.digests import mailbox_sha1_keys
 from adapters.identity.resolution import (
     AMBIGUOUS,
+    NO_ADDRESS,
     TERMINATED,
     UNMAPPED,
     actor_lookup_key,
@@ -28,14 +30,23 @@ from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
 
 def deliveries_release(
-    *, keys: Iterable[str] = (), ids: Iterable[int] = (), sha1_links: Iterable[str] = ()
+    *,
+    keys: Iterable[str] = (),
+    ids: Iterable[int] = (),
+    sha1_links: Iterable[str] = (),
+    addressed: Iterable[str] = (),
 ) -> list[int]:
     """Held deliveries whose key can now be resolved go back to pending (e.g. a new identity link),
     or these held deliveries (an admin's decision, e.g. after a re-hire): they are resolved again
     when sent, and held again if still unresolved. ``sha1_links``: the lookup keys of the explicit
     ``mbox_sha1sum`` links changed, which an ``mbox`` resolves by too (``agent_keys``): what waits
-    under such an address's key is released as well."""
+    under such an address's key is released as well. ``addressed``: employees an e-mail address
+    was just linked to; what waits under their links' keys for an address (``NO_ADDRESS``) goes."""
     chosen, wanted, hashed = list(ids), list(keys), set(sha1_links)
+    if addressed and not chosen:
+        wanted += IdentityLink.objects.filter(employee_id__in=sorted(set(addressed))).values_list(
+            "lookup_key", flat=True
+        )
     if not chosen and not wanted and not hashed:
         return []
     held = Delivery.objects.filter(status=Delivery.HELD)
@@ -95,9 +106,8 @@ def identity_conflicts() -> list[HeldGroup]:
     report: dict[str, HeldGroup] = {}
     for row in groups:
         key = row["held_key"]
-        reason = next(
-            (known for known in (AMBIGUOUS, TERMINATED) if row["last_error"].startswith(known)), UNMAPPED
-        )
+        known = (AMBIGUOUS, TERMINATED, NO_ADDRESS)
+        reason = next((each for each in known if row["last_error"].startswith(each)), UNMAPPED)
         group = report.setdefault(
             key, HeldGroup(key=key, reason=reason, deliveries=0, candidates=[], waiting_for=key)
         )

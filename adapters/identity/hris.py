@@ -353,4 +353,5 @@ def _write(plan: _Plan) -> None:
     IdentityChange.objects.bulk_create(plan.changes, batch_size=2000)
     keys = keys_of(plan.added) | removed_keys
     if keys:
-        deliveries_release(keys=keys)
+        addressed = {link.employee_id for link in plan.added if link.kind == "email"}
+        deliveries_release(keys=keys, addressed=addressed)

@@ -169,7 +169,11 @@ def identity_links_upsert(
             identifier=link.lookup_key,
             after=history.link_state(link),
         )
-    deliveries_release(keys=keys_of(links), sha1_links=sha1_links_of(links))
+    deliveries_release(
+        keys=keys_of(links),
+        sha1_links=sha1_links_of(links),
+        addressed=[employee_id] if any(link.kind == "email" for link in fresh) else [],
+    )
     return len(fresh)
 
 
@@ -296,7 +300,11 @@ def identity_links_move(
         ignore_conflicts=True,  # the second employee had it too (an ambiguity now resolved)
     )
     digests_carry(target_employee, forms)  # the address's SHA-1 forms move with it
-    deliveries_release(keys=keys_of(links).union(*forms.values()), sha1_links=sha1_links_of(links))
+    deliveries_release(
+        keys=keys_of(links).union(*forms.values()),
+        sha1_links=sha1_links_of(links),
+        addressed=[target_employee] if any(link.kind == "email" for link in links) else [],
+    )
     return moved
 
 

@@ -36,6 +36,7 @@ from lrs.xapi.agents import agent_ifi
 UNMAPPED = "unmapped identity"
 AMBIGUOUS = "ambiguous identity"
 TERMINATED = "terminated"
+NO_ADDRESS = "no e-mail address"
 
 
 def email_lookup_key(value: str) -> str:
@@ -223,6 +224,19 @@ def employee_for_actor(actor: dict[str, Any]) -> str:
             AMBIGUOUS, key=keys[0], detail=f"{', '.join(keys)} is linked to employees {', '.join(employees)}"
         )
     return employees[0]
+
+
+def employee_address_for_actor(actor: dict[str, Any]) -> str:
+    """An e-mail address linked to the actor's employee (an actor known by account or openid, for
+    a target that reaches people by address), or ``DeliveryHeld`` "no e-mail address" under the
+    actor's lookup key: the learner is not reachable yet, as an unmapped one is not, and
+    ``holds.deliveries_release(addressed=...)`` lets it go once an address is linked to them."""
+    employee_id = employee_for_actor(actor)
+    address = employee_email(employee_id)
+    if address:
+        return address
+    detail = f"no e-mail address is linked to employee {employee_id}"
+    raise DeliveryHeld(NO_ADDRESS, key=_key_groups(actor)[0][0], detail=detail)
 
 
 def employee_for_statement(statement: dict[str, Any], context: DeliveryContext) -> str:

@@ -46,7 +46,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http import send as http_send
-from adapters.identity.resolution import employee_email, employee_for_actor, nothing_for_erased, prefetched
+from adapters.identity.resolution import employee_address_for_actor, nothing_for_erased, prefetched
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
@@ -166,11 +166,9 @@ class TeamsAdapter(OAuthAdapter):
         # A pseudonym after an erasure, linked to no one, ever: NothingToSend, not an audience of
         # None, so that reconciliation, which reads only this, owes nothing.
         nothing_for_erased(statement["actor"])
-        # An actor known by account or openid: notify the employee's linked address.
-        return {
-            "audience": told.audience,
-            "recipient": employee_email(employee_for_actor(statement["actor"])),
-        }
+        # An actor known by account or openid: notify the employee's linked address; held until
+        # one is linked (Graph names a user, and an employee may be linked by account first).
+        return {"audience": told.audience, "recipient": employee_address_for_actor(statement["actor"])}
 
     def translate(self, statement: dict, context: DeliveryContext) -> OutboundRequest:
         if context.resolved.get("audience") is None:

@@ -17,6 +17,7 @@ from adapters.identity.resolution import (
     actor_lookup_key,
     agent_keys,
     email_lookup_key,
+    linked_to,
     retention_pseudonym_homepage,
 )
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
@@ -132,6 +133,8 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
             named = {spelled for spelled in named if ifi in mailbox_sha1_keys(spelled)}
             ifis |= {agent_ifi({"mbox": f"mailto:{spelled}"}) or "" for spelled in named} - {""}
             ifis |= mailbox_sha1_keys(*named)
+        owners = {link.employee_id for link in links}
+        ifis |= _mboxes_hashed({key for key in keys if key.startswith(SHA1_PREFIX)}, owners)
         return Subject(ifis=frozenset(ifis), links=links, lookup_keys=frozenset(keys), named_ifi=ifi)
     employee_id = (employee_id or "").strip()
     if not employee_id:
@@ -165,7 +168,31 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
     # them (adapters.identity.digests); unlinked since (a leaver the feed unlinked), no statement
     # need spell the address for _ifis_of_key to find that form: the history row does.
     ifis |= mailbox_sha1_keys(*linked_addresses)
+    ifis |= _mboxes_hashed({key for key in keys if key.startswith(SHA1_PREFIX)}, {employee_id})
     return Subject(ifis=frozenset(ifis), employee_id=employee_id, links=links, lookup_keys=frozenset(keys))
+
+
+def _mboxes_hashed(sha1_keys: set[str], owners: set[str]) -> set[str]:
+    """The ``mbox`` IFIs the store files statements or documents under whose SHA-1 forms are among
+    these (as resolution takes an ``mbox`` by them: ``agent_keys``, as filed and as matched; the
+    spelling as written is not in the index): an explicit ``mbox_sha1sum`` link resolved them
+    (Data 2.4.2.3: the same mailbox), their effects at the targets the person's. Not one whose
+    address is linked to someone other than ``owners`` (the employees of the person's links): its
+    statements were theirs, or ambiguous, never the person's alone. A SHA-1 does not give back its
+    address, so every ``mbox`` agent is read and hashed: a scan of the agent index, as
+    ``_ifis_of_key`` does by prefix (an erasure or export is rare)."""
+    if not sha1_keys:
+        return set()
+    mboxes = {"agent_ifi__startswith": "mbox::mailto:"}
+    candidates = set(StatementAgent.objects.filter(**mboxes).values_list("agent_ifi", flat=True).distinct())
+    candidates |= set(Document.objects.filter(**mboxes).values_list("agent_ifi", flat=True).distinct())
+    met: dict[str, str] = {}  # IFI -> its lookup key
+    for candidate in candidates:
+        keys = agent_keys({"mbox": candidate.removeprefix("mbox::")})
+        if keys and sha1_keys.intersection(keys):
+            met[candidate] = keys[0]
+    others = {key for key, employee in linked_to(set(met.values())) if employee not in owners}
+    return {candidate for candidate, key in met.items() if key not in others}
 
 
 def _ifis_of_key(key: str) -> set[str]:

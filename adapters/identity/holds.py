@@ -7,7 +7,9 @@ key, with the employees that key matches, naming the identifier a long key's dig
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
@@ -29,6 +31,34 @@ from adapters.models import Delivery, IdentityLink
 from adapters.rules.keys import DIGEST_PREFIX, HELD_KEY_LIMIT, held_key_of
 
 
+@dataclass
+class _Deferred:
+    keys: set[str]
+    sha1_links: set[str]
+
+
+_deferred: ContextVar[_Deferred | None] = ContextVar("identity_releases_deferred", default=None)
+
+
+@contextmanager
+def releases_batched() -> Iterator[None]:
+    """Within the block (one transaction: an import of many rows), a release by key collects its
+    keys, and one release at the end takes them all: the same deliveries go back to pending (a
+    release only resolves them again when sent), but the held actors are read once for the
+    import, not once per row that changes an explicit SHA-1 link (``_held_by_mailbox``: 1,000
+    rows against 5,000 held deliveries took 279 s so). Nested: the outer block releases."""
+    if _deferred.get() is not None:
+        yield
+        return
+    collected = _Deferred(keys=set(), sha1_links=set())
+    token = _deferred.set(collected)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    deliveries_release(keys=collected.keys, sha1_links=collected.sha1_links)
+
+
 def deliveries_release(
     *,
     keys: Iterable[str] = (),
@@ -48,6 +78,10 @@ def deliveries_release(
             "lookup_key", flat=True
         )
     if not chosen and not wanted and not hashed:
+        return []
+    if (deferred := _deferred.get()) is not None and not chosen:  # released at the block's end
+        deferred.keys.update(wanted)
+        deferred.sha1_links.update(hashed)
         return []
     held = Delivery.objects.filter(status=Delivery.HELD)
     if chosen:

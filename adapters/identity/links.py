@@ -25,7 +25,7 @@ from adapters.identity.digests import (
     keys_recorded,
     sha1_links_of,
 )
-from adapters.identity.holds import deliveries_release
+from adapters.identity.holds import deliveries_release, releases_batched
 from adapters.identity.resolution import email_lookup_key
 from adapters.models import IdentityChange, IdentityLink
 from adapters.rules.keys import IDENTITY_LOCK_KEY
@@ -323,7 +323,7 @@ def identity_links_import_csv(
             f"(missing: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})"
         )
     counts = {"rows": 0, "links_created": 0, "links_removed": 0, "links_moved": 0}
-    with transaction.atomic():
+    with transaction.atomic(), releases_batched():  # one release for the file, under the lock
         hold_identity_lock()
         for line, row in enumerate(reader, start=2):
             try:

@@ -165,3 +165,22 @@ def test_a_prefetched_batch_resolves_mbox_actors_through_sha1_links_in_the_same_
     # The prefetch's three queries (links, addresses, employees), the SHA-1 forms among the keys.
     with django_assert_num_queries(3), prefetched(actors), django_assert_num_queries(0):
         assert resolve_all() == one_by_one
+
+
+@pytest.mark.parametrize(
+    ("written", "hashed"),
+    [("Bo@Example.COM", "Bo@Example.COM"), ("Bo@EXAMPLE.com", "Bo@example.com")],  # as written, as filed
+)
+def test_the_held_report_names_the_employee_of_the_sha1_a_statement_spelled_its_address_by(
+    pms_target, django_capture_on_commit_callbacks, written, hashed
+):
+    """The conflict report lists every employee the held statements' actors match: the SHA-1 of the
+    address as the statement spelled it linked to E1 makes it ambiguous, not the address's E2 alone
+    (an ambiguity naming one employee tells an admin nothing to fix)."""
+    link_sha1("E1", hashed)
+    link("E2", "bo@example.com")
+    store_now(django_capture_on_commit_callbacks, by_mbox(written))
+    delivery = Delivery.objects.get(target__name="pms")
+    assert (delivery.status, delivery.held_key) == (Delivery.HELD, "email:bo@example.com")
+    [group] = identity_conflicts()
+    assert (group.reason, group.candidates) == (AMBIGUOUS, ["E1", "E2"])

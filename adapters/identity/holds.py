@@ -103,20 +103,43 @@ def _held_by_mailbox(sha1_keys: set[str]) -> list[int]:
     """Held deliveries waiting under an address (its lookup key, or that key's digest) whose actor,
     or a member of it, is an ``mbox`` with one of these SHA-1 forms. The key does not say how the
     statement spelled the address, which its SHA-1 depends on (as written, as filed): the actors
-    are read, one query, only when an explicit SHA-1 link changes (rare; what is held, few)."""
+    are read, one query, only when an explicit SHA-1 link changes (rare; what is held, few; an
+    import reads them once: ``releases_batched``)."""
+    return [
+        delivery_id
+        for delivery_id, _key, agents in _held_actors()
+        if any(sha1_keys.intersection(agent_keys(agent)) for agent in agents)
+    ]
+
+
+def _held_actors() -> Iterator[tuple[int, str, list[dict]]]:
+    """(id, held key, the actor and its members) of the held deliveries waiting under an address's
+    key or a digest: one query, their statements' actors as written."""
     waiting = Delivery.objects.filter(
         Q(held_key__startswith="email:") | Q(held_key__startswith=DIGEST_PREFIX), status=Delivery.HELD
     )
-    found = []
-    for delivery_id, payload in waiting.values_list("id", "statement__payload").iterator():
+    rows = waiting.values_list("id", "held_key", "statement__payload")
+    for delivery_id, held_key, payload in rows.iterator():
         try:
             actor = json.loads(payload)["actor"] if payload else {}
         except (ValueError, KeyError, TypeError):
             continue
         agents = [actor, *(actor.get("member") or [])] if isinstance(actor, dict) else []
-        if any(sha1_keys.intersection(agent_keys(agent)) for agent in agents if isinstance(agent, dict)):
-            found.append(delivery_id)
-    return found
+        yield delivery_id, held_key, [agent for agent in agents if isinstance(agent, dict)]
+
+
+def _sha1_forms_held() -> dict[str, set[str]]:
+    """Held key -> the SHA-1 forms of the ``mbox`` agents held under it, as their statements spell
+    the address (``agent_keys``: as written, as filed, as matched), which an explicit
+    ``mbox_sha1sum`` link may match though the key's own forms do not (a SHA-1 cannot be
+    normalised)."""
+    forms: dict[str, set[str]] = {}
+    for _id, held_key, agents in _held_actors():
+        for agent in agents:
+            keys = agent_keys(agent)
+            if keys and held_key_of(keys[0]) == held_key:  # the agent it waits for (a member)
+                forms.setdefault(held_key, set()).update(keys[1:])
+    return forms
 
 
 @dataclass
@@ -147,10 +170,12 @@ def identity_conflicts() -> list[HeldGroup]:
         )
         group.deliveries += row["n"]
     digested = _links_by_digest([key for key in report if key.startswith(DIGEST_PREFIX)])
+    spelled = _sha1_forms_held() if report else {}
     for group in report.values():
         if group.key.startswith(DIGEST_PREFIX):
             group.waiting_for = _identifier_of(group.key)
-        linked = {employee for _, employee in linked_to(_keys_of_held(group.key))}
+        keys = [*_keys_of_held(group.key), *sorted(spelled.get(group.key, set()))]
+        linked = {employee for _, employee in linked_to(keys)}
         group.candidates = sorted(linked | digested.get(group.key, set()))
     return list(report.values())
 

@@ -92,6 +92,8 @@ def test_an_address_linked_to_one_employee_and_its_sha1_to_another_is_ambiguous(
     store_now(django_capture_on_commit_callbacks, by_mbox("sam@example.com"))
     delivery = Delivery.objects.get(target__name="pms")
     assert (delivery.status, delivery.held_key) == (Delivery.HELD, "email:sam@example.com")
+    # Says where E2 comes from: the address itself is linked to E1 alone.
+    assert "(E2 by an mbox_sha1sum link of its SHA-1)" in delivery.last_error, delivery.last_error
     [group] = identity_conflicts()
     assert (group.reason, group.candidates) == (AMBIGUOUS, ["E1", "E2"])
     # Unlinking the SHA-1 releases what waits under the address's key: delivered to E1.

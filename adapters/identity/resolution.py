@@ -220,9 +220,11 @@ def employee_for_actor(actor: dict[str, Any]) -> str:
                 # erasure of them would not see it as theirs (it names someone else too).
                 raise DeliveryHeld(UNMAPPED, key=group[0], detail=f"no employee is linked to {group[0]}")
     if len(employees) > 1:
-        raise DeliveryHeld(
-            AMBIGUOUS, key=keys[0], detail=f"{', '.join(keys)} is linked to employees {', '.join(employees)}"
-        )
+        detail = f"{', '.join(keys)} is linked to employees {', '.join(employees)}"
+        # Those an mbox reached by its SHA-1 forms alone: the address's links do not show them.
+        if by_sha1 := sorted(set(employees) - set(_employees_for(keys))):
+            detail += f" ({', '.join(by_sha1)} by an mbox_sha1sum link of its SHA-1)"
+        raise DeliveryHeld(AMBIGUOUS, key=keys[0], detail=detail)
     return employees[0]
 
 

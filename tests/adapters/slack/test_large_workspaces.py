@@ -6,8 +6,11 @@ twice (the sweep hands the delivery to another worker, which finds nothing yet a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.db.models import F
 from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
@@ -317,6 +320,41 @@ def test_a_post_whose_worker_stopped_before_recording_it_is_found_however_busy_t
     Attempt.objects.filter(delivery=delivery).delete()
     slack_target.skew_clock(3600)  # an hour passes at Slack
     _chatter(slack_target, LEARNING, 1600)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due()  # the claim has run out: put back, as one that may have posted
+    delivery.refresh_from_db()
+    if delivery.status == Delivery.RETRYING:
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+        delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(_ours(slack_target)) == 1
+
+
+def test_a_post_made_hours_before_a_worker_stopped_on_its_retry_is_found_in_a_busy_channel(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted three hours ago, its answer lost (a 500); then 1,600 messages in #learning; then a
+    retry whose worker stopped before it recorded anything (the sweep records it as an attempt that
+    may have posted). Each attempt that may have posted ran for seconds, hours apart: the next
+    retry reads the time each ran, not the three hours between the first and the last, busy
+    with the channel's chatter, which no attempt may read through, newest first, to reach the
+    message (every attempt would fail into a dead letter, the message being there)."""
+    three_hours = timedelta(hours=3)
+    slack_target.skew_clock(-three_hours.total_seconds())  # Slack's time then
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and len(_ours(slack_target)) == 1, delivery.last_error
+    Attempt.objects.filter(delivery=delivery).update(started_at=F("started_at") - three_hours)
+    slack_target.skew_clock(-3600)  # the chatter, two hours after the post
+    _chatter(slack_target, LEARNING, 1600)
+    slack_target.skew_clock(0)
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(  # the retry's worker stopped, unrecorded
+        status=Delivery.IN_FLIGHT, attempts=2, updated_at=now - timedelta(seconds=30), claimed_until=now
+    )
     with django_capture_on_commit_callbacks(execute=True):
         sweep_due()  # the claim has run out: put back, as one that may have posted
     delivery.refresh_from_db()

@@ -120,9 +120,9 @@ class DeliveryContext:
     original_external_id: str = ""
     original_uncertain: bool = False
     # An earlier attempt of this very delivery may have taken effect (``Delivery.maybe_applied``);
-    # when those that may have ran, the first's start to the last's end, if recorded (else None).
+    # when those that may have ran, each start to end in time order, if recorded (else None).
     maybe_applied: bool = False
-    maybe_applied_between: tuple[datetime, datetime] | None = None
+    maybe_applied_between: list[tuple[datetime, datetime]] | None = None
     # What an earlier attempt of this very delivery kept in ``Delivery.external_id``: the id the
     # target gave, or where its effect went (``OutboundRequest.destination``).
     external_id: str = ""

@@ -130,21 +130,24 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.statement_uuid} -> {self.target_id}"
 
-    def maybe_applied_between(self) -> tuple[datetime, datetime] | None:
-        """When the attempts that may have taken effect ran, from the first's start to the last's
-        end: those recorded ``maybe_applied``, and a success (a delivered one sent again, as a
-        forced backfill does). None when there is none to go by (``maybe_applied`` set before
-        attempts recorded it): a retry then looks from the delivery's creation on."""
+    def maybe_applied_between(self) -> list[tuple[datetime, datetime]] | None:
+        """When the attempts that may have taken effect ran, each from its start to its end, in
+        time order, those that overlap merged: those recorded ``maybe_applied``, and a success (a
+        delivered one sent again, as a forced backfill does). Each on its own, not one span from the
+        first to the last: attempts hours apart would otherwise have a retry read all between.
+        None when there is none to go by (``maybe_applied`` set before attempts recorded it): a
+        retry then looks from the delivery's creation on."""
         if not self.maybe_applied:
             return None
         ran = self.attempt_log.filter(models.Q(maybe_applied=True) | models.Q(outcome=Attempt.SUCCESS))
-        times = [
-            (start, start + timedelta(milliseconds=ms))
-            for start, ms in ran.values_list("started_at", "duration_ms")
-        ]
-        if not times:
-            return None
-        return min(start for start, _ in times), max(end for _, end in times)
+        merged: list[tuple[datetime, datetime]] = []
+        for start, ms in ran.order_by("started_at").values_list("started_at", "duration_ms"):
+            end = start + timedelta(milliseconds=ms)
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged or None
 
 
 class OutboxBatch(models.Model):

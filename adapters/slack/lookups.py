@@ -109,29 +109,47 @@ class Lookups:
 
     def _posted_in(self, channel: str, context: DeliveryContext, budget: Budget) -> str | None:
         """The ts of this delivery's message in ``channel``, by the key in its metadata: looked for
-        in the time the attempts that may have posted it ran (``oldest``/``latest``, inclusive,
-        ``CLOCK_MARGIN_SECONDS`` either side), so a channel that has had more messages since than
-        one attempt may read (``budget``) does not keep the retry from finding it; without such a
-        time recorded, in all since the delivery was created, newest first."""
-        query = {"channel": channel, "include_all_metadata": "true", "limit": str(HISTORY_PAGE)}
-        if context.maybe_applied_between is not None:
-            first, last = (moment.timestamp() for moment in context.maybe_applied_between)
-            query["oldest"] = f"{first - CLOCK_MARGIN_SECONDS:.6f}"
-            query["latest"] = f"{last + CLOCK_MARGIN_SECONDS:.6f}"
-            query["inclusive"] = "true"
-        else:
+        in the times the attempts that may have posted it ran (``oldest``/``latest``, inclusive,
+        ``CLOCK_MARGIN_SECONDS`` either side), each on its own, so a channel that has had more
+        messages since, or between them, than one attempt may read (``budget``) does not keep the
+        retry from finding it; without such a time recorded, in all since the delivery was
+        created, newest first."""
+        for oldest, latest in self._history_windows(context, budget):
+            query = {"channel": channel, "include_all_metadata": "true", "limit": str(HISTORY_PAGE)}
+            query["oldest"] = f"{oldest:.6f}"
+            if latest is not None:
+                query.update(latest=f"{latest:.6f}", inclusive="true")
+            while True:
+                page = self._look(budget, "conversations.history", query)
+                for message in page.get("messages") or []:
+                    payload = (message.get("metadata") or {}).get("event_payload") or {}
+                    if payload.get("idempotency_key") == context.idempotency_key:
+                        return message.get("ts")
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not page.get("has_more") or not cursor:
+                    break
+                query["cursor"] = cursor
+        return None
+
+    @staticmethod
+    def _history_windows(context: DeliveryContext, budget: Budget) -> list[tuple[float, float | None]]:
+        """Where ``_posted_in`` reads, newest first: each time an attempt that may have posted ran,
+        with the clock margin, those the margin makes overlap as one; a single span from the first
+        to the last when there are more than the look-ups left could read one page each (a wider
+        read rather than some left unread); since the delivery was created without such times."""
+        if not context.maybe_applied_between:
             created = context.created_at.timestamp() if context.created_at else time.time() - 86400
-            query["oldest"] = f"{created - HISTORY_MARGIN_SECONDS:.6f}"
-        while True:
-            page = self._look(budget, "conversations.history", query)
-            for message in page.get("messages") or []:
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("idempotency_key") == context.idempotency_key:
-                    return message.get("ts")
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                return None
-            query["cursor"] = cursor
+            return [(created - HISTORY_MARGIN_SECONDS, None)]
+        windows: list[tuple[float, float | None]] = []
+        for first, last in context.maybe_applied_between:
+            oldest, latest = first.timestamp() - CLOCK_MARGIN_SECONDS, last.timestamp() + CLOCK_MARGIN_SECONDS
+            if windows and oldest <= (windows[-1][1] or 0.0):
+                before, before_latest = windows.pop()
+                oldest, latest = before, max(latest, before_latest or 0.0)
+            windows.append((oldest, latest))
+        if len(windows) > budget.left - 1:
+            windows = [(windows[0][0], windows[-1][1])]
+        return windows[::-1]
 
     def _conversation_id(self, channel: str, context: DeliveryContext, budget: Budget) -> str:
         """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,

@@ -7,9 +7,11 @@ twice (the sweep hands the delivery to another worker, which finds nothing yet a
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 import requests
+from django.apps import apps as django_apps
 from django.db.models import F
 from django.utils import timezone
 
@@ -363,5 +365,36 @@ def test_a_post_made_hours_before_a_worker_stopped_on_its_retry_is_found_in_a_bu
         with django_capture_on_commit_callbacks(execute=True):
             delivery_send(delivery.pk)
         delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(_ours(slack_target)) == 1
+
+
+def test_a_post_by_a_worker_stopped_before_attempts_recorded_it_is_not_doubled(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Deployed over a delivery the sweep put back before it recorded stopped attempts: attempt 1,
+    an hour before, was refused (a 429, nothing posted); attempt 2 posted and its worker stopped,
+    the sweep then marking the delivery alone. Migration 0030 marks attempt 1, the only one
+    recorded: its time is not where the message is, and a retry looking there alone posts again.
+    An attempt that left no record (its time unknown) is looked for since the delivery was made."""
+    slack_target.enqueue(ok(), retry_after(1))  # listed; refused, nothing posted
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and not _ours(slack_target), delivery.last_error
+    Attempt.objects.filter(delivery=delivery).update(started_at=F("started_at") - timedelta(hours=1))
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)  # attempt 2 posts...
+    assert len(_ours(slack_target)) == 1
+    Attempt.objects.filter(delivery=delivery, number=2).delete()  # ...and its worker stopped
+    Delivery.objects.filter(pk=delivery.pk).update(  # as the sweep before 0030 put it back
+        status=Delivery.RETRYING, maybe_applied=True, delivered_at=None, next_attempt_at=delivery.created_at
+    )
+    import_module("adapters.migrations.0030_attempt_maybe_applied").mark_attempts_of_uncertain_deliveries(
+        django_apps, None
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send(delivery.pk)
+    delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert len(_ours(slack_target)) == 1

@@ -135,13 +135,20 @@ class Delivery(models.Model):
         time order, those that overlap merged: those recorded ``maybe_applied``, and a success (a
         delivered one sent again, as a forced backfill does). Each on its own, not one span from the
         first to the last: attempts hours apart would otherwise have a retry read all between.
-        None when there is none to go by (``maybe_applied`` set before attempts recorded it): a
-        retry then looks from the delivery's creation on."""
+        None when there is none to go by, or an earlier attempt left no record (the claim counted
+        it, ``attempts`` being this one's number: a worker stopped before the sweep recorded
+        such, migration 0030), whose time is then unknown: a retry looks from the creation on."""
         if not self.maybe_applied:
             return None
-        ran = self.attempt_log.filter(models.Q(maybe_applied=True) | models.Q(outcome=Attempt.SUCCESS))
+        ran = list(
+            self.attempt_log.values_list("number", "started_at", "duration_ms", "maybe_applied", "outcome")
+        )
+        if set(range(1, self.attempts)) - {number for number, *_ in ran}:
+            return None
         merged: list[tuple[datetime, datetime]] = []
-        for start, ms in ran.order_by("started_at").values_list("started_at", "duration_ms"):
+        for _, start, ms, maybe, outcome in sorted(ran, key=lambda row: row[1]):
+            if not (maybe or outcome == Attempt.SUCCESS):
+                continue
             end = start + timedelta(milliseconds=ms)
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))

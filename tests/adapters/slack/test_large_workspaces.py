@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
+from adapters.delivery.replay import deliveries_replay
 from adapters.delivery.sweep import sweep_due
 from adapters.models import Attempt, Delivery, Target
 from adapters.slack.adapter import SlackAdapter
@@ -396,5 +397,41 @@ def test_a_post_by_a_worker_stopped_before_attempts_recorded_it_is_not_doubled(
     with django_capture_on_commit_callbacks(execute=True):
         delivery_send(delivery.pk)
     delivery.refresh_from_db()
+    assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
+    assert len(_ours(slack_target)) == 1
+
+
+def test_a_dead_letter_replayed_months_later_reads_its_attempts_times_not_the_months_between(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Posted ninety days ago, its answer lost (a 500), then given up; the channel busy since. An
+    admin replays it; that attempt's worker stops before it records anything. The retry reads the
+    time of the attempt ninety days ago and that of the replay, not the months between (1,600
+    messages, more than an attempt may read), finds the message, and posts no second one."""
+    ninety_days = timedelta(days=90)
+    slack_target.skew_clock(-ninety_days.total_seconds())
+    slack_target.enqueue(ok(), applied_then(500))  # listed; posted in #learning, then 500
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.RETRYING and len(_ours(slack_target)) == 1, delivery.last_error
+    Attempt.objects.filter(delivery=delivery).update(started_at=F("started_at") - ninety_days)
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.DEAD)  # given up since
+    slack_target.skew_clock(-30 * 86400.0)
+    _chatter(slack_target, LEARNING, 1600)
+    slack_target.skew_clock(0)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert deliveries_replay(delivery_ids=[delivery.pk]).replayed == [delivery.pk]
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(  # the replay's worker stopped, unrecorded
+        status=Delivery.IN_FLIGHT, attempts=2, updated_at=now - timedelta(seconds=30), claimed_until=now
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due()
+    delivery.refresh_from_db()
+    if delivery.status == Delivery.RETRYING:
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery_send(delivery.pk)
+        delivery.refresh_from_db()
     assert delivery.status == Delivery.DELIVERED, (delivery.status, delivery.last_error)
     assert len(_ours(slack_target)) == 1

@@ -1,0 +1,140 @@
+"""An erasure finishing (``finish_erasures``) while retention deletes the same statement (the
+erased person's, also past its retention period), in two transactions at once: neither may fail.
+
+Retention locks the statement's deliveries (``retention_kept.still_needed``), then deletes their
+attempts, the deliveries, the marketplace evidence (locking the skill records first) and the
+statement. The erasure's finish must take the locks they share in the same order, else each holds
+what the other waits for and PostgreSQL aborts one (a failed retention batch, or an erasure left
+retracting until the next sweep, its inline call failing).
+
+Retention is stopped, by a pause where it has locked the deliveries and judged the statement,
+until the erasure waits for a lock; then it goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from adapters.base import DELIVER, RETRACT
+from adapters.models import Attempt, Delivery, ErasureRequest, SkillEvidence, SkillRecord, Target
+from adapters.privacy import retention
+from adapters.privacy.erasure import finish_erasures
+from lrs.statements.models import Statement
+from lrs.statements.store import statement_store
+from tests.conftest import make_statement
+from tests.lrs.concurrency.threads import POSTGRESQL_ONLY
+
+pytestmark = [pytest.mark.django_db(transaction=True), POSTGRESQL_ONLY]
+
+
+def _erased_statement(mode: str) -> tuple[int, ErasureRequest]:
+    """A statement of an erased person (E100) whose erasure has retracted everything and is
+    ready to finish: its delivery and retraction at the marketplace made (an attempt each), its
+    evidence flagged erased, the record it evidenced revoked there. Stored 40 days ago."""
+    target = Target.objects.create(name="market", adapter="marketplace", config={}, enabled=False)
+    statement_id = str(uuid.uuid4())
+    statement_store(statements=[make_statement(statement_id=statement_id)], credential=None)
+    pk = Statement.objects.get(statement_id=statement_id).id
+    aged = timezone.now() - timedelta(days=40)
+    Statement.objects.filter(id=pk).update(stored=aged, voided=mode == ErasureRequest.DELETE)
+    now = timezone.now()
+    for kind in (DELIVER, RETRACT):
+        delivery = Delivery.objects.create(
+            target=target,
+            statement_id=pk,
+            statement_uuid=statement_id,
+            kind=kind,
+            status=Delivery.DELIVERED,
+            attempts=1,
+            idempotency_key=f"{statement_id}:market:{kind}",
+            next_attempt_at=now,
+            # A first try that failed: its error text is the person's data the erasure scrubs.
+            last_error="HTTP 503 for learner@example.com" if kind == DELIVER else "",
+        )
+        Attempt.objects.create(delivery=delivery, number=1, started_at=now, outcome=Attempt.SUCCESS)
+    SkillEvidence.objects.create(
+        target=target,
+        member_id="E100",
+        competency_code="SAFETY-A",
+        statement_id=pk,
+        statement_uuid=uuid.UUID(statement_id),
+        activity_id="https://lms.example.com/courses/safety-101",
+        level=3,
+        completed=True,
+        timestamp=datetime(2026, 3, 1, tzinfo=UTC),
+        mapping_version="2026.1",
+        erased_at=now,
+    )
+    SkillRecord.objects.create(target=target, member_id="E100", competency_code="SAFETY-A", record=None)
+    request = ErasureRequest.objects.create(
+        requested_by="dpo",
+        mode=mode,
+        subject_hash="e100",
+        statement_pks=[pk],
+        status=ErasureRequest.RETRACTING,
+    )
+    return pk, request
+
+
+def _waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_an_erasure_finishing_while_retention_deletes_its_statement_neither_fails(monkeypatch, mode):
+    pk, request = _erased_statement(mode)
+    judged, go_on = threading.Event(), threading.Event()
+    real_dead_retractions = retention.dead_retractions
+
+    def judged_then_pause(pks: list[int]) -> set[int]:
+        judged.set()  # the statement's deliveries are locked, the statement judged free to go
+        go_on.wait(20)
+        return real_dead_retractions(pks)
+
+    monkeypatch.setattr(retention, "dead_retractions", judged_then_pause)
+    errors: dict[str, BaseException] = {}
+    done: dict[str, object] = {}
+
+    def run(name: str, call) -> None:
+        try:
+            done[name] = call()
+        except BaseException as exc:  # reported below
+            errors[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = {
+        "retention": threading.Thread(target=run, args=("retention", lambda: retention.delete_batch([pk]))),
+        "erasure": threading.Thread(target=run, args=("erasure", lambda: finish_erasures())),
+    }
+    threads["retention"].start()
+    try:
+        assert judged.wait(10)
+        threads["erasure"].start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock() and threads["erasure"].is_alive():
+            assert time.monotonic() < deadline, "the erasure never waited for retention's locks"
+            time.sleep(0.05)
+    finally:
+        go_on.set()
+        for thread in threads.values():
+            thread.join(30)
+    assert not any(thread.is_alive() for thread in threads.values())
+
+    assert errors == {}, {name: repr(exc) for name, exc in errors.items()}
+    request.refresh_from_db()
+    assert request.status == ErasureRequest.DONE
+    assert not Statement.objects.filter(id=pk).exists()  # retention's, or the erasure's (delete mode)
+    assert not Delivery.objects.exists() and not Attempt.objects.exists()
+    assert not SkillEvidence.objects.exists()

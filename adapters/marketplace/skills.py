@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from adapters.base import DeliveryBusy, DeliveryHeld
-from adapters.models import SkillEvidence, SkillRecord
+from adapters.models import SkillEvidence, SkillRecord, skill_records_locked
 from adapters.rules.competencies import CompetencyAward
 from adapters.rules.normalise import learning_completed, score_0_100
 from adapters.rules.skills import Evidence
@@ -331,8 +331,7 @@ def aged_out_end(target_id: int, member_id: str, seen: dict[str, Held], *, lease
     delivery read the mark does not tell (a write computed with deleted evidence stays aged out).
     The record's row is locked first: a retention run that deleted evidence committed before
     (its deletions are seen next), or waits to mark the record until this ends (its mark stays).
-    Several are locked in primary-key order, as retention locks those it marks
-    (``adapters.privacy.retention``): in two orders, the two could deadlock.
+    Several are locked in the one order (``adapters.models.skills.skill_records_locked``).
     No query unless one is aged out."""
     codes = sorted(code for code, held in seen.items() if held.aged_out)
     if not codes:
@@ -342,10 +341,9 @@ def aged_out_end(target_id: int, member_id: str, seen: dict[str, Held], *, lease
     )
     with transaction.atomic():
         marked = list(
-            records.select_for_update()
-            .filter(evidence_aged_out=True)
-            .order_by("pk")
-            .values_list("competency_code", flat=True)
+            skill_records_locked(records.filter(evidence_aged_out=True)).values_list(
+                "competency_code", flat=True
+            )
         )
         if not marked:
             return

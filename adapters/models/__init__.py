@@ -12,7 +12,7 @@ from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
 from adapters.models.identity import Employee, IdentityChange, IdentityDigest, IdentityLink, StoredToken
 from adapters.models.privacy import ErasedStatement, ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
-from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord
+from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord, skill_records_locked
 from adapters.models.targets import Target
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "SkillRecord",
     "StoredToken",
     "Target",
+    "skill_records_locked",
 ]

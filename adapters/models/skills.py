@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import QuerySet
 
 from adapters.models.targets import Target
 
@@ -101,3 +102,20 @@ class SkillRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.competency_code}"
+
+
+def skill_records_locked(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord]:
+    """``records`` read under row locks taken in the one order of every transaction that locks
+    several rows of the marketplace's state and what it hangs on (a delivery ending records'
+    aged-out state, ``adapters.marketplace.skills.aged_out_end``; retention deleting statements,
+    ``adapters.privacy.retention``; an erasure finishing, ``adapters.privacy.erasure._finish``):
+
+    1. the statements' deliveries, by id (``retention_kept.still_needed``,
+       ``per_target.deliveries_locked``), before their attempts;
+    2. skill records, by primary key (this);
+    3. their evidence, read or deleted after (the statements' own delete cascades to it).
+
+    An UPDATE or DELETE locks rows in whatever order its plan meets them, so each is locked first
+    by a ``SELECT ... FOR UPDATE`` in this order: taken in two orders, two transactions each hold
+    what the other waits for, and PostgreSQL aborts one (a deadlock)."""
+    return records.select_for_update().order_by("pk")

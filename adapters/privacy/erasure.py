@@ -53,6 +53,7 @@ from adapters.models import (
 )
 from adapters.privacy import notices
 from adapters.privacy.per_target import (
+    deliveries_locked,
     evidence_recorded_late,
     forget_revoked_records,
     notice_blocker,
@@ -276,6 +277,7 @@ def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
     pks = request.statement_pks or []
     others = request.other_statement_pks or []  # with the person's kept voiding statements (delete mode)
+    deliveries_locked(pks + others)  # first, as retention deleting the statements locks them
     cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
     if owed := notices.unsent(request):
         if (pks or others) and _sending(pks + others):

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from adapters.base import RETRACT, DeliveryContext
 from adapters.delivery import queue
-from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target, skill_records_locked
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable
@@ -125,10 +125,7 @@ def forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
     no evidence is left for: they would name the member after the erasure. One still held, or
     whose last write is unconfirmed, stays.
 
-    The rows are locked first, all of them in primary-key order, as retention marking records
-    (``retention._evidence_delete``) and a delivery ending their aged-out state
-    (``skills.aged_out_end``) lock them: a DELETE locks rows in whatever order its plan meets
-    them, and two transactions locking the same rows in two orders can deadlock."""
+    The rows are locked first, in the one order (``models.skills.skill_records_locked``)."""
     members = sorted({(target_id, member_id) for target_id, member_id, _code in keys})
     if not members:
         return
@@ -136,11 +133,19 @@ def forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
     revoked = SkillRecord.objects.filter(of_members, record__isnull=True, unconfirmed=False)
     with transaction.atomic():  # within the erasure's when it finishes one: locked until it commits
         locked = list(
-            revoked.select_for_update()
-            .order_by("pk")
-            .values_list("pk", "target_id", "member_id", "competency_code")
+            skill_records_locked(revoked).values_list("pk", "target_id", "member_id", "competency_code")
         )
         evidenced = set(
             SkillEvidence.objects.filter(of_members).values_list("target_id", "member_id", "competency_code")
         )
         SkillRecord.objects.filter(pk__in=[pk for pk, *key in locked if tuple(key) not in evidenced]).delete()
+
+
+def deliveries_locked(statement_pks: list[int]) -> None:
+    """Lock the statements' deliveries, by id, before an erasure's finish changes them or their
+    attempts: retention deleting the statements locks them so (``retention_kept.still_needed``),
+    then deletes the attempts; a finish that changed the attempts first deadlocked with it (the
+    one order: ``models.skills.skill_records_locked``)."""
+    if statement_pks:
+        rows = Delivery.objects.select_for_update().filter(statement_id__in=statement_pks).order_by("id")
+        list(rows.values_list("id", flat=True))

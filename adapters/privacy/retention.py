@@ -42,7 +42,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from adapters.identity.resolution import retention_pseudonym_homepage
-from adapters.models import Attempt, Delivery, RetentionRun, SkillEvidence, SkillRecord
+from adapters.models import Attempt, Delivery, RetentionRun, SkillEvidence, SkillRecord, skill_records_locked
 from adapters.privacy.erasure import pseudonym
 from adapters.privacy.retention_kept import dead_retractions, still_needed
 from adapters.redaction import redacted_text
@@ -244,10 +244,8 @@ def _evidence_delete(pks: list[int]) -> int:
         member_id=OuterRef("member_id"),
         competency_code=OuterRef("competency_code"),
     )
-    # Locked in primary-key order, as a delivery ending records' aged-out state locks them
-    # (``skills.aged_out_end``): an UPDATE locks rows in whatever order its plan meets them, and
-    # two transactions locking the same rows in two orders can deadlock.
-    marked = SkillRecord.objects.filter(Exists(of_record)).order_by("pk").select_for_update()
+    # Locked in the one order, before the evidence (``models.skills.skill_records_locked``).
+    marked = skill_records_locked(SkillRecord.objects.filter(Exists(of_record)))
     SkillRecord.objects.filter(pk__in=list(marked.values_list("pk", flat=True))).update(
         evidence_aged_out=True
     )

@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from adapters.base import DELIVER, RETRACT
@@ -138,3 +138,57 @@ def test_an_erasure_finishing_while_retention_deletes_its_statement_neither_fail
     assert not Statement.objects.filter(id=pk).exists()  # retention's, or the erasure's (delete mode)
     assert not Delivery.objects.exists() and not Attempt.objects.exists()
     assert not SkillEvidence.objects.exists()
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_an_erasure_finishing_locks_the_erased_records_before_their_evidence(mode):
+    """The one lock order (``models.skills.skill_records_locked``): skill records, then their
+    evidence, as retention deleting evidence takes them. With the erased member's record locked
+    elsewhere, the finish waits for it holding none of its evidence (in the style of
+    ``tests/adapters/marketplace/test_aged_out_lock_order.py``)."""
+    pk, request = _erased_statement(mode)
+    record = SkillRecord.objects.get()
+    locked, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                list(SkillRecord.objects.select_for_update().filter(pk=record.pk))
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    def finisher() -> None:
+        try:
+            finish_erasures()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=finisher)]
+    threads[0].start()
+    try:
+        assert locked.wait(10)
+        threads[1].start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock():
+            assert time.monotonic() < deadline, "the finish never waited for the locked record"
+            time.sleep(0.05)
+        try:
+            with transaction.atomic():
+                list(SkillEvidence.objects.select_for_update(nowait=True).filter(statement_id=pk))
+            evidence_held = False
+        except OperationalError:
+            evidence_held = True
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(20)
+    assert not errors, errors
+    assert not evidence_held, "the finish deleted the evidence, then waited for its record"
+    request.refresh_from_db()
+    assert request.status == ErasureRequest.DONE
+    assert not SkillEvidence.objects.exists() and not SkillRecord.objects.exists()

@@ -54,6 +54,7 @@ from adapters.models import (
 from adapters.privacy import notices
 from adapters.privacy.per_target import (
     deliveries_locked,
+    erased_records_locked,
     evidence_recorded_late,
     forget_revoked_records,
     notice_blocker,
@@ -297,7 +298,7 @@ def _finish(request: ErasureRequest) -> int:
     if others and _sending(others):
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
-    records = set(erased.values_list("target_id", "member_id", "competency_code"))  # before a cascade
+    records = erased_records_locked(erased)  # before a cascade, the rows locked before the evidence goes
     if (doomed := sorted(set(pks) - set(others))) and request.mode == ErasureRequest.DELETE:
         # Their ids, kept hashed: one stored again is a new record, sent under keys naming this
         # erasure (a new row for an id erased before: a record stored after it is this one's).

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from adapters.base import RETRACT, DeliveryContext
@@ -149,3 +149,16 @@ def deliveries_locked(statement_pks: list[int]) -> None:
     if statement_pks:
         rows = Delivery.objects.select_for_update().filter(statement_id__in=statement_pks).order_by("id")
         list(rows.values_list("id", flat=True))
+
+
+def erased_records_locked(erased: QuerySet[SkillEvidence]) -> set[tuple[int, str, str]]:
+    """The (target, member, competency) records the erased evidence went into, their rows locked
+    in the one order before the evidence goes (deleted, or by its statements' cascade), as
+    retention deleting evidence locks them (``models.skills.skill_records_locked``)."""
+    of_record = erased.filter(
+        target_id=OuterRef("target_id"),
+        member_id=OuterRef("member_id"),
+        competency_code=OuterRef("competency_code"),
+    )
+    list(skill_records_locked(SkillRecord.objects.filter(Exists(of_record))).values_list("pk", flat=True))
+    return set(erased.values_list("target_id", "member_id", "competency_code"))

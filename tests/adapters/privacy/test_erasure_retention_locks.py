@@ -192,3 +192,22 @@ def test_an_erasure_finishing_locks_the_erased_records_before_their_evidence(mod
     request.refresh_from_db()
     assert request.status == ErasureRequest.DONE
     assert not SkillEvidence.objects.exists() and not SkillRecord.objects.exists()
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_retention_between_the_retractions_and_the_finish_leaves_no_record_of_the_erased_member(mode):
+    """The erasure's retractions settled; before the sweep finishes it (within a minute),
+    retention deletes the statement. The finish finds the records to forget by the erased
+    evidence: deleted by retention, the erased member's revoked record stayed for good, its row
+    naming them (and marked aged out). An erasure under way keeps its statements from retention:
+    it deletes (or pseudonymises) them itself when it finishes."""
+    pk, request = _erased_statement(mode)
+    retention.delete_batch([pk])
+    finish_erasures()
+
+    assert list(SkillRecord.objects.values_list("member_id", flat=True)) == []
+    assert not SkillEvidence.objects.exists()
+    request.refresh_from_db()
+    assert request.status == ErasureRequest.DONE
+    # Kept for it, pseudonymised: retention deletes it on a later night, as any other.
+    assert Statement.objects.filter(id=pk).exists() == (mode == ErasureRequest.PSEUDONYMISE)

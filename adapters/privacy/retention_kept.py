@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef
 
 from adapters.base import RETRACT
-from adapters.models import Delivery, OutboxBatch
+from adapters.models import Delivery, OutboxBatch, SkillEvidence
 from lrs.statements.models import Statement
 
 # Deliveries that still need their statement: waiting, being sent, held for an identity, or
@@ -20,7 +20,10 @@ def still_needed(pks: list[int]) -> set[int]:
     batch commits, so a worker cannot claim one between this check and the delete (it then finds
     the row gone). Outbox batches are read first: one expanded in between has its deliveries
     committed by the time they are read. Then the statements, skipping (keeping) those a void holds:
-    its retraction waits for the deliveries locked here, so waiting for it would deadlock."""
+    its retraction waits for the deliveries locked here, so waiting for it would deadlock.
+    And those of an erasure not finished (their marketplace evidence flagged erased): it finds the
+    records of the erased member to forget by that evidence when it finishes, and then deletes or
+    pseudonymises them itself; its finish locks these deliveries first (``erasure._finish``)."""
     wanted = set(pks)
     needed: set[int] = set()
     for batch_pks in OutboxBatch.objects.filter(
@@ -29,6 +32,8 @@ def still_needed(pks: list[int]) -> set[int]:
         needed |= wanted.intersection(batch_pks)
     deliveries = Delivery.objects.select_for_update().filter(statement_id__in=pks).order_by("id")
     needed |= {pk for pk, status in deliveries.values_list("statement_id", "status") if status in OPEN}
+    erasing = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
+    needed |= set(erasing.values_list("statement_id", flat=True))
     free = Statement.objects.select_for_update(skip_locked=True).filter(id__in=pks).order_by("id")
     held = wanted - set(free.values_list("id", flat=True))  # (or gone: another run deleted it)
     return needed | set(Statement.objects.filter(id__in=held).values_list("id", flat=True))

@@ -33,11 +33,13 @@ from tests.lrs.concurrency.threads import POSTGRESQL_ONLY
 pytestmark = [pytest.mark.django_db(transaction=True), POSTGRESQL_ONLY]
 
 
-def _erased_statement(mode: str) -> tuple[int, ErasureRequest]:
+def _erased_statement(mode: str, *, evidence: bool = True) -> tuple[int, ErasureRequest]:
     """A statement of an erased person (E100) whose erasure has retracted everything and is
-    ready to finish: its delivery and retraction at the marketplace made (an attempt each), its
-    evidence flagged erased, the record it evidenced revoked there. Stored 40 days ago."""
-    target = Target.objects.create(name="market", adapter="marketplace", config={}, enabled=False)
+    ready to finish: its delivery and retraction made (an attempt each); at the marketplace
+    (``evidence``), its evidence flagged erased, the record it evidenced revoked there, else at
+    the PMS. Stored 40 days ago."""
+    adapter = "marketplace" if evidence else "pms"
+    target = Target.objects.create(name=adapter, adapter=adapter, config={}, enabled=False)
     statement_id = str(uuid.uuid4())
     statement_store(statements=[make_statement(statement_id=statement_id)], credential=None)
     pk = Statement.objects.get(statement_id=statement_id).id
@@ -52,12 +54,21 @@ def _erased_statement(mode: str) -> tuple[int, ErasureRequest]:
             kind=kind,
             status=Delivery.DELIVERED,
             attempts=1,
-            idempotency_key=f"{statement_id}:market:{kind}",
+            idempotency_key=f"{statement_id}:{adapter}:{kind}",
             next_attempt_at=now,
             # A first try that failed: its error text is the person's data the erasure scrubs.
             last_error="HTTP 503 for learner@example.com" if kind == DELIVER else "",
         )
         Attempt.objects.create(delivery=delivery, number=1, started_at=now, outcome=Attempt.SUCCESS)
+    request = ErasureRequest.objects.create(
+        requested_by="dpo",
+        mode=mode,
+        subject_hash="e100",
+        statement_pks=[pk],
+        status=ErasureRequest.RETRACTING,
+    )
+    if not evidence:
+        return pk, request
     SkillEvidence.objects.create(
         target=target,
         member_id="E100",
@@ -72,13 +83,6 @@ def _erased_statement(mode: str) -> tuple[int, ErasureRequest]:
         erased_at=now,
     )
     SkillRecord.objects.create(target=target, member_id="E100", competency_code="SAFETY-A", record=None)
-    request = ErasureRequest.objects.create(
-        requested_by="dpo",
-        mode=mode,
-        subject_hash="e100",
-        statement_pks=[pk],
-        status=ErasureRequest.RETRACTING,
-    )
     return pk, request
 
 
@@ -93,7 +97,8 @@ def _waiting_for_a_lock() -> bool:
 
 @pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
 def test_an_erasure_finishing_while_retention_deletes_its_statement_neither_fails(monkeypatch, mode):
-    pk, request = _erased_statement(mode)
+    # At the PMS: one with marketplace evidence flagged erased retention keeps for the erasure.
+    pk, request = _erased_statement(mode, evidence=False)
     judged, go_on = threading.Event(), threading.Event()
     real_dead_retractions = retention.dead_retractions
 
@@ -137,7 +142,6 @@ def test_an_erasure_finishing_while_retention_deletes_its_statement_neither_fail
     assert request.status == ErasureRequest.DONE
     assert not Statement.objects.filter(id=pk).exists()  # retention's, or the erasure's (delete mode)
     assert not Delivery.objects.exists() and not Attempt.objects.exists()
-    assert not SkillEvidence.objects.exists()
 
 
 @pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])

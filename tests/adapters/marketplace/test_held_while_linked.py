@@ -13,7 +13,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from adapters.delivery import outbox, outcomes
+from adapters.delivery import outbox, outcomes, queue
 from adapters.delivery.drain import delivery_send, drain
 from adapters.identity.links import (
     Identifiers,
@@ -21,7 +21,9 @@ from adapters.identity.links import (
     identity_links_remove,
     identity_links_upsert,
 )
-from adapters.models import Delivery, Target
+from adapters.models import Attempt, Delivery, ErasureRequest, SkillEvidence, Target
+from adapters.privacy.erasure import erase_subject, finish_erasures
+from adapters.privacy.subjects import subject_for
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox, scored_completion, store_now
 
@@ -156,3 +158,48 @@ def test_a_drain_holding_a_delivery_does_not_wait_for_a_long_identity_write(mark
     record = market_target.skills().get(("E100", "SAFETY-BASICS"))
     assert record is not None and record["level"] == 5
     assert Delivery.objects.get(id=delivery.id).status == Delivery.DELIVERED
+
+
+@pytest.mark.parametrize("mode", ["pseudonymise", "delete"])
+def test_a_delivery_resolved_unmapped_while_its_learner_is_erased_keeps_nothing_of_them(
+    market_target, monkeypatch, mode
+):
+    """No evidence recorded, its learner unmapped: the delivery is held before any lease or lock.
+    An erasure of the learner that commits meanwhile finds it in flight, not held (nothing to
+    cancel yet), and the hold is written after, naming the learner's address. The erasure waits
+    for it (a delivery of theirs in flight), and its finish cancels the hold and scrubs what
+    names them; a later link of the address releases nothing, and the marketplace never holds a
+    skill from the statement."""
+    with monkeypatch.context() as patched:  # its delivery written, not sent yet
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        [statement_id] = statement_store(
+            statements=[scored_completion(0.95, email="newcomer@example.com")], credential=None
+        )
+    expand_outbox()
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    learner = {"objectType": "Agent", "mbox": "mailto:newcomer@example.com"}
+    queued: list[int] = []
+
+    def erase() -> None:
+        # Its retraction queued, not run here (tasks run eagerly in tests): it would wait for the
+        # delivery in flight.
+        with monkeypatch.context() as patched:
+            patched.setattr(queue, "after_commit", queued.extend)
+            erase_subject(subject_for(agent=learner), mode=mode, requested_by="dpo")
+        assert ErasureRequest.objects.get().status == ErasureRequest.RETRACTING  # it waits for it
+
+    _send_linking_meanwhile(monkeypatch, delivery.id, erase)
+    assert Delivery.objects.get(id=delivery.id).status == Delivery.HELD  # written after the erasure
+    _drain()  # the retraction
+    finish_erasures()
+
+    assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    rows = Delivery.objects.filter(statement_uuid=statement_id)
+    assert not rows.filter(status=Delivery.HELD).exists()
+    assert not rows.exclude(held_key="").exists()
+    assert not Attempt.objects.filter(error__contains="newcomer").exists()
+    assert not rows.filter(last_error__contains="newcomer").exists()
+    identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)
+    _drain()
+    assert market_target.skills() == {}
+    assert not SkillEvidence.objects.exists()

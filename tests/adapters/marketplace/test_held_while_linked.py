@@ -21,6 +21,7 @@ from adapters.identity.links import (
     identity_links_remove,
     identity_links_upsert,
 )
+from adapters.marketplace.adapter import MarketplaceAdapter
 from adapters.models import Attempt, Delivery, ErasureRequest, SkillEvidence, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
@@ -203,3 +204,39 @@ def test_a_delivery_resolved_unmapped_while_its_learner_is_erased_keeps_nothing_
     _drain()
     assert market_target.skills() == {}
     assert not SkillEvidence.objects.exists()
+
+
+def test_a_delivery_resolved_unmapped_while_another_learner_is_linked_is_held_at_once(
+    market_target, monkeypatch
+):
+    """A steady stream of identity changes (an HRIS feed, the admin) must not keep re-running every
+    delivery it holds: only those whose key a change committed meanwhile names (a link of another
+    address, or of the SHA-1 forms' kind, cannot resolve an address no one is linked to). Before,
+    any change re-ran every hold of the batch at once, and a change per batch held none, ever."""
+    with monkeypatch.context() as patched:  # its delivery written, not sent yet
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        [statement_id] = statement_store(
+            statements=[scored_completion(0.95, email="newcomer@example.com")], credential=None
+        )
+    expand_outbox()
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    other = Identifiers(emails=["colleague@example.com"])
+    resolved: list[str] = []
+    real_plan = MarketplaceAdapter._plan
+
+    def counted_plan(self, statement, context):
+        resolved.append(statement["id"])
+        return real_plan(self, statement, context)
+
+    monkeypatch.setattr(MarketplaceAdapter, "_plan", counted_plan)
+    _send_linking_meanwhile(
+        monkeypatch, delivery.id, lambda: identity_links_upsert(employee_id="E200", identifiers=other)
+    )
+    assert resolved == [statement_id]  # once: not again for the colleague's link
+    assert Delivery.objects.values_list("status", "held_key").get(id=delivery.id) == (
+        Delivery.HELD,
+        "email:newcomer@example.com",
+    )
+    identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)  # its release still finds it
+    _drain()
+    assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5

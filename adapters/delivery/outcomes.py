@@ -20,7 +20,7 @@ from django.utils import timezone
 from adapters.base import AdapterError, DeliveryHeld, OutboundRequest
 from adapters.delivery import arrays, pacing, queue
 from adapters.delivery.arrays import EXCERPT_CHARS, request_summary
-from adapters.models import Attempt, Delivery, IdentityChange, Target
+from adapters.models import Attempt, Delivery, IdentityChange, Target, holds_overtaken_by
 from adapters.ops import instruments
 from adapters.redaction import redacted_text
 from adapters.rules.keys import IDENTITY_LOCK_KEY
@@ -113,10 +113,10 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
 
 
 def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
-    """Held outcomes resolved before an identity change committed since run again instead (held again
-    if still unresolved): the change's release passed them by in flight. Any change counts, not only one
-    naming the held key (a linked address also releases its SHA-1 forms and other spellings; changes are
-    rare). Under ``IDENTITY_LOCK_KEY`` shared until the holds commit (the ordering argument is
+    """Held outcomes resolved before an identity change committed since that may resolve them run again
+    instead (held again if still unresolved): its release passed them by in flight. An address's hold, by
+    a change naming it; a SHA-1's, by any (``models.identity.holds_overtaken_by``: a stream of changes
+    re-runs only those). Under ``IDENTITY_LOCK_KEY`` shared until the holds commit (the ordering argument is
     ``adapters.identity.links.hold_identity_lock``'s); while an identity write holds the lock (an HRIS
     import may take minutes) they run again a little later instead of waiting for it."""
     held = [o for o in outcomes if o.status == Delivery.HELD and o.identity_seen is not None]
@@ -128,8 +128,8 @@ def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
             cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [IDENTITY_LOCK_KEY])
             free = cursor.fetchone()[0]
     if free:
-        latest = last_identity_change()
-        late, at = {id(o) for o in held if (o.identity_seen or 0) < latest}, now
+        overtaken = holds_overtaken_by(min(o.identity_seen or 0 for o in held))
+        late, at = {id(o) for o in held if overtaken(o.identity_seen or 0, o.held_key)}, now
         why = "its learner's identity changed while it was resolved: resolved again"
     else:
         late, at = {id(o) for o in held}, now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)

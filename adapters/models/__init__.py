@@ -9,7 +9,14 @@ Django. Nothing above them.
 """
 
 from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
-from adapters.models.identity import Employee, IdentityChange, IdentityDigest, IdentityLink, StoredToken
+from adapters.models.identity import (
+    Employee,
+    IdentityChange,
+    IdentityDigest,
+    IdentityLink,
+    StoredToken,
+    holds_overtaken_by,
+)
 from adapters.models.privacy import ErasedStatement, ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
 from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord, skill_records_locked
@@ -34,5 +41,6 @@ __all__ = [
     "SkillRecord",
     "StoredToken",
     "Target",
+    "holds_overtaken_by",
     "skill_records_locked",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import models
 
 
@@ -128,3 +130,24 @@ class IdentityChange(models.Model):
         if self.pk is not None:
             raise ValueError("the identity history is append-only")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# Held keys a change resolves only by naming them (``IdentityChange.identifier`` is the lookup key):
+# an address, an account, an OpenID. Any other (a SHA-1, which a link of an address resolves too; a
+# long key's digest; an employee's "terminated:" key) may be resolved by any change.
+_NAMED_KEY_PREFIXES = ("email:", "mbox::", "account::", "openid::")
+_CHANGES_READ = 10_000  # more since (an import): every hold counts as overtaken
+
+
+def holds_overtaken_by(seen: int) -> Callable[[int, str], bool]:
+    """Whether a hold resolved after change ``seen`` (its own, at least this) for a key may be
+    resolved by a change committed since: one query, the changes after ``seen``."""
+    rows = list(IdentityChange.objects.filter(id__gt=seen).values_list("id", "identifier")[:_CHANGES_READ])
+    if len(rows) == _CHANGES_READ:
+        return lambda own_seen, key: True
+
+    def overtaken(own_seen: int, key: str) -> bool:
+        since = {identifier for change_id, identifier in rows if change_id > own_seen}
+        return bool(since) and (key in since or not key.startswith(_NAMED_KEY_PREFIXES))
+
+    return overtaken

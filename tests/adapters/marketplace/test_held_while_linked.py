@@ -5,6 +5,7 @@ resolved again and delivered, as one held a moment earlier would have been relea
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import timedelta
@@ -238,5 +239,29 @@ def test_a_delivery_resolved_unmapped_while_another_learner_is_linked_is_held_at
         "email:newcomer@example.com",
     )
     identity_links_upsert(employee_id="E100", identifiers=NEWCOMER)  # its release still finds it
+    _drain()
+    assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5
+
+
+def test_a_delivery_resolved_unmapped_while_its_mailboxs_sha1_is_linked_is_delivered_not_left_held(
+    market_target, monkeypatch
+):
+    """An ``mbox`` resolves through an explicit ``mbox_sha1sum`` link of its mailbox's SHA-1 too
+    (``resolution.agent_keys``): such a link committed while the delivery resolved is a change that
+    may resolve its hold, though it names the SHA-1, not the address the delivery is held under."""
+    with monkeypatch.context() as patched:  # its delivery written, not sent yet
+        patched.setattr(outbox, "expand_and_queue", lambda batch_ids, **kwargs: None)
+        [statement_id] = statement_store(
+            statements=[scored_completion(0.95, email="newcomer@example.com")], credential=None
+        )
+    expand_outbox()
+    delivery = Delivery.objects.get(statement_uuid=statement_id, kind="deliver")
+    digest = hashlib.sha1(b"mailto:newcomer@example.com").hexdigest()
+    _send_linking_meanwhile(
+        monkeypatch,
+        delivery.id,
+        lambda: identity_links_upsert(employee_id="E100", identifiers=Identifiers(mbox_sha1sums=[digest])),
+    )
+    assert Delivery.objects.get(id=delivery.id).status != Delivery.HELD
     _drain()
     assert market_target.skills()[("E100", "SAFETY-BASICS")]["level"] == 5

@@ -115,10 +115,11 @@ def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
 def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
     """Held outcomes resolved before an identity change committed since that may resolve them run again
     instead (held again if still unresolved): its release passed them by in flight. An address's hold, by
-    a change naming it; a SHA-1's, by any (``models.identity.holds_overtaken_by``: a stream of changes
-    re-runs only those). Under ``IDENTITY_LOCK_KEY`` shared until the holds commit (the ordering argument is
-    ``adapters.identity.links.hold_identity_lock``'s); while an identity write holds the lock (an HRIS
-    import may take minutes) they run again a little later instead of waiting for it."""
+    a change naming it or a SHA-1 link; a SHA-1's, by any; one for want of an address, by an address
+    linked (``models.identity.holds_overtaken_by``: a stream of other changes re-runs none). Under
+    ``IDENTITY_LOCK_KEY`` shared until the holds commit (the ordering argument is ``hold_identity_lock``'s,
+    in identity.links); while an identity write holds the lock (an HRIS import may take minutes) they run
+    again a little later instead of waiting for it."""
     held = [o for o in outcomes if o.status == Delivery.HELD and o.identity_seen is not None]
     if not held:
         return outcomes
@@ -129,7 +130,7 @@ def _holds_overtaken(outcomes: list[Outcome], now: datetime) -> list[Outcome]:
             free = cursor.fetchone()[0]
     if free:
         overtaken = holds_overtaken_by(min(o.identity_seen or 0 for o in held))
-        late, at = {id(o) for o in held if overtaken(o.identity_seen or 0, o.held_key)}, now
+        late, at = {id(o) for o in held if overtaken(o.identity_seen or 0, o.held_key, o.error)}, now
         why = "its learner's identity changed while it was resolved: resolved again"
     else:
         late, at = {id(o) for o in held}, now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)

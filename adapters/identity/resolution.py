@@ -30,13 +30,13 @@ from django.conf import settings
 from adapters.base import DeliveryContext, DeliveryHeld, NothingToSend
 from adapters.identity.digests import SHA1_PREFIX, mailbox_sha1_keys
 from adapters.models import Employee, IdentityDigest, IdentityLink
+from adapters.models.identity import NO_ADDRESS
 from adapters.rules.emails import normalise_email
 from lrs.xapi.agents import agent_ifi
 
 UNMAPPED = "unmapped identity"
 AMBIGUOUS = "ambiguous identity"
 TERMINATED = "terminated"
-NO_ADDRESS = "no e-mail address"
 
 
 def email_lookup_key(value: str) -> str:

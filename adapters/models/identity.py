@@ -134,20 +134,32 @@ class IdentityChange(models.Model):
 
 # Held keys a change resolves only by naming them (``IdentityChange.identifier`` is the lookup key):
 # an address, an account, an OpenID. Any other (a SHA-1, which a link of an address resolves too; a
-# long key's digest; an employee's "terminated:" key) may be resolved by any change.
+# long key's digest; an employee's "terminated:" key) may be resolved by any change. Two changes
+# resolve holds under keys they do not name: an explicit SHA-1 link, an address's (an ``mbox``
+# resolves through the links of its mailbox's SHA-1 forms too: ``resolution.agent_keys``); and an
+# address linked to an employee, a hold for want of one (``NO_ADDRESS``, under the actor's key).
 _NAMED_KEY_PREFIXES = ("email:", "mbox::", "account::", "openid::")
+_SHA1_PREFIX = "mbox_sha1sum::"
 _CHANGES_READ = 10_000  # more since (an import): every hold counts as overtaken
+# The reason of a hold for an employee with no e-mail address (``adapters.identity.resolution``).
+NO_ADDRESS = "no e-mail address"
 
 
-def holds_overtaken_by(seen: int) -> Callable[[int, str], bool]:
-    """Whether a hold resolved after change ``seen`` (its own, at least this) for a key may be
-    resolved by a change committed since: one query, the changes after ``seen``."""
+def holds_overtaken_by(seen: int) -> Callable[[int, str, str], bool]:
+    """Whether a hold resolved after change ``seen`` (its own, at least this) for a key, with a
+    reason (the held outcome's error), may be resolved by a change committed since: one query, the
+    changes after ``seen``."""
     rows = list(IdentityChange.objects.filter(id__gt=seen).values_list("id", "identifier")[:_CHANGES_READ])
     if len(rows) == _CHANGES_READ:
-        return lambda own_seen, key: True
+        return lambda own_seen, key, reason: True
 
-    def overtaken(own_seen: int, key: str) -> bool:
+    def overtaken(own_seen: int, key: str, reason: str) -> bool:
         since = {identifier for change_id, identifier in rows if change_id > own_seen}
-        return bool(since) and (key in since or not key.startswith(_NAMED_KEY_PREFIXES))
+        return bool(since) and (
+            key in since
+            or not key.startswith(_NAMED_KEY_PREFIXES)
+            or (key.startswith("email:") and any(each.startswith(_SHA1_PREFIX) for each in since))
+            or (reason.startswith(NO_ADDRESS) and any(each.startswith("email:") for each in since))
+        )
 
     return overtaken

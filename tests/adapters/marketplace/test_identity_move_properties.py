@@ -12,6 +12,7 @@ Plus the smallest example hypothesis found against the second, as a plain test."
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -45,6 +46,9 @@ from tests.adapters.marketplace.test_skill_state_properties import (
     TIMESTAMPS,
 )
 from tests.conftest import make_statement
+
+# Examples per property; LRS_MARKETPLACE_IDENTITY_MOVE_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_MARKETPLACE_IDENTITY_MOVE_EXAMPLES", "50"))
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +92,7 @@ def records(marketplace) -> dict[str, dict | None]:
     return {member: held_record(skills.get((member, CODE))) for member in MEMBERS}
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_moves_leave_each_member_the_record_its_live_evidence_gives(market_target, data):
     marketplace = market_target

@@ -18,6 +18,7 @@ here from the statements and the mappings drawn, not from the adapter's ledger."
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -37,6 +38,9 @@ from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding, voids_af
 from tests.adapters.helpers import run_pending as shared_run_pending
 from tests.adapters.marketplace.test_skill_state_properties import SCORES, TIMESTAMPS
 from tests.conftest import make_statement
+
+# Examples per property; LRS_MARKETPLACE_MAPPING_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_MARKETPLACE_MAPPING_EXAMPLES", "40"))
 
 pytestmark = pytest.mark.django_db
 
@@ -230,7 +234,7 @@ def held(marketplace) -> dict[tuple[str, str], dict]:
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_corrected_mappings_leave_the_records_the_live_evidence_gives_as_last_evaluated(market_target, data):
     marketplace = market_target

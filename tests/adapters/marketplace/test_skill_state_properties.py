@@ -4,6 +4,7 @@ gives."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -16,6 +17,9 @@ from tests.adapters.helpers import COURSE, expand_outbox, run_pending, voiding, 
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.conftest import make_statement
 
+# Examples per property; LRS_MARKETPLACE_SKILL_STATE_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_MARKETPLACE_SKILL_STATE_EXAMPLES", "60"))
+
 pytestmark = pytest.mark.django_db
 
 SCORES = st.sampled_from([None, 0.3, 0.55, 0.8, 0.95])
@@ -24,7 +28,7 @@ TIMESTAMPS = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_interleaving_ends_with_the_record_the_live_evidence_gives(market_target, data):
     marketplace = market_target

@@ -40,6 +40,9 @@ from tests.adapters.helpers import (
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, retry_after, status
 
+# Examples per property; LRS_MSTEAMS_MESSAGE_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_MSTEAMS_MESSAGE_EXAMPLES", "80"))
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
 # Well above a local request's time on a loaded machine: a post timing out by chance changes which

@@ -6,6 +6,7 @@ employee (the adapter's contract, adapters/pms/adapter.py)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -18,6 +19,9 @@ from adapters.models import Delivery, IdentityLink, Target
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, expand_outbox, run_pending, voiding, voids_after_their_store
 from tests.conftest import make_statement
+
+# Examples per property; LRS_PMS_EVENT_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_PMS_EVENT_EXAMPLES", "40"))
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +37,7 @@ def move_learner() -> None:
 
 
 @pytest.mark.parametrize("retraction", ["delete", "event"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_interleaving_leaves_the_pms_holding_what_the_live_statements_say(pms_target, retraction, data):
     pms = pms_target

@@ -24,6 +24,7 @@ statement again, under its old id, is ``test_erasure_resend.py``: it fails today
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -50,6 +51,9 @@ from tests.adapters.helpers import COURSE, expand_outbox, voiding, voids_after_t
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, status
+
+# Examples per property; LRS_ERASURE_PROPERTY_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_ERASURE_PROPERTY_EXAMPLES", "40"))
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +179,7 @@ def requests_after(fake, mark: int) -> list:
 
 
 @settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

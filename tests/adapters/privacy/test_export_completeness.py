@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import uuid
 import zipfile
 from typing import Any
@@ -34,6 +35,9 @@ from lrs.statements.store import statement_store
 from lrs.xapi.agents import agent_ifi
 from lrs.xapi.multipart import AttachmentPart
 from tests.conftest import make_statement
+
+# Examples per property; LRS_EXPORT_COMPLETENESS_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_EXPORT_COMPLETENESS_EXAMPLES", "25"))
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +132,7 @@ def ids(data: bytes) -> set[str]:
 _RUN = iter(range(10**6))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     placed=st.lists(
         st.tuples(st.sampled_from(ROLES), st.sampled_from(FORMS), st.booleans()), min_size=1, max_size=6

@@ -12,6 +12,7 @@ unknown", which an admin resolves by looking at the channel (modelled here), nev
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -28,6 +29,9 @@ from lrs.statements.store import statement_store
 from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding, voids_after_their_store
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, retry_after, status
+
+# Examples per property; LRS_SLACK_MESSAGE_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_SLACK_MESSAGE_EXAMPLES", "40"))
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -191,7 +195,7 @@ class Run:
 
 
 @pytest.mark.parametrize("mode", ["bot", "webhook"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_interleaving_leaves_one_message_per_announced_statement(slack, mode, data):
     with transaction.atomic():

@@ -19,6 +19,9 @@ from tests.adapters.webhook.batching import batched_target, drain_round, store_p
 from tests.conftest import make_statement
 from tests.targets.webhook_server import WebhookServer, applied_then, status
 
+# Examples per property; LRS_WEBHOOK_BATCH_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_WEBHOOK_BATCH_EXAMPLES", "60"))
+
 
 def holdings(receiver: WebhookServer) -> dict[str, list[str]]:
     """Per statement id, the events the receiver applied (first per item key), in arrival order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,9 @@ from hypothesis import strategies as st
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_fast import parse_fast, parse_stored
 from lrs.xapi.json_types import parse_json
+
+# Examples per property; LRS_JSON_FAST_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_JSON_FAST_EXAMPLES", "400"))
 
 # Keys drawn from a small alphabet so that generated objects often share keys across levels, and
 # strings full of the characters the member count must see through.
@@ -44,7 +48,7 @@ def _same(left: object, right: object) -> bool:
     return left == right
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(_values, st.booleans())
 def test_fast_path_reads_what_the_standard_library_reads(value, spaced):
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
@@ -53,7 +57,7 @@ def test_fast_path_reads_what_the_standard_library_reads(value, spaced):
         assert _same(parsed, json.loads(text))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=max(1, EXAMPLES * 3 // 4), deadline=None)
 @given(st.dictionaries(_keys, _values, min_size=1, max_size=4), st.data())
 def test_a_duplicated_property_anywhere_sends_the_text_to_the_careful_parser(obj, data):
     key = data.draw(st.sampled_from(sorted(obj)))
@@ -95,7 +99,7 @@ def test_big_integers_keep_every_digit():
     assert parse_json('{"n": 123456789012345678901234567890}') == {"n": 123456789012345678901234567890}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(_values, st.booleans())
 def test_stored_text_reads_as_the_standard_library_reads_it(value, infinite):
     # What the store wrote (compact_json: orjson, or the standard library for an integer beyond 64

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +19,9 @@ from lrs.xapi.timestamps import (
     validate_timestamp,
 )
 from tests.lrs.xapi.examples import assert_rejected
+
+# Examples per property; LRS_TIMESTAMP_PROPERTY_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_TIMESTAMP_PROPERTY_EXAMPLES", "600"))
 
 V1, V2 = "1.0.3", "2.0.0"
 NOON_UTC = datetime(2024, 5, 4, 17, 0, tzinfo=UTC)
@@ -169,7 +173,7 @@ def test_canonical_timestamp_is_the_formatted_parse_of_every_accepted_form(text)
 _two = st.integers(0, 99).map("{:02d}".format)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     st.tuples(
         st.integers(0, 9999).map("{:04d}".format),

@@ -4,6 +4,7 @@ JSON value and flags, and validation answers exactly as without it."""
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ from lrs.xapi.valid_memo import forget_valid, remembers_valid
 from lrs.xapi.verbs import validate_verb
 from tests.lrs.xapi import examples
 from tests.lrs.xapi.examples import assert_rejected
+
+# Examples per property; LRS_VALID_MEMO_EXAMPLES raises them (a longer run) or lowers them.
+EXAMPLES = int(os.environ.get("LRS_VALID_MEMO_EXAMPLES", "300"))
 
 
 @pytest.fixture(autouse=True)
@@ -224,7 +228,7 @@ def _outcome(statement: dict, version: str) -> tuple | None:
     return None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(statements(), min_size=2, max_size=12))
 def test_validation_answers_the_same_with_parts_remembered_as_without(sequence):
     """Each statement, validated after the others (parts remembered), is accepted or rejected

@@ -24,7 +24,11 @@ from lrs.xapi.errors import XAPIUnauthorized
 WWW_AUTHENTICATE = 'Basic realm="lrs"'  # RFC 7617 section 2; the header of every 401
 
 
-def credential_from_header(authorization: str | None) -> Credential:
+def credential_from_header(authorization: str | None, *, cached: bool = False) -> Credential:
+    """The active credential the header names, with its secret checked. ``cached``: this process's
+    copy may do (``LRS_CREDENTIAL_CACHE_SECONDS``), for a request whose write checks it is still the
+    stored one (``lrs.credentials.current``); otherwise it is read from the database, so that a
+    credential revoked in any process is refused at once."""
     if not authorization:
         raise XAPIUnauthorized("authentication required: send HTTP Basic credentials", rule="auth-missing")
     scheme, _, token = authorization.partition(" ")
@@ -37,7 +41,7 @@ def credential_from_header(authorization: str | None) -> Credential:
     key, sep, secret = decoded.partition(":")
     if not sep:
         raise XAPIUnauthorized("malformed Basic credentials", rule="auth-malformed")
-    credential = _active_credential(key)
+    credential = _active_credential(key, cached=cached)
     # Hash the secret even for an unknown key so the timing does not reveal which keys exist.
     digest_target = credential or Credential(secret_digest="0" * 64)
     if not digest_target.check_secret(secret) or credential is None:
@@ -45,27 +49,38 @@ def credential_from_header(authorization: str | None) -> Credential:
     return credential
 
 
-# Every xAPI request authenticates; a short per-process cache saves that query. A credential
-# changed in this process is dropped at once (signals below); other processes see the change
-# within LRS_CREDENTIAL_CACHE_SECONDS.
-_cache: dict[str, tuple[float, Credential | None]] = {}
+# A statement POST or PUT may authenticate from this per-process cache, saving a round trip on the
+# ingest path: its write checks the credential against the stored row in the same SQL statement or
+# transaction (lrs.credentials.current) and, if another process changed or revoked it, writes
+# nothing (the request is then authenticated again from the database). Every other request reads
+# the credential from the database, and refreshes the cache. A change in this process clears it.
+_cache: dict[str, tuple[float, Credential]] = {}
 _cache_lock = threading.Lock()
 
 
-def _active_credential(key: str) -> Credential | None:
+def _active_credential(key: str, *, cached: bool) -> Credential | None:
     ttl = settings.LRS_CREDENTIAL_CACHE_SECONDS
     now = time.monotonic()
-    if ttl > 0:
+    if cached and ttl > 0:
         hit = _cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
     credential = Credential.objects.filter(key=key, is_active=True).first()
-    if ttl > 0 and credential is not None:
+    if ttl > 0:
         with _cache_lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[key] = (now + ttl, credential)
+            if credential is None:
+                _cache.pop(key, None)
+            else:
+                if len(_cache) > 10_000:
+                    _cache.clear()
+                _cache[key] = (now + ttl, credential)
     return credential
+
+
+def forget_credential(key: str) -> None:
+    """Drop this process's copy of a credential (a write found it changed: ``CredentialChanged``)."""
+    with _cache_lock:
+        _cache.pop(key, None)
 
 
 @receiver([post_save, post_delete], sender=Credential, dispatch_uid="lrs.credential_cache")
@@ -74,7 +89,9 @@ def _forget_credential(sender: type, instance: Credential, **kwargs: object) -> 
         _cache.clear()
 
 
-def authenticate(request: HttpRequest, authorization: str | None = None) -> Credential:
+def authenticate(
+    request: HttpRequest, authorization: str | None = None, *, cached: bool = False
+) -> Credential:
     return credential_from_header(
-        authorization if authorization is not None else request.headers.get("Authorization")
+        authorization if authorization is not None else request.headers.get("Authorization"), cached=cached
     )

@@ -36,11 +36,18 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from lrs.api import alternate
-from lrs.api.auth import WWW_AUTHENTICATE, authenticate
+from lrs.api.auth import WWW_AUTHENTICATE, authenticate, forget_credential
 from lrs.api.request import XAPIRequest
+from lrs.credentials.current import CredentialChanged
 from lrs.statements.erasure import forget_people_if_erased
 from lrs.xapi import json_limits, versions
-from lrs.xapi.errors import XAPIError, XAPIForbidden, XAPIPayloadTooLarge, XAPIValidationError
+from lrs.xapi.errors import (
+    XAPIError,
+    XAPIForbidden,
+    XAPIPayloadTooLarge,
+    XAPIUnauthorized,
+    XAPIValidationError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,9 @@ class XAPIView(View):
     scopes: dict[str, tuple[str, ...]] = {}
     authenticated = True
     version_required = True
+    # Methods whose handler writes statements, checking the credential as it writes: these may
+    # authenticate from the process's cache (lrs.api.auth).
+    credential_checked_by_write: tuple[str, ...] = ()
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
@@ -93,7 +103,11 @@ class XAPIView(View):
                 )
             if self.authenticated:
                 # The request as read (alternate syntax: its form fields), never the raw header behind it.
-                xapi_request.credential = authenticate(request, xapi_request.header("Authorization") or "")
+                xapi_request.credential = authenticate(
+                    request,
+                    xapi_request.header("Authorization") or "",
+                    cached=xapi_request.method in self.credential_checked_by_write,
+                )
                 self._check_scopes(xapi_request)
             reject_nul_params(xapi_request.params)
             handler: Callable[..., HttpResponse] | None = getattr(
@@ -105,7 +119,7 @@ class XAPIView(View):
                     status=405,
                 )
             else:
-                response = handler(xapi_request, *args, **kwargs)
+                response = self._handle(handler, request, xapi_request, *args, **kwargs)
         except XAPIError as error:
             response = error_response(error)
         response["X-Experience-API-Version"] = version
@@ -114,6 +128,27 @@ class XAPIView(View):
             response["Content-Length"] = str(len(response.content))
             response.content = b""
         return response
+
+    def _handle(
+        self,
+        handler: Callable[..., HttpResponse],
+        request: HttpRequest,
+        xapi_request: XAPIRequest,
+        *args: Any,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        try:
+            return handler(xapi_request, *args, **kwargs)
+        except CredentialChanged:
+            # The write found the credential this process cached changed or revoked by another and
+            # wrote nothing (lrs.credentials.current): authenticate again from the database.
+            forget_credential(xapi_request.credential.key if xapi_request.credential else "")
+            xapi_request.credential = authenticate(request, xapi_request.header("Authorization") or "")
+            self._check_scopes(xapi_request)
+        try:
+            return handler(xapi_request, *args, **kwargs)
+        except CredentialChanged:  # changed again meanwhile: refused rather than tried forever
+            raise XAPIUnauthorized("invalid credentials", rule="auth-invalid") from None
 
     def _build(self, request: HttpRequest) -> XAPIRequest:
         content_length = int(request.headers.get("Content-Length") or 0)

@@ -108,6 +108,8 @@ class StatementsView(XAPIView):
         "put": (scopes.STATEMENTS_WRITE,),
         "post": (scopes.STATEMENTS_WRITE,),
     }
+    # Both write through lrs.statements.store, which checks the credential as it writes.
+    credential_checked_by_write = ("POST", "PUT")
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)

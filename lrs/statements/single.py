@@ -51,6 +51,7 @@ from django.db import connection, models, transaction
 from lrs.activities.definitions import definition_changes
 from lrs.activities.models import Activity
 from lrs.credentials import scopes
+from lrs.credentials.current import CredentialChanged, still_current_params, still_current_sql
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
     STORING_MARK,
@@ -218,6 +219,7 @@ def store_single(
             placeholder=placeholder,
             guarded_definitions=cached,
             companions=tables,
+            credential=credential,
         )
         if written is not Single.WRITTEN:
             return written
@@ -232,24 +234,30 @@ def _write(
     placeholder: str,
     guarded_definitions: Mapping[str, dict],
     companions: Sequence[CompanionRows],
+    credential: Credential | None,
 ) -> Single:
     """Insert one statement row (``row``: the ``Statement`` columns by attribute name; ``stored``
     is ignored, ``timestamp`` None takes ``stored``) with its companion rows in one SQL statement,
     if the canonical definitions in the database are still ``guarded_definitions``, no stored
-    voiding statement names the statement's id, and its id and primary key are new."""
+    voiding statement names the statement's id, and its id and primary key are new; and the
+    ``credential`` (maybe cached by this process) is still stored unchanged and active, else
+    nothing is written and ``CredentialChanged`` raised (``lrs.credentials.current``)."""
     tables = [table for table in companions if table.rows]
     sql = _single_insert_sql(tuple((table.model, _shape(table)) for table in tables), statement_id_sequence())
     params: list[Any] = [
         len(guarded_definitions),
         compact_json(guarded_definitions),  # orjson alone refuses integers beyond 64 bits
         row["statement_id"],
+        *still_current_params(credential),
         placeholder,
         orjson.dumps([{column: row[column] for column in _statement_json_columns()}]).decode(),
         *(_companion_json(table) for table in tables),
         id_pool.wanted(),
     ]
-    inserted, definitions_held, voided_before, reserved = execute_prepared(sql, params)
+    inserted, definitions_held, voided_before, credential_current, reserved = execute_prepared(sql, params)
     id_pool.add(reserved)
+    if not credential_current:
+        raise CredentialChanged(row["credential_id"])
     if inserted:
         return Single.WRITTEN
     if voided_before:  # a voiding statement names it: it may have come first, or be sent again
@@ -288,9 +296,9 @@ def _single_insert_sql(
     tables: tuple[tuple[type[models.Model], tuple[tuple[str, ...], tuple[str, ...]]], ...], sequence: str
 ) -> str:
     """The one SQL statement. Its parameters, in order: the number of guarded definitions, the
-    guarded definitions (JSON object), the statement id, the ``stored`` placeholder, the
-    statement row (JSON), each companion table's rows (JSON), how many ids to reserve for the
-    pool."""
+    guarded definitions (JSON object), the statement id, the credential's (``still_current_params``),
+    the ``stored`` placeholder, the statement row (JSON), each companion table's rows (JSON), how
+    many ids to reserve for the pool."""
     quote = connection.ops.quote_name
     activity = Activity._meta
     statement_insert = json_insert_select(
@@ -301,8 +309,8 @@ def _single_insert_sql(
             "stored": "t.stored",
             "timestamp": "coalesce(r.timestamp, t.stored)",
         },
-        also_from="t, g, v",
-        where="g.ok AND NOT v.found",
+        also_from="t, g, v, k",
+        where="g.ok AND NOT v.found AND k.ok",
     )
     parts = [
         # The mark and transaction id first, then the clock (see selectors.consistent_through): t reads x,
@@ -318,6 +326,9 @@ def _single_insert_sql(
         # statement voided.
         f"v AS MATERIALIZED (SELECT EXISTS (SELECT FROM {quote(Statement._meta.db_table)} "  # noqa: S608
         "WHERE is_voiding AND object_statement_id = %s::uuid) AS found)",
+        # The credential as this process authenticated it (maybe from its cache) is still stored,
+        # unchanged and active: one revoked elsewhere writes nothing (lrs.credentials.current).
+        f"k AS MATERIALIZED (SELECT {still_current_sql()} AS ok)",
         # Any unique key taken (id stored already, primary key used): nothing is written.
         f"s AS ({statement_insert} ON CONFLICT DO NOTHING RETURNING 1)",
     ]
@@ -329,6 +340,6 @@ def _single_insert_sql(
         parts.append(f"w{index} AS ({insert})")
     return (
         f"WITH {', '.join(parts)} "  # noqa: S608 (names from the models, values as parameters)
-        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), (SELECT found FROM v), "
+        "SELECT EXISTS (SELECT FROM s), (SELECT ok FROM g), (SELECT found FROM v), (SELECT ok FROM k), "
         f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)) FROM t"
     )

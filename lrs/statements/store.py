@@ -26,6 +26,7 @@ from django.utils import timezone
 from lrs.activities.definitions import KnownActivities, activity_definitions_update
 from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
+from lrs.credentials.current import ensure_current
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
     STORING_MARK,
@@ -195,11 +196,8 @@ def _stored_targets_voided(statement_ids: list[uuid.UUID]) -> tuple[list[int], s
     statements. On PostgreSQL one SQL statement (``bulk.execute_planned``): the ORM's read and
     update cost two round trips and, in Python, about a tenth of a batch that voids anything."""
     if connection.vendor != "postgresql":
-        found = list(
-            Statement.objects.filter(statement_id__in=statement_ids).values_list(
-                "id", "statement_id", "is_voiding", "voided"
-            )
-        )
+        columns = ("id", "statement_id", "is_voiding", "voided")
+        found = list(Statement.objects.filter(statement_id__in=statement_ids).values_list(*columns))
         pks = [pk for pk, _id, is_voiding, voided in found if not voided and not is_voiding]
         if pks:
             Statement.objects.filter(id__in=pks).update(voided=True)
@@ -330,6 +328,7 @@ def _store(
 ) -> list[str]:
     """The general path: any batch, in one transaction."""
     prelude = _prelude(ids, sorted(definitions), look_up_ids=look_up_ids)
+    ensure_current(credential)  # maybe cached by this process, revoked by another (lrs.credentials.current)
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
     stored_text = format_timestamp(stored)

@@ -1,0 +1,47 @@
+"""Whether a credential a process cached is still the one stored: the check a statement write
+makes, so that a credential revoked in any process (deactivated, deleted, its secret or scopes
+changed) stops writing at once in every other one.
+
+A server process keeps the credentials it authenticated for a few seconds
+(``LRS_CREDENTIAL_CACHE_SECONDS``, ``lrs.api.auth``) so that the single-statement POST pays no
+round trip for them; the write itself then checks the cached credential against its row, in the
+same SQL statement (``lrs.statements.single``) or transaction (``lrs.statements.store``). Any
+save of a credential changes ``updated_at`` (``auto_now``), so one comparison covers every change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrs.credentials.models import Credential
+
+
+class CredentialChanged(Exception):
+    """The credential of the request changed since it was cached: nothing was written. The caller
+    authenticates the request again against the database and, if it still may, writes again."""
+
+
+def still_current_sql() -> str:
+    """A SQL boolean: the credential (parameters: ``still_current_params``) is stored unchanged
+    and active; true for no credential (an internal write)."""
+    table = Credential._meta.db_table
+    return (
+        f"(%s::bigint IS NULL OR EXISTS (SELECT FROM {table} "
+        "WHERE id = %s::bigint AND updated_at = %s AND is_active))"
+    )
+
+
+def still_current_params(credential: Credential | None) -> list[Any]:
+    if credential is None:
+        return [None, None, None]
+    return [credential.pk, credential.pk, credential.updated_at]
+
+
+def ensure_current(credential: Credential | None) -> None:
+    """Raise ``CredentialChanged`` unless ``credential`` is stored unchanged and active."""
+    if credential is None:
+        return
+    if not Credential.objects.filter(
+        pk=credential.pk, updated_at=credential.updated_at, is_active=True
+    ).exists():
+        raise CredentialChanged(credential.key)

@@ -219,7 +219,7 @@ class CredentialForm(forms.ModelForm):
 
     class Meta:
         model = Credential
-        fields = ("name", "key", "scopes", "is_active")
+        fields = ("name", "key", "scopes", "is_active", "expires_at")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,7 +229,7 @@ class CredentialForm(forms.ModelForm):
 @admin.register(Credential)
 class CredentialAdmin(admin.ModelAdmin):
     form = CredentialForm
-    list_display = ("name", "key", "scope_list", "is_active", "created_at")
+    list_display = ("name", "key", "scope_list", "is_active", "expires_at", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "key")
 

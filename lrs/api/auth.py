@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
 from lrs.credentials.models import Credential
 from lrs.xapi.errors import XAPIUnauthorized
@@ -46,6 +47,9 @@ def credential_from_header(authorization: str | None, *, cached: bool = False) -
     digest_target = credential or Credential(secret_digest="0" * 64)
     if not digest_target.check_secret(secret) or credential is None:
         raise XAPIUnauthorized("invalid credentials", rule="auth-invalid")
+    # Said only to a caller who sent the right secret: it knows the credential already.
+    if credential.expired(timezone.now()):
+        raise XAPIUnauthorized("the credential has expired: ask for a new one", rule="auth-expired")
     return credential
 
 

@@ -1,6 +1,6 @@
 """Whether a credential a process cached is still the one stored: the check a statement write
 makes, so that a credential revoked in any process (deactivated, deleted, its secret or scopes
-changed) stops writing at once in every other one.
+changed) or expired stops writing at once in every other one.
 
 A server process keeps the credentials it authenticated for a few seconds
 (``LRS_CREDENTIAL_CACHE_SECONDS``, ``lrs.api.auth``) so that the single-statement POST pays no
@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+from django.utils import timezone
+
 from lrs.credentials.models import Credential
 
 
@@ -23,11 +26,12 @@ class CredentialChanged(Exception):
 
 def still_current_sql() -> str:
     """A SQL boolean: the credential (parameters: ``still_current_params``) is stored unchanged
-    and active; true for no credential (an internal write)."""
+    and active, and not expired; true for no credential (an internal write)."""
     table = Credential._meta.db_table
     return (
         f"(%s::bigint IS NULL OR EXISTS (SELECT FROM {table} "
-        "WHERE id = %s::bigint AND updated_at = %s AND is_active))"
+        "WHERE id = %s::bigint AND updated_at = %s AND is_active "
+        "AND (expires_at IS NULL OR expires_at > clock_timestamp())))"
     )
 
 
@@ -38,10 +42,9 @@ def still_current_params(credential: Credential | None) -> list[Any]:
 
 
 def ensure_current(credential: Credential | None) -> None:
-    """Raise ``CredentialChanged`` unless ``credential`` is stored unchanged and active."""
+    """Raise ``CredentialChanged`` unless ``credential`` is stored unchanged, active and not expired."""
     if credential is None:
         return
-    if not Credential.objects.filter(
-        pk=credential.pk, updated_at=credential.updated_at, is_active=True
-    ).exists():
+    stored = Credential.objects.filter(pk=credential.pk, updated_at=credential.updated_at, is_active=True)
+    if not stored.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())).exists():
         raise CredentialChanged(credential.key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as secrets_module
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -20,6 +21,12 @@ class Credential(models.Model):
     secret_digest = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list, help_text='xAPI scopes, e.g. ["all"] or ["statements/write"]')
     is_active = models.BooleanField(default=True)
+    # Optional: a credential for a contractor or a migration stops working on its own (401).
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Optional: from then on the credential is refused (401). Empty: never.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +55,9 @@ class Credential(models.Model):
 
     def check_secret(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_digest, self.digest(secret))
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def allows(self, *needed: str) -> bool:
         return scope_rules.allows(self.scopes, needed)

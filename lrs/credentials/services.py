@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 
@@ -19,12 +20,19 @@ class CredentialUpsertResult:
 
 @transaction.atomic
 def credential_upsert(
-    *, name: str, scopes: list[str], key: str | None = None, secret: str | None = None, is_active: bool = True
+    *,
+    name: str,
+    scopes: list[str],
+    key: str | None = None,
+    secret: str | None = None,
+    is_active: bool = True,
+    expires_at: datetime | None = None,
+    no_expiry: bool = False,
 ) -> CredentialUpsertResult:
     """Create the credential named ``name`` or update it in place (idempotent for provisioning).
 
     A new credential gets a generated key/secret unless given; an existing one keeps
-    its key and secret unless new ones are given.
+    its key, secret and expiry unless new ones are given (``no_expiry``: it never expires).
     """
     credential = Credential.objects.select_for_update().filter(name=name).first()
     created = credential is None
@@ -42,6 +50,8 @@ def credential_upsert(
     elif created:
         generated_secret = Credential.generate_secret()
         credential.set_secret(generated_secret)
+    if expires_at is not None or no_expiry:
+        credential.expires_at = expires_at
     credential.scopes = scopes
     credential.is_active = is_active
     credential.save()

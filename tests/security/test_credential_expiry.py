@@ -67,7 +67,7 @@ def test_an_expired_credential_is_refused_with_401_saying_it_expired():
         assert "expired" in response.json()["message"]
     assert Statement.objects.count() == 0
     identity = client.client.get(
-        "/api/identity/employees/", headers={"Authorization": basic_auth("contractor", SECRET)}
+        "/api/identity/employees/E100", headers={"Authorization": basic_auth("contractor", SECRET)}
     )
     assert identity.status_code == 401
     # A wrong secret is told no more than before: not that the key exists, nor that it expired.

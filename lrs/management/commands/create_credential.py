@@ -1,19 +1,23 @@
-"""``manage.py create_credential NAME --scopes all [--key K] [--secret S | --secret-file PATH] [--dry-run]``
+"""``manage.py create_credential NAME --scopes all [--key K] [--secret S | --secret-file PATH]
+[--expires-in DAYS | --expires-at TIME | --no-expiry] [--dry-run]``
 
 Creates or updates an xAPI credential by name, so provisioning scripts can run it
 repeatedly. Prints the key and secret only when it generated them (a secret passed
 in is never echoed, and only its digest is stored). ``--secret-file`` reads it from a file (a
 Docker or Kubernetes secret), so it stays out of the shell history and the process list. Exit
-status 1 for an unknown scope or an unreadable secret file.
+status 1 for an unknown scope, an unreadable secret file or an expiry that is not one. An expiry
+(for a contractor's or a migration's credential) is kept by later runs that name none.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from lrs.credentials import scopes as scope_rules
 from lrs.credentials.services import credential_upsert
@@ -39,6 +43,16 @@ class Command(BaseCommand):
             "--secret-file", help="a file holding the secret (kept out of shell history and the process list)"
         )
         parser.add_argument("--inactive", action="store_true", help="disable the credential")
+        expiry = parser.add_mutually_exclusive_group()
+        expiry.add_argument(
+            "--expires-in", type=int, metavar="DAYS", help="refuse the credential after DAYS days"
+        )
+        expiry.add_argument(
+            "--expires-at",
+            metavar="TIME",
+            help="refuse the credential from TIME (ISO 8601; UTC unless it says)",
+        )
+        expiry.add_argument("--no-expiry", action="store_true", help="the credential never expires")
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -55,6 +69,7 @@ class Command(BaseCommand):
             if secret:
                 raise CommandError("give --secret or --secret-file, not both")
             secret = _secret_from(Path(options["secret_file"]))
+        expires_at = _expiry(options["expires_in"], options["expires_at"])
         # Upserted and, in a dry run, rolled back: the answer is the service's own, not a guess.
         with transaction.atomic():
             result = credential_upsert(
@@ -63,6 +78,8 @@ class Command(BaseCommand):
                 key=options["key"],
                 secret=secret,
                 is_active=not options["inactive"],
+                expires_at=expires_at,
+                no_expiry=options["no_expiry"],
             )
             if options["dry_run"]:
                 transaction.set_rollback(True)
@@ -74,6 +91,8 @@ class Command(BaseCommand):
             )
             return
         self.stdout.write(f"credential {result.credential.name!r} {verb}; scopes: {','.join(scopes)}")
+        if result.credential.expires_at is not None:
+            self.stdout.write(f"expires at {result.credential.expires_at.isoformat()}")
         if result.generated_key:
             self.stdout.write(f"key:    {result.credential.key}")
         if result.generated_secret:
@@ -89,3 +108,20 @@ def _secret_from(path: Path) -> str:
     if not secret:
         raise CommandError(f"--secret-file: {path} is empty")
     return secret
+
+
+def _expiry(days: int | None, at: str | None) -> datetime | None:
+    """When the credential should expire, from ``--expires-in`` or ``--expires-at``; None: neither."""
+    if days is not None:
+        if days < 1:
+            raise CommandError("--expires-in: a number of days, 1 or more")
+        return timezone.now() + timedelta(days=days)
+    if at is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise CommandError(
+            f"--expires-at: {at!r} is not an ISO 8601 time, e.g. 2031-02-03T04:05:06Z"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,8 +1,12 @@
-"""``manage.py quickstart_accounts``: the quickstart's admin login and demo xAPI credential.
+"""``manage.py quickstart_accounts``: the quickstart's admin login, demo xAPI credential and demo
+HRIS credential.
 
-Development only. Each run sets a fresh admin password and demo secret and
-prints them, since only digests are stored and they cannot be shown again.
-``--dry-run`` says what it would create or reset.
+Development only. Each run sets a fresh admin password and demo secrets and prints them, since
+only digests are stored and they cannot be shown again. The demo xAPI credential holds ``all``,
+which does not include ``identity/write`` (README, "Pointing an LMS at the LRS"); the README's
+identity API examples use the demo HRIS credential, which holds ``identity/write`` only, through
+the ``export HRIS_CREDENTIAL=...`` line printed here. ``--dry-run`` says what it would create or
+reset.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lrs.credentials.models import Credential
 from lrs.credentials.services import credential_upsert
 
 DEMO_KEY = "demo"
+HRIS_KEY = "demo-hris"
 DEMO_STATEMENT = (
     '{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},'
     '"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},'
@@ -45,9 +50,10 @@ class Command(BaseCommand):
         if options["dry_run"]:
             user = "reset" if get_user_model().objects.filter(username="admin").exists() else "create"
             demo = "reset" if Credential.objects.filter(name="demo").exists() else "create"
+            hris = "reset" if Credential.objects.filter(name=HRIS_KEY).exists() else "create"
             self.stdout.write(
-                f"would {user} the admin user 'admin' (a new password) and {demo} the demo credential "
-                "(a new secret) (dry run, nothing changed)"
+                f"would {user} the admin user 'admin' (a new password), {demo} the demo credential "
+                f"and {hris} the demo HRIS credential (new secrets) (dry run, nothing changed)"
             )
             return
         password = secrets.token_urlsafe(12)
@@ -58,6 +64,8 @@ class Command(BaseCommand):
         user.save()
         secret = secrets.token_urlsafe(24)
         credential_upsert(name="demo", scopes=[scopes.ALL], key=DEMO_KEY, secret=secret)
+        hris_secret = secrets.token_urlsafe(24)
+        credential_upsert(name=HRIS_KEY, scopes=[scopes.IDENTITY_WRITE], key=HRIS_KEY, secret=hris_secret)
         # Where the quickstart serves (scripts/quickstart.sh takes LRS_ADDRESS, 127.0.0.1:8000 by default).
         base = "http://" + (os.environ.get("LRS_ADDRESS") or "127.0.0.1:8000")
         self.stdout.write(
@@ -83,6 +91,9 @@ class Command(BaseCommand):
                     + " -d '"
                     + DEMO_STATEMENT
                     + "'",
+                    f"  HRIS:   key {HRIS_KEY}   secret {hris_secret}   (identity/write only)",
+                    '  for the README\'s identity API examples (curl -u "$HRIS_CREDENTIAL" ...), first:',
+                    f"          export HRIS_CREDENTIAL={HRIS_KEY}:{hris_secret}",
                     "",
                 ]
             )

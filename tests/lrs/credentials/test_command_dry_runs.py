@@ -47,8 +47,8 @@ def test_a_quickstart_accounts_dry_run_says_what_it_would_create_and_changes_not
     settings.LRS_ENV = "development"
     out = run("quickstart_accounts", "--dry-run")
     assert out.strip() == (
-        "would create the admin user 'admin' (a new password) and create the demo credential "
-        "(a new secret) (dry run, nothing changed)"
+        "would create the admin user 'admin' (a new password), create the demo credential "
+        "and create the demo HRIS credential (new secrets) (dry run, nothing changed)"
     )
     assert rows() == [[], []]
     run("quickstart_accounts")

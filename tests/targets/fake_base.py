@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter, deque
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -221,7 +220,7 @@ class FakeHandler(RecordingHandler):
             dict(self.headers.items()),
             body,
             parsed,
-            time.time(),
+            self.arrived_at,
             server=owner.name,
             url_path=split.path,
             query=dict(parse_qsl(split.query, keep_blank_values=True)),

@@ -5,6 +5,9 @@ APIs (``fake_base``) build on it; each brings its own request handler."""
 
 from __future__ import annotations
 
+import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +27,11 @@ class _HTTPServer(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(address, owner.handler_class)
 
+    def server_bind(self) -> None:
+        if _SO_TIMESTAMPNS is not None:  # the connections it accepts inherit the option
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        super().server_bind()
+
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
             target=self._run_handler,
@@ -42,6 +50,29 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that time out and hang up are normal here; stay quiet about them."""
+
+
+# Linux stamps each packet as it arrives (SO_TIMESTAMPNS, socket(7); the value of the constant
+# in <asm-generic/socket.h>, which Python's socket module does not name everywhere).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform == "linux" else None
+
+
+def first_bytes_arrival(connection: socket.socket) -> float:
+    """When a request's first bytes reached this host: the kernel's stamp of the packet that brought
+    them (Linux), read without taking them (MSG_PEEK); elsewhere, or for a connection that sent
+    nothing, now. A time taken when the handler thread has read the request would be late by as
+    long as that thread waited for a core or the interpreter lock: on a loaded machine, hundreds of
+    milliseconds, which bunches requests that came spaced (tests/targets/test_arrival_times.py)."""
+    if _SO_TIMESTAMPNS is not None:
+        try:
+            _data, ancillary, _flags, _address = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+        except OSError:
+            ancillary = []
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(raw) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 class LocalServer:
@@ -162,6 +193,12 @@ class LocalServer:
 class RecordingHandler(BaseHTTPRequestHandler):
     """HTTP/1.0: one request per connection, so ``stop()`` never leaves keep-alive sockets open.
     Every method goes to ``_handle``; subclasses decide the answer."""
+
+    arrived_at: float  # when the request's first bytes reached this host (``first_bytes_arrival``)
+
+    def setup(self) -> None:
+        super().setup()
+        self.arrived_at = first_bytes_arrival(self.connection)
 
     @property
     def owner(self) -> Any:

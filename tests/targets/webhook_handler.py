@@ -8,7 +8,6 @@ bug in the engine then shows up as a clear reason instead of as a confusing retr
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +89,7 @@ class WebhookHandler(RecordingHandler):
         if reason is None and self.path.split("?", 1)[0] != owner.path:
             reason = f"unknown path {self.path}, the hook is {owner.path}"
         record = RecordedRequest(
-            self.command, self.path, dict(self.headers.items()), body, parsed, time.time(), reason
+            self.command, self.path, dict(self.headers.items()), body, parsed, self.arrived_at, reason
         )
         owner._record(record)
         if reason is not None:

@@ -21,7 +21,7 @@ from tests.adapters.marketplace.expected import Evidence, expected_record, held_
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, ok, status
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
 
 def _statement(scaled: float, timestamp: str, statement_id: str) -> dict:

@@ -91,6 +91,8 @@ def deliveries_release(
     released = list(held.values_list("id", flat=True))
     if hashed and not chosen:
         released = sorted(set(released) | set(_held_by_mailbox(hashed)))
+    if not chosen:
+        released = sorted(set(released) | set(_held_groups(set(wanted) | hashed)))
     if released:
         Delivery.objects.filter(id__in=released).update(
             status=Delivery.PENDING, next_attempt_at=timezone.now(), held_key="", updated_at=timezone.now()
@@ -110,6 +112,31 @@ def _held_by_mailbox(sha1_keys: set[str]) -> list[int]:
         for delivery_id, _key, agents in _held_actors()
         if any(sha1_keys.intersection(agent_keys(agent)) for agent in agents)
     ]
+
+
+def _held_groups(keys: set[str]) -> list[int]:
+    """Held deliveries of an anonymous Group held ambiguous (its members linked to several
+    employees) a member of which resolves by one of these keys (``agent_keys``). Such a hold waits
+    under its first member's key (``resolution.employee_for_actor``), yet a change of any member's
+    link may resolve it (another member moved to the first's employee). One query, of the held
+    deliveries ambiguous by a Group's members: their actors are read (few)."""
+    if not keys:
+        return []
+    waiting = Delivery.objects.filter(
+        status=Delivery.HELD, last_error__startswith=AMBIGUOUS, statement__payload__contains='"member"'
+    )
+    found = []
+    for delivery_id, payload in waiting.values_list("id", "statement__payload").iterator():
+        try:
+            actor = json.loads(payload)["actor"] if payload else {}
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(actor, dict) or actor_lookup_key(actor) is not None:
+            continue  # an Agent or an identified Group: held under its own key
+        members = [member for member in actor.get("member") or [] if isinstance(member, dict)]
+        if any(keys.intersection(agent_keys(member)) for member in members):
+            found.append(delivery_id)
+    return found
 
 
 def _held_actors() -> Iterator[tuple[int, str, list[dict]]]:

@@ -143,6 +143,9 @@ _SHA1_PREFIX = "mbox_sha1sum::"
 _CHANGES_READ = 10_000  # more since (an import): every hold counts as overtaken
 # The reason of a hold for an employee with no e-mail address (``adapters.identity.resolution``).
 NO_ADDRESS = "no e-mail address"
+# An ambiguous hold's reason names every key it resolved by: an anonymous Group's, each member's,
+# though it is held under the first's (a change of another member's link may resolve it).
+_AMBIGUOUS = "ambiguous identity"
 
 
 def holds_overtaken_by(seen: int) -> Callable[[int, str, str], bool]:
@@ -160,6 +163,18 @@ def holds_overtaken_by(seen: int) -> Callable[[int, str, str], bool]:
             or not key.startswith(_NAMED_KEY_PREFIXES)
             or (key.startswith("email:") and any(each.startswith(_SHA1_PREFIX) for each in since))
             or (reason.startswith(NO_ADDRESS) and any(each.startswith("email:") for each in since))
+            or (reason.startswith(_AMBIGUOUS) and _names_any(reason, since))
         )
 
     return overtaken
+
+
+def _names_any(reason: str, identifiers: set[str]) -> bool:
+    """An ambiguous hold's reason names one of these keys, or, naming an address, a SHA-1 link
+    changed (a member's ``mbox`` resolves through its mailbox's SHA-1 links)."""
+    named = reason.split(" is linked to ", 1)[0]
+    keys = {key.strip() for key in named.partition(": ")[2].split(",")}
+    return bool(keys & identifiers) or (
+        any(key.startswith("email:") for key in keys)
+        and any(each.startswith(_SHA1_PREFIX) for each in identifiers)
+    )

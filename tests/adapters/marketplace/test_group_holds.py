@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.delivery import outbox
+from adapters.identity.holds import identity_conflicts
 from adapters.identity.links import Identifiers, identity_links_move, identity_links_upsert
+from adapters.identity.resolution import AMBIGUOUS
 from adapters.models import Delivery
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import expand_outbox, scored_completion, store_now
@@ -68,3 +70,16 @@ def test_a_group_resolved_ambiguous_while_another_members_address_moves_is_deliv
     _drain()
     assert ("E100", "SAFETY-BASICS") in market_target.skills()
     assert Delivery.objects.get(id=delivery_id).status == Delivery.DELIVERED
+
+
+def test_the_held_report_names_every_employee_a_held_groups_members_are_linked_to(
+    market_target, django_capture_on_commit_callbacks
+):
+    _ambiguous_pair()
+    store_now(django_capture_on_commit_callbacks, scored_completion(0.95, actor=GROUP))
+    [group] = identity_conflicts()
+    assert (group.key, group.reason, group.candidates) == (
+        "email:one@example.com",
+        AMBIGUOUS,
+        ["E100", "E200"],
+    )

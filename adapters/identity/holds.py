@@ -118,15 +118,21 @@ def _held_groups(keys: set[str]) -> list[int]:
     """Held deliveries of an anonymous Group held ambiguous (its members linked to several
     employees) a member of which resolves by one of these keys (``agent_keys``). Such a hold waits
     under its first member's key (``resolution.employee_for_actor``), yet a change of any member's
-    link may resolve it (another member moved to the first's employee). One query, of the held
-    deliveries ambiguous by a Group's members: their actors are read (few)."""
+    link may resolve it (another member moved to the first's employee)."""
     if not keys:
         return []
+    return [delivery_id for delivery_id, _key, members in _ambiguous_groups() if keys & members]
+
+
+def _ambiguous_groups() -> Iterator[tuple[int, str, set[str]]]:
+    """(id, held key, every member's ``agent_keys``) of the held deliveries of anonymous Groups held
+    ambiguous: one query, of those held ambiguous whose statement has members (few)."""
     waiting = Delivery.objects.filter(
         status=Delivery.HELD, last_error__startswith=AMBIGUOUS, statement__payload__contains='"member"'
     )
-    found = []
-    for delivery_id, payload in waiting.values_list("id", "statement__payload").iterator():
+    for delivery_id, held_key, payload in waiting.values_list(
+        "id", "held_key", "statement__payload"
+    ).iterator():
         try:
             actor = json.loads(payload)["actor"] if payload else {}
         except (ValueError, KeyError, TypeError):
@@ -134,9 +140,7 @@ def _held_groups(keys: set[str]) -> list[int]:
         if not isinstance(actor, dict) or actor_lookup_key(actor) is not None:
             continue  # an Agent or an identified Group: held under its own key
         members = [member for member in actor.get("member") or [] if isinstance(member, dict)]
-        if any(keys.intersection(agent_keys(member)) for member in members):
-            found.append(delivery_id)
-    return found
+        yield delivery_id, held_key, {key for member in members for key in agent_keys(member)}
 
 
 def _held_actors() -> Iterator[tuple[int, str, list[dict]]]:
@@ -198,6 +202,8 @@ def identity_conflicts() -> list[HeldGroup]:
         group.deliveries += row["n"]
     digested = _links_by_digest([key for key in report if key.startswith(DIGEST_PREFIX)])
     spelled = _sha1_forms_held() if report else {}
+    for _id, held_key, members in _ambiguous_groups() if report else ():
+        spelled.setdefault(held_key, set()).update(members)  # a Group's other members' keys too
     for group in report.values():
         if group.key.startswith(DIGEST_PREFIX):
             group.waiting_for = _identifier_of(group.key)

@@ -43,6 +43,10 @@ def credential_from_header(authorization: str | None, *, cached: bool = False) -
     if not sep:
         raise XAPIUnauthorized("malformed Basic credentials", rule="auth-malformed")
     credential = _active_credential(key, cached=cached)
+    if cached and credential is not None and not _admits(credential, secret):
+        # This process's copy refuses, but another process may have given the credential a new
+        # secret or a later expiry: the stored row decides (a revocation the write catches).
+        credential = _active_credential(key, cached=False)
     # Hash the secret even for an unknown key so the timing does not reveal which keys exist.
     digest_target = credential or Credential(secret_digest="0" * 64)
     if not digest_target.check_secret(secret) or credential is None:
@@ -51,6 +55,10 @@ def credential_from_header(authorization: str | None, *, cached: bool = False) -
     if credential.expired(timezone.now()):
         raise XAPIUnauthorized("the credential has expired: ask for a new one", rule="auth-expired")
     return credential
+
+
+def _admits(credential: Credential, secret: str) -> bool:
+    return credential.check_secret(secret) and not credential.expired(timezone.now())
 
 
 # A statement POST or PUT may authenticate from this per-process cache, saving a round trip on the

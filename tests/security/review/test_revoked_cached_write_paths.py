@@ -168,3 +168,24 @@ def test_no_statement_write_path_answers_a_credential_changed_in_another_process
         status = send().status_code
         answers[path] = (status, "unchanged" if _store_state() == before else "the store changed")
     assert answers == dict.fromkeys(answers, (refused, "unchanged"))
+
+
+@pytest.mark.parametrize("change", ["deactivated", "re-secreted", "expired", "deleted and re-created"])
+def test_documents_reads_and_the_identity_api_read_the_credential_afresh(change, settings):
+    """Every other request reads the credential from the database: none answers from the copy."""
+    settings.LRS_CREDENTIAL_CACHE_SECONDS = 600
+    credential, xapi, _stored = _cached_client("lms-other")
+    credential.scopes = ["all", "identity/write"]
+    credential.save()
+    credential.refresh_from_db()
+    assert xapi.post_json("/xapi/statements", make_statement()).status_code == 200  # cached again
+    CHANGES[change][0](credential)
+    agent = json.dumps({"mbox": "mailto:learner@example.com"})
+    state = f"/xapi/activities/state?activityId=http://example.com/a&agent={agent}&stateId=s"
+    answers = {
+        "state PUT": xapi.client.put(state, b"{}", content_type="application/json", headers=xapi.headers),
+        "state GET": xapi.client.get(state, headers=xapi.headers),
+        "statements GET": xapi.client.get("/xapi/statements", headers=xapi.headers),
+        "identity GET": xapi.client.get("/api/identity/employees/E100", headers=xapi.headers),
+    }
+    assert {name: response.status_code for name, response in answers.items()} == dict.fromkeys(answers, 401)

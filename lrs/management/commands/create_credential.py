@@ -115,7 +115,10 @@ def _expiry(days: int | None, at: str | None) -> datetime | None:
     if days is not None:
         if days < 1:
             raise CommandError("--expires-in: a number of days, 1 or more")
-        return timezone.now() + timedelta(days=days)
+        try:
+            return timezone.now() + timedelta(days=days)
+        except OverflowError:
+            raise CommandError(f"--expires-in: {days} days is beyond the year 9999") from None
     if at is None:
         return None
     try:
@@ -124,4 +127,9 @@ def _expiry(days: int | None, at: str | None) -> datetime | None:
         raise CommandError(
             f"--expires-at: {at!r} is not an ISO 8601 time, e.g. 2031-02-03T04:05:06Z"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        # Stored in UTC: a time past the year 9999 there would be written, then not read back.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise CommandError(f"--expires-at: {at!r} is beyond the year 9999 in UTC") from None

@@ -26,7 +26,7 @@ from django.utils import timezone
 from lrs.activities.definitions import KnownActivities, activity_definitions_update
 from lrs.attachment_store import attachment_store
 from lrs.credentials import scopes
-from lrs.credentials.current import ensure_current
+from lrs.credentials.current import CredentialChanged, ensure_current, still_current_params, still_current_sql
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
     STORING_MARK,
@@ -67,7 +67,9 @@ class _Prelude:
     activities: KnownActivities | None = None  # PostgreSQL: the batch's activities as stored
 
 
-def _prelude(ids: list[uuid.UUID], activity_ids: list[str], *, look_up_ids: bool) -> _Prelude:
+def _prelude(
+    ids: list[uuid.UUID], activity_ids: list[str], *, look_up_ids: bool, credential: Credential | None = None
+) -> _Prelude:
     """One round trip before writing a batch: the ``stored`` time, which ids are already
     stored (on PostgreSQL only if ``look_up_ids``: see ``statement_store``), which a stored
     voiding statement names (a voiding statement may come first: its target is then stored
@@ -84,12 +86,12 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str], *, look_up_ids: bool
     had to be planned on every call (as costly as running them): a generic plan kept what it
     made of a nearly empty table (a sequential scan per batch), and with no statistics the
     voiding look-up became an AND of bitmaps reading every statement referring to another.
-    """
+    And whether the ``credential`` (maybe cached) is still as stored: else ``CredentialChanged``."""
     if connection.vendor == "postgresql":
         for_pool = id_pool.wanted()
-        _xid, stored, reserved, existing, voided_before, definitions = execute_prepared(
+        _xid, stored, reserved, existing, voided_before, definitions, current = execute_prepared(
             _prelude_sql(statement_id_sequence(), look_up_ids=look_up_ids),
-            [ids, len(ids) + for_pool, activity_ids],
+            [ids, len(ids) + for_pool, activity_ids, *still_current_params(credential)],
         )
         if definitions is not None:
             definitions = parse_fast(definitions) or json.loads(definitions)
@@ -97,20 +99,15 @@ def _prelude(ids: list[uuid.UUID], activity_ids: list[str], *, look_up_ids: bool
         # may check against.
         id_pool.add(reserved[len(ids) :])
         definition_cache.remember(definitions or {})
+        if not current:
+            raise CredentialChanged(credential.key if credential is not None else "")
         activities = KnownActivities(checked=frozenset(activity_ids), definitions=definitions or {})
-        return _Prelude(
-            stored=stored,
-            existing=set(existing),
-            reserved_pks=list(reserved[: len(ids)]),
-            voided_before=set(voided_before),
-            activities=activities,
-        )
+        reserved_pks, voided = list(reserved[: len(ids)]), set(voided_before)
+        return _Prelude(stored, set(existing), reserved_pks, voided, activities)
+    ensure_current(credential)
     existing = set(Statement.objects.filter(statement_id__in=ids).values_list("statement_id", flat=True))
-    voided_before = set(
-        Statement.objects.filter(is_voiding=True, object_statement_id__in=ids).values_list(
-            "object_statement_id", flat=True
-        )
-    )
+    voiding = Statement.objects.filter(is_voiding=True, object_statement_id__in=ids)
+    voided_before = set(voiding.values_list("object_statement_id", flat=True))
     return _Prelude(stored=timezone.now(), existing=existing, reserved_pks=None, voided_before=voided_before)
 
 
@@ -134,7 +131,8 @@ def _prelude_sql(sequence: str, *, look_up_ids: bool) -> str:
         # psycopg parses json with the standard library, a few percent of a batch's CPU.
         "(SELECT json_object_agg(a.activity_id, a.definition)::text "
         "FROM unnest(%b::text[]) AS k(id) CROSS JOIN LATERAL "
-        "(SELECT activity_id, definition FROM lrs_activity WHERE activity_id = k.id LIMIT 1) a)"
+        "(SELECT activity_id, definition FROM lrs_activity WHERE activity_id = k.id LIMIT 1) a), "
+        + still_current_sql()
     )
 
 
@@ -327,8 +325,8 @@ def _store(
     look_up_ids: bool,
 ) -> list[str]:
     """The general path: any batch, in one transaction."""
-    prelude = _prelude(ids, sorted(definitions), look_up_ids=look_up_ids)
-    ensure_current(credential)  # maybe cached by this process, revoked by another (lrs.credentials.current)
+    # The credential is checked in the prelude, and again last (lrs.credentials.current).
+    prelude = _prelude(ids, sorted(definitions), look_up_ids=look_up_ids, credential=credential)
     stored = prelude.stored
     authority = credential.authority if credential is not None else None
     stored_text = format_timestamp(stored)
@@ -356,7 +354,6 @@ def _store(
             )
     if not fresh:
         return id_texts
-
     rows = [
         statement_row(statement, statement_id, stored=stored, credential=credential)
         for statement, statement_id in zip(fresh, fresh_ids, strict=True)
@@ -391,6 +388,7 @@ def _store(
         known=prelude.activities,
         found=definitions if len(fresh) == len(statements) else None,
     )
+    ensure_current(credential)  # again, last: a revocation committed while this wrote stores nothing
     definition_cache.remember(merged)  # what the single-statement path checks against next
     statements_stored.send(sender=Statement, statement_pks=[row.id for row in rows])
     in_batch_voided = [row.id for row in rows if row.voided]

@@ -153,6 +153,9 @@ class TeamsAdapter(OAuthAdapter):
         return prefetched(statement["actor"] for statement in statements)
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        # An erased learner's statement (its actor a pseudonym) is announced nowhere, even when a
+        # replay or backfill brings back a delivery the erasure cancelled (adapters/privacy/erasure.py).
+        nothing_for_erased(statement["actor"])
         told = configured_announcement(statement, self.config)
         if told.audience is None:
             return {"audience": None, "reason": told.reason}
@@ -163,9 +166,6 @@ class TeamsAdapter(OAuthAdapter):
         email = email_from_actor(statement["actor"], strip_plus_aliases=False, dotless_domains=frozenset())
         if email:
             return {"audience": told.audience, "recipient": email}
-        # A pseudonym after an erasure, linked to no one, ever: NothingToSend, not an audience of
-        # None, so that reconciliation, which reads only this, owes nothing.
-        nothing_for_erased(statement["actor"])
         # An actor known by account or openid: notify the employee's linked address; held until
         # one is linked (Graph names a user, and an employee may be linked by account first).
         return {"audience": told.audience, "recipient": employee_address_for_actor(statement["actor"])}

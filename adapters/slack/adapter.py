@@ -53,6 +53,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http import send as http_send
+from adapters.identity.resolution import nothing_for_erased
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
 from adapters.slack import users
@@ -158,6 +159,9 @@ class SlackAdapter(Lookups, Adapter):
         return self.config.get("mode") == "bot"
 
     def resolve(self, statement: dict, context: DeliveryContext) -> dict[str, Any]:
+        # An erased learner's statement (its actor a pseudonym) is announced nowhere, even when a
+        # replay or backfill brings back a delivery the erasure cancelled (adapters/privacy/erasure.py).
+        nothing_for_erased(statement["actor"])
         told = configured_announcement(statement, self.config)
         if told.audience is None:
             return {"audience": None, "reason": told.reason}

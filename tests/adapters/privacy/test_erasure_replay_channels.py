@@ -53,3 +53,17 @@ def test_a_replay_after_an_erasure_posts_nothing_to_a_slack_channel(slack_target
         store_erase_replay("slack")
         assert [m["text"] for m in slack_target.messages()] == []
         transaction.set_rollback(True)
+
+
+def test_a_replay_after_an_erasure_sends_the_webhook_no_stored_event_of_the_erased(
+    fake_env, webhook_target, monkeypatch
+):
+    """The receiver had ``actor.erased``; the statement the erasure cancelled must not follow it."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    with transaction.atomic():
+        config = {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+        Target.objects.create(name="hook", adapter="webhook", config=config)
+        store_erase_replay("hook")
+        events = [event["event"] for event in webhook_target.effects()]
+        assert "statement.stored" not in events, events
+        transaction.set_rollback(True)

@@ -55,6 +55,16 @@ def test_a_replay_after_an_erasure_posts_nothing_to_a_slack_channel(slack_target
         transaction.set_rollback(True)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "product decision: the webhook is sent pseudonymised statements of an erased learner on "
+        "purpose (test_erasure_backfill.py: a webhook backfilled after the erasure gets them), so "
+        "a replay of a delivery the erasure cancelled sends statement.stored after actor.erased to "
+        "the very receiver told of the erasure. Refuse replaying what an erasure cancelled, or "
+        "accept it as the admin's choice?"
+    ),
+)
 def test_a_replay_after_an_erasure_sends_the_webhook_no_stored_event_of_the_erased(
     fake_env, webhook_target, monkeypatch
 ):

@@ -133,14 +133,10 @@ def _ambiguous_groups() -> Iterator[tuple[int, str, set[str]]]:
     for delivery_id, held_key, payload in waiting.values_list(
         "id", "held_key", "statement__payload"
     ).iterator():
-        try:
-            actor = json.loads(payload)["actor"] if payload else {}
-        except (ValueError, KeyError, TypeError):
-            continue
-        if not isinstance(actor, dict) or actor_lookup_key(actor) is not None:
+        agents = _agents_of(payload)
+        if not agents or actor_lookup_key(agents[0]) is not None:
             continue  # an Agent or an identified Group: held under its own key
-        members = [member for member in actor.get("member") or [] if isinstance(member, dict)]
-        yield delivery_id, held_key, {key for member in members for key in agent_keys(member)}
+        yield delivery_id, held_key, {key for member in agents[1:] for key in agent_keys(member)}
 
 
 def _held_actors() -> Iterator[tuple[int, str, list[dict]]]:
@@ -151,12 +147,26 @@ def _held_actors() -> Iterator[tuple[int, str, list[dict]]]:
     )
     rows = waiting.values_list("id", "held_key", "statement__payload")
     for delivery_id, held_key, payload in rows.iterator():
-        try:
-            actor = json.loads(payload)["actor"] if payload else {}
-        except (ValueError, KeyError, TypeError):
-            continue
-        agents = [actor, *(actor.get("member") or [])] if isinstance(actor, dict) else []
-        yield delivery_id, held_key, [agent for agent in agents if isinstance(agent, dict)]
+        if agents := _agents_of(payload):
+            yield delivery_id, held_key, agents
+
+
+def _agents_of(payload: str | None) -> list[dict]:
+    """A held statement's actor and its members, as written (the actor first); none if the
+    payload is gone or has no actor object. The one reader of held actors for the release, the
+    report and the identifier of a digest."""
+    try:
+        actor = json.loads(payload)["actor"] if payload else None
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(actor, dict):
+        return []
+    members = actor.get("member")
+    return (
+        [actor, *(member for member in members if isinstance(member, dict))]
+        if isinstance(members, list)
+        else [actor]
+    )
 
 
 def _sha1_forms_held() -> dict[str, set[str]]:
@@ -232,12 +242,7 @@ def _identifier_of(held_key: str) -> str:
         .values_list("statement__payload", flat=True)
         .first()
     )
-    try:
-        actor = json.loads(payload)["actor"] if payload else {}
-    except (ValueError, KeyError, TypeError):
-        return held_key
-    agents = [actor, *(actor.get("member") or [])] if isinstance(actor, dict) else []
-    keys = (actor_lookup_key(agent) for agent in agents if isinstance(agent, dict))
+    keys = (actor_lookup_key(agent) for agent in _agents_of(payload))
     return next((key for key in keys if key and held_key_of(key) == held_key), held_key)
 
 

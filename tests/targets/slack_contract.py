@@ -82,7 +82,18 @@ BLOCK: dict[str, Any] = {
             "context",
             {
                 "required": ["elements"],
-                "properties": {"elements": {"type": "array", "minItems": 1, "maxItems": 10}},
+                "properties": {
+                    "elements": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10,
+                        # Image elements or text objects, each a text object's limits.
+                        "items": {
+                            "if": {"properties": {"type": {"enum": ["plain_text", "mrkdwn"]}}},
+                            "then": TEXT_OBJECT,
+                        },
+                    }
+                },
             },
         ),
         _when(

@@ -30,7 +30,6 @@ import hashlib
 import html
 import json
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -50,26 +49,14 @@ from adapters.identity.resolution import employee_address_for_actor, nothing_for
 from adapters.msteams.token_store import token_forget, token_get, token_put
 from adapters.oauth import ClientCredentials, OAuthAdapter
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
+from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for, shortened
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 DELEGATED_SCOPE = "https://graph.microsoft.com/ChannelMessage.Send offline_access"
-# Teams refuses a message above about 28 KB, its HTML included (413 "Request Entity too large"),
-# and would refuse it on every attempt: https://learn.microsoft.com/microsoftteams/limits-specifications-teams
-# (Chat, "Number of characters in a message"). xAPI sets no length on a name (an LMS may put a
-# course's description in it), so a message names the activity and the learner by their beginning:
-# at most 6 bytes an escaped character (``&quot;``), well within the limit whatever they hold.
-MAX_ACTIVITY_CHARS = 1000
-MAX_LEARNER_CHARS = 200
 # Graph's reserved activity type, declared in no app manifest: its text is the ``systemDefaultText``
 # template parameter, which Graph requires with it (400 without):
 # https://learn.microsoft.com/graph/teams-send-activityfeednotifications ("systemDefault").
 SYSTEM_DEFAULT = "systemDefault"
-
-
-def beginning(text: str, limit: int) -> str:
-    """``text``, or its first characters and an ellipsis when it is longer than ``limit``."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 class TeamsAdapter(OAuthAdapter):
@@ -178,11 +165,11 @@ class TeamsAdapter(OAuthAdapter):
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
             include_score=self.config.get("include_score", False),
         )
-        note = replace(
-            note,
-            learner=beginning(note.learner, MAX_LEARNER_CHARS),
-            activity=beginning(note.activity, MAX_ACTIVITY_CHARS),
-        )
+        # Teams refuses a message above about 28 KB, its HTML included (413, on every attempt):
+        # https://learn.microsoft.com/microsoftteams/limits-specifications-teams (Chat, "Number of
+        # characters in a message"). Names cut to their beginning take at most 6 bytes an escaped
+        # character (``&quot;``), well within the limit whatever they hold.
+        note = shortened(note)
         headers = {"Content-Type": "application/json"}
         if self.config["mode"] == "channel_message":
             learner = NO_NAME if self.pseudonymised else note.learner

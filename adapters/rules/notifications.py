@@ -11,7 +11,9 @@ actor's ``name`` alone (:func:`learner_name`), never by an identifier such as an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from adapters.rules.competencies import is_failed
@@ -30,6 +32,14 @@ VERB_PHRASES = {
 
 
 NO_NAME = "A learner"
+
+# xAPI sets no length on a name (an LMS may put a course's description in it), while chat
+# targets refuse a message over their limit on every attempt (Teams about 28 KB, Slack 3,000
+# characters a Block Kit text object): a notification names them by their beginning.
+MAX_ACTIVITY_CHARS = 1000
+MAX_LEARNER_CHARS = 200
+ELLIPSIS = "\u2026"
+_ZERO_WIDTH_JOINER = "\u200d"
 
 
 # Something shaped like an e-mail address anywhere in a name ("jane@example.com", "Jane <jane@...>").
@@ -65,6 +75,64 @@ class Notification:
     def text(self) -> str:
         base = f"{self.learner} {self.phrase} {self.activity}"
         return f"{base} (score {self.score:g}/100)" if self.score is not None else base
+
+
+def shortened(note: Notification) -> Notification:
+    """The notification naming its learner and activity by at most their ``MAX_*_CHARS``."""
+    return replace(
+        note,
+        learner=beginning(note.learner, MAX_LEARNER_CHARS),
+        activity=beginning(note.activity, MAX_ACTIVITY_CHARS),
+    )
+
+
+def beginning(text: str, limit: int) -> str:
+    """``text``, or its first characters and an ellipsis when it is longer than ``limit``; never
+    half a character as a reader sees it (a letter without its accent, half an emoji sequence or
+    flag): the cut moves back before the character it would split (approximating Unicode's
+    grapheme clusters, https://www.unicode.org/reports/tr29/, without a library for it)."""
+    if len(text) <= limit:
+        return text
+    end = max(limit - 1, 0)
+    while end > 0 and _continues(text, end):
+        end -= 1
+    return text[:end].rstrip() + ELLIPSIS
+
+
+def _continues(text: str, at: int) -> bool:
+    """Whether the character at ``at`` belongs with the one before it: a combining mark, a
+    variation selector or an emoji modifier after its base, anything after a zero-width joiner,
+    the second regional indicator of a flag."""
+    char, before = text[at], text[at - 1]
+    if unicodedata.category(char) in ("Mn", "Mc", "Me", "Sk") and not char.isascii():
+        return True
+    if char == _ZERO_WIDTH_JOINER or before == _ZERO_WIDTH_JOINER:
+        return True
+    if _regional_indicator(char):
+        run = 0  # a flag is a pair: the cut splits one after an odd run of indicators
+        while at - run - 1 >= 0 and _regional_indicator(text[at - run - 1]):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def _regional_indicator(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def fitting(text: str, limit: int, escape: Callable[[str], str]) -> str:
+    """The longest ``beginning`` of ``text`` that ``escape`` keeps within ``limit`` characters (an
+    escaped character may take several: ``&amp;``); empty if not even an ellipsis fits."""
+    if len(escape(text)) <= limit:
+        return text
+    low, high = 0, len(text)  # beginning(text, low) fits; beginning(text, high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if len(escape(beginning(text, middle))) <= limit:
+            low = middle
+        else:
+            high = middle
+    return beginning(text, low) if low else ""
 
 
 def outcome(statement: dict) -> Outcome:

@@ -11,7 +11,8 @@ messages the privacy defaults allow:
   ``direct_message``. A failed result, a score below
   ``min_score`` or a bare score is never posted to a channel; ``failures: "direct_message"``
   tells the learner alone. The score is shown only with ``include_score``; ``pseudonymise``
-  names nobody ("A learner").
+  names nobody ("A learner"). An activity or learner name too long for Block Kit is cut to its
+  beginning, not refused (``adapters.slack.message``).
 - Each message carries the delivery's idempotency key in its ``metadata``. After an attempt that may
   have posted (a timeout, a connection lost after sending, a 5xx), the next attempt first looks for
   that key in the channel's recent history (``conversations.history`` with ``include_all_metadata``;
@@ -55,12 +56,13 @@ from adapters.base import (
 from adapters.http import send as http_send
 from adapters.identity.resolution import nothing_for_erased
 from adapters.rules.emails import email_from_actor
-from adapters.rules.notifications import NO_NAME, configured_announcement, notification_for
+from adapters.rules.notifications import configured_announcement, notification_for
 from adapters.slack import users
 from adapters.slack.budget import Budget
 from adapters.slack.channels import DIRECT_MESSAGE, is_conversation_id, is_user_id, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
 from adapters.slack.lookups import Lookups
+from adapters.slack.message import message
 
 METADATA_EVENT = "lrs_learning_record"
 THROTTLED_SECONDS = 60.0  # a 429 without Retry-After (Slack sends one): its per-minute window
@@ -275,14 +277,7 @@ class SlackAdapter(Lookups, Adapter):
             preferred_languages=self.config.get("preferred_languages", ["en-US", "en"]),
             include_score=self.config.get("include_score", False),
         )
-        text = note.text if not self.pseudonymised else note.text.replace(note.learner, NO_NAME, 1)
-        # The fallback ``text`` is mrkdwn too (notifications show it): escaped like the blocks, so
-        # a learner named "<!channel>" mentions no one.
-        text = _mrkdwn(text)
-        blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(note.activity_id)}]},
-        ]
+        text, blocks = message(note, pseudonymised=self.pseudonymised)
         if self.config.get("mode") == "webhook":
             return OutboundRequest(
                 method="POST",
@@ -390,8 +385,3 @@ def _learner(statement: dict) -> tuple[str | None, str]:
     actor = statement["actor"]
     email = email_from_actor(actor, strip_plus_aliases=False, dotless_domains=frozenset())
     return email, str(actor.get("name") or "")
-
-
-def _mrkdwn(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -344,3 +344,16 @@ def test_an_expanding_worker_that_stalls_in_its_transaction_is_cut_off(target, m
     monkeypatch.setattr(outbox, "_expand", recording)
     assert len(outbox_expand(OutboxBatch.objects.values_list("id", flat=True))) == 1
     assert seen == [outbox.WORKER_IDLE_LIMIT]  # SET LOCAL: it ends with the worker's transaction
+
+
+@pytest.mark.django_db
+def test_an_expansion_inside_a_callers_transaction_leaves_the_callers_session_without_the_idle_limit(target):
+    """``SET LOCAL`` lasts until the outermost transaction ends: inside a caller's (a test's, an
+    on-commit hook run in one) it would cut off the caller's whole session after 10 s idle."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL session setting")
+    statement_store(statements=[make_statement()], credential=None)
+    assert len(outbox_expand(OutboxBatch.objects.values_list("id", flat=True))) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW idle_in_transaction_session_timeout")
+        assert cursor.fetchone()[0] == "0"

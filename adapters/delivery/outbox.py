@@ -141,14 +141,27 @@ def outbox_expand(batch_ids: Iterable[int]) -> list[int]:
     (``SKIP LOCKED``), one already expanded is gone, and a delivery that exists already (say, from
     a backfill, which queued it) is left alone (the unique key statement + target + kind).
     """
+    limited, outermost = connection.vendor == "postgresql", not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if limited:
             # Voiding waits for a batch a worker holds. Should the worker's host freeze mid-way (no
             # clean kill), PostgreSQL ends this session after this long idle in the transaction,
             # rolling the claim back, instead of after TCP keepalive's two hours.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL idle_in_transaction_session_timeout = %s", [WORKER_IDLE_LIMIT])
-        return _expand(_claim(list(batch_ids), skip_locked=True))
+            callers = _idle_limit(WORKER_IDLE_LIMIT)
+        expanded = _expand(_claim(list(batch_ids), skip_locked=True))
+        if limited and not outermost:  # SET LOCAL outlives a savepoint: the caller's limit again
+            _idle_limit(callers)
+        return expanded
+
+
+def _idle_limit(limit: str) -> str:
+    """Set the idle limit for the transaction (``SET LOCAL``); returns the one before it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT before, set_config(%s, %s, true) FROM (SELECT current_setting(%s) AS before OFFSET 0) b",
+            ["idle_in_transaction_session_timeout", limit, "idle_in_transaction_session_timeout"],
+        )
+        return cursor.fetchone()[0]
 
 
 # How long an expanding worker may sit idle inside its transaction (it never should: the
@@ -286,17 +299,6 @@ def expand_batches_holding(statement_pks: list[int]) -> list[int]:
     candidates = OutboxBatch.objects.filter(id__lte=max(wanted), last_statement_pk__gte=min(wanted))
     holding = [pk for pk, pks in candidates.values_list("id", "statement_pks") if wanted.intersection(pks)]
     return _expand(_claim(holding, skip_locked=False))
-
-
-def delivery_ids_of(rows: list[Delivery]) -> list[int]:
-    """Ids of these (statement, target, kind) rows, whether just created or already there."""
-    wanted = {(row.statement_id, row.target_id, row.kind) for row in rows}
-    candidates = Delivery.objects.filter(
-        statement_id__in={row.statement_id for row in rows},
-        target_id__in={row.target_id for row in rows},
-        kind__in={row.kind for row in rows},
-    ).values_list("id", "statement_id", "target_id", "kind")
-    return [pk for pk, *triple in candidates if tuple(triple) in wanted]
 
 
 def after_ingest_commit(batch_ids: Iterable[int]) -> None:

@@ -27,8 +27,8 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, idempotency_key, matching_pairs, stored_again
-from adapters.models import BackfillRun, Delivery, Target
+from adapters.delivery.outbox import idempotency_key, matching_pairs, stored_again
+from adapters.models import BackfillRun, Delivery, Target, delivery_ids_of
 from adapters.registry import adapter_class
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets

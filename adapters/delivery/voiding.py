@@ -10,8 +10,8 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER, RETRACT, Adapter, stored_again_of
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, expand_batches_holding, idempotency_key
-from adapters.models import Delivery, OutboxBatch
+from adapters.delivery.outbox import expand_batches_holding, idempotency_key
+from adapters.models import Delivery, OutboxBatch, delivery_ids_of
 from adapters.registry import adapter_class
 from lrs.statements.bulk import execute_planned
 

@@ -8,7 +8,7 @@ May import: ``adapters.base``, ``adapters.config`` and ``adapters.registry`` (th
 Django. Nothing above them.
 """
 
-from adapters.models.deliveries import Attempt, Delivery, OutboxBatch
+from adapters.models.deliveries import Attempt, Delivery, OutboxBatch, delivery_ids_of
 from adapters.models.identity import (
     Employee,
     IdentityChange,
@@ -41,6 +41,7 @@ __all__ = [
     "SkillRecord",
     "StoredToken",
     "Target",
+    "delivery_ids_of",
     "holds_overtaken_by",
     "skill_records_locked",
 ]

@@ -221,3 +221,14 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"
+
+
+def delivery_ids_of(rows: list[Delivery]) -> list[int]:
+    """Ids of these (statement, target, kind) rows, whether just created or already there."""
+    wanted = {(row.statement_id, row.target_id, row.kind) for row in rows}
+    candidates = Delivery.objects.filter(
+        statement_id__in={row.statement_id for row in rows},
+        target_id__in={row.target_id for row in rows},
+        kind__in={row.kind for row in rows},
+    ).values_list("id", "statement_id", "target_id", "kind")
+    return [pk for pk, *triple in candidates if tuple(triple) in wanted]

@@ -13,9 +13,9 @@ from django.utils import timezone
 from adapters import correlation
 from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter, stored_again_of
 from adapters.delivery import queue
-from adapters.delivery.outbox import delivery_ids_of, idempotency_key
+from adapters.delivery.outbox import idempotency_key
 from adapters.delivery.replay import deliveries_create, made_maybe
-from adapters.models import Delivery, Target
+from adapters.models import Delivery, Target, delivery_ids_of
 
 CHUNK = 500
 

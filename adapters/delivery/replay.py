@@ -8,6 +8,14 @@ Statements are read page by page through the LRS query layer, oldest first (the 
 statements get delivery rows (``deliveries_create_for``), which the drains then send. Only
 one page is in memory at a time, so a backfill of millions of statements holds no more than one.
 
+The walk keeps to the cut the LRS serves ascending pages by (``consistent_through``): a batch
+takes its ``stored`` time when its transaction starts, so a slow one commits statements behind
+ones already visible, and may have decided its targets before this one was enabled: a walk past
+them would leave them to no one. Nor does it end before every process's enabled targets include
+the target (``LRS_TARGETS_CACHE_SECONDS`` after it began): what is stored from then on the live
+fan-out takes, what was stored before, the backfill (unique rows: whichever comes second adds
+nothing). Of a target left disabled, nothing stored after the backfill ends is taken.
+
 A run keeps a checkpoint (``BackfillRun``): the (stored, id) of the last statement handled,
 written in the same transaction as that page's rows. Stopped anywhere (Ctrl-C, a killed process,
 a database restart), the same command resumes after the last committed page; and since a
@@ -16,10 +24,12 @@ delivery row is unique per (statement, target, kind), even a page handled twice 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -33,7 +43,9 @@ from adapters.registry import adapter_class
 from adapters.rules.filters import statement_matches
 from adapters.targets.enabled import enabled_targets
 from lrs.statements.selectors import (
+    StatementPage,
     StatementQuery,
+    consistent_through,
     live_statement_pks,
     statement_list,
     statement_window_count,
@@ -234,7 +246,15 @@ def backfill(
         )
     repeatable = adapter_class(target.adapter).repeatable
     counts = {name: int(run.counts.get(name, 0)) for name in COUNTS}
-    for pairs, read, more_after in pages_taken(target, _query(run, page_size)):
+    end = timezone.now() + timedelta(seconds=settings.LRS_TARGETS_CACHE_SECONDS)
+    if run.until is not None:
+        end = min(end, run.until)
+    for pairs, read, more_after, last in _walk(target, _query(run, page_size), end=end):
+        if not (read or last):  # held back, or waiting for the end: nothing to record yet
+            if progress is not None:
+                progress(0)
+            time.sleep(HELD_BACK_PAUSE)
+            continue
         with transaction.atomic():
             if pairs:
                 _page(target, pairs, force=force, repeatable=repeatable, counts=counts, dry_run=dry_run)
@@ -242,7 +262,7 @@ def backfill(
             if more_after is not None:  # (a finished run is never resumed: no cursor needed)
                 run.after_stored, run.after_statement = more_after
             run.counts = counts
-            run.finished_at = timezone.now() if more_after is None else None
+            run.finished_at = timezone.now() if last else None
             if not dry_run:
                 run.save(update_fields=[*_PROGRESS_FIELDS])
         if progress is not None:
@@ -255,18 +275,51 @@ def pages_taken(
 ) -> Iterator[tuple[list[tuple[int, dict]], int, tuple[datetime, int] | None]]:
     """Walk ``query``'s window through the statement query layer, page by page: the (primary key,
     statement) pairs of each page the target's filter takes, how many statements the page read,
-    and the cursor after it (None on the last page). Backfill and reconciliation both walk so."""
+    and the cursor after it (None on the last page). Reconciliation walks so (its windows are
+    past days); a backfill walks to the cut (``_walk``)."""
     while True:
         page = statement_list(query)
-        pairs = [
-            (pk, statement)
-            for pk, text in zip(page.statement_pks, page.statements, strict=True)
-            if statement_matches(statement := parse_stored(text), target.filter)
-        ]
-        yield pairs, len(page.statement_pks), page.more_after
+        yield _taken(target, page), len(page.statement_pks), page.more_after
         if page.more_after is None:
             return
         query = with_cursor(query, page.more_after)
+
+
+# How long a backfill waits before reading again when a batch still being written holds it back.
+HELD_BACK_PAUSE = 0.05
+# A cursor after every statement stored at a time: (through, _LAST_PK) passes all stored then.
+_LAST_PK = 2**63 - 1
+
+
+def _walk(
+    target: Target, query: StatementQuery, *, end: datetime
+) -> Iterator[tuple[list[tuple[int, dict]], int, tuple[datetime, int] | None, bool]]:
+    """``pages_taken`` for a backfill, with whether the page is the last: each page stops at the
+    cut (``consistent_through``, read before it: every statement stored up to it is visible), and
+    the walk ends only once the cut has passed ``end``. A page that read nothing and is not the
+    last is read again (its cursor None when nothing was read yet)."""
+    while True:
+        through = consistent_through()
+        page = statement_list(query, through=through)
+        cursor = page.more_after
+        if cursor is None and not page.held_back:
+            if through >= end:
+                yield _taken(target, page), len(page.statement_pks), None, True
+                return
+            # Everything stored up to the cut was visible to this page and read: go on after it.
+            cursor = (through, _LAST_PK)
+        yield _taken(target, page), len(page.statement_pks), cursor, False
+        if cursor is not None:
+            query = with_cursor(query, cursor)
+
+
+def _taken(target: Target, page: StatementPage) -> list[tuple[int, dict]]:
+    """The (primary key, statement) pairs of the page the target's filter takes."""
+    return [
+        (pk, statement)
+        for pk, text in zip(page.statement_pks, page.statements, strict=True)
+        if statement_matches(statement := parse_stored(text), target.filter)
+    ]
 
 
 def _query(run: BackfillRun, page_size: int) -> StatementQuery:

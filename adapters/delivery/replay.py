@@ -118,7 +118,12 @@ def deliveries_replay(
     statement that has since been voided (or erased) is refused, naming the void: replay never
     brings a voided statement back (and a worker checks again when it claims the delivery).
     ``dry_run``: the same outcome, nothing changed or queued."""
-    rows = Delivery.objects.filter(status__in=[Delivery.DEAD, Delivery.CANCELLED])
+    replayable = [Delivery.DEAD, Delivery.CANCELLED]
+    rows = Delivery.objects.filter(status__in=replayable)
+    if not dry_run:
+        # Locked until this commits: a replay running at the same time (the admin action clicked
+        # twice, the command) waits, then finds them pending, not dead, and leaves them alone.
+        rows = rows.select_for_update()
     if delivery_ids is not None:
         rows = rows.filter(id__in=list(delivery_ids))
     if target is not None:
@@ -138,7 +143,9 @@ def deliveries_replay(
     if dry_run:
         return outcome
     now = timezone.now()
-    Delivery.objects.filter(id__in=outcome.replayed).update(
+    # Only what is still dead or cancelled: one put back and sent since is not sent again (a chat
+    # message would be posted twice).
+    Delivery.objects.filter(id__in=outcome.replayed, status__in=replayable).update(
         status=Delivery.PENDING, next_attempt_at=now, claimed_until=None, updated_at=now
     )
     queue.after_commit(outcome.replayed)

@@ -123,7 +123,7 @@ def deliveries_replay(
     if not dry_run:
         # Locked until this commits: a replay running at the same time (the admin action clicked
         # twice, the command) waits, then finds them pending, not dead, and leaves them alone.
-        rows = rows.select_for_update()
+        rows = rows.select_for_update().order_by("id")  # (locked in the order others lock them)
     if delivery_ids is not None:
         rows = rows.filter(id__in=list(delivery_ids))
     if target is not None:

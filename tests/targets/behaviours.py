@@ -6,6 +6,8 @@ patching the HTTP client, so the engine's real retry, timeout and connection han
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,18 +16,30 @@ Kind = Literal["respond", "hang", "refuse", "applied"]
 
 @dataclass(frozen=True)
 class Behaviour:
-    """One answer. ``hang`` waits ``seconds`` before answering; ``refuse`` drops the connection
-    without an answer and stops the listener, so later connections are refused until ``start()``."""
+    """One answer. ``hang`` waits ``seconds`` before answering (or until ``release`` is set, if
+    given: ``held``); ``refuse`` drops the connection without an answer and stops the listener, so
+    later connections are refused until ``start()``."""
 
     kind: Kind
     code: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     seconds: float = 0.0
+    release: threading.Event | None = field(default=None, compare=False)
 
     @property
     def is_success(self) -> bool:
         return self.kind != "refuse" and 200 <= self.code < 300
+
+    def stopped_while_hanging(self, stopping: threading.Event) -> bool:
+        """Wait as a ``hang`` does; True if the server stopped meanwhile (the request is dropped)."""
+        if self.release is None:
+            return stopping.wait(self.seconds)
+        deadline = time.monotonic() + self.seconds
+        while not self.release.is_set() and (left := deadline - time.monotonic()) > 0:
+            if stopping.wait(min(left, 0.02)):
+                return True
+        return stopping.is_set()
 
 
 def ok() -> Behaviour:
@@ -50,6 +64,13 @@ def hang(seconds: float, code: int = 200) -> Behaviour:
     although the client gave up, which is exactly the case idempotency keys exist for.
     """
     return Behaviour("hang", code, seconds=seconds)
+
+
+def held(release: threading.Event, seconds: float = 60.0, code: int = 200) -> Behaviour:
+    """Answer ``code`` once ``release`` is set (after ``seconds`` at most): a request kept in
+    flight for exactly as long as a test needs, not for a guessed time (e.g. so one worker process
+    stays busy sending while the test watches what another one does)."""
+    return Behaviour("hang", code, seconds=seconds, release=release)
 
 
 def applied_then(code: int = 500) -> Behaviour:

@@ -18,7 +18,7 @@ import requests
 
 from tests.adapters.helpers import free_port, port_refuses
 from tests.targets.webhook_contract import LRS_V1, STANDARD, signature, standard_headers
-from tests.targets.webhook_server import WebhookServer, hang, ok, refuse, retry_after, status
+from tests.targets.webhook_server import WebhookServer, hang, held, ok, refuse, retry_after, status
 
 SECRET = "self-test-secret"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -190,6 +190,22 @@ def test_hang_outlasts_the_client_timeout_but_the_effect_still_lands(server: Web
     assert server.wait_for(lambda s: s.requests[0].finished, timeout=5)
     assert server.requests[0].status == 200
     assert server.distinct_keys() == {"slow"}
+
+
+def test_a_held_request_is_answered_when_released_and_not_before(server: WebhookServer) -> None:
+    release = threading.Event()
+    server.enqueue(held(release, seconds=30))
+    answers: list[int] = []
+    client = threading.Thread(target=lambda: answers.append(post(server.url, key="held").status_code))
+    client.start()
+    assert server.wait_for(lambda s: len(s.requests) == 1, timeout=5)
+    time.sleep(0.3)
+    assert not server.requests[0].finished and answers == []
+    started = time.monotonic()
+    release.set()
+    client.join(5)
+    assert answers == [200] and time.monotonic() - started < 2
+    assert server.distinct_keys() == {"held"}
 
 
 def test_stop_wakes_a_hanging_handler_which_drops_the_connection(server: WebhookServer) -> None:

@@ -105,7 +105,7 @@ class WebhookHandler(RecordingHandler):
             owner.stop()
             self._drop(record)
             return
-        if behaviour.kind == "hang" and stopping.wait(behaviour.seconds):
+        if behaviour.kind == "hang" and behaviour.stopped_while_hanging(stopping):
             self._drop(record)
             return
         record.applied = behaviour.kind == "applied"

@@ -18,14 +18,14 @@ import threading
 from collections import deque
 from typing import Any
 
-from tests.targets.behaviours import Behaviour, applied_then, hang, ok, refuse, retry_after, status
+from tests.targets.behaviours import Behaviour, applied_then, hang, held, ok, refuse, retry_after, status
 from tests.targets.local_server import LocalServer
 from tests.targets.webhook_contract import SCHEMES, STANDARD
 from tests.targets.webhook_handler import RecordedRequest, WebhookHandler
 
 __all__ = [
     "Behaviour", "RecordedRequest", "WebhookServer",
-    "applied_then", "hang", "ok", "refuse", "retry_after", "status",
+    "applied_then", "hang", "held", "ok", "refuse", "retry_after", "status",
 ]  # fmt: skip
 
 DEFAULT_SECRET = "test-webhook-secret"

@@ -220,11 +220,11 @@ def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-def webhook_targets_file(folder: Path, url: str) -> Path:
+def webhook_targets_file(folder: Path, url: str, **config: object) -> Path:
     """An ``LRS_TARGETS_FILE`` with one webhook target, ``hook``, at ``url``, signing with the
-    secret in ``TEST_WEBHOOK_SECRET``."""
+    secret in ``TEST_WEBHOOK_SECRET``; ``config``: more of its settings (``timeout_seconds``)."""
     path = folder / "targets.json"
-    config = {"url": url, "secret": {"env": "TEST_WEBHOOK_SECRET"}}
+    config = {"url": url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, **config}
     path.write_text(json.dumps([{"name": "hook", "adapter": "webhook", "config": config}]))
     return path
 

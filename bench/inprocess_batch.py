@@ -21,6 +21,7 @@ import gc
 import io
 import json
 import os
+import resource
 import secrets
 import sys
 import time
@@ -157,7 +158,9 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
     figures.sort()
-    print(f"cpu us/statement: median {figures[len(figures) // 2]:.1f}, min {figures[0]:.1f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    median = figures[len(figures) // 2]
+    print(f"cpu us/statement: median {median:.1f}, min {figures[0]:.1f}; peak RSS {peak:.0f} MiB")
     if profile is not None:
         profile.dump_stats(args.profile)
     return 0

@@ -111,7 +111,7 @@ def skill_records_locked(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord
     ``adapters.privacy.retention``; an erasure finishing, ``adapters.privacy.erasure._finish``):
 
     1. the statements' deliveries, by id (``retention_kept.still_needed``,
-       ``per_target.deliveries_locked``), before their attempts;
+       ``per_target.deliveries_locked``: an erasure made, and finishing), before their attempts;
     2. skill records, by primary key (this);
     3. their evidence, read or deleted after (the statements' own delete cascades to it).
 

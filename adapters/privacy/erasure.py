@@ -176,6 +176,10 @@ def erase_subject(
     # One transaction: an erasure that fails half-way leaves nothing half-done behind (a retry
     # could not find statements already pseudonymised). The statements are locked chunk by chunk.
     with transaction.atomic():
+        # Their deliveries first (the one order: ``models.skills.skill_records_locked``), as
+        # retention judging them does: one waits for the other, never each for the other, and
+        # no retraction's original is deleted under it (``retention_kept.still_needed``).
+        deliveries_locked(plan.own_statements + plan.other_statements)
         retract_ids = {
             t.id
             for t in Target.objects.all()

@@ -19,11 +19,15 @@ def still_needed(pks: list[int]) -> set[int]:
     """Which of these statements the fan-out still needs. Their deliveries stay locked until the
     batch commits, so a worker cannot claim one between this check and the delete (it then finds
     the row gone). Outbox batches are read first: one expanded in between has its deliveries
-    committed by the time they are read. Then the statements, skipping (keeping) those a void holds:
-    its retraction waits for the deliveries locked here, so waiting for it would deadlock.
-    And those of an erasure not finished (their marketplace evidence flagged erased): it finds the
-    records of the erased member to forget by that evidence when it finishes, and then deletes or
-    pseudonymises them itself; its finish locks these deliveries first (``erasure._finish``)."""
+    committed by the time they are read. Then the statements are locked, skipping (keeping) those
+    a void holds: its retraction waits for the deliveries locked here, so waiting for it would
+    deadlock. What keeps one is read last, under both locks: an open delivery, or marketplace
+    evidence an erasure not finished has flagged erased (it finds the records of the erased member
+    to forget by that evidence when it finishes, and then deletes or pseudonymises them itself).
+    An erasure locks these deliveries before it flags or writes anything (``erasure.erase_subject``,
+    and its finish, ``erasure._finish``), so it either waits for this batch or is committed before
+    these reads: its retractions, new rows, are not among the rows locked above, but are read here.
+    """
     wanted = set(pks)
     needed: set[int] = set()
     for batch_pks in OutboxBatch.objects.filter(
@@ -31,11 +35,17 @@ def still_needed(pks: list[int]) -> set[int]:
     ).values_list("statement_pks", flat=True):
         needed |= wanted.intersection(batch_pks)
     deliveries = Delivery.objects.select_for_update().filter(statement_id__in=pks).order_by("id")
-    needed |= {pk for pk, status in deliveries.values_list("statement_id", "status") if status in OPEN}
-    erasing = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
-    needed |= set(erasing.values_list("statement_id", flat=True))
+    list(deliveries.values_list("id", flat=True))
     free = Statement.objects.select_for_update(skip_locked=True).filter(id__in=pks).order_by("id")
     held = wanted - set(free.values_list("id", flat=True))  # (or gone: another run deleted it)
+    # Read under those locks, each query seeing what committed before it: a lock waited for was
+    # an erasure's (``erasure.erase_subject`` locks these deliveries first), and the retractions
+    # it wrote are rows the locking query began too early to return.
+    needed |= set(
+        Delivery.objects.filter(statement_id__in=pks, status__in=OPEN).values_list("statement_id", flat=True)
+    )
+    erasing = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
+    needed |= set(erasing.values_list("statement_id", flat=True))
     return needed | set(Statement.objects.filter(id__in=held).values_list("id", flat=True))
 
 

@@ -32,8 +32,10 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from adapters.delivery import queue
+from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, ErasureRequest, SkillEvidence, SkillRecord
-from adapters.privacy import retention
+from adapters.privacy import erasure, retention
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
@@ -76,10 +78,10 @@ PAUSES = (BEFORE_STATEMENT_LOCK, BEFORE_DELETES, BEFORE_STATEMENT_DELETE)
 
 
 class Race:
-    """Retention's batch in a thread of its own, stopped at ``pause`` until ``go`` is set, and
-    the other party in another thread."""
+    """Retention's batch in a thread of its own, stopped at ``pause`` (if any) until ``go`` is
+    set, and the other party in another thread."""
 
-    def __init__(self, pk: int, pause: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, pk: int, pause: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
         self.pk, self.pause = pk, pause
         self.reached, self.go = threading.Event(), threading.Event()
         self.errors: dict[str, BaseException] = {}
@@ -190,3 +192,51 @@ def test_an_erasure_made_while_retention_deletes_its_statement_ends_as_one_after
         assert market_target.skills() == {}
         assert list(SkillRecord.objects.values_list("member_id", flat=True)) == []
         assert Statement.objects.filter(id=pk).exists() == (mode == ErasureRequest.PSEUDONYMISE)
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_retention_waiting_for_an_erasure_s_delivery_locks_keeps_the_statement_for_its_retraction(
+    pms_target, mode, monkeypatch
+):
+    """The other way round, at the PMS (no evidence to flag): the erasure holds the statement's
+    deliveries and has written its retraction when retention's batch comes to them; retention
+    waits for it to commit. The retraction is a row retention's wait did not show it (new since
+    its query began): retention must still see it, keep the statement, and leave the retraction
+    to take the PMS's event away."""
+    [statement_id] = statement_store(statements=[scored_completion(0.95)], credential=None)
+    assert len(pms_target.events()) == 1
+    pk = _aged(statement_id)
+    due: list[int] = []  # the retraction, queued as a broker would, run after the race
+    monkeypatch.setattr(queue, "after_commit", lambda ids: due.extend(ids))
+    written, commit = threading.Event(), threading.Event()
+    real_entries = erasure._target_entries
+
+    def entries_then_wait(*args: Any) -> Any:  # its last step before the commit
+        written.set()
+        commit.wait(TIMEOUT)
+        return real_entries(*args)
+
+    monkeypatch.setattr(erasure, "_target_entries", entries_then_wait)
+    race = Race(pk, None, monkeypatch)  # retention not stopped: the erasure is
+    erase = lambda: erase_subject(subject_for(employee_id="E100"), mode=mode, requested_by="dpo")  # noqa: E731
+    race.start("erasure", erase)
+    try:
+        assert written.wait(TIMEOUT), "the erasure never wrote its retraction"
+        race.start("retention", lambda: race.retention_counts.update(retention.delete_batch([pk])))
+        deadline = time.monotonic() + TIMEOUT
+        while not _waiting_for_a_lock():
+            assert time.monotonic() < deadline, "retention never waited for the erasure's locks"
+            time.sleep(0.05)
+    finally:
+        commit.set()
+        for thread in race.threads.values():
+            thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in race.threads.values()), "a thread hung"
+    for delivery_id in due:
+        delivery_send(delivery_id)
+    finish_erasures()  # the sweep's
+
+    assert race.errors == {}, {name: repr(exc) for name, exc in race.errors.items()}
+    assert race.retention_counts["statements_kept_open"] == 1
+    assert pms_target.events() == {}
+    assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE]

@@ -40,7 +40,7 @@ from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.statements.store import statement_store
-from tests.adapters.helpers import scored_completion
+from tests.adapters.helpers import scored_completion, voiding
 from tests.lrs.concurrency.threads import POSTGRESQL_ONLY
 
 pytestmark = [pytest.mark.django_db(transaction=True), POSTGRESQL_ONLY]
@@ -240,3 +240,28 @@ def test_retention_waiting_for_an_erasure_s_delivery_locks_keeps_the_statement_f
     assert race.retention_counts["statements_kept_open"] == 1
     assert pms_target.events() == {}
     assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE]
+
+
+@pytest.mark.parametrize("pause", PAUSES)
+def test_a_void_stored_while_retention_deletes_its_target_ends_as_one_after_the_other(
+    pms_target, pause, monkeypatch
+):
+    """The same window for a void (no erasure): the LMS voids the statement, delivered to the
+    PMS, while retention judges it. A void locks the statement it voids before it writes the
+    retraction, and the retraction's commit waits for the original's lock (a deferred foreign
+    key): it is safe at every point, without the erasure's delivery lock."""
+    [statement_id] = statement_store(statements=[scored_completion(0.95)], credential=None)
+    assert len(pms_target.events()) == 1
+    pk = _aged(statement_id)
+    void = lambda: statement_store(statements=[voiding(statement_id)], credential=None)  # noqa: E731
+    race = Race(pk, pause, monkeypatch)
+    errors = race.run("void", void)
+
+    assert errors == {}, {name: repr(exc) for name, exc in errors.items()}
+    assert not Delivery.objects.exclude(status__in=[Delivery.DELIVERED, Delivery.CANCELLED]).exists()
+    if race.retention_counts["statements_deleted"]:
+        # Retention first: the void reaches no target (README "Retention").
+        assert len(pms_target.events()) == 1
+    else:
+        assert race.retention_counts["statements_kept_open"] == 1
+        assert pms_target.events() == {}

@@ -32,12 +32,16 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from adapters.base import DELIVER
 from adapters.delivery import queue
 from adapters.delivery.drain import delivery_send
-from adapters.models import Delivery, ErasureRequest, SkillEvidence, SkillRecord
+from adapters.models import Delivery, ErasureRequest, SkillEvidence, SkillRecord, Target
 from adapters.privacy import erasure, retention
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
+from adapters.reconciliation.repair import repair_mismatches
+from adapters.reconciliation.run import Mismatch
+from adapters.registry import adapter_for
 from lrs.statements.models import Statement, StatementActivity, StatementAgent
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import scored_completion, voiding
@@ -265,3 +269,24 @@ def test_a_void_stored_while_retention_deletes_its_target_ends_as_one_after_the_
     else:
         assert race.retention_counts["statements_kept_open"] == 1
         assert pms_target.events() == {}
+
+
+def test_a_marketplace_repair_of_a_record_retention_is_deleting_evidence_of_fails_neither(
+    market_target, monkeypatch
+):
+    """Reconciliation's repair of the member's record (``repair._rewrite_records``: what we
+    believe the marketplace holds forgotten, the statement's delivery run again) while retention
+    deletes that statement, stopped once it holds the statement's deliveries and the statement.
+    The repair must take its locks in the one order (``models.skills.skill_records_locked``:
+    deliveries, then records), as retention does, or each waits for the other."""
+    [statement_id] = statement_store(statements=[scored_completion(0.95)], credential=None)
+    pk = _aged(statement_id)
+    target = Target.objects.get(name="market")
+    mismatch = Mismatch(kind="different", key="E100/SAFETY-BASICS", statement_pk=pk, repair_kind=DELIVER)
+    monkeypatch.setattr(queue, "after_commit", lambda ids: None)  # the run's sends are not the point
+    repair = lambda: repair_mismatches(target, adapter_for(target.adapter, target.config), [mismatch], 1)  # noqa: E731
+    race = Race(pk, BEFORE_DELETES, monkeypatch)
+    errors = race.run("repair", repair)
+
+    assert errors == {}, {name: repr(exc) for name, exc in errors.items()}
+    assert race.retention_counts["statements_deleted"] == 1  # retention first: it held the locks

@@ -380,9 +380,9 @@ class Adapter:
         """Every record the statements stored in the window touched: expected against found."""
         raise NotImplementedError
 
-    def record_needs_rewrite(self, target_id: int, key: str) -> None:
-        """Before a repair: forget what we believe the target holds for ``key``, so the repair's
-        delivery sends the record whatever it was before."""
+    def records_need_rewrite(self, target_id: int, keys: list[str]) -> None:
+        """Before a repair: forget what we believe the target holds for these ``keys``, so the
+        repair's deliveries send the records whatever they were before."""
 
     # -- Alerts (adapters.alerts) ------------------------------------------------------------
     @classmethod

@@ -49,7 +49,7 @@ from lrs.statements.selectors import (
     live_statement_pks,
     statement_list,
     statement_window_count,
-    statements_by_pk,
+    statements_keyed_by_pk,
     voided_by,
     with_cursor,
 )
@@ -65,8 +65,10 @@ def deliveries_create(*, statement_pks: list[int], targets: Iterable[Target] | N
     """
     if not statement_pks:
         return []
-    statements = zip(statement_pks, statements_by_pk(statement_pks), strict=True)
-    return deliveries_create_for(statements=list(statements), targets=targets)
+    # One deleted since its caller read it (retention, an erasure) has none.
+    by_pk = statements_keyed_by_pk(statement_pks)
+    statements = [(pk, by_pk[pk]) for pk in statement_pks if pk in by_pk]
+    return deliveries_create_for(statements=statements, targets=targets)
 
 
 def deliveries_create_for(

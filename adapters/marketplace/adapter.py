@@ -390,5 +390,5 @@ class MarketplaceAdapter(OAuthAdapter):
     ) -> Iterator[RecordPair]:
         return reconcile.record_pairs(self, target_name, target_id, since, until)
 
-    def record_needs_rewrite(self, target_id: int, key: str) -> None:
-        reconcile.forget_held(target_id, key)
+    def records_need_rewrite(self, target_id: int, keys: list[str]) -> None:
+        reconcile.forget_held(target_id, keys)

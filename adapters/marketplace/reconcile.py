@@ -26,12 +26,16 @@ is compared, and its repair is that delivery."""
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from django.db.models import Q
 
 from adapters.base import (
     DELIVER,
@@ -46,7 +50,7 @@ from adapters.base import (
 from adapters.delivery.replay import pages_taken
 from adapters.identity.resolution import employee_for_statement, nothing_for_erased
 from adapters.marketplace import skills
-from adapters.models import Delivery, SkillEvidence, SkillRecord, Target
+from adapters.models import Delivery, SkillEvidence, SkillRecord, Target, skill_records_locked
 from adapters.rules.competencies import competencies_for
 from adapters.rules.skills import Evidence, skill_state
 from lrs.statements.selectors import StatementQuery, statements_keyed_by_pk
@@ -274,8 +278,15 @@ def held_at_marketplace(adapter: MarketplaceAdapter, member: str, context: Deliv
     return {record.get("competencyCode"): record for record in records}
 
 
-def forget_held(target_id: int, key: str) -> None:
-    member_id, _, code = key.rpartition("/")
-    SkillRecord.objects.filter(target_id=target_id, member_id=member_id, competency_code=code).update(
-        unconfirmed=True
+def forget_held(target_id: int, keys: list[str]) -> None:
+    """The records of these keys (``member/competency``) marked unconfirmed, so a delivery sends
+    them whatever we believed held. Locked first in the one order (``skill_records_locked``),
+    after the repair locked its deliveries (``reconciliation.repair._rewrite_records``)."""
+    pairs = [key.rpartition("/") for key in keys]
+    if not pairs:
+        return
+    of_keys = functools.reduce(
+        operator.or_, (Q(member_id=member, competency_code=code) for member, _, code in pairs)
     )
+    locked = skill_records_locked(SkillRecord.objects.filter(of_keys, target_id=target_id))
+    SkillRecord.objects.filter(pk__in=list(locked.values_list("pk", flat=True))).update(unconfirmed=True)

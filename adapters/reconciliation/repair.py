@@ -60,13 +60,19 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
     repeat of the earlier write's key would be dropped by the target as a replay, leaving the
     record wrong)."""
     ids: list[int] = []
-    for mismatch in mismatches:
-        if mismatch.statement_pk is None:
-            continue
-        adapter.record_needs_rewrite(target.id, mismatch.key)
-        ids += _run_again(target, mismatch.repair_kind or DELIVER, mismatch.statement_pk, run_id)
-        for statement_pk in mismatch.also_repair or ():
-            ids += _run_again(target, DELIVER, statement_pk, run_id)
+    repaired = [
+        (mismatch, mismatch.statement_pk) for mismatch in mismatches if mismatch.statement_pk is not None
+    ]
+    # The deliveries to run again locked first, by id, then the records: the one order
+    # (``models.skills.skill_records_locked``), as retention deleting their statements takes them.
+    pks = {pk for mismatch, first in repaired for pk in [first, *(mismatch.also_repair or ())]}
+    rows = Delivery.objects.select_for_update().filter(target=target, statement_id__in=sorted(pks))
+    list(rows.order_by("id").values_list("id", flat=True))
+    adapter.records_need_rewrite(target.id, [mismatch.key for mismatch, _ in repaired])
+    for mismatch, statement_pk in repaired:
+        ids += _run_again(target, mismatch.repair_kind or DELIVER, statement_pk, run_id)
+        for other_pk in mismatch.also_repair or ():
+            ids += _run_again(target, DELIVER, other_pk, run_id)
     ids = list(dict.fromkeys(ids))  # two records (the old member's, the new one's) name the same
     queue.after_commit(ids)
     return len(ids)

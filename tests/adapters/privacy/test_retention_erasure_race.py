@@ -17,7 +17,10 @@ its locks; then it goes on.
 - Once retention holds the statement, or has deleted the evidence: the erasure flagged the
   evidence (or waits to) and wrote its retraction before it locks the statement, so retention
   and the erasure each wait for the other (PostgreSQL aborts one), or retention deletes the
-  original delivery the uncommitted retraction depends on (the erasure's commit fails)."""
+  original delivery the uncommitted retraction depends on (the erasure's commit fails).
+
+The same windows for a void (safe: it locks the statement first) and for reconciliation's repair
+of a marketplace record (it must lock the deliveries before the records, as retention does)."""
 
 from __future__ import annotations
 

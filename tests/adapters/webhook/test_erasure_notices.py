@@ -272,3 +272,47 @@ def test_a_pseudonymising_webhook_renamed_while_its_notice_waits_is_told_the_emp
     named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
     assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)
     assert erased["actor"]["pseudonym"] not in erased["actor"]["pseudonyms"], erased  # not twice
+
+
+def rotate_secret_key(settings) -> None:
+    """``SECRET_KEY`` rotated the Django way: the old one kept in ``SECRET_KEY_FALLBACKS``."""
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
+
+
+def test_a_learner_sent_before_a_secret_key_rotation_is_named_by_the_pseudonym_under_the_old_key(
+    hook, settings, django_capture_on_commit_callbacks
+):
+    """Without a ``pseudonym_key`` the target's pseudonyms are keyed from ``SECRET_KEY``
+    (``Adapter.pseudonym``): the receiver holds the learner under the key of the time it was
+    sent; after a rotation the notice must name them by it too, or it names no one it holds."""
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="nobody@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in hook.effects() if e["event"] == "statement.stored"]
+    rotate_secret_key(settings)
+    erase_agent(django_capture_on_commit_callbacks, "nobody@example.com")
+    [erased] = [e for e in hook.effects() if e["event"] == "actor.erased"]
+    assert stored["actor"]["pseudonym"] in erased["actor"].get("pseudonyms", []), (stored["actor"], erased)
+
+
+def test_a_pseudonymising_webhook_names_the_employee_as_told_before_a_secret_key_rotation(
+    webhook_target, fake_env, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """``pseudonymise``: statement.stored named the linked employee by a pseudonym keyed from the
+    ``SECRET_KEY`` of then; after a rotation the notice names them by it too."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", "test-webhook-secret")
+    config = {"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}, "pseudonymise": True}
+    Target.objects.create(name="hook", adapter="webhook", config=config)
+    store_now(
+        django_capture_on_commit_callbacks,
+        make_statement(actor_email="learner@example.com", activity=COURSE, result={"completion": True}),
+    )
+    [stored] = [e for e in webhook_target.effects() if e["event"] == "statement.stored"]
+    rotate_secret_key(settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    [erased] = [e for e in webhook_target.effects() if e["event"] == "actor.erased"]
+    named = {erased["actor"].get("pseudonym"), *erased["actor"].get("pseudonyms", [])}
+    assert stored["actor"]["pseudonym"] in named, (stored["actor"], erased)

@@ -139,3 +139,44 @@ def test_an_export_holds_the_statements_retention_pseudonymised(
     files = export_command(tmp_path, *args)
 
     assert {s["id"] for s in lines(files["statements.jsonl"])} == {old, new}
+
+
+def rotate_secret_key(settings) -> None:
+    """``SECRET_KEY`` rotated the Django way (the old one in ``SECRET_KEY_FALLBACKS``), retention's
+    pseudonyms keyed from it (no ``LRS_PSEUDONYM_KEY``)."""
+    settings.LRS_PSEUDONYM_KEY = ""
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
+
+
+def test_an_erasure_after_a_secret_key_rotation_finds_the_statements_retention_pseudonymised_before(
+    pms_target, settings, django_capture_on_commit_callbacks
+):
+    """Retention gave the person a pseudonym keyed from the ``SECRET_KEY`` of then: after a
+    rotation the erasure still finds those statements (and their events at the PMS go)."""
+    capture = django_capture_on_commit_callbacks
+    settings.LRS_PSEUDONYM_KEY = ""
+    aged_out_and_new(capture, pms_target)
+    before = retention_ifi()
+    rotate_secret_key(settings)
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    finish_erasures()
+
+    assert outcome.request.counts["own_statements"] == 2
+    assert not StatementAgent.objects.filter(agent_ifi=before).exists()
+    assert pms_target.events() == {}
+
+
+def test_an_export_after_a_secret_key_rotation_holds_the_statements_retention_pseudonymised_before(
+    pms_target, settings, django_capture_on_commit_callbacks, tmp_path
+):
+    """They are still the person's data, linkable by the LRS through the rotated key."""
+    settings.LRS_PSEUDONYM_KEY = ""
+    old, new = aged_out_and_new(django_capture_on_commit_callbacks, pms_target)
+    rotate_secret_key(settings)
+
+    files = export_command(tmp_path, "--employee-id", "E100")
+
+    assert {s["id"] for s in lines(files["statements.jsonl"])} == {old, new}

@@ -266,13 +266,13 @@ class Adapter:
     def pseudonymised(self) -> bool:
         return bool(self.config.get("pseudonymise"))
 
-    def pseudonym(self, identifier: str, context: DeliveryContext, *, remember: bool = True) -> str:
-        """The target's pseudonym for an identifier: keyed by ``pseudonym_key`` or, without one,
-        by a key derived from SECRET_KEY and the target's name (so it changes if either does).
-        ``remember=False`` for a person being erased: this process forgot the people it
-        remembered (``lrs.statements.erasure``) and must not learn them again."""
+    def pseudonym(
+        self, identifier: str, context: DeliveryContext, *, remember: bool = True, secret: str = ""
+    ) -> str:
+        """The target's pseudonym: keyed by ``pseudonym_key``, else from ``secret`` (SECRET_KEY) and its name.
+        ``remember=False``: of one being erased, whom this process forgot (``lrs.statements.erasure``)."""
         key = self.secrets.get("pseudonym_key")
-        keyed = key.encode() if key else derived_key(settings.SECRET_KEY, context.target_name)
+        keyed = key.encode() if key else derived_key(secret or settings.SECRET_KEY, context.target_name)
         return pseudonym(keyed, identifier) if remember else pseudonym.__wrapped__(keyed, identifier)
 
     def subject_id(self, identifier: str, context: DeliveryContext) -> str:

@@ -14,11 +14,13 @@ pseudonyms are kept on the request until the notice is taken, never the identifi
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import operator
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -60,24 +62,30 @@ def notice_for(target: Target, subject: Subject, statement_pks: Iterable[int] = 
     the name the target has then, which its key, made when it was queued, may not show, and
     retention may have deleted it), and those the keys of its deliveries of ``statement_pks``
     (the person's statements, and others' naming them) show (``names_sent_under``: renames made
-    before the target kept its former names)."""
+    before the target kept its former names). Each under every ``SECRET_KEY`` too: the current
+    one and the rotated ones in ``SECRET_KEY_FALLBACKS`` (Django's rotation), which keyed the
+    pseudonyms of deliveries made before the rotation."""
     employee_ids = sorted({link.employee_id for link in subject.links})
     employee_id = subject.employee_id or (employee_ids[0] if len(employee_ids) == 1 else "")
     former = (names_sent_under(target, statement_pks) | set(target.former_names or ())) - {target.name}
     try:
         adapter = adapter_for(target.adapter, target.config)
         pseudonyms: set[str] = set()
-        for name in (target.name, *sorted(former)):
+        # And under every SECRET_KEY the pseudonyms were keyed from: a delivery made before a
+        # rotation (the old key in ``SECRET_KEY_FALLBACKS``) named the person under the old one.
+        secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+        for name, secret in itertools.product((target.name, *sorted(former)), secrets):
             context = DeliveryContext(target_name=name, kind="erasure", idempotency_key="")
             pseudonyms.update(
-                adapter.pseudonym(ifi, context, remember=False) for ifi in subject.statement_ifis
+                adapter.pseudonym(ifi, context, remember=False, secret=secret)
+                for ifi in subject.statement_ifis
             )
             if employee_id and adapter.pseudonymised:
                 # ``pseudonymise``: statement.stored named the employee by this pseudonym then. The
                 # current name's too: the notice's ``pseudonym`` is keyed by the name the target
                 # has when the notice is sent, which an admin may change while it waits
                 # (``WebhookAdapter.erasure_requests`` does not list it twice).
-                pseudonyms.add(adapter.pseudonym(employee_id, context, remember=False))
+                pseudonyms.add(adapter.pseudonym(employee_id, context, remember=False, secret=secret))
     except SecretUnavailable as exc:
         # Its pseudonym key is missing now: the employee id alone, and the admin is told.
         logger.warning("erasure notice to %s names no pseudonyms: %s", target.name, exc)

@@ -68,14 +68,28 @@ class Subject:
         "Retention"): statements it aged out name the person under those, which the LRS can
         link back to them, and their effects stay at the targets until an erasure takes them."""
         home_page = retention_pseudonym_homepage()
-        return self.ifis | {agent_ifi({"account": pseudonym(ifi, home_page)}) for ifi in self.ifis}
+        # Under every key (``pseudonym_keys``): retention before a SECRET_KEY rotation used the old.
+        keys = pseudonym_keys()
+        return self.ifis | {
+            agent_ifi({"account": pseudonym(ifi, home_page, key)}) for ifi in self.ifis for key in keys
+        }
 
 
-def pseudonym(ifi: str, home_page: str = "") -> dict[str, str]:
-    """The stable pseudonymous account of an IFI, keyed (``LRS_PSEUDONYM_KEY``, else from SECRET_KEY)
-    on ``home_page`` (retention's), by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
-    key = (settings.LRS_PSEUDONYM_KEY or f"lrs-pseudonym:{settings.SECRET_KEY}").encode()
-    name = hmac.new(key, ifi.encode(), hashlib.sha256).hexdigest()[:40]
+def pseudonym_keys() -> list[bytes]:
+    """The keys of ``pseudonym``: ``LRS_PSEUDONYM_KEY``, or derived from ``SECRET_KEY``, then from
+    each of ``SECRET_KEY_FALLBACKS`` (Django's rotation: the old keys), which keyed the pseudonyms
+    given before a rotation; the first keys new ones."""
+    if settings.LRS_PSEUDONYM_KEY:
+        return [settings.LRS_PSEUDONYM_KEY.encode()]
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [f"lrs-pseudonym:{secret}".encode() for secret in secrets]
+
+
+def pseudonym(ifi: str, home_page: str = "", key: bytes = b"") -> dict[str, str]:
+    """The stable pseudonymous account of an IFI, keyed (``key``, by default the first of
+    ``pseudonym_keys``: ``LRS_PSEUDONYM_KEY``, else from SECRET_KEY) on ``home_page`` (retention's),
+    by default ``LRS_PSEUDONYM_HOMEPAGE`` (an erased person's)."""
+    name = hmac.new(key or pseudonym_keys()[0], ifi.encode(), hashlib.sha256).hexdigest()[:40]
     return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
 
 

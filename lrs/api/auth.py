@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
+from lrs.credentials.current import with_expiry
 from lrs.credentials.models import Credential
 from lrs.xapi.errors import XAPIUnauthorized
 
@@ -51,13 +52,18 @@ def credential_from_header(authorization: str | None, *, cached: bool = False) -
     digest_target = credential or Credential(secret_digest="0" * 64)
     if not digest_target.check_secret(secret) or credential is None:
         raise XAPIUnauthorized("invalid credentials", rule="auth-invalid")
-    # Said only to a caller who sent the right secret: it knows the credential already.
-    if credential.expired(timezone.now()):
+    # Said only to a caller who sent the right secret: it knows the credential already. The
+    # database's clock decides, as the write's check (``lrs.credentials.current``) does: a copy
+    # this process cached, admitted by its own clock, is refused by the write if expired since,
+    # then read again here.
+    if credential.expired_by_database:
         raise XAPIUnauthorized("the credential has expired: ask for a new one", rule="auth-expired")
     return credential
 
 
 def _admits(credential: Credential, secret: str) -> bool:
+    """Whether the cached copy may do; this process's clock only sends an expiry it sees to the
+    database's to decide (``credential_from_header``)."""
     return credential.check_secret(secret) and not credential.expired(timezone.now())
 
 
@@ -77,7 +83,7 @@ def _active_credential(key: str, *, cached: bool) -> Credential | None:
         hit = _cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-    credential = Credential.objects.filter(key=key, is_active=True).first()
+    credential = with_expiry(Credential.objects.filter(key=key, is_active=True)).first()
     if ttl > 0:
         with _cache_lock:
             if credential is None:

@@ -7,6 +7,11 @@ A server process keeps the credentials it authenticated for a few seconds
 round trip for them; the write itself then checks the cached credential against its row, in the
 same SQL statement (``lrs.statements.single``) or transaction (``lrs.statements.store``). Any
 save of a credential changes ``updated_at`` (``auto_now``), so one comparison covers every change.
+
+Whether a credential has expired is the database's clock's to say, here and in authentication
+(``with_expiry``): an app server's clock apart from it would otherwise refuse a write the
+authentication let through as "invalid credentials" (behind), or refuse one the database would
+take (ahead).
 """
 
 from __future__ import annotations
@@ -14,10 +19,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models.functions import Now
 
 from lrs.credentials.models import Credential
+
+
+class DatabaseNow(Now):
+    """The database's clock: ``clock_timestamp()`` on PostgreSQL, as ``still_current_sql`` reads it
+    (``Now``, the statement's start, elsewhere)."""
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list]:
+        return self.as_sql(compiler, connection, template="clock_timestamp()", **extra_context)
+
+
+def with_expiry(credentials: QuerySet[Credential]) -> QuerySet[Credential]:
+    """The credentials, each with ``expired_by_database``: whether it had expired by the database's
+    clock when read (it stays so: an expiry is a moment past)."""
+    expired = ExpressionWrapper(Q(expires_at__lte=DatabaseNow()), output_field=BooleanField())
+    return credentials.annotate(expired_by_database=expired)
 
 
 class CredentialChanged(Exception):
@@ -55,5 +75,5 @@ def ensure_current(credential: Credential | None) -> None:
                 raise CredentialChanged(credential.key)
         return
     stored = Credential.objects.filter(pk=credential.pk, updated_at=credential.updated_at, is_active=True)
-    if not stored.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())).exists():
+    if not stored.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=DatabaseNow())).exists():
         raise CredentialChanged(credential.key)

@@ -113,8 +113,14 @@ class StatementsView(XAPIView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)
-        if request.method in {"GET", "HEAD"} and "X-Experience-API-Consistent-Through" not in response:
-            # Clients poll with it even on 400/404 answers (the ADL suite's genDelay does).
+        refused = response.status_code in {401, 403}
+        if (
+            request.method in {"GET", "HEAD"}
+            and not refused
+            and "X-Experience-API-Consistent-Through" not in response
+        ):
+            # Clients poll with it even on 400/404 answers (the ADL suite's genDelay does). Not on a
+            # refusal (401, 403): a caller that may not read is told nothing of the store (4.1).
             response["X-Experience-API-Consistent-Through"] = format_timestamp(consistent_through())
         return response
 

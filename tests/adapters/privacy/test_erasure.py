@@ -199,6 +199,27 @@ def test_a_repeat_request_is_a_no_op_reporting_the_same_counts(xapi):
     assert ErasureRequest.objects.count() == 1
 
 
+def test_a_repeat_request_after_a_secret_key_rotation_is_still_a_repeat(xapi, settings):
+    """The request is known by a keyed hash of whom it named (``Subject.fingerprint``), keyed from
+    ``SECRET_KEY``: rotated the Django way (the old one in ``SECRET_KEY_FALLBACKS``), a repeat of an
+    erasure made before is recognised still, by agent and by an employee id no longer linked."""
+    from adapters.identity.links import Identifiers, identity_links_upsert
+
+    identity_links_upsert(employee_id="E77", identifiers=Identifiers(emails=["pat.person@example.com"]))
+    xapi.post_statements(statement(actor=PERSON))
+    by_agent = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    identity_links_upsert(employee_id="E78", identifiers=Identifiers(emails=["sam.other@example.com"]))
+    by_employee = erase_subject(subject_for(employee_id="E78"), mode="delete", requested_by="test")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
+
+    again = erase_subject(subject_for(agent=PERSON), mode="delete", requested_by="test")
+    assert again.repeated and again.request.pk == by_agent.request.pk
+    again = erase_subject(subject_for(employee_id="E78"), mode="delete", requested_by="test")
+    assert again.repeated and again.request.pk == by_employee.request.pk
+    assert ErasureRequest.objects.count() == 2
+
+
 def test_a_dry_run_reports_and_erases_nothing(xapi):
     xapi.post_statements([statement(actor=PERSON), statement(context={"instructor": PERSON})])
     out = __import__("io").StringIO()

@@ -167,7 +167,9 @@ def erase_subject(
     plan = plan_erasure(subject)
     if dry_run:
         return plan
-    earlier = ErasureRequest.objects.filter(subject_hash=subject.fingerprint).order_by("requested_at").first()
+    earlier = (
+        ErasureRequest.objects.filter(subject_hash__in=subject.fingerprints).order_by("requested_at").first()
+    )
     if earlier is not None and not (
         plan.own_statements or plan.other_statements or plan.documents or subject.links
     ):

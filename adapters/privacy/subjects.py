@@ -58,9 +58,14 @@ class Subject:
     def fingerprint(self) -> str:
         """A keyed hash of who was named (the employee id, else the identifier or identifiers):
         recognises a repeat request without keeping them."""
+        return self.fingerprints[0]
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """``fingerprint`` under every key (``keyed_hashes``): a request made before a rotation."""
         if self.employee_id:
-            return keyed_hash(f"employee:{self.employee_id}")
-        return keyed_hash(self.named_ifi or "\n".join(sorted(self.ifis)))
+            return keyed_hashes(f"employee:{self.employee_id}")
+        return keyed_hashes(self.named_ifi or "\n".join(sorted(self.ifis)))
 
     @property
     def statement_ifis(self) -> frozenset[str]:
@@ -93,9 +98,12 @@ def pseudonym(ifi: str, home_page: str = "", key: bytes = b"") -> dict[str, str]
     return {"homePage": home_page or settings.LRS_PSEUDONYM_HOMEPAGE, "name": name}
 
 
-def keyed_hash(text: str) -> str:
-    key = hashlib.sha256(b"lrs-erasure:" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+def keyed_hashes(text: str) -> list[str]:
+    """The keyed hash of ``text`` a request is known by: under ``SECRET_KEY`` (the first, of a new
+    request), then under each of ``SECRET_KEY_FALLBACKS`` (Django's rotation), a request's before."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    keys = [hashlib.sha256(b"lrs-erasure:" + secret.encode()).digest() for secret in secrets]
+    return [hmac.new(key, text.encode(), hashlib.sha256).hexdigest() for key in keys]
 
 
 def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None = None) -> Subject:
@@ -168,7 +176,7 @@ def subject_for(*, agent: dict[str, Any] | None = None, employee_id: str | None 
             if isinstance(state, dict) and state.get("kind") == "email"
         } - {""}
     if not keys and not Employee.objects.filter(employee_id=employee_id).exists():
-        if ErasureRequest.objects.filter(subject_hash=keyed_hash(f"employee:{employee_id}")).exists():
+        if ErasureRequest.objects.filter(subject_hash__in=keyed_hashes(f"employee:{employee_id}")).exists():
             return Subject(ifis=frozenset(), employee_id=employee_id)  # erased before: a repeat
         if rows_naming(employee_id).exists():
             # Named only in others' history rows (a link made before the history existed, moved

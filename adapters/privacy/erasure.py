@@ -167,9 +167,8 @@ def erase_subject(
     plan = plan_erasure(subject)
     if dry_run:
         return plan
-    earlier = (
-        ErasureRequest.objects.filter(subject_hash__in=subject.fingerprints).order_by("requested_at").first()
-    )
+    requests = ErasureRequest.objects.filter(subject_hash__in=subject.fingerprints)
+    earlier = requests.order_by("requested_at").first()
     if earlier is not None and not (
         plan.own_statements or plan.other_statements or plan.documents or subject.links
     ):
@@ -178,9 +177,8 @@ def erase_subject(
     # One transaction: an erasure that fails half-way leaves nothing half-done behind (a retry
     # could not find statements already pseudonymised). The statements are locked chunk by chunk.
     with transaction.atomic():
-        # Their deliveries first (the one order: ``models.skills.skill_records_locked``), as
-        # retention judging them does: one waits for the other, never each for the other, and
-        # no retraction's original is deleted under it (``retention_kept.still_needed``).
+        # Their deliveries first (the order of ``models.skills.skill_records_locked``), as retention
+        # does: no deadlock, no retraction's original deleted under it (``still_needed``).
         deliveries_locked(plan.own_statements + plan.other_statements)
         retract_ids = {
             t.id

@@ -55,6 +55,38 @@ def test_consistent_through_stays_before_the_stored_time_of_an_uncommitted_batch
     assert consistent_through() > stored_at[0]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's reader waits for the writer instead")
+def test_a_reader_inside_a_transaction_sees_writers_that_began_or_ended_since_its_last_read():
+    """PostgreSQL keeps what a transaction read of ``pg_stat_activity`` until it ends: a caller
+    asking again inside one transaction (a backfill's walk, ``adapters.delivery.replay._walk``,
+    run in an atomic block or a test's transaction) was told of the writers of its first read.
+    A writer begun since went unseen (the cut passed its uncommitted ``stored``: the walk skipped
+    its statements for good); one ended since held the cut back for ever (the walk never ended)."""
+    stored_at: list = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                stored_at.append(store._prelude([], [], look_up_ids=True).stored)
+                started.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        consistent_through()  # no writer yet
+        writer = threading.Thread(target=slow_writer)
+        writer.start()
+        try:
+            assert started.wait(10)
+            assert consistent_through() <= stored_at[0], "a writer begun since was not seen"
+        finally:
+            release.set()
+            writer.join()
+        assert consistent_through() > stored_at[0], "a writer ended since still held the cut back"
+
+
 def test_a_reader_sees_every_statement_stored_up_to_the_consistent_through_it_was_given():
     """Whatever the database: a reader told everything up to T is visible finds every statement
     with ``stored`` up to T, even one whose batch was still being written when it asked."""

@@ -80,23 +80,30 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
 
 def _run_again(target: Target, kind: str, statement_pk: int, run_id: int) -> list[int]:
     """The statement's delivery of ``kind`` due again under the run's repair key (created when a
-    delivery never was); nothing while a worker holds it."""
+    delivery never was); nothing while a worker holds it or once it was cancelled on purpose
+    (``NOT_REQUEUED``, as ``_requeue``)."""
     row = Delivery.objects.filter(target=target, kind=kind, statement_id=statement_pk).first()
     if row is None:
         return deliveries_create(statement_pks=[statement_pk], targets=[target]) if kind == DELIVER else []
-    if row.status == Delivery.IN_FLIGHT:
+    if row.status in NOT_REQUEUED:
         return []
     base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
     now = timezone.now()
-    Delivery.objects.filter(pk=row.pk).update(
-        status=Delivery.PENDING,
-        maybe_applied=made_maybe(),
-        next_attempt_at=now,
-        idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
-        last_error="re-sent by reconciliation: the target's record differed",
-        updated_at=now,
+    # The status condition again in the UPDATE: a worker that claimed the row since it was read
+    # keeps it (else a second worker sends it under the repair key while the first still sends it).
+    changed = (
+        Delivery.objects.filter(pk=row.pk)
+        .exclude(status__in=NOT_REQUEUED)
+        .update(
+            status=Delivery.PENDING,
+            maybe_applied=made_maybe(),
+            next_attempt_at=now,
+            idempotency_key=f"{base}{REPAIR_KEY_MARKER}{run_id}",
+            last_error="re-sent by reconciliation: the target's record differed",
+            updated_at=now,
+        )
     )
-    return [row.pk]
+    return [row.pk] if changed else []
 
 
 # In flight: a worker holds it. Cancelled: an admin or a void stopped it on purpose.

@@ -78,14 +78,14 @@ def consistent_through() -> datetime:
     start of the oldest open transaction storing statements (each takes its transaction id and
     mark, ``bulk.STORING_MARK``, before its ``stored``): an honest bound, no other write holds back.
     On SQLite a batch takes the write lock at BEGIN (config/settings.py) and its ``stored`` after:
-    the time read holding that lock is as honest. Call it *before* running the query it describes.
-    """
+    the time read holding that lock is as honest. Call it *before* running the query it describes."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return timezone.now()
     with connection.cursor() as cursor:
-        # The clock first, then the writers: read after the scan, the clock could pass the stored time
-        # of a writer that took its transaction id in between (unseen by the scan).
+        if connection.in_atomic_block:  # a transaction keeps its first read of pg_stat_activity,
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # blind to writers begun or ended since
+        # The clock first, then the writers (read after, it could pass an unseen writer's stored).
         cursor.execute(
             "WITH c AS MATERIALIZED (SELECT clock_timestamp() AS now) SELECT c.now, (SELECT min(xact_start) "
             "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL "

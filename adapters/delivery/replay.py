@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -255,7 +255,9 @@ def backfill(
         )
     repeatable = adapter_class(target.adapter).repeatable
     counts = {name: int(run.counts.get(name, 0)) for name in COUNTS}
-    end = timezone.now() + timedelta(seconds=settings.LRS_TARGETS_CACHE_SECONDS)
+    # On the cut's clock (the database's, as ``stored``): a host's clock ahead of it kept the walk
+    # waiting by as much, one behind ended it before other processes' target caches let go.
+    end = _database_now() + timedelta(seconds=settings.LRS_TARGETS_CACHE_SECONDS)
     if run.until is not None:
         end = min(end, run.until)
     for pairs, read, more_after, last in _walk(target, _query(run, page_size), end=end):
@@ -320,6 +322,15 @@ def _walk(
         yield _taken(target, page), len(page.statement_pks), cursor, False
         if cursor is not None:
             query = with_cursor(query, cursor)
+
+
+def _database_now() -> datetime:
+    """The clock ``stored`` and ``consistent_through`` are read from (on SQLite, this host's)."""
+    if connection.vendor != "postgresql":
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
 
 
 def _taken(target: Target, page: StatementPage) -> list[tuple[int, dict]]:

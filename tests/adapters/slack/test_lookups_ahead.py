@@ -151,3 +151,71 @@ def test_a_batch_asks_slack_nothing_more_once_a_look_up_is_throttled(
     assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 20
     for user_id in users.values():
         assert len(slack_target.messages("D" + user_id[1:])) == 1
+
+
+OTHER_COURSE = "https://lms.example.com/other/first-aid"  # routed to a channel by its id
+
+
+def _by_account(activity: str) -> dict:
+    """A completion by a learner known by an LMS account, no e-mail: announced in the channel."""
+    actor = {"objectType": "Agent", "account": {"homePage": "https://lms.example.com", "name": "u-7"}}
+    return make_statement(activity=activity, result={"completion": True}, actor=actor)
+
+
+def test_a_throttled_look_up_puts_the_batch_back_and_posts_by_channel_id_go_on(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Slack answers a batch's first users.lookupByEmail 429 (Retry-After: 30). That limits the
+    method, per workspace, not the bot (https://api.slack.com/apis/rate-limits): the 20 learners
+    not looked up because of it are put back until Retry-After has passed, neither attempts of
+    theirs nor failures of the target, and a post into a channel by its id, which needs no look-up,
+    goes out at once (the target's breaker is not paused)."""
+    _dm_target(slack_target, concurrency=1)
+    target = Target.objects.get(name="slack")
+    config = {**target.config, "channels_by_activity": {OTHER_COURSE: "C0000000002"}}
+    Target.objects.filter(pk=target.pk).update(config=config)
+    slack_target.enqueue(retry_after(30))
+    asked_at = timezone.now()
+    store_now(django_capture_on_commit_callbacks, *_completions())
+    store_now(django_capture_on_commit_callbacks, _by_account(OTHER_COURSE))
+    assert len(slack_target.messages("C0000000002")) == 1, "a post by channel id was held back"
+    waiting = Delivery.objects.filter(status=Delivery.RETRYING)
+    assert waiting.count() == 20
+    assert list(waiting.values_list("attempts", flat=True)) == [0] * 20, "not attempted, not counted"
+    assert all(
+        at >= asked_at + timedelta(seconds=29) for at in waiting.values_list("next_attempt_at", flat=True)
+    )
+    target.refresh_from_db()
+    assert (target.consecutive_failures, target.paused_until) == (0, None)
+
+
+def test_a_throttled_channel_listing_holds_back_only_the_posts_by_name(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """A batch of three posts to #learning (a name: conversations.list finds its id) and two to a
+    channel by id. Slack answers the listing 429 (Retry-After: 30): the method is not asked again
+    until then (its tier is limited per workspace), the other posts by name wait as long without
+    counting an attempt, and those by id go out."""
+    target = Target.objects.get(name="slack")
+    config = {**target.config, "channels_by_activity": {OTHER_COURSE: "C0000000001"}}
+    Target.objects.filter(pk=target.pk).update(config=config)
+    slack_target.enqueue(retry_after(30))
+    asked_at = timezone.now()
+    by_name = [
+        make_statement(actor_email=email, activity=COURSE, result={"completion": True})
+        for email in LEARNERS[:3]
+    ]
+    by_id = [
+        make_statement(actor_email=email, activity=OTHER_COURSE, result={"completion": True})
+        for email in LEARNERS[3:5]
+    ]
+    store_now(django_capture_on_commit_callbacks, *by_name, *by_id)
+    assert len(slack_target.requests_for("conversations.list")) == 1, "listed again within Retry-After"
+    assert len(slack_target.messages("C0000000001")) == 2
+    assert slack_target.messages("C0000000002") == []
+    waiting = Delivery.objects.filter(status=Delivery.RETRYING)
+    assert waiting.count() == 3
+    assert sorted(waiting.values_list("attempts", flat=True)) == [0, 0, 1], "only the one refused counts"
+    assert all(
+        at >= asked_at + timedelta(seconds=29) for at in waiting.values_list("next_attempt_at", flat=True)
+    )

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 
 from adapters import http
-from adapters.outbound import AdapterError, OutboundRequest, SendResult
+from adapters.outbound import AdapterError, DeliveryBusy, OutboundRequest, SendResult
 from adapters.rules.keys import held_key_of
 from adapters.rules.pseudonyms import derived_key, pseudonym
 
@@ -82,11 +82,6 @@ class DeliveryHeld(Exception):
         self.reason = reason
         self.key = held_key_of(key)
         self.detail = detail
-
-
-class DeliveryBusy(Exception):
-    """Another delivery is changing the same state at the target right now (the marketplace's
-    record of one member and competency): try again in a moment; not an attempt."""
 
 
 class NothingToSend(Exception):

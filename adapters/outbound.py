@@ -48,6 +48,17 @@ class AdapterError(Exception):
         self.request: OutboundRequest | None = None
 
 
+class DeliveryBusy(Exception):
+    """Another delivery is changing the same state at the target right now (the marketplace's
+    record of one member and competency), or what this one needs first is not to be asked yet:
+    try again in a moment, or after ``retry_after`` seconds (a rate limit of one method of the
+    target's, such as a Slack look-up's, answered 429 by a delivery before); not an attempt."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def failure_text(exc: BaseException, expected: tuple[type[BaseException], ...]) -> str:
     """How a failed send of an alert or a notice is recorded: an ``expected`` failure by its type
     and message; anything else (a bug, an answer no adapter expected) by its type only, since its

@@ -235,7 +235,7 @@ def _prepared_outcome(
     if isinstance(result, DeliveryHeld):
         return outcomes.held(delivery, result, started)
     if isinstance(result, DeliveryBusy):
-        at = timezone.now() + timedelta(seconds=outcomes.BUSY_WAIT_SECONDS)
+        at = timezone.now() + timedelta(seconds=max(outcomes.BUSY_WAIT_SECONDS, result.retry_after or 0.0))
         return outcomes.released(delivery, at=at, reason=str(result))
     if isinstance(result, SecretUnavailable):
         result = AdapterError(str(result))

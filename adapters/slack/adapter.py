@@ -29,7 +29,7 @@ messages the privacy defaults allow:
   delivery as "outcome unknown" for an admin instead.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
-  honours ``Retry-After``.
+  honours ``Retry-After``: a look-up's for its method alone (``adapters.slack.throttle``).
 
 https://api.slack.com/methods/chat.postMessage, https://api.slack.com/methods/conversations.history,
 https://api.slack.com/metadata/using
@@ -37,7 +37,6 @@ https://api.slack.com/metadata/using
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -65,7 +64,6 @@ from adapters.slack.lookups import Lookups
 from adapters.slack.message import message
 
 METADATA_EVENT = "lrs_learning_record"
-THROTTLED_SECONDS = 60.0  # a 429 without Retry-After (Slack sends one): its per-minute window
 
 
 class SlackAdapter(Lookups, Adapter):
@@ -131,7 +129,6 @@ class SlackAdapter(Lookups, Adapter):
     repeatable = False
     carries_alerts = True
     looked_ahead: frozenset[str] | set[str] = frozenset()  # keys of this batch's look-ups ahead
-    lookups_resume_at = 0.0  # ``time.monotonic()`` when Slack's Retry-After for look-ups has passed
 
     def channel_for(self, activity_id: str) -> str:
         by_activity = self.config.get("channels_by_activity", {})
@@ -245,15 +242,8 @@ class SlackAdapter(Lookups, Adapter):
 
     def _looked_up(self, key: str, email: str, budget: Budget, correlation_id: str = "") -> str | None:
         """``users.lookupByEmail``'s answer for ``email``, remembered under ``key``. Once Slack
-        has answered one 429, no other of this batch (ahead or preparing) asks until its
-        Retry-After has passed: each fails as that one did, to be tried after it, without a request
-        (Slack limits the method per workspace: https://api.slack.com/apis/rate-limits)."""
-        wait = self.lookups_resume_at - time.monotonic()
-        if wait > 0:
-            raise AdapterError(
-                f"not looked up: Slack throttled users.lookupByEmail (429), {wait:.0f} s to wait",
-                retry_after=wait,
-            )
+        has answered one 429, none of the workspace's (ahead or preparing) asks until its
+        Retry-After has passed: each delivery is put back until then, uncounted (``throttle``)."""
         try:
             answer = self._look(
                 budget, "users.lookupByEmail", {"email": email}, correlation_id=correlation_id
@@ -262,8 +252,6 @@ class SlackAdapter(Lookups, Adapter):
             if "users_not_found" in error.message:
                 users.remember(key, None)
                 return None  # not in this workspace: the channel rule applies
-            if error.status_code == 429:
-                self.lookups_resume_at = time.monotonic() + (error.retry_after or THROTTLED_SECONDS)
             raise
         if not answer["user"].get("deleted"):  # a deactivated account is asked about again
             users.remember(key, answer["user"]["id"])

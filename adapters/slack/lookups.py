@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from adapters.base import AdapterError, DeliveryBusy, DeliveryContext, OutboundRequest
 from adapters.http import send as http_send
+from adapters.slack import throttle
 from adapters.slack.budget import Budget, OverBudget
 from adapters.slack.channels import DIRECT_MESSAGE, ChannelIds, is_conversation_id, is_user_id
 from adapters.slack.errors import checked
@@ -71,7 +72,10 @@ class Lookups:
     ) -> dict[str, Any]:
         """A look-up (any request but the post), counted against the attempt's ``budget``. Over
         it after a listing (``Budget.listed``): run again without counting, as a listing stopped
-        part way is (``channels``), since the next attempt finds the listing kept."""
+        part way is (``channels``), since the next attempt finds the listing kept. While Slack's
+        Retry-After for ``method`` runs, nothing is asked: ``throttle.Throttled``, which puts the
+        delivery back until then; a 429 answered here starts it (``throttle``)."""
+        throttle.check(self.api_base, self.secrets["bot_token"], method)
         try:
             budget.spend(method)
         except OverBudget as over:
@@ -79,7 +83,12 @@ class Lookups:
                 raise DeliveryBusy(f"{over.message}; the channels listed are kept for the next") from None
             raise
         request = self._bot_request(method, f"?{urlencode(query)}" if query is not None else "", json=json)
-        return checked(http_send(request, correlation_id=correlation_id))
+        try:
+            return checked(http_send(request, correlation_id=correlation_id))
+        except AdapterError as error:
+            if error.status_code == 429:
+                throttle.hold(self.api_base, self.secrets["bot_token"], method, error.retry_after)
+            raise
 
     def _posted_earlier(
         self, context: DeliveryContext, current: str, earlier_user: str | None, budget: Budget

@@ -6,7 +6,8 @@ remembers what they find (``Adapter.lookups_ahead``); preparing, still one deliv
 another in the drain's thread, finds it there. Preparing stays serial and owns every outcome:
 a look-up ahead that fails is only not remembered, and preparing makes it again, its delivery
 failing or waiting as it did before (after a 429, the adapter makes none until the target's
-Retry-After has passed: Slack's ``SlackAdapter._looked_up``). A 20-message Slack batch at 100 ms
+Retry-After for the method has passed, and puts the deliveries needing it back until then,
+uncounted: ``adapters.slack.throttle``). A 20-message Slack batch at 100 ms
 a request spent two seconds preparing, a look-up at a time (``bench/slack_dm.py``)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from adapters.base import Adapter, AdapterError
+from adapters.base import Adapter, AdapterError, DeliveryBusy
 from adapters.delivery.pacing import Schedule, claims, sends_per_drain
 from adapters.delivery.pacing.lanes import Lanes
 from adapters.models import Delivery, Target
@@ -47,7 +48,8 @@ def look_ahead(
         try:
             lanes.timed(lookups[index])
         except Exception as error:  # preparing asks again, and its delivery's outcome tells
-            if isinstance(error, AdapterError) and (error.status_code == 429 or error.retry_after):
+            slow_down = isinstance(error, AdapterError) and error.status_code == 429
+            if slow_down or (isinstance(error, (AdapterError, DeliveryBusy)) and error.retry_after):
                 throttled.set()  # the target asks to slow down: no more of them from this batch
             # Not the message: a look-up's may carry its URL, and that the learner's address.
             logger.info("a look-up ahead at %s failed (%s)", target.name, type(error).__name__)

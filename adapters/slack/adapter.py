@@ -58,7 +58,7 @@ from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import configured_announcement, notification_for
 from adapters.slack import users
 from adapters.slack.budget import Budget
-from adapters.slack.channels import DIRECT_MESSAGE, is_conversation_id, is_user_id, kept_place
+from adapters.slack.channels import DIRECT_MESSAGE, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
 from adapters.slack.lookups import Lookups
 from adapters.slack.message import message
@@ -190,22 +190,6 @@ class SlackAdapter(Lookups, Adapter):
             resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"), budget)
         return resolved
 
-    def _routed_channel(self, channel: str, budget: Budget) -> dict[str, Any]:
-        """The id to post into for the channel the routing names (an id or user id as given), and
-        whether it came from the cached listing (``channel_cached``): a post there that finds no
-        such channel drops that listing and is retried on a fresh one."""
-        if is_conversation_id(channel) or is_user_id(channel):
-            return {"channel_id": channel}
-        directory = self._channel_directory(budget)
-        channel_id = directory.id_for(channel)
-        if channel_id is None and directory.may_not_list:  # as before places were kept as ids
-            return {"channel_id": channel, "by_name": True}  # where no retry can look (channels.py)
-        if channel_id is None:
-            raise AdapterError(
-                f"Slack has no channel named {channel!r} the bot can see (channel_not_found)", permanent=True
-            )
-        return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
-
     def lookups_ahead(self, statements: list[dict]) -> list[Callable[[], object]]:
         """The learners these statements' direct messages go to, each not remembered looked up once,
         before the batch is prepared, concurrently (``adapters.delivery.pacing.ahead``)."""
@@ -326,7 +310,7 @@ class SlackAdapter(Lookups, Adapter):
                 )
             if not ts and not context.resolved.get("by_name"):
                 budget = context.resolved.get("budget") or Budget(self.requests_per_send(self.config))
-                channel = self._conversation_id(request.json["channel"], context, budget)
+                channel = self._conversation_id(request.json["channel"], budget)
                 ts = self._posted_in(channel, context, budget)
             if ts is not None:
                 return SendResult(status_code=200, note=f"already posted (message {ts}), not posted again")

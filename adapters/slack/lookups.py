@@ -107,7 +107,7 @@ class Lookups:
             if not earlier or earlier == current:
                 continue
             try:
-                ts = self._posted_in(self._conversation_id(earlier, context, budget), context, budget)
+                ts = self._posted_in(self._conversation_id(earlier, budget), context, budget)
             except AdapterError as error:
                 if not error.permanent:
                     raise
@@ -160,24 +160,48 @@ class Lookups:
             windows = [(windows[0][0], windows[-1][1])]
         return windows[::-1]
 
-    def _conversation_id(self, channel: str, context: DeliveryContext, budget: Budget) -> str:
+    def _routed_channel(self, channel: str, budget: Budget) -> dict[str, Any]:
+        """The id to post into for the channel the routing names (an id or user id as given), and
+        whether it came from the cached listing (``channel_cached``): a post there that finds no
+        such channel drops that listing and is retried on a fresh one. A name the bot may not
+        list is posted to by name (``by_name``), as before places were kept as ids: where no
+        retry can look (channels.py)."""
+        if is_conversation_id(channel) or is_user_id(channel):
+            return {"channel_id": channel}
+        channel_id, directory = self._named_channel(channel, budget)
+        if channel_id is None:
+            return {"channel_id": channel, "by_name": True}
+        return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
+
+    def _conversation_id(self, channel: str, budget: Budget) -> str:
         """The id ``conversations.history`` needs for what ``chat.postMessage`` was given: an id,
         a user id (their direct-message channel), or a channel name (kept by a delivery attempted
-        before places were kept as ids: the channel so named now)."""
+        before places were kept as ids: the channel so named now). Asked only by a retry of an
+        attempt that may have posted (``_may_have_posted``)."""
         if is_conversation_id(channel):
             return channel
         if is_user_id(channel):
             return self._look(budget, "conversations.open", json={"users": channel})["channel"]["id"]
-        directory = self._channel_directory(budget)
-        channel_id = directory.id_for(channel)
-        if channel_id is None and directory.may_not_list and context.maybe_applied:
+        channel_id, _ = self._named_channel(channel, budget)
+        if channel_id is None:
             # A name it may not list (channels.py): not passed over as unread, which would post again.
             raise AdapterError(
                 f"it may be posted in {channel!r}, and the bot cannot look", ambiguous=True, unlookable=True
             )
-        if channel_id is None:
-            raise AdapterError(f"Slack has no channel named {channel!r} the bot can see", permanent=True)
         return channel_id
+
+    def _named_channel(self, name: str, budget: Budget) -> tuple[str | None, ChannelIds]:
+        """The id of the channel ``name`` stands for, the one rule for a routing's name and an
+        earlier attempt's (``ChannelIds.id_for``: ``#`` or not, as listed), with the listing it
+        came from; None for a name the bot may not list (``ChannelIds.may_not_list``: posted to
+        by name). A name the bot lists channels for and finds none of is a permanent error."""
+        directory = self._channel_directory(budget)
+        channel_id = directory.id_for(name)
+        if channel_id is None and not directory.may_not_list:
+            raise AdapterError(
+                f"Slack has no channel named {name!r} the bot can see (channel_not_found)", permanent=True
+            )
+        return channel_id, directory
 
     def _channel_directory(self, budget: Budget | None = None) -> ChannelIds:
         """The channel ids by name; listing pages paid from ``budget`` (none: no listing)."""

@@ -1,6 +1,7 @@
-"""What crosses the one HTTP seam: the request an adapter builds, what came back, and the error
-a failed attempt raises. Below both ``adapters.base`` (the contract) and ``adapters.http`` (the
-seam), so neither has to import the other's module to name them."""
+"""What crosses the one HTTP seam: the request an adapter builds, what came back, the error
+a failed attempt raises, and ``DeliveryBusy``, which says an attempt was not made. Below both
+``adapters.base`` (the contract) and ``adapters.http`` (the seam), so neither has to import the
+other's module to name them."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from adapters.delivery.drain import delivery_send
 from adapters.delivery.replay import backfill, deliveries_replay, deliveries_resolve_unknown
 from adapters.models import Delivery, Target
+from adapters.slack import throttle
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import ADL, COURSE, expand_outbox, voiding, voids_after_their_store
 from tests.conftest import make_statement
@@ -47,6 +49,7 @@ KINDS = ["completed", "passed", "failed", "scored"]
 # How an attempt fails: a 5xx Slack did not apply, one it applied, an answer after our timeout
 # (the post made), throttling, or the worker dying after the attempt, before recording it.
 FAILURES = ["500", "applied 500", "hang", "429", "crash"]
+LOOKUP_METHODS = ["users.lookupByEmail", "conversations.list", "conversations.history", "conversations.open"]
 ROUTING_KEYS = ("default_channel", "channels_by_prefix", "channels_by_activity", "direct_message")
 # Where an admin may route things (by name or id; every channel exists and has the bot).
 ROUTES = [
@@ -171,6 +174,7 @@ class Run:
                 next_attempt_at=timezone.now() - timedelta(seconds=1)
             )
             Target.objects.update(paused_until=None, consecutive_failures=0)  # state, not pacing
+            self.no_throttle()  # nor Slack's Retry-After for a look-up, a real second (throttle.py)
             delivery_send(delivery_id)
             if failure == "crash":
                 worker_died_before_recording(delivery_id)
@@ -178,6 +182,10 @@ class Run:
             # A post answered late is made before the next attempt looks (Slack had it then).
             assert self.slack.wait_for(lambda fake: all(r.finished for r in fake.requests), timeout=5)
             self.no_message_twice()
+
+    def no_throttle(self) -> None:
+        for method in LOOKUP_METHODS:
+            cache.delete(throttle.key_for(self.slack.api_url, self.slack.bot_token, method))
 
     def admin_resolves_unknown(self) -> None:
         """An admin looks in the channel: marks delivered what is there, sends again what is not."""

@@ -110,8 +110,12 @@ def skill_records_locked(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord
     aged-out state, ``adapters.marketplace.skills.aged_out_end``; retention deleting statements,
     ``adapters.privacy.retention``; an erasure finishing, ``adapters.privacy.erasure._finish``):
 
+    0. the statements, by id, where a transaction waits for them (a void's UPDATE, an erasure:
+       ``per_target.statements_and_deliveries_locked``); retention takes them after their
+       deliveries but ``SKIP LOCKED`` (``retention_kept.still_needed``), never waiting for one;
     1. the statements' deliveries, by id (``retention_kept.still_needed``,
-       ``per_target.deliveries_locked``: an erasure made, and finishing), before their attempts;
+       ``per_target.statements_and_deliveries_locked``: an erasure made, and finishing), before
+       their attempts;
     2. skill records, by primary key (this);
     3. their evidence, read or deleted after (the statements' own delete cascades to it).
 

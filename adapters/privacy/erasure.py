@@ -53,13 +53,13 @@ from adapters.models import (
 )
 from adapters.privacy import notices
 from adapters.privacy.per_target import (
-    deliveries_locked,
     erased_records_locked,
     evidence_recorded_late,
     forget_revoked_records,
     notice_blocker,
     notice_for,
     retraction_blocker,
+    statements_and_deliveries_locked,
 )
 from adapters.privacy.subjects import Subject, pseudonym
 from lrs.documents.models import Document
@@ -177,9 +177,9 @@ def erase_subject(
     # One transaction: an erasure that fails half-way leaves nothing half-done behind (a retry
     # could not find statements already pseudonymised). The statements are locked chunk by chunk.
     with transaction.atomic():
-        # Their deliveries first (the order of ``models.skills.skill_records_locked``), as retention
-        # does: no deadlock, no retraction's original deleted under it (``still_needed``).
-        deliveries_locked(plan.own_statements + plan.other_statements)
+        # The statements, then their deliveries, as a void takes them (``per_target``'s docstring):
+        # no deadlock with a void or retention, no retraction's original deleted under it.
+        statements_and_deliveries_locked(plan.own_statements + plan.other_statements)
         retract_ids = {
             t.id
             for t in Target.objects.all()
@@ -282,7 +282,7 @@ def _finish(request: ErasureRequest) -> int:
     """Finish this request if nothing holds it back; 1 if it finished."""
     pks = request.statement_pks or []
     others = request.other_statement_pks or []  # with the person's kept voiding statements (delete mode)
-    deliveries_locked(pks + others)  # first, as retention deleting the statements locks them
+    statements_and_deliveries_locked(pks + others)  # first, as a void and retention lock them
     cancel_unsent(pks, "statement erased before delivery")  # back since it was in flight: never sent now
     if owed := notices.unsent(request):
         if (pks or others) and _sending(pks + others):

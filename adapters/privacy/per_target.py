@@ -31,6 +31,7 @@ from adapters.models import Delivery, SkillEvidence, SkillRecord, Target, skill_
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable
+from lrs.statements.models import Statement
 
 logger = logging.getLogger(__name__)
 
@@ -149,12 +150,19 @@ def forget_revoked_records(keys: set[tuple[int, str, str]]) -> None:
         SkillRecord.objects.filter(pk__in=[pk for pk, *key in locked if tuple(key) not in evidenced]).delete()
 
 
-def deliveries_locked(statement_pks: list[int]) -> None:
-    """Lock the statements' deliveries, by id, before an erasure's finish changes them or their
-    attempts: retention deleting the statements locks them so (``retention_kept.still_needed``),
-    then deletes the attempts; a finish that changed the attempts first deadlocked with it (the
-    one order: ``models.skills.skill_records_locked``)."""
+def statements_and_deliveries_locked(statement_pks: list[int]) -> None:
+    """Lock the statements, by id, then their deliveries, by id, before an erasure changes them
+    (made, and finishing). A void locks the statement it voids first (its UPDATE), then writes its
+    retraction, whose foreign key waits for the original delivery's lock: an erasure that locked
+    the deliveries first and then the statement (to rewrite it) waited for the void while the void
+    waited for it (a deadlock). Retention deleting the statements locks their deliveries, by id,
+    and only then the statements, but ``SKIP LOCKED`` (``retention_kept.still_needed``): it never
+    waits for a statement, so it keeps one an erasure holds; it deletes the attempts after, which
+    a finish that changed them first deadlocked with (the one order:
+    ``models.skills.skill_records_locked``)."""
     if statement_pks:
+        statements = Statement.objects.select_for_update().filter(id__in=statement_pks).order_by("id")
+        list(statements.values_list("id", flat=True))
         rows = Delivery.objects.select_for_update().filter(statement_id__in=statement_pks).order_by("id")
         list(rows.values_list("id", flat=True))
 

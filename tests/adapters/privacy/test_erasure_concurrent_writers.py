@@ -12,17 +12,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from adapters.delivery import queue
 from adapters.delivery.drain import delivery_send
-from adapters.models import ErasureRequest
+from adapters.marketplace import skills
+from adapters.models import Delivery, ErasureRequest, Target
 from adapters.privacy import erasure
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
+from adapters.registry import adapter_class
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import scored_completion, voiding
 from tests.adapters.privacy.test_retention_erasure_race import TIMEOUT, _waiting_for_a_lock
@@ -126,4 +130,77 @@ def test_a_void_of_the_person_s_statement_stored_while_their_erasure_holds_its_d
 
     assert sides.errors == {}, {name: repr(exc) for name, exc in sides.errors.items()}
     assert pms_target.events() == {}
+    assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE]
+
+
+def _run_due_and_finish(rounds: int = 3) -> None:
+    """What the broker and the sweep would run after the race: every delivery due, then the
+    erasure's finish (which may run retractions again: ``per_target.evidence_recorded_late``)."""
+    for _ in range(rounds):
+        Target.objects.update(paused_until=None, consecutive_failures=0)
+        due = Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING])
+        due.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        for delivery_id in due.values_list("id", flat=True):
+            delivery_send(delivery_id)
+        finish_erasures()
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_an_erasure_made_while_a_pms_worker_sends_the_person_s_statement_does_not_wait_for_the_send(
+    pms_target, mode, monkeypatch
+):
+    """A PMS worker is sending the person's statement (in flight, its answer slow to come: a
+    target timing out) when the erasure is made. The worker holds no row lock while it sends
+    (its claim is a column), so the erasure's lock of the delivery does not wait for the send; the
+    worker's outcome then waits for the erasure to commit, and the erasure's retraction, depending
+    on the original, takes the PMS's event away once the original is recorded."""
+    pms = adapter_class("pms")
+    reached, go = threading.Event(), threading.Event()
+    monkeypatch.setattr(pms, "send", _stopped_once(pms.send, reached, go, after=True))
+    sides = Sides()
+    sides.start("worker", lambda: statement_store(statements=[scored_completion(0.95)], credential=None))
+    try:
+        assert reached.wait(TIMEOUT), "the worker never sent"
+        assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.IN_FLIGHT]
+        began = time.monotonic()
+        erase = lambda: erase_subject(subject_for(employee_id="E100"), mode=mode, requested_by="dpo")  # noqa: E731
+        sides.start("erasure", erase)
+        sides.threads["erasure"].join(TIMEOUT)
+        took = time.monotonic() - began
+    finally:
+        go.set()
+        sides.join()
+    _run_due_and_finish()
+
+    assert sides.errors == {}, {name: repr(exc) for name, exc in sides.errors.items()}
+    assert took < 5, f"the erasure waited {took:.1f} s for the send"
+    assert pms_target.events() == {}
+    assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE]
+
+
+@pytest.mark.parametrize("mode", [ErasureRequest.DELETE, ErasureRequest.PSEUDONYMISE])
+def test_an_erasure_made_while_a_marketplace_worker_records_evidence_fails_neither(
+    market_target, mode, monkeypatch
+):
+    """A marketplace worker has recorded the person's statement's evidence under its statement's
+    advisory lock (``skills.recorded_now``), its transaction open, when the erasure is made: the
+    erasure locks the delivery (in flight), flags evidence and writes its retraction. The worker
+    then commits, sends and records its outcome (the delivery's row, after the erasure's commit).
+    Neither may wait for the other in a cycle; the marketplace keeps nothing of the person."""
+    reached, go = threading.Event(), threading.Event()
+    monkeypatch.setattr(skills, "evidence_put", _stopped_once(skills.evidence_put, reached, go, after=True))
+    sides = Sides()
+    sides.start("worker", lambda: statement_store(statements=[scored_completion(0.95)], credential=None))
+    try:
+        assert reached.wait(TIMEOUT), "the worker never recorded evidence"
+        erase = lambda: erase_subject(subject_for(employee_id="E100"), mode=mode, requested_by="dpo")  # noqa: E731
+        sides.start("erasure", erase)
+        sides.wait_for_a_lock_or_end("erasure")
+    finally:
+        go.set()
+        sides.join()
+    _run_due_and_finish()
+
+    assert sides.errors == {}, {name: repr(exc) for name, exc in sides.errors.items()}
+    assert market_target.skills() == {}
     assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE]

@@ -74,3 +74,21 @@ def secret_fields(schema: dict[str, Any]) -> list[str]:
 
 def resolve_all(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, str]:
     return {name: resolve(config[name], field=name) for name in secret_fields(schema) if name in config}
+
+
+def secret_keys() -> list[str]:
+    """``SECRET_KEY``, then each of ``SECRET_KEY_FALLBACKS`` (Django's rotation: the old keys),
+    which keyed whatever was derived from it before a rotation; the first keys what is new."""
+    from django.conf import settings  # (this module is read before Django is set up, too)
+
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+
+def pseudonym_keys() -> list[bytes]:
+    """The keys of the LRS's own pseudonyms (retention's, an erasure's, erased ids' digests):
+    ``LRS_PSEUDONYM_KEY``, or derived from each of ``secret_keys``; the first keys new ones."""
+    from django.conf import settings
+
+    if settings.LRS_PSEUDONYM_KEY:
+        return [settings.LRS_PSEUDONYM_KEY.encode()]
+    return [f"lrs-pseudonym:{secret}".encode() for secret in secret_keys()]

@@ -33,6 +33,7 @@ from adapters.delivery.queue import Publisher, publisher
 from adapters.models import Delivery, ErasedStatement, OutboxBatch, Target
 from adapters.ops import instruments
 from adapters.rules.filters import statement_matches
+from adapters.secrets import pseudonym_keys
 from adapters.targets.enabled import enabled_targets
 from lrs.statements.bulk import CompanionRows, insert_new_rows
 from lrs.statements.selectors import statements_keyed_by_pk
@@ -50,27 +51,17 @@ def idempotency_key(
     return key if stored_again is None else f"{key}{STORED_AGAIN}{stored_again}"
 
 
-def _digest_keys() -> list[bytes]:
-    """The keys of ``erased_statement_digest``: ``LRS_PSEUDONYM_KEY``, or derived from
-    ``SECRET_KEY``; then from each of ``SECRET_KEY_FALLBACKS`` (a rotated ``SECRET_KEY``), so the
-    ids erased before a rotation are still known."""
-    if settings.LRS_PSEUDONYM_KEY:
-        return [settings.LRS_PSEUDONYM_KEY.encode()]
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [f"lrs-pseudonym:{secret}".encode() for secret in secrets]
-
-
 def erased_statement_digest(statement_uuid: str, key: bytes | None = None) -> str:
     """The keyed hash an erased statement id is kept as (``ErasedStatement``); ``key``: one of
-    ``_digest_keys``, the first by default."""
-    key = key if key is not None else _digest_keys()[0]
+    ``pseudonym_keys``, the first by default."""
+    key = key if key is not None else pseudonym_keys()[0]
     return hmac.new(key, f"erased-statement:{statement_uuid}".encode(), hashlib.sha256).hexdigest()
 
 
 def stored_again(statements: Iterable[tuple[int, Any]]) -> dict[int, int]:
     """For these (primary key, statement id) whose id a delete-mode erasure removed before: the
     primary key -> the latest such erasure of the id (its ``ErasedStatement``); one query."""
-    keys = _digest_keys()
+    keys = pseudonym_keys()
     digests = {erased_statement_digest(str(uuid), key): pk for pk, uuid in statements for key in keys}
     if not digests:
         return {}

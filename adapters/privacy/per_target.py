@@ -20,7 +20,6 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -30,7 +29,7 @@ from adapters.delivery import queue
 from adapters.models import Delivery, SkillEvidence, SkillRecord, Target, skill_records_locked
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
-from adapters.secrets import SecretUnavailable
+from adapters.secrets import SecretUnavailable, secret_keys
 from lrs.statements.models import Statement
 
 logger = logging.getLogger(__name__)
@@ -74,8 +73,7 @@ def notice_for(target: Target, subject: Subject, statement_pks: Iterable[int] = 
         pseudonyms: set[str] = set()
         # And under every SECRET_KEY the pseudonyms were keyed from: a delivery made before a
         # rotation (the old key in ``SECRET_KEY_FALLBACKS``) named the person under the old one.
-        secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-        for name, secret in itertools.product((target.name, *sorted(former)), secrets):
+        for name, secret in itertools.product((target.name, *sorted(former)), secret_keys()):
             context = DeliveryContext(target_name=name, kind="erasure", idempotency_key="")
             pseudonyms.update(
                 adapter.pseudonym(ifi, context, remember=False, secret=secret)

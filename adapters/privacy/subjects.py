@@ -22,6 +22,7 @@ from adapters.identity.resolution import (
 )
 from adapters.models import Employee, ErasureRequest, IdentityChange, IdentityLink
 from adapters.rules.keys import held_key_of
+from adapters.secrets import pseudonym_keys, secret_keys
 from lrs.documents.models import Document
 from lrs.statements.models import StatementAgent
 from lrs.xapi.agents import agent_ifi, validate_actor
@@ -80,16 +81,6 @@ class Subject:
         }
 
 
-def pseudonym_keys() -> list[bytes]:
-    """The keys of ``pseudonym``: ``LRS_PSEUDONYM_KEY``, or derived from ``SECRET_KEY``, then from
-    each of ``SECRET_KEY_FALLBACKS`` (Django's rotation: the old keys), which keyed the pseudonyms
-    given before a rotation; the first keys new ones."""
-    if settings.LRS_PSEUDONYM_KEY:
-        return [settings.LRS_PSEUDONYM_KEY.encode()]
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [f"lrs-pseudonym:{secret}".encode() for secret in secrets]
-
-
 def pseudonym(ifi: str, home_page: str = "", key: bytes = b"") -> dict[str, str]:
     """The stable pseudonymous account of an IFI, keyed (``key``, by default the first of
     ``pseudonym_keys``: ``LRS_PSEUDONYM_KEY``, else from SECRET_KEY) on ``home_page`` (retention's),
@@ -101,8 +92,7 @@ def pseudonym(ifi: str, home_page: str = "", key: bytes = b"") -> dict[str, str]
 def keyed_hashes(text: str) -> list[str]:
     """The keyed hash of ``text`` a request is known by: under ``SECRET_KEY`` (the first, of a new
     request), then under each of ``SECRET_KEY_FALLBACKS`` (Django's rotation), a request's before."""
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    keys = [hashlib.sha256(b"lrs-erasure:" + secret.encode()).digest() for secret in secrets]
+    keys = [hashlib.sha256(b"lrs-erasure:" + secret.encode()).digest() for secret in secret_keys()]
     return [hmac.new(key, text.encode(), hashlib.sha256).hexdigest() for key in keys]
 
 

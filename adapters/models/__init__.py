@@ -8,7 +8,7 @@ May import: ``adapters.base``, ``adapters.config`` and ``adapters.registry`` (th
 Django. Nothing above them.
 """
 
-from adapters.models.deliveries import Attempt, Delivery, OutboxBatch, delivery_ids_of
+from adapters.models.deliveries import Attempt, Delivery, OutboxBatch, deliveries_locked, delivery_ids_of
 from adapters.models.identity import (
     Employee,
     IdentityChange,
@@ -41,6 +41,7 @@ __all__ = [
     "SkillRecord",
     "StoredToken",
     "Target",
+    "deliveries_locked",
     "delivery_ids_of",
     "holds_overtaken_by",
     "skill_records_locked",

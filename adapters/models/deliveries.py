@@ -232,3 +232,10 @@ def delivery_ids_of(rows: list[Delivery]) -> list[int]:
         kind__in={row.kind for row in rows},
     ).values_list("id", "statement_id", "target_id", "kind")
     return [pk for pk, *triple in candidates if tuple(triple) in wanted]
+
+
+def deliveries_locked(rows: models.QuerySet[Delivery]) -> list[int]:
+    """Lock these deliveries, by id (step 1 of the one lock order, ``skills.skill_records_locked``,
+    after their statements and before attempts or skill records), and return their ids: a plain
+    UPDATE or DELETE would lock them in whatever order its plan meets them."""
+    return list(rows.select_for_update().order_by("id").values_list("id", flat=True))

@@ -113,7 +113,7 @@ def skill_records_locked(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord
     0. the statements, by id, where a transaction waits for them (a void's UPDATE, an erasure:
        ``per_target.statements_and_deliveries_locked``); retention takes them after their
        deliveries but ``SKIP LOCKED`` (``retention_kept.still_needed``), never waiting for one;
-    1. the statements' deliveries, by id (``retention_kept.still_needed``,
+    1. the statements' deliveries, by id (``deliveries.deliveries_locked``: ``retention_kept.still_needed``,
        ``per_target.statements_and_deliveries_locked``: an erasure made, and finishing), before
        their attempts;
     2. skill records, by primary key (this);

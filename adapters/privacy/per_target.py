@@ -26,7 +26,14 @@ from django.utils import timezone
 
 from adapters.base import RETRACT, DeliveryContext
 from adapters.delivery import queue
-from adapters.models import Delivery, SkillEvidence, SkillRecord, Target, skill_records_locked
+from adapters.models import (
+    Delivery,
+    SkillEvidence,
+    SkillRecord,
+    Target,
+    deliveries_locked,
+    skill_records_locked,
+)
 from adapters.privacy.subjects import Subject
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable, secret_keys
@@ -161,8 +168,7 @@ def statements_and_deliveries_locked(statement_pks: list[int]) -> None:
     if statement_pks:
         statements = Statement.objects.select_for_update().filter(id__in=statement_pks).order_by("id")
         list(statements.values_list("id", flat=True))
-        rows = Delivery.objects.select_for_update().filter(statement_id__in=statement_pks).order_by("id")
-        list(rows.values_list("id", flat=True))
+        deliveries_locked(Delivery.objects.filter(statement_id__in=statement_pks))
 
 
 def erased_records_locked(erased: QuerySet[SkillEvidence]) -> set[tuple[int, str, str]]:

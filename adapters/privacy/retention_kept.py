@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef
 
 from adapters.base import RETRACT
-from adapters.models import Delivery, OutboxBatch, SkillEvidence
+from adapters.models import Delivery, OutboxBatch, SkillEvidence, deliveries_locked
 from lrs.statements.models import Statement
 
 # Deliveries that still need their statement: waiting, being sent, held for an identity, or
@@ -34,8 +34,7 @@ def still_needed(pks: list[int]) -> set[int]:
         id__lte=max(pks), last_statement_pk__gte=min(pks)
     ).values_list("statement_pks", flat=True):
         needed |= wanted.intersection(batch_pks)
-    deliveries = Delivery.objects.select_for_update().filter(statement_id__in=pks).order_by("id")
-    list(deliveries.values_list("id", flat=True))
+    deliveries_locked(Delivery.objects.filter(statement_id__in=pks))
     free = Statement.objects.select_for_update(skip_locked=True).filter(id__in=pks).order_by("id")
     held = wanted - set(free.values_list("id", flat=True))  # (or gone: another run deleted it)
     # Read under those locks, each query seeing what committed before it: a lock waited for was

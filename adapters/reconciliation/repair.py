@@ -15,7 +15,7 @@ from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter, stored_a
 from adapters.delivery import queue
 from adapters.delivery.outbox import idempotency_key
 from adapters.delivery.replay import deliveries_create, made_maybe
-from adapters.models import Delivery, Target, delivery_ids_of
+from adapters.models import Delivery, Target, deliveries_locked, delivery_ids_of
 
 CHUNK = 500
 
@@ -66,8 +66,7 @@ def _rewrite_records(target: Target, adapter: Adapter, mismatches: list[Mismatch
     # The deliveries to run again locked first, by id, then the records: the one order
     # (``models.skills.skill_records_locked``), as retention deleting their statements takes them.
     pks = {pk for mismatch, first in repaired for pk in [first, *(mismatch.also_repair or ())]}
-    rows = Delivery.objects.select_for_update().filter(target=target, statement_id__in=sorted(pks))
-    list(rows.order_by("id").values_list("id", flat=True))
+    deliveries_locked(Delivery.objects.filter(target=target, statement_id__in=pks))
     adapter.records_need_rewrite(target.id, [mismatch.key for mismatch, _ in repaired])
     for mismatch, statement_pk in repaired:
         ids += _run_again(target, mismatch.repair_kind or DELIVER, statement_pk, run_id)

@@ -179,8 +179,6 @@ class WorkerSpec:
             self.pool,
             "--concurrency",
             str(self.concurrency),
-            "-Q",
-            "celery",
             "-n",
             f"bench-fanout-{self.label}@%h",
             "--without-gossip",

@@ -9,6 +9,13 @@ longer.
 Schedule with the defaults (base 2 s, cap 1 h): upper bounds 2 s, 4 s, 8 s, ...,
 about 34 min at the 11th retry, then 1 h; dead after ``max_attempts`` (12) or
 ``max_age`` (24 h) whichever comes first.
+
+Both bound retrying *failed attempts*: the policy is asked only when an attempt fails. A delivery
+put back without an attempt (another delivery busy with the same record, a Retry-After of one of
+the target's methods, a paused target, a rate limit booked up, a retraction waiting for its
+original, an identity hold) is not given up by age: it is sent when the target takes it, and dies
+by age only if that attempt fails. Dead-lettering it unfailed would turn a delay into a manual
+replay (tests/adapters/delivery/test_put_back_age.py).
 """
 
 from __future__ import annotations

@@ -40,6 +40,25 @@ SMALL_BATCH = 10
 # other write held open (an erasure, a retention run, a worker's claim).
 STORING_APPLICATION_NAME = "lrs: storing statements"
 STORING_MARK = f"set_config('application_name', '{STORING_APPLICATION_NAME}', true)"
+# How long a transaction storing statements may sit idle between two of its queries: then
+# PostgreSQL ends its session, rolling the batch back (its client gets an error and sends it
+# again). It never should: its queries run back to back. But ``consistent_through`` waits for it,
+# so one left open (a stuck thread of a threaded web worker, a hung call inside it, a frozen host
+# whose connection no FIN closes, which TCP keepalive notices after hours) held every backfill
+# and every ascending page of the API until it ended. As gunicorn's worker timeout (30 s), which
+# no request comes near.
+STORING_IDLE_LIMIT = "30s"
+
+
+def storing_mark() -> str:
+    """The mark (``STORING_MARK``) for a transaction about to store statements, with the idle
+    limit (``STORING_IDLE_LIMIT``) for that transaction alone (``set_config(..., true)``) when it
+    is the outermost one: inside a caller's (tests; no caller in production) the limit would
+    outlive the batch, to the caller's commit."""
+    if len(connection.atomic_blocks) != 1:
+        return STORING_MARK
+    limit = f"set_config('idle_in_transaction_session_timeout', '{STORING_IDLE_LIMIT}', true)"
+    return f"{STORING_MARK}, {limit}"
 
 
 @dataclass(frozen=True)

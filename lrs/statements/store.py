@@ -29,12 +29,12 @@ from lrs.credentials import scopes
 from lrs.credentials.current import CredentialChanged, ensure_current, still_current_params, still_current_sql
 from lrs.credentials.models import Credential
 from lrs.statements.bulk import (
-    STORING_MARK,
     execute_planned,
     execute_prepared,
     insert_statement_rows,
     insert_tuples,
     statement_id_sequence,
+    storing_mark,
 )
 from lrs.statements.checks import attachments_check, reject_nul_in_definitions, statements_validate
 from lrs.statements.erasure import forget_people_if_erased
@@ -90,7 +90,7 @@ def _prelude(
     if connection.vendor == "postgresql":
         for_pool = id_pool.wanted()
         _xid, stored, reserved, existing, voided_before, definitions, current = execute_prepared(
-            _prelude_sql(statement_id_sequence(), look_up_ids=look_up_ids),
+            _prelude_sql(statement_id_sequence(), look_up_ids=look_up_ids, mark=storing_mark()),
             [ids, len(ids) + for_pool, activity_ids, *still_current_params(credential)],
         )
         if definitions is not None:
@@ -112,8 +112,8 @@ def _prelude(
 
 
 @functools.lru_cache(maxsize=8)
-def _prelude_sql(sequence: str, *, look_up_ids: bool) -> str:
-    """The prelude's SQL; ``sequence``: the statement id sequence's literal."""
+def _prelude_sql(sequence: str, *, look_up_ids: bool, mark: str) -> str:
+    """The prelude's SQL; ``sequence``: the statement id sequence's literal; ``mark``: storing_mark()."""
     stored_ids = (
         "ARRAY(SELECT s.statement_id FROM batch CROSS JOIN LATERAL "
         "(SELECT statement_id FROM lrs_statement WHERE statement_id = batch.id LIMIT 1) s)"
@@ -122,7 +122,7 @@ def _prelude_sql(sequence: str, *, look_up_ids: bool) -> str:
     )
     return (
         "WITH batch AS MATERIALIZED (SELECT unnest(%b::uuid[]) AS id) "  # noqa: S608 (the literal is quoted by psycopg)
-        f"SELECT ({STORING_MARK}, pg_current_xact_id()), clock_timestamp(), "
+        f"SELECT ({mark}, pg_current_xact_id()), clock_timestamp(), "
         f"ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s)), "
         f"{stored_ids}, "
         "ARRAY(SELECT batch.id FROM batch CROSS JOIN LATERAL "

@@ -4,11 +4,15 @@ channel keeps its id through a rename, and its old name may be given to another 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
+from adapters.slack.channels import ChannelIds
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, ok, status
@@ -196,3 +200,61 @@ def test_a_post_by_name_into_a_private_channel_is_not_doubled_when_the_retry_is_
     cache.clear()  # the listing kept has expired
     assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.UNKNOWN
     assert [m["channel"] for m in slack_target.messages()] == [secret_room]
+
+
+def _listing_aged(slack_target, seconds: float) -> None:
+    """The channel listing kept for the target, as if it had been made ``seconds`` earlier."""
+    key = ChannelIds(slack_target.api_url, slack_target.bot_token, lambda query: {}).key
+    kept = cache.get(key)
+    cache.set(key, {**kept, "at": kept["at"] - seconds}, timeout=600)
+
+
+def _route_courses_to(channel: str) -> None:
+    target = Target.objects.get(name="slack")
+    prefixes = [{"prefix": "https://lms.example.com/courses/", "channel": channel}]
+    Target.objects.filter(pk=target.pk).update(config={**target.config, "channels_by_prefix": prefixes})
+
+
+def test_a_channel_made_and_routed_to_within_a_minute_of_the_listing_gets_the_message(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Every scope granted; the channels were listed a moment ago (a listing is renewed for a
+    name it misses at most once a minute). An admin makes #course-news and routes the courses to
+    it at once: the completion waits, neither an attempt nor a failure, until a listing newer than
+    the route can say whether the channel is there; then it is posted, by the channel's id."""
+    store_now(django_capture_on_commit_callbacks, completion())  # the channels listed and kept
+    made_now = slack_target.add_channel("#course-news")
+    _route_courses_to("#course-news")
+    asked_at = timezone.now()
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.order_by("-pk").first()
+    assert delivery.status == Delivery.RETRYING, (delivery.status, delivery.last_error)
+    assert delivery.attempts == 0, "waiting for a newer listing is not an attempt"
+    assert delivery.next_attempt_at >= asked_at + timedelta(seconds=50), "the listing renews a minute on"
+    assert len(slack_target.requests_for("conversations.list")) == 1, "listed again within the minute"
+    target = Target.objects.get(name="slack")
+    assert (target.consecutive_failures, target.paused_until) == (0, None)
+
+    _listing_aged(slack_target, 61)  # a minute on
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DELIVERED
+    assert [m["channel"] for m in slack_target.messages()] == [LEARNING, made_now]
+
+
+def test_a_channel_nobody_made_fails_for_good_once_a_listing_newer_than_the_route_misses_it(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """A typo in the route: the completion waits for a listing newer than the route, as above,
+    which misses the name too; then it is a dead letter saying so (no more listings for it)."""
+    store_now(django_capture_on_commit_callbacks, completion())
+    _route_courses_to("#course-nwes")
+    store_now(django_capture_on_commit_callbacks, completion())
+    delivery = Delivery.objects.order_by("-pk").first()
+    assert delivery.status == Delivery.RETRYING, (delivery.status, delivery.last_error)
+    assert delivery.attempts == 0
+
+    _listing_aged(slack_target, 61)
+    assert _retry(delivery, django_capture_on_commit_callbacks) == Delivery.DEAD
+    delivery.refresh_from_db()
+    assert "no channel named '#course-nwes'" in delivery.last_error
+    assert "channel_not_found" in delivery.last_error
+    assert len(slack_target.requests_for("conversations.list")) == 2

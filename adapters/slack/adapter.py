@@ -22,11 +22,14 @@ messages the privacy defaults allow:
   attempts (an admin moving a course elsewhere) posts no second message, even after a worker died
   between posting and recording it; a channel the bot can no longer read is passed over. A routed
   channel name is resolved to its id before the post (``conversations.list``, cached:
-  ``adapters.slack.channels``), so a channel renamed between attempts, its old name perhaps given to
-  another, is still where the retry looks (the id ``chat.postMessage`` answers comes too late: the
-  attempts that need it are those whose answer never came). A forced backfill never re-posts a
-  delivered message. Incoming webhooks offer no such look-up: there, an ambiguous failure parks the
-  delivery as "outcome unknown" for an admin instead.
+  ``adapters.slack.channels``; a name missing from a listing older than the route waits, uncounted,
+  for a newer one: a channel made and routed to a moment ago gets its messages, and a name nobody
+  made is ``channel_not_found`` once a listing since misses it), so a channel renamed between
+  attempts, its old name perhaps given to another, is still where the retry looks (the id
+  ``chat.postMessage`` answers comes too late: the attempts that need it are those whose answer
+  never came). A forced backfill never re-posts a delivered message. Incoming webhooks offer no
+  such look-up: there, an ambiguous failure parks the delivery as "outcome unknown" for an admin
+  instead.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
   honours ``Retry-After``: a look-up's for its method alone (``adapters.slack.throttle``).
@@ -184,7 +187,8 @@ class SlackAdapter(Lookups, Adapter):
             resolved.update(slack_user=user if to_user else None, earlier_user=user)
         if not resolved.get("slack_user"):
             activity_id = notification_for(statement, preferred_languages=[], include_score=False).activity_id
-            resolved.update(self._routed_channel(self.channel_for(activity_id), budget))
+            routed = self._routed_channel(self.channel_for(activity_id), budget, context.idempotency_key)
+            resolved.update(routed)
         if _may_have_posted(context):  # before this attempt's place replaces the earlier ones
             current = resolved.get("slack_user") or resolved.get("channel_id") or ""
             resolved["posted"] = self._posted_earlier(context, current, resolved.get("earlier_user"), budget)

@@ -13,7 +13,12 @@ channel made a moment ago is found; a misconfigured name does not list the works
 by a renewal kept beside the listing until it is whole: the names listed before are found
 meanwhile, not held back while a large workspace is listed again over a few attempts. A channel
 renamed within the cached window still gets messages sent by its old name until the listing is
-renewed: a message in the channel that was so named, never a second one.
+renewed: a message in the channel that was so named, never a second one. A routed name missing
+from a listing that began before the delivery first looked for it (an admin made the channel and
+routed a course to it within that minute) is no proof it is missing: the delivery is put back,
+not counting an attempt (``NotListedYet``, a ``DeliveryBusy``), until the renewal is due, and
+is a dead letter (``channel_not_found``) only once a listing begun since misses it too
+(``ChannelIds.confirm_missing``).
 
 A workspace of thousands of channels lists in several pages (at most ``LIST_PAGE`` channels each,
 often fewer: Slack may give fewer than asked before the end), more than one attempt may request
@@ -63,6 +68,11 @@ DIRECT_MESSAGE = "@direct-message"
 KEPT_PLACE_CHARS = 200  # Delivery.external_id; Slack ids are about 11
 
 
+class NotListedYet(DeliveryBusy):
+    """A routed name missing from a listing older than the route (``ChannelIds.confirm_missing``):
+    not an attempt; the delivery runs again once the listing may be renewed."""
+
+
 def is_conversation_id(channel: str) -> bool:
     """A channel, private group or direct-message id (``C…``, ``G…``, ``D…``), not a name."""
     return channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.isupper()
@@ -93,6 +103,7 @@ class ChannelIds:
         self._list_page = list_page
         self.listed_now = False  # whether the last ``id_for`` listed the channels (not the cache)
         self.may_not_list = False  # whether the token lacks the scope to list them
+        self.listed_at = 0.0  # when the listing the last ``id_for`` read began (epoch seconds)
 
     def id_for(self, name: str) -> str | None:
         """The id of the channel named ``name`` (``#`` or not), or None when the bot sees none.
@@ -106,7 +117,29 @@ class ChannelIds:
         found = kept["ids"].get(name)
         # A name the bot may not have been allowed to list: posted to by name (see above).
         self.may_not_list = bool(kept.get("may_not_list") or (kept.get("public_only") and found is None))
+        self.listed_at = kept["at"]
         return found
+
+    def confirm_missing(self, name: str, delivery_key: str, routed_at: float) -> None:
+        """Raise ``NotListedYet`` unless the listing that just missed ``name`` (``id_for``) began
+        after the delivery first looked for it, at ``routed_at`` (its route read by then; the
+        first such time kept in the shared cache, so a listing another delivery renewed meanwhile
+        counts too): a channel made and routed to since the listing, within the minute before its
+        renewal is due (``MISS_REFRESH_SECONDS``), is not there yet, and is no reason to give the
+        delivery up."""
+        digest = hashlib.sha256(f"{delivery_key}|{name.lstrip('#')}".encode()).hexdigest()
+        marker = f"{self.key}:missed:{digest}"
+        cache.add(marker, routed_at, timeout=IDS_CACHE_SECONDS)
+        first = cache.get(marker) or routed_at
+        if self.listed_at >= first:
+            cache.delete(marker)
+            return
+        wait = max(self.listed_at + MISS_REFRESH_SECONDS - time.time(), 0.0)
+        raise NotListedYet(
+            f"no channel named {name!r} among the channels listed {time.time() - self.listed_at:.0f} s "
+            f"ago, before the route to it was read: looked for in a listing {wait:.0f} s on",
+            retry_after=wait,
+        )
 
     @staticmethod
     def _miss_refresh_due(kept: dict[str, Any]) -> bool:

@@ -160,15 +160,17 @@ class Lookups:
             windows = [(windows[0][0], windows[-1][1])]
         return windows[::-1]
 
-    def _routed_channel(self, channel: str, budget: Budget) -> dict[str, Any]:
+    def _routed_channel(self, channel: str, budget: Budget, delivery_key: str = "") -> dict[str, Any]:
         """The id to post into for the channel the routing names (an id or user id as given), and
         whether it came from the cached listing (``channel_cached``): a post there that finds no
         such channel drops that listing and is retried on a fresh one. A name the bot may not
         list is posted to by name (``by_name``), as before places were kept as ids: where no
-        retry can look (channels.py)."""
+        retry can look (channels.py). A name missing from a listing older than the route waits for
+        a newer one (``ChannelIds.confirm_missing``) before it is a permanent error."""
         if is_conversation_id(channel) or is_user_id(channel):
             return {"channel_id": channel}
-        channel_id, directory = self._named_channel(channel, budget)
+        routed_at = time.time()  # the route was read by now: a listing begun since is newer
+        channel_id, directory = self._named_channel(channel, budget, (delivery_key, routed_at))
         if channel_id is None:
             return {"channel_id": channel, "by_name": True}
         return {"channel_id": channel_id, "channel_cached": not directory.listed_now}
@@ -190,14 +192,21 @@ class Lookups:
             )
         return channel_id
 
-    def _named_channel(self, name: str, budget: Budget) -> tuple[str | None, ChannelIds]:
+    def _named_channel(
+        self, name: str, budget: Budget, routed: tuple[str, float] | None = None
+    ) -> tuple[str | None, ChannelIds]:
         """The id of the channel ``name`` stands for, the one rule for a routing's name and an
         earlier attempt's (``ChannelIds.id_for``: ``#`` or not, as listed), with the listing it
         came from; None for a name the bot may not list (``ChannelIds.may_not_list``: posted to
-        by name). A name the bot lists channels for and finds none of is a permanent error."""
+        by name). A name the bot lists channels for and finds none of is a permanent error: for a
+        route (``routed``: the delivery's key and when the route was read), only in a listing
+        begun since (``ChannelIds.confirm_missing``); an earlier attempt's place, a channel gone
+        since, at once (passed over: ``_posted_earlier``)."""
         directory = self._channel_directory(budget)
         channel_id = directory.id_for(name)
         if channel_id is None and not directory.may_not_list:
+            if routed is not None:
+                directory.confirm_missing(name, *routed)
             raise AdapterError(
                 f"Slack has no channel named {name!r} the bot can see (channel_not_found)", permanent=True
             )

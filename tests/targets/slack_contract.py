@@ -5,7 +5,9 @@ require ``text`` even with ``blocks``: Slack uses it as the notification fallbac
 50 Block Kit blocks; ``users.lookupByEmail`` is a read method that takes ``email`` as a query or
 form parameter (no JSON body); ``conversations.open`` takes ``users`` (comma-separated user IDs)
 or ``channel``. Unknown arguments are refused so a typo (``chanel``) fails loudly here instead
-of as a confusing ``channel_not_found`` later.
+of as a confusing ``channel_not_found`` later. A text longer than Block Kit allows is refused as
+Slack refuses it (``invalid_blocks``; the message's ``text``, ``msg_too_long``), counted in UTF-16
+code units (``utf16_units``: Slack does not say how it counts, and no count is larger).
 """
 
 from __future__ import annotations
@@ -203,7 +205,47 @@ _check_open = schema_check(OPEN_SCHEMA)
 
 
 def _error_code(reason: str, default: str) -> str:
-    return "invalid_blocks" if reason.startswith("body.blocks") else default
+    if reason.startswith("body.blocks"):
+        return "invalid_blocks"
+    return "msg_too_long" if reason.startswith("body.text") and "too long" in reason else default
+
+
+# Slack does not say how it counts a text's characters (https://api.slack.com/reference/block-kit/
+# composition-objects#text says "characters"). The fake counts UTF-16 code units, as a JavaScript
+# string's length does (a character beyond the Basic Multilingual Plane, most emoji, is two): never
+# fewer than code points, so a sender counting code points alone is refused here before Slack can.
+TEXT_OBJECT_UNITS = 3000
+HEADER_TEXT_UNITS = 150
+MESSAGE_TEXT_UNITS = 40000
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _block_texts(block: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The text objects of a block, each with where it is in the block."""
+    texts = [(".text", block.get("text"))]
+    texts += [(f".fields[{n}]", field) for n, field in enumerate(block.get("fields") or [])]
+    texts += [(f".elements[{n}]", element) for n, element in enumerate(block.get("elements") or [])]
+    return [(at, obj) for at, obj in texts if isinstance(obj, dict) and isinstance(obj.get("text"), str)]
+
+
+def _check_lengths(body: dict[str, Any]) -> None:
+    """Texts too long in UTF-16 code units (above): a text object ``invalid_blocks``, the message's
+    ``text`` ``msg_too_long`` (https://api.slack.com/methods/chat.postMessage#errors)."""
+    for index, block in enumerate(body.get("blocks") or []):
+        limit = HEADER_TEXT_UNITS if block.get("type") == "header" else TEXT_OBJECT_UNITS
+        for where, obj in _block_texts(block):
+            units = utf16_units(obj["text"])
+            if units > limit:
+                raise ContractError(
+                    f"body.blocks[{index}]{where}.text: {units} UTF-16 code units, more than {limit}",
+                    "invalid_blocks",
+                )
+    text = body.get("text")
+    if isinstance(text, str) and utf16_units(text) > MESSAGE_TEXT_UNITS:
+        raise ContractError(f"body.text: {utf16_units(text)} UTF-16 code units is too long", "msg_too_long")
 
 
 def check_post_message(body: Any) -> None:
@@ -213,6 +255,7 @@ def check_post_message(body: Any) -> None:
         _check_post(body)
     except ContractError as error:
         raise ContractError(error.reason, _error_code(error.reason, "invalid_arguments")) from None
+    _check_lengths(body)
 
 
 def check_webhook(body: Any) -> None:
@@ -222,6 +265,7 @@ def check_webhook(body: Any) -> None:
         _check_webhook(body)
     except ContractError as error:
         raise ContractError(error.reason, _error_code(error.reason, "invalid_payload")) from None
+    _check_lengths(body)
 
 
 def check_open(body: Any) -> None:

@@ -110,6 +110,14 @@ def test_channel_errors(slack_server: SlackServer) -> None:
         ),
         ({"blocks": [{"type": "divider"}] * 51}, "invalid_blocks", "is too long"),
         ({"blocks": "[]"}, "invalid_blocks", "is not of type 'array'"),
+        # 1,501 emoji: 1,501 code points, 3,002 UTF-16 code units (how the fake counts: slack_contract).
+        (
+            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\U0001f600" * 1501}}]},
+            "invalid_blocks",
+            "body.blocks[0].text.text: 3002 UTF-16 code units, more than 3000",
+        ),
+        ({"text": "\U0001f600" * 20001}, "msg_too_long", "body.text: 40002 UTF-16 code units is too long"),
+        ({"text": "x" * 40001}, "msg_too_long", "body.text: "),
     ],
 )
 def test_post_message_shape_violations_are_400_with_the_reason(

@@ -11,6 +11,7 @@ import pytest
 from adapters.models import Delivery
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
+from tests.targets.slack_contract import utf16_units
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 
@@ -52,3 +53,22 @@ def test_a_completion_of_an_activity_with_a_long_id_is_posted(
     [message] = slack_target.messages()
     context = message["blocks"][1]["elements"][0]["text"]
     assert context.startswith(COURSE) and len(context) <= 3000
+
+
+def test_a_name_of_emoji_and_ampersands_is_cut_to_what_slack_counts(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """Slack does not say how it counts a text object's 3,000 characters; the fake counts UTF-16
+    code units (tests/targets/slack_contract.py), as many as code points or more: an emoji is two.
+    A learner named by 200 emoji and an activity by 500 emoji and 500 ampersands (each "&amp;"
+    escaped): within 3,000 code points once cut, far beyond 3,000 UTF-16 code units unless the cut
+    counts them."""
+    statement = completion(name="\U0001f389&" * 500)
+    statement["actor"]["name"] = "\U0001f469\U0001f3fd" * 100
+    store_now(django_capture_on_commit_callbacks, statement)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DELIVERED, delivery.last_error
+    [message] = slack_target.messages()
+    section = message["blocks"][0]["text"]["text"]
+    assert section.endswith("\u2026") and utf16_units(section) <= 3000
+    assert section.startswith("\U0001f469\U0001f3fd" * 100 + " completed \U0001f389&amp;\U0001f389")

@@ -120,15 +120,16 @@ def _regional_indicator(char: str) -> bool:
     return "\U0001f1e6" <= char <= "\U0001f1ff"
 
 
-def fitting(text: str, limit: int, escape: Callable[[str], str]) -> str:
+def fitting(text: str, limit: int, escape: Callable[[str], str], measure: Callable[[str], int] = len) -> str:
     """The longest ``beginning`` of ``text`` that ``escape`` keeps within ``limit`` characters (an
-    escaped character may take several: ``&amp;``); empty if not even an ellipsis fits."""
-    if len(escape(text)) <= limit:
+    escaped character may take several: ``&amp;``), as the target counts them (``measure``: code
+    points unless it says otherwise); empty if not even an ellipsis fits."""
+    if measure(escape(text)) <= limit:
         return text
     low, high = 0, len(text)  # beginning(text, low) fits; beginning(text, high) does not
     while high - low > 1:
         middle = (low + high) // 2
-        if len(escape(beginning(text, middle))) <= limit:
+        if measure(escape(beginning(text, middle))) <= limit:
             low = middle
         else:
             high = middle

@@ -11,8 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.rules.notifications import ELLIPSIS, beginning, fitting
+from tests.adapters.rules.graphemes import grapheme_starts, hard_texts
 
 AMP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+HANGUL = "\u1112\u1161\u11ab\u1100\u1173\u11af"  # "Hangeul", decomposed: 6 code points, 2 syllables
 
 
 def escape(text: str) -> str:
@@ -35,6 +38,10 @@ def test_a_long_name_keeps_its_beginning_and_an_ellipsis():
         ("hi \U0001f44d\U0001f3fd there", 5, "hi"),  # a thumbs-up and its skin tone
         ("\U0001f1e9\U0001f1ea\U0001f1eb\U0001f1f7 flags", 4, "\U0001f1e9\U0001f1ea"),  # DE kept, FR split
         ("\u2764\ufe0f love", 2, ""),  # a heart and its emoji presentation selector
+        ("go " + ENGLAND + " now", 5, "go"),  # a flag of tag characters (black flag, tags, cancel tag)
+        ("ok " + HANGUL + " text", 5, "ok"),  # Hangul in conjoining jamo: an L, a V and a T make one
+        ("ok \u1100\u1161 \uac00\u11a8", 7, "ok \u1100\u1161"),  # a syllable and its trailing T
+        ("line\r\nnext", 5, "line"),  # CR LF is one
     ],
 )
 def test_a_cut_never_splits_a_character_as_a_reader_sees_it(text, limit, expected):
@@ -62,3 +69,17 @@ def test_a_cut_is_a_prefix_within_the_limit_not_ending_in_a_combining_mark(text,
     following = text[len(kept)]
     if kept and following.strip():  # (a text of marks alone has no whole character to keep)
         assert unicodedata.category(following) not in ("Mn", "Mc", "Me"), (text, cut)
+
+
+@settings(max_examples=int(os.environ.get("LRS_CUT_NAME_EXAMPLES", "300")), deadline=None)
+@given(text=hard_texts(), limit=st.integers(min_value=1, max_value=40))
+def test_a_cut_never_splits_a_grapheme_cluster(text, limit):
+    """Over texts of flags (regional indicators, tag sequences), conjoining Hangul jamo and
+    precomposed syllables, emoji with skin tones and joiners, combining marks and CR LF: what is
+    kept ends where a grapheme cluster ends, by Unicode's segmentation (UAX #29, as the ``wcwidth``
+    package implements it), never within one."""
+    cut = beginning(text, limit)
+    if cut == text:
+        return
+    kept = cut.removesuffix(ELLIPSIS)
+    assert any(text[:start].rstrip() == kept for start in grapheme_starts(text)), (text, cut)

@@ -40,6 +40,19 @@ MAX_ACTIVITY_CHARS = 1000
 MAX_LEARNER_CHARS = 200
 ELLIPSIS = "\u2026"
 _ZERO_WIDTH_JOINER = "\u200d"
+# Grapheme_Cluster_Break=Extend characters that are not marks (unicodedata has no such property):
+# the zero-width non-joiner and the halfwidth katakana voiced sound marks; the tags, by range.
+_EXTEND_ALSO = frozenset("\u200c\uff9e\uff9f")
+_TAG_FIRST, _TAG_LAST = "\U000e0020", "\U000e007f"
+# Which Hangul syllable types stay together (UAX #29, GB6-GB8): L before L, V, LV or LVT; LV or V
+# before V or T; LVT or T before T.
+_HANGUL_JOINS = frozenset(
+    {
+        *[("L", "L"), ("L", "V"), ("L", "LV"), ("L", "LVT")],
+        *[("LV", "V"), ("LV", "T"), ("V", "V"), ("V", "T")],
+        *[("LVT", "T"), ("T", "T")],
+    }
+)
 
 
 # Something shaped like an e-mail address anywhere in a name ("jane@example.com", "Jane <jane@...>").
@@ -89,8 +102,9 @@ def shortened(note: Notification) -> Notification:
 def beginning(text: str, limit: int) -> str:
     """``text``, or its first characters and an ellipsis when it is longer than ``limit``; never
     half a character as a reader sees it (a letter without its accent, half an emoji sequence or
-    flag): the cut moves back before the character it would split (approximating Unicode's
-    grapheme clusters, https://www.unicode.org/reports/tr29/, without a library for it)."""
+    flag, a Hangul syllable in jamo): the cut moves back before the character it would split
+    (Unicode's grapheme clusters, https://www.unicode.org/reports/tr29/, by ``_continues``'s rule:
+    no dependency has them; tests/adapters/rules checks it against UAX #29's segmentation)."""
     if len(text) <= limit:
         return text
     end = max(limit - 1, 0)
@@ -101,12 +115,19 @@ def beginning(text: str, limit: int) -> str:
 
 def _continues(text: str, at: int) -> bool:
     """Whether the character at ``at`` belongs with the one before it: a combining mark, a
-    variation selector or an emoji modifier after its base, anything after a zero-width joiner,
-    the second regional indicator of a flag."""
+    variation selector or an emoji modifier after its base, a tag of a flag's tag sequence (the
+    England flag: a black flag, tags, a cancel tag), anything after a zero-width joiner, a
+    conjoining Hangul jamo after the jamo or syllable it completes, the second regional indicator
+    of a flag. Wherever Unicode keeps two characters together this says so (it may say so of a
+    few Unicode would part: the cut then moves back a character more, never into a cluster)."""
     char, before = text[at], text[at - 1]
     if unicodedata.category(char) in ("Mn", "Mc", "Me", "Sk") and not char.isascii():
         return True
+    if char in _EXTEND_ALSO or _TAG_FIRST <= char <= _TAG_LAST:
+        return True
     if char == _ZERO_WIDTH_JOINER or before == _ZERO_WIDTH_JOINER:
+        return True
+    if (_jamo(before), _jamo(char)) in _HANGUL_JOINS:
         return True
     if _regional_indicator(char):
         run = 0  # a flag is a pair: the cut splits one after an odd run of indicators
@@ -118,6 +139,21 @@ def _continues(text: str, at: int) -> bool:
 
 def _regional_indicator(char: str) -> bool:
     return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def _jamo(char: str) -> str:
+    """The Hangul syllable type of ``char`` (``L``, ``V``, ``T``, ``LV``, ``LVT``), "" for none:
+    Unicode's Hangul_Syllable_Type, which ``unicodedata`` does not give."""
+    point = ord(char)
+    if 0x1100 <= point <= 0x115F or 0xA960 <= point <= 0xA97C:
+        return "L"
+    if 0x1160 <= point <= 0x11A7 or 0xD7B0 <= point <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= point <= 0x11FF or 0xD7CB <= point <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= point <= 0xD7A3:  # precomposed: 28 a leading consonant and vowel, one with no final
+        return "LV" if (point - 0xAC00) % 28 == 0 else "LVT"
+    return ""
 
 
 def fitting(text: str, limit: int, escape: Callable[[str], str], measure: Callable[[str], int] = len) -> str:

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from adapters.delivery.drain import delivery_send, drain
-from adapters.models import Delivery, Target
+from adapters.models import Attempt, Delivery, Target
 from adapters.slack import throttle
 from adapters.slack import users as slack_users
 from adapters.slack.adapter import SlackAdapter
@@ -222,3 +222,76 @@ def test_a_throttled_channel_listing_holds_back_only_the_posts_by_name(
     assert all(
         at >= asked_at + timedelta(seconds=29) for at in waiting.values_list("next_attempt_at", flat=True)
     )
+
+
+def _completion(email: str = "learner@example.com", activity: str = COURSE) -> dict:
+    return make_statement(actor_email=email, activity=activity, result={"completion": True})
+
+
+def test_a_post_slack_rate_limits_holds_every_post_until_retry_after_and_is_no_failure_of_the_target(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """chat.postMessage answered 429 (Retry-After: 30). Slack limits posting per channel and per
+    workspace (https://api.slack.com/apis/rate-limits, "Special Tier"), and the 429 says neither
+    which nor that the target is failing: the delivery refused is retried after Retry-After, no
+    worker posts meanwhile (the completions stored wait, uncounted), and the target's breaker
+    counts nothing. Once Retry-After has passed, each is posted once."""
+    target = Target.objects.get(name="slack")
+    config = {**target.config, "channels_by_prefix": [], "default_channel": "C0000000001"}
+    Target.objects.filter(pk=target.pk).update(config=config)  # by id: no look-up before the post
+    slack_target.enqueue(retry_after(30))
+    asked_at = timezone.now()
+    store_now(django_capture_on_commit_callbacks, _completion())
+    refused = Delivery.objects.get()
+    assert (refused.status, refused.attempts) == (Delivery.RETRYING, 1)
+    assert refused.next_attempt_at >= asked_at + timedelta(seconds=29)
+    target.refresh_from_db()
+    assert (target.consecutive_failures, target.paused_until) == (0, None), "a rate limit is no fault"
+
+    store_now(django_capture_on_commit_callbacks, _completion(LEARNERS[0]), _completion(LEARNERS[1]))
+    assert len(slack_target.requests_for("chat.postMessage")) == 1, "posted within Retry-After"
+    waiting = Delivery.objects.exclude(pk=refused.pk)
+    assert list(waiting.values_list("attempts", flat=True)) == [0, 0], "not attempted, not counted"
+    assert all(
+        at >= asked_at + timedelta(seconds=29) for at in waiting.values_list("next_attempt_at", flat=True)
+    )
+
+    # Retry-After has passed (the hold kept for the method, in the shared cache, with it).
+    cache.delete(throttle.key_for(slack_target.api_url, slack_target.bot_token, "chat.postMessage"))
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        drain(target.pk)
+    assert Delivery.objects.filter(status=Delivery.DELIVERED).count() == 3
+    assert len(slack_target.messages("C0000000001")) == 3
+
+
+def test_a_look_up_slack_rate_limits_is_no_failure_of_the_target(
+    slack_target, django_capture_on_commit_callbacks
+):
+    """The channel listing answered 429: the delivery is retried after Retry-After, as above,
+    and the target's breaker counts nothing (a method's limit is not the target failing)."""
+    slack_target.enqueue(retry_after(30))
+    store_now(django_capture_on_commit_callbacks, _completion())
+    assert Delivery.objects.get().status == Delivery.RETRYING
+    target = Target.objects.get(name="slack")
+    assert (target.consecutive_failures, target.paused_until) == (0, None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "decision: a look-up made ahead of preparing a batch (adapters/delivery/pacing/ahead.py) is "
+        "no delivery's attempt: its 429 is logged, held for the method (throttle), and each delivery "
+        "it holds back is put back uncounted with the reason in its last error ('not asked: Slack "
+        "throttled users.lookupByEmail (429)'). Recording it as an attempt of one of them would count "
+        "an attempt that delivery never made (preparing owns every outcome)."
+    ),
+)
+def test_a_look_up_ahead_that_slack_rate_limits_is_recorded_as_an_attempt(
+    slack_target, django_capture_on_commit_callbacks
+):
+    _dm_target(slack_target, concurrency=1)
+    slack_target.enqueue(retry_after(30))
+    store_now(django_capture_on_commit_callbacks, *_completions())
+    assert all("(429)" in error for error in Delivery.objects.values_list("last_error", flat=True))
+    assert Attempt.objects.filter(status_code=429).exists()

@@ -21,6 +21,9 @@ class AdapterError(Exception):
     ``unlookable``: an ambiguous failure of an effect this adapter cannot look for before sending
     again, although it can for others (``Adapter.may_resend_unknown_outcome``): parked as outcome
     unknown, as every one is at a target offering no look-up (a Slack post by channel name).
+    ``throttled``: the target's rate limit for one kind of request refused it (a Slack method's
+    429), which the adapter holds back until ``retry_after`` itself: a failed attempt, retried
+    like any, but no failure of the target, so its breaker does not count it.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class AdapterError(Exception):
         disable_target: bool = False,
         ambiguous: bool = False,
         unlookable: bool = False,
+        throttled: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +48,7 @@ class AdapterError(Exception):
         self.disable_target = disable_target
         self.ambiguous = ambiguous
         self.unlookable = unlookable
+        self.throttled = throttled
         # The request that failed, when it was an HTTP request (``adapters.http.send`` sets it):
         # a delivery run whole records it for the admin (redacted) like a batch's prepared ones.
         self.request: OutboundRequest | None = None

@@ -348,7 +348,8 @@ def _pace(target: Target, outcomes: list[Outcome]) -> None:
                 next_attempt_at=now
             )
         return
-    failures = [outcome.failure for outcome in outcomes if outcome.failure is not None]
+    # A rate limit of one kind of request (``AdapterError.throttled``) is no failure of the target.
+    failures = [o.failure for o in outcomes if o.failure is not None and not o.failure.throttled]
     if not failures:
         return
     gone = next((failure for failure in failures if failure.disable_target), None)

@@ -32,7 +32,9 @@ messages the privacy defaults allow:
   instead.
 - Slack answers HTTP 200 with ``"ok": false`` for many errors: ``invalid_auth``,
   ``channel_not_found``, ``not_in_channel`` and the like are permanent; ``ratelimited`` (HTTP 429)
-  honours ``Retry-After``: a look-up's for its method alone (``adapters.slack.throttle``).
+  honours ``Retry-After`` across workers: a look-up's for its method alone, a post's for every post
+  of the workspace (``adapters.slack.throttle``); the deliveries held meanwhile wait uncounted, and
+  a 429 is no failure of the target (its breaker counts none: a rate limit is not a fault).
 
 https://api.slack.com/methods/chat.postMessage, https://api.slack.com/methods/conversations.history,
 https://api.slack.com/metadata/using
@@ -59,7 +61,7 @@ from adapters.http import send as http_send
 from adapters.identity.resolution import nothing_for_erased
 from adapters.rules.emails import email_from_actor
 from adapters.rules.notifications import configured_announcement, notification_for
-from adapters.slack import users
+from adapters.slack import throttle, users
 from adapters.slack.budget import Budget
 from adapters.slack.channels import DIRECT_MESSAGE, kept_place
 from adapters.slack.errors import CHANNEL_ERRORS, PERMANENT_ERRORS, checked
@@ -67,6 +69,7 @@ from adapters.slack.lookups import Lookups
 from adapters.slack.message import message
 
 METADATA_EVENT = "lrs_learning_record"
+POST = "chat.postMessage"
 
 
 class SlackAdapter(Lookups, Adapter):
@@ -174,6 +177,8 @@ class SlackAdapter(Lookups, Adapter):
         to_user = to_learner and not self.pseudonymised
         if self.config.get("mode") != "bot":
             return {"audience": told.audience}
+        # Posts held (Slack answered one 429): no look-up for a post that is not to be made yet.
+        throttle.check(self.api_base, self.secrets["bot_token"], POST)
         budget = Budget(self.requests_per_send(self.config))
         resolved: dict[str, Any] = {"audience": told.audience, "budget": budget}
         if to_user or earlier_dm:
@@ -279,7 +284,7 @@ class SlackAdapter(Lookups, Adapter):
         }
         # Found already posted: the places kept stay as they are (nothing is posted).
         place = "" if context.resolved.get("posted") else kept_place(channel)
-        return replace(self._bot_request("chat.postMessage", json=body), destination=place)
+        return replace(self._bot_request(POST, json=body), destination=place)
 
     def alert_requests(self, notice: AlertNotice) -> list[OutboundRequest]:
         """The alert as a message: to the incoming webhook's channel, or with a bot to
@@ -298,9 +303,11 @@ class SlackAdapter(Lookups, Adapter):
         channel = self.config.get("alert_channel") or self.config["default_channel"]
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": notice.key}}
         body = {"channel": channel, "text": text, "unfurl_links": False, "metadata": metadata}
-        return [self._bot_request("chat.postMessage", json=body)]
+        return [self._bot_request(POST, json=body)]
 
     def send(self, request: OutboundRequest, context: DeliveryContext) -> SendResult:
+        if self.config.get("mode") == "bot":  # held since it was prepared (another post's 429)?
+            throttle.check(self.api_base, self.secrets["bot_token"], POST)
         if self.config.get("mode") == "bot" and _may_have_posted(context):
             # An earlier attempt may have posted it (timed out, or a 5xx after posting): found by
             # ``resolve`` in an earlier place, or looked for here in the one just kept.
@@ -326,6 +333,11 @@ class SlackAdapter(Lookups, Adapter):
                 error.permanent = True
             # Posted by name, perhaps: the retry would have no id to look in.
             error.unlookable = error.ambiguous and bool(context.resolved.get("by_name"))
+            if error.status_code == 429 and self.config.get("mode") == "bot":
+                # Slack limits posting per channel and per workspace, and the 429 says not which:
+                # no post of the workspace's until Retry-After, and no fault of the target.
+                throttle.hold(self.api_base, self.secrets["bot_token"], POST, error.retry_after)
+                error.throttled = True
             raise
         if self.config.get("mode") == "bot":
             try:

@@ -88,6 +88,7 @@ class Lookups:
         except AdapterError as error:
             if error.status_code == 429:
                 throttle.hold(self.api_base, self.secrets["bot_token"], method, error.retry_after)
+                error.throttled = True
             raise
 
     def _posted_earlier(

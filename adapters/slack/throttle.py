@@ -1,4 +1,4 @@
-"""Slack's rate limits, as a bot's look-ups meet them: per Web API method and workspace.
+"""Slack's rate limits, as a bot's look-ups and posts meet them: per Web API method and workspace.
 
 Slack limits each method on its own, per workspace and app, by the method's tier
 (``conversations.list`` Tier 2, ``conversations.history`` and ``users.lookupByEmail`` Tier 3...),
@@ -9,8 +9,12 @@ on. What it does say is kept here, in the shared cache (every worker's drains of
 it), until Retry-After has passed: a look-up by that method meanwhile asks nothing and raises
 ``Throttled``, a ``DeliveryBusy`` that puts its delivery back until then without counting an
 attempt, nor a failure of the target (its breaker is for a target that fails, and a limited
-method is not one). The delivery whose own request was answered 429 is a failed attempt, retried
-after Retry-After as any is.
+method is not one). ``chat.postMessage`` is held the same way (Slack's "special" tier: about a
+post a second per channel, and a workspace-wide limit; a 429 says not which, so every post of the
+workspace waits: a second or so for a channel's limit, its Retry-After, costs little), checked
+before a post's look-ups and again before the post. The delivery whose own request was answered
+429 is a failed attempt, retried after Retry-After as any is, but not counted by the target's
+breaker either (``AdapterError.throttled``).
 
 The token is in the key only as a digest (as ``channels.ChannelIds``): two targets share the
 limits only with one token, as Slack counts them.

@@ -358,3 +358,23 @@ def claimed_until(target, seconds: float) -> list:
     for delivery in claimed:
         delivery.claimed_until = ends
     return claimed
+
+
+SLACK_METHODS = (
+    "chat.postMessage",
+    "users.lookupByEmail",
+    "conversations.list",
+    "conversations.history",
+    "conversations.open",
+)
+
+
+def slack_retry_after_passed(fake) -> None:
+    """Slack's Retry-After has passed: no Web API method of the fake's workspace is held any more
+    (adapters/slack/throttle.py keeps each hold in the shared cache, in real time). For a test
+    retrying at once a delivery Slack refused 429, its retry due as if the wait were over."""
+    from django.core.cache import cache
+
+    from adapters.slack import throttle
+
+    cache.delete_many([throttle.key_for(fake.api_url, fake.bot_token, method) for method in SLACK_METHODS])

@@ -24,6 +24,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +37,7 @@ from adapters.models import Delivery, ErasureRequest, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.subjects import subject_for
 from adapters.reconciliation.run import reconcile
+from adapters.slack import throttle
 from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, expand_outbox, teams_channel_config, voiding
 from tests.adapters.marketplace.expected import Evidence, expected_record, held_record
@@ -58,6 +60,7 @@ SCORES = st.sampled_from([None, 0.3, 0.55, 0.8, 0.95])
 TIMESTAMPS = st.builds(
     lambda day, hour: f"2026-03-{day:02d}T{hour:02d}:00:00Z", st.integers(1, 9), st.integers(0, 23)
 )
+SLACK_METHODS = ["chat.postMessage", "users.lookupByEmail", "conversations.list", "conversations.history"]
 FAILURES = {
     "500": lambda: status(500),
     "applied 500": lambda: applied_then(500),
@@ -133,8 +136,11 @@ class Run:
             self.failures_left -= 1
             fake.enqueue(FAILURES[self.failure]())
         Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        # The property is about state, not pacing: failed attempts must not pause a target.
+        # The property is about state, not pacing: failed attempts must not pause a target, nor
+        # Slack's Retry-After hold a method in real time (adapters/slack/throttle.py).
         Target.objects.update(paused_until=None, consecutive_failures=0)
+        slack = self.fakes["slack"]
+        cache.delete_many([throttle.key_for(slack.api_url, slack.bot_token, m) for m in SLACK_METHODS])
         delivery_send(delivery_id)
         fake.clear_queue()  # a failure this delivery did not use lapses
 

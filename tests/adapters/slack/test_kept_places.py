@@ -13,7 +13,7 @@ from adapters.delivery.drain import claim_seconds, delivery_send
 from adapters.models import Delivery, Target
 from adapters.slack import users as slack_users
 from adapters.slack.adapter import SlackAdapter
-from tests.adapters.helpers import COURSE, store_now
+from tests.adapters.helpers import COURSE, slack_retry_after_passed, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, ok, retry_after, status
 
@@ -60,6 +60,7 @@ def test_a_retry_looking_in_every_kept_place_posts_within_its_claim(
     slack_target.enqueue(ok(), ok(), ok(), ok(), retry_after(1))
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.RETRYING
+    slack_retry_after_passed(slack_target)
     # Routed to #general now: refused once more.
     config = {**config, "channels_by_prefix": []}
     Target.objects.filter(pk=target.pk).update(config=config)
@@ -68,6 +69,7 @@ def test_a_retry_looking_in_every_kept_place_posts_within_its_claim(
     slack_target.enqueue(ok(), ok(), retry_after(1))  # #learning looked in, #general, the post
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_send(delivery.pk) == Delivery.RETRYING
+    slack_retry_after_passed(slack_target)
     delivery.refresh_from_db()
     # Only where this attempt posted, by channel id: the earlier places were looked in first.
     assert delivery.external_id == "C0000000001", delivery.external_id

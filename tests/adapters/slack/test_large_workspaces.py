@@ -21,7 +21,7 @@ from adapters.delivery.sweep import sweep_due
 from adapters.models import Attempt, Delivery, Target
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.channels import ChannelIds
-from tests.adapters.helpers import COURSE, store_now
+from tests.adapters.helpers import COURSE, slack_retry_after_passed, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, ok, retry_after
 
@@ -384,6 +384,7 @@ def test_a_post_by_a_worker_stopped_before_attempts_recorded_it_is_not_doubled(
     assert delivery.status == Delivery.RETRYING and not _ours(slack_target), delivery.last_error
     Attempt.objects.filter(delivery=delivery).update(started_at=F("started_at") - timedelta(hours=1))
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    slack_retry_after_passed(slack_target)
     with django_capture_on_commit_callbacks(execute=True):
         delivery_send(delivery.pk)  # attempt 2 posts...
     assert len(_ours(slack_target)) == 1

@@ -175,7 +175,7 @@ class Run:
                 next_attempt_at=timezone.now() - timedelta(seconds=1)
             )
             Target.objects.update(paused_until=None, consecutive_failures=0)  # state, not pacing
-            self.no_throttle()  # nor Slack's Retry-After for a look-up, a real second (throttle.py)
+            self.no_throttle()  # nor Slack's Retry-After for a method, held in real time (throttle.py)
             delivery_send(delivery_id)
             if failure == "crash":
                 worker_died_before_recording(delivery_id)
@@ -185,7 +185,7 @@ class Run:
             self.no_message_twice()
 
     def no_throttle(self) -> None:
-        for method in LOOKUP_METHODS:
+        for method in [*LOOKUP_METHODS, "chat.postMessage"]:
             cache.delete(throttle.key_for(self.slack.api_url, self.slack.bot_token, method))
 
     def admin_resolves_unknown(self) -> None:

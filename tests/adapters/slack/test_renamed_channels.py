@@ -13,7 +13,7 @@ from django.utils import timezone
 from adapters.delivery.drain import delivery_send
 from adapters.models import Delivery, Target
 from adapters.slack.channels import ChannelIds
-from tests.adapters.helpers import COURSE, store_now
+from tests.adapters.helpers import COURSE, slack_retry_after_passed, store_now
 from tests.conftest import make_statement
 from tests.targets.behaviours import applied_then, hang, ok, status
 
@@ -126,6 +126,7 @@ def test_a_bot_that_may_not_list_channels_retries_a_post_refused_before_it_was_m
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.RETRYING, delivery.last_error
     assert slack_target.messages() == []
+    slack_retry_after_passed(slack_target)
     status_now = _retry(delivery, django_capture_on_commit_callbacks)
     assert status_now == Delivery.DELIVERED, Delivery.objects.get().last_error
     assert [m["channel"] for m in slack_target.messages()] == [LEARNING]

@@ -10,6 +10,8 @@ import hashlib
 import pytest
 
 from adapters.identity.holds import identity_conflicts
+from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.identity.resolution import AMBIGUOUS
 from adapters.models import Delivery
 from adapters.privacy.erasure import erase_subject
 from adapters.privacy.subjects import subject_for
@@ -69,3 +71,36 @@ def test_a_delivery_held_under_the_sha1_of_the_normalised_address_is_cancelled(
     assert outcome.request.counts["own_statements"] == 1
     assert not held_keys() & PERSONS_KEYS
     assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.CANCELLED]
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_a_group_delivery_held_ambiguous_is_cancelled_when_a_member_not_first_is_erased(
+    pms_target, mode, django_capture_on_commit_callbacks
+):
+    # An anonymous Group of learner@ (E100) and bee@ (E200): held ambiguous under its first
+    # member's key. Erasing bee (not first) rewrites it as another's statement, bee a pseudonym
+    # in it, which no link will ever name: the Group can resolve to one employee no more.
+    identity_links_upsert(employee_id="E200", identifiers=Identifiers(emails=["bee@example.com"]))
+    group = {
+        "objectType": "Group",
+        "member": [{"mbox": "mailto:learner@example.com"}, {"mbox": "mailto:bee@example.com"}],
+    }
+    store_now(django_capture_on_commit_callbacks, completion(group))
+    held = Delivery.objects.get()
+    assert (held.status, held.held_key) == (Delivery.HELD, "email:learner@example.com")
+    assert held.last_error.startswith(AMBIGUOUS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(subject_for(employee_id="E200"), mode=mode, requested_by="dpo")
+
+    held.refresh_from_db()
+    assert (held.status, held.held_key) == (Delivery.CANCELLED, ""), (
+        "the Group's delivery still waits, under its first member's key, for a resolution the erased "
+        f"member's pseudonym forbids: {held.status} {held.held_key!r} {held.last_error!r}"
+    )
+    assert held.last_error.startswith("actor erased"), held.last_error  # not the scrub's "erased"
+    # Released later (the first member's link changes), nothing comes back to wait for good.
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_links_upsert(employee_id="E300", identifiers=Identifiers(emails=["learner@example.com"]))
+    assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.CANCELLED]
+    assert pms_target.events() == {}

@@ -193,6 +193,18 @@ def erased_actor(actor: dict[str, Any]) -> bool:
     return _pseudonymous_only(actor, (settings.LRS_PSEUDONYM_HOMEPAGE,))
 
 
+def erased_member(actor: dict[str, Any]) -> bool:
+    """Whether the actor is an anonymous Group with a member an erasure made a pseudonym (an
+    account on ``LRS_PSEUDONYM_HOMEPAGE``): resolved only when every member is the same employee
+    (``employee_for_actor``), it never can be again (``adapters.identity.erased``)."""
+    members = actor.get("member") if actor_lookup_key(actor) is None else None
+    return isinstance(members, list) and any(
+        isinstance(member, dict)
+        and (member.get("account") or {}).get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
+        for member in members
+    )
+
+
 def nothing_for_erased(actor: dict[str, Any]) -> None:
     """``NothingToSend`` when the actor names only pseudonyms: erased learners (``erased_actor``),
     or learners retention pseudonymised (``retention_pseudonym_homepage``). Linked to no one and

@@ -38,16 +38,12 @@ from django.utils import timezone
 from adapters.base import DELIVER, RETRACT
 from adapters.delivery.outbox import erased_statement_digest
 from adapters.delivery.voiding import cancel_unsent, deliveries_for_voided
-from adapters.identity import history
-from adapters.identity.digests import links_delete
+from adapters.identity.erased import ERASED_HOLD_REASONS, identity_erase
 from adapters.models import (
     Attempt,
     Delivery,
-    Employee,
     ErasedStatement,
     ErasureRequest,
-    IdentityChange,
-    IdentityLink,
     SkillEvidence,
     Target,
 )
@@ -216,7 +212,14 @@ def erase_subject(
             Statement.objects.filter(id__in=doomed).update(voided=True)  # hidden now
         counts["documents"] = documents_of_agents_delete(agent_ifis=sorted(subject.ifis))
         people_erased()  # every process forgets what it remembers of people, once this commits
-        counts.update(_erase_identity(subject))
+        counts.update(
+            identity_erase(
+                lookup_keys=sorted(subject.lookup_keys),
+                held_keys=subject.held_keys,
+                employee_id=subject.employee_id,
+                statement_pks=plan.own_statements + plan.other_statements,
+            )
+        )
         request = ErasureRequest.objects.create(
             requested_by=requested_by,
             mode=mode,
@@ -367,34 +370,13 @@ def _scrub_deliveries(statement_pks: list[int], held_keys: list[str]) -> int:
     """Personal data in delivery records of these statements: error texts, response excerpts (a
     target's answer may quote the learner), the requests recorded for failed attempts (they carry
     the employee id), and the person's held keys (their address, its SHA-1). Another learner's held
-    key stays: it is how their delivery is released once they are linked (``_erase_identity``
+    key stays: it is how their delivery is released once they are linked (``identity_erase``
     cancels the person's own held deliveries)."""
     deliveries = Delivery.objects.filter(statement_id__in=statement_pks)
     Attempt.objects.filter(delivery__statement_id__in=statement_pks).update(
         error=ERASED, response_excerpt="", request=""
     )
-    # (Held ones keep it a moment longer: ``_erase_identity`` finds them by it to cancel them.)
+    # (Held ones keep it a moment longer: ``identity_erase`` finds them by it to cancel them.)
     deliveries.filter(held_key__in=held_keys).exclude(status=Delivery.HELD).update(held_key="")
-    return deliveries.exclude(last_error="").update(last_error=ERASED)
-
-
-def _erase_identity(subject: Subject) -> dict[str, int]:
-    counts = {"identity_links": 0, "identity_history": 0, "employees": 0, "held_deliveries": 0}
-    keys = sorted(subject.lookup_keys)
-    if keys:
-        held = Delivery.objects.filter(status=Delivery.HELD, held_key__in=subject.held_keys)
-        counts["held_deliveries"] = held.update(
-            status=Delivery.CANCELLED, held_key="", last_error="actor erased", updated_at=timezone.now()
-        )
-        counts["identity_links"] = links_delete(IdentityLink.objects.filter(lookup_key__in=keys))
-        # History rows naming the identifiers, whoever they are filed under (a move, a removal):
-        # the identifier goes with them (the erasure request records that it happened).
-        counts["identity_history"] = IdentityChange.objects.filter(identifier__in=keys).delete()[0]
-    if subject.employee_id:
-        employee = subject.employee_id
-        counts["identity_links"] += links_delete(IdentityLink.objects.filter(employee_id=employee))
-        counts["identity_history"] += IdentityChange.objects.filter(employee_id=employee).delete()[0]
-        counts["employees"] = Employee.objects.filter(employee_id=employee).delete()[0]
-        Employee.objects.filter(manager_id=employee).update(manager_id="")  # named nowhere any more
-        counts["identity_history_scrubbed"] = history.employee_erased(employee)  # others' rows
-    return counts
+    # The reasons an erasure records for the holds it cancelled name no one: kept, for the admin.
+    return deliveries.exclude(last_error__in=["", *ERASED_HOLD_REASONS]).update(last_error=ERASED)

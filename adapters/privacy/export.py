@@ -333,7 +333,7 @@ class SubjectExport:
         ]
         # A move is filed under the employee it went to; the one it was taken from is in ``before``.
         # Named by an agent: also the rows of its identifier (unlinked since, it links to no one),
-        # those its erasure deletes as the person's (erasure._erase_identity).
+        # those its erasure deletes as the person's (identity.erased.identity_erase).
         by_key = Q(identifier__in=sorted(self.subject.lookup_keys)) if not self.subject.employee_id else Q()
         history = IdentityChange.objects.filter(
             Q(employee_id__in=employee_ids) | Q(before__employee_id__in=employee_ids) | by_key

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.delivery.replay import backfill
-from adapters.models import ErasureRequest, Target
+from adapters.models import ErasureRequest, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.retention import Policy, apply_retention, retention_pseudonym
 from adapters.privacy.subjects import subject_for
@@ -180,3 +180,41 @@ def test_an_export_after_a_secret_key_rotation_holds_the_statements_retention_ps
     files = export_command(tmp_path, "--employee-id", "E100")
 
     assert {s["id"] for s in lines(files["statements.jsonl"])} == {old, new}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "defect, not fixed yet: an erasure does not revoke a marketplace record whose evidence a "
+        "deleting retention removed (the LRS's mirror row, SkillRecord with evidence_aged_out, "
+        "still names the member and tells what the marketplace holds): README 'Retention' says so"
+    ),
+)
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_an_erasure_revokes_the_marketplace_record_of_evidence_a_deleting_retention_removed(
+    market_target, django_capture_on_commit_callbacks, mode
+):
+    """The member's one completion evidenced SAFETY-BASICS; a deleting retention aged it out (the
+    statement, its deliveries and its evidence gone), the marketplace keeping the record (README
+    "Retention") and the LRS its mirror row of it, which names the member. The erasure of the
+    member can find that row (by their employee id) and revoke what it says the marketplace holds:
+    README "Privacy" promises that a skill only they evidenced is revoked."""
+    capture = django_capture_on_commit_callbacks
+    [old] = store_now(capture, completion())
+    assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")]
+    stored = Statement.objects.get(statement_id=old).stored
+    apply_retention(
+        policy=Policy(statement_days=30, mode="delete", attempt_body_days=0), now=stored + timedelta(days=31)
+    )
+    assert not Statement.objects.exists()
+    assert SkillRecord.objects.filter(member_id="E100", evidence_aged_out=True).exists()
+
+    with capture(execute=True):
+        erase_subject(subject_for(employee_id="E100"), mode=mode, requested_by="dpo")
+    finish_erasures()
+
+    assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    assert list(SkillRecord.objects.values_list("member_id", "competency_code", "record")) == [], (
+        "the LRS keeps its mirror row naming the erased member"
+    )
+    assert market_target.skills() == {}, "the marketplace keeps the erased member's record"

@@ -389,6 +389,11 @@ class Adapter:
         """The requests that announce an alert transition at this target (``carries_alerts``)."""
         raise NotImplementedError
 
+    def erasure_revocations(self, member_ids: list[str], context: DeliveryContext) -> int:
+        """Revoke what the target holds for these erased members that no evidence rests on any
+        more (a deleting retention removed it: the marketplace); how many. None by default."""
+        return 0
+
     def erasure_requests(self, notice: ErasureNotice) -> list[OutboundRequest]:
         """The requests that tell the target a person was erased (``on_erasure: notify``); none
         by default (the target has no use for it)."""

@@ -81,7 +81,7 @@ from adapters.base import (
     StatementGone,
 )
 from adapters.identity.resolution import employee_for_statement, nothing_for_erased, prefetched, unprefetched
-from adapters.marketplace import reconcile, skills
+from adapters.marketplace import reconcile, revocation, skills
 from adapters.marketplace.skills import Plan
 from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
@@ -378,6 +378,9 @@ class MarketplaceAdapter(OAuthAdapter):
             if request.method == "DELETE" and error.status_code == 404:
                 return SendResult(status_code=404, body=error.response_body, note="already gone")
             raise
+
+    def erasure_revocations(self, member_ids: list[str], context: DeliveryContext) -> int:
+        return revocation.revoke(self, member_ids, context, key_limit=IDEMPOTENCY_KEY_LIMIT)
 
     # -- reconciliation (adapters/marketplace/reconcile.py) ---------------------------------------
 

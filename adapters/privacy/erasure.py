@@ -55,6 +55,8 @@ from adapters.privacy.per_target import (
     notice_blocker,
     notice_for,
     retraction_blocker,
+    revocation_members,
+    revoke_unevidenced,
     statements_and_deliveries_locked,
 )
 from adapters.privacy.subjects import Subject, pseudonym
@@ -253,6 +255,8 @@ def _target_entries(plan: ErasurePlan, subject: Subject) -> dict[str, dict[str, 
         if policy == "retract" and name in plan.not_retractable:
             entry["retractions"] = 0
             entry["note"] = retraction_blocker(targets[name])
+        elif policy == "retract" and (members := revocation_members(targets[name], subject)):
+            entry["revoke"] = members  # records no evidence rests on, revoked at the finish
         if policy == "notify":
             if (blocker := notice_blocker(targets[name])) is not None:
                 entry["note"] = blocker
@@ -303,6 +307,8 @@ def _finish(request: ErasureRequest) -> int:
         return 0
     # A send of another's statement naming the person, read before the rewrite: scrubbed below.
     if others and _sending(others):
+        return 0
+    if not revoke_unevidenced(request):  # records retention left without evidence: tried again
         return 0
     erased = SkillEvidence.objects.filter(statement_id__in=pks, erased_at__isnull=False)
     records = erased_records_locked(erased)  # before a cascade, the rows locked before the evidence goes

@@ -1,7 +1,9 @@
 """What an erasure does at each target: whether the person's effects can be retracted there, the
 ``actor.erased`` notice a target told of erasures (``on_erasure: notify``) is owed, and the
-retractions run again for evidence a delivery recorded late (``evidence_recorded_late``), and the
-marketplace mirror's rows of revoked records forgotten once they settled (``forget_revoked_records``).
+retractions run again for evidence a delivery recorded late (``evidence_recorded_late``), the
+marketplace mirror's rows of revoked records forgotten once they settled (``forget_revoked_records``),
+and the erased members' records no evidence rests on any more (a deleting retention removed it)
+revoked at the finish (``revocation_members``, ``revoke_unevidenced``).
 
 A notice names the person as that target was told of them, or it names no one the target holds:
 the employee id (when the erasure names one, or the identity links of the agent it names give
@@ -20,21 +22,27 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from adapters.base import RETRACT, DeliveryContext
+from adapters.base import RETRACT, AdapterError, DeliveryBusy, DeliveryContext
 from adapters.delivery import queue
 from adapters.models import (
     Delivery,
+    ErasureRequest,
+    IdentityLink,
     SkillEvidence,
     SkillRecord,
     Target,
     deliveries_locked,
     skill_records_locked,
 )
+from adapters.outbound import failure_text
+from adapters.privacy import notices
 from adapters.privacy.subjects import Subject
+from adapters.redaction import redacted_text
 from adapters.registry import adapter_class, adapter_for
 from adapters.secrets import SecretUnavailable, secret_keys
 from lrs.statements.models import Statement
@@ -182,3 +190,72 @@ def erased_records_locked(erased: QuerySet[SkillEvidence]) -> set[tuple[int, str
     )
     list(skill_records_locked(SkillRecord.objects.filter(Exists(of_record))).values_list("pk", flat=True))
     return set(erased.values_list("target_id", "member_id", "competency_code"))
+
+
+def revocation_members(target: Target, subject: Subject) -> list[str]:
+    """The erased members whose records at the target no evidence may rest on any more (a
+    deleting retention removed it) and that the erasure revokes at its finish
+    (``Adapter.erasure_revocations``; the marketplace: ``adapters.marketplace.revocation``):
+    their employee ids, kept on the request until done. Only employees the erasure left without
+    an identity link (all of them, by employee id; by agent, one it was the only identifier of):
+    an aged-out record of an employee still linked otherwise may rest on another identifier's
+    statements, whose evidence is gone too."""
+    employees = ({subject.employee_id} | {link.employee_id for link in subject.links}) - {""}
+    linked = set(IdentityLink.objects.filter(employee_id__in=employees).values_list("employee_id", flat=True))
+    gone = sorted(employees - linked)
+    if not gone:
+        return []
+    # Held (accepted, or a write unanswered) with no evidence row at all: the erased evidence
+    # (flagged, kept until the finish) is the retractions' to recompute.
+    held = SkillRecord.objects.filter(target=target, member_id__in=gone).exclude(
+        record__isnull=True, unconfirmed=False
+    )
+    evidence = SkillEvidence.objects.filter(
+        target_id=OuterRef("target_id"),
+        member_id=OuterRef("member_id"),
+        competency_code=OuterRef("competency_code"),
+    )
+    return gone if held.exclude(Exists(evidence)).exists() else []
+
+
+def revoke_unevidenced(request: ErasureRequest) -> bool:
+    """Make the request's revocations still owed (``revocation_members``), in the erasure's
+    finish; whether none is owed any more. A failure is recorded on the request's entry and
+    tried again at the next finish (every minute), given up after a permanent refusal or
+    ``LRS_ERASURE_NOTICE_ATTEMPTS``, as a notice is (``notices``); the mirror rows of the records
+    revoked go (``forget_revoked_records``)."""
+    owed = [name for name, entry in request.targets.items() if "revoke" in entry]
+    for name in owed:
+        entry = request.targets[name]
+        target = notices.target_of(request, name)
+        if target is None or not target.enabled:
+            entry.pop("revoke")
+            entry["revoked"] = "target removed or disabled"
+            continue
+        entry["revoke_attempts"] = attempts = entry.get("revoke_attempts", 0) + 1
+        key = f"erasure-{request.pk}"
+        context = DeliveryContext(
+            target_name=target.name,
+            kind="erasure",
+            idempotency_key=key,
+            attempt=attempts,
+            target_id=target.id,
+        )
+        try:
+            with transaction.atomic():  # a database error leaves the finish's transaction usable
+                adapter = adapter_for(target.adapter, target.config)
+                revoked = adapter.erasure_revocations(entry["revoke"], context)
+        except Exception as exc:  # this target's failure alone; recorded, tried again
+            expected = (AdapterError, DeliveryBusy, SecretUnavailable)
+            entry["last_error"] = redacted_text(failure_text(exc, expected))[:500]
+            logger.warning("erasure %s: records at %s not revoked: %s", key, name, entry["last_error"])
+            if attempts >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
+                entry.pop("revoke")
+                entry["revoked"] = f"gave up after {attempts} attempts: revoke them there too"
+            continue
+        forget_revoked_records({(target.id, member_id, "") for member_id in entry.pop("revoke")})
+        entry.pop("last_error", None)
+        entry["revoked"] = revoked
+    if owed:
+        request.save(update_fields=["targets"])
+    return not any("revoke" in entry for entry in request.targets.values())

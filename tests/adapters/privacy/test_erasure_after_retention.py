@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.delivery.replay import backfill
+from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.models import ErasureRequest, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject, finish_erasures
 from adapters.privacy.retention import Policy, apply_retention, retention_pseudonym
@@ -21,10 +22,12 @@ from lrs.xapi.agents import agent_ifi
 from tests.adapters.helpers import COURSE, reconcile_now, store_now
 from tests.adapters.privacy.test_export import export_command, lines
 from tests.conftest import make_statement
+from tests.targets.behaviours import applied_then
 
 pytestmark = pytest.mark.django_db
 
 LEARNER = "learner@example.com"
+ACCOUNT = {"homePage": "https://lms.example.com", "name": "ada-100"}
 
 
 def completion() -> dict:
@@ -182,14 +185,6 @@ def test_an_export_after_a_secret_key_rotation_holds_the_statements_retention_ps
     assert {s["id"] for s in lines(files["statements.jsonl"])} == {old, new}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect, not fixed yet: an erasure does not revoke a marketplace record whose evidence a "
-        "deleting retention removed (the LRS's mirror row, SkillRecord with evidence_aged_out, "
-        "still names the member and tells what the marketplace holds): README 'Retention' says so"
-    ),
-)
 @pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
 def test_an_erasure_revokes_the_marketplace_record_of_evidence_a_deleting_retention_removed(
     market_target, django_capture_on_commit_callbacks, mode
@@ -218,3 +213,63 @@ def test_an_erasure_revokes_the_marketplace_record_of_evidence_a_deleting_retent
         "the LRS keeps its mirror row naming the erased member"
     )
     assert market_target.skills() == {}, "the marketplace keeps the erased member's record"
+
+
+def _aged_out_record(capture, market) -> None:
+    """The learner's one completion evidenced SAFETY-BASICS; a deleting retention aged it out."""
+    [old] = store_now(capture, completion())
+    assert list(market.skills()) == [("E100", "SAFETY-BASICS")]
+    stored = Statement.objects.get(statement_id=old).stored
+    apply_retention(
+        policy=Policy(statement_days=30, mode="delete", attempt_body_days=0), now=stored + timedelta(days=31)
+    )
+    assert SkillRecord.objects.filter(member_id="E100", evidence_aged_out=True).exists()
+
+
+def test_a_revocation_the_marketplace_failed_holds_the_erasure_and_is_made_at_its_next_finish(
+    market_target, django_capture_on_commit_callbacks
+):
+    """The marketplace answers the revocation 500 after applying it: the request waits, owing it
+    (the member's id kept on it until then), and the next finish sends the same write again (same
+    key: the marketplace drops the repeat), then forgets the record."""
+    capture = django_capture_on_commit_callbacks
+    _aged_out_record(capture, market_target)
+    market_target.enqueue(applied_then(500))
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.RETRACTING
+    assert outcome.request.targets["market"]["revoke"] == ["E100"]
+    assert "500" in outcome.request.targets["market"]["last_error"]
+    finish_erasures()
+
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert (
+        outcome.request.targets["market"]["revoked"] == 1
+        and "revoke" not in outcome.request.targets["market"]
+    )
+    assert market_target.skills() == {}
+    deletions = [r for r in market_target.requests if r.method == "DELETE"]
+    assert len(deletions) == 2 and deletions[0].header("Idempotency-Key") == deletions[1].header(
+        "Idempotency-Key"
+    )
+    assert not SkillRecord.objects.exists()
+
+
+def test_an_erasure_by_agent_of_an_employee_still_linked_otherwise_revokes_no_aged_out_record(
+    market_target, django_capture_on_commit_callbacks
+):
+    """The employee keeps another identifier: an aged-out record may rest on its statements (its
+    evidence is gone too, so the LRS cannot tell), and the employee is not erased: it stays."""
+    capture = django_capture_on_commit_callbacks
+    identity_links_upsert(employee_id="E100", identifiers=Identifiers(accounts=[ACCOUNT]))
+    _aged_out_record(capture, market_target)
+
+    with capture(execute=True):
+        erase_subject(subject_for(agent={"mbox": f"mailto:{LEARNER}"}), mode="delete", requested_by="dpo")
+    finish_erasures()
+
+    assert ErasureRequest.objects.get().status == ErasureRequest.DONE
+    assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")]

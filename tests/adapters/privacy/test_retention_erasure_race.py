@@ -187,11 +187,11 @@ def test_an_erasure_made_while_retention_deletes_its_statement_ends_as_one_after
     assert not SkillEvidence.objects.exists()
     assert not Delivery.objects.exclude(status__in=[Delivery.DELIVERED, Delivery.CANCELLED]).exists()
     if race.retention_counts["statements_deleted"]:
-        # Retention first: the erasure found nothing of the statement. Its record stays at the
-        # marketplace, aged out, as for any statement retention deleted before an erasure
-        # (README "Retention": an erasure cannot find a statement retention deleted).
-        assert market_target.skills() == held
-        assert list(SkillRecord.objects.values_list("member_id", "evidence_aged_out")) == [("E100", True)]
+        # Retention first: the erasure found nothing of the statement, but the record it left at
+        # the marketplace (aged out) by its mirror row, and revoked it at its finish
+        # (``per_target.revoke_unevidenced``), forgetting the row.
+        assert market_target.skills() == {}
+        assert list(SkillRecord.objects.values_list("member_id", flat=True)) == []
     else:
         # The erasure first: retention kept the statement for it (flagged evidence, or locked by
         # it), and the erasure retracted the record and forgot its mirror row.

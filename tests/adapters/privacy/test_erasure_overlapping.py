@@ -147,3 +147,25 @@ def test_two_erasures_of_overlapping_statements_made_at_once_end_as_one_after_th
         assert [key for key in kept if key.split(":", 1)[0] in own] == [], kept
         assert len(pms_target.retractions()) == len(own), "each own event retracted once"
     assert statuses == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_erasure_of_the_last_member_of_a_group_the_others_were_erased_from_retracts_its_effects(
+    pms_target, mode
+):
+    """An mbox and an account of E100, each erased by agent, one after the other: the Group
+    statement of both (delivered: both are E100) is another's for the first (the account is still
+    linked), and once the first made its member a pseudonym, a Group of no one else for the
+    second (an erased pseudonym is no one): its event at the PMS is the last member's to retract,
+    or it stays for good, naming E100, with no one left to erase it."""
+    _first, _second, _names, own = _one_employee_two_identifiers()
+    [group] = [key for key in pms_target.events() if key.split(":", 1)[0] not in own]
+
+    erase_subject(subject_for(agent=LEARNER), mode=mode, requested_by="first")
+    _run_due_and_finish()
+    assert group in pms_target.events()  # the account is still E100's: not the first's to take
+    erase_subject(subject_for(agent=ACCOUNT), mode=mode, requested_by="second")
+    _run_due_and_finish()
+
+    assert pms_target.events() == {}, "the Group statement's event outlived both its members' erasures"
+    assert list(ErasureRequest.objects.values_list("status", flat=True)) == [ErasureRequest.DONE] * 2

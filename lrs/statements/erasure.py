@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Max
 
@@ -80,6 +81,10 @@ class Found:
 
 
 def statements_naming(ifis: Iterable[str]) -> Found:
+    """The statements naming these IFIs (``Found``). A member of an anonymous Group an earlier
+    erasure made a pseudonym (on ``LRS_PSEUDONYM_HOMEPAGE``) is no one: a Group of the person
+    and such members is theirs (two identifiers of one employee erased by agent one after the
+    other: the first found the Group another's, the second must take its effects)."""
     wanted = set(ifis)
     pks = set(
         StatementAgent.objects.filter(agent_ifi__in=sorted(wanted)).values_list("statement_id", flat=True)
@@ -88,9 +93,16 @@ def statements_naming(ifis: Iterable[str]) -> Found:
     anonymous = Statement.objects.filter(id__in=pks - own, actor_ifi__isnull=True)  # anonymous Groups
     for pk, payload in anonymous.values_list("id", "payload"):
         members = (parse_stored(payload).get("actor") or {}).get("member") or []
-        if members and all(agent_ifi(member) in wanted for member in members):
+        theirs = [agent_ifi(member) in wanted for member in members]
+        if any(theirs) and all(mine or _erased(member) for mine, member in zip(theirs, members, strict=True)):
             own.add(pk)
     return Found(own=sorted(own), others=sorted(pks - own))
+
+
+def _erased(agent: Any) -> bool:
+    """An erased person's pseudonym (``adapters.privacy.subjects.pseudonym``): linked to no one."""
+    account = agent.get("account") if isinstance(agent, dict) else None
+    return isinstance(account, dict) and account.get("homePage") == settings.LRS_PSEUDONYM_HOMEPAGE
 
 
 def rewrite(value: Any, ifis: frozenset[str], pseudonym: Pseudonym) -> Any:

@@ -41,9 +41,10 @@ class AgedOut:
     ages data out of the LRS, not out of the targets, and sends nothing (README "Retention"), so
     a target keeps what it got of those statements. ``cutoff``: the latest statements cut-off of
     any retention run (one still running, or that failed part way, may have gone up to it too):
-    statements stored before it are neither expected nor compared. ``deleted``: a ``delete``-mode
-    run has removed statements; a record at the target of a statement the LRS does not hold is
-    then taken for one of those (the LRS keeps nothing of their ids to tell them from a record of
+    statements stored before it are neither expected nor compared (but a voided one the LRS still
+    holds: it owes the target nothing, so what the target holds of it is extra). ``deleted``: a
+    ``delete``-mode run has removed statements; a record at the target of a statement the LRS does
+    not hold is then taken for one of those (the LRS keeps nothing of their ids to tell them from a record of
     one it never had), unless a delete-mode erasure removed that id: its record is owed a
     retraction, and stays extra."""
 

@@ -11,7 +11,10 @@ into mismatching days down to ids; record a ``ReconciliationRun``; repair on req
   record of a statement we do not have); **different**: at the target with other content;
 - **aged out**: what retention may have changed or removed (``AgedOut``), not judged: statements
   stored before its latest cut-off, and, once it has deleted statements, records at the target of
-  statements the LRS does not hold (but those a delete-mode erasure removed); never repaired;
+  statements the LRS does not hold (but those a delete-mode erasure removed); never repaired.
+  A voided statement stored before the cut-off that the LRS still holds (kept for its dead
+  retraction, pseudonymised) is judged all the same: whatever retention did, the target owes it
+  nothing, so what it holds of it is extra;
 - **drift %** = (missing + extra + different) / expected; **success %** = delivered / expected.
 """
 
@@ -158,7 +161,8 @@ def compare(
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
     """Judged from ``aged.judged_since(since)`` on: the statements of the window retention aged out
-    are counted (``aged_out``), not compared."""
+    are counted (``aged_out``), not compared; but for the voided ones the LRS still holds, whose
+    effect at the target is extra from ``since`` on (``_placed``, ``unretracted``)."""
     aged = AgedOut.now()
     judged = min(aged.judged_since(since), until)
     counts = dict.fromkeys(COUNTS, 0)
@@ -204,9 +208,11 @@ def compare(
     ]
     if not read_back:
         # Our own deliveries are all there is to go by: made but voided, and not retracted yet.
+        # From ``since``, not ``judged``: a voided statement the LRS still holds owes the target
+        # its retraction whatever retention did to it (``_placed``).
         extra = [
             Mismatch("extra", key, pk)
-            for key, pk in (unretracted(target, judged, until) if adapter.supports_retraction else ())
+            for key, pk in (unretracted(target, since, until) if adapter.supports_retraction else ())
         ]
         counts["missing"], counts["extra"] = len(undelivered), len(extra)
         return Comparison(counts, buckets, undelivered + extra)
@@ -287,30 +293,39 @@ def _found(
 ) -> Iterator[Found]:
     """What the target reports, each placed in the day of its statement's stored time; records of
     statements stored outside the judged window (``judged < stored <= until``) are left to the
-    windows that hold them, or aged out; those of statements the LRS does not hold are placed in no
-    day, or marked aged out (``AgedOut.unknown_aged_out``)."""
+    windows that hold them, or aged out (but voided ones stored in the window: ``_placed``); those
+    of statements the LRS does not hold are placed in no day, or marked aged out
+    (``AgedOut.unknown_aged_out``)."""
     chunk: list[tuple[str, dict[str, Any]]] = []
     # The target stamps its records by its own clock, a little behind ours maybe: read back from
     # an hour earlier; records of statements stored before the window are left out below.
     for item in adapter.read_back(since - READ_BACK_MARGIN):
         chunk.append(item)
         if len(chunk) >= LOOKUP_CHUNK:
-            yield from _placed(chunk, judged, until, aged)
+            yield from _placed(chunk, since, judged, until, aged)
             chunk = []
-    yield from _placed(chunk, judged, until, aged)
+    yield from _placed(chunk, since, judged, until, aged)
 
 
 def _placed(
-    chunk: list[tuple[str, dict[str, Any]]], since: datetime, until: datetime, aged: AgedOut
+    chunk: list[tuple[str, dict[str, Any]]],
+    since: datetime,
+    judged: datetime,
+    until: datetime,
+    aged: AgedOut,
 ) -> Iterator[Found]:
+    """Records of statements stored in ``judged < stored <= until``, and of voided ones stored in
+    ``since < stored <= judged``: retention ages out what a live statement's effect may have become
+    (``AgedOut``), but a voided statement the LRS still holds (kept for its dead retraction,
+    pseudonymised) owes the target nothing whatever retention did, so its record is extra."""
     known = stored_by_statement_id(key for key, _ in chunk)
     gone = aged.unknown_aged_out([key for key, _ in chunk if key not in known])
     for key, content in chunk:
         if key not in known:
             yield Found(key, None, content, aged_out=key in gone)
             continue
-        pk, stored, _voided = known[key]
-        if since < stored <= until:
+        pk, stored, voided = known[key]
+        if judged < stored <= until or (voided and since < stored <= judged):
             yield Found(key, stored_day(stored), content, pk)
 
 
@@ -336,6 +351,8 @@ def _drill_down(
     def expected() -> Iterator[tuple[str, dict[str, Any] | None, int, int | None]]:
         for day in sorted(day for day in days if day is not None):
             first, last = _day_window(day, judged, until)
+            if first >= last:  # a day before the cut-off: only voided statements' records, extra
+                continue
             for record in expected_records(target, adapter, first, last):
                 if not record.held:
                     yield record.key, record.content, record.statement_pk, record.delivery_id

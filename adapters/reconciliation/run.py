@@ -20,6 +20,7 @@ into mismatching days down to ids; record a ``ReconciliationRun``; repair on req
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -299,12 +300,22 @@ def _found(
     chunk: list[tuple[str, dict[str, Any]]] = []
     # The target stamps its records by its own clock, a little behind ours maybe: read back from
     # an hour earlier; records of statements stored before the window are left out below.
-    for item in adapter.read_back(since - READ_BACK_MARGIN):
-        chunk.append(item)
+    for key, content in adapter.read_back(since - READ_BACK_MARGIN):
+        chunk.append((_canonical(key), content))
         if len(chunk) >= LOOKUP_CHUNK:
             yield from _placed(chunk, since, judged, until, aged)
             chunk = []
     yield from _placed(chunk, since, judged, until, aged)
+
+
+def _canonical(key: str) -> str:
+    """A statement id as the LRS writes it (lowercase, hyphenated): a target may answer it in
+    capitals (UUIDs are case-blind), and its record is still that statement's. Another key (not a
+    UUID: not ours) as given."""
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        return key
 
 
 def _placed(

@@ -20,6 +20,7 @@ from tests.adapters.helpers import reconcile_now, scored_completion, store_now, 
 from tests.targets.behaviours import status
 
 pytestmark = pytest.mark.django_db
+SKILL = ("E100", "SAFETY-BASICS")
 
 
 def voided_with_a_dead_retraction_then_aged(capture, pms, mode: str) -> str:
@@ -73,3 +74,32 @@ def test_without_read_back_a_voided_statement_kept_past_the_cutoff_is_owed_its_r
         "our deliveries say the PMS holds the voided statement's event, and the run said nothing",
         run.counts,
     )
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_the_marketplace_record_of_a_voided_statement_kept_past_the_cutoff_is_extra_and_repaired(
+    market_target, django_capture_on_commit_callbacks, mode
+):
+    """The marketplace's record evidenced by the statement alone is owed its revocation, as the
+    PMS's event is owed its retraction."""
+    capture = django_capture_on_commit_callbacks
+    [statement_id] = store_now(capture, scored_completion(0.9))
+    assert list(market_target.skills()) == [SKILL]
+    market_target.enqueue(status(400))  # the marketplace refuses the revocation: it dies
+    store_now(capture, voiding(statement_id))
+    assert Delivery.objects.get(kind=RETRACT).status == Delivery.DEAD and list(market_target.skills()) == [
+        SKILL
+    ]
+    aged = max(Statement.objects.values_list("stored", flat=True)) + timedelta(days=31)
+    apply_retention(policy=Policy(statement_days=30, mode=mode, attempt_body_days=0), now=aged)
+    assert Statement.objects.get(statement_id=statement_id).voided  # still held
+
+    run = reconcile_now(capture, "market", repair=True)
+    assert [(m["kind"], m["key"]) for m in run.mismatches] == [("extra", "/".join(SKILL))], (
+        "the marketplace holds the record of a voided statement the LRS still holds, and the run "
+        "said nothing",
+        run.counts,
+    )
+    assert market_target.skills() == {}
+    again = reconcile_now(capture, "market")
+    assert (again.counts["extra"], again.mismatches) == (0, [])

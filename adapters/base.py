@@ -9,8 +9,9 @@ means retrying cannot help. Shaped after healthchecks' transports (``hc/api/tran
 
 Every adapter states in its docstring what its target must *hold* after any sequence of
 statements, voids, retries, replays and reorderings; tests check that state, not requests.
-The request, result and error types live in ``adapters.outbound`` (the HTTP seam uses them too)
-and are re-exported here: an adapter needs only this module.
+The request, result and error types live in ``adapters.outbound`` (the HTTP seam uses them too),
+the notices a target may announce in ``adapters.notices``; both are re-exported here: an adapter
+needs only this module.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 
 from adapters import http
+from adapters.notices import AlertNotice, ErasureNotice
 from adapters.outbound import AdapterError, DeliveryBusy, OutboundRequest, SendResult
 from adapters.rules.keys import held_key_of
 from adapters.rules.pseudonyms import derived_key, pseudonym
@@ -174,36 +176,6 @@ class RecordPair:
     repair_kind: str = "deliver"
     also_repair: tuple[int, ...] = ()
     aged_out: bool = False
-
-
-@dataclass(frozen=True)
-class AlertNotice:
-    """One alert transition for an alert target to announce (``adapters.alerts``): ``state`` is
-    "raised" or "cleared"; ``text`` names the target, the figure and the threshold; ``link`` is the
-    admin page to look at."""
-
-    rule: str
-    target_name: str
-    state: str
-    value: float | None
-    threshold: float | None
-    text: str
-    link: str
-    key: str  # unique per transition: the idempotency key of its message
-
-
-@dataclass(frozen=True)
-class ErasureNotice:
-    """A person was erased (``adapters.privacy``): what a target told of it (``on_erasure:
-    notify``) may know of them, and nothing more: the employee id (named by the erasure or given
-    by the identity links of the agent it names) and this target's pseudonyms of their
-    identifiers (``adapters.privacy.per_target``)."""
-
-    key: str  # the idempotency key of the message: one per erasure request
-    target_name: str
-    employee_id: str
-    pseudonyms: tuple[str, ...]
-    erased_at: str  # ISO 8601, UTC
 
 
 @dataclass(frozen=True)
@@ -370,9 +342,18 @@ class Adapter:
         return False
 
     def record_pairs(
-        self, target_name: str, target_id: int, since: datetime, until: datetime
+        self,
+        target_name: str,
+        target_id: int,
+        since: datetime,
+        until: datetime,
+        *,
+        voided_since: datetime | None = None,
     ) -> Iterator[RecordPair]:
-        """Every record the statements stored in the window touched: expected against found."""
+        """Every record the statements stored in the window touched: expected against found; and,
+        given ``voided_since`` (before ``since``: retention's cut-off), every record the voided
+        statements stored from then on touched (their effect is owed its retraction whatever
+        retention did)."""
         raise NotImplementedError
 
     def records_need_rewrite(self, target_id: int, keys: list[str]) -> None:

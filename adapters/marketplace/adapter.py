@@ -389,9 +389,15 @@ class MarketplaceAdapter(OAuthAdapter):
         return True
 
     def record_pairs(
-        self, target_name: str, target_id: int, since: datetime, until: datetime
+        self,
+        target_name: str,
+        target_id: int,
+        since: datetime,
+        until: datetime,
+        *,
+        voided_since: datetime | None = None,
     ) -> Iterator[RecordPair]:
-        return reconcile.record_pairs(self, target_name, target_id, since, until)
+        return reconcile.record_pairs(self, target_name, target_id, since, until, voided_since=voided_since)
 
     def records_need_rewrite(self, target_id: int, keys: list[str]) -> None:
         reconcile.forget_held(target_id, keys)

@@ -22,7 +22,10 @@ A record whose evidence retention deleted since it was sent (``SkillRecord.evide
 and that the marketplace holds as sent is reported aged out, not compared: it stands until a
 later delivery of the member's recomputes it (README "Retention"), and a repair must not lower
 it before then; but one a statement's delivery is owed to (it never ran, or its evidence moved)
-is compared, and its repair is that delivery."""
+is compared, and its repair is that delivery. A record a voided statement stored before retention's
+cut-off evidenced (``voided_since``: one the LRS keeps for its dead retraction, or pseudonymised)
+is compared too: whatever retention did, the void is known, and the record is owed its
+recomputation without that statement."""
 
 from __future__ import annotations
 
@@ -61,12 +64,17 @@ if TYPE_CHECKING:
 CHUNK = 500  # statements whose actors are resolved together
 
 
-def touched(target_id: int, since: datetime, until: datetime) -> Iterator[tuple[str, list[str]]]:
-    """(member id, competency codes) evidenced by statements stored in the window, member by member."""
+def touched(
+    target_id: int, since: datetime, until: datetime, voided_since: datetime | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """(member id, competency codes) evidenced by statements stored in the window, and by voided
+    ones stored from ``voided_since`` (before the window: retention's cut-off, which leaves a void's
+    retraction owed), member by member."""
+    stored = Q(statement__stored__gt=since, statement__stored__lte=until)
+    if voided_since is not None and voided_since < since:
+        stored |= Q(statement__voided=True, statement__stored__gt=voided_since, statement__stored__lte=since)
     rows = (
-        SkillEvidence.objects.filter(
-            target_id=target_id, statement__stored__gt=since, statement__stored__lte=until
-        )
+        SkillEvidence.objects.filter(stored, target_id=target_id)
         .values_list("member_id", "competency_code")
         .distinct()
         .order_by("member_id", "competency_code")
@@ -190,7 +198,13 @@ def undelivered(
 
 
 def record_pairs(
-    adapter: MarketplaceAdapter, target_name: str, target_id: int, since: datetime, until: datetime
+    adapter: MarketplaceAdapter,
+    target_name: str,
+    target_id: int,
+    since: datetime,
+    until: datetime,
+    *,
+    voided_since: datetime | None = None,
 ) -> Iterator[RecordPair]:
     context = DeliveryContext(
         target_name=target_name,
@@ -208,7 +222,7 @@ def record_pairs(
     moves |= unsent
     arriving += unsent_rows
     seen: set[str] = set()
-    for member_id, codes in touched(target_id, since, until):
+    for member_id, codes in touched(target_id, since, until, voided_since):
         seen.add(member_id)
         yield from _member_pairs(adapter, member_id, codes, moves, arriving, context)
     for member_id in sorted({m for m in moves.values() if m is not None} - seen):  # named now, none recorded

@@ -172,7 +172,7 @@ def compare(
         if progress is not None:
             progress(counts["aged_out"])
     if adapter.reconciles_records:
-        return compare_records(target, adapter, judged, until, counts, progress)
+        return compare_records(target, adapter, judged, until, counts, progress, voided_since=since)
     read_back = adapter.can_read_back
     expected, other = Tallies(), Tallies()
     undelivered: list[Mismatch] = []
@@ -230,14 +230,18 @@ def compare_records(
     until: datetime,
     counts: dict[str, int],
     progress: Callable[[int], None] | None = None,
+    *,
+    voided_since: datetime | None = None,
 ) -> Comparison:
     """For targets holding records derived from many statements (the marketplace): every record
     the window's statements touched, expected against found, in one bucket ("records"). Each pair is
     compared as it is read, so only the mismatches are kept. A record the adapter says rests on
-    evidence retention removed (``RecordPair.aged_out``) is counted aged out, not compared."""
+    evidence retention removed (``RecordPair.aged_out``) is counted aged out, not compared.
+    ``voided_since``: the records voided statements stored from then on touched too (those before
+    the cut-off ``since``: owed their retraction whatever retention did, as in ``_placed``)."""
     expected_tally, found_tally = Tallies(), Tallies()
     mismatches: list[Mismatch] = []
-    for pair in adapter.record_pairs(target.name, target.id, since, until):
+    for pair in adapter.record_pairs(target.name, target.id, since, until, voided_since=voided_since):
         if progress is not None:
             progress(1)
         if pair.aged_out:

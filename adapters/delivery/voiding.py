@@ -4,11 +4,13 @@ that can retract), strictly after the original."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
 from django.utils import timezone
 
 from adapters import correlation
-from adapters.base import DELIVER, RETRACT, Adapter, stored_again_of
+from adapters.base import DELIVER, REPAIR_KEY_MARKER, RETRACT, Adapter, stored_again_of
 from adapters.delivery import queue
 from adapters.delivery.outbox import expand_batches_holding, idempotency_key
 from adapters.models import Delivery, OutboxBatch, delivery_ids_of
@@ -66,12 +68,46 @@ def deliveries_for_voided(
     retractions: list[int] = []
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        _spent_before_made_again(to_retract, now)
         retractions = delivery_ids_of(rows)
         queue.after_commit(retractions)
     if expanded:  # those not cancelled above, in one broker message whatever their number
         still_pending = Delivery.objects.filter(id__in=expanded, status=Delivery.PENDING)
         queue.after_commit_via_worker(list(still_pending.values_list("id", flat=True)))
     return retractions
+
+
+def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
+    """Put back the retraction of each original that was spent before the original last took
+    effect: a reconciliation repair retracted the live statement's effect (its learner named no
+    one, the filter no longer took it) and a later repair made it again (the original delivered
+    since, under a repair key). The row is the statement's one retraction at the target, so the
+    void's insert above left it as it was; due again, under a key of its own (the repair's, when
+    the original was made by one), it undoes what is there now (the original's key a repair's:
+    ``original_uncertain``, every copy looked for)."""
+    made = {(o.statement_id, o.target_id): o for o in originals if o.delivered_at is not None}
+    if not made:
+        return
+    spent = Delivery.objects.filter(
+        kind=RETRACT,
+        status=Delivery.DELIVERED,
+        statement_id__in={pk for pk, _target in made},
+        target_id__in={target for _pk, target in made},
+    )
+    for row in spent:
+        original = made.get((row.statement_id, row.target_id))
+        if original is None or row.delivered_at is None or row.delivered_at >= original.delivered_at:
+            continue
+        base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
+        again = original.idempotency_key.partition(REPAIR_KEY_MARKER)[2] or "void"
+        Delivery.objects.filter(pk=row.pk, status=Delivery.DELIVERED).update(
+            status=Delivery.PENDING,
+            idempotency_key=f"{base}{REPAIR_KEY_MARKER}{again}",
+            depends_on=original,
+            next_attempt_at=now,
+            last_error="the statement was voided after its effect was made again",
+            updated_at=now,
+        )
 
 
 def cancel_unsent(statement_pks: list[int], reason: str) -> int:

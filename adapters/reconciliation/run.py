@@ -49,11 +49,12 @@ class NotReconcilable(Exception):
 
 def expected_since(target: Target, since: datetime) -> datetime:
     """A target holds nothing from before it existed, unless a backfill gave it older statements:
-    the window starts at its creation, or at the start of its earliest backfill."""
+    the window starts at its creation, or at the start of its earliest backfill when that is
+    earlier (a backfill of a later range, a replay after an outage, hides nothing sent live)."""
     backfills = list(target.backfills.values_list("since", flat=True))
-    if backfills:
-        return since if None in backfills else max(since, min(backfills))
-    return max(since, target.created_at)
+    if None in backfills:
+        return since
+    return max(since, min([target.created_at, *backfills]))
 
 
 @dataclass(frozen=True)

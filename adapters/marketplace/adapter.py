@@ -64,7 +64,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
-from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -82,29 +81,16 @@ from adapters.base import (
 )
 from adapters.identity.resolution import employee_for_statement, nothing_for_erased, prefetched, unprefetched
 from adapters.marketplace import reconcile, revocation, skills
+from adapters.marketplace.mappings import active_competency_mapping, field_mapping
 from adapters.marketplace.skills import Plan
-from adapters.models import CompetencyMapping as CompetencyMappingRow
 from adapters.oauth import OAuthAdapter, oauth_target_schema
 from adapters.rules.competencies import CompetencyMapping, competencies_for
-from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, FieldMapping, MappingError, load_field_mapping
+from adapters.rules.field_mapping import DEFAULT_MAPPING_PATH, MappingError
 from adapters.rules.keys import fitted
 from adapters.rules.skills import EVIDENCE_LIMIT, POLICIES, SkillState, skill_state
 from lrs.statements.selectors import statements_keyed_by_pk, voided_by
 
 __all__ = ["EVIDENCE_LIMIT", "MarketplaceAdapter", "active_competency_mapping", "field_mapping"]
-
-
-@cache
-def field_mapping(path: str = str(DEFAULT_MAPPING_PATH)) -> FieldMapping:
-    return load_field_mapping(path)
-
-
-def active_competency_mapping(version: str | None = None) -> CompetencyMapping | None:
-    rows = CompetencyMappingRow.objects.all()
-    row = rows.filter(version=version).first() if version else rows.filter(is_active=True).first()
-    if row is None:
-        return None
-    return CompetencyMapping.from_json({"version": row.version, "rules": row.rules})
 
 
 def _digest(document: dict[str, Any]) -> str:

@@ -174,6 +174,7 @@ def failed(
         permanent=error.permanent,
         retry_after=error.retry_after,
         policy=arrays.policy_for_shared_failure(policy, delivery.attempts) if shared else policy,
+        throttled=error.throttled,
     )
     if decision.retry:
         at = now + timedelta(seconds=decision.delay_seconds)

@@ -55,11 +55,18 @@ def decide(
     retry_after: float | None,
     policy: RetryPolicy,
     rng: random.Random | None = None,
+    throttled: bool = False,
 ) -> Decision:
-    """Whether to retry after failed attempt number ``attempt`` (1-based), and when."""
+    """Whether to retry after failed attempt number ``attempt`` (1-based), and when.
+
+    ``throttled``: the target's rate limit refused it (a Slack post's 429,
+    ``AdapterError.throttled``): an attempt, but not one that gives the delivery up by count, only
+    by age. A backlog posted faster than the limit meets a 429 for every few posts in flight, and
+    one delivery's retries may keep landing in them: counting those against ``max_attempts``
+    would dead-letter what only had to wait."""
     if permanent:
         return Decision(retry=False, reason="permanent failure")
-    if attempt >= policy.max_attempts:
+    if attempt >= policy.max_attempts and not throttled:
         return Decision(retry=False, reason=f"gave up after {attempt} attempts")
     delay = backoff_delay(attempt, policy, rng)
     if retry_after is not None:

@@ -297,8 +297,8 @@ def test_gunicorn_writes_json_lines_too_and_its_access_log_gives_way_to_the_requ
 
         def answered() -> bool:
             try:
-                return requests.get(f"http://127.0.0.1:{port}/xapi/about?agent=secret", timeout=2).ok
-            except requests.ConnectionError:
+                return requests.get(f"http://127.0.0.1:{port}/xapi/about?agent=secret", timeout=10).ok
+            except (requests.ConnectionError, requests.Timeout):  # (a worker still booting under load)
                 return False
 
         wait_until(answered, timeout=30, message="gunicorn answering")

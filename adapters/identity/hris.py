@@ -31,7 +31,14 @@ from django.utils import timezone
 from adapters.identity import history
 from adapters.identity.digests import digests_derive, keys_of, keys_recorded
 from adapters.identity.holds import deliveries_release
-from adapters.identity.links import Identifiers, IdentityInputError, hold_identity_lock, links_for
+from adapters.identity.links import (
+    Identifiers,
+    IdentityInputError,
+    checked_employee_id,
+    hold_identity_lock,
+    links_for,
+)
+from adapters.identity.text import unstorable
 from adapters.models import Employee, IdentityChange, IdentityLink
 
 CSV_COLUMNS = ("employee_id", "emails", "accounts", "status", "effective_date", "manager_id", "department")
@@ -97,7 +104,7 @@ def rows_from_text(text: str, *, jsonl: bool) -> Iterator[HrisRow | RowResult]:
                 accounts.append({"homePage": home_page.strip(), "name": name.strip()})
             yield _row(line, row, emails=_split(row.get("emails")), accounts=accounts)
         except IdentityInputError as problem:
-            yield RowResult(line, (row.get("employee_id") or "").strip(), "rejected", str(problem))
+            yield RowResult(line, _shown_id(row.get("employee_id")), "rejected", str(problem))
 
 
 def _split(cell: str | None) -> list[str]:
@@ -122,6 +129,10 @@ def _from_object(line: int, row: object) -> HrisRow | RowResult:
     if not isinstance(row, dict):
         return RowResult(line, "", "rejected", "a row must be a JSON object")
     try:
+        # A key the feed does not know (a typo of a column) is refused, as a CSV column is.
+        unknown = sorted(set(row) - set(CSV_COLUMNS))
+        if unknown:
+            raise IdentityInputError(f"{unknown[0]}: not a column of the feed ({', '.join(CSV_COLUMNS)})")
         emails, accounts = row.get("emails") or [], row.get("accounts") or []
         if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
             raise IdentityInputError("emails: must be a list of strings")
@@ -129,17 +140,21 @@ def _from_object(line: int, row: object) -> HrisRow | RowResult:
             raise IdentityInputError("accounts: must be a list of {homePage, name} objects")
         return _row(line, row, emails=emails, accounts=accounts)
     except IdentityInputError as problem:
-        return RowResult(line, str(row.get("employee_id") or ""), "rejected", str(problem))
+        return RowResult(line, _shown_id(row.get("employee_id")), "rejected", str(problem))
+
+
+def _shown_id(value: object) -> str:
+    """A rejected row's employee id as its result shows it: blank unless it is text that can be
+    written out (a lone surrogate cannot be encoded into the answer)."""
+    return value.strip() if isinstance(value, str) and not unstorable(value) else ""
 
 
 def _row(line: int, row: dict, *, emails: list[str], accounts: list[dict]) -> HrisRow:
-    employee_id = str(row.get("employee_id") or "").strip()
-    if not employee_id:
-        raise IdentityInputError("employee_id: required")
-    status = str(row.get("status") or Employee.ACTIVE).strip().lower()
+    employee_id = checked_employee_id(_text(row, "employee_id"))
+    status = (_text(row, "status") or Employee.ACTIVE).lower()
     if status not in STATUSES:
         raise IdentityInputError(f"status: {status!r} is not active or terminated")
-    effective = str(row.get("effective_date") or "").strip()
+    effective = _text(row, "effective_date")
     try:
         effective_date = date.fromisoformat(effective) if effective else None
     except ValueError:
@@ -158,11 +173,25 @@ def _row(line: int, row: dict, *, emails: list[str], accounts: list[dict]) -> Hr
 def _held(row: dict, column: str) -> str:
     """The column as the employee record holds it: a longer value rejects the row naming it,
     not a database error failing the whole file (a 500 from the HRIS API)."""
-    value = str(row.get(column) or "").strip()
+    value = _text(row, column)
     limit = Employee._meta.get_field(column).max_length
     if len(value) > limit:
         raise IdentityInputError(f"{column}: longer than {limit} characters")
     return value
+
+
+def _text(row: dict, column: str) -> str:
+    """The column's text, stripped: a number is its digits (JSON ids), an object, list or boolean
+    is refused (its Python repr was stored), as is text the database cannot hold."""
+    value = row.get(column)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise IdentityInputError(f"{column}: must be a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if problem := unstorable(text):
+        raise IdentityInputError(f"{column}: {problem}")
+    return text
 
 
 # -- applying -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from adapters.identity.digests import (
 )
 from adapters.identity.holds import deliveries_release, releases_batched
 from adapters.identity.resolution import email_lookup_key
+from adapters.identity.text import unstorable
 from adapters.models import IdentityChange, IdentityLink
 from adapters.rules.keys import IDENTITY_LOCK_KEY
 from lrs.xapi.agents import agent_ifi
@@ -90,6 +91,8 @@ def links_for(employee_id: str, identifiers: Identifiers, source: str) -> list[I
     fields = {"email": "emails", "account": "accounts", "openid": "openids", "mbox_sha1sum": "mbox_sha1sums"}
     for link in links:
         index = counters[link.kind] = counters.get(link.kind, -1) + 1
+        if problem := unstorable(link.value):
+            raise IdentityInputError(f"{fields[link.kind]}[{index}]: {problem}")
         if len(link.value) > _VALUE_CHARS or len(link.lookup_key) > _KEY_CHARS:
             raise IdentityInputError(
                 f"{fields[link.kind]}[{index}]: longer than an identity link holds "
@@ -149,7 +152,7 @@ def identity_links_upsert(
     how many links are new. Each new link is recorded in the identity history. Held deliveries
     whose key is now linked are released."""
     hold_identity_lock()
-    employee_id = _required(employee_id)
+    employee_id = checked_employee_id(employee_id)
     links = links_for(employee_id, identifiers, source)
     keys = {link.lookup_key for link in links}
     existing = set(
@@ -177,11 +180,14 @@ def identity_links_upsert(
     return len(fresh)
 
 
-def _required(employee_id: str, field: str = "employee_id") -> str:
-    """``field``: what the caller named it (``from``, the employee a move takes identifiers from)."""
+def checked_employee_id(employee_id: str, field: str = "employee_id") -> str:
+    """The employee id stripped, or refused naming ``field`` (what the caller named it: ``from``,
+    the employee a move takes identifiers from): empty, unstorable, or longer than the column."""
     employee_id = (employee_id or "").strip()
     if not employee_id:
         raise IdentityInputError(f"{field}: required")
+    if problem := unstorable(employee_id):
+        raise IdentityInputError(f"{field}: {problem}")
     if len(employee_id) > _EMPLOYEE_ID_CHARS:
         raise IdentityInputError(f"{field}: longer than {_EMPLOYEE_ID_CHARS} characters")
     return employee_id
@@ -243,7 +249,7 @@ def identity_links_remove(
     never rewritten; deliveries held on these keys are resolved again (an ambiguous identifier
     may now be unambiguous)."""
     hold_identity_lock()
-    employee_id = _required(employee_id)
+    employee_id = checked_employee_id(employee_id)
     links = _linked(employee_id, identifiers, source)
     removed = [
         _recorded(link, IdentityChange.LINK_REMOVED, employee_id, source=source, changed_by=changed_by)
@@ -269,7 +275,10 @@ def identity_links_move(
     are released (resolved again, now to the second employee); deliveries already made for the
     first are reported (history and result), not rewritten."""
     hold_identity_lock()
-    source_employee, target_employee = _required(from_employee_id, "from"), _required(to_employee_id)
+    source_employee, target_employee = (
+        checked_employee_id(from_employee_id, "from"),
+        checked_employee_id(to_employee_id),
+    )
     if source_employee == target_employee:
         raise IdentityInputError("from: the identifiers are already linked to this employee")
     links = _linked(source_employee, identifiers, source)

@@ -17,7 +17,6 @@ it); every change is recorded in the identity history under the credential's nam
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +33,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed, ParseError, ValidationError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,10 +43,12 @@ from adapters.identity.hris import hris_import, rows_from_objects
 from adapters.identity.links import (
     Identifiers,
     IdentityInputError,
+    checked_employee_id,
     identity_links_move,
     identity_links_remove,
     identity_links_upsert,
 )
+from adapters.identity.parsers import NdjsonParser, StrictJSONParser
 from adapters.models import IdentityLink
 from lrs.api.auth import credential_from_header
 from lrs.credentials import scopes
@@ -153,6 +153,8 @@ class EmployeeIdentityView(APIView):
         responses={200: _employee_answer("IdentityLinks"), **_REFUSED},
     )
     def get(self, request: Request, employee_id: str) -> Response:
+        with _input_errors():
+            checked_employee_id(employee_id)  # a NUL in the URL: a 400, not the database's error
         links = IdentityLink.objects.filter(employee_id=employee_id).order_by("kind", "value")
         return Response({"employee_id": employee_id, "links": LinkSerializer(links, many=True).data})
 
@@ -214,27 +216,11 @@ class EmployeeIdentityView(APIView):
         return Response({"employee_id": employee_id, "removed": removed_rows, "links": _links(employee_id)})
 
 
-class NdjsonParser(BaseParser):
-    """``application/x-ndjson``: one row object per line."""
-
-    media_type = "application/x-ndjson"
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> list[Any]:
-        rows = []
-        for number, line in enumerate(stream.read().decode("utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise ParseError(f"line {number}: not JSON ({exc})") from None
-        return rows
-
-
 @extend_schema(tags=["identity"])
 class HrisFeedView(APIView):
     authentication_classes = [CredentialAuthentication]
     permission_classes = [HasIdentityScope]
-    parser_classes = [JSONParser, NdjsonParser]
+    parser_classes = [StrictJSONParser, NdjsonParser]
 
     @extend_schema(
         summary="Apply HRIS delta rows",

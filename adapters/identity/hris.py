@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,6 +39,8 @@ from adapters.identity.links import (
 )
 from adapters.identity.text import unstorable
 from adapters.models import Employee, IdentityChange, IdentityLink
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
 
 CSV_COLUMNS = ("employee_id", "emails", "accounts", "status", "effective_date", "manager_id", "department")
 STATUSES = (Employee.ACTIVE, Employee.TERMINATED)
@@ -118,10 +119,11 @@ def rows_from_objects(objects: Iterable[object]) -> Iterator[HrisRow | RowResult
 
 
 def _from_json(line: int, raw: str) -> HrisRow | RowResult:
+    # Read as the HRIS API and the xAPI resources read JSON: nesting, repeated keys, surrogates.
     try:
-        row = json.loads(raw)
-    except ValueError as exc:
-        return RowResult(line, "", "rejected", f"not JSON: {exc}")
+        row = strict_json(raw, path=f"line {line}")
+    except XAPIValidationError as exc:
+        return RowResult(line, "", "rejected", f"{exc.message} (rule {exc.rule})")
     return _from_object(line, row)
 
 

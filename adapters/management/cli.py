@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
@@ -51,3 +52,18 @@ def rolled_back_if(dry_run: bool) -> Iterator[None]:
         yield
         if dry_run:
             transaction.set_rollback(True)
+
+
+def read_utf8(path: Path) -> str:
+    """The text of an import file, or a CommandError naming it: unreadable (its OS error), or not
+    UTF-8 (its first such line, rule ``utf-8``: an export saved as Latin-1 or Windows-1252 was a
+    UnicodeDecodeError traceback). A byte order mark is read past."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+    raise CommandError(f"{path}: line {line} is not UTF-8 text (rule utf-8); save the file as UTF-8")

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from adapters.identity.hris import hris_import, rows_from_text
 from adapters.identity.links import IdentityInputError
+from adapters.management.cli import read_utf8
 
 
 class Command(BaseCommand):
@@ -35,10 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["path"])
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+        text = read_utf8(path)
         jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"}
         try:
             rows = list(rows_from_text(text, jsonl=jsonl))

@@ -14,7 +14,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.identity.links import IdentityInputError, identity_links_import_csv
-from adapters.management.cli import DRY_RUN_NOTE, add_progress_argument, progress_bar, rolled_back_if
+from adapters.management.cli import (
+    DRY_RUN_NOTE,
+    add_progress_argument,
+    progress_bar,
+    read_utf8,
+    rolled_back_if,
+)
 
 
 class Command(BaseCommand):
@@ -32,10 +38,7 @@ class Command(BaseCommand):
         add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            text = Path(options["path"]).read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise CommandError(f"cannot read {options['path']}: {exc.strerror}") from None
+        text = read_utf8(Path(options["path"]))
         try:
             # The import is done and, in a dry run, rolled back: its counts and errors are exact,
             # and the held deliveries it releases are sent only after a commit that never comes.

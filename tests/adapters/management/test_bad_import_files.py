@@ -33,7 +33,7 @@ HRIS_HEADER = "employee_id,emails,accounts,status,effective_date,manager_id,depa
         (
             "import_hris",
             "feed.jsonl",
-            '{"employee_id": "E1"}\n{"employee_id": "E2", "department": "Fürth"}\n',
+            '{"employee_id": "E0"}\n{"employee_id": "E1"}\n{"employee_id": "E2", "department": "Fürth"}\n',
         ),
         ("import_identities", "links.csv", "employee_id,email\nE1,ada@example.com\nE2,rené@example.com\n"),
     ],

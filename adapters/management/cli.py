@@ -1,15 +1,23 @@
-"""What the fan-out's management commands share: the progress bar of a long command and the dry run
-of one whose service has none of its own."""
+"""What the fan-out's management commands share: the progress bar of a long command, the dry run
+of one whose service has none of its own, and the reading of what they are given (a file, a
+person) as strictly as the APIs read it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
+
+from lrs.xapi import json_limits
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
+from lrs.xapi.json_types import reject_unwritable
 
 DRY_RUN_NOTE = "dry run, nothing changed"
 
@@ -67,3 +75,19 @@ def read_utf8(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
     raise CommandError(f"{path}: line {line} is not UTF-8 text (rule utf-8); save the file as UTF-8")
+
+
+def person_named(agent_json: str | None, employee_id: str | None) -> tuple[Any, str | None]:
+    """``--agent`` and ``--employee-id`` of erase_actor and export_actor, or a CommandError naming
+    the argument (or the agent's property) and the rule: the agent read as the xAPI resources and
+    the privacy API read JSON (depth, a property twice: else the last was taken, so the command
+    erased a person it was not given), and no lone surrogate in either (a byte of a non-UTF-8
+    shell Python read with ``surrogateescape``), which the database cannot encode."""
+    json_limits.max_depth_set(settings.LRS_MAX_JSON_DEPTH)
+    try:
+        agent = None if agent_json is None else strict_json(agent_json, path="--agent")
+        reject_unwritable(agent, "--agent")
+        reject_unwritable(employee_id, "--employee-id")
+    except XAPIValidationError as exc:
+        raise CommandError(f"{exc.describe()} (rule {exc.rule})") from None
+    return agent, employee_id

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from adapters.management.cli import person_named
 from adapters.privacy.erasure import MODES, erase_subject
 from adapters.privacy.subjects import SubjectError, subject_for
 
@@ -39,12 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        agent, employee_id = person_named(options["agent"], options["employee_id"])
         try:
-            agent = json.loads(options["agent"]) if options["agent"] else None
-        except ValueError as exc:
-            raise CommandError(f"--agent: not JSON ({exc})") from None
-        try:
-            subject = subject_for(agent=agent, employee_id=options["employee_id"])
+            subject = subject_for(agent=agent, employee_id=employee_id)
         except SubjectError as exc:
             raise CommandError(str(exc)) from None
         result = erase_subject(

@@ -3,7 +3,6 @@ the LRS holds about one person, as a ZIP (adapters/privacy/export.py; README, "E
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.management.cli import add_progress_argument, progress_bar
+from adapters.management.cli import add_progress_argument, person_named, progress_bar
 from adapters.privacy.export import SubjectExport, subject_is_known
 from adapters.privacy.subjects import SubjectError, subject_for
 
@@ -31,12 +30,9 @@ class Command(BaseCommand):
         add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        agent, employee_id = person_named(options["agent"], options["employee_id"])
         try:
-            agent = json.loads(options["agent"]) if options["agent"] is not None else None
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--agent: not JSON ({exc})") from None
-        try:
-            subject = subject_for(agent=agent, employee_id=options["employee_id"])
+            subject = subject_for(agent=agent, employee_id=employee_id)
         except SubjectError as exc:
             raise CommandError(str(exc)) from None
         if not subject_is_known(subject):

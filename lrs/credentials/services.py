@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,52 @@ class CredentialUpsertResult:
     created: bool
     generated_key: bool
     generated_secret: str | None  # the secret, only when this call generated it
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class CredentialInputError(ValueError):
+    """A name, key or secret a credential cannot have; ``field`` says which (name, key, secret)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def _checked_text(field: str, value: str) -> None:
+    """Text the database and a hash can take: no NUL (PostgreSQL text), no lone surrogate (a byte
+    of a non-UTF-8 shell read with ``surrogateescape``, which UTF-8 cannot encode)."""
+    limit = Credential._meta.get_field(field).max_length if field != "secret" else None
+    if limit is not None and len(value) > limit:
+        raise CredentialInputError(field, f"longer than {limit} characters")
+    if "\x00" in value:
+        raise CredentialInputError(field, "contains a NUL character (U+0000), which cannot be stored")
+    if _LONE_SURROGATE.search(value):
+        raise CredentialInputError(
+            field, "contains an unpaired surrogate (U+D800-U+DFFF), not a Unicode character"
+        )
+
+
+def credential_input_check(*, name: str, key: str | None, secret: str | None) -> None:
+    """Refuse, naming the field, what the credential named ``name`` cannot take: a column's limit
+    or text the database cannot hold was a DataError or UnicodeEncodeError; an empty name made a
+    nameless credential; a key with a colon can never authenticate (HTTP Basic splits the user-id
+    from the password at the first colon, RFC 7617 section 2); another credential's key was an
+    IntegrityError."""
+    if not name.strip():
+        raise CredentialInputError("name", "required")
+    _checked_text("name", name)
+    if key:
+        _checked_text("key", key)
+        if ":" in key:
+            raise CredentialInputError(
+                "key", "contains a colon, which HTTP Basic reads as the end of the key (RFC 7617)"
+            )
+        if Credential.objects.filter(key=key).exclude(name=name).exists():
+            raise CredentialInputError("key", "already the key of another credential")
+    if secret:
+        _checked_text("secret", secret)
 
 
 @transaction.atomic
@@ -33,7 +80,9 @@ def credential_upsert(
 
     A new credential gets a generated key/secret unless given; an existing one keeps
     its key, secret and expiry unless new ones are given (``no_expiry``: it never expires).
+    Raises :class:`CredentialInputError` for a name, key or secret it cannot take.
     """
+    credential_input_check(name=name, key=key, secret=secret)
     credential = Credential.objects.select_for_update().filter(name=name).first()
     created = credential is None
     if credential is None:

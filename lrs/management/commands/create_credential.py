@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lrs.credentials import scopes as scope_rules
-from lrs.credentials.services import credential_upsert
+from lrs.credentials.services import CredentialInputError, credential_upsert
 
 
 class Command(BaseCommand):
@@ -71,18 +71,26 @@ class Command(BaseCommand):
             secret = _secret_from(Path(options["secret_file"]))
         expires_at = _expiry(options["expires_in"], options["expires_at"])
         # Upserted and, in a dry run, rolled back: the answer is the service's own, not a guess.
-        with transaction.atomic():
-            result = credential_upsert(
-                name=options["name"],
-                scopes=scopes,
-                key=options["key"],
-                secret=secret,
-                is_active=not options["inactive"],
-                expires_at=expires_at,
-                no_expiry=options["no_expiry"],
-            )
-            if options["dry_run"]:
-                transaction.set_rollback(True)
+        try:
+            with transaction.atomic():
+                result = credential_upsert(
+                    name=options["name"],
+                    scopes=scopes,
+                    key=options["key"],
+                    secret=secret,
+                    is_active=not options["inactive"],
+                    expires_at=expires_at,
+                    no_expiry=options["no_expiry"],
+                )
+                if options["dry_run"]:
+                    transaction.set_rollback(True)
+        except CredentialInputError as exc:
+            given = {
+                "name": "NAME",
+                "key": "--key",
+                "secret": "--secret-file" if options["secret_file"] else "--secret",
+            }
+            raise CommandError(f"{given[exc.field]}: {exc}") from None
         verb = "created" if result.created else "updated"
         if options["dry_run"]:
             self.stdout.write(

@@ -8,12 +8,16 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from adapters.models import Target
 from adapters.registry import UnknownAdapter, adapter_class, adapter_names
 from adapters.targets.checks import config_errors, missing_secrets
+from lrs.xapi import json_limits
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
 
 
 def _kind(prop: dict[str, Any]) -> str:
@@ -52,7 +56,31 @@ def adapter_help(name: str, *, open_: bool = False) -> SafeString:
 
 
 class IndentedJSONField(forms.JSONField):
-    """Shown indented, so a configuration reads (and diffs) line by line."""
+    """Shown indented, so a configuration reads (and diffs) line by line; read as the xAPI
+    resources read JSON (lrs.xapi.json_types.parse_json): nesting within LRS_MAX_JSON_DEPTH
+    (deeper was a RecursionError, a 500), no lone surrogate escape (a 500 when saved), no property
+    twice (the last was kept silently), each refused naming the rule."""
+
+    def _refusal(self, value: Any) -> XAPIValidationError | None:
+        if not isinstance(value, str) or value in self.empty_values or self.disabled:
+            return None
+        json_limits.max_depth_set(settings.LRS_MAX_JSON_DEPTH)
+        try:
+            strict_json(value, path=self.label or "value")
+        except XAPIValidationError as exc:
+            return exc
+        return None
+
+    def to_python(self, value: Any) -> Any:
+        if (refused := self._refusal(value)) is not None:
+            raise forms.ValidationError(f"{refused.describe()} (rule {refused.rule})", code="invalid")
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """A refused text is shown again as typed (Django would parse it again to show it)."""
+        if self._refusal(data) is not None:
+            return forms.fields.InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, forms.fields.InvalidJSONInput):
@@ -65,6 +93,11 @@ class TargetForm(forms.ModelForm):
     config = IndentedJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 14, "cols": 80, "style": "font-family: monospace"}),
+    )
+    filter = IndentedJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),
+        help_text=Target._meta.get_field("filter").help_text,
     )
 
     class Meta:

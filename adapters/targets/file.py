@@ -9,7 +9,6 @@ from the file is disabled (its deliveries and history are kept).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -20,6 +19,9 @@ from django.db import IntegrityError, transaction
 
 from adapters.config import ConfigProblem, first_error, validate_target_config
 from adapters.models import Target
+from lrs.xapi import json_limits
+from lrs.xapi.errors import XAPIValidationError
+from lrs.xapi.json_types import parse_json as strict_json
 
 logger = logging.getLogger(__name__)
 _loaded = threading.Event()
@@ -48,9 +50,15 @@ TARGET_FILE_SCHEMA: dict[str, Any] = {
 def read_targets_file(path: str) -> list[dict[str, Any]]:
     """Parse and validate a targets file; every problem names the entry and field."""
     try:
-        entries = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
+        # Read as the xAPI resources read JSON: nesting within LRS_MAX_JSON_DEPTH (deeper was a
+        # RecursionError), no property twice (the last was kept silently), no lone surrogate.
+        json_limits.max_depth_set(settings.LRS_MAX_JSON_DEPTH)
+        entries = strict_json(text, path="targets")
     except OSError as exc:
         raise ConfigProblem("LRS_TARGETS_FILE", f"cannot read {path}: {exc.strerror}") from None
+    except XAPIValidationError as exc:
+        raise ConfigProblem("LRS_TARGETS_FILE", f"{path}: {exc.describe()} (rule {exc.rule})") from None
     except ValueError as exc:
         raise ConfigProblem("LRS_TARGETS_FILE", f"{path} is not valid JSON: {exc}") from None
     first_error(TARGET_FILE_SCHEMA, entries, "targets")

@@ -16,28 +16,47 @@ from adapters.identity.holds import identity_conflicts
 from adapters.identity.links import (
     Identifiers,
     IdentityInputError,
+    checked_employee_id,
     identity_links_import_csv,
     identity_links_move,
     identity_links_remove,
     identity_links_upsert,
+    links_for,
 )
 from adapters.models import Employee, IdentityChange, IdentityLink
 
 
 class IdentityLinkForm(forms.ModelForm):
+    """Checked here as the identity service checks it (``links_for``), so that a refusal is a form
+    error on its field: left to the save, it was a message beside Django's "was added
+    successfully" (nothing was), and an unknown kind passed the select (a widget only) to be
+    reported as an mbox_sha1sum's error."""
+
+    kind = forms.ChoiceField(
+        choices=[
+            ("email", "email"),
+            ("account", "account (homePage name)"),
+            ("openid", "openid"),
+            ("mbox_sha1sum", "mbox_sha1sum"),
+        ]
+    )
+
     class Meta:
         model = IdentityLink
         fields = ("employee_id", "kind", "value")
-        widgets = {
-            "kind": forms.Select(
-                choices=[
-                    ("email", "email"),
-                    ("account", "account (homePage name)"),
-                    ("openid", "openid"),
-                    ("mbox_sha1sum", "mbox_sha1sum"),
-                ]
-            )
-        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            employee_id = checked_employee_id(cleaned["employee_id"])
+            link = IdentityLink(employee_id=employee_id, kind=cleaned["kind"], value=cleaned["value"])
+            links_for(employee_id, identifiers_of(link), "admin")
+        except IdentityInputError as exc:
+            field = "employee_id" if str(exc).startswith("employee_id") else "value"
+            self.add_error(field, str(exc))
+        return cleaned
 
 
 class CsvImportForm(forms.Form):

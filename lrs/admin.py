@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString
 
 from lrs.credentials import scopes as scope_rules
 from lrs.credentials.models import Credential
+from lrs.credentials.services import key_problem
 from lrs.statements.models import Statement
 from lrs.xapi.agents import agent_ifi
 
@@ -224,6 +225,12 @@ class CredentialForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["key"].required = False
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data.get("key") or ""
+        if key and (problem := key_problem(key)):
+            raise forms.ValidationError(problem)
+        return key
 
 
 @admin.register(Credential)

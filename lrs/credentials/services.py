@@ -44,6 +44,15 @@ def _checked_text(field: str, value: str) -> None:
         )
 
 
+def key_problem(key: str) -> str | None:
+    """Why a key can never authenticate, or None: HTTP Basic splits the user-id from the password
+    at the first colon (RFC 7617 section 2), so a key with one is never read whole. Shared by
+    ``credential_input_check`` and the admin's credential form."""
+    if ":" in key:
+        return "contains a colon, which HTTP Basic reads as the end of the key (RFC 7617)"
+    return None
+
+
 def credential_input_check(*, name: str, key: str | None, secret: str | None) -> None:
     """Refuse, naming the field, what the credential named ``name`` cannot take: a column's limit
     or text the database cannot hold was a DataError or UnicodeEncodeError; an empty name made a
@@ -55,10 +64,8 @@ def credential_input_check(*, name: str, key: str | None, secret: str | None) ->
     _checked_text("name", name)
     if key:
         _checked_text("key", key)
-        if ":" in key:
-            raise CredentialInputError(
-                "key", "contains a colon, which HTTP Basic reads as the end of the key (RFC 7617)"
-            )
+        if problem := key_problem(key):
+            raise CredentialInputError("key", problem)
         if Credential.objects.filter(key=key).exclude(name=name).exists():
             raise CredentialInputError("key", "already the key of another credential")
     if secret:

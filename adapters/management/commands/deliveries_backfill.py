@@ -10,8 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.delivery.replay import backfill, backfill_run_for, remaining
-from adapters.management.cli import DRY_RUN_NOTE, add_progress_argument, progress_bar
-from adapters.models import Target
+from adapters.management.cli import DRY_RUN_NOTE, add_progress_argument, progress_bar, target_named
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.timestamps import parse_timestamp
 
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        target = Target.objects.filter(name=options["target"]).first()
+        target = target_named(options["target"])
         if target is None:
             raise CommandError(f"no target named {options['target']!r}")
         try:

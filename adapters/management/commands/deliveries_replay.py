@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.delivery.replay import ReplayOutcome, deliveries_replay
-from adapters.management.cli import DRY_RUN_NOTE, add_progress_argument, progress_bar
+from adapters.management.cli import DRY_RUN_NOTE, add_progress_argument, progress_bar, target_named
 from adapters.models import Delivery, Target
 
 # Deliveries per transaction: a replay of a large outage commits as it goes, so an interrupted
@@ -46,7 +46,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         target = None
         if options["target"]:
-            target = Target.objects.filter(name=options["target"]).first()
+            target = target_named(options["target"])
             if target is None:
                 raise CommandError(f"no target named {options['target']!r}")
         ids = options["ids"]

@@ -6,6 +6,7 @@ this loop runs retries in-process.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        interval = options["interval"]
+        if options["loop"] and not (math.isfinite(interval) and interval > 0):
+            # Checked before the first sweep: time.sleep refused it only after one (a traceback),
+            # and 0 swept without pause.
+            raise CommandError(f"--interval: {interval} is not a positive finite number of seconds")
         if options["dry_run"]:
             if options["loop"]:
                 raise CommandError("--dry-run sweeps once: it does not go with --loop")

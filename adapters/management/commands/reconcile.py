@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from adapters.management.cli import add_progress_argument, progress_bar
+from adapters.management.cli import add_progress_argument, progress_bar, target_named
 from adapters.models import ReconciliationRun, Target
 from adapters.reconciliation.run import reconcile
 from adapters.reconciliation.tasks import default_window, drift_judged
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        target = Target.objects.filter(name=options["target"]).first()
+        target = target_named(options["target"])
         if target is None:
             raise CommandError(f"no target named {options['target']!r}", returncode=2)
         if target.receives == Target.RECEIVES_ALERTS:

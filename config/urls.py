@@ -15,8 +15,9 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # path: an HRIS employee id may hold a slash (DE/1234), as the feed and the CSV import take it.
     path(
-        "api/identity/employees/<str:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
+        "api/identity/employees/<path:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
     ),
     path("api/identity/hris", HrisFeedView.as_view(), name="identity-hris"),
     path("api/privacy/erasures", ErasuresView.as_view(), name="privacy-erasures"),

@@ -6,7 +6,11 @@ from adapters.identity.api import EmployeeIdentityView, HrisFeedView
 from adapters.ops.metrics import metrics_view
 from adapters.privacy.api import ErasuresView, ErasureView
 from config.health import healthz, readyz
+from config.not_found import not_found
 from config.openapi.schema import XAPIRootView
+
+# A URL under /xapi/ or /api/ naming no resource: a JSON 404 (config/not_found.py).
+handler404 = not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -97,6 +97,10 @@ def rows_from_text(text: str, *, jsonl: bool) -> Iterator[HrisRow | RowResult]:
         )
     for line, row in enumerate(reader, start=2):
         try:
+            if row.get(None):  # cells past the header's columns: dropped silently otherwise
+                raise IdentityInputError(
+                    f"more cells than the header's {len(reader.fieldnames or [])} columns"
+                )
             accounts = []
             for cell in _split(row.get("accounts")):
                 home_page, bar, name = cell.partition("|")

@@ -336,6 +336,10 @@ def identity_links_import_csv(
         hold_identity_lock()
         for line, row in enumerate(reader, start=2):
             try:
+                if row.get(None):  # cells past the header's columns: dropped silently otherwise
+                    raise IdentityInputError(
+                        f"more cells than the header's {len(reader.fieldnames or [])} columns"
+                    )
                 _import_row(row, counts, source=source, changed_by=changed_by)
             except IdentityInputError as exc:
                 raise IdentityInputError(f"line {line}: {exc}") from None

@@ -1,0 +1,68 @@
+"""Second review of an erasure's revocation of aged-out marketplace records (``adapters/marketplace/
+revocation.py``, ``per_target.revoke_unevidenced``): what it may revoke, and what the LRS keeps of
+the erased member when it cannot."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.identity.links import Identifiers, identity_links_upsert
+from adapters.marketplace import revocation
+from adapters.models import ErasureRequest, SkillEvidence, SkillRecord
+from adapters.privacy.erasure import erase_subject
+from adapters.privacy.retention import Policy, apply_retention
+from adapters.privacy.subjects import subject_for
+from lrs.statements.models import Statement
+from tests.adapters.helpers import scored_completion, store_now
+
+pytestmark = pytest.mark.django_db
+
+LEARNER = "learner@example.com"
+
+
+def _aged_out_record(capture, market) -> None:
+    """The learner's (E100's) one completion evidenced SAFETY-BASICS; a deleting retention aged
+    it out: the marketplace keeps the record, the LRS its mirror row, no evidence row is left."""
+    [old] = store_now(capture, scored_completion(0.9))
+    assert list(market.skills()) == [("E100", "SAFETY-BASICS")]
+    stored = Statement.objects.get(statement_id=old).stored
+    apply_retention(
+        policy=Policy(statement_days=30, mode="delete", attempt_body_days=0), now=stored + timedelta(days=31)
+    )
+    assert SkillRecord.objects.filter(member_id="E100", evidence_aged_out=True).exists()
+    assert not SkillEvidence.objects.exists()
+
+
+def test_a_record_a_delivery_evidenced_after_the_revocation_read_it_is_not_revoked(
+    market_target, django_capture_on_commit_callbacks, monkeypatch
+):
+    """E100 is linked again (the HRIS feed) and a new completion of theirs is delivered, its
+    evidence recorded and the record written, after the revocation read which records have no
+    evidence but before it took their leases (the delivery held the lease, then let it go). The
+    record rests on live evidence now: revoking it would leave the marketplace without a skill
+    the LRS's evidence gives (and its mirror saying so)."""
+    capture = django_capture_on_commit_callbacks
+    _aged_out_record(capture, market_target)
+    read = revocation.unevidenced
+    fresh: list[str] = []
+
+    def read_then_a_delivery_lands(target_id: int, member_ids: list[str]):
+        keys = read(target_id, member_ids)
+        if not fresh:
+            identity_links_upsert(employee_id="E100", identifiers=Identifiers(emails=[LEARNER]))
+            fresh.extend(store_now(capture, scored_completion(0.75)))
+        return keys
+
+    monkeypatch.setattr(revocation, "unevidenced", read_then_a_delivery_lands)
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert SkillEvidence.objects.filter(member_id="E100", statement__statement_id=fresh[0]).exists()
+    assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")], (
+        "the revocation deleted a record the new completion evidences"
+    )

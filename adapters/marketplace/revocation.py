@@ -9,7 +9,8 @@ naming the member, in the LRS. The erasure's finish (``adapters.privacy.per_targ
 here: a ``DELETE`` of each, written as any record write is (under the record's lease, numbered,
 marked unconfirmed until answered: ``adapters.marketplace.skills``), under a key naming the
 erasure request, so a retry is the same write. A record the evidence still gives (the member's
-live evidence, or another statement's) is left to the retractions."""
+live evidence, or another statement's) is left to the retractions, read again once the leases
+are held (a delivery may have recorded some in between)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ def revoke(
         return 0
     lease = 4 * float(adapter.config.get("timeout_seconds", 10)) * len(keys) + 10
     with skills.exclusive(target_id, keys, seconds=lease) as token:
+        # Read again under the leases: a delivery of the member's (linked again) may have recorded
+        # evidence and written the record since the first read, and let its lease go; a record
+        # evidence rests on is the deliveries' to recompute, not ours to revoke.
+        keys = [key for key in unevidenced(target_id, member_ids) if key in set(keys)]
         for member_id, code in keys:
             seen = skills.held_records(target_id, member_id, [code])[code]
             writing = hashlib.sha256(f"{context.idempotency_key}:delete".encode()).hexdigest()[:16]

@@ -16,6 +16,7 @@ from adapters.privacy.retention import Policy, apply_retention
 from adapters.privacy.subjects import subject_for
 from lrs.statements.models import Statement
 from tests.adapters.helpers import scored_completion, store_now
+from tests.targets.behaviours import status
 
 pytestmark = pytest.mark.django_db
 
@@ -65,4 +66,30 @@ def test_a_record_a_delivery_evidenced_after_the_revocation_read_it_is_not_revok
     assert SkillEvidence.objects.filter(member_id="E100", statement__statement_id=fresh[0]).exists()
     assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")], (
         "the revocation deleted a record the new completion evidences"
+    )
+
+
+@pytest.mark.parametrize("refusal", [409, 403])
+def test_a_revocation_given_up_leaves_no_mirror_row_naming_the_erased_member(
+    market_target, django_capture_on_commit_callbacks, refusal
+):
+    """The marketplace refuses the revocation for good (a 4xx): the erasure gives it up, the
+    request finishes (DONE), its entry telling the admin to revoke there too and no longer
+    holding the member's id. The LRS's mirror row of the record (the member's id, the record as
+    sent with the learner's address) has no use left: nothing will revoke it now, and the
+    erasure is done. Kept, it names the erased member in the LRS for good."""
+    capture = django_capture_on_commit_callbacks
+    _aged_out_record(capture, market_target)
+    market_target.enqueue(status(refusal))
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert "gave up" in outcome.request.targets["market"]["revoked"]
+    assert "revoke" not in outcome.request.targets["market"]
+    assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")]  # the admin's to revoke
+    assert list(SkillRecord.objects.values_list("member_id", "record")) == [], (
+        "the LRS keeps its mirror row naming the erased member after the erasure gave up"
     )

@@ -223,7 +223,8 @@ def revoke_unevidenced(request: ErasureRequest) -> bool:
     finish; whether none is owed any more. A failure is recorded on the request's entry and
     tried again at the next finish (every minute), given up after a permanent refusal or
     ``LRS_ERASURE_NOTICE_ATTEMPTS``, as a notice is (``notices``); the mirror rows of the records
-    revoked go (``forget_revoked_records``)."""
+    revoked go (``forget_revoked_records``), and so do those of the records given up on
+    (``_forget_unevidenced_records``): nothing revokes them any more, and they name the member."""
     owed = [name for name, entry in request.targets.items() if "revoke" in entry]
     for name in owed:
         entry = request.targets[name]
@@ -250,7 +251,7 @@ def revoke_unevidenced(request: ErasureRequest) -> bool:
             entry["last_error"] = redacted_text(failure_text(exc, expected))[:500]
             logger.warning("erasure %s: records at %s not revoked: %s", key, name, entry["last_error"])
             if attempts >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
-                entry.pop("revoke")
+                _forget_unevidenced_records(target.id, entry.pop("revoke"))
                 entry["revoked"] = f"gave up after {attempts} attempts: revoke them there too"
             continue
         forget_revoked_records({(target.id, member_id, "") for member_id in entry.pop("revoke")})
@@ -259,3 +260,21 @@ def revoke_unevidenced(request: ErasureRequest) -> bool:
     if owed:
         request.save(update_fields=["targets"])
     return not any("revoke" in entry for entry in request.targets.values())
+
+
+def _forget_unevidenced_records(target_id: int, member_ids: list[str]) -> None:
+    """The erased members' mirror rows at the target that no evidence rests on, once their
+    revocation was given up: the marketplace may still hold the records (the admin is told to
+    revoke them there), but the LRS has no use left for its copy (the member's id, the record as
+    sent with the learner's address), and the erasure is done. A row evidence rests on (a
+    delivery of the member's, linked again) is the deliveries'. Locked in the one order
+    (``models.skills.skill_records_locked``)."""
+    evidence = SkillEvidence.objects.filter(
+        target_id=OuterRef("target_id"),
+        member_id=OuterRef("member_id"),
+        competency_code=OuterRef("competency_code"),
+    )
+    rows = SkillRecord.objects.filter(target_id=target_id, member_id__in=sorted(member_ids))
+    with transaction.atomic():
+        locked = list(skill_records_locked(rows.exclude(Exists(evidence))).values_list("pk", flat=True))
+        SkillRecord.objects.filter(pk__in=locked).exclude(Exists(evidence)).delete()

@@ -93,3 +93,44 @@ def test_a_revocation_given_up_leaves_no_mirror_row_naming_the_erased_member(
     assert list(SkillRecord.objects.values_list("member_id", "record")) == [], (
         "the LRS keeps its mirror row naming the erased member after the erasure gave up"
     )
+
+
+@pytest.mark.parametrize("named_by", ["employee_id", "agent"])
+def test_a_dry_run_reports_the_aged_out_records_the_erasure_would_revoke(
+    market_target, django_capture_on_commit_callbacks, named_by
+):
+    """The erasure would delete the record at the marketplace (README "Privacy"): the dry run, and
+    the admin's confirmation page built from it, say so, as they count the retractions, and
+    revoke nothing. By agent: the learner's address is E100's only identifier, so the erasure
+    leaves E100 without a link and revokes it too."""
+    capture = django_capture_on_commit_callbacks
+    _aged_out_record(capture, market_target)
+    subject = (
+        subject_for(employee_id="E100")
+        if named_by == "employee_id"
+        else subject_for(agent={"mbox": f"mailto:{LEARNER}"})
+    )
+
+    plan = erase_subject(subject, mode="delete", requested_by="dpo", dry_run=True)
+
+    assert plan.as_dict().get("revocations") == {"market": 1}, plan.as_dict()
+    assert list(market_target.skills()) == [("E100", "SAFETY-BASICS")]
+    assert not ErasureRequest.objects.exists()
+
+
+def test_a_dry_run_by_agent_of_an_employee_linked_otherwise_reports_no_revocation(
+    market_target, django_capture_on_commit_callbacks
+):
+    """The erasure would leave E100 another identifier, and so revoke nothing: nor does the plan."""
+    capture = django_capture_on_commit_callbacks
+    identity_links_upsert(
+        employee_id="E100",
+        identifiers=Identifiers(accounts=[{"homePage": "https://lms.example.com", "name": "ada-100"}]),
+    )
+    _aged_out_record(capture, market_target)
+
+    plan = erase_subject(
+        subject_for(agent={"mbox": f"mailto:{LEARNER}"}), mode="delete", requested_by="dpo", dry_run=True
+    )
+
+    assert plan.as_dict().get("revocations", {}) == {}

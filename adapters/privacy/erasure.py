@@ -56,6 +56,7 @@ from adapters.privacy.per_target import (
     notice_for,
     retraction_blocker,
     revocation_members,
+    revocations_planned,
     revoke_unevidenced,
     statements_and_deliveries_locked,
 )
@@ -94,6 +95,7 @@ class ErasurePlan:
     not_retractable: list[str] = field(default_factory=list)  # retract targets that cannot
     # Own voiding statements whose target stays: in delete mode pseudonymised and cut down, not deleted.
     own_voiding_kept: list[int] = field(default_factory=list)
+    revocations: dict[str, int] = field(default_factory=dict)  # target -> aged-out records revoked
 
     def as_dict(self) -> dict[str, Any]:
         """What a dry run reports (the command, the privacy API)."""
@@ -105,6 +107,7 @@ class ErasurePlan:
             "documents": self.documents,
             "identity_links": self.identity_links,
             "retractions": self.retractions,
+            "revocations": self.revocations,
             "targets": self.policies,
         }
 
@@ -151,6 +154,9 @@ def plan_erasure(subject: Subject) -> ErasurePlan:
         policies=policies,
         not_retractable=sorted(unable),
         own_voiding_kept=sorted(voiding_statements_holding_targets(found.own)),
+        revocations=revocations_planned(
+            [t for t in targets if policies[t.name] == "retract" and t.name not in unable], subject
+        ),
     )
 
 

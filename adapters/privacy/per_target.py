@@ -196,18 +196,38 @@ def revocation_members(target: Target, subject: Subject) -> list[str]:
     """The erased members whose records at the target no evidence may rest on any more (a
     deleting retention removed it) and that the erasure revokes at its finish
     (``Adapter.erasure_revocations``; the marketplace: ``adapters.marketplace.revocation``):
-    their employee ids, kept on the request until done. Only employees the erasure left without
+    their employee ids, kept on the request until done. Only employees the erasure leaves without
     an identity link (all of them, by employee id; by agent, one it was the only identifier of):
     an aged-out record of an employee still linked otherwise may rest on another identifier's
-    statements, whose evidence is gone too."""
+    statements, whose evidence is gone too. The same before the erasure (a dry run) as after."""
+    return _left_unlinked(subject) if _unevidenced_held(target, _left_unlinked(subject)).exists() else []
+
+
+def revocations_planned(targets: Iterable[Target], subject: Subject) -> dict[str, int]:
+    """Per target the erasure revokes at (``revocation_members``): how many records it would
+    revoke now, for the dry run (and the admin's confirmation) to say."""
+    if not (members := _left_unlinked(subject)):
+        return {}
+    counts = {target.name: _unevidenced_held(target, members).count() for target in targets}
+    return {name: count for name, count in counts.items() if count}
+
+
+def _left_unlinked(subject: Subject) -> list[str]:
+    """The employees the erasure leaves (or left) without an identity link: the one it names, and
+    those of its links with no link of another identifier (the erasure deletes those of the
+    subject's lookup keys)."""
     employees = ({subject.employee_id} | {link.employee_id for link in subject.links}) - {""}
-    linked = set(IdentityLink.objects.filter(employee_id__in=employees).values_list("employee_id", flat=True))
-    gone = sorted(employees - linked)
-    if not gone:
-        return []
-    # Held (accepted, or a write unanswered) with no evidence row at all: the erased evidence
-    # (flagged, kept until the finish) is the retractions' to recompute.
-    held = SkillRecord.objects.filter(target=target, member_id__in=gone).exclude(
+    kept = IdentityLink.objects.filter(employee_id__in=sorted(employees - {subject.employee_id})).exclude(
+        lookup_key__in=sorted(subject.lookup_keys)
+    )
+    return sorted(employees - set(kept.values_list("employee_id", flat=True)))
+
+
+def _unevidenced_held(target: Target, members: list[str]) -> QuerySet[SkillRecord]:
+    """The members' records held at the target (accepted, or a write unanswered) with no evidence
+    row at all: the erased evidence (flagged, kept until the finish) is the retractions' to
+    recompute."""
+    held = SkillRecord.objects.filter(target=target, member_id__in=members).exclude(
         record__isnull=True, unconfirmed=False
     )
     evidence = SkillEvidence.objects.filter(
@@ -215,7 +235,7 @@ def revocation_members(target: Target, subject: Subject) -> list[str]:
         member_id=OuterRef("member_id"),
         competency_code=OuterRef("competency_code"),
     )
-    return gone if held.exclude(Exists(evidence)).exists() else []
+    return held.exclude(Exists(evidence))
 
 
 def revoke_unevidenced(request: ErasureRequest) -> bool:

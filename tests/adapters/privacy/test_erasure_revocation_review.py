@@ -4,13 +4,15 @@ the erased member when it cannot."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.marketplace import revocation
-from adapters.models import ErasureRequest, SkillEvidence, SkillRecord
+from adapters.models import ErasureRequest, SkillEvidence, SkillRecord, Target
 from adapters.privacy.erasure import erase_subject
 from adapters.privacy.retention import Policy, apply_retention
 from adapters.privacy.subjects import subject_for
@@ -134,3 +136,47 @@ def test_a_dry_run_by_agent_of_an_employee_linked_otherwise_reports_no_revocatio
     )
 
     assert plan.as_dict().get("revocations", {}) == {}
+
+
+def test_a_revocation_given_up_at_a_disabled_target_leaves_no_mirror_row_naming_the_member(
+    market_target, django_capture_on_commit_callbacks
+):
+    """The target is disabled when the erasure finishes: the revocation is given up ("target
+    removed or disabled"), the member's id dropped from the request; the mirror row naming them
+    has no use left either."""
+    capture = django_capture_on_commit_callbacks
+    _aged_out_record(capture, market_target)
+    Target.objects.filter(name="market").update(enabled=False)
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert outcome.request.targets["market"]["revoked"] == "target removed or disabled"
+    assert list(SkillRecord.objects.values_list("member_id", "record")) == [], (
+        "the LRS keeps its mirror row naming the erased member after the erasure gave up"
+    )
+
+
+def test_a_revocation_given_up_while_a_lease_held_its_record_keeps_no_text_naming_the_member(
+    market_target, django_capture_on_commit_callbacks, settings
+):
+    """The last try found the record leased (a delivery stuck, its lease not yet run out): the
+    ``DeliveryBusy`` it raised names the record, the member's id in it. Given up (here after one
+    attempt), the request drops the id it owed the revocation, and must not keep it in the error
+    text it records for the admin."""
+    capture = django_capture_on_commit_callbacks
+    settings.LRS_ERASURE_NOTICE_ATTEMPTS = 1
+    _aged_out_record(capture, market_target)
+    SkillRecord.objects.filter(member_id="E100").update(
+        lease_token="a-stuck-delivery", lease_until=timezone.now() + timedelta(hours=1)
+    )
+
+    with capture(execute=True):
+        outcome = erase_subject(subject_for(employee_id="E100"), mode="delete", requested_by="dpo")
+
+    outcome.request.refresh_from_db()
+    assert outcome.request.status == ErasureRequest.DONE
+    assert "gave up" in outcome.request.targets["market"]["revoked"]
+    assert "E100" not in json.dumps(outcome.request.targets), outcome.request.targets

@@ -250,7 +250,9 @@ def revoke_unevidenced(request: ErasureRequest) -> bool:
         entry = request.targets[name]
         target = notices.target_of(request, name)
         if target is None or not target.enabled:
-            entry.pop("revoke")
+            members = entry.pop("revoke")
+            if target is not None:  # a removed one took its rows with it
+                _forget_unevidenced_records(target.id, members)
             entry["revoked"] = "target removed or disabled"
             continue
         entry["revoke_attempts"] = attempts = entry.get("revoke_attempts", 0) + 1
@@ -267,8 +269,7 @@ def revoke_unevidenced(request: ErasureRequest) -> bool:
                 adapter = adapter_for(target.adapter, target.config)
                 revoked = adapter.erasure_revocations(entry["revoke"], context)
         except Exception as exc:  # this target's failure alone; recorded, tried again
-            expected = (AdapterError, DeliveryBusy, SecretUnavailable)
-            entry["last_error"] = redacted_text(failure_text(exc, expected))[:500]
+            entry["last_error"] = _revocation_failure(exc)
             logger.warning("erasure %s: records at %s not revoked: %s", key, name, entry["last_error"])
             if attempts >= settings.LRS_ERASURE_NOTICE_ATTEMPTS or getattr(exc, "permanent", False):
                 _forget_unevidenced_records(target.id, entry.pop("revoke"))
@@ -298,3 +299,16 @@ def _forget_unevidenced_records(target_id: int, member_ids: list[str]) -> None:
     with transaction.atomic():
         locked = list(skill_records_locked(rows.exclude(Exists(evidence))).values_list("pk", flat=True))
         SkillRecord.objects.filter(pk__in=locked).exclude(Exists(evidence)).delete()
+
+
+def _revocation_failure(exc: BaseException) -> str:
+    """What the request records of a failed revocation, naming no member: it outlives the
+    members' ids once given up, and a failure's own text may name them (a ``DeliveryBusy`` names
+    the records it found leased; a failed request may quote its URL, the member's id in it)."""
+    if isinstance(exc, DeliveryBusy):
+        return "DeliveryBusy: a delivery holds one of the records: tried again"
+    if isinstance(exc, AdapterError) and exc.status_code is not None:
+        return f"AdapterError: the target answered {exc.status_code}"
+    if isinstance(exc, AdapterError):
+        return "AdapterError: no answer (timed out, or the request failed)"
+    return redacted_text(failure_text(exc, (SecretUnavailable,)))[:500]

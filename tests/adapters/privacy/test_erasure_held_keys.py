@@ -9,12 +9,14 @@ import hashlib
 
 import pytest
 
+from adapters.delivery.sweep import sweep_due
 from adapters.identity.holds import identity_conflicts
 from adapters.identity.links import Identifiers, identity_links_upsert
 from adapters.identity.resolution import AMBIGUOUS
 from adapters.models import Delivery
 from adapters.privacy.erasure import erase_subject
 from adapters.privacy.subjects import subject_for
+from lrs.statements.store import statement_store
 from tests.adapters.helpers import COURSE, store_now
 from tests.conftest import make_statement
 
@@ -103,4 +105,35 @@ def test_a_group_delivery_held_ambiguous_is_cancelled_when_a_member_not_first_is
     with django_capture_on_commit_callbacks(execute=True):
         identity_links_upsert(employee_id="E300", identifiers=Identifiers(emails=["learner@example.com"]))
     assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.CANCELLED]
+    assert pms_target.events() == {}
+
+
+@pytest.mark.parametrize("mode", ["delete", "pseudonymise"])
+def test_a_group_delivery_not_yet_held_at_the_erasure_is_not_held_for_good_after_it(
+    pms_target, mode, django_capture_on_commit_callbacks
+):
+    # An anonymous Group of learner@ and E100's account (one employee: it resolves), stored but
+    # its deliveries not yet made (the fan-out still queued; or pending, retrying, in flight)
+    # when learner@ is erased by agent: the Group, another's statement, now holds a pseudonym
+    # no link will ever name. Its delivery, made after, must not wait held under that pseudonym
+    # for good (the erasure cancels those already held, ``identity.erased``): it resolves to no one.
+    account = {"homePage": "https://lms.example.com", "name": "ada-100"}
+    identity_links_upsert(employee_id="E100", identifiers=Identifiers(accounts=[account]))
+    group = {"objectType": "Group", "member": [{"mbox": "mailto:learner@example.com"}, {"account": account}]}
+    with django_capture_on_commit_callbacks(execute=False):
+        statement_store(statements=[completion(group)], credential=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_subject(
+            subject_for(agent={"mbox": "mailto:learner@example.com"}), mode=mode, requested_by="dpo"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due()
+
+    [(status, held_key, reason)] = Delivery.objects.values_list("status", "held_key", "last_error")
+    assert (status, held_key) == (Delivery.CANCELLED, ""), (
+        "the Group's delivery waits for good under the erased member's pseudonym: "
+        f"{status} {held_key!r} {reason!r}"
+    )
+    assert reason.startswith("actor erased"), reason
     assert pms_target.events() == {}

@@ -10,7 +10,8 @@ only one (another's statement, rewritten with the person as a pseudonym), held u
 member's key (``resolution.employee_for_actor`` holds an ambiguous Group under its first member's
 key): such a Group resolves only when every member is the same employee, and the pseudonym is
 linked to no one and never will be, so released later it would wait "unmapped" for good under
-the pseudonym."""
+the pseudonym. One made after the erasure is cancelled so by its delivery
+(``resolution.GroupMemberErased``)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,10 @@ from django.utils import timezone
 
 from adapters.identity import history
 from adapters.identity.digests import links_delete
-from adapters.identity.resolution import erased_member
+from adapters.identity.resolution import GROUP_MEMBER_ERASED, erased_member
 from adapters.models import Delivery, Employee, IdentityChange, IdentityLink
 
 HELD_ERASED = "actor erased"  # what a cancelled hold of the person records
-GROUP_MEMBER_ERASED = "actor erased: a member of the anonymous Group was erased, it resolves to no one"
 ERASED_HOLD_REASONS = (HELD_ERASED, GROUP_MEMBER_ERASED)  # name no one: kept when records are scrubbed
 
 

@@ -216,8 +216,21 @@ def nothing_for_erased(actor: dict[str, Any]) -> None:
         raise NothingToSend("the statement aged out: retention pseudonymised the learner, nothing to send")
 
 
+GROUP_MEMBER_ERASED = "actor erased: a member of the anonymous Group was erased, it resolves to no one"
+
+
+class GroupMemberErased(DeliveryHeld):
+    """An anonymous Group with an erased member (``erased_member``) resolves to no one, and never
+    will: held, it would wait for good under the pseudonym. ``final``: its delivery is cancelled
+    instead (``delivery.outcomes.held``), after the marketplace took out what it evidenced."""
+
+    final = True
+
+
 def employee_for_actor(actor: dict[str, Any]) -> str:
     """The employee id of a statement's actor, or ``DeliveryHeld`` with the reason."""
+    if erased_member(actor):  # checked first: held for another member's key, it waited as long
+        raise GroupMemberErased(GROUP_MEMBER_ERASED, key="anonymous")
     groups = _key_groups(actor)
     if not groups:
         raise DeliveryHeld(UNMAPPED, key="anonymous", detail="the actor has no identifier")

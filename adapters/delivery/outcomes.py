@@ -100,8 +100,7 @@ def released(delivery: Delivery, *, at: datetime, reason: str) -> Outcome:
 
 
 def held(delivery: Delivery, reason: DeliveryHeld, started) -> Outcome:
-    """Parked until its key resolves; holding is not a failed attempt of the target. One that
-    never can (``final``: an anonymous Group with an erased member) is cancelled instead."""
+    """Parked until its key resolves (not a failed attempt); cancelled if it never can (``final``)."""
     if getattr(reason, "final", False):
         return cancelled(delivery, str(reason))
     return Outcome(

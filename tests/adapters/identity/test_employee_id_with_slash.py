@@ -39,3 +39,20 @@ def test_an_employee_id_with_a_slash_is_read_linked_and_unlinked(client, auth, s
     assert list(IdentityLink.objects.values_list("employee_id", "value")) == [
         ("DE/1234", "grace@example.com")
     ]
+
+
+@pytest.mark.parametrize("spelled", ["E1/", "/E1", "E1%2F"])
+def test_a_slash_ending_or_beginning_the_url_id_names_no_employee(client, auth, spelled):
+    """``<path:employee_id>`` took the rest of the URL whole, so a trailing slash (a client's
+    habit, or a router's) named another employee, ``E1/``: GET answered 200 with no links for the
+    E1 who has some, and PATCH linked an address to a phantom ``E1/``. A slash can be inside an id
+    (DE/1234), never at either end of the URL's: a JSON 404, as before the route took paths."""
+    identity_links_upsert(employee_id="E1", identifiers=Identifiers(emails=["ada@example.com"]))
+    url = f"/api/identity/employees/{spelled}"
+    shown = client.get(url, headers=auth)
+    assert (shown.status_code, shown.json().get("rule")) == (404, "no-such-resource"), shown.content[:200]
+    added = client.patch(
+        url, {"emails": ["grace@example.com"]}, content_type="application/json", headers=auth
+    )
+    assert added.status_code == 404, (added.status_code, added.content[:200])
+    assert list(IdentityLink.objects.values_list("employee_id", "value")) == [("E1", "ada@example.com")]

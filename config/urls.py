@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from adapters.identity.api import EmployeeIdentityView, HrisFeedView
@@ -12,6 +12,24 @@ from config.openapi.schema import XAPIRootView
 # A URL under /xapi/ or /api/ naming no resource: a JSON 404 (config/not_found.py).
 handler404 = not_found
 
+
+class EmployeeIdConverter:
+    """An HRIS employee id in a URL: it may hold a slash (DE/1234, as the feed and the CSV import
+    take it) but neither begin nor end with one. ``<path:>`` took the rest of the URL whole, so a
+    trailing slash named another employee (``E1/``: GET answered that E1 had no links, PATCH linked
+    a phantom); such a URL is the JSON 404 it was before ids could hold a slash."""
+
+    regex = r"(?!/).+(?<!/)"  # as <path:>, but no slash first or last
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(EmployeeIdConverter, "employee_id")
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("xapi/", XAPIRootView.as_view(), name="xapi-root"),
@@ -19,9 +37,11 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    # path: an HRIS employee id may hold a slash (DE/1234), as the feed and the CSV import take it.
+    # An HRIS employee id may hold a slash (DE/1234), never at either end (EmployeeIdConverter).
     path(
-        "api/identity/employees/<path:employee_id>", EmployeeIdentityView.as_view(), name="identity-employee"
+        "api/identity/employees/<employee_id:employee_id>",
+        EmployeeIdentityView.as_view(),
+        name="identity-employee",
     ),
     path("api/identity/hris", HrisFeedView.as_view(), name="identity-hris"),
     path("api/privacy/erasures", ErasuresView.as_view(), name="privacy-erasures"),

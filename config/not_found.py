@@ -9,6 +9,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 
+from lrs.xapi import versions
+from lrs.xapi.errors import XAPIValidationError
+
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not request.path.startswith(settings.LRS_JSON_ERROR_PATHS):
@@ -18,5 +21,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
         status=404,
     )
     if request.path.startswith("/xapi/"):
-        response["X-Experience-API-Version"] = settings.LRS_DEFAULT_XAPI_VERSION
+        response["X-Experience-API-Version"] = _version(request)
     return response
+
+
+def _version(request: HttpRequest) -> str:
+    """The version the client asked for, as the xAPI resources answer their own errors
+    (lrs/api/base.py): a 1.0.3 client told 2.0.0 reads a response of another protocol. No header,
+    or one naming no version served: the default, the 404 being what it answers."""
+    try:
+        return versions.negotiate(request.headers.get("X-Experience-API-Version"))
+    except XAPIValidationError:
+        return settings.LRS_DEFAULT_XAPI_VERSION

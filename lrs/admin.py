@@ -227,8 +227,11 @@ class CredentialForm(forms.ModelForm):
         self.fields["key"].required = False
 
     def clean_key(self) -> str:
+        """A new or changed key must be one HTTP Basic can carry; a credential's unchanged key,
+        saved before the rule, is left alone so the credential can still be switched off."""
         key = self.cleaned_data.get("key") or ""
-        if key and (problem := key_problem(key)):
+        unchanged = self.instance.pk is not None and key == self.instance.key
+        if key and not unchanged and (problem := key_problem(key)):
             raise forms.ValidationError(problem)
         return key
 

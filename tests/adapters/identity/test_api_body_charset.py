@@ -57,3 +57,13 @@ def test_a_utf8_body_is_read_as_before(client, auth):
     ):
         response = client.patch(URL, body, content_type=content_type, headers=auth)
         assert response.status_code == 200, (content_type, response.status_code, response.content[:300])
+
+
+@pytest.mark.parametrize("charset", ["hex", "zlib", "rot13", "idna", "punycode"])
+def test_a_charset_that_is_no_text_encoding_is_a_400_never_a_500(client, auth, charset):
+    """Django takes any charset Python's codecs know, transforms (hex, zlib) included: decoding
+    by one raises LookupError, or UnicodeError, not UnicodeDecodeError, so each is a 400 too."""
+    body = json.dumps(_account("josé"), ensure_ascii=False).encode()
+    response = client.patch(URL, body, content_type=f"application/json; charset={charset}", headers=auth)
+    assert response.status_code == 400, (response.status_code, response.content[:300])
+    assert any("(rule charset)" in message for message in response.json().get("body", [])), response.json()

@@ -56,3 +56,18 @@ def test_a_slash_ending_or_beginning_the_url_id_names_no_employee(client, auth, 
     )
     assert added.status_code == 404, (added.status_code, added.content[:200])
     assert list(IdentityLink.objects.values_list("employee_id", "value")) == [("E1", "ada@example.com")]
+
+
+def test_the_answer_names_the_employee_the_service_acted_on(client, auth):
+    """The identity service strips an employee id (links.checked_employee_id) before it links, so
+    PATCH of ``E1%20`` linked E1; the view answered with the links of the unstripped ``E1 ``
+    (none: as if nothing was added), and GET of that URL told E1 had no links."""
+    url = "/api/identity/employees/E1%20"
+    added = client.patch(url, {"emails": ["ada@example.com"]}, content_type="application/json", headers=auth)
+    assert added.status_code == 200, (added.status_code, added.content[:200])
+    assert (added.json()["employee_id"], [link["value"] for link in added.json()["links"]]) == (
+        "E1",
+        ["ada@example.com"],
+    )
+    shown = client.get(url, headers=auth).json()
+    assert (shown["employee_id"], [link["value"] for link in shown["links"]]) == ("E1", ["ada@example.com"])

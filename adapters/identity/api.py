@@ -143,6 +143,15 @@ def _employee_answer(name: str, **fields: serializers.Field) -> Any:
     )
 
 
+def _employee(employee_id: str) -> str:
+    """The URL's employee id as the identity service takes it (stripped; a NUL or one too long a
+    400 naming employee_id, not the database's error), so the answer names and lists the employee
+    acted on: PATCH of ``E1%20`` linked E1 and answered the links of ``E1 `` (none)."""
+    with _input_errors():
+        checked = checked_employee_id(employee_id)
+    return checked
+
+
 @extend_schema(tags=["identity"])
 class EmployeeIdentityView(APIView):
     authentication_classes = [CredentialAuthentication]
@@ -153,8 +162,7 @@ class EmployeeIdentityView(APIView):
         responses={200: _employee_answer("IdentityLinks"), **_REFUSED},
     )
     def get(self, request: Request, employee_id: str) -> Response:
-        with _input_errors():
-            checked_employee_id(employee_id)  # a NUL in the URL: a 400, not the database's error
+        employee_id = _employee(employee_id)
         links = IdentityLink.objects.filter(employee_id=employee_id).order_by("kind", "value")
         return Response({"employee_id": employee_id, "links": LinkSerializer(links, many=True).data})
 
@@ -173,6 +181,7 @@ class EmployeeIdentityView(APIView):
     def patch(self, request: Request, employee_id: str) -> Response:
         given = PatchSerializer(data=request.data)
         given.is_valid(raise_exception=True)
+        employee_id = _employee(employee_id)
         values = dict(given.validated_data)
         source_employee = values.pop("from", None)
         identifiers = Identifiers(**values)
@@ -205,6 +214,7 @@ class EmployeeIdentityView(APIView):
     def delete(self, request: Request, employee_id: str) -> Response:
         given = IdentifiersSerializer(data=request.data)
         given.is_valid(raise_exception=True)
+        employee_id = _employee(employee_id)
         with _input_errors():
             removed = identity_links_remove(
                 employee_id=employee_id,

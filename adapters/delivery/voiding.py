@@ -84,8 +84,15 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
     since, under a repair key). The row is the statement's one retraction at the target, so the
     void's insert above left it as it was; due again, under a key of its own (the repair's, when
     the original was made by one), it undoes what is there now (the original's key a repair's:
-    ``original_uncertain``, every copy looked for)."""
-    made = {(o.statement_id, o.target_id): o for o in originals if o.delivered_at is not None}
+    ``original_uncertain``, every copy looked for). An original being made at this moment (in
+    flight: a repair's re-send a worker holds) or whose attempt may have taken effect unseen
+    (unknown) counts as made after any retraction delivered: it lands after it, and its
+    ``delivered_at`` is still an earlier delivery's; the retraction put back waits for it."""
+    made = {
+        (o.statement_id, o.target_id): o
+        for o in originals
+        if o.delivered_at is not None or o.status in MAKING
+    }
     if not made:
         return
     spent = Delivery.objects.filter(
@@ -96,7 +103,9 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
     )
     for row in spent:
         original = made.get((row.statement_id, row.target_id))
-        if original is None or row.delivered_at is None or row.delivered_at >= original.delivered_at:
+        if original is None or row.delivered_at is None:
+            continue
+        if original.status not in MAKING and row.delivered_at >= original.delivered_at:
             continue
         base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
         again = original.idempotency_key.partition(REPAIR_KEY_MARKER)[2] or "void"
@@ -108,6 +117,11 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
             last_error="the statement was voided after its effect was made again",
             updated_at=now,
         )
+
+
+# An original that may take effect after what was delivered before now: being sent, or sent and
+# its outcome unknown (``_spent_before_made_again``).
+MAKING = (Delivery.IN_FLIGHT, Delivery.UNKNOWN)
 
 
 def cancel_unsent(statement_pks: list[int], reason: str) -> int:

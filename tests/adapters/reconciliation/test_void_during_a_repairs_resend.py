@@ -19,6 +19,7 @@ from adapters.identity.links import Identifiers
 from adapters.models import Delivery, Target
 from adapters.reconciliation.run import reconcile
 from tests.adapters.helpers import reconcile_now, scored_completion, store_now, voiding
+from tests.targets.behaviours import applied_then, ok
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("retries_far_off")]
 LINKED = HrisRow(1, "E1", Identifiers(emails=["ann@example.com"]), "active", None)
@@ -57,4 +58,40 @@ def test_a_void_while_a_repairs_resend_is_in_flight_retracts_what_it_makes(
     assert pms_target.events() == {}, (
         "the void retracted nothing: the statement's retraction was spent by the first repair, and "
         "the second repair's re-send, in flight when the void came, made the event after it"
+    )
+
+
+def test_a_void_after_a_repairs_resend_applied_unanswered_retracts_what_it_made(
+    pms_target, django_capture_on_commit_callbacks
+):
+    """The re-send's attempt created the event and answered 500 (a retry waits, ``maybe_applied``
+    as it was once delivered anyway): the void cancels the retry, and must retract the event."""
+    capture = django_capture_on_commit_callbacks
+    hris_import([LINKED])
+    [statement_id] = store_now(capture, scored_completion(0.8, email="ann@example.com"))
+    hris_import([UNLINKED])
+    reconcile_now(capture, "pms", repair=True)
+    assert pms_target.events() == {}
+    with capture(execute=True):
+        hris_import([LINKED])
+    target = Target.objects.get(name="pms")
+    now = timezone.now()
+    with capture(execute=False):
+        reconcile(
+            target=target, since=now - timedelta(hours=1), until=now + timedelta(minutes=1), repair=True
+        )
+    resend = Delivery.objects.get(kind="deliver", status=Delivery.PENDING)
+    pms_target.enqueue(ok(), applied_then(500))  # the look-up answered, the POST applied unanswered
+    delivery_send(resend.id)
+    pms_target.clear_queue()
+    assert Delivery.objects.get(id=resend.id).status == Delivery.RETRYING and len(pms_target.events()) == 1
+
+    store_now(capture, voiding(statement_id))
+    for row in Delivery.objects.filter(status__in=[Delivery.PENDING, Delivery.RETRYING]):
+        Delivery.objects.filter(id=row.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        delivery_send(row.id)
+
+    assert pms_target.events() == {}, (
+        "the void retracted nothing: the re-send's attempt made the event unanswered after the first "
+        "repair spent the statement's retraction, and the void only cancelled its retry"
     )

@@ -87,12 +87,10 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
     ``original_uncertain``, every copy looked for). An original being made at this moment (in
     flight: a repair's re-send a worker holds) or whose attempt may have taken effect unseen
     (unknown) counts as made after any retraction delivered: it lands after it, and its
-    ``delivered_at`` is still an earlier delivery's; the retraction put back waits for it."""
-    made = {
-        (o.statement_id, o.target_id): o
-        for o in originals
-        if o.delivered_at is not None or o.status in MAKING
-    }
+    ``delivered_at`` is still an earlier delivery's; the retraction put back waits for it. So does
+    one whose attempt may have applied after the retraction without answering (a 500 after the
+    PMS made the event): the void cancelled its retry, but the event is there."""
+    made = {(o.statement_id, o.target_id): o for o in originals}
     if not made:
         return
     spent = Delivery.objects.filter(
@@ -103,9 +101,7 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
     )
     for row in spent:
         original = made.get((row.statement_id, row.target_id))
-        if original is None or row.delivered_at is None:
-            continue
-        if original.status not in MAKING and row.delivered_at >= original.delivered_at:
+        if original is None or row.delivered_at is None or not _made_after(original, row.delivered_at):
             continue
         base = row.idempotency_key.split(REPAIR_KEY_MARKER)[0]
         again = original.idempotency_key.partition(REPAIR_KEY_MARKER)[2] or "void"
@@ -117,6 +113,20 @@ def _spent_before_made_again(originals: list[Delivery], now: datetime) -> None:
             last_error="the statement was voided after its effect was made again",
             updated_at=now,
         )
+
+
+def _made_after(original: Delivery, spent_at: datetime) -> bool:
+    """Whether the original took effect, or may have, after ``spent_at``: delivered since, being
+    sent now or unknown (``MAKING``), or an attempt that may have applied ended since (its times
+    unknown: taken as since, a retraction of nothing is harmless)."""
+    if original.status in MAKING:
+        return True
+    if original.delivered_at is not None and original.delivered_at > spent_at:
+        return True
+    if not original.maybe_applied:
+        return False
+    spans = original.maybe_applied_between()
+    return spans is None or any(end > spent_at for _start, end in spans)
 
 
 # An original that may take effect after what was delivered before now: being sent, or sent and

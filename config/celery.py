@@ -2,7 +2,6 @@
 
 import os
 import sys
-from typing import Any
 
 from celery import Celery, signals
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready, worker_shutdown
@@ -33,21 +32,6 @@ app.autodiscover_tasks()
 signals.after_setup_logger.connect(format_celery_handlers)
 signals.after_setup_task_logger.connect(format_celery_handlers)
 signals.celeryd_after_setup.connect(quiet_banner_when_json)
-
-
-@signals.celeryd_after_setup.connect
-def _drains_beside_the_default_queue(sender: object = None, instance: Any = None, **kwargs: object) -> None:
-    """A worker consuming the default queue consumes the drains' too (config/settings.py), even
-    one given ``-Q celery``: before drains had a queue of their own that was the one queue there
-    was (the tests' and the bench's workers were so started), and a worker a deployment kept so
-    would leave every delivery waiting in a queue no one reads. A worker for drains alone is
-    ``-Q drain``; none consumes the default queue without the drains."""
-    if instance is None:
-        return
-    queues, conf = instance.app.amqp.queues, instance.app.conf
-    drains = conf.task_routes["adapters.drain"]["queue"]
-    if conf.task_default_queue in queues.consume_from and drains not in queues.consume_from:
-        queues.select_add(drains)
 
 
 @task_prerun.connect

@@ -274,7 +274,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 # Drain messages travel in a queue of their own, which every worker consumes beside the default
 # one unless told otherwise (``celery -A config worker``, as README.md and docker-compose.yml
-# start it; one given ``-Q celery`` too: config/celery.py). kombu's Redis transport reads the queues in
+# start it; a worker given ``-Q`` must name both). kombu's Redis transport reads the queues in
 # turn (the one that gave a message goes last), so a drain waits for a message or two ahead of it
 # at most, never behind a backlog of dispatch messages: a drain recruited for a backlog joins in
 # on another worker process at once (tests/adapters/delivery/test_drain_queue.py).

@@ -59,28 +59,3 @@ def test_a_drain_queued_after_a_backlog_of_dispatch_messages_runs_before_the_bac
     print(f"dispatch messages run before the drain: {before} of {BACKLOG}")
     assert before <= 2, f"{before} of {BACKLOG} dispatch messages ran before the drain"
     assert len(webhook_target.distinct_keys()) == 1
-
-
-def test_a_worker_an_operator_started_with_q_celery_still_runs_the_drains(
-    broker, private_redis, webhook_target, celery_worker_process
-):
-    """``-Q celery`` was the one queue there was (the tests' and the bench's workers were so
-    started, and a deployment may have copied them): such a worker, left as it was across the
-    upgrade that gave drains their own queue, must not leave every delivery waiting in a queue
-    no one reads."""
-    statement_store(statements=[make_statement()], credential=None)
-    target = Target.objects.create(
-        name="hook",
-        adapter="webhook",
-        config={"url": webhook_target.url, "secret": {"env": "TEST_WEBHOOK_SECRET"}},
-    )
-    backfill(target=target)  # one pending delivery, its drain message queued
-    celery_worker_process(
-        broker, extra_env={"TEST_WEBHOOK_SECRET": "test-webhook-secret"}, extra_args=["-Q", "celery"]
-    )
-    wait_until(
-        lambda: Delivery.objects.filter(target=target, status=Delivery.DELIVERED).exists(),
-        timeout=30,
-        message="the delivery made by a worker started with -Q celery",
-    )
-    assert len(webhook_target.distinct_keys()) == 1

@@ -16,7 +16,7 @@ from bench.statements import VERBS, VOIDED_VERB, verb_id
 
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"
 TARGET_PREFIX = "bench-hook-"
-QUEUES = ("celery", "drain")  # the default queue and the drains' (config/settings.py)
+QUEUE = "celery"
 # Every verb the bench's statements use: each target takes every test statement.
 TAKE_ALL_FILTER: dict[str, Any] = {"verbs": [verb_id(name) for name, _ in VERBS] + [VOIDED_VERB]}
 
@@ -72,7 +72,7 @@ def broker(redis_url: str) -> redis.Redis:
 
 def queue_length(redis_url: str) -> int:
     with broker(redis_url) as client:
-        return sum(int(client.llen(name)) for name in QUEUES)
+        return int(client.llen(QUEUE))
 
 
 def outbox_reset(redis_url: str) -> None:

@@ -179,6 +179,8 @@ class WorkerSpec:
             self.pool,
             "--concurrency",
             str(self.concurrency),
+            "-Q",
+            "celery",
             "-n",
             f"bench-fanout-{self.label}@%h",
             "--without-gossip",

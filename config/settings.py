@@ -13,7 +13,6 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
-from kombu import Queue
 
 from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
 
@@ -272,15 +271,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 0,
 }
 CELERY_TASK_PUBLISH_RETRY = False
-# Drain messages travel in a queue of their own, which every worker consumes beside the default
-# one unless told otherwise (``celery -A config worker``, as README.md and docker-compose.yml
-# start it; a worker given ``-Q`` must name both). kombu's Redis transport reads the queues in
-# turn (the one that gave a message goes last), so a drain waits for a message or two ahead of it
-# at most, never behind a backlog of dispatch messages: a drain recruited for a backlog joins in
-# on another worker process at once (tests/adapters/delivery/test_drain_queue.py).
-CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("drain"))
-CELERY_TASK_ROUTES = {"adapters.drain": {"queue": "drain"}}
 CELERY_BEAT_SCHEDULE = {
     "deliveries-sweep": {"task": "adapters.sweep", "schedule": env_int("LRS_SWEEP_SECONDS", 15, minimum=1)},
     "alerts-evaluate": {

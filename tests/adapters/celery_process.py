@@ -3,9 +3,6 @@
 In-process/eager Celery cannot show what happens when a worker dies mid-task (acks_late,
 redelivery, half-done deliveries); a subprocess in its own session can be SIGKILLed as a
 whole (main process and prefork children) exactly like an OOM kill or a node loss.
-
-No ``-Q``: the worker consumes the queues a worker started as the README and docker-compose.yml
-start it does (config/celery.py), so a test sees every task a deployment's worker would run.
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ WORKER_ARGS = (
     "1",
     "--pool",
     "prefork",
+    "-Q",
+    "celery",
     "--without-gossip",
     "--without-mingle",
     "--without-heartbeat",

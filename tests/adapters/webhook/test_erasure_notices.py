@@ -203,7 +203,7 @@ def rename(old: str, new: str) -> None:
 
 
 def test_a_learner_sent_under_a_name_the_target_had_after_the_delivery_was_queued_is_named_by_it(
-    hook, django_capture_on_commit_callbacks
+    hook, django_capture_on_commit_callbacks, retries_far_off
 ):
     """A delivery's key names the target as it was when the delivery was queued; its payload is
     keyed by the name it has when it is sent (``batch.context_for``). Queued as "hook", refused

@@ -37,10 +37,10 @@ from adapters.identity.links import (
     hold_identity_lock,
     links_for,
 )
-from adapters.identity.text import unstorable
 from adapters.models import Employee, IdentityChange, IdentityLink
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_types import parse_json as strict_json
+from lrs.xapi.json_types import unstorable
 
 CSV_COLUMNS = ("employee_id", "emails", "accounts", "status", "effective_date", "manager_id", "department")
 STATUSES = (Employee.ACTIVE, Employee.TERMINATED)

@@ -27,10 +27,10 @@ from adapters.identity.digests import (
 )
 from adapters.identity.holds import deliveries_release, releases_batched
 from adapters.identity.resolution import email_lookup_key
-from adapters.identity.text import unstorable
 from adapters.models import IdentityChange, IdentityLink
 from adapters.rules.keys import IDENTITY_LOCK_KEY
 from lrs.xapi.agents import agent_ifi
+from lrs.xapi.json_types import unstorable
 
 
 def hold_identity_lock() -> None:

@@ -4,7 +4,6 @@ person) as strictly as the APIs read it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +18,9 @@ from adapters.models import Target
 from lrs.xapi import json_limits
 from lrs.xapi.errors import XAPIValidationError
 from lrs.xapi.json_types import parse_json as strict_json
-from lrs.xapi.json_types import reject_unwritable
+from lrs.xapi.json_types import reject_unwritable, unstorable
 
 DRY_RUN_NOTE = "dry run, nothing changed"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def add_progress_argument(parser: CommandParser) -> None:
@@ -100,6 +98,6 @@ def target_named(name: str) -> Target | None:
     """The target a command names, or None: a name no target can have (a lone surrogate, a byte
     of a non-UTF-8 shell read with ``surrogateescape``, which the database cannot encode: it was
     a UnicodeEncodeError traceback) is as unknown as any other."""
-    if _LONE_SURROGATE.search(name) or "\x00" in name:
+    if unstorable(name):
         return None
     return Target.objects.filter(name=name).first()

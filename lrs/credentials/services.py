@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 
 from lrs.credentials.models import Credential
+from lrs.xapi.json_types import unstorable
 
 
 @dataclass
@@ -17,9 +17,6 @@ class CredentialUpsertResult:
     created: bool
     generated_key: bool
     generated_secret: str | None  # the secret, only when this call generated it
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CredentialInputError(ValueError):
@@ -36,12 +33,8 @@ def _checked_text(field: str, value: str) -> None:
     limit = Credential._meta.get_field(field).max_length if field != "secret" else None
     if limit is not None and len(value) > limit:
         raise CredentialInputError(field, f"longer than {limit} characters")
-    if "\x00" in value:
-        raise CredentialInputError(field, "contains a NUL character (U+0000), which cannot be stored")
-    if _LONE_SURROGATE.search(value):
-        raise CredentialInputError(
-            field, "contains an unpaired surrogate (U+D800-U+DFFF), not a Unicode character"
-        )
+    if problem := unstorable(value):
+        raise CredentialInputError(field, problem)
 
 
 def key_problem(key: str) -> str | None:

@@ -248,6 +248,19 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def unstorable(value: str) -> str | None:
+    """Why a text cannot be stored at all (the rule, for ``<field>: <rule>``), or None: PostgreSQL
+    text holds no NUL character (a DataError) and UTF-8 no lone surrogate (a JSON ``"\\ud800"``
+    escape, or a byte Python read with ``surrogateescape``: a UnicodeEncodeError). For text that
+    comes from elsewhere than a JSON body (a command's argument, a CSV cell), which
+    ``reject_unwritable`` does not see, so its caller refuses the one value by name."""
+    if "\x00" in value:
+        return "contains a NUL character (U+0000), which cannot be stored"
+    if _has_lone_surrogate(value):
+        return "contains an unpaired surrogate (U+D800-U+DFFF), which is not a Unicode character"
+    return None
+
+
 def reject_unwritable(value: Any, path: str) -> None:
     """A 400 naming the first part of a parsed JSON value that cannot be written back as JSON text,
     rather than a failure (or a changed value) when it is stored:

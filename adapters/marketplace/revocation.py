@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from adapters.base import DeliveryContext, OutboundRequest
 from adapters.marketplace import skills
-from adapters.models import SkillEvidence, SkillRecord
+from adapters.models import unevidenced_held
 from adapters.rules.keys import fitted
 
 if TYPE_CHECKING:
@@ -30,16 +30,7 @@ if TYPE_CHECKING:
 def unevidenced(target_id: int, member_ids: list[str]) -> list[skills.Key]:
     """The (member, competency) records the marketplace may hold (accepted, or a write
     unanswered) for these members with no evidence row left (retention deleted it)."""
-    rows = SkillRecord.objects.filter(target_id=target_id, member_id__in=sorted(member_ids))
-    held = set(
-        rows.exclude(record__isnull=True, unconfirmed=False).values_list("member_id", "competency_code")
-    )
-    evidenced = set(
-        SkillEvidence.objects.filter(target_id=target_id, member_id__in=sorted(member_ids)).values_list(
-            "member_id", "competency_code"
-        )
-    )
-    return sorted(held - evidenced)
+    return sorted(unevidenced_held(target_id, member_ids).values_list("member_id", "competency_code"))
 
 
 def revoke(

@@ -19,7 +19,14 @@ from adapters.models.identity import (
 )
 from adapters.models.privacy import ErasedStatement, ErasureRequest, RetentionRun
 from adapters.models.runs import Alert, BackfillRun, ReconciliationRun
-from adapters.models.skills import CompetencyMapping, SkillEvidence, SkillRecord, skill_records_locked
+from adapters.models.skills import (
+    CompetencyMapping,
+    SkillEvidence,
+    SkillRecord,
+    skill_records_locked,
+    unevidenced_held,
+    without_evidence,
+)
 from adapters.models.targets import Target
 
 __all__ = [
@@ -45,4 +52,6 @@ __all__ = [
     "delivery_ids_of",
     "holds_overtaken_by",
     "skill_records_locked",
+    "unevidenced_held",
+    "without_evidence",
 ]

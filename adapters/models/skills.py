@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from adapters.models.targets import Target
 
@@ -123,3 +123,21 @@ def skill_records_locked(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord
     by a ``SELECT ... FOR UPDATE`` in this order: taken in two orders, two transactions each hold
     what the other waits for, and PostgreSQL aborts one (a deadlock)."""
     return records.select_for_update().order_by("pk")
+
+
+def without_evidence(records: QuerySet[SkillRecord]) -> QuerySet[SkillRecord]:
+    """Those of ``records`` no evidence row rests on any more (a deleting retention removed it)."""
+    evidence = SkillEvidence.objects.filter(
+        target_id=OuterRef("target_id"),
+        member_id=OuterRef("member_id"),
+        competency_code=OuterRef("competency_code"),
+    )
+    return records.exclude(Exists(evidence))
+
+
+def unevidenced_held(target_id: int, member_ids: list[str]) -> QuerySet[SkillRecord]:
+    """The members' records the target may hold (accepted, or a write unanswered) that no evidence
+    row rests on any more: what an erasure revokes (``adapters.privacy.per_target``,
+    ``adapters.marketplace.revocation``)."""
+    held = SkillRecord.objects.filter(target_id=target_id, member_id__in=sorted(member_ids))
+    return without_evidence(held.exclude(record__isnull=True, unconfirmed=False))

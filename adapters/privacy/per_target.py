@@ -38,6 +38,8 @@ from adapters.models import (
     Target,
     deliveries_locked,
     skill_records_locked,
+    unevidenced_held,
+    without_evidence,
 )
 from adapters.outbound import failure_text
 from adapters.privacy import notices
@@ -200,7 +202,8 @@ def revocation_members(target: Target, subject: Subject) -> list[str]:
     an identity link (all of them, by employee id; by agent, one it was the only identifier of):
     an aged-out record of an employee still linked otherwise may rest on another identifier's
     statements, whose evidence is gone too. The same before the erasure (a dry run) as after."""
-    return _left_unlinked(subject) if _unevidenced_held(target, _left_unlinked(subject)).exists() else []
+    members = _left_unlinked(subject)
+    return members if unevidenced_held(target.id, members).exists() else []
 
 
 def revocations_planned(targets: Iterable[Target], subject: Subject) -> dict[str, int]:
@@ -208,7 +211,7 @@ def revocations_planned(targets: Iterable[Target], subject: Subject) -> dict[str
     revoke now, for the dry run (and the admin's confirmation) to say."""
     if not (members := _left_unlinked(subject)):
         return {}
-    counts = {target.name: _unevidenced_held(target, members).count() for target in targets}
+    counts = {target.name: unevidenced_held(target.id, members).count() for target in targets}
     return {name: count for name, count in counts.items() if count}
 
 
@@ -221,21 +224,6 @@ def _left_unlinked(subject: Subject) -> list[str]:
         lookup_key__in=sorted(subject.lookup_keys)
     )
     return sorted(employees - set(kept.values_list("employee_id", flat=True)))
-
-
-def _unevidenced_held(target: Target, members: list[str]) -> QuerySet[SkillRecord]:
-    """The members' records held at the target (accepted, or a write unanswered) with no evidence
-    row at all: the erased evidence (flagged, kept until the finish) is the retractions' to
-    recompute."""
-    held = SkillRecord.objects.filter(target=target, member_id__in=members).exclude(
-        record__isnull=True, unconfirmed=False
-    )
-    evidence = SkillEvidence.objects.filter(
-        target_id=OuterRef("target_id"),
-        member_id=OuterRef("member_id"),
-        competency_code=OuterRef("competency_code"),
-    )
-    return held.exclude(Exists(evidence))
 
 
 def revoke_unevidenced(request: ErasureRequest) -> bool:
@@ -290,15 +278,10 @@ def _forget_unevidenced_records(target_id: int, member_ids: list[str]) -> None:
     sent with the learner's address), and the erasure is done. A row evidence rests on (a
     delivery of the member's, linked again) is the deliveries'. Locked in the one order
     (``models.skills.skill_records_locked``)."""
-    evidence = SkillEvidence.objects.filter(
-        target_id=OuterRef("target_id"),
-        member_id=OuterRef("member_id"),
-        competency_code=OuterRef("competency_code"),
-    )
     rows = SkillRecord.objects.filter(target_id=target_id, member_id__in=sorted(member_ids))
     with transaction.atomic():
-        locked = list(skill_records_locked(rows.exclude(Exists(evidence))).values_list("pk", flat=True))
-        SkillRecord.objects.filter(pk__in=locked).exclude(Exists(evidence)).delete()
+        locked = list(skill_records_locked(without_evidence(rows)).values_list("pk", flat=True))
+        without_evidence(SkillRecord.objects.filter(pk__in=locked)).delete()
 
 
 def _revocation_failure(exc: BaseException) -> str:
